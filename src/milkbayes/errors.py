@@ -1,0 +1,63 @@
+"""Domain errors: one module, so the CLI has one place to catch them.
+
+Every error a user can cause by their input is a :class:`MilkbayesError`. The CLI
+prints its message (never a traceback) and exits with :data:`EXIT_USER_ERROR`.
+"""
+
+from __future__ import annotations
+
+EXIT_USER_ERROR = 2
+"""Exit status of the CLI for bad input, bad options or a refused overwrite."""
+
+EXIT_DIAGNOSTICS_FAILED = 3
+"""Exit status of ``--strict`` runs whose convergence diagnostics failed."""
+
+
+class MilkbayesError(Exception):
+    """Base class for every error caused by the user's input or options."""
+
+
+class DataError(MilkbayesError):
+    """Bad study data, located as precisely as possible.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and what is allowed instead.
+    file : str, optional
+        The file the data came from.
+    row : int, optional
+        1-based line number in the file (the header is line 1), when known.
+    column : str, optional
+        The column name, when known.
+
+    Examples
+    --------
+    >>> str(DataError("negative volume -3", file="a.csv", row=4, column="pre"))
+    'a.csv, row 4, column "pre": negative volume -3'
+    """
+
+    def __init__(self, message: str, *, file: str | None = None,
+                 row: int | None = None, column: str | None = None):
+        self.message, self.file, self.row, self.column = message, file, row, column
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = [part for part in (
+            self.file,
+            f"row {self.row}" if self.row is not None else None,
+            f'column "{self.column}"' if self.column is not None else None,
+        ) if part]
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class PriorError(MilkbayesError):
+    """A prior set (named or from a TOML file) that is unknown or invalid."""
+
+
+class RunExistsError(MilkbayesError):
+    """An output folder already holds a result and ``--force`` was not given."""
+
+
+class ModelError(MilkbayesError):
+    """A model cannot be fitted to these data (e.g. a two-arm model on one group)."""
