@@ -1,0 +1,41 @@
+# The two commands of the README are `make reanalyze` and `make test`.
+# Each creates the virtual environment first if it is missing (scripts/bootstrap.sh).
+# Name an interpreter with `make test PYTHON=/path/to/python3.12`.
+
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= reports
+PYTEST_ARGS ?=
+export PYTHON
+
+.PHONY: setup reanalyze test test-all browser-deps notebooks bench bench-smoke clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+## The main job: the whole reanalysis of the bundled (reconstructed) data, ending in the HTML report.
+reanalyze: setup
+	$(BIN)/milkbayes reanalyze --out $(OUT)
+
+## The default test suite (< 15 minutes on 2 cores), browser test included.
+test: setup browser-deps
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+## Everything, heavier recovery / SBC / simulation runs included.
+test-all: setup browser-deps
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+browser-deps:
+	@bash scripts/ensure_chromium.sh
+
+notebooks: setup
+	$(BIN)/python scripts/render_notebooks.py
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+bench-smoke: setup
+	$(BIN)/python benchmarks/run_all.py --smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
