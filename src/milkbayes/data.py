@@ -384,10 +384,26 @@ def study_from_frame(frame: pd.DataFrame, *, outcome: Outcome | Mapping | None =
     ...
     milkbayes.errors.DataError: <DataFrame>: fewer than 2 participants (found 1); a paired analysis needs at least 2
     """
-    text = canonical_csv(frame)
+    return study_from_csv_text(canonical_csv(frame), outcome=outcome, source=source,
+                               reconstructed=reconstructed, complete_case=complete_case,
+                               provenance=provenance)
+
+
+def study_from_csv_text(text: str, *, outcome: Outcome | Mapping | None = None,
+                        source: str = "<text>", reconstructed: bool = False,
+                        complete_case: bool = False,
+                        provenance: Mapping | None = None) -> Study:
+    """Validate comma-separated, dot-decimal CSV text as :func:`load_study` validates a file.
+
+    :attr:`Study.sha256` is the SHA-256 of the UTF-8 text, so a study made here and
+    the file holding the same text have the same hash.
+
+    Examples
+    --------
+    >>> study_from_csv_text("id,pre,post\\na,1,2\\nb,2,2.5\\n").change.tolist()
+    [1.0, 0.5]
+    """
     resolved, origin = _resolve_outcome(outcome, {}, None)
-    if outcome is None:
-        origin = "default"
     cells = _read_text_cells(text, sep=",", label=source)
     table, dropped, ignored = _validate_cells(cells, source, resolved,
                                               complete_case=complete_case, decimal=".")
