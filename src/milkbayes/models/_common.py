@@ -1,0 +1,224 @@
+"""Helpers shared by the model scripts: the inputs container, prior data, weights, CLI.
+
+Every model module follows the same contract (see ``docs/architecture.md``). What they
+have in common lives here once, so that the four scripts differ only in their maths.
+
+Examples
+--------
+>>> import numpy as np
+>>> inputs = ModelInputs(data={"d": np.array([1.0, 2.0])}, coords={"mother": ["a", "b"]},
+...                      meta={"n": 2})
+>>> sorted(inputs.data), inputs.coords["mother"]
+(['d'], ['a', 'b'])
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from milkbayes.errors import MilkbayesError, ModelError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pymc as pm
+
+    from milkbayes.data import Study
+    from milkbayes.priors import PriorSet
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What a model needs from a study, as arrays.
+
+    Attributes
+    ----------
+    data : dict of str to numpy.ndarray
+        Exactly the ``pm.Data`` names of the model (prior hyperparameters excluded).
+    coords : dict of str to list
+        The model's coordinates.
+    meta : dict
+        Anything else a summary needs (e.g. ``n``, the outcome unit, the coding).
+    """
+
+    data: dict[str, np.ndarray]
+    coords: dict[str, list]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def check_likelihood(likelihood: str | None, allowed: tuple[str, ...], model: str) -> str:
+    """Return ``likelihood`` (the first allowed one when None) or raise ModelError.
+
+    Examples
+    --------
+    >>> check_likelihood(None, ("normal", "student_t"), "paired_change")
+    'normal'
+    >>> check_likelihood("gamma", ("normal",), "paired_change")
+    Traceback (most recent call last):
+    ...
+    milkbayes.errors.ModelError: model paired_change has no likelihood 'gamma'; allowed: normal
+    """
+    if likelihood is None:
+        return allowed[0]
+    if likelihood not in allowed:
+        raise ModelError(f"model {model} has no likelihood {likelihood!r}; "
+                         f"allowed: {', '.join(allowed)}")
+    return likelihood
+
+
+def outcome_scaling(study: Study) -> tuple[float, float]:
+    """Centre and scale that turn prior values into outcome units.
+
+    Named prior sets are written once per outcome kind (see :mod:`milkbayes.priors`):
+    volumes in ml (centre 0, scale 1), scores per 10 checklist points (scale
+    ``max_score / 10``) and continuous outcomes in standard deviations of the pre
+    measurement (centre = mean of ``pre``, scale = its SD). The models multiply
+    location and scale hyperparameters by this scale, so the posterior stays in the
+    outcome's own units.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from milkbayes.data import study_from_frame
+    >>> s = study_from_frame(pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 3.0],
+    ...                                    "post": [2.0, 5.0]}))
+    >>> s.outcome.kind, outcome_scaling(s)
+    ('continuous', (2.0, 1.4142135623730951))
+    """
+    kind = study.outcome.kind
+    if kind == "score":
+        return 0.0, study.outcome.max_score / 10.0
+    if kind == "continuous":
+        pre = study.table["pre"].to_numpy(dtype=float)
+        scale = float(np.std(pre, ddof=1)) if pre.size > 1 else 0.0
+        if not np.isfinite(scale) or scale <= 0:
+            raise ModelError("the pre measurements have no spread, so a continuous outcome "
+                             "cannot be put on the standardised prior scale")
+        return float(np.mean(pre)), scale
+    return 0.0, 1.0
+
+
+def prior_data(prior: PriorSet) -> dict[str, Any]:
+    """Register every prior value as ``pm.Data("prior_<name>")`` in the current model.
+
+    All values of the set become data, used or not by the chosen likelihood, so the
+    fitting engine can swap any prior set into one compiled model.
+    """
+    import pymc as pm
+
+    return {name: pm.Data(f"prior_{name}", np.asarray(float(value)))
+            for name, value in sorted(prior.values.items())}
+
+
+def weight_likelihood(observed_rv, observed_value, weight, name: str = "mother_weight_term"):
+    """Make each observation's log-likelihood count ``weight`` times.
+
+    The observed variable keeps its ordinary, unweighted log-likelihood (so
+    ``pm.compute_log_likelihood`` and predictive sampling see the plain model); a
+    potential adds ``(w - 1) * log p(y)``, so the total is ``w * log p(y)``. A held-out
+    mother (``w = 0``) therefore contributes nothing to the posterior, and the same
+    compiled model serves every leave-one-mother-out refit.
+    """
+    import pymc as pm
+
+    return pm.Potential(name, ((weight - 1.0) * pm.logp(observed_rv, observed_value)).sum())
+
+
+def summarise_cli(model_module, argv=None) -> int:
+    """The ``main()`` of every model script: fit the bundled data and print a summary.
+
+    Uses :func:`milkbayes.fit.fit` when the fitting engine is installed, so there is
+    one fitting path; otherwise samples the model directly with nutpie.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"models/{model_module.NAME}.py",
+        description=(model_module.__doc__ or "").strip().splitlines()[0],
+        epilog="Fits the bundled (reconstructed) data unless --data is given.")
+    parser.add_argument("--data", help="CSV file of the study (default: bundled data)")
+    parser.add_argument("--scenario", default="volume_ml",
+                        help="bundled scenario when --data is absent (default: volume_ml)")
+    parser.add_argument("--prior", default="neutral",
+                        help="prior set name or TOML file (default: neutral)")
+    parser.add_argument("--likelihood", choices=model_module.LIKELIHOODS, default=None,
+                        help=f"default: {model_module.LIKELIHOODS[0]}")
+    parser.add_argument("--draws", type=int, default=300)
+    parser.add_argument("--tune", type=int, default=300)
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=20241)
+    args = parser.parse_args(argv)
+    try:
+        return _run_cli(model_module, args)
+    except MilkbayesError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _load_cli_study(args):
+    if args.data:
+        from milkbayes.data import load_study
+
+        return load_study(args.data)
+    try:
+        from milkbayes.datasets import load_bundled
+    except ImportError as error:  # the datasets module is written in parallel
+        raise ModelError("no bundled data available (milkbayes.datasets is missing); "
+                         "pass --data FILE") from error
+    return load_bundled(args.scenario)
+
+
+def _run_cli(model_module, args) -> int:
+    study = _load_cli_study(args)
+    if study.reconstructed:
+        from milkbayes import RECONSTRUCTED_WARNING
+
+        print(RECONSTRUCTED_WARNING, file=sys.stderr)
+    try:
+        from milkbayes.fit import fit
+    except ImportError:
+        fit = None
+    if fit is not None:
+        result = fit(model_module.NAME, study, prior=args.prior, likelihood=args.likelihood,
+                     draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed)
+        summary = result.summary
+    else:
+        summary = sample_directly(model_module, study, args.prior, args.likelihood,
+                                  draws=args.draws, tune=args.tune, chains=args.chains,
+                                  seed=args.seed)
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def sample_directly(model_module, study, prior_name, likelihood, *, draws, tune, chains,
+                    seed) -> dict:
+    """Fallback fit (no :mod:`milkbayes.fit`): nutpie through ``pm.sample``."""
+    import pymc as pm
+
+    from milkbayes.priors import get_prior
+
+    likelihood = check_likelihood(likelihood, model_module.LIKELIHOODS, model_module.NAME)
+    prior = get_prior(prior_name, study.outcome, model_module.NAME)
+    inputs = model_module.inputs(study, likelihood)
+    model = model_module.build(inputs, prior, likelihood)
+    with model:
+        tree = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
+                         nuts_sampler="nutpie", progressbar=False)
+    effect = tree.posterior[model_module.EFFECT].values.ravel()
+    summary = {
+        "effect_median": float(np.median(effect)),
+        "effect_ci95_low": float(np.quantile(effect, 0.025)),
+        "effect_ci95_high": float(np.quantile(effect, 0.975)),
+        "p_effect_gt_0": float(np.mean(effect > 0)),
+    }
+    summary.update(model_module.extra_summary(tree, inputs, prior))
+    return summary
+
+
+def build_model(model_module, study: Study, prior: PriorSet, likelihood: str | None = None
+                ) -> pm.Model:
+    """``build(inputs(study))`` with the default likelihood: a convenience for tests."""
+    likelihood = check_likelihood(likelihood, model_module.LIKELIHOODS, model_module.NAME)
+    return model_module.build(model_module.inputs(study, likelihood), prior, likelihood)

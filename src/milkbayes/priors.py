@@ -1,0 +1,451 @@
+"""Prior sets: skeptical, neutral, enthusiastic, and user sets from TOML files.
+
+A :class:`PriorSet` is a flat mapping from hyperparameter names to numbers. Each model
+turns every value into ``pm.Data("prior_<name>")``, so one compiled model serves every
+set. Each set states what it believes in words; the sentences are computed from the
+distributions (never typed in), so they cannot drift from the numbers.
+
+Units. Named sets are written once per outcome kind:
+
+* ``volume``: millilitres (the minimal clinically important difference, MCID, is
+  10 ml per session; log-normal keys ``log_*`` are on the log scale, MCID +50 %);
+* ``score``: points of a 10-point checklist (MCID 2 points); the models rescale them by
+  ``max_score / 10``; ordered-logistic keys ``logit_*`` are log-odds (MCID 1);
+* ``continuous``: standard deviations of the pre measurement (MCID 0.5 SD); the
+  models centre and rescale them with the data (see
+  :func:`milkbayes.models._common.outcome_scaling`).
+
+The triad follows Spiegelhalter, Freedman & Parmar (1994): the *skeptical* prior puts
+5 % probability on an effect above the MCID, the *enthusiastic* prior is centred on
+the MCID with 5 % probability of harm, and the *neutral* prior is weakly informative
+(centred on no effect, SD four MCIDs).
+
+User sets are TOML files::
+
+    name = "my prior"            # optional, default: the file name
+    model = "paired_change"      # required: the model the values are for
+    kind = "volume"              # required: must match the data's outcome kind
+    base = "neutral"             # optional: the named set that fills missing keys
+    rationale = "why"            # optional
+    [values]
+    delta_scale = 0.5
+
+Examples
+--------
+>>> from milkbayes.data import Outcome
+>>> prior = get_prior("skeptical", Outcome("volume", "ml"), "prepost_hierarchical")
+>>> prior.values["effect_mu"], round(prior.values["effect_sigma"], 3)
+(0.0, 6.08)
+>>> prior.beliefs[0]
+'P(effect > 10 ml) = 5.0 %'
+
+References
+----------
+Spiegelhalter DJ, Freedman LS, Parmar MKB (1994). Bayesian approaches to randomized
+trials. J R Stat Soc A 157(3), 357-416.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import integrate, stats
+
+from milkbayes.errors import PriorError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from milkbayes.data import Outcome, Study
+
+PRIOR_NAMES = ("skeptical", "neutral", "enthusiastic")
+"""The named sets, in the order reports show them."""
+
+MODEL_NAMES = ("paired_change", "signed_rank", "prepost_hierarchical", "two_arm")
+
+Z95 = stats.norm.ppf(0.95)
+"""One-sided 95 % normal quantile (1.645): P(effect > MCID) = 5 % for the skeptic."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The outcome scale that prior numbers are written on."""
+
+    unit: str
+    mcid: float       # minimal clinically important difference
+    level: float      # typical pre level
+    spread: float     # typical SD between mothers and of the residual
+
+
+ANCHORS = {
+    "volume": Anchor(unit="ml", mcid=10.0, level=15.0, spread=10.0),
+    "score": Anchor(unit="points", mcid=2.0, level=5.0, spread=2.0),
+    "continuous": Anchor(unit="SD", mcid=0.5, level=0.0, spread=1.0),
+}
+"""Per outcome kind: unit, MCID, typical level and spread.
+
+Volume: similar Indonesian one-group studies report 5.6 -> 16.8 ml and +23 ml
+(DESIGN.md section 2), so a typical level of 15 ml with 10 ml spread and an MCID of
+10 ml per session (about a doubling at the typical level). Score: 2 of 10 indicators.
+Continuous: half a standard deviation, the conventional "medium" effect.
+"""
+
+LOG_MCID = math.log(1.5)
+"""MCID of the log-normal model: a 50 % increase."""
+
+LOGIT_MCID = 1.0
+"""MCID of the ordered-logistic model: one unit of log-odds (odds ratio e = 2.7)."""
+
+DELTA_MCID = 0.5
+"""Standardised effect used in the sentences of Cauchy priors on delta."""
+
+
+@dataclass(frozen=True)
+class PriorSet:
+    """A named set of prior hyperparameters for one model and one outcome kind.
+
+    Attributes
+    ----------
+    name : str
+        ``skeptical``, ``neutral``, ``enthusiastic`` or the user set's name.
+    kind : str
+        The outcome kind the values are written for.
+    values : dict of str to float
+        Hyperparameters; each becomes ``pm.Data("prior_<name>")``.
+    beliefs : list of str
+        What the set believes, computed from ``values``.
+    rationale : str
+        Why these numbers.
+    model_name : str
+        The model the values are for.
+    source : str
+        ``"named"`` or the TOML file path.
+    """
+
+    name: str
+    kind: str
+    values: dict[str, float]
+    beliefs: list[str]
+    rationale: str
+    model_name: str = ""
+    source: str = "named"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for run attributes and reports)."""
+        return {"name": self.name, "kind": self.kind, "model": self.model_name,
+                "source": self.source, "values": dict(self.values),
+                "beliefs": list(self.beliefs), "rationale": self.rationale}
+
+
+RATIONALES = {
+    "skeptical": ("A sceptic doubts that three days of massage change milk output: effects "
+                  "are centred on zero and an effect as large as the MCID has only 5 % "
+                  "prior probability (Spiegelhalter et al. 1994). The data must overcome "
+                  "this doubt."),
+    "neutral": ("Weakly informative: centred on no effect but wide (SD four MCIDs for "
+                "normal priors, Cauchy scale sqrt(2)/2 for standardised effects, the "
+                "JZS default of Rouder et al. 2009), so the data dominate."),
+    "enthusiastic": ("An enthusiast expects the massage to work as the MCID says it "
+                     "should: centred on the MCID with only 5 % prior probability of "
+                     "harm. Agreement between this and the sceptical posterior means the "
+                     "conclusion does not hinge on the prior."),
+}
+
+
+def _effect_normal(name: str, mcid: float) -> tuple[float, float]:
+    """(mean, sd) of the normal effect prior of set ``name`` with this MCID."""
+    return {"skeptical": (0.0, mcid / Z95), "neutral": (0.0, 4.0 * mcid),
+            "enthusiastic": (mcid, mcid / Z95)}[name]
+
+
+def _delta_cauchy(name: str) -> tuple[float, float]:
+    """(location, scale) of the Cauchy prior on the standardised effect delta."""
+    return {"skeptical": (0.0, 0.2), "neutral": (0.0, math.sqrt(2) / 2),
+            "enthusiastic": (DELTA_MCID, math.sqrt(2) / 2)}[name]
+
+
+def _named_values(name: str, kind: str, model_name: str) -> dict[str, float]:
+    a = ANCHORS[kind]
+    if model_name in ("paired_change", "signed_rank"):
+        loc, scale = _delta_cauchy(name)
+        values = {"delta_loc": loc, "delta_scale": scale}
+        if model_name == "paired_change":
+            values |= {"sigma": 2.0 * a.spread, "nu_rate": 0.1}
+        return values
+    effect_mu, effect_sigma = _effect_normal(name, a.mcid)
+    values = {"intercept_mu": a.level, "intercept_sigma": 2.0 * a.spread,
+              "mother_sd": a.spread, "effect_mu": effect_mu, "effect_sigma": effect_sigma,
+              "sigma": a.spread, "nu_rate": 0.1}
+    if model_name == "two_arm":
+        # The natural three-day trend is not the massage: a neutral, wide prior always.
+        return values | {"group_sigma": a.spread, "trend_mu": 0.0,
+                         "trend_sigma": 4.0 * a.mcid}
+    values |= {"modifier_sigma": a.mcid, "subgroup_sd": a.mcid / 2.0}
+    if kind == "volume":
+        log_mu, log_sigma = _effect_normal(name, LOG_MCID)
+        values |= {"log_intercept_mu": math.log(a.level), "log_intercept_sigma": 1.0,
+                   "log_mother_sd": 0.5, "log_effect_mu": log_mu,
+                   "log_effect_sigma": log_sigma, "log_modifier_sigma": LOG_MCID,
+                   "log_subgroup_sd": LOG_MCID / 2.0, "log_sigma": 0.5}
+    if kind == "score":
+        logit_mu, logit_sigma = _effect_normal(name, LOGIT_MCID)
+        values |= {"logit_mother_sd": 1.5, "logit_effect_mu": logit_mu,
+                   "logit_effect_sigma": logit_sigma, "logit_modifier_sigma": LOGIT_MCID,
+                   "logit_subgroup_sd": LOGIT_MCID / 2.0, "cutpoint_sigma": 3.0}
+    return values
+
+
+POSITIVE_SUFFIXES = ("_sigma", "_sd", "_scale", "_rate")
+"""Keys ending with these (or named ``sigma``) are scales and must be > 0."""
+
+
+def _is_positive_key(key: str) -> bool:
+    return key == "sigma" or key.endswith(POSITIVE_SUFFIXES)
+
+
+# --------------------------------------------------------------------------- beliefs
+def _percent(p: float) -> str:
+    return f"{100 * p:.1f} %"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def normal_beliefs(mu: float, sigma: float, mcid: float, unit: str,
+                   label: str = "effect") -> list[str]:
+    """Sentences for a Normal(mu, sigma) prior on an effect, with its MCID.
+
+    Examples
+    --------
+    >>> normal_beliefs(0.0, 10 / 1.6448536269514722, 10.0, "ml")[0]
+    'P(effect > 10 ml) = 5.0 %'
+    """
+    dist = stats.norm(mu, sigma)
+    low, high = dist.ppf([0.025, 0.975])
+    return [f"P({label} > {_fmt(mcid)} {unit}) = {_percent(dist.sf(mcid))}",
+            f"P({label} < 0) = {_percent(dist.cdf(0.0))}",
+            f"95 % prior interval for the {label}: {_fmt(low)} to {_fmt(high)} {unit}"]
+
+
+def cauchy_beliefs(loc: float, scale: float) -> list[str]:
+    """Sentences for a Cauchy(loc, scale) prior on the standardised effect delta.
+
+    Examples
+    --------
+    >>> cauchy_beliefs(0.0, 2 ** -0.5)[0]
+    'P(delta > 0.5) = 30.4 %'
+    """
+    dist = stats.cauchy(loc, scale)
+    return [f"P(delta > {DELTA_MCID}) = {_percent(dist.sf(DELTA_MCID))}",
+            f"P(|delta| < 0.1) = {_percent(dist.cdf(0.1) - dist.cdf(-0.1))}",
+            f"P(delta < 0) = {_percent(dist.cdf(0.0))}"]
+
+
+def implied_effect_exceedance(loc: float, scale: float, sigma_scale: float,
+                              threshold: float) -> float:
+    """P(mu > threshold) when mu = delta * sigma, delta ~ Cauchy, sigma ~ HalfNormal.
+
+    Computed as the one-dimensional integral over sigma of P(delta > threshold / sigma)
+    (scipy ``quad``), so the sentence is exact up to quadrature error.
+
+    Examples
+    --------
+    >>> round(implied_effect_exceedance(0.0, 1.0, 1.0, 0.0), 6)  # symmetric: half
+    0.5
+    """
+    sigma_dist = stats.halfnorm(scale=sigma_scale)
+    delta = stats.cauchy(loc, scale)
+    value, _ = integrate.quad(lambda s: delta.sf(threshold / s) * sigma_dist.pdf(s),
+                              0.0, np.inf, limit=200)
+    return float(value)
+
+
+def _beliefs(values: dict[str, float], kind: str, model_name: str,
+             outcome: Outcome | None) -> list[str]:
+    a = ANCHORS[kind]
+    factor = (outcome.max_score / 10.0) if (kind == "score" and outcome is not None
+                                            and outcome.max_score) else 1.0
+    unit = a.unit if kind != "continuous" else "SD of pre"
+    if model_name in ("paired_change", "signed_rank"):
+        sentences = cauchy_beliefs(values["delta_loc"], values["delta_scale"])
+        if model_name == "paired_change":
+            p = implied_effect_exceedance(values["delta_loc"], values["delta_scale"],
+                                          values["sigma"], a.mcid)
+            sentences.append(f"P(effect > {_fmt(a.mcid * factor)} {unit}) = {_percent(p)} "
+                             f"(delta times sigma, sigma ~ HalfNormal({_fmt(values['sigma'] * factor)}))")
+        return sentences
+    sentences = normal_beliefs(values["effect_mu"] * factor, values["effect_sigma"] * factor,
+                               a.mcid * factor, unit)
+    if "log_effect_mu" in values:
+        dist = stats.norm(values["log_effect_mu"], values["log_effect_sigma"])
+        sentences.append(f"log-normal model: P(change > +50 %) = {_percent(dist.sf(LOG_MCID))}")
+    if "logit_effect_mu" in values:
+        dist = stats.norm(values["logit_effect_mu"], values["logit_effect_sigma"])
+        sentences.append("ordered-logistic model: P(log-odds effect > 1) = "
+                         f"{_percent(dist.sf(LOGIT_MCID))}")
+    if "subgroup_sd" in values:
+        sd = values["subgroup_sd"] * factor
+        p = stats.halfnorm(scale=sd).sf(a.mcid * factor)
+        sentences.append(f"P(sd of the subgroup effects > {_fmt(a.mcid * factor)} {unit}) = "
+                         f"{_percent(p)}")
+    return sentences
+
+
+# --------------------------------------------------------------------------- API
+def _check_model(model_name: str) -> None:
+    if model_name not in MODEL_NAMES:
+        raise PriorError(f"unknown model {model_name!r}; known: {', '.join(MODEL_NAMES)}")
+
+
+def _check_kind(outcome: Outcome, model_name: str) -> str:
+    kind = outcome.kind
+    if kind not in ANCHORS:
+        raise PriorError(f"no prior sets for outcome kind {kind!r}")
+    if kind == "volume" and outcome.unit != "ml":
+        raise PriorError(f"the named prior sets for volumes are written in ml, but the data "
+                         f"are in {outcome.unit!r}; convert the data to ml or give a prior "
+                         f"TOML file written in {outcome.unit!r}")
+    return kind
+
+
+def named_prior(name: str, outcome: Outcome, model_name: str) -> PriorSet:
+    """The named set ``name`` for this outcome and model.
+
+    Raises
+    ------
+    PriorError
+        Unknown name or model, or a volume not in ml.
+    """
+    _check_model(model_name)
+    if name not in PRIOR_NAMES:
+        raise PriorError(f"unknown prior set {name!r}; named sets: {', '.join(PRIOR_NAMES)}, "
+                         "or the path of a .toml file")
+    kind = _check_kind(outcome, model_name)
+    values = _named_values(name, kind, model_name)
+    return PriorSet(name=name, kind=kind, values=values,
+                    beliefs=_beliefs(values, kind, model_name, outcome),
+                    rationale=RATIONALES[name], model_name=model_name)
+
+
+def get_prior(name_or_path: str | Path | PriorSet, outcome: Outcome, model_name: str
+              ) -> PriorSet:
+    """A named set, a :class:`PriorSet` passed through, or a user set from a TOML file.
+
+    Examples
+    --------
+    >>> from milkbayes.data import Outcome
+    >>> get_prior("neutral", Outcome("score", max_score=10), "paired_change").values
+    {'delta_loc': 0.0, 'delta_scale': 0.7071067811865476, 'sigma': 4.0, 'nu_rate': 0.1}
+    >>> get_prior("bold", Outcome("score", max_score=10), "paired_change")
+    Traceback (most recent call last):
+    ...
+    milkbayes.errors.PriorError: unknown prior set 'bold'; named sets: skeptical, neutral, enthusiastic, or the path of a .toml file
+    """
+    if isinstance(name_or_path, PriorSet):
+        if name_or_path.model_name and name_or_path.model_name != model_name:
+            raise PriorError(f"prior set {name_or_path.name!r} is for model "
+                             f"{name_or_path.model_name}, not {model_name}")
+        return name_or_path
+    text = str(name_or_path)
+    if text in PRIOR_NAMES or not (text.endswith(".toml") or Path(text).exists()):
+        return named_prior(text, outcome, model_name)
+    return load_prior_file(text, outcome, model_name)
+
+
+TOP_KEYS = {"name", "model", "kind", "base", "rationale", "values"}
+
+
+def load_prior_file(path: str | Path, outcome: Outcome, model_name: str) -> PriorSet:
+    """Read and validate a user prior set (TOML; no code is ever evaluated).
+
+    Raises
+    ------
+    PriorError
+        Naming the file and the offending key: unreadable file, unknown or missing
+        keys, a model or kind that does not match, a value that is not a finite
+        number or a scale that is not positive.
+    """
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PriorError(f"{path}: prior file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PriorError(f"{path}: cannot read prior file ({error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise PriorError(f"{path}: not valid TOML ({error})") from None
+    unknown = sorted(set(document) - TOP_KEYS)
+    if unknown:
+        raise PriorError(f'{path}: unknown key "{unknown[0]}"; allowed: '
+                         f"{', '.join(sorted(TOP_KEYS))}")
+    for key in ("model", "kind"):
+        if key not in document:
+            raise PriorError(f'{path}: missing key "{key}"')
+        if not isinstance(document[key], str):
+            raise PriorError(f'{path}: key "{key}" must be a string')
+    if document["model"] != model_name:
+        raise PriorError(f'{path}: key "model" is {document["model"]!r} but the model being '
+                         f"fitted is {model_name!r}")
+    _check_model(model_name)
+    if document["kind"] != outcome.kind:
+        raise PriorError(f'{path}: key "kind" is {document["kind"]!r} but the data\'s '
+                         f"outcome kind is {outcome.kind!r}")
+    base = document.get("base", "neutral")
+    if base not in PRIOR_NAMES:
+        raise PriorError(f'{path}: key "base" must be one of {", ".join(PRIOR_NAMES)}, '
+                         f"not {base!r}")
+    if outcome.kind not in ANCHORS:
+        raise PriorError(f"{path}: no prior schema for outcome kind {outcome.kind!r}")
+    values = _named_values(base, outcome.kind, model_name)
+    given = document.get("values", {})
+    if not isinstance(given, dict):
+        raise PriorError(f'{path}: "values" must be a table ([values])')
+    for key, value in given.items():
+        where = f'{path}: key "values.{key}"'
+        if key not in values:
+            raise PriorError(f"{where} is not a hyperparameter of {model_name} for "
+                             f"{outcome.kind} outcomes; allowed: {', '.join(sorted(values))}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PriorError(f"{where} must be a number, not {value!r}")
+        if not math.isfinite(value):
+            raise PriorError(f"{where} must be finite, not {value!r}")
+        if _is_positive_key(key) and value <= 0:
+            raise PriorError(f"{where} is a scale and must be > 0, not {value!r}")
+        values[key] = float(value)
+    for key in ("name", "rationale"):
+        if key in document and not isinstance(document[key], str):
+            raise PriorError(f'{path}: key "{key}" must be a string')
+    return PriorSet(name=document.get("name", path.stem), kind=outcome.kind, values=values,
+                    beliefs=_beliefs(values, outcome.kind, model_name, outcome),
+                    rationale=document.get("rationale", f"user prior set (base: {base})"),
+                    model_name=model_name, source=str(path))
+
+
+def prior_predictive(model_name: str, study: Study, prior: PriorSet | str = "neutral",
+                     likelihood: str | None = None, *, draws: int = 200,
+                     seed: int = 20241) -> xr.DataTree:
+    """Prior predictive draws of a model for one prior set (``pm.sample_prior_predictive``).
+
+    Returns a DataTree with ``prior`` and ``prior_predictive`` groups, on the study's
+    own design (same mothers, covariates and outcome scale), to compare with the data.
+    """
+    import importlib
+
+    import pymc as pm
+
+    from milkbayes.models._common import check_likelihood
+
+    _check_model(model_name)
+    module = importlib.import_module(f"milkbayes.models.{model_name}")
+    likelihood = check_likelihood(likelihood, module.LIKELIHOODS, model_name)
+    prior_set = get_prior(prior, study.outcome, model_name)
+    model = module.build(module.inputs(study, likelihood), prior_set, likelihood)
+    with model:
+        return pm.sample_prior_predictive(draws=draws, random_seed=seed)
