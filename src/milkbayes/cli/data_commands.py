@@ -1,7 +1,259 @@
-"""CLI commands: placeholder until its issue lands; registers nothing yet."""
+"""``milkbayes data validate | describe | reconstruct``: one library call each.
+
+Text output uses rich tables on stdout; ``--json`` prints exactly one JSON object on
+stdout instead. Bad input raises :class:`~milkbayes.errors.DataError`, which
+:func:`milkbayes.cli.main` turns into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
 
 import typer
 
+from milkbayes.errors import MilkbayesError
+
+data_app = typer.Typer(
+    name="data",
+    help="Validate, describe and reconstruct study data.",
+    no_args_is_help=True,
+)
+
+_KIND_HELP = "Outcome kind: volume, continuous or score (overrides the sidecar)."
+_UNIT_HELP = "Unit of a volume or continuous outcome, e.g. ml."
+_MAX_HELP = "Maximum of a score outcome (scores are whole numbers 0..max)."
+_SEP_HELP = "Field delimiter (default: detected from the header; \\t for tab)."
+_DECIMAL_HELP = "Decimal mark, '.' or ',' (default: detected)."
+_ENCODING_HELP = "Text encoding (default UTF-8, with or without a byte-order mark)."
+_CC_HELP = "Drop participants with missing values (and say who) instead of failing."
+_JSON_HELP = "Print one JSON object on stdout instead of tables."
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add the ``data`` command group to ``app``."""
+    app.add_typer(data_app, name="data")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _outcome_option(kind: str | None, unit: str | None, max_score: int | None):
+    from milkbayes.data import Outcome
+
+    if kind is None:
+        if unit is not None or max_score is not None:
+            raise MilkbayesError("--unit and --max-score need --kind (volume, continuous or score)")
+        return None
+    return Outcome(kind, unit=unit, max_score=max_score)
+
+
+def _separator(sep: str | None) -> str | None:
+    if sep is None:
+        return None
+    named = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";"}
+    sep = named.get(sep, sep)
+    if len(sep) != 1:
+        raise MilkbayesError(f"--sep must be one character (got {sep!r})")
+    return sep
+
+
+def _load(file: Path, kind, unit, max_score, sep, decimal, encoding, complete_case):
+    from milkbayes.data import load_study
+
+    return load_study(file, outcome=_outcome_option(kind, unit, max_score),
+                      complete_case=complete_case, sep=_separator(sep), decimal=decimal,
+                      encoding=encoding)
+
+
+def _echo_json(payload: dict[str, Any]) -> None:
+    typer.echo(json.dumps(payload, indent=2, allow_nan=False, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _banner(console, study_or_description) -> None:
+    if study_or_description.reconstructed:
+        from rich.panel import Panel
+
+        console.print(Panel(study_or_description.warning, title="RECONSTRUCTED DATA",
+                            style="bold yellow", expand=False))
+
+
+def _study_payload(study) -> dict[str, Any]:
+    return {
+        "source": study.source, "sha256": study.sha256, "n": study.n,
+        "outcome": study.outcome.to_dict(), "outcome_origin": study.outcome_origin,
+        "covariates": list(study.covariates), "has_control": study.has_control,
+        "dropped_ids": list(study.dropped_ids), "ignored_columns": list(study.ignored_columns),
+        "reconstructed": study.reconstructed, "warning": study.warning,
+    }
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:.{digits}f}"
+
+
+# ----------------------------------------------------------------------------- validate
+@data_app.command("validate")
+def validate_command(
+    file: Path = typer.Argument(..., help="Study file (CSV/TSV, or anything pandas reads)."),
+    kind: str = typer.Option(None, "--kind", help=_KIND_HELP),
+    unit: str = typer.Option(None, "--unit", help=_UNIT_HELP),
+    max_score: int = typer.Option(None, "--max-score", help=_MAX_HELP),
+    sep: str = typer.Option(None, "--sep", help=_SEP_HELP),
+    decimal: str = typer.Option(None, "--decimal", help=_DECIMAL_HELP),
+    encoding: str = typer.Option(None, "--encoding", help=_ENCODING_HELP),
+    complete_case: bool = typer.Option(False, "--complete-case", help=_CC_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Check a study file; exit 0 if it is valid, 2 with the first problem otherwise."""
+    study = _load(file, kind, unit, max_score, sep, decimal, encoding, complete_case)
+    if as_json:
+        _echo_json({"valid": True, **_study_payload(study)})
+        return
+    console = _console()
+    _banner(console, study)
+    console.print(f"valid: {study.source}: {study.n} participants, outcome "
+                  f"{study.outcome.label}"
+                  + (" (not declared: defaulted)" if study.outcome_origin == "default" else "")
+                  + f", covariates: {', '.join(study.covariates) or 'none'}")
+    if study.dropped_ids:
+        console.print(f"dropped (complete case): {', '.join(study.dropped_ids)}")
+    if study.ignored_columns:
+        console.print(f"ignored columns: {', '.join(study.ignored_columns)}")
+
+
+# ----------------------------------------------------------------------------- describe
+@data_app.command("describe")
+def describe_command(
+    file: Path = typer.Argument(None, help="Study file; default: the bundled dataset."),
+    scenario: str = typer.Option("volume_ml", "--scenario",
+                                 help="Bundled dataset to describe when no FILE is given."),
+    kind: str = typer.Option(None, "--kind", help=_KIND_HELP),
+    unit: str = typer.Option(None, "--unit", help=_UNIT_HELP),
+    max_score: int = typer.Option(None, "--max-score", help=_MAX_HELP),
+    sep: str = typer.Option(None, "--sep", help=_SEP_HELP),
+    decimal: str = typer.Option(None, "--decimal", help=_DECIMAL_HELP),
+    encoding: str = typer.Option(None, "--encoding", help=_ENCODING_HELP),
+    complete_case: bool = typer.Option(False, "--complete-case", help=_CC_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """The paper's univariate table (count and % per level, published % beside it)
+    and pre/post/change summaries."""
+    from milkbayes.data import describe
+
+    if file is None:
+        from milkbayes.datasets import load_bundled
+
+        if any(v is not None for v in (kind, unit, max_score, sep, decimal, encoding)) \
+                or complete_case:
+            raise MilkbayesError("loading options apply to a FILE; the bundled data "
+                                 "carry their own")
+        study = load_bundled(scenario)
+    else:
+        study = _load(file, kind, unit, max_score, sep, decimal, encoding, complete_case)
+    description = describe(study)
+    if as_json:
+        _echo_json(description.to_dict())
+        return
+    _print_description(description)
+
+
+def _print_description(description) -> None:
+    from rich.table import Table
+
+    console = _console()
+    _banner(console, description)
+    console.print(f"[bold]{description.source}[/bold]: n = {description.n}, outcome "
+                  f"{description.outcome.label}")
+    for note in description.notes:
+        console.print(f"note: {note}")
+    uni = Table(title="Participants by category (the paper's univariate table)")
+    for header, justify in (("column", "left"), ("level", "left"), ("count", "right"),
+                            ("%", "right"), ("published %", "right")):
+        uni.add_column(header, justify=justify)
+    previous = None
+    for row in description.univariate.itertuples(index=False):
+        uni.add_row(row.column if row.column != previous else "", row.level, str(row.count),
+                    _fmt(row.percent, 1), _fmt(row.published_percent, 1))
+        previous = row.column
+    console.print(uni)
+    summary = Table(title=f"Outcome summary ({description.outcome.label})")
+    summary.add_column("", justify="left")
+    for header in ("n", "mean", "sd", "median", "q1", "q3", "IQR", "min", "max"):
+        summary.add_column(header, justify="right")
+    for name, row in description.summary.iterrows():
+        summary.add_row(name, str(int(row["n"])), *(_fmt(row[c]) for c in
+                        ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max")))
+    console.print(summary)
+
+
+# ----------------------------------------------------------------------------- reconstruct
+@data_app.command("reconstruct")
+def reconstruct_command(
+    scenario: str = typer.Option("volume_ml", "--scenario", help="volume_ml or score."),
+    seed: int = typer.Option(None, "--seed",
+                             help="Seed (default: the bundled file's seed, 2024)."),
+    out: Path = typer.Option(..., "--out", help="CSV to write; the sidecar goes beside it "
+                                                "with the same stem and .json."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    assumption: list[str] = typer.Option(
+        None, "--set", help="Override an assumption, NAME=VALUE (VALUE as JSON), e.g. "
+                            "--set effect_ml=8 or --set 'occupation_other_counts={...}'."),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Draw a reconstructed dataset that honours every published number and write it
+    with its provenance sidecar (byte-identical to the bundled file for its seed)."""
+    from milkbayes.datasets import BUNDLED_SEEDS, SCENARIOS, reconstruct, write_reconstruction
+
+    if scenario not in SCENARIOS:
+        raise MilkbayesError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    chosen_seed = BUNDLED_SEEDS[scenario] if seed is None else seed
+    study = reconstruct(scenario, chosen_seed, **_parse_assumptions(assumption or []))
+    csv_path, sidecar = write_reconstruction(study, out, force=force)
+    constraints = study.provenance["constraints"]
+    if as_json:
+        _echo_json({"out": str(csv_path), "sidecar": str(sidecar), "scenario": scenario,
+                    "seed": chosen_seed, "sha256": study.sha256,
+                    "accepted_attempt": study.provenance["accepted_attempt"],
+                    "constraints": constraints, "assumptions": study.provenance["assumptions"],
+                    "reconstructed": True, "warning": study.warning})
+        return
+    console = _console()
+    _banner(console, study)
+    console.print(f"wrote {csv_path} and {sidecar} (scenario {scenario}, seed {chosen_seed}, "
+                  f"accepted on attempt {study.provenance['accepted_attempt']})")
+    counts = ", ".join(f"{c} {v}" for c, v in constraints["counts"].items())
+    console.print(f"published counts matched: n {constraints['n']}, {counts}")
+    console.print(f"SPSS Wilcoxon: Z = {constraints['spss_z']:.3f}, p = "
+                  f"{constraints['spss_p']:.2e} < {constraints['threshold']} "
+                  f"({constraints['n_nonzero']} non-zero changes)")
+    console.print(f"sha256 {study.sha256}")
+
+
+def _parse_assumptions(pairs: list[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise MilkbayesError(f"--set takes NAME=VALUE (got {pair!r})")
+        try:
+            parsed[name.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            raise MilkbayesError(f"--set {name.strip()}: value {text!r} is not JSON "
+                                 "(numbers as 8.5, mappings as {\"a\": 1})") from None
+    return parsed
