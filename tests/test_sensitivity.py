@@ -1,0 +1,182 @@
+"""Tests of milkbayes.sensitivity: each value is worked out independently of the code.
+
+Sources of the reference values: closed forms (Pitman's asymptotic power of the
+signed-rank test, the normal conjugate posterior, truncated priors), the direct
+Wilcoxon test of :func:`milkbayes.frequentist.wilcoxon_many` on the same random
+numbers, and DESIGN.md section 1 (smaller rank sum <= 28 of 300 for n = 24).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from scipy import stats
+
+from milkbayes import RECONSTRUCTED_WARNING
+from milkbayes.errors import MilkbayesError
+from milkbayes.frequentist import wilcoxon_many
+from milkbayes.sensitivity import (
+    POWER_DISTRIBUTIONS,
+    SensitivityResult,
+    _grid_posterior,
+    pitman_power,
+    power_curve,
+    published_p_posterior,
+    rejection_thresholds,
+    tipping_points,
+    wilcoxon_critical_w_plus,
+)
+
+SPSS_THRESHOLD = 0.0005
+
+
+# --------------------------------------------------------------------------- published p
+def test_critical_w_plus_matches_the_published_bound_and_the_spss_test():
+    critical = wilcoxon_critical_w_plus(24, SPSS_THRESHOLD)
+    # DESIGN.md section 1: with 24 untied non-zero differences, p < .0005 means a
+    # smaller rank sum of at most 28 of 300.
+    assert 300 - critical == 28
+    # Changes equal to the ranks 1..24, negative on a set S, have W- = sum(S):
+    # S = {4, 24} gives W- = 28 (must reach p < .0005), S = {5, 24} gives W- = 29 (must not).
+    ranks = np.arange(1, 25, dtype=float)
+    at_bound = np.where(np.isin(ranks, [4, 24]), -ranks, ranks)
+    past_bound = np.where(np.isin(ranks, [5, 24]), -ranks, ranks)
+    _, p = wilcoxon_many([at_bound, past_bound])
+    assert p[0] < SPSS_THRESHOLD <= p[1]
+
+
+@pytest.mark.parametrize("distribution", ["normal", "t3"])
+def test_rejection_thresholds_reproduce_the_wilcoxon_test_on_the_same_numbers(distribution):
+    n, n_sim, seed = 24, 400, 11
+    lower, upper = rejection_thresholds(n, distribution=distribution, n_sim=n_sim, seed=seed,
+                                        chunk=n_sim)
+    noise = POWER_DISTRIBUTIONS[distribution](np.random.default_rng(seed), (n_sim, n))
+    for delta in (-1.2, -0.4, 0.3, 0.7, 1.0, 1.6):
+        z, p = wilcoxon_many(delta + noise)
+        expected_up = (p < SPSS_THRESHOLD) & (z > 0)
+        expected_down = (p < SPSS_THRESHOLD) & (z < 0)
+        np.testing.assert_array_equal(delta > upper, expected_up)
+        np.testing.assert_array_equal(delta <= lower, expected_down)
+
+
+def test_unit_variance_noise_so_delta_is_mean_over_sd():
+    rng = np.random.default_rng(0)
+    for name, draw in POWER_DISTRIBUTIONS.items():
+        sample = draw(rng, (400_000, 1))
+        assert abs(sample.mean()) < 0.01, name
+        # the t3 variance estimate converges slowly (infinite kurtosis): wide tolerance
+        assert abs(sample.var() - 1.0) < (0.15 if name == "t3" else 0.01), name
+
+
+def test_power_matches_pitman_closed_form_for_large_n():
+    # Pitman: power -> 1 - Phi(z_crit - delta sqrt(3n/pi)) for normal changes.
+    n, n_sim = 200, 2000
+    z_crit = stats.norm.isf(SPSS_THRESHOLD / 2)
+    deltas = np.array([0.5, 1.0, 1.5]) * z_crit / math.sqrt(3 * n / math.pi)
+    simulated = power_curve(deltas, n, n_sim=n_sim, seed=5)
+    expected = stats.norm.sf(z_crit - deltas * math.sqrt(3 * n / math.pi))
+    np.testing.assert_allclose(pitman_power(deltas, n), expected)
+    monte_carlo_se = np.sqrt(expected * (1 - expected) / n_sim)
+    # 3 MC standard errors plus 0.01 for the O(1/sqrt(n)) error of the approximation
+    assert np.all(np.abs(simulated - expected) < 3 * monte_carlo_se + 0.01), (simulated, expected)
+
+
+def test_power_is_monotone_and_has_the_right_size():
+    grid = np.linspace(-1, 3, 81)
+    power = power_curve(grid, 24, n_sim=3000, seed=1)
+    assert np.all(np.diff(power) >= 0)
+    assert power[0] == 0.0 and power[-1] == 1.0
+    # At delta = 0 the one-sided rejection rate is the size, about 0.00025 (normal
+    # approximation); with 100,000 samples it must be well below 0.002.
+    size = power_curve(0.0, 24, n_sim=100_000, seed=2)
+    assert float(size) < 0.002
+    symmetric = np.linspace(-2, 2, 81)
+    two_sided = power_curve(symmetric, 24, alternative="two-sided", n_sim=3000, seed=1)
+    # symmetric in delta up to Monte Carlo error (sd <= sqrt(0.25 * 2 / 3000) = 0.013)
+    np.testing.assert_allclose(two_sided, two_sided[::-1], atol=0.05)
+
+
+def test_grid_posterior_with_flat_likelihood_returns_the_prior_including_its_tails():
+    prior = stats.cauchy(0, math.sqrt(2) / 2)
+    grid = np.linspace(-2, 2, 801)
+    posterior = _grid_posterior(grid, prior, np.ones_like(grid))
+    for q in (0.025, 0.5, 0.975):   # 0.975 lies far beyond the grid (Cauchy tail)
+        assert posterior.quantile(q) == pytest.approx(prior.ppf(q), abs=1e-3, rel=1e-4)
+
+
+def test_grid_posterior_with_step_likelihood_is_the_truncated_prior():
+    # Power 0 below a and 1 above: the posterior is the prior truncated to (a, inf),
+    # whose quantile q is prior.ppf(cdf(a) + q sf(a)).
+    prior, a = stats.cauchy(0, 0.707), 0.8
+    grid = np.arange(-1.0, 4.0, 0.0005)
+    posterior = _grid_posterior(grid, prior, (grid > a).astype(float))
+    for q in (0.025, 0.5, 0.975):
+        expected = prior.ppf(prior.cdf(a) + q * prior.sf(a))
+        assert posterior.quantile(q) == pytest.approx(expected, rel=2e-3)
+
+
+def test_published_p_posterior_result():
+    result = published_p_posterior(n_sim=4000, seed=3)
+    assert isinstance(result, SensitivityResult) and isinstance(result.figure, Figure)
+    assert result.reconstructed is False and result.warning is None
+    table = result.table.set_index("distribution")
+    assert list(table.index) == ["normal", "t3", "prior"]
+    normal = table.loc["normal"]
+    # p < .0005 with n = 24 needs W+ >= 272; the power is ~1 % at delta = 0.35, so the
+    # posterior puts almost nothing below 0.3, and the upper end is the prior's tail.
+    assert normal["p_delta_gt_0"] > 0.999
+    assert 0.5 < normal["ci95_low"] < normal["median"] < normal["ci95_high"]
+    assert normal["ci95_high"] > 3.0
+    # heavier tails: the Wilcoxon test is more powerful (ARE > 1) so smaller deltas
+    # explain the result as well: the t3 posterior sits lower.
+    assert table.loc["t3", "median"] < normal["median"]
+    prior = table.loc["prior"]
+    assert prior["p_delta_gt_0"] == pytest.approx(0.5)
+    assert prior["p_delta_gt_0.5"] == pytest.approx(stats.cauchy(0, math.sqrt(2) / 2).sf(0.5))
+    power = result.extra_tables["power_curve"]
+    assert {"delta", "power_normal", "power_t3", "power_pitman_normal"} <= set(power.columns)
+
+
+def test_published_p_posterior_bad_options_raise_clear_errors():
+    with pytest.raises(MilkbayesError, match="unknown distribution"):
+        published_p_posterior(distributions=("cauchy",), n_sim=100)
+    with pytest.raises(MilkbayesError, match="prior"):
+        published_p_posterior(prior="uniform", n_sim=100)
+    with pytest.raises(MilkbayesError, match="widen"):
+        published_p_posterior(delta_grid=np.linspace(-0.5, 0.6, 50), n_sim=200)
+
+
+# --------------------------------------------------------------------------- bias analysis
+def test_tipping_points_match_the_normal_conjugate_closed_form():
+    # Known-sigma normal model: y_i ~ N(mu, sigma), mu ~ N(m0, s0) gives
+    # mu | y ~ N(m, v) with 1/v = 1/s0^2 + n/sigma^2 and m = v (m0/s0^2 + n ybar/sigma^2).
+    rng = np.random.default_rng(4)
+    sigma, n, m0, s0 = 6.0, 24, 0.0, 20.0
+    y = rng.normal(9.5, sigma, n)
+    v = 1.0 / (1.0 / s0**2 + n / sigma**2)
+    m = v * (m0 / s0**2 + n * y.mean() / sigma**2)
+    draws = stats.norm.ppf((np.arange(20_000) + 0.5) / 20_000, m, math.sqrt(v))
+    trend_sd, mcid = 3.0, 5.0
+    table, tip_positive, tip_mcid = tipping_points(draws, trend_sd=trend_sd, mcid=mcid)
+    z95 = stats.norm.ppf(0.95)
+    assert tip_positive == pytest.approx(m - z95 * math.sqrt(v + trend_sd**2), abs=5e-3)
+    assert tip_mcid == pytest.approx(m - mcid, abs=5e-3)
+    expected = stats.norm.sf((table.trend_mean + 0.0 - m) / math.sqrt(v + trend_sd**2))
+    np.testing.assert_allclose(table.p_effect_gt_0, expected, atol=2e-3)
+    assert np.all(np.diff(table.p_effect_gt_mcid) <= 0)
+
+
+def test_tipping_points_reject_bad_input():
+    with pytest.raises(MilkbayesError, match="trend_sd"):
+        tipping_points(np.arange(100.0), trend_sd=-1.0, mcid=1.0)
+    with pytest.raises(MilkbayesError, match="finite"):
+        tipping_points(np.r_[np.arange(100.0), np.nan], trend_sd=1.0, mcid=1.0)
+
+
+def test_reconstructed_warning_is_carried():
+    result = SensitivityResult(name="x", title="x", table=None, figure=None, summary={},
+                               reconstructed=True)
+    assert result.warning == RECONSTRUCTED_WARNING
