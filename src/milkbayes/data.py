@@ -85,8 +85,8 @@ MISSING_TOKENS: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "non
 DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
 """Delimiters the loader detects from the header line."""
 
-_COMMA_DECIMAL = re.compile(r"^[+-]?\d*,\d+$")
-_DOT_DECIMAL = re.compile(r"^[+-]?\d*\.\d+$")
+_COMMA_DECIMAL = re.compile(r"^[+-]?\d*,\d+([eE][+-]?\d+)?$")
+_DOT_DECIMAL = re.compile(r"^[+-]?\d*\.\d+([eE][+-]?\d+)?$")
 
 
 # ----------------------------------------------------------------------------- outcome
@@ -579,6 +579,10 @@ def _check_header(header: list[str], sep: str | None, label: str, line: int) -> 
             raise DataError(f"wrong delimiter: the header is one column {header[0]!r}; the file "
                             f"looks {_name(others[0])}-separated, not {_name(sep)} "
                             f"(pass --sep {_name(others[0])})", file=label, row=line)
+        if re.search(r"\S\s+\S", header[0]):
+            raise DataError(f"wrong delimiter: the header is one column {header[0]!r}; the file "
+                            f"looks separated by spaces, not {_name(sep)}; save it as CSV "
+                            "(comma or semicolon)", file=label, row=line)
     blank = [i + 1 for i, name in enumerate(header) if not name]
     if blank:
         raise DataError(f"header cell(s) {blank} have no column name", file=label, row=line)
@@ -602,12 +606,19 @@ def _frame_to_cells(frame: pd.DataFrame, label: str) -> _Cells:
     return _Cells(frame=text[keep].reset_index(drop=True), lines=lines, label=label, sep=None)
 
 
+_SPREADSHEET_ENGINES = {".xlsx": "openpyxl", ".xlsm": "openpyxl", ".xls": "xlrd", ".ods": "odf"}
+
+
 def _read_excel_cells(path: Path) -> _Cells:
+    import importlib.util
+
+    engine = _SPREADSHEET_ENGINES[path.suffix.lower()]
+    if importlib.util.find_spec(engine) is None:
+        raise DataError(f"reading {path.suffix} files needs the optional package {engine!r}, "
+                        "which is not installed; save the sheet as CSV instead",
+                        file=str(path))
     try:
-        frame = pd.read_excel(path, dtype=str, keep_default_na=False)
-    except ImportError as error:
-        raise DataError(f"reading {path.suffix} files needs an optional package ({error}); "
-                        "save the sheet as CSV instead", file=str(path)) from None
+        frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine=engine)
     except Exception as error:  # noqa: BLE001 - any reader failure is a bad file
         raise DataError(f"cannot read the spreadsheet ({error})", file=str(path)) from None
     return _frame_to_cells(frame, str(path))
@@ -673,12 +684,17 @@ def _validate_cells(cells: _Cells, label: str, outcome: Outcome, *, complete_cas
 
 
 def _check_columns(found: list[str], label: str) -> None:
-    for name in REQUIRED_COLUMNS:
-        if name not in found:
-            close = _close_names(name, found)
-            hint = (f"; found {', '.join(repr(c) for c in close)} - did you mean it?" if close
-                    else f"; found: {', '.join(repr(c) for c in found)}")
-            raise DataError(f"missing required column {name!r}{hint}", file=label, row=1)
+    absent = [name for name in REQUIRED_COLUMNS if name not in found]
+    if absent:
+        hints = []
+        for name in absent:
+            close = [c for c in _close_names(name, found) if c not in KNOWN_COLUMNS]
+            if close:
+                hints.append(f"found {close[0]!r} - did you mean {name!r}?")
+        found_text = ", ".join(repr(c) for c in found)
+        hint = "; ".join(hints) if hints else f"found: {found_text}"
+        raise DataError(f"missing required column(s) {', '.join(repr(a) for a in absent)}; "
+                        f"{hint}", file=label, row=1, column=absent[0])
     for name in found:
         if name in KNOWN_COLUMNS:
             continue
@@ -688,10 +704,10 @@ def _check_columns(found: list[str], label: str) -> None:
                             "(rename it, or it would be ignored)", file=label, row=1, column=name)
 
 
-def _close_names(name: str, candidates: Iterable[str]) -> list[str]:
+def _close_names(name: str, candidates: Iterable[str], cutoff: float = 0.75) -> list[str]:
     candidates = list(candidates)
     lowered = {c.lower(): c for c in candidates}
-    hits = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.75)
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=cutoff)
     return [lowered[h] for h in hits]
 
 
@@ -761,7 +777,7 @@ def _parse_category(values: pd.Series, lines: np.ndarray, label: str,
     levels = published.CATEGORY_LEVELS[column]
     for value, line in zip(values, lines, strict=True):
         if value not in levels:
-            close = _close_names(value, levels)
+            close = _close_names(value, levels, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise DataError(f"unknown level {value!r}{hint}; allowed: {', '.join(levels)}",
                             file=label, row=int(line), column=column)

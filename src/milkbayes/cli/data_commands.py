@@ -81,7 +81,7 @@ def _json_default(value: Any) -> Any:
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _banner(console, study_or_description) -> None:
