@@ -1,0 +1,193 @@
+"""Tests of milkbayes.compare against closed forms.
+
+The reference values are worked out independently:
+- exact leave-one-out predictive densities of the conjugate normal model (known sigma);
+- the bivariate normal marginal of a random-intercept model;
+- stacking weights that solve the first-order condition by hand;
+- normal quantiles from scipy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from milkbayes import compare
+from milkbayes.errors import ModelError
+
+pm = pytest.importorskip("pymc")
+
+PRIOR_SD = 3.0
+SIGMA = 1.0
+
+
+def conjugate_model(y: np.ndarray):
+    """y_i ~ N(mu, SIGMA), mu ~ N(0, PRIOR_SD), with a held-out weight per mother."""
+    n = y.size
+    with pm.Model(coords={"mother": np.arange(n)}) as model:
+        weight = pm.Data("mother_weight", np.ones(n), dims="mother")
+        y_data = pm.Data("y", y, dims="mother")
+        mu = pm.Normal("mu", 0.0, PRIOR_SD)
+        obs = pm.Normal("obs", mu, SIGMA, observed=y_data, dims="mother")
+        # a held-out mother's term is cancelled, leaving the observed RV unweighted
+        pm.Potential("held_out", -((1.0 - weight) * pm.logp(obs, y_data)).sum())
+    return model
+
+
+def exact_loo_log_density(y: np.ndarray) -> np.ndarray:
+    """Closed form: mu | y_-i ~ N(m, v); y_i | y_-i ~ N(m, v + SIGMA^2)."""
+    out = np.empty(y.size)
+    for i in range(y.size):
+        rest = np.delete(y, i)
+        precision = 1 / PRIOR_SD**2 + rest.size / SIGMA**2
+        mean = rest.sum() / SIGMA**2 / precision
+        out[i] = stats.norm.logpdf(y[i], mean, np.sqrt(1 / precision + SIGMA**2))
+    return out
+
+
+def random_intercept_model(y: np.ndarray):
+    """y_it ~ N(mu + tau z_i + beta t, sigma), z_i ~ N(0, 1): two rows per mother."""
+    n = y.shape[0]
+    with pm.Model(coords={"mother": np.arange(n), "time": [0, 1]}) as model:
+        weight = pm.Data("mother_weight", np.ones(n), dims="mother")
+        y_data = pm.Data("y", y, dims=("mother", "time"))
+        mu = pm.Normal("mu", 10.0, 10.0)
+        beta = pm.Normal("beta", 0.0, 10.0)
+        tau = pm.HalfNormal("tau", 10.0)
+        sigma = pm.HalfNormal("sigma", 5.0)
+        z = pm.Normal("z", 0.0, 1.0, dims="mother")
+        mean = (mu + tau * z)[:, None] + beta * np.array([0.0, 1.0])[None, :]
+        obs = pm.Normal("obs", mean, sigma, observed=y_data, dims=("mother", "time"))
+        pm.Potential("held_out", -((1.0 - weight)[:, None] * pm.logp(obs, y_data)).sum())
+    return model
+
+
+def test_quadrature_matches_bivariate_normal_marginal():
+    rng = np.random.default_rng(1)
+    y = rng.normal(10, 4, size=(6, 2))
+    model = random_intercept_model(y)
+    loglik = compare.PointwiseLogLik(model)
+    n_draws = 5
+    draws = {
+        "mu": rng.normal(10, 2, n_draws), "beta": rng.normal(3, 1, n_draws),
+        "tau": rng.uniform(0.5, 6, n_draws), "sigma": rng.uniform(0.5, 3, n_draws),
+        "z": rng.normal(size=(n_draws, 6)),
+    }
+    mother = 2
+    rows = np.array([2 * mother, 2 * mother + 1])  # row-major flattening of (mother, time)
+    got = compare._heldout_loglik(loglik, draws, rows, mother, ("z", "mother"), 40)
+    for s in range(n_draws):
+        tau, sigma = draws["tau"][s], draws["sigma"][s]
+        cov = tau**2 * np.ones((2, 2)) + sigma**2 * np.eye(2)
+        mean = [draws["mu"][s], draws["mu"][s] + draws["beta"][s]]
+        want = stats.multivariate_normal(mean, cov).logpdf(y[mother])
+        assert got[s] == pytest.approx(want, abs=1e-8)
+
+
+def test_pointwise_loglik_matches_scipy():
+    y = np.array([0.5, -1.0, 2.0])
+    loglik = compare.PointwiseLogLik(conjugate_model(y))
+    mu = np.array([0.0, 1.5])
+    got = loglik({"mu": mu})
+    want = stats.norm.logpdf(y[None, :], mu[:, None], SIGMA)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_lomo_recovers_exact_loo_of_conjugate_model():
+    y = np.random.default_rng(7).normal(2.0, 1.3, 10)
+    model = conjugate_model(y)
+    exact = exact_loo_log_density(y)
+    result = compare.lomo_cv(model, mother_of_obs=np.arange(10),
+                             mother_ids=[f"m{i}" for i in range(10)], label="conj",
+                             target="change", draws=1000, tune=300, chains=2, seed=3)
+    # Monte Carlo error of log mean p over 2000 near-independent draws is ~0.01 per
+    # mother here (the predictive sd is ~1.05 and the posterior sd of mu ~0.33).
+    np.testing.assert_allclose(result.elpd_i, exact, atol=0.05)
+    assert result.elpd == pytest.approx(exact.sum(), abs=0.15)
+    assert result.intercept_method == "refit draws"
+
+
+def test_lomo_rejects_model_without_weight():
+    with pm.Model() as model:
+        mu = pm.Normal("mu")
+        pm.Normal("y", mu, 1, observed=np.zeros(3))
+    with pytest.raises(ModelError, match="mother_weight"):
+        compare.lomo_cv(model, mother_of_obs=np.arange(3), mother_ids=["a", "b", "c"],
+                        label="x", target="change")
+
+
+def test_stacking_weight_solves_first_order_condition():
+    # densities p_A = (2, 1), p_B = (1, 3) at two points; the log score
+    # log(1 + w) + log(3 - 2w) is maximised where 1/(1+w) = 2/(3-2w), i.e. w = 1/4.
+    elpd_i = np.log(np.array([[2.0, 1.0], [1.0, 3.0]]))
+    weights = compare.stacking_weights(elpd_i)
+    assert weights[0] == pytest.approx(0.25, abs=1e-3)
+    assert weights.sum() == pytest.approx(1.0)
+
+
+def test_stacking_gives_all_weight_to_a_dominating_model():
+    rng = np.random.default_rng(0)
+    good = rng.normal(-1.0, 0.1, 24)
+    weights = compare.stacking_weights(np.column_stack([good - 3.0, good]))
+    assert weights[1] > 0.99
+
+
+def test_compare_models_groups_by_target():
+    def result(label, target, values):
+        return compare.LomoResult(label=label, target=target, elpd=float(np.sum(values)),
+                                  se=1.0, p_lomo=1.0, elpd_i=tuple(values),
+                                  mother_ids=("a", "b", "c"), n_draws=10,
+                                  intercept_method="none")
+    rows = compare.compare_models([
+        result("A", "change", [-1.0, -1.0, -1.0]),
+        result("B", "change", [-2.0, -2.5, -2.0]),
+        result("H", "pre_post", [-5.0, -6.0, -5.0]),
+    ])
+    by = {r.label: r for r in rows}
+    assert by["A"].rank == 0 and by["B"].rank == 1
+    assert by["B"].elpd_diff == pytest.approx(-6.5 - (-3.0))
+    assert by["A"].weight + by["B"].weight == pytest.approx(1.0)
+    assert by["H"].weight == 1.0  # alone in its target: not stacked against the others
+
+
+def test_three_prior_table_matches_normal_quantiles():
+    rng = np.random.default_rng(11)
+    draws = {"skeptical": rng.normal(4.0, 2.0, 400_000), "neutral": rng.normal(9.0, 3.0, 400_000)}
+    rows = compare.three_prior_table(draws, mcid=5.0, rope=(-2.5, 2.5))
+    assert [r.prior for r in rows] == ["skeptical", "neutral"]
+    sk, ne = rows
+    assert sk.ci95_low == pytest.approx(stats.norm.ppf(0.025, 4, 2), abs=0.03)
+    assert ne.ci95_high == pytest.approx(stats.norm.ppf(0.975, 9, 3), abs=0.05)
+    assert sk.p_gt_0 == pytest.approx(stats.norm.sf(0, 4, 2), abs=0.003)
+    assert ne.p_gt_mcid == pytest.approx(stats.norm.sf(5, 9, 3), abs=0.003)
+    assert sk.p_in_rope == pytest.approx(stats.norm.cdf(2.5, 4, 2) - stats.norm.cdf(-2.5, 4, 2),
+                                         abs=0.003)
+    assert "overlaps" in sk.rope_statement and "above" in ne.rope_statement
+
+
+def test_three_prior_table_rejects_nan_draws():
+    with pytest.raises(ModelError, match="neutral"):
+        compare.three_prior_table({"neutral": np.array([1.0, np.nan])}, mcid=1, rope=(-1, 1))
+
+
+@pytest.mark.slow
+def test_psis_is_unreliable_by_mother_but_lomo_is_exact_enough():
+    """Two observations per mother and a large between-mother sd: PSIS k is high."""
+    import nutpie
+
+    rng = np.random.default_rng(5)
+    n = 12
+    alpha = rng.normal(12, 6, n)
+    y = alpha[:, None] + np.array([0.0, 8.0]) + rng.normal(0, 1.0, (n, 2))
+    model = random_intercept_model(y)
+    compiled = nutpie.compile_pymc_model(model)
+    tree = nutpie.sample(compiled, draws=500, tune=500, chains=2, seed=2, progress_bar=False)
+    post = tree["posterior"]
+    loglik = compare.PointwiseLogLik(model)
+    names = loglik.value_names
+    matrix = loglik(compare._stacked_draws(post, names))
+    mother_of_obs = np.repeat(np.arange(n), 2)
+    psis = compare.psis_by_mother(post, matrix, mother_of_obs, n, label="ri")
+    assert not psis.reliable and psis.elpd is None
+    assert psis.max_k > psis.good_k
