@@ -1,0 +1,549 @@
+r"""Diagnostics of a fit: convergence table, predictive checks and LOO-PIT.
+
+nutpie runs no convergence checks of its own; this module does, with explicit
+thresholds, and marks each row ``pass``, ``warn`` or ``fail``.
+
+Notes
+-----
+Convergence rows (ArviZ computes every number; this module only reduces and judges):
+
+========================  ============================================  ========
+check                     statistic                                     failing
+========================  ============================================  ========
+``rhat``                  max rank-normalised split R-hat               > 1.01
+``ess_bulk``              min bulk ESS                                  < 400
+``ess_tail``              min tail ESS                                  < 400
+``divergences``           number of divergent post-warm-up transitions  > 0
+``ebfmi``                 min over chains of E-BFMI                     < 0.3
+``tree_depth``            draws whose trajectory hit the maximum depth  > 0 (warn)
+========================  ============================================  ========
+
+Reductions are explicit (``max``/``min`` over every element of every posterior
+variable) and never silently NaN: a non-finite R-hat or ESS fails its row and names
+the variable; a variable that is constant over all draws (a fixed deterministic) is
+left out of R-hat and ESS, and the row says so. Hitting the maximum tree depth costs
+efficiency, not validity, so it warns.
+
+E-BFMI of chain :math:`c` with energies :math:`E_t` is
+:math:`\sum_t (E_t - E_{t-1})^2 / \sum_t (E_t - \bar E)^2` (Betancourt 2016),
+computed by ``arviz.bfmi``.
+
+Predictive checks compare a statistic :math:`T` of the observed changes with its
+distribution over predictive draws: :math:`T` is the mean change or the share of
+positive changes, and the predictive p-value is the mid-p
+:math:`P(T^{rep} > T^{obs}) + \tfrac12 P(T^{rep} = T^{obs})` (the half counts ties,
+frequent for the share statistic). Values below 0.025 or above 0.975 warn.
+
+LOO-PIT values (``arviz.loo_pit``) of a well-calibrated model are close to uniform;
+the Kolmogorov-Smirnov test (``scipy.stats.kstest``) against U(0, 1) with p < 0.05
+warns. With two dozen mothers the test has little power: a pass is weak evidence.
+
+References
+----------
+Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner P-C (2021). Rank-normalization,
+folding, and localization: an improved R-hat. Bayesian Analysis 16(2), 667-718.
+Betancourt M (2016). Diagnosing suboptimal cotangent disintegrations in Hamiltonian
+Monte Carlo. arXiv:1604.00695.
+Gelman A, Meng X-L, Stern H (1996). Posterior predictive assessment of model fitness
+via realized discrepancies. Statistica Sinica 6, 733-807.
+
+Examples
+--------
+>>> import numpy as np, xarray as xr
+>>> rng = np.random.default_rng(1)
+>>> good = xr.DataTree.from_dict({"posterior": xr.Dataset(
+...     {"mu": (("chain", "draw"), rng.normal(size=(4, 1000)))})})
+>>> report = convergence_report(good)
+>>> report.row("rhat").status, report.row("divergences").status
+('pass', 'warn')
+>>> stuck = xr.DataTree.from_dict({"posterior": xr.Dataset(
+...     {"mu": (("chain", "draw"), rng.normal(size=(4, 1000)) + np.arange(4)[:, None])})})
+>>> convergence_report(stuck).ok
+False
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas as pd
+    import xarray as xr
+
+RHAT_MAX = 1.01
+"""R-hat above this fails (Vehtari et al. 2021)."""
+
+ESS_MIN = 400
+"""Bulk or tail ESS below this fails (100 per chain for 4 chains, Vehtari et al. 2021)."""
+
+DIVERGENCES_MAX = 0
+"""Any divergent transition fails: the posterior may be biased where the sampler fled."""
+
+EBFMI_MIN = 0.3
+"""E-BFMI below this in any chain fails (Betancourt 2016)."""
+
+TREE_DEPTH_HITS_MAX = 0
+"""More draws than this at the maximum tree depth warns (efficiency, not validity)."""
+
+PPP_LOW, PPP_HIGH = 0.025, 0.975
+"""Predictive p-values outside this band warn."""
+
+LOO_PIT_KS_ALPHA = 0.05
+"""A KS test of LOO-PIT uniformity below this warns."""
+
+Status = Literal["pass", "warn", "fail"]
+_SEVERITY = {"pass": 0, "warn": 1, "fail": 2}
+
+
+# ----------------------------------------------------------------------------- convergence
+@dataclass(frozen=True)
+class DiagnosticRow:
+    """One row of the convergence table.
+
+    Attributes
+    ----------
+    check : str
+        ``rhat``, ``ess_bulk``, ``ess_tail``, ``divergences``, ``ebfmi`` or ``tree_depth``.
+    label : str
+        What the row measures, in words.
+    value : float or None
+        The reduced statistic; None only when the sampler did not record it.
+    threshold : str
+        The passing condition, e.g. ``"<= 1.01"``.
+    status : {"pass", "warn", "fail"}
+    worst : str or None
+        The variable (and element) that decided the value.
+    detail : str
+        A sentence for the report.
+    """
+
+    check: str
+    label: str
+    value: float | None
+    threshold: str
+    status: Status
+    worst: str | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"check": self.check, "label": self.label, "value": self.value,
+                "threshold": self.threshold, "status": self.status, "worst": self.worst,
+                "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class ConvergenceReport:
+    """The convergence table of one fit.
+
+    Attributes
+    ----------
+    rows : tuple of DiagnosticRow
+    chains, draws : int
+        Post-warm-up chains and draws per chain.
+    excluded : tuple of str
+        Posterior variables constant over all draws, left out of R-hat and ESS.
+    """
+
+    rows: tuple[DiagnosticRow, ...]
+    chains: int
+    draws: int
+    excluded: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when no row fails (warnings allowed)."""
+        return not self.failures
+
+    @property
+    def failures(self) -> tuple[DiagnosticRow, ...]:
+        """The failing rows."""
+        return tuple(row for row in self.rows if row.status == "fail")
+
+    @property
+    def warnings(self) -> tuple[DiagnosticRow, ...]:
+        """The rows that warn."""
+        return tuple(row for row in self.rows if row.status == "warn")
+
+    @property
+    def status(self) -> Status:
+        """The worst status of any row."""
+        return max((row.status for row in self.rows), key=_SEVERITY.__getitem__,
+                   default="pass")
+
+    def row(self, check: str) -> DiagnosticRow:
+        """The row of ``check`` (KeyError if absent)."""
+        for row in self.rows:
+            if row.check == check:
+                return row
+        raise KeyError(check)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as a DataFrame, one row per check."""
+        import pandas as pd
+
+        return pd.DataFrame([row.as_dict() for row in self.rows]).set_index("check")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``diagnostics.json`` of a run folder)."""
+        return {"status": self.status, "ok": self.ok, "chains": self.chains,
+                "draws": self.draws, "excluded": list(self.excluded),
+                "thresholds": {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN,
+                               "divergences_max": DIVERGENCES_MAX, "ebfmi_min": EBFMI_MIN,
+                               "tree_depth_hits_max": TREE_DEPTH_HITS_MAX},
+                "rows": [row.as_dict() for row in self.rows]}
+
+
+def convergence_report(tree: xr.DataTree, var_names: list[str] | None = None
+                       ) -> ConvergenceReport:
+    """Judge a fit: R-hat, bulk and tail ESS, divergences, E-BFMI, tree depth.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        Needs a ``posterior`` group; ``sample_stats`` (``diverging``, ``energy``,
+        ``maxdepth_reached`` from nutpie, or PyMC's ``reached_max_treedepth``) adds
+        the sampler rows. A missing statistic gives a ``warn`` row saying so.
+    var_names : list of str, optional
+        Posterior variables for R-hat and ESS (all by default).
+    """
+    posterior = tree["posterior"].to_dataset()
+    if var_names is not None:
+        posterior = posterior[var_names]
+    chains, draws = int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
+    varying, excluded = _split_constant(posterior)
+    stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else None
+    rows = (
+        _rhat_row(varying),
+        _ess_row(varying, "bulk"),
+        _ess_row(varying, "tail"),
+        _divergence_row(stats),
+        _ebfmi_row(tree, stats),
+        _tree_depth_row(stats),
+    )
+    return ConvergenceReport(rows=rows, chains=chains, draws=draws, excluded=excluded)
+
+
+def _split_constant(posterior: xr.Dataset) -> tuple[xr.Dataset, tuple[str, ...]]:
+    constant = tuple(name for name, var in posterior.data_vars.items()
+                     if np.ptp(np.asarray(var.values, dtype=float)) == 0)
+    return posterior.drop_vars(list(constant)), constant
+
+
+def _extreme(values: xr.Dataset, *, largest: bool) -> tuple[float, str | None]:
+    """The max (or min) over every element of every variable, and where it is.
+
+    A non-finite element wins, so it cannot hide behind finite ones.
+    """
+    best, where = None, None
+    for name, var in values.data_vars.items():
+        array = np.asarray(var.values, dtype=float)
+        flat = array.ravel()
+        bad = ~np.isfinite(flat)
+        if bad.any():
+            index = int(np.flatnonzero(bad)[0])
+            return float("nan"), _element_name(var, name, index)
+        index = int(np.argmax(flat) if largest else np.argmin(flat))
+        if best is None or (flat[index] > best if largest else flat[index] < best):
+            best, where = float(flat[index]), _element_name(var, name, index)
+    return (float("nan") if best is None else best), where
+
+
+def _element_name(var: xr.DataArray, name: str, index: int) -> str:
+    if var.ndim == 0:
+        return name
+    position = np.unravel_index(index, var.shape)
+    labels = [str(var[dim].values[i]) if dim in var.coords else str(i)
+              for dim, i in zip(var.dims, position)]
+    return f"{name}[{', '.join(labels)}]"
+
+
+def _no_variables_row(check: str, label: str, threshold: str) -> DiagnosticRow:
+    return DiagnosticRow(check, label, None, threshold, "warn", None,
+                         "no varying posterior variable to check")
+
+
+def _rhat_row(posterior: xr.Dataset) -> DiagnosticRow:
+    import arviz as az
+
+    label, threshold = "max R-hat (rank-normalised, split)", f"<= {RHAT_MAX}"
+    if not posterior.data_vars:
+        return _no_variables_row("rhat", label, threshold)
+    if posterior.sizes["chain"] < 2:
+        return DiagnosticRow("rhat", label, None, threshold, "warn", None,
+                             "one chain: R-hat compares chains, run at least 2")
+    value, worst = _extreme(az.rhat(posterior), largest=True)
+    if not np.isfinite(value):
+        return DiagnosticRow("rhat", label, None, threshold, "fail", worst,
+                             f"R-hat of {worst} is undefined: it does not move within "
+                             "chains (stuck sampler)")
+    status: Status = "pass" if value <= RHAT_MAX else "fail"
+    return DiagnosticRow("rhat", label, value, threshold, status, worst,
+                         f"largest R-hat {value:.4f} ({worst})")
+
+
+def _ess_row(posterior: xr.Dataset, method: str) -> DiagnosticRow:
+    import arviz as az
+
+    check, label, threshold = f"ess_{method}", f"min {method} ESS", f">= {ESS_MIN}"
+    if not posterior.data_vars:
+        return _no_variables_row(check, label, threshold)
+    value, worst = _extreme(az.ess(posterior, method=method), largest=False)
+    if not np.isfinite(value):
+        return DiagnosticRow(check, label, None, threshold, "fail", worst,
+                             f"{method} ESS of {worst} is undefined (stuck sampler)")
+    status: Status = "pass" if value >= ESS_MIN else "fail"
+    return DiagnosticRow(check, label, value, threshold, status, worst,
+                         f"smallest {method} ESS {value:.0f} ({worst})")
+
+
+def _divergence_row(stats: xr.Dataset | None) -> DiagnosticRow:
+    label, threshold = "divergent transitions", f"<= {DIVERGENCES_MAX}"
+    if stats is None or "diverging" not in stats:
+        return DiagnosticRow("divergences", label, None, threshold, "warn", None,
+                             "the sampler recorded no divergence statistic")
+    diverging = np.asarray(stats["diverging"].values, dtype=bool)
+    count = int(diverging.sum())
+    status: Status = "pass" if count <= DIVERGENCES_MAX else "fail"
+    per_chain = ", ".join(str(int(c)) for c in diverging.reshape(diverging.shape[0], -1).sum(1))
+    return DiagnosticRow("divergences", label, float(count), threshold, status, None,
+                         f"{count} of {diverging.size} draws diverged "
+                         f"({100 * count / diverging.size:.1f} %; per chain: {per_chain})")
+
+
+def _ebfmi_row(tree: xr.DataTree, stats: xr.Dataset | None) -> DiagnosticRow:
+    import arviz as az
+
+    label, threshold = "min E-BFMI over chains", f">= {EBFMI_MIN}"
+    if stats is None or "energy" not in stats:
+        return DiagnosticRow("ebfmi", label, None, threshold, "warn", None,
+                             "the sampler recorded no energy")
+    per_chain = np.asarray(az.bfmi(tree)["energy"].values, dtype=float).ravel()
+    if not np.all(np.isfinite(per_chain)):
+        return DiagnosticRow("ebfmi", label, None, threshold, "fail", None,
+                             "E-BFMI undefined: the energy does not vary within a chain")
+    chain = int(np.argmin(per_chain))
+    value = float(per_chain[chain])
+    status: Status = "pass" if value >= EBFMI_MIN else "fail"
+    return DiagnosticRow("ebfmi", label, value, threshold, status, f"chain {chain}",
+                         "E-BFMI per chain: " + ", ".join(f"{v:.2f}" for v in per_chain))
+
+
+def _tree_depth_row(stats: xr.Dataset | None) -> DiagnosticRow:
+    label, threshold = "draws at maximum tree depth", f"<= {TREE_DEPTH_HITS_MAX}"
+    name = next((n for n in ("maxdepth_reached", "reached_max_treedepth")
+                 if stats is not None and n in stats), None)
+    if name is None:
+        return DiagnosticRow("tree_depth", label, None, threshold, "warn", None,
+                             "the sampler recorded no tree-depth saturation")
+    hits = np.asarray(stats[name].values, dtype=bool)
+    count = int(hits.sum())
+    status: Status = "pass" if count <= TREE_DEPTH_HITS_MAX else "warn"
+    depth = ""
+    if "depth" in stats:
+        depth = f"; deepest tree {int(np.asarray(stats['depth'].values).max())}"
+    return DiagnosticRow("tree_depth", label, float(count), threshold, status, None,
+                         f"{count} of {hits.size} draws hit the maximum depth{depth}")
+
+
+# ----------------------------------------------------------------------------- predictive
+@dataclass(frozen=True)
+class PredictiveCheck:
+    """A statistic of the observed changes against its predictive distribution.
+
+    Attributes
+    ----------
+    kind : {"prior", "posterior"}
+    statistic : {"mean_change", "share_positive"}
+    observed : float
+    predicted_median, predicted_low, predicted_high : float
+        Median and equal-tailed 95 % interval of the statistic over predictive draws.
+    p_value : float
+        Mid-p predictive p-value (see the module Notes).
+    status : {"pass", "warn"}
+    """
+
+    kind: str
+    statistic: str
+    observed: float
+    predicted_median: float
+    predicted_low: float
+    predicted_high: float
+    p_value: float
+    status: Status
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+STATISTICS = {
+    "mean_change": lambda change: np.mean(change, axis=-1),
+    "share_positive": lambda change: np.mean(change > 0, axis=-1),
+}
+"""The statistics of the changes that the predictive checks compare."""
+
+
+def predictive_p_value(replicated: np.ndarray, observed: float) -> float:
+    """Mid-p :math:`P(T^{rep} > T^{obs}) + P(T^{rep} = T^{obs})/2`.
+
+    Examples
+    --------
+    >>> predictive_p_value(np.array([0.0, 1.0, 2.0, 3.0]), 1.0)
+    0.625
+    """
+    replicated = np.asarray(replicated, dtype=float)
+    return float(np.mean(replicated > observed) + 0.5 * np.mean(replicated == observed))
+
+
+def predictive_checks(simulated_changes: np.ndarray, observed_changes: np.ndarray, *,
+                      kind: str = "posterior") -> tuple[PredictiveCheck, ...]:
+    """Check the mean change and the share of positive changes.
+
+    Parameters
+    ----------
+    simulated_changes : array, shape (draws, n)
+        Predictive draws of every participant's change.
+    observed_changes : array, shape (n,)
+    kind : {"prior", "posterior"}
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> sim = rng.normal(1.0, 1.0, size=(4000, 20))
+    >>> [c.status for c in predictive_checks(sim, np.full(20, 1.0))]
+    ['pass', 'warn']
+    """
+    simulated = np.asarray(simulated_changes, dtype=float)
+    observed = np.asarray(observed_changes, dtype=float)
+    if simulated.ndim != 2 or simulated.shape[1] != observed.size:
+        raise ValueError(f"simulated changes of shape {simulated.shape} do not match "
+                         f"{observed.size} observed changes")
+    checks = []
+    for name, statistic in STATISTICS.items():
+        replicated = statistic(simulated)
+        value = float(statistic(observed))
+        p = predictive_p_value(replicated, value)
+        low, median, high = (float(q) for q in np.quantile(replicated, [0.025, 0.5, 0.975]))
+        checks.append(PredictiveCheck(kind, name, value, median, low, high, p,
+                                      "pass" if PPP_LOW <= p <= PPP_HIGH else "warn"))
+    return tuple(checks)
+
+
+def simulated_changes(tree: xr.DataTree, study: Any, group: str = "posterior_predictive"
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Predictive draws of each participant's change, and the observed changes.
+
+    The observed variable is recognised by its values in ``observed_data``: either the
+    changes themselves (``paired_change``) or the long-format outcome of
+    ``study.long()`` (pre and post rows), whose post minus pre rows give the changes.
+    Returns None when the model observes something else (e.g. ranks only).
+    """
+    if group not in tree.children or "observed_data" not in tree.children:
+        return None
+    observed = tree["observed_data"].to_dataset()
+    predicted = tree[group].to_dataset()
+    change = np.asarray(study.change, dtype=float)
+    long = study.long()
+    for name, var in observed.data_vars.items():
+        if name not in predicted or var.ndim != 1:
+            continue
+        values = np.asarray(var.values, dtype=float)
+        draws = np.asarray(predicted[name].values, dtype=float)
+        draws = draws.reshape(-1, draws.shape[-1])
+        if values.shape == change.shape and np.allclose(values, change):
+            return draws, change
+        if values.shape == (len(long),) and np.allclose(values, long["y"].to_numpy(float)):
+            post = (long["time"] == 1).to_numpy()
+            pre = (long["time"] == 0).to_numpy()
+            order_post = long["mother"].to_numpy()[post]
+            order_pre = long["mother"].to_numpy()[pre]
+            if np.array_equal(order_post, order_pre):
+                return draws[:, post] - draws[:, pre], values[post] - values[pre]
+    return None
+
+
+def predictive_figure(simulated: np.ndarray, observed: np.ndarray, *,
+                      kind: str = "posterior", title: str | None = None):
+    """Histograms of the two statistics over predictive draws, observed value marked.
+
+    Returns a :class:`matplotlib.figure.Figure` (Agg canvas; no display needed).
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 3.2), layout="constrained")
+    axes = figure.subplots(1, len(STATISTICS))
+    for axis, (name, statistic) in zip(axes, STATISTICS.items()):
+        replicated = statistic(np.asarray(simulated, dtype=float))
+        value = float(statistic(np.asarray(observed, dtype=float)))
+        axis.hist(replicated, bins=40, color="#8da0cb", edgecolor="white")
+        axis.axvline(value, color="#d62728", linewidth=2, label="observed")
+        axis.set_xlabel(name.replace("_", " "))
+        axis.set_yticks([])
+        axis.set_title(f"p = {predictive_p_value(replicated, value):.3f}", fontsize=9)
+    axes[0].legend(frameon=False, fontsize=8)
+    figure.suptitle(title or f"{kind} predictive check", fontsize=10)
+    return figure
+
+
+def figure_png(figure) -> bytes:
+    """A matplotlib figure as PNG bytes (for the self-contained report)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------- LOO-PIT
+@dataclass(frozen=True)
+class LooPit:
+    """LOO-PIT values of the observations and a uniformity test.
+
+    Attributes
+    ----------
+    variable : str
+    values : tuple of float
+        One PIT value per observation.
+    ks_statistic, ks_p_value : float
+        Kolmogorov-Smirnov test against U(0, 1) (``scipy.stats.kstest``).
+    status : {"pass", "warn"}
+    """
+
+    variable: str
+    values: tuple[float, ...]
+    ks_statistic: float
+    ks_p_value: float
+    status: Status
+    note: str = field(default="")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__, values=list(self.values))
+
+
+def loo_pit(tree: xr.DataTree, variable: str | None = None, *, seed: int = 0) -> LooPit:
+    """LOO-PIT with ``arviz.loo_pit`` (needs log_likelihood, posterior_predictive and
+    observed_data), and a KS test of uniformity."""
+    import arviz as az
+    from scipy import stats
+
+    missing = [g for g in ("log_likelihood", "posterior_predictive", "observed_data")
+               if g not in tree.children]
+    if missing:
+        raise ValueError(f"LOO-PIT needs the groups {', '.join(missing)}")
+    if variable is None:
+        variable = next(iter(tree["observed_data"].data_vars))
+    result = az.loo_pit(tree, var_names=[variable], random_state=seed)
+    values = np.asarray((result[variable] if hasattr(result, "data_vars") or
+                         hasattr(result, "children") else result).values, dtype=float).ravel()
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"LOO-PIT of {variable} has {int((~np.isfinite(values)).sum())} "
+                         "non-finite values")
+    test = stats.kstest(values, "uniform")
+    status: Status = "pass" if test.pvalue >= LOO_PIT_KS_ALPHA else "warn"
+    return LooPit(variable, tuple(float(v) for v in values), float(test.statistic),
+                  float(test.pvalue), status,
+                  note=f"KS test against U(0, 1) over {values.size} observations")

@@ -1,0 +1,769 @@
+r"""The compile-once fitting engine: fit a model, summarise it, save it as a run folder.
+
+Each model script of :mod:`milkbayes.models` is compiled once per process with
+``nutpie.compile_pymc_model``; later fits swap data and prior values into the compiled
+model with ``compiled.with_data(...)`` and sample again (about 0.1 s for the small
+models instead of several seconds of compilation). The PyMC model kept beside the
+compiled one gets the same values through ``pm.set_data`` before the log-likelihood
+and the posterior predictive are computed, so they always describe the data actually
+fitted.
+
+Notes
+-----
+**Cache key.** ``(model name, likelihood, structural signature)``, where the signature
+lists every data array's name and shape and every coordinate's name and length. The
+compiled model fixes the shapes of parameters and deterministics, and the coordinates
+that label them, so any change of shape recompiles (a conservative choice: refits that
+hold out a mother use ``mother_weight`` and keep their shapes). Coordinate *labels*
+(participant ids) are re-attached after each fit from the current inputs.
+
+**Across processes.** PyTensor already caches the numba code of each operation in its
+compile directory (``config.numba__cache``), which roughly halves the first compilation
+of a new process (``benchmarks/bench_refit.py --cross-process`` measures it). nutpie's
+outer C callback cannot be cached by numba (it refers to dynamic globals), and pickling
+a compiled model would pickle the user's data with it, so there is no further cache.
+
+**Summary.** With :math:`\theta^{(s)}` the posterior draws of the model's ``EFFECT``:
+the median, the equal-tailed 95 % interval (quantiles 0.025 and 0.975, from
+``arviz.summary(..., ci_kind="eti", ci_prob=0.95)``), :math:`P(\theta > 0) \approx
+S^{-1}\sum_s 1[\theta^{(s)} > 0]` and, when an MCID :math:`m` is given,
+:math:`P(\theta > m)`.
+
+Examples
+--------
+>>> from milkbayes.fit import cache_key
+>>> import numpy as np
+>>> cache_key("paired_change", "normal", {"change": np.zeros(3)}, {"mother": ["a", "b", "c"]})
+('paired_change', 'normal', (('change', (3,)),), (('mother', 3),))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import pkgutil
+import platform
+import re
+import shutil
+import signal
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from milkbayes import RECONSTRUCTED_WARNING
+from milkbayes.errors import MilkbayesError, ModelError, PriorError, RunExistsError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import xarray as xr
+
+    from milkbayes.diagnostics import ConvergenceReport
+
+DEFAULT_SEED = 20241
+"""The seed used when none is given (the contract in ``docs/architecture.md``)."""
+
+RUN_FILES = ("posterior.nc", "summary.json", "diagnostics.json", "provenance.json")
+"""The files of a run folder, in the order they are written."""
+
+PROVENANCE_PACKAGES = ("milkbayes", "pymc", "pytensor", "nutpie", "numba", "arviz",
+                       "arviz-base", "arviz-stats", "numpy", "scipy", "pandas", "xarray",
+                       "h5netcdf", "h5py")
+"""Packages whose versions every run records."""
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class SamplerSettings:
+    """What nutpie was asked to do."""
+
+    draws: int
+    tune: int
+    chains: int
+    seed: int
+
+    def as_dict(self) -> dict[str, int]:
+        """JSON-ready form."""
+        return {"draws": self.draws, "tune": self.tune, "chains": self.chains,
+                "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """One fitted model.
+
+    Attributes
+    ----------
+    tree : xarray.DataTree
+        ``posterior``, ``sample_stats`` (and warm-up groups), ``log_likelihood``,
+        ``posterior_predictive``, ``observed_data``; the prior name and values, model,
+        likelihood, seed and reconstructed flag are in ``tree.attrs``.
+    summary : dict
+        Effect median and 95 % interval, P(effect > 0), P(effect > MCID) when an MCID
+        was given (``"mcid": None`` otherwise) and the model's ``extra_summary``.
+    diagnostics : milkbayes.diagnostics.ConvergenceReport
+    model_name, likelihood : str
+    prior : milkbayes.priors.PriorSet
+    seed : int
+    study : milkbayes.data.Study
+    settings : SamplerSettings
+    inputs : ModelInputs
+        The arrays actually fitted.
+    compile_seconds, sample_seconds : float
+        Compilation time (0 when the cache served) and sampling time.
+    """
+
+    tree: Any
+    summary: dict
+    diagnostics: Any
+    model_name: str
+    likelihood: str
+    prior: Any
+    seed: int
+    study: Any
+    settings: SamplerSettings
+    inputs: Any
+    compile_seconds: float = 0.0
+    sample_seconds: float = 0.0
+    model_script_sha256: str = ""
+
+    @property
+    def reconstructed(self) -> bool:
+        """True when the fitted data are a reconstruction, not measurements."""
+        return bool(getattr(self.study, "reconstructed", False))
+
+
+@dataclass
+class _CacheEntry:
+    compiled: Any          # nutpie CompiledPyMCModel, with the data of its first fit
+    model: Any             # the pm.Model it was compiled from (pm.set_data target)
+    data_names: frozenset = field(default_factory=frozenset)
+
+
+_CACHE: dict[tuple, _CacheEntry] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+# ----------------------------------------------------------------------------- models
+def available_models() -> tuple[str, ...]:
+    """Names of the model scripts in :mod:`milkbayes.models`.
+
+    Examples
+    --------
+    >>> "paired_change" in available_models()
+    True
+    """
+    import milkbayes.models as package
+
+    return tuple(sorted(info.name for info in pkgutil.iter_modules(package.__path__)
+                        if not info.name.startswith("_")))
+
+
+def load_model(model: str | ModuleType) -> ModuleType:
+    """The model module named ``model`` (or ``model`` itself, if it is a module).
+
+    Raises
+    ------
+    ModelError
+        For an unknown name, listing the models there are, or for a module that lacks
+        part of the model contract.
+    """
+    if isinstance(model, ModuleType):
+        module = model
+    else:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(model)) or model not in available_models():
+            raise ModelError(f"unknown model {model!r}; available: "
+                             f"{', '.join(available_models())}")
+        module = importlib.import_module(f"milkbayes.models.{model}")
+    missing = [name for name in ("NAME", "LIKELIHOODS", "EFFECT", "inputs", "build",
+                                 "extra_summary") if not hasattr(module, name)]
+    if missing:
+        raise ModelError(f"model module {module.__name__} lacks {', '.join(missing)} "
+                         "(see the model contract in docs/architecture.md)")
+    return module
+
+
+def resolve_likelihood(module: ModuleType, likelihood: str | None) -> str:
+    """``likelihood``, or the model's default; ModelError if the model lacks it."""
+    if likelihood is None:
+        return module.LIKELIHOODS[0]
+    if likelihood not in module.LIKELIHOODS:
+        raise ModelError(f"model {module.NAME} has no likelihood {likelihood!r}; "
+                         f"allowed: {', '.join(module.LIKELIHOODS)}")
+    return likelihood
+
+
+def resolve_prior(prior: Any, study: Any, model_name: str) -> Any:
+    """A prior set from its name or TOML path (via :func:`milkbayes.priors.get_prior`).
+
+    Anything with ``name`` and ``values`` attributes is used as it is.
+    """
+    if hasattr(prior, "values") and hasattr(prior, "name"):
+        return prior
+    from milkbayes.priors import get_prior
+
+    return get_prior(prior, study.outcome, model_name)
+
+
+def model_script_sha256(module: ModuleType) -> str:
+    """SHA-256 of the model script's bytes (what provenance records)."""
+    path = inspect.getsourcefile(module)
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
+
+
+# ----------------------------------------------------------------------------- cache
+def cache_key(model_name: str, likelihood: str, data: dict, coords: dict) -> tuple:
+    """The key of the compiled-model cache: name, likelihood and structural signature.
+
+    The signature lists each data array's name and shape and each coordinate's name and
+    length (see the module Notes for why shapes, not only names, are part of it).
+    """
+    shapes = tuple(sorted((name, tuple(np.shape(value))) for name, value in data.items()))
+    lengths = tuple(sorted((name, len(values)) for name, values in coords.items()))
+    return (model_name, likelihood, shapes, lengths)
+
+
+def clear_cache() -> None:
+    """Forget every compiled model of this process (tests and benchmarks use it)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def cache_size() -> int:
+    """How many compiled models this process holds."""
+    return len(_CACHE)
+
+
+def _prior_data(prior: Any) -> dict[str, np.ndarray]:
+    return {f"prior_{name}": np.asarray(float(value)) for name, value in prior.values.items()}
+
+
+def _check_data_names(model: Any, module: ModuleType, data: dict, prior_values: dict) -> None:
+    """Every ``pm.Data`` of the model must be refreshed on each fit, and nothing else.
+
+    A ``pm.Data`` that ``inputs()`` does not supply would silently keep the values of
+    the first fit (the stale-data trap); a prior value the model does not use would be
+    silently ignored. Both are errors.
+    """
+    declared = {var.name for var in model.data_vars}
+    priors_declared = {name for name in declared if name.startswith("prior_")}
+    unused_prior = sorted(set(prior_values) - priors_declared)
+    if unused_prior:
+        raise PriorError(f"model {module.NAME} has no hyperparameter "
+                         f"{', '.join(name.removeprefix('prior_') for name in unused_prior)}"
+                         f"; it uses {', '.join(sorted(n.removeprefix('prior_') for n in priors_declared))}")
+    missing_prior = sorted(priors_declared - set(prior_values))
+    if missing_prior:
+        raise PriorError(f"the prior set lacks "
+                         f"{', '.join(name.removeprefix('prior_') for name in missing_prior)}"
+                         f", which model {module.NAME} needs")
+    supplied = set(data)
+    if (declared - priors_declared) != supplied:
+        raise ModelError(
+            f"model {module.NAME}: inputs() supplies {sorted(supplied)} but build() "
+            f"declares the data {sorted(declared - priors_declared)}; every pm.Data must "
+            "come from inputs() so that a refit cannot keep stale values")
+
+
+def _compiled_for(module: ModuleType, inputs: Any, prior: Any, likelihood: str
+                  ) -> tuple[_CacheEntry, float]:
+    """The cache entry for these inputs (compiling on a miss) and the compile time."""
+    import time
+
+    import nutpie
+
+    key = cache_key(module.NAME, likelihood, inputs.data, inputs.coords)
+    key = (module.__name__, *key[1:])  # the module path, so a test model cannot collide
+    with _CACHE_LOCK:
+        entry = _CACHE.get(key)
+    if entry is not None:
+        return entry, 0.0
+    model = module.build(inputs, prior, likelihood)
+    _check_data_names(model, module, inputs.data, _prior_data(prior))
+    start = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model)
+    seconds = time.perf_counter() - start
+    entry = _CacheEntry(compiled=compiled, model=model,
+                        data_names=frozenset(var.name for var in model.data_vars))
+    with _CACHE_LOCK:
+        _CACHE.setdefault(key, entry)
+    return entry, seconds
+
+
+def _set_model_data(entry: _CacheEntry, values: dict[str, np.ndarray], coords: dict) -> None:
+    """``pm.set_data`` on the cached PyMC model: its log-likelihood and predictive
+    functions must see the data actually fitted, not those of the first fit."""
+    import pymc as pm
+
+    model = entry.model
+    used_dims = {dim for name in values for dim in (model.named_vars_to_dims.get(name) or ())}
+    pm.set_data(values, model=model,
+                coords={dim: labels for dim, labels in coords.items() if dim in used_dims})
+    for dim, labels in coords.items():  # dims of parameters only (no data carries them)
+        if dim not in used_dims and dim in model.coords and \
+                tuple(model.coords[dim]) != tuple(labels):
+            model.set_dim(dim, len(labels), coord_values=labels)
+
+
+# ----------------------------------------------------------------------------- fit
+def fit(model_name: str | ModuleType, study: Any, *, prior: Any = "neutral",
+        likelihood: str | None = None, mcid: float | None = None, draws: int = 1000,
+        tune: int = 1000, chains: int = 4, seed: int = DEFAULT_SEED, progress: bool = False,
+        log_likelihood: bool = True, posterior_predictive: bool = True,
+        inputs: Any = None) -> FitResult:
+    """Fit a model to a study with nutpie, compiling the model at most once per process.
+
+    Parameters
+    ----------
+    model_name : str or module
+        A model of :mod:`milkbayes.models` (``paired_change``, ``signed_rank``,
+        ``prepost_hierarchical``, ``two_arm``) or a module following the model contract.
+    study : milkbayes.data.Study
+    prior : str, path or PriorSet
+        A named set (``skeptical``, ``neutral``, ``enthusiastic``) or a TOML file.
+    likelihood : str, optional
+        One of the model's ``LIKELIHOODS``; its first by default.
+    mcid : float, optional
+        Minimal clinically important difference, in outcome units. Without it the
+        summary holds ``"mcid": None`` and no ``p_effect_gt_mcid``.
+    draws, tune, chains : int
+        Draws kept and warm-up draws per chain, and the number of chains.
+    seed : int
+        Same seed, same data, same settings: bit-identical draws.
+    progress : bool
+        Show nutpie's progress bar.
+    log_likelihood, posterior_predictive : bool
+        Add these groups (both needed by LOO and the predictive checks; leave-one-out
+        loops that only need the posterior can switch them off).
+    inputs : ModelInputs, optional
+        Arrays to fit instead of ``model.inputs(study, likelihood)`` (e.g. with a
+        held-out mother's ``mother_weight`` set to 0).
+
+    Returns
+    -------
+    FitResult
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> result = fit("paired_change", load_bundled(), draws=200, tune=200, chains=2,
+    ...              seed=1)  # doctest: +SKIP
+    >>> result.summary["effect_median"] > 0  # doctest: +SKIP
+    True
+    """
+    import time
+
+    from milkbayes.diagnostics import convergence_report
+
+    _check_settings(draws=draws, tune=tune, chains=chains, seed=seed)
+    module = load_model(model_name)
+    likelihood = resolve_likelihood(module, likelihood)
+    prior_set = resolve_prior(prior, study, module.NAME)
+    if mcid is not None and not np.isfinite(mcid):
+        raise MilkbayesError(f"the MCID must be a finite number, not {mcid!r}")
+    if inputs is None:
+        inputs = module.inputs(study, likelihood)
+    entry, compile_seconds = _compiled_for(module, inputs, prior_set, likelihood)
+    values = {**{k: np.asarray(v) for k, v in inputs.data.items()}, **_prior_data(prior_set)}
+    _check_data_names(entry.model, module, inputs.data, _prior_data(prior_set))
+    start = time.perf_counter()
+    tree = _sample(_with_data(entry.compiled, values), draws=draws, tune=tune,
+                   chains=chains, seed=seed, progress=progress)
+    sample_seconds = time.perf_counter() - start
+    tree = _relabel(tree, inputs.coords)
+    _set_model_data(entry, values, inputs.coords)
+    if log_likelihood:
+        tree = _add_log_likelihood(tree, entry.model)
+    if posterior_predictive:
+        tree = _add_posterior_predictive(tree, entry.model, seed)
+    tree.attrs.update(_tree_attrs(module, likelihood, prior_set, seed, study))
+    summary = summarise(tree, module, inputs, prior_set, mcid)
+    return FitResult(tree=tree, summary=summary, diagnostics=convergence_report(tree),
+                     model_name=module.NAME, likelihood=likelihood, prior=prior_set,
+                     seed=seed, study=study,
+                     settings=SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed),
+                     inputs=inputs, compile_seconds=compile_seconds,
+                     sample_seconds=sample_seconds,
+                     model_script_sha256=model_script_sha256(module))
+
+
+def _with_data(compiled: Any, values: dict[str, np.ndarray]) -> Any:
+    """``compiled.with_data`` for the values its graph uses.
+
+    A ``pm.Data`` that no log-density term needs (e.g. the Student-t prior of a model
+    fitted with the normal likelihood) is not part of the compiled graph, so it cannot
+    hold stale values either; it is still set on the PyMC model.
+    """
+    known = {var.name for var in compiled.shared_var_keys}
+    return compiled.with_data(**{name: value for name, value in values.items()
+                                 if name in known})
+
+
+def _check_settings(**settings: int) -> None:
+    minimum = {"draws": 1, "tune": 0, "chains": 1, "seed": 0}
+    for name, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                or value < minimum[name]:
+            raise MilkbayesError(f"{name} must be an integer >= {minimum[name]}, not {value!r}")
+    if settings["seed"] >= 2**63:
+        raise MilkbayesError(f"seed must be below 2**63, not {settings['seed']}")
+
+
+def _sample(compiled: Any, *, draws: int, tune: int, chains: int, seed: int,
+            progress: bool) -> xr.DataTree:
+    import nutpie
+
+    # cores=chains keeps the result independent of the machine (nutpie's default
+    # cores depend on the CPU count; draws do not, but timings would).
+    return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
+                         cores=min(chains, os.cpu_count() or 1), seed=int(seed),
+                         progress_bar=progress)
+
+
+def _relabel(tree: xr.DataTree, coords: dict) -> xr.DataTree:
+    """Put the current coordinate labels (e.g. participant ids) on every group."""
+    for path, node in tree.subtree_with_keys:
+        dataset = node.to_dataset()
+        new = {dim: list(labels) for dim, labels in coords.items()
+               if dim in dataset.dims and dataset.sizes[dim] == len(labels)}
+        if new:
+            tree[path] = node.to_dataset().assign_coords(new)
+    return tree
+
+
+def _add_log_likelihood(tree: xr.DataTree, model: Any) -> xr.DataTree:
+    import pymc as pm
+
+    dataset = pm.compute_log_likelihood(tree, model=model, progressbar=False,
+                                        extend_inferencedata=False)
+    tree["log_likelihood"] = dataset
+    return tree
+
+
+def _add_posterior_predictive(tree: xr.DataTree, model: Any, seed: int) -> xr.DataTree:
+    import warnings
+
+    import pymc as pm
+
+    with warnings.catch_warnings():
+        # PyMC warns that the trace lacks constant_data; our values come from set_data.
+        warnings.simplefilter("ignore", UserWarning)
+        predictive = pm.sample_posterior_predictive(
+            tree, model=model, progressbar=False, random_seed=seed,
+            var_names=[var.name for var in model.observed_RVs])
+    for group in ("posterior_predictive", "observed_data"):
+        if group in predictive.children:
+            tree[group] = predictive[group].to_dataset()
+    return tree
+
+
+def _tree_attrs(module: ModuleType, likelihood: str, prior: Any, seed: int, study: Any
+                ) -> dict[str, Any]:
+    """Flat attributes (NetCDF stores no nested dicts)."""
+    attrs: dict[str, Any] = {
+        "milkbayes_model": module.NAME, "milkbayes_likelihood": likelihood,
+        "milkbayes_prior": str(prior.name), "milkbayes_seed": int(seed),
+        "milkbayes_reconstructed": int(bool(getattr(study, "reconstructed", False))),
+        "milkbayes_data_sha256": str(getattr(study, "sha256", "")),
+    }
+    attrs.update({f"milkbayes_prior_{name}": float(value)
+                  for name, value in prior.values.items()})
+    if attrs["milkbayes_reconstructed"]:
+        attrs["milkbayes_warning"] = RECONSTRUCTED_WARNING
+    return attrs
+
+
+# ----------------------------------------------------------------------------- summary
+def summarise(tree: xr.DataTree, module: ModuleType, inputs: Any, prior: Any,
+              mcid: float | None) -> dict[str, Any]:
+    """The decision quantities of the effect, plus the model's own summary.
+
+    Raises
+    ------
+    ModelError
+        If the effect variable is missing, not scalar per draw, or not finite.
+    """
+    posterior = tree["posterior"]
+    if module.EFFECT not in posterior.data_vars:
+        raise ModelError(f"model {module.NAME}: the posterior has no effect variable "
+                         f"{module.EFFECT!r}")
+    effect = posterior[module.EFFECT]
+    if set(effect.dims) != {"chain", "draw"}:
+        raise ModelError(f"model {module.NAME}: the effect {module.EFFECT!r} must be one "
+                         f"number per draw, not dims {effect.dims}")
+    values = np.asarray(effect.values, dtype=float).ravel()
+    if not np.all(np.isfinite(values)):
+        raise ModelError(f"model {module.NAME}: {int((~np.isfinite(values)).sum())} draws "
+                         f"of {module.EFFECT!r} are not finite")
+    lower, upper = _equal_tailed_95(tree, module.EFFECT)
+    summary: dict[str, Any] = {
+        "effect_variable": module.EFFECT,
+        "effect_median": float(np.median(values)),
+        "effect_mean": float(np.mean(values)),
+        "effect_ci95_low": lower,
+        "effect_ci95_high": upper,
+        "p_effect_gt_0": float(np.mean(values > 0)),
+        "mcid": None if mcid is None else float(mcid),
+    }
+    if mcid is not None:
+        summary["p_effect_gt_mcid"] = float(np.mean(values > mcid))
+    extra = module.extra_summary(tree, inputs, prior)
+    clash = sorted(set(extra) & set(summary))
+    if clash:
+        raise ModelError(f"model {module.NAME}: extra_summary() redefines {clash}")
+    summary.update(extra)
+    return summary
+
+
+def _equal_tailed_95(tree: xr.DataTree, variable: str) -> tuple[float, float]:
+    """Equal-tailed 95 % interval from ``arviz.summary`` (columns ``eti95_lb/ub``)."""
+    import arviz as az
+
+    table = az.summary(tree, var_names=[variable], kind="stats", ci_prob=0.95,
+                       ci_kind="eti", round_to="none")
+    return float(table.loc[variable, "eti95_lb"]), float(table.loc[variable, "eti95_ub"])
+
+
+# ----------------------------------------------------------------------------- run folders
+def provenance(result: FitResult, *, command_line: list[str] | str | None = None
+               ) -> dict[str, Any]:
+    """Everything needed to redo a run: versions, seed, hashes, prior, settings."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in PROVENANCE_PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    versions["python"] = platform.python_version()
+    if command_line is None:
+        command_line = list(sys.argv)
+    study = result.study
+    prior = result.prior
+    return {
+        "model": result.model_name,
+        "likelihood": result.likelihood,
+        "model_script_sha256": result.model_script_sha256,
+        "prior": {"name": str(prior.name), "values": {k: float(v) for k, v in prior.values.items()},
+                  "source": str(getattr(prior, "source", "named"))},
+        "sampler": {"name": "nutpie", **result.settings.as_dict()},
+        "seed": result.seed,
+        "data": {"source": str(getattr(study, "source", "")),
+                 "sha256": str(getattr(study, "sha256", "")),
+                 "n": int(getattr(study, "n", 0)),
+                 "dropped_ids": list(getattr(study, "dropped_ids", ()))},
+        "reconstructed": result.reconstructed,
+        "warning": RECONSTRUCTED_WARNING if result.reconstructed else None,
+        "command_line": command_line,
+        "packages": versions,
+        "platform": platform.platform(),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "compile_seconds": result.compile_seconds,
+        "sample_seconds": result.sample_seconds,
+    }
+
+
+def netcdf_ready(tree: xr.DataTree) -> xr.DataTree:
+    """A copy NetCDF can store: object-dtype variables (nutpie's ``divergence_message``)
+    become fixed strings, ``None`` and NaN becoming ``""``."""
+    out = tree.copy()
+    for path, node in tree.subtree_with_keys:
+        dataset = node.to_dataset()
+        objects = [name for name, var in dataset.data_vars.items() if var.dtype == object]
+        if not objects:
+            continue
+        for name in objects:
+            text = np.vectorize(_message_text, otypes=[str])(
+                dataset[name].values)
+            dataset[name] = dataset[name].copy(data=text.astype(str))
+        out[path] = dataset
+    return out
+
+
+def _message_text(value: Any) -> str:
+    """nutpie fills "no message" with None (sampling) or NaN (warm-up)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)
+
+
+def safe_run_name(text: str) -> str:
+    """A folder name made from user text: letters, digits, ``-``, ``_`` and ``.`` only.
+
+    Examples
+    --------
+    >>> safe_run_name("../../etc/my prior.toml")
+    'etc_my_prior.toml'
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    return name or "run"
+
+
+def save_run(result: FitResult, out_dir: str | Path, *, force: bool = False,
+             command_line: list[str] | str | None = None) -> Path:
+    """Write a run folder atomically and return its path.
+
+    The folder holds ``posterior.nc`` (the whole DataTree, h5netcdf), ``summary.json``,
+    ``diagnostics.json`` and ``provenance.json``. Everything is written into a hidden
+    temporary sibling that is renamed into place at the end; on any error, Ctrl-C or
+    SIGTERM the temporary folder is removed, so no half-written run remains.
+
+    Raises
+    ------
+    RunExistsError
+        If ``out_dir`` exists and is not empty and ``force`` is False.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "taken"
+    >>> _ = folder.mkdir(); _ = (folder / "posterior.nc").write_text("old")
+    >>> save_run(None, folder)
+    Traceback (most recent call last):
+    ...
+    milkbayes.errors.RunExistsError: ... already holds a run; pass --force to replace it
+    """
+    target = Path(out_dir).absolute()
+    if target.exists() and not target.is_dir():
+        raise RunExistsError(f"{target} exists and is not a folder")
+    if target.exists() and any(target.iterdir()) and not force:
+        raise RunExistsError(f"{target} already holds a run; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    with _sigterm_as_keyboard_interrupt():
+        try:
+            temporary.mkdir()
+            _write_run_files(result, temporary, command_line)
+            _move_into_place(temporary, target, force=force)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+    return target
+
+
+def _inside(folder: Path, name: str) -> Path:
+    """``folder / name``, refusing any name that would leave ``folder``."""
+    path = (folder / name).resolve()
+    if path.parent != folder.resolve():
+        raise MilkbayesError(f"refusing to write {name!r} outside {folder}")
+    return path
+
+
+def _write_run_files(result: FitResult, folder: Path, command_line: Any) -> None:
+    netcdf_ready(result.tree).to_netcdf(_inside(folder, "posterior.nc"), engine="h5netcdf")
+    summary = {**result.summary, "model": result.model_name, "likelihood": result.likelihood,
+               "prior": str(result.prior.name), "reconstructed": result.reconstructed,
+               "warning": RECONSTRUCTED_WARNING if result.reconstructed else None}
+    _write_json(_inside(folder, "summary.json"), summary)
+    _write_json(_inside(folder, "diagnostics.json"), result.diagnostics.to_dict())
+    _write_json(_inside(folder, "provenance.json"),
+                provenance(result, command_line=command_line))
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    text = json.dumps(payload, indent=2, allow_nan=False, default=_json_default)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def _move_into_place(temporary: Path, target: Path, *, force: bool) -> None:
+    if not target.exists():
+        os.rename(temporary, target)
+        return
+    if not any(target.iterdir()):
+        os.rename(temporary, target)  # POSIX: renaming onto an empty folder replaces it
+        return
+    if not force:  # someone wrote there while we were sampling
+        raise RunExistsError(f"{target} already holds a run; pass --force to replace it")
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    os.rename(target, old)
+    try:
+        os.rename(temporary, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _sigterm_as_keyboard_interrupt():
+    """Turn SIGTERM into KeyboardInterrupt while a run is written, so the cleanup of
+    :func:`save_run` runs on ``kill`` as it does on Ctrl-C (main thread only: Python
+    installs signal handlers nowhere else)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A run folder read back: the DataTree and its JSON files."""
+
+    path: Path
+    tree: Any
+    summary: dict
+    diagnostics: dict
+    provenance: dict
+
+
+def load_run(run_dir: str | Path) -> SavedRun:
+    """Read a run folder written by :func:`save_run`.
+
+    Raises
+    ------
+    MilkbayesError
+        If the folder or one of its files is missing or unreadable.
+    """
+    import xarray as xr
+
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise MilkbayesError(f"{folder}: no such run folder")
+    missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+    if missing:
+        raise MilkbayesError(f"{folder}: not a milkbayes run folder (missing "
+                             f"{', '.join(missing)})")
+    try:
+        tree = xr.open_datatree(folder / "posterior.nc", engine="h5netcdf").load()
+    except (OSError, ValueError) as error:
+        raise MilkbayesError(f"{folder / 'posterior.nc'}: cannot be read ({error})") from error
+    loaded = {}
+    for name in ("summary.json", "diagnostics.json", "provenance.json"):
+        try:
+            loaded[name] = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise MilkbayesError(f"{folder / name}: cannot be read ({error})") from error
+    return SavedRun(path=folder, tree=tree, summary=loaded["summary.json"],
+                    diagnostics=loaded["diagnostics.json"],
+                    provenance=loaded["provenance.json"])
