@@ -543,6 +543,7 @@ def _read_text_cells(text: str, *, sep: str, label: str) -> _Cells:
         records.pop(0)
         lines.pop(0)
     header = [cell.strip() for cell in records[0]]
+    _check_header(header, sep, label, lines[0])
     body, body_lines = [], []
     for number, record in zip(lines[1:], records[1:], strict=True):
         if not any(cell.strip() for cell in record):
@@ -558,7 +559,6 @@ def _read_text_cells(text: str, *, sep: str, label: str) -> _Cells:
                             f"header uses {_name(sep)}", file=label, row=number)
         body.append([cell.strip() for cell in record] + [""] * (len(header) - len(record)))
         body_lines.append(number)
-    _check_header(header, sep, label, lines[0])
     frame = pd.DataFrame(body, columns=header, dtype=object) if body else \
         pd.DataFrame(columns=header, dtype=object)
     return _Cells(frame=frame, lines=np.asarray(body_lines, dtype=np.int64), label=label, sep=sep)
