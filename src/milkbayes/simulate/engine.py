@@ -1,0 +1,72 @@
+"""Per-process cache of compiled models: each worker compiles each model once.
+
+A worker of a simulation study (a local process or a Dask worker) builds a model
+from :mod:`milkbayes.models`, compiles it with nutpie once, and refits it to every
+new dataset with ``compiled.with_data`` (shapes may change, nothing is recompiled).
+
+Examples
+--------
+>>> compilation_count() >= 0
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_CACHE: dict[tuple, Any] = {}
+_COMPILATIONS = 0
+
+
+def compilation_count() -> int:
+    """Models compiled so far by this process (for checking compile-once behaviour)."""
+    return _COMPILATIONS
+
+
+@dataclass
+class CompiledModel:
+    """A built PyMC model and its nutpie compilation, reusable for every refit."""
+
+    model: Any
+    compiled: Any
+    effect: str
+    data_names: tuple[str, ...]
+
+
+def model_module(name: str):
+    """The module ``milkbayes.models.<name>`` (raises MilkbayesError when unknown)."""
+    from milkbayes.errors import ModelError
+
+    try:
+        return importlib.import_module(f"milkbayes.models.{name}")
+    except ModuleNotFoundError as error:
+        raise ModelError(f"unknown model {name!r}") from error
+
+
+def get_compiled(key: tuple, build) -> CompiledModel:
+    """The compiled model cached under ``key``, built by ``build()`` on first use."""
+    global _COMPILATIONS
+    if key not in _CACHE:
+        import nutpie
+
+        model, effect = build()
+        compiled = nutpie.compile_pymc_model(model)
+        _COMPILATIONS += 1
+        names = tuple(sorted(getattr(v, "name", "") for v in model.data_vars))
+        _CACHE[key] = CompiledModel(model=model, compiled=compiled, effect=effect,
+                                    data_names=names)
+    return _CACHE[key]
+
+
+def sample(bundle: CompiledModel, data: dict[str, np.ndarray], *, seed: int, draws: int,
+           tune: int, chains: int):
+    """Refit the compiled model to ``data``; returns the posterior DataTree."""
+    import nutpie
+
+    compiled = bundle.compiled.with_data(**{k: np.asarray(v) for k, v in data.items()})
+    return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=1,
+                         seed=int(seed), progress_bar=False)
