@@ -181,7 +181,7 @@ DEFAULT_OUTCOME = Outcome("continuous")
 
 
 # ----------------------------------------------------------------------------- study
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Study:
     """A validated pre/post study, one row per participant.
 
@@ -206,6 +206,11 @@ class Study:
         Columns of the file that the loader does not use.
     provenance : dict
         The sidecar's contents (generator, seed and assumptions for reconstructed data).
+
+    Notes
+    -----
+    Studies compare by identity (a DataFrame has no single truth value, so ``==``
+    on tables cannot be a field-wise equality); compare :attr:`sha256` for content.
     """
 
     table: pd.DataFrame
@@ -802,7 +807,7 @@ def _check_participants(table: pd.DataFrame, label: str,
 
 
 # ----------------------------------------------------------------------------- describe
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Description:
     """What :func:`describe` returns: the paper's univariate table and the summaries.
 

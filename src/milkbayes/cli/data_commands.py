@@ -152,8 +152,7 @@ def describe_command(
     complete_case: bool = typer.Option(False, "--complete-case", help=_CC_HELP),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
-    """The paper's univariate table (count and % per level, published % beside it)
-    and pre/post/change summaries."""
+    """Show the paper's univariate table (count, %, published %) and outcome summaries."""
     from milkbayes.data import describe
 
     if file is None:
@@ -216,8 +215,10 @@ def reconstruct_command(
                             "--set effect_ml=8 or --set 'occupation_other_counts={...}'."),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
-    """Draw a reconstructed dataset that honours every published number and write it
-    with its provenance sidecar (byte-identical to the bundled file for its seed)."""
+    """Write a reconstructed dataset that honours every published number, with its sidecar.
+
+    With the bundled seed (the default) the CSV is byte-identical to the bundled file.
+    """
     from milkbayes.datasets import BUNDLED_SEEDS, SCENARIOS, reconstruct, write_reconstruction
 
     if scenario not in SCENARIOS:
