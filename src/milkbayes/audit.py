@@ -169,6 +169,9 @@ def _p_value_checks() -> list[AuditCheck]:
     t_max = largest_smaller_rank_sum(n, threshold)
     total = n * (n + 1) // 2
     exact_at_bound = exact_p_of_smaller_rank_sum(t_max, n)
+    values, pmf = exact_null_distribution(np.arange(1, n + 1))
+    exact_two_sided = 2.0 * np.cumsum(pmf)  # at T = values, for T below the mean
+    exact_bound = int(values[exact_two_sided < threshold].max(initial=-1))
     return [
         AuditCheck(
             "p_zero_implies_p", f'SPSS prints "{published.REPORTED_P_TEXT}"',
@@ -189,7 +192,8 @@ def _p_value_checks() -> list[AuditCheck]:
             f"{'' if t_max >= 0 else ' only if T < 0: it is not'}. E(T) = {n * (n + 1) / 4:g}, sd(T) = "
             f"{math.sqrt(n * (n + 1) * (2 * n + 1) / 24):.4g}; T = {t_max} is the largest "
             f"smaller rank sum SPSS would print as .000 (its exact p is "
-            f"{format_p_exact(exact_at_bound)}). Ties and zeros move this bound."),
+            f"{format_p_exact(exact_at_bound)}; the exact test would allow T <= {exact_bound})."
+            " Ties and zeros move this bound."),
     ]
 
 
