@@ -486,8 +486,8 @@ def _resolve_outcome(outcome: Outcome | Mapping | None, sidecar: Mapping,
 class _Cells:
     """Every cell as stripped text, with the file line of each row."""
 
-    frame: pd.DataFrame   # dtype object, all str
-    lines: np.ndarray     # 1-based line number of each row
+    columns: dict[str, list[str]]   # header order; every cell stripped text
+    lines: list[int]                # 1-based line number of each row
     label: str
     sep: str | None
 
@@ -564,9 +564,8 @@ def _read_text_cells(text: str, *, sep: str, label: str) -> _Cells:
                             f"header uses {_name(sep)}", file=label, row=number)
         body.append([cell.strip() for cell in record] + [""] * (len(header) - len(record)))
         body_lines.append(number)
-    frame = pd.DataFrame(body, columns=header, dtype=object) if body else \
-        pd.DataFrame(columns=header, dtype=object)
-    return _Cells(frame=frame, lines=np.asarray(body_lines, dtype=np.int64), label=label, sep=sep)
+    columns = {name: [row[j] for row in body] for j, name in enumerate(header)}
+    return _Cells(columns=columns, lines=body_lines, label=label, sep=sep)
 
 
 def _looks_delimited(cell: str, sep: str) -> bool:
@@ -602,13 +601,15 @@ def _check_header(header: list[str], sep: str | None, label: str, line: int) -> 
 def _frame_to_cells(frame: pd.DataFrame, label: str) -> _Cells:
     header = [str(c).strip() for c in frame.columns]
     _check_header(header, None, label, 1)
-    text = frame.astype(object).map(lambda v: "" if v is None or (isinstance(v, float)
-                                                                   and math.isnan(v))
-                                    else str(v).strip())
-    text.columns = header
-    keep = text.apply(lambda r: any(r), axis=1).to_numpy(dtype=bool)
-    lines = np.arange(2, len(text) + 2, dtype=np.int64)[keep]
-    return _Cells(frame=text[keep].reset_index(drop=True), lines=lines, label=label, sep=None)
+    def as_text(value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        return str(value).strip()
+
+    rows = [[as_text(v) for v in record] for record in frame.itertuples(index=False)]
+    keep = [i for i, row in enumerate(rows) if any(row)]   # blank rows are not participants
+    columns = {name: [rows[i][j] for i in keep] for j, name in enumerate(header)}
+    return _Cells(columns=columns, lines=[i + 2 for i in keep], label=label, sep=None)
 
 
 _SPREADSHEET_ENGINES = {".xlsx": "openpyxl", ".xlsm": "openpyxl", ".xls": "xlrd", ".ods": "odf"}
@@ -644,42 +645,45 @@ def _read_parquet_cells(path: Path) -> _Cells:
 # ----------------------------------------------------------------------------- validation
 def _validate_cells(cells: _Cells, label: str, outcome: Outcome, *, complete_case: bool,
                     decimal: str | None) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
-    frame, lines = cells.frame, cells.lines
-    _check_columns(list(frame.columns), label)
-    if len(frame) == 0:
+    # Plain lists, not a DataFrame: simulations validate thousands of small studies.
+    found = list(cells.columns)
+    _check_columns(found, label)
+    lines = list(cells.lines)
+    if not lines:
         raise DataError("the file has a header but no participants", file=label)
-    ignored = tuple(c for c in frame.columns if c not in KNOWN_COLUMNS)
-    used = [c for c in KNOWN_COLUMNS if c in frame.columns]
-    frame = frame[used]
+    ignored = tuple(c for c in found if c not in KNOWN_COLUMNS)
+    used = [c for c in KNOWN_COLUMNS if c in cells.columns]
+    columns = {c: cells.columns[c] for c in used}
 
-    missing = frame.map(lambda v: v.strip().lower() in MISSING_TOKENS)
-    _check_ids(frame["id"], missing["id"], lines, label)
+    missing = {c: [v.lower() in MISSING_TOKENS for v in columns[c]] for c in used}
+    _check_ids(columns["id"], missing["id"], lines, label)
+    incomplete = [any(missing[c][i] for c in used) for i in range(len(lines))]
     dropped: tuple[str, ...] = ()
-    incomplete = missing.any(axis=1).to_numpy()
-    if incomplete.any():
+    if any(incomplete):
         if not complete_case:
-            i = int(np.flatnonzero(incomplete)[0])
-            column = next(c for c in used if missing.iloc[i][c])
-            n_rows = int(incomplete.sum())
-            raise DataError(f"missing value ({n_rows} row(s) have one); pass --complete-case "
-                            "(complete_case=True) to drop those participants",
-                            file=label, row=int(lines[i]), column=column)
-        dropped = tuple(frame["id"][incomplete])
-        frame = frame[~incomplete].reset_index(drop=True)
-        lines = lines[~incomplete]
+            i = incomplete.index(True)
+            column = next(c for c in used if missing[c][i])
+            raise DataError(f"missing value ({sum(incomplete)} row(s) have one); pass "
+                            "--complete-case (complete_case=True) to drop those participants",
+                            file=label, row=lines[i], column=column)
+        dropped = tuple(v for v, bad in zip(columns["id"], incomplete, strict=True) if bad)
+        keep = [i for i, bad in enumerate(incomplete) if not bad]
+        columns = {c: [values[i] for i in keep] for c, values in columns.items()}
+        lines = [lines[i] for i in keep]
 
-    mark = decimal if decimal is not None else _detect_decimal(frame, lines, cells.sep, label)
+    mark = decimal if decimal is not None else _detect_decimal(columns, lines, cells.sep, label)
     if mark not in {".", ","}:
         raise DataError(f"decimal mark must be '.' or ',' (got {mark!r})", file=label)
-    table = pd.DataFrame({"id": frame["id"].astype(str).to_numpy()})
+    table = pd.DataFrame({"id": pd.array(columns["id"], dtype="str")})
     for column in ("pre", "post"):
-        values = [_parse_number(v, mark, label, int(line), column)
-                  for v, line in zip(frame[column], lines, strict=True)]
-        table[column] = np.asarray(values, dtype=np.float64)
-        _check_outcome_values(table[column].to_numpy(), outcome, lines, label, column)
+        values = np.array([_parse_number(v, mark, label, line, column)
+                           for v, line in zip(columns[column], lines, strict=True)],
+                          dtype=np.float64)
+        _check_outcome_values(values, outcome, lines, label, column)
+        table[column] = values
     for column in ("group", *COVARIATE_COLUMNS):
-        if column in frame.columns:
-            table[column] = _parse_category(frame[column], lines, label, column)
+        if column in columns:
+            table[column] = _parse_category(columns[column], lines, label, column)
         elif column == "group":
             table[column] = pd.Categorical(["massage"] * len(table),
                                            categories=published.CATEGORY_LEVELS["group"])
@@ -716,7 +720,7 @@ def _close_names(name: str, candidates: Iterable[str], cutoff: float = 0.75) -> 
     return [lowered[h] for h in hits]
 
 
-def _check_ids(ids: pd.Series, missing: pd.Series, lines: np.ndarray, label: str) -> None:
+def _check_ids(ids: list[str], missing: list[bool], lines: list[int], label: str) -> None:
     first_seen: dict[str, int] = {}
     for value, is_missing, line in zip(ids, missing, lines, strict=True):
         if is_missing:
@@ -729,9 +733,10 @@ def _check_ids(ids: pd.Series, missing: pd.Series, lines: np.ndarray, label: str
         first_seen[value] = int(line)
 
 
-def _detect_decimal(frame: pd.DataFrame, lines: np.ndarray, sep: str | None, label: str) -> str:
-    cells = [(v, int(line), c) for c in ("pre", "post")
-             for v, line in zip(frame[c], lines, strict=True)]
+def _detect_decimal(columns: dict[str, list[str]], lines: list[int], sep: str | None,
+                    label: str) -> str:
+    cells = [(v, line, c) for c in ("pre", "post")
+             for v, line in zip(columns[c], lines, strict=True)]
     comma = [x for x in cells if _COMMA_DECIMAL.match(x[0])]
     if not comma or sep == ",":
         return "."
@@ -762,22 +767,27 @@ def _parse_number(text: str, mark: str, label: str, line: int, column: str) -> f
     return value
 
 
-def _check_outcome_values(values: np.ndarray, outcome: Outcome, lines: np.ndarray, label: str,
+def _check_outcome_values(values: np.ndarray, outcome: Outcome, lines: list[int], label: str,
                           column: str) -> None:
-    for value, line in zip(values, lines, strict=True):
-        if outcome.kind == "volume" and value < 0:
-            raise DataError(f"negative volume {value:g} (a volume in {outcome.unit} is >= 0)",
-                            file=label, row=int(line), column=column)
-        if outcome.kind == "score":
-            if value != math.floor(value):
-                raise DataError(f"score {value:g} is not a whole number", file=label,
-                                row=int(line), column=column)
-            if not 0 <= value <= outcome.max_score:
-                raise DataError(f"score {value:g} is outside 0..{outcome.max_score}",
-                                file=label, row=int(line), column=column)
+    if outcome.kind == "volume":
+        bad = np.flatnonzero(values < 0)
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(f"negative volume {values[i]:g} (a volume in {outcome.unit} is >= 0)",
+                            file=label, row=lines[i], column=column)
+    elif outcome.kind == "score":
+        fractional = values != np.floor(values)
+        outside = (values < 0) | (values > outcome.max_score)
+        bad = np.flatnonzero(fractional | outside)
+        if bad.size:
+            i = int(bad[0])
+            problem = ("is not a whole number" if fractional[i]
+                       else f"is outside 0..{outcome.max_score}")
+            raise DataError(f"score {values[i]:g} {problem}", file=label, row=lines[i],
+                            column=column)
 
 
-def _parse_category(values: pd.Series, lines: np.ndarray, label: str,
+def _parse_category(values: list[str], lines: list[int], label: str,
                     column: str) -> pd.Categorical:
     levels = published.CATEGORY_LEVELS[column]
     for value, line in zip(values, lines, strict=True):
@@ -786,10 +796,10 @@ def _parse_category(values: pd.Series, lines: np.ndarray, label: str,
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise DataError(f"unknown level {value!r}{hint}; allowed: {', '.join(levels)}",
                             file=label, row=int(line), column=column)
-    return pd.Categorical(list(values), categories=levels)
+    return pd.Categorical(values, categories=levels)
 
 
-def _check_groups(table: pd.DataFrame, lines: np.ndarray, label: str) -> None:
+def _check_groups(table: pd.DataFrame, lines: list[int], label: str) -> None:
     groups = set(table["group"].astype(str))
     if "control" in groups and "massage" not in groups:
         raise DataError("every participant is in the control group; a control group needs "
