@@ -57,6 +57,15 @@ __all__ = [
     "published_p_posterior",
     "tipping_points",
     "bias_analysis",
+    "SamplerOptions",
+    "FAST_SAMPLER",
+    "default_mcid",
+    "bf_robustness",
+    "prior_grid",
+    "likelihood_variants",
+    "influence",
+    "reconstruction_ensemble",
+    "highlights",
 ]
 
 ALTERNATIVES = ("greater", "two-sided")
@@ -716,3 +725,719 @@ def _bias_figure(table: pd.DataFrame, tip_positive: float, tip_mcid: float,
              title="When does the conclusion tip?")
     axes.legend(frameon=False, loc="lower left")
     return figure
+
+
+# ---------------------------------------------------------------------------
+# Analyses that refit the models (through milkbayes.fit's compile-once cache)
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    """Small nutpie runs for sensitivity refits (many fits, each summarised by a few numbers).
+
+    Attributes
+    ----------
+    draws, tune, chains : int
+        Per chain; the defaults give 1000 draws, enough for medians and tail
+        probabilities to about +-0.02.
+    seed : int
+        The same seed for every setting (common random numbers: the differences
+        between settings are less noisy than the settings themselves).
+    """
+
+    draws: int = 500
+    tune: int = 300
+    chains: int = 2
+    seed: int = 20241
+
+
+FAST_SAMPLER = SamplerOptions(draws=150, tune=150, chains=1)
+"""The sampler of the notebooks' and tests' FAST mode (rough numbers, same code path)."""
+
+PRIOR_GRID_KEYS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
+    "paired_change": ("delta_loc", "delta_scale", "standardised effect δ (Cauchy)"),
+    "signed_rank": ("delta_loc", "delta_scale", "standardised effect δ (Cauchy)"),
+    "prepost_hierarchical": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
+    "two_arm": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
+})
+"""For each model, the prior hyperparameters of the effect that the grid varies:
+(location key, scale key, what they are a prior on)."""
+
+DELTA_GRID_LOCATIONS = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)
+DELTA_GRID_SCALES = (0.1, 0.2, 0.35, 0.5, math.sqrt(2) / 2, 1.0, math.sqrt(2), 2.0)
+"""Default grid on delta: 7 x 8 = 56 settings, from a sceptic's narrow Cauchy at -1
+to an ultrawide one at +1 (scales include the JZS defaults 0.707, 1 and 1.414)."""
+
+MCID_MULTIPLES_LOCATIONS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
+MCID_MULTIPLES_SCALES = (0.25, 0.5, 1 / 1.6448536269514722, 1.0, 2.0, 4.0, 8.0, 16.0)
+"""Default grid on the effect in outcome units, as multiples of the MCID (56 settings;
+1/1.645 MCID is the sceptic's scale and 4 MCID the neutral one of :mod:`milkbayes.priors`)."""
+
+BF_R_MARKS: Mapping[str, float] = MappingProxyType({
+    "default": math.sqrt(2) / 2, "wide": 1.0, "ultrawide": math.sqrt(2)})
+"""The Cauchy widths r that JASP and BayesFactor name (Morey & Rouder's ``rscale``)."""
+
+
+def default_mcid(study) -> float:
+    """The MCID of :data:`milkbayes.priors.ANCHORS` for this study's outcome, in its units.
+
+    Scores are rescaled from the anchors' 10-point checklist to ``max_score``.
+
+    Examples
+    --------
+    >>> from milkbayes.data import Outcome
+    >>> from types import SimpleNamespace
+    >>> default_mcid(SimpleNamespace(outcome=Outcome("volume", unit="ml")))
+    10.0
+    """
+    from milkbayes.priors import ANCHORS
+
+    outcome = study.outcome
+    mcid = float(ANCHORS[outcome.kind].mcid)
+    if outcome.kind == "score" and outcome.max_score:
+        mcid *= outcome.max_score / 10.0
+    return mcid
+
+
+def _fit_quiet(model, study, *, prior, likelihood, mcid, sampler: SamplerOptions,
+               inputs=None):
+    """One refit that keeps only the posterior (no log-likelihood, no predictive)."""
+    from milkbayes.fit import fit
+
+    return fit(model, study, prior=prior, likelihood=likelihood, mcid=mcid,
+               draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+               seed=sampler.seed, log_likelihood=False, posterior_predictive=False,
+               inputs=inputs)
+
+
+def _without_extra_summary(model: str):
+    """The model module with its ``extra_summary`` switched off, for grids of refits.
+
+    ``paired_change.extra_summary`` computes an informed Bayes factor by numerical
+    integration (about 0.2 s) whenever the prior is not centred on 0, which would
+    double the time of a prior grid; the grid needs only the posterior. The copy
+    keeps the module's name and file, so :func:`milkbayes.fit.fit` finds the same
+    compiled model in its cache (its key is the module name), and its provenance
+    hash is that of the real script.
+    """
+    import types
+
+    from milkbayes.fit import load_model
+
+    module = load_model(model)
+    lean = types.ModuleType(module.__name__, module.__doc__)
+    lean.__dict__.update({key: value for key, value in vars(module).items()
+                          if not key.startswith("__")})
+    lean.__file__ = module.__file__
+    lean.extra_summary = lambda posterior, inputs, prior: {}
+    return lean
+
+
+def _summary_row(result, **labels) -> dict[str, object]:
+    """The decision quantities of one fit, as a flat row."""
+    summary = result.summary
+    row: dict[str, object] = dict(labels)
+    for key in ("effect_median", "effect_ci95_low", "effect_ci95_high", "p_effect_gt_0",
+                "p_effect_gt_mcid"):
+        row[key] = float(summary[key]) if summary.get(key) is not None else float("nan")
+    for key in ("log_bf10_jzs", "log_bf10"):
+        if summary.get(key) is not None:
+            row["log_bf10"] = float(summary[key])
+    return row
+
+
+def _effect_draws(result) -> np.ndarray:
+    """All posterior draws of the model's effect, flattened over chains."""
+    from milkbayes.fit import load_model
+
+    name = load_model(result.model_name).EFFECT
+    return np.asarray(result.tree["posterior"][name].values, dtype=float).ravel()
+
+
+def _massage_changes(study) -> np.ndarray:
+    """post - pre of the massage group (all rows for single-group data)."""
+    table = study.table
+    if "group" in table.columns:
+        keep = (table["group"].astype(str) == "massage").to_numpy()
+        return np.asarray(study.change, dtype=float)[keep]
+    return np.asarray(study.change, dtype=float)
+
+
+def bf_robustness(study, *, r_grid: Sequence[float] | None = None) -> SensitivityResult:
+    """The JZS Bayes factor BF10 against the Cauchy width r of the prior on delta.
+
+    Parameters
+    ----------
+    study : milkbayes.data.Study
+        Only the paired t statistic and n of its massage group are used.
+    r_grid : sequence of float, optional
+        Widths to evaluate (default 0.05 to 2 on a log scale, plus the marks).
+
+    Returns
+    -------
+    SensitivityResult
+        ``table`` with ``r``, ``log_bf10``, ``bf10`` and ``mark`` (default / wide /
+        ultrawide or empty); ``summary`` with the BF10 at each mark and the largest
+        BF10 over the grid (a "maximum evidence" bound).
+
+    Notes
+    -----
+    BF10 comes in closed form (one integral) from
+    :func:`milkbayes.models.paired_change.jzs_log_bf10`, Rouder et al. (2009) eq. 1,
+    so the curve costs no sampling. A Bayes factor that stays on the same side of
+    1 (and of 10, 100) over every plausible r is robust to the choice of prior width.
+
+    References
+    ----------
+    Rouder JN et al. (2009). Bayesian t tests for accepting and rejecting the null
+    hypothesis. Psychon Bull Rev 16, 225-237.
+    """
+    from milkbayes.models.paired_change import jzs_log_bf10, paired_t
+
+    change = _massage_changes(study)
+    _require(change.size >= 2 and np.std(change) > 0,
+             "the Bayes factor needs at least 2 changes that are not all equal")
+    t_stat, n = paired_t(change), int(change.size)
+    grid = np.geomspace(0.05, 2.0, 60) if r_grid is None else np.asarray(r_grid, dtype=float)
+    _require(np.all(grid > 0), "every Cauchy width r must be positive")
+    grid = np.unique(np.concatenate([grid, list(BF_R_MARKS.values())]))
+    log_bf = np.array([jzs_log_bf10(t_stat, n, float(r)) for r in grid])
+    marks = {value: name for name, value in BF_R_MARKS.items()}
+    table = pd.DataFrame({"r": grid, "log_bf10": log_bf, "bf10": np.exp(np.minimum(log_bf, 700)),
+                          "mark": [marks.get(float(r), "") for r in grid]})
+    summary: dict[str, object] = {"t_statistic": float(t_stat), "n": n}
+    for name, value in BF_R_MARKS.items():
+        summary[f"log_bf10_{name}"] = float(table.loc[table.r == value, "log_bf10"].iloc[0])
+    best = int(np.argmax(log_bf))
+    summary["max_log_bf10"], summary["r_at_max"] = float(log_bf[best]), float(grid[best])
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    _draw_bf_curve(figure.subplots(), table)
+    return SensitivityResult(
+        name="bf_robustness", title="Bayes-factor robustness: BF10 against the prior width r",
+        table=table, figure=figure, summary=summary,
+        reconstructed=bool(getattr(study, "reconstructed", False)),
+        notes=("BF10 is the JZS Bayes factor of the paired t-test (closed form), "
+               f"t = {t_stat:.2f}, n = {n}.",))
+
+
+def _draw_bf_curve(axes, table: pd.DataFrame) -> None:
+    axes.plot(table["r"], table["log_bf10"] / math.log(10), color="C0")
+    for (name, value), colour in zip(BF_R_MARKS.items(), ("C1", "C2", "C3"), strict=True):
+        log10 = float(table.loc[table.r == value, "log_bf10"].iloc[0]) / math.log(10)
+        axes.plot([value], [log10], "o", color=colour, label=f"{name} r = {value:.3g}")
+    for level, text in ((1, "BF10 = 10"), (2, "100")):
+        axes.axhline(level, color="grey", lw=0.7, ls=":")
+        axes.annotate(text, (table["r"].iloc[0], level), fontsize=7, color="grey",
+                      va="bottom")
+    axes.set(xscale="log", xlabel="Cauchy prior width r on δ",
+             ylabel="log10 BF10", title="JZS Bayes factor robustness")
+    axes.legend(frameon=False, fontsize=8)
+
+
+def _grid_prior(base, location_key: str, scale_key: str, location: float, scale: float):
+    """The base prior set with the effect's location and scale replaced."""
+    from dataclasses import replace
+
+    values = {**base.values, location_key: float(location), scale_key: float(scale)}
+    return replace(base, name=f"grid {location_key}={location:g} {scale_key}={scale:g}",
+                   values=values, beliefs=[], source="prior_grid")
+
+
+def prior_grid(study, model: str = "paired_change", *,
+               locations: Sequence[float] | None = None, scales: Sequence[float] | None = None,
+               mcid: float | None = None, likelihood: str | None = None,
+               base_prior: str = "neutral",
+               sampler: SamplerOptions = SamplerOptions(draws=200, tune=150, chains=2)
+               ) -> SensitivityResult:
+    """Refit over a grid of prior locations and scales of the effect.
+
+    Parameters
+    ----------
+    study : milkbayes.data.Study
+    model : str
+        A model with an entry in :data:`PRIOR_GRID_KEYS`.
+    locations, scales : sequence of float, optional
+        Prior location and scale of the effect, on the scale the model puts its
+        prior on: delta for ``paired_change`` / ``signed_rank`` (defaults
+        :data:`DELTA_GRID_LOCATIONS`, :data:`DELTA_GRID_SCALES`), outcome units for
+        the others (defaults: :data:`MCID_MULTIPLES_LOCATIONS` x MCID and
+        :data:`MCID_MULTIPLES_SCALES` x MCID).
+    mcid : float, optional
+        Minimal clinically important difference in outcome units (default
+        :func:`default_mcid`).
+    likelihood : str, optional
+        The model's likelihood (its default if omitted).
+    base_prior : str
+        The named set that supplies every other hyperparameter.
+    sampler : SamplerOptions
+        Small runs: each setting is one refit of the same compiled model.
+
+    Returns
+    -------
+    SensitivityResult
+        ``table``: one row per setting (``location``, ``scale``, the effect's
+        median and 95 % interval, P(effect > 0) and P(effect > MCID));
+        ``extra_tables["bf_robustness"]`` and the
+        right panel of the figure: :func:`bf_robustness`; ``summary``: the ranges
+        of the decision quantities over the grid and the refit time.
+
+    Notes
+    -----
+    The grid is what a reader would ask next after seeing the three named priors:
+    is there any reasonable prior under which the conclusion changes? Each setting
+    only swaps ``prior_<location>`` and ``prior_<scale>`` into the compiled model
+    (:func:`milkbayes.fit.fit` with its cache), so 56 settings take seconds once
+    the model is compiled.
+    """
+    import time
+
+    _require(model in PRIOR_GRID_KEYS,
+             f"the prior grid knows the effect prior of {', '.join(PRIOR_GRID_KEYS)}, "
+             f"not {model!r}")
+    from milkbayes.priors import get_prior
+
+    mcid = default_mcid(study) if mcid is None else float(mcid)
+    location_key, scale_key, prior_on = PRIOR_GRID_KEYS[model]
+    on_delta = location_key == "delta_loc"
+    if locations is None:
+        locations = DELTA_GRID_LOCATIONS if on_delta else [m * mcid for m in
+                                                           MCID_MULTIPLES_LOCATIONS]
+    if scales is None:
+        scales = DELTA_GRID_SCALES if on_delta else [m * mcid for m in MCID_MULTIPLES_SCALES]
+    _require(len(locations) >= 1 and len(scales) >= 1, "give at least one location and scale")
+    _require(all(float(s) > 0 for s in scales), "every prior scale must be positive")
+    base = get_prior(base_prior, study.outcome, model)
+    lean_model = _without_extra_summary(model)
+
+    rows, start = [], time.perf_counter()
+    for location in locations:
+        for scale in scales:
+            prior = _grid_prior(base, location_key, scale_key, float(location), float(scale))
+            result = _fit_quiet(lean_model, study, prior=prior, likelihood=likelihood,
+                                mcid=mcid, sampler=sampler)
+            rows.append(_summary_row(result, location=float(location), scale=float(scale)))
+    seconds = time.perf_counter() - start
+    table = pd.DataFrame(rows)
+    robustness = bf_robustness(study)
+    figure = _prior_grid_figure(table, robustness.table, prior_on, mcid)
+    summary = {
+        "model": model, "likelihood": likelihood, "n_settings": len(rows), "mcid": mcid,
+        "refit_seconds": seconds,
+        "effect_median_min": float(table.effect_median.min()),
+        "effect_median_max": float(table.effect_median.max()),
+        "p_effect_gt_0_min": float(table.p_effect_gt_0.min()),
+        "p_effect_gt_mcid_min": float(table.p_effect_gt_mcid.min()),
+        "p_effect_gt_mcid_max": float(table.p_effect_gt_mcid.max()),
+        **{f"bf_{key}": value for key, value in robustness.summary.items()},
+    }
+    notes = (f"Prior on the {prior_on}: location x scale, {len(rows)} settings; every other "
+             f"hyperparameter from the '{base_prior}' set.",
+             "Each setting is a short refit of one compiled model; tail probabilities "
+             "carry Monte Carlo error of about ±0.02.")
+    return SensitivityResult(
+        name="prior_grid", title="Prior grid: does any reasonable prior change the conclusion?",
+        table=table, figure=figure, summary=summary,
+        reconstructed=bool(getattr(study, "reconstructed", False)),
+        extra_tables={"bf_robustness": robustness.table}, notes=notes)
+
+
+def _prior_grid_figure(table: pd.DataFrame, bf_table: pd.DataFrame, prior_on: str,
+                       mcid: float) -> Figure:
+    """Left: heat map of P(effect > MCID) over the grid; right: the BF robustness curve."""
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = figure.subplots(1, 2, width_ratios=(1.2, 1))
+    wide = table.pivot(index="location", columns="scale", values="p_effect_gt_mcid")
+    image = left.imshow(wide.to_numpy(), origin="lower", aspect="auto", vmin=0, vmax=1,
+                        cmap="RdYlGn")
+    left.set_xticks(range(wide.shape[1]), [f"{s:.3g}" for s in wide.columns], rotation=45)
+    left.set_yticks(range(wide.shape[0]), [f"{loc:.3g}" for loc in wide.index])
+    for i in range(wide.shape[0]):
+        for j in range(wide.shape[1]):
+            left.text(j, i, f"{wide.iat[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    left.set(xlabel="prior scale", ylabel="prior location",
+             title=f"P(effect > MCID = {mcid:g}) by prior on the {prior_on}")
+    figure.colorbar(image, ax=left, shrink=0.8)
+    _draw_bf_curve(right, bf_table)
+    return figure
+
+
+def likelihood_variants(study, model: str | None = None, *,
+                        likelihoods: Sequence[str] | None = None, prior: str = "neutral",
+                        mcid: float | None = None, sampler: SamplerOptions = SamplerOptions()
+                        ) -> SensitivityResult:
+    """The same data under normal, Student-t and log-normal likelihoods, side by side.
+
+    Parameters
+    ----------
+    study : milkbayes.data.Study
+    model : str, optional
+        Default ``prepost_hierarchical`` (it has all three likelihoods for volumes),
+        or ``paired_change`` (normal and Student-t) if that model is not installed.
+    likelihoods : sequence of str, optional
+        Default: every likelihood the model offers for this outcome kind, except the
+        ordered-logistic one, which is for scores only (and the only one for them).
+    prior : str
+        Named prior set.
+    mcid : float, optional
+        Default :func:`default_mcid`.
+    sampler : SamplerOptions
+
+    Returns
+    -------
+    SensitivityResult
+        One row per likelihood with the effect's median, 95 % interval,
+        P(effect > 0), P(effect > MCID) and the name of the effect variable (the
+        log-normal model's effect is multiplicative: read its ``effect_variable``
+        and the extra columns it reports).
+    """
+    from milkbayes.fit import available_models, load_model
+
+    if model is None:
+        model = ("prepost_hierarchical" if "prepost_hierarchical" in available_models()
+                 else "paired_change")
+    module = load_model(model)
+    if likelihoods is None:
+        likelihoods = [name for name in module.LIKELIHOODS
+                       if _likelihood_fits_outcome(name, study.outcome.kind)]
+    _require(len(likelihoods) >= 1, f"model {model} has no likelihood for "
+                                    f"{study.outcome.kind} outcomes")
+    mcid = default_mcid(study) if mcid is None else float(mcid)
+    rows, results = [], {}
+    for name in likelihoods:
+        result = _fit_quiet(model, study, prior=prior, likelihood=name, mcid=mcid,
+                            sampler=sampler)
+        results[name] = result
+        row = _summary_row(result, likelihood=name)
+        row["effect_variable"] = result.summary.get("effect_variable", module.EFFECT)
+        for key, value in result.summary.items():   # model-specific numbers, e.g. % change
+            if key not in row and isinstance(value, (int, float)) and not isinstance(value, bool):
+                row[key] = float(value)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    figure = _forest_figure(table, label_column="likelihood",
+                            title=f"{model}: the effect under each likelihood", mcid=mcid)
+    summary = {"model": model, "prior": prior, "mcid": mcid,
+               "likelihoods": list(likelihoods),
+               "effect_median_spread": float(table.effect_median.max()
+                                             - table.effect_median.min()),
+               "p_effect_gt_0_min": float(table.p_effect_gt_0.min())}
+    return SensitivityResult(
+        name="likelihood", title="Likelihood variants side by side", table=table,
+        figure=figure, summary=summary,
+        reconstructed=bool(getattr(study, "reconstructed", False)),
+        notes=("Same data, prior set and sampler; only the likelihood differs.",))
+
+
+def _likelihood_fits_outcome(likelihood: str, kind: str) -> bool:
+    """Ordered-logistic likelihoods are for scores; the others for everything else."""
+    ordinal = likelihood.startswith("ordered")
+    return ordinal if kind == "score" else not ordinal
+
+
+def _forest_figure(table: pd.DataFrame, *, label_column: str, title: str, mcid: float | None,
+                   reference: float | None = None) -> Figure:
+    """Median and 95 % interval of the effect, one line per row of ``table``."""
+    height = max(2.5, 0.28 * len(table) + 1.2)
+    figure = Figure(figsize=(7, height), layout="constrained")
+    axes = figure.subplots()
+    y = np.arange(len(table))[::-1]
+    axes.errorbar(table["effect_median"], y,
+                  xerr=[table["effect_median"] - table["effect_ci95_low"],
+                        table["effect_ci95_high"] - table["effect_median"]],
+                  fmt="o", color="C0", capsize=2)
+    axes.set_yticks(y, [str(v) for v in table[label_column]])
+    axes.axvline(0, color="black", lw=0.8)
+    if mcid is not None:
+        axes.axvline(mcid, color="C1", ls="--", lw=1, label=f"MCID = {mcid:g}")
+    if reference is not None:
+        axes.axvline(reference, color="grey", ls=":", lw=1, label="all data")
+    axes.set(xlabel="massage effect (posterior median, 95 % interval)", title=title)
+    if mcid is not None or reference is not None:
+        axes.legend(frameon=False, fontsize=8)
+    return figure
+
+
+def influence(study, model: str = "paired_change", *, prior: str = "neutral",
+              likelihood: str | None = None, mcid: float | None = None,
+              sampler: SamplerOptions = SamplerOptions()) -> SensitivityResult:
+    """How the effect and P(effect > 0) move when each mother is left out.
+
+    Parameters
+    ----------
+    study : milkbayes.data.Study
+    model : str
+        Any model with a ``mother_weight`` input (all four have one).
+    prior, likelihood, mcid, sampler
+        As in :func:`likelihood_variants`.
+
+    Returns
+    -------
+    SensitivityResult
+        One row per mother: her ``id``, ``change``, the effect's median and
+        interval without her, its shift from the all-data median, P(effect > 0)
+        and P(effect > MCID) without her. ``summary`` names the most influential
+        mother.
+
+    Notes
+    -----
+    Mother i is left out by setting her ``mother_weight`` to 0 (her likelihood term
+    vanishes) and refitting the same compiled model: no change of shape, no
+    recompilation. The same seed for every refit keeps the Monte Carlo noise common
+    to all of them, so the shifts are mostly the mothers' doing.
+    """
+    from dataclasses import replace
+
+    from milkbayes.fit import load_model, resolve_likelihood
+
+    module = load_model(model)
+    likelihood = resolve_likelihood(module, likelihood)
+    mcid = default_mcid(study) if mcid is None else float(mcid)
+    full_inputs = module.inputs(study, likelihood)
+    _require("mother_weight" in full_inputs.data,
+             f"model {model} has no mother_weight input, so mothers cannot be left out")
+    full = _fit_quiet(model, study, prior=prior, likelihood=likelihood, mcid=mcid,
+                      sampler=sampler)
+    weights = np.asarray(full_inputs.data["mother_weight"], dtype=float)
+    mothers = list(full_inputs.coords.get("mother", study.ids))
+    _require(weights.shape == (len(mothers),), f"model {model}: one weight per mother expected")
+    changes = dict(zip(study.ids, np.asarray(study.change, dtype=float), strict=True))
+    rows = []
+    for index, mother in enumerate(mothers):
+        held_out = weights.copy()
+        held_out[index] = 0.0
+        inputs = replace(full_inputs, data={**full_inputs.data, "mother_weight": held_out})
+        result = _fit_quiet(model, study, prior=prior, likelihood=likelihood, mcid=mcid,
+                            sampler=sampler, inputs=inputs)
+        row = _summary_row(result, id=str(mother), change=changes.get(str(mother), float("nan")))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    reference = float(full.summary["effect_median"])
+    table["shift"] = table["effect_median"] - reference
+    biggest = int(np.argmax(np.abs(table["shift"].to_numpy())))
+    summary = {
+        "model": model, "likelihood": likelihood, "mcid": mcid,
+        "effect_median_all": reference,
+        "p_effect_gt_0_all": float(full.summary["p_effect_gt_0"]),
+        "p_effect_gt_mcid_all": float(full.summary.get("p_effect_gt_mcid", float("nan"))),
+        "most_influential_id": str(table.id.iloc[biggest]),
+        "largest_shift": float(table["shift"].iloc[biggest]),
+        "p_effect_gt_0_min": float(table.p_effect_gt_0.min()),
+        "p_effect_gt_mcid_min": float(table.p_effect_gt_mcid.min()),
+        "p_effect_gt_mcid_max": float(table.p_effect_gt_mcid.max()),
+    }
+    figure = _influence_figure(table, reference, mcid)
+    return SensitivityResult(
+        name="influence", title="Influence of each mother (leave one out)", table=table,
+        figure=figure, summary=summary,
+        reconstructed=bool(getattr(study, "reconstructed", False)),
+        notes=("Each row is a refit with that mother's likelihood weight set to 0.",))
+
+
+def _influence_figure(table: pd.DataFrame, reference: float, mcid: float) -> Figure:
+    """Effect without each mother against her change, and P(effect > MCID) without her."""
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    left.scatter(table["change"], table["effect_median"], color="C0")
+    for _, row in table.iterrows():
+        left.annotate(row["id"], (row["change"], row["effect_median"]), fontsize=6,
+                      xytext=(2, 2), textcoords="offset points")
+    left.axhline(reference, color="grey", ls=":", label="all mothers")
+    left.set(xlabel="the left-out mother's change", ylabel="effect median without her",
+             title="Leave one mother out")
+    left.legend(frameon=False, fontsize=8)
+    order = np.arange(len(table))
+    right.plot(order, table["p_effect_gt_0"], "o", label="P(effect > 0)")
+    right.plot(order, table["p_effect_gt_mcid"], "s", label=f"P(effect > {mcid:g})")
+    right.set_xticks(order, table["id"], rotation=90, fontsize=6)
+    right.set(ylim=(-0.02, 1.02), ylabel="posterior probability without her",
+              title="Decision probabilities")
+    right.legend(frameon=False, fontsize=8)
+    return figure
+
+
+def reconstruction_ensemble(scenario: str = "volume_ml", k: int = 20, seed: int = 0, *,
+                            model: str = "paired_change", prior: str = "neutral",
+                            likelihood: str | None = None, mcid: float | None = None,
+                            sampler: SamplerOptions = SamplerOptions(draws=300, tune=200,
+                                                                     chains=2)
+                            ) -> SensitivityResult:
+    """Refit K reconstructed datasets that all satisfy the published constraints.
+
+    Parameters
+    ----------
+    scenario : {"volume_ml", "score"}
+        Outcome scenario of :func:`milkbayes.datasets.ensemble`.
+    k : int
+        Number of reconstructed datasets.
+    seed : int
+        Seed of the ensemble (member seeds come from it).
+    model, prior, likelihood, mcid, sampler
+        As in :func:`influence`.
+
+    Returns
+    -------
+    SensitivityResult
+        One row per member (its seed, data hash, mean and sd of the changes, the
+        effect's median and interval, P(effect > 0), P(effect > MCID)); ``summary``
+        gives the spread of the conclusions over the ensemble.
+
+    Notes
+    -----
+    Every member has n = 24, the published covariate counts and SPSS p < .0005, so
+    the paper cannot tell them apart. The spread of the posterior conclusions
+    across members is the part of the uncertainty that comes from not having the
+    raw data; it sits on top of the within-dataset posterior uncertainty.
+    """
+    from milkbayes.datasets import ensemble, ensemble_seeds
+
+    _require(int(k) == k and k >= 2, f"k must be a whole number >= 2, got {k!r}")
+    members = ensemble(scenario, int(k), seed)
+    seeds = ensemble_seeds(seed, int(k))
+    mcid = default_mcid(members[0]) if mcid is None else float(mcid)
+    rows = []
+    for index, (member, member_seed) in enumerate(zip(members, seeds, strict=True)):
+        change = _massage_changes(member)
+        result = _fit_quiet(model, member, prior=prior, likelihood=likelihood, mcid=mcid,
+                            sampler=sampler)
+        rows.append(_summary_row(result, member=index, seed=int(member_seed),
+                                 sha256=member.sha256[:12], change_mean=float(change.mean()),
+                                 change_sd=float(change.std(ddof=1))))
+    table = pd.DataFrame(rows)
+    summary = {
+        "scenario": scenario, "k": int(k), "seed": int(seed), "model": model, "mcid": mcid,
+        "effect_median_min": float(table.effect_median.min()),
+        "effect_median_max": float(table.effect_median.max()),
+        "effect_ci95_low_min": float(table.effect_ci95_low.min()),
+        "effect_ci95_high_max": float(table.effect_ci95_high.max()),
+        "p_effect_gt_0_min": float(table.p_effect_gt_0.min()),
+        "p_effect_gt_mcid_min": float(table.p_effect_gt_mcid.min()),
+        "p_effect_gt_mcid_max": float(table.p_effect_gt_mcid.max()),
+        "share_p_effect_gt_mcid_above_half": float((table.p_effect_gt_mcid > 0.5).mean()),
+    }
+    ordered = table.sort_values("effect_median").reset_index(drop=True)
+    figure = _forest_figure(ordered.assign(label=[f"seed {s}" for s in ordered.seed]),
+                            label_column="label", mcid=mcid,
+                            title=f"{k} reconstructions that all match the paper")
+    return SensitivityResult(
+        name="ensemble", title="Reconstruction ensemble: how much hinges on the unknown raw data",
+        table=table, figure=figure, summary=summary, reconstructed=True,
+        notes=("Every member matches n, the covariate counts and p < .0005; they differ only "
+               "in what the paper did not publish.",))
+
+
+def bias_analysis(study, *, model: str = "paired_change", prior: str = "neutral",
+                  likelihood: str | None = None, mcid: float | None = None,
+                  trend_mean: float | None = None, trend_sd: float | None = None,
+                  prob_positive: float = 0.95, prob_mcid: float = 0.5,
+                  sampler: SamplerOptions = SamplerOptions(), fit_result=None
+                  ) -> SensitivityResult:
+    """Bias analysis of the single-group design: the natural rise without massage.
+
+    Parameters
+    ----------
+    study : milkbayes.data.Study
+    model, prior, likelihood, sampler
+        The fit of the observed mean change (ignored when ``fit_result`` is given).
+    mcid : float, optional
+        Default :func:`default_mcid`.
+    trend_mean, trend_sd : float, optional
+        Normal prior on the change over the study's three days that would have
+        happened without massage (natural trend plus regression to the mean), in
+        outcome units. Default: :data:`TREND_PRIORS` for the outcome kind.
+    prob_positive, prob_mcid : float
+        The decision thresholds of :func:`tipping_points`.
+    fit_result : milkbayes.fit.FitResult, optional
+        A fit to reuse instead of fitting again.
+
+    Returns
+    -------
+    SensitivityResult
+        ``table``: both decision probabilities against the assumed trend mean;
+        ``summary``: the tipping points, and the massage effect's median, 95 %
+        interval, P(> 0) and P(> MCID) under the stated trend prior, next to the
+        naive values that assume no trend.
+
+    Notes
+    -----
+    Observed change = massage effect + natural trend + regression to the mean. A
+    single group identifies only the sum; see :func:`tipping_points` for the maths.
+    The massage effect under the trend prior is ``mu - T`` with ``T`` drawn from the
+    prior independently of the posterior draws of ``mu`` (seeded).
+    """
+    mcid = default_mcid(study) if mcid is None else float(mcid)
+    default_trend = TREND_PRIORS.get(study.outcome.kind, TREND_PRIORS["continuous"])
+    if study.outcome.kind == "score" and study.outcome.max_score:
+        factor = study.outcome.max_score / 10.0
+        default_trend = TrendPrior(default_trend.mean * factor, default_trend.sd * factor,
+                                   default_trend.unit, default_trend.rationale)
+    trend = TrendPrior(
+        mean=default_trend.mean if trend_mean is None else float(trend_mean),
+        sd=default_trend.sd if trend_sd is None else float(trend_sd),
+        unit=study.outcome.unit or default_trend.unit,
+        rationale=(default_trend.rationale if trend_mean is None and trend_sd is None
+                   else "set by the user"))
+    if not (math.isfinite(trend.mean) and math.isfinite(trend.sd) and trend.sd >= 0):
+        raise PriorError(f"the trend prior needs a finite mean and sd >= 0, got "
+                         f"mean {trend.mean!r}, sd {trend.sd!r}")
+    if fit_result is None:
+        fit_result = _fit_quiet(model, study, prior=prior, likelihood=likelihood, mcid=mcid,
+                                sampler=sampler)
+    draws = _effect_draws(fit_result)
+    table, tip_positive, tip_mcid = tipping_points(
+        draws, trend_sd=trend.sd, mcid=mcid, prob_positive=prob_positive, prob_mcid=prob_mcid)
+    rng = np.random.default_rng(sampler.seed)
+    massage = draws - rng.normal(trend.mean, trend.sd, draws.size)
+    summary = {
+        "model": fit_result.model_name, "mcid": mcid,
+        "trend_mean": trend.mean, "trend_sd": trend.sd,
+        "tipping_point_p_effect_gt_0": tip_positive,
+        "tipping_point_p_effect_gt_mcid": tip_mcid,
+        "prob_positive_threshold": prob_positive, "prob_mcid_threshold": prob_mcid,
+        "naive_effect_median": float(np.median(draws)),
+        "naive_p_effect_gt_0": float(np.mean(draws > 0)),
+        "naive_p_effect_gt_mcid": float(np.mean(draws > mcid)),
+        "effect_median": float(np.median(massage)),
+        "effect_ci95_low": float(np.quantile(massage, 0.025)),
+        "effect_ci95_high": float(np.quantile(massage, 0.975)),
+        "p_effect_gt_0": _prob_exceeds(draws, trend.mean, trend.sd, 0.0),
+        "p_effect_gt_mcid": _prob_exceeds(draws, trend.mean, trend.sd, mcid),
+    }
+    figure = _bias_figure(table, tip_positive, tip_mcid, trend, mcid, prob_positive, prob_mcid)
+    notes = (
+        "A single group measures massage effect + natural trend + regression to the mean; "
+        "the data cannot separate them, so the trend's prior passes through unchanged.",
+        f"Trend prior: Normal({trend.mean:g}, {trend.sd:g}) {trend.unit}. {trend.rationale}",
+        f"P(effect > 0) falls below {prob_positive:g} once the assumed trend exceeds "
+        f"{tip_positive:.3g} {trend.unit}; P(effect > MCID) falls below {prob_mcid:g} beyond "
+        f"{tip_mcid:.3g} {trend.unit}.",
+    )
+    return SensitivityResult(
+        name="bias", title="Bias analysis: what if milk output rises without massage?",
+        table=table, figure=figure, summary=summary,
+        reconstructed=bool(getattr(study, "reconstructed", False)), notes=notes)
+
+
+def highlights(study, *, mcid: float | None = None, fast: bool = False
+               ) -> list[SensitivityResult]:
+    """The analyses the HTML report shows: prior grid with BF curve, bias, published p.
+
+    Parameters
+    ----------
+    study : milkbayes.data.Study
+    mcid : float, optional
+        Default :func:`default_mcid`.
+    fast : bool
+        Coarse grids and short runs (for tests and previews).
+
+    Returns
+    -------
+    list of SensitivityResult
+    """
+    sampler = FAST_SAMPLER if fast else SamplerOptions(draws=300, tune=200, chains=2)
+    grid_kwargs = ({"locations": (-0.5, 0.0, 0.5), "scales": (0.2, math.sqrt(2) / 2, 1.4)}
+                   if fast else {})
+    return [
+        prior_grid(study, mcid=mcid, sampler=sampler, **grid_kwargs),
+        bias_analysis(study, mcid=mcid, sampler=sampler),
+        published_p_posterior(n_sim=2000 if fast else 20_000),
+    ]
