@@ -670,8 +670,38 @@ def _write_run_files(result: FitResult, folder: Path, command_line: Any) -> None
                 provenance(result, command_line=command_line))
 
 
+def json_ready(value: Any, *, where: str = "summary") -> Any:
+    """``value`` with numpy scalars as Python numbers and infinities as ``"inf"``.
+
+    JSON has no infinity (a Bayes factor can overflow a float); NaN means a bug
+    upstream, so it raises instead of being written.
+
+    Examples
+    --------
+    >>> json_ready({"bf10": float("inf"), "n": np.int64(3), "xs": (1.5, None)})
+    {'bf10': 'inf', 'n': 3, 'xs': [1.5, None]}
+    """
+    if isinstance(value, dict):
+        return {str(k): json_ready(v, where=f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v, where=where) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist(), where=where)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if np.isnan(value):
+            raise ModelError(f"{where} is NaN; refusing to write a silent NaN")
+        if np.isinf(value):
+            return "inf" if value > 0 else "-inf"
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 def _write_json(path: Path, payload: dict) -> None:
-    text = json.dumps(payload, indent=2, allow_nan=False, default=_json_default)
+    text = json.dumps(json_ready(payload, where=path.stem), indent=2, allow_nan=False,
+                      default=_json_default)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
         handle.flush()

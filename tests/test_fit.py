@@ -1,0 +1,353 @@
+"""Tests of milkbayes.fit: compile-once engine, summaries, run folders.
+
+Independent references: the conjugate normal posterior in closed form (tests/_toy_model),
+scipy's normal log-density for the log-likelihood, numpy quantiles for the summary,
+hashlib for the provenance hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import types
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from milkbayes import RECONSTRUCTED_WARNING, fit as fitmod
+from milkbayes.errors import MilkbayesError, ModelError, PriorError, RunExistsError
+from milkbayes.fit import FitResult, fit, load_run, save_run
+
+SMALL = {"draws": 300, "tune": 300, "chains": 2}
+
+
+def _shifted(study, shift, ids_prefix=None):
+    """The same mothers with every post value raised by ``shift`` (same shapes)."""
+    from milkbayes.data import study_from_frame
+
+    table = study.table[["id", "pre", "post"]].copy()
+    table["post"] = table["post"] + shift
+    if ids_prefix:
+        table["id"] = [f"{ids_prefix}{i}" for i in range(len(table))]
+    return study_from_frame(pd.DataFrame(table), outcome=study.outcome)
+
+
+def _bit_identical(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same dtype, shape and bytes (NaN payloads included); object arrays by value."""
+    if a.dtype == object or b.dtype == object:
+        return a.shape == b.shape and a.tolist() == b.tolist()
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+# ----------------------------------------------------------------------------- engine
+def test_posterior_matches_conjugate_closed_form(toy_model, toy_prior, small_study):
+    result = fit(toy_model, small_study, prior=toy_prior, seed=3, draws=1000, tune=500,
+                 chains=2)
+    mean, sd = toy_model.conjugate_posterior(result.inputs, toy_prior)
+    draws = result.tree.posterior["effect"].values.ravel()
+    mcse = sd / np.sqrt(500)  # conservative: ESS >= 500 of 2000 draws
+    assert abs(draws.mean() - mean) < 4 * mcse
+    assert abs(draws.std() / sd - 1) < 0.1
+    # the 95 % interval against normal quantiles of the closed form
+    low, high = stats.norm(mean, sd).ppf([0.025, 0.975])
+    assert abs(result.summary["effect_ci95_low"] - low) < 0.15 * sd
+    assert abs(result.summary["effect_ci95_high"] - high) < 0.15 * sd
+
+
+def test_same_seed_gives_bit_identical_draws(toy_model, toy_prior, small_study):
+    first = fit(toy_model, small_study, prior=toy_prior, seed=7, **SMALL)
+    second = fit(toy_model, small_study, prior=toy_prior, seed=7, **SMALL)
+    other = fit(toy_model, small_study, prior=toy_prior, seed=8, **SMALL)
+    for group in ("posterior", "sample_stats", "posterior_predictive", "log_likelihood"):
+        for name, var in first.tree[group].data_vars.items():
+            assert _bit_identical(var.values, second.tree[group][name].values), (group, name)
+    assert not np.array_equal(first.tree.posterior["effect"].values,
+                              other.tree.posterior["effect"].values)
+
+
+def test_paired_change_same_seed_identical(paired_fit, bundled_study):
+    again = fit("paired_change", bundled_study, mcid=10.0, seed=11, **SMALL)
+    assert again.compile_seconds == 0.0  # served by the cache
+    for name in ("effect", "sigma", "delta"):
+        assert np.array_equal(paired_fit.tree.posterior[name].values,
+                              again.tree.posterior[name].values)
+    assert again.summary == paired_fit.summary
+
+
+def test_refit_reuses_compiled_model_and_recompiles_on_new_shape(toy_model, toy_prior,
+                                                                   small_study):
+    fit(toy_model, small_study, prior=toy_prior, seed=1, **SMALL)
+    size = fitmod.cache_size()
+    refit = fit(toy_model, _shifted(small_study, 3.0), prior=toy_prior, seed=1, **SMALL)
+    assert refit.compile_seconds == 0.0 and fitmod.cache_size() == size
+    fewer = small_study.subset(small_study.ids[:6])
+    smaller = fit(toy_model, fewer, prior=toy_prior, seed=1, **SMALL)
+    assert smaller.compile_seconds > 0 and fitmod.cache_size() == size + 1
+    assert smaller.tree.posterior_predictive["change_obs"].sizes["mother"] == 6
+    mean, sd = toy_model.conjugate_posterior(smaller.inputs, toy_prior)
+    assert abs(smaller.tree.posterior["effect"].values.mean() - mean) < 4 * sd / np.sqrt(150)
+
+
+def test_new_prior_values_reach_the_compiled_model(toy_model, small_study):
+    # a very tight prior at 100 must pull the posterior there: proves with_data on priors
+    tight = toy_model.ToyPrior("tight", {"mu_loc": 100.0, "mu_scale": 0.01})
+    result = fit(toy_model, small_study, prior=tight, seed=2, **SMALL)
+    mean, sd = toy_model.conjugate_posterior(result.inputs, tight)
+    assert mean == pytest.approx(100.0, abs=0.01)
+    assert abs(result.tree.posterior["effect"].values.mean() - mean) < 5 * sd
+
+
+def test_log_likelihood_is_on_the_data_fitted_not_stale(paired_fit, bundled_study):
+    """Fit A (bundled), then B (changes + 25 ml, same shapes: cache hit)."""
+    study_b = _shifted(bundled_study, 25.0, ids_prefix="B")
+    result = fit("paired_change", study_b, seed=5, **SMALL)
+    assert result.compile_seconds == 0.0
+    loglik = result.tree.log_likelihood["change_obs"]
+    posterior = result.tree.posterior
+    change_b = study_b.change
+    for chain, draw in [(0, 0), (1, 17), (0, 299)]:
+        mu = float(posterior["effect"].values[chain, draw])
+        sigma = float(posterior["sigma"].values[chain, draw])
+        expected = stats.norm.logpdf(change_b, mu, sigma)
+        np.testing.assert_allclose(loglik.values[chain, draw], expected, rtol=1e-10)
+    np.testing.assert_array_equal(result.tree.observed_data["change_obs"].values, change_b)
+    # labels follow the data fitted, not the compiled model's first data
+    assert list(loglik["mother"].values) == list(study_b.ids)
+    assert abs(result.summary["effect_median"] - (paired_fit.summary["effect_median"] + 25)) < 5
+
+
+def test_posterior_predictive_follows_the_fitted_data(paired_fit, bundled_study):
+    study_b = _shifted(bundled_study, 40.0)
+    result = fit("paired_change", study_b, seed=6, **SMALL)
+    predicted = result.tree.posterior_predictive["change_obs"].values
+    # replicated mean changes sit around B's mean change, 40 ml above A's
+    assert abs(predicted.mean() - study_b.change.mean()) < 3.0
+    assert predicted.shape == (2, 300, bundled_study.n)
+
+
+def test_summary_values_from_the_draws(paired_fit):
+    draws = paired_fit.tree.posterior["effect"].values.ravel()
+    summary = paired_fit.summary
+    assert summary["effect_median"] == pytest.approx(np.median(draws), rel=1e-12)
+    low, high = np.quantile(draws, [0.025, 0.975])
+    assert summary["effect_ci95_low"] == pytest.approx(low, rel=1e-9)
+    assert summary["effect_ci95_high"] == pytest.approx(high, rel=1e-9)
+    assert summary["p_effect_gt_0"] == pytest.approx(np.mean(draws > 0))
+    assert summary["mcid"] == 10.0
+    assert summary["p_effect_gt_mcid"] == pytest.approx(np.mean(draws > 10.0))
+    assert summary["bf10_jzs"] > 1  # from the model's extra_summary
+
+
+def test_without_mcid_the_summary_says_so(toy_model, toy_prior, small_study):
+    result = fit(toy_model, small_study, prior=toy_prior, seed=1, **SMALL)
+    assert result.summary["mcid"] is None
+    assert "p_effect_gt_mcid" not in result.summary
+    assert all(not (isinstance(v, float) and np.isnan(v)) for v in result.summary.values())
+
+
+def test_tree_attrs_carry_prior_and_reconstruction(paired_fit):
+    attrs = paired_fit.tree.attrs
+    assert attrs["milkbayes_model"] == "paired_change"
+    assert attrs["milkbayes_prior"] == "neutral"
+    assert attrs["milkbayes_seed"] == 11
+    assert attrs["milkbayes_reconstructed"] == 1
+    assert attrs["milkbayes_warning"] == RECONSTRUCTED_WARNING
+    for name, value in paired_fit.prior.values.items():
+        assert attrs[f"milkbayes_prior_{name}"] == value
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_unknown_model_lists_the_available_ones(small_study):
+    with pytest.raises(ModelError, match="available: .*paired_change"):
+        fit("no_such_model", small_study)
+    with pytest.raises(ModelError, match="unknown model"):
+        fit("../fit", small_study)
+
+
+def test_unknown_likelihood(small_study):
+    with pytest.raises(ModelError, match="no likelihood 'gamma'"):
+        fit("paired_change", small_study, likelihood="gamma")
+
+
+@pytest.mark.parametrize("setting", [{"draws": 0}, {"chains": 0}, {"tune": -1},
+                                     {"seed": -3}, {"draws": 2.5}, {"draws": True}])
+def test_bad_sampler_settings(setting, small_study):
+    with pytest.raises(MilkbayesError, match=next(iter(setting))):
+        fit("paired_change", small_study, **setting)
+
+
+def test_nan_mcid_is_refused(toy_model, toy_prior, small_study):
+    with pytest.raises(MilkbayesError, match="MCID"):
+        fit(toy_model, small_study, prior=toy_prior, mcid=float("nan"))
+
+
+def test_prior_with_unknown_or_missing_value(toy_model, toy_prior, small_study):
+    fit(toy_model, small_study, prior=toy_prior, seed=1, **SMALL)  # compiled: cache hit next
+    extra = toy_model.ToyPrior("typo", {"mu_loc": 0.0, "mu_scale": 1.0, "mu_scael": 2.0})
+    with pytest.raises(PriorError, match="no hyperparameter mu_scael"):
+        fit(toy_model, small_study, prior=extra, **SMALL)
+    missing = toy_model.ToyPrior("short", {"mu_loc": 0.0})
+    with pytest.raises(PriorError, match="lacks mu_scale"):
+        fit(toy_model, small_study, prior=missing, **SMALL)
+
+
+def test_data_not_supplied_by_inputs_is_refused(toy_model, toy_prior, small_study):
+    """A pm.Data that inputs() does not refresh would keep the first fit's values."""
+    sneaky = types.ModuleType("sneaky_toy")
+    sneaky.__dict__.update({k: getattr(toy_model, k) for k in
+                            ("NAME", "LIKELIHOODS", "EFFECT", "build", "extra_summary")})
+
+    def inputs(study, likelihood="normal"):
+        full = toy_model.inputs(study, likelihood)
+        data = {k: v for k, v in full.data.items() if k != "noise_sd"}
+        build_inputs = toy_model.ToyInputs(data=data, coords=full.coords)
+        return build_inputs
+
+    def build(inputs, prior, likelihood="normal"):
+        data = {**inputs.data, "noise_sd": np.asarray(4.0)}
+        return toy_model.build(toy_model.ToyInputs(data, inputs.coords), prior, likelihood)
+
+    sneaky.inputs, sneaky.build = inputs, build
+    with pytest.raises(ModelError, match="stale"):
+        fit(sneaky, small_study, prior=toy_prior, **SMALL)
+
+
+# ----------------------------------------------------------------------------- run folders
+def test_save_run_writes_a_folder_that_reopens(paired_fit, tmp_path):
+    folder = save_run(paired_fit, tmp_path / "run", command_line=["milkbayes", "fit"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(fitmod.RUN_FILES)
+    import arviz as az
+
+    tree = az.from_netcdf(folder / "posterior.nc")
+    np.testing.assert_array_equal(tree.posterior["effect"].values,
+                                  paired_fit.tree.posterior["effect"].values)
+    opened = xr.open_datatree(folder / "posterior.nc", engine="h5netcdf")
+    assert {"posterior", "sample_stats", "log_likelihood", "posterior_predictive",
+            "observed_data"} <= set(opened.children)
+    assert opened.sample_stats["divergence_message"].dtype.kind == "U"
+    opened.close()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["effect_median"] == paired_fit.summary["effect_median"]
+    assert summary["reconstructed"] is True and summary["warning"] == RECONSTRUCTED_WARNING
+    diagnostics = json.loads((folder / "diagnostics.json").read_text())
+    assert diagnostics["status"] == paired_fit.diagnostics.status
+
+
+def test_provenance_records_hashes_versions_and_settings(paired_fit, bundled_study, tmp_path):
+    folder = save_run(paired_fit, tmp_path / "run", command_line=["milkbayes", "fit", "x"])
+    record = json.loads((folder / "provenance.json").read_text())
+    from milkbayes.datasets import bundled_path
+    from milkbayes.models import paired_change
+
+    assert record["data"]["sha256"] == hashlib.sha256(
+        bundled_path("volume_ml").read_bytes()).hexdigest()
+    assert record["model_script_sha256"] == hashlib.sha256(
+        open(paired_change.__file__, "rb").read()).hexdigest()
+    assert record["seed"] == 11 and record["sampler"]["draws"] == 300
+    assert record["command_line"] == ["milkbayes", "fit", "x"]
+    assert record["prior"]["values"] == paired_fit.prior.values
+    import pymc
+
+    assert record["packages"]["pymc"] == pymc.__version__
+    assert record["reconstructed"] is True
+    assert record["created_utc"].endswith("+00:00")
+
+
+def test_run_is_never_overwritten_without_force(paired_fit, toy_model, toy_prior,
+                                                small_study, tmp_path):
+    target = save_run(paired_fit, tmp_path / "run")
+    before = (target / "summary.json").read_bytes()
+    with pytest.raises(RunExistsError, match="--force"):
+        save_run(paired_fit, target)
+    assert (target / "summary.json").read_bytes() == before
+    other = fit(toy_model, small_study, prior=toy_prior, seed=1, **SMALL)
+    save_run(other, target, force=True)
+    assert json.loads((target / "summary.json").read_text())["model"] == "toy_normal"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temp or old folders
+
+
+def test_interrupted_write_leaves_nothing(paired_fit, tmp_path, monkeypatch):
+    real = fitmod._write_json
+    calls = []
+
+    def interrupt_on_second(path, payload):
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(path, payload)
+
+    monkeypatch.setattr(fitmod, "_write_json", interrupt_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        save_run(paired_fit, tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_during_write_cleans_up(paired_fit, tmp_path, monkeypatch):
+    real = fitmod._write_json
+
+    def terminated(path, payload):
+        real(path, payload)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(fitmod, "_write_json", terminated)
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        save_run(paired_fit, tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is handler  # restored
+
+
+def test_forced_write_interrupted_keeps_the_old_run(paired_fit, tmp_path, monkeypatch):
+    target = save_run(paired_fit, tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def broken(path, payload):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(fitmod, "_write_json", broken)
+    with pytest.raises(RuntimeError):
+        save_run(paired_fit, target, force=True)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_output_names_cannot_escape(tmp_path):
+    assert fitmod.safe_run_name("../../x/../y") == "x_.._y"
+    assert "/" not in fitmod.safe_run_name("a/b\\c")
+    with pytest.raises(MilkbayesError, match="outside"):
+        fitmod._inside(tmp_path, "../evil.json")
+
+
+def test_load_run_errors(tmp_path):
+    with pytest.raises(MilkbayesError, match="no such run folder"):
+        load_run(tmp_path / "absent")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "summary.json").write_text("{}")
+    with pytest.raises(MilkbayesError, match="missing posterior.nc"):
+        load_run(tmp_path / "half")
+
+
+def test_load_run_round_trip(paired_fit, tmp_path):
+    saved = load_run(save_run(paired_fit, tmp_path / "run"))
+    np.testing.assert_array_equal(saved.tree.posterior["sigma"].values,
+                                  paired_fit.tree.posterior["sigma"].values)
+    assert saved.provenance["model"] == "paired_change"
+    assert saved.summary["p_effect_gt_mcid"] == paired_fit.summary["p_effect_gt_mcid"]
+
+
+def test_json_ready_refuses_nan():
+    with pytest.raises(ModelError, match="NaN"):
+        fitmod.json_ready({"x": float("nan")})
+
+
+def test_fit_result_is_frozen(paired_fit):
+    assert isinstance(paired_fit, FitResult)
+    with pytest.raises(AttributeError):
+        paired_fit.seed = 3  # type: ignore[misc]
+    assert replace(paired_fit, seed=3).seed == 3
