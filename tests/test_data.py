@@ -449,3 +449,21 @@ def test_a_random_unknown_level_is_located(tmp_path, data):
         load_study(path)
     assert (caught.value.row, caught.value.column) == (row + 2, column)
     assert ", ".join(published.CATEGORY_LEVELS[column]) in caught.value.message
+
+
+def test_describe_with_a_control_arm_summarises_each_group(small):
+    d = describe(small)
+    assert d.group_summary is not None
+    # massage: a, b with changes 1, 2; control: c, d with changes 0, 4
+    assert d.group_summary.loc[("massage", "change"), "mean"] == pytest.approx(1.5)
+    assert d.group_summary.loc[("control", "change"), "mean"] == pytest.approx(2.0)
+    assert d.group_summary.loc[("control", "post"), "max"] == 8.0
+    assert any("control arm" in note for note in d.notes)
+    groups = {r["group"] for r in d.to_dict()["group_summary"]}
+    assert groups == {"massage", "control"}
+
+
+def test_describe_one_group_has_no_group_summary():
+    study = study_from_csv_text("id,pre,post\na,1,2\nb,2,2.5\n")
+    assert describe(study).group_summary is None
+    assert describe(study).to_dict()["group_summary"] is None

@@ -835,6 +835,9 @@ class Description:
         As on the :class:`Study`.
     notes : tuple of str
         Sentences a reader must see (undeclared outcome kind, drops, ignored columns).
+    group_summary : pandas.DataFrame or None
+        With a control arm: the same summaries per group (index ``group``,
+        ``variable``); None for one-group data.
     """
 
     univariate: pd.DataFrame
@@ -848,6 +851,7 @@ class Description:
     dropped_ids: tuple[str, ...]
     ignored_columns: tuple[str, ...]
     notes: tuple[str, ...]
+    group_summary: pd.DataFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes None)."""
@@ -856,6 +860,8 @@ class Description:
                          (v.item() if isinstance(v, np.generic) else v))
                      for k, v in r.items()} for r in records]
         summary = self.summary.reset_index(names="variable")
+        by_group = (None if self.group_summary is None else
+                    clean(self.group_summary.reset_index().to_dict("records")))
         return {
             "source": self.source, "n": self.n, "outcome": self.outcome.to_dict(),
             "outcome_origin": self.outcome_origin, "reconstructed": self.reconstructed,
@@ -863,6 +869,7 @@ class Description:
             "ignored_columns": list(self.ignored_columns), "notes": list(self.notes),
             "univariate": clean(self.univariate.to_dict("records")),
             "summary": clean(summary.to_dict("records")),
+            "group_summary": by_group,
         }
 
 
@@ -900,11 +907,16 @@ def describe(study: Study) -> Description:
                          "published_count": float(fact.count) if is_fact else math.nan})
     univariate = pd.DataFrame(rows, columns=["column", "level", "count", "percent",
                                              "published_percent", "published_count"])
-    series = {"pre": study.table["pre"], "post": study.table["post"],
-              "change": pd.Series(study.change)}
-    summary = pd.DataFrame({name: _summarise(values) for name, values in series.items()}).T
-    summary["n"] = summary["n"].astype(int)
+    summary = _summary_table(study.table)
+    group_summary = None
     notes = []
+    if study.has_control:
+        group_summary = pd.concat(
+            {str(level): _summary_table(part) for level, part in
+             study.table.groupby("group", observed=True, sort=True)},
+            names=["group", "variable"])
+        notes.append("The study has a control arm: the overall summaries pool both groups; "
+                     "see the per-group summaries.")
     if study.outcome_origin == "default":
         notes.append("The outcome kind was not declared (no sidecar, no --kind); treated as "
                      "'continuous' with no unit.")
@@ -917,7 +929,15 @@ def describe(study: Study) -> Description:
                        outcome=study.outcome, outcome_origin=study.outcome_origin,
                        reconstructed=study.reconstructed, warning=study.warning,
                        dropped_ids=study.dropped_ids, ignored_columns=study.ignored_columns,
-                       notes=tuple(notes))
+                       notes=tuple(notes), group_summary=group_summary)
+
+
+def _summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    pre, post = table["pre"].reset_index(drop=True), table["post"].reset_index(drop=True)
+    series = {"pre": pre, "post": post, "change": post - pre}
+    summary = pd.DataFrame({name: _summarise(values) for name, values in series.items()}).T
+    summary["n"] = summary["n"].astype(int)
+    return summary
 
 
 def _summarise(values: pd.Series) -> dict[str, float]:

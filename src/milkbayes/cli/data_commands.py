@@ -191,14 +191,24 @@ def _print_description(description) -> None:
                     _fmt(row.percent, 1), _fmt(row.published_percent, 1))
         previous = row.column
     console.print(uni)
-    summary = Table(title=f"Outcome summary ({description.outcome.label})")
+    console.print(_summary_rich(description.summary, f"Outcome summary ({description.outcome.label})"))
+    if description.group_summary is not None:
+        for group, part in description.group_summary.groupby(level="group", sort=False):
+            console.print(_summary_rich(part.droplevel("group"),
+                                        f"Outcome summary, {group} group"))
+
+
+def _summary_rich(frame, title: str):
+    from rich.table import Table
+
+    summary = Table(title=title)
     summary.add_column("", justify="left")
     for header in ("n", "mean", "sd", "median", "q1", "q3", "IQR", "min", "max"):
         summary.add_column(header, justify="right")
-    for name, row in description.summary.iterrows():
-        summary.add_row(name, str(int(row["n"])), *(_fmt(row[c]) for c in
+    for name, row in frame.iterrows():
+        summary.add_row(str(name), str(int(row["n"])), *(_fmt(row[c]) for c in
                         ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max")))
-    console.print(summary)
+    return summary
 
 
 # ----------------------------------------------------------------------------- reconstruct
