@@ -319,9 +319,11 @@ def load_study(path: str | Path, *, outcome: Outcome | Mapping | None = None,
     Parameters
     ----------
     path : str or Path
-        CSV/TSV/TXT (any delimiter in :data:`DELIMITERS`), or anything else pandas
-        reads that is installed: ``.xlsx``/``.xls`` (needs openpyxl/xlrd),
-        ``.parquet`` (needs pyarrow), ``.json`` records.
+        Delimited text (``.csv``, ``.tsv``, ``.txt``; any delimiter in
+        :data:`DELIMITERS`), ``.parquet`` (pyarrow), or a spreadsheet
+        (``.xlsx``/``.xlsm`` need openpyxl, ``.xls`` xlrd, ``.ods`` odfpy; a clear
+        error says so when the package is missing). Any other suffix is read as
+        delimited text. (``.json`` is reserved for sidecars.)
     outcome : Outcome or mapping, optional
         Overrides the sidecar; see the module docstring for the order of precedence.
     complete_case : bool, default False
