@@ -1,7 +1,336 @@
-"""CLI commands: placeholder until its issue lands; registers nothing yet."""
+"""``milkbayes sensitivity prior-grid | likelihood | influence | ensemble | published-p | bias``.
+
+One command is one call of :mod:`milkbayes.sensitivity`. Text output is a rich table
+and the headline numbers on stdout; ``--json`` prints exactly one JSON object
+instead; ``--figure PATH`` also saves the analysis's figure (PNG, SVG or PDF by the
+file's suffix). Progress and warnings go to stderr. Bad options raise
+:class:`~milkbayes.errors.MilkbayesError`, which :func:`milkbayes.cli.main` turns into
+one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
 
 import typer
 
+from milkbayes.errors import MilkbayesError
+
+sensitivity_app = typer.Typer(
+    name="sensitivity",
+    help="How much the conclusion depends on the prior, likelihood, data and design.",
+    no_args_is_help=True,
+)
+
+_DATA_HELP = "Study file (CSV with its outcome sidecar); default: the bundled dataset."
+_SCENARIO_HELP = "Bundled dataset when no --data is given: volume_ml or score."
+_JSON_HELP = "Print one JSON object on stdout instead of tables."
+_FIGURE_HELP = "Also save the figure to this file (.png, .svg or .pdf)."
+_MCID_HELP = "Minimal clinically important difference, in outcome units (default: per outcome)."
+_PRIOR_HELP = "Named prior set (skeptical, neutral, enthusiastic) or a TOML file."
+_FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add the ``sensitivity`` command group to ``app``."""
+    app.add_typer(sensitivity_app, name="sensitivity")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _study(data: Path | None, scenario: str):
+    if data is None:
+        from milkbayes.datasets import load_bundled
+
+        return load_bundled(scenario)
+    from milkbayes.data import load_study
+
+    return load_study(data)
+
+
+def _sampler(draws: int, tune: int, chains: int, seed: int):
+    from milkbayes.sensitivity import SamplerOptions
+
+    for name, value, minimum in (("--draws", draws, 1), ("--tune", tune, 0),
+                                 ("--chains", chains, 1), ("--sampler-seed", seed, 0)):
+        if value < minimum:
+            raise MilkbayesError(f"{name} must be >= {minimum}, not {value}")
+    return SamplerOptions(draws=draws, tune=tune, chains=chains, seed=seed)
+
+
+def _numbers(text: str | None, option: str) -> list[float] | None:
+    """Parse "0.1,0.5, 1" into floats; a clear error names the option and the bad item."""
+    if text is None:
+        return None
+    values = []
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            value = float(item)
+        except ValueError:
+            raise MilkbayesError(f"{option}: {item!r} is not a number "
+                                 "(give comma-separated numbers, e.g. 0.2,0.5,1)") from None
+        if not math.isfinite(value):
+            raise MilkbayesError(f"{option}: {item!r} is not a finite number")
+        values.append(value)
+    return values
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _check_figure_path(figure: Path | None) -> None:
+    if figure is not None and figure.suffix.lower() not in _FIGURE_SUFFIXES:
+        raise MilkbayesError(f"--figure {figure}: the file must end in "
+                             f"{', '.join(_FIGURE_SUFFIXES)}")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready scalars: numpy numbers become Python ones, NaN becomes null."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _records(table) -> list[dict[str, Any]]:
+    return [{key: _plain(value) for key, value in row.items()}
+            for row in table.to_dict(orient="records")]
+
+
+def payload(result) -> dict[str, Any]:
+    """The JSON object of one :class:`~milkbayes.sensitivity.SensitivityResult`."""
+    return {
+        "analysis": result.name,
+        "title": result.title,
+        "summary": {key: _plain(value) for key, value in result.summary.items()},
+        "table": _records(result.table),
+        "extra_tables": {name: _records(table) for name, table in result.extra_tables.items()},
+        "notes": list(result.notes),
+        "reconstructed": result.reconstructed,
+        "warning": result.warning,
+    }
+
+
+def _emit(result, as_json: bool, figure: Path | None) -> None:
+    if figure is not None:
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        result.figure.savefig(figure, dpi=120)
+        typer.echo(f"figure written to {figure}", err=True)
+    if as_json:
+        typer.echo(json.dumps(payload(result), indent=2, allow_nan=False))
+        return
+    _print_result(result)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _print_result(result) -> None:
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.table import Table
+
+    import sys
+
+    # wide enough for every column when piped to a file; the terminal's width otherwise
+    console = Console(highlight=False, soft_wrap=True,
+                      width=None if sys.stdout.isatty() else 200)
+    if result.reconstructed:
+        console.print(Panel(result.warning, title="RECONSTRUCTED DATA", style="bold yellow",
+                            expand=False))
+    table = Table(title=result.title)
+    for column in result.table.columns:
+        table.add_column(str(column), justify="left" if column in ("id", "likelihood",
+                                                                 "distribution") else "right")
+    for row in result.table.itertuples(index=False):
+        table.add_row(*(_cell(value) for value in row))
+    console.print(table)
+    for key, value in result.summary.items():
+        console.print(f"{key}: {_cell(value)}")
+    for note in result.notes:
+        console.print(f"note: {note}")
+
+
+# ----------------------------------------------------------------------------- commands
+_SAMPLER_OPTIONS = {
+    "draws": typer.Option(500, "--draws", help="Draws kept per chain."),
+    "tune": typer.Option(300, "--tune", help="Warm-up draws per chain."),
+    "chains": typer.Option(2, "--chains", help="Number of chains."),
+    "sampler_seed": typer.Option(20241, "--sampler-seed", help="Seed of every refit."),
+}
+
+
+@sensitivity_app.command("prior-grid")
+def prior_grid_command(
+    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
+    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    model: str = typer.Option("paired_change", "--model", help="Model whose effect prior varies."),
+    locations: str = typer.Option(None, "--locations",
+                                  help="Comma-separated prior locations (default: 7 values)."),
+    scales: str = typer.Option(None, "--scales",
+                               help="Comma-separated prior scales (default: 8 values)."),
+    likelihood: str = typer.Option(None, "--likelihood", help="The model's likelihood."),
+    base_prior: str = typer.Option("neutral", "--base-prior",
+                                   help="Named set for the other hyperparameters."),
+    mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
+    draws: int = typer.Option(200, "--draws", help="Draws kept per chain."),
+    tune: int = typer.Option(150, "--tune", help="Warm-up draws per chain."),
+    chains: int = typer.Option(2, "--chains", help="Number of chains."),
+    sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
+    figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Refit over a grid of prior locations x scales; with the BF10-against-r curve."""
+    from milkbayes.sensitivity import prior_grid
+
+    _check_figure_path(figure)
+    result = prior_grid(_study(data, scenario), model, locations=_numbers(locations, "--locations"),
+                        scales=_numbers(scales, "--scales"), mcid=mcid, likelihood=likelihood,
+                        base_prior=base_prior,
+                        sampler=_sampler(draws, tune, chains, sampler_seed))
+    _emit(result, as_json, figure)
+
+
+@sensitivity_app.command("likelihood")
+def likelihood_command(
+    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
+    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    model: str = typer.Option(None, "--model",
+                              help="Default prepost_hierarchical (else paired_change)."),
+    likelihoods: str = typer.Option(None, "--likelihoods",
+                                    help="Comma-separated likelihoods (default: all that fit)."),
+    prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
+    mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
+    draws: int = _SAMPLER_OPTIONS["draws"], tune: int = _SAMPLER_OPTIONS["tune"],
+    chains: int = _SAMPLER_OPTIONS["chains"],
+    sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
+    figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """The effect under normal, Student-t and log-normal likelihoods, side by side."""
+    from milkbayes.sensitivity import likelihood_variants
+
+    _check_figure_path(figure)
+    result = likelihood_variants(_study(data, scenario), model, likelihoods=_names(likelihoods),
+                                 prior=prior, mcid=mcid,
+                                 sampler=_sampler(draws, tune, chains, sampler_seed))
+    _emit(result, as_json, figure)
+
+
+@sensitivity_app.command("influence")
+def influence_command(
+    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
+    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    model: str = typer.Option("paired_change", "--model", help="Model to refit."),
+    likelihood: str = typer.Option(None, "--likelihood", help="The model's likelihood."),
+    prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
+    mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
+    draws: int = _SAMPLER_OPTIONS["draws"], tune: int = _SAMPLER_OPTIONS["tune"],
+    chains: int = _SAMPLER_OPTIONS["chains"],
+    sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
+    figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Leave each mother out in turn (mother_weight = 0) and refit."""
+    from milkbayes.sensitivity import influence
+
+    _check_figure_path(figure)
+    result = influence(_study(data, scenario), model, prior=prior, likelihood=likelihood,
+                       mcid=mcid, sampler=_sampler(draws, tune, chains, sampler_seed))
+    _emit(result, as_json, figure)
+
+
+@sensitivity_app.command("ensemble")
+def ensemble_command(
+    scenario: str = typer.Option("volume_ml", "--scenario", help="volume_ml or score."),
+    k: int = typer.Option(20, "--k", help="Number of reconstructed datasets."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the ensemble of reconstructions."),
+    model: str = typer.Option("paired_change", "--model", help="Model to refit."),
+    likelihood: str = typer.Option(None, "--likelihood", help="The model's likelihood."),
+    prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
+    mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
+    draws: int = typer.Option(300, "--draws", help="Draws kept per chain."),
+    tune: int = typer.Option(200, "--tune", help="Warm-up draws per chain."),
+    chains: int = _SAMPLER_OPTIONS["chains"],
+    sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
+    figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Refit K reconstructions that all match the paper: the spread of the conclusions."""
+    from milkbayes.sensitivity import reconstruction_ensemble
+
+    _check_figure_path(figure)
+    result = reconstruction_ensemble(scenario, k, seed, model=model, prior=prior,
+                                     likelihood=likelihood, mcid=mcid,
+                                     sampler=_sampler(draws, tune, chains, sampler_seed))
+    _emit(result, as_json, figure)
+
+
+@sensitivity_app.command("published-p")
+def published_p_command(
+    n: int = typer.Option(24, "--n", help="Published sample size."),
+    p_threshold: float = typer.Option(0.0005, "--p-threshold",
+                                      help="Published bound on p (SPSS '0.000': p < .0005)."),
+    prior: str = typer.Option("cauchy", "--prior", help="Prior on delta: cauchy or normal."),
+    prior_scale: float = typer.Option(math.sqrt(2) / 2, "--prior-scale",
+                                      help="Scale of the prior on delta."),
+    distributions: str = typer.Option("normal,t3", "--distributions",
+                                      help="Shapes of the changes: normal, t3, t5."),
+    alternative: str = typer.Option("greater", "--alternative",
+                                    help="greater (post > pre, as reported) or two-sided."),
+    n_sim: int = typer.Option(20_000, "--n-sim", help="Simulations of the power function."),
+    seed: int = typer.Option(20241, "--seed", help="Seed of the simulation."),
+    figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Posterior of the standardised effect given only 'n = 24, Wilcoxon p < .0005'."""
+    from milkbayes.sensitivity import published_p_posterior
+
+    _check_figure_path(figure)
+    if seed < 0:
+        raise MilkbayesError(f"--seed must be >= 0, not {seed}")
+    result = published_p_posterior(n, p_threshold, prior=prior, prior_scale=prior_scale,
+                                   distributions=_names(distributions) or [],
+                                   alternative=alternative, n_sim=n_sim, seed=seed)
+    _emit(result, as_json, figure)
+
+
+@sensitivity_app.command("bias")
+def bias_command(
+    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
+    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    model: str = typer.Option("paired_change", "--model", help="Model of the observed change."),
+    likelihood: str = typer.Option(None, "--likelihood", help="The model's likelihood."),
+    prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
+    mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
+    trend_mean: float = typer.Option(None, "--trend-mean",
+                                     help="Prior mean of the natural change without massage."),
+    trend_sd: float = typer.Option(None, "--trend-sd", help="Its prior sd (>= 0)."),
+    prob_positive: float = typer.Option(0.95, "--prob-positive",
+                                        help="Threshold on P(effect > 0)."),
+    prob_mcid: float = typer.Option(0.5, "--prob-mcid", help="Threshold on P(effect > MCID)."),
+    draws: int = _SAMPLER_OPTIONS["draws"], tune: int = _SAMPLER_OPTIONS["tune"],
+    chains: int = _SAMPLER_OPTIONS["chains"],
+    sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
+    figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Tipping points: how large a natural rise would overturn the conclusion."""
+    from milkbayes.sensitivity import bias_analysis
+
+    _check_figure_path(figure)
+    result = bias_analysis(_study(data, scenario), model=model, prior=prior,
+                           likelihood=likelihood, mcid=mcid, trend_mean=trend_mean,
+                           trend_sd=trend_sd, prob_positive=prob_positive, prob_mcid=prob_mcid,
+                           sampler=_sampler(draws, tune, chains, sampler_seed))
+    _emit(result, as_json, figure)
