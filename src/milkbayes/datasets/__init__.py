@@ -522,15 +522,17 @@ def check_constraints(table: pd.DataFrame | Study, outcome: Outcome | None = Non
 
 
 # ----------------------------------------------------------------------------- reconstruct
-def reconstruct(scenario: str = "volume_ml", seed: int = BUNDLED_SEEDS["volume_ml"],
+def reconstruct(scenario: str = "volume_ml", seed: int | None = None,
                 **assumptions: Any) -> Study:
     """Draw one reconstructed dataset that honours every published number.
 
     Parameters
     ----------
     scenario : {"volume_ml", "score"}
-    seed : int
+    seed : int, optional
         Seed of ``numpy.random.default_rng``; the whole draw is a function of it.
+        Default: the bundled file's seed (:data:`BUNDLED_SEEDS`), so
+        ``reconstruct(scenario)`` re-creates the bundled data.
     **assumptions
         Any field of :class:`CovariateAssumptions`, the scenario's outcome
         assumptions, or ``max_attempts`` (see :func:`make_assumptions`).
@@ -559,9 +561,11 @@ def reconstruct(scenario: str = "volume_ml", seed: int = BUNDLED_SEEDS["volume_m
     >>> b = reconstruct("score", seed=7)
     >>> a.sha256 == b.sha256, a.outcome.max_score
     (True, 10)
+    >>> reconstruct("score").sha256 == load_bundled("score").sha256
+    True
     """
     chosen = make_assumptions(scenario, **assumptions)
-    seed = _check_seed(seed)
+    seed = _check_seed(BUNDLED_SEEDS[scenario] if seed is None else seed)
     outcome = _scenario_outcome(chosen)
     rng = np.random.default_rng(seed)
     for attempt in range(1, chosen.max_attempts + 1):
