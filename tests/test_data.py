@@ -467,3 +467,12 @@ def test_describe_one_group_has_no_group_summary():
     study = study_from_csv_text("id,pre,post\na,1,2\nb,2,2.5\n")
     assert describe(study).group_summary is None
     assert describe(study).to_dict()["group_summary"] is None
+
+
+def test_windows_line_endings_and_quoted_cells(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_bytes(b'\xef\xbb\xbf"id";"pre";"post"\r\n"m1";"5,6";"16,8"\r\n"m2";"4";"x"\r\n')
+    error = error_of(path)
+    assert (error.row, error.column) == (3, "post")
+    path.write_bytes(b'\xef\xbb\xbf"id";"pre";"post"\r\n"m1";"5,6";"16,8"\r\n"m2";"4";"7"\r\n')
+    assert load_study(path).table["post"].tolist() == [16.8, 7.0]
