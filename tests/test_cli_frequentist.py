@@ -144,6 +144,7 @@ def test_reproduce_bundled_text_has_spss_tables_exact_p_and_audit(capsys):
     for fragment in ("1. Univariate table", "Negative Ranks", "Positive Ranks", "Ties", "Total",
                      "a. post < pre", "b. post > pre", "c. post = pre", "Based on negative ranks.",
                      "Asymp. Sig. (2-tailed) .000", "p < .001", "Exact signed-rank p",
+                     "As the paper prints it: p = 0.000",
                      "3. Audit of the published numbers", "T <= 28 of 300", "|Z| > 3.4808",
                      "design_label", "aged_14", "occupation_contradiction"):
         assert fragment in flat, fragment
@@ -163,6 +164,7 @@ def test_reproduce_json_agrees_with_scipy_on_the_bundled_data(capsys):
     assert spss["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
     assert spss["z_spss"] == pytest.approx(ref.zstatistic, rel=1e-9)
     assert spss["p_value_text"]["spss"] == ".000" and spss["p_value_text"]["honest"] == "p < .001"
+    assert spss["p_value_text"]["paper"] == "0.000"
     assert spss["z_based_on"] == "negative ranks"
     assert [row["row"] for row in spss["ranks_table"]] == [
         "Negative Ranks", "Positive Ranks", "Ties", "Total"]

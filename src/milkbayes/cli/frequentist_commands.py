@@ -99,7 +99,10 @@ def _banner(study) -> list[str]:
 def _p_texts(p: float) -> dict[str, str]:
     from milkbayes.frequentist import format_p_exact, format_p_honest, format_p_spss
 
-    return {"spss": format_p_spss(p), "honest": format_p_honest(p), "exact": format_p_exact(p)}
+    spss = format_p_spss(p)
+    # the paper copied SPSS's ".000" as "0.000"
+    return {"spss": spss, "paper": "0" + spss if spss.startswith(".") else spss,
+            "honest": format_p_honest(p), "exact": format_p_exact(p)}
 
 
 def _markdown_table(frame) -> str:
@@ -240,7 +243,10 @@ def _univariate_frame(description):
 
 def _comparison_lines(analysis, unit: str) -> list[str]:
     exact, t_test, sign = analysis["exact"], analysis["t_test"], analysis["sign_test"]
+    spss_p = _p_texts(analysis["spss"].p_value)
     return [
+        f"As the paper prints it: p = {spss_p['paper']}; honestly: {spss_p['honest']} "
+        f"(SPSS asymptotic p = {spss_p['exact']})",
         f"Exact signed-rank p (ties and zeros handled exactly): {_p_texts(exact.p_value)['exact']}",
         f"Hodges-Lehmann median change {exact.hodges_lehmann:.4g}{unit}, 95% CI "
         f"[{exact.hl_ci_low:.4g}, {exact.hl_ci_high:.4g}] ({exact.hl_ci_method})",
