@@ -263,6 +263,12 @@ def test_documented_defaults_are_the_real_defaults():
             v.primipara_modifier_ml) == (6.0, 14.0, -5.0, -4.0)
     assert v.effect_ml + v.long_work_modifier_ml * 13 / 24 \
         + v.primipara_modifier_ml * 3 / 24 == pytest.approx(10.8, abs=0.05)
+    # ... and its SD of the rise over mothers with the published covariate mix:
+    # sqrt(sigma^2 + beta_long^2 p_long (1 - p_long) + beta_primi^2 p_primi (1 - p_primi))
+    p_long, p_primi = 13 / 24, 3 / 24
+    sd = math.sqrt(v.change_sd_ml ** 2 + v.long_work_modifier_ml ** 2 * p_long * (1 - p_long)
+                   + v.primipara_modifier_ml ** 2 * p_primi * (1 - p_primi))
+    assert sd == pytest.approx(5.7, abs=0.05)
     assert ScoreAssumptions().max_score == 10
     assert CovariateAssumptions().counts("age_group") == {"under_20": 1, "adult": 23,
                                                           "over_35": 0}

@@ -199,7 +199,7 @@ class VolumeAssumptions:
     close to the 11.2 ml of [1]_. The spread of the rise between mothers is of the
     order seen in a randomised trial of breast care with oxytocin massage (mean
     rise 17.37 ml, SD 9.70, coefficient of variation 0.56) [2]_; the defaults give
-    an SD of the rise of about 6 ml around a mean of about 11 ml (CV ~ 0.6).
+    an SD of the rise of about 5.7 ml around a mean of 10.8 ml (CV ~ 0.53).
     The signs of the modifiers follow the paper's own discussion: long working
     hours leave less time to breastfeed and so less milk (Paramita 2016, cited
     in the paper), and mothers with their first child have less breastfeeding
