@@ -317,3 +317,31 @@ def test_bundled_loader_refuses_an_unmarked_file(tmp_path, monkeypatch):
                         tmp_path / f"{scenario}.csv")
     with pytest.raises(DataError, match="not marked reconstructed"):
         datasets.load_bundled("volume_ml")
+
+
+def test_score_defaults_match_their_description():
+    # ScoreAssumptions says: 3-4 of 10 indicators before and about 7 after, with ties.
+    # Expected values by numerical integration of the latent normal (independent of
+    # the sampler): E[K expit(a)] and E[K expit(a + shift)], a ~ N(logit 0.35, 0.6).
+    from scipy import integrate, special
+
+    a = ScoreAssumptions()
+    mix = a.effect_logit + a.long_work_modifier_logit * 13 / 24  # multipara majority
+
+    def expected(shift: float) -> float:
+        return a.max_score * integrate.quad(
+            lambda x: special.expit(special.logit(a.pre_proportion) + a.ability_sd_logit * x
+                                    + shift) * stats.norm.pdf(x), -10, 10)[0]
+
+    assert 3.0 < expected(0.0) < 4.0
+    assert 6.5 < expected(mix) < 7.5
+    rng = np.random.default_rng(2)
+    n = 20_000
+    covariates = pd.DataFrame({"work_duration": np.where(rng.random(n) < 13 / 24, "long",
+                                                         "short"),
+                               "parity": "multipara"})
+    from milkbayes.datasets import draw_score
+
+    pre, post = draw_score(rng, covariates, a)
+    assert pre.mean() == pytest.approx(expected(0.0), abs=0.05)
+    assert post.mean() == pytest.approx(expected(mix), abs=0.05)

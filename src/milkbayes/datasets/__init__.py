@@ -263,7 +263,7 @@ class ScoreAssumptions:
              + \\gamma_{primi}[\\text{primipara}_i]))
 
     so ties (equal pre and post) and zero changes occur, as in real checklists.
-    With the defaults a typical mother meets 3-4 of 10 indicators before and 7-8
+    With the defaults a typical mother meets 3-4 of 10 indicators before and about 7
     after; the modifiers' signs follow the same reasoning as
     :class:`VolumeAssumptions`. Other studies of the same intervention measure milk
     adequacy with such checklists (baby's weight, urine 6-8 times a day, stools,
