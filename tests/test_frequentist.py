@@ -421,6 +421,12 @@ def test_bad_options_raise_milkbayes_errors(options, fragment):
     assert isinstance(info.value, MilkbayesError)
 
 
+def test_exact_refuses_work_that_would_take_minutes():
+    change = np.round(np.random.default_rng(0).normal(0.1, 1.0, 5000), 1)
+    with pytest.raises(FrequentistOptionError, match="method='asymptotic'"):
+        run(change, method="exact")
+
+
 def test_negative_continuous_values_are_accepted():
     res = wilcoxon_signed_rank([-3.5, -1.0, 2.0, -7.25], [-1.5, 0.5, 4.5, -2.0], method="exact")
     assert res.n_positive == 4 and res.p_value == pytest.approx(2 / 16)

@@ -288,39 +288,71 @@ def _half_sign_flip_pmf(units: np.ndarray) -> np.ndarray:
     """Full pmf of S = sum units_i * B_i, B_i ~ Bernoulli(1/2), on 0..sum(units)."""
     total = int(units.sum())
     half = total // 2  # only S <= total/2 is computed; the rest by symmetry
-    counts = np.zeros(half + 1)
-    counts[0] = 1.0
-    top = 0  # largest S reachable so far (capped at half)
-    pending = 0  # factors of 2 not yet divided out
-    for step, value in enumerate(np.sort(units).tolist(), start=1):
-        # multiply the generating function by (1 + x^value), in place: numpy copies
-        # the overlapping right-hand side first, so every term uses the old counts
-        stop = min(top, half - value)
-        if stop >= 0:
-            counts[value:value + stop + 1] += counts[:stop + 1]
-        top = min(half, top + value)
-        pending += 1
-        if step % 64 == 0:  # keep counts well inside float range (exact powers of 2)
-            counts[:top + 1] *= 2.0 ** -pending
-            pending = 0
-    counts *= 2.0 ** -pending
+    counts = _truncated_pmf(units, half)
     full = np.zeros(total + 1)
     full[:half + 1] = counts
     full[total - half:] = np.maximum(full[total - half:], counts[::-1])
     return full
 
 
+def _truncated_pmf(units: np.ndarray, limit: int) -> np.ndarray:
+    """P(S = s) for s = 0..limit, exactly: values above ``limit`` never feed lower ones."""
+    counts = np.zeros(limit + 1)
+    counts[0] = 1.0
+    top = 0  # largest S reachable so far (capped at limit)
+    pending = 0  # factors of 2 not yet divided out
+    for step, value in enumerate(np.sort(units).tolist(), start=1):
+        # multiply the generating function by (1 + x^value), in place: numpy copies
+        # the overlapping right-hand side first, so every term uses the old counts
+        stop = min(top, limit - value)
+        if stop >= 0:
+            counts[value:value + stop + 1] += counts[:stop + 1]
+        top = min(limit, top + value)
+        pending += 1
+        if step % 64 == 0:  # keep counts well inside float range (exact powers of 2)
+            counts[:top + 1] *= 2.0 ** -pending
+            pending = 0
+    return counts * 2.0 ** -pending
+
+
+def _lower_tail(units: np.ndarray, at: int) -> float:
+    """P(S <= at), computing the pmf only up to min(at, total - at)."""
+    total = int(units.sum())
+    if at < 0:
+        return 0.0
+    if at >= total:
+        return 1.0
+    if at <= total // 2:
+        return float(_truncated_pmf(units, at).sum())
+    # symmetry: P(S <= at) = 1 - P(S >= at + 1) = 1 - P(S <= total - at - 1)
+    return 1.0 - float(_truncated_pmf(units, total - at - 1).sum())
+
+
+EXACT_MAX_WORK = 4e9
+"""Refuse an exact p whose dynamic programme would touch more cells than this (~10 s)."""
+
+
 def _exact_p_value(flippable_ranks: np.ndarray, w_plus_flippable: float,
                    alternative: str) -> float:
-    values, pmf = exact_null_distribution(flippable_ranks)
-    tolerance = 1e-9  # W+ values are multiples of 1/2; guard float sums of ranks
-    upper = float(pmf[values >= w_plus_flippable - tolerance].sum())
-    lower = float(pmf[values <= w_plus_flippable + tolerance].sum())
+    """Exact p from the tails of S = 2 W+ / gcd; only the needed tail is computed."""
+    doubled = _doubled_ranks(flippable_ranks)
+    divisor = int(np.gcd.reduce(doubled))
+    units = doubled // divisor
+    total = int(units.sum())
+    observed = int(round(2.0 * w_plus_flippable)) // divisor
+    # by symmetry of S about total/2: P(S >= s) = P(S <= total - s)
+    needed = {"greater": [total - observed], "less": [observed],
+              "two-sided": [min(observed, total - observed)]}[alternative]
+    work = units.size * min(min(needed), total // 2)
+    if work > EXACT_MAX_WORK:
+        raise FrequentistOptionError(
+            f"the exact p for {units.size} non-zero changes needs about {work:.1e} steps "
+            f"(roughly {work / 4e8:.0f} s); use method='asymptotic', which is accurate at this n")
     if alternative == "greater":
-        return min(upper, 1.0)
+        return min(_lower_tail(units, total - observed), 1.0)
     if alternative == "less":
-        return min(lower, 1.0)
-    return min(2.0 * min(upper, lower), 1.0)
+        return min(_lower_tail(units, observed), 1.0)
+    return min(2.0 * _lower_tail(units, min(observed, total - observed)), 1.0)
 
 
 # ----------------------------------------------------------------------------- normal
