@@ -476,3 +476,14 @@ def test_windows_line_endings_and_quoted_cells(tmp_path):
     assert (error.row, error.column) == (3, "post")
     path.write_bytes(b'\xef\xbb\xbf"id";"pre";"post"\r\n"m1";"5,6";"16,8"\r\n"m2";"4";"7"\r\n')
     assert load_study(path).table["post"].tolist() == [16.8, 7.0]
+
+
+@pytest.mark.parametrize(("header", "needle", "column"), [
+    ("id,pre,post,pre", "column name appears twice", "pre"),
+    ("id,pre,,post", "header cell(s) [3] have no column name", None),
+])
+def test_bad_headers(tmp_path, header, needle, column):
+    path = tmp_path / "s.csv"
+    path.write_text(f"{header}\na,1,2,3\nb,2,3,4\n")
+    error = error_of(path)
+    assert (error.row, error.column) == (1, column) and needle in error.message
