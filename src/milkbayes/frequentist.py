@@ -583,7 +583,9 @@ def wilcoxon_signed_rank(pre, post, *, method: Method = "exact", zero_method: Ze
     DataError
         Unequal lengths, missing or infinite values, or no non-zero change.
     FrequentistOptionError
-        An option outside the allowed values.
+        An option outside the allowed values, or ``method="exact"`` at a size where
+        the exact distribution would take more than about 10 s (thousands of
+        non-zero changes; the message says so and suggests ``asymptotic``).
 
     Notes
     -----
