@@ -9,6 +9,8 @@ numbers, and DESIGN.md section 1 (smaller rank sum <= 28 of 300 for n = 24).
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +182,165 @@ def test_reconstructed_warning_is_carried():
     result = SensitivityResult(name="x", title="x", table=None, figure=None, summary={},
                                reconstructed=True)
     assert result.warning == RECONSTRUCTED_WARNING
+
+
+# --------------------------------------------------------------------------- refits
+# The conjugate toy model (tests/_toy_model.py) has a closed-form posterior:
+# Normal(m_n, s_n) with 1/s_n^2 = 1/s0^2 + W/s^2, m_n = s_n^2 (m0/s0^2 + sum w_i d_i / s^2).
+
+from milkbayes.sensitivity import (  # noqa: E402
+    FAST_SAMPLER,
+    SamplerOptions,
+    bf_robustness,
+    bias_analysis,
+    influence,
+    likelihood_variants,
+    prior_grid,
+    reconstruction_ensemble,
+)
+
+TOY_NOISE_SD = 4.0
+TOY_SAMPLER = SamplerOptions(draws=1000, tune=300, chains=2, seed=7)
+
+
+def _conjugate(change, weight, m0, s0, s=TOY_NOISE_SD):
+    precision = 1 / s0**2 + weight.sum() / s**2
+    return (m0 / s0**2 + (weight * change).sum() / s**2) / precision, precision ** -0.5
+
+
+def test_influence_matches_the_conjugate_leave_one_out_posterior(small_study, toy_model,
+                                                                 toy_prior):
+    result = influence(small_study, toy_model, prior=toy_prior, mcid=5.0, sampler=TOY_SAMPLER)
+    change = np.asarray(small_study.change, dtype=float)
+    assert list(result.table.id) == list(small_study.ids)
+    for index, row in result.table.iterrows():
+        weight = np.ones_like(change)
+        weight[index] = 0.0
+        mean, sd = _conjugate(change, weight, 0.0, 20.0)
+        # posterior median of a normal is its mean; MC error about sd / sqrt(ESS ~ 600)
+        assert row.effect_median == pytest.approx(mean, abs=5 * sd / math.sqrt(600))
+        assert row.p_effect_gt_mcid == pytest.approx(stats.norm.sf(5.0, mean, sd), abs=0.06)
+        assert row.change == pytest.approx(change[index])
+    full_mean, _ = _conjugate(change, np.ones_like(change), 0.0, 20.0)
+    np.testing.assert_allclose(result.table["shift"],
+                               result.table.effect_median - result.summary["effect_median_all"])
+    assert result.summary["effect_median_all"] == pytest.approx(full_mean, abs=0.4)
+    # the mother with the largest change pulls the effect most when she leaves
+    assert result.summary["most_influential_id"] in {small_study.ids[int(np.argmax(change))],
+                                                     small_study.ids[int(np.argmin(change))]}
+    assert result.reconstructed is False
+
+
+def test_prior_grid_matches_the_conjugate_posterior_at_every_setting(small_study, toy_model,
+                                                                     toy_prior):
+    result = prior_grid(small_study, toy_model, base_prior=toy_prior,
+                        prior_keys=("mu_loc", "mu_scale"), locations=(-10.0, 0.0, 10.0),
+                        scales=(1.0, 5.0), mcid=5.0, sampler=TOY_SAMPLER)
+    change = np.asarray(small_study.change, dtype=float)
+    assert len(result.table) == 6
+    for _, row in result.table.iterrows():
+        mean, sd = _conjugate(change, np.ones_like(change), row.location, row.scale)
+        assert row.effect_median == pytest.approx(mean, abs=5 * sd / math.sqrt(600))
+        assert row.effect_ci95_low == pytest.approx(mean - 1.96 * sd, abs=0.25 * sd + 0.05)
+    assert "bf_robustness" not in result.extra_tables   # no JZS BF for a non-t model
+
+
+def test_bias_analysis_tipping_point_matches_closed_form_on_a_conjugate_fit(small_study,
+                                                                            toy_model, toy_prior):
+    result = bias_analysis(small_study, model=toy_model, prior=toy_prior, mcid=5.0,
+                           trend_mean=1.0, trend_sd=2.0, sampler=TOY_SAMPLER)
+    change = np.asarray(small_study.change, dtype=float)
+    m, sd = _conjugate(change, np.ones_like(change), 0.0, 20.0)
+    total_sd = math.sqrt(sd**2 + 2.0**2)
+    summary = result.summary
+    assert summary["tipping_point_p_effect_gt_0"] == pytest.approx(
+        m - stats.norm.ppf(0.95) * total_sd, abs=0.3)
+    assert summary["tipping_point_p_effect_gt_mcid"] == pytest.approx(m - 5.0, abs=0.3)
+    assert summary["p_effect_gt_0"] == pytest.approx(stats.norm.sf(0, m - 1.0, total_sd), abs=0.03)
+    assert summary["naive_p_effect_gt_mcid"] == pytest.approx(stats.norm.sf(5.0, m, sd), abs=0.05)
+
+
+def test_bias_analysis_defaults_on_the_bundled_data(paired_fit, bundled_study):
+    result = bias_analysis(bundled_study, fit_result=paired_fit, trend_sd=0.0, trend_mean=0.0)
+    draws = np.asarray(paired_fit.tree["posterior"]["effect"]).ravel()
+    # with a known zero trend the tipping point for the MCID is exactly where the
+    # assumed trend moves the posterior median onto the MCID: median - MCID
+    assert result.summary["tipping_point_p_effect_gt_mcid"] == pytest.approx(
+        np.median(draws) - 10.0, abs=0.05)
+    assert result.summary["p_effect_gt_0"] == pytest.approx(paired_fit.summary["p_effect_gt_0"])
+    assert result.reconstructed and result.warning == RECONSTRUCTED_WARNING
+    with pytest.raises(MilkbayesError, match="trend"):
+        bias_analysis(bundled_study, fit_result=paired_fit, trend_sd=-1.0)
+
+
+def test_bf_robustness_uses_the_paired_t_and_marks_the_three_widths(bundled_study):
+    from milkbayes.models.paired_change import jzs_log_bf10
+
+    result = bf_robustness(bundled_study, r_grid=[0.1, 0.5])
+    change = bundled_study.change
+    t = change.mean() / (change.std(ddof=1) / math.sqrt(change.size))
+    assert result.summary["t_statistic"] == pytest.approx(stats.ttest_1samp(change, 0).statistic)
+    assert set(result.table["mark"]) == {"", "default", "wide", "ultrawide"}
+    row = result.table.loc[result.table.mark == "wide"].iloc[0]
+    assert row.log_bf10 == pytest.approx(jzs_log_bf10(t, change.size, 1.0))
+    # Large t: BF10 rises with r up to r of order t/sqrt(n) and falls slowly after it
+    assert result.summary["log_bf10_default"] > math.log(100)
+
+
+def test_likelihood_variants_and_ensemble_on_the_bundled_data(bundled_study):
+    result = likelihood_variants(bundled_study, "paired_change", sampler=FAST_SAMPLER)
+    assert list(result.table.likelihood) == ["normal", "student_t"]
+    change = bundled_study.change
+    se = change.std(ddof=1) / math.sqrt(change.size)
+    # weakly informative prior: the normal-likelihood median sits near the mean change
+    assert result.table.effect_median.iloc[0] == pytest.approx(change.mean(), abs=1.0 * se)
+    from milkbayes.datasets import ensemble
+
+    members = ensemble("volume_ml", 3, 9)
+    spread = reconstruction_ensemble("volume_ml", 3, 9, sampler=FAST_SAMPLER)
+    np.testing.assert_allclose(spread.table.change_mean, [m.change.mean() for m in members])
+    assert spread.reconstructed and spread.warning == RECONSTRUCTED_WARNING
+    assert np.all(np.abs(spread.table.effect_median - spread.table.change_mean) < 2.0)
+    with pytest.raises(MilkbayesError, match="k must"):
+        reconstruction_ensemble("volume_ml", 1)
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_published_p_json_through_the_entry_point(tmp_path):
+    import json
+    import shutil
+    import subprocess
+
+    exe = shutil.which("milkbayes") or str(Path(sys.executable).parent / "milkbayes")
+    figure = tmp_path / "pp.png"
+    done = subprocess.run([exe, "sensitivity", "published-p", "--n-sim", "1000", "--json",
+                           "--distributions", "normal", "--figure", str(figure)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["analysis"] == "published_p" and payload["reconstructed"] is False
+    assert payload["summary"]["critical_w_plus"] == 272
+    assert figure.stat().st_size > 1000
+    bad = subprocess.run([exe, "sensitivity", "published-p", "--alternative", "less"],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_cli_bias_json_in_process(capsys, paired_fit):
+    import json
+
+    from milkbayes.cli import main
+
+    code = main(["sensitivity", "bias", "--json", "--draws", "100", "--tune", "100",
+                 "--chains", "1", "--trend-mean", "2", "--trend-sd", "1"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    payload = json.loads(out.out)
+    assert payload["reconstructed"] is True and payload["warning"] == RECONSTRUCTED_WARNING
+    assert payload["summary"]["trend_mean"] == 2.0
+    tip = payload["summary"]["tipping_point_p_effect_gt_mcid"]
+    assert tip == pytest.approx(payload["summary"]["naive_effect_median"] - 10.0, abs=0.3)
+    assert main(["sensitivity", "bias", "--trend-sd", "-1"]) == 2
+    assert main(["sensitivity", "prior-grid", "--scales", "0.5,abc"]) == 2
+    assert "abc" in capsys.readouterr().err

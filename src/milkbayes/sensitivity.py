@@ -810,7 +810,7 @@ def _fit_quiet(model, study, *, prior, likelihood, mcid, sampler: SamplerOptions
                inputs=inputs)
 
 
-def _without_extra_summary(model: str):
+def _without_extra_summary(model):
     """The model module with its ``extra_summary`` switched off, for grids of refits.
 
     ``paired_change.extra_summary`` computes an informed Bayes factor by numerical
@@ -848,9 +848,7 @@ def _summary_row(result, **labels) -> dict[str, object]:
 
 def _effect_draws(result) -> np.ndarray:
     """All posterior draws of the model's effect, flattened over chains."""
-    from milkbayes.fit import load_model
-
-    name = load_model(result.model_name).EFFECT
+    name = result.summary["effect_variable"]
     return np.asarray(result.tree["posterior"][name].values, dtype=float).ravel()
 
 
@@ -936,17 +934,23 @@ def _draw_bf_curve(axes, table: pd.DataFrame) -> None:
 
 def _grid_prior(base, location_key: str, scale_key: str, location: float, scale: float):
     """The base prior set with the effect's location and scale replaced."""
-    from dataclasses import replace
+    from dataclasses import fields, replace
 
-    values = {**base.values, location_key: float(location), scale_key: float(scale)}
-    return replace(base, name=f"grid {location_key}={location:g} {scale_key}={scale:g}",
-                   values=values, beliefs=[], source="prior_grid")
+    _require(location_key in base.values and scale_key in base.values,
+             f"the prior set has no {location_key!r} and {scale_key!r} to vary; it has "
+             f"{', '.join(base.values)}")
+    changes = {"name": f"grid {location_key}={location:g} {scale_key}={scale:g}",
+               "values": {**base.values, location_key: float(location),
+                          scale_key: float(scale)},
+               "beliefs": [], "source": "prior_grid"}
+    names = {f.name for f in fields(base)}
+    return replace(base, **{key: value for key, value in changes.items() if key in names})
 
 
-def prior_grid(study, model: str = "paired_change", *,
+def prior_grid(study, model="paired_change", *,
                locations: Sequence[float] | None = None, scales: Sequence[float] | None = None,
                mcid: float | None = None, likelihood: str | None = None,
-               base_prior: str = "neutral",
+               base_prior="neutral", prior_keys: tuple[str, str] | None = None,
                sampler: SamplerOptions = SamplerOptions(draws=200, tune=150, chains=2)
                ) -> SensitivityResult:
     """Refit over a grid of prior locations and scales of the effect.
@@ -954,8 +958,10 @@ def prior_grid(study, model: str = "paired_change", *,
     Parameters
     ----------
     study : milkbayes.data.Study
-    model : str
-        A model with an entry in :data:`PRIOR_GRID_KEYS`.
+    model : str or module
+        A model of :mod:`milkbayes.models` (its effect-prior keys come from
+        :data:`PRIOR_GRID_KEYS`) or any module following the model contract
+        (then give ``prior_keys``).
     locations, scales : sequence of float, optional
         Prior location and scale of the effect, on the scale the model puts its
         prior on: delta for ``paired_change`` / ``signed_rank`` (defaults
@@ -967,8 +973,11 @@ def prior_grid(study, model: str = "paired_change", *,
         :func:`default_mcid`).
     likelihood : str, optional
         The model's likelihood (its default if omitted).
-    base_prior : str
-        The named set that supplies every other hyperparameter.
+    base_prior : str, path or PriorSet
+        The set that supplies every other hyperparameter.
+    prior_keys : (str, str), optional
+        The (location, scale) hyperparameters to vary, for models not in
+        :data:`PRIOR_GRID_KEYS`.
     sampler : SamplerOptions
         Small runs: each setting is one refit of the same compiled model.
 
@@ -977,27 +986,32 @@ def prior_grid(study, model: str = "paired_change", *,
     SensitivityResult
         ``table``: one row per setting (``location``, ``scale``, the effect's
         median and 95 % interval, P(effect > 0) and P(effect > MCID));
-        ``extra_tables["bf_robustness"]`` and the
-        right panel of the figure: :func:`bf_robustness`; ``summary``: the ranges
-        of the decision quantities over the grid and the refit time.
+        ``extra_tables["bf_robustness"]`` and the right panel of the figure:
+        :func:`bf_robustness`; ``summary``: the ranges of the decision quantities
+        over the grid and the refit time.
 
     Notes
     -----
-    The grid is what a reader would ask next after seeing the three named priors:
-    is there any reasonable prior under which the conclusion changes? Each setting
-    only swaps ``prior_<location>`` and ``prior_<scale>`` into the compiled model
-    (:func:`milkbayes.fit.fit` with its cache), so 56 settings take seconds once
-    the model is compiled.
+    The grid is what a reader asks next after seeing the three named priors: is
+    there any reasonable prior under which the conclusion changes? Each setting only
+    swaps ``prior_<location>`` and ``prior_<scale>`` into the compiled model
+    (:func:`milkbayes.fit.fit` and its cache), so 56 settings take seconds once the
+    model is compiled.
     """
     import time
 
-    _require(model in PRIOR_GRID_KEYS,
-             f"the prior grid knows the effect prior of {', '.join(PRIOR_GRID_KEYS)}, "
-             f"not {model!r}")
-    from milkbayes.priors import get_prior
+    from milkbayes.fit import load_model, resolve_prior
 
+    module = load_model(model)
+    if prior_keys is not None:
+        location_key, scale_key = prior_keys
+        prior_on = f"{location_key} / {scale_key}"
+    else:
+        _require(module.NAME in PRIOR_GRID_KEYS,
+                 f"the prior grid knows the effect prior of {', '.join(PRIOR_GRID_KEYS)}; "
+                 f"for model {module.NAME!r} give prior_keys=(location, scale)")
+        location_key, scale_key, prior_on = PRIOR_GRID_KEYS[module.NAME]
     mcid = default_mcid(study) if mcid is None else float(mcid)
-    location_key, scale_key, prior_on = PRIOR_GRID_KEYS[model]
     on_delta = location_key == "delta_loc"
     if locations is None:
         locations = DELTA_GRID_LOCATIONS if on_delta else [m * mcid for m in
@@ -1006,8 +1020,8 @@ def prior_grid(study, model: str = "paired_change", *,
         scales = DELTA_GRID_SCALES if on_delta else [m * mcid for m in MCID_MULTIPLES_SCALES]
     _require(len(locations) >= 1 and len(scales) >= 1, "give at least one location and scale")
     _require(all(float(s) > 0 for s in scales), "every prior scale must be positive")
-    base = get_prior(base_prior, study.outcome, model)
-    lean_model = _without_extra_summary(model)
+    base = resolve_prior(base_prior, study, module.NAME)
+    lean_model = _without_extra_summary(module)
 
     rows, start = [], time.perf_counter()
     for location in locations:
@@ -1018,34 +1032,42 @@ def prior_grid(study, model: str = "paired_change", *,
             rows.append(_summary_row(result, location=float(location), scale=float(scale)))
     seconds = time.perf_counter() - start
     table = pd.DataFrame(rows)
-    robustness = bf_robustness(study)
-    figure = _prior_grid_figure(table, robustness.table, prior_on, mcid)
+    extra_tables, bf_summary, bf_table = {}, {}, None
+    if module.NAME in ("paired_change", "signed_rank"):
+        robustness = bf_robustness(study)
+        extra_tables["bf_robustness"] = bf_table = robustness.table
+        bf_summary = {f"bf_{key}": value for key, value in robustness.summary.items()}
+    figure = _prior_grid_figure(table, bf_table, prior_on, mcid)
     summary = {
-        "model": model, "likelihood": likelihood, "n_settings": len(rows), "mcid": mcid,
+        "model": module.NAME, "likelihood": likelihood, "n_settings": len(rows), "mcid": mcid,
         "refit_seconds": seconds,
         "effect_median_min": float(table.effect_median.min()),
         "effect_median_max": float(table.effect_median.max()),
         "p_effect_gt_0_min": float(table.p_effect_gt_0.min()),
         "p_effect_gt_mcid_min": float(table.p_effect_gt_mcid.min()),
         "p_effect_gt_mcid_max": float(table.p_effect_gt_mcid.max()),
-        **{f"bf_{key}": value for key, value in robustness.summary.items()},
+        **bf_summary,
     }
     notes = (f"Prior on the {prior_on}: location x scale, {len(rows)} settings; every other "
-             f"hyperparameter from the '{base_prior}' set.",
+             f"hyperparameter from the '{base.name}' set.",
              "Each setting is a short refit of one compiled model; tail probabilities "
-             "carry Monte Carlo error of about ±0.02.")
+             "carry Monte Carlo error of about ±0.03.")
     return SensitivityResult(
         name="prior_grid", title="Prior grid: does any reasonable prior change the conclusion?",
         table=table, figure=figure, summary=summary,
         reconstructed=bool(getattr(study, "reconstructed", False)),
-        extra_tables={"bf_robustness": robustness.table}, notes=notes)
+        extra_tables=extra_tables, notes=notes)
 
 
-def _prior_grid_figure(table: pd.DataFrame, bf_table: pd.DataFrame, prior_on: str,
+def _prior_grid_figure(table: pd.DataFrame, bf_table: pd.DataFrame | None, prior_on: str,
                        mcid: float) -> Figure:
     """Left: heat map of P(effect > MCID) over the grid; right: the BF robustness curve."""
-    figure = Figure(figsize=(11, 4.2), layout="constrained")
-    left, right = figure.subplots(1, 2, width_ratios=(1.2, 1))
+    if bf_table is None:
+        figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+        left, right = figure.subplots(), None
+    else:
+        figure = Figure(figsize=(11, 4.2), layout="constrained")
+        left, right = figure.subplots(1, 2, width_ratios=(1.2, 1))
     wide = table.pivot(index="location", columns="scale", values="p_effect_gt_mcid")
     image = left.imshow(wide.to_numpy(), origin="lower", aspect="auto", vmin=0, vmax=1,
                         cmap="RdYlGn")
@@ -1057,7 +1079,8 @@ def _prior_grid_figure(table: pd.DataFrame, bf_table: pd.DataFrame, prior_on: st
     left.set(xlabel="prior scale", ylabel="prior location",
              title=f"P(effect > MCID = {mcid:g}) by prior on the {prior_on}")
     figure.colorbar(image, ax=left, shrink=0.8)
-    _draw_bf_curve(right, bf_table)
+    if right is not None:
+        _draw_bf_curve(right, bf_table)
     return figure
 
 
