@@ -89,7 +89,7 @@ def _banner(console, study_or_description) -> None:
         from rich.panel import Panel
 
         console.print(Panel(study_or_description.warning, title="RECONSTRUCTED DATA",
-                            style="bold yellow", expand=False))
+                            style="bold yellow", expand=False), soft_wrap=False)
 
 
 def _study_payload(study) -> dict[str, Any]:
