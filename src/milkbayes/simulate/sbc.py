@@ -274,13 +274,13 @@ def sbc_task(params: dict, seed: np.random.SeedSequence) -> dict:
     k = len(simulator["names"])
     truth = dict(zip(simulator["names"], values[:k]))
     data = dict(zip(simulator["data_names"], values[k:]))
-    tree = engine.sample(bundle, data, seed=int(fit_seed.generate_state(1)[0]),
-                         draws=params["draws"], tune=params["tune"], chains=params["chains"])
-    posterior = tree["posterior"]
+    names = list(truth)
+    posterior, divergences = engine.sample_scalars(
+        bundle, data, names, seed=int(fit_seed.generate_state(1)[0]), draws=params["draws"],
+        tune=params["tune"], chains=params["chains"])
     ranks = {}
     for name, true_value in truth.items():
-        flat = np.asarray(posterior[name]).ravel()
+        flat = posterior[name].ravel()
         thinned = flat[:: max(1, flat.size // params["L"])][: params["L"]]
         ranks[name] = int(np.sum(thinned < float(true_value)))
-    divergences = int(np.asarray(tree["sample_stats"]["diverging"]).sum())
     return {"ranks": ranks, "divergences": divergences}
