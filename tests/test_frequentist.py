@@ -465,6 +465,12 @@ def test_spss_bases_z_on_positive_ranks_when_post_falls():
     assert test.loc["Z", "value"] == pytest.approx(-abs(res.z))
 
 
+def test_spss_tables_refuse_results_spss_cannot_produce():
+    for options in ({"zero_method": "pratt"}, {"correction": True}):
+        with pytest.raises(FrequentistOptionError, match="method='spss'"):
+            spss_tables(run(TIED, method="asymptotic", **options))
+
+
 def test_result_tables_are_tidy():
     res = run(TIED)
     frame = res.to_frame()

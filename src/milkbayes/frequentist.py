@@ -17,9 +17,9 @@ the CLI and the report format the numbers. The module gives
 
 Why not just call :func:`scipy.stats.wilcoxon`? In SciPy 1.18 its ``method="exact"``
 uses the null distribution of *untied, non-zero* ranks whatever the data (with
-ties or zeros it rounds the statistic and is no longer exact), and its
-``method="auto"`` silently switches to a Monte-Carlo-free permutation test or to the
-normal approximation depending on n and ties. The exact conditional distribution
+ties or zeros it rounds the statistic and is no longer exact; it does not refuse
+them), and its ``method="auto"`` switches without saying so to an exhaustive
+permutation test (n <= 13) or to the normal approximation, depending on n and ties. The exact conditional distribution
 with ties and zeros is computed here by dynamic programming on doubled ranks; the
 asymptotic path follows SciPy's formulas exactly and is tested against it.
 
@@ -1018,8 +1018,10 @@ def spss_tables(result: WilcoxonResult, *, pre_label: str = "pre",
     >>> test.loc["Z", "footnote"]
     'Based on negative ranks.'
     """
-    if result.zero_method != "wilcox":
-        raise FrequentistOptionError("SPSS tables need zero_method='wilcox' (SPSS drops ties)")
+    if result.zero_method != "wilcox" or result.correction:
+        raise FrequentistOptionError(
+            "SPSS tables need zero_method='wilcox' and no continuity correction, as SPSS "
+            "computes them; use method='spss'")
     ranks = pd.DataFrame(
         {"N": [result.n_negative, result.n_positive, result.n_zero, result.n],
          "Mean Rank": [result.mean_rank_negative, result.mean_rank_positive, np.nan, np.nan],
