@@ -175,7 +175,7 @@ def test_unknown_likelihood(small_study):
         fit("paired_change", small_study, likelihood="gamma")
 
 
-@pytest.mark.parametrize("setting", [{"draws": 0}, {"chains": 0}, {"tune": -1},
+@pytest.mark.parametrize("setting", [{"draws": 0}, {"chains": 0}, {"tune": 0},
                                      {"seed": -3}, {"draws": 2.5}, {"draws": True}])
 def test_bad_sampler_settings(setting, small_study):
     with pytest.raises(MilkbayesError, match=next(iter(setting))):

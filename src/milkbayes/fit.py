@@ -409,7 +409,8 @@ def _with_data(compiled: Any, values: dict[str, np.ndarray]) -> Any:
 
 
 def _check_settings(**settings: int) -> None:
-    minimum = {"draws": 1, "tune": 0, "chains": 1, "seed": 0}
+    # nutpie 0.16 panics ("early_end < num_tune") with tune = 0, so at least 1.
+    minimum = {"draws": 1, "tune": 1, "chains": 1, "seed": 0}
     for name, value in settings.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
                 or value < minimum[name]:
@@ -450,16 +451,23 @@ def _add_log_likelihood(tree: xr.DataTree, model: Any) -> xr.DataTree:
 
 
 def _add_posterior_predictive(tree: xr.DataTree, model: Any, seed: int) -> xr.DataTree:
+    import logging
     import warnings
 
     import pymc as pm
 
-    with warnings.catch_warnings():
-        # PyMC warns that the trace lacks constant_data; our values come from set_data.
-        warnings.simplefilter("ignore", UserWarning)
-        predictive = pm.sample_posterior_predictive(
-            tree, model=model, progressbar=False, random_seed=seed,
-            var_names=[var.name for var in model.observed_RVs])
+    pymc_logger = logging.getLogger("pymc")
+    level = pymc_logger.level
+    pymc_logger.setLevel(logging.WARNING)  # not "Sampling: [...]" on every fit
+    try:
+        with warnings.catch_warnings():
+            # PyMC warns that the trace lacks constant_data; the values come from set_data.
+            warnings.simplefilter("ignore", UserWarning)
+            predictive = pm.sample_posterior_predictive(
+                tree, model=model, progressbar=False, random_seed=seed,
+                var_names=[var.name for var in model.observed_RVs])
+    finally:
+        pymc_logger.setLevel(level)
     for group in ("posterior_predictive", "observed_data"):
         if group in predictive.children:
             tree[group] = predictive[group].to_dataset()

@@ -1,7 +1,336 @@
-"""CLI commands: placeholder until its issue lands; registers nothing yet."""
+"""``milkbayes fit`` and ``milkbayes diagnose``: one library call each.
+
+``fit`` is :func:`milkbayes.fit.fit` followed by :func:`milkbayes.fit.save_run`;
+``diagnose`` re-reads a run folder and recomputes its diagnostics
+(:mod:`milkbayes.diagnostics`). Results go to stdout (``--json``: exactly one JSON
+object); progress, the reconstructed-data banner and diagnostic alarms go to stderr.
+A failing diagnostic is printed loudly; with ``--strict`` it also makes the exit
+status :data:`milkbayes.errors.EXIT_DIAGNOSTICS_FAILED`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
 
 import typer
 
+from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, MilkbayesError
+
+_DATA_HELP = "Study file (CSV/TSV, or anything pandas reads); default: the bundled data."
+_SCENARIO_HELP = "Bundled dataset when no --data is given: volume_ml or score."
+_PRIOR_HELP = "Prior set: skeptical, neutral, enthusiastic, or a TOML file."
+_MCID_HELP = "Minimal clinically important difference, in outcome units."
+_OUT_HELP = ("Run folder to create (default: runs/MODEL_LIKELIHOOD_PRIOR_seedSEED). "
+             "An existing run is never replaced without --force.")
+_STRICT_HELP = f"Exit with status {EXIT_DIAGNOSTICS_FAILED} when a diagnostic fails."
+_JSON_HELP = "Print one JSON object on stdout instead of tables."
+
+KEY_ORDER = ("effect_median", "effect_ci95_low", "effect_ci95_high", "p_effect_gt_0",
+             "p_effect_gt_mcid", "mcid")
+"""Keys every ``fit --json`` carries, for every model (``p_effect_gt_mcid`` and
+``mcid`` are null without ``--mcid``)."""
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``fit`` and ``diagnose`` to ``app``."""
+    app.command("fit")(fit_command)
+    app.command("diagnose")(diagnose_command)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _stdout_console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _load_study(data: Path | None, scenario: str):
+    if data is None:
+        from milkbayes.datasets import load_bundled
+
+        return load_bundled(scenario)
+    from milkbayes.data import load_study
+
+    return load_study(data)
+
+
+def _echo_json(payload: dict[str, Any]) -> None:
+    from milkbayes.fit import json_ready
+
+    typer.echo(json.dumps(json_ready(payload, where="output"), indent=2, allow_nan=False))
+
+
+def _warn_reconstructed(reconstructed: bool) -> None:
+    if reconstructed:
+        from milkbayes import RECONSTRUCTED_WARNING
+
+        _stderr_console().print(f"[bold yellow]WARNING: {RECONSTRUCTED_WARNING}[/]")
+
+
+def _shout_failures(rows: list[dict], where: str) -> None:
+    """Print every failing diagnostic on stderr, loudly."""
+    failing = [row for row in rows if row["status"] == "fail"]
+    if not failing:
+        return
+    console = _stderr_console()
+    console.print(f"[bold red]DIAGNOSTICS FAILED: {where}[/]")
+    for row in failing:
+        console.print(f"[bold red]  FAIL {row['label']}: {row['detail']} "
+                      f"(needs {row['threshold']})[/]")
+
+
+def _diagnostics_table(rows: list[dict], title: str):
+    from rich.table import Table
+
+    colours = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+    table = Table(title=title)
+    for header in ("check", "value", "threshold", "status", "detail"):
+        table.add_column(header)
+    for row in rows:
+        value = row["value"]
+        shown = "n/a" if value is None else (f"{value:.4g}" if isinstance(value, float)
+                                             else str(value))
+        table.add_row(row["check"], shown, row["threshold"],
+                      f"[{colours[row['status']]}]{row['status']}[/]", row["detail"])
+    return table
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "inf" if math.isinf(value) else f"{value:.4g}"
+    return "n/a" if value is None else str(value)
+
+
+def _default_out(model: str, likelihood: str, prior_name: str, seed: int) -> Path:
+    from milkbayes.fit import safe_run_name
+
+    return Path("runs") / safe_run_name(f"{model}_{likelihood}_{prior_name}_seed{seed}")
+
+
+def _fit_payload(result, run_dir: Path | None) -> dict[str, Any]:
+    from milkbayes import RECONSTRUCTED_WARNING
+
+    summary = dict(result.summary)
+    payload: dict[str, Any] = {key: summary.pop(key, None) for key in KEY_ORDER}
+    payload.update(summary)
+    payload.update({
+        "model": result.model_name, "likelihood": result.likelihood,
+        "prior": str(result.prior.name), "seed": result.seed,
+        "sampler": result.settings.as_dict(),
+        "diagnostics": {"status": result.diagnostics.status, "ok": result.diagnostics.ok,
+                        "failures": [row.check for row in result.diagnostics.failures],
+                        "warnings": [row.check for row in result.diagnostics.warnings]},
+        "run_dir": None if run_dir is None else str(run_dir),
+        "data": {"source": str(result.study.source), "sha256": result.study.sha256,
+                 "n": result.study.n},
+        "reconstructed": result.reconstructed,
+        "warning": RECONSTRUCTED_WARNING if result.reconstructed else None,
+    })
+    return payload
+
+
+# ----------------------------------------------------------------------------- fit
+def fit_command(
+    model: str = typer.Argument(..., help="paired_change, signed_rank, "
+                                "prepost_hierarchical or two_arm."),
+    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
+    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
+    likelihood: str = typer.Option(None, "--likelihood",
+                                   help="One of the model's likelihoods (default: its first)."),
+    mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
+    draws: int = typer.Option(1000, "--draws", help="Draws kept per chain."),
+    tune: int = typer.Option(1000, "--tune", help="Warm-up draws per chain."),
+    chains: int = typer.Option(4, "--chains", help="Number of chains."),
+    seed: int = typer.Option(20241, "--seed", help="Random seed (same seed, same draws)."),
+    out: Path = typer.Option(None, "--out", help=_OUT_HELP),
+    force: bool = typer.Option(False, "--force", help="Replace an existing run folder."),
+    strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Fit a Bayesian model with nutpie and save the run (NetCDF + provenance)."""
+    from milkbayes.fit import fit, load_model, resolve_likelihood, resolve_prior, save_run
+
+    study = _load_study(data, scenario)
+    module = load_model(model)
+    likelihood = resolve_likelihood(module, likelihood)
+    prior_set = resolve_prior(prior, study, module.NAME)
+    run_dir = out if out is not None else _default_out(module.NAME, likelihood,
+                                                       str(prior_set.name), seed)
+    _refuse_existing(run_dir, force)
+    _warn_reconstructed(study.reconstructed)
+    console = _stderr_console()
+    with console.status(f"fitting {module.NAME} ({likelihood}, prior {prior_set.name}): "
+                        f"{chains} chains x {draws} draws"):
+        result = fit(module.NAME, study, prior=prior_set, likelihood=likelihood, mcid=mcid,
+                     draws=draws, tune=tune, chains=chains, seed=seed)
+    with console.status(f"writing {run_dir}"):
+        saved = save_run(result, run_dir, force=force, command_line=["milkbayes", *sys.argv[1:]])
+    console.print(f"run saved in {saved}")
+    rows = [row.as_dict() for row in result.diagnostics.rows]
+    _shout_failures(rows, module.NAME)
+    if as_json:
+        _echo_json(_fit_payload(result, saved))
+    else:
+        _print_fit(result, saved, rows)
+    if strict and not result.diagnostics.ok:
+        raise typer.Exit(code=EXIT_DIAGNOSTICS_FAILED)
+
+
+def _refuse_existing(run_dir: Path, force: bool) -> None:
+    """Fail before sampling, not after, when the run folder is taken."""
+    from milkbayes.errors import RunExistsError
+
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not force:
+        raise RunExistsError(f"{run_dir} already holds a run; pass --force to replace it "
+                             "or --out to choose another folder")
+
+
+def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
+    from rich.table import Table
+
+    console = _stdout_console()
+    if result.reconstructed:
+        from milkbayes import RECONSTRUCTED_WARNING
+
+        console.print(f"[bold yellow]{RECONSTRUCTED_WARNING}[/]")
+    summary = result.summary
+    unit = getattr(result.study.outcome, "unit", None) or ""
+    table = Table(title=f"{result.model_name} ({result.likelihood}), prior "
+                        f"{result.prior.name}: effect '{summary['effect_variable']}'")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("posterior median", f"{summary['effect_median']:.3g} {unit}".strip())
+    table.add_row("95 % CrI (equal-tailed)",
+                  f"{summary['effect_ci95_low']:.3g} to {summary['effect_ci95_high']:.3g}")
+    table.add_row("P(effect > 0)", f"{summary['p_effect_gt_0']:.3f}")
+    if summary.get("mcid") is None:
+        table.add_row("P(effect > MCID)", "no MCID given (--mcid)")
+    else:
+        table.add_row(f"P(effect > {summary['mcid']:g})", f"{summary['p_effect_gt_mcid']:.3f}")
+    for key, value in summary.items():
+        if key in KEY_ORDER or key in ("effect_variable", "effect_mean"):
+            continue
+        table.add_row(key, _fmt(value))
+    console.print(table)
+    console.print(_diagnostics_table(rows, f"Convergence: {result.diagnostics.status}"))
+    console.print(f"run folder: {run_dir}")
+
+
+# ----------------------------------------------------------------------------- diagnose
+def diagnose_command(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `milkbayes fit`."),
+    strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Recompute the diagnostics of a saved run: convergence, predictive checks, LOO-PIT."""
+    from milkbayes.diagnostics import convergence_report
+    from milkbayes.fit import load_run
+
+    saved = load_run(run_dir)
+    reconstructed = bool(saved.provenance.get("reconstructed", False))
+    _warn_reconstructed(reconstructed)
+    report = convergence_report(saved.tree)
+    rows = [row.as_dict() for row in report.rows]
+    checks, check_note = _predictive_checks(saved)
+    pit, pit_note = _loo_pit(saved.tree)
+    _shout_failures(rows, str(run_dir))
+    payload = {
+        "run_dir": str(run_dir), "model": saved.provenance.get("model"),
+        **report.to_dict(),
+        "predictive_checks": [check.as_dict() for check in checks],
+        "predictive_checks_note": check_note,
+        "loo_pit": None if pit is None else {k: v for k, v in pit.as_dict().items()
+                                             if k != "values"},
+        "loo_pit_note": pit_note,
+        "reconstructed": reconstructed,
+        "warning": saved.provenance.get("warning"),
+    }
+    if as_json:
+        _echo_json(payload)
+    else:
+        _print_diagnose(payload, rows)
+    if strict and not report.ok:
+        raise typer.Exit(code=EXIT_DIAGNOSTICS_FAILED)
+
+
+def _study_of_run(provenance: dict):
+    """The study a run was fitted to, if it can be found unchanged (same SHA-256)."""
+    source = str(provenance.get("data", {}).get("source", ""))
+    sha = provenance.get("data", {}).get("sha256")
+    try:
+        if source.startswith("bundled:"):
+            from milkbayes.datasets import load_bundled
+
+            study = load_bundled(source.removeprefix("bundled:"))
+        elif source and Path(source).is_file():
+            from milkbayes.data import load_study
+
+            study = load_study(source)
+        else:
+            return None, f"the data file {source!r} is not available"
+    except MilkbayesError as error:
+        return None, f"the data could not be reloaded ({error})"
+    if sha and study.sha256 != sha:
+        return None, f"{source} changed since the fit (SHA-256 differs)"
+    return study, ""
+
+
+def _predictive_checks(saved):
+    from milkbayes.diagnostics import predictive_checks, simulated_changes
+
+    study, note = _study_of_run(saved.provenance)
+    if study is None:
+        return (), f"posterior predictive checks skipped: {note}"
+    found = simulated_changes(saved.tree, study)
+    if found is None:
+        return (), "posterior predictive checks not available: the model does not observe " \
+                   "the changes or the pre/post outcome"
+    return predictive_checks(*found, kind="posterior"), ""
+
+
+def _loo_pit(tree):
+    from milkbayes.diagnostics import loo_pit
+
+    try:
+        return loo_pit(tree), ""
+    except ValueError as error:
+        return None, f"LOO-PIT not available: {error}"
+
+
+def _print_diagnose(payload: dict, rows: list[dict]) -> None:
+    from rich.table import Table
+
+    console = _stdout_console()
+    if payload["reconstructed"]:
+        console.print(f"[bold yellow]{payload['warning']}[/]")
+    console.print(_diagnostics_table(rows, f"Convergence of {payload['run_dir']}: "
+                                           f"{payload['status']}"))
+    if payload["predictive_checks"]:
+        table = Table(title="Posterior predictive checks")
+        for header in ("statistic", "observed", "predicted (95 %)", "p", "status"):
+            table.add_column(header)
+        for check in payload["predictive_checks"]:
+            table.add_row(check["statistic"], f"{check['observed']:.3g}",
+                          f"{check['predicted_median']:.3g} ({check['predicted_low']:.3g} "
+                          f"to {check['predicted_high']:.3g})", f"{check['p_value']:.3f}",
+                          check["status"])
+        console.print(table)
+    else:
+        console.print(payload["predictive_checks_note"])
+    pit = payload["loo_pit"]
+    if pit is None:
+        console.print(payload["loo_pit_note"])
+    else:
+        console.print(f"LOO-PIT ({pit['variable']}): KS D = {pit['ks_statistic']:.3f}, "
+                      f"p = {pit['ks_p_value']:.3f} -> {pit['status']} ({pit['note']})")

@@ -1,0 +1,257 @@
+"""Tests of milkbayes.diagnostics.
+
+Independent references: ArviZ's own rhat/ess (the table must reduce them, not
+recompute them), the E-BFMI formula of Betancourt (2016) written out in numpy, the
+exact leave-one-out predictive distribution of the conjugate toy model (for LOO-PIT),
+and bad posteriors built on purpose (stuck chains, a funnel sampled with a tiny
+warm-up).
+"""
+
+from __future__ import annotations
+
+import json
+
+import arviz as az
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import stats
+
+from milkbayes import diagnostics as dg
+from milkbayes.fit import fit
+
+
+def _tree(posterior: dict, sample_stats: dict | None = None) -> xr.DataTree:
+    groups = {"posterior": xr.Dataset({k: (("chain", "draw", *[f"{k}_dim"][: v.ndim - 2]), v)
+                                       for k, v in posterior.items()})}
+    if sample_stats is not None:
+        groups["sample_stats"] = xr.Dataset({k: (("chain", "draw"), v)
+                                             for k, v in sample_stats.items()})
+    return xr.DataTree.from_dict(groups)
+
+
+def _good_stats(rng, chains=4, draws=1000):
+    return {"diverging": np.zeros((chains, draws), bool),
+            "maxdepth_reached": np.zeros((chains, draws), bool),
+            "energy": rng.normal(size=(chains, draws))}
+
+
+# ----------------------------------------------------------------------------- convergence
+def test_rhat_and_ess_are_arviz_values_reduced(paired_fit):
+    report = paired_fit.diagnostics
+    posterior = paired_fit.tree["posterior"].to_dataset()
+    rhat = az.rhat(posterior)
+    assert report.row("rhat").value == pytest.approx(float(rhat.to_array().max()), rel=1e-12)
+    for method in ("bulk", "tail"):
+        ess = az.ess(posterior, method=method)
+        assert report.row(f"ess_{method}").value == pytest.approx(
+            float(ess.to_array().min()), rel=1e-12)
+    diverging = paired_fit.tree.sample_stats["diverging"].values
+    assert report.row("divergences").value == float(diverging.sum())
+
+
+def test_well_mixed_iid_chains_pass(rng):
+    tree = _tree({"mu": rng.normal(size=(4, 1000)), "tau": rng.normal(size=(4, 1000, 3))},
+                 _good_stats(rng))
+    report = dg.convergence_report(tree)
+    assert report.ok and report.status == "pass", report.to_frame()
+    assert report.failures == () and report.warnings == ()
+
+
+def test_chains_at_different_places_fail_rhat(rng):
+    offsets = np.array([0.0, 0.0, 3.0, 3.0])[:, None]
+    tree = _tree({"mu": rng.normal(size=(4, 1000)) + offsets}, _good_stats(rng))
+    report = dg.convergence_report(tree)
+    assert not report.ok
+    assert report.row("rhat").status == "fail"
+    assert report.row("rhat").value > 1.5
+    assert report.row("rhat").worst == "mu"
+    assert "rhat" in [row.check for row in report.failures]
+
+
+def test_stuck_constant_chains_fail_not_nan(rng):
+    stuck = np.repeat(np.array([[0.0], [1.0], [2.0], [3.0]]), 500, axis=1)
+    tree = _tree({"mu": stuck, "ok": rng.normal(size=(4, 500))}, _good_stats(rng, draws=500))
+    report = dg.convergence_report(tree)
+    for check in ("rhat", "ess_bulk", "ess_tail"):
+        row = report.row(check)
+        assert row.status == "fail", row
+        assert row.value is None or np.isfinite(row.value)
+    assert report.row("rhat").worst == "mu"
+    json.dumps(report.to_dict(), allow_nan=False)  # no NaN hides in the table
+
+
+def test_low_ess_fails(rng):
+    # AR(1) chains with phi = 0.99: ESS about 4 x 1000 x 0.01/1.99 = 20
+    draws = np.zeros((4, 1000))
+    for t in range(1, 1000):
+        draws[:, t] = 0.99 * draws[:, t - 1] + rng.normal(size=4)
+    report = dg.convergence_report(_tree({"mu": draws}, _good_stats(rng)))
+    assert report.row("ess_bulk").status == "fail"
+    assert report.row("ess_bulk").value < dg.ESS_MIN
+
+
+def test_constant_variable_is_excluded_and_said(rng):
+    tree = _tree({"mu": rng.normal(size=(4, 1000)), "fixed": np.full((4, 1000), 2.0)},
+                 _good_stats(rng))
+    report = dg.convergence_report(tree)
+    assert report.excluded == ("fixed",)
+    assert report.ok
+
+
+def test_ebfmi_matches_betancourt_formula(rng):
+    iid = rng.normal(size=(4, 1000))
+    walk = np.cumsum(rng.normal(size=(4, 1000)), axis=1)  # energy that barely moves
+    for energy, expected_status in ((iid, "pass"), (walk, "fail")):
+        stats_ = {**_good_stats(rng), "energy": energy}
+        row = dg.convergence_report(_tree({"mu": rng.normal(size=(4, 1000))}, stats_)).row("ebfmi")
+        by_hand = (np.diff(energy, axis=1) ** 2).sum(1) / ((energy - energy.mean(1, keepdims=True)) ** 2).sum(1)
+        assert row.value == pytest.approx(by_hand.min(), rel=1e-10)
+        assert row.status == expected_status
+
+
+def test_divergences_and_tree_depth_counted(rng):
+    stats_ = _good_stats(rng)
+    stats_["diverging"][1, [3, 50, 70]] = True
+    stats_["maxdepth_reached"][0, :5] = True
+    report = dg.convergence_report(_tree({"mu": rng.normal(size=(4, 1000))}, stats_))
+    assert report.row("divergences").value == 3 and report.row("divergences").status == "fail"
+    assert "per chain: 0, 3, 0, 0" in report.row("divergences").detail
+    assert report.row("tree_depth").value == 5 and report.row("tree_depth").status == "warn"
+
+
+def test_missing_sampler_statistics_warn_not_pass(rng):
+    report = dg.convergence_report(_tree({"mu": rng.normal(size=(4, 1000))}))
+    for check in ("divergences", "ebfmi", "tree_depth"):
+        row = report.row(check)
+        assert row.status == "warn" and row.value is None
+    assert report.ok  # warnings do not fail
+
+
+def test_funnel_with_tiny_warmup_fails():
+    """Neal's funnel, centred, with 5 warm-up draws: nutpie diverges (hundreds of times
+    at seeds 1-3 when this test was written; any divergence suffices)."""
+    import nutpie
+    import pymc as pm
+
+    with pm.Model() as funnel:
+        v = pm.Normal("v", 0.0, 3.0)
+        pm.Normal("x", 0.0, pm.math.exp(v), shape=20)
+    tree = nutpie.sample(nutpie.compile_pymc_model(funnel), draws=300, tune=5, chains=2,
+                         seed=3, progress_bar=False)
+    report = dg.convergence_report(tree)
+    diverging = int(tree.sample_stats["diverging"].values.sum())
+    assert diverging > 0
+    assert report.row("divergences").value == diverging
+    assert report.row("divergences").status == "fail"
+    assert not report.ok
+
+
+def test_report_frame_and_dict(paired_fit):
+    report = paired_fit.diagnostics
+    frame = report.to_frame()
+    assert list(frame.index) == ["rhat", "ess_bulk", "ess_tail", "divergences", "ebfmi",
+                                 "tree_depth"]
+    assert set(frame["status"]) <= {"pass", "warn", "fail"}
+    payload = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert payload["thresholds"]["rhat_max"] == 1.01
+    assert payload["ok"] == (not any(r["status"] == "fail" for r in payload["rows"]))
+
+
+def test_default_sized_paired_change_fit_passes(bundled_study):
+    """The contract settings (4 x 1000) give a clean table on the bundled data."""
+    result = fit("paired_change", bundled_study, seed=20241, draws=1000, tune=1000, chains=4,
+                 posterior_predictive=False, log_likelihood=False)
+    assert result.diagnostics.ok, result.diagnostics.to_frame()
+
+
+# ----------------------------------------------------------------------------- predictive
+def test_predictive_p_value_by_enumeration():
+    replicated = np.array([1.0, 2.0, 2.0, 3.0, 5.0])
+    # P(T > 2) = 2/5, P(T = 2) = 2/5 -> 0.4 + 0.2
+    assert dg.predictive_p_value(replicated, 2.0) == pytest.approx(0.6)
+    assert dg.predictive_p_value(replicated, 9.0) == 0.0
+    assert dg.predictive_p_value(replicated, 0.0) == 1.0
+
+
+def test_predictive_checks_known_truth(rng):
+    simulated = rng.normal(2.0, 1.0, size=(4000, 30))
+    centred = np.full(30, 2.0)   # mean right, share positive = 1 (sim: ~0.977 per obs)
+    checks = {c.statistic: c for c in dg.predictive_checks(simulated, centred)}
+    # mean of 30 N(2, 1): sd 1/sqrt(30); observed = 2 sits at the median
+    assert checks["mean_change"].p_value == pytest.approx(0.5, abs=0.03)
+    assert checks["mean_change"].predicted_high == pytest.approx(2 + 1.96 / np.sqrt(30), abs=0.03)
+    assert checks["mean_change"].status == "pass"
+    # share positive: P(all 30 positive) = 0.9772^30 = 0.50; mid-p ~ 0.25
+    assert checks["share_positive"].p_value == pytest.approx(0.5 * stats.norm.cdf(2) ** 30,
+                                                             abs=0.03)
+    far = dg.predictive_checks(simulated, np.full(30, 10.0))
+    assert far[0].status == "warn" and far[0].p_value == 0.0
+
+
+def test_predictive_checks_shape_mismatch():
+    with pytest.raises(ValueError, match="do not match"):
+        dg.predictive_checks(np.zeros((10, 3)), np.zeros(4))
+
+
+def test_simulated_changes_of_paired_fit(paired_fit, bundled_study):
+    simulated, observed = dg.simulated_changes(paired_fit.tree, bundled_study)
+    np.testing.assert_array_equal(observed, bundled_study.change)
+    predicted = paired_fit.tree.posterior_predictive["change_obs"].values
+    np.testing.assert_array_equal(simulated, predicted.reshape(-1, bundled_study.n))
+
+
+def test_simulated_changes_from_long_format(bundled_study, rng):
+    long = bundled_study.long()
+    y = long["y"].to_numpy(float)
+    shift = rng.normal(size=(2, 50, 1))
+    tree = xr.DataTree.from_dict({
+        "observed_data": xr.Dataset({"y_obs": (("obs",), y)}),
+        "posterior_predictive": xr.Dataset({"y_obs": (("chain", "draw", "obs"),
+                                                      y[None, None, :] + shift)}),
+    })
+    simulated, observed = dg.simulated_changes(tree, bundled_study)
+    np.testing.assert_allclose(observed, bundled_study.change)
+    # a common shift of pre and post leaves every change unchanged
+    np.testing.assert_allclose(simulated, np.tile(bundled_study.change, (100, 1)))
+
+
+def test_simulated_changes_none_when_unrecognised(bundled_study):
+    tree = xr.DataTree.from_dict({
+        "observed_data": xr.Dataset({"ranks": (("obs",), np.arange(24.0))}),
+        "posterior_predictive": xr.Dataset({"ranks": (("chain", "draw", "obs"),
+                                                      np.zeros((1, 2, 24)))}),
+    })
+    assert dg.simulated_changes(tree, bundled_study) is None
+
+
+def test_predictive_figure_and_png(paired_fit, bundled_study):
+    simulated, observed = dg.simulated_changes(paired_fit.tree, bundled_study)
+    figure = dg.predictive_figure(simulated, observed)
+    assert len(figure.axes) == 2
+    assert [a.get_xlabel() for a in figure.axes] == ["mean change", "share positive"]
+    png = dg.figure_png(figure)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------- LOO-PIT
+def test_loo_pit_matches_exact_leave_one_out(toy_model, toy_prior, small_study):
+    """Conjugate normal: the LOO predictive of d_i is normal in closed form."""
+    result = fit(toy_model, small_study, prior=toy_prior, seed=4, draws=1500, tune=500,
+                 chains=2)
+    pit = dg.loo_pit(result.tree, seed=1)
+    d = small_study.change
+    s = float(result.inputs.data["noise_sd"])
+    m0, s0 = toy_prior.values["mu_loc"], toy_prior.values["mu_scale"]
+    precision = 1 / s0**2 + (d.size - 1) / s**2
+    mean = (m0 / s0**2 + (d.sum() - d) / s**2) / precision
+    exact = stats.norm.cdf(d, mean, np.sqrt(1 / precision + s**2))
+    np.testing.assert_allclose(pit.values, exact, atol=0.05)
+    assert pit.ks_p_value == pytest.approx(stats.kstest(pit.values, "uniform").pvalue)
+    assert pit.variable == "change_obs"
+
+
+def test_loo_pit_needs_its_groups(paired_fit):
+    bare = xr.DataTree.from_dict({"posterior": paired_fit.tree["posterior"].to_dataset()})
+    with pytest.raises(ValueError, match="log_likelihood"):
+        dg.loo_pit(bare)
