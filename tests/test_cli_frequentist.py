@@ -103,6 +103,13 @@ def test_wilcoxon_text_output(capsys, hamilton_csv):
     assert "RECONSTRUCTED" not in out
 
 
+def test_wilcoxon_text_says_when_the_interval_falls_short(capsys, tmp_path):
+    path = tmp_path / "four.csv"
+    path.write_text("id,pre,post\na,0,1\nb,0,2\nc,0,4\nd,0,8\n")
+    code, out, _ = run(capsys, "wilcoxon", "--data", str(path))
+    assert code == 0 and "achieved 87.5%: too few pairs" in out
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["--method", "bootstrap"], "method='bootstrap' is not allowed"),
     (["--zero-method", "drop"], "zero_method"),

@@ -193,6 +193,14 @@ def test_hodges_lehmann_interval_reaches_nominal_coverage():
     assert abs(coverage - achieved) < 4 * mc_error
 
 
+def test_hodges_lehmann_with_too_few_pairs_says_it_falls_short():
+    # n = 4: P(T <= 0) = 1/16 > 0.025, so no Walsh interval reaches 95 %; the widest,
+    # [min, max], covers unless all four signs agree: 1 - 2/16
+    estimate, low, high, _, achieved = hodges_lehmann([1.0, 2.0, 4.0, 8.0], 0.95)
+    assert (low, high) == (1.0, 8.0)
+    assert achieved == 1 - 2 / 16
+
+
 def test_hodges_lehmann_asymptotic_for_large_n_is_close_to_exact_rule():
     rng = np.random.default_rng(3)
     change = rng.normal(1.0, 2.0, size=600)

@@ -411,8 +411,9 @@ def hodges_lehmann(change, confidence: float = 0.95) -> tuple[float, float, floa
     method : str
         ``"exact"`` (n <= :data:`HL_EXACT_MAX_N`) or ``"asymptotic"``.
     achieved : float
-        The confidence the interval achieves for continuous data, 1 - 2 P(T <= c-1)
-        (at least ``confidence``; the discrete distribution rarely hits it exactly).
+        The confidence the interval achieves for continuous data, 1 - 2 P(T <= c-1):
+        at least ``confidence`` (the discrete distribution rarely hits it exactly),
+        except with too few pairs, where even [min, max] falls short; check it.
 
     Notes
     -----
@@ -451,15 +452,16 @@ def hodges_lehmann(change, confidence: float = 0.95) -> tuple[float, float, floa
         values, pmf = exact_null_distribution(np.arange(1, n + 1))
         cdf = np.cumsum(pmf)
         # c - 1 is the largest T with P(T <= c - 1) <= alpha/2; values are 0..M
-        c = int(np.searchsorted(cdf, alpha_half * (1 + 1e-12), side="right"))
+        # with too few pairs c is 0: the widest interval [min, max] is the best there is,
+        # and it achieves less than asked (R's wilcox.test warns the same way)
+        c = max(int(np.searchsorted(cdf, alpha_half * (1 + 1e-12), side="right")), 1)
         method = "exact"
-        achieved = 1.0 - 2.0 * (float(cdf[c - 1]) if c >= 1 else 0.0)
+        achieved = 1.0 - 2.0 * float(cdf[c - 1])
     else:
         sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0)
-        c = int(math.floor(m / 2.0 - stats.norm.isf(alpha_half) * sd))
+        c = max(int(math.floor(m / 2.0 - stats.norm.isf(alpha_half) * sd)), 1)
         method = "asymptotic"
         achieved = 1.0 - 2.0 * float(stats.norm.cdf((c - 0.5 - m / 2.0) / sd))
-    c = max(c, 1)  # with too few pairs the widest interval is [min, max]
     return estimate, float(walsh[c - 1]), float(walsh[m - c]), method, achieved
 
 

@@ -166,7 +166,9 @@ def _wilcoxon_lines(result, study, group: str) -> list[str]:
         f"  z = {result.z:.3f}, p = {p['exact']} ({p['honest']}; SPSS would print {p['spss']})",
         f"  Hodges-Lehmann median change {result.hodges_lehmann:.4g}{unit}, "
         f"{100 * result.confidence:g}% CI [{result.hl_ci_low:.4g}, {result.hl_ci_high:.4g}] "
-        f"({result.hl_ci_method}, achieved {100 * result.hl_ci_achieved:.1f}%)",
+        f"({result.hl_ci_method}, achieved {100 * result.hl_ci_achieved:.1f}%"
+        + (": too few pairs to reach the requested level)"
+           if result.hl_ci_achieved < result.confidence else ")"),
         f"  rank-biserial correlation {result.rank_biserial:.3f}, r = z/sqrt(n) = {result.r:.3f}",
     ]
 
