@@ -355,6 +355,10 @@ class LomoResult:
         ``"gauss-hermite"``, ``"refit draws"`` or ``"none"``.
     refit_seconds : float
         Wall time of the refits.
+    lppd_i : tuple of float
+        Per mother, the full-data log pointwise predictive density (if computed).
+    n_divergent : int
+        Divergent transitions summed over all refits (0 is what we want).
     """
 
     label: str
@@ -368,6 +372,7 @@ class LomoResult:
     intercept_method: str
     refit_seconds: float = 0.0
     lppd_i: tuple[float, ...] = field(default=())
+    n_divergent: int = 0
 
     def to_elpd_data(self):
         """As an ArviZ ``ELPDDataLOOKFold`` (one fold per mother), for ``az.compare``."""
@@ -446,6 +451,7 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
             target: str, weight_name: str = "mother_weight",
             intercept: tuple[str, str] | None = None, draws: int = 500, tune: int = 500,
             chains: int = 2, seed: int = 20241, full_posterior=None, compiled=None,
+            data: Mapping[str, np.ndarray] | None = None,
             n_nodes: int = DEFAULT_QUADRATURE_NODES,
             progress: Callable[[int, int], None] | None = None) -> LomoResult:
     """Exact leave-one-mother-out CV by refitting one compiled model n times.
@@ -474,6 +480,9 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
         The full-data posterior, to compute ``lppd`` and ``p_lomo``.
     compiled : nutpie compiled model, optional
         Reuse a compiled model (e.g. from :mod:`milkbayes.fit`'s cache).
+    data : mapping, optional
+        Every ``pm.Data`` value of this fit (data and ``prior_*``): a cached compiled
+        model may still hold another fit's values, so all are passed to each refit.
     n_nodes : int
         Quadrature nodes.
     progress : callable(done, total), optional
@@ -503,15 +512,22 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     if intercept is not None and intercept[0] not in names:
         raise ModelError(f"model {label!r} has no free variable {intercept[0]!r} to integrate")
 
+    known = {var.name for var in getattr(compiled, "shared_var_keys", ())} or None
+    base = {k: np.asarray(v) for k, v in (data or {}).items()
+            if k != weight_name and (known is None or k in known)}
     started = time.perf_counter()
     elpd_i = np.empty(n)
     n_draws = draws * chains
+    n_divergent = 0
     for i in range(n):
         weight = np.ones(n)
         weight[i] = 0.0
-        tree = nutpie.sample(compiled.with_data(**{weight_name: weight}), draws=draws,
-                             tune=tune, chains=chains, seed=seed + i, progress_bar=False)
+        tree = nutpie.sample(compiled.with_data(**base, **{weight_name: weight}), draws=draws,
+                             tune=tune, chains=chains, seed=seed + i,
+                             progress_bar=False)
         posterior = tree["posterior"] if "posterior" in tree.children else tree
+        if "sample_stats" in tree.children and "diverging" in tree["sample_stats"].data_vars:
+            n_divergent += int(np.asarray(tree["sample_stats"]["diverging"]).sum())
         sample = _stacked_draws(posterior, names)
         ll = _heldout_loglik(loglik, sample, rows[i], i, intercept, n_nodes)
         if not np.all(np.isfinite(ll)):
@@ -537,7 +553,7 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
         elpd_i=tuple(elpd_i.tolist()), mother_ids=tuple(str(m) for m in mother_ids),
         n_draws=n_draws,
         intercept_method="gauss-hermite" if intercept is not None else "refit draws",
-        refit_seconds=seconds, lppd_i=lppd_i,
+        refit_seconds=seconds, lppd_i=lppd_i, n_divergent=n_divergent,
     )
 
 
@@ -615,7 +631,12 @@ def psis_by_mother(full_posterior, loglik_matrix: np.ndarray, mother_of_obs: np.
     post_ds = post.to_dataset() if hasattr(post, "to_dataset") else post
     tree = xr.DataTree.from_dict({"posterior": post_ds,
                                   "log_likelihood": xr.Dataset({"y": ll})})
-    result = az.loo(tree, pointwise=True, var_name="y")
+    import warnings
+
+    with warnings.catch_warnings():
+        # the high-k warning is the finding itself; it is reported in the result
+        warnings.simplefilter("ignore", UserWarning)
+        result = az.loo(tree, pointwise=True, var_name="y")
     k = np.asarray(result.pareto_k).ravel()
     good_k = float(result.good_k)
     n_high = int((k > good_k).sum())

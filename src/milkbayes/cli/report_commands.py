@@ -1,7 +1,176 @@
-"""CLI commands: placeholder until its issue lands; registers nothing yet."""
+"""``milkbayes reanalyze | report | compare``: the main job, re-rendering, model comparison.
+
+One command is one library call (:func:`milkbayes.reanalyze.run_reanalysis`,
+:func:`milkbayes.report.rerender`, :func:`milkbayes.reanalyze.compare_candidates`).
+Progress bars go to stderr; ``--json`` prints one JSON object on stdout and nothing
+else. A failing diagnostic under ``--strict`` exits with status 3 after the report
+is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import typer
 
+_JSON_HELP = "Print one JSON object on stdout instead of text."
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``reanalyze``, ``report`` and ``compare`` to ``app``."""
+    app.command("reanalyze")(reanalyze)
+    app.command("report")(report)
+    app.command("compare")(compare)
+
+
+# ----------------------------------------------------------------------------- helpers
+@contextmanager
+def _progress_bars(enabled: bool):
+    """A ``progress(stage, done, total)`` callback drawing rich bars on stderr."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as bars:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=max(total, 1))
+            bars.update(tasks[stage], completed=done, total=max(total, 1))
+
+        yield progress
+
+
+def _clean(value: Any) -> Any:
+    """NaN and infinities are not JSON: None and strings instead."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            return _clean(value.item())
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _echo_json(payload: dict) -> None:
+    typer.echo(json.dumps(_clean(payload), indent=2, allow_nan=False))
+
+
+def _warn_reconstructed(reconstructed: bool) -> None:
+    if reconstructed:
+        from milkbayes import RECONSTRUCTED_WARNING
+
+        typer.echo(RECONSTRUCTED_WARNING, err=True)
+
+
+# ----------------------------------------------------------------------------- commands
+def reanalyze(
+    data: Path | None = typer.Option(None, "--data", help="Study CSV (default: the bundled "
+                                     "reconstructed volume data)."),
+    out: Path = typer.Option(Path("milkbayes-report"), "--out",
+                             help="Report folder to create."),
+    fast: bool = typer.Option(False, "--fast", help="Small sampler runs (tests, CI, "
+                              "previews); diagnostics may warn."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with status 3 when a "
+                                "convergence diagnostic fails (the report is still written)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing report folder."),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Run the whole analysis on the bundled data or yours, and write the HTML report."""
+    from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED
+    from milkbayes.reanalyze import DiagnosticsFailedError, load_input_study, run_reanalysis
+
+    study = load_input_study(data)
+    _warn_reconstructed(study.reconstructed)
+    failed = None
+    with _progress_bars(enabled=True) as progress:
+        try:
+            result = run_reanalysis(study, out, fast=fast, strict=strict, force=force,
+                                    progress=progress)
+        except DiagnosticsFailedError as error:
+            result, failed = error.result, str(error)
+    summary = result.summary
+    if as_json:
+        _echo_json({"reconstructed": summary["reconstructed"], "warning": summary["warning"],
+                    "report": str(result.html), "markdown": str(result.markdown),
+                    "summary": str(result.json), "diagnostics": summary["diagnostics"]["overall"],
+                    "effect_median": summary["bayes"]["effect_median"],
+                    "priors": summary["bayes"]["priors"], "timings": result.timings})
+    else:
+        neutral = next(p for p in summary["bayes"]["priors"] if p["prior"] == "neutral")
+        typer.echo(f"effect (neutral prior): median {neutral['median']:.2f} "
+                   f"{summary['bayes']['unit']}, 95 % CrI [{neutral['ci95_low']:.2f}, "
+                   f"{neutral['ci95_high']:.2f}]; diagnostics: "
+                   f"{summary['diagnostics']['overall']}")
+        typer.echo(f"report: {result.html}")
+    if failed is not None:
+        typer.echo(f"error: {failed}", err=True)
+        raise typer.Exit(EXIT_DIAGNOSTICS_FAILED)
+
+
+def report(
+    run_dir: Path = typer.Argument(..., help="A folder written by `milkbayes reanalyze`."),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Re-render the HTML and Markdown report of a reanalysis folder from its saved results."""
+    from milkbayes.report import read_summary, rerender
+
+    summary = read_summary(run_dir)
+    _warn_reconstructed(bool(summary.get("reconstructed")))
+    paths = rerender(run_dir)
+    if as_json:
+        _echo_json({"reconstructed": summary["reconstructed"], "warning": summary.get("warning"),
+                    "report": str(paths.html), "markdown": str(paths.markdown),
+                    "summary": str(paths.json)})
+    else:
+        typer.echo(f"report: {paths.html}")
+
+
+def compare(
+    data: Path | None = typer.Option(None, "--data", help="Study CSV (default: bundled)."),
+    fast: bool = typer.Option(False, "--fast", help="Small sampler runs."),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Compare models by exact leave-one-mother-out CV, with PSIS-LOO k and stacking weights."""
+    from milkbayes.reanalyze import compare_candidates, load_input_study
+
+    study = load_input_study(data)
+    _warn_reconstructed(study.reconstructed)
+    with _progress_bars(enabled=not as_json or True) as progress:
+        section = compare_candidates(study, fast=fast, progress=progress)
+    if as_json:
+        _echo_json(section)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="exact leave-one-mother-out")
+    for column in ("model", "predicts", "elpd", "SE", "Δelpd", "SE(Δ)", "weight"):
+        table.add_column(column, justify="left" if column in ("model", "predicts") else "right")
+    for row in section["lomo"]:
+        table.add_row(row["label"], row["target"], f"{row['elpd']:.2f}", f"{row['se']:.2f}",
+                      f"{row['elpd_diff']:.2f}", f"{row['dse']:.2f}", f"{row['weight']:.3f}")
+    console = Console()
+    console.print(table)
+    for row in section["psis"]:
+        console.print(f"PSIS-LOO {row['label']} (leave one {row['level']} out): {row['note']}",
+                      markup=False)
+    for note in section["notes"]:
+        console.print(note, markup=False)

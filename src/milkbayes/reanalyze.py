@@ -1,0 +1,744 @@
+"""The main job: reproduce the paper, reanalyse it, compare models and write the report.
+
+One library call, :func:`run_reanalysis`, does everything ``milkbayes reanalyze``
+does; the CLI only parses options and draws progress bars.
+
+Stages, in order (each timed; :data:`STAGES`):
+
+1. ``data`` — load the study (the bundled reconstruction by default) and describe it;
+2. ``reproduction`` — the SPSS Wilcoxon tables, exact p, Hodges-Lehmann, t and sign
+   tests, and the audit of the published numbers;
+3. ``fit`` — the flagship ``prepost_hierarchical`` model under the skeptical,
+   neutral and enthusiastic priors (compiled once; the priors are data);
+4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
+5. ``compare`` — exact leave-one-mother-out CV of the candidate models, PSIS-LOO
+   with its Pareto k, stacking weights (:mod:`milkbayes.compare`);
+6. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, when present;
+7. ``figures`` and ``report`` — PNGs and the HTML/Markdown/JSON report
+   (:mod:`milkbayes.report`).
+
+The run folder is built in a temporary sibling folder and moved into place at the
+end, so an interrupted run never leaves a half-written report, and an existing
+report is replaced only with ``force=True``.
+
+Examples
+--------
+>>> STAGES[:3]
+('data', 'reproduction', 'fit')
+>>> FAST.draws < FULL.draws
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from milkbayes import RECONSTRUCTED_WARNING, __version__
+from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, MilkbayesError, ModelError, RunExistsError
+
+__all__ = ["STAGES", "ReanalysisSettings", "FULL", "FAST", "ReanalysisResult",
+           "DiagnosticsFailedError", "run_reanalysis", "load_input_study"]
+
+STAGES = ("data", "reproduction", "fit", "diagnostics", "compare", "sensitivity", "figures",
+          "report")
+"""The stages reported to the progress callback, in order."""
+
+MAIN_MODEL = "prepost_hierarchical"
+"""The flagship model whose estimates the report leads with."""
+
+REFERENCE_PRIOR = "neutral"
+"""The prior of the frequentist-versus-Bayesian table and of the diagnostics plots."""
+
+ROPE_FRACTION_OF_MCID = 0.5
+"""The ROPE is +-(this x MCID): an effect under half the MCID is treated as nil."""
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as each stage advances."""
+
+
+@dataclass(frozen=True)
+class ReanalysisSettings:
+    """Sampler sizes and the candidate models of the comparison.
+
+    Attributes
+    ----------
+    draws, tune, chains : int
+        Main fits (one per prior).
+    lomo_draws, lomo_tune, lomo_chains : int
+        Each leave-one-mother-out refit (only a log mean density is needed, so
+        fewer draws suffice).
+    seed : int
+    comparison : tuple of (model, likelihood)
+        Candidates of the comparison. Models that predict the change are stacked
+        among themselves, models of the pre/post pair among themselves.
+    sensitivity_fast : bool
+        Passed to :func:`milkbayes.sensitivity.highlights`.
+    """
+
+    draws: int
+    tune: int
+    chains: int
+    lomo_draws: int
+    lomo_tune: int
+    lomo_chains: int
+    seed: int = 20241
+    comparison: tuple[tuple[str, str], ...] = (
+        ("prepost_hierarchical", "normal"), ("prepost_hierarchical", "student_t"),
+        ("prepost_hierarchical", "lognormal"),
+        ("paired_change", "normal"), ("paired_change", "student_t"),
+    )
+    sensitivity_fast: bool = False
+
+
+FULL = ReanalysisSettings(draws=1000, tune=1000, chains=4, lomo_draws=400, lomo_tune=400,
+                          lomo_chains=2)
+"""The default: 4 x 1000 draws per main fit, enough for bulk and tail ESS >= 400."""
+
+FAST = ReanalysisSettings(draws=300, tune=300, chains=2, lomo_draws=150, lomo_tune=200,
+                          lomo_chains=2,
+                          comparison=(("prepost_hierarchical", "normal"),
+                                      ("paired_change", "normal"),
+                                      ("paired_change", "student_t")),
+                          sensitivity_fast=True)
+"""``--fast``: small runs for tests and CI. Diagnostics may warn or fail; the report says so."""
+
+
+class DiagnosticsFailedError(MilkbayesError):
+    """``strict`` run whose convergence diagnostics failed (the report is still written)."""
+
+    exit_code = EXIT_DIAGNOSTICS_FAILED
+
+    def __init__(self, message: str, result: ReanalysisResult):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class ReanalysisResult:
+    """What :func:`run_reanalysis` produced.
+
+    Attributes
+    ----------
+    out_dir : Path
+    html, markdown, json : Path
+    summary : dict
+        The JSON summary (numbers as numbers).
+    diagnostics_ok : bool
+        False when any convergence check failed.
+    timings : dict of str to float
+        Seconds per stage.
+    """
+
+    out_dir: Path
+    html: Path
+    markdown: Path
+    json: Path
+    summary: dict
+    diagnostics_ok: bool
+    timings: dict
+
+
+# --------------------------------------------------------------------------- helpers
+class _Stopwatch:
+    def __init__(self, progress: Progress | None):
+        self.timings: dict[str, float] = {}
+        self._progress = progress
+
+    def tick(self, stage: str, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress(stage, done, total)
+
+    def run(self, stage: str, work: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        self.tick(stage, 0, 1)
+        out = work()
+        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+        self.tick(stage, 1, 1)
+        return out
+
+
+def load_input_study(data: str | Path | None):
+    """The user's file, or the bundled ``volume_ml`` reconstruction when None."""
+    if data is None:
+        from milkbayes.datasets import load_bundled
+
+        return load_bundled("volume_ml")
+    from milkbayes.data import load_study
+
+    return load_study(data)
+
+
+def _finite(x: Any) -> float | None:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _flat_provenance(provenance: Mapping[str, Any] | None) -> dict[str, str]:
+    """The sidecar as short strings (nested values as compact JSON) for the data table."""
+    if not provenance:
+        return {}
+    keep = ("generator", "command", "scenario", "seed", "procedure", "csv_sha256",
+            "assumptions", "constraints")
+    out = {}
+    for key in keep:
+        if key in provenance:
+            value = provenance[key]
+            out[key] = (json.dumps(value, sort_keys=True, default=str)
+                        if isinstance(value, (dict, list)) else str(value))
+    return out
+
+
+# --------------------------------------------------------------------------- stages
+def _data_section(study) -> dict:
+    from milkbayes.data import describe
+
+    description = describe(study)
+    summary_rows = []
+    for variable, row in description.summary.iterrows():
+        summary_rows.append({"variable": str(variable), "n": int(row["n"]),
+                             **{k: _finite(row[k]) for k in ("mean", "sd", "median", "q1", "q3")}})
+    univariate = [{"column": str(r["column"]), "level": str(r["level"]),
+                   "count": int(r["count"]), "percent": _finite(r["percent"])}
+                  for _, r in description.univariate.iterrows()]
+    return {
+        "source": str(study.source), "sha256": str(study.sha256), "n": int(study.n),
+        "outcome": {"kind": study.outcome.kind, "unit": study.outcome.unit,
+                    "max_score": study.outcome.max_score},
+        "columns": [str(c) for c in study.table.columns],
+        "dropped_ids": [str(i) for i in study.dropped_ids],
+        "provenance": _flat_provenance(getattr(study, "provenance", None)),
+        "summary": summary_rows, "univariate": univariate,
+        "notes": list(description.notes),
+    }
+
+
+def _reproduction_section(study) -> dict:
+    from milkbayes import frequentist as fq
+    from milkbayes import published
+
+    pre = study.table["pre"].to_numpy(float)
+    post = study.table["post"].to_numpy(float)
+    exact = fq.wilcoxon_signed_rank(pre, post, method="exact")
+    spss = fq.wilcoxon_signed_rank(pre, post, method="spss")
+    ranks, test = fq.spss_tables(spss)
+    t_test = fq.paired_t_test(pre, post)
+    sign = fq.sign_test(pre, post)
+    spss_p = float(test.loc["Asymp. Sig. (2-tailed)", "value"])
+    spss_rows = [{"row": str(label), "n": int(r["N"]), "mean_rank": _finite(r["Mean Rank"]),
+                  "sum_of_ranks": _finite(r["Sum of Ranks"]), "footnote": str(r["footnote"])}
+                 for label, r in ranks.iterrows()]
+    test_rows = [
+        {"row": "Z", "value": float(test.loc["Z", "value"]),
+         "text": f"{float(test.loc['Z', 'value']):.3f}",
+         "footnote": str(test.loc["Z", "footnote"])},
+        {"row": "Asymp. Sig. (2-tailed)", "value": spss_p, "text": fq.format_p_spss(spss_p),
+         "footnote": ""},
+    ]
+    out = {
+        "published_p_text": published.REPORTED_P_TEXT,
+        "spss_p_text": fq.format_p_spss(spss_p),
+        "p_exact": float(exact.p_value), "p_honest_text": fq.format_p_honest(exact.p_value),
+        "p_asymptotic": spss_p, "z_spss": float(spss.z_spss),
+        "w_plus": float(exact.w_plus), "w_minus": float(exact.w_minus),
+        "n_zero": int(exact.n_zero), "rank_biserial": float(exact.rank_biserial),
+        "hodges_lehmann": {"estimate": float(exact.hodges_lehmann),
+                           "low": float(exact.hl_ci_low), "high": float(exact.hl_ci_high),
+                           "method": exact.hl_ci_method},
+        "t_test": {k: _finite(v) for k, v in t_test.to_dict().items()
+                   if isinstance(v, (int, float))},
+        "sign_test_p": float(sign.p_value),
+        "spss_ranks": spss_rows, "spss_test": test_rows,
+    }
+    try:
+        from milkbayes import audit
+    except ImportError:  # pragma: no cover - the audit module is part of the package
+        out["audit"], out["audit_note"] = None, "The audit module is not installed."
+    else:
+        out["audit"] = [{"check": c.check, "published": c.expected, "computed": c.found,
+                         "status": c.status, "note": c.explanation}
+                        for c in audit.audit_checks(study)]
+        out["audit_note"] = ""
+    return out
+
+
+def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
+    from milkbayes import fit as fitting
+    from milkbayes.priors import PRIOR_NAMES
+
+    fits = {}
+    for k, name in enumerate(PRIOR_NAMES):
+        fits[name] = fitting.fit(MAIN_MODEL, study, prior=name, mcid=mcid,
+                                 draws=settings.draws, tune=settings.tune,
+                                 chains=settings.chains, seed=settings.seed)
+        tick("fit", k + 1, len(PRIOR_NAMES))
+    return fits
+
+
+def _effect_draws(result) -> np.ndarray:
+    variable = result.summary.get("effect_variable", "effect")
+    return np.asarray(result.tree["posterior"][variable].values, dtype=float).ravel()
+
+
+def _bayes_section(study, fits: Mapping[str, Any], reproduction: dict, mcid: float,
+                   rope: tuple[float, float]) -> dict:
+    from milkbayes import compare
+    from milkbayes.models import paired_change
+
+    rows = compare.three_prior_table({name: _effect_draws(r) for name, r in fits.items()},
+                                     mcid=mcid, rope=rope)
+    priors = []
+    for row in rows:
+        prior = fits[row.prior].prior
+        priors.append({**asdict(row), "beliefs": list(prior.beliefs),
+                       "rationale": prior.rationale})
+    reference = fits[REFERENCE_PRIOR].summary
+    t_stat = reproduction["t_test"]["t"]
+    n = int(study.n)
+    # The JZS Bayes factor of the paired model (Cauchy r = sqrt(2)/2 on delta), in
+    # closed form: the hierarchical model has no Bayes factor of its own.
+    log_bf = paired_change.jzs_log_bf10(t_stat, n)
+    bf10 = math.exp(log_bf) if log_bf < 700 else float("inf")
+    table = compare.freq_vs_bayes_table(
+        hodges_lehmann=reproduction["hodges_lehmann"]["estimate"],
+        hl_ci=(reproduction["hodges_lehmann"]["low"], reproduction["hodges_lehmann"]["high"]),
+        mean_change=reproduction["t_test"]["mean_change"],
+        t_ci=(reproduction["t_test"]["mean_ci_low"], reproduction["t_test"]["mean_ci_high"]),
+        p_wilcoxon=reproduction["p_exact"], p_t=reproduction["t_test"]["p_value"],
+        effect_median=reference["effect_median"],
+        effect_ci=(reference["effect_ci95_low"], reference["effect_ci95_high"]),
+        p_effect_gt_0=reference["p_effect_gt_0"],
+        p_effect_gt_mcid=reference.get("p_effect_gt_mcid", float("nan")), mcid=mcid,
+        bf10=bf10, bf10_text="BF10 (JZS, paired model)",
+    )
+    return {
+        "model": MAIN_MODEL, "likelihood": fits[REFERENCE_PRIOR].likelihood,
+        "effect_variable": reference.get("effect_variable", "effect"),
+        "unit": study.outcome.unit or ("points" if study.outcome.kind == "score" else "units"),
+        "mcid": mcid, "rope": list(rope), "reference_prior": REFERENCE_PRIOR,
+        "priors": priors, "effect_median": reference["effect_median"],
+        "freq_vs_bayes": [asdict(r) for r in table],
+        "bf10": bf10, "log_bf10": log_bf,
+        "bf10_note": ("BF10 is the JZS Bayes factor of the paired-change model (Cauchy prior "
+                      "with r = 0.707 on the standardised effect; Rouder et al. 2009), "
+                      "computed in closed form from the paired t statistic. It tests "
+                      "'any change' against 'no change' and, like p, says nothing about "
+                      "what caused the change."),
+    }
+
+
+def _modifier_section(fit_result) -> dict:
+    summary = fit_result.summary
+    post = fit_result.tree["posterior"]
+    coefficients = []
+    for name in post.data_vars:
+        if name.startswith("modifier_"):
+            x = np.asarray(post[name].values, dtype=float).ravel()
+            coefficients.append({"name": name, "median": float(np.median(x)),
+                                 "ci95_low": float(np.quantile(x, 0.025)),
+                                 "ci95_high": float(np.quantile(x, 0.975))})
+    return {"subgroup_effects": summary.get("subgroup_effects", {}),
+            "skipped": summary.get("skipped_covariates", {}),
+            "coefficients": coefficients}
+
+
+def _diagnostics_section(study, fits: Mapping[str, Any]) -> tuple[dict, Any]:
+    from milkbayes import diagnostics as dg
+
+    fit_rows, failing, statuses = [], [], []
+    for name, result in fits.items():
+        report = result.diagnostics
+        label = f"{result.model_name}/{result.likelihood}, {name} prior"
+        statuses.append(report.status)
+        fit_rows.append({"label": label, "status": report.status, "chains": report.chains,
+                         "draws": report.draws, "rows": [r.as_dict() for r in report.rows]})
+        failing += [{"fit": label, "check": r.check, "label": r.label, "detail": r.detail}
+                    for r in report.failures]
+    reference = fits[REFERENCE_PRIOR]
+    predictive, simulated = [], dg.simulated_changes(reference.tree, study)
+    if simulated is not None:
+        predictive = [c.as_dict() for c in dg.predictive_checks(*simulated, kind="posterior")]
+        statuses += [c["status"] for c in predictive]
+    try:
+        pit = dg.loo_pit(reference.tree).as_dict()
+        pit.pop("values", None)
+        statuses.append(pit["status"])
+    except MilkbayesError as error:
+        pit = {"ks_statistic": None, "ks_p_value": None, "status": "warn",
+               "note": f"LOO-PIT not available: {error}"}
+    order = {"pass": 0, "warn": 1, "fail": 2}
+    overall = max(statuses, key=lambda s: order.get(s, 1), default="pass")
+    return ({"overall": overall, "failing": failing, "fits": fit_rows,
+             "predictive": predictive, "loo_pit": pit}, simulated)
+
+
+def _comparison_entry(module_name: str, likelihood: str, study, settings, prior_name: str,
+                      mcid: float, reuse=None):
+    """A full-data fit and the cached compiled model of one candidate."""
+    from milkbayes import fit as fitting
+
+    result = reuse or fitting.fit(module_name, study, prior=prior_name, likelihood=likelihood,
+                                  mcid=mcid, draws=settings.lomo_draws * 2,
+                                  tune=settings.lomo_tune, chains=settings.lomo_chains,
+                                  seed=settings.seed, posterior_predictive=False)
+    module = fitting.load_model(module_name)
+    entry, _ = fitting._compiled_for(module, result.inputs, result.prior, likelihood)
+    values = {**{k: np.asarray(v) for k, v in result.inputs.data.items()},
+              **fitting._prior_data(result.prior)}
+    fitting._set_model_data(entry, values, result.inputs.coords)
+    return result, entry, values
+
+
+def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, Any],
+                        mcid: float, tick) -> tuple[dict, list]:
+    from milkbayes import compare
+
+    results, psis_rows, notes, skipped = [], [], [], []
+    reference = fits.get(REFERENCE_PRIOR)
+    total = len(settings.comparison)
+    for k, (model_name, likelihood) in enumerate(settings.comparison):
+        label = f"{model_name}/{likelihood}"
+        reuse = reference if reference is not None and \
+            (model_name, likelihood) == (MAIN_MODEL, reference.likelihood) else None
+        try:
+            full, entry, values = _comparison_entry(model_name, likelihood, study, settings,
+                                                    REFERENCE_PRIOR, mcid, reuse)
+        except ModelError as error:  # e.g. log-normal with a zero measurement
+            skipped.append(f"{label}: {error}")
+            tick("compare", k + 1, total)
+            continue
+        inputs = full.inputs
+        n = int(study.n)
+        mother_of_obs = np.asarray(inputs.data.get("mother_idx", np.arange(n)))
+        target = "pre_post" if "mother_idx" in inputs.data else "change"
+        intercept = ("mother_z", "mother") if "mother_z" in entry.model.named_vars else None
+
+        def refit_progress(done: int, of: int, k=k) -> None:
+            tick("compare", k * of + done, total * of)
+
+        lomo = compare.lomo_cv(
+            entry.model, compiled=entry.compiled, data=values, mother_of_obs=mother_of_obs,
+            mother_ids=list(study.ids), label=label, target=target, intercept=intercept,
+            draws=settings.lomo_draws, tune=settings.lomo_tune, chains=settings.lomo_chains,
+            seed=settings.seed, full_posterior=full.tree, progress=refit_progress)
+        results.append(lomo)
+        loglik = compare.PointwiseLogLik(entry.model)
+        post = full.tree["posterior"]
+        matrix = loglik(compare._stacked_draws(post, loglik.value_names))
+        levels = ("mother", "observation") if target == "pre_post" else ("mother",)
+        for level in levels:
+            psis = compare.psis_by_mother(post, matrix, mother_of_obs, n, label=label,
+                                          level=level)
+            psis_rows.append({"label": psis.label, "level": psis.level, "elpd": psis.elpd,
+                              "se": psis.se, "max_k": psis.max_k, "n_high_k": psis.n_high_k,
+                              "n": len(psis.pareto_k), "good_k": psis.good_k,
+                              "reliable": psis.reliable, "note": psis.note})
+    rows = compare.compare_models(results) if results else []
+    by_label = {r.label: r for r in results}
+    lomo_rows = [{**asdict(row), "intercept_method": by_label[row.label].intercept_method,
+                  "n_divergent": by_label[row.label].n_divergent,
+                  "refit_seconds": by_label[row.label].refit_seconds} for row in rows]
+    notes.append(
+        "Why not pointwise PSIS-LOO: each mother has her own intercept and only two "
+        "measurements. Leaving out one of them (or the mother) moves her intercept from "
+        "'pinned by her data' to 'unknown', so the importance ratios of PSIS have a heavy "
+        "tail and the Pareto k exceeds the reliability threshold. The PSIS table shows k "
+        "for every candidate; its elpd is given only where every k is below the threshold.")
+    notes.append(
+        "Models of the change (post − pre) and models of the pair (pre, post) predict "
+        "different data, so their elpd values are not comparable; stacking weights are "
+        "computed within each group.")
+    divergent = sum(r.n_divergent for r in results)
+    if divergent:
+        notes.append(f"The refits had {divergent} divergent transitions in total; elpd "
+                     "values of the affected models are less trustworthy.")
+    notes += [f"Not compared: {s}" for s in skipped]
+    return ({"lomo": lomo_rows, "psis": psis_rows, "notes": notes,
+             "settings": {"draws": settings.lomo_draws, "tune": settings.lomo_tune,
+                          "chains": settings.lomo_chains}}, results)
+
+
+def _sensitivity_section(study, mcid: float, fast: bool) -> tuple[list | None, dict]:
+    try:
+        from milkbayes import sensitivity
+    except ImportError:  # the section is omitted cleanly
+        return None, {}
+    if not hasattr(sensitivity, "highlights"):
+        return None, {}
+    from milkbayes.report import png_bytes
+
+    items, figures = [], {}
+    for result in sensitivity.highlights(study, mcid=mcid, fast=fast):
+        figure_name = f"sensitivity_{result.name}"
+        figures[figure_name] = png_bytes(result.figure)
+        items.append({"name": result.name, "title": result.title,
+                      "summary": {str(k): v for k, v in result.summary.items()
+                                  if isinstance(v, (int, float, str)) or v is None},
+                      "notes": list(result.notes), "figure": figure_name})
+    return items, figures
+
+
+# --------------------------------------------------------------------------- figures
+def _figures(study, fits, simulated, comparison_rows, mcid) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import arviz as az
+    from matplotlib.figure import Figure
+
+    from milkbayes.report import png_bytes
+
+    figures: dict[str, bytes] = {}
+    # data: one line per mother
+    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    ax = fig.subplots()
+    pre, post = study.table["pre"].to_numpy(float), study.table["post"].to_numpy(float)
+    for a, b in zip(pre, post):
+        ax.plot([0, 1], [a, b], color="#4c72b0", alpha=0.5, marker="o", markersize=3)
+    ax.set_xticks([0, 1], ["pre", "post"])
+    ax.set_ylabel(study.outcome.unit or "outcome")
+    ax.set_title("Each mother's pre and post measurement", fontsize=10)
+    figures["data"] = png_bytes(fig)
+
+    reference = fits[REFERENCE_PRIOR]
+    effect = reference.summary.get("effect_variable", "effect")
+    pc = az.plot_dist({name: r.tree for name, r in fits.items()}, var_names=[effect],
+                      backend="matplotlib", figure_kwargs={"figsize": (6.5, 3.6)})
+    pc.add_legend("model")
+    axis = pc.get_viz("figure").axes[0]
+    axis.axvline(0.0, color="black", linewidth=1)
+    axis.axvline(mcid, color="#d62728", linestyle="--", linewidth=1)
+    figures["priors"] = png_bytes(pc)
+
+    post = reference.tree["posterior"]
+    forest_vars = [effect] + [v for v in post.data_vars
+                              if v.startswith("effect_") and v not in ("effect_mother",
+                                                                      "effect_pct", "effect_base")]
+    figures["forest"] = png_bytes(az.plot_forest(reference.tree, var_names=forest_vars,
+                                                 combined=True, backend="matplotlib"))
+    core = [v for v in (effect, "intercept", "sigma", "mother_sd") if v in post.data_vars]
+    figures["trace"] = png_bytes(az.plot_trace_dist(reference.tree, var_names=core,
+                                                    backend="matplotlib"))
+    figures["rank"] = png_bytes(az.plot_rank(reference.tree, var_names=core,
+                                             backend="matplotlib"))
+    if simulated is not None:
+        from milkbayes.diagnostics import predictive_figure
+
+        figures["ppc"] = png_bytes(predictive_figure(*simulated, kind="posterior"))
+    if comparison_rows:
+        fig = Figure(figsize=(6.5, 0.6 + 0.45 * len(comparison_rows)), layout="constrained")
+        targets = list(dict.fromkeys(r.target for r in comparison_rows))
+        axes = np.atleast_1d(fig.subplots(len(targets), 1, squeeze=False)[:, 0])
+        for axis, target in zip(axes, targets):
+            group = [r for r in comparison_rows if r.target == target]
+            y = np.arange(len(group))[::-1]
+            axis.errorbar([r.elpd for r in group], y, xerr=[r.se for r in group], fmt="o",
+                          color="#4c72b0", capsize=3)
+            axis.set_yticks(y, [f"{r.label} (w={r.weight:.2f})" for r in group], fontsize=8)
+            axis.set_title(f"predicts: {target}", fontsize=9)
+        axes[-1].set_xlabel("elpd, exact leave-one-mother-out (± SE)")
+        figures["compare"] = png_bytes(fig)
+    return figures
+
+
+FIGURE_CAPTIONS = {
+    "data": "Pre and post measurement of every mother (one line each).",
+    "priors": "Posterior of the effect under the three priors (black: no change; dashed "
+              "red: the MCID).",
+    "forest": "Effect in each subgroup: posterior medians with 95 % (thin) and 50 % "
+              "(thick) credible intervals.",
+    "trace": "Trace and marginal plots of the main parameters (neutral prior).",
+    "rank": "Rank plots of the main parameters: flat, overlapping ECDF differences mean "
+            "the chains agree.",
+    "ppc": "Posterior predictive check of the mean change and the share of positive "
+           "changes (red: observed).",
+    "compare": "Exact leave-one-mother-out elpd (higher is better) with stacking weights, "
+               "within each prediction target.",
+}
+
+
+# --------------------------------------------------------------------------- main job
+def _prepare_out_dir(out_dir: Path, force: bool) -> Path:
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise RunExistsError(f"{out_dir} already holds a report; use --force to replace it "
+                             "or --out to choose another folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunExistsError(f"{out_dir} exists and is not a folder")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    from milkbayes.report import _umask
+
+    temporary.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the report is to be shared
+    return temporary
+
+
+def _move_into_place(temporary: Path, target: Path) -> None:
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{int(time.time() * 1000)}")
+        target.rename(old)
+        temporary.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        temporary.rename(target)
+
+
+def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
+                   fast: bool = False, strict: bool = False, force: bool = False,
+                   progress: Progress | None = None,
+                   settings: ReanalysisSettings | None = None,
+                   sensitivity: bool = True) -> ReanalysisResult:
+    """Run the whole reanalysis and write the report into ``out_dir``.
+
+    Parameters
+    ----------
+    study : Study, path or None
+        The data; None for the bundled reconstruction (``volume_ml``).
+    out_dir : path
+        The report folder (``report.html``, ``report.md``, ``summary.json``,
+        ``figures/``, ``tables/``).
+    fast : bool
+        Small sampler runs (:data:`FAST`), for tests and CI.
+    strict : bool
+        Raise :class:`DiagnosticsFailedError` (exit code 3 in the CLI) when a
+        convergence check fails; the report is written first either way.
+    force : bool
+        Replace an existing report folder.
+    progress : callable(stage, done, total), optional
+    settings : ReanalysisSettings, optional
+        Overrides ``fast``.
+    sensitivity : bool
+        Include the sensitivity highlights when :mod:`milkbayes.sensitivity` provides them.
+
+    Returns
+    -------
+    ReanalysisResult
+
+    Raises
+    ------
+    RunExistsError
+        ``out_dir`` holds files and ``force`` is False.
+    DiagnosticsFailedError
+        With ``strict``, after writing the report.
+    """
+    from milkbayes import report
+    from milkbayes.data import Study
+    from milkbayes.sensitivity import default_mcid
+
+    settings = settings or (FAST if fast else FULL)
+    target = Path(out_dir)
+    clock = _Stopwatch(progress)
+    if not isinstance(study, Study):
+        study = clock.run("data", lambda: load_input_study(study))
+    temporary = _prepare_out_dir(target, force)
+    try:
+        mcid = float(default_mcid(study))
+        rope = (-ROPE_FRACTION_OF_MCID * mcid, ROPE_FRACTION_OF_MCID * mcid)
+        data = clock.run("data", lambda: _data_section(study))
+        reproduction = clock.run("reproduction", lambda: _reproduction_section(study))
+        fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
+        bayes = _bayes_section(study, fits, reproduction, mcid, rope)
+        modifiers = _modifier_section(fits[REFERENCE_PRIOR])
+        diagnostics, simulated = clock.run("diagnostics",
+                                           lambda: _diagnostics_section(study, fits))
+        comparison, lomo_results = clock.run(
+            "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick))
+        if sensitivity:
+            sens, sens_figures = clock.run(
+                "sensitivity", lambda: _sensitivity_section(study, mcid,
+                                                            settings.sensitivity_fast))
+        else:
+            sens, sens_figures = None, {}
+        from milkbayes import compare as compare_module
+
+        comparison_rows = compare_module.compare_models(lomo_results) if lomo_results else []
+        figures = clock.run("figures", lambda: _figures(study, fits, simulated,
+                                                        comparison_rows, mcid))
+        figures.update(sens_figures)
+        captions = dict(FIGURE_CAPTIONS)
+        for item in sens or []:
+            captions[item["figure"]] = item["title"]
+        summary = {
+            "schema_version": report.SCHEMA_VERSION,
+            "generator": {"name": "milkbayes", "version": __version__},
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "reconstructed": bool(study.reconstructed),
+            "warning": RECONSTRUCTED_WARNING if study.reconstructed else None,
+            "settings": {"fast": settings is FAST or fast, "draws": settings.draws,
+                         "tune": settings.tune, "chains": settings.chains,
+                         "seed": settings.seed, "mcid": mcid, "rope": list(rope),
+                         "comparison": [list(c) for c in settings.comparison]},
+            "data": data, "reproduction": reproduction, "bayes": bayes,
+            "modifiers": modifiers, "diagnostics": diagnostics, "comparison": comparison,
+            "sensitivity": sens,
+            "design_limits": [{"title": t, "text": x} for t, x in report.DESIGN_LIMITS],
+            "figures": {name: {"file": f"figures/{name}.png",
+                               "caption": captions.get(name, name)} for name in figures},
+            "timings": {},
+        }
+        summary["timings"] = dict(clock.timings)
+        clock.run("report", lambda: report.write_report(summary, figures, temporary))
+        summary["timings"] = dict(clock.timings)
+        # the JSON carries the final timings (the HTML footer shows those up to rendering)
+        report._atomic_write_text(temporary / "summary.json", report._json_text(summary))
+        _move_into_place(temporary, target)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    result = ReanalysisResult(
+        out_dir=target, html=target / "report.html", markdown=target / "report.md",
+        json=target / "summary.json", summary=summary,
+        diagnostics_ok=diagnostics["overall"] != "fail", timings=dict(clock.timings))
+    if strict and not result.diagnostics_ok:
+        failed = "; ".join(f"{f['fit']}: {f['label']}" for f in diagnostics["failing"])
+        raise DiagnosticsFailedError(
+            f"convergence diagnostics failed ({failed}); the report is in {result.html}",
+            result)
+    return result
+
+
+def compare_candidates(study=None, *, fast: bool = False, progress: Progress | None = None,
+                       settings: ReanalysisSettings | None = None) -> dict:
+    """Only the model comparison (``milkbayes compare``): LOMO, PSIS k and stacking.
+
+    Returns the ``comparison`` section of the JSON summary, plus ``reconstructed`` and
+    ``warning``.
+    """
+    from milkbayes.sensitivity import default_mcid
+
+    settings = settings or (FAST if fast else FULL)
+    clock = _Stopwatch(progress)
+    from milkbayes.data import Study
+
+    if not isinstance(study, Study):
+        study = clock.run("data", lambda: load_input_study(study))
+    mcid = float(default_mcid(study))
+    section, _ = clock.run("compare", lambda: _comparison_section(
+        study, settings, {}, mcid, clock.tick))
+    return {"reconstructed": bool(study.reconstructed),
+            "warning": RECONSTRUCTED_WARNING if study.reconstructed else None,
+            "source": str(study.source), **section, "timings": dict(clock.timings)}
+
+
+def with_comparison(settings: ReanalysisSettings, *candidates: tuple[str, str]
+                    ) -> ReanalysisSettings:
+    """A copy of ``settings`` with other comparison candidates.
+
+    Examples
+    --------
+    >>> with_comparison(FAST, ("paired_change", "normal")).comparison
+    (('paired_change', 'normal'),)
+    """
+    return replace(settings, comparison=tuple(candidates))

@@ -1,0 +1,509 @@
+"""The reanalysis report: one self-contained HTML file, Markdown and a versioned JSON summary.
+
+The JSON summary is the single source of every number in the report: the HTML and
+Markdown are rendered from it (and from the figure PNGs), so ``milkbayes report
+RUN_DIR`` can re-render a run without refitting anything. Numbers stay numbers in
+the JSON; they are formatted only here, by the template filters.
+
+Safety rules, each tested:
+
+* jinja2 runs with autoescape on, so every string a user supplied (participant ids,
+  level labels, column names, file names) reaches the HTML escaped;
+* the HTML is self-contained: CSS inline, figures inline as ``data:image/png;base64``,
+  no script, no ``http(s)://`` reference, so it opens offline and from ``file://``;
+* CSV exports guard against spreadsheet formula injection: a cell starting with
+  ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) is prefixed with ``'``
+  (OWASP, "CSV Injection").
+
+Examples
+--------
+>>> csv_safe("=HYPERLINK(\\"x\\")")
+'\\'=HYPERLINK("x")'
+>>> csv_safe(-3.5), csv_safe("M01")
+(-3.5, 'M01')
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from milkbayes.errors import MilkbayesError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "REQUIRED_SECTIONS",
+    "DESIGN_LIMITS",
+    "ReportError",
+    "ReportPaths",
+    "csv_safe",
+    "write_csv",
+    "validate_summary",
+    "render_html",
+    "render_markdown",
+    "write_report",
+    "rerender",
+    "png_bytes",
+]
+
+SCHEMA_VERSION = "1.0"
+"""Version of the JSON summary's layout. Bump the major part on any breaking change."""
+
+REQUIRED_SECTIONS = ("data", "reproduction", "bayes", "modifiers", "diagnostics",
+                     "comparison", "design_limits")
+"""Top-level keys every summary has (``sensitivity`` is optional: None when absent)."""
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""Leading characters that make spreadsheets evaluate a cell as a formula."""
+
+DESIGN_LIMITS = (
+    ("No control arm",
+     "Every mother was massaged, so there is nothing to compare the change with. The "
+     "pre/post difference is the massage effect plus everything else that changed over "
+     "the same three days. The paper calls the design a \"nonequivalent control group\" "
+     "design but describes a single group; no estimate in this report, frequentist or "
+     "Bayesian, can separate the massage from the passage of time."),
+    ("Milk output rises on its own",
+     "In the first weeks after birth, milk production increases day by day as "
+     "lactation is established and as the baby feeds more. A rise over three days is "
+     "expected without any massage. Its size in these mothers is unknown; the bias "
+     "analysis (sensitivity section) shows how large a natural trend would have to be "
+     "for the conclusion to fail."),
+    ("Regression to the mean",
+     "If mothers were enrolled because their milk seemed insufficient, their first "
+     "measurement was selected low and the second will be higher on average even with "
+     "no change at all. Consecutive sampling of mothers worried about supply makes this "
+     "plausible; the paper does not say how the pre measurement related to enrolment."),
+    ("Unblinded, loosely defined outcome",
+     "The outcome, \"breast-milk production\" from an observation sheet, has no stated "
+     "unit or protocol, and was recorded by people who knew every mother had been "
+     "massaged. Expectation can move such a measurement, and so can practice: a mother "
+     "expressing milk a second time is better at it."),
+    ("Husbands as co-interventionists",
+     "The massage was given mostly by husbands. That brings attention, rest, help with "
+     "the baby and emotional support, each of which may raise milk flow through the "
+     "oxytocin reflex. Even a controlled trial of this package could not attribute the "
+     "effect to the spinal massage itself."),
+    ("Working mothers, one health centre, 24 women",
+     "The sample is small, non-random and local (one public health centre in Kubu Raya). "
+     "Effect modifiers (work duration, parity, occupation, education, age) are estimated "
+     "from subgroups of a handful of mothers; the forest plot shows how little they can "
+     "say, and none of them was pre-specified."),
+    ("The raw data were never published",
+     "Only n, five percentages and \"p = 0.000\" are public. Every number in this report "
+     "that depends on individual measurements comes from data reconstructed to match the "
+     "published facts, not from the study's measurements. A different reconstruction "
+     "that matches them equally well can give different estimates (see the ensemble "
+     "analysis in the sensitivity tools)."),
+    ("What \"p = 0.000\" does and does not mean",
+     "SPSS prints .000 when p < .0005. That says the data are very unlikely under \"no "
+     "change at all\"; it does not say the change is large, that it is clinically "
+     "important, or that the massage caused it. With no control arm, a small p is what "
+     "a natural three-day rise alone would also produce."),
+)
+"""What a single-group pre/post design cannot show: (title, text) pairs, in report order."""
+
+
+class ReportError(MilkbayesError):
+    """A run folder or summary that cannot be rendered (missing file, wrong schema)."""
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where :func:`write_report` put the files."""
+
+    html: Path
+    markdown: Path
+    json: Path
+    figures: Path
+    tables: Path
+
+
+# --------------------------------------------------------------------------- CSV safety
+def csv_safe(cell: Any) -> Any:
+    """Neutralise a spreadsheet formula: prefix text starting with = + - @ with a quote.
+
+    Numbers pass through unchanged (a negative number is data, not a formula).
+
+    Examples
+    --------
+    >>> csv_safe("+1-2"), csv_safe("@SUM(A1)"), csv_safe("ok")
+    ("'+1-2", "'@SUM(A1)", 'ok')
+    """
+    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
+        return "'" + cell
+    return cell
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """Write dict rows as CSV with every text cell (and header) made formula-safe.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = write_csv([{"id": "=cmd()", "change": -2.0}], p)
+    >>> p.read_text().splitlines()
+    ['id,change', "'=cmd(),-2.0"]
+    """
+    path = Path(path)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([csv_safe(str(c)) for c in columns])
+    for row in rows:
+        writer.writerow([csv_safe(_csv_cell(row.get(c))) for c in columns])
+    _atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return "" if value is None else value
+
+
+# --------------------------------------------------------------------------- validation
+def validate_summary(summary: Mapping[str, Any]) -> None:
+    """Check a JSON summary against its schema version before rendering it.
+
+    Raises
+    ------
+    ReportError
+        Naming the missing or malformed key.
+
+    Examples
+    --------
+    >>> validate_summary({"schema_version": "0.1"})
+    Traceback (most recent call last):
+    ...
+    milkbayes.report.ReportError: summary schema_version '0.1' is not supported (this milkbayes reads 1.x)
+    """
+    if not isinstance(summary, Mapping):
+        raise ReportError("the summary is not a JSON object")
+    version = summary.get("schema_version")
+    if not isinstance(version, str):
+        raise ReportError("the summary has no schema_version")
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise ReportError(f"summary schema_version {version!r} is not supported "
+                          f"(this milkbayes reads {SCHEMA_VERSION.split('.')[0]}.x)")
+    for key in ("reconstructed", "generator", *REQUIRED_SECTIONS):
+        if key not in summary:
+            raise ReportError(f"the summary lacks the key {key!r}")
+    if not isinstance(summary["reconstructed"], bool):
+        raise ReportError("summary key 'reconstructed' must be true or false")
+    if summary["reconstructed"] and not summary.get("warning"):
+        raise ReportError("a summary of reconstructed data must carry its 'warning'")
+    priors = summary["bayes"].get("priors")
+    if not isinstance(priors, list) or not priors:
+        raise ReportError("summary key 'bayes.priors' must be a non-empty list")
+    for row in priors:
+        for key in ("prior", "median", "ci95_low", "ci95_high", "p_gt_0", "p_gt_mcid"):
+            if not isinstance(row.get(key), (int, float, str)):
+                raise ReportError(f"summary 'bayes.priors' row lacks {key!r}")
+    if "overall" not in summary["diagnostics"]:
+        raise ReportError("summary key 'diagnostics.overall' is missing")
+
+
+# --------------------------------------------------------------------------- figures
+def png_bytes(figure, dpi: int = 100) -> bytes:
+    """A matplotlib figure, or an arviz_plots PlotCollection, as PNG bytes."""
+    if hasattr(figure, "get_viz"):  # arviz_plots PlotCollection
+        figure = figure.get_viz("figure")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    try:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    except Exception:  # noqa: BLE001 - a Figure not managed by pyplot needs no closing
+        pass
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- formatting
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def fmt_num(x: Any, digits: int = 2) -> str:
+    """A number for the report; ``—`` for None or NaN (never a silent "nan").
+
+    Examples
+    --------
+    >>> fmt_num(3.14159), fmt_num(None), fmt_num(float("nan")), fmt_num(12345.6, 1)
+    ('3.14', '—', '—', '12345.6')
+    """
+    if not _is_number(x) or (isinstance(x, float) and math.isnan(x)):
+        return "—" if x is None or _is_number(x) else str(x)
+    if isinstance(x, float) and math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"{x:.{digits}f}"
+
+
+def fmt_ci(pair: Any, digits: int = 2) -> str:
+    """``[low, high]``.
+
+    Examples
+    --------
+    >>> fmt_ci([1.234, 5.0])
+    '[1.23, 5.00]'
+    """
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        return "—"
+    return f"[{fmt_num(pair[0], digits)}, {fmt_num(pair[1], digits)}]"
+
+
+def fmt_prob(p: Any) -> str:
+    """A probability: three decimals, with ``> 0.999`` / ``< 0.001`` at the ends.
+
+    Examples
+    --------
+    >>> fmt_prob(0.5), fmt_prob(1.0), fmt_prob(0.0)
+    ('0.500', '> 0.999', '< 0.001')
+    """
+    if not _is_number(p) or math.isnan(p):
+        return "—"
+    if p > 0.999:
+        return "> 0.999"
+    if p < 0.001:
+        return "< 0.001"
+    return f"{p:.3f}"
+
+
+def fmt_p(p: Any) -> str:
+    """An exact p-value in scientific notation below .001.
+
+    Examples
+    --------
+    >>> fmt_p(1.234e-05), fmt_p(0.0312)
+    ('1.2e-05', '0.0312')
+    """
+    if not _is_number(p) or math.isnan(p):
+        return "—"
+    return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
+
+
+def fmt_bf(bf: Any) -> str:
+    """A Bayes factor; huge values as powers of ten.
+
+    Examples
+    --------
+    >>> fmt_bf(3.2), fmt_bf(2.5e7), fmt_bf(float("inf"))
+    ('3.20', '2.5 × 10^7', '> 10^300')
+    """
+    if not _is_number(bf) or math.isnan(bf):
+        return "—"
+    if math.isinf(bf):
+        return "> 10^300"
+    if bf >= 1e4:
+        exponent = int(math.floor(math.log10(bf)))
+        return f"{bf / 10**exponent:.1f} × 10^{exponent}"
+    return f"{bf:.2f}"
+
+
+def fmt_value(x: Any, digits: int = 2) -> str:
+    """Dispatch: pairs as intervals, numbers as numbers, text as text."""
+    if isinstance(x, (list, tuple)):
+        return fmt_ci(x, digits)
+    return fmt_num(x, digits)
+
+
+def md_cell(text: Any) -> str:
+    """A Markdown table cell: pipes escaped, newlines flattened."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+# --------------------------------------------------------------------------- rendering
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("milkbayes", "templates"),
+        autoescape=True,  # every template, whatever its extension: user text is escaped
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=fmt_num, ci=fmt_ci, prob=fmt_prob, pval=fmt_p, bf=fmt_bf,
+                       value=fmt_value, md=md_cell)
+    return env
+
+
+def _figure_data(summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> dict:
+    """Figures in report order with base64 payloads, only those that exist."""
+    out = {}
+    for name, meta in summary.get("figures", {}).items():
+        if name in figures:
+            out[name] = {"caption": meta.get("caption", ""), "file": meta.get("file", ""),
+                         "b64": base64.b64encode(figures[name]).decode("ascii")}
+    return out
+
+
+def render_html(summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
+    """The self-contained HTML report (CSS inline, PNGs as data URIs, no script).
+
+    Parameters
+    ----------
+    summary : mapping
+        A JSON summary (validated first).
+    figures : mapping of name to PNG bytes
+        Keys of ``summary["figures"]``.
+    """
+    validate_summary(summary)
+    template = _environment().get_template("report.html.j2")
+    return template.render(s=summary, figures=_figure_data(summary, figures))
+
+
+def render_markdown(summary: Mapping[str, Any]) -> str:
+    """The Markdown report; figures are linked as files under ``figures/``."""
+    validate_summary(summary)
+    template = _environment().get_template("report.md.j2")
+    return template.render(s=summary)
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a report is to be read
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def _json_text(summary: Mapping[str, Any]) -> str:
+    # NaN is not JSON: a missing number is null, so other programs can read the file.
+    return json.dumps(_nan_to_none(summary), indent=2, default=_json_default,
+                      allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def _nan_to_none(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {str(k): _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def table_rows(summary: Mapping[str, Any]) -> dict[str, list[dict]]:
+    """The report's tables as lists of flat rows, for the CSV exports."""
+    out: dict[str, list[dict]] = {
+        "three_priors": list(summary["bayes"].get("priors", [])),
+        "freq_vs_bayes": list(summary["bayes"].get("freq_vs_bayes", [])),
+        "comparison": list(summary["comparison"].get("lomo", [])),
+        "audit": list(summary["reproduction"].get("audit") or []),
+    }
+    forest = []
+    for column, levels in (summary["modifiers"].get("subgroup_effects") or {}).items():
+        for level, row in levels.items():
+            forest.append({"covariate": column, "level": level, **row})
+    out["subgroup_effects"] = forest
+    return out
+
+
+def write_report(summary: Mapping[str, Any], figures: Mapping[str, bytes],
+                 out_dir: str | Path) -> ReportPaths:
+    """Write ``report.html``, ``report.md``, ``summary.json``, figures and CSV tables.
+
+    Every file is written atomically. The JSON is written last, so a folder with a
+    ``summary.json`` always has the rest.
+    """
+    validate_summary(summary)
+    out = Path(out_dir)
+    figures_dir, tables_dir = out / "figures", out / "tables"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    for name, payload in figures.items():
+        _atomic_write_bytes(figures_dir / f"{_safe_name(name)}.png", payload)
+    for name, rows in table_rows(summary).items():
+        if rows:
+            write_csv(rows, tables_dir / f"{name}.csv")
+    html_path, md_path, json_path = out / "report.html", out / "report.md", out / "summary.json"
+    _atomic_write_text(html_path, render_html(summary, figures))
+    _atomic_write_text(md_path, render_markdown(summary))
+    _atomic_write_text(json_path, _json_text(summary))
+    return ReportPaths(html=html_path, markdown=md_path, json=json_path,
+                       figures=figures_dir, tables=tables_dir)
+
+
+def _safe_name(name: str) -> str:
+    """A figure key as a file name (keys are ours, but never trust a path)."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))
+    return cleaned or "figure"
+
+
+def read_summary(run_dir: str | Path) -> dict:
+    """Read and validate ``summary.json`` of a reanalysis folder."""
+    path = Path(run_dir) / "summary.json"
+    if not Path(run_dir).is_dir():
+        raise ReportError(f"{run_dir}: no such folder")
+    if not path.is_file():
+        raise ReportError(f"{run_dir}: not a reanalysis folder (no summary.json)")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ReportError(f"{path}: cannot be read ({error})") from error
+    validate_summary(summary)
+    return summary
+
+
+def read_figures(run_dir: str | Path, names: Iterable[str]) -> dict[str, bytes]:
+    """The PNGs of a reanalysis folder; a missing one is an error, not a blank."""
+    out = {}
+    for name in names:
+        path = Path(run_dir) / "figures" / f"{_safe_name(name)}.png"
+        if not path.is_file():
+            raise ReportError(f"{path}: figure missing; re-run `milkbayes reanalyze`")
+        out[name] = path.read_bytes()
+    return out
+
+
+def rerender(run_dir: str | Path) -> ReportPaths:
+    """Re-render the HTML and Markdown of a reanalysis folder from its saved results."""
+    summary = read_summary(run_dir)
+    figures = read_figures(run_dir, summary.get("figures", {}).keys())
+    return write_report(summary, figures, run_dir)
