@@ -173,6 +173,7 @@ def test_reproduce_json_agrees_with_scipy_on_the_bundled_data(capsys):
     assert spss["p_value_text"]["spss"] == ".000" and spss["p_value_text"]["honest"] == "p < .001"
     assert spss["p_value_text"]["paper"] == "0.000"
     assert spss["z_based_on"] == "negative ranks"
+    assert "Based on negative ranks." in spss["spss_text"]
     assert [row["row"] for row in spss["ranks_table"]] == [
         "Negative Ranks", "Positive Ranks", "Ties", "Total"]
     # the CLI reports the library's exact p (validated by enumeration in test_frequentist)

@@ -48,7 +48,7 @@ from scipy import optimize, stats
 from milkbayes.errors import DataError, MilkbayesError
 
 __all__ = [
-    "ALTERNATIVES", "METHODS", "ZERO_METHODS", "HL_EXACT_MAX_N",
+    "ALTERNATIVES", "METHODS", "ZERO_METHODS", "HL_EXACT_MAX_N", "EXACT_MAX_WORK",
     "FrequentistOptionError", "WilcoxonResult", "PairedTTestResult", "SignTestResult",
     "paired_change", "signed_ranks", "exact_null_distribution", "hodges_lehmann",
     "wilcoxon_signed_rank", "wilcoxon_many", "paired_t_test", "sign_test",
@@ -907,6 +907,10 @@ class SignTestResult:
     def to_dict(self) -> dict:
         """Plain-Python dictionary of every field."""
         return asdict(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One-row tidy table."""
+        return pd.DataFrame([self.to_dict()])
 
 
 def sign_test(pre, post, *, alternative: Alternative = "two-sided") -> SignTestResult:

@@ -226,6 +226,7 @@ def _reproduce_payload(study, analysis) -> dict[str, Any]:
         "notes": description["notes"],
         "wilcoxon_spss": {**spss.to_dict(), "p_value_text": _p_texts(spss.p_value),
                           "z_based_on": f"{spss.spss_based_on} ranks",
+                          "spss_text": analysis["spss_text"],
                           "ranks_table": ranks.to_dict("records")},
         "wilcoxon_exact": {**analysis["exact"].to_dict(),
                            "p_value_text": _p_texts(analysis["exact"].p_value)},
