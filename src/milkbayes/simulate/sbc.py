@@ -60,6 +60,9 @@ from milkbayes.errors import MilkbayesError
 from milkbayes.simulate import engine
 from milkbayes.simulate.dgp import DGPSettings, SimulationError, simulate
 
+MODELS = ("paired_change", "signed_rank", "prepost_hierarchical", "two_arm")
+"""Every model of :mod:`milkbayes.models`, each calibrated by ``milkbayes simulate sbc``."""
+
 SCALE_SUFFIXES = ("_sigma", "_sd", "_scale")
 """Prior values that are widths (multiplied by ``widen``); ``sigma`` itself too."""
 
@@ -183,8 +186,10 @@ def sbc(model: str, *, n_sims: int = 200, likelihood: str | None = None,
                               "posterior draws to rank")
     if widen <= 0:
         raise SimulationError(f"widen must be > 0, not {widen}")
+    # two_arm needs a control arm: give it as many mothers as the massage arm
+    n_control = n_mothers if model == "two_arm" else 0
     params = {"model": model, "likelihood": likelihood, "prior": prior, "widen": float(widen),
-              "n": int(n_mothers), "outcome": outcome, "draws": int(draws), "tune": int(tune),
+              "n": int(n_mothers), "n_control": n_control, "outcome": outcome, "draws": int(draws), "tune": int(tune),
               "chains": int(chains), "L": int(L), "template_seed": int(seed)}
     run = run_study("sbc", params, n_sims, seed=seed, unit="fits",
                     description=f"SBC {model}", **run_options)
@@ -211,7 +216,8 @@ def summarise_sbc(results, params: dict, alpha: float = 0.05, run_info=None) -> 
 
 
 def _template(params: dict):
-    settings = DGPSettings(n=params["n"], outcome=params["outcome"])
+    settings = DGPSettings(n=params["n"], n_control=params.get("n_control", 0),
+                           outcome=params["outcome"])
     return simulate(settings, 1, np.random.default_rng(params["template_seed"])).study(0)
 
 
@@ -234,9 +240,55 @@ def _setup(params: dict):
     return bundle, _SIMULATORS[sim_key]
 
 
+class _SignedRankSimulator:
+    """Forward model of ``signed_rank``: its latent values are not forward-sampleable.
+
+    The model's generative story (van Doorn et al. 2020) is
+    delta ~ Cauchy(delta_0, r), z_i ~ Normal(delta, 1), and
+    the data are the signs and rank groups of :math:`z`; PyMC cannot draw it because
+    the latent values enter through a constrained bijection, so it is written here.
+    """
+
+    def __init__(self, module, prior, params):
+        self.module = module
+        self.values = widened(prior.values, params["widen"])
+        self.n = params["n"]
+        self.names = [module.EFFECT]
+
+    def draw(self, seed: np.random.SeedSequence):
+        rng = np.random.default_rng(seed)
+        delta = self.values["delta_loc"] + self.values["delta_scale"] * rng.standard_cauchy()
+        z = delta + rng.standard_normal(self.n)
+        data = {"sign": np.sign(z), "rank_group": self.module.rank_groups(z)}
+        return {self.module.EFFECT: delta}, data
+
+
+class _PyMCSimulator:
+    """Forward sampler of (scalar parameters, observed data) from a model's prior."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.names = spec["names"]
+
+    def draw(self, seed: np.random.SeedSequence):
+        from pymc.pytensorf import reseed_rngs
+
+        reseed_rngs(self.spec["rngs"], [int(x) for x in seed.generate_state(4)])
+        values = self.spec["function"]()
+        k = len(self.names)
+        return (dict(zip(self.names, values[:k])),
+                dict(zip(self.spec["data_names"], values[k:])))
+
+
 def _simulator(module, inputs, prior, params):
+    """A simulator of (true scalar parameters, data) from the (widened) prior."""
+    if module.NAME == "signed_rank":
+        return _SignedRankSimulator(module, prior, params)
+    return _PyMCSimulator(_pymc_forward(module, inputs, prior, params))
+
+
+def _pymc_forward(module, inputs, prior, params):
     """A compiled forward sampler of (scalar parameters, observed data) from the prior."""
-    import pymc as pm
     from pymc.pytensorf import compile as compile_graph
     from pytensor.tensor.random.type import RandomGeneratorType
 
@@ -258,22 +310,15 @@ def _simulator(module, inputs, prior, params):
         data_names.append(value.name)
     function = compile_graph(inputs=[], outputs=targets + observed, random_seed=0)
     rngs = [v for v in function.get_shared() if isinstance(v.type, RandomGeneratorType)]
-    del pm
     return {"function": function, "rngs": rngs, "names": [v.name for v in targets],
             "data_names": data_names}
 
 
 def sbc_task(params: dict, seed: np.random.SeedSequence) -> dict:
     """One SBC simulation: prior draw, simulated data, fit, ranks."""
-    from pymc.pytensorf import reseed_rngs
-
     bundle, simulator = _setup(params)
     draw_seed, fit_seed = seed.spawn(2)
-    reseed_rngs(simulator["rngs"], [int(x) for x in draw_seed.generate_state(4)])
-    values = simulator["function"]()
-    k = len(simulator["names"])
-    truth = dict(zip(simulator["names"], values[:k]))
-    data = dict(zip(simulator["data_names"], values[k:]))
+    truth, data = simulator.draw(draw_seed)
     names = list(truth)
     posterior, divergences = engine.sample_scalars(
         bundle, data, names, seed=int(fit_seed.generate_state(1)[0]), draws=params["draws"],
