@@ -203,6 +203,25 @@ def _flat_provenance(provenance: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- stages
+def outcome_mcid(study) -> float:
+    """The MCID of :data:`milkbayes.priors.ANCHORS`, in the study's own units.
+
+    Volumes: 10 ml. Scores: 2 points per 10 checklist points. Continuous outcomes:
+    half a standard deviation of ``pre`` (the anchors' 0.5 is in SD units, so it is
+    multiplied by the scale the models use, :func:`milkbayes.models._common.outcome_scaling`).
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> outcome_mcid(load_bundled("volume_ml"))
+    10.0
+    """
+    from milkbayes.models._common import outcome_scaling
+    from milkbayes.priors import ANCHORS
+
+    return float(ANCHORS[study.outcome.kind].mcid * outcome_scaling(study)[1])
+
+
 def _data_section(study) -> dict:
     from milkbayes.data import describe
 
@@ -223,6 +242,10 @@ def _data_section(study) -> dict:
         "provenance": _flat_provenance(getattr(study, "provenance", None)),
         "summary": summary_rows, "univariate": univariate,
         "notes": list(description.notes),
+        "participants": [{"id": str(i), "pre": float(a), "post": float(b),
+                          "change": float(b - a)}
+                         for i, a, b in zip(study.ids, study.table["pre"].to_numpy(float),
+                                            study.table["post"].to_numpy(float))],
     }
 
 
@@ -451,6 +474,8 @@ def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, 
     lomo_rows = [{**asdict(row), "intercept_method": by_label[row.label].intercept_method,
                   "n_divergent": by_label[row.label].n_divergent,
                   "refit_seconds": by_label[row.label].refit_seconds} for row in rows]
+    pointwise = [{"id": mother, **{r.label: r.elpd_i[j] for r in results}}
+                 for j, mother in enumerate(results[0].mother_ids)] if results else []
     notes.append(
         "Why not pointwise PSIS-LOO: each mother has her own intercept and only two "
         "measurements. Leaving out one of them (or the mother) moves her intercept from "
@@ -466,7 +491,7 @@ def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, 
         notes.append(f"The refits had {divergent} divergent transitions in total; elpd "
                      "values of the affected models are less trustworthy.")
     notes += [f"Not compared: {s}" for s in skipped]
-    return ({"lomo": lomo_rows, "psis": psis_rows, "notes": notes,
+    return ({"lomo": lomo_rows, "psis": psis_rows, "notes": notes, "pointwise": pointwise,
              "settings": {"draws": settings.lomo_draws, "tune": settings.lomo_tune,
                           "chains": settings.lomo_chains}}, results)
 
@@ -635,8 +660,6 @@ def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
     """
     from milkbayes import report
     from milkbayes.data import Study
-    from milkbayes.sensitivity import default_mcid
-
     settings = settings or (FAST if fast else FULL)
     target = Path(out_dir)
     clock = _Stopwatch(progress)
@@ -644,7 +667,7 @@ def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
         study = clock.run("data", lambda: load_input_study(study))
     temporary = _prepare_out_dir(target, force)
     try:
-        mcid = float(default_mcid(study))
+        mcid = outcome_mcid(study)
         rope = (-ROPE_FRACTION_OF_MCID * mcid, ROPE_FRACTION_OF_MCID * mcid)
         data = clock.run("data", lambda: _data_section(study))
         reproduction = clock.run("reproduction", lambda: _reproduction_section(study))
@@ -716,15 +739,13 @@ def compare_candidates(study=None, *, fast: bool = False, progress: Progress | N
     Returns the ``comparison`` section of the JSON summary, plus ``reconstructed`` and
     ``warning``.
     """
-    from milkbayes.sensitivity import default_mcid
-
     settings = settings or (FAST if fast else FULL)
     clock = _Stopwatch(progress)
     from milkbayes.data import Study
 
     if not isinstance(study, Study):
         study = clock.run("data", lambda: load_input_study(study))
-    mcid = float(default_mcid(study))
+    mcid = outcome_mcid(study)
     section, _ = clock.run("compare", lambda: _comparison_section(
         study, settings, {}, mcid, clock.tick))
     return {"reconstructed": bool(study.reconstructed),

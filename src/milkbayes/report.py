@@ -326,16 +326,35 @@ def md_cell(text: Any) -> str:
 
 
 # --------------------------------------------------------------------------- rendering
-def _environment():
+def md_escape(value: Any) -> Any:
+    """Escape the characters that would let text become HTML inside Markdown.
+
+    Quotes stay readable (Markdown is read as plain text too); ``<``, ``>`` and ``&``
+    cannot open a tag or an entity.
+
+    Examples
+    --------
+    >>> md_escape("<b>it's</b> & more")
+    "&lt;b&gt;it's&lt;/b&gt; &amp; more"
+    """
+    if value is None:
+        return ""
+    text = str(value)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _environment(kind: str = "html"):
     import jinja2
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("milkbayes", "templates"),
-        autoescape=True,  # every template, whatever its extension: user text is escaped
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    options = dict(loader=jinja2.PackageLoader("milkbayes", "templates"),
+                   undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    if kind == "html":
+        # every template output is escaped: user text (ids, labels, file names) included
+        env = jinja2.Environment(autoescape=True, **options)
+    else:
+        # Markdown: every {{ }} output goes through md_escape (finalize), so no value can
+        # be forgotten; template literals are ours.
+        env = jinja2.Environment(autoescape=False, finalize=md_escape, **options)
     env.filters.update(num=fmt_num, ci=fmt_ci, prob=fmt_prob, pval=fmt_p, bf=fmt_bf,
                        value=fmt_value, md=md_cell)
     return env
@@ -369,7 +388,7 @@ def render_html(summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """The Markdown report; figures are linked as files under ``figures/``."""
     validate_summary(summary)
-    template = _environment().get_template("report.md.j2")
+    template = _environment("markdown").get_template("report.md.j2")
     return template.render(s=summary)
 
 
@@ -436,6 +455,8 @@ def table_rows(summary: Mapping[str, Any]) -> dict[str, list[dict]]:
         "freq_vs_bayes": list(summary["bayes"].get("freq_vs_bayes", [])),
         "comparison": list(summary["comparison"].get("lomo", [])),
         "audit": list(summary["reproduction"].get("audit") or []),
+        "participants": list(summary["data"].get("participants") or []),
+        "lomo_pointwise": list(summary["comparison"].get("pointwise") or []),
     }
     forest = []
     for column, levels in (summary["modifiers"].get("subgroup_effects") or {}).items():
