@@ -1023,14 +1023,15 @@ def prior_grid(study, model="paired_change", *,
     base = resolve_prior(base_prior, study, module.NAME)
     lean_model = _without_extra_summary(module)
 
-    rows, start = [], time.perf_counter()
+    rows, compile_seconds, start = [], 0.0, time.perf_counter()
     for location in locations:
         for scale in scales:
             prior = _grid_prior(base, location_key, scale_key, float(location), float(scale))
             result = _fit_quiet(lean_model, study, prior=prior, likelihood=likelihood,
                                 mcid=mcid, sampler=sampler)
+            compile_seconds += float(result.compile_seconds)
             rows.append(_summary_row(result, location=float(location), scale=float(scale)))
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start - compile_seconds
     table = pd.DataFrame(rows)
     extra_tables, bf_summary, bf_table = {}, {}, None
     if module.NAME in ("paired_change", "signed_rank"):
@@ -1040,7 +1041,7 @@ def prior_grid(study, model="paired_change", *,
     figure = _prior_grid_figure(table, bf_table, prior_on, mcid)
     summary = {
         "model": module.NAME, "likelihood": likelihood, "n_settings": len(rows), "mcid": mcid,
-        "refit_seconds": seconds,
+        "refit_seconds": seconds, "compile_seconds": compile_seconds,
         "effect_median_min": float(table.effect_median.min()),
         "effect_median_max": float(table.effect_median.max()),
         "p_effect_gt_0_min": float(table.p_effect_gt_0.min()),
@@ -1132,9 +1133,10 @@ def likelihood_variants(study, model: str | None = None, *,
         results[name] = result
         row = _summary_row(result, likelihood=name)
         row["effect_variable"] = result.summary.get("effect_variable", module.EFFECT)
-        for key, value in result.summary.items():   # model-specific numbers, e.g. % change
-            if key not in row and isinstance(value, (int, float)) and not isinstance(value, bool):
-                row[key] = float(value)
+        row["effect_scale"] = str(result.summary.get("effect_scale") or "outcome units")
+        for key in LIKELIHOOD_EXTRA_KEYS:   # the log-normal model's % change
+            value = result.summary.get(key)
+            row[key] = float(value) if value is not None else float("nan")
         rows.append(row)
     table = pd.DataFrame(rows)
     figure = _forest_figure(table, label_column="likelihood",
@@ -1149,6 +1151,10 @@ def likelihood_variants(study, model: str | None = None, *,
         figure=figure, summary=summary,
         reconstructed=bool(getattr(study, "reconstructed", False)),
         notes=("Same data, prior set and sampler; only the likelihood differs.",))
+
+
+LIKELIHOOD_EXTRA_KEYS = ("effect_pct_median", "effect_pct_ci95_low", "effect_pct_ci95_high")
+"""Model-specific summary keys shown by :func:`likelihood_variants` (NaN where absent)."""
 
 
 def _likelihood_fits_outcome(likelihood: str, kind: str) -> bool:
@@ -1430,14 +1436,22 @@ def bias_analysis(study, *, model: str = "paired_change", prior: str = "neutral"
         "A single group measures massage effect + natural trend + regression to the mean; "
         "the data cannot separate them, so the trend's prior passes through unchanged.",
         f"Trend prior: Normal({trend.mean:g}, {trend.sd:g}) {trend.unit}. {trend.rationale}",
-        f"P(effect > 0) falls below {prob_positive:g} once the assumed trend exceeds "
-        f"{tip_positive:.3g} {trend.unit}; P(effect > MCID) falls below {prob_mcid:g} beyond "
-        f"{tip_mcid:.3g} {trend.unit}.",
+        _tipping_sentence("P(effect > 0)", prob_positive, tip_positive, trend.unit),
+        _tipping_sentence(f"P(effect > MCID = {mcid:g})", prob_mcid, tip_mcid, trend.unit),
     )
     return SensitivityResult(
         name="bias", title="Bias analysis: what if milk output rises without massage?",
         table=table, figure=figure, summary=summary,
         reconstructed=bool(getattr(study, "reconstructed", False)), notes=notes)
+
+
+def _tipping_sentence(what: str, threshold: float, tip: float, unit: str) -> str:
+    """Say where the conclusion tips, including when it has tipped already at no trend."""
+    if tip > 0:
+        return (f"{what} falls below {threshold:g} once the assumed natural rise exceeds "
+                f"{tip:.3g} {unit}.")
+    return (f"{what} is below {threshold:g} even with no natural rise; only a natural "
+            f"fall of more than {-tip:.3g} {unit} would lift it above.")
 
 
 def highlights(study, *, mcid: float | None = None, fast: bool = False
