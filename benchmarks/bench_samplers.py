@@ -1,0 +1,477 @@
+r"""The flagship model fitted three ways: milkbayes's engine, PyMC's own NUTS, and Stan.
+
+``prepost_hierarchical`` with the normal likelihood and the ``neutral`` priors, on the
+bundled (reconstructed) ``volume_ml`` data (n = 24) and on a synthetic 2,000-mother
+dataset, is fitted by
+
+* ``milkbayes``: :func:`milkbayes.fit.fit` (nutpie, numba backend, compile once);
+* ``pymc``: ``pm.sample(nuts_sampler="pymc")`` on the same ``pm.Model``;
+* ``stan``: pystan 3 on ``benchmarks/prepost_hierarchical.stan``, the same model
+  written in Stan (same non-centred parameterisation, same priors, same likelihood).
+
+Every fit runs in its own fresh Python process (``--worker``), so the total time is
+that of a cold process (interpreter start, imports, data, compilation, sampling and
+the ESS computation), and the repetitions of the ways are interleaved
+(A B C A B C ...) so that a change of machine load hits all of them alike.
+
+Notes
+-----
+**Measures, per fit.** With :math:`t_s` the wall time of sampling (warm-up plus draws,
+all chains; for PyMC the ``sampling_time`` it records itself, which excludes its
+compilation and start-up) and :math:`\widehat{ESS}_{bulk}` from
+:func:`arviz.ess` (method ``"bulk"``, the rank-normalised split-:math:`\hat R` ESS of
+Vehtari et al. 2021):
+
+* ESS/s of the effect :math:`= \widehat{ESS}_{bulk}(\beta) / t_s`;
+* ESS/s of the slowest parameter :math:`= \min_\theta \widehat{ESS}_{bulk}(\theta) / t_s`
+  over every free parameter (each element of a vector counts; the same set in all
+  three ways);
+* compile time: ``nutpie.compile_pymc_model``; for PyMC the wall time of
+  ``pm.sample`` minus its sampling time (compilation, initialisation, worker start);
+  ``stan.build``;
+* total: wall time of the worker process, measured by the parent;
+* peak memory: ``resource.getrusage`` max RSS of the worker, and of its largest child
+  (PyMC's and httpstan's chain processes), whichever is larger.
+
+The first repetition of each way runs with empty compile caches (a fresh PyTensor
+compile directory, a fresh httpstan cache): its compile time is the cold one; later
+repetitions reuse those caches, as a user's second session would. Medians are over
+repetitions.
+
+**Agreement.** The effect's posterior mean and sd must agree between each pair of ways
+within :math:`4\sqrt{MCSE_1^2 + MCSE_2^2}` (MCSE of the mean and of the sd from
+:func:`arviz.mcse`).
+
+References
+----------
+Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner P-C (2021). Rank-normalization,
+folding, and localization: an improved R-hat for assessing convergence of MCMC.
+Bayesian Analysis 16(2), 667-718.
+
+Examples
+--------
+Run ``.venv/bin/python benchmarks/bench_samplers.py --help``; the table ends with lines
+``RATIO <name> <value>`` that ``benchmarks/run_all.py`` collects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+STAN_FILE = HERE / "prepost_hierarchical.stan"
+WAYS = ("milkbayes", "pymc", "stan")
+MODEL = "prepost_hierarchical"
+LIKELIHOOD = "normal"
+PRIOR = "neutral"
+COVARIATES = ("work_duration", "parity", "occupation", "education", "age_group")
+TARGETS = {24: {"stan": 5.0, "pymc": 25.0}, 2000: {"stan": 5.0}}
+"""ESS/s of milkbayes over the other way, at each n (issue 8)."""
+
+
+# ----------------------------------------------------------------------------- data
+def make_study(n: int, seed: int = 2000):
+    """The bundled data at n = 24; otherwise a synthetic study of ``n`` mothers.
+
+    The synthetic mothers take covariate rows drawn with replacement from the bundled
+    24 (keeping their joint structure) and volumes from the reconstruction's own
+    generative model (:func:`milkbayes.datasets.draw_volume` at its default
+    assumptions).
+    """
+    import pandas as pd
+
+    from milkbayes import datasets
+    from milkbayes.data import study_from_frame
+
+    bundled = datasets.load_bundled("volume_ml")
+    if n == bundled.n:
+        return bundled
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, bundled.n, size=n)
+    covariates = bundled.table.iloc[rows][list(COVARIATES)].astype(str).reset_index(drop=True)
+    pre, post = datasets.draw_volume(rng, covariates,
+                                     datasets.make_assumptions("volume_ml").outcome)
+    frame = pd.DataFrame({"id": [f"S{i + 1:05d}" for i in range(n)], "pre": pre,
+                          "post": post, "group": "massage", **covariates})
+    return study_from_frame(frame, outcome=bundled.outcome, reconstructed=True,
+                            source=f"synthetic:volume_ml:n={n}:seed={seed}")
+
+
+def model_inputs(study):
+    """The PyMC model's inputs, its prior set and the hyperparameters in outcome units."""
+    from milkbayes.models import prepost_hierarchical as model
+    from milkbayes.priors import get_prior
+
+    inputs = model.inputs(study, LIKELIHOOD)
+    missing = [c for c in COVARIATES
+               if c not in (*inputs.meta["modifiers"], *inputs.meta["pooled"])]
+    if missing:
+        raise SystemExit(f"the Stan twin needs every covariate; these were skipped: {missing}")
+    if not np.all(inputs.data["mother_weight"] == 1.0):
+        raise SystemExit("the Stan twin has no likelihood weights; all must be 1")
+    prior = get_prior(PRIOR, study.outcome, MODEL)
+    hyper = model._scale_priors(prior.values, LIKELIHOOD, float(inputs.data["y_centre"]),
+                                float(inputs.data["y_scale"]))
+    return inputs, prior, hyper
+
+
+def stan_data(inputs, hyper) -> dict:
+    """The Stan program's data: the same arrays, 1-based indices, the same priors."""
+    d = inputs.data
+    out = {"N": int(d["y"].size), "M": int(d["mother_weight"].size),
+           "y": d["y"].tolist(), "mother_idx": (d["mother_idx"] + 1).tolist(),
+           "time": d["time"].tolist(),
+           "x_work_duration": d["x_work_duration"].tolist(),
+           "x_parity": d["x_parity"].tolist(),
+           "intercept_mu": float(hyper["intercept"][0]),
+           "intercept_sigma": float(hyper["intercept"][1]),
+           "mother_sd_sigma": float(hyper["mother_sd"]),
+           "effect_mu": float(hyper["effect"][0]), "effect_sigma": float(hyper["effect"][1]),
+           "modifier_sigma": float(hyper["modifier"]),
+           "subgroup_sd_sigma": float(hyper["subgroup_sd"]),
+           "sigma_sigma": float(hyper["sigma"])}
+    for column in ("occupation", "education", "age_group"):
+        out[f"K_{column}"] = len(inputs.coords[f"{column}_level"])
+        out[f"idx_{column}"] = (d[f"idx_{column}"] + 1).tolist()
+    return out
+
+
+FREE_PARAMETERS = ("mother_sd", "mother_z", "effect", "modifier_work_duration",
+                   "modifier_parity", "sd_occupation", "z_occupation", "sd_education",
+                   "z_education", "sd_age_group", "z_age_group", "intercept", "sigma")
+"""The free parameters of the model, named alike in PyMC and Stan."""
+
+
+# ----------------------------------------------------------------------------- workers
+def run_milkbayes(study, args) -> tuple[object, float, float]:
+    from milkbayes.fit import fit
+
+    result = fit(MODEL, study, prior=PRIOR, likelihood=LIKELIHOOD, draws=args.draws,
+                 tune=args.tune, chains=args.chains, seed=args.seed,
+                 log_likelihood=False, posterior_predictive=False)
+    return result.tree, result.compile_seconds, result.sample_seconds
+
+
+def run_pymc(study, args) -> tuple[object, float, float]:
+    import pymc as pm
+
+    from milkbayes.models import prepost_hierarchical as model
+
+    inputs, prior, _ = model_inputs(study)
+    pm_model = model.build(inputs, prior, LIKELIHOOD)
+    start = time.perf_counter()
+    with pm_model:
+        tree = pm.sample(draws=args.draws, tune=args.tune, chains=args.chains,
+                         cores=min(args.chains, os.cpu_count() or 1), nuts_sampler="pymc",
+                         random_seed=args.seed, progressbar=False,
+                         compute_convergence_checks=False)
+    wall = time.perf_counter() - start
+    sampling = float(tree["sample_stats"].attrs["sampling_time"])
+    return tree, wall - sampling, sampling
+
+
+def run_stan(study, args) -> tuple[object, float, float]:
+    import stan
+    from arviz_base import from_dict
+
+    inputs, _, hyper = model_inputs(study)
+    start = time.perf_counter()
+    posterior = stan.build(STAN_FILE.read_text(), data=stan_data(inputs, hyper),
+                           random_seed=args.seed)
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    fit = posterior.sample(num_chains=args.chains, num_samples=args.draws,
+                           num_warmup=args.tune)
+    sample_seconds = time.perf_counter() - start
+    draws = {}
+    for name in FREE_PARAMETERS:
+        flat = np.asarray(fit[name])  # (*dims, draws * chains), chain-major blocks
+        dims = flat.shape[:-1]
+        # pystan 3 stores (*dims, draws, chains) flattened in Fortran order
+        values = flat.reshape(*dims, args.draws, args.chains, order="F")
+        draws[name] = np.moveaxis(values, (-1, -2), (0, 1))
+    return from_dict({"posterior": draws}), compile_seconds, sample_seconds
+
+
+RUNNERS = {"milkbayes": run_milkbayes, "pymc": run_pymc, "stan": run_stan}
+
+
+def measures(tree, compile_seconds: float, sample_seconds: float) -> dict:
+    """ESS_bulk, MCSE and ESS/s of the effect and of the slowest free parameter."""
+    import arviz as az
+
+    posterior = tree["posterior"] if "posterior" in tree.children else tree
+    ess = az.ess(tree, var_names=list(FREE_PARAMETERS), method="bulk")
+    per_element = {}
+    for name in FREE_PARAMETERS:
+        values = np.atleast_1d(np.asarray(ess[name]))
+        for k, value in enumerate(values.ravel()):
+            per_element[name if values.size == 1 else f"{name}[{k}]"] = float(value)
+    slowest = min(per_element, key=per_element.get)
+    effect = np.asarray(posterior["effect"])
+    mcse_mean = float(np.asarray(az.mcse(tree, var_names=["effect"], method="mean")["effect"]))
+    mcse_sd = float(np.asarray(az.mcse(tree, var_names=["effect"], method="sd")["effect"]))
+    return {"compile_s": compile_seconds, "sample_s": sample_seconds,
+            "effect_mean": float(effect.mean()), "effect_sd": float(effect.std(ddof=1)),
+            "effect_mcse_mean": mcse_mean, "effect_mcse_sd": mcse_sd,
+            "ess_bulk_effect": per_element["effect"],
+            "ess_bulk_min": per_element[slowest], "slowest_parameter": slowest,
+            "ess_per_s_effect": per_element["effect"] / sample_seconds,
+            "ess_per_s_min": per_element[slowest] / sample_seconds,
+            "n_draws": int(effect.size)}
+
+
+def peak_rss_mb() -> float:
+    """Largest max RSS of this process and of its waited-for children, in MB."""
+    import resource
+
+    kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return kb / 1024.0  # Linux reports kilobytes
+
+
+def worker(args) -> None:
+    """One fit in this (fresh) process; prints one JSON line."""
+    study = make_study(args.n)
+    tree, compile_seconds, sample_seconds = RUNNERS[args.worker](study, args)
+    out = {"way": args.worker, "n": args.n, **measures(tree, compile_seconds, sample_seconds),
+           "peak_rss_mb": peak_rss_mb()}
+    print("WORKER " + json.dumps(out), flush=True)
+
+
+# ----------------------------------------------------------------------------- parent
+def stan_available() -> str | None:
+    """None when pystan can be imported, else the reason it cannot."""
+    try:
+        import stan  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - any import failure means "skip Stan"
+        return f"pystan not importable ({type(exc).__name__}: {exc}); " \
+               "install with .venv/bin/pip install -c constraints.txt pystan"
+    return None
+
+
+def stan_compiled(cache_home: Path) -> bool:
+    """Whether a Stan model is already compiled in the benchmark's httpstan cache."""
+    return any(cache_home.glob("httpstan/*/models/*/*.so"))
+
+
+def launch(way: str, n: int, args, env: dict) -> dict:
+    """Run one worker process; add its wall time; return its measures or its error."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", way, "--n", str(n),
+               "--draws", str(args.draws), "--tune", str(args.tune),
+               "--chains", str(args.chains), "--seed", str(args.seed)]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env,
+                          timeout=args.timeout)
+    total = time.perf_counter() - start
+    lines = [line for line in done.stdout.splitlines() if line.startswith("WORKER ")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return {"way": way, "n": n, "error": " | ".join(tail) or f"exit {done.returncode}",
+                "total_s": total}
+    return {**json.loads(lines[-1].removeprefix("WORKER ")), "total_s": total}
+
+
+def environment(cache_root: Path, cold: bool) -> dict:
+    """Environment of a worker: its own PyTensor compile dir and httpstan cache.
+
+    ``cold`` empties them first, so the worker compiles everything from scratch.
+    """
+    if cold and cache_root.exists():
+        shutil.rmtree(cache_root)
+    cache_root.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    flags = env.get("PYTENSOR_FLAGS", "")
+    env["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags,
+                                                   f"base_compiledir={cache_root / 'pytensor'}"]))
+    env["XDG_CACHE_HOME"] = str(cache_root / "xdg")
+    env["PYTHONWARNINGS"] = "ignore"
+    return env
+
+
+def median_of(rows: list[dict], key: str) -> float | None:
+    values = [row[key] for row in rows if key in row]
+    return statistics.median(values) if values else None
+
+
+def summarise(fits: list[dict], n: int, ways: tuple[str, ...]) -> dict:
+    """Medians per way, ratios against the targets, and the agreement check."""
+    per_way = {}
+    for way in ways:
+        ok = [f for f in fits if f["way"] == way and "error" not in f]
+        errors = [f["error"] for f in fits if f["way"] == way and "error" in f]
+        if not ok:
+            per_way[way] = {"error": errors[0] if errors else "not run"}
+            continue
+        first = ok[0]
+        per_way[way] = {
+            "repetitions": len(ok),
+            "ess_per_s_effect": median_of(ok, "ess_per_s_effect"),
+            "ess_per_s_min": median_of(ok, "ess_per_s_min"),
+            "slowest_parameter": statistics.mode(f["slowest_parameter"] for f in ok),
+            "sample_s": median_of(ok, "sample_s"),
+            "compile_s_cold_cache": first["compile_s"] if first.get("cold") else None,
+            "compile_s_warm_cache": median_of([f for f in ok if not f.get("cold")], "compile_s"),
+            "total_s_cold_cache": first["total_s"] if first.get("cold") else None,
+            "total_s_warm_cache": median_of([f for f in ok if not f.get("cold")], "total_s"),
+            "peak_rss_mb": max(f["peak_rss_mb"] for f in ok),
+            "effect_mean": first["effect_mean"], "effect_sd": first["effect_sd"],
+            "effect_mcse_mean": first["effect_mcse_mean"],
+            "effect_mcse_sd": first["effect_mcse_sd"],
+            "errors": errors}
+    ratios, agreement = {}, {}
+    ours = per_way.get("milkbayes", {})
+    for other in ways:
+        theirs = per_way.get(other, {})
+        if other == "milkbayes" or "error" in ours or "error" in theirs:
+            continue
+        for kind in ("effect", "min"):
+            ratio = ours[f"ess_per_s_{kind}"] / theirs[f"ess_per_s_{kind}"]
+            ratios[f"n{n}_milkbayes_over_{other}_ess_per_s_{kind}"] = ratio
+        agreement[other] = agree(ours, theirs)
+    targets = {}
+    for other, target in TARGETS.get(n, {}).items():
+        key = f"n{n}_milkbayes_over_{other}_ess_per_s_effect"
+        if key in ratios:
+            # the target must hold for the effect and for the slowest parameter
+            worst = min(ratios[key], ratios[key.replace("_effect", "_min")])
+            targets[f"n{n}_ess_per_s_vs_{other}"] = {"target": target, "value": worst,
+                                                     "met": worst >= target}
+    return {"n": n, "ways": per_way, "ratios": ratios, "agreement": agreement,
+            "targets": targets}
+
+
+def agree(a: dict, b: dict) -> dict:
+    """|difference| of the effect's mean and sd against 4 combined MCSEs."""
+    out = {}
+    for stat in ("mean", "sd"):
+        diff = abs(a[f"effect_{stat}"] - b[f"effect_{stat}"])
+        bound = 4.0 * float(np.hypot(a[f"effect_mcse_{stat}"], b[f"effect_mcse_{stat}"]))
+        out[stat] = {"abs_diff": diff, "bound": bound, "ok": diff < bound}
+    out["ok"] = out["mean"]["ok"] and out["sd"]["ok"]
+    return out
+
+
+def run_size(n: int, repetitions: int, ways: tuple[str, ...], args, cache_root: Path) -> dict:
+    """Interleaved repetitions (A B C A B C ...) of every way at one n."""
+    fits = []
+    for rep in range(repetitions):
+        for way in ways:
+            cold = rep == 0 and not args.keep_caches
+            env = environment(cache_root / way, cold=cold)
+            print(f"  n={n} rep {rep + 1}/{repetitions} {way}{' (cold caches)' if cold else ''}"
+                  " ...", file=sys.stderr, flush=True)
+            row = launch(way, n, args, env)
+            fits.append({**row, "repetition": rep + 1, "cold": cold})
+    return {**summarise(fits, n, ways), "fits": fits}
+
+
+def fmt(value, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_table(result: dict) -> None:
+    n = result["n"]
+    print(f"\nprepost_hierarchical (normal, neutral priors), n = {n}: "
+          f"medians over repetitions")
+    header = (f"{'way':<10} {'reps':>4} {'ESS/s eff':>10} {'ESS/s min':>10} {'slowest':<16} "
+              f"{'sample s':>8} {'compile s':>15} {'total s':>15} {'peak MB':>8}")
+    print(header)
+    print("-" * len(header))
+    for way, row in result["ways"].items():
+        if "error" in row:
+            print(f"{way:<10} not measured: {row['error']}")
+            continue
+        compile_text = f"{fmt(row['compile_s_cold_cache'])}/{fmt(row['compile_s_warm_cache'])}"
+        total_text = f"{fmt(row['total_s_cold_cache'])}/{fmt(row['total_s_warm_cache'])}"
+        print(f"{way:<10} {row['repetitions']:>4} {fmt(row['ess_per_s_effect']):>10} "
+              f"{fmt(row['ess_per_s_min']):>10} {row['slowest_parameter']:<16} "
+              f"{fmt(row['sample_s'], '.2f'):>8} {compile_text:>15} {total_text:>15} "
+              f"{fmt(row['peak_rss_mb'], '.0f'):>8}")
+    print("(compile and total: cold caches / warm caches; total = whole fresh process)")
+    for other, check in result["agreement"].items():
+        print(f"effect agreement milkbayes vs {other}: mean |diff| "
+              f"{check['mean']['abs_diff']:.3f} < {check['mean']['bound']:.3f}, sd |diff| "
+              f"{check['sd']['abs_diff']:.3f} < {check['sd']['bound']:.3f}: "
+              f"{'ok' if check['ok'] else 'DISAGREE'}")
+    for name, value in result["ratios"].items():
+        print(f"RATIO {name} {value:.2f}")
+    for name, target in result["targets"].items():
+        print(f"TARGET {name} >= {target['target']:g}x: {target['value']:.2f}x "
+              f"{'met' if target['met'] else 'NOT met'}")
+
+
+def parse(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="24,2000",
+                        help="comma-separated numbers of mothers (default 24,2000)")
+    parser.add_argument("--repetitions", default="3,1",
+                        help="repetitions per size, same order as --sizes (default 3,1)")
+    parser.add_argument("--ways", default=",".join(WAYS))
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=20241)
+    parser.add_argument("--timeout", type=float, default=900.0,
+                        help="seconds before a worker is abandoned")
+    parser.add_argument("--keep-caches", action="store_true",
+                        help="do not empty the compile caches before the first repetition")
+    parser.add_argument("--skip-stan-unless-compiled", action="store_true",
+                        help="leave Stan out unless its model is already in the cache")
+    parser.add_argument("--cache-root", default=str(Path(tempfile.gettempdir())
+                                                    / "milkbayes-bench-caches"))
+    parser.add_argument("--json", help="write the results to this JSON file")
+    parser.add_argument("--worker", choices=WAYS, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=24, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.worker:
+        worker(args)
+        return 0
+    ways = tuple(w for w in args.ways.split(",") if w)
+    cache_root = Path(args.cache_root)
+    skipped = {}
+    if "stan" in ways:
+        reason = stan_available()
+        if reason is None and args.skip_stan_unless_compiled \
+                and not stan_compiled(cache_root / "stan" / "xdg"):
+            reason = "skipped: no compiled Stan model in the benchmark cache (smoke run)"
+        if reason:
+            skipped["stan"] = reason
+            ways = tuple(w for w in ways if w != "stan")
+    if "stan" in ways and args.skip_stan_unless_compiled:
+        args.keep_caches = True
+    sizes = [int(s) for s in args.sizes.split(",")]
+    reps = [int(r) for r in args.repetitions.split(",")]
+    results = []
+    for n, repetitions in zip(sizes, reps, strict=True):
+        result = run_size(n, repetitions, ways, args, cache_root)
+        for way, reason in skipped.items():
+            result["ways"][way] = {"error": reason}
+        print_table(result)
+        results.append(result)
+    payload = {"settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains,
+                            "seed": args.seed, "model": MODEL, "likelihood": LIKELIHOOD,
+                            "prior": PRIOR},
+               "sizes": results, "skipped": skipped}
+    if args.json:
+        Path(args.json).write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
