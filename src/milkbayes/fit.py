@@ -364,7 +364,7 @@ def fit(model_name: str | ModuleType, study: Any, *, prior: Any = "neutral",
 
     from milkbayes.diagnostics import convergence_report
 
-    _check_settings(draws=draws, tune=tune, chains=chains, seed=seed)
+    check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
     module = load_model(model_name)
     likelihood = resolve_likelihood(module, likelihood)
     prior_set = resolve_prior(prior, study, module.NAME)
@@ -408,7 +408,16 @@ def _with_data(compiled: Any, values: dict[str, np.ndarray]) -> Any:
                                  if name in known})
 
 
-def _check_settings(**settings: int) -> None:
+def check_sampler_settings(**settings: int) -> None:
+    """Refuse sampler settings nutpie cannot run (MilkbayesError naming the setting).
+
+    Examples
+    --------
+    >>> check_sampler_settings(draws=10, tune=0, chains=1, seed=1)
+    Traceback (most recent call last):
+    ...
+    milkbayes.errors.MilkbayesError: tune must be an integer >= 1, not 0
+    """
     # nutpie 0.16 panics ("early_end < num_tune") with tune = 0, so at least 1.
     minimum = {"draws": 1, "tune": 1, "chains": 1, "seed": 0}
     for name, value in settings.items():

@@ -139,6 +139,16 @@ def _fit_payload(result, run_dir: Path | None) -> dict[str, Any]:
     return payload
 
 
+def _exit_diagnostics_failed() -> None:
+    """Exit with EXIT_DIAGNOSTICS_FAILED.
+
+    ``SystemExit``, not ``typer.Exit``: with ``standalone_mode=False`` (as
+    :func:`milkbayes.cli.main` runs the app) typer turns ``Exit`` into a return value
+    that ``main`` does not pass on, so the status would be lost.
+    """
+    raise SystemExit(EXIT_DIAGNOSTICS_FAILED)
+
+
 # ----------------------------------------------------------------------------- fit
 def fit_command(
     model: str = typer.Argument(..., help="paired_change, signed_rank, "
@@ -159,8 +169,18 @@ def fit_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Fit a Bayesian model with nutpie and save the run (NetCDF + provenance)."""
-    from milkbayes.fit import fit, load_model, resolve_likelihood, resolve_prior, save_run
+    from milkbayes.fit import (
+        check_sampler_settings,
+        fit,
+        load_model,
+        resolve_likelihood,
+        resolve_prior,
+        save_run,
+    )
 
+    check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
+    if mcid is not None and not math.isfinite(mcid):
+        raise MilkbayesError(f"--mcid must be a finite number, not {mcid}")
     study = _load_study(data, scenario)
     module = load_model(model)
     likelihood = resolve_likelihood(module, likelihood)
@@ -184,7 +204,7 @@ def fit_command(
     else:
         _print_fit(result, saved, rows)
     if strict and not result.diagnostics.ok:
-        raise typer.Exit(code=EXIT_DIAGNOSTICS_FAILED)
+        _exit_diagnostics_failed()
 
 
 def _refuse_existing(run_dir: Path, force: bool) -> None:
@@ -261,7 +281,7 @@ def diagnose_command(
     else:
         _print_diagnose(payload, rows)
     if strict and not report.ok:
-        raise typer.Exit(code=EXIT_DIAGNOSTICS_FAILED)
+        _exit_diagnostics_failed()
 
 
 def _study_of_run(provenance: dict):

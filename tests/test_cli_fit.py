@@ -1,0 +1,171 @@
+"""Tests of ``milkbayes fit`` and ``milkbayes diagnose``.
+
+In-process through :func:`milkbayes.cli.main` (so the compiled models of the session
+are reused), plus the installed entry point. The JSON numbers are checked against the
+draws saved in the run folder, re-read with ArviZ.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pytest
+
+from milkbayes import RECONSTRUCTED_WARNING
+from milkbayes.cli import main
+from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR
+
+FAST = ["--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3"]
+TINY = ["--draws", "40", "--tune", "40", "--chains", "2", "--seed", "3"]
+"""TINY: 80 draws in all, so ESS < 400 must fail the table."""
+
+MILKBAYES = Path(sys.executable).with_name("milkbayes")
+
+
+def _run(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as done:  # --strict exits with its own status
+        code = done.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory, bundled_study, paired_fit):
+    """A run folder written by `milkbayes fit paired_change --mcid 10 --json`."""
+    # capsys is function-scoped, so a module fixture captures by hand
+    folder = tmp_path_factory.mktemp("cli") / "run"
+    from contextlib import redirect_stderr, redirect_stdout
+    from io import StringIO
+
+    out, err = StringIO(), StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["fit", "paired_change", *FAST, "--mcid", "10", "--json",
+                     "--out", str(folder)])
+    return code, out.getvalue(), err.getvalue(), folder
+
+
+def test_fit_json_keys_and_values_match_saved_draws(saved_run):
+    code, out, err, folder = saved_run
+    assert code == 0, err
+    payload = json.loads(out)  # stdout is exactly one JSON object
+    for key in ("effect_median", "effect_ci95_low", "effect_ci95_high", "p_effect_gt_0",
+                "p_effect_gt_mcid", "bf10_jzs"):
+        assert isinstance(payload[key], float), key
+    draws = az.from_netcdf(folder / "posterior.nc").posterior["effect"].values.ravel()
+    assert payload["effect_median"] == pytest.approx(np.median(draws), rel=1e-12)
+    assert payload["effect_ci95_low"] == pytest.approx(np.quantile(draws, 0.025), rel=1e-9)
+    assert payload["effect_ci95_high"] == pytest.approx(np.quantile(draws, 0.975), rel=1e-9)
+    assert payload["p_effect_gt_mcid"] == pytest.approx(np.mean(draws > 10.0))
+    assert payload["mcid"] == 10.0
+    assert payload["run_dir"] == str(folder.absolute())
+    assert payload["reconstructed"] is True and payload["warning"] == RECONSTRUCTED_WARNING
+    assert payload["diagnostics"]["status"] in ("pass", "warn", "fail")
+    assert RECONSTRUCTED_WARNING in err  # the banner goes to stderr
+
+
+def test_fit_refuses_to_overwrite_then_force(saved_run, capsys):
+    _, _, _, folder = saved_run
+    before = (folder / "summary.json").read_bytes()
+    code, out, err = _run(capsys, "fit", "paired_change", *FAST, "--out", str(folder))
+    assert code == EXIT_USER_ERROR
+    assert err.strip().startswith("error:") and "--force" in err
+    assert "Traceback" not in err and out == ""
+    assert (folder / "summary.json").read_bytes() == before
+
+
+def test_fit_without_mcid_says_null(tmp_path, capsys):
+    code, out, err = _run(capsys, "fit", "paired_change", *FAST, "--json",
+                          "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["mcid"] is None and payload["p_effect_gt_mcid"] is None
+
+
+def test_force_replaces_a_run(tmp_path, capsys):
+    folder = tmp_path / "r"
+    assert _run(capsys, "fit", "paired_change", *FAST, "--out", str(folder))[0] == 0
+    code, _, err = _run(capsys, "fit", "paired_change", *FAST, "--seed", "4", "--force",
+                        "--json", "--out", str(folder))
+    assert code == 0, err
+    assert json.loads((folder / "provenance.json").read_text())["seed"] == 4
+
+
+def test_default_out_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, "fit", "paired_change", *FAST, "--prior", "skeptical")
+    assert code == 0, err
+    folder = tmp_path / "runs" / "paired_change_normal_skeptical_seed3"
+    assert (folder / "posterior.nc").is_file()
+    assert "P(effect > 0)" in out and "rhat" in out
+
+
+def test_failing_diagnostics_are_loud_and_strict_exits(tmp_path, capsys):
+    code, out, err = _run(capsys, "fit", "paired_change", *TINY, "--json",
+                          "--out", str(tmp_path / "lax"))
+    assert code == 0
+    assert "DIAGNOSTICS FAILED" in err and "ess_bulk" in json.loads(out)["diagnostics"]["failures"]
+    code, out, err = _run(capsys, "fit", "paired_change", *TINY, "--json", "--strict",
+                          "--out", str(tmp_path / "strict"))
+    assert code == EXIT_DIAGNOSTICS_FAILED
+    assert json.loads(out)["diagnostics"]["ok"] is False
+    assert (tmp_path / "strict" / "posterior.nc").is_file()  # the run is still saved
+    code, out, err = _run(capsys, "diagnose", str(tmp_path / "strict"), "--strict")
+    assert code == EXIT_DIAGNOSTICS_FAILED and "DIAGNOSTICS FAILED" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "no_such_model"], "unknown model"),
+    (["fit", "paired_change", "--likelihood", "gamma"], "no likelihood 'gamma'"),
+    (["fit", "paired_change", "--draws", "0"], "draws must be"),
+    (["fit", "paired_change", "--prior", "gullible"], "gullible"),
+    (["fit", "paired_change", "--data", "/nonexistent/study.csv"], "study.csv"),
+    (["diagnose", "/nonexistent/run"], "no such run folder"),
+])
+def test_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):
+    code, out, err = _run(capsys, *argv, "--out", str(tmp_path / "x")) \
+        if argv[0] == "fit" else _run(capsys, *argv)
+    assert code == EXIT_USER_ERROR
+    assert err.startswith("error:") and message in err and "Traceback" not in err
+    assert out == ""
+    assert not (tmp_path / "x").exists()
+
+
+def test_diagnose_json_recomputes_the_saved_table(saved_run, capsys):
+    _, _, _, folder = saved_run
+    code, out, err = _run(capsys, "diagnose", str(folder), "--json")
+    payload = json.loads(out)
+    saved = json.loads((folder / "diagnostics.json").read_text())
+    assert payload["status"] == saved["status"]
+    assert [r["value"] for r in payload["rows"]] == [r["value"] for r in saved["rows"]]
+    assert [c["statistic"] for c in payload["predictive_checks"]] == ["mean_change",
+                                                                      "share_positive"]
+    assert payload["loo_pit"]["variable"] == "change_obs"
+    assert payload["reconstructed"] is True
+    assert code == 0  # without --strict, a failing table does not change the status
+
+
+def test_entry_point_diagnose(saved_run):
+    _, _, _, folder = saved_run
+    done = subprocess.run([str(MILKBAYES), "diagnose", str(folder), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["model"] == "paired_change"
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_entry_point_fit(tmp_path):
+    done = subprocess.run([str(MILKBAYES), "fit", "paired_change", *FAST, "--json",
+                           "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["bf10_jzs"] > 1 and "Traceback" not in done.stderr
+    assert payload["run_dir"] == str((tmp_path / "r").absolute())
