@@ -319,7 +319,10 @@ def test_wilcoxon_many_matches_single_test_row_by_row(rows, alternative, correct
         assert p[i] == pytest.approx(single.p_value, rel=1e-12, abs=1e-15)
 
 
-def test_wilcoxon_many_matches_scipy_vectorised():
+@pytest.mark.parametrize("chunk_cells", [None, 50])  # 50 cells: 2 rows per chunk
+def test_wilcoxon_many_matches_scipy_vectorised(monkeypatch, chunk_cells):
+    if chunk_cells is not None:
+        monkeypatch.setattr("milkbayes.frequentist._MANY_CHUNK_CELLS", chunk_cells)
     rng = np.random.default_rng(7)
     changes = np.round(rng.normal(0.4, 1.0, size=(500, 24)), 1)  # ties and zeros
     z, p = wilcoxon_many(changes)

@@ -297,22 +297,29 @@ def _half_sign_flip_pmf(units: np.ndarray) -> np.ndarray:
 
 def _truncated_pmf(units: np.ndarray, limit: int) -> np.ndarray:
     """P(S = s) for s = 0..limit, exactly: values above ``limit`` never feed lower ones."""
-    counts = np.zeros(limit + 1)
-    counts[0] = 1.0
+    # two buffers in turn: new[x] = old[x] + old[x - value] is written into the other
+    # buffer, which avoids the temporary copy numpy makes for an overlapping in-place
+    # update (about 1.5x faster). Each buffer is zero beyond its filled extent.
+    old, new = np.zeros(limit + 1), np.zeros(limit + 1)
+    old[0] = 1.0
     top = 0  # largest S reachable so far (capped at limit)
     pending = 0  # factors of 2 not yet divided out
     for step, value in enumerate(np.sort(units).tolist(), start=1):
-        # multiply the generating function by (1 + x^value), in place: numpy copies
-        # the overlapping right-hand side first, so every term uses the old counts
-        stop = min(top, limit - value)
-        if stop >= 0:
-            counts[value:value + stop + 1] += counts[:stop + 1]
-        top = min(limit, top + value)
+        new_top = min(limit, top + value)
+        if value <= new_top:  # otherwise every shifted term lands beyond the limit
+            new[:value] = old[:value]
+            start = value
+            if value <= top:
+                np.add(old[value:top + 1], old[:top + 1 - value], out=new[value:top + 1])
+                start = top + 1
+            new[start:new_top + 1] = old[start - value:new_top + 1 - value]
+            old, new = new, old
+            top = new_top
         pending += 1
         if step % 64 == 0:  # keep counts well inside float range (exact powers of 2)
-            counts[:top + 1] *= 2.0 ** -pending
+            old[:top + 1] *= 2.0 ** -pending
             pending = 0
-    return counts * 2.0 ** -pending
+    return old * 2.0 ** -pending
 
 
 def _lower_tail(units: np.ndarray, at: int) -> float:
@@ -692,7 +699,8 @@ def wilcoxon_many(changes, *, alternative: Alternative = "two-sided",
     :func:`wilcoxon_signed_rank` with ``method="asymptotic"``, ``zero_method="wilcox"``.
     Written with NumPy rather than ``scipy.stats.wilcoxon(..., axis=1)`` because
     SciPy's two-sided z loses its sign (it reports -|z|), which simulations of
-    Type S errors need, and because one argsort per row is about 3x faster.
+    Type S errors need, and because, run in cache-sized chunks of rows, it is 1.5-4x
+    faster (``benchmarks/bench_wilcoxon.py``).
     Ties are exact floating-point equality, as in SciPy.
 
     Examples
@@ -713,6 +721,35 @@ def wilcoxon_many(changes, *, alternative: Alternative = "two-sided",
         raise DataError(f"changes must be a 2-D array (n_sims, n); got shape {changes.shape}")
     if not np.isfinite(changes).all():
         raise DataError("changes contain missing or infinite values")
+    # chunks of rows keep the dozen temporaries in cache (about 2x faster at 100,000 x 24)
+    rows = max(1, _MANY_CHUNK_CELLS // max(changes.shape[1], 1))
+    parts = [_w_plus_moments(changes[i:i + rows]) for i in range(0, changes.shape[0], rows)]
+    if parts:
+        w_plus, mean, sd = (np.concatenate(arrays) for arrays in zip(*parts))
+    else:
+        w_plus = mean = sd = np.zeros(0)
+    excess = w_plus - mean
+    if correction:
+        direction = {"greater": 1.0, "less": -1.0}.get(alternative)
+        excess = excess - 0.5 * (np.sign(excess) if direction is None else direction)
+    empty = sd == 0
+    z = np.where(empty, 0.0, excess / np.where(empty, 1.0, sd))
+    if alternative == "greater":
+        p = stats.norm.sf(z)
+    elif alternative == "less":
+        p = stats.norm.cdf(z)
+    else:
+        p = np.minimum(2.0 * stats.norm.sf(np.abs(z)), 1.0)
+    p = np.where(empty, 1.0, p)
+    return z, p
+
+
+_MANY_CHUNK_CELLS = 131_072
+"""Cells per chunk in :func:`wilcoxon_many` (about 1 MB per float temporary)."""
+
+
+def _w_plus_moments(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """W+ (zeros dropped, average ranks) and its null mean and tie-corrected sd, per row."""
     n_sims, n = changes.shape
     absolute = np.abs(changes)
     order = np.argsort(absolute, axis=1)
@@ -737,21 +774,7 @@ def wilcoxon_many(changes, *, alternative: Alternative = "two-sided",
     n_eff = (n - n_zero).astype(np.float64)
     mean = n_eff * (n_eff + 1.0) / 4.0
     variance = n_eff * (n_eff + 1.0) * (2.0 * n_eff + 1.0) / 24.0 - tie_term / 48.0
-    sd = np.sqrt(np.maximum(variance, 0.0))
-    excess = w_plus - mean
-    if correction:
-        direction = {"greater": 1.0, "less": -1.0}.get(alternative)
-        excess = excess - 0.5 * (np.sign(excess) if direction is None else direction)
-    empty = sd == 0
-    z = np.where(empty, 0.0, excess / np.where(empty, 1.0, sd))
-    if alternative == "greater":
-        p = stats.norm.sf(z)
-    elif alternative == "less":
-        p = stats.norm.cdf(z)
-    else:
-        p = np.minimum(2.0 * stats.norm.sf(np.abs(z)), 1.0)
-    p = np.where(empty, 1.0, p)
-    return z, p
+    return w_plus, mean, np.sqrt(np.maximum(variance, 0.0))
 
 
 # ----------------------------------------------------------------------------- t and sign
