@@ -508,7 +508,9 @@ class WilcoxonResult:
     hl_ci_achieved : float
         Confidence the interval achieves for continuous data.
     rank_biserial : float
-        Matched-pairs rank-biserial correlation (W+ - W-) / (W+ + W-).
+        Matched-pairs rank-biserial correlation (W+ - W-) / (W+ + W-), from the
+        rank sums of the non-zero changes only (for ``zsplit`` before the zeros'
+        halves are added; with ``pratt`` the ranks are those of the full ranking).
     r : float
         z / sqrt(n).
     """
