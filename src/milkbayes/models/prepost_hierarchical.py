@@ -39,7 +39,8 @@ Likelihoods, with :math:`c, m` the outcome scale and centre
   typical mother, in outcome units (volumes must be > 0);
 * ``ordered_logistic`` (scores only): :math:`y_j \sim \mathrm{OrderedLogistic}(\eta_j,
   \kappa)` with :math:`\alpha = 0`, ordered cutpoints
-  :math:`\kappa_1 < \dots < \kappa_K \sim N(0, s_\kappa)`, :math:`K` = ``max_score``;
+  :math:`\kappa_1 < \dots < \kappa_K`, :math:`\kappa_j \sim N(\mathrm{logit}(j/(K+1)),
+  s_\kappa)` (centred where every score is equally likely), :math:`K` = ``max_score``;
   ``effect`` is on the log-odds scale.
 
 Each observation's log-likelihood is multiplied by its mother's ``mother_weight``.
@@ -167,6 +168,22 @@ def _scale_priors(p: dict, likelihood: str, y_centre, y_scale) -> dict:
             "sigma": p["sigma"] * y_scale, "nu_rate": p["nu_rate"]}
 
 
+def _uniform_cutpoints(k: int) -> np.ndarray:
+    """logit(j / (k + 1)), j = 1..k: cutpoints giving every category equal probability.
+
+    The prior mean of the cutpoints, and (being increasing) a valid start for the
+    ordered transform.
+
+    Examples
+    --------
+    >>> _uniform_cutpoints(3).round(3).tolist()
+    [-1.099, 0.0, 1.099]
+    """
+    from scipy.special import logit
+
+    return logit(np.arange(1, k + 1) / (k + 1))
+
+
 def build(inputs: ModelInputs, prior, likelihood: str | None = None):
     """The PyMC model (see the module docstring for the maths)."""
     import pymc as pm
@@ -221,9 +238,9 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
         # likelihood
         obs_weight = weight[mother_idx]
         if likelihood == "ordered_logistic":
-            cutpoints = pm.Normal("cutpoints", 0.0, h["cutpoint_sigma"], dims="cutpoint",
-                                  transform=pm.distributions.transforms.ordered,
-                                  initval=np.linspace(-2.0, 2.0, len(inputs.coords["cutpoint"])))
+            cutpoints = pm.Normal("cutpoints", mu=_uniform_cutpoints(len(inputs.coords["cutpoint"])),
+                                  sigma=h["cutpoint_sigma"], dims="cutpoint",
+                                  transform=pm.distributions.transforms.ordered)
             observed = pm.OrderedLogistic("y_obs", eta=eta, cutpoints=cutpoints,
                                           observed=y, dims="obs")
         else:
