@@ -69,7 +69,7 @@ def bench_many(repeats: int, loop_rows: int) -> tuple[float, float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--loop-rows", type=int, default=2000,
+    parser.add_argument("--loop-rows", type=int, default=500,
                         help="datasets timed in the scipy loop (scaled to 100,000)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
