@@ -1,0 +1,197 @@
+"""Time ``milkbayes reanalyze`` (fast and full) cold and warm, stage by stage, and profile it.
+
+Each run is a fresh process of the installed ``milkbayes`` command writing a report
+into a temporary folder. *Cold* means every cache a new user would not have is empty:
+
+* PyTensor's compile directory (``config.base_compiledir``; it holds the C modules of
+  PyMC's functions and the numba cache nutpie's compiled models draw on,
+  ``config.numba__cache``): pointed at a new, empty folder with ``PYTENSOR_FLAGS``;
+* numba's own cache and anything under ``XDG_CACHE_HOME``: a new, empty folder;
+* matplotlib's font cache (``MPLCONFIGDIR``): a new, empty folder.
+
+milkbayes itself keeps compiled models only in memory (``milkbayes.fit._CACHE``, one
+per process), so a fresh process is cold for it. *Warm* is a second fresh process
+with the same (now filled) folders: the second ``make reanalyze`` of a user.
+
+The stage times are those ``reanalyze`` writes into ``summary.json`` (``timings``);
+the rest of the wall time (interpreter start, imports, writing the report folder) is
+shown as ``startup+other``. The profile is a pyinstrument run of the warm full
+reanalysis in its own process; its text is saved to
+``benchmarks/results/profile_reanalyze.txt`` and the dominating stage is named.
+
+Run: ``.venv/bin/python benchmarks/profile_reanalyze.py [--modes fast,full] [--no-profile]``.
+Printed lines ``RATIO <name> <seconds>`` and ``TARGET ...`` are collected by
+``benchmarks/run_all.py``. Targets (issue 8): full reanalysis <= 60 s cold and
+<= 20 s warm on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+TARGETS = {"cold": 60.0, "warm": 20.0}
+"""Seconds allowed for the full reanalysis on 2 cores (issue 8)."""
+
+
+def cache_environment(root: Path) -> dict:
+    """The environment of a run whose caches all live (empty at first) under ``root``."""
+    env = dict(os.environ)
+    flags = env.get("PYTENSOR_FLAGS", "")
+    env["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={root / 'pytensor'}"]))
+    env["XDG_CACHE_HOME"] = str(root / "xdg")
+    env["NUMBA_CACHE_DIR"] = str(root / "numba")
+    env["MPLCONFIGDIR"] = str(root / "matplotlib")
+    env["PYTHONWARNINGS"] = "ignore"
+    for sub in ("pytensor", "xdg", "numba", "matplotlib"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def milkbayes_command() -> list[str]:
+    """The installed CLI beside this interpreter (``.venv/bin/milkbayes``)."""
+    script = Path(sys.executable).with_name("milkbayes")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from milkbayes.cli import main; sys.exit(main())"]
+
+
+def run_once(mode: str, env: dict, out: Path, timeout: float) -> dict:
+    """One ``milkbayes reanalyze`` in a fresh process; wall time and stage times."""
+    command = [*milkbayes_command(), "reanalyze", "--out", str(out), "--force"]
+    if mode == "fast":
+        command.append("--fast")
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    wall = time.perf_counter() - start
+    row = {"mode": mode, "wall_s": wall, "exit_code": done.returncode}
+    summary_file = out / "summary.json"
+    if not summary_file.exists():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return {**row, "error": " | ".join(tail) or f"exit {done.returncode}"}
+    stages = json.loads(summary_file.read_text()).get("timings", {})
+    row["stages_s"] = {name: float(value) for name, value in stages.items()}
+    row["stages_s"]["startup+other"] = wall - sum(row["stages_s"].values())
+    row["dominating_stage"] = max(stages, key=stages.get) if stages else None
+    return row
+
+
+PROFILE_SNIPPET = """
+import sys
+from pyinstrument import Profiler
+from milkbayes.reanalyze import run_reanalysis
+profiler = Profiler(interval=0.005)
+profiler.start()
+result = run_reanalysis(None, sys.argv[1], fast=sys.argv[2] == "fast", force=True)
+profiler.stop()
+open(sys.argv[3], "w").write(profiler.output_text(unicode=False, color=False, show_all=False))
+import json
+print("TIMINGS " + json.dumps(result.timings))
+"""
+
+
+def profile(mode: str, env: dict, out: Path, text_file: Path, timeout: float) -> dict:
+    """A pyinstrument run of the reanalysis (library call, fresh process)."""
+    try:
+        import pyinstrument  # noqa: F401
+    except ImportError:
+        return {"error": "pyinstrument is not installed (dev extra)"}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PROFILE_SNIPPET, str(out), mode,
+                           str(text_file)], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+    wall = time.perf_counter() - start
+    lines = [line for line in done.stdout.splitlines() if line.startswith("TIMINGS ")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return {"error": " | ".join(tail) or f"exit {done.returncode}"}
+    stages = json.loads(lines[-1].removeprefix("TIMINGS "))
+    dominating = max(stages, key=stages.get)
+    return {"mode": mode, "wall_s": wall, "stages_s": stages, "dominating_stage": dominating,
+            "dominating_share": stages[dominating] / sum(stages.values()),
+            "profile_file": str(text_file.relative_to(HERE.parent))
+            if text_file.is_relative_to(HERE.parent) else str(text_file)}
+
+
+def print_table(runs: list[dict]) -> None:
+    stages = []
+    for run in runs:
+        for name in run.get("stages_s", {}):
+            if name not in stages:
+                stages.append(name)
+    print("\nmilkbayes reanalyze, fresh process each run (seconds)")
+    header = f"{'run':<11} {'wall':>7} " + " ".join(f"{s[:11]:>11}" for s in stages)
+    print(header)
+    print("-" * len(header))
+    for run in runs:
+        label = f"{run['mode']} {run['cache']}"
+        if "error" in run:
+            print(f"{label:<11} failed: {run['error']}")
+            continue
+        cells = " ".join(f"{run['stages_s'].get(s, 0.0):>11.1f}" for s in stages)
+        print(f"{label:<11} {run['wall_s']:>7.1f} {cells}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", default="fast,full", help="comma-separated: fast, full")
+    parser.add_argument("--no-profile", action="store_true", help="skip the pyinstrument run")
+    parser.add_argument("--profile-mode", default="full", choices=("fast", "full"))
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--json", help="write the results to this JSON file")
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="milkbayes-profile-") as scratch:
+        scratch = Path(scratch)
+        for mode in [m for m in args.modes.split(",") if m]:
+            caches = scratch / f"caches-{mode}"
+            env = cache_environment(caches)
+            for cache in ("cold", "warm"):
+                print(f"  reanalyze {mode} {cache} ...", file=sys.stderr, flush=True)
+                row = run_once(mode, env, scratch / f"report-{mode}-{cache}", args.timeout)
+                runs.append({**row, "cache": cache})
+        print_table(runs)
+        prof = None
+        if not args.no_profile:
+            mode = args.profile_mode
+            caches = scratch / f"caches-{mode}"
+            print(f"  pyinstrument: reanalyze {mode} (warm caches) ...", file=sys.stderr,
+                  flush=True)
+            prof = profile(mode, cache_environment(caches), scratch / "report-profile",
+                           RESULTS / "profile_reanalyze.txt", args.timeout)
+            if "error" in prof:
+                print(f"profile failed: {prof['error']}")
+            else:
+                print(f"profile ({mode}, warm): dominating stage {prof['dominating_stage']} "
+                      f"({100 * prof['dominating_share']:.0f} % of the staged time); "
+                      f"text in {prof['profile_file']}")
+    targets = {}
+    for run in runs:
+        if "error" in run:
+            continue
+        print(f"RATIO reanalyze_{run['mode']}_{run['cache']}_s {run['wall_s']:.2f}")
+        if run["mode"] == "full":
+            limit = TARGETS[run["cache"]]
+            targets[f"reanalyze_full_{run['cache']}"] = {
+                "target": limit, "value": run["wall_s"], "met": run["wall_s"] <= limit,
+                "unit": "s", "dominating_stage": run["dominating_stage"]}
+            print(f"TARGET reanalyze_full_{run['cache']} <= {limit:g} s: {run['wall_s']:.1f} s "
+                  f"{'met' if run['wall_s'] <= limit else 'NOT met'} "
+                  f"(largest stage: {run['dominating_stage']})")
+    payload = {"runs": runs, "profile": prof, "targets": targets}
+    if args.json:
+        Path(args.json).write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,369 @@
+"""Run every milkbayes benchmark, print one table of figures and targets, record the run.
+
+``make bench`` runs ``python benchmarks/run_all.py``; ``make bench-smoke`` (and
+``tests/test_benchmarks_smoke.py``) runs ``--smoke``, a tiny version (1 chain x 50
+draws, n = 24 only, Stan only if its model is already compiled) that checks the
+machinery, not the speed.
+
+What it runs, each as a subprocess so that every timing starts from a cold process:
+
+1. ``bench_samplers.py``: the flagship model by milkbayes, PyMC's NUTS and Stan,
+   interleaved repetitions at n = 24, then n = 2,000;
+2. ``profile_reanalyze.py``: ``milkbayes reanalyze`` fast and full, cold and warm,
+   by stage, with a pyinstrument profile;
+3. the other modules' benchmarks (``bench_wilcoxon.py``, ``bench_refit.py``,
+   ``bench_reanalyze.py``, ``bench_simulate.py``, ``bench_prior_grid.py``, when
+   present), whose printed output is kept verbatim and whose ratio and target lines
+   are collected.
+
+A full run writes ``benchmarks/results/latest.json`` and rewrites the results block
+of ``benchmarks/README.md`` from it, so the README's figures always come from a run.
+The machine (CPUs, CPU model, RAM, load average before and after, Python and package
+versions) is recorded with them.
+
+Examples
+--------
+``.venv/bin/python benchmarks/run_all.py --smoke --out /tmp/smoke.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+README = HERE / "README.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+PACKAGES = ("milkbayes", "pymc", "pytensor", "nutpie", "numba", "arviz", "arviz-stats",
+            "numpy", "scipy", "pandas", "pystan", "httpstan", "pyinstrument")
+OTHER_BENCHMARKS = ("bench_wilcoxon.py", "bench_refit.py", "bench_reanalyze.py",
+                    "bench_simulate.py", "bench_prior_grid.py", "bench_sensitivity.py")
+"""Benchmarks written by the module owners; run when present, output kept verbatim."""
+
+RATIO_LINE = re.compile(r"^RATIO\s+(\S+)\s+(-?[0-9.eE+-]+)\s*$")
+MULTIPLE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*x\b")
+TARGET_WORDS = re.compile(r"\b(met|NOT met|yes|NO|target|PASS|FAIL)\b")
+
+
+# ----------------------------------------------------------------------------- machine
+def machine() -> dict:
+    """Where the figures come from."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram_gb = int(line.split()[1]) / 1024**2
+                break
+    except OSError:
+        pass
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"nproc": os.cpu_count(), "affinity_cpus": len(os.sched_getaffinity(0)),
+            "cpu_model": cpu, "ram_gb": ram_gb, "python": platform.python_version(),
+            "platform": platform.platform(), "packages": versions,
+            "git_commit": git_commit()}
+
+
+def git_commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
+
+
+# ----------------------------------------------------------------------------- running
+def run_script(arguments: list[str], timeout: float) -> dict:
+    """Run a benchmark script; its output, exit code and wall time."""
+    start = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, *arguments], capture_output=True, text=True,
+                              timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return {"exit_code": None, "seconds": time.perf_counter() - start, "stdout": out,
+                "error": f"timed out after {timeout:.0f} s"}
+    row = {"exit_code": done.returncode, "seconds": time.perf_counter() - start,
+           "stdout": done.stdout}
+    if done.returncode != 0:
+        row["error"] = " | ".join(done.stderr.strip().splitlines()[-3:]) or \
+            f"exit {done.returncode}"
+    return row
+
+
+def parse_output(text: str) -> dict:
+    """Collect ``RATIO name value`` lines, and lines that state a multiple or a target.
+
+    Examples
+    --------
+    >>> parse_output("RATIO a_over_b 6.5\\nexact   0.2  <= 1 s  yes  12.0x faster\\nnoise")
+    {'ratios': {'a_over_b': 6.5}, 'ratio_lines': ['exact   0.2  <= 1 s  yes  12.0x faster'], 'target_lines': ['exact   0.2  <= 1 s  yes  12.0x faster']}
+    """
+    ratios, ratio_lines, target_lines = {}, [], []
+    for line in text.splitlines():
+        match = RATIO_LINE.match(line.strip())
+        if match:
+            ratios[match.group(1)] = float(match.group(2))
+            continue
+        if MULTIPLE.search(line):
+            ratio_lines.append(line.rstrip())
+        if TARGET_WORDS.search(line):
+            target_lines.append(line.rstrip())
+    return {"ratios": ratios, "ratio_lines": ratio_lines, "target_lines": target_lines}
+
+
+def run_json_benchmark(script: str, arguments: list[str], timeout: float) -> dict:
+    """Run one of this folder's scripts that can write ``--json``; merge its JSON."""
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / "out.json"
+        row = run_script([str(HERE / script), *arguments, "--json", str(target)], timeout)
+        if target.exists():
+            row["result"] = json.loads(target.read_text())
+    row |= parse_output(row["stdout"])
+    return row
+
+
+def run_others(timeout: float) -> dict:
+    """The module owners' benchmarks present in this folder."""
+    out = {}
+    for script in OTHER_BENCHMARKS:
+        if not (HERE / script).exists():
+            continue
+        print(f"- {script} ...", file=sys.stderr, flush=True)
+        row = run_script([str(HERE / script)], timeout)
+        out[script] = row | parse_output(row["stdout"])
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+def collect_targets(record: dict) -> list[dict]:
+    """Every target with its value and whether it is met, in one list."""
+    rows = []
+    samplers = record.get("samplers", {}).get("result") or {}
+    for size in samplers.get("sizes", []):
+        for name, target in size.get("targets", {}).items():
+            rows.append({"name": name, "target": f">= {target['target']:g}x",
+                         "value": f"{target['value']:.2f}x", "met": target["met"],
+                         "source": "bench_samplers.py"})
+        for way, row in size.get("ways", {}).items():
+            if "error" in row and way != "milkbayes":
+                rows.append({"name": f"n{size['n']}_ess_per_s_vs_{way}", "target": "measured",
+                             "value": "-", "met": None, "source": row["error"]})
+    reanalyze = record.get("reanalyze", {}).get("result") or {}
+    for name, target in reanalyze.get("targets", {}).items():
+        rows.append({"name": name, "target": f"<= {target['target']:g} s",
+                     "value": f"{target['value']:.1f} s", "met": target["met"],
+                     "source": f"profile_reanalyze.py (largest stage "
+                               f"{target.get('dominating_stage')})"})
+    for script, row in record.get("others", {}).items():
+        for line in row.get("target_lines", []):
+            rows.append({"name": line.strip(), "target": "(in line)", "value": "(in line)",
+                         "met": None, "source": script})
+    return rows
+
+
+def samplers_markdown(result: dict) -> list[str]:
+    lines = []
+    for size in result.get("sizes", []):
+        lines += [f"**n = {size['n']}** (medians over repetitions; compile and total: "
+                  "cold caches / warm caches)", "",
+                  "| way | reps | ESS/s effect | ESS/s slowest (param) | sampling s | "
+                  "compile s | total s (fresh process) | peak MB | effect mean (sd) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for way, row in size["ways"].items():
+            if "error" in row:
+                lines.append(f"| {way} | not measured: {row['error']} |||||||| ")
+                continue
+            lines.append(
+                f"| {way} | {row['repetitions']} | {row['ess_per_s_effect']:.1f} | "
+                f"{row['ess_per_s_min']:.1f} ({row['slowest_parameter']}) | "
+                f"{row['sample_s']:.2f} | {_pair(row, 'compile_s')} | {_pair(row, 'total_s')} | "
+                f"{row['peak_rss_mb']:.0f} | {row['effect_mean']:.2f} ({row['effect_sd']:.2f}) |")
+        lines.append("")
+        for name, value in size.get("ratios", {}).items():
+            lines.append(f"- `{name}` = **{value:.2f}**")
+        for other, check in size.get("agreement", {}).items():
+            lines.append(f"- effect agrees with {other}: {'yes' if check['ok'] else 'NO'} "
+                         f"(mean |diff| {check['mean']['abs_diff']:.3f} < "
+                         f"{check['mean']['bound']:.3f}; sd |diff| "
+                         f"{check['sd']['abs_diff']:.3f} < {check['sd']['bound']:.3f})")
+        lines.append("")
+    return lines
+
+
+def _pair(row: dict, key: str) -> str:
+    cold, warm = row.get(f"{key}_cold_cache"), row.get(f"{key}_warm_cache")
+    return "/".join("-" if v is None else f"{v:.1f}" for v in (cold, warm))
+
+
+def reanalyze_markdown(result: dict) -> list[str]:
+    runs = result.get("runs", [])
+    stages = []
+    for run in runs:
+        for name in run.get("stages_s", {}):
+            if name not in stages:
+                stages.append(name)
+    lines = ["| run | wall s | " + " | ".join(stages) + " |",
+             "|---|---|" + "---|" * len(stages)]
+    for run in runs:
+        if "error" in run:
+            lines.append(f"| {run['mode']} {run['cache']} | failed: {run['error']} |")
+            continue
+        lines.append(f"| {run['mode']} {run['cache']} | {run['wall_s']:.1f} | "
+                     + " | ".join(f"{run['stages_s'].get(s, 0.0):.1f}" for s in stages) + " |")
+    prof = result.get("profile") or {}
+    if prof and "error" not in prof:
+        lines += ["", f"Profile ({prof['mode']}, warm): the dominating stage is "
+                      f"**{prof['dominating_stage']}** ({100 * prof['dominating_share']:.0f} % "
+                      f"of the staged time); pyinstrument text: `{prof['profile_file']}`."]
+    elif prof:
+        lines += ["", f"Profile failed: {prof['error']}"]
+    return lines
+
+
+def markdown(record: dict) -> str:
+    """The README's results block, generated from the record."""
+    m = record["machine"]
+    load = record["load_average"]
+    lines = [f"Run of {record['finished_utc']} (commit {m['git_commit']}), "
+             f"`{' '.join(record['command'])}`, {record['seconds']:.0f} s in all.", "",
+             f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), "
+             f"{m['ram_gb']:.1f} GB RAM, Python {m['python']}; "
+             + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".",
+             f"Load average (1 min) before/after: {load['before'][0]:.1f} / "
+             f"{load['after'][0]:.1f}"
+             + (" — **a shared machine under load**: other processes competed for the "
+                "2 cores, so absolute times are inflated; the ratios, measured in the "
+                "same run with interleaved repetitions, are the figures to read."
+                if max(load["before"][0], load["after"][0]) > 1.5 * (m["nproc"] or 1) / 2
+                else "."), ""]
+    lines += ["### Targets", "", "| target | limit | value | met | from |", "|---|---|---|---|---|"]
+    for row in record["targets"]:
+        met = {True: "yes", False: "**no**", None: "see line"}[row["met"]]
+        lines.append(f"| {row['name']} | {row['target']} | {row['value']} | {met} | "
+                     f"{row['source']} |")
+    samplers = record.get("samplers", {})
+    lines += ["", "### Samplers (bench_samplers.py)", ""]
+    lines += samplers_markdown(samplers["result"]) if samplers.get("result") else \
+        [f"not measured: {samplers.get('error', 'skipped')}", ""]
+    reanalyze = record.get("reanalyze", {})
+    lines += ["### Pipeline (profile_reanalyze.py)", ""]
+    lines += reanalyze_markdown(reanalyze["result"]) if reanalyze.get("result") else \
+        [f"not measured: {reanalyze.get('error', 'skipped')}"]
+    for script, row in record.get("others", {}).items():
+        lines += ["", f"### {script} ({row['seconds']:.0f} s"
+                      + (f"; {row['error']}" if "error" in row else "") + ")", "", "```",
+                  row["stdout"].rstrip(), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(text: str) -> None:
+    """Replace the block between the markers of ``benchmarks/README.md``."""
+    if not README.exists():
+        return
+    readme = README.read_text()
+    if BEGIN not in readme or END not in readme:
+        return
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+
+
+def print_summary(record: dict) -> None:
+    print("\n=== targets ===")
+    for row in record["targets"]:
+        met = {True: "met", False: "NOT met", None: ""}[row["met"]]
+        print(f"{row['name'][:70]:<70} {row['target']:>10} {row['value']:>10} {met:>8}  "
+              f"[{row['source']}]")
+    print("=== ratios ===")
+    for section in ("samplers", "reanalyze"):
+        for name, value in record.get(section, {}).get("ratios", {}).items():
+            print(f"{name:<60} {value:>10.2f}")
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny run for the test suite: checks the machinery, not speed")
+    parser.add_argument("--out", help="JSON record (default: benchmarks/results/latest.json; "
+                                      "smoke runs write nowhere unless given)")
+    parser.add_argument("--sizes", default="24,2000")
+    parser.add_argument("--repetitions", default="2,1",
+                        help="sampler repetitions per size (interleaved)")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated parts to leave out: samplers, reanalyze, others")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds allowed to each benchmark script")
+    args = parser.parse_args(argv)
+    skip = {s for s in args.skip.split(",") if s}
+    started = time.perf_counter()
+    record = {"command": ["benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])],
+              "smoke": args.smoke,
+              "started_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+              "load_average": {"before": list(os.getloadavg())}, "machine": machine()}
+    if "samplers" not in skip:
+        print("- bench_samplers.py ...", file=sys.stderr, flush=True)
+        if args.smoke:
+            sampler_args = ["--sizes", "24", "--repetitions", "1", "--chains", "1",
+                            "--draws", "50", "--tune", "50", "--keep-caches",
+                            "--skip-stan-unless-compiled"]
+        else:
+            sampler_args = ["--sizes", args.sizes, "--repetitions", args.repetitions]
+        row = run_json_benchmark("bench_samplers.py", sampler_args, args.timeout)
+        record["samplers"] = row
+        print(row["stdout"].rstrip())
+    if not args.smoke and "reanalyze" not in skip:
+        print("- profile_reanalyze.py ...", file=sys.stderr, flush=True)
+        row = run_json_benchmark("profile_reanalyze.py", [], args.timeout)
+        record["reanalyze"] = row
+        print(row["stdout"].rstrip())
+    if not args.smoke and "others" not in skip:
+        record["others"] = run_others(args.timeout)
+        for script, row in record["others"].items():
+            print(f"\n--- {script} ({row['seconds']:.1f} s) ---\n{row['stdout'].rstrip()}")
+            if "error" in row:
+                print(f"({script} failed: {row['error']})")
+    record["load_average"]["after"] = list(os.getloadavg())
+    record["finished_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    record["seconds"] = time.perf_counter() - started
+    record["targets"] = collect_targets(record)
+    print_summary(record)
+    out = args.out or (None if args.smoke else str(RESULTS / "latest.json"))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(record, indent=2))
+        print(f"\nrecorded in {out}")
+    if not args.smoke and args.out is None:
+        update_readme(markdown(record))
+    print(f"total {record['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
