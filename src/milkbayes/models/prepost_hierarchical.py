@@ -242,7 +242,7 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
                                   sigma=h["cutpoint_sigma"], dims="cutpoint",
                                   transform=pm.distributions.transforms.ordered)
             observed = pm.OrderedLogistic("y_obs", eta=eta, cutpoints=cutpoints,
-                                          observed=y, dims="obs")
+                                          compute_p=False, observed=y, dims="obs")
         else:
             sigma = pm.HalfNormal("sigma", sigma=h["sigma"])
             if likelihood == "student_t":
