@@ -66,6 +66,7 @@ from scipy import special, stats
 
 from milkbayes import RECONSTRUCTED_WARNING, published
 from milkbayes.data import Outcome, Study, load_study, study_from_csv_text
+from milkbayes.frequentist import paired_change, wilcoxon_many
 from milkbayes.errors import DataError, MilkbayesError, RunExistsError
 
 SCENARIOS: tuple[str, ...] = ("volume_ml", "score")
@@ -479,9 +480,11 @@ class ConstraintCheck:
 def spss_wilcoxon(change: np.ndarray) -> tuple[float, float, int]:
     """Z, two-sided p and the number of non-zero differences, as SPSS computes them.
 
-    Delegates to ``scipy.stats.wilcoxon(d, zero_method="wilcox", correction=False,
-    method="asymptotic")``, which is the SPSS procedure; the sign of Z is that of
-    the positive-rank excess (SPSS reports -|Z| "based on negative ranks").
+    Delegates to :func:`milkbayes.frequentist.wilcoxon_many` (zeros dropped, average
+    ranks, tie-corrected variance, no continuity correction: the SPSS procedure).
+    Z is signed: positive when post > pre (SPSS prints -|Z| "based on negative
+    ranks"). Pass changes made by :func:`milkbayes.frequentist.paired_change`, so
+    that decimal ties tie in binary floating point.
 
     Examples
     --------
@@ -490,15 +493,11 @@ def spss_wilcoxon(change: np.ndarray) -> tuple[float, float, int]:
     (4.2857, True, 24)
     """
     d = np.asarray(change, dtype=float)
-    nonzero = d[d != 0]
-    if nonzero.size == 0:
+    nonzero = int(np.count_nonzero(d))
+    if nonzero == 0:
         return math.nan, math.nan, 0
-    result = stats.wilcoxon(nonzero, zero_method="wilcox", correction=False,
-                            method="asymptotic")
-    positive_excess = stats.rankdata(np.abs(nonzero))[nonzero > 0].sum() \
-        - nonzero.size * (nonzero.size + 1) / 4
-    z = abs(float(result.zstatistic)) * (1.0 if positive_excess >= 0 else -1.0)
-    return z, float(result.pvalue), int(nonzero.size)
+    z, p = wilcoxon_many(d[np.newaxis, :])
+    return float(z[0]), float(p[0]), nonzero
 
 
 def check_constraints(table: pd.DataFrame | Study, outcome: Outcome | None = None
@@ -521,7 +520,7 @@ def check_constraints(table: pd.DataFrame | Study, outcome: Outcome | None = Non
         counts[c] == f.count for c, f in published.COVARIATE_FACTS.items())
     pre = table["pre"].to_numpy(dtype=float)
     post = table["post"].to_numpy(dtype=float)
-    z, p, m = spss_wilcoxon(post - pre)
+    z, p, m = spss_wilcoxon(paired_change(pre, post))
     values = np.concatenate([pre, post])
     if outcome is None or outcome.kind == "continuous":
         valid = bool(np.isfinite(values).all())
