@@ -27,6 +27,7 @@ FAST = False           # True: tiny samplers and grids (the test suite uses it)
 '''
 
 LOAD = '''\
+%matplotlib inline
 import warnings
 
 import matplotlib.pyplot as plt

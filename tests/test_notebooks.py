@@ -103,8 +103,17 @@ def test_notebook_02_with_the_flagship_model(tmp_path):
     assert "convergence:" in text
 
 
+def _images(nb) -> int:
+    return sum("image/png" in output.get("data", {})
+               for cell in _code_cells(nb) for output in cell.outputs)
+
+
 def test_notebook_03_runs_every_sensitivity_analysis(tmp_path):
-    text = _text(_execute("03_sensitivity_analysis", tmp_path))
+    nb = _execute("03_sensitivity_analysis", tmp_path)
+    text = _text(nb)
+    # each analysis shows its figure as an image (grid, likelihood, influence,
+    # ensemble, published p, bias), not as "<Figure ...>" text
+    assert _images(nb) >= 6
     assert "settings refitted" in text
     assert "tipping_point_p_effect_gt_0" in text
 

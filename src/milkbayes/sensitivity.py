@@ -997,6 +997,13 @@ def prior_grid(study, model="paired_change", *,
     swaps ``prior_<location>`` and ``prior_<scale>`` into the compiled model
     (:func:`milkbayes.fit.fit` and its cache), so 56 settings take seconds once the
     model is compiled.
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> grid = prior_grid(load_bundled(), mcid=10.0)  # doctest: +SKIP
+    >>> grid.summary["n_settings"], grid.summary["p_effect_gt_0_min"]  # doctest: +SKIP
+    (56, 1.0)
     """
     import time
 
@@ -1113,6 +1120,13 @@ def likelihood_variants(study, model: str | None = None, *,
         P(effect > 0), P(effect > MCID) and the name of the effect variable (the
         log-normal model's effect is multiplicative: read its ``effect_variable``
         and the extra columns it reports).
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> result = likelihood_variants(load_bundled(), "paired_change")  # doctest: +SKIP
+    >>> list(result.table.likelihood)  # doctest: +SKIP
+    ['normal', 'student_t']
     """
     from milkbayes.fit import available_models, load_model
 
@@ -1213,6 +1227,13 @@ def influence(study, model: str = "paired_change", *, prior: str = "neutral",
     vanishes) and refitting the same compiled model: no change of shape, no
     recompilation. The same seed for every refit keeps the Monte Carlo noise common
     to all of them, so the shifts are mostly the mothers' doing.
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> result = influence(load_bundled(), mcid=10.0)  # doctest: +SKIP
+    >>> len(result.table), result.summary["most_influential_id"]  # doctest: +SKIP
+    (24, 'M22')
     """
     from dataclasses import replace
 
@@ -1316,6 +1337,12 @@ def reconstruction_ensemble(scenario: str = "volume_ml", k: int = 20, seed: int 
     the paper cannot tell them apart. The spread of the posterior conclusions
     across members is the part of the uncertainty that comes from not having the
     raw data; it sits on top of the within-dataset posterior uncertainty.
+
+    Examples
+    --------
+    >>> result = reconstruction_ensemble("volume_ml", k=5, seed=1)  # doctest: +SKIP
+    >>> result.reconstructed, len(result.table)  # doctest: +SKIP
+    (True, 5)
     """
     from milkbayes.datasets import ensemble, ensemble_seeds
 
@@ -1392,6 +1419,13 @@ def bias_analysis(study, *, model: str = "paired_change", prior: str = "neutral"
     single group identifies only the sum; see :func:`tipping_points` for the maths.
     The massage effect under the trend prior is ``mu - T`` with ``T`` drawn from the
     prior independently of the posterior draws of ``mu`` (seeded).
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> result = bias_analysis(load_bundled(), mcid=10.0)  # doctest: +SKIP
+    >>> result.summary["tipping_point_p_effect_gt_0"] > 0  # doctest: +SKIP
+    True
     """
     mcid = default_mcid(study) if mcid is None else float(mcid)
     default_trend = TREND_PRIORS.get(study.outcome.kind, TREND_PRIORS["continuous"])
@@ -1469,6 +1503,12 @@ def highlights(study, *, mcid: float | None = None, fast: bool = False
     Returns
     -------
     list of SensitivityResult
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> [r.name for r in highlights(load_bundled(), fast=True)]  # doctest: +SKIP
+    ['prior_grid', 'bias', 'published_p']
     """
     sampler = FAST_SAMPLER if fast else SamplerOptions(draws=300, tune=200, chains=2)
     grid_kwargs = ({"locations": (-0.5, 0.0, 0.5), "scales": (0.2, math.sqrt(2) / 2, 1.4)}
