@@ -652,7 +652,7 @@ ax.legend()
 plt.show()
 '''),
     md("""
-The power is near 0 for δ < 0.4 and near 1 for δ > 1.3. So "p < .0005" tells us
+The power is near 0 for δ < 0.4 and near 1 for δ > 1.5. So "p < .0005" tells us
 that δ is probably not small. It does not tell us *how large*: δ = 1.5 and
 δ = 15 produce it equally surely. Treating the published result as data and
 combining it with a prior on δ makes this precise:
