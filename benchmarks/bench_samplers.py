@@ -87,7 +87,7 @@ def make_study(n: int, seed: int = 2000):
     The synthetic mothers take covariate rows drawn with replacement from the bundled
     24 (keeping their joint structure) and volumes from the reconstruction's own
     generative model (:func:`milkbayes.datasets.draw_volume` at its default
-    assumptions).
+    assumptions), redrawn for the few mothers whose drawn volume is negative.
     """
     import pandas as pd
 
@@ -100,8 +100,12 @@ def make_study(n: int, seed: int = 2000):
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, bundled.n, size=n)
     covariates = bundled.table.iloc[rows][list(COVARIATES)].astype(str).reset_index(drop=True)
-    pre, post = datasets.draw_volume(rng, covariates,
-                                     datasets.make_assumptions("volume_ml").outcome)
+    assumptions = datasets.make_assumptions("volume_ml").outcome
+    pre, post = datasets.draw_volume(rng, covariates, assumptions)
+    # a volume cannot be negative: redraw those mothers (conditioning on volume >= 0)
+    while (bad := np.flatnonzero((pre < 0) | (post < 0))).size:
+        pre[bad], post[bad] = datasets.draw_volume(
+            rng, covariates.iloc[bad].reset_index(drop=True), assumptions)
     frame = pd.DataFrame({"id": [f"S{i + 1:05d}" for i in range(n)], "pre": pre,
                           "post": post, "group": "massage", **covariates})
     return study_from_frame(frame, outcome=bundled.outcome, reconstructed=True,
@@ -196,10 +200,10 @@ def run_stan(study, args) -> tuple[object, float, float]:
     sample_seconds = time.perf_counter() - start
     draws = {}
     for name in FREE_PARAMETERS:
-        flat = np.asarray(fit[name])  # (*dims, draws * chains), chain-major blocks
-        dims = flat.shape[:-1]
-        # pystan 3 stores (*dims, draws, chains) flattened in Fortran order
-        values = flat.reshape(*dims, args.draws, args.chains, order="F")
+        # pystan 3 gives (*dims, draws * chains) with the chains of each draw adjacent
+        # (flat index = draw * chains + chain) and (1, ...) for a scalar
+        dims = tuple(fit.dims[fit.param_names.index(name)])
+        values = np.asarray(fit[name]).reshape(*dims, args.draws, args.chains)
         draws[name] = np.moveaxis(values, (-1, -2), (0, 1))
     return from_dict({"posterior": draws}), compile_seconds, sample_seconds
 
@@ -271,16 +275,27 @@ def launch(way: str, n: int, args, env: dict) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", way, "--n", str(n),
                "--draws", str(args.draws), "--tune", str(args.tune),
                "--chains", str(args.chains), "--seed", str(args.seed)]
+    cpu_before = children_cpu_seconds()
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env,
                           timeout=args.timeout)
     total = time.perf_counter() - start
+    cpu = children_cpu_seconds() - cpu_before
     lines = [line for line in done.stdout.splitlines() if line.startswith("WORKER ")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         return {"way": way, "n": n, "error": " | ".join(tail) or f"exit {done.returncode}",
-                "total_s": total}
-    return {**json.loads(lines[-1].removeprefix("WORKER ")), "total_s": total}
+                "total_s": total, "cpu_s": cpu}
+    return {**json.loads(lines[-1].removeprefix("WORKER ")), "total_s": total, "cpu_s": cpu}
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of the finished children (and their children, when
+    waited for): what a worker cost the machine, whatever the other load."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def environment(cache_root: Path, cold: bool) -> dict:
@@ -326,6 +341,7 @@ def summarise(fits: list[dict], n: int, ways: tuple[str, ...]) -> dict:
             "total_s_cold_cache": first["total_s"] if first.get("cold") else None,
             "total_s_warm_cache": median_of([f for f in ok if not f.get("cold")], "total_s"),
             "peak_rss_mb": max(f["peak_rss_mb"] for f in ok),
+            "cpu_s": median_of(ok, "cpu_s"),
             "effect_mean": first["effect_mean"], "effect_sd": first["effect_sd"],
             "effect_mcse_mean": first["effect_mcse_mean"],
             "effect_mcse_sd": first["effect_mcse_sd"],
@@ -363,12 +379,17 @@ def agree(a: dict, b: dict) -> dict:
     return out
 
 
-def run_size(n: int, repetitions: int, ways: tuple[str, ...], args, cache_root: Path) -> dict:
-    """Interleaved repetitions (A B C A B C ...) of every way at one n."""
+def run_size(n: int, repetitions: int, ways: tuple[str, ...], args, cache_root: Path,
+             first_size: bool) -> dict:
+    """Interleaved repetitions (A B C A B C ...) of every way at one n.
+
+    Only the first repetition of the first size starts from empty caches (the Stan
+    program and PyTensor's compiled operations do not depend on n).
+    """
     fits = []
     for rep in range(repetitions):
         for way in ways:
-            cold = rep == 0 and not args.keep_caches
+            cold = rep == 0 and first_size and not args.keep_caches
             env = environment(cache_root / way, cold=cold)
             print(f"  n={n} rep {rep + 1}/{repetitions} {way}{' (cold caches)' if cold else ''}"
                   " ...", file=sys.stderr, flush=True)
@@ -386,7 +407,7 @@ def print_table(result: dict) -> None:
     print(f"\nprepost_hierarchical (normal, neutral priors), n = {n}: "
           f"medians over repetitions")
     header = (f"{'way':<10} {'reps':>4} {'ESS/s eff':>10} {'ESS/s min':>10} {'slowest':<16} "
-              f"{'sample s':>8} {'compile s':>15} {'total s':>15} {'peak MB':>8}")
+              f"{'sample s':>8} {'compile s':>15} {'total s':>15} {'cpu s':>6} {'peak MB':>8}")
     print(header)
     print("-" * len(header))
     for way, row in result["ways"].items():
@@ -398,8 +419,9 @@ def print_table(result: dict) -> None:
         print(f"{way:<10} {row['repetitions']:>4} {fmt(row['ess_per_s_effect']):>10} "
               f"{fmt(row['ess_per_s_min']):>10} {row['slowest_parameter']:<16} "
               f"{fmt(row['sample_s'], '.2f'):>8} {compile_text:>15} {total_text:>15} "
-              f"{fmt(row['peak_rss_mb'], '.0f'):>8}")
-    print("(compile and total: cold caches / warm caches; total = whole fresh process)")
+              f"{fmt(row['cpu_s'], '.0f'):>6} {fmt(row['peak_rss_mb'], '.0f'):>8}")
+    print("(compile and total: cold caches / warm caches; total = wall time of the whole "
+          "fresh process; cpu s = its CPU time, median)")
     for other, check in result["agreement"].items():
         print(f"effect agreement milkbayes vs {other}: mean |diff| "
               f"{check['mean']['abs_diff']:.3f} < {check['mean']['bound']:.3f}, sd |diff| "
@@ -419,6 +441,9 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--repetitions", default="3,1",
                         help="repetitions per size, same order as --sizes (default 3,1)")
     parser.add_argument("--ways", default=",".join(WAYS))
+    parser.add_argument("--ways-large", default="milkbayes,stan",
+                        help="ways run at n > 100 (PyMC's NUTS at n = 2,000 takes minutes "
+                             "and has no target there; add pymc to include it)")
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
@@ -458,8 +483,13 @@ def main(argv=None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     reps = [int(r) for r in args.repetitions.split(",")]
     results = []
-    for n, repetitions in zip(sizes, reps, strict=True):
-        result = run_size(n, repetitions, ways, args, cache_root)
+    large_ways = tuple(w for w in args.ways_large.split(",") if w in ways)
+    for k, (n, repetitions) in enumerate(zip(sizes, reps, strict=True)):
+        size_ways = ways if n <= 100 else large_ways
+        result = run_size(n, repetitions, size_ways, args, cache_root, first_size=k == 0)
+        for way in ways:
+            if way not in size_ways:
+                result["ways"][way] = {"error": f"not run at n = {n} (see --ways-large)"}
         for way, reason in skipped.items():
             result["ways"][way] = {"error": reason}
         print_table(result)

@@ -19,7 +19,8 @@ shown as ``startup+other``. The profile is a pyinstrument run of the warm full
 reanalysis in its own process; its text is saved to
 ``benchmarks/results/profile_reanalyze.txt`` and the dominating stage is named.
 
-Run: ``.venv/bin/python benchmarks/profile_reanalyze.py [--modes fast,full] [--no-profile]``.
+Run: ``.venv/bin/python benchmarks/profile_reanalyze.py [--runs full:cold,full:warm,...]
+[--no-profile]``.
 Printed lines ``RATIO <name> <seconds>`` and ``TARGET ...`` are collected by
 ``benchmarks/run_all.py``. Targets (issue 8): full reanalysis <= 60 s cold and
 <= 20 s warm on 2 cores.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,15 +66,26 @@ def milkbayes_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from milkbayes.cli import main; sys.exit(main())"]
 
 
+def children_cpu_seconds() -> float:
+    """User + system CPU time of this process's finished children (load-independent
+    companion of the wall time on a shared machine)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_once(mode: str, env: dict, out: Path, timeout: float) -> dict:
     """One ``milkbayes reanalyze`` in a fresh process; wall time and stage times."""
     command = [*milkbayes_command(), "reanalyze", "--out", str(out), "--force"]
     if mode == "fast":
         command.append("--fast")
+    cpu_before = children_cpu_seconds()
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     wall = time.perf_counter() - start
-    row = {"mode": mode, "wall_s": wall, "exit_code": done.returncode}
+    row = {"mode": mode, "wall_s": wall, "cpu_s": children_cpu_seconds() - cpu_before,
+           "exit_code": done.returncode}
     summary_file = out / "summary.json"
     if not summary_file.exists():
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -128,7 +141,7 @@ def print_table(runs: list[dict]) -> None:
             if name not in stages:
                 stages.append(name)
     print("\nmilkbayes reanalyze, fresh process each run (seconds)")
-    header = f"{'run':<11} {'wall':>7} " + " ".join(f"{s[:11]:>11}" for s in stages)
+    header = f"{'run':<11} {'wall':>7} {'cpu':>7} " + " ".join(f"{s[:11]:>11}" for s in stages)
     print(header)
     print("-" * len(header))
     for run in runs:
@@ -137,12 +150,14 @@ def print_table(runs: list[dict]) -> None:
             print(f"{label:<11} failed: {run['error']}")
             continue
         cells = " ".join(f"{run['stages_s'].get(s, 0.0):>11.1f}" for s in stages)
-        print(f"{label:<11} {run['wall_s']:>7.1f} {cells}")
+        print(f"{label:<11} {run['wall_s']:>7.1f} {run['cpu_s']:>7.1f} {cells}")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modes", default="fast,full", help="comma-separated: fast, full")
+    parser.add_argument("--runs", default="full:cold,full:warm,fast:cold,fast:warm",
+                        help="comma-separated mode:cache pairs, run in this order; a cold "
+                             "run empties the caches first, a warm one reuses them")
     parser.add_argument("--no-profile", action="store_true", help="skip the pyinstrument run")
     parser.add_argument("--profile-mode", default="full", choices=("fast", "full"))
     parser.add_argument("--timeout", type=float, default=900.0)
@@ -152,18 +167,21 @@ def main(argv=None) -> int:
     runs = []
     with tempfile.TemporaryDirectory(prefix="milkbayes-profile-") as scratch:
         scratch = Path(scratch)
-        for mode in [m for m in args.modes.split(",") if m]:
-            caches = scratch / f"caches-{mode}"
+        caches = scratch / "caches"
+        for k, pair in enumerate(p for p in args.runs.split(",") if p):
+            mode, _, cache = pair.partition(":")
+            if mode not in ("fast", "full") or cache not in ("cold", "warm"):
+                parser.error(f"--runs: {pair!r} is not fast|full:cold|warm")
+            if cache == "cold" and caches.exists():
+                shutil.rmtree(caches)
             env = cache_environment(caches)
-            for cache in ("cold", "warm"):
-                print(f"  reanalyze {mode} {cache} ...", file=sys.stderr, flush=True)
-                row = run_once(mode, env, scratch / f"report-{mode}-{cache}", args.timeout)
-                runs.append({**row, "cache": cache})
+            print(f"  reanalyze {mode} {cache} ...", file=sys.stderr, flush=True)
+            row = run_once(mode, env, scratch / f"report-{k}", args.timeout)
+            runs.append({**row, "cache": cache})
         print_table(runs)
         prof = None
         if not args.no_profile:
             mode = args.profile_mode
-            caches = scratch / f"caches-{mode}"
             print(f"  pyinstrument: reanalyze {mode} (warm caches) ...", file=sys.stderr,
                   flush=True)
             prof = profile(mode, cache_environment(caches), scratch / "report-profile",
