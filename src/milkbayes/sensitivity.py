@@ -1337,12 +1337,6 @@ def reconstruction_ensemble(scenario: str = "volume_ml", k: int = 20, seed: int 
     the paper cannot tell them apart. The spread of the posterior conclusions
     across members is the part of the uncertainty that comes from not having the
     raw data; it sits on top of the within-dataset posterior uncertainty.
-
-    Examples
-    --------
-    >>> result = reconstruction_ensemble("volume_ml", k=5, seed=1)  # doctest: +SKIP
-    >>> result.reconstructed, len(result.table)  # doctest: +SKIP
-    (True, 5)
     """
     from milkbayes.datasets import ensemble, ensemble_seeds
 
