@@ -95,7 +95,7 @@ def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
     inputs = module.inputs(study, params["likelihood"])
     prior = get_prior(params["prior"], study.outcome, params["model"])
     shapes = tuple((k, np.shape(v)) for k, v in sorted(inputs.data.items()))
-    key = ("fit", params["model"], params["likelihood"], params["prior"], settings.outcome,
+    key = ("model", params["model"], params["likelihood"], params["prior"], settings.outcome,
            shapes)
     bundle = engine.get_compiled(key, lambda: (module.build(inputs, prior, params["likelihood"]),
                                                module.EFFECT))

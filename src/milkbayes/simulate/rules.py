@@ -23,7 +23,7 @@ from scipy import special, stats
 DEFAULT_R = float(np.sqrt(2) / 2)
 """Default Cauchy scale of the JZS prior on the standardised effect (Morey & Rouder)."""
 
-_LOG_G = np.linspace(-12.0, 22.0, 3401)
+_LOG_G = np.linspace(-12.0, 22.0, 851)
 """Grid of log g for the JZS integral (see :func:`jzs_bf10_many`)."""
 
 

@@ -229,7 +229,7 @@ def _setup(params: dict):
     inputs = module.inputs(study, params["likelihood"])
     prior = get_prior(params["prior"], study.outcome, params["model"])
     shapes = tuple((k, np.shape(v)) for k, v in sorted(inputs.data.items()))
-    key = ("sbc", params["model"], params["likelihood"], params["prior"], params["outcome"],
+    key = ("model", params["model"], params["likelihood"], params["prior"], params["outcome"],
            shapes)
     bundle = engine.get_compiled(key, lambda: (module.build(inputs, prior,
                                                             params["likelihood"]),
@@ -237,7 +237,7 @@ def _setup(params: dict):
     sim_key = key + (params["widen"],)
     if sim_key not in _SIMULATORS:
         _SIMULATORS[sim_key] = _simulator(module, inputs, prior, params)
-    return bundle, _SIMULATORS[sim_key]
+    return bundle, _SIMULATORS[sim_key], inputs
 
 
 class _SignedRankSimulator:
@@ -316,9 +316,11 @@ def _pymc_forward(module, inputs, prior, params):
 
 def sbc_task(params: dict, seed: np.random.SeedSequence) -> dict:
     """One SBC simulation: prior draw, simulated data, fit, ranks."""
-    bundle, simulator = _setup(params)
+    bundle, simulator, inputs = _setup(params)
     draw_seed, fit_seed = seed.spawn(2)
-    truth, data = simulator.draw(draw_seed)
+    truth, simulated = simulator.draw(draw_seed)
+    # every input, so a compiled model shared with other studies sees this template
+    data = {**inputs.data, **simulated}
     names = list(truth)
     posterior, divergences = engine.sample_scalars(
         bundle, data, names, seed=int(fit_seed.generate_state(1)[0]), draws=params["draws"],

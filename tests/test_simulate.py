@@ -1,0 +1,372 @@
+"""Tests of milkbayes.simulate: every value is checked against a closed form, an
+independent scipy computation, or a simulation with known truth."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from milkbayes.errors import EXIT_USER_ERROR
+from milkbayes.simulate import design, engine, runner
+from milkbayes.simulate.dgp import DGPSettings, SimulationError, change_sd, simulate
+from milkbayes.simulate.rtm import expected_rtm_change, regression_to_mean
+from milkbayes.simulate.rules import jzs_bf10_many, wilcoxon_many
+
+NORMAL = dict(distribution="normal", baseline_mean=30.0, between_sd=5.0)
+
+
+def _within(value, target, se, k=4.0):
+    return abs(value - target) <= k * se
+
+
+# ---------------------------------------------------------------- data-generating process
+
+
+def test_dgp_recovers_arm_means_and_change_sd():
+    s = DGPSettings(n=30, n_control=30, effect=5.0, trend=2.0, within_sd=3.0,
+                    measurement_sd=1.5, modifier_work_long=4.0, modifier_multipara=-2.0, **NORMAL)
+    sims = simulate(s, 4000, np.random.default_rng(11))
+    massage, control = sims.massage_change, sims.control_change
+    sd = change_sd(s)  # closed form of Var(change) including the centred modifiers
+    assert _within(massage.mean(), 7.0, sd / math.sqrt(massage.size))
+    assert _within(control.mean(), 2.0, math.sqrt(3.0**2 + 2 * 1.5**2) / math.sqrt(control.size))
+    assert abs(massage.std(ddof=1) / sd - 1) < 0.02
+    # effect modification: the long-work mothers gain modifier_work_long more
+    long_gain = massage[sims.work_long[:, :30]].mean() - massage[~sims.work_long[:, :30]].mean()
+    assert _within(long_gain, 4.0, 0.1)
+
+
+def test_lognormal_volumes_keep_the_mean_change_in_ml():
+    s = DGPSettings(effect=6.0, trend=2.0)
+    sims = simulate(s, 20000, np.random.default_rng(5))
+    assert (sims.pre > 0).all() and (sims.post > 0).all()
+    d = sims.massage_change
+    assert _within(d.mean(), 8.0, d.std() / math.sqrt(d.size))
+    # multiplicative: mothers with more milk gain more
+    assert np.corrcoef(sims.pre.ravel(), d.ravel())[0, 1] > 0.2
+
+
+def test_scores_are_integers_in_range_and_study_is_valid():
+    s = DGPSettings(outcome="score", max_score=10, baseline_mean=5, between_sd=2, effect=1,
+                    trend=0.5, within_sd=1, measurement_sd=0.5, n_control=4)
+    sims = simulate(s, 50, np.random.default_rng(1))
+    values = np.concatenate([sims.pre.ravel(), sims.post.ravel()])
+    assert set(np.unique(values)) <= set(range(11))
+    study = sims.study(3)
+    assert study.outcome.kind == "score" and study.outcome.max_score == 10
+    assert study.n == 28 and study.has_control
+    assert list(study.table["group"].astype(str)).count("control") == 4
+    assert np.array_equal(study.change, sims.change[3])
+
+
+def test_bad_settings_raise_simulation_errors():
+    with pytest.raises(SimulationError, match="n_control"):
+        DGPSettings(n_control=1)
+    with pytest.raises(SimulationError, match="distribution"):
+        DGPSettings(distribution="gamma")
+    with pytest.raises(SimulationError, match="measurement_sd"):
+        DGPSettings(measurement_sd=-1.0)
+
+
+# ---------------------------------------------------------------- decision rules
+
+
+def test_wilcoxon_many_matches_scipy_row_by_row():
+    d = np.round(np.random.default_rng(2).normal(0.4, 1.0, size=(200, 24)), 1)  # ties, zeros
+    z, p = wilcoxon_many(d)
+    for row in range(0, 200, 17):
+        ref = stats.wilcoxon(d[row], zero_method="wilcox", correction=False, method="approx")
+        assert np.isclose(p[row], ref.pvalue)
+
+
+def test_jzs_bf10_matches_the_quadrature_of_paired_change():
+    from milkbayes.models.paired_change import jzs_bf10
+
+    t = np.array([-3.0, 0.0, 0.7, 2.1, 4.5, 9.0])
+    fast = jzs_bf10_many(t, 24)
+    slow = np.array([jzs_bf10(float(x), 24) for x in t])
+    assert np.allclose(fast, slow, rtol=1e-5)
+
+
+def test_wilcoxon_power_matches_an_independent_scipy_simulation():
+    s = DGPSettings(n=24, effect=0.5, trend=0.0, within_sd=1.0, measurement_sd=0.0, **NORMAL)
+    ours = design.power(s, 6000, seed=3)
+    # independent: other generator, scipy's own Wilcoxon (asymptotic, no correction)
+    d = np.random.default_rng(99).normal(0.5, 1.0, size=(6000, 24))
+    theirs = np.mean(stats.wilcoxon(d, axis=1, correction=False, method="approx").pvalue < 0.05)
+    assert _within(ours.power["wilcoxon"], theirs, math.sqrt(2) * ours.mc_se["wilcoxon"])
+    # and the t-test against its noncentral-t closed form
+    nc, crit = 0.5 * math.sqrt(24), stats.t.ppf(0.975, 23)
+    exact = stats.nct.sf(crit, 23, nc) + stats.nct.cdf(-crit, 23, nc)
+    assert _within(ours.power["t"], exact, ours.mc_se["t"])
+
+
+def test_type_one_error_of_every_rule_under_no_effect():
+    s = DGPSettings(n=24, effect=0.0, trend=0.0, within_sd=1.0, measurement_sd=0.0, **NORMAL)
+    result = design.power(s, 8000, seed=4)
+    se = math.sqrt(0.05 * 0.95 / 8000)
+    assert _within(result.power["t"], 0.05, se)
+    # closed-form: the Wilcoxon normal approximation is near-exact at n = 24
+    assert _within(result.power["wilcoxon"], 0.05, se)
+    # JZS BF10 > 3 at n = 24 under H0: P(|t| > t*) with BF10(t*) = 3, from the closed form
+    grid = np.linspace(0, 6, 6001)
+    t_star = grid[np.argmax(jzs_bf10_many(grid, 24) > 3)]
+    assert _within(result.power["bf10"], 2 * stats.t.sf(t_star, 23), se)
+
+
+def test_assurance_matches_power_integrated_over_the_design_prior():
+    s = DGPSettings(n=16, trend=0.0, within_sd=2.0, measurement_sd=0.0, **NORMAL)
+    prior = {"mean": 1.0, "sd": 1.0}
+    result = design.assurance(s, prior, 6000, seed=8)
+    crit = stats.t.ppf(0.975, 15)
+
+    def power_at(beta):
+        # P(T < -c; nc) = P(T > c; -nc): scipy's nct.cdf returns NaN far in the tail
+        nc = beta / 2.0 * 4.0
+        return stats.nct.sf(crit, 15, nc) + stats.nct.sf(crit, 15, -nc)
+
+    exact = integrate.quad(lambda b: power_at(b) * stats.norm.pdf(b, 1.0, 1.0), -5, 7)[0]
+    assert _within(result.power["t"], exact, result.mc_se["t"])
+
+
+def test_type_s_and_m_match_gelman_carlin_closed_form():
+    # normal changes with known SD: the mean change is exactly N(D, s^2)
+    s = DGPSettings(n=10, effect=0.4, trend=0.0, within_sd=2.0, measurement_sd=0.0, **NORMAL)
+    simulated = design.type_sm(s, 40000, test="z", seed=12)
+    closed = design.retrodesign(0.4, 2.0 / math.sqrt(10))
+    n_sig = simulated.n_significant
+    assert _within(simulated.power, closed.power, math.sqrt(closed.power / 40000))
+    assert _within(simulated.type_s, closed.type_s,
+                   math.sqrt(closed.type_s * (1 - closed.type_s) / n_sig))
+    assert abs(simulated.exaggeration / closed.exaggeration - 1) < 0.05
+    assert closed.exaggeration > 2  # a low-powered design exaggerates
+
+
+def test_retrodesign_is_symmetric_in_the_sign_of_the_effect():
+    a, b = design.retrodesign(0.3, 1.0), design.retrodesign(-0.3, 1.0)
+    assert np.allclose([a.power, a.type_s, a.exaggeration], [b.power, b.type_s, b.exaggeration])
+
+
+# ---------------------------------------------------------------- regression to the mean
+
+
+def test_spurious_rise_matches_the_bivariate_normal_closed_form():
+    s = DGPSettings(n=20, n_control=20, effect=0.0, trend=0.0, baseline_mean=20.0,
+                    between_sd=5.0, within_sd=1.0, measurement_sd=4.0, distribution="normal")
+    r = regression_to_mean(s, cutoff=16.0, n_sims=3000, seed=2)
+    # independent closed form: bivariate normal regression of post on pre
+    sd_pre = math.hypot(5.0, 4.0)
+    a = (16.0 - 20.0) / sd_pre
+    rise = (1 - 25.0 / sd_pre**2) * sd_pre * stats.norm.pdf(a) / stats.norm.cdf(a)
+    assert math.isclose(r.expected_change, rise)
+    assert _within(r.mean_change_massage, rise, r.mc_se_massage)
+    assert rise > 1.0 and r.rejection_one_group > 0.3  # a false "effect", often significant
+    assert _within(r.mean_difference, 0.0, r.mc_se_difference)  # the control arm removes it
+    assert _within(r.rejection_two_arm, 0.05, math.sqrt(0.05 * 0.95 / 3000))
+
+
+def test_no_measurement_error_no_regression_to_the_mean():
+    s = DGPSettings(distribution="normal", trend=1.5, measurement_sd=0.0)
+    assert expected_rtm_change(s, 5.0) == 1.5
+
+
+def test_rtm_refuses_a_process_without_closed_form():
+    with pytest.raises(SimulationError, match="normal volumes"):
+        regression_to_mean(DGPSettings(), cutoff=8.0, n_sims=10)
+
+
+# ---------------------------------------------------------------- precision
+
+
+def test_sample_size_for_precision_against_simulation():
+    sigma, target = 4.0, 2.0
+    n = design.sample_size_for_precision(sigma, target, probability=0.8)
+    s = DGPSettings(within_sd=sigma, measurement_sd=0.0, effect=1.0, trend=0.0, **NORMAL)
+    (at_n,) = design.precision_curve(s, [n], target, n_sims=20000, seed=3)
+    exact = design.probability_half_width_within(n, sigma, target)
+    assert exact >= 0.8 > design.probability_half_width_within(n - 1, sigma, target)
+    assert _within(at_n.p_within, exact, math.sqrt(exact * (1 - exact) / 20000))
+    assert _within(at_n.mean_half_width, design.expected_half_width(n, sigma), 0.01)
+    assert _within(at_n.coverage, 0.95, math.sqrt(0.95 * 0.05 / 20000))
+
+
+# ---------------------------------------------------------------- runner: seeds, backends, checkpoints
+
+
+POWER_SETTINGS = DGPSettings(n=12, effect=1.0, trend=0.0, within_sd=2.0, measurement_sd=0.5,
+                             **NORMAL)
+
+
+def _power_run(**options):
+    params = {"settings": POWER_SETTINGS.to_dict(), "n_sims": 2500, "block": 500,
+              "design_prior": None}
+    return runner.run_study("frequentist", params, 5, seed=21, **options)
+
+
+def test_results_do_not_depend_on_batching_or_processes():
+    inline = _power_run(workers=1, batch_size=1)
+    batched = _power_run(workers=1, batch_size=3)
+    processes = _power_run(workers=2, batch_size=1)
+    assert inline.results == batched.results == processes.results
+    assert processes.backend == "processes" and inline.backend == "inline"
+
+
+def test_dask_local_cluster_gives_the_local_results():
+    distributed = pytest.importorskip("distributed")
+    local = _power_run(workers=1)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        on_dask = _power_run(client=client, batch_size=1)
+    assert on_dask.backend == "dask" and on_dask.workers == 2
+    assert on_dask.results == local.results
+
+
+def test_resume_from_checkpoint_skips_finished_tasks_and_changes_nothing(tmp_path):
+    path = tmp_path / "study.jsonl"
+    fresh = runner.run_study("selftest", {"scale": 3.0}, 8, seed=4, workers=1)
+    first = runner.run_study("selftest", {"scale": 3.0}, 5, seed=4, workers=1, checkpoint=path)
+    assert first.resumed == 0
+    # an interrupted append leaves a torn last line: it is dropped and re-run
+    with open(path, "a") as handle:
+        handle.write('{"index": 5, "resu')
+    resumed = runner.run_study("selftest", {"scale": 3.0}, 8, seed=4, workers=1,
+                               checkpoint=path)
+    assert resumed.resumed == 5 and resumed.tasks_run == 3
+    assert resumed.results == fresh.results
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1 + 8 and all(json.loads(line) for line in lines)
+    again = runner.run_study("selftest", {"scale": 3.0}, 8, seed=4, workers=1, checkpoint=path)
+    assert again.tasks_run == 0 and again.results == fresh.results
+
+
+def test_checkpoint_of_another_study_is_refused(tmp_path):
+    path = tmp_path / "study.jsonl"
+    runner.run_study("selftest", {"scale": 1.0}, 2, seed=1, workers=1, checkpoint=path)
+    with pytest.raises(runner.CheckpointError, match=r"study.jsonl: row 1: .*seed"):
+        runner.run_study("selftest", {"scale": 1.0}, 2, seed=2, workers=1, checkpoint=path)
+
+
+def test_task_seed_is_the_spawned_child():
+    children = np.random.SeedSequence(9).spawn(4)
+    for i, child in enumerate(children):
+        assert (runner.task_seed(9, i).generate_state(4) == child.generate_state(4)).all()
+
+
+# ---------------------------------------------------------------- fits and SBC
+
+
+def test_raw_trace_refit_gives_the_datatree_draws():
+    from milkbayes.simulate.sbc import _setup
+
+    params = {"model": "paired_change", "likelihood": "normal", "prior": "neutral",
+              "widen": 1.0, "n": 12, "n_control": 0, "outcome": "volume", "draws": 100,
+              "tune": 100, "chains": 2, "L": 99, "template_seed": 2018}
+    bundle, _, inputs = _setup(params)
+    data = {**inputs.data, "change": np.random.default_rng(1).normal(5, 3, 12)}
+    tree = engine.sample(bundle, data, seed=5, draws=100, tune=100, chains=2)
+    draws, _ = engine.sample_scalars(bundle, data, ["effect", "sigma"], seed=5, draws=100,
+                                     tune=100, chains=2)
+    assert np.array_equal(np.asarray(tree.posterior["effect"]), draws["effect"])
+    assert np.array_equal(np.asarray(tree.posterior["sigma"]), draws["sigma"])
+
+
+def test_sbc_paired_change_passes_and_a_doubled_prior_fails():
+    from milkbayes.simulate.sbc import sbc
+
+    good = sbc("paired_change", n_sims=200, widen=1.0, workers=1)
+    bad = sbc("paired_change", n_sims=200, widen=2.0, workers=1)
+    assert good.passed, good.p_value
+    assert not bad.passed, bad.p_value
+    assert set(good.ranks) == {"delta", "sigma", "effect"}
+    assert all(0 <= r <= 99 for r in good.ranks["effect"])
+
+
+def test_bayes_power_compiles_once_and_recovers_the_effect():
+    s = DGPSettings(n=12, effect=4.0, trend=0.0, within_sd=4.0, measurement_sd=0.0, **NORMAL)
+    before = engine.compilation_count()
+    result, fits = design.bayes_power(s, 40, draws=200, tune=200, seed=3, workers=1)
+    middle = engine.compilation_count()
+    design.bayes_power(s, 10, draws=200, tune=200, seed=4, workers=1)
+    assert middle - before <= 1 and engine.compilation_count() == middle
+    medians = np.array([f["effect_median"] for f in fits])
+    estimates = np.array([f["estimate"] for f in fits])
+    # posterior medians track the sample means (weak prior) and centre on the truth
+    assert np.corrcoef(medians, estimates)[0, 1] > 0.95
+    assert _within(medians.mean(), 4.0, 4.0 / math.sqrt(12) / math.sqrt(40))
+    assert set(result.power) == {"t", "wilcoxon", "bf10", "posterior"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["signed_rank", "prepost_hierarchical", "two_arm"])
+def test_sbc_every_model_passes_and_fails_with_a_doubled_prior(model):
+    from milkbayes.simulate.sbc import sbc
+
+    assert sbc(model, n_sims=150, widen=1.0, workers=1).passed
+    assert not sbc(model, n_sims=150, widen=2.0, workers=1).passed
+
+
+@pytest.mark.slow
+def test_processes_compile_each_model_once_per_worker():
+    s = DGPSettings(n=12, effect=4.0, trend=0.0, within_sd=4.0, measurement_sd=0.0, **NORMAL)
+    _, fits = design.bayes_power(s, 30, draws=100, tune=100, seed=3, workers=2)
+    result, fits_inline = design.bayes_power(s, 30, draws=100, tune=100, seed=3, workers=1)
+    assert fits == fits_inline
+    run = runner.run_study("bayes_fit", {
+        "settings": s.to_dict(), "model": "paired_change", "likelihood": "normal",
+        "prior": "neutral", "draws": 100, "tune": 100, "chains": 2, "design_prior": None},
+        30, seed=3, workers=2, batch_size=1)
+    assert run.compilations == run.worker_processes <= 2
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _main(args):
+    from milkbayes.cli import main
+
+    return main(args)
+
+
+def test_cli_power_json(capsys):
+    code = _main(["simulate", "power", "--sims", "2000", "--distribution", "normal",
+                  "--effect", "1", "--trend", "0", "--within-sd", "2", "--measurement-sd", "0",
+                  "--n", "16", "--no-progress", "--json"])
+    out = capsys.readouterr()
+    assert code == 0
+    payload = json.loads(out.out)
+    assert payload["simulated"] is True and payload["reconstructed"] is False
+    nc, crit = 0.5 * 4, stats.t.ppf(0.975, 15)
+    exact = stats.nct.sf(crit, 15, nc) + stats.nct.sf(crit, 15, -nc)
+    assert _within(payload["result"]["power"]["t"], exact, math.sqrt(exact * (1 - exact) / 2000))
+
+
+def test_cli_rtm_text_and_figure(capsys, tmp_path):
+    figure = tmp_path / "rtm.png"
+    code = _main(["simulate", "rtm", "--sims", "500", "--no-progress", "--figure", str(figure)])
+    out = capsys.readouterr()
+    assert code == 0 and "closed form" in out.out and figure.stat().st_size > 1000
+
+
+def test_cli_bad_option_is_one_line_exit_2(capsys):
+    code = _main(["simulate", "power", "--distribution", "gamma", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR
+    assert err.startswith("error:") and "distribution" in err and len(err.splitlines()) == 1
+
+
+def test_installed_entry_point_type_sm():
+    script = Path(sys.executable).parent / "milkbayes"
+    done = subprocess.run([str(script), "simulate", "type-sm",
+                           "--sims", "3000", "--test", "z", "--distribution", "normal",
+                           "--json", "--no-progress"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["result"]
+    assert result["closed_form"]["power"] == pytest.approx(result["simulated"]["power"], abs=0.05)
