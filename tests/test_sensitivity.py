@@ -344,3 +344,14 @@ def test_cli_bias_json_in_process(capsys, paired_fit):
     assert main(["sensitivity", "bias", "--trend-sd", "-1"]) == 2
     assert main(["sensitivity", "prior-grid", "--scales", "0.5,abc"]) == 2
     assert "abc" in capsys.readouterr().err
+
+
+def test_prior_grid_refuses_settings_it_cannot_interpret(bundled_study, toy_model):
+    with pytest.raises(MilkbayesError, match="prior_keys"):
+        prior_grid(bundled_study, "prepost_hierarchical", likelihood="lognormal")
+    with pytest.raises(MilkbayesError, match="prior_keys"):
+        prior_grid(bundled_study, toy_model)        # not a named model: keys needed
+    with pytest.raises(MilkbayesError, match="unknown model"):
+        prior_grid(bundled_study, "no_such_model")
+    with pytest.raises(MilkbayesError, match="positive"):
+        prior_grid(bundled_study, scales=(0.5, -1.0))

@@ -1018,6 +1018,9 @@ def prior_grid(study, model="paired_change", *,
                  f"the prior grid knows the effect prior of {', '.join(PRIOR_GRID_KEYS)}; "
                  f"for model {module.NAME!r} give prior_keys=(location, scale)")
         location_key, scale_key, prior_on = PRIOR_GRID_KEYS[module.NAME]
+        _require(likelihood in (None, "normal", "student_t"),
+                 f"with the {likelihood} likelihood the effect's prior is on another scale "
+                 "(log or log-odds); give prior_keys, locations and scales explicitly")
     mcid = default_mcid(study) if mcid is None else float(mcid)
     on_delta = location_key == "delta_loc"
     if locations is None:
