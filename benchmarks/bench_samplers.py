@@ -190,6 +190,7 @@ def run_stan(study, args) -> tuple[object, float, float]:
     from arviz_base import from_dict
 
     inputs, _, hyper = model_inputs(study)
+    without_client_timeout()
     start = time.perf_counter()
     posterior = stan.build(STAN_FILE.read_text(), data=stan_data(inputs, hyper),
                            random_seed=args.seed)
@@ -206,6 +207,23 @@ def run_stan(study, args) -> tuple[object, float, float]:
         values = np.asarray(fit[name]).reshape(*dims, args.draws, args.chains)
         draws[name] = np.moveaxis(values, (-1, -2), (0, 1))
     return from_dict({"posterior": draws}), compile_seconds, sample_seconds
+
+
+def without_client_timeout() -> None:
+    """Let pystan wait for a slow compilation.
+
+    pystan talks to its in-process httpstan server through an ``aiohttp`` session with
+    aiohttp's default 5-minute total timeout; compiling the model takes longer than
+    that on a loaded 2-core machine, and the build then fails although the compiler
+    finishes. The benchmark lifts that limit (its own ``--timeout`` still applies).
+    """
+    import functools
+
+    import aiohttp
+    import stan.common
+
+    stan.common.aiohttp.ClientSession = functools.partial(
+        aiohttp.ClientSession, timeout=aiohttp.ClientTimeout(total=None))
 
 
 RUNNERS = {"milkbayes": run_milkbayes, "pymc": run_pymc, "stan": run_stan}
@@ -310,7 +328,8 @@ def environment(cache_root: Path, cold: bool) -> dict:
     flags = env.get("PYTENSOR_FLAGS", "")
     env["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags,
                                                    f"base_compiledir={cache_root / 'pytensor'}"]))
-    env["XDG_CACHE_HOME"] = str(cache_root / "xdg")
+    env["XDG_CACHE_HOME"] = str(cache_root / "xdg")  # httpstan's compiled models
+    env["NUMBA_CACHE_DIR"] = str(cache_root / "numba")
     env["PYTHONWARNINGS"] = "ignore"
     return env
 

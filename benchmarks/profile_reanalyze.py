@@ -15,12 +15,14 @@ with the same (now filled) folders: the second ``make reanalyze`` of a user.
 
 The stage times are those ``reanalyze`` writes into ``summary.json`` (``timings``);
 the rest of the wall time (interpreter start, imports, writing the report folder) is
-shown as ``startup+other``. The profile is a pyinstrument run of the warm full
-reanalysis in its own process; its text is saved to
-``benchmarks/results/profile_reanalyze.txt`` and the dominating stage is named.
+shown as ``startup+other``. The warm full run is also the profile: it runs the same
+library call under pyinstrument (sampling every 10 ms, a small overhead included in
+its time), whose text goes to ``benchmarks/results/profile_reanalyze_full_warm.txt``,
+and the dominating stage is named. (Profiling that run rather than adding another
+keeps ``make bench`` within its time budget.)
 
-Run: ``.venv/bin/python benchmarks/profile_reanalyze.py [--runs full:cold,full:warm,...]
-[--no-profile]``.
+Run: ``.venv/bin/python benchmarks/profile_reanalyze.py
+[--runs full:cold,full:warm:profile,fast:cold,fast:warm]``.
 Printed lines ``RATIO <name> <seconds>`` and ``TARGET ...`` are collected by
 ``benchmarks/run_all.py``. Targets (issue 8): full reanalysis <= 60 s cold and
 <= 20 s warm on 2 cores.
@@ -75,17 +77,39 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_once(mode: str, env: dict, out: Path, timeout: float) -> dict:
-    """One ``milkbayes reanalyze`` in a fresh process; wall time and stage times."""
-    command = [*milkbayes_command(), "reanalyze", "--out", str(out), "--force"]
-    if mode == "fast":
-        command.append("--fast")
+PROFILE_SNIPPET = """
+import sys
+from pyinstrument import Profiler
+from milkbayes.reanalyze import run_reanalysis
+profiler = Profiler(interval=0.01)
+profiler.start()
+run_reanalysis(None, sys.argv[1], fast=sys.argv[2] == "fast", force=True)
+profiler.stop()
+open(sys.argv[3], "w").write(profiler.output_text(unicode=False, color=False))
+"""
+"""The profiled run: the library call behind ``milkbayes reanalyze`` under pyinstrument."""
+
+
+def run_once(mode: str, env: dict, out: Path, timeout: float,
+             profile_file: Path | None = None) -> dict:
+    """One reanalysis in a fresh process; wall and CPU time, stage times.
+
+    Without ``profile_file`` it is the ``milkbayes reanalyze`` command; with it, the
+    same library call (:func:`milkbayes.reanalyze.run_reanalysis`) under pyinstrument
+    (statistical sampling every 10 ms), whose text profile is written there.
+    """
+    if profile_file is None:
+        command = [*milkbayes_command(), "reanalyze", "--out", str(out), "--force"]
+        if mode == "fast":
+            command.append("--fast")
+    else:
+        command = [sys.executable, "-c", PROFILE_SNIPPET, str(out), mode, str(profile_file)]
     cpu_before = children_cpu_seconds()
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     wall = time.perf_counter() - start
     row = {"mode": mode, "wall_s": wall, "cpu_s": children_cpu_seconds() - cpu_before,
-           "exit_code": done.returncode}
+           "exit_code": done.returncode, "profiled": profile_file is not None}
     summary_file = out / "summary.json"
     if not summary_file.exists():
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -93,45 +117,13 @@ def run_once(mode: str, env: dict, out: Path, timeout: float) -> dict:
     stages = json.loads(summary_file.read_text()).get("timings", {})
     row["stages_s"] = {name: float(value) for name, value in stages.items()}
     row["stages_s"]["startup+other"] = wall - sum(row["stages_s"].values())
-    row["dominating_stage"] = max(stages, key=stages.get) if stages else None
+    if stages:
+        row["dominating_stage"] = max(stages, key=stages.get)
+        row["dominating_share"] = stages[row["dominating_stage"]] / wall
+    if profile_file is not None and profile_file.exists():
+        row["profile_file"] = str(profile_file.relative_to(HERE.parent)) \
+            if profile_file.is_relative_to(HERE.parent) else str(profile_file)
     return row
-
-
-PROFILE_SNIPPET = """
-import sys
-from pyinstrument import Profiler
-from milkbayes.reanalyze import run_reanalysis
-profiler = Profiler(interval=0.005)
-profiler.start()
-result = run_reanalysis(None, sys.argv[1], fast=sys.argv[2] == "fast", force=True)
-profiler.stop()
-open(sys.argv[3], "w").write(profiler.output_text(unicode=False, color=False, show_all=False))
-import json
-print("TIMINGS " + json.dumps(result.timings))
-"""
-
-
-def profile(mode: str, env: dict, out: Path, text_file: Path, timeout: float) -> dict:
-    """A pyinstrument run of the reanalysis (library call, fresh process)."""
-    try:
-        import pyinstrument  # noqa: F401
-    except ImportError:
-        return {"error": "pyinstrument is not installed (dev extra)"}
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", PROFILE_SNIPPET, str(out), mode,
-                           str(text_file)], capture_output=True, text=True, env=env,
-                          timeout=timeout)
-    wall = time.perf_counter() - start
-    lines = [line for line in done.stdout.splitlines() if line.startswith("TIMINGS ")]
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return {"error": " | ".join(tail) or f"exit {done.returncode}"}
-    stages = json.loads(lines[-1].removeprefix("TIMINGS "))
-    dominating = max(stages, key=stages.get)
-    return {"mode": mode, "wall_s": wall, "stages_s": stages, "dominating_stage": dominating,
-            "dominating_share": stages[dominating] / sum(stages.values()),
-            "profile_file": str(text_file.relative_to(HERE.parent))
-            if text_file.is_relative_to(HERE.parent) else str(text_file)}
 
 
 def print_table(runs: list[dict]) -> None:
@@ -145,7 +137,7 @@ def print_table(runs: list[dict]) -> None:
     print(header)
     print("-" * len(header))
     for run in runs:
-        label = f"{run['mode']} {run['cache']}"
+        label = f"{run['mode']} {run['cache']}{'*' if run.get('profiled') else ''}"
         if "error" in run:
             print(f"{label:<11} failed: {run['error']}")
             continue
@@ -155,11 +147,11 @@ def print_table(runs: list[dict]) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default="full:cold,full:warm,fast:cold,fast:warm",
-                        help="comma-separated mode:cache pairs, run in this order; a cold "
-                             "run empties the caches first, a warm one reuses them")
-    parser.add_argument("--no-profile", action="store_true", help="skip the pyinstrument run")
-    parser.add_argument("--profile-mode", default="full", choices=("fast", "full"))
+    parser.add_argument("--runs", default="full:cold,full:warm:profile,fast:cold,fast:warm",
+                        help="comma-separated mode:cache[:profile] (mode fast|full, cache "
+                             "cold|warm), run in this order; a cold run empties the caches "
+                             "first, a warm one reuses them; :profile runs it under "
+                             "pyinstrument")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -169,29 +161,24 @@ def main(argv=None) -> int:
         scratch = Path(scratch)
         caches = scratch / "caches"
         for k, pair in enumerate(p for p in args.runs.split(",") if p):
-            mode, _, cache = pair.partition(":")
-            if mode not in ("fast", "full") or cache not in ("cold", "warm"):
-                parser.error(f"--runs: {pair!r} is not fast|full:cold|warm")
+            mode, cache, *extra = pair.split(":")
+            if mode not in ("fast", "full") or cache not in ("cold", "warm") \
+                    or extra not in ([], ["profile"]):
+                parser.error(f"--runs: {pair!r} is not fast|full:cold|warm[:profile]")
             if cache == "cold" and caches.exists():
                 shutil.rmtree(caches)
             env = cache_environment(caches)
-            print(f"  reanalyze {mode} {cache} ...", file=sys.stderr, flush=True)
-            row = run_once(mode, env, scratch / f"report-{k}", args.timeout)
+            profile_file = RESULTS / f"profile_reanalyze_{mode}_{cache}.txt" if extra else None
+            print(f"  reanalyze {mode} {cache}{' (pyinstrument)' if extra else ''} ...",
+                  file=sys.stderr, flush=True)
+            row = run_once(mode, env, scratch / f"report-{k}", args.timeout, profile_file)
             runs.append({**row, "cache": cache})
         print_table(runs)
-        prof = None
-        if not args.no_profile:
-            mode = args.profile_mode
-            print(f"  pyinstrument: reanalyze {mode} (warm caches) ...", file=sys.stderr,
-                  flush=True)
-            prof = profile(mode, cache_environment(caches), scratch / "report-profile",
-                           RESULTS / "profile_reanalyze.txt", args.timeout)
-            if "error" in prof:
-                print(f"profile failed: {prof['error']}")
-            else:
-                print(f"profile ({mode}, warm): dominating stage {prof['dominating_stage']} "
-                      f"({100 * prof['dominating_share']:.0f} % of the staged time); "
-                      f"text in {prof['profile_file']}")
+    for run in runs:
+        if run.get("profiled") and "error" not in run:
+            print(f"profile ({run['mode']}, {run['cache']}): dominating stage "
+                  f"{run['dominating_stage']} ({100 * run['dominating_share']:.0f} % of the "
+                  f"wall time); text in {run.get('profile_file')}")
     targets = {}
     for run in runs:
         if "error" in run:
@@ -205,7 +192,8 @@ def main(argv=None) -> int:
             print(f"TARGET reanalyze_full_{run['cache']} <= {limit:g} s: {run['wall_s']:.1f} s "
                   f"{'met' if run['wall_s'] <= limit else 'NOT met'} "
                   f"(largest stage: {run['dominating_stage']})")
-    payload = {"runs": runs, "profile": prof, "targets": targets}
+    profiled = [r for r in runs if r.get("profiled") and "error" not in r]
+    payload = {"runs": runs, "profile": profiled[0] if profiled else None, "targets": targets}
     if args.json:
         Path(args.json).write_text(json.dumps(payload, indent=2))
     return 0

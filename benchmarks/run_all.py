@@ -228,19 +228,22 @@ def reanalyze_markdown(result: dict) -> list[str]:
         for name in run.get("stages_s", {}):
             if name not in stages:
                 stages.append(name)
-    lines = ["| run | wall s | " + " | ".join(stages) + " |",
-             "|---|---|" + "---|" * len(stages)]
+    lines = ["| run | wall s | cpu s | " + " | ".join(stages) + " |",
+             "|---|---|---|" + "---|" * len(stages)]
     for run in runs:
         if "error" in run:
             lines.append(f"| {run['mode']} {run['cache']} | failed: {run['error']} |")
             continue
-        lines.append(f"| {run['mode']} {run['cache']} | {run['wall_s']:.1f} | "
+        star = "*" if run.get("profiled") else ""
+        lines.append(f"| {run['mode']} {run['cache']}{star} | {run['wall_s']:.1f} | "
+                     + f"{run['cpu_s']:.1f} | "
                      + " | ".join(f"{run['stages_s'].get(s, 0.0):.1f}" for s in stages) + " |")
     prof = result.get("profile") or {}
     if prof and "error" not in prof:
-        lines += ["", f"Profile ({prof['mode']}, warm): the dominating stage is "
+        lines += ["", f"`*` = run under pyinstrument. Profile ({prof['mode']}, "
+                      f"{prof['cache']}): the dominating stage is "
                       f"**{prof['dominating_stage']}** ({100 * prof['dominating_share']:.0f} % "
-                      f"of the staged time); pyinstrument text: `{prof['profile_file']}`."]
+                      f"of the wall time); pyinstrument text: `{prof.get('profile_file')}`."]
     elif prof:
         lines += ["", f"Profile failed: {prof['error']}"]
     return lines
@@ -250,8 +253,12 @@ def markdown(record: dict) -> str:
     """The README's results block, generated from the record."""
     m = record["machine"]
     load = record["load_average"]
-    lines = [f"Run of {record['finished_utc']} (commit {m['git_commit']}), "
-             f"`{' '.join(record['command'])}`, {record['seconds']:.0f} s in all.", "",
+    lines = [f"Run of {record['started_utc']} to {record['finished_utc']} (commit "
+             f"{m['git_commit']}), `{' '.join(record['command'])}`, "
+             f"{record['seconds']:.0f} s in all"
+             + ("." if record.get("complete", True) else
+                " (**incomplete**: the run was interrupted; parts below are those finished)."),
+             "",
              f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), "
              f"{m['ram_gb']:.1f} GB RAM, Python {m['python']}; "
              + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".",
@@ -307,6 +314,21 @@ def print_summary(record: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- main
+def finish(record: dict, started: float, complete: bool) -> None:
+    """Stamp the end of the run (so far) and gather its targets."""
+    record["load_average"]["after"] = list(os.getloadavg())
+    record["finished_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    record["seconds"] = time.perf_counter() - started
+    record["complete"] = complete
+    record["targets"] = collect_targets(record)
+
+
+def save(record: dict, out: str | None) -> None:
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(record, indent=2))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true",
@@ -320,8 +342,14 @@ def main(argv=None) -> int:
                         help="comma-separated parts to leave out: samplers, reanalyze, others")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds allowed to each benchmark script")
+    parser.add_argument("--render-readme", metavar="RECORD",
+                        help="only rewrite the README results block from this JSON record")
     args = parser.parse_args(argv)
+    if args.render_readme:
+        update_readme(markdown(json.loads(Path(args.render_readme).read_text())))
+        return 0
     skip = {s for s in args.skip.split(",") if s}
+    out = args.out or (None if args.smoke else str(RESULTS / "latest.json"))
     started = time.perf_counter()
     record = {"command": ["benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])],
               "smoke": args.smoke,
@@ -338,26 +366,25 @@ def main(argv=None) -> int:
         row = run_json_benchmark("bench_samplers.py", sampler_args, args.timeout)
         record["samplers"] = row
         print(row["stdout"].rstrip())
+        finish(record, started, complete=False)
+        save(record, out)  # a partial record survives an interrupted run
     if not args.smoke and "reanalyze" not in skip:
         print("- profile_reanalyze.py ...", file=sys.stderr, flush=True)
         row = run_json_benchmark("profile_reanalyze.py", [], args.timeout)
         record["reanalyze"] = row
         print(row["stdout"].rstrip())
+        finish(record, started, complete=False)
+        save(record, out)
     if not args.smoke and "others" not in skip:
         record["others"] = run_others(args.timeout)
         for script, row in record["others"].items():
             print(f"\n--- {script} ({row['seconds']:.1f} s) ---\n{row['stdout'].rstrip()}")
             if "error" in row:
                 print(f"({script} failed: {row['error']})")
-    record["load_average"]["after"] = list(os.getloadavg())
-    record["finished_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    record["seconds"] = time.perf_counter() - started
-    record["targets"] = collect_targets(record)
+    finish(record, started, complete=True)
     print_summary(record)
-    out = args.out or (None if args.smoke else str(RESULTS / "latest.json"))
+    save(record, out)
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(record, indent=2))
         print(f"\nrecorded in {out}")
     if not args.smoke and args.out is None:
         update_readme(markdown(record))
