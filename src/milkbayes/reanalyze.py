@@ -711,11 +711,10 @@ def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
                                "caption": captions.get(name, name)} for name in figures},
             "timings": {},
         }
+        # the summary's timings stop before rendering, so that re-rendering the saved
+        # summary gives the same page; ReanalysisResult.timings include the report stage
         summary["timings"] = dict(clock.timings)
         clock.run("report", lambda: report.write_report(summary, figures, temporary))
-        summary["timings"] = dict(clock.timings)
-        # the JSON carries the final timings (the HTML footer shows those up to rendering)
-        report._atomic_write_text(temporary / "summary.json", report._json_text(summary))
         _move_into_place(temporary, target)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)

@@ -1,0 +1,189 @@
+"""The main job end to end, on a copy of the bundled data with hostile participant ids.
+
+One tiny run (2 chains x 100 draws; the paired model as the only comparison
+candidate) is shared by the tests of this module. Its numbers are checked against
+scipy, a hand-computed Hodges-Lehmann estimate, the closed-form JZS integral
+(Rouder et al. 2009, eq. 1) and PSIS-LOO, which must agree with exact
+leave-one-mother-out where its Pareto k says it is reliable.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from milkbayes import report
+from milkbayes.cli import main
+from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR, RunExistsError
+from milkbayes.reanalyze import (
+    FAST,
+    DiagnosticsFailedError,
+    ReanalysisSettings,
+    load_input_study,
+    run_reanalysis,
+)
+
+HOSTILE_IDS = ("<script>alert(1)</script>", '=HYPERLINK("http://evil.example")', "@SUM(A1)")
+
+TINY = ReanalysisSettings(draws=100, tune=150, chains=2, lomo_draws=100, lomo_tune=150,
+                          lomo_chains=2, comparison=(("paired_change", "normal"),),
+                          sensitivity_fast=True)
+
+
+@pytest.fixture(scope="module")
+def hostile_csv(tmp_path_factory):
+    """The bundled table with three hostile ids, saved without a sidecar (not reconstructed)."""
+    from milkbayes.datasets import load_bundled
+
+    table = load_bundled("volume_ml").table.copy()
+    table["id"] = table["id"].astype(str)
+    table.loc[: len(HOSTILE_IDS) - 1, "id"] = HOSTILE_IDS
+    folder = tmp_path_factory.mktemp("hostile")
+    path = folder / "study.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(hostile_csv, tmp_path_factory):
+    """One strict tiny run: diagnostics must fail (200 draws cannot give ESS >= 400)."""
+    out = tmp_path_factory.mktemp("runs") / "report"
+    study = load_input_study(hostile_csv)
+    with pytest.raises(DiagnosticsFailedError) as failed:
+        run_reanalysis(study, out, strict=True, settings=TINY, sensitivity=False)
+    return study, failed.value
+
+
+def test_strict_run_writes_the_report_then_fails(run):
+    _, error = run
+    result = error.result
+    assert error.exit_code == EXIT_DIAGNOSTICS_FAILED
+    assert result.html.is_file() and result.markdown.is_file() and result.json.is_file()
+    assert not result.diagnostics_ok
+    ess = [row for fit in result.summary["diagnostics"]["fits"] for row in fit["rows"]
+           if row["check"] == "ess_bulk"]
+    assert ess and all(row["value"] < 400 and row["status"] == "fail" for row in ess)
+
+
+def test_summary_validates_and_marks_user_data_as_measured(run):
+    _, error = run
+    summary = json.loads(error.result.json.read_text(encoding="utf-8"))
+    report.validate_summary(summary)
+    assert summary["reconstructed"] is False and summary["warning"] is None
+    assert [p["prior"] for p in summary["bayes"]["priors"]] == ["skeptical", "neutral",
+                                                               "enthusiastic"]
+
+
+def exact_wilcoxon_p_by_convolution(change: np.ndarray) -> float:
+    """Two-sided exact p of W+ with average ranks (ties): the null distribution of
+    W+ is the convolution of n two-point laws {0, rank_i} with probability 1/2 each
+    (ranks doubled to integers). scipy's exact method ignores ties, so it cannot serve.
+    """
+    nonzero = change[change != 0]
+    doubled = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(int)
+    pmf = np.array([1.0])
+    for rank in doubled:
+        step = np.zeros(rank + 1)
+        step[0] = step[rank] = 0.5
+        pmf = np.convolve(pmf, step)
+    w_plus = int(doubled[nonzero > 0].sum())
+    upper, lower = pmf[w_plus:].sum(), pmf[: w_plus + 1].sum()
+    return float(min(1.0, 2 * min(upper, lower)))
+
+
+def test_reproduction_matches_scipy_and_walsh_averages(run):
+    study, error = run
+    r = error.result.summary["reproduction"]
+    # data recorded to 0.1 ml: -0.2 and 0.2 must tie, whatever the float rounding of post-pre
+    change = np.round(study.change, 9)
+    assert r["p_exact"] == pytest.approx(exact_wilcoxon_p_by_convolution(change), rel=1e-9)
+    ttest = stats.ttest_rel(study.table["post"], study.table["pre"])
+    assert r["t_test"]["p_value"] == pytest.approx(ttest.pvalue, rel=1e-9)
+    walsh = [(change[i] + change[j]) / 2 for i in range(change.size)
+             for j in range(i, change.size)]
+    assert r["hodges_lehmann"]["estimate"] == pytest.approx(np.median(walsh))
+    assert r["published_p_text"] == "0.000"
+
+
+def test_bf10_matches_rouders_integral(run):
+    study, error = run
+    change = study.change
+    n = change.size
+    t = change.mean() / (change.std(ddof=1) / math.sqrt(n))
+    nu, r = n - 1, math.sqrt(2) / 2
+
+    def integrand(g):  # Rouder et al. (2009), eq. 1, with the Cauchy scale r
+        return ((1 + n * g * r**2) ** -0.5
+                * (1 + t**2 / ((1 + n * g * r**2) * nu)) ** (-(nu + 1) / 2)
+                * (2 * math.pi) ** -0.5 * g ** -1.5 * math.exp(-1 / (2 * g)))
+
+    numerator = integrate.quad(integrand, 0, np.inf, limit=200)[0]
+    bf10 = numerator / (1 + t**2 / nu) ** (-(nu + 1) / 2)
+    assert error.result.summary["bayes"]["bf10"] == pytest.approx(bf10, rel=1e-4)
+
+
+def test_exact_lomo_agrees_with_reliable_psis(run):
+    _, error = run
+    comparison = error.result.summary["comparison"]
+    lomo = {row["label"]: row for row in comparison["lomo"]}["paired_change/normal"]
+    psis = [p for p in comparison["psis"] if p["label"] == "paired_change/normal"][0]
+    assert psis["reliable"]  # one observation per mother, no per-mother parameter
+    assert lomo["elpd"] == pytest.approx(psis["elpd"], abs=1.0)
+    assert lomo["weight"] == 1.0  # alone in its target
+
+
+def test_skeptical_prior_pulls_the_effect_below_the_enthusiastic(run):
+    _, error = run
+    rows = {p["prior"]: p for p in error.result.summary["bayes"]["priors"]}
+    assert rows["skeptical"]["median"] < rows["enthusiastic"]["median"]
+
+
+def test_hostile_ids_are_escaped_in_html_and_neutralised_in_csv(run):
+    _, error = run
+    html = error.result.html.read_text(encoding="utf-8")
+    assert HOSTILE_IDS[0] not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    text = (error.result.out_dir / "tables" / "participants.csv").read_text(encoding="utf-8")
+    ids = [row["id"] for row in csv.DictReader(io.StringIO(text))]
+    assert ids[:3] == [HOSTILE_IDS[0], "'" + HOSTILE_IDS[1], "'" + HOSTILE_IDS[2]]
+
+
+def test_existing_report_is_not_overwritten(run, hostile_csv):
+    study, error = run
+    before = error.result.json.read_bytes()
+    with pytest.raises(RunExistsError, match="--force"):
+        run_reanalysis(study, error.result.out_dir, settings=TINY, sensitivity=False)
+    assert error.result.json.read_bytes() == before
+    code = main(["reanalyze", "--data", str(hostile_csv), "--out",
+                 str(error.result.out_dir), "--fast"])
+    assert code == EXIT_USER_ERROR
+
+
+def test_cli_report_rerenders_from_saved_results(run, capsys):
+    _, error = run
+    html_before = error.result.html.read_text(encoding="utf-8")
+    error.result.html.unlink()
+    assert main(["report", str(error.result.out_dir), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["report"] == str(error.result.html)
+    assert error.result.html.read_text(encoding="utf-8") == html_before
+
+
+def test_cli_report_on_a_missing_folder_is_one_line_on_stderr(tmp_path, capsys):
+    code = main(["report", str(tmp_path / "nope")])
+    captured = capsys.readouterr()
+    assert code == EXIT_USER_ERROR
+    assert captured.err.strip().startswith("error:") and captured.err.count("\n") == 1
+    assert "Traceback" not in captured.err
+
+
+def test_fast_settings_still_compare_both_targets():
+    targets = {("pre_post" if model == "prepost_hierarchical" else "change")
+               for model, _ in FAST.comparison}
+    assert targets == {"pre_post", "change"}
