@@ -16,8 +16,21 @@ Submodules, one idea each:
 - :mod:`~milkbayes.simulate.figures`: matplotlib figures for reports and notebooks.
 """
 
+from milkbayes.simulate.design import (
+    assurance,
+    bayes_power,
+    power,
+    precision_curve,
+    retrodesign,
+    sample_size_for_precision,
+    type_sm,
+)
 from milkbayes.simulate.dgp import DGPSettings, SimulatedData, SimulationError, change_sd, simulate
+from milkbayes.simulate.rtm import expected_rtm_change, regression_to_mean
 from milkbayes.simulate.runner import StudyRun, run_study
+from milkbayes.simulate.sbc import MODELS, SBCResult, sbc
 
-__all__ = ["DGPSettings", "SimulatedData", "SimulationError", "StudyRun", "change_sd",
-           "run_study", "simulate"]
+__all__ = ["MODELS", "DGPSettings", "SBCResult", "SimulatedData", "SimulationError", "StudyRun",
+           "assurance", "bayes_power", "change_sd", "expected_rtm_change", "power",
+           "precision_curve", "regression_to_mean", "retrodesign", "run_study",
+           "sample_size_for_precision", "sbc", "simulate", "type_sm"]

@@ -62,12 +62,19 @@ def get_compiled(key: tuple, build) -> CompiledModel:
     return _CACHE[key]
 
 
+def _with_data(bundle: CompiledModel, data: dict[str, np.ndarray]):
+    # A pm.Data that no log-density term uses (e.g. a Student-t input under the
+    # normal likelihood) is not in the compiled graph and cannot be set there.
+    known = {var.name for var in bundle.compiled.shared_var_keys}
+    return bundle.compiled.with_data(**{k: np.asarray(v) for k, v in data.items() if k in known})
+
+
 def sample(bundle: CompiledModel, data: dict[str, np.ndarray], *, seed: int, draws: int,
            tune: int, chains: int):
     """Refit the compiled model to ``data``; returns the posterior DataTree."""
     import nutpie
 
-    compiled = bundle.compiled.with_data(**{k: np.asarray(v) for k, v in data.items()})
+    compiled = _with_data(bundle, data)
     return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=1,
                          seed=int(seed), progress_bar=False)
 
@@ -90,7 +97,7 @@ def sample_scalars(bundle: CompiledModel, data: dict[str, np.ndarray], names, *,
     """
     import nutpie
 
-    compiled = bundle.compiled.with_data(**{k: np.asarray(v) for k, v in data.items()})
+    compiled = _with_data(bundle, data)
     raw = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=1,
                         seed=int(seed), progress_bar=False, return_raw_trace=True,
                         save_warmup=False)

@@ -296,17 +296,19 @@ def _run_processes(kind, params, seed, batches, collect, workers: int) -> None:
     if not batches:
         return
     # spawn, not fork: the parent may hold threads (numba, BLAS) that fork would copy.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    try:
         pending = {pool.submit(execute_batch, kind, params, batch, seed) for batch in batches}
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    collect(future.result())
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                collect(future.result())
+    except BaseException:
+        # Interrupted: finished batches are already in the checkpoint; do not wait
+        # for the running ones.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _run_dask(kind, params, seed, batches, collect, scheduler, client) -> int:
@@ -315,7 +317,7 @@ def _run_dask(kind, params, seed, batches, collect, scheduler, client) -> int:
     own = client is None
     if own:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout="10s")
         except OSError as error:
             raise MilkbayesError(f"cannot reach the Dask scheduler at {scheduler}: {error}") \
                 from error
