@@ -69,7 +69,7 @@ PRIOR_NAMES = ("skeptical", "neutral", "enthusiastic")
 
 MODEL_NAMES = ("paired_change", "signed_rank", "prepost_hierarchical", "two_arm")
 
-Z95 = stats.norm.ppf(0.95)
+Z95 = float(stats.norm.ppf(0.95))
 """One-sided 95 % normal quantile (1.645): P(effect > MCID) = 5 % for the skeptic."""
 
 
@@ -329,7 +329,7 @@ def named_prior(name: str, outcome: Outcome, model_name: str) -> PriorSet:
         raise PriorError(f"unknown prior set {name!r}; named sets: {', '.join(PRIOR_NAMES)}, "
                          "or the path of a .toml file")
     kind = _check_kind(outcome, model_name)
-    values = _named_values(name, kind, model_name)
+    values = {key: float(value) for key, value in _named_values(name, kind, model_name).items()}
     return PriorSet(name=name, kind=kind, values=values,
                     beliefs=_beliefs(values, kind, model_name, outcome),
                     rationale=RATIONALES[name], model_name=model_name)

@@ -159,7 +159,7 @@ def jzs_log_bf10(t: float, n: int, r: float = math.sqrt(2) / 2) -> float:
     # of 60 e-folds each side loses less than exp(-60) of the mass.
     value, _ = integrate.quad(lambda u: math.exp(log_integrand(u) - top), mode - 60.0,
                               mode + 60.0, points=[mode], limit=400)
-    return top + math.log(value) - log_null
+    return float(top + math.log(value) - log_null)
 
 
 def jzs_bf10(t: float, n: int, r: float = math.sqrt(2) / 2) -> float:
@@ -196,7 +196,7 @@ def informed_log_bf10(t: float, n: int, loc: float, scale: float) -> float:
 
     value = (piece(-np.inf, low) + piece(low, high, points=sorted({centre, loc}))
              + piece(high, np.inf))
-    return top + math.log(value) - log_null
+    return float(top + math.log(value) - log_null)
 
 
 def paired_t(change: np.ndarray) -> float:
