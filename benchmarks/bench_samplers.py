@@ -295,8 +295,13 @@ def launch(way: str, n: int, args, env: dict) -> dict:
                "--chains", str(args.chains), "--seed", str(args.seed)]
     cpu_before = children_cpu_seconds()
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env,
-                          timeout=args.timeout)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env,
+                              timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"way": way, "n": n, "error": f"timed out after {args.timeout:.0f} s",
+                "total_s": time.perf_counter() - start,
+                "cpu_s": children_cpu_seconds() - cpu_before}
     total = time.perf_counter() - start
     cpu = children_cpu_seconds() - cpu_before
     lines = [line for line in done.stdout.splitlines() if line.startswith("WORKER ")]

@@ -106,7 +106,13 @@ def run_once(mode: str, env: dict, out: Path, timeout: float,
         command = [sys.executable, "-c", PROFILE_SNIPPET, str(out), mode, str(profile_file)]
     cpu_before = children_cpu_seconds()
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"mode": mode, "wall_s": time.perf_counter() - start,
+                "cpu_s": children_cpu_seconds() - cpu_before, "profiled": profile_file is not None,
+                "error": f"timed out after {timeout:.0f} s"}
     wall = time.perf_counter() - start
     row = {"mode": mode, "wall_s": wall, "cpu_s": children_cpu_seconds() - cpu_before,
            "exit_code": done.returncode, "profiled": profile_file is not None}

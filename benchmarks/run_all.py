@@ -342,6 +342,8 @@ def main(argv=None) -> int:
                         help="comma-separated parts to leave out: samplers, reanalyze, others")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds allowed to each benchmark script")
+    parser.add_argument("--others-timeout", type=float, default=240.0,
+                        help="seconds allowed to each module owner's benchmark")
     parser.add_argument("--render-readme", metavar="RECORD",
                         help="only rewrite the README results block from this JSON record")
     args = parser.parse_args(argv)
@@ -376,7 +378,7 @@ def main(argv=None) -> int:
         finish(record, started, complete=False)
         save(record, out)
     if not args.smoke and "others" not in skip:
-        record["others"] = run_others(args.timeout)
+        record["others"] = run_others(args.others_timeout)
         for script, row in record["others"].items():
             print(f"\n--- {script} ({row['seconds']:.1f} s) ---\n{row['stdout'].rstrip()}")
             if "error" in row:
