@@ -355,3 +355,33 @@ def test_prior_grid_refuses_settings_it_cannot_interpret(bundled_study, toy_mode
         prior_grid(bundled_study, "no_such_model")
     with pytest.raises(MilkbayesError, match="positive"):
         prior_grid(bundled_study, scales=(0.5, -1.0))
+
+
+def test_cli_fit_based_commands_in_process(capsys, paired_fit, tmp_path):
+    """prior-grid, influence, ensemble and likelihood from the CLI, on the cached model."""
+    import json
+
+    from milkbayes.cli import main
+
+    small = ["--draws", "60", "--tune", "60", "--chains", "1", "--json"]
+    runs = {
+        "prior_grid": ["sensitivity", "prior-grid", "--locations", "0", "--scales", "0.7,1",
+                       *small],
+        "influence": ["sensitivity", "influence", *small],
+        "ensemble": ["sensitivity", "ensemble", "--k", "2", "--seed", "3", *small],
+        "likelihood": ["sensitivity", "likelihood", "--model", "paired_change",
+                       "--likelihoods", "normal", "--figure", str(tmp_path / "l.svg"), *small],
+    }
+    for name, argv in runs.items():
+        code = main(argv)
+        out = capsys.readouterr()
+        assert code == 0, (name, out.err)
+        payload = json.loads(out.out)
+        assert payload["analysis"] == name and payload["reconstructed"] is True
+        assert payload["warning"] == RECONSTRUCTED_WARNING
+    assert (tmp_path / "l.svg").stat().st_size > 1000
+    # the influence table has one row per mother of the bundled data
+    main(runs["influence"])
+    assert len(json.loads(capsys.readouterr().out)["table"]) == 24
+    assert main(["sensitivity", "likelihood", "--figure", str(tmp_path / "x.gif")]) == 2
+    assert "--figure" in capsys.readouterr().err
