@@ -392,9 +392,12 @@ def _diagnostics_section(study, fits: Mapping[str, Any]) -> tuple[dict, Any]:
                     for r in report.failures]
     reference = fits[REFERENCE_PRIOR]
     predictive, simulated = [], dg.simulated_changes(reference.tree, study)
+    prior_simulated = _prior_predictive_changes(study, reference)
+    if prior_simulated is not None:
+        predictive += [c.as_dict() for c in dg.predictive_checks(*prior_simulated, kind="prior")]
     if simulated is not None:
-        predictive = [c.as_dict() for c in dg.predictive_checks(*simulated, kind="posterior")]
-        statuses += [c["status"] for c in predictive]
+        predictive += [c.as_dict() for c in dg.predictive_checks(*simulated, kind="posterior")]
+    statuses += [c["status"] for c in predictive]
     try:
         pit = dg.loo_pit(reference.tree).as_dict()
         pit.pop("values", None)
@@ -405,7 +408,31 @@ def _diagnostics_section(study, fits: Mapping[str, Any]) -> tuple[dict, Any]:
     order = {"pass": 0, "warn": 1, "fail": 2}
     overall = max(statuses, key=lambda s: order.get(s, 1), default="pass")
     return ({"overall": overall, "failing": failing, "fits": fit_rows,
-             "predictive": predictive, "loo_pit": pit}, simulated)
+             "predictive": predictive, "loo_pit": pit}, (prior_simulated, simulated))
+
+
+def _prior_predictive_changes(study, reference, draws: int = 200):
+    """Prior predictive draws of every mother's change under the reference prior, or None."""
+    import warnings
+
+    import pymc as pm
+
+    from milkbayes import diagnostics as dg
+    from milkbayes.fit import load_model
+
+    module = load_model(MAIN_MODEL)
+    try:
+        model = module.build(reference.inputs, reference.prior, reference.likelihood)
+    except MilkbayesError:
+        return None
+    with model, warnings.catch_warnings():
+        # the likelihood-weight potential is exactly 0 with every weight 1
+        warnings.simplefilter("ignore", UserWarning)
+        # FAST_COMPILE: 200 forward draws need no optimised graph, and compiling one
+        # (as priors.prior_predictive does) costs far more than the draws
+        tree = pm.sample_prior_predictive(draws=draws, random_seed=reference.seed,
+                                          compile_kwargs={"mode": "FAST_COMPILE"})
+    return dg.simulated_changes(tree, study, group="prior_predictive")
 
 
 def _comparison_entry(module_name: str, likelihood: str, study, settings, prior_name: str,
@@ -559,9 +586,12 @@ def _figures(study, fits, simulated, comparison_rows, mcid) -> dict[str, bytes]:
                                                     backend="matplotlib"))
     figures["rank"] = png_bytes(az.plot_rank(reference.tree, var_names=core,
                                              backend="matplotlib"))
-    if simulated is not None:
-        from milkbayes.diagnostics import predictive_figure
+    from milkbayes.diagnostics import predictive_figure
 
+    prior_simulated, simulated = simulated
+    if prior_simulated is not None:
+        figures["prior_ppc"] = png_bytes(predictive_figure(*prior_simulated, kind="prior"))
+    if simulated is not None:
         figures["ppc"] = png_bytes(predictive_figure(*simulated, kind="posterior"))
     if comparison_rows:
         fig = Figure(figsize=(6.5, 0.6 + 0.45 * len(comparison_rows)), layout="constrained")
@@ -590,6 +620,8 @@ FIGURE_CAPTIONS = {
             "the chains agree.",
     "ppc": "Posterior predictive check of the mean change and the share of positive "
            "changes (red: observed).",
+    "prior_ppc": "Prior predictive check (neutral prior): what the model expects before "
+                 "seeing the data (red: observed).",
     "compare": "Exact leave-one-mother-out elpd (higher is better) with stacking weights, "
                "within each prediction target.",
 }

@@ -153,7 +153,7 @@ def compare(
 
     study = load_input_study(data)
     _warn_reconstructed(study.reconstructed)
-    with _progress_bars(enabled=not as_json or True) as progress:
+    with _progress_bars(enabled=True) as progress:
         section = compare_candidates(study, fast=fast, progress=progress)
     if as_json:
         _echo_json(section)
