@@ -304,9 +304,12 @@ def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
 
     fits = {}
     for k, name in enumerate(PRIOR_NAMES):
+        # only the reference fit feeds LOO-PIT and the posterior predictive check
+        reference = name == REFERENCE_PRIOR
         fits[name] = fitting.fit(MAIN_MODEL, study, prior=name, mcid=mcid,
                                  draws=settings.draws, tune=settings.tune,
-                                 chains=settings.chains, seed=settings.seed)
+                                 chains=settings.chains, seed=settings.seed,
+                                 log_likelihood=reference, posterior_predictive=reference)
         tick("fit", k + 1, len(PRIOR_NAMES))
     return fits
 
@@ -443,7 +446,8 @@ def _comparison_entry(module_name: str, likelihood: str, study, settings, prior_
     result = reuse or fitting.fit(module_name, study, prior=prior_name, likelihood=likelihood,
                                   mcid=mcid, draws=settings.lomo_draws * 2,
                                   tune=settings.lomo_tune, chains=settings.lomo_chains,
-                                  seed=settings.seed, posterior_predictive=False)
+                                  seed=settings.seed, log_likelihood=False,
+                                  posterior_predictive=False)
     module = fitting.load_model(module_name)
     entry, _ = fitting._compiled_for(module, result.inputs, result.prior, likelihood)
     values = {**{k: np.asarray(v) for k, v in result.inputs.data.items()},
@@ -513,10 +517,11 @@ def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, 
         "Models of the change (post − pre) and models of the pair (pre, post) predict "
         "different data, so their elpd values are not comparable; stacking weights are "
         "computed within each group.")
-    divergent = sum(r.n_divergent for r in results)
-    if divergent:
-        notes.append(f"The refits had {divergent} divergent transitions in total; elpd "
-                     "values of the affected models are less trustworthy.")
+    for r in results:
+        if r.n_divergent:
+            total_draws = r.n_draws * len(r.mother_ids)
+            notes.append(f"The refits of {r.label} had {r.n_divergent} divergent transitions "
+                         f"in {total_draws} draws; its elpd is less trustworthy.")
     notes += [f"Not compared: {s}" for s in skipped]
     return ({"lomo": lomo_rows, "psis": psis_rows, "notes": notes, "pointwise": pointwise,
              "settings": {"draws": settings.lomo_draws, "tune": settings.lomo_tune,
