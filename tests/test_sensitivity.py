@@ -385,3 +385,15 @@ def test_cli_fit_based_commands_in_process(capsys, paired_fit, tmp_path):
     assert len(json.loads(capsys.readouterr().out)["table"]) == 24
     assert main(["sensitivity", "likelihood", "--figure", str(tmp_path / "x.gif")]) == 2
     assert "--figure" in capsys.readouterr().err
+
+
+def test_published_p_two_sided_posterior_is_symmetric_under_a_centred_prior():
+    # With the two-sided event the likelihood is symmetric in delta (up to Monte
+    # Carlo error), so under a prior centred at 0 the posterior is too.
+    result = published_p_posterior(distributions=("normal",), alternative="two-sided",
+                                   n_sim=4000, seed=8)
+    row = result.table.set_index("distribution").loc["normal"]
+    # (the median is not tested: the CDF is flat at 0.5 across the gap around 0)
+    assert abs(row["median"]) < 0.5
+    assert row["p_delta_gt_0"] == pytest.approx(0.5, abs=0.03)
+    assert row["ci95_low"] == pytest.approx(-row["ci95_high"], rel=0.1)

@@ -453,8 +453,9 @@ def published_p_posterior(n: int = N_PARTICIPANTS, p_threshold: float = SPSS_P_T
     alternative : {"greater", "two-sided"}
         "greater" (default) uses that the paper reports an increase.
     delta_grid : array_like, optional
-        Grid for the posterior (default -1.5 to 4 by 0.005). The power must have
-        reached 0 or 1 at its ends, which is checked.
+        Grid for the posterior (default -1.5 to 4 by 0.005; -4 to 4 for
+        "two-sided"). The power must have settled at its ends (0 or 1 below, 1
+        above), which is checked.
     n_sim, seed : int
         Simulation size and seed of the power function.
 
@@ -491,7 +492,8 @@ def published_p_posterior(n: int = N_PARTICIPANTS, p_threshold: float = SPSS_P_T
     _require(int(n) == n and n >= 6, f"n must be an integer >= 6, got {n!r}")
     _require(len(distributions) >= 1, "give at least one distribution")
     prior_dist = _delta_prior(prior, prior_scale)
-    grid = (np.arange(-1.5, 4.0 + 1e-9, 0.005) if delta_grid is None
+    low_end = -4.0 if alternative == "two-sided" else -1.5
+    grid = (np.arange(low_end, 4.0 + 1e-9, 0.005) if delta_grid is None
             else np.asarray(delta_grid, dtype=float))
     _require(grid.ndim == 1 and grid.size >= 10 and np.all(np.diff(grid) > 0),
              "delta_grid must be increasing with at least 10 points")
@@ -500,9 +502,12 @@ def published_p_posterior(n: int = N_PARTICIPANTS, p_threshold: float = SPSS_P_T
     for name in distributions:
         power = power_curve(grid, n, distribution=name, alternative=alternative, n_sim=n_sim,
                             seed=seed, p_threshold=p_threshold)
-        edge_ok = (power[-1] > 0.999 and (power[0] < 1e-3 or alternative == "two-sided"))
-        _require(edge_ok, f"the power for {name} has not reached 1 at delta = {grid[-1]} "
-                          "(or 0 at the lower end): widen delta_grid")
+        # beyond the grid the power is taken as constant: it must have settled there
+        low_settled = power[0] > 0.999 if alternative == "two-sided" else power[0] < 1e-3
+        _require(power[-1] > 0.999 and low_settled,
+                 f"the power for {name} has not settled (at 1 above, at "
+                 f"{'1' if alternative == 'two-sided' else '0'} below) on [{grid[0]:g}, "
+                 f"{grid[-1]:g}]: widen delta_grid")
         posterior = _grid_posterior(grid, prior_dist, power)
         curves[f"power_{name}"] = power
         posteriors[name] = posterior
