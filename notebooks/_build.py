@@ -366,7 +366,11 @@ side_by_side = freq_vs_bayes_table(
     effect_ci=(reference["effect_ci95_low"], reference["effect_ci95_high"]),
     p_effect_gt_0=reference["p_effect_gt_0"], p_effect_gt_mcid=reference["p_effect_gt_mcid"],
     mcid=MCID, bf10=reference.get("bf10_jzs"))
-pd.DataFrame([vars(row) for row in side_by_side])
+table = pd.DataFrame([vars(row) for row in side_by_side])
+evidence = table["quantity"] == "evidence"   # show p-values unrounded, not as 0.000
+table.loc[evidence, "frequentist_value"] = [f"{p:.2e}" for p in
+                                            table.loc[evidence, "frequentist_value"]]
+table
 '''),
     md("""
 The point estimates and intervals agree closely. With this much data relative to
@@ -383,6 +387,8 @@ duration, parity and (partially pooled) occupation, education and age group. It
 answers a question the paired model cannot: does the effect differ between
 subgroups? With 24 mothers the subgroup estimates are necessarily vague, and the
 model shrinks them towards the average effect rather than over-interpreting them.
+It is also harder to sample than the paired model, so read its convergence table
+first.
 """),
     code('''
 flagship = None
@@ -396,14 +402,15 @@ else:
     print("FLAGSHIP = False: the hierarchical model is skipped in this run.")
 '''),
     code('''
-import arviz as az
-
 if flagship is not None:
+    # Check before reading: a failing row means the flagship numbers are not to be trusted
+    # (`milkbayes fit --strict` would exit with status 3).
     print("convergence:", flagship.diagnostics.status)
-    effect_vars = [name for name in flagship.tree["posterior"].data_vars
-                   if "effect" in name and flagship.tree["posterior"][name].ndim <= 3]
-    display(az.summary(flagship.tree, var_names=effect_vars, kind="stats", ci_prob=0.95,
-                       round_to="none"))
+    display(flagship.diagnostics.to_frame()[["label", "value", "threshold", "status"]])
+    subgroups = flagship.summary.get("subgroup_effects", {})
+    display(pd.DataFrame([{"covariate": column, "level": level, **numbers}
+                          for column, levels in subgroups.items()
+                          for level, numbers in levels.items()]))
 '''),
     md("""
 ## 2.7 Conclusions of the reanalysis
