@@ -255,3 +255,38 @@ def test_loo_pit_needs_its_groups(paired_fit):
     bare = xr.DataTree.from_dict({"posterior": paired_fit.tree["posterior"].to_dataset()})
     with pytest.raises(ValueError, match="log_likelihood"):
         dg.loo_pit(bare)
+
+
+def test_loo_pit_figure(paired_fit):
+    figure = dg.loo_pit_figure(dg.loo_pit(paired_fit.tree))
+    assert figure.axes[0].get_xlabel() == "LOO-PIT"
+    assert dg.figure_png(figure)[:4] == b"\x89PNG"
+
+
+# ----------------------------------------------------------------------------- prior predictive
+def test_prior_predictive_check_matches_closed_form(toy_model, toy_prior, small_study):
+    """Toy prior predictive: mean change ~ N(m0, sqrt(s0^2 + s^2/n)) exactly."""
+    from milkbayes.fit import prior_predictive
+
+    tree = prior_predictive(toy_model, small_study, prior=toy_prior, draws=4000, seed=2)
+    checks = {c.statistic: c for c in dg.predictive_checks_of(tree, small_study, "prior")}
+    mean_check = checks["mean_change"]
+    assert mean_check.kind == "prior"
+    n, s = small_study.n, 4.0
+    sd = np.sqrt(toy_prior.values["mu_scale"] ** 2 + s**2 / n)
+    expected = stats.norm.sf(small_study.change.mean(), toy_prior.values["mu_loc"], sd)
+    assert mean_check.p_value == pytest.approx(expected, abs=0.03)
+    assert mean_check.predicted_high == pytest.approx(1.959964 * sd, rel=0.1)
+
+
+def test_prior_predictive_of_a_named_model(bundled_study):
+    from milkbayes.fit import prior_predictive
+
+    tree = prior_predictive("paired_change", bundled_study, prior="skeptical", draws=200,
+                            seed=1)
+    np.testing.assert_array_equal(tree.observed_data["change_obs"].values,
+                                  bundled_study.change)
+    assert tree.attrs["milkbayes_prior"] == "skeptical"
+    assert len(dg.predictive_checks_of(tree, bundled_study, "prior")) == 2
+    with pytest.raises(ValueError, match="kind"):
+        dg.predictive_checks_of(tree, bundled_study, "later")

@@ -467,6 +467,19 @@ def simulated_changes(tree: xr.DataTree, study: Any, group: str = "posterior_pre
     return None
 
 
+def predictive_checks_of(tree: xr.DataTree, study: Any, kind: str = "posterior"
+                         ) -> tuple[PredictiveCheck, ...]:
+    """The checks of a fitted (``kind="posterior"``) or prior-predictive tree.
+
+    Returns an empty tuple when the model observes neither the changes nor the long
+    pre/post outcome (see :func:`simulated_changes`); the caller says so.
+    """
+    if kind not in ("prior", "posterior"):
+        raise ValueError(f"kind must be 'prior' or 'posterior', not {kind!r}")
+    found = simulated_changes(tree, study, group=f"{kind}_predictive")
+    return () if found is None else predictive_checks(*found, kind=kind)
+
+
 def predictive_figure(simulated: np.ndarray, observed: np.ndarray, *,
                       kind: str = "posterior", title: str | None = None):
     """Histograms of the two statistics over predictive draws, observed value marked.
@@ -498,6 +511,32 @@ def figure_png(figure) -> bytes:
 
 
 # ----------------------------------------------------------------------------- LOO-PIT
+def loo_pit_figure(pit: LooPit):
+    """ECDF of the LOO-PIT values against the uniform diagonal, with the 95 %
+    Kolmogorov-Smirnov band (``scipy.stats.kstwo``) around it."""
+    from matplotlib.figure import Figure
+    from scipy import stats
+
+    values = np.sort(np.asarray(pit.values, dtype=float))
+    n = values.size
+    band = float(stats.kstwo.ppf(0.95, n))
+    grid = np.linspace(0, 1, 201)
+    figure = Figure(figsize=(4, 3.2), layout="constrained")
+    axis = figure.subplots()
+    axis.fill_between(grid, np.clip(grid - band, 0, 1), np.clip(grid + band, 0, 1),
+                      color="#dddddd", label="95 % KS band")
+    axis.plot(grid, grid, color="grey", linewidth=1)
+    axis.step(np.concatenate([[0.0], values, [1.0]]),
+              np.concatenate([[0.0], np.arange(1, n + 1) / n, [1.0]]), where="post",
+              color="#1f77b4", label="LOO-PIT ECDF")
+    axis.set_xlabel("LOO-PIT")
+    axis.set_ylabel("ECDF")
+    axis.set_title(f"{pit.variable}: KS p = {pit.ks_p_value:.2f}", fontsize=9)
+    axis.legend(frameon=False, fontsize=8)
+    return figure
+
+
+
 @dataclass(frozen=True)
 class LooPit:
     """LOO-PIT values of the observations and a uniformity test.

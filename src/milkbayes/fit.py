@@ -255,6 +255,49 @@ def _prior_data(prior: Any) -> dict[str, np.ndarray]:
     return {f"prior_{name}": np.asarray(float(value)) for name, value in prior.values.items()}
 
 
+def prior_predictive(model_name: str | ModuleType, study: Any, *, prior: Any = "neutral",
+                     likelihood: str | None = None, draws: int = 1000,
+                     seed: int = DEFAULT_SEED) -> xr.DataTree:
+    """Prior predictive draws on the study's own design (``pm.sample_prior_predictive``).
+
+    The model is built afresh (cheap; nothing is compiled for the sampler), so no
+    cached data can leak in. The tree has ``prior``, ``prior_predictive`` and
+    ``observed_data`` groups, ready for :func:`milkbayes.diagnostics.predictive_checks_of`.
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> tree = prior_predictive("paired_change", load_bundled(), draws=50, seed=1)
+    >>> tree["prior_predictive"]["change_obs"].shape
+    (1, 50, 24)
+    """
+    import logging
+    import warnings
+
+    import pymc as pm
+
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise MilkbayesError(f"draws must be an integer >= 1, not {draws!r}")
+    module = load_model(model_name)
+    likelihood = resolve_likelihood(module, likelihood)
+    prior_set = resolve_prior(prior, study, module.NAME)
+    inputs = module.inputs(study, likelihood)
+    model = module.build(inputs, prior_set, likelihood)
+    _check_data_names(model, module, inputs.data, _prior_data(prior_set))
+    pymc_logger = logging.getLogger("pymc")
+    level = pymc_logger.level
+    pymc_logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            tree = pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed,
+                                              compile_kwargs={"mode": PREDICTIVE_MODE})
+    finally:
+        pymc_logger.setLevel(level)
+    tree.attrs.update(_tree_attrs(module, likelihood, prior_set, seed, study))
+    return tree
+
+
 def _check_data_names(model: Any, module: ModuleType, data: dict, prior_values: dict) -> None:
     """Every ``pm.Data`` of the model must be refreshed on each fit, and nothing else.
 

@@ -111,6 +111,23 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else str(value)
 
 
+def _flatten(key: str, value: Any) -> list[tuple[str, str]]:
+    """Rows for a summary entry; nested dicts (e.g. subgroup effects) become one row per
+    leaf, and a ``{median, ci95_low, ci95_high}`` leaf reads "median (low to high)"."""
+    if isinstance(value, dict):
+        if {"median", "ci95_low", "ci95_high"} <= set(value):
+            extra = f", n = {value['n']}" if "n" in value else ""
+            return [(key, f"{_fmt(value['median'])} ({_fmt(value['ci95_low'])} to "
+                          f"{_fmt(value['ci95_high'])}{extra})")]
+        if not value:
+            return [(key, "none")]
+        rows: list[tuple[str, str]] = []
+        for sub, item in value.items():
+            rows.extend(_flatten(f"{key}.{sub}", item))
+        return rows
+    return [(key, _fmt(value))]
+
+
 def _default_out(model: str, likelihood: str, prior_name: str, seed: int) -> Path:
     from milkbayes.fit import safe_run_name
 
@@ -241,7 +258,8 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
     for key, value in summary.items():
         if key in KEY_ORDER or key in ("effect_variable", "effect_mean"):
             continue
-        table.add_row(key, _fmt(value))
+        for label, text in _flatten(key, value):
+            table.add_row(label, text)
     console.print(table)
     console.print(_diagnostics_table(rows, f"Convergence: {result.diagnostics.status}"))
     console.print(f"run folder: {run_dir}")
