@@ -114,12 +114,32 @@ def test_prepost_skips_missing_and_single_level_covariates():
     assert "idx_age_group" not in prepost_hierarchical.inputs(one_level, "normal").data
 
 
-def test_prepost_modifier_coding_is_centred_on_the_sample():
+@pytest.mark.parametrize("held_out", [None, 4])
+def test_prepost_effect_is_the_average_of_the_fitted_mothers_effects(held_out):
+    """The sample-centred coding makes 'effect' the mean of 'effect_mother' over the
+    mothers fitted, at any parameter values (checked at a random point)."""
     study = volume_study()
     inputs = prepost_hierarchical.inputs(study, "normal")
-    long = (study.table["work_duration"] == "long").to_numpy(dtype=float)
-    np.testing.assert_allclose(inputs.data["x_work_duration"], long - long.mean())
-    assert abs(inputs.data["x_work_duration"].sum()) < 1e-12
+    weights = np.ones(study.n)
+    if held_out is not None:
+        weights[held_out] = 0.0
+    model = prepost_hierarchical.build(
+        ModelInputs({**inputs.data, "mother_weight": weights}, inputs.coords, inputs.meta),
+        get_prior("neutral", study.outcome, "prepost_hierarchical"), "normal")
+    rng = np.random.default_rng(8)
+    point = {name: rng.normal(size=np.shape(value))
+             for name, value in model.initial_point().items()}
+    import pytensor
+
+    outputs = model.replace_rvs_by_values(
+        [model["effect_mother"], model["effect"], model["effect_work_duration"]])
+    function = pytensor.function(model.value_vars, outputs, on_unused_input="ignore")
+    mothers, effect, long_short = function(*(point[v.name] for v in model.value_vars))
+    assert np.sum(weights * mothers) / weights.sum() == pytest.approx(float(effect), abs=1e-10)
+    is_long = (study.table["work_duration"] == "long").to_numpy()
+    gamma = point["modifier_work_duration"]
+    assert long_short[1] - long_short[0] == pytest.approx(float(gamma), abs=1e-10)
+    assert is_long.any() and not is_long.all()
 
 
 def test_lognormal_and_ordered_logistic_refuse_unsuitable_data():

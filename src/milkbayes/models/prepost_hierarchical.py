@@ -14,18 +14,20 @@ Observation :math:`j` belongs to mother :math:`i = i[j]` at time :math:`t_j \in 
 
     \eta_j &= \alpha + \sigma_\alpha z_{i} + t_j \, \tau_{i}, \qquad z_i \sim N(0, 1)
       \quad\text{(non-centred mother intercepts)} \\
-    \tau_i &= \beta + \gamma_w x^{w}_i + \gamma_p x^{p}_i
-      + \sum_{g \in \{occ, edu, age\}} u^{g}_{k_g(i)} \\
+    \tau_i &= \beta + \gamma_w (x^{w}_i - \bar x^w) + \gamma_p (x^{p}_i - \bar x^p)
+      + \sum_{g \in \{occ, edu, age\}} (u^{g}_{k_g(i)} - \bar u^g) \\
     u^{g}_k &= s_g \, v^{g}_k, \quad v^{g}_k \sim N(0, 1), \quad
       s_g \sim \mathrm{HalfNormal}(s_u) \quad\text{(partial pooling)}
 
-Coding: :math:`x^w_i = 1[\text{long}] - \overline{1[\text{long}]}` and
-:math:`x^p_i = 1[\text{multipara}] - \overline{1[\text{multipara}]}` are indicators
-centred on this sample's mean, so :math:`\beta` (``effect``) is the massage effect of
-a mother with the sample's covariate mix and with subgroup deviations at their
-population mean of zero; :math:`\gamma` is the long-minus-short (multipara-minus-
-primipara) difference in effect. Covariates absent from the data, or with a single
-level present, are skipped (``meta["skipped"]`` says which and why).
+Coding (sample-centred): :math:`x^w_i = 1[\text{long}]` and
+:math:`x^p_i = 1[\text{multipara}]` enter as :math:`x_i - \bar x`, and each pooled
+deviation as :math:`u^g_{k} - \bar u^g`, where the bars average over the mothers
+fitted (``mother_weight`` = 1). Hence :math:`\beta` (``effect``) is exactly the
+average of the mothers' effects :math:`\tau_i` in this sample, the average massage
+effect, and its prior is the prior set's normal distribution; :math:`\gamma` is the
+long-minus-short (multipara-minus-primipara) difference in effect, and
+``effect_<covariate>`` is the effect in each level. Covariates absent from the data,
+or with a single level present, are skipped (``meta["skipped"]`` says which and why).
 
 Likelihoods, with :math:`c, m` the outcome scale and centre
 (:func:`milkbayes.models._common.outcome_scaling`) multiplying the prior values:
@@ -124,12 +126,12 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
         if indicator.min() == indicator.max():
             meta["skipped"][column] = "only one level present"
             continue
-        data[f"x_{column}"] = indicator - indicator.mean()
+        data[f"x_{column}"] = indicator
         meta["modifiers"].append(column)
         levels = [lv for lv in table[column].cat.categories if (table[column] == lv).any()]
         coords[f"{column}_level"] = levels
         meta["level_counts"][column] = {lv: int((table[column] == lv).sum()) for lv in levels}
-        meta[f"{column}_codes"] = {lv: float((lv == level) - indicator.mean()) for lv in levels}
+        meta[f"{column}_codes"] = {lv: float(lv == level) for lv in levels}
     for column in POOLED_MODIFIERS:
         if column not in table.columns:
             meta["skipped"][column] = "not in the data"
@@ -214,17 +216,23 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
                                 mu=h["effect"][0], sigma=h["effect"][1])
         tau = effect_base + pt.zeros(len(inputs.coords["mother"]))
         subgroup_terms = {}
+
+        def fitted_mean(values):  # mean over the mothers actually fitted (weight 1)
+            return pt.sum(weight * values) / pt.sum(weight)
+
         for column in meta["modifiers"]:
             gamma = pm.Normal(f"modifier_{column}", 0.0, h["modifier"])
-            tau = tau + gamma * x[column]
+            centre = fitted_mean(x[column])
+            tau = tau + gamma * (x[column] - centre)
             codes = np.array([meta[f"{column}_codes"][lv] for lv in inputs.coords[f"{column}_level"]])
-            subgroup_terms[column] = gamma * codes
+            subgroup_terms[column] = gamma * (codes - centre)
         for column in meta["pooled"]:
             sd = pm.HalfNormal(f"sd_{column}", sigma=h["subgroup_sd"])
             raw = pm.Normal(f"z_{column}", 0.0, 1.0, dims=f"{column}_level")
             deviation = pm.Deterministic(f"u_{column}", sd * raw, dims=f"{column}_level")
-            tau = tau + deviation[idx[column]]
-            subgroup_terms[column] = deviation
+            centred = deviation - fitted_mean(deviation[idx[column]])
+            tau = tau + centred[idx[column]]
+            subgroup_terms[column] = centred
         tau = pm.Deterministic("effect_mother", tau, dims="mother")
         for column, term in subgroup_terms.items():
             pm.Deterministic(f"effect_{column}", effect_base + term, dims=f"{column}_level")
