@@ -94,7 +94,11 @@ def test_force_replaces_a_run(tmp_path, capsys):
     code, _, err = _run(capsys, "fit", "paired_change", *FAST, "--seed", "4", "--force",
                         "--json", "--out", str(folder))
     assert code == 0, err
-    assert json.loads((folder / "provenance.json").read_text())["seed"] == 4
+    record = json.loads((folder / "provenance.json").read_text())
+    assert record["seed"] == 4
+    assert record["command_line"]["params"]["seed"] == 4
+    assert record["command_line"]["params"]["force"] is True
+    assert record["command_line"]["command"].endswith("fit")
 
 
 def test_default_out_folder(tmp_path, capsys, monkeypatch):

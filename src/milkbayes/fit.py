@@ -603,7 +603,7 @@ def _equal_tailed_95(tree: xr.DataTree, variable: str) -> tuple[float, float]:
 
 
 # ----------------------------------------------------------------------------- run folders
-def provenance(result: FitResult, *, command_line: list[str] | str | None = None
+def provenance(result: FitResult, *, command_line: list[str] | str | dict | None = None
                ) -> dict[str, Any]:
     """Everything needed to redo a run: versions, seed, hashes, prior, settings."""
     from importlib.metadata import PackageNotFoundError, version
@@ -679,7 +679,7 @@ def safe_run_name(text: str) -> str:
 
 
 def save_run(result: FitResult, out_dir: str | Path, *, force: bool = False,
-             command_line: list[str] | str | None = None) -> Path:
+             command_line: list[str] | str | dict | None = None) -> Path:
     """Write a run folder atomically and return its path.
 
     The folder holds ``posterior.nc`` (the whole DataTree, h5netcdf), ``summary.json``,

@@ -168,6 +168,7 @@ def _exit_diagnostics_failed() -> None:
 
 # ----------------------------------------------------------------------------- fit
 def fit_command(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="paired_change, signed_rank, "
                                 "prepost_hierarchical or two_arm."),
     data: Path = typer.Option(None, "--data", help=_DATA_HELP),
@@ -212,7 +213,7 @@ def fit_command(
         result = fit(module.NAME, study, prior=prior_set, likelihood=likelihood, mcid=mcid,
                      draws=draws, tune=tune, chains=chains, seed=seed)
     with console.status(f"writing {run_dir}"):
-        saved = save_run(result, run_dir, force=force, command_line=["milkbayes", *sys.argv[1:]])
+        saved = save_run(result, run_dir, force=force, command_line=_command_line(ctx))
     console.print(f"run saved in {saved}")
     rows = [row.as_dict() for row in result.diagnostics.rows]
     _shout_failures(rows, module.NAME)
@@ -222,6 +223,15 @@ def fit_command(
         _print_fit(result, saved, rows)
     if strict and not result.diagnostics.ok:
         _exit_diagnostics_failed()
+
+
+def _command_line(ctx: typer.Context) -> dict[str, Any]:
+    """What was asked: the process arguments and the parsed options of this command
+    (they differ when :func:`milkbayes.cli.main` is called from Python)."""
+    params = {key: (str(value) if isinstance(value, Path) else value)
+              for key, value in ctx.params.items()}
+    return {"argv": ["milkbayes", *sys.argv[1:]], "command": ctx.command_path,
+            "params": params}
 
 
 def _refuse_existing(run_dir: Path, force: bool) -> None:
