@@ -40,6 +40,7 @@ def bench_fits(n_fits: int, workers: int = 2) -> float:
     print(f"[fits] {n_fits} paired_change fits on {workers} processes: {elapsed:.1f} s "
           f"({n_fits / elapsed:.1f} fits/s, {result.run['compilations']} compilations); "
           f"target {target:.0f} s, ratio {elapsed / target:.2f}")
+    print(f"RATIO simulate_fits_seconds_over_target {elapsed / target:.3f}")
     return n_fits / elapsed
 
 
@@ -53,6 +54,7 @@ def bench_wilcoxon(n_tests: int = 100_000) -> None:
     elapsed = time.perf_counter() - started
     print(f"[wilcoxon] {n_tests} tests of n = 24: {elapsed:.2f} s; target 2 s, "
           f"ratio {elapsed / 2.0:.2f}")
+    print(f"RATIO simulate_wilcoxon_100k_seconds_over_target {elapsed / 2.0:.3f}")
 
 
 def bench_dask(n_fits: int, local_rate: float | None) -> None:
@@ -74,6 +76,8 @@ def bench_dask(n_fits: int, local_rate: float | None) -> None:
     if local_rate:
         print(f"[dask] fits/s ratio dask/local processes: cold {rates[0] / local_rate:.2f}, "
               f"warm {rates[1] / local_rate:.2f}")
+        print(f"RATIO simulate_dask_cold_over_local_fits_per_s {rates[0] / local_rate:.3f}")
+        print(f"RATIO simulate_dask_warm_over_local_fits_per_s {rates[1] / local_rate:.3f}")
 
 
 def bench_memory(n_fits: int) -> None:
@@ -82,6 +86,7 @@ def bench_memory(n_fits: int) -> None:
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"[memory] {n_fits} fits: peak RSS parent {parent:.0f} MB, largest worker "
           f"{child:.0f} MB; target < 1024 MB each, ratio {max(parent, child) / 1024:.2f}")
+    print(f"RATIO simulate_peak_memory_over_1gb {max(parent, child) / 1024:.3f}")
 
 
 def main(argv=None) -> int:
@@ -93,6 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip", nargs="*", default=(),
                         choices=("fits", "wilcoxon", "dask"))
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # results appear as they are measured
     local_rate = None
     if "wilcoxon" not in args.skip:
         bench_wilcoxon()

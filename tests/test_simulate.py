@@ -370,3 +370,38 @@ def test_installed_entry_point_type_sm():
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)["result"]
     assert result["closed_form"]["power"] == pytest.approx(result["simulated"]["power"], abs=0.05)
+
+
+def test_cli_sbc_one_model_json_and_figure(capsys, tmp_path):
+    figure = tmp_path / "sbc.png"
+    code = _main(["simulate", "sbc", "--model", "paired_change", "--sims", "20", "--mothers",
+                  "12", "--workers", "1", "--no-progress", "--json", "--figure", str(figure)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    (study,) = json.loads(out.out)["result"]["studies"]
+    assert study["model"] == "paired_change" and len(study["ranks"]["effect"]) == 20
+    assert figure.stat().st_size > 1000
+
+
+def test_cli_precision_meets_its_target_in_simulation(capsys):
+    code = _main(["simulate", "precision", "--half-width", "1.5", "--sims", "4000", "--json"])
+    result = json.loads(capsys.readouterr().out)["result"]
+    assert code == 0
+    at_n = next(p for p in result["simulated"] if p["n"] == result["n"])
+    below = max((p for p in result["simulated"] if p["n"] < result["n"]), key=lambda p: p["n"])
+    assert at_n["mean_half_width"] <= 1.5 + 0.01 and below["mean_half_width"] > 1.5
+
+
+def test_figures_render(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from milkbayes.simulate import figures
+
+    s = DGPSettings(n=12, effect=1.0, trend=0.0, **NORMAL)
+    fig = figures.plot_power(design.power(s, 1000, seed=1))
+    fig.savefig(tmp_path / "power.png")
+    points = design.precision_curve(s, [8, 16], 2.0, n_sims=200)
+    figures.plot_precision(points, 2.0).savefig(tmp_path / "precision.png")
+    assert (tmp_path / "power.png").stat().st_size > 1000
+    assert (tmp_path / "precision.png").stat().st_size > 1000

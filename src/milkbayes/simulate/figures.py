@@ -95,7 +95,7 @@ def plot_rtm(result):
     axis.axhline(result.expected_change, color="C3", ls=":", lw=1,
                  label="closed form E[post - pre | pre < c]")
     axis.set_ylabel("mean change")
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=8, loc="center right")
     axis.set_title(f"enrolled when pre < {result.cutoff:g}", fontsize=10)
     return fig
 
