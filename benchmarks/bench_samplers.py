@@ -71,7 +71,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 STAN_FILE = HERE / "prepost_hierarchical.stan"
-WAYS = ("milkbayes", "pymc", "stan")
+WAYS = ("milkbayes", "pymc", "stan", "nutpie_bare")
+"""``nutpie_bare`` is an ablation (the same maths without the model contract's extras)."""
 MODEL = "prepost_hierarchical"
 LIKELIHOOD = "normal"
 PRIOR = "neutral"
@@ -135,7 +136,7 @@ def stan_data(inputs, hyper) -> dict:
     d = inputs.data
     out = {"N": int(d["y"].size), "M": int(d["mother_weight"].size),
            "y": d["y"].tolist(), "mother_idx": (d["mother_idx"] + 1).tolist(),
-           "time": d["time"].tolist(),
+           "time": d["time"].tolist(), "mother_weight": d["mother_weight"].tolist(),
            "x_work_duration": d["x_work_duration"].tolist(),
            "x_parity": d["x_parity"].tolist(),
            "intercept_mu": float(hyper["intercept"][0]),
@@ -226,7 +227,60 @@ def without_client_timeout() -> None:
         aiohttp.ClientSession, timeout=aiohttp.ClientTimeout(total=None))
 
 
-RUNNERS = {"milkbayes": run_milkbayes, "pymc": run_pymc, "stan": run_stan}
+def bare_model(inputs, hyper):
+    """The same maths as the PyMC model, written without the model contract's extras.
+
+    No ``pm.Data`` containers, no likelihood-weight potential (which evaluates the
+    likelihood a second time), no deterministics (which nutpie evaluates at every
+    draw): an ablation that shows what those cost, not a way milkbayes fits.
+    """
+    import pymc as pm
+
+    d = inputs.data
+    coords = {k: v for k, v in inputs.coords.items()}
+    with pm.Model(coords=coords) as model:
+        mother_sd = pm.HalfNormal("mother_sd", sigma=hyper["mother_sd"])
+        mother_z = pm.Normal("mother_z", 0.0, 1.0, dims="mother")
+        effect = pm.Normal("effect", hyper["effect"][0], hyper["effect"][1])
+        tau = effect
+        # sample-centred coding, as in the model (all weights are 1 here)
+        for column in ("work_duration", "parity"):
+            gamma = pm.Normal(f"modifier_{column}", 0.0, hyper["modifier"])
+            x = d[f"x_{column}"]
+            tau = tau + gamma * (x - x.mean())
+        for column in ("occupation", "education", "age_group"):
+            sd = pm.HalfNormal(f"sd_{column}", sigma=hyper["subgroup_sd"])
+            raw = pm.Normal(f"z_{column}", 0.0, 1.0, dims=f"{column}_level")
+            u = (sd * raw)[d[f"idx_{column}"]]
+            tau = tau + u - u.mean()
+        intercept = pm.Normal("intercept", hyper["intercept"][0], hyper["intercept"][1])
+        sigma = pm.HalfNormal("sigma", sigma=hyper["sigma"])
+        idx = d["mother_idx"]
+        eta = intercept + mother_sd * mother_z[idx] + d["time"] * tau[idx]
+        pm.Normal("y_obs", eta, sigma, observed=d["y"], dims="obs")
+    return model
+
+
+def run_nutpie_bare(study, args) -> tuple[object, float, float]:
+    import nutpie
+
+    inputs, _, hyper = model_inputs(study)
+    hyper = {k: (tuple(float(x) for x in v) if isinstance(v, tuple) else float(v))
+             for k, v in hyper.items() if k in ("intercept", "mother_sd", "effect",
+                                                 "modifier", "subgroup_sd", "sigma")}
+    model = bare_model(inputs, hyper)
+    start = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model)
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    tree = nutpie.sample(compiled, draws=args.draws, tune=args.tune, chains=args.chains,
+                         cores=min(args.chains, os.cpu_count() or 1), seed=args.seed,
+                         progress_bar=False)
+    return tree, compile_seconds, time.perf_counter() - start
+
+
+RUNNERS = {"milkbayes": run_milkbayes, "pymc": run_pymc, "stan": run_stan,
+           "nutpie_bare": run_nutpie_bare}
 
 
 def measures(tree, compile_seconds: float, sample_seconds: float) -> dict:
@@ -464,7 +518,8 @@ def parse(argv=None) -> argparse.Namespace:
                         help="comma-separated numbers of mothers (default 24,2000)")
     parser.add_argument("--repetitions", default="3,1",
                         help="repetitions per size, same order as --sizes (default 3,1)")
-    parser.add_argument("--ways", default=",".join(WAYS))
+    parser.add_argument("--ways", default=",".join(WAYS),
+                        help="ways at n <= 100 (default: all, nutpie_bare included)")
     parser.add_argument("--ways-large", default="milkbayes,stan",
                         help="ways run at n > 100 (PyMC's NUTS at n = 2,000 takes minutes "
                              "and has no target there; add pymc to include it)")
@@ -472,7 +527,7 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=20241)
-    parser.add_argument("--timeout", type=float, default=900.0,
+    parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds before a worker is abandoned")
     parser.add_argument("--keep-caches", action="store_true",
                         help="do not empty the compile caches before the first repetition")
@@ -518,12 +573,12 @@ def main(argv=None) -> int:
             result["ways"][way] = {"error": reason}
         print_table(result)
         results.append(result)
-    payload = {"settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains,
-                            "seed": args.seed, "model": MODEL, "likelihood": LIKELIHOOD,
-                            "prior": PRIOR},
-               "sizes": results, "skipped": skipped}
-    if args.json:
-        Path(args.json).write_text(json.dumps(payload, indent=2))
+        payload = {"settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains,
+                                "seed": args.seed, "model": MODEL, "likelihood": LIKELIHOOD,
+                                "prior": PRIOR},
+                   "sizes": results, "skipped": skipped}
+        if args.json:  # after each size, so that an interrupted run keeps what it measured
+            Path(args.json).write_text(json.dumps(payload, indent=2))
     return 0
 
 

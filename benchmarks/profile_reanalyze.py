@@ -158,7 +158,8 @@ def main(argv=None) -> int:
                              "cold|warm), run in this order; a cold run empties the caches "
                              "first, a warm one reuses them; :profile runs it under "
                              "pyinstrument")
-    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="seconds before one run is abandoned")
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)

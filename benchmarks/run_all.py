@@ -12,9 +12,9 @@ What it runs, each as a subprocess so that every timing starts from a cold proce
 2. ``profile_reanalyze.py``: ``milkbayes reanalyze`` fast and full, cold and warm,
    by stage, with a pyinstrument profile;
 3. the other modules' benchmarks (``bench_wilcoxon.py``, ``bench_refit.py``,
-   ``bench_reanalyze.py``, ``bench_simulate.py``, ``bench_prior_grid.py``, when
-   present), whose printed output is kept verbatim and whose ratio and target lines
-   are collected.
+   ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_sensitivity.py`` when
+   present; ``bench_reanalyze.py`` only with ``--others all``), whose printed output
+   is kept verbatim and whose ratio and target lines are collected.
 
 A full run writes ``benchmarks/results/latest.json`` and rewrites the results block
 of ``benchmarks/README.md`` from it, so the README's figures always come from a run.
@@ -48,9 +48,14 @@ README = HERE / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 PACKAGES = ("milkbayes", "pymc", "pytensor", "nutpie", "numba", "arviz", "arviz-stats",
             "numpy", "scipy", "pandas", "pystan", "httpstan", "pyinstrument")
-OTHER_BENCHMARKS = ("bench_wilcoxon.py", "bench_refit.py", "bench_reanalyze.py",
-                    "bench_simulate.py", "bench_prior_grid.py", "bench_sensitivity.py")
+OTHER_BENCHMARKS = ("bench_wilcoxon.py", "bench_refit.py", "bench_simulate.py",
+                    "bench_prior_grid.py", "bench_sensitivity.py", "bench_reanalyze.py")
 """Benchmarks written by the module owners; run when present, output kept verbatim."""
+
+DEFAULT_SKIPPED_OTHERS = ("bench_reanalyze.py",)
+"""Left out unless ``--others all``: ``bench_reanalyze.py`` times the same cold and warm
+reanalyses as ``profile_reanalyze.py`` (three more full runs, minutes each), which
+would put ``make bench`` far beyond its 10-minute budget for no new figure."""
 
 RATIO_LINE = re.compile(r"^RATIO\s+(\S+)\s+(-?[0-9.eE+-]+)\s*$")
 MULTIPLE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*x\b")
@@ -148,11 +153,17 @@ def run_json_benchmark(script: str, arguments: list[str], timeout: float) -> dic
     return row
 
 
-def run_others(timeout: float) -> dict:
+def run_others(timeout: float, include_all: bool = False) -> dict:
     """The module owners' benchmarks present in this folder."""
     out = {}
     for script in OTHER_BENCHMARKS:
         if not (HERE / script).exists():
+            continue
+        if script in DEFAULT_SKIPPED_OTHERS and not include_all:
+            out[script] = {"seconds": 0.0, "stdout": "", "skipped": True,
+                           "error": "skipped by default (same figures as "
+                                    "profile_reanalyze.py); run_all.py --others all runs it",
+                           "ratios": {}, "ratio_lines": [], "target_lines": []}
             continue
         print(f"- {script} ...", file=sys.stderr, flush=True)
         row = run_script([str(HERE / script)], timeout)
@@ -193,8 +204,8 @@ def samplers_markdown(result: dict) -> list[str]:
         lines += [f"**n = {size['n']}** (medians over repetitions; compile and total: "
                   "cold caches / warm caches)", "",
                   "| way | reps | ESS/s effect | ESS/s slowest (param) | sampling s | "
-                  "compile s | total s (fresh process) | peak MB | effect mean (sd) |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "compile s | total s (fresh process) | CPU s | peak MB | effect mean (sd) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for way, row in size["ways"].items():
             if "error" in row:
                 lines.append(f"| {way} | not measured: {row['error']} |||||||| ")
@@ -203,7 +214,7 @@ def samplers_markdown(result: dict) -> list[str]:
                 f"| {way} | {row['repetitions']} | {row['ess_per_s_effect']:.1f} | "
                 f"{row['ess_per_s_min']:.1f} ({row['slowest_parameter']}) | "
                 f"{row['sample_s']:.2f} | {_pair(row, 'compile_s')} | {_pair(row, 'total_s')} | "
-                f"{row['peak_rss_mb']:.0f} | {row['effect_mean']:.2f} ({row['effect_sd']:.2f}) |")
+                f"{row.get('cpu_s') or 0:.0f} | {row['peak_rss_mb']:.0f} | {row['effect_mean']:.2f} ({row['effect_sd']:.2f}) |")
         lines.append("")
         for name, value in size.get("ratios", {}).items():
             lines.append(f"- `{name}` = **{value:.2f}**")
@@ -258,7 +269,17 @@ def markdown(record: dict) -> str:
              f"{record['seconds']:.0f} s in all"
              + ("." if record.get("complete", True) else
                 " (**incomplete**: the run was interrupted; parts below are those finished)."),
-             "",
+             ""]
+    for part in record.get("parts", []):
+        lines.append(f"- part `{' '.join(part['command'])}`: {part['started_utc']} to "
+                     f"{part['finished_utc']}, {part['seconds']:.0f} s, load average "
+                     f"{part['load_average']['before'][0]:.1f} -> "
+                     f"{part['load_average']['after'][0]:.1f}")
+    if record.get("concurrent"):
+        lines.append("- **the parts ran at the same time** (to finish before a deadline on a "
+                     "loaded machine): each part's wall times include the other's load; "
+                     "the CPU seconds and the same-run ratios are unaffected by that choice.")
+    lines += ["",
              f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), "
              f"{m['ram_gb']:.1f} GB RAM, Python {m['python']}; "
              + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".",
@@ -323,6 +344,40 @@ def finish(record: dict, started: float, complete: bool) -> None:
     record["targets"] = collect_targets(record)
 
 
+def combine(records: list[dict]) -> dict:
+    """One record from parts run separately (possibly at the same time).
+
+    The machine is that of the first part; the load averages are the highest seen;
+    ``parts`` keeps each part's command and times, and ``concurrent`` says whether
+    their time spans overlapped (then each part's wall times include the other's load).
+    """
+    record = {"command": ["benchmarks/run_all.py", "--combine", "..."],
+              "smoke": any(r.get("smoke") for r in records),
+              "started_utc": min(r["started_utc"] for r in records),
+              "finished_utc": max(r["finished_utc"] for r in records),
+              "machine": records[0]["machine"],
+              "load_average": {
+                  "before": max((r["load_average"]["before"] for r in records),
+                                key=lambda v: v[0]),
+                  "after": max((r["load_average"]["after"] for r in records),
+                               key=lambda v: v[0])},
+              "parts": [{"command": r["command"], "started_utc": r["started_utc"],
+                         "finished_utc": r["finished_utc"], "seconds": r["seconds"],
+                         "load_average": r["load_average"]} for r in records],
+              "complete": all(r.get("complete", False) for r in records)}
+    spans = sorted((r["started_utc"], r["finished_utc"]) for r in records)
+    record["concurrent"] = any(later[0] < earlier[1]
+                               for earlier, later in zip(spans, spans[1:]))
+    record["seconds"] = max(r["seconds"] for r in records) if record["concurrent"] \
+        else sum(r["seconds"] for r in records)
+    for part in ("samplers", "reanalyze", "others"):
+        for r in records:
+            if part in r:
+                record[part] = r[part]
+    record["targets"] = collect_targets(record)
+    return record
+
+
 def save(record: dict, out: str | None) -> None:
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -340,13 +395,27 @@ def main(argv=None) -> int:
                         help="sampler repetitions per size (interleaved)")
     parser.add_argument("--skip", default="",
                         help="comma-separated parts to leave out: samplers, reanalyze, others")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds allowed to each benchmark script")
+    parser.add_argument("--timeout", type=float, default=3600.0,
+                        help="seconds allowed to bench_samplers.py and profile_reanalyze.py")
+    parser.add_argument("--reanalyze-runs",
+                        default="full:cold,full:warm:profile,fast:cold,fast:warm",
+                        help="passed to profile_reanalyze.py --runs")
+    parser.add_argument("--others", choices=("default", "all"), default="default",
+                        help="'all' also runs bench_reanalyze.py (see DEFAULT_SKIPPED_OTHERS)")
     parser.add_argument("--others-timeout", type=float, default=240.0,
                         help="seconds allowed to each module owner's benchmark")
     parser.add_argument("--render-readme", metavar="RECORD",
                         help="only rewrite the README results block from this JSON record")
+    parser.add_argument("--combine", nargs="+", metavar="RECORD",
+                        help="merge the records of parts run separately (e.g. with --skip) "
+                             "into one record (--out, default latest.json) and the README")
     args = parser.parse_args(argv)
+    if args.combine:
+        record = combine([json.loads(Path(p).read_text()) for p in args.combine])
+        save(record, args.out or str(RESULTS / "latest.json"))
+        update_readme(markdown(record))
+        print_summary(record)
+        return 0
     if args.render_readme:
         update_readme(markdown(json.loads(Path(args.render_readme).read_text())))
         return 0
@@ -362,7 +431,7 @@ def main(argv=None) -> int:
         if args.smoke:
             sampler_args = ["--sizes", "24", "--repetitions", "1", "--chains", "1",
                             "--draws", "50", "--tune", "50", "--keep-caches",
-                            "--skip-stan-unless-compiled"]
+                            "--ways", "milkbayes,pymc,stan", "--skip-stan-unless-compiled"]
         else:
             sampler_args = ["--sizes", args.sizes, "--repetitions", args.repetitions]
         row = run_json_benchmark("bench_samplers.py", sampler_args, args.timeout)
@@ -372,13 +441,14 @@ def main(argv=None) -> int:
         save(record, out)  # a partial record survives an interrupted run
     if not args.smoke and "reanalyze" not in skip:
         print("- profile_reanalyze.py ...", file=sys.stderr, flush=True)
-        row = run_json_benchmark("profile_reanalyze.py", [], args.timeout)
+        row = run_json_benchmark("profile_reanalyze.py", ["--runs", args.reanalyze_runs],
+                                 args.timeout)
         record["reanalyze"] = row
         print(row["stdout"].rstrip())
         finish(record, started, complete=False)
         save(record, out)
     if not args.smoke and "others" not in skip:
-        record["others"] = run_others(args.others_timeout)
+        record["others"] = run_others(args.others_timeout, include_all=args.others == "all")
         for script, row in record["others"].items():
             print(f"\n--- {script} ({row['seconds']:.1f} s) ---\n{row['stdout'].rstrip()}")
             if "error" in row:
