@@ -16,6 +16,7 @@ Run: ``.venv/bin/python benchmarks/bench_simulate.py [--fits 1000] [--memory-fit
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -32,10 +33,16 @@ def _settings():
 def bench_fits(n_fits: int, workers: int = 2) -> float:
     from milkbayes.simulate.design import bayes_power
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result, _ = bayes_power(_settings(), n_fits, draws=300, tune=300, chains=2, seed=1,
                             workers=workers, progress=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # workers are reaped at shutdown
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"[fits] worker CPU time {cpu:.1f} s (start-up and compilation included); on "
+          f"{workers} otherwise idle cores that is about {cpu / workers:.1f} s of wall time; "
+          f"load average now {os.getloadavg()[0]:.1f}")
     target = 180.0 * n_fits / 1000
     print(f"[fits] {n_fits} paired_change fits on {workers} processes: {elapsed:.1f} s "
           f"({n_fits / elapsed:.1f} fits/s, {result.run['compilations']} compilations); "

@@ -123,7 +123,10 @@ def power_command(
     checkpoint: Path | None = CHECKPOINT, figure: Path | None = FIGURE,
     as_json: bool = JSON, progress: bool = PROGRESS,
 ) -> None:
-    """Power of the Wilcoxon, paired t and BF10 > 3 rules (and the posterior rule with --fits)."""
+    """Power of the Wilcoxon, paired t and BF10 > 3 rules (and the posterior rule with --fits).
+
+    BF10 uses the JZS closed form (no sampling); --fits adds the posterior rule (MCMC).
+    """
     from milkbayes.simulate import design, figures
 
     settings = _settings(n, n_control, effect, trend, baseline_mean, between_sd, within_sd,

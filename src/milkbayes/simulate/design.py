@@ -93,12 +93,15 @@ def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
     study = sims.study(0)
     module = engine.model_module(params["model"])
     inputs = module.inputs(study, params["likelihood"])
-    prior = get_prior(params["prior"], study.outcome, params["model"])
     shapes = tuple((k, np.shape(v)) for k, v in sorted(inputs.data.items()))
     key = ("model", params["model"], params["likelihood"], params["prior"], settings.outcome,
            shapes)
-    bundle = engine.get_compiled(key, lambda: (module.build(inputs, prior, params["likelihood"]),
-                                               module.EFFECT))
+
+    def build():  # on a cache miss only: resolving a prior set costs more than a refit
+        prior = get_prior(params["prior"], study.outcome, params["model"])
+        return module.build(inputs, prior, params["likelihood"]), module.EFFECT
+
+    bundle = engine.get_compiled(key, build)
     draws, divergences = engine.sample_scalars(
         bundle, inputs.data, [module.EFFECT], seed=int(fit_seed.generate_state(1)[0]),
         draws=params["draws"], tune=params["tune"], chains=params["chains"])

@@ -221,7 +221,20 @@ def _template(params: dict):
     return simulate(settings, 1, np.random.default_rng(params["template_seed"])).study(0)
 
 
+_SETUPS: dict[str, tuple] = {}
+
+
 def _setup(params: dict):
+    """(compiled model, simulator, template inputs), built once per process and study."""
+    import json
+
+    key = json.dumps(params, sort_keys=True)
+    if key not in _SETUPS:
+        _SETUPS[key] = _build_setup(params)
+    return _SETUPS[key]
+
+
+def _build_setup(params: dict):
     from milkbayes.priors import get_prior
 
     module = engine.model_module(params["model"])
