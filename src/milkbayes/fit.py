@@ -133,9 +133,9 @@ class FitResult:
         Compilation time (0 when the cache served) and sampling time.
     """
 
-    tree: Any
+    tree: xr.DataTree
     summary: dict
-    diagnostics: Any
+    diagnostics: ConvergenceReport
     model_name: str
     likelihood: str
     prior: Any
@@ -312,9 +312,10 @@ def _check_data_names(model: Any, module: ModuleType, data: dict, prior_values: 
     priors_declared = {name for name in declared if name.startswith("prior_")}
     unused_prior = sorted(set(prior_values) - priors_declared)
     if unused_prior:
+        uses = sorted(name.removeprefix("prior_") for name in priors_declared)
         raise PriorError(f"model {module.NAME} has no hyperparameter "
                          f"{', '.join(name.removeprefix('prior_') for name in unused_prior)}"
-                         f"; it uses {', '.join(sorted(n.removeprefix('prior_') for n in priors_declared))}")
+                         f"; it uses {', '.join(uses)}")
     missing_prior = sorted(priors_declared - set(prior_values))
     if missing_prior:
         raise PriorError(f"the prior set lacks "
