@@ -73,11 +73,13 @@ DESIGN_LIMITS = (
      "design but describes a single group; no estimate in this report, frequentist or "
      "Bayesian, can separate the massage from the passage of time."),
     ("Milk output rises on its own",
-     "In the first weeks after birth, milk production increases day by day as "
-     "lactation is established and as the baby feeds more. A rise over three days is "
-     "expected without any massage. Its size in these mothers is unknown; the bias "
-     "analysis (sensitivity section) shows how large a natural trend would have to be "
-     "for the conclusion to fail."),
+     "The paper does not say how old the babies were. Early in lactation, milk output "
+     "rises day by day as supply adapts to the baby's demand; for working mothers, "
+     "output also moves with how often they can feed or express milk, which the study "
+     "itself may have changed by asking them to express milk for the measurements. A "
+     "rise over three days is plausible without any massage, and its size in these "
+     "mothers is unknown. The bias analysis (sensitivity section) shows how large such "
+     "a natural trend would have to be for the conclusion to fail."),
     ("Regression to the mean",
      "If mothers were enrolled because their milk seemed insufficient, their first "
      "measurement was selected low and the second will be higher on average even with "
