@@ -724,7 +724,8 @@ def _bias_figure(table: pd.DataFrame, tip_positive: float, tip_mcid: float,
     for value, colour in ((tip_positive, "C0"), (tip_mcid, "C1")):
         axes.axvline(value, color=colour, ls="--", lw=1)
     band = (trend.mean - 2 * trend.sd, trend.mean + 2 * trend.sd)
-    axes.axvspan(*band, color="grey", alpha=0.15, label="trend prior ± 2 sd")
+    axes.axvspan(*band, color="grey", alpha=0.08, label="trend prior, mean ± 2 sd")
+    axes.axvline(trend.mean, color="grey", lw=0.8)
     axes.set(xlabel=f"assumed natural change without massage ({trend.unit})",
              ylabel="posterior probability", ylim=(-0.02, 1.02),
              title="When does the conclusion tip?")
@@ -1448,8 +1449,14 @@ def bias_analysis(study, *, model: str = "paired_change", prior: str = "neutral"
         fit_result = _fit_quiet(model, study, prior=prior, likelihood=likelihood, mcid=mcid,
                                 sampler=sampler)
     draws = _effect_draws(fit_result)
-    table, tip_positive, tip_mcid = tipping_points(
+    _, tip_positive, tip_mcid = tipping_points(
         draws, trend_sd=trend.sd, mcid=mcid, prob_positive=prob_positive, prob_mcid=prob_mcid)
+    # the plot spans no trend, both tipping points and the trend prior's +-2 sd
+    span = (min(0.0, tip_positive, tip_mcid, trend.mean - 2 * trend.sd),
+            max(1.5 * max(tip_positive, tip_mcid), trend.mean + 2 * trend.sd))
+    table, _, _ = tipping_points(
+        draws, trend_sd=trend.sd, mcid=mcid, prob_positive=prob_positive, prob_mcid=prob_mcid,
+        trend_grid=np.linspace(*span, 81))
     rng = np.random.default_rng(sampler.seed)
     massage = draws - rng.normal(trend.mean, trend.sd, draws.size)
     summary = {
