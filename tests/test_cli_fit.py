@@ -173,3 +173,23 @@ def test_entry_point_fit(tmp_path):
     payload = json.loads(done.stdout)
     assert payload["bf10_jzs"] > 1 and "Traceback" not in done.stderr
     assert payload["run_dir"] == str((tmp_path / "r").absolute())
+
+
+def test_help_lists_the_options(capsys):
+    code, out, _ = _run(capsys, "fit", "--help")
+    assert code == 0
+    for option in ("--data", "--prior", "--likelihood", "--mcid", "--draws", "--tune",
+                   "--chains", "--seed", "--out", "--force", "--strict", "--json"):
+        assert option in out, option
+
+
+@pytest.mark.slow
+def test_signed_rank_json_has_log_bf10(tmp_path, capsys):
+    code, out, err = _run(capsys, "fit", "signed_rank", *FAST, "--json",
+                          "--out", str(tmp_path / "sr"))
+    assert code == 0, err
+    payload = json.loads(out)
+    saved = json.loads((tmp_path / "sr" / "summary.json").read_text())
+    assert isinstance(payload["log_bf10"], float) and payload["log_bf10"] == saved["log_bf10"]
+    for key in ("effect_median", "effect_ci95_low", "effect_ci95_high", "p_effect_gt_0"):
+        assert isinstance(payload[key], float)
