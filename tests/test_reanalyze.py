@@ -200,3 +200,11 @@ def test_compare_candidates_is_seeded_and_reproduces_the_run(run):
     assert again["elpd"] == first["elpd"]  # same seed, same data: bit-identical refits
     assert section["reconstructed"] is False
     json.dumps(section, allow_nan=False)  # JSON-ready as `milkbayes compare --json` prints it
+
+
+def test_force_never_replaces_a_folder_of_other_files(tmp_path, hostile_csv):
+    (tmp_path / "thesis.tex").write_text("precious")
+    study = load_input_study(hostile_csv)
+    with pytest.raises(RunExistsError, match="not a milkbayes report"):
+        run_reanalysis(study, tmp_path, force=True, settings=TINY, sensitivity=False)
+    assert (tmp_path / "thesis.tex").read_text() == "precious"

@@ -633,12 +633,27 @@ FIGURE_CAPTIONS = {
 
 
 # --------------------------------------------------------------------------- main job
+REPORT_ENTRIES = frozenset({"report.html", "report.md", "summary.json", "figures", "tables"})
+"""What a report folder holds; ``--force`` replaces only folders made of these."""
+
+
+def _is_report_folder(folder: Path) -> bool:
+    """True for a folder written by :func:`run_reanalysis` (and nothing else in it)."""
+    names = {entry.name for entry in folder.iterdir()}
+    return "summary.json" in names and names <= REPORT_ENTRIES
+
+
 def _prepare_out_dir(out_dir: Path, force: bool) -> Path:
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise RunExistsError(f"{out_dir} already holds a report; use --force to replace it "
-                             "or --out to choose another folder")
     if out_dir.exists() and not out_dir.is_dir():
         raise RunExistsError(f"{out_dir} exists and is not a folder")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not force:
+            raise RunExistsError(f"{out_dir} already holds files; use --force to replace a "
+                                 "report, or --out to choose another folder")
+        if not _is_report_folder(out_dir):
+            # --force replaces the whole folder: never do that to a folder of other files
+            raise RunExistsError(f"{out_dir} holds files that are not a milkbayes report; "
+                                 "refusing to replace it even with --force")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     from milkbayes.report import _umask
