@@ -59,7 +59,10 @@ Plain Gauss-Hermite on :math:`\\phi` is not enough: when the between-mother sd
 integrand is a spike of width about :math:`\\sigma/\\tau` that fixed nodes straddle. The
 adaptive rule matches the closed-form bivariate normal marginal to 1e-8 in the
 tests. The full-data fit's draws of :math:`z_i` must never be used: they would leak
-the held-out mother's own data into her prediction.
+the held-out mother's own data into her prediction. Her covariates, in contrast,
+are known at prediction time: her time effect :math:`\\tau_i` uses the modifier and
+subgroup effects learned from the other mothers (a subgroup she shares with no one
+falls back to its population distribution the same way, its offset having no data).
 
 **Why pointwise PSIS-LOO fails here.** PSIS-LOO reweights the full-data posterior by
 :math:`1/p(y_i \\mid \\theta_s)`. Leaving out one of a mother's two observations, or the
