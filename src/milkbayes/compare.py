@@ -32,7 +32,7 @@ with :math:`\\mathrm{lppd} = \\sum_i \\log \\frac1S \\sum_s p(y_i \\mid \\theta_
 full-data fit.
 
 **The held-out mother's own intercept.** In the hierarchical model
-:math:`\\alpha_i = \\mu_\\alpha + \\tau z_i` with :math:`z_i \\sim N(0, 1)` (non-centred).
+:math:`\\alpha_i = \\mu_\\alpha + \\sigma_\\alpha z_i` with :math:`z_i \\sim N(0, 1)` (non-centred).
 When mother :math:`i` is held out her :math:`z_i` has no likelihood, so in the refit
 its posterior *is* its prior, and the predictive density of a new mother is
 
@@ -42,7 +42,7 @@ its posterior *is* its prior, and the predictive density of a new mother is
         \\phi(z)\\,dz .
 
 Using the refit's own draws of :math:`z_i` is a valid but noisy Monte Carlo estimate
-of that integral (one :math:`z` per :math:`\\theta` draw; when :math:`\\tau \\gg \\sigma` few
+of that integral (one :math:`z` per :math:`\\theta` draw; when :math:`\\sigma_\\alpha \\gg \\sigma` few
 draws land where the likelihood is). When the model names its standardised
 intercept offset (``intercept=("z_name", "mother_dim")``) we instead integrate
 :math:`z` out for every draw by *adaptive* Gauss-Hermite quadrature (Liu & Pierce
@@ -55,8 +55,8 @@ intercept offset (``intercept=("z_name", "mother_dim")``) we instead integrate
         e^{h(m_s + \\sqrt2 s_s x_k)} .
 
 Plain Gauss-Hermite on :math:`\\phi` is not enough: when the between-mother sd
-:math:`\\tau` is large against the residual sd :math:`\\sigma` (as with milk volumes) the
-integrand is a spike of width about :math:`\\sigma/\\tau` that fixed nodes straddle. The
+:math:`\\sigma_\\alpha` is large against the residual sd :math:`\\sigma` (as with milk volumes) the
+integrand is a spike of width about :math:`\\sigma/\\sigma_\\alpha` that fixed nodes straddle. The
 adaptive rule matches the closed-form bivariate normal marginal to 1e-8 in the
 tests. The full-data fit's draws of :math:`z_i` must never be used: they would leak
 the held-out mother's own data into her prediction. Her covariates, in contrast,
