@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -220,3 +222,85 @@ def test_report_appearing_meanwhile_is_not_replaced_without_force(tmp_path):
     except RunExistsError:
         pass
     assert (target / "report.html").read_text() == "first run"
+
+
+# ----------------------------------------------------------------------------- signals
+MARKED_MAIN = r"""
+import sys, nutpie
+_sample = nutpie.sample
+def marked(*args, **kwargs):
+    print("SAMPLING-STARTED", file=sys.stderr, flush=True)
+    return _sample(*args, **kwargs)
+nutpie.sample = marked
+from milkbayes.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_while_fit_samples_says_interrupted(tmp_path):
+    """fit.fit / fit._sample: nutpie catches KeyboardInterrupt and *returns* the trace
+    drawn so far. With one chain (this test) fit then saves the truncated posterior
+    (e.g. 45 004 of 1 000 000 draws) as a complete run and exits 0 -- a partial result
+    that looks whole; with two chains the aborted trace is NaN-padded and fit fails with
+    "N draws of 'effect' are not finite", exit 2, as if the model were broken.
+    Expected: exit 130, "interrupted", no run folder (re-raise KeyboardInterrupt when
+    nutpie was aborted, or check the draw count)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", MARKED_MAIN, "fit", "paired_change", "--draws", "1000000",
+         "--tune", "200", "--chains", "1", "--out", str(tmp_path / "run")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if "SAMPLING-STARTED" in line:
+            break
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=240)
+    assert "not finite" not in err
+    assert process.returncode == INTERRUPTED and "interrupted" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_to_reanalyze_leaves_no_partial_folder(tmp_path):
+    """reanalyze.run_reanalysis: the temporary '.OUT.partial-*' folder is removed on
+    exceptions (Ctrl-C) but SIGTERM has no handler there, so `kill` leaves it behind
+    (fit.save_run turns SIGTERM into KeyboardInterrupt for this reason)."""
+    process = subprocess.Popen([str(ENTRY_POINT), "reanalyze", "--fast", "--out", "report"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 300
+    while not any(p.name.startswith(".report.partial") for p in tmp_path.iterdir()):
+        assert time.monotonic() < deadline, "reanalyze never started its report folder"
+        time.sleep(0.1)
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=180)
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- fit.save_run
+def test_run_landing_between_check_and_rename_is_refused_cleanly(tmp_path, monkeypatch,
+                                                                 toy_model, toy_prior,
+                                                                 small_study):
+    """fit._move_into_place: `if not target.exists(): os.rename(temporary, target)`; when
+    another process's run lands in between (two `fit --out same` at once), os.rename
+    raises OSError(ENOTEMPTY), which escapes as a traceback and leaves the '.tmp-'
+    folder. Expected: RunExistsError, the other run intact, no temporary left."""
+    from milkbayes import fit as fitmod
+
+    result = fitmod.fit(toy_model, small_study, prior=toy_prior, seed=1, draws=50, tune=50,
+                        chains=1)
+    target = tmp_path / "run"
+    real_rename = os.rename
+
+    def other_run_lands_first(src, dst):
+        if Path(dst) == target.absolute() and not target.exists():
+            target.mkdir()
+            (target / "summary.json").write_text("the other run")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", other_run_lands_first)
+    with pytest.raises(RunExistsError):
+        fitmod.save_run(result, target)
+    assert (target / "summary.json").read_text() == "the other run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
