@@ -354,7 +354,8 @@ class _Progress:
             self._bar = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn(f"{self.unit}"), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(),
+                TextColumn("left"),
                 console=Console(stderr=True), transient=False)
             self._bar.__enter__()
             self._task = self._bar.add_task(self.description, total=self.total,
