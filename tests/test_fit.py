@@ -94,6 +94,27 @@ def test_refit_reuses_compiled_model_and_recompiles_on_new_shape(toy_model, toy_
     assert abs(smaller.tree.posterior["effect"].values.mean() - mean) < 4 * sd / np.sqrt(150)
 
 
+def test_target_accept_reaches_nutpie(toy_model, toy_prior, small_study):
+    """Dual averaging tunes the step size so that the mean acceptance statistic of
+    the kept draws sits near the target (Hoffman & Gelman 2014, section 3.2)."""
+    means = {}
+    for target in (0.6, 0.95):
+        result = fit(toy_model, small_study, prior=toy_prior, seed=1, target_accept=target,
+                     draws=1000, tune=1000, chains=2)
+        assert result.settings.target_accept == target
+        means[target] = float(result.tree.sample_stats["mean_tree_accept"].values.mean())
+        assert abs(means[target] - target) < 0.1, means
+    assert means[0.95] > means[0.6]
+
+
+def test_default_target_accept_and_bad_values(toy_model, toy_prior, small_study):
+    result = fit(toy_model, small_study, prior=toy_prior, seed=1, **SMALL)
+    assert result.settings.target_accept == fitmod.DEFAULT_TARGET_ACCEPT
+    for bad in (0.0, 1.0, 1.5, True):
+        with pytest.raises(MilkbayesError, match="target_accept"):
+            fit(toy_model, small_study, prior=toy_prior, target_accept=bad, **SMALL)
+
+
 def test_new_prior_values_reach_the_compiled_model(toy_model, small_study):
     # a very tight prior at 100 must pull the posterior there: proves with_data on priors
     tight = toy_model.ToyPrior("tight", {"mu_loc": 100.0, "mu_scale": 0.01})

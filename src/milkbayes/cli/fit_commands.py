@@ -181,6 +181,9 @@ def fit_command(
     tune: int = typer.Option(1000, "--tune", help="Warm-up draws per chain."),
     chains: int = typer.Option(4, "--chains", help="Number of chains."),
     seed: int = typer.Option(20241, "--seed", help="Random seed (same seed, same draws)."),
+    target_accept: float = typer.Option(
+        None, "--target-accept",
+        help="nutpie's adaptation target in (0, 1) (default: the model's, else 0.9)."),
     out: Path = typer.Option(None, "--out", help=_OUT_HELP),
     force: bool = typer.Option(False, "--force", help="Replace an existing run folder."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
@@ -193,10 +196,13 @@ def fit_command(
         load_model,
         resolve_likelihood,
         resolve_prior,
+        resolve_target_accept,
         save_run,
     )
 
     check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
+    if target_accept is not None:
+        resolve_target_accept(None, target_accept)
     if mcid is not None and not math.isfinite(mcid):
         raise MilkbayesError(f"--mcid must be a finite number, not {mcid}")
     study = _load_study(data, scenario)
@@ -211,7 +217,8 @@ def fit_command(
     with console.status(f"fitting {module.NAME} ({likelihood}, prior {prior_set.name}): "
                         f"{chains} chains x {draws} draws"):
         result = fit(module.NAME, study, prior=prior_set, likelihood=likelihood, mcid=mcid,
-                     draws=draws, tune=tune, chains=chains, seed=seed)
+                     draws=draws, tune=tune, chains=chains, seed=seed,
+                     target_accept=target_accept)
     with console.status(f"writing {run_dir}"):
         saved = save_run(result, run_dir, force=force, command_line=_command_line(ctx))
     console.print(f"run saved in {saved}")
