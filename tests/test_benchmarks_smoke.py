@@ -133,3 +133,55 @@ def test_parse_output_collects_ratio_and_target_lines():
     assert parsed["ratios"] == {"a_over_b": 6.5}
     assert parsed["ratio_lines"] == ["exact  0.2  <= 1 s  yes  12.0x faster"]
     assert parsed["target_lines"] == ["exact  0.2  <= 1 s  yes  12.0x faster"]
+
+
+def random_points(model, k: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    start = model.initial_point()
+    return [{name: value + rng.normal(0.0, 0.5, np.shape(value))
+             for name, value in start.items()} for _ in range(k)]
+
+
+def test_bare_ablation_has_the_flagship_log_density():
+    """The ablation drops only terms that are zero (weights 1) or not densities."""
+    from milkbayes.models import prepost_hierarchical
+
+    bench = load("bench_samplers")
+    inputs, prior, hyper = bench.model_inputs(bench.make_study(24))
+    flagship = prepost_hierarchical.build(inputs, prior, "normal")
+    bare = bench.bare_model(inputs, {k: v for k, v in hyper.items() if k != "nu_rate"})
+    logp_flagship, logp_bare = flagship.compile_logp(), bare.compile_logp()
+    for point in random_points(flagship, 3):
+        assert logp_bare(point) == pytest.approx(logp_flagship(point), abs=1e-5)
+
+
+def test_stan_twin_has_the_flagship_log_density(monkeypatch):
+    """Stan drops constants in ``~``: compare log-density differences between points.
+
+    Needs the Stan model compiled by a benchmark run (``make bench``); skipped
+    otherwise, because compiling it takes minutes.
+    """
+    bench = load("bench_samplers")
+    cache = Path(bench.parse([]).cache_root) / "stan" / "xdg"
+    if bench.stan_available() is not None or not bench.stan_compiled(cache):
+        pytest.skip("pystan or the compiled Stan model is not available")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    import stan
+
+    from milkbayes.models import prepost_hierarchical
+
+    inputs, prior, hyper = bench.model_inputs(bench.make_study(24))
+    flagship = prepost_hierarchical.build(inputs, prior, "normal")
+    bench.without_client_timeout()
+    posterior = stan.build(bench.STAN_FILE.read_text(), data=bench.stan_data(inputs, hyper))
+    logp = flagship.compile_logp(jacobian=True)
+    order = ["mother_sd_log__", "mother_z", "effect", "modifier_work_duration",
+             "modifier_parity", "sd_occupation_log__", "z_occupation",
+             "sd_education_log__", "z_education", "sd_age_group_log__", "z_age_group",
+             "intercept", "sigma_log__"]
+    points = random_points(flagship, 3, seed=1)
+    pymc = [logp(p) for p in points]
+    stan_values = [posterior.log_prob(np.concatenate([np.atleast_1d(p[k]) for k in order])
+                                      .tolist(), adjust_transform=True) for p in points]
+    for k in (1, 2):
+        assert stan_values[k] - stan_values[0] == pytest.approx(pymc[k] - pymc[0], abs=1e-6)
