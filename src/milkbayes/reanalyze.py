@@ -34,9 +34,12 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -662,14 +665,47 @@ def _prepare_out_dir(out_dir: Path, force: bool) -> Path:
     return temporary
 
 
-def _move_into_place(temporary: Path, target: Path) -> None:
-    if target.exists():
+def _move_into_place(temporary: Path, target: Path, *, force: bool = False) -> None:
+    """Rename the finished folder onto ``target``.
+
+    The check of :func:`_prepare_out_dir` ran long before: another run may have written
+    ``target`` meanwhile. Without ``force`` that report is kept (RunExistsError); with
+    it, only a report folder is replaced.
+    """
+    if target.exists() and any(target.iterdir()):
+        if not force:
+            raise RunExistsError(f"{target} was written by another run meanwhile; it is kept "
+                                 "(use --force to replace it)")
+        if not _is_report_folder(target):
+            raise RunExistsError(f"{target} now holds files that are not a milkbayes report; "
+                                 "refusing to replace it")
         old = target.with_name(f".{target.name}.old-{int(time.time() * 1000)}")
         target.rename(old)
         temporary.rename(target)
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        temporary.rename(target)
+        return
+    try:
+        temporary.rename(target)  # an empty folder is replaced atomically
+    except OSError as error:  # a run landed between the check and the rename
+        raise RunExistsError(f"{target} was written by another run meanwhile; it is kept"
+                             ) from error
+
+
+@contextmanager
+def _sigterm_as_keyboard_interrupt():
+    """``kill`` (SIGTERM) unwinds like Ctrl-C, so the temporary folder is removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
@@ -710,13 +746,23 @@ def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
     DiagnosticsFailedError
         With ``strict``, after writing the report.
     """
-    from milkbayes import report
     from milkbayes.data import Study
+
     settings = settings or (FAST if fast else FULL)
     target = Path(out_dir)
     clock = _Stopwatch(progress)
     if not isinstance(study, Study):
         study = clock.run("data", lambda: load_input_study(study))
+    with _sigterm_as_keyboard_interrupt():
+        return _run_into(study, target, settings, clock, strict=strict, force=force,
+                         sensitivity=sensitivity)
+
+
+def _run_into(study, target: Path, settings: ReanalysisSettings, clock: _Stopwatch, *,
+              strict: bool, force: bool, sensitivity: bool) -> ReanalysisResult:
+    """The body of :func:`run_reanalysis`: build the report in a temporary sibling folder."""
+    from milkbayes import report
+
     temporary = _prepare_out_dir(target, force)
     try:
         mcid = outcome_mcid(study)
@@ -767,7 +813,7 @@ def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
         # summary gives the same page; ReanalysisResult.timings include the report stage
         summary["timings"] = dict(clock.timings)
         clock.run("report", lambda: report.write_report(summary, figures, temporary))
-        _move_into_place(temporary, target)
+        _move_into_place(temporary, target, force=force)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise

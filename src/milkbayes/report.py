@@ -154,13 +154,15 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
     >>> _ = write_csv([{"id": "=cmd()", "change": -2.0}], p)
-    >>> p.read_text().splitlines()
-    ['id,change', "'=cmd(),-2.0"]
+    >>> p.read_bytes().splitlines()
+    [b'id,change', b"'=cmd(),-2.0"]
     """
     path = Path(path)
     columns = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180 line ends: the writer then quotes any cell holding a bare "\r" too, so a
+    # reader cannot split a cell there and strand the guarding quote
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([csv_safe(str(c)) for c in columns])
     for row in rows:
         writer.writerow([csv_safe(_csv_cell(row.get(c))) for c in columns])

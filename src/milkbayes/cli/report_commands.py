@@ -122,7 +122,9 @@ def reanalyze(
         typer.echo(f"report: {result.html}")
     if failed is not None:
         typer.echo(f"error: {failed}", err=True)
-        raise typer.Exit(EXIT_DIAGNOSTICS_FAILED)
+        # SystemExit, not typer.Exit: cli.main runs typer with standalone_mode=False,
+        # where an Exit's status is returned by app() and would be lost
+        raise SystemExit(EXIT_DIAGNOSTICS_FAILED)
 
 
 def report(
