@@ -690,7 +690,8 @@ def tipping_points(effect_draws: np.ndarray, *, trend_sd: float, mcid: float,
     _require(draws.size >= 10 and np.all(np.isfinite(draws)),
              "effect_draws must hold at least 10 finite draws")
     _require(trend_sd >= 0 and math.isfinite(trend_sd), f"trend_sd must be >= 0, got {trend_sd!r}")
-    _require(0 < prob_positive < 1 and 0 < prob_mcid < 1, "decision probabilities must lie in (0, 1)")
+    _require(0 < prob_positive < 1 and 0 < prob_mcid < 1,
+             "decision probabilities must lie in (0, 1)")
     spread = float(np.ptp(draws)) + 10.0 * trend_sd + abs(mcid) + 1.0
     lo, hi = float(draws.min()) - spread, float(draws.max()) + spread
 
