@@ -259,6 +259,28 @@ def test_csv_export_neutralises_formula_prefixes(cell):
     assert row[1] == "1.5"
 
 
+MARKUP_CASES = {
+    # (file name, content, extra options): a dropped id, an ignored column, a file name
+    "dropped id": ("drop.csv", "id,pre,post\n[/],1,\nb,2,5\nc,3,4.5\nd,3,3.5\n",
+                   ["--complete-case"], "[/]"),
+    "ignored column": ("col.csv", "id,pre,post,extra[/]\na,1,2,x\nb,2,5,y\nc,3,4.5,z\n",
+                       [], "extra[/]"),
+    "file name": ("[bold]y.csv", "id,pre,post\na,1,2\nb,2,5\nc,3,4.5\n", [], "[bold]y.csv"),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="cli/data_commands prints user text (ids, column "
+                   "and file names) through rich markup: '[/]' raises MarkupError (traceback), "
+                   "'[bold]' vanishes from the output (data CLI)")
+@pytest.mark.parametrize("command", ["validate", "describe"])
+@pytest.mark.parametrize("case", sorted(MARKUP_CASES))
+def test_rich_markup_in_user_text_is_printed_literally(capsys, tmp_path, case, command):
+    name, text, options, shown = MARKUP_CASES[case]
+    path = write(tmp_path / name, text)
+    code, out, _ = run_cli(capsys, ["data", command, str(path), *options])
+    assert code == 0 and shown in out
+
+
 # ----------------------------------------------------------------------------- numbers
 def test_extreme_but_representable_values_give_scipy_s_result(capsys, tmp_path):
     """Volumes near the top of the float range whose changes do not overflow."""
