@@ -174,7 +174,7 @@ def _run_cli(model_module, args) -> int:
     if study.reconstructed:
         from milkbayes import RECONSTRUCTED_WARNING
 
-        print(RECONSTRUCTED_WARNING, file=sys.stderr)
+        print(RECONSTRUCTED_WARNING)
     try:
         from milkbayes.fit import fit
     except ImportError:
@@ -183,6 +183,8 @@ def _run_cli(model_module, args) -> int:
         result = fit(model_module.NAME, study, prior=args.prior, likelihood=args.likelihood,
                      draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed)
         summary = result.summary
+        for row in getattr(result.diagnostics, "rows", ()):
+            print(f"diagnostic {row.check}: {row.status} ({row.detail})")
     else:
         summary = sample_directly(model_module, study, args.prior, args.likelihood,
                                   draws=args.draws, tune=args.tune, chains=args.chains,
