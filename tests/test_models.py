@@ -442,3 +442,55 @@ def test_prepost_simulation_based_calibration_smoke():
     ranks = np.array(ranks)
     assert stats.kstest(ranks, "uniform").pvalue > 0.001
     assert np.mean((ranks > 0.025) & (ranks < 0.975)) >= 0.75
+
+
+# --------------------------------------------------------------------------- cheap checks
+def test_rank_groups_enumerate_ties_and_zeros():
+    # |d| = 0, 0, 1, 2, 2, 3 -> groups 0, 0, 1, 2, 2, 3 (zeros lowest, ties share)
+    changes = np.array([0.0, 2.0, -2.0, 0.0, 3.0, -1.0])
+    np.testing.assert_array_equal(signed_rank.rank_groups(changes), [0, 2, 2, 0, 3, 1])
+    # the groups order |d| like scipy's average ranks do
+    ranks = stats.rankdata(np.abs(changes))
+    groups = signed_rank.rank_groups(changes)
+    assert all((ranks[i] < ranks[j]) == (groups[i] < groups[j])
+               for i in range(6) for j in range(6))
+
+
+def test_paired_change_crosscheck_says_when_it_is_not_informative():
+    import xarray as xr
+
+    study = volume_study(effect=15.0)  # t far above 5: posterior of delta far from 0
+    inputs = paired_change.inputs(study, "normal")
+    prior = get_prior("neutral", study.outcome, "paired_change")
+    change = study.change
+    rng = np.random.default_rng(4)
+    # a stand-in posterior: sigma near the sample SD, delta = mean / sigma
+    sigma = change.std(ddof=1) * np.exp(rng.normal(0, 0.15, (2, 500)))
+    delta = change.mean() / sigma + rng.normal(0, 0.2, (2, 500))
+    posterior = xr.Dataset({"delta": (("chain", "draw"), delta),
+                            "sigma": (("chain", "draw"), sigma)})
+    out = paired_change.extra_summary(posterior, inputs, prior)
+    assert out["t_statistic"] == pytest.approx(stats.ttest_1samp(change, 0.0).statistic)
+    assert out["savage_dickey_ess"] < paired_change.CROSSCHECK_MIN_ESS
+    assert out["bf10_crosscheck"].startswith("not informative")
+
+
+def test_signed_rank_bf_text_is_a_bound_when_untrustworthy():
+    assert signed_rank.bf10_text(30.0, 20.0, False) == f"BF10 > 10^{math.floor(20 / math.log(10))}"
+    assert signed_rank.bf10_text(1.0, 1.0, False) == "BF10 not estimable from these draws"
+
+
+@pytest.mark.parametrize("module", [paired_change, signed_rank, prepost_hierarchical, two_arm])
+def test_scripts_have_help(module, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"models/{module.NAME}.py" in out and module.LIKELIHOODS[0] in out
+
+
+def test_two_arm_script_on_bundled_data_fails_cleanly(capsys):
+    assert two_arm.main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: two_arm needs a control arm")
+    assert "Traceback" not in captured.err
