@@ -420,6 +420,7 @@ def test_two_arm_recovers_trend_and_effect():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The effect of Potentials:UserWarning")
 def test_prepost_simulation_based_calibration_smoke():
     """20 prior draws of the flagship (normal likelihood): the rank of each true effect
     among its posterior draws should be uniform (Talts et al. 2018)."""
