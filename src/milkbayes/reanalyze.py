@@ -797,7 +797,7 @@ def _run_into(study, target: Path, settings: ReanalysisSettings, clock: _Stopwat
             "created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "reconstructed": bool(study.reconstructed),
             "warning": RECONSTRUCTED_WARNING if study.reconstructed else None,
-            "settings": {"fast": settings is FAST or fast, "draws": settings.draws,
+            "settings": {"fast": settings == FAST, "draws": settings.draws,
                          "tune": settings.tune, "chains": settings.chains,
                          "seed": settings.seed, "mcid": mcid, "rope": list(rope),
                          "comparison": [list(c) for c in settings.comparison]},
