@@ -140,3 +140,21 @@ def test_prior_predictive_matches_the_prior_set(bundled_study):
     assert stats.kstest(effect, stats.norm(prior.values["effect_mu"],
                                            prior.values["effect_sigma"]).cdf).pvalue > 0.001
     assert tree.prior_predictive["y_obs"].shape[-1] == 2 * bundled_study.n
+
+
+def test_paired_change_prior_predictive_matches_its_belief_sentence(bundled_study):
+    """The model's own prior of mu = delta * sigma gives the probability that the
+    belief sentence states (computed there by quadrature)."""
+    prior = get_prior("enthusiastic", bundled_study.outcome, "paired_change")
+    tree = prior_predictive("paired_change", bundled_study, prior, draws=4000, seed=5)
+    effect = np.asarray(tree.prior["effect"]).ravel()
+    stated = _percent_in(prior.beliefs[-1])
+    se = math.sqrt(stated * (1 - stated) / effect.size)
+    assert np.mean(effect > 10.0) == pytest.approx(stated, abs=4 * se + 5e-4)
+    assert tree.prior_predictive["change_obs"].shape[-1] == bundled_study.n
+
+
+def test_signed_rank_prior_predictive_draws_delta_only(bundled_study):
+    tree = prior_predictive("signed_rank", bundled_study, "skeptical", draws=2000, seed=6)
+    delta = np.asarray(tree.prior["delta"]).ravel()
+    assert stats.kstest(delta, stats.cauchy(0, 0.2).cdf).pvalue > 0.001

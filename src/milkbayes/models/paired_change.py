@@ -209,6 +209,7 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
     """JZS BF10 (closed form) and its Savage-Dickey cross-check from the posterior.
 
     Keys: ``bf10_jzs``, ``log_bf10_jzs``, ``bf10_method``, ``t_statistic``, ``delta_median``,
+    ``delta_ci95_low``, ``delta_ci95_high``,
     ``log_bf10_savage_dickey`` (or None), ``savage_dickey_ess``, ``bf10_crosscheck``.
     """
     weight = np.asarray(inputs.data["mother_weight"], dtype=float)
@@ -227,6 +228,8 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
     out = {"bf10_jzs": float(math.exp(log_bf)) if log_bf < 700 else float("inf"),
            "log_bf10_jzs": float(log_bf), "bf10_method": method, "t_statistic": t,
            "delta_median": float(np.median(delta)),
+           "delta_ci95_low": float(np.quantile(delta, 0.025)),
+           "delta_ci95_high": float(np.quantile(delta, 0.975)),
            "log_bf10_savage_dickey": None, "savage_dickey_ess": None}
     if inputs.meta.get("likelihood", "normal") != "normal":
         out["bf10_crosscheck"] = "not available: the Savage-Dickey check needs the normal likelihood"
