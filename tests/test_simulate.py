@@ -197,7 +197,7 @@ def test_sample_size_for_precision_against_simulation():
     assert _within(at_n.coverage, 0.95, math.sqrt(0.95 * 0.05 / 20000))
 
 
-# ---------------------------------------------------------------- runner: seeds, backends, checkpoints
+# ---------------------------------------------------------------- runner
 
 
 POWER_SETTINGS = DGPSettings(n=12, effect=1.0, trend=0.0, within_sd=2.0, measurement_sd=0.5,

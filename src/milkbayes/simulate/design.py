@@ -88,7 +88,8 @@ def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
     rng = np.random.default_rng(data_seed)
     effect = None
     if params.get("design_prior"):
-        effect = params["design_prior"]["mean"] + params["design_prior"]["sd"] * rng.standard_normal(1)
+        prior = params["design_prior"]
+        effect = prior["mean"] + prior["sd"] * rng.standard_normal(1)
     sims = simulate(settings, 1, rng, effect=effect)
     study = sims.study(0)
     module = engine.model_module(params["model"])

@@ -189,8 +189,9 @@ def sbc(model: str, *, n_sims: int = 200, likelihood: str | None = None,
     # two_arm needs a control arm: give it as many mothers as the massage arm
     n_control = n_mothers if model == "two_arm" else 0
     params = {"model": model, "likelihood": likelihood, "prior": prior, "widen": float(widen),
-              "n": int(n_mothers), "n_control": n_control, "outcome": outcome, "draws": int(draws), "tune": int(tune),
-              "chains": int(chains), "L": int(L), "template_seed": int(seed)}
+              "n": int(n_mothers), "n_control": n_control, "outcome": outcome,
+              "draws": int(draws), "tune": int(tune), "chains": int(chains), "L": int(L),
+              "template_seed": int(seed)}
     run = run_study("sbc", params, n_sims, seed=seed, unit="fits",
                     description=f"SBC {model}", **run_options)
     return summarise_sbc(run.results, params, alpha, run_info={
