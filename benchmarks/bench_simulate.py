@@ -30,7 +30,7 @@ def _settings():
     return DGPSettings(n=24, effect=6.0, trend=2.0)
 
 
-def bench_fits(n_fits: int, workers: int = 2) -> float:
+def bench_fits(n_fits: int, workers: int = 2, ratio: bool = True) -> float:
     from milkbayes.simulate.design import bayes_power
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -47,7 +47,8 @@ def bench_fits(n_fits: int, workers: int = 2) -> float:
     print(f"[fits] {n_fits} paired_change fits on {workers} processes: {elapsed:.1f} s "
           f"({n_fits / elapsed:.1f} fits/s, {result.run['compilations']} compilations); "
           f"target {target:.0f} s, ratio {elapsed / target:.2f}")
-    print(f"RATIO simulate_fits_seconds_over_target {elapsed / target:.3f}")
+    if ratio:  # the 1,000-fit target; the Dask comparison reuses this without a ratio
+        print(f"RATIO simulate_fits_seconds_over_target {elapsed / target:.3f}")
     return n_fits / elapsed
 
 
@@ -75,7 +76,7 @@ def bench_dask(n_fits: int) -> None:
 
     from milkbayes.simulate.design import bayes_power
 
-    local_rate = bench_fits(n_fits)
+    local_rate = bench_fits(n_fits, ratio=False)
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         rates = []
