@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -152,22 +151,6 @@ def test_large_file_reproduce_fails_clearly_or_works(large_file):
 
 
 # ----------------------------------------------------------------------------- report
-@pytest.mark.parametrize("cell", ["\r=1+2", "M01\rM02", "=1\r@2"])
-def test_csv_export_keeps_a_carriage_return_inside_its_cell(tmp_path, cell):
-    """report.write_csv: the writer's lineterminator is "\\n", so csv quotes cells with
-    "\\n" but not cells with a bare "\\r"; a reader (or spreadsheet) then splits the row
-    at the "\\r" and the guarding quote ends up alone in its cell (b"'\\r=1+2" is read as
-    "'" then "=1+2": a formula again). Expected: the cell reads back whole, guarded."""
-    import csv
-
-    from milkbayes.report import csv_safe, write_csv
-
-    path = write_csv([{"id": cell, "x": 1.5}], tmp_path / "t.csv")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    assert rows[1] == [csv_safe(cell), "1.5"]
-
-
 # ----------------------------------------------------------------------------- cli.main
 def test_ctrl_c_exits_130_not_0(capsys, monkeypatch):
     """cli/__init__.main: typer turns KeyboardInterrupt into Exit(130) and, with
@@ -181,47 +164,6 @@ def test_ctrl_c_exits_130_not_0(capsys, monkeypatch):
     monkeypatch.setattr(milkbayes.reanalyze, "load_input_study", interrupted)
     code, _, err = run_cli(capsys, ["reanalyze", "--fast", "--out", "unused"])
     assert code == INTERRUPTED and "interrupted" in err
-
-
-def test_reanalyze_strict_exit_status_reaches_the_shell(capsys, monkeypatch, tmp_path):
-    """cli/report_commands.reanalyze raises typer.Exit(3) for --strict; main drops the
-    status (same cause as above), so `reanalyze --strict` with failing diagnostics
-    exits 0. (cli/fit_commands worked around it with SystemExit.)"""
-    import milkbayes.reanalyze as reanalyze
-
-    summary = {"reconstructed": True, "warning": "w", "diagnostics": {"overall": "fail"},
-               "bayes": {"unit": "ml", "effect_median": 1.0, "priors": [
-                   {"prior": "neutral", "median": 1.0, "ci95_low": 0.0, "ci95_high": 2.0}]}}
-    fake = SimpleNamespace(summary=summary, html=tmp_path / "report.html",
-                           markdown=tmp_path / "report.md", json=tmp_path / "summary.json",
-                           timings={}, diagnostics_ok=False)
-
-    def failing(*args, **kwargs):
-        raise reanalyze.DiagnosticsFailedError("convergence diagnostics failed", fake)
-
-    monkeypatch.setattr(reanalyze, "run_reanalysis", failing)
-    code, _, err = run_cli(capsys, ["reanalyze", "--fast", "--strict", "--out",
-                                    str(tmp_path / "r")])
-    assert code == EXIT_DIAGNOSTICS_FAILED and "diagnostics failed" in err
-
-
-# ----------------------------------------------------------------------------- reanalyze
-def test_report_appearing_meanwhile_is_not_replaced_without_force(tmp_path):
-    """reanalyze._move_into_place: when another run wrote the report folder while this
-    one was working (two `reanalyze --out same` at once), the second run silently
-    replaces it although force=False. Expected: RunExistsError (first report kept)."""
-    from milkbayes.reanalyze import _move_into_place
-
-    target, temporary = tmp_path / "report", tmp_path / ".report.partial-x"
-    target.mkdir()
-    (target / "report.html").write_text("first run")
-    temporary.mkdir()
-    (temporary / "report.html").write_text("second run")
-    try:
-        _move_into_place(temporary, target)
-    except RunExistsError:
-        pass
-    assert (target / "report.html").read_text() == "first run"
 
 
 # ----------------------------------------------------------------------------- signals
@@ -258,24 +200,6 @@ def test_ctrl_c_while_fit_samples_says_interrupted(tmp_path):
     assert "not finite" not in err
     assert process.returncode == INTERRUPTED and "interrupted" in err
     assert list(tmp_path.iterdir()) == []
-
-
-def test_sigterm_to_reanalyze_leaves_no_partial_folder(tmp_path):
-    """reanalyze.run_reanalysis: the temporary '.OUT.partial-*' folder is removed on
-    exceptions (Ctrl-C) but SIGTERM has no handler there, so `kill` leaves it behind
-    (fit.save_run turns SIGTERM into KeyboardInterrupt for this reason)."""
-    process = subprocess.Popen([str(ENTRY_POINT), "reanalyze", "--fast", "--out", "report"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    deadline = time.monotonic() + 300
-    while not any(p.name.startswith(".report.partial") for p in tmp_path.iterdir()):
-        assert time.monotonic() < deadline, "reanalyze never started its report folder"
-        time.sleep(0.1)
-    time.sleep(3)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=180)
-    assert "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 # ----------------------------------------------------------------------------- fit.save_run
@@ -317,3 +241,40 @@ def test_influence_prints_an_id_like_a_markup_tag_literally(capsys, tmp_path):
                                       "--draws", "20", "--tune", "20", "--chains", "1"])
     assert code == 0, err[-500:]
     assert "[/]" in out and "[bold]b" in out
+
+
+# ----------------------------------------------------------------------------- report re-render
+def _minimal_summary() -> dict:
+    from milkbayes.report import SCHEMA_VERSION
+
+    return {"schema_version": SCHEMA_VERSION, "reconstructed": False, "generator": {},
+            "data": {}, "reproduction": {}, "modifiers": {}, "comparison": {},
+            "design_limits": [], "diagnostics": {"overall": "pass"},
+            "bayes": {"priors": [{"prior": "neutral", "median": 1.0, "ci95_low": 0.0,
+                                  "ci95_high": 2.0, "p_gt_0": 0.9, "p_gt_mcid": 0.5}]}}
+
+
+@pytest.mark.parametrize("tamper", ["bayes is a list", "prior row is text",
+                                    "diagnostics is a list", "wrong version"])
+def test_tampered_summary_is_one_error_naming_the_file(tmp_path, capsys, tamper):
+    """report.read_summary / validate_summary: a section of the wrong JSON type
+    (e.g. "bayes": []) escapes as AttributeError (traceback); a summary that
+    validate_summary accepts can still lack keys the template needs (jinja2
+    UndefinedError traceback, e.g. generator.name); and the schema errors that are
+    caught do not name the file ("error: summary schema_version '0.9' is not
+    supported"). Expected: exit 2 with the summary's path in the one error line."""
+    folder = tmp_path / "report"
+    folder.mkdir()
+    summary = _minimal_summary()
+    if tamper == "bayes is a list":
+        summary["bayes"] = []
+    elif tamper == "prior row is text":
+        summary["bayes"]["priors"] = ["neutral"]
+    elif tamper == "diagnostics is a list":
+        summary["diagnostics"] = ["overall"]
+    else:
+        summary["schema_version"] = "0.9"
+    (folder / "summary.json").write_text(json.dumps(summary))
+    code, out, err = run_cli(capsys, ["report", str(folder)])
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(folder / "summary.json") in error_line(err)

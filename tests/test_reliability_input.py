@@ -19,9 +19,7 @@ are rank-equivalent but cannot overflow.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -35,7 +33,7 @@ from hypothesis import strategies as st
 
 from milkbayes.cli import main
 from milkbayes.data import load_study
-from milkbayes.errors import EXIT_USER_ERROR, DataError, MilkbayesError
+from milkbayes.errors import EXIT_USER_ERROR, DataError
 
 BUNDLED_CSV = Path(__file__).parents[1] / "src" / "milkbayes" / "datasets" / "volume_ml.csv"
 ALLOWED_EXIT = {0, EXIT_USER_ERROR, 3}
@@ -247,16 +245,30 @@ def exported_first_cell(cell: str) -> list[str]:
             return list(csv.reader(handle))[1]
 
 
-@given(cell=st.text(alphabet=st.sampled_from("=+-@\t,;\"' <>&abc123"), min_size=1,
+@given(cell=st.text(alphabet=st.sampled_from("=+-@\t\r,;\"' <>&abc123"), min_size=1,
                     max_size=12))
 @settings(max_examples=150, deadline=None)
 def test_csv_export_neutralises_formula_prefixes(cell):
-    """A text cell starting with = + - @ or a tab reaches the CSV with a leading quote (so
-    a spreadsheet shows it instead of running it); other text and numbers are unchanged.
-    (A carriage return is in tests/test_reliability_found_bugs.py.)"""
+    """A text cell starting with = + - @, tab or carriage return (OWASP's list) reaches
+    the CSV whole, with a leading quote (so a spreadsheet shows it instead of running
+    it); other text and numbers are unchanged."""
     row = exported_first_cell(cell)
-    assert row[0] == ("'" + cell if cell[0] in "=+-@\t" else cell)
+    assert row[0] == ("'" + cell if cell[0] in "=+-@\t\r" else cell)
     assert row[1] == "1.5"
+
+
+@pytest.mark.parametrize("cell", ["\r=1+2", "M01\rM02", "=1\r@2"])
+def test_csv_export_keeps_a_carriage_return_inside_its_cell(tmp_path, cell):
+    """A bare carriage return inside a cell must not split the row (found by these tests:
+    the guarding quote once ended up alone in its cell, the formula in the next row)."""
+    import csv
+
+    from milkbayes.report import csv_safe, write_csv
+
+    path = write_csv([{"id": cell, "x": 1.5}], tmp_path / "t.csv")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1] == [csv_safe(cell), "1.5"]
 
 
 MARKUP_CASES = {

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -33,7 +34,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from milkbayes.cli import main
-from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR, MilkbayesError
+from milkbayes.errors import (
+    EXIT_DIAGNOSTICS_FAILED,
+    EXIT_USER_ERROR,
+    MilkbayesError,
+    RunExistsError,
+)
 
 SRC = Path(__file__).parents[1] / "src" / "milkbayes"
 ENTRY_POINT = Path(sys.executable).with_name("milkbayes")
@@ -275,6 +281,56 @@ def test_sigint_to_reanalyze_leaves_nothing_then_a_rerun_reports_non_convergence
     assert tree_hashes(earlier) == before
 
 
+def test_sigterm_to_reanalyze_leaves_no_partial_folder(tmp_path):
+    """`kill` once the temporary report folder exists: it is removed, earlier results
+    intact (found by these tests: SIGTERM once left '.report.partial-*')."""
+    earlier = earlier_results(tmp_path)
+    before = tree_hashes(earlier)
+    code, out, err = interrupt_reanalyze(tmp_path, signal.SIGTERM)
+    assert code != 0 and "Traceback" not in err
+    assert leftovers(tmp_path, {"earlier_run"}) == []
+    assert tree_hashes(earlier) == before
+
+
+def test_reanalyze_strict_exit_status_reaches_the_shell(capsys, monkeypatch, tmp_path):
+    """`reanalyze --strict` with failing diagnostics exits 3 (found by these tests: the
+    status was once dropped by cli.main and the shell saw 0)."""
+    import milkbayes.reanalyze as reanalyze
+
+    summary = {"reconstructed": True, "warning": "w", "diagnostics": {"overall": "fail"},
+               "bayes": {"unit": "ml", "effect_median": 1.0, "priors": [
+                   {"prior": "neutral", "median": 1.0, "ci95_low": 0.0, "ci95_high": 2.0}]}}
+    fake = SimpleNamespace(summary=summary, html=tmp_path / "report.html",
+                           markdown=tmp_path / "report.md", json=tmp_path / "summary.json",
+                           timings={}, diagnostics_ok=False)
+
+    def failing(*args, **kwargs):
+        raise reanalyze.DiagnosticsFailedError("convergence diagnostics failed", fake)
+
+    monkeypatch.setattr(reanalyze, "run_reanalysis", failing)
+    code, _, err = run_cli(capsys, ["reanalyze", "--fast", "--strict", "--out",
+                                    str(tmp_path / "r")])
+    assert code == EXIT_DIAGNOSTICS_FAILED and "diagnostics failed" in err
+
+
+def test_report_appearing_meanwhile_is_not_replaced_without_force(tmp_path):
+    """Two `reanalyze --out same` at once: when the other run's report lands while this
+    one works, it is kept (RunExistsError), not silently replaced without --force
+    (found by these tests)."""
+    from milkbayes.reanalyze import _move_into_place
+
+    target, temporary = tmp_path / "report", tmp_path / ".report.partial-x"
+    target.mkdir()
+    (target / "report.html").write_text("first run")
+    temporary.mkdir()
+    (temporary / "report.html").write_text("second run")
+    try:
+        _move_into_place(temporary, target)
+    except RunExistsError:
+        pass
+    assert (target / "report.html").read_text() == "first run"
+
+
 # ----------------------------------------------------------------------------- simulate
 SIM = ["simulate", "power", "--sims", "40000", "--effect", "1.0", "--seed", "5",
        "--workers", "1", "--json"]
@@ -479,3 +535,111 @@ def test_save_run_refuses_file_names_that_leave_the_folder(tmp_path):
         with pytest.raises(MilkbayesError):
             _inside(folder, name)
     assert _inside(folder, "posterior.nc") == (folder / "posterior.nc").resolve()
+
+
+# ----------------------------------------------------------------------------- tampered files
+def run_cli(capsys, argv):
+    """``main(argv)`` in-process: (status, stdout, stderr); an escaping exception fails."""
+    try:
+        code = main(argv)
+    except SystemExit as done:
+        code = done.code
+    except Exception as error:  # noqa: BLE001 - a traceback is what we look for
+        pytest.fail(f"traceback from `milkbayes {' '.join(argv)}`: "
+                    f"{type(error).__name__}: {error}")
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("broken", ["posterior.nc", "summary.json", "provenance.json"])
+def test_diagnose_on_a_corrupted_run_folder_names_the_file(tmp_path, capsys, broken):
+    """A run folder whose files were cut short or overwritten with garbage."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name in ("posterior.nc", "summary.json", "diagnostics.json", "provenance.json"):
+        (run_dir / name).write_bytes(b"\x89HDF\r\n" if name.endswith(".nc") else b"{}")
+    if broken != "posterior.nc":  # only this one is broken: make the NetCDF valid
+        import xarray as xr
+
+        xr.DataTree(xr.Dataset({"x": ("draw", np.arange(3.0))})).to_netcdf(
+            run_dir / "posterior.nc", engine="h5netcdf")
+        (run_dir / broken).write_bytes(b'{"cut short": ')
+    code, out, err = run_cli(capsys, ["diagnose", str(run_dir), "--json"])
+    assert code == EXIT_USER_ERROR and out == ""
+    assert err.startswith("error: ") and str(run_dir / broken) in err
+
+
+def test_diagnose_on_a_folder_that_is_not_a_run(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    code, _, err = run_cli(capsys, ["diagnose", str(tmp_path)])
+    assert code == EXIT_USER_ERROR and "not a milkbayes run folder" in err
+
+
+def minimal_summary() -> dict:
+    from milkbayes.report import SCHEMA_VERSION
+
+    return {"schema_version": SCHEMA_VERSION, "reconstructed": False, "generator": {},
+            "data": {}, "reproduction": {}, "modifiers": {}, "comparison": {},
+            "design_limits": [], "diagnostics": {"overall": "pass"},
+            "bayes": {"priors": [{"prior": "neutral", "median": 1.0, "ci95_low": 0.0,
+                                  "ci95_high": 2.0, "p_gt_0": 0.9, "p_gt_mcid": 0.5}]}}
+
+
+@pytest.mark.parametrize("tamper", ["not json", "wrong version", "reconstructed unflagged"])
+def test_report_rerender_of_a_tampered_summary_is_refused(tmp_path, capsys, tamper):
+    folder = tmp_path / "report"
+    folder.mkdir()
+    summary = minimal_summary()
+    if tamper == "not json":
+        (folder / "summary.json").write_text('{"schema_version": "1.0", ')
+    else:
+        if tamper == "wrong version":
+            summary["schema_version"] = "0.9"
+        else:
+            summary["reconstructed"] = True  # without its warning
+        (folder / "summary.json").write_text(json.dumps(summary))
+    code, out, err = run_cli(capsys, ["report", str(folder)])
+    assert code == EXIT_USER_ERROR and out == "" and err.startswith("error: ")
+    assert sorted(p.name for p in folder.iterdir()) == ["summary.json"]  # nothing rendered
+
+
+def small_power(*extra: str) -> list[str]:
+    return ["simulate", "power", "--sims", "3000", "--effect", "1.0", "--seed", "4",
+            "--workers", "1", "--json", *extra]
+
+
+def test_checkpoint_of_another_study_is_refused_not_mixed(tmp_path, capsys):
+    checkpoint = tmp_path / "study.jsonl"
+    assert run_cli(capsys, small_power("--checkpoint", str(checkpoint)))[0] == 0
+    before = checkpoint.read_bytes()
+    code, out, err = run_cli(capsys, ["simulate", "power", "--sims", "3000", "--effect", "2.0",
+                                      "--seed", "4", "--workers", "1", "--json",
+                                      "--checkpoint", str(checkpoint)])
+    assert code == EXIT_USER_ERROR and out == "" and str(checkpoint) in err
+    assert "row 1" in err and checkpoint.read_bytes() == before
+
+
+def test_checkpoint_cut_mid_line_resumes_to_identical_results(tmp_path, capsys):
+    """A crash during an append leaves half a line: it is dropped and re-run."""
+    code, out, _ = run_cli(capsys, small_power())
+    assert code == 0
+    reference = sim_result(out)
+    checkpoint = tmp_path / "study.jsonl"
+    assert run_cli(capsys, small_power("--checkpoint", str(checkpoint)))[0] == 0
+    lines = checkpoint.read_bytes().splitlines(keepends=True)
+    assert len(lines) > 3
+    cut = b"".join(lines[:3]) + lines[3][: len(lines[3]) // 2]
+    checkpoint.write_bytes(cut)
+    code, out, _ = run_cli(capsys, small_power("--checkpoint", str(checkpoint)))
+    assert code == 0 and sim_result(out) == reference
+    assert json.loads(out)["result"]["run"]["resumed"] == 2
+
+
+def test_garbage_line_inside_a_checkpoint_names_its_row(tmp_path, capsys):
+    checkpoint = tmp_path / "study.jsonl"
+    assert run_cli(capsys, small_power("--checkpoint", str(checkpoint)))[0] == 0
+    lines = checkpoint.read_text().splitlines(keepends=True)
+    lines[2] = "this is not json\n"
+    checkpoint.write_text("".join(lines))
+    code, out, err = run_cli(capsys, small_power("--checkpoint", str(checkpoint)))
+    assert code == EXIT_USER_ERROR and out == "" and "row 3" in err and str(checkpoint) in err
