@@ -59,7 +59,9 @@ for _module in (data_commands, frequentist_commands, fit_commands, report_comman
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (the console script passes it to ``sys.exit``)."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click returns the code of a `typer.Exit` (and of
+        # Ctrl-C, which it turns into Exit(130)) instead of raising it.
+        status = app(args=argv, standalone_mode=False)
     except MilkbayesError as error:
         typer.echo(f"error: {error}", err=True)
         return EXIT_USER_ERROR
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted: no partial file was left behind.", err=True)
         return 130
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -157,13 +157,8 @@ def _fit_payload(result, run_dir: Path | None) -> dict[str, Any]:
 
 
 def _exit_diagnostics_failed() -> None:
-    """Exit with EXIT_DIAGNOSTICS_FAILED.
-
-    ``SystemExit``, not ``typer.Exit``: with ``standalone_mode=False`` (as
-    :func:`milkbayes.cli.main` runs the app) typer turns ``Exit`` into a return value
-    that ``main`` does not pass on, so the status would be lost.
-    """
-    raise SystemExit(EXIT_DIAGNOSTICS_FAILED)
+    """Exit with EXIT_DIAGNOSTICS_FAILED (``cli.main`` passes the status on)."""
+    raise typer.Exit(EXIT_DIAGNOSTICS_FAILED)
 
 
 # ----------------------------------------------------------------------------- fit
