@@ -430,3 +430,25 @@ def test_large_file_default_exact_wilcoxon_refuses_clearly(large_file):
     done = _run_limited(["wilcoxon", "--data", str(large_file)], timeout=120)
     assert done.returncode == EXIT_USER_ERROR and "Traceback" not in done.stderr
     assert "asymptotic" in done.stderr
+
+
+# ----------------------------------------------------------------------------- the table
+def test_cases_table_lists_exactly_the_reliability_tests():
+    """tests/README.md names every reliability test, and every test it names exists."""
+    import re
+
+    here = Path(__file__).parent
+    table = (here / "README.md").read_text(encoding="utf-8")
+    files = {"I": "test_reliability_input.py", "R": "test_reliability_runs.py",
+             "B": "test_reliability_found_bugs.py"}
+    defined = {}
+    for key, name in files.items():
+        source = (here / name).read_text(encoding="utf-8")
+        defined[key] = set(re.findall(r"^def (test_\w+)", source, flags=re.M))
+    cited = {key: set(re.findall(rf"\b{key}::(test_\w+)", table)) for key in files}
+    for key in files:
+        assert cited[key] - defined[key] == set(), f"{files[key]}: cited but missing"
+        assert defined[key] - cited[key] == set(), f"{files[key]}: not in the table"
+    for path, test in re.findall(r"tests/(test_\w+\.py)::(test_\w+)", table):
+        assert re.search(rf"^def {test}\(", (here / path).read_text(encoding="utf-8"),
+                         flags=re.M), f"{path}::{test} cited but missing"
