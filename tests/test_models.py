@@ -290,7 +290,7 @@ def _truncated_normal(rng, low, high, mean):
 
 
 def gibbs_signed_rank(change, r, iterations, rng, inner=10):
-    """The published Gibbs sampler (van Doorn et al. 2020, section 3.2 and their code):
+    """The published Gibbs sampler (van Doorn et al. 2020, signed-rank test):
     sweep the latent |z_i| within the bounds set by neighbouring rank groups, then
     draw delta and g (delta ~ Cauchy(0, r) as N(0, g), g ~ InvGamma(1/2, r^2/2)).
     Zeros: |z| ranked lowest, sign drawn from its full conditional."""

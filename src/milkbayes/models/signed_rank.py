@@ -7,7 +7,7 @@ given the signed ranks alone.
 
 Notes
 -----
-Model (van Doorn, Ly, Marsman & Wagenmakers 2020, section 3.2): latent
+Model (van Doorn, Ly, Marsman & Wagenmakers 2020, the signed-rank test): latent
 :math:`z_i \sim N(\delta, 1)` (the variance is fixed at 1 because signed ranks do not
 identify a scale), :math:`\delta \sim \mathrm{Cauchy}(\delta_0, r)`, and the observed
 signed ranks constrain the latent values: :math:`\mathrm{sign}(z_i) = \mathrm{sign}(d_i)`
@@ -15,8 +15,12 @@ and :math:`|z_i| < |z_k|` whenever :math:`|d_i| < |d_k|`. Tied :math:`|d|` put n
 among themselves (each tied value lies between the largest latent value of the
 lower rank group and the smallest of the higher one, as in the paper's Gibbs
 sampler); zero changes are kept, ranked as the smallest absolute values, with a
-sign that is unknown (the paper gives them a random sign at each sweep; here the
-sign is summed out, :math:`p(|z|) = \tfrac12[\phi(|z| - \delta) + \phi(-|z| - \delta)]`).
+sign that is unknown (the authors' code gives them a random sign at each sweep; here
+the sign is summed out, :math:`p(|z|) = \tfrac12[\phi(|z| - \delta) + \phi(-|z| - \delta)]`).
+The authors' published R code draws every :math:`|z_i|` from a normal with mean
+:math:`|\delta|` whatever the sign of :math:`d_i`; the full conditional implied by the
+model has mean :math:`\mathrm{sign}(d_i)\,\delta`, which is the posterior sampled here
+(and by the independent Gibbs sampler in ``tests/test_models.py``).
 
 The paper samples the latent values by Gibbs sweeps of truncated normals. Here the
 constrained latent values are written as a smooth bijection of free parameters,
