@@ -218,6 +218,14 @@ def samplers_markdown(result: dict) -> list[str]:
         lines.append("")
         for name, value in size.get("ratios", {}).items():
             lines.append(f"- `{name}` = **{value:.2f}**")
+        bare = size["ways"].get("nutpie_bare", {})
+        for other in ("stan", "pymc"):
+            theirs = size["ways"].get(other, {})
+            if "ess_per_s_effect" in bare and "ess_per_s_effect" in theirs:
+                lines.append(
+                    f"- ablation `nutpie_bare` over {other} (computed from the medians above): "
+                    f"effect {bare['ess_per_s_effect'] / theirs['ess_per_s_effect']:.2f}, "
+                    f"slowest {bare['ess_per_s_min'] / theirs['ess_per_s_min']:.2f}")
         for other, check in size.get("agreement", {}).items():
             lines.append(f"- effect agrees with {other}: {'yes' if check['ok'] else 'NO'} "
                          f"(mean |diff| {check['mean']['abs_diff']:.3f} < "
@@ -255,9 +263,36 @@ def reanalyze_markdown(result: dict) -> list[str]:
                       f"{prof['cache']}): the dominating stage is "
                       f"**{prof['dominating_stage']}** ({100 * prof['dominating_share']:.0f} % "
                       f"of the wall time); pyinstrument text: `{prof.get('profile_file')}`."]
+        compile_s, duration = compile_time_in_profile(ROOT / prof.get("profile_file", ""))
+        if compile_s is not None:
+            lines.append(f"In that profile, `nutpie.compile_pymc_model` (compiling the models) "
+                         f"takes {compile_s:.0f} s of the {duration:.0f} s recorded "
+                         f"({100 * compile_s / duration:.0f} %).")
     elif prof:
         lines += ["", f"Profile failed: {prof['error']}"]
     return lines
+
+
+PROFILE_LINE = re.compile(r"^[\s|`-]*([0-9.]+)\s+(\S+)\s")
+
+
+def compile_time_in_profile(path: Path) -> tuple[float | None, float | None]:
+    """Seconds spent in ``compile_pymc_model`` frames of a pyinstrument text profile.
+
+    Sums the outermost occurrences (the function does not call itself); the duration
+    is pyinstrument's ``Duration:`` header. (Tested in
+    ``tests/test_benchmarks_smoke.py``.)
+    """
+    if not path.is_file():
+        return None, None
+    text = path.read_text()
+    duration = re.search(r"Duration:\s*([0-9.]+)", text)
+    total = 0.0
+    for line in text.splitlines():
+        match = PROFILE_LINE.match(line)
+        if match and match.group(2) == "compile_pymc_model":
+            total += float(match.group(1))
+    return (total, float(duration.group(1))) if duration else (None, None)
 
 
 def markdown(record: dict) -> str:
@@ -299,6 +334,12 @@ def markdown(record: dict) -> str:
     lines += ["", "### Samplers (bench_samplers.py)", ""]
     lines += samplers_markdown(samplers["result"]) if samplers.get("result") else \
         [f"not measured: {samplers.get('error', 'skipped')}", ""]
+    for extra in record.get("samplers_extra", []):
+        settings = extra["result"].get("settings", {})
+        lines += [f"### Samplers, further run (`{Path(extra['file']).name}`: "
+                  f"{settings.get('chains')} chains x {settings.get('draws')} draws, warm "
+                  "caches)", ""]
+        lines += samplers_markdown(extra["result"])
     reanalyze = record.get("reanalyze", {})
     lines += ["### Pipeline (profile_reanalyze.py)", ""]
     lines += reanalyze_markdown(reanalyze["result"]) if reanalyze.get("result") else \
@@ -409,9 +450,15 @@ def main(argv=None) -> int:
     parser.add_argument("--combine", nargs="+", metavar="RECORD",
                         help="merge the records of parts run separately (e.g. with --skip) "
                              "into one record (--out, default latest.json) and the README")
+    parser.add_argument("--extra-samplers", nargs="+", default=[], metavar="JSON",
+                        help="with --combine: bench_samplers.py --json outputs of further "
+                             "sampler runs (e.g. a recheck) to record and show as well")
     args = parser.parse_args(argv)
     if args.combine:
         record = combine([json.loads(Path(p).read_text()) for p in args.combine])
+        record["samplers_extra"] = [
+            {"file": str(Path(p)), "result": json.loads(Path(p).read_text())}
+            for p in args.extra_samplers]
         save(record, args.out or str(RESULTS / "latest.json"))
         update_readme(markdown(record))
         print_summary(record)

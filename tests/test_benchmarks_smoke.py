@@ -185,3 +185,15 @@ def test_stan_twin_has_the_flagship_log_density(monkeypatch):
                                       .tolist(), adjust_transform=True) for p in points]
     for k in (1, 2):
         assert stan_values[k] - stan_values[0] == pytest.approx(pymc[k] - pymc[0], abs=1e-6)
+
+
+def test_compile_time_is_summed_from_a_pyinstrument_text(tmp_path):
+    run_all = load("run_all")
+    text = ("  Duration: 10.0   CPU time: 3\n"
+            "|- 4.00 compile_pymc_model  nutpie/compile_pymc.py:523\n"
+            "|  `- 3.00 numba_thing  numba/x.py:1\n"
+            "`- 2.50 compile_pymc_model  nutpie/compile_pymc.py:523\n")
+    path = tmp_path / "profile.txt"
+    path.write_text(text)
+    assert run_all.compile_time_in_profile(path) == (6.5, 10.0)
+    assert run_all.compile_time_in_profile(tmp_path / "missing.txt") == (None, None)
