@@ -59,7 +59,7 @@ would put ``make bench`` far beyond its 10-minute budget for no new figure."""
 
 RATIO_LINE = re.compile(r"^RATIO\s+(\S+)\s+(-?[0-9.eE+-]+)\s*$")
 MULTIPLE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*x\b")
-TARGET_WORDS = re.compile(r"\b(met|NOT met|yes|NO|target|PASS|FAIL)\b")
+TARGET_WORDS = re.compile(r"\b(met|NOT met|MISSED|missed|yes|NO|target|PASS|FAIL)\b")
 
 
 # ----------------------------------------------------------------------------- machine
@@ -182,7 +182,9 @@ def collect_targets(record: dict) -> list[dict]:
                          "value": f"{target['value']:.2f}x", "met": target["met"],
                          "source": "bench_samplers.py"})
         for way, row in size.get("ways", {}).items():
-            if "error" in row and way != "milkbayes":
+            if way not in TARGET_WAYS.get(size["n"], ()):
+                continue
+            if "error" in row:
                 rows.append({"name": f"n{size['n']}_ess_per_s_vs_{way}", "target": "measured",
                              "value": "-", "met": None, "source": row["error"]})
     reanalyze = record.get("reanalyze", {}).get("result") or {}
@@ -192,10 +194,19 @@ def collect_targets(record: dict) -> list[dict]:
                      "source": f"profile_reanalyze.py (largest stage "
                                f"{target.get('dominating_stage')})"})
     for script, row in record.get("others", {}).items():
-        for line in row.get("target_lines", []):
-            rows.append({"name": line.strip(), "target": "(in line)", "value": "(in line)",
-                         "met": None, "source": script})
+        for line in parse_output(row.get("stdout", ""))["target_lines"]:
+            text = line.strip()
+            if text.startswith(("#", "benchmark", "model", "---", "(")):
+                continue  # table headers and notes, not targets
+            met = False if re.search(r"\b(NO|MISSED|NOT met)\b", text) else \
+                True if re.search(r"\b(yes|met)\b", text) else None
+            rows.append({"name": text, "target": "in line", "value": "in line", "met": met,
+                         "source": script})
     return rows
+
+
+TARGET_WAYS = {24: ("stan", "pymc"), 2000: ("stan",)}
+"""The ways milkbayes has a speed target against, at each n (issue 8)."""
 
 
 def samplers_markdown(result: dict) -> list[str]:
@@ -328,7 +339,7 @@ def markdown(record: dict) -> str:
     lines += ["### Targets", "", "| target | limit | value | met | from |", "|---|---|---|---|---|"]
     for row in record["targets"]:
         met = {True: "yes", False: "**no**", None: "see line"}[row["met"]]
-        lines.append(f"| {row['name']} | {row['target']} | {row['value']} | {met} | "
+        lines.append(f"| {row['name'].replace('|', '/')} | {row['target']} | {row['value']} | {met} | "
                      f"{row['source']} |")
     samplers = record.get("samplers", {})
     lines += ["", "### Samplers (bench_samplers.py)", ""]
