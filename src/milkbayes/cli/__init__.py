@@ -14,6 +14,9 @@ from typer.exceptions import TyperException
 
 from milkbayes.errors import EXIT_USER_ERROR, MilkbayesError
 
+INTERRUPTED = 130
+"""Exit status after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it."""
+
 app = typer.Typer(
     name="milkbayes",
     help="Reproduce, then reanalyse, a pre/post study of oxytocin massage and milk production.",
@@ -69,13 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         return done.exit_code
     except typer.Abort:
         typer.echo("interrupted: no partial file was left behind.", err=True)
-        return 130
+        return INTERRUPTED
     except TyperException as error:  # usage errors: typer vendors click's hierarchy
         error.show()
         return getattr(error, "exit_code", EXIT_USER_ERROR)
     except KeyboardInterrupt:
         typer.echo("interrupted: no partial file was left behind.", err=True)
-        return 130
+        return INTERRUPTED
+    if status == INTERRUPTED:  # typer turned a KeyboardInterrupt into Exit(130)
+        typer.echo("interrupted: no partial file was left behind.", err=True)
     return status if isinstance(status, int) else 0
 
 
