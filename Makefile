@@ -4,7 +4,7 @@
 
 VENV := .venv
 BIN := $(VENV)/bin
-OUT ?= reports
+OUT ?= reports/$(shell date -u +%Y%m%dT%H%M%SZ)
 PYTEST_ARGS ?=
 export PYTHON
 
