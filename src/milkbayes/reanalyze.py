@@ -681,14 +681,23 @@ def _move_into_place(temporary: Path, target: Path, *, force: bool = False) -> N
                                  "refusing to replace it")
         old = target.with_name(f".{target.name}.old-{int(time.time() * 1000)}")
         target.rename(old)
-        temporary.rename(target)
+        try:
+            _rename_or_refuse(temporary, target)
+        except BaseException:
+            old.rename(target)
+            raise
         shutil.rmtree(old, ignore_errors=True)
         return
+    _rename_or_refuse(temporary, target)  # an empty folder is replaced atomically
+
+
+def _rename_or_refuse(temporary: Path, target: Path) -> None:
+    """Rename, or RunExistsError when a run landed on ``target`` just before."""
     try:
-        temporary.rename(target)  # an empty folder is replaced atomically
-    except OSError as error:  # a run landed between the check and the rename
-        raise RunExistsError(f"{target} was written by another run meanwhile; it is kept"
-                             ) from error
+        temporary.rename(target)
+    except OSError as error:  # ENOTEMPTY/EEXIST: the other run won and is kept
+        raise RunExistsError(f"{target} was written by another run meanwhile; it is kept "
+                             "and this report was not saved") from error
 
 
 @contextmanager
