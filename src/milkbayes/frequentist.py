@@ -48,7 +48,8 @@ from scipy import optimize, stats
 from milkbayes.errors import DataError, MilkbayesError
 
 __all__ = [
-    "ALTERNATIVES", "METHODS", "ZERO_METHODS", "HL_EXACT_MAX_N", "EXACT_MAX_WORK",
+    "ALTERNATIVES", "METHODS", "ZERO_METHODS", "HL_EXACT_MAX_N", "HL_WALSH_MAX_N",
+    "EXACT_MAX_WORK",
     "FrequentistOptionError", "WilcoxonResult", "PairedTTestResult", "SignTestResult",
     "paired_change", "signed_ranks", "exact_null_distribution", "hodges_lehmann",
     "wilcoxon_signed_rank", "wilcoxon_many", "paired_t_test", "sign_test",
@@ -137,13 +138,16 @@ def paired_change(pre, post) -> np.ndarray:
     Raises
     ------
     DataError
-        If the lengths differ, a value is missing or infinite, or there are no pairs.
+        If the lengths differ, a value is missing or infinite, there are no pairs,
+        or a change ``post - pre`` overflows the float range (e.g. 1e308 - (-1e308));
+        the message gives the participant row (1-based among the pairs).
 
     Notes
     -----
     Snapping makes ``0.5 - 0.3`` and ``0.3 - 0.1`` the same number, so that they
     share a rank as they do when the test is done by hand; it moves no change by
-    more than 1e-12 of the data's scale.
+    more than 1e-12 of the data's scale. Data whose scale is below 1e-278 (the
+    snapping quantum below 1e-290, e.g. subnormal numbers) are not snapped.
 
     Examples
     --------
@@ -158,12 +162,36 @@ def paired_change(pre, post) -> np.ndarray:
                         "the test needs one pre and one post value per participant")
     if pre_values.size == 0:
         raise DataError("no pairs: the test needs at least one participant")
-    return _snap(post_values - pre_values,
-                 scale=max(np.abs(pre_values).max(), np.abs(post_values).max()))
+    with np.errstate(over="ignore", invalid="ignore"):
+        change = post_values - pre_values
+    _refuse_overflow(change, pre_values, post_values)
+    return _snap(change, scale=max(np.abs(pre_values).max(), np.abs(post_values).max()))
+
+
+def _refuse_overflow(change: np.ndarray, pre: np.ndarray, post: np.ndarray) -> None:
+    # Refused rather than rescaled: a change beyond the float range has no value to
+    # report (mean change, Hodges-Lehmann estimate), only an order, and silently
+    # halving the data would change every number the user reads.
+    overflow = np.flatnonzero(~np.isfinite(change))
+    if overflow.size:
+        first = int(overflow[0])
+        raise DataError(
+            f"the change post - pre of participant row {first + 1} ({float(post[first])!r} - "
+            f"{float(pre[first])!r}) is beyond the float range (about 1.8e308); {overflow.size} "
+            "change(s) overflow. Express the data in larger units")
+
+
+_SNAP_SMALLEST = 1e-290
+"""Below this snapping quantum, changes are left as computed (no decimal rounding).
+
+Decimal rounding to ``d`` places multiplies by 10**d, which overflows for d > 308;
+at this scale (subnormal or nearly) binary differences are exact or as good as the
+data, so ties are exact floating-point equality, as in SciPy.
+"""
 
 
 def _snap(change: np.ndarray, *, scale: float) -> np.ndarray:
-    if scale == 0:
+    if not scale * _SNAP_RELATIVE >= _SNAP_SMALLEST:
         return change
     # decimal rounding (not a binary grid) so that 0.19999999999999998 becomes 0.2
     decimals = int(-math.floor(math.log10(scale * _SNAP_RELATIVE)))
@@ -448,12 +476,20 @@ def hodges_lehmann(change, confidence: float = 0.95) -> tuple[float, float, floa
     Here c = 3, since P(T <= 2) = 3/128 <= 0.025 < P(T <= 3) = 5/128.
     """
     confidence = _check_confidence(confidence)
-    change = np.sort(np.asarray(change, dtype=np.float64))
-    n = change.size
-    rows, cols = np.triu_indices(n)
-    walsh = np.sort((change[rows] + change[cols]) / 2.0)
-    estimate = float(np.median(walsh))
-    m = walsh.size
+    scaled, exponent = _power_of_two_scaled(np.sort(np.asarray(change, dtype=np.float64)))
+    n = scaled.size
+    m = n * (n + 1) // 2
+    walsh_average = _walsh_order_statistic(scaled)
+
+    def order_statistic(k: int) -> float:  # the k-th smallest (1-based), in data units
+        return float(np.ldexp(walsh_average(k), exponent))
+
+    middle = (m + 1) // 2
+    if m % 2:
+        estimate = order_statistic(middle)
+    else:  # as numpy.median: the mean of the two middle values
+        estimate = float(np.ldexp((walsh_average(middle) + walsh_average(middle + 1)) / 2.0,
+                                  exponent))
     alpha_half = (1.0 - confidence) / 2.0
     if n <= HL_EXACT_MAX_N:
         values, pmf = exact_null_distribution(np.arange(1, n + 1))
@@ -469,7 +505,106 @@ def hodges_lehmann(change, confidence: float = 0.95) -> tuple[float, float, floa
         c = max(int(math.floor(m / 2.0 - stats.norm.isf(alpha_half) * sd)), 1)
         method = "asymptotic"
         achieved = 1.0 - 2.0 * float(stats.norm.cdf((c - 0.5 - m / 2.0) / sd))
-    return estimate, float(walsh[c - 1]), float(walsh[m - c]), method, achieved
+    return estimate, order_statistic(c), order_statistic(m - c + 1), method, achieved
+
+
+HL_WALSH_MAX_N = 2000
+"""Largest n for which :func:`hodges_lehmann` sorts all n(n+1)/2 Walsh averages.
+
+Above it (2 million averages, 16 MB) each needed order statistic is selected by
+bisection with O(n) memory (:func:`_kth_walsh_average`); both give the same floats.
+"""
+
+
+def _power_of_two_scaled(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """``values * 2**-e`` with every magnitude below 1, and ``e``: exact, so order and ties stay.
+
+    Walsh sums x_i + x_j of the scaled values cannot overflow, and subnormal data
+    are lifted into the normal range where halving is exact.
+    """
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    if largest == 0.0:
+        return values, 0
+    exponent = int(np.frexp(largest)[1])
+    return np.ldexp(values, -exponent), exponent
+
+
+def _walsh_order_statistic(x: np.ndarray):
+    """A function k -> k-th smallest Walsh average (x_i + x_j)/2, i <= j, of sorted x."""
+    if x.size <= HL_WALSH_MAX_N:
+        rows, cols = np.triu_indices(x.size)
+        walsh = np.sort((x[rows] + x[cols]) / 2.0)
+        return lambda k: float(walsh[k - 1])
+    return lambda k: _kth_walsh_average(x, k)
+
+
+def _float_key(value: float) -> int:
+    """An integer with the order of the floats (IEEE 754 bits, negatives mirrored)."""
+    bits = int(np.float64(value).view(np.int64))
+    return bits if bits >= 0 else -(bits & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def _key_float(key: int) -> float:
+    bits = key if key >= 0 else (-key) | (1 << 63)
+    return float(np.uint64(bits).view(np.float64))
+
+
+def _count_walsh_at_most(x: np.ndarray, t: float) -> int:
+    """#{i <= j : fl((x_i + x_j)/2) <= t} for sorted x, in O(n log n) time and O(n) memory.
+
+    For each i the averages grow with j, so they are <= t for j in [i, J_i); J_i is
+    first guessed by ``searchsorted(x, 2t - x_i)`` and then moved, a block of equal
+    x at a time, until the computed averages themselves agree (rounding of 2t - x_i
+    may put the guess one value off), so the count matches sorting all averages.
+    """
+    n = x.size
+    i = np.arange(n)
+    with np.errstate(over="ignore", invalid="ignore"):
+        guess = np.searchsorted(x, 2.0 * t - x, side="right")
+    end = np.clip(guess, i, n)
+    while True:
+        inside = end < n
+        grow = np.zeros(n, dtype=bool)
+        grow[inside] = (x[inside] + x[end[inside]]) / 2.0 <= t
+        if grow.any():
+            end[grow] = np.searchsorted(x, x[end[grow]], side="right")
+            continue
+        above = end > i
+        shrink = np.zeros(n, dtype=bool)
+        shrink[above] = (x[above] + x[end[above] - 1]) / 2.0 > t
+        if not shrink.any():
+            return int((end - i).sum())
+        end[shrink] = np.maximum(np.searchsorted(x, x[end[shrink] - 1], side="left"),
+                                 i[shrink])
+
+
+def _kth_walsh_average(x: np.ndarray, k: int) -> float:
+    """The k-th smallest (1-based) Walsh average of sorted x without forming them all.
+
+    Notes
+    -----
+    Bisection over the floats themselves (ordered by their bit patterns, at most 64
+    halvings) for the smallest t with #{averages <= t} >= k; that t is an average,
+    the same float the full sort gives. Each count is
+    :func:`_count_walsh_at_most`, so the cost is O(64 n log n) time and O(n) memory,
+    against O(n^2) for sorting. Written here because neither NumPy nor SciPy selects
+    from an implicit pairwise set; the exact O(n log n) selection of Monahan (1984)
+    would save the factor 64 but is much longer code.
+
+    References
+    ----------
+    Monahan, J. F. (1984). Algorithm 616: fast computation of the Hodges-Lehmann
+    location estimator. *ACM Trans. Math. Softw.* 10, 265-270.
+    """
+    low, high = _float_key(float(x[0])) - 1, _float_key(float(x[-1]))
+    # invariant: fewer than k averages are <= low, at least k are <= high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _count_walsh_at_most(x, _key_float(middle)) >= k:
+            high = middle
+        else:
+            low = middle
+    return _key_float(high)
 
 
 # ----------------------------------------------------------------------------- Wilcoxon
@@ -872,40 +1007,92 @@ def paired_t_test(pre, post, *, alternative: Alternative = "two-sided",
     n = change.size
     if n < 2:
         raise DataError(f"the paired t-test needs at least 2 pairs; got {n}")
-    sd = float(np.std(change, ddof=1))
-    if sd == 0:
+    # t and d_z do not depend on the scale; a power-of-two rescaling is exact and keeps
+    # squares of huge or subnormal changes from overflowing or vanishing
+    scaled, exponent = _power_of_two_scaled(change)
+    sd_scaled = float(np.std(scaled, ddof=1))
+    if sd_scaled == 0:
         raise DataError(f"all {n} changes equal {change[0]:g}: their standard deviation is 0, "
                         "so t and Cohen's d_z are undefined")
-    test = stats.ttest_rel(change, np.zeros(n), alternative=alternative)
-    interval = stats.ttest_1samp(change, 0.0).confidence_interval(confidence)
+    test = stats.ttest_rel(scaled, np.zeros(n), alternative=alternative)
+    interval = stats.ttest_1samp(scaled, 0.0).confidence_interval(confidence)
     t_obs, df = float(test.statistic), float(n - 1)
     low, high = _noncentrality_interval(t_obs, df, confidence)
     return PairedTTestResult(
-        n=n, mean_change=float(change.mean()), sd_change=sd, t=t_obs, df=df,
+        n=n, mean_change=float(np.ldexp(scaled.mean(), exponent)),
+        sd_change=float(np.ldexp(sd_scaled, exponent)), t=t_obs, df=df,
         p_value=float(test.pvalue), alternative=alternative, confidence=confidence,
-        mean_ci_low=float(interval.low), mean_ci_high=float(interval.high),
-        cohens_dz=float(change.mean() / sd),
+        mean_ci_low=float(np.ldexp(interval.low, exponent)),
+        mean_ci_high=float(np.ldexp(interval.high, exponent)),
+        cohens_dz=float(scaled.mean() / sd_scaled),
         dz_ci_low=low / math.sqrt(n), dz_ci_high=high / math.sqrt(n),
     )
 
 
 def _noncentrality_interval(t_obs: float, df: float, confidence: float) -> tuple[float, float]:
+    """Noncentralities whose noncentral-t cdf at t_obs is 1 - alpha/2 and alpha/2.
+
+    NaN for a limit that cannot be located (reported as unavailable, never a crash).
+    """
     alpha_half = (1.0 - confidence) / 2.0
+    return (_noncentrality_for(t_obs, df, 1.0 - alpha_half),
+            _noncentrality_for(t_obs, df, alpha_half))
 
-    def solve(target: float) -> float:
-        def gap(ncp: float) -> float:
-            return float(stats.nct.cdf(t_obs, df, ncp)) - target
 
-        # cdf(t_obs; ncp) falls as ncp grows: widen a bracket around t_obs
-        width = 2.0 + abs(t_obs)
-        low, high = t_obs - width, t_obs + width
-        while gap(low) < 0:
-            low -= width
-        while gap(high) > 0:
-            high += width
-        return float(optimize.brentq(gap, low, high, xtol=1e-12))
+def _nct_cdf(t_obs: float, df: float, ncp: float) -> float:
+    """P(T <= t_obs) for T ~ noncentral t(df, ncp): SciPy's, or quadrature where it is NaN.
 
-    return solve(1.0 - alpha_half), solve(alpha_half)
+    Notes
+    -----
+    SciPy (Boost) returns NaN far in the tails of large noncentralities (e.g.
+    t = 1.2e5, df = 23, ncp = t). There the cdf is computed from its definition
+    T = (Z + ncp) / sqrt(V / df), V ~ chi2(df):
+    :math:`P(T \\le t) = \\int_0^1 \\Phi(t \\sqrt{Q(u)/df} - ncp)\\, du`, with Q the
+    chi-square quantile function, by :func:`scipy.integrate.quad` with a breakpoint
+    where the integrand crosses 1/2 (it is nearly a step there when t is large).
+    """
+    value = float(stats.nct.cdf(t_obs, df, ncp))
+    if math.isfinite(value):
+        return value
+    from scipy import integrate
+
+    def integrand(u: float) -> float:
+        return float(stats.norm.cdf(t_obs * math.sqrt(stats.chi2.ppf(u, df) / df) - ncp))
+
+    points = None
+    if t_obs != 0 and ncp / t_obs > 0:
+        crossing = float(stats.chi2.cdf(df * (ncp / t_obs) ** 2, df))
+        if 0.0 < crossing < 1.0:
+            points = [crossing]
+    value, _ = integrate.quad(integrand, 0.0, 1.0, points=points, limit=200)
+    return min(max(float(value), 0.0), 1.0)
+
+
+def _noncentrality_for(t_obs: float, df: float, target: float) -> float:
+    def gap(ncp: float) -> float:
+        return _nct_cdf(t_obs, df, ncp) - target
+
+    # the cdf at t_obs falls as ncp grows; widen geometrically around t_obs (with
+    # df = 1 the limits can lie a few times |t_obs| away)
+    width = 2.0 + abs(t_obs)
+    low, high = t_obs - width, t_obs + width
+    for _ in range(60):
+        if gap(low) >= 0:
+            break
+        low, width = low - width, 2.0 * width
+    width = 2.0 + abs(t_obs)
+    for _ in range(60):
+        if gap(high) <= 0:
+            break
+        high, width = high + width, 2.0 * width
+    g_low, g_high = gap(low), gap(high)
+    if not (math.isfinite(g_low) and math.isfinite(g_high) and g_low >= 0 >= g_high):
+        return math.nan
+    if g_low == 0:
+        return low
+    if g_high == 0:
+        return high
+    return float(optimize.brentq(gap, low, high, xtol=1e-12 * max(1.0, abs(t_obs))))
 
 
 @dataclass(frozen=True)

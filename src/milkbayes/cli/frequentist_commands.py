@@ -61,7 +61,26 @@ def _pairs(study, group: str):
         table = table[table["group"].astype(str) == group]
     if len(table) == 0:
         raise MilkbayesError(f"{study.source}: no participant is in the {group} group")
-    return table["pre"].to_numpy(dtype=float), table["post"].to_numpy(dtype=float)
+    pre, post = table["pre"].to_numpy(dtype=float), table["post"].to_numpy(dtype=float)
+    _refuse_overflowing_changes(study, table, pre, post)
+    return pre, post
+
+
+def _refuse_overflowing_changes(study, table, pre, post) -> None:
+    """Name the file and the participant whose change post - pre leaves the float range."""
+    import numpy as np
+
+    from milkbayes.errors import DataError
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = np.flatnonzero(~np.isfinite(post - pre))
+    if bad.size:
+        first = int(bad[0])
+        raise DataError(
+            f"the change post - pre of participant {table['id'].iloc[first]!s} (participant "
+            f"row {first + 1} of the group) is {float(post[first])!r} - {float(pre[first])!r}, "
+            f"beyond the float range (about 1.8e308); {bad.size} change(s) overflow. "
+            "Express the data in larger units", file=study.source)
 
 
 def _clean(value: Any) -> Any:
