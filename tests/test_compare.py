@@ -191,3 +191,77 @@ def test_psis_is_unreliable_by_mother_but_lomo_is_exact_enough():
     psis = compare.psis_by_mother(post, matrix, mother_of_obs, n, label="ri")
     assert not psis.reliable and psis.elpd is None
     assert psis.max_k > psis.good_k
+
+
+def _psis_of_full_fit(model, compiled, n: int, seed: int):
+    """PSIS-LOO by mother of a full-data nutpie fit (one observation per mother)."""
+    import nutpie
+
+    tree = nutpie.sample(compiled, draws=1000, tune=300, chains=2, seed=seed,
+                         progress_bar=False)
+    loglik = compare.PointwiseLogLik(model)
+    matrix = loglik(compare._stacked_draws(tree["posterior"], loglik.value_names))
+    return tree, compare.psis_by_mother(tree["posterior"], matrix, np.arange(n), n,
+                                        label="conj")
+
+
+def loo_log_density_mc_se(y: np.ndarray, i: int, n_draws: int) -> float:
+    """Delta-method Monte Carlo SE of log(1/S sum_s p(y_i | mu_s)), mu_s ~ p(mu | y_-i).
+
+    With mu ~ N(m, v) and p(y | mu) = N(y; mu, SIGMA^2): E[p] = N(y; m, v + SIGMA^2) and
+    p^2 = N(y; mu, SIGMA^2 / 2) / (2 sqrt(pi) SIGMA), so
+    E[p^2] = N(y; m, v + SIGMA^2 / 2) / (2 sqrt(pi) SIGMA); the SE is
+    sqrt((E[p^2] / E[p]^2 - 1) / S) for S independent draws.
+    """
+    rest = np.delete(y, i)
+    precision = 1 / PRIOR_SD**2 + rest.size / SIGMA**2
+    mean, var = rest.sum() / SIGMA**2 / precision, 1 / precision
+    first = stats.norm.pdf(y[i], mean, np.sqrt(var + SIGMA**2))
+    second = stats.norm.pdf(y[i], mean, np.sqrt(var + SIGMA**2 / 2)) / (2 * np.sqrt(np.pi)
+                                                                      * SIGMA)
+    return float(np.sqrt((second / first**2 - 1) / n_draws))
+
+
+def test_reloo_refits_only_high_k_mothers_and_keeps_psis_elsewhere():
+    """reloo = all-refit LOMO where k is high, PSIS-LOO where k is good, both ~ closed form."""
+    import nutpie
+
+    # an outlier 6 sd from the others: the importance ratios 1/p(y_i | mu) of that
+    # mother have a heavy tail (k ~ 0.85), the others' are light (k < 0.6)
+    y = np.concatenate([np.random.default_rng(3).normal(0.0, 1.0, 7), [6.0]])
+    n = y.size
+    model = conjugate_model(y)
+    compiled = nutpie.compile_pymc_model(model)
+    ids = [f"m{i}" for i in range(n)]
+    _, psis = _psis_of_full_fit(model, compiled, n, seed=4)
+    high = [i for i, k in enumerate(psis.pareto_k) if k > psis.good_k]
+    assert high == [n - 1], psis.pareto_k  # the premise: only the outlier has a high k
+    settings = dict(mother_of_obs=np.arange(n), mother_ids=ids, label="conj",
+                    target="change", draws=1000, tune=300, chains=2, seed=3,
+                    compiled=compiled)
+    everyone = compare.lomo_cv(model, **settings)
+    reloo = compare.lomo_cv(model, **settings, psis=psis)
+    assert reloo.refitted == ("m7",) and everyone.refitted == tuple(ids)
+    assert reloo.method == "psis+refits" and everyone.method == "exact"
+    # refitted mother: seed + i either way, so the same draws and the same value
+    assert reloo.elpd_i[n - 1] == everyone.elpd_i[n - 1]
+    # the others: exactly the PSIS pointwise values
+    np.testing.assert_array_equal(reloo.elpd_i[:-1], psis.elpd_i[:-1])
+    assert reloo.elpd == pytest.approx(sum(psis.elpd_i[:-1]) + everyone.elpd_i[-1], abs=1e-9)
+    # and all of it estimates the closed-form leave-one-out density: PSIS within 0.06
+    # (its MC error here, as for test_lomo_recovers_exact_loo_of_conjugate_model),
+    # the outlier's refit within 4 Monte Carlo SE of its log-mean estimate
+    exact = exact_loo_log_density(y)
+    np.testing.assert_allclose(reloo.elpd_i[:-1], exact[:-1], atol=0.06)
+    assert reloo.elpd_i[-1] == pytest.approx(exact[-1],
+                                             abs=4 * loo_log_density_mc_se(y, n - 1, 2000))
+
+
+def test_reloo_rejects_psis_at_the_observation_level():
+    y = np.array([0.1, -0.4, 0.3])
+    bad = compare.PsisResult(label="x", level="observation", elpd=None, se=None,
+                             pareto_k=(0.1, 0.2, 0.9), good_k=0.7, n_high_k=1,
+                             reliable=False, note="", elpd_i=(-1.0, -1.0, -1.0))
+    with pytest.raises(ModelError, match="by mother"):
+        compare.lomo_cv(conjugate_model(y), mother_of_obs=np.arange(3),
+                        mother_ids=["a", "b", "c"], label="x", target="change", psis=bad)

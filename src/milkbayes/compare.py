@@ -362,6 +362,14 @@ class LomoResult:
         Per mother, the full-data log pointwise predictive density (if computed).
     n_divergent : int
         Divergent transitions summed over all refits (0 is what we want).
+    refitted : tuple of str
+        The mothers whose elpd_i comes from an exact refit: all of them for plain
+        LOMO; with ``psis`` given to :func:`lomo_cv`, those whose Pareto k was above
+        ``good_k`` (the others keep their PSIS-LOO value).
+    pareto_k : tuple of float
+        Per mother, the Pareto k of PSIS-LOO by mother (empty when PSIS was not used).
+    good_k : float or None
+        The Pareto k threshold used to pick the refits (None when PSIS was not used).
     """
 
     label: str
@@ -376,6 +384,16 @@ class LomoResult:
     refit_seconds: float = 0.0
     lppd_i: tuple[float, ...] = field(default=())
     n_divergent: int = 0
+    refitted: tuple[str, ...] | None = None
+    pareto_k: tuple[float, ...] = field(default=())
+    good_k: float | None = None
+
+    @property
+    def method(self) -> str:
+        """``"exact"`` (every mother refitted) or ``"psis+refits"`` (reloo)."""
+        if self.refitted is None or len(self.refitted) == len(self.mother_ids):
+            return "exact"
+        return "psis+refits"
 
     def to_elpd_data(self):
         """As an ArviZ ``ELPDDataLOOKFold`` (one fold per mother), for ``az.compare``."""
@@ -456,8 +474,11 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
             chains: int = 2, seed: int = 20241, full_posterior=None, compiled=None,
             data: Mapping[str, np.ndarray] | None = None,
             n_nodes: int = DEFAULT_QUADRATURE_NODES,
-            progress: Callable[[int, int], None] | None = None) -> LomoResult:
-    """Exact leave-one-mother-out CV by refitting one compiled model n times.
+            progress: Callable[[int, int], None] | None = None,
+            psis: PsisResult | None = None,
+            loglik: PointwiseLogLik | None = None) -> LomoResult:
+    """Leave-one-mother-out CV by refitting one compiled model: every mother, or only
+    the mothers whose PSIS-LOO Pareto k is too high ("reloo").
 
     Parameters
     ----------
@@ -490,14 +511,31 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
         Quadrature nodes.
     progress : callable(done, total), optional
         Called after each refit.
+    psis : PsisResult, optional
+        PSIS-LOO of the full-data fit at the ``"mother"`` level
+        (:func:`psis_by_mother`). When given, only the mothers with Pareto
+        :math:`\\hat k` above its ``good_k`` (or a non-finite value) are refitted; the
+        others keep their PSIS-LOO ``elpd_i``. None: every mother is refitted.
+    loglik : PointwiseLogLik, optional
+        Of ``model``, when the caller has one already (building it compiles a graph).
 
     Returns
     -------
     LomoResult
+        ``refitted`` names the mothers refitted exactly.
 
     Notes
     -----
     See the module docstring for the estimator and the treatment of intercepts.
+
+    With ``psis`` this is the approach of Vehtari, Gelman & Gabry (2017, section
+    2.1; ``reloo`` in brms and ArviZ): where :math:`\\hat k \\le` ``good_k`` the
+    Pareto-smoothed importance weights give a reliable estimate of the same
+    quantity, :math:`\\log p(y_i \\mid y_{-i})` (reweighting the full posterior by
+    :math:`1/p(y_i \\mid \\theta, z_i)` turns mother :math:`i`'s intercept back into
+    its prior, exactly as in the refit), and where it is not, the exact refit
+    replaces it. Each refit uses the seed ``seed + i`` either way, so a refitted
+    mother's value is the one an all-refit run gives.
     """
     import time
 
@@ -508,9 +546,10 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
                          "leave-one-mother-out needs the likelihood weight vector")
     n = len(mother_ids)
     rows = _mother_rows(mother_of_obs, n)
-    if compiled is None:
+    refit = _mothers_to_refit(psis, n, label)
+    if compiled is None and refit:
         compiled = nutpie.compile_pymc_model(model)
-    loglik = PointwiseLogLik(model)
+    loglik = loglik or PointwiseLogLik(model)
     names = loglik.value_names
     if intercept is not None and intercept[0] not in names:
         raise ModelError(f"model {label!r} has no free variable {intercept[0]!r} to integrate")
@@ -522,7 +561,9 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     elpd_i = np.empty(n)
     n_draws = draws * chains
     n_divergent = 0
-    for i in range(n):
+    if psis is not None:
+        elpd_i[:] = np.asarray(psis.elpd_i, dtype=float)
+    for done, i in enumerate(refit):
         weight = np.ones(n)
         weight[i] = 0.0
         tree = nutpie.sample(compiled.with_data(**base, **{weight_name: weight}), draws=draws,
@@ -538,7 +579,7 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
                              f"{mother_ids[i]!r}")
         elpd_i[i] = float(log_mean_exp(ll))
         if progress is not None:
-            progress(i + 1, n)
+            progress(done + 1, len(refit))
     seconds = time.perf_counter() - started
 
     lppd_i: tuple[float, ...] = ()
@@ -557,7 +598,24 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
         n_draws=n_draws,
         intercept_method="gauss-hermite" if intercept is not None else "refit draws",
         refit_seconds=seconds, lppd_i=lppd_i, n_divergent=n_divergent,
+        refitted=tuple(str(mother_ids[i]) for i in refit),
+        pareto_k=tuple(psis.pareto_k) if psis is not None else (),
+        good_k=float(psis.good_k) if psis is not None else None,
     )
+
+
+def _mothers_to_refit(psis: PsisResult | None, n: int, label: str) -> list[int]:
+    """Indices to refit exactly: all, or those whose PSIS value cannot be trusted."""
+    if psis is None:
+        return list(range(n))
+    if psis.level != "mother" or len(psis.pareto_k) != n or len(psis.elpd_i) != n:
+        raise ModelError(f"{label}: reloo needs PSIS-LOO by mother for all {n} mothers, got "
+                         f"level {psis.level!r} with {len(psis.pareto_k)} Pareto k")
+    k = np.asarray(psis.pareto_k, dtype=float)
+    values = np.asarray(psis.elpd_i, dtype=float)
+    # a NaN k (e.g. constant ratios) is not evidence of reliability: refit it too
+    trusted = np.isfinite(k) & (k <= psis.good_k) & np.isfinite(values)
+    return [int(i) for i in np.flatnonzero(~trusted)]
 
 
 # --------------------------------------------------------------------------- PSIS-LOO
@@ -579,6 +637,10 @@ class PsisResult:
     reliable : bool
     note : str
         Why the estimate is or is not reported.
+    elpd_i : tuple of float
+        Pointwise PSIS-LOO values, always kept: :func:`lomo_cv` uses those whose
+        Pareto k is good and refits the others exactly. Only the sum is withheld
+        when some k is high.
     """
 
     label: str
@@ -590,6 +652,7 @@ class PsisResult:
     n_high_k: int
     reliable: bool
     note: str
+    elpd_i: tuple[float, ...] = field(default=())
 
     @property
     def max_k(self) -> float:
@@ -653,7 +716,8 @@ def psis_by_mother(full_posterior, loglik_matrix: np.ndarray, mother_of_obs: np.
                       elpd=float(result.elpd) if reliable else None,
                       se=float(result.se) if reliable else None,
                       pareto_k=tuple(k.tolist()), good_k=good_k, n_high_k=n_high,
-                      reliable=reliable, note=note)
+                      reliable=reliable, note=note,
+                      elpd_i=tuple(np.asarray(result.elpd_i, dtype=float).ravel().tolist()))
 
 
 # --------------------------------------------------------------------------- comparison
