@@ -148,19 +148,6 @@ def test_large_file_reproduce_fails_clearly_or_works(large_file):
     assert done.returncode in ALLOWED_EXIT
 
 
-# ----------------------------------------------------------------------------- rich markup
-def test_influence_prints_an_id_like_a_markup_tag_literally(capsys, tmp_path):
-    """cli/sensitivity_commands (influence table): participant ids go through rich
-    markup; the id "[/]" raises rich.errors.MarkupError (traceback, exit 1) and
-    "[bold]b" loses its text. Expected: exit 0 and both ids shown literally."""
-    path = tmp_path / "ids.csv"
-    path.write_text("id,pre,post\n[/],1,2\n[bold]b,2,5\nc,3,4.5\nd,3,3.5\n")
-    code, out, err = run_cli(capsys, ["sensitivity", "influence", "--data", str(path),
-                                      "--draws", "20", "--tune", "20", "--chains", "1"])
-    assert code == 0, err[-500:]
-    assert "[/]" in out and "[bold]b" in out
-
-
 # ----------------------------------------------------------------------------- report re-render
 def _minimal_summary() -> dict:
     from milkbayes.report import SCHEMA_VERSION

@@ -281,9 +281,6 @@ MARKUP_CASES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="cli/data_commands prints user text (ids, column "
-                   "and file names) through rich markup: '[/]' raises MarkupError (traceback), "
-                   "'[bold]' vanishes from the output (data CLI)")
 @pytest.mark.parametrize("command", ["validate", "describe"])
 @pytest.mark.parametrize("case", sorted(MARKUP_CASES))
 def test_rich_markup_in_user_text_is_printed_literally(capsys, tmp_path, case, command):
@@ -291,6 +288,31 @@ def test_rich_markup_in_user_text_is_printed_literally(capsys, tmp_path, case, c
     path = write(tmp_path / name, text)
     code, out, _ = run_cli(capsys, ["data", command, str(path), *options])
     assert code == 0 and shown in out
+
+
+def test_influence_prints_an_id_like_a_markup_tag_literally(capsys, tmp_path):
+    """Ids "[/]" and "[bold]b" in the influence table are shown literally, exit 0.
+
+    Was a bug (cli/sensitivity_commands, found by these tests): the ids went through
+    rich markup, so "[/]" raised rich.errors.MarkupError (traceback) and "[bold]b"
+    lost its text."""
+    path = tmp_path / "ids.csv"
+    path.write_text("id,pre,post\n[/],1,2\n[bold]b,2,5\nc,3,4.5\nd,3,3.5\n")
+    code, out, err = run_cli(capsys, ["sensitivity", "influence", "--data", str(path),
+                                      "--draws", "20", "--tune", "20", "--chains", "1"])
+    assert code == 0, err[-500:]
+    assert "[/]" in out and "[bold]b" in out
+
+
+def test_rich_markup_in_a_run_folder_name_through_fit_and_diagnose(capsys, tmp_path):
+    """A run folder named "[/]run[bold]" is printed literally by `fit` and `diagnose`
+    (the folder name, a path, reaches rich tables and status lines)."""
+    run_dir = tmp_path / "[/]run[bold]"
+    code, out, err = run_cli(capsys, ["fit", "paired_change", "--draws", "20", "--tune",
+                                      "20", "--chains", "1", "--out", str(run_dir)])
+    assert code == 0 and f"run folder: {run_dir}" in out, err[-400:]
+    code, out, err = run_cli(capsys, ["diagnose", str(run_dir)])
+    assert code == 0 and str(run_dir) in out + err
 
 
 # ----------------------------------------------------------------------------- numbers

@@ -79,9 +79,12 @@ def _json_default(value: Any) -> Any:
 
 
 def _console():
+    """A console that prints text literally: ids, column names and file names are user
+    text, and rich markup in them (an id ``[/]``, a file ``[bold]y.csv``) must neither
+    crash nor restyle the output. Styles are passed as objects, not markup."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def _banner(console, study_or_description) -> None:
@@ -174,11 +177,12 @@ def describe_command(
 
 def _print_description(description) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     console = _console()
     _banner(console, description)
-    console.print(f"[bold]{description.source}[/bold]: n = {description.n}, outcome "
-                  f"{description.outcome.label}")
+    console.print(Text.assemble((str(description.source), "bold"),
+                                f": n = {description.n}, outcome {description.outcome.label}"))
     for note in description.notes:
         console.print(f"note: {note}")
     uni = Table(title="Participants by category (the paper's univariate table)")

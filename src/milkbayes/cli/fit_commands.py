@@ -54,6 +54,14 @@ def _stdout_console():
     return Console(highlight=False, soft_wrap=True)
 
 
+def _literal(text: Any) -> str:
+    """``text`` escaped for rich markup: run folders, prior names, subgroup levels and
+    diagnostic details come from the user, and "[/]" in them must print as itself."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
 def _load_study(data: Path | None, scenario: str):
     if data is None:
         from milkbayes.datasets import load_bundled
@@ -83,25 +91,26 @@ def _shout_failures(rows: list[dict], where: str) -> None:
     if not failing:
         return
     console = _stderr_console()
-    console.print(f"[bold red]DIAGNOSTICS FAILED: {where}[/]")
+    console.print(f"[bold red]DIAGNOSTICS FAILED: {_literal(where)}[/]")
     for row in failing:
-        console.print(f"[bold red]  FAIL {row['label']}: {row['detail']} "
-                      f"(needs {row['threshold']})[/]")
+        console.print(f"[bold red]  FAIL {_literal(row['label'])}: {_literal(row['detail'])} "
+                      f"(needs {_literal(row['threshold'])})[/]")
 
 
 def _diagnostics_table(rows: list[dict], title: str):
     from rich.table import Table
 
     colours = {"pass": "green", "warn": "yellow", "fail": "bold red"}
-    table = Table(title=title)
+    table = Table(title=_literal(title))
     for header in ("check", "value", "threshold", "status", "detail"):
         table.add_column(header)
     for row in rows:
         value = row["value"]
         shown = "n/a" if value is None else (f"{value:.4g}" if isinstance(value, float)
                                              else str(value))
-        table.add_row(row["check"], shown, row["threshold"],
-                      f"[{colours[row['status']]}]{row['status']}[/]", row["detail"])
+        table.add_row(_literal(row["check"]), shown, _literal(row["threshold"]),
+                      f"[{colours[row['status']]}]{_literal(row['status'])}[/]",
+                      _literal(row["detail"]))
     return table
 
 
@@ -209,14 +218,14 @@ def fit_command(
     _refuse_existing(run_dir, force)
     _warn_reconstructed(study.reconstructed)
     console = _stderr_console()
-    with console.status(f"fitting {module.NAME} ({likelihood}, prior {prior_set.name}): "
-                        f"{chains} chains x {draws} draws"):
+    with console.status(_literal(f"fitting {module.NAME} ({likelihood}, prior "
+                                 f"{prior_set.name}): {chains} chains x {draws} draws")):
         result = fit(module.NAME, study, prior=prior_set, likelihood=likelihood, mcid=mcid,
                      draws=draws, tune=tune, chains=chains, seed=seed,
                      target_accept=target_accept)
-    with console.status(f"writing {run_dir}"):
+    with console.status(_literal(f"writing {run_dir}")):
         saved = save_run(result, run_dir, force=force, command_line=_command_line(ctx))
-    console.print(f"run saved in {saved}")
+    console.print(f"run saved in {saved}", markup=False)
     rows = [row.as_dict() for row in result.diagnostics.rows]
     _shout_failures(rows, module.NAME)
     if as_json:
@@ -255,11 +264,12 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
         console.print(f"[bold yellow]{RECONSTRUCTED_WARNING}[/]")
     summary = result.summary
     unit = getattr(result.study.outcome, "unit", None) or ""
-    table = Table(title=f"{result.model_name} ({result.likelihood}), prior "
-                        f"{result.prior.name}: effect '{summary['effect_variable']}'")
+    table = Table(title=_literal(f"{result.model_name} ({result.likelihood}), prior "
+                                 f"{result.prior.name}: effect '{summary['effect_variable']}'"))
     table.add_column("quantity")
     table.add_column("value", justify="right")
-    table.add_row("posterior median", f"{summary['effect_median']:.3g} {unit}".strip())
+    table.add_row("posterior median",
+                  _literal(f"{summary['effect_median']:.3g} {unit}".strip()))
     table.add_row("95 % CrI (equal-tailed)",
                   f"{summary['effect_ci95_low']:.3g} to {summary['effect_ci95_high']:.3g}")
     table.add_row("P(effect > 0)", f"{summary['p_effect_gt_0']:.3f}")
@@ -271,10 +281,10 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
         if key in KEY_ORDER or key in ("effect_variable", "effect_mean"):
             continue
         for label, text in _flatten(key, value):
-            table.add_row(label, text)
+            table.add_row(_literal(label), _literal(text))
     console.print(table)
     console.print(_diagnostics_table(rows, f"Convergence: {result.diagnostics.status}"))
-    console.print(f"run folder: {run_dir}")
+    console.print(f"run folder: {run_dir}", markup=False)
 
 
 # ----------------------------------------------------------------------------- diagnose
@@ -363,7 +373,7 @@ def _print_diagnose(payload: dict, rows: list[dict]) -> None:
 
     console = _stdout_console()
     if payload["reconstructed"]:
-        console.print(f"[bold yellow]{payload['warning']}[/]")
+        console.print(f"[bold yellow]{_literal(payload['warning'])}[/]")
     console.print(_diagnostics_table(rows, f"Convergence of {payload['run_dir']}: "
                                            f"{payload['status']}"))
     if payload["predictive_checks"]:
@@ -371,16 +381,17 @@ def _print_diagnose(payload: dict, rows: list[dict]) -> None:
         for header in ("statistic", "observed", "predicted (95 %)", "p", "status"):
             table.add_column(header)
         for check in payload["predictive_checks"]:
-            table.add_row(check["statistic"], f"{check['observed']:.3g}",
+            table.add_row(_literal(check["statistic"]), f"{check['observed']:.3g}",
                           f"{check['predicted_median']:.3g} ({check['predicted_low']:.3g} "
                           f"to {check['predicted_high']:.3g})", f"{check['p_value']:.3f}",
                           check["status"])
         console.print(table)
     else:
-        console.print(payload["predictive_checks_note"])
+        console.print(payload["predictive_checks_note"], markup=False)
     pit = payload["loo_pit"]
     if pit is None:
-        console.print(payload["loo_pit_note"])
+        console.print(payload["loo_pit_note"], markup=False)
     else:
         console.print(f"LOO-PIT ({pit['variable']}): KS D = {pit['ks_statistic']:.3f}, "
-                      f"p = {pit['ks_p_value']:.3f} -> {pit['status']} ({pit['note']})")
+                      f"p = {pit['ks_p_value']:.3f} -> {pit['status']} ({pit['note']})",
+                      markup=False)

@@ -143,7 +143,9 @@ def _print_result(result) -> None:
     import sys
 
     # wide enough for every column when piped to a file; the terminal's width otherwise
-    console = Console(highlight=False, soft_wrap=True,
+    # markup=False: ids, labels and notes are user text printed literally (an id "[/]"
+    # would otherwise be a rich markup error)
+    console = Console(highlight=False, soft_wrap=True, markup=False,
                       width=None if sys.stdout.isatty() else 200)
     if result.reconstructed:
         console.print(Panel(result.warning, title="RECONSTRUCTED DATA", style="bold yellow",
