@@ -490,3 +490,147 @@ def test_result_tables_are_tidy():
                 "method", "hodges_lehmann", "hl_ci_low", "hl_ci_high", "rank_biserial", "r"):
         assert key in frame.columns
     assert res.to_dict()["z_spss"] == -abs(res.z)
+
+
+# ----------------------------------------------------------------------------- extreme values
+# Found by the reliability tests (issue 9): overflowing and subnormal changes, t of 1e4,
+# 200 000 participants.
+
+
+def test_overflowing_change_is_refused_naming_the_participant_row():
+    # 1e308 - (-1e308) is beyond the float range; snapping it would zero the small changes
+    with pytest.raises(DataError, match=r"participant row 2 .*beyond the float range"):
+        paired_change([1.0, -1e308, 1.0], [2.0, 1e308, 5.0])
+
+
+def test_extreme_but_representable_changes_keep_their_small_ones():
+    # 8e307 - (-8e307) = 1.6e308 fits; Walsh sums of two such changes would overflow
+    # without the power-of-two scaling, so the HL estimate checks that too
+    pre, post = [-8e307, 7e307, 0.0, 0.0], [8e307, -7e307, 1e296, 3e296]
+    res = wilcoxon_signed_rank(pre, post, method="exact")
+    change = np.array(post) / 2 - np.array(pre) / 2  # halving keeps order and ties
+    ref = stats.wilcoxon(change, method="exact")
+    assert res.n_zero == 0 and res.p_value == pytest.approx(ref.pvalue, rel=1e-12)
+    assert math.isfinite(res.hodges_lehmann) and math.isfinite(res.hl_ci_high)
+
+
+def test_subnormal_changes_are_ranked_as_scipy_ranks_them_rescaled():
+    pre, post = [5e-324, 0.0, 5e-324, 1e-320], [1e-323, 5e-324, 2e-323, 4e-320]
+    res = wilcoxon_signed_rank(pre, post, method="exact")
+    rescaled = np.array(post) * 2.0 ** 1000 - np.array(pre) * 2.0 ** 1000  # exact
+    ref = stats.wilcoxon(rescaled, method="exact")
+    ranks = stats.rankdata(np.abs(rescaled))
+    assert res.n_zero == 0 and res.w_plus == ranks[rescaled > 0].sum()
+    assert res.p_value == pytest.approx(ref.pvalue, rel=1e-12)
+    # subnormal changes are halved exactly once scaled: the estimate is a Walsh average
+    walsh = sorted((a + b) / 2 for i, a in enumerate(rescaled) for b in rescaled[i:])
+    assert res.hodges_lehmann * 2.0 ** 1000 == pytest.approx(np.median(walsh), rel=1e-12)
+
+
+@pytest.mark.parametrize("exponent", [-1020, -600, 600, 1000])
+def test_paired_t_test_is_unchanged_by_a_power_of_two_rescaling(exponent):
+    # a power-of-two scale is exact, so t, p and d_z must be the same floats; the
+    # mean and sd scale with the data (this is where subnormal squares used to vanish)
+    base = paired_t_test(HAMILTON_PRE, HAMILTON_POST)
+    scaled = paired_t_test(np.ldexp(HAMILTON_PRE, exponent), np.ldexp(HAMILTON_POST, exponent))
+    assert (scaled.t, scaled.p_value, scaled.cohens_dz) == pytest.approx(
+        (base.t, base.p_value, base.cohens_dz), rel=1e-12)
+    assert (scaled.dz_ci_low, scaled.dz_ci_high) == pytest.approx(
+        (base.dz_ci_low, base.dz_ci_high), rel=1e-9)
+    assert scaled.mean_change == pytest.approx(math.ldexp(base.mean_change, exponent),
+                                               rel=1e-12)
+
+
+@pytest.mark.parametrize("t_obs, df", [(0.4, 3), (-2.5, 5), (3.0, 23), (12.0, 7), (-40.0, 30)])
+def test_noncentrality_limits_solve_scipy_nct_at_moderate_t(t_obs, df):
+    from milkbayes.frequentist import _noncentrality_interval
+
+    low, high = _noncentrality_interval(t_obs, df, 0.95)
+    assert stats.nct.cdf(t_obs, df, low) == pytest.approx(0.975, abs=1e-8)
+    assert stats.nct.cdf(t_obs, df, high) == pytest.approx(0.025, abs=1e-8)
+
+
+@pytest.mark.parametrize("t_obs, df", [(1e4, 23), (117487.1, 23), (-33817.0, 1), (5e5, 3),
+                                       (-1e6, 1)])
+def test_noncentrality_limits_at_extreme_t_approach_the_chi_square_limit(t_obs, df):
+    # For |t| >> 1, T = (Z + ncp) / sqrt(V/df) ~ ncp / sqrt(V/df): the limits are
+    # t sqrt(chi2_q / df); SciPy's nct cdf is NaN here for some of these (issue 9)
+    from milkbayes.frequentist import _noncentrality_interval
+
+    low, high = _noncentrality_interval(t_obs, df, 0.95)
+    sign = 1.0 if t_obs > 0 else -1.0
+    q_low, q_high = (0.025, 0.975) if t_obs > 0 else (0.975, 0.025)
+    expected_low = t_obs * math.sqrt(stats.chi2.ppf(q_low, df) / df)
+    expected_high = t_obs * math.sqrt(stats.chi2.ppf(q_high, df) / df)
+    assert sign * low < sign * t_obs < sign * high or sign * high < sign * t_obs
+    assert (low, high) == pytest.approx((expected_low, expected_high), rel=2e-3)
+
+
+@pytest.mark.parametrize("t_obs, df, ncp", [(1.5, 4, 2.0), (-3.0, 9, -1.0), (30.0, 23, 28.0),
+                                            (200.0, 2, 150.0), (-5.0, 1, 3.0)])
+def test_nct_quadrature_equals_scipy_where_scipy_is_finite(monkeypatch, t_obs, df, ncp):
+    from milkbayes import frequentist
+
+    expected = stats.nct.cdf(t_obs, df, ncp)
+    monkeypatch.setattr(frequentist.stats.nct, "cdf", lambda *args: math.nan)
+    assert frequentist._nct_cdf(t_obs, df, ncp) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("pre, post", [
+    ([20.0 + i for i in range(24)], [30.0 + i + 0.001 * (i % 3) for i in range(24)]),
+    ([16909.0, 16909.0], [0.0, 1.0]),
+])
+def test_paired_t_test_with_huge_t_gives_a_finite_interval(pre, post):
+    res = paired_t_test(pre, post)
+    assert abs(res.t) > 1e4
+    assert res.dz_ci_low < res.cohens_dz < res.dz_ci_high
+    assert math.isfinite(res.dz_ci_low) and math.isfinite(res.dz_ci_high)
+
+
+def _walsh_order_statistics_by_counts(values, ks):
+    """k-th smallest Walsh average from the counts of each distinct value (O(K^2))."""
+    distinct, counts = np.unique(values, return_counts=True)
+    pairs = {}
+    for a, (u, cu) in enumerate(zip(distinct, counts)):
+        pairs[(u + u) / 2] = pairs.get((u + u) / 2, 0) + cu * (cu + 1) // 2
+        for v, cv in zip(distinct[a + 1:], counts[a + 1:]):
+            pairs[(u + v) / 2] = pairs.get((u + v) / 2, 0) + cu * cv
+    averages = sorted(pairs)
+    cumulative = np.cumsum([pairs[w] for w in averages])
+    return [averages[int(np.searchsorted(cumulative, k))] for k in ks]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 300), seed=st.integers(0, 2 ** 32 - 1), levels=st.integers(1, 40),
+       confidence=st.sampled_from([0.8, 0.95, 0.99]))
+def test_hodges_lehmann_by_selection_equals_the_full_sort(n, seed, levels, confidence):
+    from milkbayes import frequentist
+
+    rng = np.random.default_rng(seed)
+    change = rng.integers(-levels, levels + 1, n) * 0.1  # many ties and decimal fractions
+    continuous = rng.random(n) < 0.3
+    change[continuous] += rng.normal(size=int(continuous.sum()))
+    full = hodges_lehmann(change, confidence)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(frequentist, "HL_WALSH_MAX_N", 0)
+        assert hodges_lehmann(change, confidence) == full  # the very same floats
+
+
+def test_hodges_lehmann_for_large_n_needs_little_memory_and_matches_counting():
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    change = rng.integers(-30, 61, 20_000) * 0.5  # 181 distinct values
+    tracemalloc.start()
+    estimate, low, high, method, _ = hodges_lehmann(change, 0.95)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20e6  # all 200 010 000 Walsh averages would take 1.6 GB
+    n = change.size
+    m = n * (n + 1) // 2
+    sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0)
+    c = math.floor(m / 2.0 - stats.norm.isf(0.025) * sd)
+    middle_low, middle_high, lower, upper = _walsh_order_statistics_by_counts(
+        change, [m // 2, m // 2 + 1, c, m - c + 1])
+    assert method == "asymptotic"
+    assert estimate == (middle_low + middle_high) / 2 and (low, high) == (lower, upper)

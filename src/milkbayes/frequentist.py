@@ -461,6 +461,11 @@ def hodges_lehmann(change, confidence: float = 0.95) -> tuple[float, float, floa
     is an observed absence of change, and dropping it would push the estimate away
     from zero. With tied data the coverage is approximate.
 
+    For n <= :data:`HL_WALSH_MAX_N` all averages are sorted (O(n^2) memory);
+    above, each needed order statistic is selected by bisection with O(n) memory
+    (:func:`_kth_walsh_average`), giving the same floats. The changes are scaled
+    by a power of two first (exactly), so that x_i + x_j cannot overflow.
+
     References
     ----------
     Hodges, J. L. & Lehmann, E. L. (1963). Estimates of location based on rank
@@ -984,7 +989,16 @@ def paired_t_test(pre, post, *, alternative: Alternative = "two-sided",
     :math:`\\delta\\sqrt n`, the interval for :math:`\\delta` inverts it: the limits
     are the noncentralities :math:`\\lambda` with
     :math:`F_{t, n-1, \\lambda}(t_{obs}) = 1 - \\alpha/2` and :math:`\\alpha/2`,
-    divided by :math:`\\sqrt n` (found with Brent's method).
+    divided by :math:`\\sqrt n` (found with Brent's method after widening the
+    bracket geometrically; with one degree of freedom the limits can lie several
+    times |t| away). SciPy's noncentral-t cdf returns NaN far in the tail of a large
+    noncentrality (t of 1e4 or more, e.g. 24 nearly equal changes); there the cdf is
+    integrated from its definition instead (:func:`_nct_cdf`). As a check, for
+    large |t| the limits approach :math:`t\\sqrt{\\chi^2_{n-1, q}/(n-1)}` with q =
+    alpha/2 and 1 - alpha/2, since Z is then negligible beside the noncentrality.
+    A limit that still cannot be located is NaN (reported as unavailable).
+    The changes are first scaled by a power of two (exactly), so huge or subnormal
+    changes give the same t as ordinary ones.
 
     References
     ----------

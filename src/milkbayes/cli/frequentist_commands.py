@@ -220,12 +220,20 @@ def _reproduce(study) -> dict[str, Any]:
     from milkbayes.audit import audit_published
     from milkbayes.data import describe
     from milkbayes.frequentist import (
-        format_spss_text, paired_t_test, sign_test, spss_tables, wilcoxon_signed_rank,
+        FrequentistOptionError, format_spss_text, paired_t_test, sign_test, spss_tables,
+        wilcoxon_signed_rank,
     )
 
     pre, post = _pairs(study, "massage")
     spss = wilcoxon_signed_rank(pre, post, method="spss")
-    exact = wilcoxon_signed_rank(pre, post, method="exact")
+    try:
+        exact = wilcoxon_signed_rank(pre, post, method="exact")
+    except FrequentistOptionError as error:  # too many pairs for the exact p
+        reason = str(error).split("; use ")[0]  # the library's advice names a parameter
+        raise FrequentistOptionError(
+            f"{study.source}: reproduce reports the exact Wilcoxon p beside SPSS's, and {reason}; "
+            "run `milkbayes wilcoxon --method asymptotic` (or spss) on this file instead"
+        ) from None
     ranks, test = spss_tables(spss)
     return {
         "description": describe(study), "spss": spss, "exact": exact,
