@@ -164,8 +164,6 @@ def test_bad_file_is_one_clear_error_from_every_command(capsys, tmp_path, case, 
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
-@pytest.mark.xfail(strict=True, reason="milkbayes.data._check_columns echoes the whole "
-                   "binary 'header' (4 kB of noise) in the error line (data module)")
 def test_error_for_garbage_stays_short(capsys, tmp_path):
     """A binary file's 'header' must not be echoed back in full (4 kB of noise)."""
     path, _ = binary_file(tmp_path)

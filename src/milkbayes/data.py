@@ -702,7 +702,9 @@ def _check_columns(found: list[str], label: str) -> None:
             close = [c for c in _close_names(name, found) if c not in KNOWN_COLUMNS]
             if close:
                 hints.append(f"found {close[0]!r} - did you mean {name!r}?")
-        found_text = ", ".join(repr(c) for c in found)
+        found_text = ", ".join(repr(_shortened(c)) for c in found[:MAX_ECHOED_COLUMNS])
+        if len(found) > MAX_ECHOED_COLUMNS:
+            found_text += f" and {len(found) - MAX_ECHOED_COLUMNS} more"
         hint = "; ".join(hints) if hints else f"found: {found_text}"
         raise DataError(f"missing required column(s) {', '.join(repr(a) for a in absent)}; "
                         f"{hint}", file=label, row=1, column=absent[0])
@@ -711,8 +713,29 @@ def _check_columns(found: list[str], label: str) -> None:
             continue
         close = [c for c in _close_names(name, KNOWN_COLUMNS) if c not in found]
         if close:
-            raise DataError(f"unknown column {name!r}; did you mean {close[0]!r}? "
-                            "(rename it, or it would be ignored)", file=label, row=1, column=name)
+            raise DataError(f"unknown column {_shortened(name)!r}; did you mean "
+                            f"{close[0]!r}? (rename it, or it would be ignored)",
+                            file=label, row=1, column=_shortened(name))
+
+
+MAX_ECHOED_CHARACTERS = 60
+MAX_ECHOED_COLUMNS = 8
+
+
+def _shortened(text: str, limit: int = MAX_ECHOED_CHARACTERS) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, for echoing in errors.
+
+    A binary file read as CSV has a "header" of kilobytes of noise; the error should
+    name the file, not repeat the noise.
+
+    Examples
+    --------
+    >>> _shortened("id")
+    'id'
+    >>> len(_shortened("x" * 4000))
+    60
+    """
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _close_names(name: str, candidates: Iterable[str], cutoff: float = 0.75) -> list[str]:
