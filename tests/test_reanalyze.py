@@ -31,9 +31,11 @@ from milkbayes.reanalyze import (
 
 HOSTILE_IDS = ("<script>alert(1)</script>", '=HYPERLINK("http://evil.example")', "@SUM(A1)")
 
+# reloo off: the shared run refits every mother, so that exact LOMO can be checked
+# against PSIS-LOO (test_exact_lomo_agrees_with_reliable_psis); reloo is tested apart
 TINY = ReanalysisSettings(draws=100, tune=150, chains=2, lomo_draws=100, lomo_tune=150,
                           lomo_chains=2, comparison=(("paired_change", "normal"),),
-                          sensitivity_fast=True)
+                          sensitivity_fast=True, reloo=False)
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +202,29 @@ def test_compare_candidates_is_seeded_and_reproduces_the_run(run):
     assert again["elpd"] == first["elpd"]  # same seed, same data: bit-identical refits
     assert section["reconstructed"] is False
     json.dumps(section, allow_nan=False)  # JSON-ready as `milkbayes compare --json` prints it
+
+
+def test_reloo_refits_exactly_the_high_k_mothers_and_says_so(run):
+    """With reloo, the elpd is PSIS where k is good; the exact run bounds its error."""
+    from dataclasses import replace
+
+    from milkbayes.reanalyze import compare_candidates
+
+    study, error = run
+    section = compare_candidates(study, settings=replace(TINY, reloo=True))
+    row = {r["label"]: r for r in section["lomo"]}["paired_change/normal"]
+    psis = [p for p in section["psis"] if p["label"] == "paired_change/normal"][0]
+    exact = {r["label"]: r for r in
+             error.result.summary["comparison"]["lomo"]}["paired_change/normal"]
+    assert row["n_refitted"] == psis["n_high_k"] == len(row["refitted_ids"])
+    if psis["reliable"]:  # no refit: the elpd is the PSIS-LOO sum itself
+        assert row["n_refitted"] == 0 and row["method"] == "psis+refits"
+        assert row["elpd"] == pytest.approx(psis["elpd"], abs=1e-9)
+        assert any("no refit was needed" in note for note in section["notes"])
+    else:
+        assert all(m in " ".join(section["notes"]) for m in row["refitted_ids"])
+    assert row["elpd"] == pytest.approx(exact["elpd"], abs=1.0)
+    assert section["settings"]["reloo"] is True
 
 
 def test_force_never_replaces_a_folder_of_other_files(tmp_path, hostile_csv):

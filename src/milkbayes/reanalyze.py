@@ -11,8 +11,9 @@ Stages, in order (each timed; :data:`STAGES`):
 3. ``fit`` — the flagship ``prepost_hierarchical`` model under the skeptical,
    neutral and enthusiastic priors (compiled once; the priors are data);
 4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
-5. ``compare`` — exact leave-one-mother-out CV of the candidate models, PSIS-LOO
-   with its Pareto k, stacking weights (:mod:`milkbayes.compare`);
+5. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
+   where its Pareto k is good, exact refits where it is not ("reloo"), stacking
+   weights (:mod:`milkbayes.compare`);
 6. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, when present;
 7. ``figures`` and ``report`` — PNGs and the HTML/Markdown/JSON report
    (:mod:`milkbayes.report`).
@@ -84,9 +85,18 @@ class ReanalysisSettings:
     seed : int
     comparison : tuple of (model, likelihood)
         Candidates of the comparison. Models that predict the change are stacked
-        among themselves, models of the pre/post pair among themselves.
+        among themselves, models of the pre/post pair among themselves. The
+        log-normal likelihood is not a default candidate: it is undefined for a zero
+        volume, which the volume outcome admits (a session that yields no milk), so
+        the default table would lose a row depending on the data; and each
+        hierarchical candidate costs a compilation of its own (15-40 s). Add it with
+        :func:`with_comparison` for data without zeros.
     sensitivity_fast : bool
         Passed to :func:`milkbayes.sensitivity.highlights`.
+    reloo : bool
+        Exact refits only for the mothers whose PSIS-LOO Pareto k is too high, PSIS
+        elsewhere (:func:`milkbayes.compare.lomo_cv` with ``psis``); False refits
+        every mother.
     """
 
     draws: int
@@ -98,13 +108,13 @@ class ReanalysisSettings:
     seed: int = 20241
     comparison: tuple[tuple[str, str], ...] = (
         ("prepost_hierarchical", "normal"), ("prepost_hierarchical", "student_t"),
-        ("prepost_hierarchical", "lognormal"),
         ("paired_change", "normal"), ("paired_change", "student_t"),
     )
     sensitivity_fast: bool = False
+    reloo: bool = True
 
 
-FULL = ReanalysisSettings(draws=1000, tune=1000, chains=4, lomo_draws=400, lomo_tune=400,
+FULL = ReanalysisSettings(draws=1000, tune=1000, chains=4, lomo_draws=300, lomo_tune=300,
                           lomo_chains=2)
 """The default: 4 x 1000 draws per main fit, enough for bulk and tail ESS >= 400."""
 
@@ -486,49 +496,79 @@ def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, 
         def refit_progress(done: int, of: int, k=k) -> None:
             tick("compare", k * of + done, total * of)
 
-        lomo = compare.lomo_cv(
-            entry.model, compiled=entry.compiled, data=values, mother_of_obs=mother_of_obs,
-            mother_ids=list(study.ids), label=label, target=target, intercept=intercept,
-            draws=settings.lomo_draws, tune=settings.lomo_tune, chains=settings.lomo_chains,
-            seed=settings.seed, full_posterior=full.tree, progress=refit_progress)
-        results.append(lomo)
         loglik = compare.PointwiseLogLik(entry.model)
         post = full.tree["posterior"]
         matrix = loglik(compare._stacked_draws(post, loglik.value_names))
         levels = ("mother", "observation") if target == "pre_post" else ("mother",)
+        by_level = {}
         for level in levels:
-            psis = compare.psis_by_mother(post, matrix, mother_of_obs, n, label=label,
-                                          level=level)
+            psis = by_level[level] = compare.psis_by_mother(post, matrix, mother_of_obs, n,
+                                                            label=label, level=level)
             psis_rows.append({"label": psis.label, "level": psis.level, "elpd": psis.elpd,
                               "se": psis.se, "max_k": psis.max_k, "n_high_k": psis.n_high_k,
                               "n": len(psis.pareto_k), "good_k": psis.good_k,
                               "reliable": psis.reliable, "note": psis.note})
+        # reloo: exact refits only where the mother-level Pareto k is too high
+        lomo = compare.lomo_cv(
+            entry.model, compiled=entry.compiled, data=values, mother_of_obs=mother_of_obs,
+            mother_ids=list(study.ids), label=label, target=target, intercept=intercept,
+            draws=settings.lomo_draws, tune=settings.lomo_tune, chains=settings.lomo_chains,
+            seed=settings.seed, full_posterior=full.tree, progress=refit_progress,
+            psis=by_level["mother"] if settings.reloo else None, loglik=loglik)
+        results.append(lomo)
+        notes.append(_refit_note(lomo))
     rows = compare.compare_models(results) if results else []
     by_label = {r.label: r for r in results}
     lomo_rows = [{**asdict(row), "intercept_method": by_label[row.label].intercept_method,
                   "n_divergent": by_label[row.label].n_divergent,
-                  "refit_seconds": by_label[row.label].refit_seconds} for row in rows]
+                  "refit_seconds": by_label[row.label].refit_seconds,
+                  "method": by_label[row.label].method,
+                  "n_refitted": len(by_label[row.label].refitted),
+                  "refitted_ids": list(by_label[row.label].refitted)} for row in rows]
     pointwise = [{"id": mother, **{r.label: r.elpd_i[j] for r in results}}
                  for j, mother in enumerate(results[0].mother_ids)] if results else []
     notes.append(
-        "Why not pointwise PSIS-LOO: each mother has her own intercept and only two "
+        "Why not PSIS-LOO alone: each mother has her own intercept and only two "
         "measurements. Leaving out one of them (or the mother) moves her intercept from "
-        "'pinned by her data' to 'unknown', so the importance ratios of PSIS have a heavy "
-        "tail and the Pareto k exceeds the reliability threshold. The PSIS table shows k "
-        "for every candidate; its elpd is given only where every k is below the threshold.")
+        "'pinned by her data' to 'unknown', so the importance ratios of PSIS can have a "
+        "heavy tail and the Pareto k exceed the reliability threshold. The PSIS table shows "
+        "k for every candidate; its elpd sum is given only where every k is below the "
+        "threshold.")
+    if settings.reloo:
+        notes.append(
+            "The leave-one-mother-out elpd combines PSIS-LOO by mother where its Pareto k "
+            "is at or below the threshold with an exact refit without the mother where k "
+            "is above it (Vehtari, Gelman & Gabry 2017, section 2.1; 'reloo' in brms and "
+            "ArviZ): both estimate the same held-out density, and the refits keep it exact "
+            "where importance sampling cannot be trusted.")
     notes.append(
         "Models of the change (post − pre) and models of the pair (pre, post) predict "
         "different data, so their elpd values are not comparable; stacking weights are "
         "computed within each group.")
     for r in results:
         if r.n_divergent:
-            total_draws = r.n_draws * len(r.mother_ids)
+            total_draws = r.n_draws * len(r.refitted)
             notes.append(f"The refits of {r.label} had {r.n_divergent} divergent transitions "
                          f"in {total_draws} draws; its elpd is less trustworthy.")
     notes += [f"Not compared: {s}" for s in skipped]
     return ({"lomo": lomo_rows, "psis": psis_rows, "notes": notes, "pointwise": pointwise,
              "settings": {"draws": settings.lomo_draws, "tune": settings.lomo_tune,
-                          "chains": settings.lomo_chains}}, results)
+                          "chains": settings.lomo_chains, "reloo": settings.reloo}}, results)
+
+
+def _refit_note(lomo) -> str:
+    """Which mothers one candidate's elpd refitted exactly, and why."""
+    n = len(lomo.mother_ids)
+    if lomo.good_k is None:
+        return f"{lomo.label}: all {n} mothers refitted exactly (reloo off)."
+    if not lomo.refitted:
+        return (f"{lomo.label}: every Pareto k <= {lomo.good_k:.2f}, so all {n} held-out "
+                "densities are PSIS-LOO values; no refit was needed.")
+    k = dict(zip(lomo.mother_ids, lomo.pareto_k))
+    listed = ", ".join(f"{m} (k = {k[m]:.2f})" for m in lomo.refitted)
+    return (f"{lomo.label}: {len(lomo.refitted)} of {n} mothers had Pareto k > "
+            f"{lomo.good_k:.2f} and were refitted exactly without their data: {listed}; "
+            f"the other {n - len(lomo.refitted)} use their PSIS-LOO value.")
 
 
 def _sensitivity_section(study, mcid: float, fast: bool) -> tuple[list | None, dict]:
@@ -612,7 +652,7 @@ def _figures(study, fits, simulated, comparison_rows, mcid) -> dict[str, bytes]:
                           color="#4c72b0", capsize=3)
             axis.set_yticks(y, [f"{r.label} (w={r.weight:.2f})" for r in group], fontsize=8)
             axis.set_title(f"predicts: {target}", fontsize=9)
-        axes[-1].set_xlabel("elpd, exact leave-one-mother-out (± SE)")
+        axes[-1].set_xlabel("elpd, leave-one-mother-out (± SE)")
         figures["compare"] = png_bytes(fig)
     return figures
 
@@ -630,8 +670,9 @@ FIGURE_CAPTIONS = {
            "changes (red: observed).",
     "prior_ppc": "Prior predictive check (neutral prior): what the model expects before "
                  "seeing the data (red: observed).",
-    "compare": "Exact leave-one-mother-out elpd (higher is better) with stacking weights, "
-               "within each prediction target.",
+    "compare": "Leave-one-mother-out elpd (higher is better; PSIS-LOO where Pareto k is "
+               "good, exact refits elsewhere) with stacking weights, within each prediction "
+               "target.",
 }
 
 
