@@ -239,3 +239,40 @@ def test_installed_entry_point_missing_file_exits_2(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+# ----------------------------------------------------------------------------- extreme inputs
+
+
+@pytest.mark.parametrize("command", ["wilcoxon", "reproduce"])
+def test_overflowing_change_names_the_file_and_the_participant(capsys, tmp_path, command):
+    path = tmp_path / "huge.csv"
+    path.write_text("id,pre,post\nm1,1,2\nm2,-1e308,1e308\nm3,2,5\n")
+    code, out, err = run(capsys, command, "--data", str(path), "--json")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and str(path) in err
+    assert "participant m2 (participant row 2" in err and "float range" in err
+
+
+def test_reproduce_refuses_clearly_when_the_exact_p_is_too_costly(capsys, hamilton_csv,
+                                                                   monkeypatch):
+    from milkbayes import frequentist
+
+    monkeypatch.setattr(frequentist, "EXACT_MAX_WORK", 1.0)  # as if n were 200 000
+    code, out, err = run(capsys, "reproduce", "--data", str(hamilton_csv), "--json")
+    assert code == 2 and out == "" and str(hamilton_csv) in err
+    assert "wilcoxon --method asymptotic" in err and "method='asymptotic'" not in err
+
+
+def test_reproduce_reports_a_finite_dz_interval_for_a_huge_t(capsys, tmp_path):
+    # n = 2, changes -16909 and -16908: t = -33817 on 1 df; SciPy's nct gives the limits
+    path = tmp_path / "two.csv"
+    path.write_text("id,pre,post\na,16909,0\nb,16909,1\n")
+    code, out, _ = run(capsys, "reproduce", "--data", str(path), "--json")
+    assert code == 0
+    t_test = json.loads(out)["paired_t_test"]
+    root_n = np.sqrt(2)
+    assert stats.nct.cdf(t_test["t"], 1, t_test["dz_ci_low"] * root_n) == pytest.approx(0.975,
+                                                                                      abs=1e-6)
+    assert stats.nct.cdf(t_test["t"], 1, t_test["dz_ci_high"] * root_n) == pytest.approx(0.025,
+                                                                                       abs=1e-6)
