@@ -588,8 +588,7 @@ def test_cases_table_lists_exactly_the_reliability_tests():
 
     here = Path(__file__).parent
     table = (here / "README.md").read_text(encoding="utf-8")
-    files = {"I": "test_reliability_input.py", "R": "test_reliability_runs.py",
-             "B": "test_reliability_found_bugs.py"}
+    files = {"I": "test_reliability_input.py", "R": "test_reliability_runs.py"}
     defined = {}
     for key, name in files.items():
         source = (here / name).read_text(encoding="utf-8")

@@ -136,8 +136,8 @@ def drop_run_specific(payload: dict) -> dict:
 # ----------------------------------------------------------------------------- fit runs
 @pytest.fixture(scope="module")
 def fit_runs(tmp_path_factory):
-    """Phase 1: SIGTERM a `fit` while it samples, beside earlier results (SIGINT is in
-    test_reliability_found_bugs.py: it saves a truncated run today). Phase 2, all at
+    """Phase 1: SIGTERM a `fit` while it samples, beside earlier results (SIGINT is
+    test_ctrl_c_while_fit_samples_says_interrupted). Phase 2, all at
     once: a rerun into the interrupted folder, a second run with the same seed, and two
     runs with different seeds into one shared folder."""
     root = tmp_path_factory.mktemp("fits")
@@ -433,8 +433,8 @@ def test_interrupted_simulation_resumes_to_identical_results(tmp_path, sig,
     wait_until(lambda: lines() >= 4, timeout=300, what="three checkpointed tasks")
     process.send_signal(sig)
     code, out, err = finish(process)
-    # no result is claimed (the exit status of Ctrl-C is checked in
-    # test_reliability_found_bugs.py::test_ctrl_c_exits_130_not_0: it is 0 today)
+    # no result is claimed (the exit status of Ctrl-C is checked by
+    # test_ctrl_c_exits_130_not_0)
     assert out == "" and "Traceback" not in err
     assert sig == signal.SIGINT or code != 0
     done_before_resume = lines() - 1
@@ -618,6 +618,13 @@ def run_cli(capsys, argv):
     return code, out, err
 
 
+def error_line(err: str) -> str:
+    """The one ``error: ...`` line of stderr (there must be exactly one)."""
+    lines = [line for line in err.strip().splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, f"expected one error line, got: {err!r}"
+    return lines[0]
+
+
 @pytest.mark.parametrize("broken", ["posterior.nc", "summary.json", "provenance.json"])
 def test_diagnose_on_a_corrupted_run_folder_names_the_file(tmp_path, capsys, broken):
     """A run folder whose files were cut short or overwritten with garbage."""
@@ -668,6 +675,48 @@ def test_report_rerender_of_a_tampered_summary_is_refused(tmp_path, capsys, tamp
     code, out, err = run_cli(capsys, ["report", str(folder)])
     assert code == EXIT_USER_ERROR and out == "" and err.startswith("error: ")
     assert sorted(p.name for p in folder.iterdir()) == ["summary.json"]  # nothing rendered
+
+
+@pytest.mark.parametrize("tamper", ["bayes is a list", "prior row is text",
+                                    "diagnostics is a list", "wrong version"])
+def test_tampered_summary_is_one_error_naming_the_file(tmp_path, capsys, tamper):
+    """A summary.json with a section of the wrong JSON type, or of another version:
+    exit 2 with the summary's path in the one error line.
+
+    Was a bug (report.read_summary / validate_summary, found by these tests): "bayes": []
+    escaped as AttributeError (traceback), and the schema errors did not name the
+    file."""
+    folder = tmp_path / "report"
+    folder.mkdir()
+    summary = minimal_summary()
+    if tamper == "bayes is a list":
+        summary["bayes"] = []
+    elif tamper == "prior row is text":
+        summary["bayes"]["priors"] = ["neutral"]
+    elif tamper == "diagnostics is a list":
+        summary["diagnostics"] = ["overall"]
+    else:
+        summary["schema_version"] = "0.9"
+    (folder / "summary.json").write_text(json.dumps(summary))
+    code, out, err = run_cli(capsys, ["report", str(folder)])
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(folder / "summary.json") in error_line(err)
+
+
+def test_summary_lacking_a_field_the_report_needs_names_its_json_path(tmp_path, capsys):
+    """A summary whose structure passes but which lacks a field the template prints
+    (generator.name): exit 2 naming the file and the JSON path, nothing rendered.
+
+    Was a bug (report.validate_summary, found by these tests): accepted, then a jinja2
+    UndefinedError traceback while rendering."""
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps(minimal_summary()))
+    code, out, err = run_cli(capsys, ["report", str(folder)])
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(folder / "summary.json") in error_line(err)
+    assert "'generator.name' is missing" in error_line(err)
+    assert sorted(p.name for p in folder.iterdir()) == ["summary.json"]
 
 
 def small_power(*extra: str) -> list[str]:

@@ -180,12 +180,17 @@ def _csv_cell(value: Any) -> Any:
 
 # --------------------------------------------------------------------------- validation
 def validate_summary(summary: Mapping[str, Any]) -> None:
-    """Check a JSON summary against its schema version before rendering it.
+    """Check a JSON summary before rendering it: whatever passes renders.
+
+    First the structure (schema version, the sections as JSON objects or lists, the
+    prior rows), then a trial rendering of the HTML and Markdown templates, so that a
+    field a template needs but the summary lacks is reported here, by its JSON path,
+    rather than as a template error half-way through writing a report.
 
     Raises
     ------
     ReportError
-        Naming the missing or malformed key.
+        Naming the JSON path of the missing or malformed field.
 
     Examples
     --------
@@ -193,7 +198,46 @@ def validate_summary(summary: Mapping[str, Any]) -> None:
     Traceback (most recent call last):
     ...
     milkbayes.report.ReportError: summary schema_version '0.1' is not supported (this milkbayes reads 1.x)
+    >>> validate_summary({"schema_version": "1.0", "reconstructed": False, "generator": {},
+    ...     "data": {}, "reproduction": {}, "bayes": [], "modifiers": {}, "diagnostics": {},
+    ...     "comparison": {}, "design_limits": []})
+    Traceback (most recent call last):
+    ...
+    milkbayes.report.ReportError: summary field 'bayes' must be a JSON object, not a list
     """
+    _check_structure(summary)
+    _render("html", summary, {})
+    _render("markdown", summary, {})
+
+
+_JSON_TYPE_NAMES = {Mapping: "a JSON object", list: "a list", str: "text", bool: "true or false",
+                    type(None): "null"}
+
+
+def _json_type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    for kind, name in _JSON_TYPE_NAMES.items():
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _expect(value: Any, kind: Any, path: str) -> Any:
+    """``value`` if it is of the JSON ``kind`` (Mapping, list, str, "number"), else
+    ReportError naming ``path``."""
+    if kind == "number":
+        ok, wanted = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    else:
+        ok, wanted = isinstance(value, kind), _JSON_TYPE_NAMES[kind]
+    if not ok:
+        raise ReportError(f"summary field {path!r} must be {wanted}, not {_json_type_name(value)}")
+    return value
+
+
+def _check_structure(summary: Any) -> None:
     if not isinstance(summary, Mapping):
         raise ReportError("the summary is not a JSON object")
     version = summary.get("schema_version")
@@ -209,15 +253,25 @@ def validate_summary(summary: Mapping[str, Any]) -> None:
         raise ReportError("summary key 'reconstructed' must be true or false")
     if summary["reconstructed"] and not summary.get("warning"):
         raise ReportError("a summary of reconstructed data must carry its 'warning'")
+    for key in ("generator", *REQUIRED_SECTIONS):
+        _expect(summary[key], list if key == "design_limits" else Mapping, key)
+    if summary.get("sensitivity") is not None:
+        _expect(summary["sensitivity"], Mapping, "sensitivity")
     priors = summary["bayes"].get("priors")
     if not isinstance(priors, list) or not priors:
         raise ReportError("summary key 'bayes.priors' must be a non-empty list")
-    for row in priors:
-        for key in ("prior", "median", "ci95_low", "ci95_high", "p_gt_0", "p_gt_mcid"):
-            if not isinstance(row.get(key), (int, float, str)):
-                raise ReportError(f"summary 'bayes.priors' row lacks {key!r}")
+    for i, row in enumerate(priors):
+        where = f"bayes.priors[{i}]"
+        _expect(row, Mapping, where)
+        _expect(row.get("prior"), str, f"{where}.prior")
+        for key in ("median", "ci95_low", "ci95_high", "p_gt_0", "p_gt_mcid"):
+            if key not in row:
+                raise ReportError(f"summary 'bayes.priors' row {i} lacks {key!r}")
+            if row[key] is not None and not isinstance(row[key], str):  # "inf" is text
+                _expect(row[key], "number", f"{where}.{key}")
     if "overall" not in summary["diagnostics"]:
         raise ReportError("summary key 'diagnostics.overall' is missing")
+    _expect(summary["diagnostics"]["overall"], str, "diagnostics.overall")
 
 
 # --------------------------------------------------------------------------- figures
@@ -374,26 +428,91 @@ def _figure_data(summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> di
     return out
 
 
+class _TracedDict(dict):
+    """A summary object that knows its JSON path, so a missing field can be named."""
+
+    json_path = ""
+
+
+class _TracedList(list):
+    json_path = ""
+
+
+def _traced(value: Any, path: str = "") -> Any:
+    """A copy of ``value`` whose objects and lists carry their JSON path."""
+    if isinstance(value, Mapping):
+        out = _TracedDict({k: _traced(v, f"{path}.{k}" if path else str(k))
+                           for k, v in value.items()})
+    elif isinstance(value, list):
+        out = _TracedList(_traced(v, f"{path}[{i}]") for i, v in enumerate(value))
+    else:
+        return value
+    out.json_path = path
+    return out
+
+
+def _undefined_class():
+    import jinja2
+
+    class _PathUndefined(jinja2.StrictUndefined):
+        """StrictUndefined whose message is the JSON path of the missing field."""
+
+        __slots__ = ()
+
+        @property
+        def _undefined_message(self) -> str:
+            parent = getattr(self._undefined_obj, "json_path", None)
+            if parent is None:
+                return super()._undefined_message
+            name = self._undefined_name
+            if isinstance(self._undefined_obj, list):
+                path = f"{parent}[{name}]"
+            else:
+                path = f"{parent}.{name}" if parent else str(name)
+            return f"summary field {path!r} is missing"
+
+    return _PathUndefined
+
+
+def _render(kind: str, summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
+    """Render a template; a field the summary lacks or has of the wrong shape is a
+    ReportError (naming its JSON path when the template met it as missing)."""
+    import jinja2
+
+    env = _environment(kind)
+    env.undefined = _undefined_class()
+    name = "report.html.j2" if kind == "html" else "report.md.j2"
+    traced = _traced(summary)
+    try:
+        if kind == "html":
+            return env.get_template(name).render(s=traced,
+                                                 figures=_figure_data(traced, figures))
+        return env.get_template(name).render(s=traced)
+    except jinja2.UndefinedError as error:
+        raise ReportError(str(error)) from error
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as error:
+        raise ReportError(f"summary cannot be rendered ({type(error).__name__}: {error}); "
+                          "a field has the wrong type") from error
+
+
 def render_html(summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
     """The self-contained HTML report (CSS inline, PNGs as data URIs, no script).
 
     Parameters
     ----------
     summary : mapping
-        A JSON summary (validated first).
+        A JSON summary (its structure is checked first).
     figures : mapping of name to PNG bytes
         Keys of ``summary["figures"]``.
     """
-    validate_summary(summary)
-    template = _environment().get_template("report.html.j2")
-    return template.render(s=summary, figures=_figure_data(summary, figures))
+    _check_structure(summary)
+    return _render("html", summary, figures)
 
 
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """The Markdown report; figures are linked as files under ``figures/``."""
-    validate_summary(summary)
-    template = _environment("markdown").get_template("report.md.j2")
-    return template.render(s=summary)
+    _check_structure(summary)
+    return _render("markdown", summary, {})
 
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -512,7 +631,10 @@ def read_summary(run_dir: str | Path) -> dict:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ReportError(f"{path}: cannot be read ({error})") from error
-    validate_summary(summary)
+    try:
+        validate_summary(summary)
+    except ReportError as error:
+        raise ReportError(f"{path}: {error}") from error
     return summary
 
 

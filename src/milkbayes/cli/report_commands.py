@@ -122,9 +122,8 @@ def reanalyze(
         typer.echo(f"report: {result.html}")
     if failed is not None:
         typer.echo(f"error: {failed}", err=True)
-        # SystemExit, not typer.Exit: cli.main runs typer with standalone_mode=False,
-        # where an Exit's status is returned by app() and would be lost
-        raise SystemExit(EXIT_DIAGNOSTICS_FAILED)
+        # the report is written; cli.main passes on the status app() returns for it
+        raise typer.Exit(EXIT_DIAGNOSTICS_FAILED)
 
 
 def report(
