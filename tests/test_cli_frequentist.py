@@ -276,3 +276,14 @@ def test_reproduce_reports_a_finite_dz_interval_for_a_huge_t(capsys, tmp_path):
                                                                                       abs=1e-6)
     assert stats.nct.cdf(t_test["t"], 1, t_test["dz_ci_high"] * root_n) == pytest.approx(0.025,
                                                                                        abs=1e-6)
+
+
+def test_reproduce_says_when_the_dz_interval_is_unavailable(capsys, hamilton_csv, monkeypatch):
+    from milkbayes import frequentist
+
+    monkeypatch.setattr(frequentist, "_noncentrality_for", lambda *args: float("nan"))
+    code, out, _ = run(capsys, "reproduce", "--data", str(hamilton_csv))
+    assert code == 0 and "d_z" in out and "95% CI unavailable" in out and "nan" not in out
+    code, out, _ = run(capsys, "reproduce", "--data", str(hamilton_csv), "--json")
+    t_test = json.loads(out)["paired_t_test"]
+    assert code == 0 and t_test["dz_ci_low"] is None and t_test["dz_ci_high"] is None

@@ -284,12 +284,19 @@ def _comparison_lines(analysis, unit: str) -> list[str]:
         f"{analysis['spss'].r:.3f}",
         f"Mean change {t_test.mean_change:.4g}{unit}, 95% CI [{t_test.mean_ci_low:.4g}, "
         f"{t_test.mean_ci_high:.4g}]; Cohen's d_z {t_test.cohens_dz:.3f}, 95% CI "
-        f"[{t_test.dz_ci_low:.3f}, {t_test.dz_ci_high:.3f}]",
+        f"{_dz_interval_text(t_test)}",
         f"Paired t-test: t({t_test.df:g}) = {t_test.t:.3f}, p = "
         f"{_p_texts(t_test.p_value)['exact']}",
         f"Sign test: {sign.n_positive} up, {sign.n_negative} down, {sign.n_zero} tied; exact p = "
         f"{_p_texts(sign.p_value)['exact']}",
     ]
+
+
+def _dz_interval_text(t_test) -> str:
+    """The d_z interval, or why it is missing (a limit the solver could not locate is NaN)."""
+    if math.isfinite(t_test.dz_ci_low) and math.isfinite(t_test.dz_ci_high):
+        return f"[{t_test.dz_ci_low:.3f}, {t_test.dz_ci_high:.3f}]"
+    return "unavailable (the noncentral-t limits could not be located)"
 
 
 def _reproduce_text(study, analysis) -> str:
