@@ -634,3 +634,15 @@ def test_hodges_lehmann_for_large_n_needs_little_memory_and_matches_counting():
         change, [m // 2, m // 2 + 1, c, m - c + 1])
     assert method == "asymptotic"
     assert estimate == (middle_low + middle_high) / 2 and (low, high) == (lower, upper)
+
+
+def test_small_changes_beside_huge_ones_are_not_rounded_away():
+    # 8e307 - (-8e307) fits, and the changes 1 and 3 of small pairs must stay 1 and 3:
+    # each change is snapped at its own pair's scale, not the data's largest
+    pre, post = [-8e307, 7e307, 1.0, 2.0], [8e307, -7e307, 2.0, 5.0]
+    res = wilcoxon_signed_rank(pre, post, method="exact")
+    halved = np.array(post) / 2 - np.array(pre) / 2  # the same order, signs and ties
+    ref = stats.wilcoxon(halved, method="exact")
+    assert res.n_zero == 0 and res.w_plus == 1 + 2 + 4
+    assert res.p_value == pytest.approx(ref.pvalue, rel=1e-12)
+    assert paired_change(pre, post)[2:].tolist() == [1.0, 3.0]

@@ -77,7 +77,7 @@ Chicken 2014, eq. 3.29).
 """
 
 _SNAP_RELATIVE = 1e-12
-"""Changes are rounded to the decimal place of this fraction of the data's largest magnitude.
+"""Each change is rounded to the decimal place of this fraction of its own pair's magnitude.
 
 ``0.3 - 0.1`` and ``0.5 - 0.3`` differ in binary floating point; without snapping
 they would get different ranks although they tie in the data as written (SciPy's
@@ -132,8 +132,8 @@ def paired_change(pre, post) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``post - pre``, rounded to the decimal place of 1e-12 times the largest
-        absolute input.
+        ``post - pre``, each rounded to the decimal place of 1e-12 times the larger
+        of its own ``|pre|`` and ``|post|``.
 
     Raises
     ------
@@ -146,8 +146,12 @@ def paired_change(pre, post) -> np.ndarray:
     -----
     Snapping makes ``0.5 - 0.3`` and ``0.3 - 0.1`` the same number, so that they
     share a rank as they do when the test is done by hand; it moves no change by
-    more than 1e-12 of the data's scale. Data whose scale is below 1e-278 (the
-    snapping quantum below 1e-290, e.g. subnormal numbers) are not snapped.
+    more than 1e-12 of its pair's scale, i.e. it removes only floating-point noise
+    of the subtraction. The scale is each pair's own, not the data's largest: a
+    change of 1 between volumes 1 and 2 stays 1 beside volumes near 1e308 (with a
+    common scale it would have been rounded to 0, silently). Pairs whose scale is
+    below 1e-278 (a snapping quantum below 1e-290, e.g. subnormal numbers) are not
+    snapped.
 
     Examples
     --------
@@ -155,6 +159,11 @@ def paired_change(pre, post) -> np.ndarray:
     [0.2, 0.2]
     >>> (0.3 - 0.1) == (0.5 - 0.3)
     False
+    >>> float(paired_change([1e300, 1.0], [3e300, 2.0])[1])  # not rounded to 0 beside 2e300
+    1.0
+
+    Examples
+    --------
     """
     pre_values, post_values = _as_vector(pre, "pre"), _as_vector(post, "post")
     if pre_values.shape != post_values.shape:
@@ -165,7 +174,7 @@ def paired_change(pre, post) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         change = post_values - pre_values
     _refuse_overflow(change, pre_values, post_values)
-    return _snap(change, scale=max(np.abs(pre_values).max(), np.abs(post_values).max()))
+    return _snap(change, scale=np.maximum(np.abs(pre_values), np.abs(post_values)))
 
 
 def _refuse_overflow(change: np.ndarray, pre: np.ndarray, post: np.ndarray) -> None:
@@ -190,12 +199,20 @@ data, so ties are exact floating-point equality, as in SciPy.
 """
 
 
-def _snap(change: np.ndarray, *, scale: float) -> np.ndarray:
-    if not scale * _SNAP_RELATIVE >= _SNAP_SMALLEST:
-        return change
-    # decimal rounding (not a binary grid) so that 0.19999999999999998 becomes 0.2
-    decimals = int(-math.floor(math.log10(scale * _SNAP_RELATIVE)))
-    return np.round(change, decimals)
+def _snap(change: np.ndarray, *, scale: np.ndarray) -> np.ndarray:
+    quantum = scale * _SNAP_RELATIVE
+    snapped = change.copy()
+    rounded = quantum >= _SNAP_SMALLEST
+    if not rounded.any():
+        return snapped
+    decimals = -np.floor(np.log10(quantum[rounded])).astype(np.int64)
+    # decimal rounding (not a binary grid) so that 0.19999999999999998 becomes 0.2;
+    # pairs of one order of magnitude share a decimal place, so a few rounds suffice
+    positions = np.flatnonzero(rounded)
+    for places in np.unique(decimals):
+        at = positions[decimals == places]
+        snapped[at] = np.round(change[at], int(places))
+    return snapped
 
 
 # ----------------------------------------------------------------------------- ranks
