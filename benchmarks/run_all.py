@@ -262,7 +262,9 @@ def reanalyze_markdown(result: dict) -> list[str]:
              "|---|---|---|" + "---|" * len(stages)]
     for run in runs:
         if "error" in run:
-            lines.append(f"| {run['mode']} {run['cache']} | failed: {run['error']} |")
+            # the last part of the error tail (progress-bar text before it has "|" in it)
+            message = run["error"].split("|")[-1].strip()
+            lines.append(f"| {run['mode']} {run['cache']} | failed: {message} |")
             continue
         star = "*" if run.get("profiled") else ""
         lines.append(f"| {run['mode']} {run['cache']}{star} | {run['wall_s']:.1f} | "
