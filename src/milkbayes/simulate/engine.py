@@ -72,11 +72,13 @@ def _with_data(bundle: CompiledModel, data: dict[str, np.ndarray]):
 def sample(bundle: CompiledModel, data: dict[str, np.ndarray], *, seed: int, draws: int,
            tune: int, chains: int):
     """Refit the compiled model to ``data``; returns the posterior DataTree."""
-    import nutpie
+    from milkbayes.fit import sample_uninterrupted
 
     compiled = _with_data(bundle, data)
-    return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=1,
-                         seed=int(seed), progress_bar=False)
+    # nutpie's blocking sample() swallows Ctrl-C and returns the partial trace, which a
+    # checkpoint would then keep as a finished fit
+    return sample_uninterrupted(compiled, draws=draws, tune=tune, chains=chains, cores=1,
+                                seed=int(seed), progress_bar=False)
 
 
 def sample_scalars(bundle: CompiledModel, data: dict[str, np.ndarray], names, *, seed: int,
@@ -107,6 +109,11 @@ def sample_scalars(bundle: CompiledModel, data: dict[str, np.ndarray], names, *,
     for batch, stats in zip(draw_batches, stat_batches):
         chain = int(np.asarray(stats.column("chain"))[0])
         kept = ~np.asarray(stats.column("tuning"), dtype=bool)
+        if int(kept.sum()) != draws:
+            # nutpie swallowed a Ctrl-C and returned the draws so far: never checkpoint
+            # a partial fit as a finished one
+            raise KeyboardInterrupt(f"sampling stopped early: chain {chain} has "
+                                    f"{int(kept.sum())} of {draws} draws")
         for name in names:
             out[name][chain] = np.asarray(batch.column(name))[kept]
         divergences += int(np.asarray(stats.column("diverging"), dtype=bool)[kept].sum())
