@@ -151,8 +151,23 @@ def test_missing_sensitivity_module_omits_the_section_cleanly(html):
     assert "7. What a single-group design cannot show" in html
 
 
+def test_sensitivity_highlights_validate_and_render_as_a_list():
+    # reanalyze writes the highlights as a list of items; the validator once wanted an
+    # object and refused every real report that had a sensitivity section
+    summary = summary_fixture()
+    summary["sensitivity"] = [{"name": "bias", "title": f"Bias {HOSTILE}",
+                               "summary": {"tipping_point": 3.81}, "notes": ["a note"],
+                               "figure": "sensitivity_bias"}]
+    report.validate_summary(summary)
+    page = report.render_html(summary, {"priors": PNG_1x1, "sensitivity_bias": PNG_1x1})
+    assert 'id="sensitivity"' in page and "3.81" in page and HOSTILE not in page
+    assert "8. What a single-group design cannot show" in page
+
+
 @pytest.mark.parametrize("mutate, message", [
     (lambda s: s.pop("schema_version"), "schema_version"),
+    (lambda s: s.update(sensitivity={"bias": 1}), "'sensitivity' must be"),
+    (lambda s: s.update(sensitivity=["text"]), "sensitivity[0]"),
     (lambda s: s.update(schema_version="2.0"), "not supported"),
     (lambda s: s.pop("comparison"), "'comparison'"),
     (lambda s: s.update(warning=None), "warning"),

@@ -255,8 +255,10 @@ def _check_structure(summary: Any) -> None:
         raise ReportError("a summary of reconstructed data must carry its 'warning'")
     for key in ("generator", *REQUIRED_SECTIONS):
         _expect(summary[key], list if key == "design_limits" else Mapping, key)
-    if summary.get("sensitivity") is not None:
-        _expect(summary["sensitivity"], Mapping, "sensitivity")
+    if summary.get("sensitivity") is not None:  # a list of highlight items, as rendered
+        _expect(summary["sensitivity"], list, "sensitivity")
+        for i, item in enumerate(summary["sensitivity"]):
+            _expect(item, Mapping, f"sensitivity[{i}]")
     priors = summary["bayes"].get("priors")
     if not isinstance(priors, list) or not priors:
         raise ReportError("summary key 'bayes.priors' must be a non-empty list")
