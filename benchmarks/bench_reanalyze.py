@@ -41,7 +41,7 @@ TARGETS = {"cold": 60.0, "warm": 20.0}
 """Seconds allowed on 2 cores (issue 5)."""
 
 CHILD = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 start = time.perf_counter()
 from milkbayes.reanalyze import run_reanalysis
@@ -49,10 +49,13 @@ imported = time.perf_counter() - start
 out, fast, repeats = Path(sys.argv[1]), sys.argv[2] == "fast", int(sys.argv[3])
 rows = []
 for k in range(repeats):
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
     result = run_reanalysis(None, out / f"run{k}", fast=fast, force=True)
     rows.append({"wall_s": time.perf_counter() - t0, "stages_s": result.timings,
-                 "diagnostics": result.summary["diagnostics"]["overall"]})
+                 "diagnostics": result.summary["diagnostics"]["overall"],
+                 "load": [load0, os.getloadavg()[0]],
+                 "refits": {r["label"]: r.get("n_refitted")
+                            for r in result.summary["comparison"]["lomo"]}})
 rows[0]["import_s"] = imported
 print("RESULT " + json.dumps(rows))
 """
@@ -118,6 +121,9 @@ def main(argv=None) -> int:
     print_table(columns)
     print(f"import of milkbayes.reanalyze: {cold_and_same[0]['import_s']:.1f} s (cold process)")
     print(f"diagnostics: {', '.join(f'{k}: {v['diagnostics']}' for k, v in columns.items())}")
+    print("load average (1 min) at start and end of each run: " + ", ".join(
+        f"{k}: {v['load'][0]:.1f} -> {v['load'][1]:.1f}" for k, v in columns.items()))
+    print(f"exact refits per candidate (reloo): {columns['cold']['refits']}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     checks = [("cold", columns["cold"]["wall_s"], TARGETS["cold"]),
               ("warm", columns["warm (new process)"]["wall_s"], TARGETS["warm"]),

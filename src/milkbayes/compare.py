@@ -74,6 +74,15 @@ two observations, each observation is highly influential by construction. We rep
 PSIS-LOO only with its :math:`\\hat k`, and give its elpd only where every :math:`\\hat k`
 is below the threshold; exact LOMO is the estimate we rely on.
 
+**Refitting only where needed ("reloo").** PSIS-LOO by mother and the exact refit
+estimate the same :math:`\\log p(y_i \\mid y_{-i})`; the first is reliable exactly when
+its :math:`\\hat k` is small. :func:`lomo_cv` with ``psis=`` therefore refits only the
+mothers whose :math:`\\hat k` exceeds the threshold and keeps the PSIS value for the
+others (Vehtari, Gelman & Gabry 2017, section 2.1; brms and ArviZ ``reloo``). The
+paired-change models, with no per-mother parameter, usually need no refit at all;
+the hierarchical model needs one for most mothers. :attr:`LomoResult.refitted` names
+them.
+
 **Stacking.** Weights :math:`w` on the simplex maximise the log score
 :math:`\\sum_i \\log \\sum_k w_k \\exp(\\mathrm{elpd}_{ik})` (Yao et al. 2018). We hand the
 LOMO pointwise values to :func:`arviz_stats.compare` as ``ELPDDataLOOKFold`` (LOMO is
