@@ -53,6 +53,8 @@ for k in range(repeats):
     result = run_reanalysis(None, out / f"run{k}", fast=fast, force=True)
     rows.append({"wall_s": time.perf_counter() - t0, "stages_s": result.timings,
                  "diagnostics": result.summary["diagnostics"]["overall"],
+                 "failing": [f"{f['fit']}: {f['label']}"
+                             for f in result.summary["diagnostics"]["failing"]],
                  "load": [load0, os.getloadavg()[0]],
                  "refits": {r["label"]: r.get("n_refitted")
                             for r in result.summary["comparison"]["lomo"]}})
@@ -124,6 +126,9 @@ def main(argv=None) -> int:
     print("load average (1 min) at start and end of each run: " + ", ".join(
         f"{k}: {v['load'][0]:.1f} -> {v['load'][1]:.1f}" for k, v in columns.items()))
     print(f"exact refits per candidate (reloo): {columns['cold']['refits']}")
+    for name, row in columns.items():
+        if row.get("failing"):
+            print(f"failing checks ({name}): {'; '.join(row['failing'])}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     checks = [("cold", columns["cold"]["wall_s"], TARGETS["cold"]),
               ("warm", columns["warm (new process)"]["wall_s"], TARGETS["warm"]),
