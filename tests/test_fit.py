@@ -208,6 +208,22 @@ def test_nan_mcid_is_refused(toy_model, toy_prior, small_study):
         fit(toy_model, small_study, prior=toy_prior, mcid=float("nan"))
 
 
+def test_same_shapes_of_another_outcome_kind_get_their_own_compiled_model(bundled_study):
+    """The named prior sets of volumes and of continuous outcomes have different
+    hyperparameters (volumes add the log-normal ones), each a pm.Data of the graph: a
+    continuous study of the bundled study's shape must not reuse the volume graph (it
+    once did, in test orders where a volume fit came first, and was refused)."""
+    from milkbayes.data import Outcome, study_from_frame
+
+    tiny = {"draws": 50, "tune": 50, "chains": 1}
+    volume = fit("prepost_hierarchical", bundled_study, seed=1, **tiny)
+    continuous = study_from_frame(bundled_study.table, outcome=Outcome("continuous"))
+    result = fit("prepost_hierarchical", continuous, seed=1, **tiny)
+    assert set(volume.prior.values) != set(result.prior.values)
+    assert result.summary["effect_median"] == pytest.approx(
+        float(np.median(result.tree["posterior"]["effect"])))
+
+
 def test_prior_with_unknown_or_missing_value(toy_model, toy_prior, small_study):
     fit(toy_model, small_study, prior=toy_prior, seed=1, **SMALL)  # compiled: cache hit next
     extra = toy_model.ToyPrior("typo", {"mu_loc": 0.0, "mu_scale": 1.0, "mu_scael": 2.0})

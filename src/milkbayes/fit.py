@@ -368,7 +368,10 @@ def _compiled_for(module: ModuleType, inputs: Any, prior: Any, likelihood: str
     import nutpie
 
     key = cache_key(module.NAME, likelihood, inputs.data, inputs.coords)
-    key = (module.__name__, *key[1:])  # the module path, so a test model cannot collide
+    # The module path, so a test model cannot collide; and the outcome kind, because the
+    # named prior sets of different kinds have different hyperparameters, each a pm.Data
+    # of the graph (a volume fit's graph would refuse a continuous study's prior set).
+    key = (module.__name__, *key[1:], inputs.meta.get("kind"))
     with _CACHE_LOCK:
         entry = _CACHE.get(key)
     if entry is not None:
