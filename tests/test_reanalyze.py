@@ -213,7 +213,8 @@ def test_reloo_refits_exactly_the_high_k_mothers_and_says_so(run):
     study, error = run
     section = compare_candidates(study, settings=replace(TINY, reloo=True))
     row = {r["label"]: r for r in section["lomo"]}["paired_change/normal"]
-    psis = [p for p in section["psis"] if p["label"] == "paired_change/normal"][0]
+    psis = [p for p in section["psis"]
+            if p["label"] == "paired_change/normal" and p["level"] == "mother"][0]
     exact = {r["label"]: r for r in
              error.result.summary["comparison"]["lomo"]}["paired_change/normal"]
     assert row["n_refitted"] == psis["n_high_k"] == len(row["refitted_ids"])

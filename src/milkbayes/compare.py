@@ -553,7 +553,7 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     """
     import time
 
-    import nutpie
+    from milkbayes.fit import sample_uninterrupted
 
     if weight_name not in model.named_vars:
         raise ModelError(f"model {label!r} has no pm.Data {weight_name!r}; "
@@ -562,6 +562,8 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     rows = _mother_rows(mother_of_obs, n)
     refit = _mothers_to_refit(psis, n, label)
     if compiled is None and refit:
+        import nutpie
+
         compiled = nutpie.compile_pymc_model(model)
     loglik = loglik or PointwiseLogLik(model)
     names = loglik.value_names
@@ -580,9 +582,10 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     for done, i in enumerate(refit):
         weight = np.ones(n)
         weight[i] = 0.0
-        tree = nutpie.sample(compiled.with_data(**base, **{weight_name: weight}), draws=draws,
-                             tune=tune, chains=chains, seed=seed + i,
-                             progress_bar=False)
+        # not nutpie.sample: on Ctrl-C it returns the draws so far as if finished
+        tree = sample_uninterrupted(compiled.with_data(**base, **{weight_name: weight}),
+                                    draws=draws, tune=tune, chains=chains, seed=seed + i,
+                                    progress_bar=False)
         posterior = tree["posterior"] if "posterior" in tree.children else tree
         if "sample_stats" in tree.children and "diverging" in tree["sample_stats"].data_vars:
             n_divergent += int(np.asarray(tree["sample_stats"]["diverging"]).sum())
