@@ -784,7 +784,7 @@ def save_run(result: FitResult, out_dir: str | Path, *, force: bool = False,
         raise RunExistsError(f"{target} already holds a run; pass --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    with _sigterm_as_keyboard_interrupt():
+    with sigterm_as_keyboard_interrupt():
         try:
             temporary.mkdir()
             _write_run_files(result, temporary, command_line)
@@ -871,32 +871,34 @@ def _move_into_place(temporary: Path, target: Path, *, force: bool) -> None:
     is kept and reported as :class:`RunExistsError` (the caller removes ``temporary``).
     """
     if not target.exists() or not any(target.iterdir()):
-        _rename_or_refuse(temporary, target)  # renaming onto an empty folder replaces it
+        rename_or_refuse(temporary, target)  # renaming onto an empty folder replaces it
         return
     if not force:  # someone wrote there while we were sampling
         raise RunExistsError(f"{target} already holds a run; pass --force to replace it")
     old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
     os.rename(target, old)
     try:
-        _rename_or_refuse(temporary, target)
+        rename_or_refuse(temporary, target)
     except BaseException:
         os.rename(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _rename_or_refuse(temporary: Path, target: Path) -> None:
+def rename_or_refuse(temporary: Path, target: Path, *, what: str = "run") -> None:
+    """Rename ``temporary`` to ``target``, or RunExistsError when another run landed on
+    ``target`` between our check and the rename (that run is kept)."""
     try:
         os.rename(temporary, target)
     except OSError as error:
         if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
             raise
         raise RunExistsError(f"{target} was written by another run meanwhile; it is kept "
-                             "and this run was not saved") from error
+                             f"and this {what} was not saved") from error
 
 
 @contextlib.contextmanager
-def _sigterm_as_keyboard_interrupt():
+def sigterm_as_keyboard_interrupt():
     """Turn SIGTERM into KeyboardInterrupt while a run is written, so the cleanup of
     :func:`save_run` runs on ``kill`` as it does on Ctrl-C (main thread only: Python
     installs signal handlers nowhere else)."""

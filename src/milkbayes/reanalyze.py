@@ -35,12 +35,9 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +47,7 @@ import numpy as np
 
 from milkbayes import RECONSTRUCTED_WARNING, __version__
 from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, MilkbayesError, ModelError, RunExistsError
+from milkbayes.fit import rename_or_refuse, sigterm_as_keyboard_interrupt
 
 __all__ = ["STAGES", "ReanalysisSettings", "FULL", "FAST", "ReanalysisResult",
            "DiagnosticsFailedError", "run_reanalysis", "load_input_study"]
@@ -723,39 +721,15 @@ def _move_into_place(temporary: Path, target: Path, *, force: bool = False) -> N
         old = target.with_name(f".{target.name}.old-{int(time.time() * 1000)}")
         target.rename(old)
         try:
-            _rename_or_refuse(temporary, target)
+            rename_or_refuse(temporary, target, what="report")
         except BaseException:
             old.rename(target)
             raise
         shutil.rmtree(old, ignore_errors=True)
         return
-    _rename_or_refuse(temporary, target)  # an empty folder is replaced atomically
+    rename_or_refuse(temporary, target, what="report")  # an empty folder is replaced atomically
 
 
-def _rename_or_refuse(temporary: Path, target: Path) -> None:
-    """Rename, or RunExistsError when a run landed on ``target`` just before."""
-    try:
-        temporary.rename(target)
-    except OSError as error:  # ENOTEMPTY/EEXIST: the other run won and is kept
-        raise RunExistsError(f"{target} was written by another run meanwhile; it is kept "
-                             "and this report was not saved") from error
-
-
-@contextmanager
-def _sigterm_as_keyboard_interrupt():
-    """``kill`` (SIGTERM) unwinds like Ctrl-C, so the temporary folder is removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
@@ -803,7 +777,7 @@ def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
     clock = _Stopwatch(progress)
     if not isinstance(study, Study):
         study = clock.run("data", lambda: load_input_study(study))
-    with _sigterm_as_keyboard_interrupt():
+    with sigterm_as_keyboard_interrupt():
         return _run_into(study, target, settings, clock, strict=strict, force=force,
                          sensitivity=sensitivity)
 

@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from milkbayes import RECONSTRUCTED_WARNING, published
 from milkbayes.data import Outcome, Study, load_study, study_from_csv_text
