@@ -845,14 +845,16 @@ def json_ready(value: Any, *, where: str = "summary") -> Any:
 
 def _write_json(path: Path, payload: dict) -> None:
     text = json.dumps(json_ready(payload, where=path.stem), indent=2, allow_nan=False,
-                      default=_json_default)
+                      default=json_default)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays and paths (the run folder
+    and the report write their JSON with it)."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from milkbayes.errors import MilkbayesError
+from milkbayes.fit import json_default
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -541,21 +542,9 @@ def _atomic_write_text(path: Path, text: str) -> None:
     _atomic_write_bytes(Path(path), text.encode("utf-8"))
 
 
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
 def _json_text(summary: Mapping[str, Any]) -> str:
     # NaN is not JSON: a missing number is null, so other programs can read the file.
-    return json.dumps(_nan_to_none(summary), indent=2, default=_json_default,
+    return json.dumps(_nan_to_none(summary), indent=2, default=json_default,
                       allow_nan=False, ensure_ascii=False) + "\n"
 
 
