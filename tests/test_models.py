@@ -115,9 +115,11 @@ def test_prepost_skips_missing_and_single_level_covariates():
 
 
 @pytest.mark.parametrize("held_out", [None, 4])
-def test_prepost_effect_is_the_average_of_the_fitted_mothers_effects(held_out):
+def test_prepost_effect_is_the_average_of_the_mothers_effects(held_out):
     """The sample-centred coding makes 'effect' the mean of 'effect_mother' over the
-    mothers fitted, at any parameter values (checked at a random point)."""
+    study's mothers, at any parameter values (checked at a random point), and holding
+    a mother out (weight 0) does not change that meaning; each pooled covariate's level
+    effects average to 'effect' with the levels' shares of mothers as weights."""
     study = volume_study()
     inputs = prepost_hierarchical.inputs(study, "normal")
     weights = np.ones(study.n)
@@ -132,10 +134,16 @@ def test_prepost_effect_is_the_average_of_the_fitted_mothers_effects(held_out):
     import pytensor
 
     outputs = model.replace_rvs_by_values(
-        [model["effect_mother"], model["effect"], model["effect_work_duration"]])
+        [model["effect_mother"], model["effect"], model["effect_work_duration"],
+         model["effect_occupation"]])
     function = pytensor.function(model.value_vars, outputs, on_unused_input="ignore")
-    mothers, effect, long_short = function(*(point[v.name] for v in model.value_vars))
-    assert np.sum(weights * mothers) / weights.sum() == pytest.approx(float(effect), abs=1e-10)
+    mothers, effect, long_short, by_occupation = function(
+        *(point[v.name] for v in model.value_vars))
+    assert np.mean(mothers) == pytest.approx(float(effect), abs=1e-10)
+    levels = inputs.coords["occupation_level"]
+    counts = study.table["occupation"].value_counts()
+    shares = np.array([counts[level] for level in levels]) / study.n
+    assert np.sum(shares * by_occupation) == pytest.approx(float(effect), abs=1e-10)
     is_long = (study.table["work_duration"] == "long").to_numpy()
     gamma = point["modifier_work_duration"]
     assert long_short[1] - long_short[0] == pytest.approx(float(gamma), abs=1e-10)

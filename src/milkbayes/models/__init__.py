@@ -22,13 +22,17 @@ How to add a model
    where the model has them).
 3. ``inputs(study, likelihood) -> ModelInputs``: every array the model reads, keyed
    by its ``pm.Data`` name (and nothing else), plus ``coords`` and ``meta``.
-   Include ``mother_weight`` (ones, one per mother).
+   Include ``mother_weight`` (ones, one per mother). Optionally list in
+   ``DESIGN_DATA`` (``fnmatch`` patterns) the arrays that describe the design, never
+   outcomes or weights: the engine compiles them in as constants, which makes
+   indexing cheaper, and compiles anew for another design.
 4. ``build(inputs, prior, likelihood) -> pm.Model``: blocks marked ``# data``,
    ``# priors``, ``# likelihood``; ``dims=`` on every variable; call
    :func:`milkbayes.models._common.prior_data` so each prior value becomes
    ``pm.Data("prior_<name>")``, and
    :func:`milkbayes.models._common.weight_likelihood` so each mother's
-   log-likelihood counts ``mother_weight`` times. Raise
+   log-likelihood counts ``mother_weight`` times. Deterministics cost nothing while
+   sampling (the engine computes them from the draws afterwards). Raise
    :class:`milkbayes.errors.ModelError` for data the model cannot fit.
 5. ``extra_summary(posterior, inputs, prior) -> dict`` of model-specific numbers, and
    ``main(argv=None)`` returning ``summarise_cli(sys.modules[__name__], argv)``,
