@@ -13,9 +13,20 @@ Every fit runs in its own fresh Python process (``--worker``), so the total time
 that of a cold process (interpreter start, imports, data, compilation, sampling and
 the ESS computation), and the repetitions of the ways are interleaved
 (A B C A B C ...) so that a change of machine load hits all of them alike.
+Repetition :math:`r` uses the seed ``--seed`` + :math:`r` in every way: the ESS of a
+single chain set varies from seed to seed (that of the slowest parameter by a factor
+of 2), so the medians are over seeds as well as over timings.
 
 Notes
 -----
+**Same settings.** Every way runs 4 chains of 1000 warm-up draws and 1000 draws on
+``min(chains, CPUs)`` cores, with the same step-size adaptation target
+(``--target-accept``, milkbayes's engine default 0.9; Stan's ``adapt delta``), and
+each worker first makes one short, untimed fit (``--warmup-draws`` draws) in the
+same process, so that one-off start-up costs (thread pools, lazy imports and, for
+nutpie, first-call initialisation: about 0.2 s) are counted in the total time but not
+as sampling.
+
 **Measures, per fit.** With :math:`t_s` the wall time of sampling (warm-up plus draws,
 all chains; for PyMC the ``sampling_time`` it records itself, which excludes its
 compilation and start-up) and :math:`\widehat{ESS}_{bulk}` from
@@ -162,10 +173,16 @@ FREE_PARAMETERS = ("mother_sd", "mother_z", "effect", "modifier_work_duration",
 def run_milkbayes(study, args) -> tuple[object, float, float]:
     from milkbayes.fit import fit
 
-    result = fit(MODEL, study, prior=PRIOR, likelihood=LIKELIHOOD, draws=args.draws,
-                 tune=args.tune, chains=args.chains, seed=args.seed,
-                 log_likelihood=False, posterior_predictive=False)
-    return result.tree, result.compile_seconds, result.sample_seconds
+    def run(draws, tune, seed):
+        return fit(MODEL, study, prior=PRIOR, likelihood=LIKELIHOOD, draws=draws,
+                   tune=tune, chains=args.chains, seed=seed, log_likelihood=False,
+                   posterior_predictive=False, target_accept=args.target_accept)
+
+    first = run(args.warmup_draws, args.warmup_draws, args.seed + 1) \
+        if args.warmup_draws else None
+    result = run(args.draws, args.tune, args.seed)
+    compile_seconds = first.compile_seconds if first is not None else result.compile_seconds
+    return result.tree, compile_seconds, result.sample_seconds
 
 
 def run_pymc(study, args) -> tuple[object, float, float]:
@@ -175,12 +192,19 @@ def run_pymc(study, args) -> tuple[object, float, float]:
 
     inputs, prior, _ = model_inputs(study)
     pm_model = model.build(inputs, prior, LIKELIHOOD)
+
+    def run(draws, tune, seed):
+        with pm_model:
+            return pm.sample(draws=draws, tune=tune, chains=args.chains,
+                             cores=min(args.chains, os.cpu_count() or 1), nuts_sampler="pymc",
+                             random_seed=seed, progressbar=False,
+                             target_accept=args.target_accept,
+                             compute_convergence_checks=False)
+
+    if args.warmup_draws:
+        run(args.warmup_draws, args.warmup_draws, args.seed + 1)
     start = time.perf_counter()
-    with pm_model:
-        tree = pm.sample(draws=args.draws, tune=args.tune, chains=args.chains,
-                         cores=min(args.chains, os.cpu_count() or 1), nuts_sampler="pymc",
-                         random_seed=args.seed, progressbar=False,
-                         compute_convergence_checks=False)
+    tree = run(args.draws, args.tune, args.seed)
     wall = time.perf_counter() - start
     sampling = float(tree["sample_stats"].attrs["sampling_time"])
     return tree, wall - sampling, sampling
@@ -196,9 +220,12 @@ def run_stan(study, args) -> tuple[object, float, float]:
     posterior = stan.build(STAN_FILE.read_text(), data=stan_data(inputs, hyper),
                            random_seed=args.seed)
     compile_seconds = time.perf_counter() - start
+    if args.warmup_draws:
+        posterior.sample(num_chains=args.chains, num_samples=args.warmup_draws,
+                         num_warmup=args.warmup_draws, delta=args.target_accept)
     start = time.perf_counter()
     fit = posterior.sample(num_chains=args.chains, num_samples=args.draws,
-                           num_warmup=args.tune)
+                           num_warmup=args.tune, delta=args.target_accept)
     sample_seconds = time.perf_counter() - start
     draws = {}
     for name in FREE_PARAMETERS:
@@ -272,10 +299,17 @@ def run_nutpie_bare(study, args) -> tuple[object, float, float]:
     start = time.perf_counter()
     compiled = nutpie.compile_pymc_model(model)
     compile_seconds = time.perf_counter() - start
+
+    def run(draws, tune, seed):
+        return nutpie.sample(compiled, draws=draws, tune=tune, chains=args.chains,
+                             cores=min(args.chains, os.cpu_count() or 1), seed=seed,
+                             progress_bar=False, target_accept=args.target_accept,
+                             save_warmup=False)
+
+    if args.warmup_draws:
+        run(args.warmup_draws, args.warmup_draws, args.seed + 1)
     start = time.perf_counter()
-    tree = nutpie.sample(compiled, draws=args.draws, tune=args.tune, chains=args.chains,
-                         cores=min(args.chains, os.cpu_count() or 1), seed=args.seed,
-                         progress_bar=False)
+    tree = run(args.draws, args.tune, args.seed)
     return tree, compile_seconds, time.perf_counter() - start
 
 
@@ -342,11 +376,13 @@ def stan_compiled(cache_home: Path) -> bool:
     return any(cache_home.glob("httpstan/*/models/*/*.so"))
 
 
-def launch(way: str, n: int, args, env: dict) -> dict:
+def launch(way: str, n: int, args, env: dict, seed: int) -> dict:
     """Run one worker process; add its wall time; return its measures or its error."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", way, "--n", str(n),
                "--draws", str(args.draws), "--tune", str(args.tune),
-               "--chains", str(args.chains), "--seed", str(args.seed)]
+               "--chains", str(args.chains), "--seed", str(seed),
+               "--target-accept", str(args.target_accept),
+               "--warmup-draws", str(args.warmup_draws)]
     cpu_before = children_cpu_seconds()
     start = time.perf_counter()
     try:
@@ -471,7 +507,7 @@ def run_size(n: int, repetitions: int, ways: tuple[str, ...], args, cache_root: 
             env = environment(cache_root / way, cold=cold)
             print(f"  n={n} rep {rep + 1}/{repetitions} {way}{' (cold caches)' if cold else ''}"
                   " ...", file=sys.stderr, flush=True)
-            row = launch(way, n, args, env)
+            row = launch(way, n, args, env, seed=args.seed + rep)
             fits.append({**row, "repetition": rep + 1, "cold": cold})
     return {**summarise(fits, n, ways), "fits": fits}
 
@@ -527,6 +563,13 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=20241)
+    parser.add_argument("--target-accept", type=float, default=None,
+                        help="step-size adaptation target of every way (Stan's adapt "
+                             "delta); default milkbayes's engine default, 0.9")
+    parser.add_argument("--warmup-draws", type=int, default=20,
+                        help="draws (and warm-up draws) of an untimed first fit in each "
+                             "worker, so that one-off start-up costs are not counted as "
+                             "sampling (0: none)")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds before a worker is abandoned")
     parser.add_argument("--keep-caches", action="store_true",
@@ -543,6 +586,10 @@ def parse(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse(argv)
+    if args.target_accept is None:
+        from milkbayes.fit import DEFAULT_TARGET_ACCEPT
+
+        args.target_accept = DEFAULT_TARGET_ACCEPT
     if args.worker:
         worker(args)
         return 0
