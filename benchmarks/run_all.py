@@ -9,7 +9,7 @@ What it runs, each as a subprocess so that every timing starts from a cold proce
 
 1. ``bench_samplers.py``: the flagship model by milkbayes, PyMC's NUTS and Stan,
    interleaved repetitions at n = 24, then n = 2,000;
-2. ``profile_reanalyze.py``: ``milkbayes reanalyze`` fast and full, cold and warm,
+2. ``profile_reanalyze.py``: ``milkbayes reanalyze`` (full), cold and warm,
    by stage, with a pyinstrument profile;
 3. the other modules' benchmarks (``bench_wilcoxon.py``, ``bench_refit.py``,
    ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_sensitivity.py`` when
@@ -56,6 +56,9 @@ DEFAULT_SKIPPED_OTHERS = ("bench_reanalyze.py",)
 """Left out unless ``--others all``: ``bench_reanalyze.py`` times the same cold and warm
 reanalyses as ``profile_reanalyze.py`` (three more full runs, minutes each), which
 would put ``make bench`` far beyond its 10-minute budget for no new figure."""
+
+OTHER_ARGUMENTS = {"bench_refit.py": ("--repeats", "3")}
+"""Arguments that keep ``make bench`` within 10 minutes (the medians need few repeats)."""
 
 RATIO_LINE = re.compile(r"^RATIO\s+(\S+)\s+(-?[0-9.eE+-]+)\s*$")
 MULTIPLE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*x\b")
@@ -166,7 +169,7 @@ def run_others(timeout: float, include_all: bool = False) -> dict:
                            "ratios": {}, "ratio_lines": [], "target_lines": []}
             continue
         print(f"- {script} ...", file=sys.stderr, flush=True)
-        row = run_script([str(HERE / script)], timeout)
+        row = run_script([str(HERE / script), *OTHER_ARGUMENTS.get(script, ())], timeout)
         out[script] = row | parse_output(row["stdout"])
     return out
 
@@ -452,7 +455,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0,
                         help="seconds allowed to bench_samplers.py and profile_reanalyze.py")
     parser.add_argument("--reanalyze-runs",
-                        default="full:cold,full:warm:profile,fast:cold,fast:warm",
+                        default="full:cold,full:warm:profile",
                         help="passed to profile_reanalyze.py --runs")
     parser.add_argument("--others", choices=("default", "all"), default="default",
                         help="'all' also runs bench_reanalyze.py (see DEFAULT_SKIPPED_OTHERS)")
