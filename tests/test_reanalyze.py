@@ -234,3 +234,45 @@ def test_force_never_replaces_a_folder_of_other_files(tmp_path, hostile_csv):
     with pytest.raises(RunExistsError, match="not a milkbayes report"):
         run_reanalysis(study, tmp_path, force=True, settings=TINY, sensitivity=False)
     assert (tmp_path / "thesis.tex").read_text() == "precious"
+
+
+def test_background_comparison_gives_the_numbers_of_the_serial_run(run):
+    """The comparison computed in a spawned worker process (full runs) equals, number
+    for number, the one the run computed in-process: same code, same seeds."""
+    from dataclasses import replace
+
+    from milkbayes.reanalyze import _BackgroundComparison, _comparison_section
+
+    study, error = run
+    settings = replace(TINY, parallel_compare=True)
+    mcid = error.result.summary["settings"]["mcid"]
+    background = _BackgroundComparison.start(study, settings, mcid,
+                                             reference_likelihood="normal")
+    if background is None:
+        pytest.skip("one CPU: no background comparison")
+    assert background.candidates == (("paired_change", "normal"),)
+    section, _ = _comparison_section(study, settings, {}, mcid, lambda *a: None, background)
+    serial = error.result.summary["comparison"]
+    timing = ("refit_seconds",)
+    assert [{k: v for k, v in r.items() if k not in timing} for r in section["lomo"]] == \
+        [{k: v for k, v in r.items() if k not in timing} for r in serial["lomo"]]
+    assert section["pointwise"] == serial["pointwise"]
+
+
+def test_background_comparison_is_terminated_on_close(run):
+    """An interrupted run must not leave its worker process behind."""
+    from dataclasses import replace
+
+    from milkbayes.reanalyze import _BackgroundComparison
+
+    study, _ = run
+    background = _BackgroundComparison.start(study, replace(TINY, parallel_compare=True), 1.0,
+                                             reference_likelihood="normal")
+    if background is None:
+        pytest.skip("one CPU: no background comparison")
+    processes = list(background._pool._processes.values())
+    assert processes  # the worker was started at submission
+    background.close()
+    for process in processes:
+        process.join(timeout=10)
+        assert not process.is_alive()

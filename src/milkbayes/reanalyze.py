@@ -11,10 +11,12 @@ Stages, in order (each timed; :data:`STAGES`):
 3. ``fit`` — the flagship ``prepost_hierarchical`` model under the skeptical,
    neutral and enthusiastic priors (compiled once; the priors are data);
 4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
-5. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
+5. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, when present;
+6. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
    where its Pareto k is good, exact refits where it is not ("reloo"), stacking
-   weights (:mod:`milkbayes.compare`);
-6. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, when present;
+   weights (:mod:`milkbayes.compare`). In a full run, the candidates other than the
+   main fit are compiled and cross-validated in a second process from the start
+   (:class:`_BackgroundComparison`), so their compilation overlaps stages 3-5;
 7. ``figures`` and ``report`` — PNGs and the HTML/Markdown/JSON report
    (:mod:`milkbayes.report`).
 
@@ -52,7 +54,7 @@ from milkbayes.fit import rename_or_refuse, sigterm_as_keyboard_interrupt
 __all__ = ["STAGES", "ReanalysisSettings", "FULL", "FAST", "ReanalysisResult",
            "DiagnosticsFailedError", "run_reanalysis", "load_input_study"]
 
-STAGES = ("data", "reproduction", "fit", "diagnostics", "compare", "sensitivity", "figures",
+STAGES = ("data", "reproduction", "fit", "diagnostics", "sensitivity", "compare", "figures",
           "report")
 """The stages reported to the progress callback, in order."""
 
@@ -95,6 +97,11 @@ class ReanalysisSettings:
         Exact refits only for the mothers whose PSIS-LOO Pareto k is too high, PSIS
         elsewhere (:func:`milkbayes.compare.lomo_cv` with ``psis``); False refits
         every mother.
+    parallel_compare : bool
+        Compile and cross-validate the candidates other than the main fit in a second
+        process while the main fits run (on two or more cores); same numbers, less
+        wall time. Off in :data:`FAST`, whose small fits would not repay the worker's
+        start-up.
     """
 
     draws: int
@@ -110,10 +117,11 @@ class ReanalysisSettings:
     )
     sensitivity_fast: bool = False
     reloo: bool = True
+    parallel_compare: bool = False
 
 
 FULL = ReanalysisSettings(draws=2000, tune=1000, chains=4, lomo_draws=300, lomo_tune=300,
-                          lomo_chains=2)
+                          lomo_chains=2, parallel_compare=True)
 """The default: 4 x 2000 draws per main fit.
 
 The flagship's slowest quantities are its variance partition (``mother_sd`` against
@@ -332,6 +340,13 @@ def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
     return fits
 
 
+def _main_likelihood(study) -> str:
+    """The likelihood :func:`_fit_priors` fits (the main model's default)."""
+    from milkbayes import fit as fitting
+
+    return fitting.resolve_likelihood(fitting.load_model(MAIN_MODEL), None)
+
+
 def _effect_draws(result) -> np.ndarray:
     variable = result.summary.get("effect_variable", "effect")
     return np.asarray(result.tree["posterior"][variable].values, dtype=float).ravel()
@@ -481,54 +496,137 @@ def _comparison_entry(module_name: str, likelihood: str, study, settings, prior_
     return result, entry, values
 
 
-def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, Any],
-                        mcid: float, tick) -> tuple[dict, list]:
+def _candidate_cv(model_name: str, likelihood: str, study, settings: ReanalysisSettings,
+                  mcid: float, reuse=None, tick=None, position: tuple[int, int] = (0, 1)):
+    """PSIS-LOO by mother and the leave-one-mother-out elpd of one candidate.
+
+    Returns ``(lomo, psis_rows, None)``, or ``(None, [], reason)`` when the model cannot
+    fit these data (e.g. log-normal with a zero measurement).
+    """
     from milkbayes import compare
 
+    label = f"{model_name}/{likelihood}"
+    try:
+        full, entry, values = _comparison_entry(model_name, likelihood, study, settings,
+                                                REFERENCE_PRIOR, mcid, reuse)
+    except ModelError as error:
+        return None, [], f"{label}: {error}"
+    inputs = full.inputs
+    n = int(study.n)
+    mother_of_obs = np.asarray(inputs.data.get("mother_idx", np.arange(n)))
+    target = "pre_post" if "mother_idx" in inputs.data else "change"
+    intercept = ("mother_z", "mother") if "mother_z" in entry.model.named_vars else None
+    k, total = position
+
+    def refit_progress(done: int, of: int) -> None:
+        if tick is not None:
+            tick("compare", k * of + done, total * of)
+
+    loglik = compare.PointwiseLogLik(entry.model)
+    post = full.tree["posterior"]
+    matrix = loglik(compare._stacked_draws(post, loglik.value_names))
+    levels = ("mother", "observation") if target == "pre_post" else ("mother",)
+    by_level, psis_rows = {}, []
+    for level in levels:
+        psis = by_level[level] = compare.psis_by_mother(post, matrix, mother_of_obs, n,
+                                                        label=label, level=level)
+        psis_rows.append({"label": psis.label, "level": psis.level, "elpd": psis.elpd,
+                          "se": psis.se, "max_k": psis.max_k, "n_high_k": psis.n_high_k,
+                          "n": len(psis.pareto_k), "good_k": psis.good_k,
+                          "reliable": psis.reliable, "note": psis.note})
+    # reloo: exact refits only where the mother-level Pareto k is too high
+    lomo = compare.lomo_cv(
+        entry.model, compiled=entry.compiled, data=values, mother_of_obs=mother_of_obs,
+        mother_ids=list(study.ids), label=label, target=target, intercept=intercept,
+        draws=settings.lomo_draws, tune=settings.lomo_tune, chains=settings.lomo_chains,
+        seed=settings.seed, full_posterior=full.tree, progress=refit_progress,
+        psis=by_level["mother"] if settings.reloo else None, loglik=loglik)
+    return lomo, psis_rows, None
+
+
+def _candidates_cv(study, settings: ReanalysisSettings, mcid: float,
+                   candidates: tuple[tuple[str, str], ...]) -> dict:
+    """:func:`_candidate_cv` of several candidates (the body of the background worker)."""
+    return {candidate: _candidate_cv(*candidate, study, settings, mcid)
+            for candidate in candidates}
+
+
+class _BackgroundComparison:
+    """The comparison candidates other than the main fit, computed in a second process.
+
+    Most of a full reanalysis is the compilation of the candidate models (numba, one
+    core each, 5-15 s per model), which no cache carries across processes. On a
+    machine with two or more cores, a worker process started before the main fits
+    compiles and cross-validates the other candidates meanwhile. The worker is spawned
+    (not forked: numba and nutpie keep threads), uses the same seeds, and so returns
+    exactly the numbers a serial run computes. On Ctrl-C or an error the worker is
+    terminated.
+    """
+
+    def __init__(self, study, settings: ReanalysisSettings, mcid: float,
+                 candidates: tuple[tuple[str, str], ...]):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.candidates = candidates
+        self._pool = ProcessPoolExecutor(max_workers=1,
+                                         mp_context=multiprocessing.get_context("spawn"))
+        self._future = self._pool.submit(_candidates_cv, study, settings, mcid, candidates)
+
+    def result(self) -> dict:
+        try:
+            return self._future.result()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+    @classmethod
+    def start(cls, study, settings: ReanalysisSettings, mcid: float, *, reference_likelihood
+              ) -> _BackgroundComparison | None:
+        """A worker for the candidates that do not reuse the main fit, or None."""
+        import os
+
+        others = tuple(c for c in settings.comparison
+                       if c != (MAIN_MODEL, reference_likelihood))
+        if not settings.parallel_compare or not others or (os.cpu_count() or 1) < 2:
+            return None
+        return cls(study, settings, mcid, others)
+
+
+def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, Any],
+                        mcid: float, tick, background: _BackgroundComparison | None = None
+                        ) -> tuple[dict, list]:
     results, psis_rows, notes, skipped = [], [], [], []
     reference = fits.get(REFERENCE_PRIOR)
     total = len(settings.comparison)
-    for k, (model_name, likelihood) in enumerate(settings.comparison):
-        label = f"{model_name}/{likelihood}"
+    elsewhere = {}
+    local = [c for c in settings.comparison
+             if background is None or c not in background.candidates]
+    for k, (model_name, likelihood) in enumerate(local):
         reuse = reference if reference is not None and \
             (model_name, likelihood) == (MAIN_MODEL, reference.likelihood) else None
-        try:
-            full, entry, values = _comparison_entry(model_name, likelihood, study, settings,
-                                                    REFERENCE_PRIOR, mcid, reuse)
-        except ModelError as error:  # e.g. log-normal with a zero measurement
-            skipped.append(f"{label}: {error}")
-            tick("compare", k + 1, total)
+        elsewhere[(model_name, likelihood)] = _candidate_cv(
+            model_name, likelihood, study, settings, mcid, reuse, tick, (k, total))
+        tick("compare", k + 1, total)
+    if background is not None:
+        elsewhere.update(background.result())
+    for candidate in settings.comparison:  # in the settings' order, wherever computed
+        lomo, rows_of_candidate, reason = elsewhere[candidate]
+        if lomo is None:
+            skipped.append(reason)
             continue
-        inputs = full.inputs
-        n = int(study.n)
-        mother_of_obs = np.asarray(inputs.data.get("mother_idx", np.arange(n)))
-        target = "pre_post" if "mother_idx" in inputs.data else "change"
-        intercept = ("mother_z", "mother") if "mother_z" in entry.model.named_vars else None
-
-        def refit_progress(done: int, of: int, k=k) -> None:
-            tick("compare", k * of + done, total * of)
-
-        loglik = compare.PointwiseLogLik(entry.model)
-        post = full.tree["posterior"]
-        matrix = loglik(compare._stacked_draws(post, loglik.value_names))
-        levels = ("mother", "observation") if target == "pre_post" else ("mother",)
-        by_level = {}
-        for level in levels:
-            psis = by_level[level] = compare.psis_by_mother(post, matrix, mother_of_obs, n,
-                                                            label=label, level=level)
-            psis_rows.append({"label": psis.label, "level": psis.level, "elpd": psis.elpd,
-                              "se": psis.se, "max_k": psis.max_k, "n_high_k": psis.n_high_k,
-                              "n": len(psis.pareto_k), "good_k": psis.good_k,
-                              "reliable": psis.reliable, "note": psis.note})
-        # reloo: exact refits only where the mother-level Pareto k is too high
-        lomo = compare.lomo_cv(
-            entry.model, compiled=entry.compiled, data=values, mother_of_obs=mother_of_obs,
-            mother_ids=list(study.ids), label=label, target=target, intercept=intercept,
-            draws=settings.lomo_draws, tune=settings.lomo_tune, chains=settings.lomo_chains,
-            seed=settings.seed, full_posterior=full.tree, progress=refit_progress,
-            psis=by_level["mother"] if settings.reloo else None, loglik=loglik)
+        psis_rows += rows_of_candidate
         results.append(lomo)
         notes.append(_refit_note(lomo))
+    tick("compare", total, total)
+    from milkbayes import compare
+
     rows = compare.compare_models(results) if results else []
     by_label = {r.label: r for r in results}
     lomo_rows = [{**asdict(row), "intercept_method": by_label[row.label].intercept_method,
@@ -837,24 +935,29 @@ def _run_into(study, target: Path, settings: ReanalysisSettings, clock: _Stopwat
     from milkbayes import report
 
     temporary = _prepare_out_dir(target, force)
+    background = None
     try:
         mcid = outcome_mcid(study)
         rope = (-ROPE_FRACTION_OF_MCID * mcid, ROPE_FRACTION_OF_MCID * mcid)
         data = clock.run("data", lambda: _data_section(study))
         reproduction = clock.run("reproduction", lambda: _reproduction_section(study))
+        background = _BackgroundComparison.start(
+            study, settings, mcid, reference_likelihood=_main_likelihood(study))
         fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
         bayes = _bayes_section(study, fits, reproduction, mcid, rope)
         modifiers = _modifier_section(fits[REFERENCE_PRIOR])
         diagnostics, simulated = clock.run("diagnostics",
                                            lambda: _diagnostics_section(study, fits))
-        comparison, lomo_results = clock.run(
-            "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick))
+        # the sensitivity stage first: meanwhile a background comparison can finish
         if sensitivity:
             sens, sens_figures = clock.run(
                 "sensitivity", lambda: _sensitivity_section(study, mcid,
                                                             settings.sensitivity_fast))
         else:
             sens, sens_figures = None, {}
+        comparison, lomo_results = clock.run(
+            "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick,
+                                                   background))
         from milkbayes import compare as compare_module
 
         comparison_rows = compare_module.compare_models(lomo_results) if lomo_results else []
@@ -888,6 +991,8 @@ def _run_into(study, target: Path, settings: ReanalysisSettings, clock: _Stopwat
         clock.run("report", lambda: report.write_report(summary, figures, temporary))
         _move_into_place(temporary, target, force=force)
     except BaseException:
+        if background is not None:
+            background.close()
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     result = ReanalysisResult(
