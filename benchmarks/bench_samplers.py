@@ -89,6 +89,8 @@ LIKELIHOOD = "normal"
 PRIOR = "neutral"
 COVARIATES = ("work_duration", "parity", "occupation", "education", "age_group")
 TARGETS = {24: {"stan": 5.0, "pymc": 25.0}, 2000: {"stan": 5.0}}
+REFIT_TARGET_SECONDS = 0.5
+"""Issue 4: a refit after compiling takes <= 0.5 s (4 chains x 1000 + 1000 draws)."""
 """ESS/s of milkbayes over the other way, at each n (issue 8)."""
 
 
@@ -503,7 +505,8 @@ def run_size(n: int, repetitions: int, ways: tuple[str, ...], args, cache_root: 
     fits = []
     for rep in range(repetitions):
         for way in ways:
-            cold = rep == 0 and first_size and not args.keep_caches
+            cold = rep == 0 and first_size and not args.keep_caches \
+                and not (way == "stan" and args.keep_stan_cache)
             env = environment(cache_root / way, cold=cold)
             print(f"  n={n} rep {rep + 1}/{repetitions} {way}{' (cold caches)' if cold else ''}"
                   " ...", file=sys.stderr, flush=True)
@@ -546,6 +549,12 @@ def print_table(result: dict) -> None:
     for name, target in result["targets"].items():
         print(f"TARGET {name} >= {target['target']:g}x: {target['value']:.2f}x "
               f"{'met' if target['met'] else 'NOT met'}")
+    refit = result["ways"].get("milkbayes", {}).get("sample_s")
+    if n <= 100 and refit is not None:
+        # the timed milkbayes fit is a refit: the untimed first fit compiled the model
+        print(f"TARGET n{n}_refit_sampling <= {REFIT_TARGET_SECONDS:g} s: {refit:.2f} s "
+              f"{'met' if refit <= REFIT_TARGET_SECONDS else 'NOT met'} "
+              "(milkbayes sample s: with_data and sampling after the compiling first fit)")
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -574,6 +583,9 @@ def parse(argv=None) -> argparse.Namespace:
                         help="seconds before a worker is abandoned")
     parser.add_argument("--keep-caches", action="store_true",
                         help="do not empty the compile caches before the first repetition")
+    parser.add_argument("--keep-stan-cache", action="store_true",
+                        help="keep httpstan's compiled model from an earlier run (its C++ "
+                             "build takes about a minute and does not change between runs)")
     parser.add_argument("--skip-stan-unless-compiled", action="store_true",
                         help="leave Stan out unless its model is already in the cache")
     parser.add_argument("--cache-root", default=str(Path(tempfile.gettempdir())
