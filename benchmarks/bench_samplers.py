@@ -480,6 +480,12 @@ def summarise(fits: list[dict], n: int, ways: tuple[str, ...]) -> dict:
             worst = min(ratios[key], ratios[key.replace("_effect", "_min")])
             targets[f"n{n}_ess_per_s_vs_{other}"] = {"target": target, "value": worst,
                                                      "met": worst >= target}
+    refit = per_way.get("milkbayes", {}).get("sample_s")
+    if n <= 100 and refit is not None:
+        # the timed milkbayes fit is a refit: the untimed first fit compiled the model
+        targets[f"n{n}_refit_sampling"] = {"target": REFIT_TARGET_SECONDS, "value": refit,
+                                           "met": refit <= REFIT_TARGET_SECONDS,
+                                           "unit": "s"}
     return {"n": n, "ways": per_way, "ratios": ratios, "agreement": agreement,
             "targets": targets}
 
@@ -547,14 +553,13 @@ def print_table(result: dict) -> None:
     for name, value in result["ratios"].items():
         print(f"RATIO {name} {value:.2f}")
     for name, target in result["targets"].items():
+        if target.get("unit") == "s":
+            print(f"TARGET {name} <= {target['target']:g} s: {target['value']:.2f} s "
+                  f"{'met' if target['met'] else 'NOT met'} (milkbayes sample s: with_data "
+                  "and sampling after the compiling first fit)")
+            continue
         print(f"TARGET {name} >= {target['target']:g}x: {target['value']:.2f}x "
               f"{'met' if target['met'] else 'NOT met'}")
-    refit = result["ways"].get("milkbayes", {}).get("sample_s")
-    if n <= 100 and refit is not None:
-        # the timed milkbayes fit is a refit: the untimed first fit compiled the model
-        print(f"TARGET n{n}_refit_sampling <= {REFIT_TARGET_SECONDS:g} s: {refit:.2f} s "
-              f"{'met' if refit <= REFIT_TARGET_SECONDS else 'NOT met'} "
-              "(milkbayes sample s: with_data and sampling after the compiling first fit)")
 
 
 def parse(argv=None) -> argparse.Namespace:

@@ -185,8 +185,12 @@ def collect_targets(record: dict) -> list[dict]:
     samplers = record.get("samplers", {}).get("result") or {}
     for size in samplers.get("sizes", []):
         for name, target in size.get("targets", {}).items():
-            rows.append({"name": name, "target": f">= {target['target']:g}x",
-                         "value": f"{target['value']:.2f}x", "met": target["met"],
+            seconds = target.get("unit") == "s"
+            rows.append({"name": name,
+                         "target": f"<= {target['target']:g} s" if seconds
+                         else f">= {target['target']:g}x",
+                         "value": f"{target['value']:.2f} s" if seconds
+                         else f"{target['value']:.2f}x", "met": target["met"],
                          "source": "bench_samplers.py"})
         for way, row in size.get("ways", {}).items():
             if way not in TARGET_WAYS.get(size["n"], ()):
