@@ -36,8 +36,8 @@ swapped by ``with_data``.
 no warm-up draws. The model's deterministics (subgroup effects, each mother's effect,
 ...) are computed afterwards, for all draws at once, by one vectorised function
 (:class:`Deterministics`): computed inside the sampler they cost every draw a call
-and made the compiled callback larger (on the flagship, 9.5 s to compile instead of
-12-14 s and 8 % less sampling time; ``benchmarks/bench_samplers.py``).
+and made the compiled callback larger (on the flagship, timed in one process: 9.5 s
+to compile instead of 12-14 s, and about 8 % less sampling time).
 
 **Summary.** With :math:`\theta^{(s)}` the posterior draws of the model's ``EFFECT``:
 the median, the equal-tailed 95 % interval (quantiles 0.025 and 0.975, from
