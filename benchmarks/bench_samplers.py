@@ -49,9 +49,10 @@ compile directory, a fresh httpstan cache): its compile time is the cold one; la
 repetitions reuse those caches, as a user's second session would. Medians are over
 repetitions.
 
-**Agreement.** The effect's posterior mean and sd must agree between each pair of ways
-within :math:`4\sqrt{MCSE_1^2 + MCSE_2^2}` (MCSE of the mean and of the sd from
-:func:`arviz.mcse`).
+**Agreement.** The effect's posterior mean and sd, averaged over the repetitions
+(:func:`pooled_effect`), must agree between each pair of ways within
+:math:`4\sqrt{MCSE_1^2 + MCSE_2^2}` (MCSE of the mean and of the sd from
+:func:`arviz.mcse`, pooled over the repetitions).
 
 References
 ----------
@@ -436,6 +437,30 @@ def median_of(rows: list[dict], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def pooled_effect(fits: list[dict]) -> dict:
+    r"""The effect's posterior mean and sd averaged over repetitions, with their MCSE.
+
+    Repetitions use different seeds, so they are independent estimates: the average
+    of :math:`k` of them has MCSE :math:`\sqrt{\sum_r MCSE_r^2}/k`.
+
+    Examples
+    --------
+    >>> out = pooled_effect([{"effect_mean": 1.0, "effect_sd": 2.0, "effect_mcse_mean": 0.3,
+    ...                       "effect_mcse_sd": 0.4},
+    ...                      {"effect_mean": 3.0, "effect_sd": 2.0, "effect_mcse_mean": 0.4,
+    ...                       "effect_mcse_sd": 0.3}])
+    >>> out["effect_mean"], round(out["effect_mcse_mean"], 3)
+    (2.0, 0.25)
+    """
+    k = len(fits)
+    out = {}
+    for stat in ("mean", "sd"):
+        out[f"effect_{stat}"] = float(np.mean([f[f"effect_{stat}"] for f in fits]))
+        out[f"effect_mcse_{stat}"] = float(
+            np.sqrt(np.sum([f[f"effect_mcse_{stat}"] ** 2 for f in fits])) / k)
+    return out
+
+
 def summarise(fits: list[dict], n: int, ways: tuple[str, ...]) -> dict:
     """Medians per way, ratios against the targets, and the agreement check."""
     per_way = {}
@@ -458,9 +483,7 @@ def summarise(fits: list[dict], n: int, ways: tuple[str, ...]) -> dict:
             "total_s_warm_cache": median_of([f for f in ok if not f.get("cold")], "total_s"),
             "peak_rss_mb": max(f["peak_rss_mb"] for f in ok),
             "cpu_s": median_of(ok, "cpu_s"),
-            "effect_mean": first["effect_mean"], "effect_sd": first["effect_sd"],
-            "effect_mcse_mean": first["effect_mcse_mean"],
-            "effect_mcse_sd": first["effect_mcse_sd"],
+            **pooled_effect(ok),
             "errors": errors}
     ratios, agreement = {}, {}
     ours = per_way.get("milkbayes", {})

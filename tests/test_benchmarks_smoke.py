@@ -197,3 +197,18 @@ def test_compile_time_is_summed_from_a_pyinstrument_text(tmp_path):
     path.write_text(text)
     assert run_all.compile_time_in_profile(path) == (6.5, 10.0)
     assert run_all.compile_time_in_profile(tmp_path / "missing.txt") == (None, None)
+
+
+def test_agreement_pools_repetitions_as_independent_estimates():
+    """Averaging k independent runs divides the MCSE by sqrt(k) when they are equal;
+    the agreement check then compares the pooled means (simulated with known truth)."""
+    samplers = load("bench_samplers")
+    rng = np.random.default_rng(5)
+    runs = [{"effect_mean": m, "effect_sd": 1.0, "effect_mcse_mean": 0.02,
+             "effect_mcse_sd": 0.01} for m in rng.normal(9.5, 0.02, size=4)]
+    pooled = samplers.pooled_effect(runs)
+    assert pooled["effect_mean"] == pytest.approx(np.mean([r["effect_mean"] for r in runs]))
+    assert pooled["effect_mcse_mean"] == pytest.approx(0.02 / 2)
+    shifted = [{**r, "effect_mean": r["effect_mean"] + 0.2} for r in runs]
+    assert samplers.agree(pooled, samplers.pooled_effect(runs))["ok"]
+    assert not samplers.agree(pooled, samplers.pooled_effect(shifted))["ok"]
