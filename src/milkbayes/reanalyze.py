@@ -340,7 +340,7 @@ def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
     return fits
 
 
-def _main_likelihood(study) -> str:
+def _main_likelihood() -> str:
     """The likelihood :func:`_fit_priors` fits (the main model's default)."""
     from milkbayes import fit as fitting
 
@@ -602,22 +602,24 @@ class _BackgroundComparison:
 def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, Any],
                         mcid: float, tick, background: _BackgroundComparison | None = None
                         ) -> tuple[dict, list]:
+    from milkbayes import compare
+
     results, psis_rows, notes, skipped = [], [], [], []
     reference = fits.get(REFERENCE_PRIOR)
     total = len(settings.comparison)
-    elsewhere = {}
+    computed = {}  # candidate -> _candidate_cv's result, here or in the background
     local = [c for c in settings.comparison
              if background is None or c not in background.candidates]
     for k, (model_name, likelihood) in enumerate(local):
         reuse = reference if reference is not None and \
             (model_name, likelihood) == (MAIN_MODEL, reference.likelihood) else None
-        elsewhere[(model_name, likelihood)] = _candidate_cv(
+        computed[(model_name, likelihood)] = _candidate_cv(
             model_name, likelihood, study, settings, mcid, reuse, tick, (k, total))
         tick("compare", k + 1, total)
     if background is not None:
-        elsewhere.update(background.result())
+        computed.update(background.result())
     for candidate in settings.comparison:  # in the settings' order, wherever computed
-        lomo, rows_of_candidate, reason = elsewhere[candidate]
+        lomo, rows_of_candidate, reason = computed[candidate]
         if lomo is None:
             skipped.append(reason)
             continue
@@ -625,8 +627,6 @@ def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, 
         results.append(lomo)
         notes.append(_refit_note(lomo))
     tick("compare", total, total)
-    from milkbayes import compare
-
     rows = compare.compare_models(results) if results else []
     by_label = {r.label: r for r in results}
     lomo_rows = [{**asdict(row), "intercept_method": by_label[row.label].intercept_method,
@@ -942,7 +942,7 @@ def _run_into(study, target: Path, settings: ReanalysisSettings, clock: _Stopwat
         data = clock.run("data", lambda: _data_section(study))
         reproduction = clock.run("reproduction", lambda: _reproduction_section(study))
         background = _BackgroundComparison.start(
-            study, settings, mcid, reference_likelihood=_main_likelihood(study))
+            study, settings, mcid, reference_likelihood=_main_likelihood())
         fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
         bayes = _bayes_section(study, fits, reproduction, mcid, rope)
         modifiers = _modifier_section(fits[REFERENCE_PRIOR])
