@@ -562,9 +562,9 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     rows = _mother_rows(mother_of_obs, n)
     refit = _mothers_to_refit(psis, n, label)
     if compiled is None and refit:
-        import nutpie
+        from milkbayes.compile_cache import compile_pymc_model
 
-        compiled = nutpie.compile_pymc_model(model)
+        compiled = compile_pymc_model(model)
     loglik = loglik or PointwiseLogLik(model)
     names = loglik.value_names
     if intercept is not None and intercept[0] not in names:

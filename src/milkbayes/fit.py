@@ -1,9 +1,9 @@
 r"""The compile-once fitting engine: fit a model, summarise it, save it as a run folder.
 
-Each model script of :mod:`milkbayes.models` is compiled once per process with
-``nutpie.compile_pymc_model``; later fits swap data and prior values into the compiled
-model with ``compiled.with_data(...)`` and sample again (about 0.1 s for the small
-models instead of several seconds of compilation). The PyMC model kept beside the
+Each model script of :mod:`milkbayes.models` is compiled once per process for nutpie
+(:func:`milkbayes.compile_cache.compile_pymc_model`); later fits swap data and prior
+values into the compiled model with ``compiled.with_data(...)`` and sample again
+(about 0.1 s for the small models instead of several seconds of compilation). The PyMC model kept beside the
 compiled one gets the same values through ``pm.set_data`` before the log-likelihood
 and the posterior predictive are computed, so they always describe the data actually
 fitted.
@@ -17,14 +17,13 @@ that label them, so any change of shape recompiles (a conservative choice: refit
 hold out a mother use ``mother_weight`` and keep their shapes). Coordinate *labels*
 (participant ids) are re-attached after each fit from the current inputs.
 
-**Across processes.** PyTensor already caches the numba code of each operation in its
-compile directory (``config.numba__cache``, on by default): a new process compiles in
-0.57-0.62 of the time it takes with an empty directory
-(``benchmarks/bench_refit.py --cross-process``; paired_change 33 s warm against 54 s
-cold, the flagship 83 s against 146 s, both on 2 heavily shared cores). nutpie's outer
-C callback cannot be cached by numba (it refers to dynamic globals), and pickling a
-compiled model would pickle the user's data with it, so milkbayes adds no cache of its
-own: the remaining cost is graph rewriting and that callback.
+**Across processes.** PyTensor caches the numba code of each operation in its
+compile directory (``config.numba__cache``, on by default), and
+:mod:`milkbayes.compile_cache` caches nutpie's C callbacks there too (nutpie's own
+cannot be cached), so a new process that meets a model already compiled on this
+machine spends about 1.4 s instead of 7 s on the flagship (the rest is PyMC's graph
+rewriting). Pickling a compiled model is not an alternative: it would pickle the
+user's data with it.
 
 **Design data.** A model may list data that describe the design rather than the
 outcomes (``DESIGN_DATA``: indices, covariate codings); they are compiled in as
@@ -444,7 +443,7 @@ def _compiled_for(module: ModuleType, inputs: Any, prior: Any, likelihood: str
     """The cache entry for these inputs (compiling on a miss) and the compile time."""
     import time
 
-    import nutpie
+    from milkbayes.compile_cache import compile_pymc_model
 
     key = cache_key(module.NAME, likelihood, inputs.data, inputs.coords)
     # The module path, so a test model cannot collide; and the outcome kind, because the
@@ -465,7 +464,7 @@ def _compiled_for(module: ModuleType, inputs: Any, prior: Any, likelihood: str
 
         sampled = freeze_dims_and_data(model, data=sorted(design))
     # free variables only: the deterministics are computed after sampling (module Notes)
-    compiled = nutpie.compile_pymc_model(sampled, var_names=[rv.name for rv in model.free_RVs])
+    compiled = compile_pymc_model(sampled, var_names=[rv.name for rv in model.free_RVs])
     seconds = time.perf_counter() - start
     entry = _CacheEntry(compiled=compiled, model=model,
                         data_names=frozenset(var.name for var in model.data_vars))

@@ -51,10 +51,10 @@ def get_compiled(key: tuple, build) -> CompiledModel:
     """The compiled model cached under ``key``, built by ``build()`` on first use."""
     global _COMPILATIONS
     if key not in _CACHE:
-        import nutpie
+        from milkbayes.compile_cache import compile_pymc_model
 
         model, effect = build()
-        compiled = nutpie.compile_pymc_model(model)
+        compiled = compile_pymc_model(model)
         _COMPILATIONS += 1
         names = tuple(sorted(getattr(v, "name", "") for v in model.data_vars))
         _CACHE[key] = CompiledModel(model=model, compiled=compiled, effect=effect,
