@@ -32,13 +32,15 @@ with pm.Model() as model:
     pm.Normal("obs", mu + design, sigma, observed=y)
 frozen = freeze_dims_and_data(model, data=["design"])
 compiled = compile_pymc_model(frozen)
-point = np.array([0.3, -0.2])
+values = {"mu": 0.3, "sigma_log__": -0.2}
+# in the order of the compiled vector (freezing may reorder the free variables)
+point = np.array([values[name] for name in compiled.shape_info[0][:2]])
 gradient, logp = np.zeros(2), np.zeros(1)
 double = ctypes.POINTER(ctypes.c_double)
 status = compiled.compiled_logp_func.ctypes(
     2, point.ctypes.data_as(double), gradient.ctypes.data_as(double),
     logp.ctypes.data_as(double), compiled.user_data.ctypes.data)
-expected = model.compile_logp()({"mu": 0.3, "sigma_log__": -0.2})
+expected = model.compile_logp()(values)
 print(json.dumps({"logp_hits": compiled.compiled_logp_func._cache_hits,
                   "expand_hits": compiled.compiled_expand_func._cache_hits,
                   "status": status, "logp": float(logp[0]), "expected": float(expected)}))
