@@ -15,14 +15,15 @@ with the same (now filled) folders: the second ``make reanalyze`` of a user.
 
 The stage times are those ``reanalyze`` writes into ``summary.json`` (``timings``);
 the rest of the wall time (interpreter start, imports, writing the report folder) is
-shown as ``startup+other``. The warm full run is also the profile: it runs the same
-library call under pyinstrument (sampling every 10 ms, a small overhead included in
-its time), whose text goes to ``benchmarks/results/profile_reanalyze_full_warm.txt``,
-and the dominating stage is named. (Profiling that run rather than adding another
-keeps ``make bench`` within its time budget.)
+shown as ``startup+other``. A run marked ``:profile`` runs the same library call
+under pyinstrument (sampling every 10 ms), whose text goes to
+``benchmarks/results/profile_reanalyze_<mode>_<cache>.txt``, and the dominating stage
+is named. The profiler's overhead is in that run's time, so a target is judged on an
+unprofiled run of the same mode and cache when there is one (the default runs have
+one), and on the profiled run, so marked, only when there is not.
 
 Run: ``.venv/bin/python benchmarks/profile_reanalyze.py
-[--runs full:cold,full:warm:profile,fast:cold,fast:warm]``.
+[--runs full:cold,full:warm,full:warm:profile,fast:cold,fast:warm]``.
 Printed lines ``RATIO <name> <seconds>`` and ``TARGET ...`` are collected by
 ``benchmarks/run_all.py``. Targets (issue 8): full reanalysis <= 60 s cold and
 <= 20 s warm on 2 cores.
@@ -151,9 +152,31 @@ def print_table(runs: list[dict]) -> None:
         print(f"{label:<11} {run['wall_s']:>7.1f} {run['cpu_s']:>7.1f} {cells}")
 
 
+def judged_runs(runs: list[dict]) -> list[dict]:
+    """One run per (mode, cache), the first unprofiled one if any: the profiler's
+    overhead must not count against a target.
+
+    Examples
+    --------
+    >>> runs = [{"mode": "full", "cache": "warm", "profiled": True, "wall_s": 9},
+    ...         {"mode": "full", "cache": "warm", "profiled": False, "wall_s": 8}]
+    >>> [r["wall_s"] for r in judged_runs(runs)]
+    [8]
+    """
+    chosen: dict[tuple, dict] = {}
+    for run in runs:
+        if "error" in run:
+            continue
+        key = (run["mode"], run["cache"])
+        if key not in chosen or (chosen[key].get("profiled") and not run.get("profiled")):
+            chosen[key] = run
+    return list(chosen.values())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default="full:cold,full:warm:profile,fast:cold,fast:warm",
+    parser.add_argument("--runs",
+                        default="full:cold,full:warm,full:warm:profile,fast:cold,fast:warm",
                         help="comma-separated mode:cache[:profile] (mode fast|full, cache "
                              "cold|warm), run in this order; a cold run empties the caches "
                              "first, a warm one reuses them; :profile runs it under "
@@ -187,18 +210,18 @@ def main(argv=None) -> int:
                   f"{run['dominating_stage']} ({100 * run['dominating_share']:.0f} % of the "
                   f"wall time); text in {run.get('profile_file')}")
     targets = {}
-    for run in runs:
-        if "error" in run:
-            continue
+    for run in judged_runs(runs):
         print(f"RATIO reanalyze_{run['mode']}_{run['cache']}_s {run['wall_s']:.2f}")
         if run["mode"] == "full":
             limit = TARGETS[run["cache"]]
+            note = ", profiled run" if run.get("profiled") else ""
             targets[f"reanalyze_full_{run['cache']}"] = {
                 "target": limit, "value": run["wall_s"], "met": run["wall_s"] <= limit,
-                "unit": "s", "dominating_stage": run["dominating_stage"]}
+                "unit": "s", "dominating_stage": run["dominating_stage"],
+                "profiled": bool(run.get("profiled"))}
             print(f"TARGET reanalyze_full_{run['cache']} <= {limit:g} s: {run['wall_s']:.1f} s "
                   f"{'met' if run['wall_s'] <= limit else 'NOT met'} "
-                  f"(largest stage: {run['dominating_stage']})")
+                  f"(largest stage: {run['dominating_stage']}{note})")
     profiled = [r for r in runs if r.get("profiled") and "error" not in r]
     payload = {"runs": runs, "profile": profiled[0] if profiled else None, "targets": targets}
     if args.json:

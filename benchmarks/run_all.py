@@ -465,7 +465,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0,
                         help="seconds allowed to bench_samplers.py and profile_reanalyze.py")
     parser.add_argument("--reanalyze-runs",
-                        default="full:cold,full:warm:profile",
+                        default="full:cold,full:warm,full:warm:profile",
                         help="passed to profile_reanalyze.py --runs")
     parser.add_argument("--others", choices=("default", "all"), default="default",
                         help="'all' also runs bench_reanalyze.py (see DEFAULT_SKIPPED_OTHERS)")
