@@ -289,7 +289,7 @@ def reanalyze_markdown(result: dict) -> list[str]:
                       f"of the wall time); pyinstrument text: `{prof.get('profile_file')}`."]
         compile_s, duration = compile_time_in_profile(ROOT / prof.get("profile_file", ""))
         if compile_s is not None:
-            lines.append(f"In that profile, `nutpie.compile_pymc_model` (compiling the models) "
+            lines.append(f"In that profile, `compile_pymc_model` (compiling the models) "
                          f"takes {compile_s:.0f} s of the {duration:.0f} s recorded "
                          f"({100 * compile_s / duration:.0f} %).")
     elif prof:
