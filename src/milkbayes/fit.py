@@ -181,6 +181,9 @@ class _CacheEntry:
     model: Any             # the pm.Model it was compiled from (pm.set_data target)
     data_names: frozenset = field(default_factory=frozenset)
     deterministics: Any = None   # Deterministics of model, built on first use
+    # the model nutpie compiled: ``model`` itself, or its copy with the design data
+    # frozen, whose own pm.Data feed nutpie's initial-point function
+    sampled: Any = None
 
 
 class Deterministics:
@@ -466,7 +469,7 @@ def _compiled_for(module: ModuleType, inputs: Any, prior: Any, likelihood: str
     # free variables only: the deterministics are computed after sampling (module Notes)
     compiled = compile_pymc_model(sampled, var_names=[rv.name for rv in model.free_RVs])
     seconds = time.perf_counter() - start
-    entry = _CacheEntry(compiled=compiled, model=model,
+    entry = _CacheEntry(compiled=compiled, model=model, sampled=sampled,
                         data_names=frozenset(var.name for var in model.data_vars))
     with _CACHE_LOCK:
         _CACHE.setdefault(key, entry)
@@ -499,10 +502,22 @@ def _fingerprint(arrays: dict[str, np.ndarray]) -> tuple:
 
 def _set_model_data(entry: _CacheEntry, values: dict[str, np.ndarray], coords: dict) -> None:
     """``pm.set_data`` on the cached PyMC model: its log-likelihood and predictive
-    functions must see the data actually fitted, not those of the first fit."""
+    functions must see the data actually fitted, not those of the first fit.
+
+    The copy nutpie compiled (design data frozen) has pm.Data of its own, which feed
+    nutpie's initial point (the priors' support points): they get the same values, so
+    that a fit starts where its own priors put it, whatever the process fitted before.
+    """
     import pymc as pm
 
     model = entry.model
+    if entry.sampled is not None and entry.sampled is not model:
+        from pytensor.compile.sharedvalue import SharedVariable
+
+        for variable in entry.sampled.data_vars:
+            # the frozen design data are constants now, and stay as compiled
+            if isinstance(variable, SharedVariable) and variable.name in values:
+                variable.set_value(np.asarray(values[variable.name], dtype=variable.dtype))
     used_dims = {dim for name in values for dim in (model.named_vars_to_dims.get(name) or ())}
     pm.set_data(values, model=model,
                 coords={dim: labels for dim, labels in coords.items() if dim in used_dims})
@@ -577,11 +592,14 @@ def fit(model_name: str | ModuleType, study: Any, *, prior: Any = "neutral",
     entry, compile_seconds = _compiled_for(module, inputs, prior_set, likelihood)
     values = {**{k: np.asarray(v) for k, v in inputs.data.items()}, **_prior_data(prior_set)}
     _check_data_names(entry.model, module, inputs.data, _prior_data(prior_set))
+    # Before sampling: nutpie's initial point (each prior's support point, jittered) is
+    # computed from the PyMC model's data, so they must be this fit's, not the
+    # previous fit's; otherwise a fit's draws would depend on what the process ran before.
+    _set_model_data(entry, values, inputs.coords)
     start = time.perf_counter()
     tree = _sample(_with_data(entry.compiled, values), draws=draws, tune=tune,
                    chains=chains, seed=seed, progress=progress, target_accept=target_accept)
     sample_seconds = time.perf_counter() - start
-    _set_model_data(entry, values, inputs.coords)
     tree = _add_deterministics(tree, entry)
     tree = _relabel(tree, inputs.coords)
     if log_likelihood:
