@@ -241,13 +241,13 @@ def test_background_comparison_gives_the_numbers_of_the_serial_run(run):
     for number, the one the run computed in-process: same code, same seeds."""
     from dataclasses import replace
 
-    from milkbayes.reanalyze import _BackgroundComparison, _comparison_section
+    from milkbayes.reanalyze import _BackgroundWork, _comparison_section
 
     study, error = run
-    settings = replace(TINY, parallel_compare=True)
+    settings = replace(TINY, parallel_worker=True)
     mcid = error.result.summary["settings"]["mcid"]
-    background = _BackgroundComparison.start(study, settings, mcid,
-                                             reference_likelihood="normal")
+    background = _BackgroundWork.start(study, settings, mcid, reference_likelihood="normal",
+                                       sensitivity=False)
     if background is None:
         pytest.skip("one CPU: no background comparison")
     assert background.candidates == (("paired_change", "normal"),)
@@ -263,11 +263,11 @@ def test_background_comparison_is_terminated_on_close(run):
     """An interrupted run must not leave its worker process behind."""
     from dataclasses import replace
 
-    from milkbayes.reanalyze import _BackgroundComparison
+    from milkbayes.reanalyze import _BackgroundWork
 
     study, _ = run
-    background = _BackgroundComparison.start(study, replace(TINY, parallel_compare=True), 1.0,
-                                             reference_likelihood="normal")
+    background = _BackgroundWork.start(study, replace(TINY, parallel_worker=True), 1.0,
+                                       reference_likelihood="normal", sensitivity=True)
     if background is None:
         pytest.skip("one CPU: no background comparison")
     processes = list(background._pool._processes.values())
@@ -276,3 +276,33 @@ def test_background_comparison_is_terminated_on_close(run):
     for process in processes:
         process.join(timeout=10)
         assert not process.is_alive()
+
+
+def test_background_sensitivity_gives_the_highlights_of_the_serial_run(run):
+    """The sensitivity highlights computed in the worker (full runs) equal, number for
+    number and figure for figure, those computed in-process."""
+    from dataclasses import replace
+
+    from milkbayes.reanalyze import _BackgroundWork, _sensitivity_section
+
+    study, error = run
+    mcid = error.result.summary["settings"]["mcid"]
+    settings = replace(TINY, parallel_worker=True, comparison=())
+    background = _BackgroundWork.start(study, settings, mcid, reference_likelihood="normal",
+                                       sensitivity=True)
+    if background is None:
+        pytest.skip("one CPU: no background worker")
+    try:
+        assert background.candidates == ()
+        items, figures = background.sensitivity_result()
+    finally:
+        background.close()
+    serial_items, serial_figures = _sensitivity_section(study, mcid, fast=True)
+
+    def without_timings(entries):
+        return [{**item, "summary": {k: v for k, v in item["summary"].items()
+                                     if not k.endswith("_seconds")}} for item in entries]
+
+    assert without_timings(items) == without_timings(serial_items)
+    assert items  # the highlights exist: the comparison is not vacuous
+    assert sorted(figures) == sorted(serial_figures)

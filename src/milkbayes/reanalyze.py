@@ -11,14 +11,17 @@ Stages, in order (each timed; :data:`STAGES`):
 3. ``fit`` — the flagship ``prepost_hierarchical`` model under the skeptical,
    neutral and enthusiastic priors (compiled once; the priors are data);
 4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
-5. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, when present;
-6. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
+5. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
    where its Pareto k is good, exact refits where it is not ("reloo"), stacking
-   weights (:mod:`milkbayes.compare`). In a full run, the candidates other than the
-   main fit are compiled and cross-validated in a second process from the start
-   (:class:`_BackgroundComparison`), so their compilation overlaps stages 3-5;
-7. ``figures`` and ``report`` — PNGs and the HTML/Markdown/JSON report
-   (:mod:`milkbayes.report`).
+   weights (:mod:`milkbayes.compare`);
+6. ``figures`` — the PNGs;
+7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, when present;
+8. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report`).
+
+In a full run, a second process (:class:`_BackgroundWork`) compiles and
+cross-validates the candidates other than the main fit, then computes the sensitivity
+highlights, from the start: that work overlaps stages 3-6, and stages 5 and 7 mostly
+collect its results.
 
 The run folder is built in a temporary sibling folder and moved into place at the
 end, so an interrupted run never leaves a half-written report, and an existing
@@ -54,7 +57,7 @@ from milkbayes.fit import rename_or_refuse, sigterm_as_keyboard_interrupt
 __all__ = ["STAGES", "ReanalysisSettings", "FULL", "FAST", "ReanalysisResult",
            "DiagnosticsFailedError", "run_reanalysis", "load_input_study"]
 
-STAGES = ("data", "reproduction", "fit", "diagnostics", "sensitivity", "compare", "figures",
+STAGES = ("data", "reproduction", "fit", "diagnostics", "compare", "figures", "sensitivity",
           "report")
 """The stages reported to the progress callback, in order."""
 
@@ -97,11 +100,11 @@ class ReanalysisSettings:
         Exact refits only for the mothers whose PSIS-LOO Pareto k is too high, PSIS
         elsewhere (:func:`milkbayes.compare.lomo_cv` with ``psis``); False refits
         every mother.
-    parallel_compare : bool
-        Compile and cross-validate the candidates other than the main fit in a second
-        process while the main fits run (on two or more cores); same numbers, less
-        wall time. Off in :data:`FAST`, whose small fits would not repay the worker's
-        start-up.
+    parallel_worker : bool
+        Compile and cross-validate the candidates other than the main fit, and compute
+        the sensitivity highlights, in a second process while the main fits run (on
+        two or more cores; :class:`_BackgroundWork`); same numbers, less wall time.
+        Off in :data:`FAST`, whose small fits would not repay the worker's start-up.
     """
 
     draws: int
@@ -117,11 +120,11 @@ class ReanalysisSettings:
     )
     sensitivity_fast: bool = False
     reloo: bool = True
-    parallel_compare: bool = False
+    parallel_worker: bool = False
 
 
 FULL = ReanalysisSettings(draws=2000, tune=1000, chains=4, lomo_draws=300, lomo_tune=300,
-                          lomo_chains=2, parallel_compare=True)
+                          lomo_chains=2, parallel_worker=True)
 """The default: 4 x 2000 draws per main fit.
 
 The flagship's slowest quantities are its variance partition (``mother_sd`` against
@@ -551,33 +554,42 @@ def _candidates_cv(study, settings: ReanalysisSettings, mcid: float,
             for candidate in candidates}
 
 
-class _BackgroundComparison:
-    """The comparison candidates other than the main fit, computed in a second process.
+class _BackgroundWork:
+    """Work that does not need the main fits, done in a second process meanwhile.
 
-    Most of a full reanalysis is the compilation of the candidate models (numba, one
-    core each, 5-15 s per model), which no cache carries across processes. On a
-    machine with two or more cores, a worker process started before the main fits
-    compiles and cross-validates the other candidates meanwhile. The worker is spawned
-    (not forked: numba and nutpie keep threads), uses the same seeds, and so returns
-    exactly the numbers a serial run computes. On Ctrl-C or an error the worker is
-    terminated.
+    The comparison candidates other than the main fit (compiled and cross-validated)
+    and then the sensitivity highlights (whose prior grid refits ``paired_change``).
+    On a machine with two or more cores, a worker process started before the main fits
+    does them in that order while the main process fits, checks, compares the main fit
+    and draws the figures. The worker is spawned (not forked: numba and nutpie keep
+    threads), uses the same seeds, and so returns exactly the numbers a serial run
+    computes. On Ctrl-C or an error the worker is terminated.
     """
 
     def __init__(self, study, settings: ReanalysisSettings, mcid: float,
-                 candidates: tuple[tuple[str, str], ...]):
+                 candidates: tuple[tuple[str, str], ...], sensitivity: bool):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         self.candidates = candidates
+        self.sensitivity = sensitivity
         self._pool = ProcessPoolExecutor(max_workers=1,
                                          mp_context=multiprocessing.get_context("spawn"))
-        self._future = self._pool.submit(_candidates_cv, study, settings, mcid, candidates)
+        # one worker: the tasks run in the order submitted, the comparison (needed
+        # first) before the sensitivity highlights
+        self._comparison = self._pool.submit(_candidates_cv, study, settings, mcid,
+                                             candidates) if candidates else None
+        self._sensitivity = self._pool.submit(
+            _sensitivity_section, study, mcid, settings.sensitivity_fast) \
+            if sensitivity else None
 
-    def result(self) -> dict:
-        try:
-            return self._future.result()
-        finally:
-            self.close()
+    def comparison_result(self) -> dict:
+        """``_candidates_cv``'s result for :attr:`candidates` (waits for the worker)."""
+        return self._comparison.result() if self._comparison is not None else {}
+
+    def sensitivity_result(self) -> tuple[list | None, dict]:
+        """``_sensitivity_section``'s result (waits for the worker)."""
+        return self._sensitivity.result()
 
     def close(self) -> None:
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
@@ -587,20 +599,22 @@ class _BackgroundComparison:
                 process.terminate()
 
     @classmethod
-    def start(cls, study, settings: ReanalysisSettings, mcid: float, *, reference_likelihood
-              ) -> _BackgroundComparison | None:
-        """A worker for the candidates that do not reuse the main fit, or None."""
+    def start(cls, study, settings: ReanalysisSettings, mcid: float, *, reference_likelihood,
+              sensitivity: bool) -> _BackgroundWork | None:
+        """A worker for the candidates that do not reuse the main fit and, if asked, the
+        sensitivity highlights; None when there is nothing to do or one core only."""
         import os
 
         others = tuple(c for c in settings.comparison
                        if c != (MAIN_MODEL, reference_likelihood))
-        if not settings.parallel_compare or not others or (os.cpu_count() or 1) < 2:
+        if not settings.parallel_worker or not (others or sensitivity) \
+                or (os.cpu_count() or 1) < 2:
             return None
-        return cls(study, settings, mcid, others)
+        return cls(study, settings, mcid, others, sensitivity)
 
 
 def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, Any],
-                        mcid: float, tick, background: _BackgroundComparison | None = None
+                        mcid: float, tick, background: _BackgroundWork | None = None
                         ) -> tuple[dict, list]:
     from milkbayes import compare
 
@@ -617,7 +631,7 @@ def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, 
             model_name, likelihood, study, settings, mcid, reuse, tick, (k, total))
         tick("compare", k + 1, total)
     if background is not None:
-        computed.update(background.result())
+        computed.update(background.comparison_result())
     for candidate in settings.comparison:  # in the settings' order, wherever computed
         lomo, rows_of_candidate, reason = computed[candidate]
         if lomo is None:
@@ -941,20 +955,14 @@ def _run_into(study, target: Path, settings: ReanalysisSettings, clock: _Stopwat
         rope = (-ROPE_FRACTION_OF_MCID * mcid, ROPE_FRACTION_OF_MCID * mcid)
         data = clock.run("data", lambda: _data_section(study))
         reproduction = clock.run("reproduction", lambda: _reproduction_section(study))
-        background = _BackgroundComparison.start(
-            study, settings, mcid, reference_likelihood=_main_likelihood())
+        background = _BackgroundWork.start(
+            study, settings, mcid, reference_likelihood=_main_likelihood(),
+            sensitivity=sensitivity)
         fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
         bayes = _bayes_section(study, fits, reproduction, mcid, rope)
         modifiers = _modifier_section(fits[REFERENCE_PRIOR])
         diagnostics, simulated = clock.run("diagnostics",
                                            lambda: _diagnostics_section(study, fits))
-        # the sensitivity stage first: meanwhile a background comparison can finish
-        if sensitivity:
-            sens, sens_figures = clock.run(
-                "sensitivity", lambda: _sensitivity_section(study, mcid,
-                                                            settings.sensitivity_fast))
-        else:
-            sens, sens_figures = None, {}
         comparison, lomo_results = clock.run(
             "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick,
                                                    background))
@@ -963,6 +971,17 @@ def _run_into(study, target: Path, settings: ReanalysisSettings, clock: _Stopwat
         comparison_rows = compare_module.compare_models(lomo_results) if lomo_results else []
         figures = clock.run("figures", lambda: _figures(study, fits, simulated,
                                                         comparison_rows, mcid))
+        # last: in a full run the worker computes it meanwhile (_BackgroundWork)
+        if not sensitivity:
+            sens, sens_figures = None, {}
+        elif background is not None:
+            sens, sens_figures = clock.run("sensitivity", background.sensitivity_result)
+        else:
+            sens, sens_figures = clock.run(
+                "sensitivity", lambda: _sensitivity_section(study, mcid,
+                                                            settings.sensitivity_fast))
+        if background is not None:
+            background.close()
         figures.update(sens_figures)
         captions = dict(FIGURE_CAPTIONS)
         for item in sens or []:
