@@ -103,6 +103,23 @@ def test_a_fit_does_not_depend_on_what_the_process_fitted_before(model_name, bun
         assert _bit_identical(values.values, after_another.tree.posterior[name].values), name
 
 
+def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_fit):
+    """``sample_timed`` splits nutpie's ``wait()`` to time the chains alone: the draws
+    must be those of a plain blocking ``nutpie.sample`` with the same settings, and
+    the sampler's seconds a part of the sampling step's."""
+    import nutpie
+
+    assert 0.0 < paired_fit.sampler_seconds <= paired_fit.sample_seconds
+    entry = next(e for key, e in fitmod._CACHE.items() if key[0].endswith("paired_change"))
+    settings = dict(draws=40, tune=40, chains=2, cores=1, seed=9, progress_bar=False,
+                    save_warmup=False)
+    timed, seconds = fitmod.sample_timed(entry.compiled, **settings)
+    plain = nutpie.sample(entry.compiled, **settings)
+    assert seconds > 0
+    for name, values in plain.posterior.data_vars.items():
+        assert _bit_identical(values.values, timed.posterior[name].values), name
+
+
 def test_refit_reuses_compiled_model_and_recompiles_on_new_shape(toy_model, toy_prior,
                                                                    small_study):
     fit(toy_model, small_study, prior=toy_prior, seed=1, **SMALL)
