@@ -27,9 +27,8 @@ same process, so that one-off start-up costs (thread pools, lazy imports and, fo
 nutpie, first-call initialisation: about 0.2 s) are counted in the total time but not
 as sampling.
 
-**Measures, per fit.** With :math:`t_s` the wall time of sampling (warm-up plus draws,
-all chains; for PyMC the ``sampling_time`` it records itself, which excludes its
-compilation and start-up) and :math:`\widehat{ESS}_{bulk}` from
+**Measures, per fit.** With :math:`t_s` a sampling time (warm-up plus draws, all
+chains) and :math:`\widehat{ESS}_{bulk}` from
 :func:`arviz.ess` (method ``"bulk"``, the rank-normalised split-:math:`\hat R` ESS of
 Vehtari et al. 2021):
 
@@ -37,7 +36,13 @@ Vehtari et al. 2021):
 * ESS/s of the slowest parameter :math:`= \min_\theta \widehat{ESS}_{bulk}(\theta) / t_s`
   over every free parameter (each element of a vector counts; the same set in all
   three ways);
-* compile time: ``nutpie.compile_pymc_model``; for PyMC the wall time of
+* two sampling times: the whole sampling call (``sample s``: for milkbayes the data
+  swap, nutpie's chains and the packaging of the draws into a DataTree; for Stan
+  pystan's ``sample()``, which fetches and parses the draws) and the chains alone
+  (``sampler s``: milkbayes's ``sampler_seconds``; none for Stan). PyMC records only
+  its ``sampling_time``, which ends with its chains, so it fills both. Each ratio uses the same one on both sides (:data:`TIME_BASIS`): the
+  sampler time against PyMC, the whole call against Stan;
+* compile time: ``milkbayes.compile_cache.compile_pymc_model``; for PyMC the wall time of
   ``pm.sample`` minus its sampling time (compilation, initialisation, worker start);
   ``stan.build``;
 * total: wall time of the worker process, measured by the parent;
@@ -78,6 +83,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -90,9 +96,27 @@ LIKELIHOOD = "normal"
 PRIOR = "neutral"
 COVARIATES = ("work_duration", "parity", "occupation", "education", "age_group")
 TARGETS = {24: {"stan": 5.0, "pymc": 25.0}, 2000: {"stan": 5.0}}
+"""ESS/s of milkbayes over the other way, at each n (issue 8)."""
 REFIT_TARGET_SECONDS = 0.5
 """Issue 4: a refit after compiling takes <= 0.5 s (4 chains x 1000 + 1000 draws)."""
-"""ESS/s of milkbayes over the other way, at each n (issue 8)."""
+TIME_BASIS = {"pymc": "sampler", "stan": "sample", "nutpie_bare": "sample"}
+"""Which sampling time each ratio divides by, the same on both sides.
+
+``sample``: the wall time of the whole sampling call, draws packaged as the caller
+gets them; ``sampler``: the chains alone. PyMC's ``sampling_time`` ends when its
+chains end, before the draws are packaged, so milkbayes is compared with it on its
+sampler time (nutpie's chains, :attr:`milkbayes.fit.FitResult.sampler_seconds`);
+pystan's ``sample()`` returns only after fetching and parsing the draws and gives no
+finer figure, so milkbayes is compared with Stan on its whole sampling step
+(``sample_seconds``: data swap, chains and packaging), which counts milkbayes's
+packaging against it."""
+
+
+class Timing(NamedTuple):
+    """The sampling time of one fit: the whole call, and the chains alone if known."""
+
+    sample_s: float
+    sampler_s: float | None
 
 
 # ----------------------------------------------------------------------------- data
@@ -185,7 +209,7 @@ def run_milkbayes(study, args) -> tuple[object, float, float]:
         if args.warmup_draws else None
     result = run(args.draws, args.tune, args.seed)
     compile_seconds = first.compile_seconds if first is not None else result.compile_seconds
-    return result.tree, compile_seconds, result.sample_seconds
+    return result.tree, compile_seconds, Timing(result.sample_seconds, result.sampler_seconds)
 
 
 def run_pymc(study, args) -> tuple[object, float, float]:
@@ -210,7 +234,8 @@ def run_pymc(study, args) -> tuple[object, float, float]:
     tree = run(args.draws, args.tune, args.seed)
     wall = time.perf_counter() - start
     sampling = float(tree["sample_stats"].attrs["sampling_time"])
-    return tree, wall - sampling, sampling
+    # PyMC's sampling_time ends when the chains end, before the draws are packaged
+    return tree, wall - sampling, Timing(sampling, sampling)
 
 
 def run_stan(study, args) -> tuple[object, float, float]:
@@ -237,7 +262,8 @@ def run_stan(study, args) -> tuple[object, float, float]:
         dims = tuple(fit.dims[fit.param_names.index(name)])
         values = np.asarray(fit[name]).reshape(*dims, args.draws, args.chains)
         draws[name] = np.moveaxis(values, (-1, -2), (0, 1))
-    return from_dict({"posterior": draws}), compile_seconds, sample_seconds
+    # pystan returns after fetching and parsing the draws: no figure without them
+    return from_dict({"posterior": draws}), compile_seconds, Timing(sample_seconds, None)
 
 
 def without_client_timeout() -> None:
@@ -313,15 +339,16 @@ def run_nutpie_bare(study, args) -> tuple[object, float, float]:
         run(args.warmup_draws, args.warmup_draws, args.seed + 1)
     start = time.perf_counter()
     tree = run(args.draws, args.tune, args.seed)
-    return tree, compile_seconds, time.perf_counter() - start
+    return tree, compile_seconds, Timing(time.perf_counter() - start, None)
 
 
 RUNNERS = {"milkbayes": run_milkbayes, "pymc": run_pymc, "stan": run_stan,
            "nutpie_bare": run_nutpie_bare}
 
 
-def measures(tree, compile_seconds: float, sample_seconds: float) -> dict:
-    """ESS_bulk, MCSE and ESS/s of the effect and of the slowest free parameter."""
+def measures(tree, compile_seconds: float, timing: Timing) -> dict:
+    """ESS_bulk, MCSE and ESS/s of the effect and of the slowest free parameter, per
+    second of the whole sampling call and, when known, of the sampler alone."""
     import arviz as az
 
     posterior = tree["posterior"] if "posterior" in tree.children else tree
@@ -335,14 +362,20 @@ def measures(tree, compile_seconds: float, sample_seconds: float) -> dict:
     effect = np.asarray(posterior["effect"])
     mcse_mean = float(np.asarray(az.mcse(tree, var_names=["effect"], method="mean")["effect"]))
     mcse_sd = float(np.asarray(az.mcse(tree, var_names=["effect"], method="sd")["effect"]))
-    return {"compile_s": compile_seconds, "sample_s": sample_seconds,
-            "effect_mean": float(effect.mean()), "effect_sd": float(effect.std(ddof=1)),
-            "effect_mcse_mean": mcse_mean, "effect_mcse_sd": mcse_sd,
-            "ess_bulk_effect": per_element["effect"],
-            "ess_bulk_min": per_element[slowest], "slowest_parameter": slowest,
-            "ess_per_s_effect": per_element["effect"] / sample_seconds,
-            "ess_per_s_min": per_element[slowest] / sample_seconds,
-            "n_draws": int(effect.size)}
+    out = {"compile_s": compile_seconds, "sample_s": timing.sample_s,
+           "sampler_s": timing.sampler_s,
+           "effect_mean": float(effect.mean()), "effect_sd": float(effect.std(ddof=1)),
+           "effect_mcse_mean": mcse_mean, "effect_mcse_sd": mcse_sd,
+           "ess_bulk_effect": per_element["effect"],
+           "ess_bulk_min": per_element[slowest], "slowest_parameter": slowest,
+           "n_draws": int(effect.size)}
+    for basis in ("sample", "sampler"):
+        seconds = out[f"{basis}_s"]
+        if seconds is not None:
+            suffix = "" if basis == "sample" else "_sampler"
+            out[f"ess_per_s_effect{suffix}"] = per_element["effect"] / seconds
+            out[f"ess_per_s_min{suffix}"] = per_element[slowest] / seconds
+    return out
 
 
 def peak_rss_mb() -> float:
@@ -357,8 +390,8 @@ def peak_rss_mb() -> float:
 def worker(args) -> None:
     """One fit in this (fresh) process; prints one JSON line."""
     study = make_study(args.n)
-    tree, compile_seconds, sample_seconds = RUNNERS[args.worker](study, args)
-    out = {"way": args.worker, "n": args.n, **measures(tree, compile_seconds, sample_seconds),
+    tree, compile_seconds, timing = RUNNERS[args.worker](study, args)
+    out = {"way": args.worker, "n": args.n, **measures(tree, compile_seconds, timing),
            "peak_rss_mb": peak_rss_mb()}
     print("WORKER " + json.dumps(out), flush=True)
 
@@ -433,7 +466,7 @@ def environment(cache_root: Path, cold: bool) -> dict:
 
 
 def median_of(rows: list[dict], key: str) -> float | None:
-    values = [row[key] for row in rows if key in row]
+    values = [row[key] for row in rows if row.get(key) is not None]
     return statistics.median(values) if values else None
 
 
@@ -475,6 +508,9 @@ def summarise(fits: list[dict], n: int, ways: tuple[str, ...]) -> dict:
             "repetitions": len(ok),
             "ess_per_s_effect": median_of(ok, "ess_per_s_effect"),
             "ess_per_s_min": median_of(ok, "ess_per_s_min"),
+            "ess_per_s_effect_sampler": median_of(ok, "ess_per_s_effect_sampler"),
+            "ess_per_s_min_sampler": median_of(ok, "ess_per_s_min_sampler"),
+            "sampler_s": median_of(ok, "sampler_s"),
             "slowest_parameter": statistics.mode(f["slowest_parameter"] for f in ok),
             "sample_s": median_of(ok, "sample_s"),
             "compile_s_cold_cache": first["compile_s"] if first.get("cold") else None,
@@ -491,9 +527,13 @@ def summarise(fits: list[dict], n: int, ways: tuple[str, ...]) -> dict:
         theirs = per_way.get(other, {})
         if other == "milkbayes" or "error" in ours or "error" in theirs:
             continue
+        suffix = "_sampler" if TIME_BASIS.get(other) == "sampler" else ""
         for kind in ("effect", "min"):
-            ratio = ours[f"ess_per_s_{kind}"] / theirs[f"ess_per_s_{kind}"]
+            ratio = ours[f"ess_per_s_{kind}{suffix}"] / theirs[f"ess_per_s_{kind}{suffix}"]
             ratios[f"n{n}_milkbayes_over_{other}_ess_per_s_{kind}"] = ratio
+            if suffix:  # and milkbayes's whole sampling step, for the record
+                ratios[f"n{n}_milkbayes_whole_step_over_{other}_ess_per_s_{kind}"] = \
+                    ours[f"ess_per_s_{kind}"] / theirs[f"ess_per_s_{kind}{suffix}"]
         agreement[other] = agree(ours, theirs)
     targets = {}
     for other, target in TARGETS.get(n, {}).items():
@@ -553,7 +593,8 @@ def print_table(result: dict) -> None:
     print(f"\nprepost_hierarchical (normal, neutral priors), n = {n}: "
           f"medians over repetitions")
     header = (f"{'way':<10} {'reps':>4} {'ESS/s eff':>10} {'ESS/s min':>10} {'slowest':<16} "
-              f"{'sample s':>8} {'compile s':>15} {'total s':>15} {'cpu s':>6} {'peak MB':>8}")
+              f"{'sample s':>8} {'sampler s':>9} {'compile s':>15} {'total s':>15} "
+              f"{'cpu s':>6} {'peak MB':>8}")
     print(header)
     print("-" * len(header))
     for way, row in result["ways"].items():
@@ -564,10 +605,17 @@ def print_table(result: dict) -> None:
         total_text = f"{fmt(row['total_s_cold_cache'])}/{fmt(row['total_s_warm_cache'])}"
         print(f"{way:<10} {row['repetitions']:>4} {fmt(row['ess_per_s_effect']):>10} "
               f"{fmt(row['ess_per_s_min']):>10} {row['slowest_parameter']:<16} "
-              f"{fmt(row['sample_s'], '.2f'):>8} {compile_text:>15} {total_text:>15} "
+              f"{fmt(row['sample_s'], '.2f'):>8} {fmt(row.get('sampler_s'), '.2f'):>9} "
+              f"{compile_text:>15} {total_text:>15} "
               f"{fmt(row['cpu_s'], '.0f'):>6} {fmt(row['peak_rss_mb'], '.0f'):>8}")
-    print("(compile and total: cold caches / warm caches; total = wall time of the whole "
-          "fresh process; cpu s = its CPU time, median)")
+    print("(ESS/s per second of the whole sampling call, 'sample s'; 'sampler s' = the "
+          "chains alone, draws not yet packaged: for PyMC its own sampling_time, which is "
+          "both; compile and total: cold caches / warm caches; total = wall time of the "
+          "whole fresh process; cpu s = its CPU time, median)")
+    for other, basis in TIME_BASIS.items():
+        if other in result["ways"] and "error" not in result["ways"][other]:
+            print(f"ratio milkbayes / {other}: per second of "
+                  f"{'the sampler (chains alone) on both sides' if basis == 'sampler' else 'the whole sampling call on both sides'}")
     for other, check in result["agreement"].items():
         print(f"effect agreement milkbayes vs {other}: mean |diff| "
               f"{check['mean']['abs_diff']:.3f} < {check['mean']['bound']:.3f}, sd |diff| "

@@ -69,13 +69,22 @@ def test_smoke_fits_are_consistent(smoke):
         assert f["n_draws"] == 50  # 1 chain x 50 kept draws
         # the ESS/s are the ESS over the sampling time, and the slowest is the minimum
         assert f["ess_per_s_effect"] == pytest.approx(f["ess_bulk_effect"] / f["sample_s"])
+        if f["sampler_s"] is not None:  # and over the chains' time alone
+            assert f["ess_per_s_effect_sampler"] == pytest.approx(
+                f["ess_bulk_effect"] / f["sampler_s"])
+            assert 0 < f["sampler_s"] <= f["sample_s"]
         assert f["ess_bulk_min"] <= f["ess_bulk_effect"]
         assert f["total_s"] >= f["compile_s"] + f["sample_s"]
         assert f["peak_rss_mb"] > 50
-    # the ratio printed is milkbayes's ESS/s over PyMC's, from the medians of the table
+    # the ratio printed is milkbayes's ESS/s over PyMC's, from the medians of the table,
+    # per second of the chains alone on both sides (PyMC's sampling_time is that)
     ways = size["ways"]
+    assert ways["pymc"]["sampler_s"] == ways["pymc"]["sample_s"]
     assert size["ratios"]["n24_milkbayes_over_pymc_ess_per_s_effect"] == pytest.approx(
-        ways["milkbayes"]["ess_per_s_effect"] / ways["pymc"]["ess_per_s_effect"])
+        ways["milkbayes"]["ess_per_s_effect_sampler"] / ways["pymc"]["ess_per_s_effect_sampler"])
+    assert size["ratios"]["n24_milkbayes_whole_step_over_pymc_ess_per_s_effect"] == \
+        pytest.approx(ways["milkbayes"]["ess_per_s_effect"]
+                      / ways["pymc"]["ess_per_s_effect_sampler"])
     assert record["samplers"]["ratios"]["n24_milkbayes_over_pymc_ess_per_s_effect"] == \
         pytest.approx(size["ratios"]["n24_milkbayes_over_pymc_ess_per_s_effect"], rel=1e-2)
 
