@@ -223,19 +223,24 @@ TARGET_WAYS = {24: ("stan", "pymc"), 2000: ("stan",)}
 def samplers_markdown(result: dict) -> list[str]:
     lines = []
     for size in result.get("sizes", []):
-        lines += [f"**n = {size['n']}** (medians over repetitions; compile and total: "
+        lines += [f"**n = {size['n']}** (medians over repetitions; ESS/s per second of "
+                  "the whole sampling call; sampler s: the chains alone, draws not yet "
+                  "packaged, PyMC's own `sampling_time` filling both; compile and total: "
                   "cold caches / warm caches)", "",
                   "| way | reps | ESS/s effect | ESS/s slowest (param) | sampling s | "
-                  "compile s | total s (fresh process) | CPU s | peak MB | effect mean (sd) |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "sampler s | compile s | total s (fresh process) | CPU s | peak MB | "
+                  "effect mean (sd) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for way, row in size["ways"].items():
             if "error" in row:
-                lines.append(f"| {way} | not measured: {row['error']} |||||||| ")
+                lines.append(f"| {way} | not measured: {row['error']} ||||||||| ")
                 continue
             lines.append(
                 f"| {way} | {row['repetitions']} | {row['ess_per_s_effect']:.1f} | "
                 f"{row['ess_per_s_min']:.1f} ({row['slowest_parameter']}) | "
-                f"{row['sample_s']:.2f} | {_pair(row, 'compile_s')} | {_pair(row, 'total_s')} | "
+                f"{row['sample_s']:.2f} | "
+                f"{'-' if row.get('sampler_s') is None else format(row['sampler_s'], '.2f')} | "
+                f"{_pair(row, 'compile_s')} | {_pair(row, 'total_s')} | "
                 f"{row.get('cpu_s') or 0:.0f} | {row['peak_rss_mb']:.0f} | {row['effect_mean']:.2f} ({row['effect_sd']:.2f}) |")
         lines.append("")
         for name, value in size.get("ratios", {}).items():
