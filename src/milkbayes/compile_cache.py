@@ -41,8 +41,11 @@ callback is compiled without caching, as nutpie does.
 **Where.** PyTensor's compile directory, ``<base_compiledir>/numba``
 (``pytensor.config.base_compiledir``); deleting it empties this cache too. Entries
 are written by numba under a temporary name and renamed, so concurrent processes
-(the background comparison worker of ``milkbayes reanalyze``) cannot read a
-half-written entry.
+(the background worker of ``milkbayes reanalyze``) cannot read a half-written entry.
+Each model and design compiled adds about 1 MB (the flagship's log-density
+callback), beside PyTensor's own entries for the same graph; nothing is evicted, as
+in PyTensor's cache. The entries are numba's (pickled compile results), trusted as
+PyTensor trusts its own in the same folder.
 
 **Gain.** On the flagship model, a new process compiles in 1.4 s instead of 7.0 s
 once the cache holds the model (same machine, same process layout).
