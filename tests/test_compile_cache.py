@@ -135,3 +135,17 @@ def test_a_new_process_loads_the_callbacks_and_a_changed_constant_does_not(tmp_p
         assert run["status"] == 0
         assert run["logp"] == pytest.approx(run["expected"], rel=1e-12)
     assert runs[2]["logp"] != pytest.approx(runs[0]["logp"], rel=1e-6)
+
+
+def test_another_nutpie_series_gets_nutpies_own_uncached_compilation(toy, monkeypatch):
+    """The rebuild follows nutpie 0.16's internals; under another release it must not
+    guess, but hand the model to nutpie."""
+    import nutpie
+
+    from milkbayes.compile_cache import compile_pymc_model
+
+    model, ours = toy
+    assert ours.compiled_logp_func.__wrapped__.__name__ == "logp_callback"
+    monkeypatch.setattr(nutpie, "__version__", "0.17.0")
+    theirs = compile_pymc_model(model)
+    assert theirs.compiled_logp_func.__wrapped__.__name__ == "logp_numba"  # nutpie's own

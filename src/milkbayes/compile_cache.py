@@ -83,6 +83,11 @@ import numpy as np
 CALLBACK_VERSION = "1"
 """Bump when the generated callbacks change in a way the source text does not show."""
 
+NUTPIE_SERIES = "0.16."
+"""The nutpie releases whose internals :func:`compile_pymc_model` rebuilds (the lock
+file pins 0.16.11); under any other, it hands over to ``nutpie.compile_pymc_model``,
+uncached, rather than guess at changed internals."""
+
 # nutpie's callbacks (nutpie/compile_pymc.py, _make_c_logp_func and _make_c_expand_func,
 # 0.16.11), with the closure's values turned into globals.
 LOGP_SOURCE = '''
@@ -145,8 +150,12 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
     --------
     callback_cache_key : the key of a callback's cache entry.
     """
+    import nutpie
     import nutpie.compile_pymc as nutpie_pymc
     from pymc.initial_point import make_initial_point_fn
+
+    if not nutpie.__version__.startswith(NUTPIE_SERIES):
+        return nutpie.compile_pymc_model(model, var_names=var_names)
 
     initial_point = nutpie_pymc._wrap_with_lock(make_initial_point_fn(
         model=model, overrides=None, default_strategy="support_point",

@@ -709,9 +709,13 @@ def sample_timed(compiled: Any, **settings: Any) -> tuple[xr.DataTree, float]:
     start = time.perf_counter()
     sampler = nutpie.sample(compiled, blocking=False, **settings)
     try:
-        sampler._sampler.wait(None)
+        chains = getattr(sampler, "_sampler", None)
+        if chains is None or not hasattr(sampler, "_extract"):  # another nutpie: whole wait
+            tree = sampler.wait()
+            return tree, time.perf_counter() - start
+        chains.wait(None)
         seconds = time.perf_counter() - start
-        return sampler._extract(sampler._sampler.take_results()), seconds
+        return sampler._extract(chains.take_results()), seconds
     except BaseException:
         sampler.cancel()
         raise
