@@ -223,14 +223,14 @@ TARGET_WAYS = {24: ("stan", "pymc"), 2000: ("stan",)}
 def samplers_markdown(result: dict) -> list[str]:
     lines = []
     for size in result.get("sizes", []):
-        lines += [f"**n = {size['n']}** (medians over repetitions; ESS/s per second of "
-                  "the whole sampling call; sampler s: the chains alone, draws not yet "
-                  "packaged, PyMC's own `sampling_time` filling both; compile and total: "
-                  "cold caches / warm caches)", "",
-                  "| way | reps | ESS/s effect | ESS/s slowest (param) | sampling s | "
+        caption = (f"**n = {size['n']}** (medians over repetitions; ESS/s per second of "
+                   "the whole sampling call; sampler s: the chains alone, draws not yet "
+                   "packaged, PyMC's own `sampling_time` filling both; compile and total: "
+                   "cold caches / warm caches)")
+        header = ("| way | reps | ESS/s effect | ESS/s slowest (param) | sampling s | "
                   "sampler s | compile s | total s (fresh process) | CPU s | peak MB | "
-                  "effect mean (sd) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "effect mean (sd) |")
+        lines += [caption, "", header, "|---|---|---|---|---|---|---|---|---|---|---|"]
         for way, row in size["ways"].items():
             if "error" in row:
                 lines.append(f"| {way} | not measured: {row['error']} ||||||||| ")

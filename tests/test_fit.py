@@ -87,8 +87,8 @@ def test_a_fit_does_not_depend_on_what_the_process_fitted_before(model_name, bun
     the priors' support points (jittered); they must be this fit's priors (a stale
     start once made the sensitivity grid's first refit depend on the run before it).
     The flagship checks the copy compiled with its design data frozen."""
-    settings = dict(draws=50, tune=60, chains=2, seed=3, log_likelihood=False,
-                    posterior_predictive=False)
+    settings = {"draws": 50, "tune": 60, "chains": 2, "seed": 3, "log_likelihood": False,
+                "posterior_predictive": False}
     kept = dict(fitmod._CACHE)  # other tests count on their compiled models
     try:
         fitmod.clear_cache()
@@ -111,8 +111,8 @@ def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_
 
     assert 0.0 < paired_fit.sampler_seconds <= paired_fit.sample_seconds
     entry = next(e for key, e in fitmod._CACHE.items() if key[0].endswith("paired_change"))
-    settings = dict(draws=40, tune=40, chains=2, cores=1, seed=9, progress_bar=False,
-                    save_warmup=False)
+    settings = {"draws": 40, "tune": 40, "chains": 2, "cores": 1, "seed": 9,
+                "progress_bar": False, "save_warmup": False}
     timed, seconds = fitmod.sample_timed(entry.compiled, **settings)
     plain = nutpie.sample(entry.compiled, **settings)
     assert seconds > 0

@@ -3,9 +3,10 @@ r"""The compile-once fitting engine: fit a model, summarise it, save it as a run
 Each model script of :mod:`milkbayes.models` is compiled once per process for nutpie
 (:func:`milkbayes.compile_cache.compile_pymc_model`); later fits swap data and prior
 values into the compiled model with ``compiled.with_data(...)`` and sample again
-(about 0.1 s for the small models instead of several seconds of compilation). The PyMC model kept beside the
-compiled one gets the same values through ``pm.set_data`` before the log-likelihood
-and the posterior predictive are computed, so they always describe the data actually
+(about 0.1 s for the small models instead of several seconds of compilation). The
+PyMC model kept beside the compiled one gets the same values through ``pm.set_data``
+before sampling (nutpie's initial point reads them) and so before the log-likelihood
+and the posterior predictive are computed, which always describe the data actually
 fitted.
 
 Notes

@@ -572,7 +572,6 @@ class _BackgroundWork:
         from concurrent.futures import ProcessPoolExecutor
 
         self.candidates = candidates
-        self.sensitivity = sensitivity
         self._pool = ProcessPoolExecutor(max_workers=1,
                                          mp_context=multiprocessing.get_context("spawn"))
         # one worker: the tasks run in the order submitted, the comparison (needed
