@@ -120,6 +120,23 @@ def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_
         assert _bit_identical(values.values, timed.posterior[name].values), name
 
 
+def test_sample_timed_falls_back_to_wait_under_another_nutpie(monkeypatch):
+    """Without nutpie 0.16's internals (another release), the whole ``wait()`` is timed
+    and its trace returned, rather than an AttributeError."""
+    import nutpie
+
+    class OtherNutpiesSampler:  # a public wait() and cancel() only
+        def wait(self):
+            return "the trace"
+
+        def cancel(self):
+            raise AssertionError("not cancelled when all went well")
+
+    monkeypatch.setattr(nutpie, "sample", lambda compiled, **settings: OtherNutpiesSampler())
+    tree, seconds = fitmod.sample_timed(object(), draws=1)
+    assert tree == "the trace" and seconds >= 0.0
+
+
 def test_refit_reuses_compiled_model_and_recompiles_on_new_shape(toy_model, toy_prior,
                                                                    small_study):
     fit(toy_model, small_study, prior=toy_prior, seed=1, **SMALL)
