@@ -31,10 +31,10 @@ Notes
 **The key.** numba does not hash a function's globals, so everything the callback's
 machine code depends on is in the key: PyTensor's own cache key of the compiled
 function graph (it covers the graph, its rewrites and every constant, including the
-design data that :mod:`milkbayes.fit` freezes into the graph), the callback source,
-the number of unconstrained and stored values, the name, dtype and shape of each
-shared variable, and the versions of nutpie, numba, llvmlite and PyTensor. numba
-adds the signature and the CPU. When PyTensor has no key for a graph (an operation
+design data that :mod:`milkbayes.fit` freezes into the graph) with numba's fastmath
+flag, the callback source, the number of unconstrained and stored values, the name,
+dtype and shape of each shared variable, and the versions of nutpie, numba, llvmlite
+and PyTensor. numba adds the signature and the CPU. When PyTensor has no key for a graph (an operation
 it cannot cache) or its cache is switched off (``pytensor.config.numba__cache``), the
 callback is compiled without caching, as nutpie does.
 
@@ -255,8 +255,11 @@ def _callback(source: str, name: str, function: Any, shared: _Shared,
     inner = function.vm.jit_fn
     keys = [shared.keys[variable] for variable in function.get_shared()]
     extract = nutpie_pymc.make_extraction_fn(inner, shared.data, keys, shared.user_data.dtype)
-    key = callback_cache_key(source, CACHED_SRC_FUNCTIONS.get(inner.py_func), shared.layout,
-                             keys, constants) if config.numba__cache else None
+    graph_key = CACHED_SRC_FUNCTIONS.get(inner.py_func)
+    if graph_key is not None:  # numba's flags shape the machine code too
+        graph_key = f"{graph_key}|fastmath={config.numba__fastmath}"
+    key = callback_cache_key(source, graph_key, shared.layout, keys, constants) \
+        if config.numba__cache else None
     # __name__ names an importable module: numba pickles the function's environment by
     # module name, and a cache entry without one cannot be loaded back.
     python_function = compile_numba_function_src(
