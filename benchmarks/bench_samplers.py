@@ -40,8 +40,9 @@ Vehtari et al. 2021):
   swap, nutpie's chains and the packaging of the draws into a DataTree; for Stan
   pystan's ``sample()``, which fetches and parses the draws) and the chains alone
   (``sampler s``: milkbayes's ``sampler_seconds``; none for Stan). PyMC records only
-  its ``sampling_time``, which ends with its chains, so it fills both. Each ratio uses the same one on both sides (:data:`TIME_BASIS`): the
-  sampler time against PyMC, the whole call against Stan;
+  its ``sampling_time``, which ends with its chains, so it fills both. Each ratio
+  uses the same one on both sides (:data:`TIME_BASIS`): the sampler time against
+  PyMC, the whole call against Stan;
 * compile time: ``milkbayes.compile_cache.compile_pymc_model``; for PyMC the wall time of
   ``pm.sample`` minus its sampling time (compilation, initialisation, worker start);
   ``stan.build``;
@@ -612,10 +613,12 @@ def print_table(result: dict) -> None:
           "chains alone, draws not yet packaged: for PyMC its own sampling_time, which is "
           "both; compile and total: cold caches / warm caches; total = wall time of the "
           "whole fresh process; cpu s = its CPU time, median)")
+    per_second_of = {"sampler": "the sampler (chains alone)",
+                     "sample": "the whole sampling call"}
     for other, basis in TIME_BASIS.items():
         if other in result["ways"] and "error" not in result["ways"][other]:
-            print(f"ratio milkbayes / {other}: per second of "
-                  f"{'the sampler (chains alone) on both sides' if basis == 'sampler' else 'the whole sampling call on both sides'}")
+            print(f"ratio milkbayes / {other}: per second of {per_second_of[basis]} "
+                  "on both sides")
     for other, check in result["agreement"].items():
         print(f"effect agreement milkbayes vs {other}: mean |diff| "
               f"{check['mean']['abs_diff']:.3f} < {check['mean']['bound']:.3f}, sd |diff| "

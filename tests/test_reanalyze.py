@@ -280,7 +280,7 @@ def test_background_comparison_is_terminated_on_close(run):
 
 def test_background_sensitivity_gives_the_highlights_of_the_serial_run(run):
     """The sensitivity highlights computed in the worker (full runs) equal, number for
-    number and figure for figure, those computed in-process."""
+    number (timings aside) and with the same figures named, those computed in-process."""
     from dataclasses import replace
 
     from milkbayes.reanalyze import _BackgroundWork, _sensitivity_section

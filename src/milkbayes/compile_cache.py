@@ -34,9 +34,10 @@ function graph (it covers the graph, its rewrites and every constant, including 
 design data that :mod:`milkbayes.fit` freezes into the graph) with numba's fastmath
 flag, the callback source, the number of unconstrained and stored values, the name,
 dtype and shape of each shared variable, and the versions of nutpie, numba, llvmlite
-and PyTensor. numba adds the signature and the CPU. When PyTensor has no key for a graph (an operation
-it cannot cache) or its cache is switched off (``pytensor.config.numba__cache``), the
-callback is compiled without caching, as nutpie does.
+and PyTensor. numba adds the signature and the CPU. When PyTensor has no key for a
+graph (an operation it cannot cache) or its cache is switched off
+(``pytensor.config.numba__cache``), the callback is compiled without caching, as
+nutpie does.
 
 **Where.** PyTensor's compile directory, ``<base_compiledir>/numba``
 (``pytensor.config.base_compiledir``); deleting it empties this cache too. Entries
