@@ -3,7 +3,7 @@
 Targets (issue 5): <= 60 s cold and <= 20 s warm, on 2 cores.
 
 Three measurements, each of the library call behind the command
-(:func:`milkbayes.reanalyze.run_reanalysis`) in a fresh Python process:
+(:func:`milkbayes.reanalysis.pipeline.run_reanalysis`) in a fresh Python process:
 
 * **cold** — every on-disk cache empty: PyTensor's compile directory (which holds the
   numba cache of nutpie's compiled models), numba's and matplotlib's caches are
@@ -11,7 +11,7 @@ Three measurements, each of the library call behind the command
 * **warm (new process)** — a second process with the caches the cold run filled: the
   second ``milkbayes reanalyze`` of a user;
 * **warm (same process)** — a second call in the cold process: compiled models are
-  also in milkbayes's in-memory cache (``milkbayes.fit``), as in a notebook.
+  also in milkbayes's in-memory cache (``milkbayes.engine.fit``), as in a notebook.
 
 Stage times come from :attr:`ReanalysisResult.timings`; ``other`` is the rest of the
 call's wall time. Each run writes its report into a temporary folder. On a shared
@@ -44,7 +44,7 @@ CHILD = """
 import json, os, sys, time
 from pathlib import Path
 start = time.perf_counter()
-from milkbayes.reanalyze import run_reanalysis
+from milkbayes.reanalysis.pipeline import run_reanalysis
 imported = time.perf_counter() - start
 out, fast, repeats = Path(sys.argv[1]), sys.argv[2] == "fast", int(sys.argv[3])
 rows = []
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
     columns = {"cold": cold_and_same[0], "warm (new process)": new_process[0],
                "warm (same process)": cold_and_same[1]}
     print_table(columns)
-    print(f"import of milkbayes.reanalyze: {cold_and_same[0]['import_s']:.1f} s (cold process)")
+    print(f"import of milkbayes.reanalysis.pipeline: {cold_and_same[0]['import_s']:.1f} s (cold process)")
     print(f"diagnostics: {', '.join(f'{k}: {v['diagnostics']}' for k, v in columns.items())}")
     print("load average (1 min) at start and end of each run: " + ", ".join(
         f"{k}: {v['load'][0]:.1f} -> {v['load'][1]:.1f}" for k, v in columns.items()))

@@ -2,7 +2,7 @@
 
 Issue 4 asks that a refit after compiling takes <= 0.5 s. For each model this script
 
-1. clears the compiled-model cache of :mod:`milkbayes.fit` and fits once (compiling),
+1. clears the compiled-model cache of :mod:`milkbayes.engine.fit` and fits once (compiling),
 2. refits ``--repeats`` times with other seeds and prior sets (``with_data`` only),
 
 and prints the compile time, the median refit *sampling* time (nutpie, after
@@ -14,7 +14,7 @@ the compile time.
 the model in fresh Python processes, first with an empty PyTensor compile directory
 (cold), then twice with the directory the first one filled (warm). PyTensor's numba
 cache is the only cross-process cache milkbayes relies on (see the Notes of
-:mod:`milkbayes.fit`).
+:mod:`milkbayes.engine.fit`).
 
 Usage::
 
@@ -41,7 +41,8 @@ import sys, time
 t0 = time.perf_counter()
 import nutpie
 from milkbayes.datasets import load_bundled
-from milkbayes.fit import load_model, resolve_likelihood, resolve_prior
+from milkbayes.engine.fit import resolve_likelihood, resolve_prior
+from milkbayes.models.registry import load_model
 module = load_model(sys.argv[1])
 study = load_bundled()
 likelihood = resolve_likelihood(module, None)
@@ -54,7 +55,7 @@ print(f"{t1 - t0:.3f} {time.perf_counter() - t1:.3f}")
 
 
 def in_process(model: str, *, draws: int, tune: int, chains: int, repeats: int) -> dict:
-    from milkbayes import fit as engine
+    from milkbayes.engine import fit as engine
     from milkbayes.datasets import load_bundled
 
     study = load_bundled()

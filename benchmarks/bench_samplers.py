@@ -4,7 +4,7 @@ r"""The flagship model fitted three ways: milkbayes's engine, PyMC's own NUTS, a
 bundled (reconstructed) ``volume_ml`` data (n = 24) and on a synthetic 2,000-mother
 dataset, is fitted by
 
-* ``milkbayes``: :func:`milkbayes.fit.fit` (nutpie, numba backend, compile once);
+* ``milkbayes``: :func:`milkbayes.engine.fit.fit` (nutpie, numba backend, compile once);
 * ``pymc``: ``pm.sample(nuts_sampler="pymc")`` on the same ``pm.Model``;
 * ``stan``: pystan 3 on ``benchmarks/prepost_hierarchical.stan``, the same model
   written in Stan (same non-centred parameterisation, same priors, same likelihood).
@@ -43,7 +43,7 @@ Vehtari et al. 2021):
   its ``sampling_time``, which ends with its chains, so it fills both. Each ratio
   uses the same one on both sides (:data:`TIME_BASIS`): the sampler time against
   PyMC, the whole call against Stan;
-* compile time: ``milkbayes.compile_cache.compile_pymc_model``; for PyMC the wall time of
+* compile time: ``milkbayes.engine.compile_cache.compile_pymc_model``; for PyMC the wall time of
   ``pm.sample`` minus its sampling time (compilation, initialisation, worker start);
   ``stan.build``;
 * total: wall time of the worker process, measured by the parent;
@@ -106,7 +106,7 @@ TIME_BASIS = {"pymc": "sampler", "stan": "sample", "nutpie_bare": "sample"}
 ``sample``: the wall time of the whole sampling call, draws packaged as the caller
 gets them; ``sampler``: the chains alone. PyMC's ``sampling_time`` ends when its
 chains end, before the draws are packaged, so milkbayes is compared with it on its
-sampler time (nutpie's chains, :attr:`milkbayes.fit.FitResult.sampler_seconds`);
+sampler time (nutpie's chains, :attr:`milkbayes.engine.fit.FitResult.sampler_seconds`);
 pystan's ``sample()`` returns only after fetching and parsing the draws and gives no
 finer figure, so milkbayes is compared with Stan on its whole sampling step
 (``sample_seconds``: data swap, chains and packaging), which counts milkbayes's
@@ -132,7 +132,7 @@ def make_study(n: int, seed: int = 2000):
     import pandas as pd
 
     from milkbayes import datasets
-    from milkbayes.data import study_from_frame
+    from milkbayes.data.study import study_from_frame
 
     bundled = datasets.load_bundled("volume_ml")
     if n == bundled.n:
@@ -155,7 +155,7 @@ def make_study(n: int, seed: int = 2000):
 def model_inputs(study):
     """The PyMC model's inputs, its prior set and the hyperparameters in outcome units."""
     from milkbayes.models import prepost_hierarchical as model
-    from milkbayes.priors import get_prior
+    from milkbayes.models.priors import get_prior
 
     inputs = model.inputs(study, LIKELIHOOD)
     missing = [c for c in COVARIATES
@@ -199,7 +199,7 @@ FREE_PARAMETERS = ("mother_sd", "mother_z", "effect", "modifier_work_duration",
 
 # ----------------------------------------------------------------------------- workers
 def run_milkbayes(study, args) -> tuple[object, float, float]:
-    from milkbayes.fit import fit
+    from milkbayes.engine.fit import fit
 
     def run(draws, tune, seed):
         return fit(MODEL, study, prior=PRIOR, likelihood=LIKELIHOOD, draws=draws,
@@ -678,7 +678,7 @@ def parse(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse(argv)
     if args.target_accept is None:
-        from milkbayes.fit import DEFAULT_TARGET_ACCEPT
+        from milkbayes.engine.fit import DEFAULT_TARGET_ACCEPT
 
         args.target_accept = DEFAULT_TARGET_ACCEPT
     if args.worker:

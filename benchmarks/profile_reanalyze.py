@@ -9,7 +9,7 @@ into a temporary folder. *Cold* means every cache a new user would not have is e
 * numba's own cache and anything under ``XDG_CACHE_HOME``: a new, empty folder;
 * matplotlib's font cache (``MPLCONFIGDIR``): a new, empty folder.
 
-milkbayes itself keeps compiled models only in memory (``milkbayes.fit._CACHE``, one
+milkbayes itself keeps compiled models only in memory (``milkbayes.engine.fit._CACHE``, one
 per process), so a fresh process is cold for it. *Warm* is a second fresh process
 with the same (now filled) folders: the second ``make reanalyze`` of a user.
 
@@ -81,7 +81,7 @@ def children_cpu_seconds() -> float:
 PROFILE_SNIPPET = """
 import sys
 from pyinstrument import Profiler
-from milkbayes.reanalyze import run_reanalysis
+from milkbayes.reanalysis.pipeline import run_reanalysis
 profiler = Profiler(interval=0.01)
 profiler.start()
 run_reanalysis(None, sys.argv[1], fast=sys.argv[2] == "fast", force=True)
@@ -96,7 +96,7 @@ def run_once(mode: str, env: dict, out: Path, timeout: float,
     """One reanalysis in a fresh process; wall and CPU time, stage times.
 
     Without ``profile_file`` it is the ``milkbayes reanalyze`` command; with it, the
-    same library call (:func:`milkbayes.reanalyze.run_reanalysis`) under pyinstrument
+    same library call (:func:`milkbayes.reanalysis.pipeline.run_reanalysis`) under pyinstrument
     (statistical sampling every 10 ms), whose text profile is written there.
     """
     if profile_file is None:

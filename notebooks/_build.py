@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 
 import milkbayes
-from milkbayes.data import load_study
+from milkbayes.data.study import load_study
 from milkbayes.datasets import load_bundled
-from milkbayes.sensitivity import default_mcid
+from milkbayes.models.priors import default_mcid
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 pd.set_option("display.precision", 3)
@@ -133,7 +133,7 @@ the counts in the data sit next to the published percentages. For a
 reconstruction they agree by construction.
 """),
     code('''
-from milkbayes.data import describe
+from milkbayes.data.study import describe
 
 description = describe(study)
 description.univariate
@@ -160,7 +160,7 @@ as ".000". The tables below copy SPSS's layout. Under them, the same p is given
 honestly ("p < .001") and unrounded.
 """),
     code('''
-from milkbayes.frequentist import format_spss_text, wilcoxon_signed_rank
+from milkbayes.frequentist.paired_tests import format_spss_text, wilcoxon_signed_rank
 
 spss = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="spss")
 print(format_spss_text(spss))
@@ -186,7 +186,7 @@ audit checks these facts, says whether the data at hand meet them, and lists the
 contradictions above as checks.
 """),
     code('''
-from milkbayes.audit import audit_published
+from milkbayes.frequentist.audit import audit_published
 
 audit_published(study)[["check", "expected", "found", "status"]]
 '''),
@@ -201,7 +201,7 @@ rank-biserial correlation. The paired t-test and the sign test are shown for
 comparison.
 """),
     code('''
-from milkbayes.frequentist import paired_t_test, sign_test
+from milkbayes.frequentist.paired_tests import paired_t_test, sign_test
 
 t_test = paired_t_test(study.table["pre"], study.table["post"])
 signs = sign_test(study.table["pre"], study.table["post"])
@@ -256,12 +256,12 @@ about.
 
 The data are the bundled reconstruction unless `DATA` points to a file. The
 models are plain PyMC scripts in `models/`, and every fit goes through
-`milkbayes.fit.fit`, which compiles each model once and reuses it.
+`milkbayes.engine.fit.fit`, which compiles each model once and reuses it.
 """),
     code(FLAGSHIP_PARAMETER),
     code(LOAD),
     code('''
-from milkbayes.fit import fit
+from milkbayes.engine.fit import fit
 
 SAMPLER = (dict(draws=200, tune=200, chains=2) if FAST
            else dict(draws=1000, tune=1000, chains=4))
@@ -290,7 +290,7 @@ If all three reach the same conclusion, the conclusion does not hinge on the
 prior. Each set states its beliefs in words:
 """),
     code('''
-from milkbayes.priors import PRIOR_NAMES, get_prior
+from milkbayes.models.priors import PRIOR_NAMES, get_prior
 
 for name in PRIOR_NAMES:
     prior = get_prior(name, study.outcome, "paired_change")
@@ -324,7 +324,7 @@ fits[PRIOR].diagnostics.to_frame()[["label", "value", "threshold", "status"]]
 ## 2.4 The posterior of the effect under each prior
 """),
     code('''
-from milkbayes.compare import three_prior_table
+from milkbayes.comparison.cross_validation import three_prior_table
 
 rows = three_prior_table(
     {name: np.asarray(r.tree["posterior"]["effect"]).ravel() for name, r in fits.items()},
@@ -352,8 +352,8 @@ less certain. That second question is the one the paper could not ask.
 ## 2.5 Frequentist and Bayesian answers side by side
 """),
     code('''
-from milkbayes.compare import freq_vs_bayes_table
-from milkbayes.frequentist import paired_t_test, wilcoxon_signed_rank
+from milkbayes.comparison.cross_validation import freq_vs_bayes_table
+from milkbayes.frequentist.paired_tests import paired_t_test, wilcoxon_signed_rank
 
 wilcoxon = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="exact")
 t_test = paired_t_test(study.table["pre"], study.table["post"])
@@ -446,7 +446,7 @@ assumption:
 A fifth analysis uses *no data at all*: what does "n = 24, Wilcoxon p < .0005"
 alone say about the effect?
 
-Every analysis is one call of `milkbayes.sensitivity` and returns a tidy table, a
+Every analysis is one call of `milkbayes.sensitivity.analyses` and returns a tidy table, a
 figure and a few headline numbers (`result.table`, `result.figure`,
 `result.summary`). The same analyses run from the command line as
 `milkbayes sensitivity prior-grid|likelihood|influence|ensemble|published-p|bias`.
@@ -456,8 +456,8 @@ figure and a few headline numbers (`result.table`, `result.figure`,
     code('''
 import math
 
-from milkbayes import sensitivity
-from milkbayes.sensitivity import FAST_SAMPLER, SamplerOptions
+from milkbayes.sensitivity import analyses as sensitivity
+from milkbayes.sensitivity.analyses import FAST_SAMPLER, SamplerOptions
 
 SAMPLER = FAST_SAMPLER if FAST else SamplerOptions(seed=SEED)
 GRID_SAMPLER = FAST_SAMPLER if FAST else SamplerOptions(draws=200, tune=150, chains=2, seed=SEED)
@@ -634,7 +634,7 @@ into a bound on the ranks: W+ ≥ 272 of a possible 300, so the negative changes
 add up to a rank sum of at most 28.
 """),
     code('''
-from milkbayes.sensitivity import (pitman_power, power_curve, published_p_posterior,
+from milkbayes.sensitivity.analyses import (pitman_power, power_curve, published_p_posterior,
                                    wilcoxon_critical_w_plus)
 
 critical = wilcoxon_critical_w_plus(24)
@@ -683,7 +683,7 @@ On the data (by default, the reconstruction), the estimate and its 95 % interval
 can be computed:
 """),
     code('''
-from milkbayes.frequentist import paired_t_test, wilcoxon_signed_rank
+from milkbayes.frequentist.paired_tests import paired_t_test, wilcoxon_signed_rank
 
 w = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="exact")
 t = paired_t_test(study.table["pre"], study.table["post"])
@@ -790,7 +790,7 @@ and a massage effect of 0:
     code('''
 from scipy import stats
 
-from milkbayes.frequentist import wilcoxon_many
+from milkbayes.frequentist.paired_tests import wilcoxon_many
 from milkbayes.simulate.dgp import simulate
 
 trend_only = DGPSettings(distribution="normal", effect=0.0, trend=3.0, n=24, n_control=24)

@@ -1,7 +1,7 @@
 """Session-scoped fixtures shared by the test modules.
 
 Fits are small (2 chains x 300 draws) and reuse the compiled models of the process
-(:mod:`milkbayes.fit` caches them), so that many tests can share a few compilations.
+(:mod:`milkbayes.engine.fit` caches them), so that many tests can share a few compilations.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def bundled_study():
 @pytest.fixture(scope="session")
 def small_study():
     """Eight mothers with hand-written pre/post volumes (not reconstructed)."""
-    from milkbayes.data import study_from_frame
+    from milkbayes.data.study import study_from_frame
 
     frame = pd.DataFrame({
         "id": [f"s{i}" for i in range(1, 9)],
@@ -57,7 +57,7 @@ def toy_prior(toy_model):
 @pytest.fixture(scope="session")
 def paired_fit(bundled_study):
     """``paired_change`` fitted to the bundled data (neutral prior, MCID 10 ml, seed 11)."""
-    from milkbayes.fit import fit
+    from milkbayes.engine.fit import fit
 
     return fit("paired_change", bundled_study, mcid=10.0, seed=11, **SMALL_FIT)
 

@@ -1,4 +1,4 @@
-"""Tests of milkbayes.audit: every bound recomputed independently, every check able to fail."""
+"""Tests of milkbayes.frequentist.audit: every bound recomputed independently, every check able to fail."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from milkbayes import published
-from milkbayes.audit import (
+from milkbayes.frequentist.audit import (
     AUDIT_COLUMNS,
     audit_published,
     counts_rounding_to,
@@ -127,7 +127,7 @@ def test_bundled_data_meet_every_published_bound(bundled):
 
 
 def test_data_that_miss_the_counts_and_the_p_bound_fail(bundled):
-    from milkbayes.data import study_from_frame
+    from milkbayes.data.study import study_from_frame
 
     frame = bundled.table.copy()
     frame["parity"] = frame["parity"].astype(str)
@@ -144,7 +144,7 @@ def test_data_that_miss_the_counts_and_the_p_bound_fail(bundled):
 
 
 def test_rank_sum_check_with_24_untied_changes():
-    from milkbayes.data import study_from_frame
+    from milkbayes.data.study import study_from_frame
 
     for t, status in ((28, "pass"), (29, "fail")):
         change = changes_with_smaller_rank_sum(24, t)

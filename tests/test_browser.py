@@ -35,7 +35,7 @@ def chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def bundled_report(tmp_path_factory):
-    from milkbayes.reanalyze import ReanalysisSettings, run_reanalysis
+    from milkbayes.reanalysis.pipeline import ReanalysisSettings, run_reanalysis
 
     tiny = ReanalysisSettings(draws=100, tune=150, chains=2, lomo_draws=100, lomo_tune=150,
                               lomo_chains=2, comparison=(("paired_change", "normal"),),

@@ -1,4 +1,4 @@
-"""Tests of milkbayes.compare against closed forms.
+"""Tests of milkbayes.comparison.cross_validation against closed forms.
 
 The reference values are worked out independently:
 - exact leave-one-out predictive densities of the conjugate normal model (known sigma);
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from milkbayes import compare
+from milkbayes.comparison import cross_validation as compare
 from milkbayes.errors import ModelError
 
 pm = pytest.importorskip("pymc")

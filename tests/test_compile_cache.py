@@ -1,4 +1,4 @@
-"""The cross-process cache of nutpie's callbacks (milkbayes.compile_cache).
+"""The cross-process cache of nutpie's callbacks (milkbayes.engine.compile_cache).
 
 Each check compares with something computed independently of the cache: PyMC's own
 log-density and gradient, nutpie's own compilation, and numba's count of cache hits
@@ -21,7 +21,7 @@ CHILD = r'''
 import ctypes, json, sys
 import numpy as np, pymc as pm
 from pymc.model.transform.optimization import freeze_dims_and_data
-from milkbayes.compile_cache import compile_pymc_model
+from milkbayes.engine.compile_cache import compile_pymc_model
 
 shift = float(sys.argv[1])
 with pm.Model() as model:
@@ -72,7 +72,7 @@ def _toy_model(y):
 
 @pytest.fixture(scope="module")
 def toy():
-    from milkbayes.compile_cache import compile_pymc_model
+    from milkbayes.engine.compile_cache import compile_pymc_model
 
     model = _toy_model([1.0, 2.5, 0.5, 3.0, 1.5])
     return model, compile_pymc_model(model)
@@ -142,7 +142,7 @@ def test_another_nutpie_series_gets_nutpies_own_uncached_compilation(toy, monkey
     guess, but hand the model to nutpie."""
     import nutpie
 
-    from milkbayes.compile_cache import compile_pymc_model
+    from milkbayes.engine.compile_cache import compile_pymc_model
 
     model, ours = toy
     assert ours.compiled_logp_func.__wrapped__.__name__ == "logp_callback"

@@ -1,4 +1,4 @@
-"""Tests of milkbayes.data: the loader, its validation errors, Study and describe.
+"""Tests of milkbayes.data.study: the loader, its validation errors, Study and describe.
 
 Expected values are worked out independently: by hand from the tiny files in
 tests/data/ (whose bytes are shown in each test), with numpy for summaries, or by
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from milkbayes import RECONSTRUCTED_WARNING, published
-from milkbayes.data import (
+from milkbayes.data.study import (
     COVARIATE_COLUMNS,
     MISSING_TOKENS,
     Outcome,

@@ -18,7 +18,7 @@ import xarray as xr
 from scipy import stats
 
 from milkbayes import diagnostics as dg
-from milkbayes.fit import fit
+from milkbayes.engine.fit import fit
 
 
 def _tree(posterior: dict, sample_stats: dict | None = None) -> xr.DataTree:
@@ -172,7 +172,7 @@ def test_default_fits_of_the_other_models_pass(model, bundled_study):
     """At nutpie's own target_accept 0.8 these left 1 and 2 divergences at this seed;
     the engine's 0.9 must leave none, with the draws of a full reanalysis (the
     flagship's variance partition needs 4 x 2000 for R-hat <= 1.01 at most seeds)."""
-    from milkbayes.reanalyze import FULL
+    from milkbayes.reanalysis.pipeline import FULL
 
     result = fit(model, bundled_study, seed=20241, draws=FULL.draws, tune=FULL.tune,
                  chains=FULL.chains, posterior_predictive=False, log_likelihood=False)
@@ -280,7 +280,7 @@ def test_loo_pit_figure(paired_fit):
 # ----------------------------------------------------------------------------- prior predictive
 def test_prior_predictive_check_matches_closed_form(toy_model, toy_prior, small_study):
     """Toy prior predictive: mean change ~ N(m0, sqrt(s0^2 + s^2/n)) exactly."""
-    from milkbayes.fit import prior_predictive
+    from milkbayes.engine.fit import prior_predictive
 
     tree = prior_predictive(toy_model, small_study, prior=toy_prior, draws=4000, seed=2)
     checks = {c.statistic: c for c in dg.predictive_checks_of(tree, small_study, "prior")}
@@ -294,7 +294,7 @@ def test_prior_predictive_check_matches_closed_form(toy_model, toy_prior, small_
 
 
 def test_prior_predictive_of_a_named_model(bundled_study):
-    from milkbayes.fit import prior_predictive
+    from milkbayes.engine.fit import prior_predictive
 
     tree = prior_predictive("paired_change", bundled_study, prior="skeptical", draws=200,
                             seed=1)

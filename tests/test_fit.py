@@ -1,4 +1,4 @@
-"""Tests of milkbayes.fit: compile-once engine, summaries, run folders.
+"""Tests of milkbayes.engine.fit: compile-once engine, summaries, run folders.
 
 Independent references: the conjugate normal posterior in closed form (tests/_toy_model),
 scipy's normal log-density for the log-likelihood, numpy quantiles for the summary,
@@ -20,16 +20,17 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from milkbayes import RECONSTRUCTED_WARNING, fit as fitmod
+from milkbayes import RECONSTRUCTED_WARNING
+from milkbayes.engine import fit as fitmod
 from milkbayes.errors import MilkbayesError, ModelError, PriorError, RunExistsError
-from milkbayes.fit import FitResult, fit, load_run, save_run
+from milkbayes.engine.fit import FitResult, fit, load_run, save_run
 
 SMALL = {"draws": 300, "tune": 300, "chains": 2}
 
 
 def _shifted(study, shift, ids_prefix=None):
     """The same mothers with every post value raised by ``shift`` (same shapes)."""
-    from milkbayes.data import study_from_frame
+    from milkbayes.data.study import study_from_frame
 
     table = study.table[["id", "pre", "post"]].copy()
     table["post"] = table["post"] + shift
@@ -270,7 +271,7 @@ def test_same_shapes_of_another_outcome_kind_get_their_own_compiled_model(bundle
     hyperparameters (volumes add the log-normal ones), each a pm.Data of the graph: a
     continuous study of the bundled study's shape must not reuse the volume graph (it
     once did, in test orders where a volume fit came first, and was refused)."""
-    from milkbayes.data import Outcome, study_from_frame
+    from milkbayes.data.study import Outcome, study_from_frame
 
     tiny = {"draws": 50, "tune": 50, "chains": 1}
     volume = fit("prepost_hierarchical", bundled_study, seed=1, **tiny)

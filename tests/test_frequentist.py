@@ -1,4 +1,4 @@
-"""Tests of milkbayes.frequentist against scipy, pingouin, published examples and enumeration."""
+"""Tests of milkbayes.frequentist.paired_tests against scipy, pingouin, published examples and enumeration."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from milkbayes.errors import DataError, MilkbayesError
-from milkbayes.frequentist import (
+from milkbayes.frequentist.paired_tests import (
     FrequentistOptionError,
     exact_null_distribution,
     format_p_exact,
@@ -322,7 +322,7 @@ def test_wilcoxon_many_matches_single_test_row_by_row(rows, alternative, correct
 @pytest.mark.parametrize("chunk_cells", [None, 50])  # 50 cells: 2 rows per chunk
 def test_wilcoxon_many_matches_scipy_vectorised(monkeypatch, chunk_cells):
     if chunk_cells is not None:
-        monkeypatch.setattr("milkbayes.frequentist._MANY_CHUNK_CELLS", chunk_cells)
+        monkeypatch.setattr("milkbayes.frequentist.paired_tests._MANY_CHUNK_CELLS", chunk_cells)
     rng = np.random.default_rng(7)
     changes = np.round(rng.normal(0.4, 1.0, size=(500, 24)), 1)  # ties and zeros
     z, p = wilcoxon_many(changes)
@@ -543,7 +543,7 @@ def test_paired_t_test_is_unchanged_by_a_power_of_two_rescaling(exponent):
 
 @pytest.mark.parametrize("t_obs, df", [(0.4, 3), (-2.5, 5), (3.0, 23), (12.0, 7), (-40.0, 30)])
 def test_noncentrality_limits_solve_scipy_nct_at_moderate_t(t_obs, df):
-    from milkbayes.frequentist import _noncentrality_interval
+    from milkbayes.frequentist.paired_tests import _noncentrality_interval
 
     low, high = _noncentrality_interval(t_obs, df, 0.95)
     assert stats.nct.cdf(t_obs, df, low) == pytest.approx(0.975, abs=1e-8)
@@ -555,7 +555,7 @@ def test_noncentrality_limits_solve_scipy_nct_at_moderate_t(t_obs, df):
 def test_noncentrality_limits_at_extreme_t_approach_the_chi_square_limit(t_obs, df):
     # For |t| >> 1, T = (Z + ncp) / sqrt(V/df) ~ ncp / sqrt(V/df): the limits are
     # t sqrt(chi2_q / df); SciPy's nct cdf is NaN here for some of these (issue 9)
-    from milkbayes.frequentist import _noncentrality_interval
+    from milkbayes.frequentist.paired_tests import _noncentrality_interval
 
     low, high = _noncentrality_interval(t_obs, df, 0.95)
     sign = 1.0 if t_obs > 0 else -1.0
@@ -569,7 +569,7 @@ def test_noncentrality_limits_at_extreme_t_approach_the_chi_square_limit(t_obs, 
 @pytest.mark.parametrize("t_obs, df, ncp", [(1.5, 4, 2.0), (-3.0, 9, -1.0), (30.0, 23, 28.0),
                                             (200.0, 2, 150.0), (-5.0, 1, 3.0)])
 def test_nct_quadrature_equals_scipy_where_scipy_is_finite(monkeypatch, t_obs, df, ncp):
-    from milkbayes import frequentist
+    from milkbayes.frequentist import paired_tests as frequentist
 
     expected = stats.nct.cdf(t_obs, df, ncp)
     monkeypatch.setattr(frequentist.stats.nct, "cdf", lambda *args: math.nan)
@@ -604,7 +604,7 @@ def _walsh_order_statistics_by_counts(values, ks):
 @given(n=st.integers(1, 300), seed=st.integers(0, 2 ** 32 - 1), levels=st.integers(1, 40),
        confidence=st.sampled_from([0.8, 0.95, 0.99]))
 def test_hodges_lehmann_by_selection_equals_the_full_sort(n, seed, levels, confidence):
-    from milkbayes import frequentist
+    from milkbayes.frequentist import paired_tests as frequentist
 
     rng = np.random.default_rng(seed)
     change = rng.integers(-levels, levels + 1, n) * 0.1  # many ties and decimal fractions

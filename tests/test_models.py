@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from milkbayes.data import study_from_frame
+from milkbayes.data.study import study_from_frame
 from milkbayes.errors import ModelError
 from milkbayes.models import paired_change, prepost_hierarchical, signed_rank, two_arm
-from milkbayes.models._common import ModelInputs, rao_blackwell_log_density_at_zero
-from milkbayes.priors import get_prior
+from milkbayes.models.contract import ModelInputs, rao_blackwell_log_density_at_zero
+from milkbayes.models.priors import get_prior
 
 SMALL = {"draws": 300, "tune": 300, "chains": 2}
 LEVELS = {"work_duration": ("short", "long"), "parity": ("primipara", "multipara"),
@@ -250,7 +250,7 @@ def test_rao_blackwell_density_matches_a_normal_prior_closed_form():
 
 # --------------------------------------------------------------------------- fits
 def _fit(module, study, likelihood=None, prior="neutral", seed=7, inputs=None):
-    from milkbayes.fit import fit
+    from milkbayes.engine.fit import fit
 
     return fit(module.NAME, study, prior=prior, likelihood=likelihood, seed=seed,
                log_likelihood=False, posterior_predictive=False, inputs=inputs, **SMALL)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from milkbayes.data import Outcome
+from milkbayes.data.study import Outcome
 from milkbayes.errors import PriorError
-from milkbayes.priors import (
+from milkbayes.models.priors import (
     MODEL_NAMES,
     PRIOR_NAMES,
     get_prior,
@@ -158,3 +158,33 @@ def test_signed_rank_prior_predictive_draws_delta_only(bundled_study):
     tree = prior_predictive("signed_rank", bundled_study, "skeptical", draws=2000, seed=6)
     delta = np.asarray(tree.prior["delta"]).ravel()
     assert stats.kstest(delta, stats.cauchy(0, 0.2).cdf).pvalue > 0.001
+
+
+def test_default_mcid_is_half_an_sd_of_pre_for_a_continuous_outcome():
+    """One MCID for every caller: 0.5 x SD(pre) on the data's own scale, not a bare 0.5.
+
+    The reanalysis and the sensitivity tools once disagreed (one multiplied by the SD,
+    the other did not); the anchors' 0.5 is in SD units, so the SD wins.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from milkbayes.data.study import study_from_frame
+    from milkbayes.models.priors import default_mcid
+
+    pre = np.array([10.0, 14.0, 22.0, 30.0, 9.0])
+    study = study_from_frame(pd.DataFrame({"id": list("abcde"), "pre": pre,
+                                           "post": pre + 5.0}))
+    assert study.outcome.kind == "continuous"
+    assert default_mcid(study) == pytest.approx(0.5 * np.std(pre, ddof=1))
+
+
+def test_default_mcid_of_volumes_and_scores():
+    from milkbayes.data.study import Outcome, study_from_frame
+    from milkbayes.models.priors import default_mcid
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 3.0], "post": [2.0, 5.0]})
+    assert default_mcid(study_from_frame(frame, outcome=Outcome("volume", unit="ml"))) == 10.0
+    score = study_from_frame(frame, outcome=Outcome("score", max_score=20))
+    assert default_mcid(score) == pytest.approx(2.0 * 20 / 10)

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from milkbayes import report
+from milkbayes.report import render as report
 from milkbayes.cli import main
 from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR, RunExistsError
-from milkbayes.reanalyze import (
+from milkbayes.reanalysis.pipeline import (
     FAST,
     DiagnosticsFailedError,
     ReanalysisSettings,
@@ -192,7 +192,7 @@ def test_fast_settings_still_compare_both_targets():
 
 
 def test_compare_candidates_is_seeded_and_reproduces_the_run(run):
-    from milkbayes.reanalyze import compare_candidates
+    from milkbayes.reanalysis.pipeline import compare_candidates
 
     study, error = run
     section = compare_candidates(study, settings=TINY)
@@ -208,7 +208,7 @@ def test_reloo_refits_exactly_the_high_k_mothers_and_says_so(run):
     """With reloo, the elpd is PSIS where k is good; the exact run bounds its error."""
     from dataclasses import replace
 
-    from milkbayes.reanalyze import compare_candidates
+    from milkbayes.reanalysis.pipeline import compare_candidates
 
     study, error = run
     section = compare_candidates(study, settings=replace(TINY, reloo=True))
@@ -241,7 +241,7 @@ def test_background_comparison_gives_the_numbers_of_the_serial_run(run):
     for number, the one the run computed in-process: same code, same seeds."""
     from dataclasses import replace
 
-    from milkbayes.reanalyze import _BackgroundWork, _comparison_section
+    from milkbayes.reanalysis.pipeline import _BackgroundWork, _comparison_section
 
     study, error = run
     settings = replace(TINY, parallel_worker=True)
@@ -263,7 +263,7 @@ def test_background_comparison_is_terminated_on_close(run):
     """An interrupted run must not leave its worker process behind."""
     from dataclasses import replace
 
-    from milkbayes.reanalyze import _BackgroundWork
+    from milkbayes.reanalysis.pipeline import _BackgroundWork
 
     study, _ = run
     background = _BackgroundWork.start(study, replace(TINY, parallel_worker=True), 1.0,
@@ -283,7 +283,7 @@ def test_background_sensitivity_gives_the_highlights_of_the_serial_run(run):
     number (timings aside) and with the same figures named, those computed in-process."""
     from dataclasses import replace
 
-    from milkbayes.reanalyze import _BackgroundWork, _sensitivity_section
+    from milkbayes.reanalysis.pipeline import _BackgroundWork, _sensitivity_section
 
     study, error = run
     mcid = error.result.summary["settings"]["mcid"]

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from milkbayes.cli import main
-from milkbayes.data import load_study
+from milkbayes.data.study import load_study
 from milkbayes.errors import EXIT_USER_ERROR, DataError
 
 BUNDLED_CSV = Path(__file__).parents[1] / "src" / "milkbayes" / "datasets" / "volume_ml.csv"
@@ -230,12 +230,12 @@ def test_hostile_ids_through_describe_and_wilcoxon_json(capsys, tmp_path):
 
 
 def exported_first_cell(cell: str) -> list[str]:
-    """Write one row through :func:`milkbayes.report.write_csv`; read it back as a
+    """Write one row through :func:`milkbayes.report.render.write_csv`; read it back as a
     spreadsheet would (newline="" keeps carriage returns inside cells)."""
     import csv
     import tempfile
 
-    from milkbayes.report import write_csv
+    from milkbayes.report.render import write_csv
 
     with tempfile.TemporaryDirectory() as folder:
         path = write_csv([{"id": cell, "x": 1.5}], Path(folder) / "t.csv")
@@ -261,7 +261,7 @@ def test_csv_export_keeps_a_carriage_return_inside_its_cell(tmp_path, cell):
     the guarding quote once ended up alone in its cell, the formula in the next row)."""
     import csv
 
-    from milkbayes.report import csv_safe, write_csv
+    from milkbayes.report.render import csv_safe, write_csv
 
     path = write_csv([{"id": cell, "x": 1.5}], tmp_path / "t.csv")
     with open(path, newline="", encoding="utf-8") as handle:

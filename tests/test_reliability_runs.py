@@ -273,12 +273,12 @@ def test_ctrl_c_exits_130_not_0(capsys, monkeypatch):
     Was a bug (cli/__init__.main, found by these tests): typer turns KeyboardInterrupt
     into Exit(130) and, with standalone_mode=False, *returns* 130, which main ignored,
     so Ctrl-C exited 0 silently."""
-    import milkbayes.reanalyze
+    import milkbayes.reanalysis.pipeline
 
     def interrupted(data):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(milkbayes.reanalyze, "load_input_study", interrupted)
+    monkeypatch.setattr(milkbayes.reanalysis.pipeline, "load_input_study", interrupted)
     code, _, err = run_cli(capsys, ["reanalyze", "--fast", "--out", "unused"])
     assert code == INTERRUPTED and "interrupted" in err
 
@@ -299,7 +299,7 @@ def test_sigint_to_reanalyze_leaves_nothing_then_a_rerun_reports_non_convergence
     non-convergence) writes a report whose JSON and HTML say the diagnostics failed."""
     from dataclasses import replace
 
-    from milkbayes.reanalyze import FAST, run_reanalysis
+    from milkbayes.reanalysis.pipeline import FAST, run_reanalysis
 
     earlier = earlier_results(tmp_path)
     before = tree_hashes(earlier)
@@ -334,7 +334,7 @@ def test_sigterm_to_reanalyze_leaves_no_partial_folder(tmp_path):
 def test_reanalyze_strict_exit_status_reaches_the_shell(capsys, monkeypatch, tmp_path):
     """`reanalyze --strict` with failing diagnostics exits 3 (found by these tests: the
     status was once dropped by cli.main and the shell saw 0)."""
-    import milkbayes.reanalyze as reanalyze
+    import milkbayes.reanalysis.pipeline as reanalyze
 
     summary = {"reconstructed": True, "warning": "w", "diagnostics": {"overall": "fail"},
                "bayes": {"unit": "ml", "effect_median": 1.0, "priors": [
@@ -356,7 +356,7 @@ def test_report_appearing_meanwhile_is_not_replaced_without_force(tmp_path):
     """Two `reanalyze --out same` at once: when the other run's report lands while this
     one works, it is kept (RunExistsError), not silently replaced without --force
     (found by these tests)."""
-    from milkbayes.reanalyze import _move_into_place
+    from milkbayes.reanalysis.pipeline import _move_into_place
 
     target, temporary = tmp_path / "report", tmp_path / ".report.partial-x"
     target.mkdir()
@@ -378,7 +378,7 @@ def test_run_landing_between_check_and_rename_is_refused_cleanly(tmp_path, monke
 
     Was a bug (fit._move_into_place, found by these tests): os.rename's OSError
     (ENOTEMPTY) escaped as a traceback and left the temporary folder."""
-    from milkbayes import fit as fitmod
+    from milkbayes.engine import fit as fitmod
 
     result = fitmod.fit(toy_model, small_study, prior=toy_prior, seed=1, draws=50, tune=50,
                         chains=1)
@@ -559,7 +559,7 @@ def test_prior_named_with_a_path_cannot_move_the_default_run_folder(tmp_path, ca
                                                                    monkeypatch):
     """A prior set named "../../x" (its TOML `name`) must not steer the default run
     folder out of ./runs; the folder is checked where save_run would write it."""
-    import milkbayes.fit as fit_module
+    import milkbayes.engine.fit as fit_module
 
     prior = tmp_path / "evil.toml"
     prior.write_text('name = "../../../../tmp/evil/run"\n' + VALID_PRIOR)
@@ -585,7 +585,7 @@ def test_prior_named_with_a_path_cannot_move_the_default_run_folder(tmp_path, ca
 @given(text=st.text(max_size=40))
 @settings(max_examples=300, deadline=None)
 def test_run_names_from_user_text_stay_one_plain_folder_name(text):
-    from milkbayes.fit import safe_run_name
+    from milkbayes.engine.fit import safe_run_name
 
     name = safe_run_name(text)
     assert name and "/" not in name and "\\" not in name and "\x00" not in name
@@ -594,7 +594,7 @@ def test_run_names_from_user_text_stay_one_plain_folder_name(text):
 
 
 def test_save_run_refuses_file_names_that_leave_the_folder(tmp_path):
-    from milkbayes.fit import _inside
+    from milkbayes.engine.fit import _inside
 
     folder = tmp_path / "run"
     folder.mkdir()
@@ -650,7 +650,7 @@ def test_diagnose_on_a_folder_that_is_not_a_run(tmp_path, capsys):
 
 
 def minimal_summary() -> dict:
-    from milkbayes.report import SCHEMA_VERSION
+    from milkbayes.report.render import SCHEMA_VERSION
 
     return {"schema_version": SCHEMA_VERSION, "reconstructed": False, "generator": {},
             "data": {}, "reproduction": {}, "modifiers": {}, "comparison": {},

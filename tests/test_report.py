@@ -1,4 +1,4 @@
-"""Tests of milkbayes.report: escaping, self-containment, schema, CSV formula guard.
+"""Tests of milkbayes.report.render: escaping, self-containment, schema, CSV formula guard.
 
 These tests render hand-made summaries (no sampling), so they are fast. The numbers
 checked are the inputs themselves, formatted: the point is what reaches the page.
@@ -15,7 +15,8 @@ import re
 
 import pytest
 
-from milkbayes import RECONSTRUCTED_WARNING, report
+from milkbayes import RECONSTRUCTED_WARNING
+from milkbayes.report import render as report
 from milkbayes.errors import MilkbayesError
 
 HOSTILE = "<script>alert(1)</script>"

@@ -1,8 +1,8 @@
-"""Tests of milkbayes.sensitivity: each value is worked out independently of the code.
+"""Tests of milkbayes.sensitivity.analyses: each value is worked out independently of the code.
 
 Sources of the reference values: closed forms (Pitman's asymptotic power of the
 signed-rank test, the normal conjugate posterior, truncated priors), the direct
-Wilcoxon test of :func:`milkbayes.frequentist.wilcoxon_many` on the same random
+Wilcoxon test of :func:`milkbayes.frequentist.paired_tests.wilcoxon_many` on the same random
 numbers, and DESIGN.md section 1 (smaller rank sum <= 28 of 300 for n = 24).
 """
 
@@ -19,8 +19,8 @@ from scipy import stats
 
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.errors import MilkbayesError
-from milkbayes.frequentist import wilcoxon_many
-from milkbayes.sensitivity import (
+from milkbayes.frequentist.paired_tests import wilcoxon_many
+from milkbayes.sensitivity.analyses import (
     POWER_DISTRIBUTIONS,
     SensitivityResult,
     _grid_posterior,
@@ -188,7 +188,7 @@ def test_reconstructed_warning_is_carried():
 # The conjugate toy model (tests/_toy_model.py) has a closed-form posterior:
 # Normal(m_n, s_n) with 1/s_n^2 = 1/s0^2 + W/s^2, m_n = s_n^2 (m0/s0^2 + sum w_i d_i / s^2).
 
-from milkbayes.sensitivity import (  # noqa: E402
+from milkbayes.sensitivity.analyses import (  # noqa: E402
     FAST_SAMPLER,
     SamplerOptions,
     bf_robustness,

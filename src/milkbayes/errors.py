@@ -6,6 +6,8 @@ prints its message (never a traceback) and exits with :data:`EXIT_USER_ERROR`.
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_USER_ERROR = 2
 """Exit status of the CLI for bad input, bad options or a refused overwrite."""
 
@@ -61,3 +63,41 @@ class RunExistsError(MilkbayesError):
 
 class ModelError(MilkbayesError):
     """A model cannot be fitted to these data (e.g. a two-arm model on one group)."""
+
+
+class CheckpointError(MilkbayesError):
+    """A checkpoint file that belongs to a different study or cannot be read."""
+
+
+class SimulationError(MilkbayesError):
+    """Invalid settings for a simulation or a design study."""
+
+
+class ReportError(MilkbayesError):
+    """A run folder or summary that cannot be rendered (missing file, wrong schema)."""
+
+
+class FrequentistOptionError(MilkbayesError, ValueError):
+    """An option of a frequentist test that is not allowed (names the allowed values)."""
+
+
+class DiagnosticsFailedError(MilkbayesError):
+    """``strict`` run whose convergence diagnostics failed (the report is still written)."""
+
+    exit_code = EXIT_DIAGNOSTICS_FAILED
+
+    def __init__(self, message: str, result: Any):
+        super().__init__(message)
+        self.result = result
+
+
+class SensitivityError(MilkbayesError):
+    """An option of a sensitivity analysis that is out of range or unknown.
+
+    (A subclass of :class:`~milkbayes.errors.MilkbayesError`, so the CLI turns it
+    into one line on stderr and exit code 2.)
+    """
+
+
+class OutputError(MilkbayesError):
+    """A result that cannot be written (full disk, read-only place, a file in the way)."""

@@ -94,7 +94,7 @@ class CovariateFact(PublishedFact):
     """A univariate percentage: ``count`` of :data:`N_PARTICIPANTS` mothers at ``level``.
 
     ``count`` is the only integer count out of 24 that rounds to ``percent``
-    (checked by the audit in :mod:`milkbayes.audit`, not assumed).
+    (checked by the audit in :mod:`milkbayes.frequentist.audit`, not assumed).
     """
 
     column: str = ""

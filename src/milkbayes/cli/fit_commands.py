@@ -1,6 +1,6 @@
 """``milkbayes fit`` and ``milkbayes diagnose``: one library call each.
 
-``fit`` is :func:`milkbayes.fit.fit` followed by :func:`milkbayes.fit.save_run`;
+``fit`` is :func:`milkbayes.engine.fit.fit` followed by :func:`milkbayes.engine.fit.save_run`;
 ``diagnose`` re-reads a run folder and recomputes its diagnostics
 (:mod:`milkbayes.diagnostics`). Results go to stdout (``--json``: exactly one JSON
 object); progress, the reconstructed-data banner and diagnostic alarms go to stderr.
@@ -67,13 +67,13 @@ def _load_study(data: Path | None, scenario: str):
         from milkbayes.datasets import load_bundled
 
         return load_bundled(scenario)
-    from milkbayes.data import load_study
+    from milkbayes.data.study import load_study
 
     return load_study(data)
 
 
 def _echo_json(payload: dict[str, Any]) -> None:
-    from milkbayes.fit import json_ready
+    from milkbayes.engine.fit import json_ready
 
     typer.echo(json.dumps(json_ready(payload, where="output"), indent=2, allow_nan=False))
 
@@ -138,7 +138,7 @@ def _flatten(key: str, value: Any) -> list[tuple[str, str]]:
 
 
 def _default_out(model: str, likelihood: str, prior_name: str, seed: int) -> Path:
-    from milkbayes.fit import safe_run_name
+    from milkbayes.engine.fit import safe_run_name
 
     return Path("runs") / safe_run_name(f"{model}_{likelihood}_{prior_name}_seed{seed}")
 
@@ -194,7 +194,7 @@ def fit_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Fit a Bayesian model with nutpie and save the run (NetCDF + provenance)."""
-    from milkbayes.fit import (
+    from milkbayes.engine.fit import (
         check_sampler_settings,
         fit,
         load_model,
@@ -295,7 +295,7 @@ def diagnose_command(
 ) -> None:
     """Recompute the diagnostics of a saved run: convergence, predictive checks, LOO-PIT."""
     from milkbayes.diagnostics import convergence_report
-    from milkbayes.fit import load_run
+    from milkbayes.engine.fit import load_run
 
     saved = load_run(run_dir)
     reconstructed = bool(saved.provenance.get("reconstructed", False))
@@ -334,7 +334,7 @@ def _study_of_run(provenance: dict):
 
             study = load_bundled(source.removeprefix("bundled:"))
         elif source and Path(source).is_file():
-            from milkbayes.data import load_study
+            from milkbayes.data.study import load_study
 
             study = load_study(source)
         else:

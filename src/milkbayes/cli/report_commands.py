@@ -1,7 +1,7 @@
 """``milkbayes reanalyze | report | compare``: the main job, re-rendering, model comparison.
 
-One command is one library call (:func:`milkbayes.reanalyze.run_reanalysis`,
-:func:`milkbayes.report.rerender`, :func:`milkbayes.reanalyze.compare_candidates`).
+One command is one library call (:func:`milkbayes.reanalysis.pipeline.run_reanalysis`,
+:func:`milkbayes.report.render.rerender`, :func:`milkbayes.reanalysis.pipeline.compare_candidates`).
 Progress bars go to stderr; ``--json`` prints one JSON object on stdout and nothing
 else. A failing diagnostic under ``--strict`` exits with status 3 after the report
 is written.
@@ -95,7 +95,7 @@ def reanalyze(
 ) -> None:
     """Run the whole analysis on the bundled data or yours, and write the HTML report."""
     from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED
-    from milkbayes.reanalyze import DiagnosticsFailedError, load_input_study, run_reanalysis
+    from milkbayes.reanalysis.pipeline import DiagnosticsFailedError, load_input_study, run_reanalysis
 
     study = load_input_study(data)
     _warn_reconstructed(study.reconstructed)
@@ -131,7 +131,7 @@ def report(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Re-render the HTML and Markdown report of a reanalysis folder from its saved results."""
-    from milkbayes.report import read_summary, rerender
+    from milkbayes.report.render import read_summary, rerender
 
     summary = read_summary(run_dir)
     _warn_reconstructed(bool(summary.get("reconstructed")))
@@ -150,7 +150,7 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Compare models by exact leave-one-mother-out CV, with PSIS-LOO k and stacking weights."""
-    from milkbayes.reanalyze import compare_candidates, load_input_study
+    from milkbayes.reanalysis.pipeline import compare_candidates, load_input_study
 
     study = load_input_study(data)
     _warn_reconstructed(study.reconstructed)

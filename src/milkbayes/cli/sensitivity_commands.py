@@ -1,6 +1,6 @@
 """``milkbayes sensitivity prior-grid | likelihood | influence | ensemble | published-p | bias``.
 
-One command is one call of :mod:`milkbayes.sensitivity`. Text output is a rich table
+One command is one call of :mod:`milkbayes.sensitivity.analyses`. Text output is a rich table
 and the headline numbers on stdout; ``--json`` prints exactly one JSON object
 instead; ``--figure PATH`` also saves the analysis's figure (PNG, SVG or PDF by the
 file's suffix). Progress and warnings go to stderr. Bad options raise
@@ -45,13 +45,13 @@ def _study(data: Path | None, scenario: str):
         from milkbayes.datasets import load_bundled
 
         return load_bundled(scenario)
-    from milkbayes.data import load_study
+    from milkbayes.data.study import load_study
 
     return load_study(data)
 
 
 def _sampler(draws: int, tune: int, chains: int, seed: int):
-    from milkbayes.sensitivity import SamplerOptions
+    from milkbayes.sensitivity.analyses import SamplerOptions
 
     for name, value, minimum in (("--draws", draws, 1), ("--tune", tune, 0),
                                  ("--chains", chains, 1), ("--sampler-seed", seed, 0)):
@@ -105,7 +105,7 @@ def _records(table) -> list[dict[str, Any]]:
 
 
 def payload(result) -> dict[str, Any]:
-    """The JSON object of one :class:`~milkbayes.sensitivity.SensitivityResult`."""
+    """The JSON object of one :class:`~milkbayes.sensitivity.analyses.SensitivityResult`."""
     return {
         "analysis": result.name,
         "title": result.title,
@@ -193,7 +193,7 @@ def prior_grid_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Refit over a grid of prior locations x scales; with the BF10-against-r curve."""
-    from milkbayes.sensitivity import prior_grid
+    from milkbayes.sensitivity.analyses import prior_grid
 
     _check_figure_path(figure)
     result = prior_grid(_study(data, scenario), model, locations=_numbers(locations, "--locations"),
@@ -220,7 +220,7 @@ def likelihood_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """The effect under normal, Student-t and log-normal likelihoods, side by side."""
-    from milkbayes.sensitivity import likelihood_variants
+    from milkbayes.sensitivity.analyses import likelihood_variants
 
     _check_figure_path(figure)
     result = likelihood_variants(_study(data, scenario), model, likelihoods=_names(likelihoods),
@@ -244,7 +244,7 @@ def influence_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Leave each mother out in turn (mother_weight = 0) and refit."""
-    from milkbayes.sensitivity import influence
+    from milkbayes.sensitivity.analyses import influence
 
     _check_figure_path(figure)
     result = influence(_study(data, scenario), model, prior=prior, likelihood=likelihood,
@@ -269,7 +269,7 @@ def ensemble_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Refit K reconstructions that all match the paper: the spread of the conclusions."""
-    from milkbayes.sensitivity import reconstruction_ensemble
+    from milkbayes.sensitivity.analyses import reconstruction_ensemble
 
     _check_figure_path(figure)
     result = reconstruction_ensemble(scenario, k, seed, model=model, prior=prior,
@@ -296,7 +296,7 @@ def published_p_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Posterior of the standardised effect given only 'n = 24, Wilcoxon p < .0005'."""
-    from milkbayes.sensitivity import published_p_posterior
+    from milkbayes.sensitivity.analyses import published_p_posterior
 
     _check_figure_path(figure)
     if seed < 0:
@@ -328,7 +328,7 @@ def bias_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Tipping points: how large a natural rise would overturn the conclusion."""
-    from milkbayes.sensitivity import bias_analysis
+    from milkbayes.sensitivity.analyses import bias_analysis
 
     _check_figure_path(figure)
     result = bias_analysis(_study(data, scenario), model=model, prior=prior,

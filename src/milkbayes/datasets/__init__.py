@@ -29,7 +29,7 @@ The deterministic procedure
    (:func:`check_constraints`) and record the attempt number;
 3. the accepted table is written as CSV text (comma, ``\\n`` line endings, fixed
    float format :data:`FLOAT_FORMATS`) and parsed back by the ordinary loader, so
-   the returned :class:`~milkbayes.data.Study` is exactly what the file holds.
+   the returned :class:`~milkbayes.data.study.Study` is exactly what the file holds.
 
 The same seed, assumptions and numpy version therefore give the same bytes, and
 ``milkbayes data reconstruct --scenario volume_ml --seed 2024 --out F`` re-creates
@@ -65,8 +65,8 @@ import pandas as pd
 from scipy import special
 
 from milkbayes import RECONSTRUCTED_WARNING, published
-from milkbayes.data import Outcome, Study, load_study, study_from_csv_text
-from milkbayes.frequentist import paired_change, wilcoxon_many
+from milkbayes.data.study import Outcome, Study, load_study, study_from_csv_text
+from milkbayes.frequentist.paired_tests import paired_change, wilcoxon_many
 from milkbayes.errors import DataError, MilkbayesError, RunExistsError
 
 SCENARIOS: tuple[str, ...] = ("volume_ml", "score")
@@ -82,7 +82,7 @@ OUTCOMES = MappingProxyType({
     "volume_ml": Outcome("volume", unit="ml"),
     "score": Outcome("score", max_score=10),
 })
-"""The :class:`~milkbayes.data.Outcome` of each scenario."""
+"""The :class:`~milkbayes.data.study.Outcome` of each scenario."""
 
 COLUMNS: tuple[str, ...] = ("id", "pre", "post", "group", "work_duration", "parity",
                             "occupation", "education", "age_group")
@@ -480,10 +480,10 @@ class ConstraintCheck:
 def spss_wilcoxon(change: np.ndarray) -> tuple[float, float, int]:
     """Z, two-sided p and the number of non-zero differences, as SPSS computes them.
 
-    Delegates to :func:`milkbayes.frequentist.wilcoxon_many` (zeros dropped, average
+    Delegates to :func:`milkbayes.frequentist.paired_tests.wilcoxon_many` (zeros dropped, average
     ranks, tie-corrected variance, no continuity correction: the SPSS procedure).
     Z is signed: positive when post > pre (SPSS prints -|Z| "based on negative
-    ranks"). Pass changes made by :func:`milkbayes.frequentist.paired_change`, so
+    ranks"). Pass changes made by :func:`milkbayes.frequentist.paired_tests.paired_change`, so
     that decimal ties tie in binary floating point.
 
     Examples

@@ -28,17 +28,19 @@ How to add a model
    indexing cheaper, and compiles anew for another design.
 4. ``build(inputs, prior, likelihood) -> pm.Model``: blocks marked ``# data``,
    ``# priors``, ``# likelihood``; ``dims=`` on every variable; call
-   :func:`milkbayes.models._common.prior_data` so each prior value becomes
+   :func:`milkbayes.models.contract.prior_data` so each prior value becomes
    ``pm.Data("prior_<name>")``, and
-   :func:`milkbayes.models._common.weight_likelihood` so each mother's
+   :func:`milkbayes.models.contract.weight_likelihood` so each mother's
    log-likelihood counts ``mother_weight`` times. Deterministics cost nothing while
    sampling (the engine computes them from the draws afterwards). Raise
    :class:`milkbayes.errors.ModelError` for data the model cannot fit.
 5. ``extra_summary(posterior, inputs, prior) -> dict`` of model-specific numbers, and
-   ``main(argv=None)`` returning ``summarise_cli(sys.modules[__name__], argv)``,
+   ``main(argv=None)`` returning
+   ``milkbayes.engine.script.run_model_script(sys.modules[__name__], argv)``,
    with ``if __name__ == "__main__": raise SystemExit(main())``.
-6. Give the model its prior values in :mod:`milkbayes.priors` (``MODEL_NAMES`` and
-   ``_named_values``), so that every named set and every user TOML file covers it.
+6. Add its name to :data:`milkbayes.models.registry.MODEL_NAMES` (the only list of
+   models) and give it prior values in :mod:`milkbayes.models.priors`
+   (``_named_values``), so that every named set and every user TOML file covers it.
 7. Add it to ``tests/test_models.py``: the structural test (names, dims, finite log
    density and gradient) and a recovery test on data simulated with known truth.
 

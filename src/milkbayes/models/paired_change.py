@@ -17,7 +17,7 @@ For mother :math:`i = 1..n` with change :math:`d_i = \mathrm{post}_i - \mathrm{p
       \quad \nu \sim \mathrm{Gamma}(2, \lambda_\nu)
 
 with :math:`\delta_0 = 0`, :math:`r = \sqrt 2 / 2` in the neutral set, :math:`c` the
-outcome scale (:func:`milkbayes.models._common.outcome_scaling`) and each mother's
+outcome scale (:func:`milkbayes.models.contract.outcome_scaling`) and each mother's
 log-likelihood multiplied by her ``mother_weight`` :math:`w_i \in \{0, 1\}`. Under the
 Student-t likelihood :math:`\sigma` is the scale of the t, so :math:`\delta` is the
 effect in units of that scale.
@@ -67,13 +67,12 @@ import sys
 import numpy as np
 from scipy import integrate, optimize, stats
 
-from milkbayes.models._common import (
+from milkbayes.models.contract import (
     ModelInputs,
     check_likelihood,
     outcome_scaling,
     prior_data,
     rao_blackwell_log_density_at_zero,
-    summarise_cli,
     weight_likelihood,
 )
 
@@ -251,7 +250,11 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
 
 def main(argv=None) -> int:
     """Fit the bundled data and print the summary (``--help`` for options)."""
-    return summarise_cli(sys.modules[__name__], argv)
+    # The script hands over to the engine at run time only: the models layer
+    # imports nothing above it, so the engine can import every model.
+    from milkbayes.engine.script import run_model_script
+
+    return run_model_script(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

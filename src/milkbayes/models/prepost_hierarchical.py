@@ -1,7 +1,7 @@
 r"""prepost_hierarchical: per-mother intercepts and a time effect modified by covariates.
 
 The flagship model. Both measurements of every mother enter in long format
-(:meth:`milkbayes.data.Study.long`); each mother has her own level, and the change
+(:meth:`milkbayes.data.study.Study.long`); each mother has her own level, and the change
 from pre to post (the massage effect, in a one-group study confounded with any
 natural three-day trend) depends on her work duration and parity and, partially
 pooled, on her occupation, education and age group.
@@ -35,7 +35,7 @@ is predicted, and every leave-one-mother-out refit keeps the same meaning of
 :math:`\beta`.
 
 Likelihoods, with :math:`c, m` the outcome scale and centre
-(:func:`milkbayes.models._common.outcome_scaling`) multiplying the prior values:
+(:func:`milkbayes.models.contract.outcome_scaling`) multiplying the prior values:
 
 * ``normal``: :math:`y_j \sim N(\eta_j, \sigma)`, :math:`\alpha \sim N(m + \mu_\alpha c,
   s_\alpha c)`, :math:`\beta \sim N(\mu_\beta c, s_\beta c)`;
@@ -66,12 +66,11 @@ import sys
 import numpy as np
 
 from milkbayes.errors import ModelError
-from milkbayes.models._common import (
+from milkbayes.models.contract import (
     ModelInputs,
     check_likelihood,
     outcome_scaling,
     prior_data,
-    summarise_cli,
     weight_likelihood,
 )
 
@@ -316,7 +315,11 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
 
 def main(argv=None) -> int:
     """Fit the bundled data and print the summary (``--help`` for options)."""
-    return summarise_cli(sys.modules[__name__], argv)
+    # The script hands over to the engine at run time only: the models layer
+    # imports nothing above it, so the engine can import every model.
+    from milkbayes.engine.script import run_model_script
+
+    return run_model_script(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -74,11 +74,10 @@ import sys
 import numpy as np
 from scipy import special, stats
 
-from milkbayes.models._common import (
+from milkbayes.models.contract import (
     ModelInputs,
     check_likelihood,
     prior_data,
-    summarise_cli,
     weight_likelihood,
 )
 
@@ -236,7 +235,11 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
 
 def main(argv=None) -> int:
     """Fit the bundled data and print the summary (``--help`` for options)."""
-    return summarise_cli(sys.modules[__name__], argv)
+    # The script hands over to the engine at run time only: the models layer
+    # imports nothing above it, so the engine can import every model.
+    from milkbayes.engine.script import run_model_script
+
+    return run_model_script(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ for Generalized Causal Inference, chapter 5. Houghton Mifflin.
 Examples
 --------
 >>> import pandas as pd
->>> from milkbayes.data import study_from_frame
+>>> from milkbayes.data.study import study_from_frame
 >>> one_group = study_from_frame(pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 2.0],
 ...                                            "post": [2.0, 4.0]}))
 >>> inputs(one_group)
@@ -50,12 +50,11 @@ import sys
 import numpy as np
 
 from milkbayes.errors import ModelError
-from milkbayes.models._common import (
+from milkbayes.models.contract import (
     ModelInputs,
     check_likelihood,
     outcome_scaling,
     prior_data,
-    summarise_cli,
     weight_likelihood,
 )
 
@@ -152,7 +151,11 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
 
 def main(argv=None) -> int:
     """Fit the data and print the summary (``--help`` for options)."""
-    return summarise_cli(sys.modules[__name__], argv)
+    # The script hands over to the engine at run time only: the models layer
+    # imports nothing above it, so the engine can import every model.
+    from milkbayes.engine.script import run_model_script
+
+    return run_model_script(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

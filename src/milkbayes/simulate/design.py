@@ -80,7 +80,7 @@ def frequentist_block_task(params: dict, seed: np.random.SeedSequence) -> dict:
 
 def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
     """Simulate one study, fit a model (compiled once per process), keep a summary."""
-    from milkbayes.priors import get_prior
+    from milkbayes.models.priors import get_prior
     from milkbayes.simulate import engine
 
     settings = DGPSettings(**params["settings"])

@@ -24,17 +24,13 @@ from typing import Literal
 
 import numpy as np
 
-from milkbayes.errors import MilkbayesError
+from milkbayes.errors import MilkbayesError, SimulationError
 
 P_WORK_LONG = 13 / 24
 """Share of mothers with long work duration in the paper (13/24, 54.2 %)."""
 
 P_MULTIPARA = 21 / 24
 """Share of multiparous mothers in the paper (21/24, 87.5 %)."""
-
-
-class SimulationError(MilkbayesError):
-    """Invalid settings for a simulation or a design study."""
 
 
 @dataclass(frozen=True)
@@ -211,13 +207,13 @@ class SimulatedData:
         return frame
 
     def study(self, index: int):
-        """Simulated study ``index`` as a validated :class:`milkbayes.data.Study`.
+        """Simulated study ``index`` as a validated :class:`milkbayes.data.study.Study`.
 
         The data pass through the same validation as a user's file, so impossible
         values (a negative volume from a normal process with a small mean) raise a
         :class:`~milkbayes.errors.DataError` instead of being clipped silently.
         """
-        from milkbayes.data import Outcome, study_from_frame
+        from milkbayes.data.study import Outcome, study_from_frame
 
         s = self.settings
         outcome = (Outcome(kind="volume", unit="ml") if s.outcome == "volume"

@@ -51,7 +51,7 @@ def get_compiled(key: tuple, build) -> CompiledModel:
     """The compiled model cached under ``key``, built by ``build()`` on first use."""
     global _COMPILATIONS
     if key not in _CACHE:
-        from milkbayes.compile_cache import compile_pymc_model
+        from milkbayes.engine.compile_cache import compile_pymc_model
 
         model, effect = build()
         compiled = compile_pymc_model(model)
@@ -72,7 +72,7 @@ def _with_data(bundle: CompiledModel, data: dict[str, np.ndarray]):
 def sample(bundle: CompiledModel, data: dict[str, np.ndarray], *, seed: int, draws: int,
            tune: int, chains: int):
     """Refit the compiled model to ``data``; returns the posterior DataTree."""
-    from milkbayes.fit import sample_uninterrupted
+    from milkbayes.engine.fit import sample_uninterrupted
 
     compiled = _with_data(bundle, data)
     # nutpie's blocking sample() swallows Ctrl-C and returns the partial trace, which a

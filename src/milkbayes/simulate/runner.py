@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from milkbayes.errors import MilkbayesError
+from milkbayes.errors import CheckpointError, MilkbayesError
 
 CHECKPOINT_FORMAT = 1
 """Version of the checkpoint file layout (first line: header; then one task per line)."""
@@ -53,10 +53,6 @@ TASKS: dict[str, str] = {
     "sbc": "milkbayes.simulate.sbc:sbc_task",
 }
 """Registered task functions, by name, as ``module:function`` (imported in the worker)."""
-
-
-class CheckpointError(MilkbayesError):
-    """A checkpoint file that belongs to a different study or cannot be read."""
 
 
 @dataclass(frozen=True)

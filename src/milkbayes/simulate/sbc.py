@@ -57,10 +57,11 @@ import numpy as np
 from scipy import stats
 
 from milkbayes.errors import MilkbayesError
+from milkbayes.models.registry import MODEL_NAMES
 from milkbayes.simulate import engine
 from milkbayes.simulate.dgp import DGPSettings, SimulationError, simulate
 
-MODELS = ("paired_change", "signed_rank", "prepost_hierarchical", "two_arm")
+MODELS = MODEL_NAMES
 """Every model of :mod:`milkbayes.models`, each calibrated by ``milkbayes simulate sbc``."""
 
 SCALE_SUFFIXES = ("_sigma", "_sd", "_scale")
@@ -159,7 +160,7 @@ def sbc(model: str, *, n_sims: int = 200, likelihood: str | None = None,
     n_sims : int
         Simulated datasets (one fit each).
     likelihood, prior : str
-        As for :func:`milkbayes.fit.fit`.
+        As for :func:`milkbayes.engine.fit.fit`.
     widen : float
         Width factor of the prior the data are simulated from; 1 gives correct SBC,
         2 is the deliberately mis-specified check that must fail.
@@ -236,7 +237,7 @@ def _setup(params: dict):
 
 
 def _build_setup(params: dict):
-    from milkbayes.priors import get_prior
+    from milkbayes.models.priors import get_prior
 
     module = engine.model_module(params["model"])
     study = _template(params)

@@ -517,7 +517,7 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     full_posterior : xarray Dataset or DataTree, optional
         The full-data posterior, to compute ``lppd`` and ``p_lomo``.
     compiled : nutpie compiled model, optional
-        Reuse a compiled model (e.g. from :mod:`milkbayes.fit`'s cache).
+        Reuse a compiled model (e.g. from :mod:`milkbayes.engine.fit`'s cache).
     data : mapping, optional
         Every ``pm.Data`` value of this fit (data and ``prior_*``): a cached compiled
         model may still hold another fit's values, so all are passed to each refit.
@@ -553,7 +553,7 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     """
     import time
 
-    from milkbayes.fit import sample_uninterrupted
+    from milkbayes.engine.fit import sample_uninterrupted
 
     if weight_name not in model.named_vars:
         raise ModelError(f"model {label!r} has no pm.Data {weight_name!r}; "
@@ -562,7 +562,7 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     rows = _mother_rows(mother_of_obs, n)
     refit = _mothers_to_refit(psis, n, label)
     if compiled is None and refit:
-        from milkbayes.compile_cache import compile_pymc_model
+        from milkbayes.engine.compile_cache import compile_pymc_model
 
         compiled = compile_pymc_model(model)
     loglik = loglik or PointwiseLogLik(model)

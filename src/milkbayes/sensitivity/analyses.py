@@ -18,13 +18,13 @@ function                       what it varies
 :func:`bias_analysis`          the natural rise in milk output without massage
 =============================  ==========================================================
 
-The analyses that fit models go through :func:`milkbayes.fit.fit`, whose per-process
+The analyses that fit models go through :func:`milkbayes.engine.fit.fit`, whose per-process
 cache compiles each model once; every setting is a refit with new data or prior
 values (``compiled.with_data``), which is what makes a grid of 50 priors cheap.
 
 Examples
 --------
->>> from milkbayes.sensitivity import wilcoxon_critical_w_plus
+>>> from milkbayes.sensitivity.analyses import wilcoxon_critical_w_plus
 >>> wilcoxon_critical_w_plus(24)   # W+ >= 272, i.e. the smaller rank sum <= 28
 272
 """
@@ -42,7 +42,8 @@ from matplotlib.figure import Figure
 from scipy import optimize, stats
 
 from milkbayes import RECONSTRUCTED_WARNING
-from milkbayes.errors import MilkbayesError, PriorError
+from milkbayes.models.priors import default_mcid
+from milkbayes.errors import MilkbayesError, PriorError, SensitivityError
 from milkbayes.published import N_PARTICIPANTS, SPSS_P_THRESHOLD
 
 __all__ = [
@@ -59,7 +60,6 @@ __all__ = [
     "bias_analysis",
     "SamplerOptions",
     "FAST_SAMPLER",
-    "default_mcid",
     "bf_robustness",
     "prior_grid",
     "likelihood_variants",
@@ -72,14 +72,6 @@ ALTERNATIVES = ("greater", "two-sided")
 """Which published event the power function describes: "greater" means the SPSS
 Z exceeds the critical value with post > pre (the paper's reading); "two-sided"
 means |Z| does."""
-
-
-class SensitivityError(MilkbayesError):
-    """An option of a sensitivity analysis that is out of range or unknown.
-
-    (A subclass of :class:`~milkbayes.errors.MilkbayesError`, so the CLI turns it
-    into one line on stderr and exit code 2.)
-    """
 
 
 @dataclass(frozen=True)
@@ -172,7 +164,7 @@ def wilcoxon_critical_w_plus(n: int, p_threshold: float = SPSS_P_THRESHOLD) -> i
 
     Notes
     -----
-    Written out here, not taken from :mod:`milkbayes.frequentist`, because the
+    Written out here, not taken from :mod:`milkbayes.frequentist.paired_tests`, because the
     power simulation needs only this one number per n; the tests check it against
     the published bound (smaller rank sum <= 28 of 300 for n = 24, DESIGN.md §1).
 
@@ -735,7 +727,7 @@ def _bias_figure(table: pd.DataFrame, tip_positive: float, tip_mcid: float,
 
 
 # ---------------------------------------------------------------------------
-# Analyses that refit the models (through milkbayes.fit's compile-once cache)
+# Analyses that refit the models (through milkbayes.engine.fit's compile-once cache)
 # ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -778,38 +770,17 @@ to an ultrawide one at +1 (scales include the JZS defaults 0.707, 1 and 1.414)."
 MCID_MULTIPLES_LOCATIONS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
 MCID_MULTIPLES_SCALES = (0.25, 0.5, 1 / 1.6448536269514722, 1.0, 2.0, 4.0, 8.0, 16.0)
 """Default grid on the effect in outcome units, as multiples of the MCID (56 settings;
-1/1.645 MCID is the sceptic's scale and 4 MCID the neutral one of :mod:`milkbayes.priors`)."""
+1/1.645 MCID is the sceptic's scale and 4 MCID the neutral one of :mod:`milkbayes.models.priors`)."""
 
 BF_R_MARKS: Mapping[str, float] = MappingProxyType({
     "default": math.sqrt(2) / 2, "wide": 1.0, "ultrawide": math.sqrt(2)})
 """The Cauchy widths r that JASP and BayesFactor name (Morey & Rouder's ``rscale``)."""
 
 
-def default_mcid(study) -> float:
-    """The MCID of :data:`milkbayes.priors.ANCHORS` for this study's outcome, in its units.
-
-    Scores are rescaled from the anchors' 10-point checklist to ``max_score``.
-
-    Examples
-    --------
-    >>> from milkbayes.data import Outcome
-    >>> from types import SimpleNamespace
-    >>> default_mcid(SimpleNamespace(outcome=Outcome("volume", unit="ml")))
-    10.0
-    """
-    from milkbayes.priors import ANCHORS
-
-    outcome = study.outcome
-    mcid = float(ANCHORS[outcome.kind].mcid)
-    if outcome.kind == "score" and outcome.max_score:
-        mcid *= outcome.max_score / 10.0
-    return mcid
-
-
 def _fit_quiet(model, study, *, prior, likelihood, mcid, sampler: SamplerOptions,
                inputs=None):
     """One refit that keeps only the posterior (no log-likelihood, no predictive)."""
-    from milkbayes.fit import fit
+    from milkbayes.engine.fit import fit
 
     return fit(model, study, prior=prior, likelihood=likelihood, mcid=mcid,
                draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
@@ -823,13 +794,13 @@ def _without_extra_summary(model):
     ``paired_change.extra_summary`` computes an informed Bayes factor by numerical
     integration (about 0.2 s) whenever the prior is not centred on 0, which would
     double the time of a prior grid; the grid needs only the posterior. The copy
-    keeps the module's name and file, so :func:`milkbayes.fit.fit` finds the same
+    keeps the module's name and file, so :func:`milkbayes.engine.fit.fit` finds the same
     compiled model in its cache (its key is the module name), and its provenance
     hash is that of the real script.
     """
     import types
 
-    from milkbayes.fit import load_model
+    from milkbayes.models.registry import load_model
 
     module = load_model(model)
     lean = types.ModuleType(module.__name__, module.__doc__)
@@ -873,7 +844,7 @@ def bf_robustness(study, *, r_grid: Sequence[float] | None = None) -> Sensitivit
 
     Parameters
     ----------
-    study : milkbayes.data.Study
+    study : milkbayes.data.study.Study
         Only the paired t statistic and n of its massage group are used.
     r_grid : sequence of float, optional
         Widths to evaluate (default 0.05 to 2 on a log scale, plus the marks).
@@ -964,7 +935,7 @@ def prior_grid(study, model="paired_change", *,
 
     Parameters
     ----------
-    study : milkbayes.data.Study
+    study : milkbayes.data.study.Study
     model : str or module
         A model of :mod:`milkbayes.models` (its effect-prior keys come from
         :data:`PRIOR_GRID_KEYS`) or any module following the model contract
@@ -1002,7 +973,7 @@ def prior_grid(study, model="paired_change", *,
     The grid is what a reader asks next after seeing the three named priors: is
     there any reasonable prior under which the conclusion changes? Each setting only
     swaps ``prior_<location>`` and ``prior_<scale>`` into the compiled model
-    (:func:`milkbayes.fit.fit` and its cache), so 56 settings take seconds once the
+    (:func:`milkbayes.engine.fit.fit` and its cache), so 56 settings take seconds once the
     model is compiled.
 
     Examples
@@ -1014,7 +985,8 @@ def prior_grid(study, model="paired_change", *,
     """
     import time
 
-    from milkbayes.fit import load_model, resolve_prior
+    from milkbayes.engine.fit import resolve_prior
+    from milkbayes.models.registry import load_model
 
     module = load_model(model)
     if prior_keys is not None:
@@ -1110,7 +1082,7 @@ def likelihood_variants(study, model: str | None = None, *,
 
     Parameters
     ----------
-    study : milkbayes.data.Study
+    study : milkbayes.data.study.Study
     model : str, optional
         Default ``prepost_hierarchical`` (it has all three likelihoods for volumes),
         or ``paired_change`` (normal and Student-t) if that model is not installed.
@@ -1138,7 +1110,7 @@ def likelihood_variants(study, model: str | None = None, *,
     >>> list(result.table.likelihood)  # doctest: +SKIP
     ['normal', 'student_t']
     """
-    from milkbayes.fit import available_models, load_model
+    from milkbayes.models.registry import available_models, load_model
 
     if model is None:
         model = ("prepost_hierarchical" if "prepost_hierarchical" in available_models()
@@ -1217,7 +1189,7 @@ def influence(study, model: str = "paired_change", *, prior: str = "neutral",
 
     Parameters
     ----------
-    study : milkbayes.data.Study
+    study : milkbayes.data.study.Study
     model : str
         Any model with a ``mother_weight`` input (all four have one).
     prior, likelihood, mcid, sampler
@@ -1247,7 +1219,8 @@ def influence(study, model: str = "paired_change", *, prior: str = "neutral",
     """
     from dataclasses import replace
 
-    from milkbayes.fit import load_model, resolve_likelihood
+    from milkbayes.engine.fit import resolve_likelihood
+    from milkbayes.models.registry import load_model
 
     module = load_model(model)
     likelihood = resolve_likelihood(module, likelihood)
@@ -1395,7 +1368,7 @@ def bias_analysis(study, *, model: str = "paired_change", prior: str = "neutral"
 
     Parameters
     ----------
-    study : milkbayes.data.Study
+    study : milkbayes.data.study.Study
     model, prior, likelihood, sampler
         The fit of the observed mean change (ignored when ``fit_result`` is given).
     mcid : float, optional
@@ -1406,7 +1379,7 @@ def bias_analysis(study, *, model: str = "paired_change", prior: str = "neutral"
         outcome units. Default: :data:`TREND_PRIORS` for the outcome kind.
     prob_positive, prob_mcid : float
         The decision thresholds of :func:`tipping_points`.
-    fit_result : milkbayes.fit.FitResult, optional
+    fit_result : milkbayes.engine.fit.FitResult, optional
         A fit to reuse instead of fitting again.
 
     Returns
@@ -1504,7 +1477,7 @@ def highlights(study, *, mcid: float | None = None, fast: bool = False
 
     Parameters
     ----------
-    study : milkbayes.data.Study
+    study : milkbayes.data.study.Study
     mcid : float, optional
         Default :func:`default_mcid`.
     fast : bool

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from milkbayes.errors import DataError, MilkbayesError
+from milkbayes.errors import DataError, FrequentistOptionError, MilkbayesError
 
 __all__ = [
     "ALTERNATIVES", "METHODS", "ZERO_METHODS", "HL_EXACT_MAX_N", "HL_WALSH_MAX_N",
@@ -84,10 +84,6 @@ they would get different ranks although they tie in the data as written (SciPy's
 docstring warns about exactly this). 1e-12 is thousands of ulps and far below any
 measurement precision.
 """
-
-
-class FrequentistOptionError(MilkbayesError, ValueError):
-    """An option of a frequentist test that is not allowed (names the allowed values)."""
 
 
 # ----------------------------------------------------------------------------- inputs

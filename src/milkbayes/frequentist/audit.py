@@ -28,12 +28,12 @@ import pandas as pd
 from scipy import stats
 
 from milkbayes import published
-from milkbayes.frequentist import (
+from milkbayes.frequentist.paired_tests import (
     exact_null_distribution, format_p_exact, paired_change, wilcoxon_signed_rank,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from milkbayes.data import Study
+    from milkbayes.data.study import Study
 
 __all__ = ["AuditCheck", "audit_checks", "audit_published", "counts_rounding_to",
            "spss_z_threshold", "largest_smaller_rank_sum", "exact_p_of_smaller_rank_sum"]
@@ -301,7 +301,7 @@ def audit_published(study: Study | None = None) -> pd.DataFrame:
 
     Parameters
     ----------
-    study : milkbayes.data.Study, optional
+    study : milkbayes.data.study.Study, optional
         Data to check against the published bounds and counts (the massage group is
         tested). Without it only the paper is audited.
 

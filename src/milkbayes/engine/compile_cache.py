@@ -31,7 +31,7 @@ Notes
 **The key.** numba does not hash a function's globals, so everything the callback's
 machine code depends on is in the key: PyTensor's own cache key of the compiled
 function graph (it covers the graph, its rewrites and every constant, including the
-design data that :mod:`milkbayes.fit` freezes into the graph) with numba's fastmath
+design data that :mod:`milkbayes.engine.fit` freezes into the graph) with numba's fastmath
 flag, the callback source, the number of unconstrained and stored values, the name,
 dtype and shape of each shared variable, and the versions of nutpie, numba, llvmlite
 and PyTensor. numba adds the signature and the CPU. When PyTensor has no key for a
@@ -60,7 +60,7 @@ References
 Examples
 --------
 >>> import pymc as pm, nutpie
->>> from milkbayes.compile_cache import compile_pymc_model
+>>> from milkbayes.engine.compile_cache import compile_pymc_model
 >>> with pm.Model() as model:
 ...     mu = pm.Normal("mu", 0, 10)
 ...     _ = pm.Normal("y", mu, 1, observed=[1.0, 2.0, 3.0])
@@ -225,7 +225,9 @@ def callback_cache_key(source: str, graph_key: str | None, layout: tuple,
         return None
     versions = tuple(version(package) for package in ("nutpie", "numba", "llvmlite", "pytensor"))
     digest = hashlib.sha256()
-    for part in (CALLBACK_VERSION, source, graph_key, layout, tuple(keys),
+    # The module's name joins the key: numba pickles the callback's environment by
+    # module name, so an entry written under another name cannot be loaded back.
+    for part in (CALLBACK_VERSION, __name__, source, graph_key, layout, tuple(keys),
                  tuple(sorted(constants.items())), versions):
         digest.update(repr(part).encode())
         digest.update(b"\0")

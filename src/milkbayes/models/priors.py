@@ -13,7 +13,7 @@ Units. Named sets are written once per outcome kind:
   ``max_score / 10``; ordered-logistic keys ``logit_*`` are log-odds (MCID 1);
 * ``continuous``: standard deviations of the pre measurement (MCID 0.5 SD); the
   models centre and rescale them with the data (see
-  :func:`milkbayes.models._common.outcome_scaling`).
+  :func:`milkbayes.models.contract.outcome_scaling`).
 
 The triad follows Spiegelhalter, Freedman & Parmar (1994): the *skeptical* prior puts
 5 % probability on an effect above the MCID, the *enthusiastic* prior is centred on
@@ -32,7 +32,7 @@ User sets are TOML files::
 
 Examples
 --------
->>> from milkbayes.data import Outcome
+>>> from milkbayes.data.study import Outcome
 >>> prior = get_prior("skeptical", Outcome("volume", "ml"), "prepost_hierarchical")
 >>> prior.values["effect_mu"], round(prior.values["effect_sigma"], 3)
 (0.0, 6.08)
@@ -58,16 +58,16 @@ import numpy as np
 from scipy import integrate, stats
 
 from milkbayes.errors import PriorError
+from milkbayes.models.registry import MODEL_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
-    from milkbayes.data import Outcome, Study
+    from milkbayes.data.study import Outcome, Study
 
 PRIOR_NAMES = ("skeptical", "neutral", "enthusiastic")
 """The named sets, in the order reports show them."""
 
-MODEL_NAMES = ("paired_change", "signed_rank", "prepost_hierarchical", "two_arm")
 
 Z95 = float(stats.norm.ppf(0.95))
 """One-sided 95 % normal quantile (1.645): P(effect > MCID) = 5 % for the skeptic."""
@@ -95,6 +95,32 @@ Volume: similar Indonesian one-group studies report 5.6 -> 16.8 ml and +23 ml
 10 ml per session (about a doubling at the typical level). Score: 2 of 10 indicators.
 Continuous: half a standard deviation, the conventional "medium" effect.
 """
+
+def default_mcid(study: Study) -> float:
+    """The minimal clinically important difference for ``study``, in its own units.
+
+    The one definition used by every command, the reanalysis, the sensitivity tools
+    and the notebooks. The MCID of :data:`ANCHORS` for the outcome's kind is written
+    on the anchors' scale; it is turned into the study's units by the scale the
+    models use (:func:`milkbayes.models.contract.outcome_scaling`):
+
+    - volumes: 10 ml (scale 1);
+    - scores: 2 points per 10 checklist points (scale ``max_score / 10``);
+    - continuous outcomes: half a standard deviation of ``pre`` (scale ``SD(pre)``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from milkbayes.data.study import study_from_frame
+    >>> s = study_from_frame(pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 3.0],
+    ...                                    "post": [2.0, 5.0]}))
+    >>> round(default_mcid(s), 6) == round(0.5 * 2 ** 0.5, 6)  # 0.5 x SD(pre) = 0.5 x sqrt(2)
+    True
+    """
+    from milkbayes.models.contract import outcome_scaling
+
+    return float(ANCHORS[study.outcome.kind].mcid * outcome_scaling(study)[1])
+
 
 LOG_MCID = math.log(1.5)
 """MCID of the log-normal model: a 50 % increase."""
@@ -345,7 +371,7 @@ def get_prior(name_or_path: str | Path | PriorSet, outcome: Outcome, model_name:
 
     Examples
     --------
-    >>> from milkbayes.data import Outcome
+    >>> from milkbayes.data.study import Outcome
     >>> get_prior("neutral", Outcome("score", max_score=10), "paired_change").values
     {'delta_loc': 0.0, 'delta_scale': 0.7071067811865476, 'sigma': 4.0, 'nu_rate': 0.1}
     >>> get_prior("bold", Outcome("score", max_score=10), "paired_change")
@@ -447,7 +473,7 @@ def prior_predictive(model_name: str, study: Study, prior: PriorSet | str = "neu
 
     import pymc as pm
 
-    from milkbayes.models._common import check_likelihood
+    from milkbayes.models.contract import check_likelihood
 
     _check_model(model_name)
     module = importlib.import_module(f"milkbayes.models.{model_name}")

@@ -13,10 +13,10 @@ Stages, in order (each timed; :data:`STAGES`):
 4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
 5. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
    where its Pareto k is good, exact refits where it is not ("reloo"), stacking
-   weights (:mod:`milkbayes.compare`);
+   weights (:mod:`milkbayes.comparison.cross_validation`);
 6. ``figures`` — the PNGs;
-7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, when present;
-8. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report`).
+7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity.analyses`, when present;
+8. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
 
 In a full run, a second process (:class:`_BackgroundWork`) compiles and
 cross-validates the candidates other than the main fit, then computes the sensitivity
@@ -51,8 +51,9 @@ from typing import Any
 import numpy as np
 
 from milkbayes import RECONSTRUCTED_WARNING, __version__
-from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, MilkbayesError, ModelError, RunExistsError
-from milkbayes.fit import rename_or_refuse, sigterm_as_keyboard_interrupt
+from milkbayes.models.priors import default_mcid
+from milkbayes.errors import DiagnosticsFailedError, EXIT_DIAGNOSTICS_FAILED, MilkbayesError, ModelError, RunExistsError
+from milkbayes.engine.fit import rename_or_refuse, sigterm_as_keyboard_interrupt
 
 __all__ = ["STAGES", "ReanalysisSettings", "FULL", "FAST", "ReanalysisResult",
            "DiagnosticsFailedError", "run_reanalysis", "load_input_study"]
@@ -95,10 +96,10 @@ class ReanalysisSettings:
         hierarchical candidate costs a compilation of its own (15-40 s). Add it with
         :func:`with_comparison` for data without zeros.
     sensitivity_fast : bool
-        Passed to :func:`milkbayes.sensitivity.highlights`.
+        Passed to :func:`milkbayes.sensitivity.analyses.highlights`.
     reloo : bool
         Exact refits only for the mothers whose PSIS-LOO Pareto k is too high, PSIS
-        elsewhere (:func:`milkbayes.compare.lomo_cv` with ``psis``); False refits
+        elsewhere (:func:`milkbayes.comparison.cross_validation.lomo_cv` with ``psis``); False refits
         every mother.
     parallel_worker : bool
         Compile and cross-validate the candidates other than the main fit, and compute
@@ -141,16 +142,6 @@ FAST = ReanalysisSettings(draws=300, tune=300, chains=2, lomo_draws=150, lomo_tu
                                       ("paired_change", "student_t")),
                           sensitivity_fast=True)
 """``--fast``: small runs for tests and CI. Diagnostics may warn or fail; the report says so."""
-
-
-class DiagnosticsFailedError(MilkbayesError):
-    """``strict`` run whose convergence diagnostics failed (the report is still written)."""
-
-    exit_code = EXIT_DIAGNOSTICS_FAILED
-
-    def __init__(self, message: str, result: ReanalysisResult):
-        super().__init__(message)
-        self.result = result
 
 
 @dataclass(frozen=True)
@@ -203,7 +194,7 @@ def load_input_study(data: str | Path | None):
         from milkbayes.datasets import load_bundled
 
         return load_bundled("volume_ml")
-    from milkbayes.data import load_study
+    from milkbayes.data.study import load_study
 
     return load_study(data)
 
@@ -232,27 +223,8 @@ def _flat_provenance(provenance: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- stages
-def outcome_mcid(study) -> float:
-    """The MCID of :data:`milkbayes.priors.ANCHORS`, in the study's own units.
-
-    Volumes: 10 ml. Scores: 2 points per 10 checklist points. Continuous outcomes:
-    half a standard deviation of ``pre`` (the anchors' 0.5 is in SD units, so it is
-    multiplied by the scale the models use, :func:`milkbayes.models._common.outcome_scaling`).
-
-    Examples
-    --------
-    >>> from milkbayes.datasets import load_bundled
-    >>> outcome_mcid(load_bundled("volume_ml"))
-    10.0
-    """
-    from milkbayes.models._common import outcome_scaling
-    from milkbayes.priors import ANCHORS
-
-    return float(ANCHORS[study.outcome.kind].mcid * outcome_scaling(study)[1])
-
-
 def _data_section(study) -> dict:
-    from milkbayes.data import describe
+    from milkbayes.data.study import describe
 
     description = describe(study)
     summary_rows = []
@@ -279,7 +251,7 @@ def _data_section(study) -> dict:
 
 
 def _reproduction_section(study) -> dict:
-    from milkbayes import frequentist as fq
+    from milkbayes.frequentist import paired_tests as fq
     from milkbayes import published
 
     pre = study.table["pre"].to_numpy(float)
@@ -316,7 +288,7 @@ def _reproduction_section(study) -> dict:
         "spss_ranks": spss_rows, "spss_test": test_rows,
     }
     try:
-        from milkbayes import audit
+        from milkbayes.frequentist import audit
     except ImportError:  # pragma: no cover - the audit module is part of the package
         out["audit"], out["audit_note"] = None, "The audit module is not installed."
     else:
@@ -328,8 +300,8 @@ def _reproduction_section(study) -> dict:
 
 
 def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
-    from milkbayes import fit as fitting
-    from milkbayes.priors import PRIOR_NAMES
+    from milkbayes.engine import fit as fitting
+    from milkbayes.models.priors import PRIOR_NAMES
 
     fits = {}
     for k, name in enumerate(PRIOR_NAMES):
@@ -345,7 +317,7 @@ def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
 
 def _main_likelihood() -> str:
     """The likelihood :func:`_fit_priors` fits (the main model's default)."""
-    from milkbayes import fit as fitting
+    from milkbayes.engine import fit as fitting
 
     return fitting.resolve_likelihood(fitting.load_model(MAIN_MODEL), None)
 
@@ -357,7 +329,7 @@ def _effect_draws(result) -> np.ndarray:
 
 def _bayes_section(study, fits: Mapping[str, Any], reproduction: dict, mcid: float,
                    rope: tuple[float, float]) -> dict:
-    from milkbayes import compare
+    from milkbayes.comparison import cross_validation as compare
     from milkbayes.models import paired_change
 
     rows = compare.three_prior_table({name: _effect_draws(r) for name, r in fits.items()},
@@ -458,7 +430,7 @@ def _prior_predictive_changes(study, reference, draws: int = 200):
     import pymc as pm
 
     from milkbayes import diagnostics as dg
-    from milkbayes.fit import load_model
+    from milkbayes.models.registry import load_model
 
     module = load_model(MAIN_MODEL)
     try:
@@ -484,7 +456,7 @@ def _prior_predictive_changes(study, reference, draws: int = 200):
 def _comparison_entry(module_name: str, likelihood: str, study, settings, prior_name: str,
                       mcid: float, reuse=None):
     """A full-data fit and the cached compiled model of one candidate."""
-    from milkbayes import fit as fitting
+    from milkbayes.engine import fit as fitting
 
     result = reuse or fitting.fit(module_name, study, prior=prior_name, likelihood=likelihood,
                                   mcid=mcid, draws=settings.lomo_draws * 2,
@@ -506,7 +478,7 @@ def _candidate_cv(model_name: str, likelihood: str, study, settings: ReanalysisS
     Returns ``(lomo, psis_rows, None)``, or ``(None, [], reason)`` when the model cannot
     fit these data (e.g. log-normal with a zero measurement).
     """
-    from milkbayes import compare
+    from milkbayes.comparison import cross_validation as compare
 
     label = f"{model_name}/{likelihood}"
     try:
@@ -615,7 +587,7 @@ class _BackgroundWork:
 def _comparison_section(study, settings: ReanalysisSettings, fits: Mapping[str, Any],
                         mcid: float, tick, background: _BackgroundWork | None = None
                         ) -> tuple[dict, list]:
-    from milkbayes import compare
+    from milkbayes.comparison import cross_validation as compare
 
     results, psis_rows, notes, skipped = [], [], [], []
     reference = fits.get(REFERENCE_PRIOR)
@@ -696,12 +668,12 @@ def _refit_note(lomo) -> str:
 
 def _sensitivity_section(study, mcid: float, fast: bool) -> tuple[list | None, dict]:
     try:
-        from milkbayes import sensitivity
+        from milkbayes.sensitivity import analyses as sensitivity
     except ImportError:  # the section is omitted cleanly
         return None, {}
     if not hasattr(sensitivity, "highlights"):
         return None, {}
-    from milkbayes.report import png_bytes
+    from milkbayes.report.render import png_bytes
 
     items, figures = [], {}
     for result in sensitivity.highlights(study, mcid=mcid, fast=fast):
@@ -758,7 +730,7 @@ def _figures(study, fits, simulated, comparison_rows, mcid) -> dict[str, bytes]:
     import arviz as az
     from matplotlib.figure import Figure
 
-    from milkbayes.report import png_bytes
+    from milkbayes.report.render import png_bytes
 
     figures: dict[str, bytes] = {}
     # data: one line per mother
@@ -858,7 +830,7 @@ def _prepare_out_dir(out_dir: Path, force: bool) -> Path:
                                  "refusing to replace it even with --force")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    from milkbayes.report import _umask
+    from milkbayes.report.render import _umask
 
     temporary.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the report is to be shared
     return temporary
@@ -890,8 +862,6 @@ def _move_into_place(temporary: Path, target: Path, *, force: bool = False) -> N
     rename_or_refuse(temporary, target, what="report")  # an empty folder is replaced atomically
 
 
-
-
 def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
                    fast: bool = False, strict: bool = False, force: bool = False,
                    progress: Progress | None = None,
@@ -917,7 +887,7 @@ def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
     settings : ReanalysisSettings, optional
         Overrides ``fast``.
     sensitivity : bool
-        Include the sensitivity highlights when :mod:`milkbayes.sensitivity` provides them.
+        Include the sensitivity highlights when :mod:`milkbayes.sensitivity.analyses` provides them.
 
     Returns
     -------
@@ -930,7 +900,7 @@ def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
     DiagnosticsFailedError
         With ``strict``, after writing the report.
     """
-    from milkbayes.data import Study
+    from milkbayes.data.study import Study
 
     settings = settings or (FAST if fast else FULL)
     target = Path(out_dir)
@@ -945,12 +915,12 @@ def run_reanalysis(study=None, out_dir: str | Path = "milkbayes-report", *,
 def _run_into(study, target: Path, settings: ReanalysisSettings, clock: _Stopwatch, *,
               strict: bool, force: bool, sensitivity: bool) -> ReanalysisResult:
     """The body of :func:`run_reanalysis`: build the report in a temporary sibling folder."""
-    from milkbayes import report
+    from milkbayes.report import render as report
 
     temporary = _prepare_out_dir(target, force)
     background = None
     try:
-        mcid = outcome_mcid(study)
+        mcid = default_mcid(study)
         rope = (-ROPE_FRACTION_OF_MCID * mcid, ROPE_FRACTION_OF_MCID * mcid)
         data = clock.run("data", lambda: _data_section(study))
         reproduction = clock.run("reproduction", lambda: _reproduction_section(study))
@@ -965,7 +935,7 @@ def _run_into(study, target: Path, settings: ReanalysisSettings, clock: _Stopwat
         comparison, lomo_results = clock.run(
             "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick,
                                                    background))
-        from milkbayes import compare as compare_module
+        from milkbayes.comparison import cross_validation as compare_module
 
         comparison_rows = compare_module.compare_models(lomo_results) if lomo_results else []
         figures = clock.run("figures", lambda: _figures(study, fits, simulated,
@@ -1034,11 +1004,11 @@ def compare_candidates(study=None, *, fast: bool = False, progress: Progress | N
     """
     settings = settings or (FAST if fast else FULL)
     clock = _Stopwatch(progress)
-    from milkbayes.data import Study
+    from milkbayes.data.study import Study
 
     if not isinstance(study, Study):
         study = clock.run("data", lambda: load_input_study(study))
-    mcid = outcome_mcid(study)
+    mcid = default_mcid(study)
     section, _ = clock.run("compare", lambda: _comparison_section(
         study, settings, {}, mcid, clock.tick))
     return {"reconstructed": bool(study.reconstructed),

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from milkbayes.errors import MilkbayesError
-from milkbayes.fit import json_default
+from milkbayes.errors import MilkbayesError, ReportError
+from milkbayes.engine.fit import json_default
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -114,10 +114,6 @@ DESIGN_LIMITS = (
      "a natural three-day rise alone would also produce."),
 )
 """What a single-group pre/post design cannot show: (title, text) pairs, in report order."""
-
-
-class ReportError(MilkbayesError):
-    """A run folder or summary that cannot be rendered (missing file, wrong schema)."""
 
 
 @dataclass(frozen=True)
@@ -198,13 +194,13 @@ def validate_summary(summary: Mapping[str, Any]) -> None:
     >>> validate_summary({"schema_version": "0.1"})
     Traceback (most recent call last):
     ...
-    milkbayes.report.ReportError: summary schema_version '0.1' is not supported (this milkbayes reads 1.x)
+    milkbayes.errors.ReportError: summary schema_version '0.1' is not supported (this milkbayes reads 1.x)
     >>> validate_summary({"schema_version": "1.0", "reconstructed": False, "generator": {},
     ...     "data": {}, "reproduction": {}, "bayes": [], "modifiers": {}, "diagnostics": {},
     ...     "comparison": {}, "design_limits": []})
     Traceback (most recent call last):
     ...
-    milkbayes.report.ReportError: summary field 'bayes' must be a JSON object, not a list
+    milkbayes.report.render.ReportError: summary field 'bayes' must be a JSON object, not a list
     """
     _check_structure(summary)
     _render("html", summary, {})
@@ -407,7 +403,7 @@ def md_escape(value: Any) -> Any:
 def _environment(kind: str = "html"):
     import jinja2
 
-    options = dict(loader=jinja2.PackageLoader("milkbayes", "templates"),
+    options = dict(loader=jinja2.PackageLoader("milkbayes.report", "templates"),
                    undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     if kind == "html":
         # every template output is escaped: user text (ids, labels, file names) included

@@ -14,20 +14,18 @@ Examples
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from milkbayes.errors import MilkbayesError, ModelError
+from milkbayes.errors import ModelError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pymc as pm
 
-    from milkbayes.data import Study
-    from milkbayes.priors import PriorSet
+    from milkbayes.data.study import Study
+    from milkbayes.models.priors import PriorSet
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ def check_likelihood(likelihood: str | None, allowed: tuple[str, ...], model: st
 def outcome_scaling(study: Study) -> tuple[float, float]:
     """Centre and scale that turn prior values into outcome units.
 
-    Named prior sets are written once per outcome kind (see :mod:`milkbayes.priors`):
+    Named prior sets are written once per outcome kind (see :mod:`milkbayes.models.priors`):
     volumes in ml (centre 0, scale 1), scores per 10 checklist points (scale
     ``max_score / 10``) and continuous outcomes in standard deviations of the pre
     measurement (centre = mean of ``pre``, scale = its SD). The models multiply
@@ -82,7 +80,7 @@ def outcome_scaling(study: Study) -> tuple[float, float]:
     Examples
     --------
     >>> import pandas as pd
-    >>> from milkbayes.data import study_from_frame
+    >>> from milkbayes.data.study import study_from_frame
     >>> s = study_from_frame(pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 3.0],
     ...                                    "post": [2.0, 5.0]}))
     >>> s.outcome.kind, outcome_scaling(s)
@@ -125,98 +123,6 @@ def weight_likelihood(observed_rv, observed_value, weight, name: str = "mother_w
     import pymc as pm
 
     return pm.Potential(name, ((weight - 1.0) * pm.logp(observed_rv, observed_value)).sum())
-
-
-def summarise_cli(model_module, argv=None) -> int:
-    """The ``main()`` of every model script: fit the bundled data and print a summary.
-
-    Uses :func:`milkbayes.fit.fit` when the fitting engine is installed, so there is
-    one fitting path; otherwise samples the model directly with nutpie.
-    """
-    parser = argparse.ArgumentParser(
-        prog=f"models/{model_module.NAME}.py",
-        description=(model_module.__doc__ or "").strip().splitlines()[0],
-        epilog="Fits the bundled (reconstructed) data unless --data is given.")
-    parser.add_argument("--data", help="CSV file of the study (default: bundled data)")
-    parser.add_argument("--scenario", default="volume_ml",
-                        help="bundled scenario when --data is absent (default: volume_ml)")
-    parser.add_argument("--prior", default="neutral",
-                        help="prior set name or TOML file (default: neutral)")
-    parser.add_argument("--likelihood", choices=model_module.LIKELIHOODS, default=None,
-                        help=f"default: {model_module.LIKELIHOODS[0]}")
-    parser.add_argument("--draws", type=int, default=300)
-    parser.add_argument("--tune", type=int, default=300)
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=20241)
-    args = parser.parse_args(argv)
-    try:
-        return _run_cli(model_module, args)
-    except MilkbayesError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-def _load_cli_study(args):
-    if args.data:
-        from milkbayes.data import load_study
-
-        return load_study(args.data)
-    try:
-        from milkbayes.datasets import load_bundled
-    except ImportError as error:  # the datasets module is written in parallel
-        raise ModelError("no bundled data available (milkbayes.datasets is missing); "
-                         "pass --data FILE") from error
-    return load_bundled(args.scenario)
-
-
-def _run_cli(model_module, args) -> int:
-    study = _load_cli_study(args)
-    if study.reconstructed:
-        from milkbayes import RECONSTRUCTED_WARNING
-
-        print(RECONSTRUCTED_WARNING)
-    try:
-        from milkbayes.fit import fit
-    except ImportError:
-        fit = None
-    if fit is not None:
-        result = fit(model_module.NAME, study, prior=args.prior, likelihood=args.likelihood,
-                     draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed)
-        summary = result.summary
-        for row in getattr(result.diagnostics, "rows", ()):
-            print(f"diagnostic {row.check}: {row.status} ({row.detail})")
-    else:
-        summary = sample_directly(model_module, study, args.prior, args.likelihood,
-                                  draws=args.draws, tune=args.tune, chains=args.chains,
-                                  seed=args.seed)
-    for key, value in summary.items():
-        print(f"{key}: {value}")
-    return 0
-
-
-def sample_directly(model_module, study, prior_name, likelihood, *, draws, tune, chains,
-                    seed) -> dict:
-    """Fallback fit (no :mod:`milkbayes.fit`): nutpie through ``pm.sample``."""
-    import pymc as pm
-
-    from milkbayes.priors import get_prior
-
-    likelihood = check_likelihood(likelihood, model_module.LIKELIHOODS, model_module.NAME)
-    prior = get_prior(prior_name, study.outcome, model_module.NAME)
-    inputs = model_module.inputs(study, likelihood)
-    model = model_module.build(inputs, prior, likelihood)
-    with model:
-        tree = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
-                         nuts_sampler="nutpie", progressbar=False)
-    effect = tree.posterior[model_module.EFFECT].values.ravel()
-    summary = {
-        "effect_median": float(np.median(effect)),
-        "effect_ci95_low": float(np.quantile(effect, 0.025)),
-        "effect_ci95_high": float(np.quantile(effect, 0.975)),
-        "p_effect_gt_0": float(np.mean(effect > 0)),
-    }
-    summary.update(model_module.extra_summary(tree, inputs, prior))
-    return summary
 
 
 def build_model(model_module, study: Study, prior: PriorSet, likelihood: str | None = None

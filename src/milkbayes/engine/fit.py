@@ -1,7 +1,7 @@
 r"""The compile-once fitting engine: fit a model, summarise it, save it as a run folder.
 
 Each model script of :mod:`milkbayes.models` is compiled once per process for nutpie
-(:func:`milkbayes.compile_cache.compile_pymc_model`); later fits swap data and prior
+(:func:`milkbayes.engine.compile_cache.compile_pymc_model`); later fits swap data and prior
 values into the compiled model with ``compiled.with_data(...)`` and sample again
 (about 0.1 s for the small models instead of several seconds of compilation). The
 PyMC model kept beside the compiled one gets the same values through ``pm.set_data``
@@ -20,7 +20,7 @@ hold out a mother use ``mother_weight`` and keep their shapes). Coordinate *labe
 
 **Across processes.** PyTensor caches the numba code of each operation in its
 compile directory (``config.numba__cache``, on by default), and
-:mod:`milkbayes.compile_cache` caches nutpie's C callbacks there too (nutpie's own
+:mod:`milkbayes.engine.compile_cache` caches nutpie's C callbacks there too (nutpie's own
 cannot be cached), so a new process that meets a model already compiled on this
 machine spends about 1.4 s instead of 7 s on the flagship (the rest is PyMC's graph
 rewriting). Pickling a compiled model is not an alternative: it would pickle the
@@ -47,7 +47,7 @@ S^{-1}\sum_s 1[\theta^{(s)} > 0]` and, when an MCID :math:`m` is given,
 
 Examples
 --------
->>> from milkbayes.fit import cache_key
+>>> from milkbayes.engine.fit import cache_key
 >>> import numpy as np
 >>> cache_key("paired_change", "normal", {"change": np.zeros(3)}, {"mother": ["a", "b", "c"]})
 ('paired_change', 'normal', (('change', (3,)),), (('mother', 3),))
@@ -59,11 +59,9 @@ import contextlib
 import datetime as _dt
 import errno
 import hashlib
-import importlib
 import inspect
 import json
 import os
-import pkgutil
 import platform
 import re
 import shutil
@@ -80,6 +78,7 @@ import numpy as np
 
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.errors import MilkbayesError, ModelError, PriorError, RunExistsError
+from milkbayes.models.registry import available_models, load_model
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import xarray as xr
@@ -146,9 +145,9 @@ class FitResult:
         was given (``"mcid": None`` otherwise) and the model's ``extra_summary``.
     diagnostics : milkbayes.diagnostics.ConvergenceReport
     model_name, likelihood : str
-    prior : milkbayes.priors.PriorSet
+    prior : milkbayes.models.priors.PriorSet
     seed : int
-    study : milkbayes.data.Study
+    study : milkbayes.data.study.Study
     settings : SamplerSettings
     inputs : ModelInputs
         The arrays actually fitted.
@@ -264,44 +263,6 @@ _CACHE_LOCK = threading.Lock()
 
 
 # ----------------------------------------------------------------------------- models
-def available_models() -> tuple[str, ...]:
-    """Names of the model scripts in :mod:`milkbayes.models`.
-
-    Examples
-    --------
-    >>> "paired_change" in available_models()
-    True
-    """
-    import milkbayes.models as package
-
-    return tuple(sorted(info.name for info in pkgutil.iter_modules(package.__path__)
-                        if not info.name.startswith("_")))
-
-
-def load_model(model: str | ModuleType) -> ModuleType:
-    """The model module named ``model`` (or ``model`` itself, if it is a module).
-
-    Raises
-    ------
-    ModelError
-        For an unknown name, listing the models there are, or for a module that lacks
-        part of the model contract.
-    """
-    if isinstance(model, ModuleType):
-        module = model
-    else:
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(model)) or model not in available_models():
-            raise ModelError(f"unknown model {model!r}; available: "
-                             f"{', '.join(available_models())}")
-        module = importlib.import_module(f"milkbayes.models.{model}")
-    missing = [name for name in ("NAME", "LIKELIHOODS", "EFFECT", "inputs", "build",
-                                 "extra_summary") if not hasattr(module, name)]
-    if missing:
-        raise ModelError(f"model module {module.__name__} lacks {', '.join(missing)} "
-                         "(see the model contract in docs/architecture.md)")
-    return module
-
-
 def resolve_likelihood(module: ModuleType, likelihood: str | None) -> str:
     """``likelihood``, or the model's default; ModelError if the model lacks it."""
     if likelihood is None:
@@ -334,13 +295,13 @@ def resolve_target_accept(module: ModuleType, target_accept: float | None) -> fl
 
 
 def resolve_prior(prior: Any, study: Any, model_name: str) -> Any:
-    """A prior set from its name or TOML path (via :func:`milkbayes.priors.get_prior`).
+    """A prior set from its name or TOML path (via :func:`milkbayes.models.priors.get_prior`).
 
     Anything with ``name`` and ``values`` attributes is used as it is.
     """
     if hasattr(prior, "values") and hasattr(prior, "name"):
         return prior
-    from milkbayes.priors import get_prior
+    from milkbayes.models.priors import get_prior
 
     return get_prior(prior, study.outcome, model_name)
 
@@ -454,7 +415,7 @@ def _compiled_for(module: ModuleType, inputs: Any, prior: Any, likelihood: str
     """The cache entry for these inputs (compiling on a miss) and the compile time."""
     import time
 
-    from milkbayes.compile_cache import compile_pymc_model
+    from milkbayes.engine.compile_cache import compile_pymc_model
 
     key = cache_key(module.NAME, likelihood, inputs.data, inputs.coords)
     # The module path, so a test model cannot collide; and the outcome kind, because the
@@ -548,7 +509,7 @@ def fit(model_name: str | ModuleType, study: Any, *, prior: Any = "neutral",
     model_name : str or module
         A model of :mod:`milkbayes.models` (``paired_change``, ``signed_rank``,
         ``prepost_hierarchical``, ``two_arm``) or a module following the model contract.
-    study : milkbayes.data.Study
+    study : milkbayes.data.study.Study
     prior : str, path or PriorSet
         A named set (``skeptical``, ``neutral``, ``enthusiastic``) or a TOML file.
     likelihood : str, optional
