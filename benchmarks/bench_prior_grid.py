@@ -28,8 +28,11 @@ def timed_grid(study) -> tuple[float, int, float]:
 
     start = time.perf_counter()
     grid = prior_grid(study)
-    return (time.perf_counter() - start, int(grid.summary["n_settings"]),
-            float(grid.summary.get("compile_seconds") or 0.0))
+    return (
+        time.perf_counter() - start,
+        int(grid.summary["n_settings"]),
+        float(grid.summary.get("compile_seconds") or 0.0),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,10 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     warm, n_settings, recompiled = timed_grid(study)
     met = n_settings >= MIN_SETTINGS and warm <= TARGET_SECONDS and recompiled == 0.0
     print(f"{'benchmark':<40}{'seconds':>9}  {'target':<8}{'met':<5}ratio")
-    print(f"{f'prior grid, {n_settings} settings, compiled':<40}{warm:>9.3f}  "
-          f"{'<= 15 s':<8}{'yes' if met else 'NO':<5}"
-          f"{first / warm:.1f}x faster than the first grid ({first:.1f} s, "
-          f"{compile_seconds:.1f} s of it compiling)")
+    print(
+        f"{f'prior grid, {n_settings} settings, compiled':<40}{warm:>9.3f}  "
+        f"{'<= 15 s':<8}{'yes' if met else 'NO':<5}"
+        f"{first / warm:.1f}x faster than the first grid ({first:.1f} s, "
+        f"{compile_seconds:.1f} s of it compiling)"
+    )
     print(f"RATIO prior_grid_seconds_over_target {warm / TARGET_SECONDS:.3f}")
     print(f"RATIO prior_grid_first_over_compiled {first / warm:.2f}")
     return 1 if (args.strict and not met) else 0

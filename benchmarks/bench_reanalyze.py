@@ -79,14 +79,19 @@ def cache_environment(root: Path) -> dict:
 
 def run_child(env: dict, out: Path, mode: str, repeats: int, timeout: float) -> list[dict]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, str(out), mode, str(repeats)],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(out), mode, str(repeats)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     process_wall = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
         raise SystemExit(f"reanalysis failed (exit {done.returncode}): {tail}")
-    rows = json.loads(lines[-1][len("RESULT "):])
+    rows = json.loads(lines[-1][len("RESULT ") :])
     rows[0]["process_wall_s"] = process_wall
     return rows
 
@@ -98,10 +103,16 @@ def print_table(columns: dict[str, dict]) -> None:
     names = list(columns)
     print(f"{'stage':<14}" + "".join(f"{n:>22}" for n in names))
     for stage in stages:
-        print(f"{stage:<14}" + "".join(f"{columns[n]['stages_s'].get(stage, 0.0):>22.1f}"
-                                         for n in names))
-    print(f"{'other':<14}" + "".join(
-        f"{columns[n]['wall_s'] - sum(columns[n]['stages_s'].values()):>22.1f}" for n in names))
+        print(
+            f"{stage:<14}"
+            + "".join(f"{columns[n]['stages_s'].get(stage, 0.0):>22.1f}" for n in names)
+        )
+    print(
+        f"{'other':<14}"
+        + "".join(
+            f"{columns[n]['wall_s'] - sum(columns[n]['stages_s'].values()):>22.1f}" for n in names
+        )
+    )
     print(f"{'total (call)':<14}" + "".join(f"{columns[n]['wall_s']:>22.1f}" for n in names))
 
 
@@ -111,32 +122,45 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args(argv)
     mode = "fast" if args.fast else "full"
-    print(f"milkbayes reanalyze ({mode}) on the bundled data; {os.cpu_count()} cores; "
-          f"load average before: {os.getloadavg()[0]:.1f}")
+    print(
+        f"milkbayes reanalyze ({mode}) on the bundled data; {os.cpu_count()} cores; "
+        f"load average before: {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-reanalyze-") as folder:
         root = Path(folder)
         env = cache_environment(root / "caches")
         cold_and_same = run_child(env, root / "a", mode, repeats=2, timeout=args.timeout)
         new_process = run_child(env, root / "b", mode, repeats=1, timeout=args.timeout)
-    columns = {"cold": cold_and_same[0], "warm (new process)": new_process[0],
-               "warm (same process)": cold_and_same[1]}
+    columns = {
+        "cold": cold_and_same[0],
+        "warm (new process)": new_process[0],
+        "warm (same process)": cold_and_same[1],
+    }
     print_table(columns)
-    print(f"import of milkbayes.reanalysis.pipeline: {cold_and_same[0]['import_s']:.1f} s (cold process)")
-    print(f"diagnostics: {', '.join(f'{k}: {v['diagnostics']}' for k, v in columns.items())}")
-    print("load average (1 min) at start and end of each run: " + ", ".join(
-        f"{k}: {v['load'][0]:.1f} -> {v['load'][1]:.1f}" for k, v in columns.items()))
+    print(
+        f"import of milkbayes.reanalysis.pipeline: {cold_and_same[0]['import_s']:.1f} s (cold process)"
+    )
+    print(f"diagnostics: {', '.join(f'{k}: {v["diagnostics"]}' for k, v in columns.items())}")
+    print(
+        "load average (1 min) at start and end of each run: "
+        + ", ".join(f"{k}: {v['load'][0]:.1f} -> {v['load'][1]:.1f}" for k, v in columns.items())
+    )
     print(f"exact refits per candidate (reloo): {columns['cold']['refits']}")
     for name, row in columns.items():
         if row.get("failing"):
             print(f"failing checks ({name}): {'; '.join(row['failing'])}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
-    checks = [("cold", columns["cold"]["wall_s"], TARGETS["cold"]),
-              ("warm", columns["warm (new process)"]["wall_s"], TARGETS["warm"]),
-              ("warm_same_process", columns["warm (same process)"]["wall_s"], TARGETS["warm"])]
+    checks = [
+        ("cold", columns["cold"]["wall_s"], TARGETS["cold"]),
+        ("warm", columns["warm (new process)"]["wall_s"], TARGETS["warm"]),
+        ("warm_same_process", columns["warm (same process)"]["wall_s"], TARGETS["warm"]),
+    ]
     for name, seconds, target in checks:
         verdict = "met" if seconds <= target else "NOT met"
-        print(f"target {name}: {seconds:.1f} s <= {target:.0f} s {verdict} "
-              f"({seconds / target:.2f}x of target)")
+        print(
+            f"target {name}: {seconds:.1f} s <= {target:.0f} s {verdict} "
+            f"({seconds / target:.2f}x of target)"
+        )
     for name, seconds, target in checks:
         print(f"RATIO reanalyze_{mode}_{name}_over_target {seconds / target:.3f}")
     return 0

@@ -145,11 +145,23 @@ def make_study(n: int, seed: int = 2000):
     # a volume cannot be negative: redraw those mothers (conditioning on volume >= 0)
     while (bad := np.flatnonzero((pre < 0) | (post < 0))).size:
         pre[bad], post[bad] = datasets.draw_volume(
-            rng, covariates.iloc[bad].reset_index(drop=True), assumptions)
-    frame = pd.DataFrame({"id": [f"S{i + 1:05d}" for i in range(n)], "pre": pre,
-                          "post": post, "group": "massage", **covariates})
-    return study_from_frame(frame, outcome=bundled.outcome, reconstructed=True,
-                            source=f"synthetic:volume_ml:n={n}:seed={seed}")
+            rng, covariates.iloc[bad].reset_index(drop=True), assumptions
+        )
+    frame = pd.DataFrame(
+        {
+            "id": [f"S{i + 1:05d}" for i in range(n)],
+            "pre": pre,
+            "post": post,
+            "group": "massage",
+            **covariates,
+        }
+    )
+    return study_from_frame(
+        frame,
+        outcome=bundled.outcome,
+        reconstructed=True,
+        source=f"synthetic:volume_ml:n={n}:seed={seed}",
+    )
 
 
 def model_inputs(study):
@@ -158,42 +170,62 @@ def model_inputs(study):
     from milkbayes.models.priors import get_prior
 
     inputs = model.inputs(study, LIKELIHOOD)
-    missing = [c for c in COVARIATES
-               if c not in (*inputs.meta["modifiers"], *inputs.meta["pooled"])]
+    missing = [
+        c for c in COVARIATES if c not in (*inputs.meta["modifiers"], *inputs.meta["pooled"])
+    ]
     if missing:
         raise SystemExit(f"the Stan twin needs every covariate; these were skipped: {missing}")
     if not np.all(inputs.data["mother_weight"] == 1.0):
         raise SystemExit("the Stan twin has no likelihood weights; all must be 1")
     prior = get_prior(PRIOR, study.outcome, MODEL)
-    hyper = model._scale_priors(prior.values, LIKELIHOOD, float(inputs.data["y_centre"]),
-                                float(inputs.data["y_scale"]))
+    hyper = model._scale_priors(
+        prior.values, LIKELIHOOD, float(inputs.data["y_centre"]), float(inputs.data["y_scale"])
+    )
     return inputs, prior, hyper
 
 
 def stan_data(inputs, hyper) -> dict:
     """The Stan program's data: the same arrays, 1-based indices, the same priors."""
     d = inputs.data
-    out = {"N": int(d["y"].size), "M": int(d["mother_weight"].size),
-           "y": d["y"].tolist(), "mother_idx": (d["mother_idx"] + 1).tolist(),
-           "time": d["time"].tolist(), "mother_weight": d["mother_weight"].tolist(),
-           "x_work_duration": d["x_work_duration"].tolist(),
-           "x_parity": d["x_parity"].tolist(),
-           "intercept_mu": float(hyper["intercept"][0]),
-           "intercept_sigma": float(hyper["intercept"][1]),
-           "mother_sd_sigma": float(hyper["mother_sd"]),
-           "effect_mu": float(hyper["effect"][0]), "effect_sigma": float(hyper["effect"][1]),
-           "modifier_sigma": float(hyper["modifier"]),
-           "subgroup_sd_sigma": float(hyper["subgroup_sd"]),
-           "sigma_sigma": float(hyper["sigma"])}
+    out = {
+        "N": int(d["y"].size),
+        "M": int(d["mother_weight"].size),
+        "y": d["y"].tolist(),
+        "mother_idx": (d["mother_idx"] + 1).tolist(),
+        "time": d["time"].tolist(),
+        "mother_weight": d["mother_weight"].tolist(),
+        "x_work_duration": d["x_work_duration"].tolist(),
+        "x_parity": d["x_parity"].tolist(),
+        "intercept_mu": float(hyper["intercept"][0]),
+        "intercept_sigma": float(hyper["intercept"][1]),
+        "mother_sd_sigma": float(hyper["mother_sd"]),
+        "effect_mu": float(hyper["effect"][0]),
+        "effect_sigma": float(hyper["effect"][1]),
+        "modifier_sigma": float(hyper["modifier"]),
+        "subgroup_sd_sigma": float(hyper["subgroup_sd"]),
+        "sigma_sigma": float(hyper["sigma"]),
+    }
     for column in ("occupation", "education", "age_group"):
         out[f"K_{column}"] = len(inputs.coords[f"{column}_level"])
         out[f"idx_{column}"] = (d[f"idx_{column}"] + 1).tolist()
     return out
 
 
-FREE_PARAMETERS = ("mother_sd", "mother_z", "effect", "modifier_work_duration",
-                   "modifier_parity", "sd_occupation", "z_occupation", "sd_education",
-                   "z_education", "sd_age_group", "z_age_group", "intercept", "sigma")
+FREE_PARAMETERS = (
+    "mother_sd",
+    "mother_z",
+    "effect",
+    "modifier_work_duration",
+    "modifier_parity",
+    "sd_occupation",
+    "z_occupation",
+    "sd_education",
+    "z_education",
+    "sd_age_group",
+    "z_age_group",
+    "intercept",
+    "sigma",
+)
 """The free parameters of the model, named alike in PyMC and Stan."""
 
 
@@ -202,12 +234,21 @@ def run_milkbayes(study, args) -> tuple[object, float, float]:
     from milkbayes.engine.fit import fit
 
     def run(draws, tune, seed):
-        return fit(MODEL, study, prior=PRIOR, likelihood=LIKELIHOOD, draws=draws,
-                   tune=tune, chains=args.chains, seed=seed, log_likelihood=False,
-                   posterior_predictive=False, target_accept=args.target_accept)
+        return fit(
+            MODEL,
+            study,
+            prior=PRIOR,
+            likelihood=LIKELIHOOD,
+            draws=draws,
+            tune=tune,
+            chains=args.chains,
+            seed=seed,
+            log_likelihood=False,
+            posterior_predictive=False,
+            target_accept=args.target_accept,
+        )
 
-    first = run(args.warmup_draws, args.warmup_draws, args.seed + 1) \
-        if args.warmup_draws else None
+    first = run(args.warmup_draws, args.warmup_draws, args.seed + 1) if args.warmup_draws else None
     result = run(args.draws, args.tune, args.seed)
     compile_seconds = first.compile_seconds if first is not None else result.compile_seconds
     return result.tree, compile_seconds, Timing(result.sample_seconds, result.sampler_seconds)
@@ -223,11 +264,17 @@ def run_pymc(study, args) -> tuple[object, float, float]:
 
     def run(draws, tune, seed):
         with pm_model:
-            return pm.sample(draws=draws, tune=tune, chains=args.chains,
-                             cores=min(args.chains, os.cpu_count() or 1), nuts_sampler="pymc",
-                             random_seed=seed, progressbar=False,
-                             target_accept=args.target_accept,
-                             compute_convergence_checks=False)
+            return pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=args.chains,
+                cores=min(args.chains, os.cpu_count() or 1),
+                nuts_sampler="pymc",
+                random_seed=seed,
+                progressbar=False,
+                target_accept=args.target_accept,
+                compute_convergence_checks=False,
+            )
 
     if args.warmup_draws:
         run(args.warmup_draws, args.warmup_draws, args.seed + 1)
@@ -246,15 +293,24 @@ def run_stan(study, args) -> tuple[object, float, float]:
     inputs, _, hyper = model_inputs(study)
     without_client_timeout()
     start = time.perf_counter()
-    posterior = stan.build(STAN_FILE.read_text(), data=stan_data(inputs, hyper),
-                           random_seed=args.seed)
+    posterior = stan.build(
+        STAN_FILE.read_text(), data=stan_data(inputs, hyper), random_seed=args.seed
+    )
     compile_seconds = time.perf_counter() - start
     if args.warmup_draws:
-        posterior.sample(num_chains=args.chains, num_samples=args.warmup_draws,
-                         num_warmup=args.warmup_draws, delta=args.target_accept)
+        posterior.sample(
+            num_chains=args.chains,
+            num_samples=args.warmup_draws,
+            num_warmup=args.warmup_draws,
+            delta=args.target_accept,
+        )
     start = time.perf_counter()
-    fit = posterior.sample(num_chains=args.chains, num_samples=args.draws,
-                           num_warmup=args.tune, delta=args.target_accept)
+    fit = posterior.sample(
+        num_chains=args.chains,
+        num_samples=args.draws,
+        num_warmup=args.tune,
+        delta=args.target_accept,
+    )
     sample_seconds = time.perf_counter() - start
     draws = {}
     for name in FREE_PARAMETERS:
@@ -281,7 +337,8 @@ def without_client_timeout() -> None:
     import stan.common
 
     stan.common.aiohttp.ClientSession = functools.partial(
-        aiohttp.ClientSession, timeout=aiohttp.ClientTimeout(total=None))
+        aiohttp.ClientSession, timeout=aiohttp.ClientTimeout(total=None)
+    )
 
 
 def bare_model(inputs, hyper):
@@ -322,19 +379,28 @@ def run_nutpie_bare(study, args) -> tuple[object, float, float]:
     import nutpie
 
     inputs, _, hyper = model_inputs(study)
-    hyper = {k: (tuple(float(x) for x in v) if isinstance(v, tuple) else float(v))
-             for k, v in hyper.items() if k in ("intercept", "mother_sd", "effect",
-                                                 "modifier", "subgroup_sd", "sigma")}
+    hyper = {
+        k: (tuple(float(x) for x in v) if isinstance(v, tuple) else float(v))
+        for k, v in hyper.items()
+        if k in ("intercept", "mother_sd", "effect", "modifier", "subgroup_sd", "sigma")
+    }
     model = bare_model(inputs, hyper)
     start = time.perf_counter()
     compiled = nutpie.compile_pymc_model(model)
     compile_seconds = time.perf_counter() - start
 
     def run(draws, tune, seed):
-        return nutpie.sample(compiled, draws=draws, tune=tune, chains=args.chains,
-                             cores=min(args.chains, os.cpu_count() or 1), seed=seed,
-                             progress_bar=False, target_accept=args.target_accept,
-                             save_warmup=False)
+        return nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=args.chains,
+            cores=min(args.chains, os.cpu_count() or 1),
+            seed=seed,
+            progress_bar=False,
+            target_accept=args.target_accept,
+            save_warmup=False,
+        )
 
     if args.warmup_draws:
         run(args.warmup_draws, args.warmup_draws, args.seed + 1)
@@ -343,13 +409,18 @@ def run_nutpie_bare(study, args) -> tuple[object, float, float]:
     return tree, compile_seconds, Timing(time.perf_counter() - start, None)
 
 
-RUNNERS = {"milkbayes": run_milkbayes, "pymc": run_pymc, "stan": run_stan,
-           "nutpie_bare": run_nutpie_bare}
+RUNNERS = {
+    "milkbayes": run_milkbayes,
+    "pymc": run_pymc,
+    "stan": run_stan,
+    "nutpie_bare": run_nutpie_bare,
+}
 
 
 def measures(tree, compile_seconds: float, timing: Timing) -> dict:
     """ESS_bulk, MCSE and ESS/s of the effect and of the slowest free parameter, per
-    second of the whole sampling call and, when known, of the sampler alone."""
+    second of the whole sampling call and, when known, of the sampler alone.
+    """
     import arviz as az
 
     posterior = tree["posterior"] if "posterior" in tree.children else tree
@@ -363,13 +434,19 @@ def measures(tree, compile_seconds: float, timing: Timing) -> dict:
     effect = np.asarray(posterior["effect"])
     mcse_mean = float(np.asarray(az.mcse(tree, var_names=["effect"], method="mean")["effect"]))
     mcse_sd = float(np.asarray(az.mcse(tree, var_names=["effect"], method="sd")["effect"]))
-    out = {"compile_s": compile_seconds, "sample_s": timing.sample_s,
-           "sampler_s": timing.sampler_s,
-           "effect_mean": float(effect.mean()), "effect_sd": float(effect.std(ddof=1)),
-           "effect_mcse_mean": mcse_mean, "effect_mcse_sd": mcse_sd,
-           "ess_bulk_effect": per_element["effect"],
-           "ess_bulk_min": per_element[slowest], "slowest_parameter": slowest,
-           "n_draws": int(effect.size)}
+    out = {
+        "compile_s": compile_seconds,
+        "sample_s": timing.sample_s,
+        "sampler_s": timing.sampler_s,
+        "effect_mean": float(effect.mean()),
+        "effect_sd": float(effect.std(ddof=1)),
+        "effect_mcse_mean": mcse_mean,
+        "effect_mcse_sd": mcse_sd,
+        "ess_bulk_effect": per_element["effect"],
+        "ess_bulk_min": per_element[slowest],
+        "slowest_parameter": slowest,
+        "n_draws": int(effect.size),
+    }
     for basis in ("sample", "sampler"):
         seconds = out[f"{basis}_s"]
         if seconds is not None:
@@ -383,8 +460,10 @@ def peak_rss_mb() -> float:
     """Largest max RSS of this process and of its waited-for children, in MB."""
     import resource
 
-    kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    kb = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
     return kb / 1024.0  # Linux reports kilobytes
 
 
@@ -392,8 +471,12 @@ def worker(args) -> None:
     """One fit in this (fresh) process; prints one JSON line."""
     study = make_study(args.n)
     tree, compile_seconds, timing = RUNNERS[args.worker](study, args)
-    out = {"way": args.worker, "n": args.n, **measures(tree, compile_seconds, timing),
-           "peak_rss_mb": peak_rss_mb()}
+    out = {
+        "way": args.worker,
+        "n": args.n,
+        **measures(tree, compile_seconds, timing),
+        "peak_rss_mb": peak_rss_mb(),
+    }
     print("WORKER " + json.dumps(out), flush=True)
 
 
@@ -403,8 +486,10 @@ def stan_available() -> str | None:
     try:
         import stan  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - any import failure means "skip Stan"
-        return f"pystan not importable ({type(exc).__name__}: {exc}); " \
-               "install with .venv/bin/pip install -c constraints.txt pystan"
+        return (
+            f"pystan not importable ({type(exc).__name__}: {exc}); "
+            "install with .venv/bin/pip install -c constraints.txt pystan"
+        )
     return None
 
 
@@ -415,33 +500,59 @@ def stan_compiled(cache_home: Path) -> bool:
 
 def launch(way: str, n: int, args, env: dict, seed: int) -> dict:
     """Run one worker process; add its wall time; return its measures or its error."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", way, "--n", str(n),
-               "--draws", str(args.draws), "--tune", str(args.tune),
-               "--chains", str(args.chains), "--seed", str(seed),
-               "--target-accept", str(args.target_accept),
-               "--warmup-draws", str(args.warmup_draws)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        way,
+        "--n",
+        str(n),
+        "--draws",
+        str(args.draws),
+        "--tune",
+        str(args.tune),
+        "--chains",
+        str(args.chains),
+        "--seed",
+        str(seed),
+        "--target-accept",
+        str(args.target_accept),
+        "--warmup-draws",
+        str(args.warmup_draws),
+    ]
     cpu_before = children_cpu_seconds()
     start = time.perf_counter()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env,
-                              timeout=args.timeout)
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=args.timeout
+        )
     except subprocess.TimeoutExpired:
-        return {"way": way, "n": n, "error": f"timed out after {args.timeout:.0f} s",
-                "total_s": time.perf_counter() - start,
-                "cpu_s": children_cpu_seconds() - cpu_before}
+        return {
+            "way": way,
+            "n": n,
+            "error": f"timed out after {args.timeout:.0f} s",
+            "total_s": time.perf_counter() - start,
+            "cpu_s": children_cpu_seconds() - cpu_before,
+        }
     total = time.perf_counter() - start
     cpu = children_cpu_seconds() - cpu_before
     lines = [line for line in done.stdout.splitlines() if line.startswith("WORKER ")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return {"way": way, "n": n, "error": " | ".join(tail) or f"exit {done.returncode}",
-                "total_s": total, "cpu_s": cpu}
+        return {
+            "way": way,
+            "n": n,
+            "error": " | ".join(tail) or f"exit {done.returncode}",
+            "total_s": total,
+            "cpu_s": cpu,
+        }
     return {**json.loads(lines[-1].removeprefix("WORKER ")), "total_s": total, "cpu_s": cpu}
 
 
 def children_cpu_seconds() -> float:
     """User + system CPU seconds of the finished children (and their children, when
-    waited for): what a worker cost the machine, whatever the other load."""
+    waited for): what a worker cost the machine, whatever the other load.
+    """
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -458,8 +569,9 @@ def environment(cache_root: Path, cold: bool) -> dict:
     cache_root.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     flags = env.get("PYTENSOR_FLAGS", "")
-    env["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags,
-                                                   f"base_compiledir={cache_root / 'pytensor'}"]))
+    env["PYTENSOR_FLAGS"] = ",".join(
+        filter(None, [flags, f"base_compiledir={cache_root / 'pytensor'}"])
+    )
     env["XDG_CACHE_HOME"] = str(cache_root / "xdg")  # httpstan's compiled models
     env["NUMBA_CACHE_DIR"] = str(cache_root / "numba")
     env["PYTHONWARNINGS"] = "ignore"
@@ -491,7 +603,8 @@ def pooled_effect(fits: list[dict]) -> dict:
     for stat in ("mean", "sd"):
         out[f"effect_{stat}"] = float(np.mean([f[f"effect_{stat}"] for f in fits]))
         out[f"effect_mcse_{stat}"] = float(
-            np.sqrt(np.sum([f[f"effect_mcse_{stat}"] ** 2 for f in fits])) / k)
+            np.sqrt(np.sum([f[f"effect_mcse_{stat}"] ** 2 for f in fits])) / k
+        )
     return out
 
 
@@ -521,7 +634,8 @@ def summarise(fits: list[dict], n: int, ways: tuple[str, ...]) -> dict:
             "peak_rss_mb": max(f["peak_rss_mb"] for f in ok),
             "cpu_s": median_of(ok, "cpu_s"),
             **pooled_effect(ok),
-            "errors": errors}
+            "errors": errors,
+        }
     ratios, agreement = {}, {}
     ours = per_way.get("milkbayes", {})
     for other in ways:
@@ -533,8 +647,9 @@ def summarise(fits: list[dict], n: int, ways: tuple[str, ...]) -> dict:
             ratio = ours[f"ess_per_s_{kind}{suffix}"] / theirs[f"ess_per_s_{kind}{suffix}"]
             ratios[f"n{n}_milkbayes_over_{other}_ess_per_s_{kind}"] = ratio
             if suffix:  # and milkbayes's whole sampling step, for the record
-                ratios[f"n{n}_milkbayes_whole_step_over_{other}_ess_per_s_{kind}"] = \
+                ratios[f"n{n}_milkbayes_whole_step_over_{other}_ess_per_s_{kind}"] = (
                     ours[f"ess_per_s_{kind}"] / theirs[f"ess_per_s_{kind}{suffix}"]
+                )
         agreement[other] = agree(ours, theirs)
     targets = {}
     for other, target in TARGETS.get(n, {}).items():
@@ -542,16 +657,21 @@ def summarise(fits: list[dict], n: int, ways: tuple[str, ...]) -> dict:
         if key in ratios:
             # the target must hold for the effect and for the slowest parameter
             worst = min(ratios[key], ratios[key.replace("_effect", "_min")])
-            targets[f"n{n}_ess_per_s_vs_{other}"] = {"target": target, "value": worst,
-                                                     "met": worst >= target}
+            targets[f"n{n}_ess_per_s_vs_{other}"] = {
+                "target": target,
+                "value": worst,
+                "met": worst >= target,
+            }
     refit = per_way.get("milkbayes", {}).get("sample_s")
     if n <= 100 and refit is not None:
         # the timed milkbayes fit is a refit: the untimed first fit compiled the model
-        targets[f"n{n}_refit_sampling"] = {"target": REFIT_TARGET_SECONDS, "value": refit,
-                                           "met": refit <= REFIT_TARGET_SECONDS,
-                                           "unit": "s"}
-    return {"n": n, "ways": per_way, "ratios": ratios, "agreement": agreement,
-            "targets": targets}
+        targets[f"n{n}_refit_sampling"] = {
+            "target": REFIT_TARGET_SECONDS,
+            "value": refit,
+            "met": refit <= REFIT_TARGET_SECONDS,
+            "unit": "s",
+        }
+    return {"n": n, "ways": per_way, "ratios": ratios, "agreement": agreement, "targets": targets}
 
 
 def agree(a: dict, b: dict) -> dict:
@@ -565,8 +685,9 @@ def agree(a: dict, b: dict) -> dict:
     return out
 
 
-def run_size(n: int, repetitions: int, ways: tuple[str, ...], args, cache_root: Path,
-             first_size: bool) -> dict:
+def run_size(
+    n: int, repetitions: int, ways: tuple[str, ...], args, cache_root: Path, first_size: bool
+) -> dict:
     """Interleaved repetitions (A B C A B C ...) of every way at one n.
 
     Only the first repetition of the first size starts from empty caches (the Stan
@@ -575,11 +696,18 @@ def run_size(n: int, repetitions: int, ways: tuple[str, ...], args, cache_root: 
     fits = []
     for rep in range(repetitions):
         for way in ways:
-            cold = rep == 0 and first_size and not args.keep_caches \
+            cold = (
+                rep == 0
+                and first_size
+                and not args.keep_caches
                 and not (way == "stan" and args.keep_stan_cache)
+            )
             env = environment(cache_root / way, cold=cold)
-            print(f"  n={n} rep {rep + 1}/{repetitions} {way}{' (cold caches)' if cold else ''}"
-                  " ...", file=sys.stderr, flush=True)
+            print(
+                f"  n={n} rep {rep + 1}/{repetitions} {way}{' (cold caches)' if cold else ''} ...",
+                file=sys.stderr,
+                flush=True,
+            )
             row = launch(way, n, args, env, seed=args.seed + rep)
             fits.append({**row, "repetition": rep + 1, "cold": cold})
     return {**summarise(fits, n, ways), "fits": fits}
@@ -591,11 +719,12 @@ def fmt(value, spec: str = ".1f") -> str:
 
 def print_table(result: dict) -> None:
     n = result["n"]
-    print(f"\nprepost_hierarchical (normal, neutral priors), n = {n}: "
-          f"medians over repetitions")
-    header = (f"{'way':<10} {'reps':>4} {'ESS/s eff':>10} {'ESS/s min':>10} {'slowest':<16} "
-              f"{'sample s':>8} {'sampler s':>9} {'compile s':>15} {'total s':>15} "
-              f"{'cpu s':>6} {'peak MB':>8}")
+    print(f"\nprepost_hierarchical (normal, neutral priors), n = {n}: medians over repetitions")
+    header = (
+        f"{'way':<10} {'reps':>4} {'ESS/s eff':>10} {'ESS/s min':>10} {'slowest':<16} "
+        f"{'sample s':>8} {'sampler s':>9} {'compile s':>15} {'total s':>15} "
+        f"{'cpu s':>6} {'peak MB':>8}"
+    )
     print(header)
     print("-" * len(header))
     for way, row in result["ways"].items():
@@ -604,71 +733,108 @@ def print_table(result: dict) -> None:
             continue
         compile_text = f"{fmt(row['compile_s_cold_cache'])}/{fmt(row['compile_s_warm_cache'])}"
         total_text = f"{fmt(row['total_s_cold_cache'])}/{fmt(row['total_s_warm_cache'])}"
-        print(f"{way:<10} {row['repetitions']:>4} {fmt(row['ess_per_s_effect']):>10} "
-              f"{fmt(row['ess_per_s_min']):>10} {row['slowest_parameter']:<16} "
-              f"{fmt(row['sample_s'], '.2f'):>8} {fmt(row.get('sampler_s'), '.2f'):>9} "
-              f"{compile_text:>15} {total_text:>15} "
-              f"{fmt(row['cpu_s'], '.0f'):>6} {fmt(row['peak_rss_mb'], '.0f'):>8}")
-    print("(ESS/s per second of the whole sampling call, 'sample s'; 'sampler s' = the "
-          "chains alone, draws not yet packaged: for PyMC its own sampling_time, which is "
-          "both; compile and total: cold caches / warm caches; total = wall time of the "
-          "whole fresh process; cpu s = its CPU time, median)")
-    per_second_of = {"sampler": "the sampler (chains alone)",
-                     "sample": "the whole sampling call"}
+        print(
+            f"{way:<10} {row['repetitions']:>4} {fmt(row['ess_per_s_effect']):>10} "
+            f"{fmt(row['ess_per_s_min']):>10} {row['slowest_parameter']:<16} "
+            f"{fmt(row['sample_s'], '.2f'):>8} {fmt(row.get('sampler_s'), '.2f'):>9} "
+            f"{compile_text:>15} {total_text:>15} "
+            f"{fmt(row['cpu_s'], '.0f'):>6} {fmt(row['peak_rss_mb'], '.0f'):>8}"
+        )
+    print(
+        "(ESS/s per second of the whole sampling call, 'sample s'; 'sampler s' = the "
+        "chains alone, draws not yet packaged: for PyMC its own sampling_time, which is "
+        "both; compile and total: cold caches / warm caches; total = wall time of the "
+        "whole fresh process; cpu s = its CPU time, median)"
+    )
+    per_second_of = {"sampler": "the sampler (chains alone)", "sample": "the whole sampling call"}
     for other, basis in TIME_BASIS.items():
         if other in result["ways"] and "error" not in result["ways"][other]:
-            print(f"ratio milkbayes / {other}: per second of {per_second_of[basis]} "
-                  "on both sides")
+            print(f"ratio milkbayes / {other}: per second of {per_second_of[basis]} on both sides")
     for other, check in result["agreement"].items():
-        print(f"effect agreement milkbayes vs {other}: mean |diff| "
-              f"{check['mean']['abs_diff']:.3f} < {check['mean']['bound']:.3f}, sd |diff| "
-              f"{check['sd']['abs_diff']:.3f} < {check['sd']['bound']:.3f}: "
-              f"{'ok' if check['ok'] else 'DISAGREE'}")
+        print(
+            f"effect agreement milkbayes vs {other}: mean |diff| "
+            f"{check['mean']['abs_diff']:.3f} < {check['mean']['bound']:.3f}, sd |diff| "
+            f"{check['sd']['abs_diff']:.3f} < {check['sd']['bound']:.3f}: "
+            f"{'ok' if check['ok'] else 'DISAGREE'}"
+        )
     for name, value in result["ratios"].items():
         print(f"RATIO {name} {value:.2f}")
     for name, target in result["targets"].items():
         if target.get("unit") == "s":
-            print(f"TARGET {name} <= {target['target']:g} s: {target['value']:.2f} s "
-                  f"{'met' if target['met'] else 'NOT met'} (milkbayes sample s: with_data "
-                  "and sampling after the compiling first fit)")
+            print(
+                f"TARGET {name} <= {target['target']:g} s: {target['value']:.2f} s "
+                f"{'met' if target['met'] else 'NOT met'} (milkbayes sample s: with_data "
+                "and sampling after the compiling first fit)"
+            )
             continue
-        print(f"TARGET {name} >= {target['target']:g}x: {target['value']:.2f}x "
-              f"{'met' if target['met'] else 'NOT met'}")
+        print(
+            f"TARGET {name} >= {target['target']:g}x: {target['value']:.2f}x "
+            f"{'met' if target['met'] else 'NOT met'}"
+        )
 
 
 def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="24,2000",
-                        help="comma-separated numbers of mothers (default 24,2000)")
-    parser.add_argument("--repetitions", default="3,1",
-                        help="repetitions per size, same order as --sizes (default 3,1)")
-    parser.add_argument("--ways", default=",".join(WAYS),
-                        help="ways at n <= 100 (default: all, nutpie_bare included)")
-    parser.add_argument("--ways-large", default="milkbayes,stan",
-                        help="ways run at n > 100 (PyMC's NUTS at n = 2,000 takes minutes "
-                             "and has no target there; add pymc to include it)")
+    parser.add_argument(
+        "--sizes", default="24,2000", help="comma-separated numbers of mothers (default 24,2000)"
+    )
+    parser.add_argument(
+        "--repetitions",
+        default="3,1",
+        help="repetitions per size, same order as --sizes (default 3,1)",
+    )
+    parser.add_argument(
+        "--ways",
+        default=",".join(WAYS),
+        help="ways at n <= 100 (default: all, nutpie_bare included)",
+    )
+    parser.add_argument(
+        "--ways-large",
+        default="milkbayes,stan",
+        help="ways run at n > 100 (PyMC's NUTS at n = 2,000 takes minutes "
+        "and has no target there; add pymc to include it)",
+    )
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=20241)
-    parser.add_argument("--target-accept", type=float, default=None,
-                        help="step-size adaptation target of every way (Stan's adapt "
-                             "delta); default milkbayes's engine default, 0.9")
-    parser.add_argument("--warmup-draws", type=int, default=20,
-                        help="draws (and warm-up draws) of an untimed first fit in each "
-                             "worker, so that one-off start-up costs are not counted as "
-                             "sampling (0: none)")
-    parser.add_argument("--timeout", type=float, default=1800.0,
-                        help="seconds before a worker is abandoned")
-    parser.add_argument("--keep-caches", action="store_true",
-                        help="do not empty the compile caches before the first repetition")
-    parser.add_argument("--keep-stan-cache", action="store_true",
-                        help="keep httpstan's compiled model from an earlier run (its C++ "
-                             "build takes about a minute and does not change between runs)")
-    parser.add_argument("--skip-stan-unless-compiled", action="store_true",
-                        help="leave Stan out unless its model is already in the cache")
-    parser.add_argument("--cache-root", default=str(Path(tempfile.gettempdir())
-                                                    / "milkbayes-bench-caches"))
+    parser.add_argument(
+        "--target-accept",
+        type=float,
+        default=None,
+        help="step-size adaptation target of every way (Stan's adapt "
+        "delta); default milkbayes's engine default, 0.9",
+    )
+    parser.add_argument(
+        "--warmup-draws",
+        type=int,
+        default=20,
+        help="draws (and warm-up draws) of an untimed first fit in each "
+        "worker, so that one-off start-up costs are not counted as "
+        "sampling (0: none)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds before a worker is abandoned"
+    )
+    parser.add_argument(
+        "--keep-caches",
+        action="store_true",
+        help="do not empty the compile caches before the first repetition",
+    )
+    parser.add_argument(
+        "--keep-stan-cache",
+        action="store_true",
+        help="keep httpstan's compiled model from an earlier run (its C++ "
+        "build takes about a minute and does not change between runs)",
+    )
+    parser.add_argument(
+        "--skip-stan-unless-compiled",
+        action="store_true",
+        help="leave Stan out unless its model is already in the cache",
+    )
+    parser.add_argument(
+        "--cache-root", default=str(Path(tempfile.gettempdir()) / "milkbayes-bench-caches")
+    )
     parser.add_argument("--json", help="write the results to this JSON file")
     parser.add_argument("--worker", choices=WAYS, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=24, help=argparse.SUPPRESS)
@@ -689,8 +855,11 @@ def main(argv=None) -> int:
     skipped = {}
     if "stan" in ways:
         reason = stan_available()
-        if reason is None and args.skip_stan_unless_compiled \
-                and not stan_compiled(cache_root / "stan" / "xdg"):
+        if (
+            reason is None
+            and args.skip_stan_unless_compiled
+            and not stan_compiled(cache_root / "stan" / "xdg")
+        ):
             reason = "skipped: no compiled Stan model in the benchmark cache (smoke run)"
         if reason:
             skipped["stan"] = reason
@@ -711,10 +880,19 @@ def main(argv=None) -> int:
             result["ways"][way] = {"error": reason}
         print_table(result)
         results.append(result)
-        payload = {"settings": {"draws": args.draws, "tune": args.tune, "chains": args.chains,
-                                "seed": args.seed, "model": MODEL, "likelihood": LIKELIHOOD,
-                                "prior": PRIOR},
-                   "sizes": results, "skipped": skipped}
+        payload = {
+            "settings": {
+                "draws": args.draws,
+                "tune": args.tune,
+                "chains": args.chains,
+                "seed": args.seed,
+                "model": MODEL,
+                "likelihood": LIKELIHOOD,
+                "prior": PRIOR,
+            },
+            "sizes": results,
+            "skipped": skipped,
+        }
         if args.json:  # after each size, so that an interrupted run keeps what it measured
             Path(args.json).write_text(json.dumps(payload, indent=2))
     return 0

@@ -35,18 +35,23 @@ def bench_fits(n_fits: int, workers: int = 2, ratio: bool = True) -> float:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result, _ = bayes_power(_settings(), n_fits, draws=300, tune=300, chains=2, seed=1,
-                            workers=workers, progress=True)
+    result, _ = bayes_power(
+        _settings(), n_fits, draws=300, tune=300, chains=2, seed=1, workers=workers, progress=True
+    )
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # workers are reaped at shutdown
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(f"[fits] worker CPU time {cpu:.1f} s (start-up and compilation included); on "
-          f"{workers} otherwise idle cores that is about {cpu / workers:.1f} s of wall time; "
-          f"load average now {os.getloadavg()[0]:.1f}")
+    print(
+        f"[fits] worker CPU time {cpu:.1f} s (start-up and compilation included); on "
+        f"{workers} otherwise idle cores that is about {cpu / workers:.1f} s of wall time; "
+        f"load average now {os.getloadavg()[0]:.1f}"
+    )
     target = 180.0 * n_fits / 1000
-    print(f"[fits] {n_fits} paired_change fits on {workers} processes: {elapsed:.1f} s "
-          f"({n_fits / elapsed:.1f} fits/s, {result.run['compilations']} compilations); "
-          f"target {target:.0f} s, ratio {elapsed / target:.2f}")
+    print(
+        f"[fits] {n_fits} paired_change fits on {workers} processes: {elapsed:.1f} s "
+        f"({n_fits / elapsed:.1f} fits/s, {result.run['compilations']} compilations); "
+        f"target {target:.0f} s, ratio {elapsed / target:.2f}"
+    )
     if ratio:  # the 1,000-fit target; the Dask comparison reuses this without a ratio
         print(f"RATIO simulate_fits_seconds_over_target {elapsed / target:.3f}")
     return n_fits / elapsed
@@ -60,8 +65,10 @@ def bench_wilcoxon(n_tests: int = 100_000) -> None:
     started = time.perf_counter()
     wilcoxon_many(changes)
     elapsed = time.perf_counter() - started
-    print(f"[wilcoxon] {n_tests} tests of n = 24: {elapsed:.2f} s; target 2 s, "
-          f"ratio {elapsed / 2.0:.2f}")
+    print(
+        f"[wilcoxon] {n_tests} tests of n = 24: {elapsed:.2f} s; target 2 s, "
+        f"ratio {elapsed / 2.0:.2f}"
+    )
     print(f"RATIO simulate_wilcoxon_100k_seconds_over_target {elapsed / 2.0:.3f}")
 
 
@@ -77,19 +84,26 @@ def bench_dask(n_fits: int) -> None:
     from milkbayes.simulate.design import bayes_power
 
     local_rate = bench_fits(n_fits, ratio=False)
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         rates = []
         for label in ("cold", "warm"):
             started = time.perf_counter()
-            bayes_power(_settings(), n_fits, draws=300, tune=300, chains=2, seed=2,
-                        client=client)
+            bayes_power(_settings(), n_fits, draws=300, tune=300, chains=2, seed=2, client=client)
             elapsed = time.perf_counter() - started
             rates.append(n_fits / elapsed)
-            print(f"[dask] {label}: {n_fits} fits on a 2-worker LocalCluster: {elapsed:.1f} s "
-                  f"({rates[-1]:.1f} fits/s)")
-    print(f"[dask] fits/s, Dask over local processes ({n_fits} fits each): cold "
-          f"{rates[0] / local_rate:.2f}, warm Dask over cold local {rates[1] / local_rate:.2f}")
+            print(
+                f"[dask] {label}: {n_fits} fits on a 2-worker LocalCluster: {elapsed:.1f} s "
+                f"({rates[-1]:.1f} fits/s)"
+            )
+    print(
+        f"[dask] fits/s, Dask over local processes ({n_fits} fits each): cold "
+        f"{rates[0] / local_rate:.2f}, warm Dask over cold local {rates[1] / local_rate:.2f}"
+    )
     print(f"RATIO simulate_dask_cold_over_local_fits_per_s {rates[0] / local_rate:.3f}")
     print(f"RATIO simulate_dask_warm_over_local_fits_per_s {rates[1] / local_rate:.3f}")
 
@@ -98,8 +112,10 @@ def bench_memory(n_fits: int) -> None:
     bench_fits(n_fits)
     parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"[memory] {n_fits} fits: peak RSS parent {parent:.0f} MB, largest worker "
-          f"{child:.0f} MB; target < 1024 MB each, ratio {max(parent, child) / 1024:.2f}")
+    print(
+        f"[memory] {n_fits} fits: peak RSS parent {parent:.0f} MB, largest worker "
+        f"{child:.0f} MB; target < 1024 MB each, ratio {max(parent, child) / 1024:.2f}"
+    )
     print(f"RATIO simulate_peak_memory_over_1gb {max(parent, child) / 1024:.3f}")
 
 
@@ -107,10 +123,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fits", type=int, default=1000)
     parser.add_argument("--dask-fits", type=int, default=200)
-    parser.add_argument("--memory-fits", type=int, default=0,
-                        help="also run a study of this many fits and report peak memory")
-    parser.add_argument("--skip", nargs="*", default=(),
-                        choices=("fits", "wilcoxon", "dask"))
+    parser.add_argument(
+        "--memory-fits",
+        type=int,
+        default=0,
+        help="also run a study of this many fits and report peak memory",
+    )
+    parser.add_argument("--skip", nargs="*", default=(), choices=("fits", "wilcoxon", "dask"))
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # results appear as they are measured
     if "wilcoxon" not in args.skip:

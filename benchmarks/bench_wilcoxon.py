@@ -69,20 +69,39 @@ def bench_many(repeats: int, loop_rows: int) -> tuple[float, float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--loop-rows", type=int, default=500,
-                        help="datasets timed in the scipy loop (scaled to 100,000)")
+    parser.add_argument(
+        "--loop-rows",
+        type=int,
+        default=500,
+        help="datasets timed in the scipy loop (scaled to 100,000)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
 
     exact, exact_base = bench_exact(args.repeats)
     many, vectorised, loop = bench_many(args.repeats, args.loop_rows)
     rows = [
-        ("exact distribution, n=1000 with ties", exact, "<= 1 s", exact <= 1.0,
-         f"{exact_base / exact:.1f}x faster than scipy's untied n=1000 ({exact_base:.3f} s)"),
-        ("wilcoxon_many, 100,000 x n=24", many, "<= 2 s", many <= 2.0,
-         f"{vectorised / many:.1f}x faster than scipy axis=1 ({vectorised:.2f} s)"),
-        ("  vs scipy.stats.wilcoxon in a loop", loop, ">= 20x", loop / many >= 20,
-         f"{loop / many:.0f}x faster than the loop ({loop:.1f} s, from {args.loop_rows} rows)"),
+        (
+            "exact distribution, n=1000 with ties",
+            exact,
+            "<= 1 s",
+            exact <= 1.0,
+            f"{exact_base / exact:.1f}x faster than scipy's untied n=1000 ({exact_base:.3f} s)",
+        ),
+        (
+            "wilcoxon_many, 100,000 x n=24",
+            many,
+            "<= 2 s",
+            many <= 2.0,
+            f"{vectorised / many:.1f}x faster than scipy axis=1 ({vectorised:.2f} s)",
+        ),
+        (
+            "  vs scipy.stats.wilcoxon in a loop",
+            loop,
+            ">= 20x",
+            loop / many >= 20,
+            f"{loop / many:.0f}x faster than the loop ({loop:.1f} s, from {args.loop_rows} rows)",
+        ),
     ]
     print(f"{'benchmark':<40}{'seconds':>9}  {'target':<8}{'met':<5}ratio")
     for name, seconds, target, met, ratio in rows:

@@ -71,7 +71,8 @@ def milkbayes_command() -> list[str]:
 
 def children_cpu_seconds() -> float:
     """User + system CPU time of this process's finished children (load-independent
-    companion of the wall time on a shared machine)."""
+    companion of the wall time on a shared machine).
+    """
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -91,8 +92,9 @@ open(sys.argv[3], "w").write(profiler.output_text(unicode=False, color=False))
 """The profiled run: the library call behind ``milkbayes reanalyze`` under pyinstrument."""
 
 
-def run_once(mode: str, env: dict, out: Path, timeout: float,
-             profile_file: Path | None = None) -> dict:
+def run_once(
+    mode: str, env: dict, out: Path, timeout: float, profile_file: Path | None = None
+) -> dict:
     """One reanalysis in a fresh process; wall and CPU time, stage times.
 
     Without ``profile_file`` it is the ``milkbayes reanalyze`` command; with it, the
@@ -108,15 +110,23 @@ def run_once(mode: str, env: dict, out: Path, timeout: float,
     cpu_before = children_cpu_seconds()
     start = time.perf_counter()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env,
-                              timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"mode": mode, "wall_s": time.perf_counter() - start,
-                "cpu_s": children_cpu_seconds() - cpu_before, "profiled": profile_file is not None,
-                "error": f"timed out after {timeout:.0f} s"}
+        return {
+            "mode": mode,
+            "wall_s": time.perf_counter() - start,
+            "cpu_s": children_cpu_seconds() - cpu_before,
+            "profiled": profile_file is not None,
+            "error": f"timed out after {timeout:.0f} s",
+        }
     wall = time.perf_counter() - start
-    row = {"mode": mode, "wall_s": wall, "cpu_s": children_cpu_seconds() - cpu_before,
-           "exit_code": done.returncode, "profiled": profile_file is not None}
+    row = {
+        "mode": mode,
+        "wall_s": wall,
+        "cpu_s": children_cpu_seconds() - cpu_before,
+        "exit_code": done.returncode,
+        "profiled": profile_file is not None,
+    }
     summary_file = out / "summary.json"
     if not summary_file.exists():
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -128,8 +138,11 @@ def run_once(mode: str, env: dict, out: Path, timeout: float,
         row["dominating_stage"] = max(stages, key=stages.get)
         row["dominating_share"] = stages[row["dominating_stage"]] / wall
     if profile_file is not None and profile_file.exists():
-        row["profile_file"] = str(profile_file.relative_to(HERE.parent)) \
-            if profile_file.is_relative_to(HERE.parent) else str(profile_file)
+        row["profile_file"] = (
+            str(profile_file.relative_to(HERE.parent))
+            if profile_file.is_relative_to(HERE.parent)
+            else str(profile_file)
+        )
     return row
 
 
@@ -175,14 +188,17 @@ def judged_runs(runs: list[dict]) -> list[dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs",
-                        default="full:cold,full:warm,full:warm:profile,fast:cold,fast:warm",
-                        help="comma-separated mode:cache[:profile] (mode fast|full, cache "
-                             "cold|warm), run in this order; a cold run empties the caches "
-                             "first, a warm one reuses them; :profile runs it under "
-                             "pyinstrument")
-    parser.add_argument("--timeout", type=float, default=1800.0,
-                        help="seconds before one run is abandoned")
+    parser.add_argument(
+        "--runs",
+        default="full:cold,full:warm,full:warm:profile,fast:cold,fast:warm",
+        help="comma-separated mode:cache[:profile] (mode fast|full, cache "
+        "cold|warm), run in this order; a cold run empties the caches "
+        "first, a warm one reuses them; :profile runs it under "
+        "pyinstrument",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds before one run is abandoned"
+    )
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -192,23 +208,31 @@ def main(argv=None) -> int:
         caches = scratch / "caches"
         for k, pair in enumerate(p for p in args.runs.split(",") if p):
             mode, cache, *extra = pair.split(":")
-            if mode not in ("fast", "full") or cache not in ("cold", "warm") \
-                    or extra not in ([], ["profile"]):
+            if (
+                mode not in ("fast", "full")
+                or cache not in ("cold", "warm")
+                or extra not in ([], ["profile"])
+            ):
                 parser.error(f"--runs: {pair!r} is not fast|full:cold|warm[:profile]")
             if cache == "cold" and caches.exists():
                 shutil.rmtree(caches)
             env = cache_environment(caches)
             profile_file = RESULTS / f"profile_reanalyze_{mode}_{cache}.txt" if extra else None
-            print(f"  reanalyze {mode} {cache}{' (pyinstrument)' if extra else ''} ...",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  reanalyze {mode} {cache}{' (pyinstrument)' if extra else ''} ...",
+                file=sys.stderr,
+                flush=True,
+            )
             row = run_once(mode, env, scratch / f"report-{k}", args.timeout, profile_file)
             runs.append({**row, "cache": cache})
         print_table(runs)
     for run in runs:
         if run.get("profiled") and "error" not in run:
-            print(f"profile ({run['mode']}, {run['cache']}): dominating stage "
-                  f"{run['dominating_stage']} ({100 * run['dominating_share']:.0f} % of the "
-                  f"wall time); text in {run.get('profile_file')}")
+            print(
+                f"profile ({run['mode']}, {run['cache']}): dominating stage "
+                f"{run['dominating_stage']} ({100 * run['dominating_share']:.0f} % of the "
+                f"wall time); text in {run.get('profile_file')}"
+            )
     targets = {}
     for run in judged_runs(runs):
         print(f"RATIO reanalyze_{run['mode']}_{run['cache']}_s {run['wall_s']:.2f}")
@@ -216,12 +240,18 @@ def main(argv=None) -> int:
             limit = TARGETS[run["cache"]]
             note = ", profiled run" if run.get("profiled") else ""
             targets[f"reanalyze_full_{run['cache']}"] = {
-                "target": limit, "value": run["wall_s"], "met": run["wall_s"] <= limit,
-                "unit": "s", "dominating_stage": run["dominating_stage"],
-                "profiled": bool(run.get("profiled"))}
-            print(f"TARGET reanalyze_full_{run['cache']} <= {limit:g} s: {run['wall_s']:.1f} s "
-                  f"{'met' if run['wall_s'] <= limit else 'NOT met'} "
-                  f"(largest stage: {run['dominating_stage']}{note})")
+                "target": limit,
+                "value": run["wall_s"],
+                "met": run["wall_s"] <= limit,
+                "unit": "s",
+                "dominating_stage": run["dominating_stage"],
+                "profiled": bool(run.get("profiled")),
+            }
+            print(
+                f"TARGET reanalyze_full_{run['cache']} <= {limit:g} s: {run['wall_s']:.1f} s "
+                f"{'met' if run['wall_s'] <= limit else 'NOT met'} "
+                f"(largest stage: {run['dominating_stage']}{note})"
+            )
     profiled = [r for r in runs if r.get("profiled") and "error" not in r]
     payload = {"runs": runs, "profile": profiled[0] if profiled else None, "targets": targets}
     if args.json:

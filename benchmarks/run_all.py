@@ -46,10 +46,29 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 README = HERE / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-PACKAGES = ("milkbayes", "pymc", "pytensor", "nutpie", "numba", "arviz", "arviz-stats",
-            "numpy", "scipy", "pandas", "pystan", "httpstan", "pyinstrument")
-OTHER_BENCHMARKS = ("bench_wilcoxon.py", "bench_refit.py", "bench_simulate.py",
-                    "bench_prior_grid.py", "bench_sensitivity.py", "bench_reanalyze.py")
+PACKAGES = (
+    "milkbayes",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "numba",
+    "arviz",
+    "arviz-stats",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pystan",
+    "httpstan",
+    "pyinstrument",
+)
+OTHER_BENCHMARKS = (
+    "bench_wilcoxon.py",
+    "bench_refit.py",
+    "bench_simulate.py",
+    "bench_prior_grid.py",
+    "bench_sensitivity.py",
+    "bench_reanalyze.py",
+)
 """Benchmarks written by the module owners; run when present, output kept verbatim."""
 
 DEFAULT_SKIPPED_OTHERS = ("bench_reanalyze.py", "bench_refit.py")
@@ -93,16 +112,27 @@ def machine() -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"nproc": os.cpu_count(), "affinity_cpus": len(os.sched_getaffinity(0)),
-            "cpu_model": cpu, "ram_gb": ram_gb, "python": platform.python_version(),
-            "platform": platform.platform(), "packages": versions,
-            "git_commit": git_commit()}
+    return {
+        "nproc": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)),
+        "cpu_model": cpu,
+        "ram_gb": ram_gb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "git_commit": git_commit(),
+    }
 
 
 def git_commit() -> str | None:
     try:
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None
@@ -113,17 +143,26 @@ def run_script(arguments: list[str], timeout: float) -> dict:
     """Run a benchmark script; its output, exit code and wall time."""
     start = time.perf_counter()
     try:
-        done = subprocess.run([sys.executable, *arguments], capture_output=True, text=True,
-                              timeout=timeout, cwd=ROOT)
+        done = subprocess.run(
+            [sys.executable, *arguments], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        )
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        return {"exit_code": None, "seconds": time.perf_counter() - start, "stdout": out,
-                "error": f"timed out after {timeout:.0f} s"}
-    row = {"exit_code": done.returncode, "seconds": time.perf_counter() - start,
-           "stdout": done.stdout}
+        return {
+            "exit_code": None,
+            "seconds": time.perf_counter() - start,
+            "stdout": out,
+            "error": f"timed out after {timeout:.0f} s",
+        }
+    row = {
+        "exit_code": done.returncode,
+        "seconds": time.perf_counter() - start,
+        "stdout": done.stdout,
+    }
     if done.returncode != 0:
-        row["error"] = " | ".join(done.stderr.strip().splitlines()[-3:]) or \
-            f"exit {done.returncode}"
+        row["error"] = (
+            " | ".join(done.stderr.strip().splitlines()[-3:]) or f"exit {done.returncode}"
+        )
     return row
 
 
@@ -166,11 +205,17 @@ def run_others(timeout: float, include_all: bool = False) -> dict:
         if not (HERE / script).exists():
             continue
         if script in DEFAULT_SKIPPED_OTHERS and not include_all:
-            out[script] = {"seconds": 0.0, "stdout": "", "skipped": True,
-                           "error": "skipped by default (same figures as "
-                                    "profile_reanalyze.py or bench_samplers.py); "
-                                    "run_all.py --others all runs it",
-                           "ratios": {}, "ratio_lines": [], "target_lines": []}
+            out[script] = {
+                "seconds": 0.0,
+                "stdout": "",
+                "skipped": True,
+                "error": "skipped by default (same figures as "
+                "profile_reanalyze.py or bench_samplers.py); "
+                "run_all.py --others all runs it",
+                "ratios": {},
+                "ratio_lines": [],
+                "target_lines": [],
+            }
             continue
         print(f"- {script} ...", file=sys.stderr, flush=True)
         row = run_script([str(HERE / script), *OTHER_ARGUMENTS.get(script, ())], timeout)
@@ -186,33 +231,62 @@ def collect_targets(record: dict) -> list[dict]:
     for size in samplers.get("sizes", []):
         for name, target in size.get("targets", {}).items():
             seconds = target.get("unit") == "s"
-            rows.append({"name": name,
-                         "target": f"<= {target['target']:g} s" if seconds
-                         else f">= {target['target']:g}x",
-                         "value": f"{target['value']:.2f} s" if seconds
-                         else f"{target['value']:.2f}x", "met": target["met"],
-                         "source": "bench_samplers.py"})
+            rows.append(
+                {
+                    "name": name,
+                    "target": f"<= {target['target']:g} s"
+                    if seconds
+                    else f">= {target['target']:g}x",
+                    "value": f"{target['value']:.2f} s" if seconds else f"{target['value']:.2f}x",
+                    "met": target["met"],
+                    "source": "bench_samplers.py",
+                }
+            )
         for way, row in size.get("ways", {}).items():
             if way not in TARGET_WAYS.get(size["n"], ()):
                 continue
             if "error" in row:
-                rows.append({"name": f"n{size['n']}_ess_per_s_vs_{way}", "target": "measured",
-                             "value": "-", "met": None, "source": row["error"]})
+                rows.append(
+                    {
+                        "name": f"n{size['n']}_ess_per_s_vs_{way}",
+                        "target": "measured",
+                        "value": "-",
+                        "met": None,
+                        "source": row["error"],
+                    }
+                )
     reanalyze = record.get("reanalyze", {}).get("result") or {}
     for name, target in reanalyze.get("targets", {}).items():
-        rows.append({"name": name, "target": f"<= {target['target']:g} s",
-                     "value": f"{target['value']:.1f} s", "met": target["met"],
-                     "source": f"profile_reanalyze.py (largest stage "
-                               f"{target.get('dominating_stage')})"})
+        rows.append(
+            {
+                "name": name,
+                "target": f"<= {target['target']:g} s",
+                "value": f"{target['value']:.1f} s",
+                "met": target["met"],
+                "source": f"profile_reanalyze.py (largest stage {target.get('dominating_stage')})",
+            }
+        )
     for script, row in record.get("others", {}).items():
         for line in parse_output(row.get("stdout", ""))["target_lines"]:
             text = line.strip()
             if text.startswith(("#", "benchmark", "model", "---", "(")):
                 continue  # table headers and notes, not targets
-            met = False if re.search(r"\b(NO|MISSED|NOT met)\b", text) else \
-                True if re.search(r"\b(yes|met)\b", text) else None
-            rows.append({"name": text, "target": "in line", "value": "in line", "met": met,
-                         "source": script})
+            met = (
+                False
+                if re.search(r"\b(NO|MISSED|NOT met)\b", text)
+                else True
+                if re.search(r"\b(yes|met)\b", text)
+                else None
+            )
+            rows.append(
+                {
+                    "name": text,
+                    "target": "in line",
+                    "value": "in line",
+                    "met": met,
+                    "source": script,
+                }
+            )
     return rows
 
 
@@ -223,13 +297,17 @@ TARGET_WAYS = {24: ("stan", "pymc"), 2000: ("stan",)}
 def samplers_markdown(result: dict) -> list[str]:
     lines = []
     for size in result.get("sizes", []):
-        caption = (f"**n = {size['n']}** (medians over repetitions; ESS/s per second of "
-                   "the whole sampling call; sampler s: the chains alone, draws not yet "
-                   "packaged, PyMC's own `sampling_time` filling both; compile and total: "
-                   "cold caches / warm caches)")
-        header = ("| way | reps | ESS/s effect | ESS/s slowest (param) | sampling s | "
-                  "sampler s | compile s | total s (fresh process) | CPU s | peak MB | "
-                  "effect mean (sd) |")
+        caption = (
+            f"**n = {size['n']}** (medians over repetitions; ESS/s per second of "
+            "the whole sampling call; sampler s: the chains alone, draws not yet "
+            "packaged, PyMC's own `sampling_time` filling both; compile and total: "
+            "cold caches / warm caches)"
+        )
+        header = (
+            "| way | reps | ESS/s effect | ESS/s slowest (param) | sampling s | "
+            "sampler s | compile s | total s (fresh process) | CPU s | peak MB | "
+            "effect mean (sd) |"
+        )
         lines += [caption, "", header, "|---|---|---|---|---|---|---|---|---|---|---|"]
         for way, row in size["ways"].items():
             if "error" in row:
@@ -241,7 +319,8 @@ def samplers_markdown(result: dict) -> list[str]:
                 f"{row['sample_s']:.2f} | "
                 f"{'-' if row.get('sampler_s') is None else format(row['sampler_s'], '.2f')} | "
                 f"{_pair(row, 'compile_s')} | {_pair(row, 'total_s')} | "
-                f"{row.get('cpu_s') or 0:.0f} | {row['peak_rss_mb']:.0f} | {row['effect_mean']:.2f} ({row['effect_sd']:.2f}) |")
+                f"{row.get('cpu_s') or 0:.0f} | {row['peak_rss_mb']:.0f} | {row['effect_mean']:.2f} ({row['effect_sd']:.2f}) |"
+            )
         lines.append("")
         for name, value in size.get("ratios", {}).items():
             lines.append(f"- `{name}` = **{value:.2f}**")
@@ -252,12 +331,15 @@ def samplers_markdown(result: dict) -> list[str]:
                 lines.append(
                     f"- ablation `nutpie_bare` over {other} (computed from the medians above): "
                     f"effect {bare['ess_per_s_effect'] / theirs['ess_per_s_effect']:.2f}, "
-                    f"slowest {bare['ess_per_s_min'] / theirs['ess_per_s_min']:.2f}")
+                    f"slowest {bare['ess_per_s_min'] / theirs['ess_per_s_min']:.2f}"
+                )
         for other, check in size.get("agreement", {}).items():
-            lines.append(f"- effect agrees with {other}: {'yes' if check['ok'] else 'NO'} "
-                         f"(mean |diff| {check['mean']['abs_diff']:.3f} < "
-                         f"{check['mean']['bound']:.3f}; sd |diff| "
-                         f"{check['sd']['abs_diff']:.3f} < {check['sd']['bound']:.3f})")
+            lines.append(
+                f"- effect agrees with {other}: {'yes' if check['ok'] else 'NO'} "
+                f"(mean |diff| {check['mean']['abs_diff']:.3f} < "
+                f"{check['mean']['bound']:.3f}; sd |diff| "
+                f"{check['sd']['abs_diff']:.3f} < {check['sd']['bound']:.3f})"
+            )
         lines.append("")
     return lines
 
@@ -274,8 +356,10 @@ def reanalyze_markdown(result: dict) -> list[str]:
         for name in run.get("stages_s", {}):
             if name not in stages:
                 stages.append(name)
-    lines = ["| run | wall s | cpu s | " + " | ".join(stages) + " |",
-             "|---|---|---|" + "---|" * len(stages)]
+    lines = [
+        "| run | wall s | cpu s | " + " | ".join(stages) + " |",
+        "|---|---|---|" + "---|" * len(stages),
+    ]
     for run in runs:
         if "error" in run:
             # the last part of the error tail (progress-bar text before it has "|" in it)
@@ -283,20 +367,28 @@ def reanalyze_markdown(result: dict) -> list[str]:
             lines.append(f"| {run['mode']} {run['cache']} | failed: {message} |")
             continue
         star = "*" if run.get("profiled") else ""
-        lines.append(f"| {run['mode']} {run['cache']}{star} | {run['wall_s']:.1f} | "
-                     + f"{run['cpu_s']:.1f} | "
-                     + " | ".join(f"{run['stages_s'].get(s, 0.0):.1f}" for s in stages) + " |")
+        lines.append(
+            f"| {run['mode']} {run['cache']}{star} | {run['wall_s']:.1f} | "
+            + f"{run['cpu_s']:.1f} | "
+            + " | ".join(f"{run['stages_s'].get(s, 0.0):.1f}" for s in stages)
+            + " |"
+        )
     prof = result.get("profile") or {}
     if prof and "error" not in prof:
-        lines += ["", f"`*` = run under pyinstrument. Profile ({prof['mode']}, "
-                      f"{prof['cache']}): the dominating stage is "
-                      f"**{prof['dominating_stage']}** ({100 * prof['dominating_share']:.0f} % "
-                      f"of the wall time); pyinstrument text: `{prof.get('profile_file')}`."]
+        lines += [
+            "",
+            f"`*` = run under pyinstrument. Profile ({prof['mode']}, "
+            f"{prof['cache']}): the dominating stage is "
+            f"**{prof['dominating_stage']}** ({100 * prof['dominating_share']:.0f} % "
+            f"of the wall time); pyinstrument text: `{prof.get('profile_file')}`.",
+        ]
         compile_s, duration = compile_time_in_profile(ROOT / prof.get("profile_file", ""))
         if compile_s is not None:
-            lines.append(f"In that profile, `compile_pymc_model` (compiling the models) "
-                         f"takes {compile_s:.0f} s of the {duration:.0f} s recorded "
-                         f"({100 * compile_s / duration:.0f} %).")
+            lines.append(
+                f"In that profile, `compile_pymc_model` (compiling the models) "
+                f"takes {compile_s:.0f} s of the {duration:.0f} s recorded "
+                f"({100 * compile_s / duration:.0f} %)."
+            )
     elif prof:
         lines += ["", f"Profile failed: {prof['error']}"]
     return lines
@@ -328,55 +420,88 @@ def markdown(record: dict) -> str:
     """The README's results block, generated from the record."""
     m = record["machine"]
     load = record["load_average"]
-    lines = [f"Run of {record['started_utc']} to {record['finished_utc']} (commit "
-             f"{m['git_commit']}), `{' '.join(record['command'])}`, "
-             f"{record['seconds']:.0f} s in all"
-             + ("." if record.get("complete", True) else
-                " (**incomplete**: the run was interrupted; parts below are those finished)."),
-             ""]
+    lines = [
+        f"Run of {record['started_utc']} to {record['finished_utc']} (commit "
+        f"{m['git_commit']}), `{' '.join(record['command'])}`, "
+        f"{record['seconds']:.0f} s in all"
+        + (
+            "."
+            if record.get("complete", True)
+            else " (**incomplete**: the run was interrupted; parts below are those finished)."
+        ),
+        "",
+    ]
     for part in record.get("parts", []):
-        lines.append(f"- part `{' '.join(part['command'])}`: {part['started_utc']} to "
-                     f"{part['finished_utc']}, {part['seconds']:.0f} s, load average "
-                     f"{part['load_average']['before'][0]:.1f} -> "
-                     f"{part['load_average']['after'][0]:.1f}")
+        lines.append(
+            f"- part `{' '.join(part['command'])}`: {part['started_utc']} to "
+            f"{part['finished_utc']}, {part['seconds']:.0f} s, load average "
+            f"{part['load_average']['before'][0]:.1f} -> "
+            f"{part['load_average']['after'][0]:.1f}"
+        )
     if record.get("concurrent"):
-        lines.append("- **the parts ran at the same time** (to finish before a deadline on a "
-                     "loaded machine): each part's wall times include the other's load; "
-                     "the CPU seconds and the same-run ratios are unaffected by that choice.")
-    lines += ["",
-             f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), "
-             f"{m['ram_gb']:.1f} GB RAM, Python {m['python']}; "
-             + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".",
-             f"Load average (1 min) before/after: {load['before'][0]:.1f} / "
-             f"{load['after'][0]:.1f}"
-             + (" — **a shared machine under load**: other processes competed for the "
-                "2 cores, so absolute times are inflated; the ratios, measured in the "
-                "same run with interleaved repetitions, are the figures to read."
-                if max(load["before"][0], load["after"][0]) > 1.5 * (m["nproc"] or 1) / 2
-                else "."), ""]
+        lines.append(
+            "- **the parts ran at the same time** (to finish before a deadline on a "
+            "loaded machine): each part's wall times include the other's load; "
+            "the CPU seconds and the same-run ratios are unaffected by that choice."
+        )
+    lines += [
+        "",
+        f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), "
+        f"{m['ram_gb']:.1f} GB RAM, Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+        + ".",
+        f"Load average (1 min) before/after: {load['before'][0]:.1f} / "
+        f"{load['after'][0]:.1f}"
+        + (
+            " — **a shared machine under load**: other processes competed for the "
+            "2 cores, so absolute times are inflated; the ratios, measured in the "
+            "same run with interleaved repetitions, are the figures to read."
+            if max(load["before"][0], load["after"][0]) > 1.5 * (m["nproc"] or 1) / 2
+            else "."
+        ),
+        "",
+    ]
     lines += ["### Targets", "", "| target | limit | value | met | from |", "|---|---|---|---|---|"]
     for row in record["targets"]:
         met = {True: "yes", False: "**no**", None: "see line"}[row["met"]]
-        lines.append(f"| {row['name'].replace('|', '/')} | {row['target']} | {row['value']} | {met} | "
-                     f"{row['source']} |")
+        lines.append(
+            f"| {row['name'].replace('|', '/')} | {row['target']} | {row['value']} | {met} | "
+            f"{row['source']} |"
+        )
     samplers = record.get("samplers", {})
     lines += ["", "### Samplers (bench_samplers.py)", ""]
-    lines += samplers_markdown(samplers["result"]) if samplers.get("result") else \
-        [f"not measured: {samplers.get('error', 'skipped')}", ""]
+    lines += (
+        samplers_markdown(samplers["result"])
+        if samplers.get("result")
+        else [f"not measured: {samplers.get('error', 'skipped')}", ""]
+    )
     for extra in record.get("samplers_extra", []):
         settings = extra["result"].get("settings", {})
-        lines += [f"### Samplers, further run (`{Path(extra['file']).name}`: "
-                  f"{settings.get('chains')} chains x {settings.get('draws')} draws, warm "
-                  "caches)", ""]
+        lines += [
+            f"### Samplers, further run (`{Path(extra['file']).name}`: "
+            f"{settings.get('chains')} chains x {settings.get('draws')} draws, warm "
+            "caches)",
+            "",
+        ]
         lines += samplers_markdown(extra["result"])
     reanalyze = record.get("reanalyze", {})
     lines += ["### Pipeline (profile_reanalyze.py)", ""]
-    lines += reanalyze_markdown(reanalyze["result"]) if reanalyze.get("result") else \
-        [f"not measured: {reanalyze.get('error', 'skipped')}"]
+    lines += (
+        reanalyze_markdown(reanalyze["result"])
+        if reanalyze.get("result")
+        else [f"not measured: {reanalyze.get('error', 'skipped')}"]
+    )
     for script, row in record.get("others", {}).items():
-        lines += ["", f"### {script} ({row['seconds']:.0f} s"
-                      + (f"; {row['error']}" if "error" in row else "") + ")", "", "```",
-                  row["stdout"].rstrip(), "```"]
+        lines += [
+            "",
+            f"### {script} ({row['seconds']:.0f} s"
+            + (f"; {row['error']}" if "error" in row else "")
+            + ")",
+            "",
+            "```",
+            row["stdout"].rstrip(),
+            "```",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -396,8 +521,10 @@ def print_summary(record: dict) -> None:
     print("\n=== targets ===")
     for row in record["targets"]:
         met = {True: "met", False: "NOT met", None: ""}[row["met"]]
-        print(f"{row['name'][:70]:<70} {row['target']:>10} {row['value']:>10} {met:>8}  "
-              f"[{row['source']}]")
+        print(
+            f"{row['name'][:70]:<70} {row['target']:>10} {row['value']:>10} {met:>8}  "
+            f"[{row['source']}]"
+        )
     print("=== ratios ===")
     for section in ("samplers", "reanalyze"):
         for name, value in record.get(section, {}).get("ratios", {}).items():
@@ -421,25 +548,35 @@ def combine(records: list[dict]) -> dict:
     ``parts`` keeps each part's command and times, and ``concurrent`` says whether
     their time spans overlapped (then each part's wall times include the other's load).
     """
-    record = {"command": ["benchmarks/run_all.py", "--combine", "..."],
-              "smoke": any(r.get("smoke") for r in records),
-              "started_utc": min(r["started_utc"] for r in records),
-              "finished_utc": max(r["finished_utc"] for r in records),
-              "machine": records[0]["machine"],
-              "load_average": {
-                  "before": max((r["load_average"]["before"] for r in records),
-                                key=lambda v: v[0]),
-                  "after": max((r["load_average"]["after"] for r in records),
-                               key=lambda v: v[0])},
-              "parts": [{"command": r["command"], "started_utc": r["started_utc"],
-                         "finished_utc": r["finished_utc"], "seconds": r["seconds"],
-                         "load_average": r["load_average"]} for r in records],
-              "complete": all(r.get("complete", False) for r in records)}
+    record = {
+        "command": ["benchmarks/run_all.py", "--combine", "..."],
+        "smoke": any(r.get("smoke") for r in records),
+        "started_utc": min(r["started_utc"] for r in records),
+        "finished_utc": max(r["finished_utc"] for r in records),
+        "machine": records[0]["machine"],
+        "load_average": {
+            "before": max((r["load_average"]["before"] for r in records), key=lambda v: v[0]),
+            "after": max((r["load_average"]["after"] for r in records), key=lambda v: v[0]),
+        },
+        "parts": [
+            {
+                "command": r["command"],
+                "started_utc": r["started_utc"],
+                "finished_utc": r["finished_utc"],
+                "seconds": r["seconds"],
+                "load_average": r["load_average"],
+            }
+            for r in records
+        ],
+        "complete": all(r.get("complete", False) for r in records),
+    }
     spans = sorted((r["started_utc"], r["finished_utc"]) for r in records)
-    record["concurrent"] = any(later[0] < earlier[1]
-                               for earlier, later in zip(spans, spans[1:]))
-    record["seconds"] = max(r["seconds"] for r in records) if record["concurrent"] \
+    record["concurrent"] = any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+    record["seconds"] = (
+        max(r["seconds"] for r in records)
+        if record["concurrent"]
         else sum(r["seconds"] for r in records)
+    )
     for part in ("samplers", "reanalyze", "others"):
         for r in records:
             if part in r:
@@ -456,42 +593,82 @@ def save(record: dict, out: str | None) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny run for the test suite: checks the machinery, not speed")
-    parser.add_argument("--out", help="JSON record (default: benchmarks/results/latest.json; "
-                                      "smoke runs write nowhere unless given)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny run for the test suite: checks the machinery, not speed",
+    )
+    parser.add_argument(
+        "--out",
+        help="JSON record (default: benchmarks/results/latest.json; "
+        "smoke runs write nowhere unless given)",
+    )
     parser.add_argument("--sizes", default="24,2000")
-    parser.add_argument("--ways", default="milkbayes,pymc,stan",
-                        help="sampler ways at n = 24 (add nutpie_bare for the ablation)")
-    parser.add_argument("--repetitions", default="5,1",
-                        help="sampler repetitions per size (interleaved; each repetition "
-                             "is another seed: the ESS of the slowest parameter varies by "
-                             "a factor of about 2 between seeds, so n = 24 gets five)")
-    parser.add_argument("--skip", default="",
-                        help="comma-separated parts to leave out: samplers, reanalyze, others")
-    parser.add_argument("--timeout", type=float, default=3600.0,
-                        help="seconds allowed to bench_samplers.py and profile_reanalyze.py")
-    parser.add_argument("--reanalyze-runs",
-                        default="full:cold,full:warm,full:warm:profile",
-                        help="passed to profile_reanalyze.py --runs")
-    parser.add_argument("--others", choices=("default", "all"), default="default",
-                        help="'all' also runs bench_reanalyze.py (see DEFAULT_SKIPPED_OTHERS)")
-    parser.add_argument("--others-timeout", type=float, default=240.0,
-                        help="seconds allowed to each module owner's benchmark")
-    parser.add_argument("--render-readme", metavar="RECORD",
-                        help="only rewrite the README results block from this JSON record")
-    parser.add_argument("--combine", nargs="+", metavar="RECORD",
-                        help="merge the records of parts run separately (e.g. with --skip) "
-                             "into one record (--out, default latest.json) and the README")
-    parser.add_argument("--extra-samplers", nargs="+", default=[], metavar="JSON",
-                        help="with --combine: bench_samplers.py --json outputs of further "
-                             "sampler runs (e.g. a recheck) to record and show as well")
+    parser.add_argument(
+        "--ways",
+        default="milkbayes,pymc,stan",
+        help="sampler ways at n = 24 (add nutpie_bare for the ablation)",
+    )
+    parser.add_argument(
+        "--repetitions",
+        default="5,1",
+        help="sampler repetitions per size (interleaved; each repetition "
+        "is another seed: the ESS of the slowest parameter varies by "
+        "a factor of about 2 between seeds, so n = 24 gets five)",
+    )
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to leave out: samplers, reanalyze, others"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        help="seconds allowed to bench_samplers.py and profile_reanalyze.py",
+    )
+    parser.add_argument(
+        "--reanalyze-runs",
+        default="full:cold,full:warm,full:warm:profile",
+        help="passed to profile_reanalyze.py --runs",
+    )
+    parser.add_argument(
+        "--others",
+        choices=("default", "all"),
+        default="default",
+        help="'all' also runs bench_reanalyze.py (see DEFAULT_SKIPPED_OTHERS)",
+    )
+    parser.add_argument(
+        "--others-timeout",
+        type=float,
+        default=240.0,
+        help="seconds allowed to each module owner's benchmark",
+    )
+    parser.add_argument(
+        "--render-readme",
+        metavar="RECORD",
+        help="only rewrite the README results block from this JSON record",
+    )
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="RECORD",
+        help="merge the records of parts run separately (e.g. with --skip) "
+        "into one record (--out, default latest.json) and the README",
+    )
+    parser.add_argument(
+        "--extra-samplers",
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="with --combine: bench_samplers.py --json outputs of further "
+        "sampler runs (e.g. a recheck) to record and show as well",
+    )
     args = parser.parse_args(argv)
     if args.combine:
         record = combine([json.loads(Path(p).read_text()) for p in args.combine])
         record["samplers_extra"] = [
             {"file": str(Path(p)), "result": json.loads(Path(p).read_text())}
-            for p in args.extra_samplers]
+            for p in args.extra_samplers
+        ]
         save(record, args.out or str(RESULTS / "latest.json"))
         update_readme(markdown(record))
         print_summary(record)
@@ -502,21 +679,44 @@ def main(argv=None) -> int:
     skip = {s for s in args.skip.split(",") if s}
     out = args.out or (None if args.smoke else str(RESULTS / "latest.json"))
     started = time.perf_counter()
-    record = {"command": ["benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])],
-              "smoke": args.smoke,
-              "started_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-              "load_average": {"before": list(os.getloadavg())}, "machine": machine()}
+    record = {
+        "command": ["benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])],
+        "smoke": args.smoke,
+        "started_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "load_average": {"before": list(os.getloadavg())},
+        "machine": machine(),
+    }
     if "samplers" not in skip:
         print("- bench_samplers.py ...", file=sys.stderr, flush=True)
         if args.smoke:
-            sampler_args = ["--sizes", "24", "--repetitions", "1", "--chains", "1",
-                            "--draws", "50", "--tune", "50", "--keep-caches",
-                            "--ways", "milkbayes,pymc,stan", "--skip-stan-unless-compiled"]
+            sampler_args = [
+                "--sizes",
+                "24",
+                "--repetitions",
+                "1",
+                "--chains",
+                "1",
+                "--draws",
+                "50",
+                "--tune",
+                "50",
+                "--keep-caches",
+                "--ways",
+                "milkbayes,pymc,stan",
+                "--skip-stan-unless-compiled",
+            ]
         else:
             # the ablation nutpie_bare (bench_samplers.py --ways) and a fresh C++ build of
             # the Stan model are left out to keep within the 10-minute budget
-            sampler_args = ["--sizes", args.sizes, "--repetitions", args.repetitions,
-                            "--ways", args.ways, "--keep-stan-cache"]
+            sampler_args = [
+                "--sizes",
+                args.sizes,
+                "--repetitions",
+                args.repetitions,
+                "--ways",
+                args.ways,
+                "--keep-stan-cache",
+            ]
         row = run_json_benchmark("bench_samplers.py", sampler_args, args.timeout)
         record["samplers"] = row
         print(row["stdout"].rstrip())
@@ -524,8 +724,9 @@ def main(argv=None) -> int:
         save(record, out)  # a partial record survives an interrupted run
     if not args.smoke and "reanalyze" not in skip:
         print("- profile_reanalyze.py ...", file=sys.stderr, flush=True)
-        row = run_json_benchmark("profile_reanalyze.py", ["--runs", args.reanalyze_runs],
-                                 args.timeout)
+        row = run_json_benchmark(
+            "profile_reanalyze.py", ["--runs", args.reanalyze_runs], args.timeout
+        )
         record["reanalyze"] = row
         print(row["stdout"].rstrip())
         finish(record, started, complete=False)

@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).parent
 
-PARAMETERS = '''\
+PARAMETERS = """\
 # Parameters (papermill style: change them here or with `papermill -p NAME VALUE`).
 DATA = None            # path to a study CSV (one row per mother: id, pre, post, ...);
                        # None = the bundled reconstruction
@@ -24,9 +24,9 @@ MCID = None            # minimal clinically important difference (outcome units)
                        # None = the default for the outcome (10 ml for volumes)
 SEED = 20241
 FAST = False           # True: tiny samplers and grids (the test suite uses it)
-'''
+"""
 
-LOAD = '''\
+LOAD = """\
 %matplotlib inline
 import warnings
 
@@ -50,14 +50,17 @@ UNIT = study.outcome.unit or "points"
 if study.reconstructed:
     print(milkbayes.RECONSTRUCTED_WARNING)
 print(f"{study.source}: n = {study.n}, outcome {study.outcome.label}, MCID = {MCID:g} {UNIT}")
-'''
+"""
 
 
 def notebook(cells: list) -> nbformat.NotebookNode:
     """A notebook with the venv's python3 kernel and the parameters cell tagged."""
     nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     for cell in nb.cells:
         cell.metadata = {}
@@ -109,7 +112,7 @@ Pass your own file as `DATA` to analyse real data of the same shape.
 `milkbayes.published` is the single source of truth for what the paper says. Each
 fact carries a quote (the paper is in Indonesian) and its location.
 """),
-    code('''
+    code("""
 from milkbayes import published
 
 facts = pd.DataFrame(
@@ -117,14 +120,14 @@ facts = pd.DataFrame(
     + [{"fact": f.key, "statement": f.statement, "where": f.where}
        for f in published.COVARIATE_FACTS.values()])
 facts
-'''),
+"""),
     md("""
 The paper also contradicts itself in places. These inconsistencies are facts about
 the report, and a reanalysis should state them:
 """),
-    code('''
+    code("""
 pd.DataFrame([{"issue": f.key, "statement": f.statement} for f in published.INCONSISTENCIES])
-'''),
+"""),
     md("""
 ## 1.2 The data and the paper's univariate table
 
@@ -132,16 +135,16 @@ The paper's "univariate analysis" is a frequency table of the covariates. Below,
 the counts in the data sit next to the published percentages. For a
 reconstruction they agree by construction.
 """),
-    code('''
+    code("""
 from milkbayes.data.study import describe
 
 description = describe(study)
 description.univariate
-'''),
-    code('''
+"""),
+    code("""
 description.summary
-'''),
-    code('''
+"""),
+    code("""
 fig, ax = plt.subplots(figsize=(5, 4))
 for pre, post in zip(study.table["pre"], study.table["post"]):
     ax.plot([0, 1], [pre, post], marker="o", color="tab:blue", alpha=0.5)
@@ -149,7 +152,7 @@ ax.set_xticks([0, 1], ["pre", "post"])
 ax.set_ylabel(study.outcome.label)
 ax.set_title("Each mother's measurement before and after three days of massage")
 plt.show()
-'''),
+"""),
     md("""
 ## 1.3 The paper's test, as SPSS prints it
 
@@ -159,23 +162,23 @@ continuity correction. It prints p to three decimals, so any p below .0005 shows
 as ".000". The tables below copy SPSS's layout. Under them, the same p is given
 honestly ("p < .001") and unrounded.
 """),
-    code('''
+    code("""
 from milkbayes.frequentist.paired_tests import format_spss_text, wilcoxon_signed_rank
 
 spss = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="spss")
 print(format_spss_text(spss))
-'''),
+"""),
     md("""
 SPSS's p-value comes from a normal approximation. With 24 pairs the exact null
 distribution of W+ is easy to enumerate, so the exact p can be computed as well:
 """),
-    code('''
+    code("""
 exact = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="exact")
 table = pd.DataFrame({"SPSS (asymptotic)": spss.to_dict(), "exact": exact.to_dict()}).loc[
     ["w_plus", "w_minus", "z", "p_value", "method"]]
 table.loc["p_value"] = [f"{p:.2e}" for p in table.loc["p_value"]]   # not rounded to 0.000
 table
-'''),
+"""),
     md("""
 ## 1.4 Auditing the published numbers
 
@@ -185,11 +188,11 @@ untied non-zero changes allows a smaller rank sum of at most 28 out of 300. The
 audit checks these facts, says whether the data at hand meet them, and lists the
 contradictions above as checks.
 """),
-    code('''
+    code("""
 from milkbayes.frequentist.audit import audit_published
 
 audit_published(study)[["check", "expected", "found", "status"]]
-'''),
+"""),
     md("""
 ## 1.5 What the paper did not report: the size of the change
 
@@ -200,7 +203,7 @@ Wilcoxon test), the mean change with its t interval, Cohen's d_z, and the
 rank-biserial correlation. The paired t-test and the sign test are shown for
 comparison.
 """),
-    code('''
+    code("""
 from milkbayes.frequentist.paired_tests import paired_t_test, sign_test
 
 t_test = paired_t_test(study.table["pre"], study.table["post"])
@@ -216,7 +219,7 @@ pd.Series({
     "paired t-test p": f"{t_test.p_value:.2e}",
     "sign test p": f"{signs.p_value:.2e}",
 }, dtype=object)
-'''),
+"""),
     md("""
 ## 1.6 What the reproduction shows, and what it cannot
 
@@ -240,7 +243,8 @@ pd.Series({
 # --------------------------------------------------------------------------- 02
 FLAGSHIP_PARAMETER = PARAMETERS + (
     "FLAGSHIP = True        # fit the hierarchical model of section 2.6 (about a minute to\n"
-    "                       # compile; the quick test run sets it False)\n")
+    "                       # compile; the quick test run sets it False)\n"
+)
 
 REANALYSIS = [
     md("""
@@ -260,13 +264,13 @@ models are plain PyMC scripts in `models/`, and every fit goes through
 """),
     code(FLAGSHIP_PARAMETER),
     code(LOAD),
-    code('''
+    code("""
 from milkbayes.engine.fit import fit
 
 SAMPLER = (dict(draws=200, tune=200, chains=2) if FAST
            else dict(draws=1000, tune=1000, chains=4))
 SAMPLER
-'''),
+"""),
     md("""
 ## 2.1 The model of the change: `paired_change`
 
@@ -289,7 +293,7 @@ The usual triad of a Bayesian reanalysis (Spiegelhalter, Freedman & Parmar 1994)
 If all three reach the same conclusion, the conclusion does not hinge on the
 prior. Each set states its beliefs in words:
 """),
-    code('''
+    code("""
 from milkbayes.models.priors import PRIOR_NAMES, get_prior
 
 for name in PRIOR_NAMES:
@@ -297,13 +301,13 @@ for name in PRIOR_NAMES:
     print(f"{name:>12}: {prior.values}")
     for belief in prior.beliefs:
         print(f"{'':>14}{belief}")
-'''),
-    code('''
+"""),
+    code("""
 fits = {name: fit("paired_change", study, prior=name, mcid=MCID, seed=SEED, **SAMPLER)
         for name in PRIOR_NAMES}
 if PRIOR not in fits:   # a user prior file given as a parameter
     fits[PRIOR] = fit("paired_change", study, prior=PRIOR, mcid=MCID, seed=SEED, **SAMPLER)
-'''),
+"""),
     md("""
 ## 2.3 Did the sampler converge?
 
@@ -312,18 +316,18 @@ explicit thresholds: R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergences,
 E-BFMI ≥ 0.3, and no saturated tree depth. (In `FAST` mode the runs are too short
 to pass the ESS threshold. That is expected there and not a problem of the model.)
 """),
-    code('''
+    code("""
 pd.DataFrame({name: {"status": r.diagnostics.status, "chains x draws":
                      f"{r.diagnostics.chains} x {r.diagnostics.draws}"}
               for name, r in fits.items()}).T
-'''),
-    code('''
+"""),
+    code("""
 fits[PRIOR].diagnostics.to_frame()[["label", "value", "threshold", "status"]]
-'''),
+"""),
     md("""
 ## 2.4 The posterior of the effect under each prior
 """),
-    code('''
+    code("""
 from milkbayes.comparison.cross_validation import three_prior_table
 
 rows = three_prior_table(
@@ -331,8 +335,8 @@ rows = three_prior_table(
     mcid=MCID, rope=(-MCID / 2, MCID / 2))
 prior_table = pd.DataFrame([vars(row) for row in rows]).set_index("prior")
 prior_table
-'''),
-    code('''
+"""),
+    code("""
 fig, ax = plt.subplots(figsize=(7, 4))
 for name, r in fits.items():
     draws = np.asarray(r.tree["posterior"]["effect"]).ravel()
@@ -343,7 +347,7 @@ ax.set(xlabel=f"massage effect: mean change ({UNIT})", ylabel="posterior density
        title="The three posteriors of the effect")
 ax.legend()
 plt.show()
-'''),
+"""),
     md("""
 Read the table from left to right. The effect is almost certainly positive
 (P(effect > 0) ≈ 1 under every prior), but *whether it exceeds the MCID* is far
@@ -351,7 +355,7 @@ less certain. That second question is the one the paper could not ask.
 
 ## 2.5 Frequentist and Bayesian answers side by side
 """),
-    code('''
+    code("""
 from milkbayes.comparison.cross_validation import freq_vs_bayes_table
 from milkbayes.frequentist.paired_tests import paired_t_test, wilcoxon_signed_rank
 
@@ -371,7 +375,7 @@ evidence = table["quantity"] == "evidence"   # show p-values unrounded, not as 0
 table.loc[evidence, "frequentist_value"] = [f"{p:.2e}" for p in
                                             table.loc[evidence, "frequentist_value"]]
 table
-'''),
+"""),
     md("""
 The point estimates and intervals agree closely. With this much data relative to
 a weak prior, Bayesian and frequentist estimates usually do. The difference lies
@@ -390,7 +394,7 @@ model shrinks them towards the average effect rather than over-interpreting them
 It is also harder to sample than the paired model, so read its convergence table
 first.
 """),
-    code('''
+    code("""
 flagship = None
 if FLAGSHIP:
     likelihood = "ordered_logistic" if study.outcome.kind == "score" else "normal"
@@ -400,8 +404,8 @@ if FLAGSHIP:
                        if isinstance(value, (int, float)) and not isinstance(value, bool)}))
 else:
     print("FLAGSHIP = False: the hierarchical model is skipped in this run.")
-'''),
-    code('''
+"""),
+    code("""
 if flagship is not None:
     # Check before reading: a failing row means the flagship numbers are not to be trusted
     # (`milkbayes fit --strict` would exit with status 3).
@@ -411,7 +415,7 @@ if flagship is not None:
     display(pd.DataFrame([{"covariate": column, "level": level, **numbers}
                           for column, levels in subgroups.items()
                           for level, numbers in levels.items()]))
-'''),
+"""),
     md("""
 ## 2.7 Conclusions of the reanalysis
 
@@ -453,7 +457,7 @@ figure and a few headline numbers (`result.table`, `result.figure`,
 """),
     code(PARAMETERS),
     code(LOAD),
-    code('''
+    code("""
 import math
 
 from milkbayes.sensitivity import analyses as sensitivity
@@ -461,7 +465,7 @@ from milkbayes.sensitivity.analyses import FAST_SAMPLER, SamplerOptions
 
 SAMPLER = FAST_SAMPLER if FAST else SamplerOptions(seed=SEED)
 GRID_SAMPLER = FAST_SAMPLER if FAST else SamplerOptions(draws=200, tune=150, chains=2, seed=SEED)
-'''),
+"""),
     md("""
 ## 3.1 Prior grid and Bayes-factor robustness
 
@@ -472,17 +476,17 @@ short refit of one compiled model. The heat map shows P(effect > MCID) for each
 setting. The curve on the right is the JZS Bayes factor BF10 as a function of the
 prior width r, with the three widths JASP names (default √2/2, wide 1, ultrawide √2).
 """),
-    code('''
+    code("""
 grid_options = (dict(locations=(-0.5, 0.0, 0.5), scales=(0.2, math.sqrt(2) / 2, 1.4))
                 if FAST else {})
 grid = sensitivity.prior_grid(study, mcid=MCID, sampler=GRID_SAMPLER, **grid_options)
 print(f"{grid.summary['n_settings']} settings refitted in {grid.summary['refit_seconds']:.1f} s "
       f"(after {grid.summary['compile_seconds']:.0f} s of compiling the model once)")
 grid.figure
-'''),
-    code('''
+"""),
+    code("""
 pd.Series(grid.summary)
-'''),
+"""),
     md("""
 How to read it: under every prior on the grid the posterior probability of a
 positive effect stays at about 1. P(effect > MCID) moves with the prior, but it
@@ -497,14 +501,14 @@ volumes, a log-normal likelihood (a multiplicative effect, reported as a
 percentage change). The flagship model `prepost_hierarchical` offers all three.
 `FAST` mode uses the paired model (normal and Student-t) to keep the test suite quick.
 """),
-    code('''
+    code("""
 likelihood_model = "paired_change" if FAST else None   # None: prepost_hierarchical
 variants = sensitivity.likelihood_variants(study, likelihood_model, mcid=MCID, sampler=SAMPLER)
 variants.table
-'''),
-    code('''
+"""),
+    code("""
 variants.figure
-'''),
+"""),
     md("""
 ## 3.3 The influence of each mother
 
@@ -513,13 +517,13 @@ refitting the same compiled model. A conclusion that rests on one or two mothers
 is fragile. The left panel plots the effect without each mother against her
 own change.
 """),
-    code('''
+    code("""
 influence = sensitivity.influence(study, mcid=MCID, sampler=SAMPLER)
 influence.figure
-'''),
-    code('''
+"""),
+    code("""
 influence.table.sort_values("shift", key=abs, ascending=False).head(5)
-'''),
+"""),
     md("""
 ## 3.4 The reconstruction ensemble: how much hinges on the unpublished raw data?
 
@@ -529,14 +533,14 @@ each matching every published number (n = 24, the covariate counts, SPSS p <
 their conclusions is uncertainty that no reanalysis of the published report can
 remove.
 """),
-    code('''
+    code("""
 ensemble = sensitivity.reconstruction_ensemble(SCENARIO, k=3 if FAST else 20, seed=SEED,
                                                mcid=MCID, sampler=SAMPLER)
 ensemble.figure
-'''),
-    code('''
+"""),
+    code("""
 pd.Series(ensemble.summary)
-'''),
+"""),
     md("""
 All members agree that the change is positive. Their estimates of its *size*
 spread noticeably, and so does P(effect > MCID). In the volume scenario some
@@ -551,13 +555,13 @@ compute it by simulating the SPSS procedure, for normal changes and for
 heavier-tailed ones (t with 3 degrees of freedom, rescaled to the same δ). With
 a Cauchy prior on δ, the posterior follows on a grid.
 """),
-    code('''
+    code("""
 published = sensitivity.published_p_posterior(n_sim=2000 if FAST else 20_000, seed=SEED)
 published.figure
-'''),
-    code('''
+"""),
+    code("""
 published.table
-'''),
+"""),
     md("""
 The published result rules out small effects (δ below about 0.5 is very
 unlikely), but the **upper end of the 95 % interval is set by the prior**. A
@@ -577,15 +581,15 @@ tips:
 * P(massage effect > 0) falls below 0.95, or
 * P(massage effect > MCID) falls below 0.5.
 """),
-    code('''
+    code("""
 bias = sensitivity.bias_analysis(study, mcid=MCID, sampler=SAMPLER)
 bias.figure
-'''),
-    code('''
+"""),
+    code("""
 for note in bias.notes:
     print("-", note)
 pd.Series({key: value for key, value in bias.summary.items() if isinstance(value, float)})
-'''),
+"""),
     md("""
 ## 3.7 Summary
 
@@ -633,19 +637,19 @@ signed-rank test with 24 untied changes, SPSS's normal approximation turns this
 into a bound on the ranks: W+ ≥ 272 of a possible 300, so the negative changes
 add up to a rank sum of at most 28.
 """),
-    code('''
+    code("""
 from milkbayes.sensitivity.analyses import (pitman_power, power_curve, published_p_posterior,
                                    wilcoxon_critical_w_plus)
 
 critical = wilcoxon_critical_w_plus(24)
 print(f"p < .0005 needs W+ >= {critical}, i.e. a negative rank sum <= {300 - critical}")
-'''),
+"""),
     md("""
 How large must the effect be for such a result to be *likely*? The power function
 answers this. It gives the probability of p < .0005 for each standardised effect δ
 (mean change divided by the SD of the changes). We simulate the SPSS procedure:
 """),
-    code('''
+    code("""
 n_sim = 2000 if FAST else 20_000
 delta = np.linspace(0, 2, 81)
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -657,7 +661,7 @@ ax.set(xlabel="standardised effect δ", ylabel="P(p < .0005)",
        title="Power of the paper's test with n = 24")
 ax.legend()
 plt.show()
-'''),
+"""),
     md("""
 The power is near 0 for δ < 0.4 and near 1 for δ > 1.5. (The dotted
 large-sample formula, 1 − Φ(z − δ√(3n/π)) from the test's Pitman efficiency 3/π,
@@ -667,10 +671,10 @@ that δ is probably not small. It does not tell us *how large*: δ = 1.5 and
 δ = 15 produce it equally surely. Treating the published result as data and
 combining it with a prior on δ makes this precise:
 """),
-    code('''
+    code("""
 only_p = published_p_posterior(n_sim=n_sim, seed=SEED)
 only_p.table
-'''),
+"""),
     md("""
 The 95 % interval for δ runs from about 0.6 to far beyond any plausible effect,
 and its upper end is whatever the prior says. **A tiny p-value from a small
@@ -682,7 +686,7 @@ size.** The reported result should have been an estimate with an interval.
 On the data (by default, the reconstruction), the estimate and its 95 % interval
 can be computed:
 """),
-    code('''
+    code("""
 from milkbayes.frequentist.paired_tests import paired_t_test, wilcoxon_signed_rank
 
 w = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="exact")
@@ -692,7 +696,7 @@ pd.DataFrame({
     "95 % CI low": [w.hl_ci_low, t.mean_ci_low, t.dz_ci_low],
     "95 % CI high": [w.hl_ci_high, t.mean_ci_high, t.dz_ci_high],
 }, index=[f"Hodges-Lehmann median change ({UNIT})", f"mean change ({UNIT})", "Cohen's d_z"])
-'''),
+"""),
     md("""
 The interval is wide relative to the MCID (10 ml for volumes). It contains values
 below the MCID and values well above it. Yet the data are a reconstruction, and
@@ -700,7 +704,7 @@ other datasets that match the paper equally well give different estimates.
 Compare the means and SDs of several reconstructions. Every one of them gives
 p < .0005:
 """),
-    code('''
+    code("""
 from milkbayes.datasets import ensemble
 
 members = ensemble(SCENARIO, k=5 if FAST else 20, seed=SEED)
@@ -708,7 +712,7 @@ pd.DataFrame([{"mean change": m.change.mean(), "sd of change": m.change.std(ddof
                "p (SPSS)": wilcoxon_signed_rank(m.table["pre"], m.table["post"],
                                                 method="spss").p_value}
               for m in members]).describe().loc[["mean", "min", "max"]]
-'''),
+"""),
     md("""
 ## 4.3 Regression to the mean
 
@@ -719,7 +723,7 @@ natural trend**, the second measurement is higher on average. A one-group study
 reads this as an effect. The simulation below enrols mothers whose noisy pre
 measurement falls below a cut-off, with a true effect of exactly zero.
 """),
-    code('''
+    code("""
 from milkbayes.simulate.dgp import DGPSettings
 from milkbayes.simulate.rtm import regression_to_mean
 
@@ -735,7 +739,7 @@ pd.Series({
     "mean difference, massage minus control": rtm.mean_difference,
     "share of two-arm studies with p < .05": rtm.rejection_two_arm,
 })
-'''),
+"""),
     md("""
 With zero true effect, the one-group study "finds" a significant increase in most
 replications. The control arm, enrolled the same way, regresses just as much, so
@@ -750,7 +754,7 @@ often do they have the wrong **sign** (Type S)? By how much do they
 of small true effects that pass a significance filter overstate them. With the
 standard error of this study's mean change, the closed form gives:
 """),
-    code('''
+    code("""
 from milkbayes.simulate.design import retrodesign
 
 se = t.mean_change / t.t   # standard error of the mean change
@@ -760,7 +764,7 @@ for true_effect in (0.5, 1.0, 2.0, 4.0, 8.0):
     rows.append({"true effect": true_effect, "power": r.power, "Type S": r.type_s,
                  "exaggeration (Type M)": r.exaggeration})
 pd.DataFrame(rows).set_index("true effect")
-'''),
+"""),
     md("""
 When the true change is small compared with the standard error (the first rows),
 a significant result overstates it several-fold and now and then gets its sign
@@ -769,14 +773,14 @@ with p = 0.000 is what such a study reports *when it is lucky*. The simulation
 below checks the formula with the paper's own test (Wilcoxon), on simulated
 studies with a small true change:
 """),
-    code('''
+    code("""
 from milkbayes.simulate.design import type_sm
 
 small = DGPSettings(distribution="normal", effect=1.0, trend=0.0)
 simulated = type_sm(small, n_sims=2000 if FAST else 20_000, test="wilcoxon", seed=SEED,
                     workers=1)
 pd.Series(simulated.to_dict())
-'''),
+"""),
     md("""
 ## 4.5 What a control arm buys
 
@@ -787,7 +791,7 @@ regression. The difference between the arms' changes estimates the massage
 effect alone. The simulation below gives the truth a natural trend of 3 units
 and a massage effect of 0:
 """),
-    code('''
+    code("""
 from scipy import stats
 
 from milkbayes.frequentist.paired_tests import wilcoxon_many
@@ -806,8 +810,8 @@ pd.DataFrame({
     "sd of the estimate": [one_group_estimate.std(ddof=1), two_arm_estimate.std(ddof=1)],
     "share with p < .05": [np.mean(p_one_group < 0.05), np.mean(p_two_arm < 0.05)],
 }, index=["one group, pre vs post (Wilcoxon)", "two arms, difference in changes (Welch)"])
-'''),
-    code('''
+"""),
+    code("""
 fig, ax = plt.subplots(figsize=(6.5, 4))
 ax.hist(one_group_estimate, bins=50, alpha=0.6, label="one group: pre/post change")
 ax.hist(two_arm_estimate, bins=50, alpha=0.6, label="two arms: difference in changes")
@@ -816,7 +820,7 @@ ax.set(xlabel=f"estimated massage effect ({UNIT})", ylabel="simulated studies",
        title="A natural trend of 3 units, no massage effect")
 ax.legend()
 plt.show()
-'''),
+"""),
     md("""
 The one-group design "detects" the trend as a massage effect almost every time.
 The two-arm design is centred on the truth. Its price is a wider sampling
@@ -842,10 +846,12 @@ deliver.
 
 
 def main() -> None:
-    for name, cells in (("01_reproduce_the_paper", REPRODUCE),
-                        ("02_bayesian_reanalysis", REANALYSIS),
-                        ("03_sensitivity_analysis", SENSITIVITY),
-                        ("04_teaching_effect_estimation", TEACHING)):
+    for name, cells in (
+        ("01_reproduce_the_paper", REPRODUCE),
+        ("02_bayesian_reanalysis", REANALYSIS),
+        ("03_sensitivity_analysis", SENSITIVITY),
+        ("04_teaching_effect_estimation", TEACHING),
+    ):
         nbformat.write(notebook(cells), HERE / f"{name}.ipynb")
 
 

@@ -40,8 +40,10 @@ def _selected(prefixes: list[str]) -> list[Path]:
         return notebooks
     chosen = [nb for nb in notebooks if any(nb.name.startswith(p) for p in prefixes)]
     if not chosen:
-        raise SystemExit(f"no notebook matches {', '.join(prefixes)}; have "
-                         f"{', '.join(nb.stem for nb in notebooks)}")
+        raise SystemExit(
+            f"no notebook matches {', '.join(prefixes)}; have "
+            f"{', '.join(nb.stem for nb in notebooks)}"
+        )
     return chosen
 
 
@@ -55,27 +57,46 @@ def render(notebook: Path, parameters: dict, kernel: str) -> bool:
     ok = True
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(notebook), str(executed), parameters=parameters,
-                                   kernel_name=kernel, cwd=str(RENDERED), progress_bar=False)
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=parameters,
+            kernel_name=kernel,
+            cwd=str(RENDERED),
+            progress_bar=False,
+        )
     except papermill.PapermillExecutionError as error:
         ok = False
-        print(f"{notebook.name}: failed in cell {error.exec_count}: {error.ename}: "
-              f"{error.evalue}", file=sys.stderr)
+        print(
+            f"{notebook.name}: failed in cell {error.exec_count}: {error.ename}: {error.evalue}",
+            file=sys.stderr,
+        )
     html, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
     target = executed.with_suffix(".html")
     target.write_text(html, encoding="utf-8")
-    print(f"{notebook.name}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - start:.0f} s "
-          f"-> {target.relative_to(ROOT)}", file=sys.stderr)
+    print(
+        f"{notebook.name}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - start:.0f} s "
+        f"-> {target.relative_to(ROOT)}",
+        file=sys.stderr,
+    )
     return ok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*",
-                        help="Name prefixes to render (e.g. 01 03); default: all.")
+    parser.add_argument(
+        "notebooks", nargs="*", help="Name prefixes to render (e.g. 01 03); default: all."
+    )
     parser.add_argument("--fast", action="store_true", help="Set FAST = True (quick preview).")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                        metavar=("NAME", "VALUE"), help="Notebook parameter (repeatable).")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="Notebook parameter (repeatable).",
+    )
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel (default python3).")
     args = parser.parse_args(argv)
     parameters = {name: _value(value) for name, value in args.parameter}

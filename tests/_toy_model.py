@@ -34,9 +34,14 @@ class ToyPrior:
 
 def inputs(study, likelihood="normal", noise_sd: float = 4.0) -> ToyInputs:
     change = np.asarray(study.change, dtype=float)
-    return ToyInputs(data={"change": change, "mother_weight": np.ones_like(change),
-                           "noise_sd": np.asarray(noise_sd)},
-                     coords={"mother": list(study.ids)})
+    return ToyInputs(
+        data={
+            "change": change,
+            "mother_weight": np.ones_like(change),
+            "noise_sd": np.asarray(noise_sd),
+        },
+        coords={"mother": list(study.ids)},
+    )
 
 
 def build(inputs, prior, likelihood="normal"):
@@ -49,8 +54,9 @@ def build(inputs, prior, likelihood="normal"):
         loc = pm.Data("prior_mu_loc", float(prior.values["mu_loc"]))
         scale = pm.Data("prior_mu_scale", float(prior.values["mu_scale"]))
         effect = pm.Normal(EFFECT, mu=loc, sigma=scale)
-        observed = pm.Normal("change_obs", mu=effect, sigma=noise_sd, observed=change,
-                             dims="mother")
+        observed = pm.Normal(
+            "change_obs", mu=effect, sigma=noise_sd, observed=change, dims="mother"
+        )
         pm.Potential("weights", ((weight - 1.0) * pm.logp(observed, change)).sum())
     return model
 

@@ -32,11 +32,13 @@ def small_study():
     """Eight mothers with hand-written pre/post volumes (not reconstructed)."""
     from milkbayes.data.study import study_from_frame
 
-    frame = pd.DataFrame({
-        "id": [f"s{i}" for i in range(1, 9)],
-        "pre": [5.0, 7.5, 10.0, 4.0, 12.0, 8.0, 6.5, 9.0],
-        "post": [11.0, 9.0, 21.5, 4.5, 20.0, 15.0, 6.0, 18.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "id": [f"s{i}" for i in range(1, 9)],
+            "pre": [5.0, 7.5, 10.0, 4.0, 12.0, 8.0, 6.5, 9.0],
+            "post": [11.0, 9.0, 21.5, 4.5, 20.0, 15.0, 6.0, 18.0],
+        }
+    )
     return study_from_frame(frame, outcome={"kind": "volume", "unit": "ml"})
 
 

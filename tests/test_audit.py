@@ -28,7 +28,7 @@ def by_check(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def changes_with_smaller_rank_sum(n: int, t: int) -> np.ndarray:
-    """n untied changes 1..n whose negative ones have ranks summing to t (greedy)."""
+    """N untied changes 1..n whose negative ones have ranks summing to t (greedy)."""
     change = np.arange(1.0, n + 1)
     remaining = t
     for rank in range(n, 0, -1):
@@ -44,9 +44,12 @@ def changes_with_smaller_rank_sum(n: int, t: int) -> np.ndarray:
 
 @pytest.mark.parametrize("percent", [37.5, 45.8, 87.5, 95.8, 54.2, 45.9, 12.5, 4.2, 4.1])
 def test_counts_rounding_to_matches_decimal_half_up(percent):
-    expected = tuple(k for k in range(25)
-                     if (Decimal(100 * k) / Decimal(24)).quantize(Decimal("0.1"), ROUND_HALF_UP)
-                     == Decimal(str(percent)))
+    expected = tuple(
+        k
+        for k in range(25)
+        if (Decimal(100 * k) / Decimal(24)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        == Decimal(str(percent))
+    )
     assert counts_rounding_to(percent) == expected
 
 
@@ -95,8 +98,9 @@ def test_rank_sum_bound_for_other_n_matches_scipy(n):
         assert p >= 0.0005
         return
     inside = stats.wilcoxon(changes_with_smaller_rank_sum(n, bound), method="asymptotic").pvalue
-    outside = stats.wilcoxon(changes_with_smaller_rank_sum(n, bound + 1),
-                             method="asymptotic").pvalue
+    outside = stats.wilcoxon(
+        changes_with_smaller_rank_sum(n, bound + 1), method="asymptotic"
+    ).pvalue
     assert inside < 0.0005 <= outside
 
 
@@ -148,8 +152,9 @@ def test_rank_sum_check_with_24_untied_changes():
 
     for t, status in ((28, "pass"), (29, "fail")):
         change = changes_with_smaller_rank_sum(24, t)
-        frame = pd.DataFrame({"id": [f"m{i}" for i in range(24)], "pre": 100.0,
-                              "post": 100.0 + change})
+        frame = pd.DataFrame(
+            {"id": [f"m{i}" for i in range(24)], "pre": 100.0, "post": 100.0 + change}
+        )
         row = by_check(audit_published(study_from_frame(frame))).loc["data_rank_sum"]
         assert (row["found"], row["status"]) == (f"{t:g}", status)
 
@@ -164,8 +169,13 @@ def test_every_inconsistency_is_reported_with_its_quote():
         matches = table[table["explanation"].str.contains(fact.quote, regex=False)]
         assert len(matches) == 1, fact.key
     rows = by_check(table)
-    for check in ("design_label", "univariate_mislabel", "occupation_contradiction", "aged_14",
-                  "mean_vs_rank_wording"):
+    for check in (
+        "design_label",
+        "univariate_mislabel",
+        "occupation_contradiction",
+        "aged_14",
+        "mean_vs_rank_wording",
+    ):
         assert rows.loc[check, "status"] == "fail"
     assert set(table["status"]) <= {"pass", "fail", "info"}
     assert not table.isna().any().any()

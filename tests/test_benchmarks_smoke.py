@@ -30,8 +30,13 @@ def load(name: str):
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "smoke.json"
-    done = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--smoke", "--out",
-                           str(out)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "run_all.py"), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout, json.loads(out.read_text())
 
@@ -71,7 +76,8 @@ def test_smoke_fits_are_consistent(smoke):
         assert f["ess_per_s_effect"] == pytest.approx(f["ess_bulk_effect"] / f["sample_s"])
         if f["sampler_s"] is not None:  # and over the chains' time alone
             assert f["ess_per_s_effect_sampler"] == pytest.approx(
-                f["ess_bulk_effect"] / f["sampler_s"])
+                f["ess_bulk_effect"] / f["sampler_s"]
+            )
             assert 0 < f["sampler_s"] <= f["sample_s"]
         assert f["ess_bulk_min"] <= f["ess_bulk_effect"]
         assert f["total_s"] >= f["compile_s"] + f["sample_s"]
@@ -81,12 +87,14 @@ def test_smoke_fits_are_consistent(smoke):
     ways = size["ways"]
     assert ways["pymc"]["sampler_s"] == ways["pymc"]["sample_s"]
     assert size["ratios"]["n24_milkbayes_over_pymc_ess_per_s_effect"] == pytest.approx(
-        ways["milkbayes"]["ess_per_s_effect_sampler"] / ways["pymc"]["ess_per_s_effect_sampler"])
-    assert size["ratios"]["n24_milkbayes_whole_step_over_pymc_ess_per_s_effect"] == \
-        pytest.approx(ways["milkbayes"]["ess_per_s_effect"]
-                      / ways["pymc"]["ess_per_s_effect_sampler"])
-    assert record["samplers"]["ratios"]["n24_milkbayes_over_pymc_ess_per_s_effect"] == \
-        pytest.approx(size["ratios"]["n24_milkbayes_over_pymc_ess_per_s_effect"], rel=1e-2)
+        ways["milkbayes"]["ess_per_s_effect_sampler"] / ways["pymc"]["ess_per_s_effect_sampler"]
+    )
+    assert size["ratios"]["n24_milkbayes_whole_step_over_pymc_ess_per_s_effect"] == pytest.approx(
+        ways["milkbayes"]["ess_per_s_effect"] / ways["pymc"]["ess_per_s_effect_sampler"]
+    )
+    assert record["samplers"]["ratios"][
+        "n24_milkbayes_over_pymc_ess_per_s_effect"
+    ] == pytest.approx(size["ratios"]["n24_milkbayes_over_pymc_ess_per_s_effect"], rel=1e-2)
 
 
 def test_smoke_effect_is_near_the_mean_change(smoke):
@@ -147,8 +155,10 @@ def test_parse_output_collects_ratio_and_target_lines():
 def random_points(model, k: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     start = model.initial_point()
-    return [{name: value + rng.normal(0.0, 0.5, np.shape(value))
-             for name, value in start.items()} for _ in range(k)]
+    return [
+        {name: value + rng.normal(0.0, 0.5, np.shape(value)) for name, value in start.items()}
+        for _ in range(k)
+    ]
 
 
 def test_bare_ablation_has_the_flagship_log_density():
@@ -184,24 +194,41 @@ def test_stan_twin_has_the_flagship_log_density(monkeypatch):
     bench.without_client_timeout()
     posterior = stan.build(bench.STAN_FILE.read_text(), data=bench.stan_data(inputs, hyper))
     logp = flagship.compile_logp(jacobian=True)
-    order = ["mother_sd_log__", "mother_z", "effect", "modifier_work_duration",
-             "modifier_parity", "sd_occupation_log__", "z_occupation",
-             "sd_education_log__", "z_education", "sd_age_group_log__", "z_age_group",
-             "intercept", "sigma_log__"]
+    order = [
+        "mother_sd_log__",
+        "mother_z",
+        "effect",
+        "modifier_work_duration",
+        "modifier_parity",
+        "sd_occupation_log__",
+        "z_occupation",
+        "sd_education_log__",
+        "z_education",
+        "sd_age_group_log__",
+        "z_age_group",
+        "intercept",
+        "sigma_log__",
+    ]
     points = random_points(flagship, 3, seed=1)
     pymc = [logp(p) for p in points]
-    stan_values = [posterior.log_prob(np.concatenate([np.atleast_1d(p[k]) for k in order])
-                                      .tolist(), adjust_transform=True) for p in points]
+    stan_values = [
+        posterior.log_prob(
+            np.concatenate([np.atleast_1d(p[k]) for k in order]).tolist(), adjust_transform=True
+        )
+        for p in points
+    ]
     for k in (1, 2):
         assert stan_values[k] - stan_values[0] == pytest.approx(pymc[k] - pymc[0], abs=1e-6)
 
 
 def test_compile_time_is_summed_from_a_pyinstrument_text(tmp_path):
     run_all = load("run_all")
-    text = ("  Duration: 10.0   CPU time: 3\n"
-            "|- 4.00 compile_pymc_model  nutpie/compile_pymc.py:523\n"
-            "|  `- 3.00 numba_thing  numba/x.py:1\n"
-            "`- 2.50 compile_pymc_model  nutpie/compile_pymc.py:523\n")
+    text = (
+        "  Duration: 10.0   CPU time: 3\n"
+        "|- 4.00 compile_pymc_model  nutpie/compile_pymc.py:523\n"
+        "|  `- 3.00 numba_thing  numba/x.py:1\n"
+        "`- 2.50 compile_pymc_model  nutpie/compile_pymc.py:523\n"
+    )
     path = tmp_path / "profile.txt"
     path.write_text(text)
     assert run_all.compile_time_in_profile(path) == (6.5, 10.0)
@@ -210,11 +237,14 @@ def test_compile_time_is_summed_from_a_pyinstrument_text(tmp_path):
 
 def test_agreement_pools_repetitions_as_independent_estimates():
     """Averaging k independent runs divides the MCSE by sqrt(k) when they are equal;
-    the agreement check then compares the pooled means (simulated with known truth)."""
+    the agreement check then compares the pooled means (simulated with known truth).
+    """
     samplers = load("bench_samplers")
     rng = np.random.default_rng(5)
-    runs = [{"effect_mean": m, "effect_sd": 1.0, "effect_mcse_mean": 0.02,
-             "effect_mcse_sd": 0.01} for m in rng.normal(9.5, 0.02, size=4)]
+    runs = [
+        {"effect_mean": m, "effect_sd": 1.0, "effect_mcse_mean": 0.02, "effect_mcse_sd": 0.01}
+        for m in rng.normal(9.5, 0.02, size=4)
+    ]
     pooled = samplers.pooled_effect(runs)
     assert pooled["effect_mean"] == pytest.approx(np.mean([r["effect_mean"] for r in runs]))
     assert pooled["effect_mcse_mean"] == pytest.approx(0.02 / 2)

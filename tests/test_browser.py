@@ -17,17 +17,28 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
     if not CHROMIUM.exists():
-        done = subprocess.run(["sh", str(REPO / "scripts" / "ensure_chromium.sh")],
-                              capture_output=True, text=True, timeout=900)
+        done = subprocess.run(
+            ["sh", str(REPO / "scripts" / "ensure_chromium.sh")],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if done.returncode != 0 or not CHROMIUM.exists():
             pytest.skip(f"no chromium and it could not be installed: {done.stderr.strip()}")
     return CHROMIUM
@@ -37,11 +48,19 @@ def chromium() -> Path:
 def bundled_report(tmp_path_factory):
     from milkbayes.reanalysis.pipeline import ReanalysisSettings, run_reanalysis
 
-    tiny = ReanalysisSettings(draws=100, tune=150, chains=2, lomo_draws=100, lomo_tune=150,
-                              lomo_chains=2, comparison=(("paired_change", "normal"),),
-                              sensitivity_fast=True)
-    return run_reanalysis(None, tmp_path_factory.mktemp("browser") / "report",
-                          settings=tiny, sensitivity=False)
+    tiny = ReanalysisSettings(
+        draws=100,
+        tune=150,
+        chains=2,
+        lomo_draws=100,
+        lomo_tune=150,
+        lomo_chains=2,
+        comparison=(("paired_change", "normal"),),
+        sensitivity_fast=True,
+    )
+    return run_reanalysis(
+        None, tmp_path_factory.mktemp("browser") / "report", settings=tiny, sensitivity=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +70,22 @@ def page_state(chromium, bundled_report, tmp_path_factory):
     shots = tmp_path_factory.mktemp("screenshots")
     console_errors, failed_requests, requests = [], [], []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True,
-                                             args=LAUNCH_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=LAUNCH_ARGS
+        )
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: console_errors.append(m.text)
-                    if m.type == "error" else None)
+            page.on(
+                "console", lambda m: console_errors.append(m.text) if m.type == "error" else None
+            )
             page.on("pageerror", lambda e: console_errors.append(str(e)))
             page.on("requestfailed", lambda r: failed_requests.append(r.url))
             page.on("request", lambda r: requests.append(r.url))
             page.goto(bundled_report.html.resolve().as_uri(), wait_until="load")
             images = page.evaluate(
                 "Array.from(document.images).map(i => ({alt: i.alt, complete: i.complete,"
-                " width: i.naturalWidth}))")
+                " width: i.naturalWidth}))"
+            )
             banner_visible = page.locator("#reconstructed-banner").is_visible()
             banner_box = page.locator("#reconstructed-banner").bounding_box()
             text = page.inner_text("body")
@@ -71,9 +93,16 @@ def page_state(chromium, bundled_report, tmp_path_factory):
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
-    return {"console_errors": console_errors, "failed_requests": failed_requests,
-            "requests": requests, "images": images, "banner_visible": banner_visible,
-            "banner_box": banner_box, "text": text, "screenshot": screenshot}
+    return {
+        "console_errors": console_errors,
+        "failed_requests": failed_requests,
+        "requests": requests,
+        "images": images,
+        "banner_visible": banner_visible,
+        "banner_box": banner_box,
+        "text": text,
+        "screenshot": screenshot,
+    }
 
 
 def test_no_console_errors_and_no_failed_requests(page_state):

@@ -63,6 +63,7 @@ def test_unknown_command_is_a_usage_error(capsys):
 
 
 def test_installed_entry_point_prints_version():
-    done = subprocess.run([str(ENTRY_POINT), "--version"], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [str(ENTRY_POINT), "--version"], capture_output=True, text=True, timeout=60
+    )
     assert (done.returncode, done.stdout.strip()) == (0, f"milkbayes {__version__}")

@@ -29,8 +29,17 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 # ----------------------------------------------------------------------------- validate
 def test_validate_good_file_json(capsys):
-    code, out, err = run(capsys, "data", "validate", str(DATA / "semicolon_decimal_comma_bom.csv"),
-                         "--kind", "volume", "--unit", "ml", "--json")
+    code, out, err = run(
+        capsys,
+        "data",
+        "validate",
+        str(DATA / "semicolon_decimal_comma_bom.csv"),
+        "--kind",
+        "volume",
+        "--unit",
+        "ml",
+        "--json",
+    )
     assert code == 0 and err == ""
     payload = json.loads(out)
     assert payload["valid"] is True and payload["n"] == 3
@@ -44,15 +53,18 @@ def test_validate_good_file_text_says_outcome_was_defaulted(capsys):
     assert "valid:" in out and "2 participants" in out and "defaulted" in out
 
 
-@pytest.mark.parametrize(("name", "where"), [
-    ("duplicate_id.csv", 'row 4, column "id"'),
-    ("non_numeric.csv", 'row 3, column "post"'),
-    ("negative_volume.csv", 'row 3, column "pre"'),
-    ("unknown_level.csv", 'row 3, column "parity"'),
-    ("wrong_delimiter.csv", "row 1"),
-    ("empty.csv", "the file is empty"),
-    ("control_only.csv", "needs a massage group"),
-])
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        ("duplicate_id.csv", 'row 4, column "id"'),
+        ("non_numeric.csv", 'row 3, column "post"'),
+        ("negative_volume.csv", 'row 3, column "pre"'),
+        ("unknown_level.csv", 'row 3, column "parity"'),
+        ("wrong_delimiter.csv", "row 1"),
+        ("empty.csv", "the file is empty"),
+        ("control_only.csv", "needs a massage group"),
+    ],
+)
 def test_validate_bad_file_one_line_exit_2(capsys, name, where):
     code, out, err = run(capsys, "data", "validate", str(DATA / name), "--json")
     assert code == 2 and out == ""
@@ -62,28 +74,33 @@ def test_validate_bad_file_one_line_exit_2(capsys, name, where):
 
 
 def test_validate_options_sep_decimal_encoding_complete_case(capsys, tmp_path):
-    code, _, err = run(capsys, "data", "validate", str(DATA / "semicolon_decimal_comma_bom.csv"),
-                       "--sep", ",")
+    code, _, err = run(
+        capsys, "data", "validate", str(DATA / "semicolon_decimal_comma_bom.csv"), "--sep", ","
+    )
     assert code == 2 and "wrong delimiter" in err
-    code, out, _ = run(capsys, "data", "validate", str(DATA / "latin1.csv"),
-                       "--encoding", "latin-1", "--json")
+    code, out, _ = run(
+        capsys, "data", "validate", str(DATA / "latin1.csv"), "--encoding", "latin-1", "--json"
+    )
     assert code == 0 and json.loads(out)["ignored_columns"] == ["note"]
-    code, out, _ = run(capsys, "data", "validate", str(DATA / "missing_values.csv"),
-                       "--complete-case", "--json")
+    code, out, _ = run(
+        capsys, "data", "validate", str(DATA / "missing_values.csv"), "--complete-case", "--json"
+    )
     assert code == 0 and json.loads(out)["dropped_ids"] == ["m2", "m3"]
     path = tmp_path / "s.csv"
     path.write_text("id;pre;post\na;1,5;2\nb;3;4\n")
-    code, out, _ = run(capsys, "data", "validate", str(path), "--sep", ";", "--decimal", ",",
-                       "--json")
+    code, out, _ = run(
+        capsys, "data", "validate", str(path), "--sep", ";", "--decimal", ",", "--json"
+    )
     assert code == 0 and json.loads(out)["n"] == 2
 
 
 def test_validate_score_options(capsys):
-    path = str(DATA / "score_out_of_range.csv")   # max post is 11
-    code, _, err = run(capsys, "data", "validate", path)   # its sidecar says max 10
+    path = str(DATA / "score_out_of_range.csv")  # max post is 11
+    code, _, err = run(capsys, "data", "validate", path)  # its sidecar says max 10
     assert code == 2 and "outside 0..10" in err
-    code, out, _ = run(capsys, "data", "validate", path, "--kind", "score", "--max-score", "12",
-                       "--json")
+    code, out, _ = run(
+        capsys, "data", "validate", path, "--kind", "score", "--max-score", "12", "--json"
+    )
     assert code == 0 and json.loads(out)["outcome"]["max_score"] == 12
     code, _, err = run(capsys, "data", "validate", path, "--max-score", "12")
     assert code == 2 and "need --kind" in err
@@ -117,12 +134,14 @@ def test_describe_json_bundled_score(capsys):
         assert round(row["percent"], 1) == row["published_percent"] == fact.percent
     summary = {r["variable"]: r for r in payload["summary"]}
     assert summary["change"]["mean"] == pytest.approx(
-        summary["post"]["mean"] - summary["pre"]["mean"])
+        summary["post"]["mean"] - summary["pre"]["mean"]
+    )
 
 
 def test_describe_file_with_drops(capsys):
-    code, out, _ = run(capsys, "data", "describe", str(DATA / "missing_values.csv"),
-                       "--complete-case")
+    code, out, _ = run(
+        capsys, "data", "describe", str(DATA / "missing_values.csv"), "--complete-case"
+    )
     assert code == 0
     assert "dropped 2 participant(s)" in out and "m2, m3" in out
     assert "RECONSTRUCTED" not in out
@@ -137,15 +156,27 @@ def test_describe_rejects_file_options_without_file(capsys):
 @pytest.mark.parametrize("scenario", ["volume_ml", "score"])
 def test_reconstruct_recreates_bundled_file_byte_for_byte(capsys, tmp_path, scenario):
     out_file = tmp_path / f"{scenario}.csv"
-    code, out, err = run(capsys, "data", "reconstruct", "--scenario", scenario,
-                         "--seed", str(BUNDLED_SEEDS[scenario]), "--out", str(out_file), "--json")
+    code, out, err = run(
+        capsys,
+        "data",
+        "reconstruct",
+        "--scenario",
+        scenario,
+        "--seed",
+        str(BUNDLED_SEEDS[scenario]),
+        "--out",
+        str(out_file),
+        "--json",
+    )
     assert code == 0 and err == ""
     payload = json.loads(out)
     assert payload["reconstructed"] is True and payload["warning"] == RECONSTRUCTED_WARNING
     assert payload["constraints"]["spss_p"] < published.SPSS_P_THRESHOLD
     assert out_file.read_bytes() == bundled_path(scenario).read_bytes()
-    assert (out_file.with_suffix(".json").read_bytes()
-            == bundled_path(scenario).with_suffix(".json").read_bytes())
+    assert (
+        out_file.with_suffix(".json").read_bytes()
+        == bundled_path(scenario).with_suffix(".json").read_bytes()
+    )
 
 
 def test_reconstruct_refuses_overwrite_then_force(capsys, tmp_path):
@@ -154,28 +185,43 @@ def test_reconstruct_refuses_overwrite_then_force(capsys, tmp_path):
     before = target.read_bytes()
     code, _, err = run(capsys, "data", "reconstruct", "--seed", "5", "--out", str(target))
     assert code == 2 and "--force" in err and target.read_bytes() == before
-    code, out, _ = run(capsys, "data", "reconstruct", "--seed", "5", "--out", str(target),
-                       "--force")
+    code, out, _ = run(
+        capsys, "data", "reconstruct", "--seed", "5", "--out", str(target), "--force"
+    )
     assert code == 0 and target.read_bytes() != before
     assert "RECONSTRUCTED DATA" in out and "p = " in out
 
 
 def test_reconstruct_with_assumption_overrides(capsys, tmp_path):
-    code, out, _ = run(capsys, "data", "reconstruct", "--seed", "3", "--out",
-                       str(tmp_path / "r.csv"), "--set", "effect_ml=20",
-                       "--set", 'occupation_other_counts={"entrepreneur": 15}', "--json")
+    code, out, _ = run(
+        capsys,
+        "data",
+        "reconstruct",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "r.csv"),
+        "--set",
+        "effect_ml=20",
+        "--set",
+        'occupation_other_counts={"entrepreneur": 15}',
+        "--json",
+    )
     assert code == 0
     assumptions = json.loads(out)["assumptions"]
     assert assumptions["effect_ml"] == 20
     assert assumptions["occupation_other_counts"] == {"entrepreneur": 15}
-    code, _, err = run(capsys, "data", "reconstruct", "--out", str(tmp_path / "q.csv"),
-                       "--set", "efect_ml=20")
+    code, _, err = run(
+        capsys, "data", "reconstruct", "--out", str(tmp_path / "q.csv"), "--set", "efect_ml=20"
+    )
     assert code == 2 and "did you mean 'effect_ml'" in err
-    code, _, err = run(capsys, "data", "reconstruct", "--out", str(tmp_path / "q.csv"),
-                       "--set", "effect_ml")
+    code, _, err = run(
+        capsys, "data", "reconstruct", "--out", str(tmp_path / "q.csv"), "--set", "effect_ml"
+    )
     assert code == 2 and "NAME=VALUE" in err
-    code, _, err = run(capsys, "data", "reconstruct", "--scenario", "litres",
-                       "--out", str(tmp_path / "q.csv"))
+    code, _, err = run(
+        capsys, "data", "reconstruct", "--scenario", "litres", "--out", str(tmp_path / "q.csv")
+    )
     assert code == 2 and "unknown scenario" in err
 
 
@@ -183,12 +229,18 @@ def test_reconstruct_with_assumption_overrides(capsys, tmp_path):
 def test_installed_entry_point_bad_file_is_one_line_exit_2(tmp_path):
     exe = shutil.which("milkbayes", path=str(Path(sys.executable).parent))
     assert exe is not None
-    done = subprocess.run([exe, "data", "validate", str(DATA / "infinite.csv")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [exe, "data", "validate", str(DATA / "infinite.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == (f'error: {DATA / "infinite.csv"}, row 4, column "pre": '
-                           "infinite value 'inf'\n")
-    done = subprocess.run([exe, "data", "describe", "--json"], capture_output=True, text=True,
-                          timeout=120)
+    assert done.stderr == (
+        f"error: {DATA / 'infinite.csv'}, row 4, column \"pre\": infinite value 'inf'\n"
+    )
+    done = subprocess.run(
+        [exe, "data", "describe", "--json"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and done.stderr == ""
     assert json.loads(done.stdout)["reconstructed"] is True

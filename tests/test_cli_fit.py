@@ -46,8 +46,7 @@ def saved_run(tmp_path_factory, bundled_study, paired_fit):
 
     out, err = StringIO(), StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(["fit", "paired_change", *FAST, "--mcid", "10", "--json",
-                     "--out", str(folder)])
+        code = main(["fit", "paired_change", *FAST, "--mcid", "10", "--json", "--out", str(folder)])
     return code, out.getvalue(), err.getvalue(), folder
 
 
@@ -55,8 +54,14 @@ def test_fit_json_keys_and_values_match_saved_draws(saved_run):
     code, out, err, folder = saved_run
     assert code == 0, err
     payload = json.loads(out)  # stdout is exactly one JSON object
-    for key in ("effect_median", "effect_ci95_low", "effect_ci95_high", "p_effect_gt_0",
-                "p_effect_gt_mcid", "bf10_jzs"):
+    for key in (
+        "effect_median",
+        "effect_ci95_low",
+        "effect_ci95_high",
+        "p_effect_gt_0",
+        "p_effect_gt_mcid",
+        "bf10_jzs",
+    ):
         assert isinstance(payload[key], float), key
     draws = az.from_netcdf(folder / "posterior.nc").posterior["effect"].values.ravel()
     assert payload["effect_median"] == pytest.approx(np.median(draws), rel=1e-12)
@@ -81,8 +86,9 @@ def test_fit_refuses_to_overwrite_then_force(saved_run, capsys):
 
 
 def test_fit_without_mcid_says_null(tmp_path, capsys):
-    code, out, err = _run(capsys, "fit", "paired_change", *FAST, "--json",
-                          "--out", str(tmp_path / "r"))
+    code, out, err = _run(
+        capsys, "fit", "paired_change", *FAST, "--json", "--out", str(tmp_path / "r")
+    )
     assert code == 0, err
     payload = json.loads(out)
     assert payload["mcid"] is None and payload["p_effect_gt_mcid"] is None
@@ -91,8 +97,18 @@ def test_fit_without_mcid_says_null(tmp_path, capsys):
 def test_force_replaces_a_run(tmp_path, capsys):
     folder = tmp_path / "r"
     assert _run(capsys, "fit", "paired_change", *FAST, "--out", str(folder))[0] == 0
-    code, _, err = _run(capsys, "fit", "paired_change", *FAST, "--seed", "4", "--force",
-                        "--json", "--out", str(folder))
+    code, _, err = _run(
+        capsys,
+        "fit",
+        "paired_change",
+        *FAST,
+        "--seed",
+        "4",
+        "--force",
+        "--json",
+        "--out",
+        str(folder),
+    )
     assert code == 0, err
     record = json.loads((folder / "provenance.json").read_text())
     assert record["seed"] == 4
@@ -111,12 +127,21 @@ def test_default_out_folder(tmp_path, capsys, monkeypatch):
 
 
 def test_failing_diagnostics_are_loud_and_strict_exits(tmp_path, capsys):
-    code, out, err = _run(capsys, "fit", "paired_change", *TINY, "--json",
-                          "--out", str(tmp_path / "lax"))
+    code, out, err = _run(
+        capsys, "fit", "paired_change", *TINY, "--json", "--out", str(tmp_path / "lax")
+    )
     assert code == 0
     assert "DIAGNOSTICS FAILED" in err and "ess_bulk" in json.loads(out)["diagnostics"]["failures"]
-    code, out, err = _run(capsys, "fit", "paired_change", *TINY, "--json", "--strict",
-                          "--out", str(tmp_path / "strict"))
+    code, out, err = _run(
+        capsys,
+        "fit",
+        "paired_change",
+        *TINY,
+        "--json",
+        "--strict",
+        "--out",
+        str(tmp_path / "strict"),
+    )
     assert code == EXIT_DIAGNOSTICS_FAILED
     assert json.loads(out)["diagnostics"]["ok"] is False
     assert (tmp_path / "strict" / "posterior.nc").is_file()  # the run is still saved
@@ -124,17 +149,23 @@ def test_failing_diagnostics_are_loud_and_strict_exits(tmp_path, capsys):
     assert code == EXIT_DIAGNOSTICS_FAILED and "DIAGNOSTICS FAILED" in err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["fit", "no_such_model"], "unknown model"),
-    (["fit", "paired_change", "--likelihood", "gamma"], "no likelihood 'gamma'"),
-    (["fit", "paired_change", "--draws", "0"], "draws must be"),
-    (["fit", "paired_change", "--prior", "gullible"], "gullible"),
-    (["fit", "paired_change", "--data", "/nonexistent/study.csv"], "study.csv"),
-    (["diagnose", "/nonexistent/run"], "no such run folder"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fit", "no_such_model"], "unknown model"),
+        (["fit", "paired_change", "--likelihood", "gamma"], "no likelihood 'gamma'"),
+        (["fit", "paired_change", "--draws", "0"], "draws must be"),
+        (["fit", "paired_change", "--prior", "gullible"], "gullible"),
+        (["fit", "paired_change", "--data", "/nonexistent/study.csv"], "study.csv"),
+        (["diagnose", "/nonexistent/run"], "no such run folder"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):
-    code, out, err = _run(capsys, *argv, "--out", str(tmp_path / "x")) \
-        if argv[0] == "fit" else _run(capsys, *argv)
+    code, out, err = (
+        _run(capsys, *argv, "--out", str(tmp_path / "x"))
+        if argv[0] == "fit"
+        else _run(capsys, *argv)
+    )
     assert code == EXIT_USER_ERROR
     assert err.startswith("error:") and message in err and "Traceback" not in err
     assert out == ""
@@ -148,8 +179,10 @@ def test_diagnose_json_recomputes_the_saved_table(saved_run, capsys):
     saved = json.loads((folder / "diagnostics.json").read_text())
     assert payload["status"] == saved["status"]
     assert [r["value"] for r in payload["rows"]] == [r["value"] for r in saved["rows"]]
-    assert [c["statistic"] for c in payload["predictive_checks"]] == ["mean_change",
-                                                                      "share_positive"]
+    assert [c["statistic"] for c in payload["predictive_checks"]] == [
+        "mean_change",
+        "share_positive",
+    ]
     assert payload["loo_pit"]["variable"] == "change_obs"
     assert payload["reconstructed"] is True
     assert code == 0  # without --strict, a failing table does not change the status
@@ -157,8 +190,12 @@ def test_diagnose_json_recomputes_the_saved_table(saved_run, capsys):
 
 def test_entry_point_diagnose(saved_run):
     _, _, _, folder = saved_run
-    done = subprocess.run([str(MILKBAYES), "diagnose", str(folder), "--json"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(MILKBAYES), "diagnose", str(folder), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["model"] == "paired_change"
     assert "Traceback" not in done.stderr
@@ -166,9 +203,12 @@ def test_entry_point_diagnose(saved_run):
 
 @pytest.mark.slow
 def test_entry_point_fit(tmp_path):
-    done = subprocess.run([str(MILKBAYES), "fit", "paired_change", *FAST, "--json",
-                           "--out", str(tmp_path / "r")],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(MILKBAYES), "fit", "paired_change", *FAST, "--json", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert payload["bf10_jzs"] > 1 and "Traceback" not in done.stderr
@@ -178,15 +218,28 @@ def test_entry_point_fit(tmp_path):
 def test_help_lists_the_options(capsys):
     code, out, _ = _run(capsys, "fit", "--help")
     assert code == 0
-    for option in ("--data", "--prior", "--likelihood", "--mcid", "--draws", "--tune",
-                   "--chains", "--seed", "--out", "--force", "--strict", "--json"):
+    for option in (
+        "--data",
+        "--prior",
+        "--likelihood",
+        "--mcid",
+        "--draws",
+        "--tune",
+        "--chains",
+        "--seed",
+        "--out",
+        "--force",
+        "--strict",
+        "--json",
+    ):
         assert option in out, option
 
 
 @pytest.mark.slow
 def test_signed_rank_json_has_log_bf10(tmp_path, capsys):
-    code, out, err = _run(capsys, "fit", "signed_rank", *FAST, "--json",
-                          "--out", str(tmp_path / "sr"))
+    code, out, err = _run(
+        capsys, "fit", "signed_rank", *FAST, "--json", "--out", str(tmp_path / "sr")
+    )
     assert code == 0, err
     payload = json.loads(out)
     saved = json.loads((tmp_path / "sr" / "summary.json").read_text())

@@ -20,8 +20,22 @@ from scipy import stats
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.cli import main
 
-WILCOXON_KEYS = {"n", "n_positive", "n_negative", "n_zero", "w_plus", "w_minus", "z", "p_value",
-                 "method", "hodges_lehmann", "hl_ci_low", "hl_ci_high", "rank_biserial", "r"}
+WILCOXON_KEYS = {
+    "n",
+    "n_positive",
+    "n_negative",
+    "n_zero",
+    "w_plus",
+    "w_minus",
+    "z",
+    "p_value",
+    "method",
+    "hodges_lehmann",
+    "hl_ci_low",
+    "hl_ci_high",
+    "rank_biserial",
+    "r",
+}
 
 # Hollander & Wolfe's Hamilton depression data (R's ?wilcox.test): V = 40, p = 0.03906
 HAMILTON_PRE = [1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30]
@@ -37,8 +51,9 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def hamilton_csv(tmp_path) -> Path:
     path = tmp_path / "hamilton.csv"
-    pd.DataFrame({"id": [f"p{i}" for i in range(9)], "pre": HAMILTON_PRE,
-                  "post": HAMILTON_POST}).to_csv(path, index=False)
+    pd.DataFrame(
+        {"id": [f"p{i}" for i in range(9)], "pre": HAMILTON_PRE, "post": HAMILTON_POST}
+    ).to_csv(path, index=False)
     return path
 
 
@@ -68,8 +83,19 @@ def test_wilcoxon_json_matches_r_worked_example(capsys, hamilton_csv):
 @pytest.mark.parametrize("method", ["exact", "asymptotic", "spss"])
 @pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
 def test_wilcoxon_negative_continuous_data_match_scipy(capsys, negative_csv, method, alternative):
-    code, out, err = run(capsys, "wilcoxon", "--data", str(negative_csv), "--method", method,
-                         "--alternative", alternative, "--zero-method", "wilcox", "--json")
+    code, out, err = run(
+        capsys,
+        "wilcoxon",
+        "--data",
+        str(negative_csv),
+        "--method",
+        method,
+        "--alternative",
+        alternative,
+        "--zero-method",
+        "wilcox",
+        "--json",
+    )
     assert code == 0 and err == ""
     payload = json.loads(out)
     frame = pd.read_csv(negative_csv)
@@ -77,17 +103,29 @@ def test_wilcoxon_negative_continuous_data_match_scipy(capsys, negative_csv, met
     assert payload["n_zero"] == 1 and payload["n"] == 8
     if method == "exact":
         # ties present (|2| three times): scipy's exhaustive permutation test is exact
-        ref = stats.wilcoxon(change, alternative=alternative,
-                             method=stats.PermutationMethod(n_resamples=np.inf))
+        ref = stats.wilcoxon(
+            change, alternative=alternative, method=stats.PermutationMethod(n_resamples=np.inf)
+        )
     else:
-        ref = stats.wilcoxon(change, alternative=alternative, method="asymptotic",
-                             correction=False)
+        ref = stats.wilcoxon(change, alternative=alternative, method="asymptotic", correction=False)
     assert payload["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
 
 
 def test_wilcoxon_correction_and_confidence_options(capsys, hamilton_csv):
-    code, out, _ = run(capsys, "wilcoxon", "--data", str(hamilton_csv), "--method", "asymptotic",
-                       "--correction", "--confidence", "0.9", "--zero-method", "pratt", "--json")
+    code, out, _ = run(
+        capsys,
+        "wilcoxon",
+        "--data",
+        str(hamilton_csv),
+        "--method",
+        "asymptotic",
+        "--correction",
+        "--confidence",
+        "0.9",
+        "--zero-method",
+        "pratt",
+        "--json",
+    )
     assert code == 0
     payload = json.loads(out)
     change = np.array(HAMILTON_POST) - np.array(HAMILTON_PRE)
@@ -110,14 +148,17 @@ def test_wilcoxon_text_says_when_the_interval_falls_short(capsys, tmp_path):
     assert code == 0 and "achieved 87.5%: too few pairs" in out
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--method", "bootstrap"], "method='bootstrap' is not allowed"),
-    (["--zero-method", "drop"], "zero_method"),
-    (["--alternative", "up"], "alternative"),
-    (["--confidence", "95"], "confidence"),
-    (["--method", "spss", "--correction"], "continuity"),
-    (["--group", "control"], "no participant is in the control group"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--method", "bootstrap"], "method='bootstrap' is not allowed"),
+        (["--zero-method", "drop"], "zero_method"),
+        (["--alternative", "up"], "alternative"),
+        (["--confidence", "95"], "confidence"),
+        (["--method", "spss", "--correction"], "continuity"),
+        (["--group", "control"], "no participant is in the control group"),
+    ],
+)
 def test_wilcoxon_bad_options_one_line_exit_2(capsys, hamilton_csv, argv, fragment):
     code, out, err = run(capsys, "wilcoxon", "--data", str(hamilton_csv), *argv, "--json")
     assert code == 2 and out == ""
@@ -148,12 +189,27 @@ def test_reproduce_bundled_text_has_spss_tables_exact_p_and_audit(capsys):
     assert code == 0 and err == ""
     flat = " ".join(out.split())
     assert " ".join(RECONSTRUCTED_WARNING.split()) in flat
-    for fragment in ("1. Univariate table", "Negative Ranks", "Positive Ranks", "Ties", "Total",
-                     "a. post < pre", "b. post > pre", "c. post = pre", "Based on negative ranks.",
-                     "Asymp. Sig. (2-tailed) .000", "p < .001", "Exact signed-rank p",
-                     "As the paper prints it: p = 0.000",
-                     "3. Audit of the published numbers", "T <= 28 of 300", "|Z| > 3.4808",
-                     "design_label", "aged_14", "occupation_contradiction"):
+    for fragment in (
+        "1. Univariate table",
+        "Negative Ranks",
+        "Positive Ranks",
+        "Ties",
+        "Total",
+        "a. post < pre",
+        "b. post > pre",
+        "c. post = pre",
+        "Based on negative ranks.",
+        "Asymp. Sig. (2-tailed) .000",
+        "p < .001",
+        "Exact signed-rank p",
+        "As the paper prints it: p = 0.000",
+        "3. Audit of the published numbers",
+        "T <= 28 of 300",
+        "|Z| > 3.4808",
+        "design_label",
+        "aged_14",
+        "occupation_contradiction",
+    ):
         assert fragment in flat, fragment
 
 
@@ -175,7 +231,11 @@ def test_reproduce_json_agrees_with_scipy_on_the_bundled_data(capsys):
     assert spss["z_based_on"] == "negative ranks"
     assert "Based on negative ranks." in spss["spss_text"]
     assert [row["row"] for row in spss["ranks_table"]] == [
-        "Negative Ranks", "Positive Ranks", "Ties", "Total"]
+        "Negative Ranks",
+        "Positive Ranks",
+        "Ties",
+        "Total",
+    ]
     # the CLI reports the library's exact p (validated by enumeration in test_frequentist)
     from milkbayes.frequentist.paired_tests import wilcoxon_signed_rank
 
@@ -201,8 +261,13 @@ def test_reproduce_markdown(capsys):
 def test_reproduce_user_file_without_banner(capsys, tmp_path):
     rng = np.random.default_rng(1)
     pre = np.round(rng.uniform(5, 10, 24), 1)
-    frame = pd.DataFrame({"id": [f"m{i}" for i in range(24)], "pre": pre,
-                          "post": np.round(pre + rng.normal(3, 1, 24), 1)})
+    frame = pd.DataFrame(
+        {
+            "id": [f"m{i}" for i in range(24)],
+            "pre": pre,
+            "post": np.round(pre + rng.normal(3, 1, 24), 1),
+        }
+    )
     path = tmp_path / "mine.csv"
     frame.to_csv(path, index=False)
     code, out, err = run(capsys, "reproduce", "--data", str(path), "--json")
@@ -235,8 +300,12 @@ def test_installed_entry_point(argv, hamilton_csv):
 
 def test_installed_entry_point_missing_file_exits_2(tmp_path):
     exe = shutil.which("milkbayes", path=str(Path(sys.executable).parent))
-    done = subprocess.run([exe, "wilcoxon", "--data", str(tmp_path / "nope.csv")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [exe, "wilcoxon", "--data", str(tmp_path / "nope.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
@@ -254,8 +323,9 @@ def test_overflowing_change_names_the_file_and_the_participant(capsys, tmp_path,
     assert "participant m2 (participant row 2" in err and "float range" in err
 
 
-def test_reproduce_refuses_clearly_when_the_exact_p_is_too_costly(capsys, hamilton_csv,
-                                                                   monkeypatch):
+def test_reproduce_refuses_clearly_when_the_exact_p_is_too_costly(
+    capsys, hamilton_csv, monkeypatch
+):
     from milkbayes.frequentist import paired_tests as frequentist
 
     monkeypatch.setattr(frequentist, "EXACT_MAX_WORK", 1.0)  # as if n were 200 000
@@ -272,10 +342,12 @@ def test_reproduce_reports_a_finite_dz_interval_for_a_huge_t(capsys, tmp_path):
     assert code == 0
     t_test = json.loads(out)["paired_t_test"]
     root_n = np.sqrt(2)
-    assert stats.nct.cdf(t_test["t"], 1, t_test["dz_ci_low"] * root_n) == pytest.approx(0.975,
-                                                                                      abs=1e-6)
-    assert stats.nct.cdf(t_test["t"], 1, t_test["dz_ci_high"] * root_n) == pytest.approx(0.025,
-                                                                                       abs=1e-6)
+    assert stats.nct.cdf(t_test["t"], 1, t_test["dz_ci_low"] * root_n) == pytest.approx(
+        0.975, abs=1e-6
+    )
+    assert stats.nct.cdf(t_test["t"], 1, t_test["dz_ci_high"] * root_n) == pytest.approx(
+        0.025, abs=1e-6
+    )
 
 
 def test_reproduce_says_when_the_dz_interval_is_unavailable(capsys, hamilton_csv, monkeypatch):

@@ -70,8 +70,10 @@ def test_quadrature_matches_bivariate_normal_marginal():
     loglik = compare.PointwiseLogLik(model)
     n_draws = 5
     draws = {
-        "mu": rng.normal(10, 2, n_draws), "beta": rng.normal(3, 1, n_draws),
-        "tau": rng.uniform(0.5, 6, n_draws), "sigma": rng.uniform(0.5, 3, n_draws),
+        "mu": rng.normal(10, 2, n_draws),
+        "beta": rng.normal(3, 1, n_draws),
+        "tau": rng.uniform(0.5, 6, n_draws),
+        "sigma": rng.uniform(0.5, 3, n_draws),
         "z": rng.normal(size=(n_draws, 6)),
     }
     mother = 2
@@ -98,9 +100,17 @@ def test_lomo_recovers_exact_loo_of_conjugate_model():
     y = np.random.default_rng(7).normal(2.0, 1.3, 10)
     model = conjugate_model(y)
     exact = exact_loo_log_density(y)
-    result = compare.lomo_cv(model, mother_of_obs=np.arange(10),
-                             mother_ids=[f"m{i}" for i in range(10)], label="conj",
-                             target="change", draws=1000, tune=300, chains=2, seed=3)
+    result = compare.lomo_cv(
+        model,
+        mother_of_obs=np.arange(10),
+        mother_ids=[f"m{i}" for i in range(10)],
+        label="conj",
+        target="change",
+        draws=1000,
+        tune=300,
+        chains=2,
+        seed=3,
+    )
     # Monte Carlo error of log mean p over 2000 near-independent draws is ~0.01 per
     # mother here (the predictive sd is ~1.05 and the posterior sd of mu ~0.33).
     np.testing.assert_allclose(result.elpd_i, exact, atol=0.05)
@@ -113,8 +123,13 @@ def test_lomo_rejects_model_without_weight():
         mu = pm.Normal("mu")
         pm.Normal("y", mu, 1, observed=np.zeros(3))
     with pytest.raises(ModelError, match="mother_weight"):
-        compare.lomo_cv(model, mother_of_obs=np.arange(3), mother_ids=["a", "b", "c"],
-                        label="x", target="change")
+        compare.lomo_cv(
+            model,
+            mother_of_obs=np.arange(3),
+            mother_ids=["a", "b", "c"],
+            label="x",
+            target="change",
+        )
 
 
 def test_stacking_weight_solves_first_order_condition():
@@ -135,15 +150,25 @@ def test_stacking_gives_all_weight_to_a_dominating_model():
 
 def test_compare_models_groups_by_target():
     def result(label, target, values):
-        return compare.LomoResult(label=label, target=target, elpd=float(np.sum(values)),
-                                  se=1.0, p_lomo=1.0, elpd_i=tuple(values),
-                                  mother_ids=("a", "b", "c"), n_draws=10,
-                                  intercept_method="none")
-    rows = compare.compare_models([
-        result("A", "change", [-1.0, -1.0, -1.0]),
-        result("B", "change", [-2.0, -2.5, -2.0]),
-        result("H", "pre_post", [-5.0, -6.0, -5.0]),
-    ])
+        return compare.LomoResult(
+            label=label,
+            target=target,
+            elpd=float(np.sum(values)),
+            se=1.0,
+            p_lomo=1.0,
+            elpd_i=tuple(values),
+            mother_ids=("a", "b", "c"),
+            n_draws=10,
+            intercept_method="none",
+        )
+
+    rows = compare.compare_models(
+        [
+            result("A", "change", [-1.0, -1.0, -1.0]),
+            result("B", "change", [-2.0, -2.5, -2.0]),
+            result("H", "pre_post", [-5.0, -6.0, -5.0]),
+        ]
+    )
     by = {r.label: r for r in rows}
     assert by["A"].rank == 0 and by["B"].rank == 1
     assert by["B"].elpd_diff == pytest.approx(-6.5 - (-3.0))
@@ -161,8 +186,9 @@ def test_three_prior_table_matches_normal_quantiles():
     assert ne.ci95_high == pytest.approx(stats.norm.ppf(0.975, 9, 3), abs=0.05)
     assert sk.p_gt_0 == pytest.approx(stats.norm.sf(0, 4, 2), abs=0.003)
     assert ne.p_gt_mcid == pytest.approx(stats.norm.sf(5, 9, 3), abs=0.003)
-    assert sk.p_in_rope == pytest.approx(stats.norm.cdf(2.5, 4, 2) - stats.norm.cdf(-2.5, 4, 2),
-                                         abs=0.003)
+    assert sk.p_in_rope == pytest.approx(
+        stats.norm.cdf(2.5, 4, 2) - stats.norm.cdf(-2.5, 4, 2), abs=0.003
+    )
     assert "overlaps" in sk.rope_statement and "above" in ne.rope_statement
 
 
@@ -197,12 +223,10 @@ def _psis_of_full_fit(model, compiled, n: int, seed: int):
     """PSIS-LOO by mother of a full-data nutpie fit (one observation per mother)."""
     import nutpie
 
-    tree = nutpie.sample(compiled, draws=1000, tune=300, chains=2, seed=seed,
-                         progress_bar=False)
+    tree = nutpie.sample(compiled, draws=1000, tune=300, chains=2, seed=seed, progress_bar=False)
     loglik = compare.PointwiseLogLik(model)
     matrix = loglik(compare._stacked_draws(tree["posterior"], loglik.value_names))
-    return tree, compare.psis_by_mother(tree["posterior"], matrix, np.arange(n), n,
-                                        label="conj")
+    return tree, compare.psis_by_mother(tree["posterior"], matrix, np.arange(n), n, label="conj")
 
 
 def loo_log_density_mc_se(y: np.ndarray, i: int, n_draws: int) -> float:
@@ -217,13 +241,12 @@ def loo_log_density_mc_se(y: np.ndarray, i: int, n_draws: int) -> float:
     precision = 1 / PRIOR_SD**2 + rest.size / SIGMA**2
     mean, var = rest.sum() / SIGMA**2 / precision, 1 / precision
     first = stats.norm.pdf(y[i], mean, np.sqrt(var + SIGMA**2))
-    second = stats.norm.pdf(y[i], mean, np.sqrt(var + SIGMA**2 / 2)) / (2 * np.sqrt(np.pi)
-                                                                      * SIGMA)
+    second = stats.norm.pdf(y[i], mean, np.sqrt(var + SIGMA**2 / 2)) / (2 * np.sqrt(np.pi) * SIGMA)
     return float(np.sqrt((second / first**2 - 1) / n_draws))
 
 
 def test_reloo_refits_only_high_k_mothers_and_keeps_psis_elsewhere():
-    """reloo = all-refit LOMO where k is high, PSIS-LOO where k is good, both ~ closed form."""
+    """Reloo = all-refit LOMO where k is high, PSIS-LOO where k is good, both ~ closed form."""
     import nutpie
 
     # an outlier 6 sd from the others: the importance ratios 1/p(y_i | mu) of that
@@ -236,9 +259,17 @@ def test_reloo_refits_only_high_k_mothers_and_keeps_psis_elsewhere():
     _, psis = _psis_of_full_fit(model, compiled, n, seed=4)
     high = [i for i, k in enumerate(psis.pareto_k) if k > psis.good_k]
     assert high == [n - 1], psis.pareto_k  # the premise: only the outlier has a high k
-    settings = dict(mother_of_obs=np.arange(n), mother_ids=ids, label="conj",
-                    target="change", draws=1000, tune=300, chains=2, seed=3,
-                    compiled=compiled)
+    settings = dict(
+        mother_of_obs=np.arange(n),
+        mother_ids=ids,
+        label="conj",
+        target="change",
+        draws=1000,
+        tune=300,
+        chains=2,
+        seed=3,
+        compiled=compiled,
+    )
     everyone = compare.lomo_cv(model, **settings)
     reloo = compare.lomo_cv(model, **settings, psis=psis)
     assert reloo.refitted == ("m7",) and everyone.refitted == tuple(ids)
@@ -253,15 +284,31 @@ def test_reloo_refits_only_high_k_mothers_and_keeps_psis_elsewhere():
     # the outlier's refit within 4 Monte Carlo SE of its log-mean estimate
     exact = exact_loo_log_density(y)
     np.testing.assert_allclose(reloo.elpd_i[:-1], exact[:-1], atol=0.06)
-    assert reloo.elpd_i[-1] == pytest.approx(exact[-1],
-                                             abs=4 * loo_log_density_mc_se(y, n - 1, 2000))
+    assert reloo.elpd_i[-1] == pytest.approx(
+        exact[-1], abs=4 * loo_log_density_mc_se(y, n - 1, 2000)
+    )
 
 
 def test_reloo_rejects_psis_at_the_observation_level():
     y = np.array([0.1, -0.4, 0.3])
-    bad = compare.PsisResult(label="x", level="observation", elpd=None, se=None,
-                             pareto_k=(0.1, 0.2, 0.9), good_k=0.7, n_high_k=1,
-                             reliable=False, note="", elpd_i=(-1.0, -1.0, -1.0))
+    bad = compare.PsisResult(
+        label="x",
+        level="observation",
+        elpd=None,
+        se=None,
+        pareto_k=(0.1, 0.2, 0.9),
+        good_k=0.7,
+        n_high_k=1,
+        reliable=False,
+        note="",
+        elpd_i=(-1.0, -1.0, -1.0),
+    )
     with pytest.raises(ModelError, match="by mother"):
-        compare.lomo_cv(conjugate_model(y), mother_of_obs=np.arange(3),
-                        mother_ids=["a", "b", "c"], label="x", target="change", psis=bad)
+        compare.lomo_cv(
+            conjugate_model(y),
+            mother_of_obs=np.arange(3),
+            mother_ids=["a", "b", "c"],
+            label="x",
+            target="change",
+            psis=bad,
+        )

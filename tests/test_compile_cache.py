@@ -17,7 +17,7 @@ import uuid
 import numpy as np
 import pytest
 
-CHILD = r'''
+CHILD = r"""
 import ctypes, json, sys
 import numpy as np, pymc as pm
 from pymc.model.transform.optimization import freeze_dims_and_data
@@ -44,7 +44,7 @@ expected = model.compile_logp()(values)
 print(json.dumps({"logp_hits": compiled.compiled_logp_func._cache_hits,
                   "expand_hits": compiled.compiled_expand_func._cache_hits,
                   "status": status, "logp": float(logp[0]), "expected": float(expected)}))
-'''
+"""
 
 
 def _callback_logp(compiled, point):
@@ -53,8 +53,13 @@ def _callback_logp(compiled, point):
     x = np.ascontiguousarray(point, dtype=float)
     gradient, logp = np.zeros(len(x)), np.zeros(1)
     pointer = ctypes.POINTER(ctypes.c_double)
-    status = function(len(x), x.ctypes.data_as(pointer), gradient.ctypes.data_as(pointer),
-                      logp.ctypes.data_as(pointer), compiled.user_data.ctypes.data)
+    status = function(
+        len(x),
+        x.ctypes.data_as(pointer),
+        gradient.ctypes.data_as(pointer),
+        logp.ctypes.data_as(pointer),
+        compiled.user_data.ctypes.data,
+    )
     return logp[0], gradient, status
 
 
@@ -106,14 +111,16 @@ def test_sampling_is_bit_identical_to_nutpies_own_compilation(toy):
     model, compiled = toy
     theirs = nutpie.compile_pymc_model(model)
     new_y = np.array([0.1, -0.4, 0.9, 0.2, 0.3])
-    for ours, reference in ((compiled, theirs),
-                            (compiled.with_data(y=new_y), theirs.with_data(y=new_y))):
+    for ours, reference in (
+        (compiled, theirs),
+        (compiled.with_data(y=new_y), theirs.with_data(y=new_y)),
+    ):
         a = nutpie.sample(ours, draws=100, tune=100, chains=2, seed=5, progress_bar=False)
-        b = nutpie.sample(reference, draws=100, tune=100, chains=2, seed=5,
-                          progress_bar=False)
+        b = nutpie.sample(reference, draws=100, tune=100, chains=2, seed=5, progress_bar=False)
         for name in ("mu", "sigma"):
-            np.testing.assert_array_equal(np.asarray(a.posterior[name]),
-                                          np.asarray(b.posterior[name]))
+            np.testing.assert_array_equal(
+                np.asarray(a.posterior[name]), np.asarray(b.posterior[name])
+            )
 
 
 def test_a_new_process_loads_the_callbacks_and_a_changed_constant_does_not(tmp_path):
@@ -124,8 +131,13 @@ def test_a_new_process_loads_the_callbacks_and_a_changed_constant_does_not(tmp_p
     script.write_text(CHILD)
     runs = []
     for value in (shift, shift, shift + 1.0):
-        done = subprocess.run([sys.executable, str(script), repr(value)], check=True,
-                              capture_output=True, text=True, env=dict(os.environ))
+        done = subprocess.run(
+            [sys.executable, str(script), repr(value)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+        )
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     assert [run["logp_hits"] for run in runs] == [0, 1, 0]
     # the expand callback maps a draw to the stored values: the constant is not in it,
@@ -139,7 +151,8 @@ def test_a_new_process_loads_the_callbacks_and_a_changed_constant_does_not(tmp_p
 
 def test_another_nutpie_series_gets_nutpies_own_uncached_compilation(toy, monkeypatch):
     """The rebuild follows nutpie 0.16's internals; under another release it must not
-    guess, but hand the model to nutpie."""
+    guess, but hand the model to nutpie.
+    """
     import nutpie
 
     from milkbayes.engine.compile_cache import compile_pymc_model

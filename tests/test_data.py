@@ -45,8 +45,11 @@ def error_of(path: Path, **options) -> DataError:
 def test_outcome_kinds_and_their_requirements():
     assert Outcome("volume", unit="ml").label == "volume (ml)"
     assert Outcome("continuous").label == "continuous"
-    assert Outcome("score", max_score=10).to_dict() == {"kind": "score", "unit": None,
-                                                        "max_score": 10}
+    assert Outcome("score", max_score=10).to_dict() == {
+        "kind": "score",
+        "unit": None,
+        "max_score": 10,
+    }
     with pytest.raises(DataError, match="needs a unit"):
         Outcome("volume")
     with pytest.raises(DataError, match="needs max_score"):
@@ -66,39 +69,51 @@ def test_data_error_is_a_milkbayes_error():
 
 
 # ----------------------------------------------------------------------------- each bad file
-@pytest.mark.parametrize(("name", "row", "column", "needle"), [
-    # id,Pre,post -> the close name 'Pre' is offered for 'pre'
-    ("missing_column.csv", 1, "pre", "found 'Pre' - did you mean 'pre'?"),
-    # m1 on line 2 and again on line 4
-    ("duplicate_id.csv", 4, "id", "duplicate id 'm1' (first on row 2)"),
-    # line 3: m2,4.0,lots
-    ("non_numeric.csv", 3, "post", "not a number: 'lots'"),
-    # line 4: m3,inf,8.0
-    ("infinite.csv", 4, "pre", "infinite value 'inf'"),
-    # line 3: m2,-2.5,7.0 with a volume sidecar
-    ("negative_volume.csv", 3, "pre", "negative volume -2.5"),
-    # line 4: m3,3,11 with max_score 10
-    ("score_out_of_range.csv", 4, "post", "score 11 is outside 0..10"),
-    # line 3: m2,3.5,7
-    ("score_not_integer.csv", 3, "pre", "score 3.5 is not a whole number"),
-    # line 3: multiparous
-    ("unknown_level.csv", 3, "parity",
-     "unknown level 'multiparous' (did you mean 'multipara'?); allowed: primipara, multipara"),
-    # both rows control; reported at the first data row
-    ("control_only.csv", 2, "group", "control group needs a massage group"),
-    # line 3 is the first missing cell (post of m2)
-    ("missing_values.csv", 3, "post", "missing value (2 row(s) have one); pass --complete-case"),
-    # header 'id pre post' split on nothing
-    ("wrong_delimiter.csv", 1, None, "wrong delimiter"),
-    # header with commas, rows with semicolons
-    ("mixed_delimiter.csv", 2, None, "wrong delimiter: the row is one field 'm1;5.0;6.0'"),
-    # '16.8' on line 2 next to '5,6'
-    ("mixed_decimal.csv", 2, "post", "mixed decimal marks"),
-    ("misspelt_covariate.csv", 1, "parit", "did you mean 'parity'?"),
-    ("extra_field.csv", 2, None, "4 fields but the header has 3"),
-    # byte 0xe9 (latin-1 e-acute) on line 2
-    ("latin1.csv", 2, None, "cannot decode byte 0xe9"),
-])
+@pytest.mark.parametrize(
+    ("name", "row", "column", "needle"),
+    [
+        # id,Pre,post -> the close name 'Pre' is offered for 'pre'
+        ("missing_column.csv", 1, "pre", "found 'Pre' - did you mean 'pre'?"),
+        # m1 on line 2 and again on line 4
+        ("duplicate_id.csv", 4, "id", "duplicate id 'm1' (first on row 2)"),
+        # line 3: m2,4.0,lots
+        ("non_numeric.csv", 3, "post", "not a number: 'lots'"),
+        # line 4: m3,inf,8.0
+        ("infinite.csv", 4, "pre", "infinite value 'inf'"),
+        # line 3: m2,-2.5,7.0 with a volume sidecar
+        ("negative_volume.csv", 3, "pre", "negative volume -2.5"),
+        # line 4: m3,3,11 with max_score 10
+        ("score_out_of_range.csv", 4, "post", "score 11 is outside 0..10"),
+        # line 3: m2,3.5,7
+        ("score_not_integer.csv", 3, "pre", "score 3.5 is not a whole number"),
+        # line 3: multiparous
+        (
+            "unknown_level.csv",
+            3,
+            "parity",
+            "unknown level 'multiparous' (did you mean 'multipara'?); allowed: primipara, multipara",
+        ),
+        # both rows control; reported at the first data row
+        ("control_only.csv", 2, "group", "control group needs a massage group"),
+        # line 3 is the first missing cell (post of m2)
+        (
+            "missing_values.csv",
+            3,
+            "post",
+            "missing value (2 row(s) have one); pass --complete-case",
+        ),
+        # header 'id pre post' split on nothing
+        ("wrong_delimiter.csv", 1, None, "wrong delimiter"),
+        # header with commas, rows with semicolons
+        ("mixed_delimiter.csv", 2, None, "wrong delimiter: the row is one field 'm1;5.0;6.0'"),
+        # '16.8' on line 2 next to '5,6'
+        ("mixed_decimal.csv", 2, "post", "mixed decimal marks"),
+        ("misspelt_covariate.csv", 1, "parit", "did you mean 'parity'?"),
+        ("extra_field.csv", 2, None, "4 fields but the header has 3"),
+        # byte 0xe9 (latin-1 e-acute) on line 2
+        ("latin1.csv", 2, None, "cannot decode byte 0xe9"),
+    ],
+)
 def test_each_bad_file_names_file_row_and_column(name, row, column, needle):
     path = DATA / name
     error = error_of(path)
@@ -113,11 +128,14 @@ def test_each_bad_file_names_file_row_and_column(name, row, column, needle):
     assert "\n" not in text
 
 
-@pytest.mark.parametrize(("name", "needle"), [
-    ("empty.csv", "the file is empty"),
-    ("header_only.csv", "header but no participants"),
-    ("one_participant.csv", "fewer than 2 participants (found 1)"),
-])
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("empty.csv", "the file is empty"),
+        ("header_only.csv", "header but no participants"),
+        ("one_participant.csv", "fewer than 2 participants (found 1)"),
+    ],
+)
 def test_file_level_errors_name_the_file(name, needle):
     error = error_of(DATA / name)
     assert error.file == str(DATA / name) and error.row is None
@@ -185,9 +203,14 @@ def test_latin1_loads_with_its_encoding_and_unused_column_is_reported():
 
 def test_parquet_round_trip(tmp_path):
     pytest.importorskip("pyarrow")
-    frame = pd.DataFrame({"id": ["a", "b", "c"], "pre": [0.1, 2.0, 1e-7],
-                          "post": [0.30000000000000004, 2.5, 3.0],
-                          "parity": ["primipara", "multipara", "multipara"]})
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "pre": [0.1, 2.0, 1e-7],
+            "post": [0.30000000000000004, 2.5, 3.0],
+            "parity": ["primipara", "multipara", "multipara"],
+        }
+    )
     frame.to_parquet(tmp_path / "s.parquet")
     study = load_study(tmp_path / "s.parquet")
     assert study.table["pre"].tolist() == [0.1, 2.0, 1e-7]
@@ -204,7 +227,8 @@ def test_xlsx_without_openpyxl_is_a_clear_error(tmp_path):
         assert "optional package" in error.message and error.file == str(path)
     else:  # pragma: no cover - only where openpyxl is installed
         pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 2.0], "post": [3.0, 4.0]}).to_excel(
-            tmp_path / "s.xlsx", index=False)
+            tmp_path / "s.xlsx", index=False
+        )
         assert load_study(tmp_path / "s.xlsx").change.tolist() == [2.0, 2.0]
 
 
@@ -257,8 +281,7 @@ def test_complete_case_drops_and_reports_who():
     study = load_study(DATA / "missing_values.csv", complete_case=True)
     assert study.dropped_ids == ("m2", "m3")
     assert list(study.table["id"]) == ["m1", "m4"]
-    assert any("dropped 2 participant(s)" in n and "m2, m3" in n
-               for n in describe(study).notes)
+    assert any("dropped 2 participant(s)" in n and "m2, m3" in n for n in describe(study).notes)
 
 
 def test_complete_case_leaving_too_few_is_an_error(tmp_path):
@@ -271,12 +294,19 @@ def test_complete_case_leaving_too_few_is_an_error(tmp_path):
 # ----------------------------------------------------------------------------- Study
 @pytest.fixture
 def small() -> Study:
-    return study_from_frame(pd.DataFrame({
-        "id": ["a", "b", "c", "d"], "pre": [1.0, 2.0, 3.0, 4.0], "post": [2.0, 4.0, 3.0, 8.0],
-        "group": ["massage", "massage", "control", "control"],
-        "parity": ["multipara", "multipara", "multipara", "primipara"],
-        "education": ["higher", "elementary", "higher", "senior_high"]}),
-        outcome=Outcome("volume", unit="ml"))
+    return study_from_frame(
+        pd.DataFrame(
+            {
+                "id": ["a", "b", "c", "d"],
+                "pre": [1.0, 2.0, 3.0, 4.0],
+                "post": [2.0, 4.0, 3.0, 8.0],
+                "group": ["massage", "massage", "control", "control"],
+                "parity": ["multipara", "multipara", "multipara", "primipara"],
+                "education": ["higher", "elementary", "higher", "senior_high"],
+            }
+        ),
+        outcome=Outcome("volume", unit="ml"),
+    )
 
 
 def test_study_fields(small):
@@ -285,8 +315,7 @@ def test_study_fields(small):
     assert small.covariates == ("parity", "education")
     assert small.table["id"].tolist() == ["a", "b", "c", "d"]
     assert small.table["pre"].dtype == np.float64
-    assert list(small.table["parity"].cat.categories) == list(
-        published.CATEGORY_LEVELS["parity"])
+    assert list(small.table["parity"].cat.categories) == list(published.CATEGORY_LEVELS["parity"])
     assert small.outcome_origin == "option"
 
 
@@ -354,9 +383,11 @@ def test_describe_counts_percents_and_summaries(small):
 # ----------------------------------------------------------------------------- hypothesis
 # ids may hold delimiters and quotes (the writer quotes them) and non-ASCII letters;
 # surrounding spaces are excluded because the loader strips them (by design).
-IDS = st.text(alphabet=string.ascii_letters + string.digits + "_-,;|'\"éñ ", min_size=1,
-              max_size=6).map(str.strip).filter(
-    lambda s: s != "" and s.lower() not in MISSING_TOKENS)
+IDS = (
+    st.text(alphabet=string.ascii_letters + string.digits + "_-,;|'\"éñ ", min_size=1, max_size=6)
+    .map(str.strip)
+    .filter(lambda s: s != "" and s.lower() not in MISSING_TOKENS)
+)
 
 
 @st.composite
@@ -369,8 +400,13 @@ def valid_tables(draw, kind="volume"):
         values = st.floats(0, 1e6, allow_nan=False, allow_infinity=False)
     else:
         values = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
-    table = pd.DataFrame({"id": ids, "pre": draw(st.lists(values, min_size=n, max_size=n)),
-                          "post": draw(st.lists(values, min_size=n, max_size=n))})
+    table = pd.DataFrame(
+        {
+            "id": ids,
+            "pre": draw(st.lists(values, min_size=n, max_size=n)),
+            "post": draw(st.lists(values, min_size=n, max_size=n)),
+        }
+    )
     for column in draw(st.lists(st.sampled_from(COVARIATE_COLUMNS), unique=True, max_size=5)):
         levels = published.CATEGORY_LEVELS[column]
         table[column] = draw(st.lists(st.sampled_from(levels), min_size=n, max_size=n))
@@ -384,14 +420,19 @@ def _write(table: pd.DataFrame, path: Path, sep: str, decimal: str) -> None:
     out.to_csv(path, sep=sep, index=False)
 
 
-OUTCOMES = {"volume": Outcome("volume", unit="ml"), "score": Outcome("score", max_score=10),
-            "continuous": Outcome("continuous")}
-FORMATS = st.sampled_from([(",", "."), (";", "."), (";", ","), ("\t", "."), ("\t", ","),
-                           ("|", ",")])
+OUTCOMES = {
+    "volume": Outcome("volume", unit="ml"),
+    "score": Outcome("score", max_score=10),
+    "continuous": Outcome("continuous"),
+}
+FORMATS = st.sampled_from(
+    [(",", "."), (";", "."), (";", ","), ("\t", "."), ("\t", ","), ("|", ",")]
+)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data(), kind=st.sampled_from(sorted(OUTCOMES)), fmt=FORMATS)
 def test_round_trip_of_random_valid_tables(tmp_path, data, kind, fmt):
     table = data.draw(valid_tables(kind))
@@ -414,27 +455,34 @@ def test_round_trip_of_random_valid_tables(tmp_path, data, kind, fmt):
 BAD_NUMBERS = st.sampled_from(["abc", "1..2", "--3", "x1", "inf", "-inf", "1e999", "2,5,1"])
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data(), kind=st.sampled_from(sorted(OUTCOMES)))
 def test_a_random_invalid_cell_is_located(tmp_path, data, kind):
     table = data.draw(valid_tables(kind)).astype({"pre": object, "post": object})
     row = data.draw(st.integers(0, len(table) - 1))
     column = data.draw(st.sampled_from(["pre", "post"]))
-    bad = data.draw(BAD_NUMBERS if kind == "continuous" else st.one_of(
-        BAD_NUMBERS, st.just("-1") if kind == "volume" else st.sampled_from(["11", "2.5"])))
+    bad = data.draw(
+        BAD_NUMBERS
+        if kind == "continuous"
+        else st.one_of(
+            BAD_NUMBERS, st.just("-1") if kind == "volume" else st.sampled_from(["11", "2.5"])
+        )
+    )
     table.loc[row, column] = bad
     path = tmp_path / "t.csv"
     table.to_csv(path, index=False)
     with pytest.raises(DataError) as caught:
         load_study(path, outcome=OUTCOMES[kind])
-    assert caught.value.row == row + 2   # header is line 1
+    assert caught.value.row == row + 2  # header is line 1
     assert caught.value.column == column
     assert caught.value.file == str(path)
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_a_random_unknown_level_is_located(tmp_path, data):
     table = data.draw(valid_tables("continuous"))
@@ -478,10 +526,13 @@ def test_windows_line_endings_and_quoted_cells(tmp_path):
     assert load_study(path).table["post"].tolist() == [16.8, 7.0]
 
 
-@pytest.mark.parametrize(("header", "needle", "column"), [
-    ("id,pre,post,pre", "column name appears twice", "pre"),
-    ("id,pre,,post", "header cell(s) [3] have no column name", None),
-])
+@pytest.mark.parametrize(
+    ("header", "needle", "column"),
+    [
+        ("id,pre,post,pre", "column name appears twice", "pre"),
+        ("id,pre,,post", "header cell(s) [3] have no column name", None),
+    ],
+)
 def test_bad_headers(tmp_path, header, needle, column):
     path = tmp_path / "s.csv"
     path.write_text(f"{header}\na,1,2,3\nb,2,3,4\n")

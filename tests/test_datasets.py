@@ -53,10 +53,10 @@ def textbook_spss_p(change: np.ndarray) -> tuple[float, float]:
     """|Z| and two-sided p by the formula, independent of scipy.stats.wilcoxon."""
     d = change[change != 0]
     n = d.size
-    ranks = stats.rankdata(np.abs(d))          # average ranks for ties
+    ranks = stats.rankdata(np.abs(d))  # average ranks for ties
     t_plus = ranks[d > 0].sum()
     _, ties = np.unique(np.abs(d), return_counts=True)
-    variance = n * (n + 1) * (2 * n + 1) / 24 - (ties ** 3 - ties).sum() / 48
+    variance = n * (n + 1) * (2 * n + 1) / 24 - (ties**3 - ties).sum() / 48
     z = (t_plus - n * (n + 1) / 4) / math.sqrt(variance)
     return abs(z), 2 * stats.norm.sf(abs(z))
 
@@ -70,13 +70,14 @@ def assert_published(rows: list[dict[str, str]]) -> None:
         assert round(100 * count / published.N_PARTICIPANTS, 1) == fact.percent
         assert all(row[column] in published.CATEGORY_LEVELS[column] for row in rows)
     change = np.array([float(r["post"]) - float(r["pre"]) for r in rows])
-    scipy_p = stats.wilcoxon(change[change != 0], zero_method="wilcox", correction=False,
-                             method="asymptotic").pvalue
+    scipy_p = stats.wilcoxon(
+        change[change != 0], zero_method="wilcox", correction=False, method="asymptotic"
+    ).pvalue
     z, p = textbook_spss_p(change)
     assert scipy_p == pytest.approx(p, rel=1e-12)
     assert p < published.SPSS_P_THRESHOLD
-    assert f"{p:.3f}" == published.REPORTED_P_TEXT    # what SPSS would have printed
-    assert z > 3.48                                     # DESIGN.md section 1
+    assert f"{p:.3f}" == published.REPORTED_P_TEXT  # what SPSS would have printed
+    assert z > 3.48  # DESIGN.md section 1
 
 
 # ----------------------------------------------------------------------------- bundled files
@@ -95,11 +96,11 @@ def test_bundled_volume_values_are_non_negative_ml_with_one_decimal():
 
 def test_bundled_score_values_are_integers_in_range_with_ties():
     rows = rows_of(bundled_path("score").read_text())
-    values = [int(row[c]) for row in rows for c in ("pre", "post")]   # int() rejects "3.0"
+    values = [int(row[c]) for row in rows for c in ("pre", "post")]  # int() rejects "3.0"
     assert min(values) >= 0 and max(values) <= 10
     changes = [int(r["post"]) - int(r["pre"]) for r in rows]
-    assert 0 in changes                                  # zero differences occur
-    assert len(set(map(abs, changes))) < len(changes)    # tied |differences| occur
+    assert 0 in changes  # zero differences occur
+    assert len(set(map(abs, changes))) < len(changes)  # tied |differences| occur
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -115,8 +116,9 @@ def test_bundled_sidecar_marks_reconstruction(scenario):
     for part in (defaults.covariates, defaults.outcome):
         for f in dataclasses.fields(part):
             value = getattr(part, f.name)
-            assert sidecar["assumptions"][f.name] == (dict(value) if isinstance(value, dict)
-                                                      or hasattr(value, "keys") else value)
+            assert sidecar["assumptions"][f.name] == (
+                dict(value) if isinstance(value, dict) or hasattr(value, "keys") else value
+            )
     assert sidecar["assumptions"]["max_attempts"] == defaults.max_attempts
 
 
@@ -125,11 +127,11 @@ def test_load_bundled(scenario):
     study = load_bundled(scenario)
     assert study.source == f"bundled:{scenario}"
     assert study.reconstructed and study.warning == RECONSTRUCTED_WARNING
-    assert study.outcome == (Outcome("volume", unit="ml") if scenario == "volume_ml"
-                             else Outcome("score", max_score=10))
+    assert study.outcome == (
+        Outcome("volume", unit="ml") if scenario == "volume_ml" else Outcome("score", max_score=10)
+    )
     assert study.outcome_origin == "sidecar"
-    assert study.covariates == ("work_duration", "parity", "occupation", "education",
-                                "age_group")
+    assert study.covariates == ("work_duration", "parity", "occupation", "education", "age_group")
     assert not study.has_control
 
 
@@ -179,7 +181,7 @@ def test_ensemble_members_all_satisfy_the_constraints(scenario):
     for member, seed in zip(members, ensemble_seeds(123, 8), strict=True):
         assert_published(rows_of(reconstruction_csv(member.table, scenario)))
         assert member.provenance["seed"] == seed
-        assert reconstruct(scenario, seed).sha256 == member.sha256   # recreatable alone
+        assert reconstruct(scenario, seed).sha256 == member.sha256  # recreatable alone
 
 
 def test_ensemble_rejects_bad_k():
@@ -191,8 +193,9 @@ def test_ensemble_rejects_bad_k():
 def test_rejection_sampling_rejects_and_what_it_accepts_is_valid():
     # A weak effect (mean rise 3 ml, sd 5 ml) rarely gives p < .0005 with n = 24:
     # several seeds must need more than one attempt, and every accepted draw holds.
-    weak = dict(effect_ml=3.0, long_work_modifier_ml=0.0, primipara_modifier_ml=0.0,
-                change_sd_ml=5.0)
+    weak = dict(
+        effect_ml=3.0, long_work_modifier_ml=0.0, primipara_modifier_ml=0.0, change_sd_ml=5.0
+    )
     studies = [reconstruct("volume_ml", s, **weak) for s in range(5)]
     assert max(s.provenance["accepted_attempt"] for s in studies) > 1
     for study in studies:
@@ -201,15 +204,22 @@ def test_rejection_sampling_rejects_and_what_it_accepts_is_valid():
 
 def test_impossible_assumptions_fail_loudly():
     with pytest.raises(MilkbayesError, match="no volume_ml draw satisfied"):
-        reconstruct("volume_ml", 1, effect_ml=0.0, long_work_modifier_ml=0.0,
-                    primipara_modifier_ml=0.0, change_sd_ml=0.01, max_attempts=20)
+        reconstruct(
+            "volume_ml",
+            1,
+            effect_ml=0.0,
+            long_work_modifier_ml=0.0,
+            primipara_modifier_ml=0.0,
+            change_sd_ml=0.01,
+            max_attempts=20,
+        )
 
 
 def test_check_constraints_detects_a_miss():
     study = load_bundled("volume_ml")
     table = study.table.copy()
     table["parity"] = table["parity"].astype(str)
-    table.loc[table["parity"] == "primipara", "parity"] = "multipara"   # 24 multipara
+    table.loc[table["parity"] == "primipara", "parity"] = "multipara"  # 24 multipara
     check = check_constraints(table, study.outcome)
     assert check.counts["parity"] == 24 and not check.counts_match and not check.satisfied
     flat = study.table.assign(post=study.table["pre"] + 0.1 * np.resize([1, -1], 24))
@@ -236,13 +246,16 @@ def test_other_levels_follow_the_assumed_counts():
     assert check_constraints(study).satisfied
 
 
-@pytest.mark.parametrize(("overrides", "needle"), [
-    ({"occupation_other_counts": {"entrepreneur": 20}}, "must sum to 15"),
-    ({"parity_other_counts": {"multipara": 3}}, "published level 'multipara' is fixed"),
-    ({"latent_correlation": 1.0}, "latent_correlation must be in [0, 1)"),
-    ({"pre_median_ml": -1.0}, "pre_median_ml must be > 0"),
-    ({"effect_logit": 1.0}, "unknown assumption 'effect_logit' for scenario volume_ml"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"occupation_other_counts": {"entrepreneur": 20}}, "must sum to 15"),
+        ({"parity_other_counts": {"multipara": 3}}, "published level 'multipara' is fixed"),
+        ({"latent_correlation": 1.0}, "latent_correlation must be in [0, 1)"),
+        ({"pre_median_ml": -1.0}, "pre_median_ml must be > 0"),
+        ({"effect_logit": 1.0}, "unknown assumption 'effect_logit' for scenario volume_ml"),
+    ],
+)
 def test_invalid_assumptions(overrides, needle):
     with pytest.raises(MilkbayesError) as caught:
         make_assumptions("volume_ml", **overrides)
@@ -259,30 +272,42 @@ def test_unknown_scenario_and_bad_seed():
 def test_documented_defaults_are_the_real_defaults():
     # VolumeAssumptions' docstring derives the default mean rise: 14 - 5*13/24 - 4*3/24
     v = VolumeAssumptions()
-    assert (v.pre_median_ml, v.effect_ml, v.long_work_modifier_ml,
-            v.primipara_modifier_ml) == (6.0, 14.0, -5.0, -4.0)
-    assert v.effect_ml + v.long_work_modifier_ml * 13 / 24 \
-        + v.primipara_modifier_ml * 3 / 24 == pytest.approx(10.8, abs=0.05)
+    assert (v.pre_median_ml, v.effect_ml, v.long_work_modifier_ml, v.primipara_modifier_ml) == (
+        6.0,
+        14.0,
+        -5.0,
+        -4.0,
+    )
+    assert (
+        v.effect_ml + v.long_work_modifier_ml * 13 / 24 + v.primipara_modifier_ml * 3 / 24
+        == pytest.approx(10.8, abs=0.05)
+    )
     # ... and its SD of the rise over mothers with the published covariate mix:
     # sqrt(sigma^2 + beta_long^2 p_long (1 - p_long) + beta_primi^2 p_primi (1 - p_primi))
     p_long, p_primi = 13 / 24, 3 / 24
-    sd = math.sqrt(v.change_sd_ml ** 2 + v.long_work_modifier_ml ** 2 * p_long * (1 - p_long)
-                   + v.primipara_modifier_ml ** 2 * p_primi * (1 - p_primi))
+    sd = math.sqrt(
+        v.change_sd_ml**2
+        + v.long_work_modifier_ml**2 * p_long * (1 - p_long)
+        + v.primipara_modifier_ml**2 * p_primi * (1 - p_primi)
+    )
     assert sd == pytest.approx(5.7, abs=0.05)
     assert ScoreAssumptions().max_score == 10
-    assert CovariateAssumptions().counts("age_group") == {"under_20": 1, "adult": 23,
-                                                          "over_35": 0}
+    assert CovariateAssumptions().counts("age_group") == {"under_20": 1, "adult": 23, "over_35": 0}
 
 
 def test_effect_modification_is_recovered_by_simulation():
     # Known truth: the rise differs by long_work_modifier_ml and primipara_modifier_ml.
     rng = np.random.default_rng(0)
     n = 40_000
-    covariates = pd.DataFrame({
-        "work_duration": rng.choice(["short", "long"], n),
-        "parity": rng.choice(["primipara", "multipara"], n)})
-    a = VolumeAssumptions(effect_ml=14.0, long_work_modifier_ml=-5.0,
-                          primipara_modifier_ml=-4.0, change_sd_ml=5.0)
+    covariates = pd.DataFrame(
+        {
+            "work_duration": rng.choice(["short", "long"], n),
+            "parity": rng.choice(["primipara", "multipara"], n),
+        }
+    )
+    a = VolumeAssumptions(
+        effect_ml=14.0, long_work_modifier_ml=-5.0, primipara_modifier_ml=-4.0, change_sd_ml=5.0
+    )
     pre, post = draw_volume(rng, covariates, a)
     change = pd.Series(post - pre)
     long = covariates["work_duration"] == "long"
@@ -299,13 +324,14 @@ def test_latent_correlation_controls_the_joint_structure():
         for _ in range(200):
             t = draw_covariates(rng, CovariateAssumptions(latent_correlation=rho))
             work = t["work_duration"].map({"short": 0, "long": 1})
-            edu = t["education"].map({lv: i for i, lv in
-                                      enumerate(published.CATEGORY_LEVELS["education"])})
+            edu = t["education"].map(
+                {lv: i for i, lv in enumerate(published.CATEGORY_LEVELS["education"])}
+            )
             codes.append(stats.spearmanr(work, edu).statistic)
         return float(np.mean(codes))
 
-    assert abs(mean_spearman(0.0)) < 0.05       # independent: ~0 (SE ~ 0.015)
-    assert mean_spearman(0.8) > 0.4              # strongly linked ranks
+    assert abs(mean_spearman(0.0)) < 0.05  # independent: ~0 (SE ~ 0.015)
+    assert mean_spearman(0.8) > 0.4  # strongly linked ranks
 
 
 def test_bundled_loader_refuses_an_unmarked_file(tmp_path, monkeypatch):
@@ -313,8 +339,9 @@ def test_bundled_loader_refuses_an_unmarked_file(tmp_path, monkeypatch):
 
     (tmp_path / "volume_ml.csv").write_bytes(bundled_path("volume_ml").read_bytes())
     (tmp_path / "volume_ml.json").write_text('{"reconstructed": false}')
-    monkeypatch.setattr(datasets, "bundled_path", lambda scenario="volume_ml":
-                        tmp_path / f"{scenario}.csv")
+    monkeypatch.setattr(
+        datasets, "bundled_path", lambda scenario="volume_ml": tmp_path / f"{scenario}.csv"
+    )
     with pytest.raises(DataError, match="not marked reconstructed"):
         datasets.load_bundled("volume_ml")
 
@@ -328,22 +355,31 @@ def test_score_defaults_match_their_description():
     a = ScoreAssumptions()
 
     def expected(shift: float) -> float:
-        return a.max_score * integrate.quad(
-            lambda x: special.expit(special.logit(a.pre_proportion) + a.ability_sd_logit * x
-                                    + shift) * stats.norm.pdf(x), -10, 10)[0]
+        return (
+            a.max_score
+            * integrate.quad(
+                lambda x: (
+                    special.expit(special.logit(a.pre_proportion) + a.ability_sd_logit * x + shift)
+                    * stats.norm.pdf(x)
+                ),
+                -10,
+                10,
+            )[0]
+        )
 
     # multiparous mothers, 13 of 24 with a long work duration
-    after = (13 / 24 * expected(a.effect_logit + a.long_work_modifier_logit)
-             + 11 / 24 * expected(a.effect_logit))
+    after = 13 / 24 * expected(a.effect_logit + a.long_work_modifier_logit) + 11 / 24 * expected(
+        a.effect_logit
+    )
     assert 3.0 < expected(0.0) < 4.0
     assert 6.5 < after < 7.5
     rng = np.random.default_rng(2)
     n = 20_000
-    covariates = pd.DataFrame({"work_duration": np.where(rng.random(n) < 13 / 24, "long",
-                                                         "short"),
-                               "parity": "multipara"})
+    covariates = pd.DataFrame(
+        {"work_duration": np.where(rng.random(n) < 13 / 24, "long", "short"), "parity": "multipara"}
+    )
     from milkbayes.datasets import draw_score
 
     pre, post = draw_score(rng, covariates, a)
     assert pre.mean() == pytest.approx(expected(0.0), abs=0.05)
-    assert post.mean() == pytest.approx(after, abs=0.06)   # SE ~0.016
+    assert post.mean() == pytest.approx(after, abs=0.06)  # SE ~0.016

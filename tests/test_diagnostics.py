@@ -22,18 +22,24 @@ from milkbayes.engine.fit import fit
 
 
 def _tree(posterior: dict, sample_stats: dict | None = None) -> xr.DataTree:
-    groups = {"posterior": xr.Dataset({k: (("chain", "draw", *[f"{k}_dim"][: v.ndim - 2]), v)
-                                       for k, v in posterior.items()})}
+    groups = {
+        "posterior": xr.Dataset(
+            {k: (("chain", "draw", *[f"{k}_dim"][: v.ndim - 2]), v) for k, v in posterior.items()}
+        )
+    }
     if sample_stats is not None:
-        groups["sample_stats"] = xr.Dataset({k: (("chain", "draw"), v)
-                                             for k, v in sample_stats.items()})
+        groups["sample_stats"] = xr.Dataset(
+            {k: (("chain", "draw"), v) for k, v in sample_stats.items()}
+        )
     return xr.DataTree.from_dict(groups)
 
 
 def _good_stats(rng, chains=4, draws=1000):
-    return {"diverging": np.zeros((chains, draws), bool),
-            "maxdepth_reached": np.zeros((chains, draws), bool),
-            "energy": rng.normal(size=(chains, draws))}
+    return {
+        "diverging": np.zeros((chains, draws), bool),
+        "maxdepth_reached": np.zeros((chains, draws), bool),
+        "energy": rng.normal(size=(chains, draws)),
+    }
 
 
 # ----------------------------------------------------------------------------- convergence
@@ -45,14 +51,16 @@ def test_rhat_and_ess_are_arviz_values_reduced(paired_fit):
     for method in ("bulk", "tail"):
         ess = az.ess(posterior, method=method)
         assert report.row(f"ess_{method}").value == pytest.approx(
-            float(ess.to_array().min()), rel=1e-12)
+            float(ess.to_array().min()), rel=1e-12
+        )
     diverging = paired_fit.tree.sample_stats["diverging"].values
     assert report.row("divergences").value == float(diverging.sum())
 
 
 def test_well_mixed_iid_chains_pass(rng):
-    tree = _tree({"mu": rng.normal(size=(4, 1000)), "tau": rng.normal(size=(4, 1000, 3))},
-                 _good_stats(rng))
+    tree = _tree(
+        {"mu": rng.normal(size=(4, 1000)), "tau": rng.normal(size=(4, 1000, 3))}, _good_stats(rng)
+    )
     report = dg.convergence_report(tree)
     assert report.ok and report.status == "pass", report.to_frame()
     assert report.failures == () and report.warnings == ()
@@ -92,8 +100,9 @@ def test_low_ess_fails(rng):
 
 
 def test_constant_variable_is_excluded_and_said(rng):
-    tree = _tree({"mu": rng.normal(size=(4, 1000)), "fixed": np.full((4, 1000), 2.0)},
-                 _good_stats(rng))
+    tree = _tree(
+        {"mu": rng.normal(size=(4, 1000)), "fixed": np.full((4, 1000), 2.0)}, _good_stats(rng)
+    )
     report = dg.convergence_report(tree)
     assert report.excluded == ("fixed",)
     assert report.ok
@@ -131,15 +140,17 @@ def test_missing_sampler_statistics_warn_not_pass(rng):
 
 def test_funnel_with_tiny_warmup_fails():
     """Neal's funnel, centred, with 5 warm-up draws: nutpie diverges (hundreds of times
-    at seeds 1-3 when this test was written; any divergence suffices)."""
+    at seeds 1-3 when this test was written; any divergence suffices).
+    """
     import nutpie
     import pymc as pm
 
     with pm.Model() as funnel:
         v = pm.Normal("v", 0.0, 3.0)
         pm.Normal("x", 0.0, pm.math.exp(v), shape=20)
-    tree = nutpie.sample(nutpie.compile_pymc_model(funnel), draws=300, tune=5, chains=2,
-                         seed=3, progress_bar=False)
+    tree = nutpie.sample(
+        nutpie.compile_pymc_model(funnel), draws=300, tune=5, chains=2, seed=3, progress_bar=False
+    )
     report = dg.convergence_report(tree)
     diverging = int(tree.sample_stats["diverging"].values.sum())
     assert diverging > 0
@@ -151,8 +162,14 @@ def test_funnel_with_tiny_warmup_fails():
 def test_report_frame_and_dict(paired_fit):
     report = paired_fit.diagnostics
     frame = report.to_frame()
-    assert list(frame.index) == ["rhat", "ess_bulk", "ess_tail", "divergences", "ebfmi",
-                                 "tree_depth"]
+    assert list(frame.index) == [
+        "rhat",
+        "ess_bulk",
+        "ess_tail",
+        "divergences",
+        "ebfmi",
+        "tree_depth",
+    ]
     assert set(frame["status"]) <= {"pass", "warn", "fail"}
     payload = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert payload["thresholds"]["rhat_max"] == 1.01
@@ -161,8 +178,16 @@ def test_report_frame_and_dict(paired_fit):
 
 def test_default_sized_paired_change_fit_passes(bundled_study):
     """The contract settings (4 x 1000) give a clean table on the bundled data."""
-    result = fit("paired_change", bundled_study, seed=20241, draws=1000, tune=1000, chains=4,
-                 posterior_predictive=False, log_likelihood=False)
+    result = fit(
+        "paired_change",
+        bundled_study,
+        seed=20241,
+        draws=1000,
+        tune=1000,
+        chains=4,
+        posterior_predictive=False,
+        log_likelihood=False,
+    )
     assert result.diagnostics.ok, result.diagnostics.to_frame()
 
 
@@ -171,11 +196,20 @@ def test_default_sized_paired_change_fit_passes(bundled_study):
 def test_default_fits_of_the_other_models_pass(model, bundled_study):
     """At nutpie's own target_accept 0.8 these left 1 and 2 divergences at this seed;
     the engine's 0.9 must leave none, with the draws of a full reanalysis (the
-    flagship's variance partition needs 4 x 2000 for R-hat <= 1.01 at most seeds)."""
+    flagship's variance partition needs 4 x 2000 for R-hat <= 1.01 at most seeds).
+    """
     from milkbayes.reanalysis.pipeline import FULL
 
-    result = fit(model, bundled_study, seed=20241, draws=FULL.draws, tune=FULL.tune,
-                 chains=FULL.chains, posterior_predictive=False, log_likelihood=False)
+    result = fit(
+        model,
+        bundled_study,
+        seed=20241,
+        draws=FULL.draws,
+        tune=FULL.tune,
+        chains=FULL.chains,
+        posterior_predictive=False,
+        log_likelihood=False,
+    )
     assert result.diagnostics.ok, result.diagnostics.to_frame()
 
 
@@ -190,15 +224,16 @@ def test_predictive_p_value_by_enumeration():
 
 def test_predictive_checks_known_truth(rng):
     simulated = rng.normal(2.0, 1.0, size=(4000, 30))
-    centred = np.full(30, 2.0)   # mean right, share positive = 1 (sim: ~0.977 per obs)
+    centred = np.full(30, 2.0)  # mean right, share positive = 1 (sim: ~0.977 per obs)
     checks = {c.statistic: c for c in dg.predictive_checks(simulated, centred)}
     # mean of 30 N(2, 1): sd 1/sqrt(30); observed = 2 sits at the median
     assert checks["mean_change"].p_value == pytest.approx(0.5, abs=0.03)
     assert checks["mean_change"].predicted_high == pytest.approx(2 + 1.96 / np.sqrt(30), abs=0.03)
     assert checks["mean_change"].status == "pass"
     # share positive: P(all 30 positive) = 0.9772^30 = 0.50; mid-p ~ 0.25
-    assert checks["share_positive"].p_value == pytest.approx(0.5 * stats.norm.cdf(2) ** 30,
-                                                             abs=0.03)
+    assert checks["share_positive"].p_value == pytest.approx(
+        0.5 * stats.norm.cdf(2) ** 30, abs=0.03
+    )
     far = dg.predictive_checks(simulated, np.full(30, 10.0))
     assert far[0].status == "warn" and far[0].p_value == 0.0
 
@@ -219,11 +254,14 @@ def test_simulated_changes_from_long_format(bundled_study, rng):
     long = bundled_study.long()
     y = long["y"].to_numpy(float)
     shift = rng.normal(size=(2, 50, 1))
-    tree = xr.DataTree.from_dict({
-        "observed_data": xr.Dataset({"y_obs": (("obs",), y)}),
-        "posterior_predictive": xr.Dataset({"y_obs": (("chain", "draw", "obs"),
-                                                      y[None, None, :] + shift)}),
-    })
+    tree = xr.DataTree.from_dict(
+        {
+            "observed_data": xr.Dataset({"y_obs": (("obs",), y)}),
+            "posterior_predictive": xr.Dataset(
+                {"y_obs": (("chain", "draw", "obs"), y[None, None, :] + shift)}
+            ),
+        }
+    )
     simulated, observed = dg.simulated_changes(tree, bundled_study)
     np.testing.assert_allclose(observed, bundled_study.change)
     # a common shift of pre and post leaves every change unchanged
@@ -231,11 +269,14 @@ def test_simulated_changes_from_long_format(bundled_study, rng):
 
 
 def test_simulated_changes_none_when_unrecognised(bundled_study):
-    tree = xr.DataTree.from_dict({
-        "observed_data": xr.Dataset({"ranks": (("obs",), np.arange(24.0))}),
-        "posterior_predictive": xr.Dataset({"ranks": (("chain", "draw", "obs"),
-                                                      np.zeros((1, 2, 24)))}),
-    })
+    tree = xr.DataTree.from_dict(
+        {
+            "observed_data": xr.Dataset({"ranks": (("obs",), np.arange(24.0))}),
+            "posterior_predictive": xr.Dataset(
+                {"ranks": (("chain", "draw", "obs"), np.zeros((1, 2, 24)))}
+            ),
+        }
+    )
     assert dg.simulated_changes(tree, bundled_study) is None
 
 
@@ -251,8 +292,7 @@ def test_predictive_figure_and_png(paired_fit, bundled_study):
 # ----------------------------------------------------------------------------- LOO-PIT
 def test_loo_pit_matches_exact_leave_one_out(toy_model, toy_prior, small_study):
     """Conjugate normal: the LOO predictive of d_i is normal in closed form."""
-    result = fit(toy_model, small_study, prior=toy_prior, seed=4, draws=1500, tune=500,
-                 chains=2)
+    result = fit(toy_model, small_study, prior=toy_prior, seed=4, draws=1500, tune=500, chains=2)
     pit = dg.loo_pit(result.tree, seed=1)
     d = small_study.change
     s = float(result.inputs.data["noise_sd"])
@@ -296,10 +336,8 @@ def test_prior_predictive_check_matches_closed_form(toy_model, toy_prior, small_
 def test_prior_predictive_of_a_named_model(bundled_study):
     from milkbayes.engine.fit import prior_predictive
 
-    tree = prior_predictive("paired_change", bundled_study, prior="skeptical", draws=200,
-                            seed=1)
-    np.testing.assert_array_equal(tree.observed_data["change_obs"].values,
-                                  bundled_study.change)
+    tree = prior_predictive("paired_change", bundled_study, prior="skeptical", draws=200, seed=1)
+    np.testing.assert_array_equal(tree.observed_data["change_obs"].values, bundled_study.change)
     assert tree.attrs["milkbayes_prior"] == "skeptical"
     assert len(dg.predictive_checks_of(tree, bundled_study, "prior")) == 2
     with pytest.raises(ValueError, match="kind"):
@@ -313,16 +351,26 @@ def test_reported_mcse_of_the_flagship_matches_the_spread_over_seeds(bundled_stu
     for one run (``arviz.mcse``, method "mean"), for the effect and for the slowest
     quantities (variance partition, a subgroup scale). With 40 seeds the spread is
     known to about 11 %, so 0.7-1.4 is a wide band; on 60 seeds the ratios were
-    0.95-1.10."""
+    0.95-1.10.
+    """
     names = ("effect", "sigma", "mother_sd", "sd_education")
     means, mcses = {n: [] for n in names}, {n: [] for n in names}
     for seed in range(1000, 1040):
-        tree = fit("prepost_hierarchical", bundled_study, draws=1000, tune=1000, chains=4,
-                   seed=seed, log_likelihood=False, posterior_predictive=False).tree
+        tree = fit(
+            "prepost_hierarchical",
+            bundled_study,
+            draws=1000,
+            tune=1000,
+            chains=4,
+            seed=seed,
+            log_likelihood=False,
+            posterior_predictive=False,
+        ).tree
         for name in names:
             means[name].append(float(tree.posterior[name].mean()))
-            mcses[name].append(float(np.asarray(
-                az.mcse(tree, var_names=[name], method="mean")[name])))
+            mcses[name].append(
+                float(np.asarray(az.mcse(tree, var_names=[name], method="mean")[name]))
+            )
     for name in names:
         ratio = np.std(means[name], ddof=1) / np.sqrt(np.mean(np.square(mcses[name])))
         assert 0.7 < ratio < 1.4, (name, ratio)

@@ -22,8 +22,8 @@ from scipy import stats
 
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.engine import fit as fitmod
-from milkbayes.errors import MilkbayesError, ModelError, PriorError, RunExistsError
 from milkbayes.engine.fit import FitResult, fit, load_run, save_run
+from milkbayes.errors import MilkbayesError, ModelError, PriorError, RunExistsError
 
 SMALL = {"draws": 300, "tune": 300, "chains": 2}
 
@@ -48,8 +48,7 @@ def _bit_identical(a: np.ndarray, b: np.ndarray) -> bool:
 
 # ----------------------------------------------------------------------------- engine
 def test_posterior_matches_conjugate_closed_form(toy_model, toy_prior, small_study):
-    result = fit(toy_model, small_study, prior=toy_prior, seed=3, draws=1000, tune=500,
-                 chains=2)
+    result = fit(toy_model, small_study, prior=toy_prior, seed=3, draws=1000, tune=500, chains=2)
     mean, sd = toy_model.conjugate_posterior(result.inputs, toy_prior)
     draws = result.tree.posterior["effect"].values.ravel()
     mcse = sd / np.sqrt(500)  # conservative: ESS >= 500 of 2000 draws
@@ -68,16 +67,18 @@ def test_same_seed_gives_bit_identical_draws(toy_model, toy_prior, small_study):
     for group in ("posterior", "sample_stats", "posterior_predictive", "log_likelihood"):
         for name, var in first.tree[group].data_vars.items():
             assert _bit_identical(var.values, second.tree[group][name].values), (group, name)
-    assert not np.array_equal(first.tree.posterior["effect"].values,
-                              other.tree.posterior["effect"].values)
+    assert not np.array_equal(
+        first.tree.posterior["effect"].values, other.tree.posterior["effect"].values
+    )
 
 
 def test_paired_change_same_seed_identical(paired_fit, bundled_study):
     again = fit("paired_change", bundled_study, mcid=10.0, seed=11, **SMALL)
     assert again.compile_seconds == 0.0  # served by the cache
     for name in ("effect", "sigma", "delta"):
-        assert np.array_equal(paired_fit.tree.posterior[name].values,
-                              again.tree.posterior[name].values)
+        assert np.array_equal(
+            paired_fit.tree.posterior[name].values, again.tree.posterior[name].values
+        )
     assert again.summary == paired_fit.summary
 
 
@@ -87,9 +88,16 @@ def test_a_fit_does_not_depend_on_what_the_process_fitted_before(model_name, bun
     this fit or for an earlier one with another prior. nutpie starts each chain at
     the priors' support points (jittered); they must be this fit's priors (a stale
     start once made the sensitivity grid's first refit depend on the run before it).
-    The flagship checks the copy compiled with its design data frozen."""
-    settings = {"draws": 50, "tune": 60, "chains": 2, "seed": 3, "log_likelihood": False,
-                "posterior_predictive": False}
+    The flagship checks the copy compiled with its design data frozen.
+    """
+    settings = {
+        "draws": 50,
+        "tune": 60,
+        "chains": 2,
+        "seed": 3,
+        "log_likelihood": False,
+        "posterior_predictive": False,
+    }
     kept = dict(fitmod._CACHE)  # other tests count on their compiled models
     try:
         fitmod.clear_cache()
@@ -107,13 +115,21 @@ def test_a_fit_does_not_depend_on_what_the_process_fitted_before(model_name, bun
 def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_fit):
     """``sample_timed`` splits nutpie's ``wait()`` to time the chains alone: the draws
     must be those of a plain blocking ``nutpie.sample`` with the same settings, and
-    the sampler's seconds a part of the sampling step's."""
+    the sampler's seconds a part of the sampling step's.
+    """
     import nutpie
 
     assert 0.0 < paired_fit.sampler_seconds <= paired_fit.sample_seconds
     entry = next(e for key, e in fitmod._CACHE.items() if key[0].endswith("paired_change"))
-    settings = {"draws": 40, "tune": 40, "chains": 2, "cores": 1, "seed": 9,
-                "progress_bar": False, "save_warmup": False}
+    settings = {
+        "draws": 40,
+        "tune": 40,
+        "chains": 2,
+        "cores": 1,
+        "seed": 9,
+        "progress_bar": False,
+        "save_warmup": False,
+    }
     timed, seconds = fitmod.sample_timed(entry.compiled, **settings)
     plain = nutpie.sample(entry.compiled, **settings)
     assert seconds > 0
@@ -123,7 +139,8 @@ def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_
 
 def test_sample_timed_falls_back_to_wait_under_another_nutpie(monkeypatch):
     """Without nutpie 0.16's internals (another release), the whole ``wait()`` is timed
-    and its trace returned, rather than an AttributeError."""
+    and its trace returned, rather than an AttributeError.
+    """
     import nutpie
 
     class OtherNutpiesSampler:  # a public wait() and cancel() only
@@ -138,8 +155,7 @@ def test_sample_timed_falls_back_to_wait_under_another_nutpie(monkeypatch):
     assert tree == "the trace" and seconds >= 0.0
 
 
-def test_refit_reuses_compiled_model_and_recompiles_on_new_shape(toy_model, toy_prior,
-                                                                   small_study):
+def test_refit_reuses_compiled_model_and_recompiles_on_new_shape(toy_model, toy_prior, small_study):
     fit(toy_model, small_study, prior=toy_prior, seed=1, **SMALL)
     size = fitmod.cache_size()
     refit = fit(toy_model, _shifted(small_study, 3.0), prior=toy_prior, seed=1, **SMALL)
@@ -154,11 +170,20 @@ def test_refit_reuses_compiled_model_and_recompiles_on_new_shape(toy_model, toy_
 
 def test_target_accept_reaches_nutpie(toy_model, toy_prior, small_study):
     """Dual averaging tunes the step size so that the mean acceptance statistic of
-    the kept draws sits near the target (Hoffman & Gelman 2014, section 3.2)."""
+    the kept draws sits near the target (Hoffman & Gelman 2014, section 3.2).
+    """
     means = {}
     for target in (0.6, 0.95):
-        result = fit(toy_model, small_study, prior=toy_prior, seed=1, target_accept=target,
-                     draws=1000, tune=1000, chains=2)
+        result = fit(
+            toy_model,
+            small_study,
+            prior=toy_prior,
+            seed=1,
+            target_accept=target,
+            draws=1000,
+            tune=1000,
+            chains=2,
+        )
         assert result.settings.target_accept == target
         means[target] = float(result.tree.sample_stats["mean_tree_accept"].values.mean())
         assert abs(means[target] - target) < 0.1, means
@@ -254,8 +279,10 @@ def test_unknown_likelihood(small_study):
         fit("paired_change", small_study, likelihood="gamma")
 
 
-@pytest.mark.parametrize("setting", [{"draws": 0}, {"chains": 0}, {"tune": 0},
-                                     {"seed": -3}, {"draws": 2.5}, {"draws": True}])
+@pytest.mark.parametrize(
+    "setting",
+    [{"draws": 0}, {"chains": 0}, {"tune": 0}, {"seed": -3}, {"draws": 2.5}, {"draws": True}],
+)
 def test_bad_sampler_settings(setting, small_study):
     with pytest.raises(MilkbayesError, match=next(iter(setting))):
         fit("paired_change", small_study, **setting)
@@ -270,7 +297,8 @@ def test_same_shapes_of_another_outcome_kind_get_their_own_compiled_model(bundle
     """The named prior sets of volumes and of continuous outcomes have different
     hyperparameters (volumes add the log-normal ones), each a pm.Data of the graph: a
     continuous study of the bundled study's shape must not reuse the volume graph (it
-    once did, in test orders where a volume fit came first, and was refused)."""
+    once did, in test orders where a volume fit came first, and was refused).
+    """
     from milkbayes.data.study import Outcome, study_from_frame
 
     tiny = {"draws": 50, "tune": 50, "chains": 1}
@@ -279,7 +307,8 @@ def test_same_shapes_of_another_outcome_kind_get_their_own_compiled_model(bundle
     result = fit("prepost_hierarchical", continuous, seed=1, **tiny)
     assert set(volume.prior.values) != set(result.prior.values)
     assert result.summary["effect_median"] == pytest.approx(
-        float(np.median(result.tree["posterior"]["effect"])))
+        float(np.median(result.tree["posterior"]["effect"]))
+    )
 
 
 def test_prior_with_unknown_or_missing_value(toy_model, toy_prior, small_study):
@@ -295,8 +324,12 @@ def test_prior_with_unknown_or_missing_value(toy_model, toy_prior, small_study):
 def test_data_not_supplied_by_inputs_is_refused(toy_model, toy_prior, small_study):
     """A pm.Data that inputs() does not refresh would keep the first fit's values."""
     sneaky = types.ModuleType("sneaky_toy")
-    sneaky.__dict__.update({k: getattr(toy_model, k) for k in
-                            ("NAME", "LIKELIHOODS", "EFFECT", "build", "extra_summary")})
+    sneaky.__dict__.update(
+        {
+            k: getattr(toy_model, k)
+            for k in ("NAME", "LIKELIHOODS", "EFFECT", "build", "extra_summary")
+        }
+    )
 
     def inputs(study, likelihood="normal"):
         full = toy_model.inputs(study, likelihood)
@@ -320,11 +353,17 @@ def test_save_run_writes_a_folder_that_reopens(paired_fit, tmp_path):
     import arviz as az
 
     tree = az.from_netcdf(folder / "posterior.nc")
-    np.testing.assert_array_equal(tree.posterior["effect"].values,
-                                  paired_fit.tree.posterior["effect"].values)
+    np.testing.assert_array_equal(
+        tree.posterior["effect"].values, paired_fit.tree.posterior["effect"].values
+    )
     opened = xr.open_datatree(folder / "posterior.nc", engine="h5netcdf")
-    assert {"posterior", "sample_stats", "log_likelihood", "posterior_predictive",
-            "observed_data"} <= set(opened.children)
+    assert {
+        "posterior",
+        "sample_stats",
+        "log_likelihood",
+        "posterior_predictive",
+        "observed_data",
+    } <= set(opened.children)
     assert opened.sample_stats["divergence_message"].dtype.kind == "U"
     opened.close()
     summary = json.loads((folder / "summary.json").read_text())
@@ -340,10 +379,14 @@ def test_provenance_records_hashes_versions_and_settings(paired_fit, bundled_stu
     from milkbayes.datasets import bundled_path
     from milkbayes.models import paired_change
 
-    assert record["data"]["sha256"] == hashlib.sha256(
-        bundled_path("volume_ml").read_bytes()).hexdigest()
-    assert record["model_script_sha256"] == hashlib.sha256(
-        open(paired_change.__file__, "rb").read()).hexdigest()
+    assert (
+        record["data"]["sha256"]
+        == hashlib.sha256(bundled_path("volume_ml").read_bytes()).hexdigest()
+    )
+    assert (
+        record["model_script_sha256"]
+        == hashlib.sha256(open(paired_change.__file__, "rb").read()).hexdigest()
+    )
     assert record["seed"] == 11 and record["sampler"]["draws"] == 300
     assert record["command_line"] == ["milkbayes", "fit", "x"]
     assert record["prior"]["values"] == paired_fit.prior.values
@@ -354,8 +397,9 @@ def test_provenance_records_hashes_versions_and_settings(paired_fit, bundled_stu
     assert record["created_utc"].endswith("+00:00")
 
 
-def test_run_is_never_overwritten_without_force(paired_fit, toy_model, toy_prior,
-                                                small_study, tmp_path):
+def test_run_is_never_overwritten_without_force(
+    paired_fit, toy_model, toy_prior, small_study, tmp_path
+):
     target = save_run(paired_fit, tmp_path / "run")
     before = (target / "summary.json").read_bytes()
     with pytest.raises(RunExistsError, match="--force"):
@@ -430,8 +474,9 @@ def test_load_run_errors(tmp_path):
 
 def test_load_run_round_trip(paired_fit, tmp_path):
     saved = load_run(save_run(paired_fit, tmp_path / "run"))
-    np.testing.assert_array_equal(saved.tree.posterior["sigma"].values,
-                                  paired_fit.tree.posterior["sigma"].values)
+    np.testing.assert_array_equal(
+        saved.tree.posterior["sigma"].values, paired_fit.tree.posterior["sigma"].values
+    )
     assert saved.provenance["model"] == "paired_change"
     assert saved.summary["p_effect_gt_mcid"] == paired_fit.summary["p_effect_gt_mcid"]
 

@@ -63,10 +63,20 @@ def run(change, **options):
 @pytest.mark.parametrize("correction", [False, True])
 def test_asymptotic_matches_scipy(name, zero_method, alternative, correction):
     change = DATASETS[name]
-    ours = run(change, method="asymptotic", zero_method=zero_method,
-               alternative=alternative, correction=correction)
-    ref = stats.wilcoxon(change, zero_method=zero_method, correction=correction,
-                         alternative=alternative, method="asymptotic")
+    ours = run(
+        change,
+        method="asymptotic",
+        zero_method=zero_method,
+        alternative=alternative,
+        correction=correction,
+    )
+    ref = stats.wilcoxon(
+        change,
+        zero_method=zero_method,
+        correction=correction,
+        alternative=alternative,
+        method="asymptotic",
+    )
     assert ours.p_value == pytest.approx(ref.pvalue, rel=1e-12, abs=1e-15)
     # scipy reports -|z| two-sided and the signed z of W+ one-sided
     expected_z = -abs(ours.z) if alternative == "two-sided" else ours.z
@@ -88,7 +98,8 @@ def test_darwin_published_p_values():
     # values printed in scipy.stats.wilcoxon's docstring (see DARWIN above)
     assert run(DARWIN, method="exact").p_value == pytest.approx(0.041259765625, rel=1e-12)
     assert run(DARWIN, method="exact", alternative="greater").p_value == pytest.approx(
-        0.0206298828125, rel=1e-12)
+        0.0206298828125, rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("zero_method", ALL_ZERO_METHODS)
@@ -96,14 +107,19 @@ def test_darwin_published_p_values():
 def test_exact_with_ties_and_zeros_matches_scipy_exhaustive_permutation(zero_method, alternative):
     change = TIED  # 12 non-zero changes: 4096 sign flips, enumerated by scipy
     ours = run(change, method="exact", zero_method=zero_method, alternative=alternative)
-    ref = stats.wilcoxon(change, zero_method=zero_method, alternative=alternative,
-                         method=stats.PermutationMethod(n_resamples=np.inf))
+    ref = stats.wilcoxon(
+        change,
+        zero_method=zero_method,
+        alternative=alternative,
+        method=stats.PermutationMethod(n_resamples=np.inf),
+    )
     assert ours.p_value == pytest.approx(ref.pvalue, rel=1e-9)
 
 
 def test_scipy_exact_path_is_not_exact_with_ties():
-    """scipy 1.18's method="exact" does not refuse ties: it rounds W+ and uses the
-    untied distribution. Enumeration shows that is not the exact p; ours is."""
+    """Scipy 1.18's method="exact" does not refuse ties: it rounds W+ and uses the
+    untied distribution. Enumeration shows that is not the exact p; ours is.
+    """
     change = np.array([1, 1, 1, 1, 2, 2, 3, 3, 3, 4], dtype=float)
     change[[0, 4]] *= -1
     scipy_exact = stats.wilcoxon(change, method="exact").pvalue
@@ -121,8 +137,9 @@ def test_matches_pingouin(name, alternative):
     pingouin = pytest.importorskip("pingouin")
     change = DATASETS[name]
     post, pre = change, np.zeros_like(change)
-    table = pingouin.wilcoxon(post, pre, alternative=alternative, method="asymptotic",
-                              correction=False)
+    table = pingouin.wilcoxon(
+        post, pre, alternative=alternative, method="asymptotic", correction=False
+    )
     ours = run(change, method="asymptotic", alternative=alternative)
     assert ours.p_value == pytest.approx(float(table["p_val"].iloc[0]), rel=1e-12)
     # pingouin flips the sign of its RBC for alternative="less"
@@ -149,8 +166,9 @@ def test_hamilton_one_sided_and_large_sample_approximation():
     # the "H&W large sample approximation" (exact = FALSE, correct = FALSE) p = 0.01908.
     exact = wilcoxon_signed_rank(HAMILTON_PRE, HAMILTON_POST, method="exact", alternative="less")
     assert round(exact.p_value, 5) == 0.01953
-    approx = wilcoxon_signed_rank(HAMILTON_PRE, HAMILTON_POST, method="asymptotic",
-                                  alternative="less")
+    approx = wilcoxon_signed_rank(
+        HAMILTON_PRE, HAMILTON_POST, method="asymptotic", alternative="less"
+    )
     assert round(approx.p_value, 5) == 0.01908
     # closed form: z = (5 - 22.5) / sqrt(9 * 10 * 19 / 24)
     assert approx.z == pytest.approx((5 - 22.5) / math.sqrt(9 * 10 * 19 / 24), rel=1e-12)
@@ -166,12 +184,12 @@ def test_hodges_lehmann_is_median_of_walsh_averages_by_enumeration():
 @pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
 def test_hodges_lehmann_interval_inverts_scipy_exact_test(confidence):
     """Theta lies inside the exact interval iff scipy's exact test of d - theta does not
-    reject at 1 - confidence (Hollander, Wolfe & Chicken 2014, sec. 3.3)."""
+    reject at 1 - confidence (Hollander, Wolfe & Chicken 2014, sec. 3.3).
+    """
     change = np.array(HAMILTON_POST) - np.array(HAMILTON_PRE)
     _, low, high, method, _ = hodges_lehmann(change, confidence)
     assert method == "exact"
-    walsh = np.unique([(a + b) / 2 for a, b in
-                       itertools.combinations_with_replacement(change, 2)])
+    walsh = np.unique([(a + b) / 2 for a, b in itertools.combinations_with_replacement(change, 2)])
     thetas = (walsh[1:] + walsh[:-1]) / 2  # between Walsh averages: no ties, no zeros
     for theta in thetas:
         p = stats.wilcoxon(change - theta, method="exact").pvalue
@@ -234,11 +252,13 @@ def brute_force_p(change, alternative, zero_method="wilcox"):
     values, pmf = brute_force_distribution(r)
     upper, lower = pmf[values >= observed - 1e-9].sum(), pmf[values <= observed + 1e-9].sum()
     return {"greater": upper, "less": lower, "two-sided": min(1.0, 2 * min(upper, lower))}[
-        alternative]
+        alternative
+    ]
 
 
 small_changes = st.lists(st.integers(-4, 4), min_size=1, max_size=10).filter(
-    lambda xs: any(x != 0 for x in xs))
+    lambda xs: any(x != 0 for x in xs)
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -258,31 +278,60 @@ def test_exact_distribution_equals_enumeration(changes, zero_method):
 def test_exact_p_equals_enumeration(changes, zero_method, alternative):
     change = np.array(changes, dtype=float)
     res = run(change, method="exact", zero_method=zero_method, alternative=alternative)
-    assert res.p_value == pytest.approx(brute_force_p(change, alternative, zero_method),
-                                        rel=1e-12)
+    assert res.p_value == pytest.approx(brute_force_p(change, alternative, zero_method), rel=1e-12)
 
 
 # ----------------------------------------------------------------------------- properties
 
-real_pairs = st.integers(2, 15).flatmap(lambda n: st.tuples(
-    st.lists(st.floats(-50, 50, allow_nan=False).map(lambda x: round(x, 1)),
-             min_size=n, max_size=n),
-    st.lists(st.floats(-50, 50, allow_nan=False).map(lambda x: round(x, 1)),
-             min_size=n, max_size=n),
-)).filter(lambda pair: any(a != b for a, b in zip(*pair)))
+real_pairs = (
+    st.integers(2, 15)
+    .flatmap(
+        lambda n: st.tuples(
+            st.lists(
+                st.floats(-50, 50, allow_nan=False).map(lambda x: round(x, 1)),
+                min_size=n,
+                max_size=n,
+            ),
+            st.lists(
+                st.floats(-50, 50, allow_nan=False).map(lambda x: round(x, 1)),
+                min_size=n,
+                max_size=n,
+            ),
+        )
+    )
+    .filter(lambda pair: any(a != b for a, b in zip(*pair)))
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(real_pairs, st.sampled_from(("exact", "asymptotic")),
-       st.sampled_from(ALL_ZERO_METHODS), st.sampled_from(ALL_ALTERNATIVES), st.booleans())
-def test_swapping_pre_and_post_flips_the_statistics(pair, method, zero_method, alternative,
-                                                    correction):
+@given(
+    real_pairs,
+    st.sampled_from(("exact", "asymptotic")),
+    st.sampled_from(ALL_ZERO_METHODS),
+    st.sampled_from(ALL_ALTERNATIVES),
+    st.booleans(),
+)
+def test_swapping_pre_and_post_flips_the_statistics(
+    pair, method, zero_method, alternative, correction
+):
     pre, post = pair
     mirrored = {"greater": "less", "less": "greater", "two-sided": "two-sided"}[alternative]
-    forward = wilcoxon_signed_rank(pre, post, method=method, zero_method=zero_method,
-                                   alternative=alternative, correction=correction)
-    backward = wilcoxon_signed_rank(post, pre, method=method, zero_method=zero_method,
-                                    alternative=mirrored, correction=correction)
+    forward = wilcoxon_signed_rank(
+        pre,
+        post,
+        method=method,
+        zero_method=zero_method,
+        alternative=alternative,
+        correction=correction,
+    )
+    backward = wilcoxon_signed_rank(
+        post,
+        pre,
+        method=method,
+        zero_method=zero_method,
+        alternative=mirrored,
+        correction=correction,
+    )
     assert (forward.n_positive, forward.n_negative) == (backward.n_negative, backward.n_positive)
     assert forward.w_plus == pytest.approx(backward.w_minus)
     assert forward.z == pytest.approx(-backward.z, abs=1e-12)
@@ -293,20 +342,36 @@ def test_swapping_pre_and_post_flips_the_statistics(pair, method, zero_method, a
 
 
 @settings(max_examples=80, deadline=None)
-@given(real_pairs, st.sampled_from(("exact", "asymptotic")),
-       st.sampled_from(ALL_ZERO_METHODS), st.sampled_from(ALL_ALTERNATIVES), st.booleans())
+@given(
+    real_pairs,
+    st.sampled_from(("exact", "asymptotic")),
+    st.sampled_from(ALL_ZERO_METHODS),
+    st.sampled_from(ALL_ALTERNATIVES),
+    st.booleans(),
+)
 def test_p_value_lies_in_unit_interval(pair, method, zero_method, alternative, correction):
-    res = wilcoxon_signed_rank(*pair, method=method, zero_method=zero_method,
-                               alternative=alternative, correction=correction)
+    res = wilcoxon_signed_rank(
+        *pair,
+        method=method,
+        zero_method=zero_method,
+        alternative=alternative,
+        correction=correction,
+    )
     assert 0.0 <= res.p_value <= 1.0
     assert res.hl_ci_low <= res.hodges_lehmann <= res.hl_ci_high
     assert -1.0 <= res.rank_biserial <= 1.0
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 20).flatmap(lambda n: st.lists(
-    st.lists(st.integers(-3, 3).map(float), min_size=n, max_size=n), min_size=1, max_size=8)),
-    st.sampled_from(ALL_ALTERNATIVES), st.booleans())
+@given(
+    st.integers(1, 20).flatmap(
+        lambda n: st.lists(
+            st.lists(st.integers(-3, 3).map(float), min_size=n, max_size=n), min_size=1, max_size=8
+        )
+    ),
+    st.sampled_from(ALL_ALTERNATIVES),
+    st.booleans(),
+)
 def test_wilcoxon_many_matches_single_test_row_by_row(rows, alternative, correction):
     changes = np.array(rows)
     z, p = wilcoxon_many(changes, alternative=alternative, correction=correction)
@@ -337,12 +402,14 @@ def test_wilcoxon_many_matches_scipy_vectorised(monkeypatch, chunk_cells):
 def test_rank_biserial_and_r_closed_forms():
     res = run(TIED, method="asymptotic")
     assert res.rank_biserial == pytest.approx(
-        (res.w_plus - res.w_minus) / (res.w_plus + res.w_minus))
+        (res.w_plus - res.w_minus) / (res.w_plus + res.w_minus)
+    )
     # Kerby's simple difference: share of favourable minus unfavourable rank sum
     nonzero = TIED[TIED != 0]
     ranks = stats.rankdata(np.abs(nonzero))
     assert res.rank_biserial == pytest.approx(
-        (ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum())
+        (ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum()
+    )
     assert res.r == pytest.approx(res.z / math.sqrt(TIED.size))
 
 
@@ -390,10 +457,10 @@ def test_sign_test_closed_form():
     # Hamilton: pre - post has 7 positive and 2 negative differences, so post < pre 7 times
     res = sign_test(HAMILTON_PRE, HAMILTON_POST)
     assert (res.n_positive, res.n_negative, res.n_zero) == (2, 7, 0)
-    expected = 2 * sum(math.comb(9, k) for k in range(3)) / 2 ** 9
+    expected = 2 * sum(math.comb(9, k) for k in range(3)) / 2**9
     assert res.p_value == pytest.approx(expected, rel=1e-12)
     less = sign_test(HAMILTON_PRE, HAMILTON_POST, alternative="less")
-    assert less.p_value == pytest.approx(sum(math.comb(9, k) for k in range(3)) / 2 ** 9)
+    assert less.p_value == pytest.approx(sum(math.comb(9, k) for k in range(3)) / 2**9)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -406,26 +473,32 @@ def test_decimal_ties_tie_after_subtraction():
     assert ranks.tolist() == [1.5, 1.5, 3.0]
 
 
-@pytest.mark.parametrize("pre, post, fragment", [
-    ([1, 2, 3], [1, 2], "pre has 3 values but post has 2"),
-    ([1, np.nan, 3], [1, 2, 3], "position 2"),
-    ([1, 2, 3], [1, 2, np.inf], "not a finite number"),
-    ([1, 2, 3], [1, 2, 3], "all 3 changes are zero"),
-    ([], [], "no pairs"),
-])
+@pytest.mark.parametrize(
+    "pre, post, fragment",
+    [
+        ([1, 2, 3], [1, 2], "pre has 3 values but post has 2"),
+        ([1, np.nan, 3], [1, 2, 3], "position 2"),
+        ([1, 2, 3], [1, 2, np.inf], "not a finite number"),
+        ([1, 2, 3], [1, 2, 3], "all 3 changes are zero"),
+        ([], [], "no pairs"),
+    ],
+)
 def test_bad_data_raise_data_error(pre, post, fragment):
     with pytest.raises(DataError, match=fragment):
         wilcoxon_signed_rank(pre, post)
 
 
-@pytest.mark.parametrize("options, fragment", [
-    ({"method": "permutation"}, "method='permutation' is not allowed"),
-    ({"zero_method": "drop"}, "zero_method"),
-    ({"alternative": "two_sided"}, "alternative"),
-    ({"confidence": 1.5}, "confidence"),
-    ({"method": "spss", "zero_method": "pratt"}, "drops zeros"),
-    ({"method": "spss", "correction": True}, "continuity"),
-])
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        ({"method": "permutation"}, "method='permutation' is not allowed"),
+        ({"zero_method": "drop"}, "zero_method"),
+        ({"alternative": "two_sided"}, "alternative"),
+        ({"confidence": 1.5}, "confidence"),
+        ({"method": "spss", "zero_method": "pratt"}, "drops zeros"),
+        ({"method": "spss", "correction": True}, "continuity"),
+    ],
+)
 def test_bad_options_raise_milkbayes_errors(options, fragment):
     with pytest.raises(FrequentistOptionError, match=fragment) as info:
         wilcoxon_signed_rank([1, 2, 3], [2, 4, 5], **options)
@@ -464,8 +537,16 @@ def test_spss_tables_for_an_all_positive_study():
     assert test.loc["Z", "value"] == pytest.approx(-150 / math.sqrt(24 * 25 * 49 / 24))
     assert test.loc["Z", "footnote"] == "Based on negative ranks."
     text = format_spss_text(res)
-    for fragment in ("a. post < pre", "b. post > pre", "c. post = pre", "-4.286b",
-                     "Based on negative ranks.", ".000", "p < .001", "1.8e-05"):
+    for fragment in (
+        "a. post < pre",
+        "b. post > pre",
+        "c. post = pre",
+        "-4.286b",
+        "Based on negative ranks.",
+        ".000",
+        "p < .001",
+        "1.8e-05",
+    ):
         assert fragment in text
 
 
@@ -486,8 +567,22 @@ def test_result_tables_are_tidy():
     res = run(TIED)
     frame = res.to_frame()
     assert frame.shape[0] == 1
-    for key in ("n", "n_positive", "n_negative", "n_zero", "w_plus", "w_minus", "z", "p_value",
-                "method", "hodges_lehmann", "hl_ci_low", "hl_ci_high", "rank_biserial", "r"):
+    for key in (
+        "n",
+        "n_positive",
+        "n_negative",
+        "n_zero",
+        "w_plus",
+        "w_minus",
+        "z",
+        "p_value",
+        "method",
+        "hodges_lehmann",
+        "hl_ci_low",
+        "hl_ci_high",
+        "rank_biserial",
+        "r",
+    ):
         assert key in frame.columns
     assert res.to_dict()["z_spss"] == -abs(res.z)
 
@@ -517,14 +612,14 @@ def test_extreme_but_representable_changes_keep_their_small_ones():
 def test_subnormal_changes_are_ranked_as_scipy_ranks_them_rescaled():
     pre, post = [5e-324, 0.0, 5e-324, 1e-320], [1e-323, 5e-324, 2e-323, 4e-320]
     res = wilcoxon_signed_rank(pre, post, method="exact")
-    rescaled = np.array(post) * 2.0 ** 1000 - np.array(pre) * 2.0 ** 1000  # exact
+    rescaled = np.array(post) * 2.0**1000 - np.array(pre) * 2.0**1000  # exact
     ref = stats.wilcoxon(rescaled, method="exact")
     ranks = stats.rankdata(np.abs(rescaled))
     assert res.n_zero == 0 and res.w_plus == ranks[rescaled > 0].sum()
     assert res.p_value == pytest.approx(ref.pvalue, rel=1e-12)
     # subnormal changes are halved exactly once scaled: the estimate is a Walsh average
     walsh = sorted((a + b) / 2 for i, a in enumerate(rescaled) for b in rescaled[i:])
-    assert res.hodges_lehmann * 2.0 ** 1000 == pytest.approx(np.median(walsh), rel=1e-12)
+    assert res.hodges_lehmann * 2.0**1000 == pytest.approx(np.median(walsh), rel=1e-12)
 
 
 @pytest.mark.parametrize("exponent", [-1020, -600, 600, 1000])
@@ -534,11 +629,12 @@ def test_paired_t_test_is_unchanged_by_a_power_of_two_rescaling(exponent):
     base = paired_t_test(HAMILTON_PRE, HAMILTON_POST)
     scaled = paired_t_test(np.ldexp(HAMILTON_PRE, exponent), np.ldexp(HAMILTON_POST, exponent))
     assert (scaled.t, scaled.p_value, scaled.cohens_dz) == pytest.approx(
-        (base.t, base.p_value, base.cohens_dz), rel=1e-12)
+        (base.t, base.p_value, base.cohens_dz), rel=1e-12
+    )
     assert (scaled.dz_ci_low, scaled.dz_ci_high) == pytest.approx(
-        (base.dz_ci_low, base.dz_ci_high), rel=1e-9)
-    assert scaled.mean_change == pytest.approx(math.ldexp(base.mean_change, exponent),
-                                               rel=1e-12)
+        (base.dz_ci_low, base.dz_ci_high), rel=1e-9
+    )
+    assert scaled.mean_change == pytest.approx(math.ldexp(base.mean_change, exponent), rel=1e-12)
 
 
 @pytest.mark.parametrize("t_obs, df", [(0.4, 3), (-2.5, 5), (3.0, 23), (12.0, 7), (-40.0, 30)])
@@ -550,8 +646,9 @@ def test_noncentrality_limits_solve_scipy_nct_at_moderate_t(t_obs, df):
     assert stats.nct.cdf(t_obs, df, high) == pytest.approx(0.025, abs=1e-8)
 
 
-@pytest.mark.parametrize("t_obs, df", [(1e4, 23), (117487.1, 23), (-33817.0, 1), (5e5, 3),
-                                       (-1e6, 1)])
+@pytest.mark.parametrize(
+    "t_obs, df", [(1e4, 23), (117487.1, 23), (-33817.0, 1), (5e5, 3), (-1e6, 1)]
+)
 def test_noncentrality_limits_at_extreme_t_approach_the_chi_square_limit(t_obs, df):
     # For |t| >> 1, T = (Z + ncp) / sqrt(V/df) ~ ncp / sqrt(V/df): the limits are
     # t sqrt(chi2_q / df); SciPy's nct cdf is NaN here for some of these (issue 9)
@@ -566,8 +663,10 @@ def test_noncentrality_limits_at_extreme_t_approach_the_chi_square_limit(t_obs, 
     assert (low, high) == pytest.approx((expected_low, expected_high), rel=2e-3)
 
 
-@pytest.mark.parametrize("t_obs, df, ncp", [(1.5, 4, 2.0), (-3.0, 9, -1.0), (30.0, 23, 28.0),
-                                            (200.0, 2, 150.0), (-5.0, 1, 3.0)])
+@pytest.mark.parametrize(
+    "t_obs, df, ncp",
+    [(1.5, 4, 2.0), (-3.0, 9, -1.0), (30.0, 23, 28.0), (200.0, 2, 150.0), (-5.0, 1, 3.0)],
+)
 def test_nct_quadrature_equals_scipy_where_scipy_is_finite(monkeypatch, t_obs, df, ncp):
     from milkbayes.frequentist import paired_tests as frequentist
 
@@ -576,10 +675,13 @@ def test_nct_quadrature_equals_scipy_where_scipy_is_finite(monkeypatch, t_obs, d
     assert frequentist._nct_cdf(t_obs, df, ncp) == pytest.approx(expected, abs=1e-9)
 
 
-@pytest.mark.parametrize("pre, post", [
-    ([20.0 + i for i in range(24)], [30.0 + i + 0.001 * (i % 3) for i in range(24)]),
-    ([16909.0, 16909.0], [0.0, 1.0]),
-])
+@pytest.mark.parametrize(
+    "pre, post",
+    [
+        ([20.0 + i for i in range(24)], [30.0 + i + 0.001 * (i % 3) for i in range(24)]),
+        ([16909.0, 16909.0], [0.0, 1.0]),
+    ],
+)
 def test_paired_t_test_with_huge_t_gives_a_finite_interval(pre, post):
     res = paired_t_test(pre, post)
     assert abs(res.t) > 1e4
@@ -593,7 +695,7 @@ def _walsh_order_statistics_by_counts(values, ks):
     pairs = {}
     for a, (u, cu) in enumerate(zip(distinct, counts)):
         pairs[(u + u) / 2] = pairs.get((u + u) / 2, 0) + cu * (cu + 1) // 2
-        for v, cv in zip(distinct[a + 1:], counts[a + 1:]):
+        for v, cv in zip(distinct[a + 1 :], counts[a + 1 :]):
             pairs[(u + v) / 2] = pairs.get((u + v) / 2, 0) + cu * cv
     averages = sorted(pairs)
     cumulative = np.cumsum([pairs[w] for w in averages])
@@ -601,8 +703,12 @@ def _walsh_order_statistics_by_counts(values, ks):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 300), seed=st.integers(0, 2 ** 32 - 1), levels=st.integers(1, 40),
-       confidence=st.sampled_from([0.8, 0.95, 0.99]))
+@given(
+    n=st.integers(1, 300),
+    seed=st.integers(0, 2**32 - 1),
+    levels=st.integers(1, 40),
+    confidence=st.sampled_from([0.8, 0.95, 0.99]),
+)
 def test_hodges_lehmann_by_selection_equals_the_full_sort(n, seed, levels, confidence):
     from milkbayes.frequentist import paired_tests as frequentist
 
@@ -631,7 +737,8 @@ def test_hodges_lehmann_for_large_n_needs_little_memory_and_matches_counting():
     sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0)
     c = math.floor(m / 2.0 - stats.norm.isf(0.025) * sd)
     middle_low, middle_high, lower, upper = _walsh_order_statistics_by_counts(
-        change, [m // 2, m // 2 + 1, c, m - c + 1])
+        change, [m // 2, m // 2 + 1, c, m - c + 1]
+    )
     assert method == "asymptotic"
     assert estimate == (middle_low + middle_high) / 2 and (low, high) == (lower, upper)
 

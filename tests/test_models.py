@@ -25,10 +25,13 @@ from milkbayes.models.contract import ModelInputs, rao_blackwell_log_density_at_
 from milkbayes.models.priors import get_prior
 
 SMALL = {"draws": 300, "tune": 300, "chains": 2}
-LEVELS = {"work_duration": ("short", "long"), "parity": ("primipara", "multipara"),
-          "occupation": ("farm_labourer", "entrepreneur", "private_employee"),
-          "education": ("elementary", "junior_high", "senior_high"),
-          "age_group": ("under_20", "adult")}
+LEVELS = {
+    "work_duration": ("short", "long"),
+    "parity": ("primipara", "multipara"),
+    "occupation": ("farm_labourer", "entrepreneur", "private_employee"),
+    "education": ("elementary", "junior_high", "senior_high"),
+    "age_group": ("under_20", "adult"),
+}
 
 
 # --------------------------------------------------------------------------- data helpers
@@ -46,16 +49,19 @@ def volume_study(n=24, seed=0, effect=8.0, covariates=True):
     rng = np.random.default_rng(seed)
     pre = rng.gamma(6.0, 2.0, n).round(1)
     post = np.clip(pre + rng.normal(effect, 4.0, n), 0.1, None).round(1)
-    return study_from_frame(make_frame(n, rng, pre, post, covariates=covariates),
-                            outcome={"kind": "volume", "unit": "ml"})
+    return study_from_frame(
+        make_frame(n, rng, pre, post, covariates=covariates),
+        outcome={"kind": "volume", "unit": "ml"},
+    )
 
 
 def score_study(n=24, seed=0):
     rng = np.random.default_rng(seed)
     pre = rng.integers(0, 7, n).astype(float)
     post = np.clip(pre + rng.integers(0, 4, n), 0, 10).astype(float)
-    return study_from_frame(make_frame(n, rng, pre, post),
-                            outcome={"kind": "score", "max_score": 10})
+    return study_from_frame(
+        make_frame(n, rng, pre, post), outcome={"kind": "score", "max_score": 10}
+    )
 
 
 def control_study(n=24, seed=0):
@@ -63,26 +69,32 @@ def control_study(n=24, seed=0):
     pre = rng.gamma(6.0, 2.0, n).round(1)
     control = np.arange(n) % 2 == 0
     post = pre + rng.normal(3.0, 3.0, n) + 6.0 * ~control
-    return study_from_frame(make_frame(n, rng, pre, np.clip(post, 0, None).round(1),
-                                       control=control),
-                            outcome={"kind": "volume", "unit": "ml"})
+    return study_from_frame(
+        make_frame(n, rng, pre, np.clip(post, 0, None).round(1), control=control),
+        outcome={"kind": "volume", "unit": "ml"},
+    )
 
 
 CASES = [
-    (paired_change, "normal", volume_study), (paired_change, "student_t", volume_study),
+    (paired_change, "normal", volume_study),
+    (paired_change, "student_t", volume_study),
     (signed_rank, "latent_normal", volume_study),
     (prepost_hierarchical, "normal", volume_study),
     (prepost_hierarchical, "student_t", volume_study),
     (prepost_hierarchical, "lognormal", volume_study),
     (prepost_hierarchical, "ordered_logistic", score_study),
     (prepost_hierarchical, "normal", score_study),
-    (two_arm, "normal", control_study), (two_arm, "student_t", control_study),
+    (two_arm, "normal", control_study),
+    (two_arm, "student_t", control_study),
 ]
 
 
 # --------------------------------------------------------------------------- structure
-@pytest.mark.parametrize(("module", "likelihood", "make"), CASES,
-                         ids=[f"{m.NAME}-{lk}-{mk.__name__}" for m, lk, mk in CASES])
+@pytest.mark.parametrize(
+    ("module", "likelihood", "make"),
+    CASES,
+    ids=[f"{m.NAME}-{lk}-{mk.__name__}" for m, lk, mk in CASES],
+)
 def test_structure_names_dims_and_finite_gradient(module, likelihood, make):
     study = make()
     prior = get_prior("neutral", study.outcome, module.NAME)
@@ -102,9 +114,10 @@ def test_structure_names_dims_and_finite_gradient(module, likelihood, make):
 def test_prepost_skips_missing_and_single_level_covariates():
     study = volume_study(covariates=False)
     inputs = prepost_hierarchical.inputs(study, "normal")
-    assert inputs.meta["skipped"] == {c: "not in the data" for c in
-                                      ("work_duration", "parity", "occupation", "education",
-                                       "age_group")}
+    assert inputs.meta["skipped"] == {
+        c: "not in the data"
+        for c in ("work_duration", "parity", "occupation", "education", "age_group")
+    }
     rng = np.random.default_rng(1)
     frame = make_frame(10, rng, np.full(10, 5.0), np.full(10, 9.0))
     frame["age_group"] = "adult"
@@ -119,7 +132,8 @@ def test_prepost_effect_is_the_average_of_the_mothers_effects(held_out):
     """The sample-centred coding makes 'effect' the mean of 'effect_mother' over the
     study's mothers, at any parameter values (checked at a random point), and holding
     a mother out (weight 0) does not change that meaning; each pooled covariate's level
-    effects average to 'effect' with the levels' shares of mothers as weights."""
+    effects average to 'effect' with the levels' shares of mothers as weights.
+    """
     study = volume_study()
     inputs = prepost_hierarchical.inputs(study, "normal")
     weights = np.ones(study.n)
@@ -127,18 +141,27 @@ def test_prepost_effect_is_the_average_of_the_mothers_effects(held_out):
         weights[held_out] = 0.0
     model = prepost_hierarchical.build(
         ModelInputs({**inputs.data, "mother_weight": weights}, inputs.coords, inputs.meta),
-        get_prior("neutral", study.outcome, "prepost_hierarchical"), "normal")
+        get_prior("neutral", study.outcome, "prepost_hierarchical"),
+        "normal",
+    )
     rng = np.random.default_rng(8)
-    point = {name: rng.normal(size=np.shape(value))
-             for name, value in model.initial_point().items()}
+    point = {
+        name: rng.normal(size=np.shape(value)) for name, value in model.initial_point().items()
+    }
     import pytensor
 
     outputs = model.replace_rvs_by_values(
-        [model["effect_mother"], model["effect"], model["effect_work_duration"],
-         model["effect_occupation"]])
+        [
+            model["effect_mother"],
+            model["effect"],
+            model["effect_work_duration"],
+            model["effect_occupation"],
+        ]
+    )
     function = pytensor.function(model.value_vars, outputs, on_unused_input="ignore")
     mothers, effect, long_short, by_occupation = function(
-        *(point[v.name] for v in model.value_vars))
+        *(point[v.name] for v in model.value_vars)
+    )
     assert np.mean(mothers) == pytest.approx(float(effect), abs=1e-10)
     levels = inputs.coords["occupation_level"]
     counts = study.table["occupation"].value_counts()
@@ -152,8 +175,10 @@ def test_prepost_effect_is_the_average_of_the_mothers_effects(held_out):
 
 def test_lognormal_and_ordered_logistic_refuse_unsuitable_data():
     rng = np.random.default_rng(2)
-    zero = study_from_frame(make_frame(4, rng, [0.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]),
-                            outcome={"kind": "volume", "unit": "ml"})
+    zero = study_from_frame(
+        make_frame(4, rng, [0.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]),
+        outcome={"kind": "volume", "unit": "ml"},
+    )
     with pytest.raises(ModelError, match="mother m00 has pre = 0.0"):
         prepost_hierarchical.inputs(zero, "lognormal")
     with pytest.raises(ModelError, match="ordered-logistic likelihood is for scores"):
@@ -165,8 +190,9 @@ def test_two_arm_on_one_group_explains_what_is_missing():
     with pytest.raises(ModelError, match="not separately identified"):
         two_arm.inputs(study, "normal")
     inputs = two_arm.inputs(control_study(), "normal")
-    one_arm = ModelInputs({**inputs.data, "massage": np.ones_like(inputs.data["massage"])},
-                          inputs.coords, inputs.meta)
+    one_arm = ModelInputs(
+        {**inputs.data, "massage": np.ones_like(inputs.data["massage"])}, inputs.coords, inputs.meta
+    )
     with pytest.raises(ModelError, match="needs a control arm"):
         two_arm.build(one_arm, get_prior("neutral", study.outcome, "two_arm"), "normal")
 
@@ -181,8 +207,11 @@ def test_mother_weight_zero_equals_dropping_her_paired_change():
     inputs = paired_change.inputs(study, "normal")
     weights = np.ones(study.n)
     weights[3] = 0.0
-    weighted = paired_change.build(ModelInputs({**inputs.data, "mother_weight": weights},
-                                               inputs.coords, inputs.meta), prior, "normal")
+    weighted = paired_change.build(
+        ModelInputs({**inputs.data, "mother_weight": weights}, inputs.coords, inputs.meta),
+        prior,
+        "normal",
+    )
     dropped_study = study.without(study.ids[3])
     dropped = paired_change.build(paired_change.inputs(dropped_study, "normal"), prior, "normal")
     point = {"delta": np.asarray(0.7), "sigma_log__": np.asarray(np.log(4.0))}
@@ -191,7 +220,8 @@ def test_mother_weight_zero_equals_dropping_her_paired_change():
 
 def test_mother_weight_zero_leaves_only_her_intercept_prior_prepost():
     """With w_k = 0, the log density differs from the model without mother k only by
-    her own N(0, 1) intercept term (her data no longer count)."""
+    her own N(0, 1) intercept term (her data no longer count).
+    """
     study = volume_study(covariates=False)
     prior = get_prior("neutral", study.outcome, "prepost_hierarchical")
     inputs = prepost_hierarchical.inputs(study, "normal")
@@ -199,12 +229,19 @@ def test_mother_weight_zero_leaves_only_her_intercept_prior_prepost():
     weights[5] = 0.0
     weighted = prepost_hierarchical.build(
         ModelInputs({**inputs.data, "mother_weight": weights}, inputs.coords, inputs.meta),
-        prior, "normal")
+        prior,
+        "normal",
+    )
     dropped = prepost_hierarchical.build(
-        prepost_hierarchical.inputs(study.without(study.ids[5]), "normal"), prior, "normal")
+        prepost_hierarchical.inputs(study.without(study.ids[5]), "normal"), prior, "normal"
+    )
     z = np.linspace(-1.0, 1.0, study.n)
-    common = {"mother_sd_log__": np.asarray(1.0), "effect": np.asarray(7.0),
-              "intercept": np.asarray(11.0), "sigma_log__": np.asarray(1.2)}
+    common = {
+        "mother_sd_log__": np.asarray(1.0),
+        "effect": np.asarray(7.0),
+        "intercept": np.asarray(11.0),
+        "sigma_log__": np.asarray(1.2),
+    }
     full = _logp_at(weighted, {**common, "mother_z": z})
     without = _logp_at(dropped, {**common, "mother_z": np.delete(z, 5)})
     assert full - without == pytest.approx(stats.norm.logpdf(z[5]), rel=1e-9)
@@ -229,19 +266,23 @@ def test_jzs_bf10_matches_bayesfactor_ttestbf_sleep_examples():
     assert paired_change.jzs_bf10(one, 10) == pytest.approx(10.71554, rel=2e-6)
 
 
-@pytest.mark.parametrize(("t", "n", "r"), [(0.0, 12, 0.707), (1.2, 24, 0.707), (-2.9, 24, 0.5),
-                                           (4.0, 30, 1.0), (8.0, 24, 0.707)])
+@pytest.mark.parametrize(
+    ("t", "n", "r"),
+    [(0.0, 12, 0.707), (1.2, 24, 0.707), (-2.9, 24, 0.5), (4.0, 30, 1.0), (8.0, 24, 0.707)],
+)
 def test_jzs_bf10_agrees_with_pingouin_and_the_informed_form(t, n, r):
     pingouin = pytest.importorskip("pingouin")
     expected = pingouin.bayesfactor_ttest(t, n, paired=True, r=r)
     assert paired_change.jzs_bf10(t, n, r) == pytest.approx(expected, rel=2e-4)
     assert paired_change.informed_log_bf10(t, n, 0.0, r) == pytest.approx(
-        paired_change.jzs_log_bf10(t, n, r), abs=1e-6)
+        paired_change.jzs_log_bf10(t, n, r), abs=1e-6
+    )
 
 
 def test_rao_blackwell_density_matches_a_normal_prior_closed_form():
     """With a huge Cauchy scale the prior is flat near the data, so the full
-    conditional is N(m, 1/n) and its density at 0 is the normal pdf."""
+    conditional is N(m, 1/n) and its density at 0 is the normal pdf.
+    """
     m = np.array([0.3, 0.5])
     log_p, _ = rao_blackwell_log_density_at_zero(m, 25.0, 0.0, 1e4)
     expected = np.log(np.mean(stats.norm(m, 0.2).pdf(0.0)))
@@ -252,12 +293,23 @@ def test_rao_blackwell_density_matches_a_normal_prior_closed_form():
 def _fit(module, study, likelihood=None, prior="neutral", seed=7, inputs=None):
     from milkbayes.engine.fit import fit
 
-    return fit(module.NAME, study, prior=prior, likelihood=likelihood, seed=seed,
-               log_likelihood=False, posterior_predictive=False, inputs=inputs, **SMALL)
+    return fit(
+        module.NAME,
+        study,
+        prior=prior,
+        likelihood=likelihood,
+        seed=seed,
+        log_likelihood=False,
+        posterior_predictive=False,
+        inputs=inputs,
+        **SMALL,
+    )
 
 
 def _draws(result, name):
-    return np.asarray(result.tree.posterior[name]).reshape(-1, *result.tree.posterior[name].shape[2:])
+    return np.asarray(result.tree.posterior[name]).reshape(
+        -1, *result.tree.posterior[name].shape[2:]
+    )
 
 
 def _covers(draws, truth, prob=0.99):
@@ -270,8 +322,9 @@ def test_paired_change_recovers_mean_and_sd_and_bf_crosscheck():
     n, mu, sigma = 24, 1.0, 4.0  # delta = 0.25: posterior near 0, cross-check informative
     pre = rng.gamma(6.0, 2.0, n).round(2) + 20
     post = (pre + rng.normal(mu, sigma, n)).round(2)
-    study = study_from_frame(make_frame(n, rng, pre, post, covariates=False),
-                             outcome={"kind": "volume", "unit": "ml"})
+    study = study_from_frame(
+        make_frame(n, rng, pre, post, covariates=False), outcome={"kind": "volume", "unit": "ml"}
+    )
     result = _fit(paired_change, study)
     effect = _draws(result, "effect")
     change = study.change
@@ -301,7 +354,8 @@ def gibbs_signed_rank(change, r, iterations, rng, inner=10):
     """The published Gibbs sampler (van Doorn et al. 2020, signed-rank test):
     sweep the latent |z_i| within the bounds set by neighbouring rank groups, then
     draw delta and g (delta ~ Cauchy(0, r) as N(0, g), g ~ InvGamma(1/2, r^2/2)).
-    Zeros: |z| ranked lowest, sign drawn from its full conditional."""
+    Zeros: |z| ranked lowest, sign drawn from its full conditional.
+    """
     change = np.asarray(change, dtype=float)
     n = change.size
     sign = np.sign(change)
@@ -323,8 +377,11 @@ def gibbs_signed_rank(change, r, iterations, rng, inner=10):
             latent[i] = _truncated_normal(rng, low, high, mean)
         z = sign * latent
         zero = sign == 0
-        z[zero] = np.where(rng.random(zero.sum()) < special.expit(2 * latent[zero] * delta),
-                           latent[zero], -latent[zero])
+        z[zero] = np.where(
+            rng.random(zero.sum()) < special.expit(2 * latent[zero] * delta),
+            latent[zero],
+            -latent[zero],
+        )
         zbar = z.mean()
         for _ in range(inner):
             var = 1.0 / (n + 1.0 / g)
@@ -334,8 +391,9 @@ def gibbs_signed_rank(change, r, iterations, rng, inner=10):
     return out
 
 
-SIGNED_RANK_CHANGES = np.array([0.0, 0.0, 0.8, -0.2, -0.1, 0.2, -1.6, 0.2, -0.5, 3.7, 0.6,
-                                0.1, -0.3, 0.9, 1.4, 0.4])
+SIGNED_RANK_CHANGES = np.array(
+    [0.0, 0.0, 0.8, -0.2, -0.1, 0.2, -1.6, 0.2, -0.5, 3.7, 0.6, 0.1, -0.3, 0.9, 1.4, 0.4]
+)
 
 
 def test_signed_rank_agrees_with_plain_gibbs_sampler():
@@ -343,18 +401,26 @@ def test_signed_rank_agrees_with_plain_gibbs_sampler():
 
     n = SIGNED_RANK_CHANGES.size
     rng = np.random.default_rng(5)
-    study = study_from_frame(make_frame(n, rng, np.full(n, 5.0), 5.0 + SIGNED_RANK_CHANGES,
-                                        covariates=False), outcome={"kind": "continuous"})
+    study = study_from_frame(
+        make_frame(n, rng, np.full(n, 5.0), 5.0 + SIGNED_RANK_CHANGES, covariates=False),
+        outcome={"kind": "continuous"},
+    )
     result = _fit(signed_rank, study)
     delta = result.tree.posterior["delta"]
     mean = float(delta.mean())
     se = float(delta.std()) / math.sqrt(float(az.ess(np.asarray(delta))))
-    gibbs = gibbs_signed_rank(SIGNED_RANK_CHANGES, math.sqrt(2) / 2, 4000, np.random.default_rng(9))[500:]
-    gibbs_se = gibbs.std() / math.sqrt(len(gibbs) / 5)  # Gibbs autocorrelation: ESS ~ N/5 (generous)
+    gibbs = gibbs_signed_rank(
+        SIGNED_RANK_CHANGES, math.sqrt(2) / 2, 4000, np.random.default_rng(9)
+    )[500:]
+    gibbs_se = gibbs.std() / math.sqrt(
+        len(gibbs) / 5
+    )  # Gibbs autocorrelation: ESS ~ N/5 (generous)
     assert abs(mean - gibbs.mean()) < 4 * math.hypot(se, gibbs_se)
     assert float(delta.std()) == pytest.approx(gibbs.std(), rel=0.15)
     # Savage-Dickey: Rao-Blackwell estimate from the model against a KDE of Gibbs draws
-    kde_log_bf = stats.cauchy(0, math.sqrt(2) / 2).logpdf(0) - np.log(stats.gaussian_kde(gibbs)(0.0)[0])
+    kde_log_bf = stats.cauchy(0, math.sqrt(2) / 2).logpdf(0) - np.log(
+        stats.gaussian_kde(gibbs)(0.0)[0]
+    )
     assert result.summary["bf10_trustworthy"]
     assert result.summary["log_bf10"] == pytest.approx(kde_log_bf, abs=0.3)
 
@@ -372,13 +438,16 @@ def _simulate_prepost(rng, n, *, effect, modifier, intercept, mother_sd, sigma):
 @pytest.mark.slow
 def test_prepost_normal_recovers_effect_and_modifier():
     rng = np.random.default_rng(21)
-    frame = _simulate_prepost(rng, 40, effect=8.0, modifier=-4.0, intercept=20.0,
-                              mother_sd=3.0, sigma=2.0)
+    frame = _simulate_prepost(
+        rng, 40, effect=8.0, modifier=-4.0, intercept=20.0, mother_sd=3.0, sigma=2.0
+    )
     study = study_from_frame(frame.round(3), outcome={"kind": "volume", "unit": "ml"})
     result = _fit(prepost_hierarchical, study, "normal")
     assert _covers(_draws(result, "effect"), 8.0)
     assert _covers(_draws(result, "modifier_work_duration"), -4.0)
-    levels = list(result.tree.posterior["effect_work_duration"].coords["work_duration_level"].values)
+    levels = list(
+        result.tree.posterior["effect_work_duration"].coords["work_duration_level"].values
+    )
     assert levels == ["short", "long"]
     subgroup = result.summary["subgroup_effects"]["work_duration"]
     assert subgroup["long"]["median"] < subgroup["short"]["median"]
@@ -387,8 +456,9 @@ def test_prepost_normal_recovers_effect_and_modifier():
 @pytest.mark.slow
 def test_prepost_lognormal_recovers_percent_change():
     rng = np.random.default_rng(22)
-    frame = _simulate_prepost(rng, 40, effect=0.5, modifier=0.0, intercept=2.5,
-                              mother_sd=0.3, sigma=0.15)
+    frame = _simulate_prepost(
+        rng, 40, effect=0.5, modifier=0.0, intercept=2.5, mother_sd=0.3, sigma=0.15
+    )
     frame[["pre", "post"]] = np.exp(frame[["pre", "post"]])
     study = study_from_frame(frame.round(4), outcome={"kind": "volume", "unit": "ml"})
     result = _fit(prepost_hierarchical, study, "lognormal")
@@ -402,9 +472,11 @@ def test_prepost_ordered_logistic_recovers_log_odds_effect():
     n, effect = 60, 1.5
     cutpoints = prepost_hierarchical._uniform_cutpoints(10)
     level = 0.5 * rng.normal(size=n)
+
     def draw(eta):
         latent = eta + rng.logistic(size=n)
         return np.searchsorted(cutpoints, latent).astype(float)
+
     frame = make_frame(n, rng, draw(level), draw(level + effect))
     study = study_from_frame(frame, outcome={"kind": "score", "max_score": 10})
     result = _fit(prepost_hierarchical, study, "ordered_logistic")
@@ -419,9 +491,10 @@ def test_two_arm_recovers_trend_and_effect():
     level = 15.0 + 3.0 * rng.normal(size=n) + 2.0 * ~control  # nonequivalent arms
     pre = level + 1.5 * rng.normal(size=n)
     post = level + 3.0 + 6.0 * ~control + 1.5 * rng.normal(size=n)
-    study = study_from_frame(make_frame(n, rng, pre.round(3), post.round(3), control=control,
-                                        covariates=False),
-                             outcome={"kind": "volume", "unit": "ml"})
+    study = study_from_frame(
+        make_frame(n, rng, pre.round(3), post.round(3), control=control, covariates=False),
+        outcome={"kind": "volume", "unit": "ml"},
+    )
     result = _fit(two_arm, study)
     assert _covers(_draws(result, "effect"), 6.0) and _covers(_draws(result, "trend"), 3.0)
     assert result.summary["n_control"] == 20
@@ -431,7 +504,8 @@ def test_two_arm_recovers_trend_and_effect():
 @pytest.mark.filterwarnings("ignore:The effect of Potentials:UserWarning")
 def test_prepost_simulation_based_calibration_smoke():
     """20 prior draws of the flagship (normal likelihood): the rank of each true effect
-    among its posterior draws should be uniform (Talts et al. 2018)."""
+    among its posterior draws should be uniform (Talts et al. 2018).
+    """
     import pymc as pm
 
     study = volume_study(n=24, seed=3)
@@ -461,8 +535,7 @@ def test_rank_groups_enumerate_ties_and_zeros():
     # the groups order |d| like scipy's average ranks do
     ranks = stats.rankdata(np.abs(changes))
     groups = signed_rank.rank_groups(changes)
-    assert all((ranks[i] < ranks[j]) == (groups[i] < groups[j])
-               for i in range(6) for j in range(6))
+    assert all((ranks[i] < ranks[j]) == (groups[i] < groups[j]) for i in range(6) for j in range(6))
 
 
 def test_paired_change_crosscheck_says_when_it_is_not_informative():
@@ -476,8 +549,9 @@ def test_paired_change_crosscheck_says_when_it_is_not_informative():
     # a stand-in posterior: sigma near the sample SD, delta = mean / sigma
     sigma = change.std(ddof=1) * np.exp(rng.normal(0, 0.15, (2, 500)))
     delta = change.mean() / sigma + rng.normal(0, 0.2, (2, 500))
-    posterior = xr.Dataset({"delta": (("chain", "draw"), delta),
-                            "sigma": (("chain", "draw"), sigma)})
+    posterior = xr.Dataset(
+        {"delta": (("chain", "draw"), delta), "sigma": (("chain", "draw"), sigma)}
+    )
     out = paired_change.extra_summary(posterior, inputs, prior)
     assert out["t_statistic"] == pytest.approx(stats.ttest_1samp(change, 0.0).statistic)
     assert out["savage_dickey_ess"] < paired_change.CROSSCHECK_MIN_ESS

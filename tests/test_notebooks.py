@@ -16,8 +16,12 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-NAMES = ("01_reproduce_the_paper", "02_bayesian_reanalysis", "03_sensitivity_analysis",
-         "04_teaching_effect_estimation")
+NAMES = (
+    "01_reproduce_the_paper",
+    "02_bayesian_reanalysis",
+    "03_sensitivity_analysis",
+    "04_teaching_effect_estimation",
+)
 
 
 def _read(name: str) -> nbformat.NotebookNode:
@@ -58,17 +62,24 @@ def test_notebooks_are_what_the_build_script_writes(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "HERE", tmp_path)
     build.main()
     for name in NAMES:
-        assert (tmp_path / f"{name}.ipynb").read_text() == \
-            (NOTEBOOKS / f"{name}.ipynb").read_text(), name
+        assert (tmp_path / f"{name}.ipynb").read_text() == (
+            NOTEBOOKS / f"{name}.ipynb"
+        ).read_text(), name
 
 
 def _execute(name: str, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
     import papermill
 
     output = tmp_path / f"{name}.out.ipynb"
-    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(output),
-                               parameters={"FAST": True, **parameters}, kernel_name="python3",
-                               cwd=str(tmp_path), progress_bar=False, log_output=False)
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(output),
+        parameters={"FAST": True, **parameters},
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+        log_output=False,
+    )
     return nbformat.read(output, as_version=4)
 
 
@@ -104,8 +115,9 @@ def test_notebook_02_with_the_flagship_model(tmp_path):
 
 
 def _images(nb) -> int:
-    return sum("image/png" in output.get("data", {})
-               for cell in _code_cells(nb) for output in cell.outputs)
+    return sum(
+        "image/png" in output.get("data", {}) for cell in _code_cells(nb) for output in cell.outputs
+    )
 
 
 def test_notebook_03_runs_every_sensitivity_analysis(tmp_path):

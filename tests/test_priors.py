@@ -43,8 +43,9 @@ def test_triad_is_anchored_on_the_mcid():
     skeptic = get_prior("skeptical", VOLUME, "two_arm")
     enthusiast = get_prior("enthusiastic", VOLUME, "two_arm")
     assert stats.norm(0, skeptic.values["effect_sigma"]).sf(10.0) == pytest.approx(0.05)
-    assert stats.norm(enthusiast.values["effect_mu"],
-                      enthusiast.values["effect_sigma"]).cdf(0.0) == pytest.approx(0.05)
+    assert stats.norm(enthusiast.values["effect_mu"], enthusiast.values["effect_sigma"]).cdf(
+        0.0
+    ) == pytest.approx(0.05)
     assert skeptic.beliefs[0] == "P(effect > 10 ml) = 5.0 %"
 
 
@@ -94,8 +95,11 @@ def write(tmp_path, text, name="p.toml"):
 
 
 def test_user_toml_overrides_a_base_set(tmp_path):
-    path = write(tmp_path, 'name = "mine"\nmodel = "paired_change"\nkind = "volume"\n'
-                           'base = "skeptical"\nrationale = "test"\n[values]\ndelta_scale = 0.5\n')
+    path = write(
+        tmp_path,
+        'name = "mine"\nmodel = "paired_change"\nkind = "volume"\n'
+        'base = "skeptical"\nrationale = "test"\n[values]\ndelta_scale = 0.5\n',
+    )
     prior = get_prior(str(path), VOLUME, "paired_change")
     skeptic = get_prior("skeptical", VOLUME, "paired_change")
     assert prior.values == {**skeptic.values, "delta_scale": 0.5}
@@ -103,22 +107,33 @@ def test_user_toml_overrides_a_base_set(tmp_path):
     assert _percent_in(prior.beliefs[0]) == pytest.approx(stats.cauchy(0, 0.5).sf(0.5), abs=5e-4)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('model = "paired_change"\nkind = "volume"\ncolour = 1\n', 'unknown key "colour"'),
-    ('kind = "volume"\n', 'missing key "model"'),
-    ('model = "two_arm"\nkind = "volume"\n', 'key "model" is \'two_arm\''),
-    ('model = "paired_change"\nkind = "score"\n', 'key "kind" is \'score\''),
-    ('model = "paired_change"\nkind = "volume"\n[values]\nbeta = 1.0\n',
-     'key "values.beta" is not a hyperparameter'),
-    ('model = "paired_change"\nkind = "volume"\n[values]\ndelta_scale = -1.0\n',
-     'key "values.delta_scale" is a scale and must be > 0'),
-    ('model = "paired_change"\nkind = "volume"\n[values]\ndelta_loc = "big"\n',
-     'key "values.delta_loc" must be a number'),
-    ('model = "paired_change"\nkind = "volume"\n[values]\ndelta_loc = nan\n',
-     'key "values.delta_loc" must be finite'),
-    ('model = "paired_change"\nkind = "volume"\nbase = "wild"\n', 'key "base" must be one of'),
-    ('model = "paired_change"\nkind = \n', 'not valid TOML'),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('model = "paired_change"\nkind = "volume"\ncolour = 1\n', 'unknown key "colour"'),
+        ('kind = "volume"\n', 'missing key "model"'),
+        ('model = "two_arm"\nkind = "volume"\n', "key \"model\" is 'two_arm'"),
+        ('model = "paired_change"\nkind = "score"\n', "key \"kind\" is 'score'"),
+        (
+            'model = "paired_change"\nkind = "volume"\n[values]\nbeta = 1.0\n',
+            'key "values.beta" is not a hyperparameter',
+        ),
+        (
+            'model = "paired_change"\nkind = "volume"\n[values]\ndelta_scale = -1.0\n',
+            'key "values.delta_scale" is a scale and must be > 0',
+        ),
+        (
+            'model = "paired_change"\nkind = "volume"\n[values]\ndelta_loc = "big"\n',
+            'key "values.delta_loc" must be a number',
+        ),
+        (
+            'model = "paired_change"\nkind = "volume"\n[values]\ndelta_loc = nan\n',
+            'key "values.delta_loc" must be finite',
+        ),
+        ('model = "paired_change"\nkind = "volume"\nbase = "wild"\n', 'key "base" must be one of'),
+        ('model = "paired_change"\nkind = \n', "not valid TOML"),
+    ],
+)
 def test_user_toml_errors_name_the_file_and_key(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(PriorError) as error:
@@ -134,17 +149,23 @@ def test_missing_prior_file_is_a_prior_error(tmp_path):
 def test_prior_predictive_matches_the_prior_set(bundled_study):
     """Prior draws of the effect follow the set's Normal(mu, sigma) (KS test)."""
     prior = get_prior("enthusiastic", bundled_study.outcome, "two_arm")
-    tree = prior_predictive("prepost_hierarchical", bundled_study, "enthusiastic",
-                            draws=400, seed=3)
+    tree = prior_predictive(
+        "prepost_hierarchical", bundled_study, "enthusiastic", draws=400, seed=3
+    )
     effect = np.asarray(tree.prior["effect"]).ravel()
-    assert stats.kstest(effect, stats.norm(prior.values["effect_mu"],
-                                           prior.values["effect_sigma"]).cdf).pvalue > 0.001
+    assert (
+        stats.kstest(
+            effect, stats.norm(prior.values["effect_mu"], prior.values["effect_sigma"]).cdf
+        ).pvalue
+        > 0.001
+    )
     assert tree.prior_predictive["y_obs"].shape[-1] == 2 * bundled_study.n
 
 
 def test_paired_change_prior_predictive_matches_its_belief_sentence(bundled_study):
     """The model's own prior of mu = delta * sigma gives the probability that the
-    belief sentence states (computed there by quadrature)."""
+    belief sentence states (computed there by quadrature).
+    """
     prior = get_prior("enthusiastic", bundled_study.outcome, "paired_change")
     tree = prior_predictive("paired_change", bundled_study, prior, draws=4000, seed=5)
     effect = np.asarray(tree.prior["effect"]).ravel()
@@ -173,16 +194,16 @@ def test_default_mcid_is_half_an_sd_of_pre_for_a_continuous_outcome():
     from milkbayes.models.priors import default_mcid
 
     pre = np.array([10.0, 14.0, 22.0, 30.0, 9.0])
-    study = study_from_frame(pd.DataFrame({"id": list("abcde"), "pre": pre,
-                                           "post": pre + 5.0}))
+    study = study_from_frame(pd.DataFrame({"id": list("abcde"), "pre": pre, "post": pre + 5.0}))
     assert study.outcome.kind == "continuous"
     assert default_mcid(study) == pytest.approx(0.5 * np.std(pre, ddof=1))
 
 
 def test_default_mcid_of_volumes_and_scores():
+    import pandas as pd
+
     from milkbayes.data.study import Outcome, study_from_frame
     from milkbayes.models.priors import default_mcid
-    import pandas as pd
 
     frame = pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 3.0], "post": [2.0, 5.0]})
     assert default_mcid(study_from_frame(frame, outcome=Outcome("volume", unit="ml"))) == 10.0

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from milkbayes.report import render as report
 from milkbayes.cli import main
 from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR, RunExistsError
 from milkbayes.reanalysis.pipeline import (
@@ -28,14 +27,23 @@ from milkbayes.reanalysis.pipeline import (
     load_input_study,
     run_reanalysis,
 )
+from milkbayes.report import render as report
 
 HOSTILE_IDS = ("<script>alert(1)</script>", '=HYPERLINK("http://evil.example")', "@SUM(A1)")
 
 # reloo off: the shared run refits every mother, so that exact LOMO can be checked
 # against PSIS-LOO (test_exact_lomo_agrees_with_reliable_psis); reloo is tested apart
-TINY = ReanalysisSettings(draws=100, tune=150, chains=2, lomo_draws=100, lomo_tune=150,
-                          lomo_chains=2, comparison=(("paired_change", "normal"),),
-                          sensitivity_fast=True, reloo=False)
+TINY = ReanalysisSettings(
+    draws=100,
+    tune=150,
+    chains=2,
+    lomo_draws=100,
+    lomo_tune=150,
+    lomo_chains=2,
+    comparison=(("paired_change", "normal"),),
+    sensitivity_fast=True,
+    reloo=False,
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +76,12 @@ def test_strict_run_writes_the_report_then_fails(run):
     assert error.exit_code == EXIT_DIAGNOSTICS_FAILED
     assert result.html.is_file() and result.markdown.is_file() and result.json.is_file()
     assert not result.diagnostics_ok
-    ess = [row for fit in result.summary["diagnostics"]["fits"] for row in fit["rows"]
-           if row["check"] == "ess_bulk"]
+    ess = [
+        row
+        for fit in result.summary["diagnostics"]["fits"]
+        for row in fit["rows"]
+        if row["check"] == "ess_bulk"
+    ]
     assert ess and all(row["value"] < 400 and row["status"] == "fail" for row in ess)
 
 
@@ -78,8 +90,11 @@ def test_summary_validates_and_marks_user_data_as_measured(run):
     summary = json.loads(error.result.json.read_text(encoding="utf-8"))
     report.validate_summary(summary)
     assert summary["reconstructed"] is False and summary["warning"] is None
-    assert [p["prior"] for p in summary["bayes"]["priors"]] == ["skeptical", "neutral",
-                                                               "enthusiastic"]
+    assert [p["prior"] for p in summary["bayes"]["priors"]] == [
+        "skeptical",
+        "neutral",
+        "enthusiastic",
+    ]
 
 
 def exact_wilcoxon_p_by_convolution(change: np.ndarray) -> float:
@@ -107,8 +122,7 @@ def test_reproduction_matches_scipy_and_walsh_averages(run):
     assert r["p_exact"] == pytest.approx(exact_wilcoxon_p_by_convolution(change), rel=1e-9)
     ttest = stats.ttest_rel(study.table["post"], study.table["pre"])
     assert r["t_test"]["p_value"] == pytest.approx(ttest.pvalue, rel=1e-9)
-    walsh = [(change[i] + change[j]) / 2 for i in range(change.size)
-             for j in range(i, change.size)]
+    walsh = [(change[i] + change[j]) / 2 for i in range(change.size) for j in range(i, change.size)]
     assert r["hodges_lehmann"]["estimate"] == pytest.approx(np.median(walsh))
     assert r["published_p_text"] == "0.000"
 
@@ -121,9 +135,13 @@ def test_bf10_matches_rouders_integral(run):
     nu, r = n - 1, math.sqrt(2) / 2
 
     def integrand(g):  # Rouder et al. (2009), eq. 1, with the Cauchy scale r
-        return ((1 + n * g * r**2) ** -0.5
-                * (1 + t**2 / ((1 + n * g * r**2) * nu)) ** (-(nu + 1) / 2)
-                * (2 * math.pi) ** -0.5 * g ** -1.5 * math.exp(-1 / (2 * g)))
+        return (
+            (1 + n * g * r**2) ** -0.5
+            * (1 + t**2 / ((1 + n * g * r**2) * nu)) ** (-(nu + 1) / 2)
+            * (2 * math.pi) ** -0.5
+            * g**-1.5
+            * math.exp(-1 / (2 * g))
+        )
 
     numerator = integrate.quad(integrand, 0, np.inf, limit=200)[0]
     bf10 = numerator / (1 + t**2 / nu) ** (-(nu + 1) / 2)
@@ -162,8 +180,9 @@ def test_existing_report_is_not_overwritten(run, hostile_csv):
     with pytest.raises(RunExistsError, match="--force"):
         run_reanalysis(study, error.result.out_dir, settings=TINY, sensitivity=False)
     assert error.result.json.read_bytes() == before
-    code = main(["reanalyze", "--data", str(hostile_csv), "--out",
-                 str(error.result.out_dir), "--fast"])
+    code = main(
+        ["reanalyze", "--data", str(hostile_csv), "--out", str(error.result.out_dir), "--fast"]
+    )
     assert code == EXIT_USER_ERROR
 
 
@@ -186,8 +205,10 @@ def test_cli_report_on_a_missing_folder_is_one_line_on_stderr(tmp_path, capsys):
 
 
 def test_fast_settings_still_compare_both_targets():
-    targets = {("pre_post" if model == "prepost_hierarchical" else "change")
-               for model, _ in FAST.comparison}
+    targets = {
+        ("pre_post" if model == "prepost_hierarchical" else "change")
+        for model, _ in FAST.comparison
+    }
     assert targets == {"pre_post", "change"}
 
 
@@ -197,8 +218,9 @@ def test_compare_candidates_is_seeded_and_reproduces_the_run(run):
     study, error = run
     section = compare_candidates(study, settings=TINY)
     again = {row["label"]: row for row in section["lomo"]}["paired_change/normal"]
-    first = {row["label"]: row for row in
-             error.result.summary["comparison"]["lomo"]}["paired_change/normal"]
+    first = {row["label"]: row for row in error.result.summary["comparison"]["lomo"]}[
+        "paired_change/normal"
+    ]
     assert again["elpd"] == first["elpd"]  # same seed, same data: bit-identical refits
     assert section["reconstructed"] is False
     json.dumps(section, allow_nan=False)  # JSON-ready as `milkbayes compare --json` prints it
@@ -213,10 +235,14 @@ def test_reloo_refits_exactly_the_high_k_mothers_and_says_so(run):
     study, error = run
     section = compare_candidates(study, settings=replace(TINY, reloo=True))
     row = {r["label"]: r for r in section["lomo"]}["paired_change/normal"]
-    psis = [p for p in section["psis"]
-            if p["label"] == "paired_change/normal" and p["level"] == "mother"][0]
-    exact = {r["label"]: r for r in
-             error.result.summary["comparison"]["lomo"]}["paired_change/normal"]
+    psis = [
+        p
+        for p in section["psis"]
+        if p["label"] == "paired_change/normal" and p["level"] == "mother"
+    ][0]
+    exact = {r["label"]: r for r in error.result.summary["comparison"]["lomo"]}[
+        "paired_change/normal"
+    ]
     assert row["n_refitted"] == psis["n_high_k"] == len(row["refitted_ids"])
     if psis["reliable"]:  # no refit: the elpd is the PSIS-LOO sum itself
         assert row["n_refitted"] == 0 and row["method"] == "psis+refits"
@@ -238,7 +264,8 @@ def test_force_never_replaces_a_folder_of_other_files(tmp_path, hostile_csv):
 
 def test_background_comparison_gives_the_numbers_of_the_serial_run(run):
     """The comparison computed in a spawned worker process (full runs) equals, number
-    for number, the one the run computed in-process: same code, same seeds."""
+    for number, the one the run computed in-process: same code, same seeds.
+    """
     from dataclasses import replace
 
     from milkbayes.reanalysis.pipeline import _BackgroundWork, _comparison_section
@@ -246,16 +273,18 @@ def test_background_comparison_gives_the_numbers_of_the_serial_run(run):
     study, error = run
     settings = replace(TINY, parallel_worker=True)
     mcid = error.result.summary["settings"]["mcid"]
-    background = _BackgroundWork.start(study, settings, mcid, reference_likelihood="normal",
-                                       sensitivity=False)
+    background = _BackgroundWork.start(
+        study, settings, mcid, reference_likelihood="normal", sensitivity=False
+    )
     if background is None:
         pytest.skip("one CPU: no background comparison")
     assert background.candidates == (("paired_change", "normal"),)
     section, _ = _comparison_section(study, settings, {}, mcid, lambda *a: None, background)
     serial = error.result.summary["comparison"]
     timing = ("refit_seconds",)
-    assert [{k: v for k, v in r.items() if k not in timing} for r in section["lomo"]] == \
-        [{k: v for k, v in r.items() if k not in timing} for r in serial["lomo"]]
+    assert [{k: v for k, v in r.items() if k not in timing} for r in section["lomo"]] == [
+        {k: v for k, v in r.items() if k not in timing} for r in serial["lomo"]
+    ]
     assert section["pointwise"] == serial["pointwise"]
 
 
@@ -266,8 +295,13 @@ def test_background_comparison_is_terminated_on_close(run):
     from milkbayes.reanalysis.pipeline import _BackgroundWork
 
     study, _ = run
-    background = _BackgroundWork.start(study, replace(TINY, parallel_worker=True), 1.0,
-                                       reference_likelihood="normal", sensitivity=True)
+    background = _BackgroundWork.start(
+        study,
+        replace(TINY, parallel_worker=True),
+        1.0,
+        reference_likelihood="normal",
+        sensitivity=True,
+    )
     if background is None:
         pytest.skip("one CPU: no background comparison")
     processes = list(background._pool._processes.values())
@@ -280,7 +314,8 @@ def test_background_comparison_is_terminated_on_close(run):
 
 def test_background_sensitivity_gives_the_highlights_of_the_serial_run(run):
     """The sensitivity highlights computed in the worker (full runs) equal, number for
-    number (timings aside) and with the same figures named, those computed in-process."""
+    number (timings aside) and with the same figures named, those computed in-process.
+    """
     from dataclasses import replace
 
     from milkbayes.reanalysis.pipeline import _BackgroundWork, _sensitivity_section
@@ -288,8 +323,9 @@ def test_background_sensitivity_gives_the_highlights_of_the_serial_run(run):
     study, error = run
     mcid = error.result.summary["settings"]["mcid"]
     settings = replace(TINY, parallel_worker=True, comparison=())
-    background = _BackgroundWork.start(study, settings, mcid, reference_likelihood="normal",
-                                       sensitivity=True)
+    background = _BackgroundWork.start(
+        study, settings, mcid, reference_likelihood="normal", sensitivity=True
+    )
     if background is None:
         pytest.skip("one CPU: no background worker")
     try:
@@ -300,8 +336,13 @@ def test_background_sensitivity_gives_the_highlights_of_the_serial_run(run):
     serial_items, serial_figures = _sensitivity_section(study, mcid, fast=True)
 
     def without_timings(entries):
-        return [{**item, "summary": {k: v for k, v in item["summary"].items()
-                                     if not k.endswith("_seconds")}} for item in entries]
+        return [
+            {
+                **item,
+                "summary": {k: v for k, v in item["summary"].items() if not k.endswith("_seconds")},
+            }
+            for item in entries
+        ]
 
     assert without_timings(items) == without_timings(serial_items)
     assert items  # the highlights exist: the comparison is not vacuous

@@ -46,28 +46,63 @@ READERS = {
     "data describe": lambda f: ["data", "describe", f],
     "reproduce": lambda f: ["reproduce", "--data", f],
     "wilcoxon": lambda f: ["wilcoxon", "--data", f],
-    "fit": lambda f: ["fit", "paired_change", "--data", f, "--draws", "10", "--tune", "10",
-                      "--chains", "1", "--out", f + ".run"],
+    "fit": lambda f: [
+        "fit",
+        "paired_change",
+        "--data",
+        f,
+        "--draws",
+        "10",
+        "--tune",
+        "10",
+        "--chains",
+        "1",
+        "--out",
+        f + ".run",
+    ],
     "reanalyze": lambda f: ["reanalyze", "--fast", "--data", f, "--out", f + ".report"],
-    "sensitivity influence": lambda f: ["sensitivity", "influence", "--data", f,
-                                        "--draws", "10", "--tune", "10", "--chains", "1"],
-    "sensitivity bias": lambda f: ["sensitivity", "bias", "--data", f, "--draws", "10",
-                                   "--tune", "10", "--chains", "1"],
+    "sensitivity influence": lambda f: [
+        "sensitivity",
+        "influence",
+        "--data",
+        f,
+        "--draws",
+        "10",
+        "--tune",
+        "10",
+        "--chains",
+        "1",
+    ],
+    "sensitivity bias": lambda f: [
+        "sensitivity",
+        "bias",
+        "--data",
+        f,
+        "--draws",
+        "10",
+        "--tune",
+        "10",
+        "--chains",
+        "1",
+    ],
 }
 
 
 # ----------------------------------------------------------------------------- helpers
 def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
     """``main(argv)`` in-process: (exit status, stdout, stderr); any escaping exception
-    other than SystemExit is what a user would see as a traceback, so it fails."""
+    other than SystemExit is what a user would see as a traceback, so it fails.
+    """
     try:
         code = main(argv)
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else 1
     except Exception as error:  # noqa: BLE001 - that is exactly the failure we look for
         out, err = capsys.readouterr()
-        pytest.fail(f"traceback from `milkbayes {' '.join(argv)}`: {type(error).__name__}: "
-                    f"{error}\nstderr: {err[-500:]}")
+        pytest.fail(
+            f"traceback from `milkbayes {' '.join(argv)}`: {type(error).__name__}: "
+            f"{error}\nstderr: {err[-500:]}"
+        )
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     assert code in ALLOWED_EXIT, f"exit {code}; stderr: {err[-500:]}"
@@ -120,8 +155,9 @@ def utf16_file(folder: Path) -> tuple[Path, str]:
 
 
 def nul_in_number_file(folder: Path) -> tuple[Path, str]:
-    return write(folder / "nul.csv", b"id,pre,post\na,1,2\nb,2\x00,3\nc,3,5\n"), \
-        'row 3, column "pre"'
+    return write(
+        folder / "nul.csv", b"id,pre,post\na,1,2\nb,2\x00,3\nc,3,5\n"
+    ), 'row 3, column "pre"'
 
 
 def formula_in_number_file(folder: Path) -> tuple[Path, str]:
@@ -201,13 +237,23 @@ def test_forced_wrong_delimiter_names_the_header_row(capsys, tmp_path):
 
 
 # ----------------------------------------------------------------------------- strings
-HOSTILE_IDS = ["<script>alert(1)</script>", "<b onmouseover=x>", "a&b\"'", "=HYPERLINK(\"x\")",
-               "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "../../etc/passwd"]
+HOSTILE_IDS = [
+    "<script>alert(1)</script>",
+    "<b onmouseover=x>",
+    "a&b\"'",
+    '=HYPERLINK("x")',
+    "+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1)",
+    "../../etc/passwd",
+]
 
 
 def hostile_id_file(folder: Path) -> Path:
-    rows = [f'"{i.replace(chr(34), chr(34) * 2)}",{k + 1},{2 * k + 3}'
-            for k, i in enumerate(HOSTILE_IDS)]
+    rows = [
+        f'"{i.replace(chr(34), chr(34) * 2)}",{k + 1},{2 * k + 3}'
+        for k, i in enumerate(HOSTILE_IDS)
+    ]
     return write(folder / "hostile.csv", "id,pre,post\n" + "\n".join(rows) + "\n")
 
 
@@ -231,7 +277,8 @@ def test_hostile_ids_through_describe_and_wilcoxon_json(capsys, tmp_path):
 
 def exported_first_cell(cell: str) -> list[str]:
     """Write one row through :func:`milkbayes.report.render.write_csv`; read it back as a
-    spreadsheet would (newline="" keeps carriage returns inside cells)."""
+    spreadsheet would (newline="" keeps carriage returns inside cells).
+    """
     import csv
     import tempfile
 
@@ -243,13 +290,13 @@ def exported_first_cell(cell: str) -> list[str]:
             return list(csv.reader(handle))[1]
 
 
-@given(cell=st.text(alphabet=st.sampled_from("=+-@\t\r,;\"' <>&abc123"), min_size=1,
-                    max_size=12))
+@given(cell=st.text(alphabet=st.sampled_from("=+-@\t\r,;\"' <>&abc123"), min_size=1, max_size=12))
 @settings(max_examples=150, deadline=None)
 def test_csv_export_neutralises_formula_prefixes(cell):
     """A text cell starting with = + - @, tab or carriage return (OWASP's list) reaches
     the CSV whole, with a leading quote (so a spreadsheet shows it instead of running
-    it); other text and numbers are unchanged."""
+    it); other text and numbers are unchanged.
+    """
     row = exported_first_cell(cell)
     assert row[0] == ("'" + cell if cell[0] in "=+-@\t\r" else cell)
     assert row[1] == "1.5"
@@ -258,7 +305,8 @@ def test_csv_export_neutralises_formula_prefixes(cell):
 @pytest.mark.parametrize("cell", ["\r=1+2", "M01\rM02", "=1\r@2"])
 def test_csv_export_keeps_a_carriage_return_inside_its_cell(tmp_path, cell):
     """A bare carriage return inside a cell must not split the row (found by these tests:
-    the guarding quote once ended up alone in its cell, the formula in the next row)."""
+    the guarding quote once ended up alone in its cell, the formula in the next row).
+    """
     import csv
 
     from milkbayes.report.render import csv_safe, write_csv
@@ -271,10 +319,18 @@ def test_csv_export_keeps_a_carriage_return_inside_its_cell(tmp_path, cell):
 
 MARKUP_CASES = {
     # (file name, content, extra options): a dropped id, an ignored column, a file name
-    "dropped id": ("drop.csv", "id,pre,post\n[/],1,\nb,2,5\nc,3,4.5\nd,3,3.5\n",
-                   ["--complete-case"], "[/]"),
-    "ignored column": ("col.csv", "id,pre,post,extra[/]\na,1,2,x\nb,2,5,y\nc,3,4.5,z\n",
-                       [], "extra[/]"),
+    "dropped id": (
+        "drop.csv",
+        "id,pre,post\n[/],1,\nb,2,5\nc,3,4.5\nd,3,3.5\n",
+        ["--complete-case"],
+        "[/]",
+    ),
+    "ignored column": (
+        "col.csv",
+        "id,pre,post,extra[/]\na,1,2,x\nb,2,5,y\nc,3,4.5,z\n",
+        [],
+        "extra[/]",
+    ),
     "file name": ("[bold]y.csv", "id,pre,post\na,1,2\nb,2,5\nc,3,4.5\n", [], "[bold]y.csv"),
 }
 
@@ -293,21 +349,49 @@ def test_influence_prints_an_id_like_a_markup_tag_literally(capsys, tmp_path):
 
     Was a bug (cli/sensitivity_commands, found by these tests): the ids went through
     rich markup, so "[/]" raised rich.errors.MarkupError (traceback) and "[bold]b"
-    lost its text."""
+    lost its text.
+    """
     path = tmp_path / "ids.csv"
     path.write_text("id,pre,post\n[/],1,2\n[bold]b,2,5\nc,3,4.5\nd,3,3.5\n")
-    code, out, err = run_cli(capsys, ["sensitivity", "influence", "--data", str(path),
-                                      "--draws", "20", "--tune", "20", "--chains", "1"])
+    code, out, err = run_cli(
+        capsys,
+        [
+            "sensitivity",
+            "influence",
+            "--data",
+            str(path),
+            "--draws",
+            "20",
+            "--tune",
+            "20",
+            "--chains",
+            "1",
+        ],
+    )
     assert code == 0, err[-500:]
     assert "[/]" in out and "[bold]b" in out
 
 
 def test_rich_markup_in_a_run_folder_name_through_fit_and_diagnose(capsys, tmp_path):
     """A run folder named "[/]run[bold]" is printed literally by `fit` and `diagnose`
-    (the folder name, a path, reaches rich tables and status lines)."""
+    (the folder name, a path, reaches rich tables and status lines).
+    """
     run_dir = tmp_path / "[/]run[bold]"
-    code, out, err = run_cli(capsys, ["fit", "paired_change", "--draws", "20", "--tune",
-                                      "20", "--chains", "1", "--out", str(run_dir)])
+    code, out, err = run_cli(
+        capsys,
+        [
+            "fit",
+            "paired_change",
+            "--draws",
+            "20",
+            "--tune",
+            "20",
+            "--chains",
+            "1",
+            "--out",
+            str(run_dir),
+        ],
+    )
     assert code == 0 and f"run folder: {run_dir}" in out, err[-400:]
     code, out, err = run_cli(capsys, ["diagnose", str(run_dir)])
     assert code == 0 and str(run_dir) in out + err
@@ -318,8 +402,9 @@ def test_extreme_but_representable_values_give_scipy_s_result(capsys, tmp_path):
     """Volumes near the top of the float range whose changes do not overflow."""
     pre = [1e300, 2e300, 3e300, 4e300, 5e300]
     post = [1e308, 5e307, 1e300, 7e305, 4e300]
-    text = "id,pre,post\n" + "".join(f"p{i},{a!r},{b!r}\n" for i, (a, b) in
-                                     enumerate(zip(pre, post)))
+    text = "id,pre,post\n" + "".join(
+        f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post))
+    )
     path = write(tmp_path / "extreme.csv", text)
     code, out, _ = run_cli(capsys, ["wilcoxon", "--data", str(path), "--json"])
     assert code == 0
@@ -337,8 +422,10 @@ def test_values_beyond_float_range_are_refused_where_they_are(capsys, tmp_path):
 
 
 def csv_of(tmp_path: Path, name: str, pre, post) -> Path:
-    return write(tmp_path / name, "id,pre,post\n" + "".join(
-        f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post))))
+    return write(
+        tmp_path / name,
+        "id,pre,post\n" + "".join(f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post))),
+    )
 
 
 def check_wilcoxon_or_clear_error(capsys, path: Path, pre, post):
@@ -365,29 +452,33 @@ def test_overflowing_differences_are_not_snapped_to_zero(capsys, tmp_path):
     """With changes -2e308, 2e308, 1, 3 the small changes 1 and 3 used to be snapped
     to 0 relative to the huge ones (n_zero = 2, W+ = 1.5), silently; expected W+ =
     1 + 2 + 3.5 = 6.5 with no zeros, or a clear refusal (frequentist now refuses,
-    naming the file and the participant row)."""
+    naming the file and the participant row).
+    """
     pre, post = [-1e308, 1e308, 1.0, 2.0], [1e308, -1e308, 2.0, 5.0]
     check_wilcoxon_or_clear_error(capsys, csv_of(tmp_path, "huge.csv", pre, post), pre, post)
 
 
 def test_subnormal_values_do_not_crash_wilcoxon(capsys, tmp_path):
     """frequentist._snap: was a math.log10(0) 'math domain error' traceback when every
-    change is subnormal (5e-324 etc.)."""
+    change is subnormal (5e-324 etc.).
+    """
     pre, post = [5e-324, 0.0, 5e-324, 1e-320], [1e-323, 5e-324, 2e-323, 4e-320]
     check_wilcoxon_or_clear_error(capsys, csv_of(tmp_path, "tiny.csv", pre, post), pre, post)
 
 
 def test_subnormal_values_do_not_crash_reproduce(capsys, tmp_path):
     """frequentist._snap via `milkbayes reproduce`: the same traceback."""
-    path = csv_of(tmp_path, "tiny.csv", [5e-324, 0.0, 5e-324, 1e-320],
-                  [1e-323, 5e-324, 2e-323, 4e-320])
+    path = csv_of(
+        tmp_path, "tiny.csv", [5e-324, 0.0, 5e-324, 1e-320], [1e-323, 5e-324, 2e-323, 4e-320]
+    )
     code, _, err = run_cli(capsys, ["reproduce", "--data", str(path), "--json"])
     assert code == 0 or str(path) in error_line(err)
 
 
 def test_overflowing_differences_do_not_crash_reproduce(capsys, tmp_path):
-    """frequentist (t-test / HL interval via scipy brentq): was 'The function value at
-    x=nan is NaN; solver cannot continue' traceback when post - pre overflows."""
+    """Frequentist (t-test / HL interval via scipy brentq): was 'The function value at
+    x=nan is NaN; solver cannot continue' traceback when post - pre overflows.
+    """
     path = csv_of(tmp_path, "huge.csv", [-1e308, 1e308, 1.0, 2.0], [1e308, -1e308, 2.0, 5.0])
     code, out, err = run_cli(capsys, ["reproduce", "--data", str(path), "--json"])
     if code == 0:
@@ -400,10 +491,12 @@ def test_reproduce_with_nearly_constant_changes(capsys, tmp_path):
     """frequentist.paired_t_test / _noncentrality_interval: 24 mothers who all gain
     10 ml give or take 0.002 ml (t ~ 1e4) made scipy's brentq meet a NaN noncentral-t
     cdf: 'The function value at x=117487.1 is NaN' traceback. Expected: a result (the
-    interval of d_z may be reported as unavailable) or a clear refusal."""
+    interval of d_z may be reported as unavailable) or a clear refusal.
+    """
     path = tmp_path / "constant.csv"
-    path.write_text("id,pre,post\n" + "".join(f"m{i},{20 + i},{30 + i + 0.001 * (i % 3)}\n"
-                                              for i in range(24)))
+    path.write_text(
+        "id,pre,post\n" + "".join(f"m{i},{20 + i},{30 + i + 0.001 * (i % 3)}\n" for i in range(24))
+    )
     code, out, err = run_cli(capsys, ["reproduce", "--data", str(path), "--json"])
     assert code in (0, EXIT_USER_ERROR) and "Traceback" not in err
     if code == 0:
@@ -412,18 +505,28 @@ def test_reproduce_with_nearly_constant_changes(capsys, tmp_path):
 
 NUMBER = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6).map(repr),
-    st.integers(-5, 5).map(str), st.sampled_from(["0", "1", "1.5", "-0", "0.1", "0.2"]))
+    st.integers(-5, 5).map(str),
+    st.sampled_from(["0", "1", "1.5", "-0", "0.1", "0.2"]),
+)
 
 
-@given(rows=st.lists(st.tuples(NUMBER, NUMBER), min_size=2, max_size=9),
-       argv=st.sampled_from([["reproduce"], ["wilcoxon", "--method", "exact"],
-                             ["wilcoxon", "--method", "asymptotic", "--zero-method", "pratt"],
-                             ["wilcoxon", "--method", "spss", "--zero-method", "zsplit"]]))
+@given(
+    rows=st.lists(st.tuples(NUMBER, NUMBER), min_size=2, max_size=9),
+    argv=st.sampled_from(
+        [
+            ["reproduce"],
+            ["wilcoxon", "--method", "exact"],
+            ["wilcoxon", "--method", "asymptotic", "--zero-method", "pratt"],
+            ["wilcoxon", "--method", "spss", "--zero-method", "zsplit"],
+        ]
+    ),
+)
 @example(rows=[("16909.0", "0.0"), ("16909.0", "1")], argv=["reproduce"])
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 def test_frequentist_commands_on_ordinary_small_tables_never_crash(rows, argv):
     """Fuzzing `reproduce` and `wilcoxon` with 2-9 participants and values within
-    +-1e6 found the crash above (e.g. pre 16909 -> post 0 and 1: t = -33817)."""
+    +-1e6 found the crash above (e.g. pre 16909 -> post 0 and 1: t = -33817).
+    """
     import contextlib
     import io
     import tempfile
@@ -454,8 +557,9 @@ def test_all_changes_zero_is_a_clear_error_for_the_tests(capsys, tmp_path):
 
 def test_all_changes_zero_with_pratt_ranks_nothing(capsys, tmp_path):
     path = write(tmp_path / "zeros.csv", "id,pre,post\na,1,1\nb,2,2\nc,3.5,3.5\n")
-    code, out, err = run_cli(capsys, ["wilcoxon", "--data", str(path), "--zero-method",
-                                      "pratt", "--json"])
+    code, out, err = run_cli(
+        capsys, ["wilcoxon", "--data", str(path), "--zero-method", "pratt", "--json"]
+    )
     if code == 0:  # pratt keeps zeros in the ranking: W+ = 0 and no evidence at all
         payload = json.loads(out)
         assert payload["w_plus"] == 0 and payload["p_value"] == pytest.approx(1.0)
@@ -480,22 +584,26 @@ def test_loader_on_arbitrary_bytes_loads_or_raises_data_error(raw):
             assert study.n >= 2 and np.all(np.isfinite(study.change))
 
 
-CELL = st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
-                 st.text(alphabet=st.sampled_from("0123456789.,-+e=@<>\"' \tna"),
-                         max_size=8))
+CELL = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
+    st.text(alphabet=st.sampled_from("0123456789.,-+e=@<>\"' \tna"), max_size=8),
+)
 
 
-ID = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")),
-              min_size=1, max_size=6)
+ID = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=6
+)
 
 
-@given(rows=st.lists(st.tuples(ID, CELL, CELL),
-                     min_size=0, max_size=8),
-       sep=st.sampled_from([",", ";", "\t"]))
+@given(
+    rows=st.lists(st.tuples(ID, CELL, CELL), min_size=0, max_size=8),
+    sep=st.sampled_from([",", ";", "\t"]),
+)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_loader_on_csv_like_text_loads_exactly_or_names_the_row(rows, sep):
     """Text that looks like a study: either every number read back exactly, or a
-    DataError that names the file and, for a cell problem, its row."""
+    DataError that names the file and, for a cell problem, its row.
+    """
     import csv
     import io
     import tempfile
@@ -516,8 +624,9 @@ def test_loader_on_csv_like_text_loads_exactly_or_names_the_row(rows, sep):
         else:
             assert study.n == len(rows)
             for k, (_, pre, post) in enumerate(rows):
-                assert study.table["pre"].iloc[k] == pytest.approx(float(pre.replace(",", ".")),
-                                                                   rel=1e-15, abs=0)
+                assert study.table["pre"].iloc[k] == pytest.approx(
+                    float(pre.replace(",", ".")), rel=1e-15, abs=0
+                )
                 del post
 
 
@@ -529,14 +638,21 @@ def _large_file(folder: Path, rows: int = 200_000) -> Path:
 
 def _run_limited(argv: list[str], timeout: float) -> subprocess.CompletedProcess:
     """The console script with a timeout and a 4 GB address-space cap, so that a
-    runaway allocation fails here instead of swapping the machine."""
+    runaway allocation fails here instead of swapping the machine.
+    """
+
     def cap_memory():
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
 
-    return subprocess.run([str(ENTRY_POINT), *argv], capture_output=True, text=True,
-                          timeout=timeout, preexec_fn=cap_memory)
+    return subprocess.run(
+        [str(ENTRY_POINT), *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=cap_memory,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -560,11 +676,13 @@ def test_large_file_default_exact_wilcoxon_refuses_clearly(large_file):
 
 
 def test_large_file_asymptotic_wilcoxon_does_not_need_n_squared_memory(large_file):
-    """frequentist (Hodges-Lehmann via all Walsh averages): 200 000 rows used to ask
+    """Frequentist (Hodges-Lehmann via all Walsh averages): 200 000 rows used to ask
     for a 200000 x 200000 array (37 GiB) -> MemoryError traceback. Expected: scipy's
-    asymptotic p (HL by a sub-quadratic algorithm, or refused clearly)."""
-    done = _run_limited(["wilcoxon", "--data", str(large_file), "--method", "asymptotic",
-                         "--json"], timeout=180)
+    asymptotic p (HL by a sub-quadratic algorithm, or refused clearly).
+    """
+    done = _run_limited(
+        ["wilcoxon", "--data", str(large_file), "--method", "asymptotic", "--json"], timeout=180
+    )
     assert "Traceback" not in done.stderr, done.stderr[-600:]
     assert done.returncode in ALLOWED_EXIT
     if done.returncode == 0:
@@ -575,7 +693,7 @@ def test_large_file_asymptotic_wilcoxon_does_not_need_n_squared_memory(large_fil
 
 
 def test_large_file_reproduce_fails_clearly_or_works(large_file):
-    """frequentist / `milkbayes reproduce`: the same 37 GiB MemoryError traceback."""
+    """Frequentist / `milkbayes reproduce`: the same 37 GiB MemoryError traceback."""
     done = _run_limited(["reproduce", "--data", str(large_file), "--json"], timeout=180)
     assert "Traceback" not in done.stderr, done.stderr[-600:]
     assert done.returncode in ALLOWED_EXIT
@@ -598,5 +716,6 @@ def test_cases_table_lists_exactly_the_reliability_tests():
         assert cited[key] - defined[key] == set(), f"{files[key]}: cited but missing"
         assert defined[key] - cited[key] == set(), f"{files[key]}: not in the table"
     for path, test in re.findall(r"tests/(test_\w+\.py)::(test_\w+)", table):
-        assert re.search(rf"^def {test}\(", (here / path).read_text(encoding="utf-8"),
-                         flags=re.M), f"{path}::{test} cited but missing"
+        assert re.search(
+            rf"^def {test}\(", (here / path).read_text(encoding="utf-8"), flags=re.M
+        ), f"{path}::{test} cited but missing"

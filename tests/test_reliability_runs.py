@@ -62,8 +62,11 @@ sys.exit(main(sys.argv[1:]))
 # ----------------------------------------------------------------------------- helpers
 def tree_hashes(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under ``folder`` (relative path -> digest)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def earlier_results(root: Path) -> Path:
@@ -81,10 +84,10 @@ def leftovers(root: Path, keep: set[str]) -> list[str]:
 
 
 def start(argv: list[str], cwd: Path, marked: bool = False) -> subprocess.Popen:
-    command = ([sys.executable, "-c", MARKED_MAIN, *argv] if marked
-               else [str(ENTRY_POINT), *argv])
-    return subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    command = [sys.executable, "-c", MARKED_MAIN, *argv] if marked else [str(ENTRY_POINT), *argv]
+    return subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for_marker(process: subprocess.Popen, marker: str, timeout: float) -> list[str]:
@@ -122,8 +125,9 @@ def datasets_equal(a: Path, b: Path) -> None:
         lds, rds = left[group].to_dataset(), right[group].to_dataset()
         assert sorted(lds.data_vars) == sorted(rds.data_vars), group
         for name in lds.data_vars:
-            np.testing.assert_array_equal(lds[name].values, rds[name].values,
-                                          err_msg=f"{group}/{name}")
+            np.testing.assert_array_equal(
+                lds[name].values, rds[name].values, err_msg=f"{group}/{name}"
+            )
             compared += 1
     assert compared > 0
 
@@ -139,30 +143,65 @@ def fit_runs(tmp_path_factory):
     """Phase 1: SIGTERM a `fit` while it samples, beside earlier results (SIGINT is
     test_ctrl_c_while_fit_samples_says_interrupted). Phase 2, all at
     once: a rerun into the interrupted folder, a second run with the same seed, and two
-    runs with different seeds into one shared folder."""
+    runs with different seeds into one shared folder.
+    """
     root = tmp_path_factory.mktemp("fits")
     earlier = earlier_results(root)
     before = tree_hashes(earlier)
-    process = start(["fit", "paired_change", "--draws", "1000000", "--tune", "200",
-                     "--chains", "1", "--out", str(root / "killed"), "--json"], root,
-                    marked=True)
+    process = start(
+        [
+            "fit",
+            "paired_change",
+            "--draws",
+            "1000000",
+            "--tune",
+            "200",
+            "--chains",
+            "1",
+            "--out",
+            str(root / "killed"),
+            "--json",
+        ],
+        root,
+        marked=True,
+    )
     wait_for_marker(process, "SAMPLING-STARTED", timeout=300)
     time.sleep(2)
     process.send_signal(signal.SIGTERM)
     interrupted = finish(process)
-    after_interrupt = {"earlier": tree_hashes(earlier) == before,
-                       "leftovers": leftovers(root, {"earlier_run"})}
+    after_interrupt = {
+        "earlier": tree_hashes(earlier) == before,
+        "leftovers": leftovers(root, {"earlier_run"}),
+    }
 
     def fit(out: str, seed: int) -> list[str]:
-        return ["fit", "paired_change", *TINY_FIT, "--seed", str(seed), "--strict", "--json",
-                "--out", str(root / out)]
+        return [
+            "fit",
+            "paired_change",
+            *TINY_FIT,
+            "--seed",
+            str(seed),
+            "--strict",
+            "--json",
+            "--out",
+            str(root / out),
+        ]
 
-    runs = {"rerun": start(fit("killed", 7), root), "twin": start(fit("twin", 7), root),
-            "shared_7": start(fit("shared", 7), root),
-            "shared_8": start(fit("shared", 8), root)}
+    runs = {
+        "rerun": start(fit("killed", 7), root),
+        "twin": start(fit("twin", 7), root),
+        "shared_7": start(fit("shared", 7), root),
+        "shared_8": start(fit("shared", 8), root),
+    }
     finished = {name: finish(process) for name, process in runs.items()}
-    return {"root": root, "earlier": earlier, "earlier_hashes": before,
-            "interrupted": interrupted, "after_interrupt": after_interrupt, "runs": finished}
+    return {
+        "root": root,
+        "earlier": earlier,
+        "earlier_hashes": before,
+        "interrupted": interrupted,
+        "after_interrupt": after_interrupt,
+        "runs": finished,
+    }
 
 
 def test_sigterm_to_fit_while_sampling_leaves_nothing_and_no_traceback(fit_runs):
@@ -182,7 +221,11 @@ def test_rerun_after_interruption_works(fit_runs):
     assert code == EXIT_DIAGNOSTICS_FAILED and "Traceback" not in err  # --strict, 60 draws
     assert Path(json.loads(out)["run_dir"]).resolve() == (fit_runs["root"] / "killed").resolve()
     assert sorted(p.name for p in (fit_runs["root"] / "killed").iterdir()) == [
-        "diagnostics.json", "posterior.nc", "provenance.json", "summary.json"]
+        "diagnostics.json",
+        "posterior.nc",
+        "provenance.json",
+        "summary.json",
+    ]
 
 
 def test_same_seed_gives_identical_netcdf_and_json_across_processes(fit_runs):
@@ -191,8 +234,9 @@ def test_same_seed_gives_identical_netcdf_and_json_across_processes(fit_runs):
     first, second = (json.loads(fit_runs["runs"][k][1]) for k in ("rerun", "twin"))
     assert drop_run_specific(first) == drop_run_specific(second)
     for name in ("summary.json", "diagnostics.json"):
-        assert (json.loads((root / "killed" / name).read_text())
-                == json.loads((root / "twin" / name).read_text()))
+        assert json.loads((root / "killed" / name).read_text()) == json.loads(
+            (root / "twin" / name).read_text()
+        )
 
 
 def test_two_runs_into_one_folder_one_refuses_and_nothing_is_mixed(fit_runs):
@@ -224,12 +268,12 @@ def test_two_runs_into_one_folder_one_refuses_and_nothing_is_mixed(fit_runs):
 def test_failing_diagnostics_are_reported_everywhere_and_strict_exits_3(fit_runs):
     code, out, err = fit_runs["runs"]["twin"]
     assert code == EXIT_DIAGNOSTICS_FAILED
-    assert "DIAGNOSTICS FAILED" in err and "ESS" in err          # CLI output (stderr)
-    payload = json.loads(out)                                     # JSON
+    assert "DIAGNOSTICS FAILED" in err and "ESS" in err  # CLI output (stderr)
+    payload = json.loads(out)  # JSON
     assert payload["diagnostics"]["ok"] is False and payload["diagnostics"]["status"] == "fail"
     assert payload["diagnostics"]["failures"]
     saved = json.loads((fit_runs["root"] / "twin" / "diagnostics.json").read_text())
-    assert json.dumps(saved).count('"fail"') >= 1                  # run folder
+    assert json.dumps(saved).count('"fail"') >= 1  # run folder
     # 2 chains x 30 draws cannot reach the ESS >= 400 threshold: the failure is real
     assert any("ess" in check.lower() for check in payload["diagnostics"]["failures"])
 
@@ -251,11 +295,29 @@ def test_ctrl_c_while_fit_samples_says_interrupted(tmp_path):
     Was a bug (fit._sample, found by these tests): nutpie catches KeyboardInterrupt and
     *returns* the trace drawn so far, so with one chain a truncated posterior (e.g.
     45 004 of 1 000 000 draws) was saved as a complete run with exit 0, and with two
-    chains the NaN-padded trace failed as "draws of 'effect' are not finite"."""
+    chains the NaN-padded trace failed as "draws of 'effect' are not finite".
+    """
     process = subprocess.Popen(
-        [sys.executable, "-c", MARKED_MAIN, "fit", "paired_change", "--draws", "1000000",
-         "--tune", "200", "--chains", "1", "--out", str(tmp_path / "run")],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            MARKED_MAIN,
+            "fit",
+            "paired_change",
+            "--draws",
+            "1000000",
+            "--tune",
+            "200",
+            "--chains",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in process.stderr:
         if "SAMPLING-STARTED" in line:
             break
@@ -272,7 +334,8 @@ def test_ctrl_c_exits_130_not_0(capsys, monkeypatch):
 
     Was a bug (cli/__init__.main, found by these tests): typer turns KeyboardInterrupt
     into Exit(130) and, with standalone_mode=False, *returns* 130, which main ignored,
-    so Ctrl-C exited 0 silently."""
+    so Ctrl-C exited 0 silently.
+    """
     import milkbayes.reanalysis.pipeline
 
     def interrupted(data):
@@ -286,8 +349,11 @@ def test_ctrl_c_exits_130_not_0(capsys, monkeypatch):
 # ----------------------------------------------------------------------------- reanalyze
 def interrupt_reanalyze(root: Path, sig: int) -> tuple[int, str, str]:
     process = start(["reanalyze", "--fast", "--out", "report"], root)
-    wait_until(lambda: any(p.name.startswith(".report.partial") for p in root.iterdir()),
-               timeout=300, what="the temporary report folder")
+    wait_until(
+        lambda: any(p.name.startswith(".report.partial") for p in root.iterdir()),
+        timeout=300,
+        what="the temporary report folder",
+    )
     time.sleep(3)
     process.send_signal(sig)
     return finish(process, timeout=180)
@@ -296,7 +362,8 @@ def interrupt_reanalyze(root: Path, sig: int) -> tuple[int, str, str]:
 def test_sigint_to_reanalyze_leaves_nothing_then_a_rerun_reports_non_convergence(tmp_path):
     """Ctrl-C once the temporary report folder exists: nothing partial, earlier results
     intact. Then a rerun into the same folder with 2 chains x 20 draws (forced
-    non-convergence) writes a report whose JSON and HTML say the diagnostics failed."""
+    non-convergence) writes a report whose JSON and HTML say the diagnostics failed.
+    """
     from dataclasses import replace
 
     from milkbayes.reanalysis.pipeline import FAST, run_reanalysis
@@ -308,8 +375,15 @@ def test_sigint_to_reanalyze_leaves_nothing_then_a_rerun_reports_non_convergence
     assert leftovers(tmp_path, {"earlier_run"}) == []
     assert tree_hashes(earlier) == before
 
-    tiny = replace(FAST, draws=20, tune=20, chains=2, lomo_draws=20, lomo_tune=20,
-                   comparison=(("paired_change", "normal"),))
+    tiny = replace(
+        FAST,
+        draws=20,
+        tune=20,
+        chains=2,
+        lomo_draws=20,
+        lomo_tune=20,
+        comparison=(("paired_change", "normal"),),
+    )
     result = run_reanalysis(None, tmp_path / "report", settings=tiny, sensitivity=False)
     saved = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert result.diagnostics_ok is False and saved["diagnostics"]["overall"] == "fail"
@@ -322,7 +396,8 @@ def test_sigint_to_reanalyze_leaves_nothing_then_a_rerun_reports_non_convergence
 
 def test_sigterm_to_reanalyze_leaves_no_partial_folder(tmp_path):
     """`kill` once the temporary report folder exists: it is removed, earlier results
-    intact (found by these tests: SIGTERM once left '.report.partial-*')."""
+    intact (found by these tests: SIGTERM once left '.report.partial-*').
+    """
     earlier = earlier_results(tmp_path)
     before = tree_hashes(earlier)
     code, out, err = interrupt_reanalyze(tmp_path, signal.SIGTERM)
@@ -333,29 +408,44 @@ def test_sigterm_to_reanalyze_leaves_no_partial_folder(tmp_path):
 
 def test_reanalyze_strict_exit_status_reaches_the_shell(capsys, monkeypatch, tmp_path):
     """`reanalyze --strict` with failing diagnostics exits 3 (found by these tests: the
-    status was once dropped by cli.main and the shell saw 0)."""
+    status was once dropped by cli.main and the shell saw 0).
+    """
     import milkbayes.reanalysis.pipeline as reanalyze
 
-    summary = {"reconstructed": True, "warning": "w", "diagnostics": {"overall": "fail"},
-               "bayes": {"unit": "ml", "effect_median": 1.0, "priors": [
-                   {"prior": "neutral", "median": 1.0, "ci95_low": 0.0, "ci95_high": 2.0}]}}
-    fake = SimpleNamespace(summary=summary, html=tmp_path / "report.html",
-                           markdown=tmp_path / "report.md", json=tmp_path / "summary.json",
-                           timings={}, diagnostics_ok=False)
+    summary = {
+        "reconstructed": True,
+        "warning": "w",
+        "diagnostics": {"overall": "fail"},
+        "bayes": {
+            "unit": "ml",
+            "effect_median": 1.0,
+            "priors": [{"prior": "neutral", "median": 1.0, "ci95_low": 0.0, "ci95_high": 2.0}],
+        },
+    }
+    fake = SimpleNamespace(
+        summary=summary,
+        html=tmp_path / "report.html",
+        markdown=tmp_path / "report.md",
+        json=tmp_path / "summary.json",
+        timings={},
+        diagnostics_ok=False,
+    )
 
     def failing(*args, **kwargs):
         raise reanalyze.DiagnosticsFailedError("convergence diagnostics failed", fake)
 
     monkeypatch.setattr(reanalyze, "run_reanalysis", failing)
-    code, _, err = run_cli(capsys, ["reanalyze", "--fast", "--strict", "--out",
-                                    str(tmp_path / "r")])
+    code, _, err = run_cli(
+        capsys, ["reanalyze", "--fast", "--strict", "--out", str(tmp_path / "r")]
+    )
     assert code == EXIT_DIAGNOSTICS_FAILED and "diagnostics failed" in err
 
 
 def test_report_appearing_meanwhile_is_not_replaced_without_force(tmp_path):
     """Two `reanalyze --out same` at once: when the other run's report lands while this
     one works, it is kept (RunExistsError), not silently replaced without --force
-    (found by these tests)."""
+    (found by these tests).
+    """
     from milkbayes.reanalysis.pipeline import _move_into_place
 
     target, temporary = tmp_path / "report", tmp_path / ".report.partial-x"
@@ -370,18 +460,20 @@ def test_report_appearing_meanwhile_is_not_replaced_without_force(tmp_path):
     assert (target / "report.html").read_text() == "first run"
 
 
-def test_run_landing_between_check_and_rename_is_refused_cleanly(tmp_path, monkeypatch,
-                                                                 toy_model, toy_prior,
-                                                                 small_study):
+def test_run_landing_between_check_and_rename_is_refused_cleanly(
+    tmp_path, monkeypatch, toy_model, toy_prior, small_study
+):
     """Another run lands between save_run's existence check and its rename (two
     `fit --out same` at once): RunExistsError, the other run intact, no '.tmp-' left.
 
     Was a bug (fit._move_into_place, found by these tests): os.rename's OSError
-    (ENOTEMPTY) escaped as a traceback and left the temporary folder."""
+    (ENOTEMPTY) escaped as a traceback and left the temporary folder.
+    """
     from milkbayes.engine import fit as fitmod
 
-    result = fitmod.fit(toy_model, small_study, prior=toy_prior, seed=1, draws=50, tune=50,
-                        chains=1)
+    result = fitmod.fit(
+        toy_model, small_study, prior=toy_prior, seed=1, draws=50, tune=50, chains=1
+    )
     target = tmp_path / "run"
     real_rename = os.rename
 
@@ -399,8 +491,19 @@ def test_run_landing_between_check_and_rename_is_refused_cleanly(tmp_path, monke
 
 
 # ----------------------------------------------------------------------------- simulate
-SIM = ["simulate", "power", "--sims", "40000", "--effect", "1.0", "--seed", "5",
-       "--workers", "1", "--json"]
+SIM = [
+    "simulate",
+    "power",
+    "--sims",
+    "40000",
+    "--effect",
+    "1.0",
+    "--seed",
+    "5",
+    "--workers",
+    "1",
+    "--json",
+]
 
 
 def sim_result(stdout: str) -> dict:
@@ -413,15 +516,17 @@ def sim_result(stdout: str) -> dict:
 @pytest.fixture(scope="module")
 def uninterrupted_simulation(tmp_path_factory):
     root = tmp_path_factory.mktemp("sim")
-    done = subprocess.run([str(ENTRY_POINT), *SIM], cwd=root, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [str(ENTRY_POINT), *SIM], cwd=root, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-800:]
     return sim_result(done.stdout)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_interrupted_simulation_resumes_to_identical_results(tmp_path, sig,
-                                                             uninterrupted_simulation):
+def test_interrupted_simulation_resumes_to_identical_results(
+    tmp_path, sig, uninterrupted_simulation
+):
     checkpoint = tmp_path / "study.jsonl"
     earlier = earlier_results(tmp_path)
     before = tree_hashes(earlier)
@@ -441,8 +546,13 @@ def test_interrupted_simulation_resumes_to_identical_results(tmp_path, sig,
     assert 3 <= done_before_resume < 40  # interrupted mid-study, not at the end
     assert tree_hashes(earlier) == before
     assert leftovers(tmp_path, {"earlier_run", "study.jsonl"}) == []
-    resumed = subprocess.run([str(ENTRY_POINT), *SIM, "--checkpoint", str(checkpoint)],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [str(ENTRY_POINT), *SIM, "--checkpoint", str(checkpoint)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-800:]
     assert json.loads(resumed.stdout)["result"]["run"]["resumed"] >= done_before_resume
     assert sim_result(resumed.stdout) == uninterrupted_simulation
@@ -459,11 +569,22 @@ def test_simulation_gives_the_same_numbers_inline_and_on_processes(capsys):
 
 # ----------------------------------------------------------------------------- safety
 UNSAFE_CALLS = {"eval", "exec", "compile", "__import__"}
-UNSAFE_ATTRIBUTES = {("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"),
-                     ("cPickle", "load"), ("dill", "load"), ("dill", "loads"),
-                     ("marshal", "load"), ("marshal", "loads"), ("shelve", "open"),
-                     ("joblib", "load"), ("pd", "read_pickle"), ("pandas", "read_pickle"),
-                     ("os", "system"), ("os", "popen")}
+UNSAFE_ATTRIBUTES = {
+    ("pickle", "load"),
+    ("pickle", "loads"),
+    ("pickle", "Unpickler"),
+    ("cPickle", "load"),
+    ("dill", "load"),
+    ("dill", "loads"),
+    ("marshal", "load"),
+    ("marshal", "loads"),
+    ("shelve", "open"),
+    ("joblib", "load"),
+    ("pd", "read_pickle"),
+    ("pandas", "read_pickle"),
+    ("os", "system"),
+    ("os", "popen"),
+}
 UNSAFE_MODULES = {"pickle", "cPickle", "dill", "marshal", "shelve", "cloudpickle"}
 
 
@@ -484,11 +605,17 @@ def unsafe_uses(source: str) -> list[str]:
                 if pair in UNSAFE_ATTRIBUTES:
                     found.append(".".join(pair) + "()")
                 if pair in (("yaml", "load"), ("yaml", "load_all")) and not any(
-                        "Safe" in ast.unparse(arg) for arg in [*node.args, *node.keywords]):
+                    "Safe" in ast.unparse(arg) for arg in [*node.args, *node.keywords]
+                ):
                     found.append(f"{'.'.join(pair)}() without SafeLoader")
-            if isinstance(func, ast.Attribute) and func.attr == "load" and any(
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr == "load"
+                and any(
                     k.arg == "allow_pickle" and ast.unparse(k.value) != "False"
-                    for k in node.keywords):
+                    for k in node.keywords
+                )
+            ):
                 found.append("load(allow_pickle=...)")
             if any(k.arg == "shell" and ast.unparse(k.value) != "False" for k in node.keywords):
                 found.append("subprocess(shell=True)")
@@ -496,18 +623,20 @@ def unsafe_uses(source: str) -> list[str]:
 
 
 def test_the_scanner_finds_what_it_looks_for():
-    sample = ("import pickle\nfrom marshal import loads\neval(x)\nexec(y)\npickle.load(f)\n"
-              "yaml.load(s)\nnp.load(p, allow_pickle=True)\nsubprocess.run(c, shell=True)\n")
+    sample = (
+        "import pickle\nfrom marshal import loads\neval(x)\nexec(y)\npickle.load(f)\n"
+        "yaml.load(s)\nnp.load(p, allow_pickle=True)\nsubprocess.run(c, shell=True)\n"
+    )
     assert len(unsafe_uses(sample)) == 8
-    assert unsafe_uses("yaml.load(s, Loader=yaml.SafeLoader)\nnp.load(p)\nast.literal_eval(s)") \
-        == []
+    assert (
+        unsafe_uses("yaml.load(s, Loader=yaml.SafeLoader)\nnp.load(p)\nast.literal_eval(s)") == []
+    )
 
 
 def test_source_never_unpickles_or_evaluates_anything():
     modules = sorted(SRC.rglob("*.py"))
     assert len(modules) > 20
-    found = {str(m.relative_to(SRC)): unsafe_uses(m.read_text(encoding="utf-8"))
-             for m in modules}
+    found = {str(m.relative_to(SRC)): unsafe_uses(m.read_text(encoding="utf-8")) for m in modules}
     assert {k: v for k, v in found.items() if v} == {}
 
 
@@ -520,34 +649,42 @@ def test_a_pickle_given_as_prior_file_is_refused_and_never_run(tmp_path, capsys)
 
     prior = tmp_path / "prior.toml"
     prior.write_bytes(pickle.dumps(Payload()))
-    code = main(["fit", "paired_change", "--prior", str(prior), *TINY_FIT,
-                 "--out", str(tmp_path / "run")])
+    code = main(
+        ["fit", "paired_change", "--prior", str(prior), *TINY_FIT, "--out", str(tmp_path / "run")]
+    )
     err = capsys.readouterr().err
     assert code == EXIT_USER_ERROR and str(prior) in err and "Traceback" not in err
     assert not marker.exists() and not (tmp_path / "run").exists()
 
 
-VALID_PRIOR = ('model = "paired_change"\nkind = "volume"\nbase = "neutral"\n'
-               "[values]\ndelta_scale = 0.5\n")
+VALID_PRIOR = (
+    'model = "paired_change"\nkind = "volume"\nbase = "neutral"\n[values]\ndelta_scale = 0.5\n'
+)
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("model = \n", "not valid TOML"),
-    (VALID_PRIOR + "extra = 1\n", "values.extra"),
-    (VALID_PRIOR.replace("delta_scale = 0.5", "delta_scale = -1.0"), "must be > 0"),
-    (VALID_PRIOR.replace("delta_scale = 0.5", 'delta_scale = "__import__(\'os\')"'),
-     "must be a number"),
-    (VALID_PRIOR.replace("delta_scale = 0.5", "delta_scale = nan"), "finite"),
-    (VALID_PRIOR.replace('model = "paired_change"', 'model = "signed_rank"'), '"model"'),
-    (VALID_PRIOR.replace('kind = "volume"', 'kind = "score"'), '"kind"'),
-    ("code = 'import os'\n" + VALID_PRIOR, 'unknown key "code"'),
-    (VALID_PRIOR.replace('base = "neutral"', 'base = "../../etc/passwd"'), '"base"'),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("model = \n", "not valid TOML"),
+        (VALID_PRIOR + "extra = 1\n", "values.extra"),
+        (VALID_PRIOR.replace("delta_scale = 0.5", "delta_scale = -1.0"), "must be > 0"),
+        (
+            VALID_PRIOR.replace("delta_scale = 0.5", "delta_scale = \"__import__('os')\""),
+            "must be a number",
+        ),
+        (VALID_PRIOR.replace("delta_scale = 0.5", "delta_scale = nan"), "finite"),
+        (VALID_PRIOR.replace('model = "paired_change"', 'model = "signed_rank"'), '"model"'),
+        (VALID_PRIOR.replace('kind = "volume"', 'kind = "score"'), '"kind"'),
+        ("code = 'import os'\n" + VALID_PRIOR, 'unknown key "code"'),
+        (VALID_PRIOR.replace('base = "neutral"', 'base = "../../etc/passwd"'), '"base"'),
+    ],
+)
 def test_bad_prior_files_are_clear_errors_through_the_cli(tmp_path, capsys, text, says):
     prior = tmp_path / "prior.toml"
     prior.write_text(text)
-    code = main(["fit", "paired_change", "--prior", str(prior), *TINY_FIT,
-                 "--out", str(tmp_path / "run")])
+    code = main(
+        ["fit", "paired_change", "--prior", str(prior), *TINY_FIT, "--out", str(tmp_path / "run")]
+    )
     err = capsys.readouterr().err
     assert code == EXIT_USER_ERROR and "Traceback" not in err
     line = err.strip().splitlines()[-1]
@@ -555,10 +692,10 @@ def test_bad_prior_files_are_clear_errors_through_the_cli(tmp_path, capsys, text
     assert not (tmp_path / "run").exists()
 
 
-def test_prior_named_with_a_path_cannot_move_the_default_run_folder(tmp_path, capsys,
-                                                                   monkeypatch):
+def test_prior_named_with_a_path_cannot_move_the_default_run_folder(tmp_path, capsys, monkeypatch):
     """A prior set named "../../x" (its TOML `name`) must not steer the default run
-    folder out of ./runs; the folder is checked where save_run would write it."""
+    folder out of ./runs; the folder is checked where save_run would write it.
+    """
     import milkbayes.engine.fit as fit_module
 
     prior = tmp_path / "evil.toml"
@@ -612,8 +749,7 @@ def run_cli(capsys, argv):
     except SystemExit as done:
         code = done.code
     except Exception as error:  # noqa: BLE001 - a traceback is what we look for
-        pytest.fail(f"traceback from `milkbayes {' '.join(argv)}`: "
-                    f"{type(error).__name__}: {error}")
+        pytest.fail(f"traceback from `milkbayes {' '.join(argv)}`: {type(error).__name__}: {error}")
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -636,7 +772,8 @@ def test_diagnose_on_a_corrupted_run_folder_names_the_file(tmp_path, capsys, bro
         import xarray as xr
 
         xr.DataTree(xr.Dataset({"x": ("draw", np.arange(3.0))})).to_netcdf(
-            run_dir / "posterior.nc", engine="h5netcdf")
+            run_dir / "posterior.nc", engine="h5netcdf"
+        )
         (run_dir / broken).write_bytes(b'{"cut short": ')
     code, out, err = run_cli(capsys, ["diagnose", str(run_dir), "--json"])
     assert code == EXIT_USER_ERROR and out == ""
@@ -652,11 +789,29 @@ def test_diagnose_on_a_folder_that_is_not_a_run(tmp_path, capsys):
 def minimal_summary() -> dict:
     from milkbayes.report.render import SCHEMA_VERSION
 
-    return {"schema_version": SCHEMA_VERSION, "reconstructed": False, "generator": {},
-            "data": {}, "reproduction": {}, "modifiers": {}, "comparison": {},
-            "design_limits": [], "diagnostics": {"overall": "pass"},
-            "bayes": {"priors": [{"prior": "neutral", "median": 1.0, "ci95_low": 0.0,
-                                  "ci95_high": 2.0, "p_gt_0": 0.9, "p_gt_mcid": 0.5}]}}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "reconstructed": False,
+        "generator": {},
+        "data": {},
+        "reproduction": {},
+        "modifiers": {},
+        "comparison": {},
+        "design_limits": [],
+        "diagnostics": {"overall": "pass"},
+        "bayes": {
+            "priors": [
+                {
+                    "prior": "neutral",
+                    "median": 1.0,
+                    "ci95_low": 0.0,
+                    "ci95_high": 2.0,
+                    "p_gt_0": 0.9,
+                    "p_gt_mcid": 0.5,
+                }
+            ]
+        },
+    }
 
 
 @pytest.mark.parametrize("tamper", ["not json", "wrong version", "reconstructed unflagged"])
@@ -677,15 +832,17 @@ def test_report_rerender_of_a_tampered_summary_is_refused(tmp_path, capsys, tamp
     assert sorted(p.name for p in folder.iterdir()) == ["summary.json"]  # nothing rendered
 
 
-@pytest.mark.parametrize("tamper", ["bayes is a list", "prior row is text",
-                                    "diagnostics is a list", "wrong version"])
+@pytest.mark.parametrize(
+    "tamper", ["bayes is a list", "prior row is text", "diagnostics is a list", "wrong version"]
+)
 def test_tampered_summary_is_one_error_naming_the_file(tmp_path, capsys, tamper):
     """A summary.json with a section of the wrong JSON type, or of another version:
     exit 2 with the summary's path in the one error line.
 
     Was a bug (report.read_summary / validate_summary, found by these tests): "bayes": []
     escaped as AttributeError (traceback), and the schema errors did not name the
-    file."""
+    file.
+    """
     folder = tmp_path / "report"
     folder.mkdir()
     summary = minimal_summary()
@@ -708,7 +865,8 @@ def test_summary_lacking_a_field_the_report_needs_names_its_json_path(tmp_path, 
     (generator.name): exit 2 naming the file and the JSON path, nothing rendered.
 
     Was a bug (report.validate_summary, found by these tests): accepted, then a jinja2
-    UndefinedError traceback while rendering."""
+    UndefinedError traceback while rendering.
+    """
     folder = tmp_path / "report"
     folder.mkdir()
     (folder / "summary.json").write_text(json.dumps(minimal_summary()))
@@ -720,17 +878,44 @@ def test_summary_lacking_a_field_the_report_needs_names_its_json_path(tmp_path, 
 
 
 def small_power(*extra: str) -> list[str]:
-    return ["simulate", "power", "--sims", "3000", "--effect", "1.0", "--seed", "4",
-            "--workers", "1", "--json", *extra]
+    return [
+        "simulate",
+        "power",
+        "--sims",
+        "3000",
+        "--effect",
+        "1.0",
+        "--seed",
+        "4",
+        "--workers",
+        "1",
+        "--json",
+        *extra,
+    ]
 
 
 def test_checkpoint_of_another_study_is_refused_not_mixed(tmp_path, capsys):
     checkpoint = tmp_path / "study.jsonl"
     assert run_cli(capsys, small_power("--checkpoint", str(checkpoint)))[0] == 0
     before = checkpoint.read_bytes()
-    code, out, err = run_cli(capsys, ["simulate", "power", "--sims", "3000", "--effect", "2.0",
-                                      "--seed", "4", "--workers", "1", "--json",
-                                      "--checkpoint", str(checkpoint)])
+    code, out, err = run_cli(
+        capsys,
+        [
+            "simulate",
+            "power",
+            "--sims",
+            "3000",
+            "--effect",
+            "2.0",
+            "--seed",
+            "4",
+            "--workers",
+            "1",
+            "--json",
+            "--checkpoint",
+            str(checkpoint),
+        ],
+    )
     assert code == EXIT_USER_ERROR and out == "" and str(checkpoint) in err
     assert "row 1" in err and checkpoint.read_bytes() == before
 

@@ -16,23 +16,32 @@ import re
 import pytest
 
 from milkbayes import RECONSTRUCTED_WARNING
-from milkbayes.report import render as report
 from milkbayes.errors import MilkbayesError
+from milkbayes.report import render as report
 
 HOSTILE = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://evil.example","x")'
 
 # A 1x1 transparent PNG (the smallest valid PNG; its bytes are the PNG spec's layout).
 PNG_1x1 = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
 
 
 def summary_fixture(*, reconstructed: bool = True) -> dict:
     """A complete summary whose user-supplied strings are all hostile."""
-    prior_row = {"prior": "neutral", "median": 11.0123, "ci95_low": 3.15, "ci95_high": 19.17,
-                 "p_gt_0": 0.992, "p_gt_mcid": 0.598, "p_in_rope": 0.067,
-                 "rope_statement": "CrI overlaps the ROPE [-5, 5]: undecided",
-                 "beliefs": ["P(effect > 10 ml) = 40.1 %"], "rationale": "weak"}
+    prior_row = {
+        "prior": "neutral",
+        "median": 11.0123,
+        "ci95_low": 3.15,
+        "ci95_high": 19.17,
+        "p_gt_0": 0.992,
+        "p_gt_mcid": 0.598,
+        "p_in_rope": 0.067,
+        "rope_statement": "CrI overlaps the ROPE [-5, 5]: undecided",
+        "beliefs": ["P(effect > 10 ml) = 40.1 %"],
+        "rationale": "weak",
+    }
     return {
         "schema_version": report.SCHEMA_VERSION,
         "generator": {"name": "milkbayes", "version": "test"},
@@ -40,51 +49,135 @@ def summary_fixture(*, reconstructed: bool = True) -> dict:
         "reconstructed": reconstructed,
         "warning": RECONSTRUCTED_WARNING if reconstructed else None,
         "settings": {"fast": True},
-        "data": {"source": f"/data/{HOSTILE}.csv", "sha256": "ab" * 32, "n": 2,
-                 "outcome": {"kind": "volume", "unit": HOSTILE, "max_score": None},
-                 "columns": ["id", "pre", "post", HOSTILE], "dropped_ids": [HOSTILE],
-                 "provenance": {HOSTILE: HOSTILE},
-                 "summary": [{"variable": "change", "n": 2, "mean": 1.5, "sd": 0.7,
-                              "median": 1.5, "q1": 1.0, "q3": 2.0}],
-                 "univariate": [{"column": HOSTILE, "level": HOSTILE, "count": 1,
-                                 "percent": 50.0}],
-                 "participants": [{"id": HOSTILE, "pre": 1.0, "post": 2.0, "change": 1.0},
-                                  {"id": FORMULA, "pre": 3.0, "post": 5.0, "change": 2.0}]},
-        "reproduction": {"published_p_text": "0.000", "spss_p_text": ".000", "p_exact": 1.2e-5,
-                         "p_honest_text": "p < .001", "p_asymptotic": 3e-5, "z_spss": -4.1,
-                         "w_plus": 300.0, "w_minus": 0.0, "n_zero": 0, "rank_biserial": 1.0,
-                         "hodges_lehmann": {"estimate": 9.88, "low": 6.7, "high": 12.7,
-                                            "method": "exact"},
-                         "t_test": {"mean_change": 9.51, "mean_ci_low": 6.8,
-                                    "mean_ci_high": 12.2, "t": 7.35, "df": 23.0,
-                                    "p_value": 1.7e-7, "cohens_dz": 1.5},
-                         "sign_test_p": 1.2e-7,
-                         "spss_ranks": [{"row": "Negative Ranks", "n": 0, "mean_rank": 0.0,
-                                         "sum_of_ranks": 0.0, "footnote": "a"}],
-                         "spss_test": [{"row": "Z", "value": -4.1, "text": "-4.114",
-                                        "footnote": "Based on negative ranks."}],
-                         "audit": [{"check": HOSTILE, "published": "37.5 %", "computed": "9/24",
-                                    "status": "pass", "note": HOSTILE}], "audit_note": ""},
-        "bayes": {"model": "prepost_hierarchical", "likelihood": "normal", "unit": HOSTILE,
-                  "effect_variable": "effect", "mcid": 10.0, "rope": [-5.0, 5.0],
-                  "reference_prior": "neutral", "priors": [prior_row],
-                  "effect_median": 11.0123,
-                  "freq_vs_bayes": [{"quantity": "evidence",
-                                     "frequentist_label": "p (Wilcoxon, exact)",
-                                     "frequentist_value": 1.2e-5,
-                                     "bayesian_label": "BF10 (JZS, paired model)",
-                                     "bayesian_value": 88558.6}],
-                  "bf10": 88558.6, "bf10_note": "closed form"},
-        "modifiers": {"subgroup_effects": {"parity": {HOSTILE: {"median": 1.0, "ci95_low": 0.0,
-                                                                "ci95_high": 2.0, "n": 1}}},
-                      "skipped": {HOSTILE: "not in the data"}, "coefficients": []},
-        "diagnostics": {"overall": "pass", "failing": [], "fits": [], "predictive": [],
-                        "loo_pit": None},
-        "comparison": {"lomo": [{"label": "m", "target": "change", "rank": 0, "elpd": -80.0,
-                                 "se": 2.0, "elpd_diff": 0.0, "dse": 0.0, "p_lomo": 1.3,
-                                 "weight": 1.0}],
-                       "psis": [], "notes": [HOSTILE],
-                       "pointwise": [{"id": HOSTILE, "m": -3.2}]},
+        "data": {
+            "source": f"/data/{HOSTILE}.csv",
+            "sha256": "ab" * 32,
+            "n": 2,
+            "outcome": {"kind": "volume", "unit": HOSTILE, "max_score": None},
+            "columns": ["id", "pre", "post", HOSTILE],
+            "dropped_ids": [HOSTILE],
+            "provenance": {HOSTILE: HOSTILE},
+            "summary": [
+                {
+                    "variable": "change",
+                    "n": 2,
+                    "mean": 1.5,
+                    "sd": 0.7,
+                    "median": 1.5,
+                    "q1": 1.0,
+                    "q3": 2.0,
+                }
+            ],
+            "univariate": [{"column": HOSTILE, "level": HOSTILE, "count": 1, "percent": 50.0}],
+            "participants": [
+                {"id": HOSTILE, "pre": 1.0, "post": 2.0, "change": 1.0},
+                {"id": FORMULA, "pre": 3.0, "post": 5.0, "change": 2.0},
+            ],
+        },
+        "reproduction": {
+            "published_p_text": "0.000",
+            "spss_p_text": ".000",
+            "p_exact": 1.2e-5,
+            "p_honest_text": "p < .001",
+            "p_asymptotic": 3e-5,
+            "z_spss": -4.1,
+            "w_plus": 300.0,
+            "w_minus": 0.0,
+            "n_zero": 0,
+            "rank_biserial": 1.0,
+            "hodges_lehmann": {"estimate": 9.88, "low": 6.7, "high": 12.7, "method": "exact"},
+            "t_test": {
+                "mean_change": 9.51,
+                "mean_ci_low": 6.8,
+                "mean_ci_high": 12.2,
+                "t": 7.35,
+                "df": 23.0,
+                "p_value": 1.7e-7,
+                "cohens_dz": 1.5,
+            },
+            "sign_test_p": 1.2e-7,
+            "spss_ranks": [
+                {
+                    "row": "Negative Ranks",
+                    "n": 0,
+                    "mean_rank": 0.0,
+                    "sum_of_ranks": 0.0,
+                    "footnote": "a",
+                }
+            ],
+            "spss_test": [
+                {
+                    "row": "Z",
+                    "value": -4.1,
+                    "text": "-4.114",
+                    "footnote": "Based on negative ranks.",
+                }
+            ],
+            "audit": [
+                {
+                    "check": HOSTILE,
+                    "published": "37.5 %",
+                    "computed": "9/24",
+                    "status": "pass",
+                    "note": HOSTILE,
+                }
+            ],
+            "audit_note": "",
+        },
+        "bayes": {
+            "model": "prepost_hierarchical",
+            "likelihood": "normal",
+            "unit": HOSTILE,
+            "effect_variable": "effect",
+            "mcid": 10.0,
+            "rope": [-5.0, 5.0],
+            "reference_prior": "neutral",
+            "priors": [prior_row],
+            "effect_median": 11.0123,
+            "freq_vs_bayes": [
+                {
+                    "quantity": "evidence",
+                    "frequentist_label": "p (Wilcoxon, exact)",
+                    "frequentist_value": 1.2e-5,
+                    "bayesian_label": "BF10 (JZS, paired model)",
+                    "bayesian_value": 88558.6,
+                }
+            ],
+            "bf10": 88558.6,
+            "bf10_note": "closed form",
+        },
+        "modifiers": {
+            "subgroup_effects": {
+                "parity": {HOSTILE: {"median": 1.0, "ci95_low": 0.0, "ci95_high": 2.0, "n": 1}}
+            },
+            "skipped": {HOSTILE: "not in the data"},
+            "coefficients": [],
+        },
+        "diagnostics": {
+            "overall": "pass",
+            "failing": [],
+            "fits": [],
+            "predictive": [],
+            "loo_pit": None,
+        },
+        "comparison": {
+            "lomo": [
+                {
+                    "label": "m",
+                    "target": "change",
+                    "rank": 0,
+                    "elpd": -80.0,
+                    "se": 2.0,
+                    "elpd_diff": 0.0,
+                    "dse": 0.0,
+                    "p_lomo": 1.3,
+                    "weight": 1.0,
+                }
+            ],
+            "psis": [],
+            "notes": [HOSTILE],
+            "pointwise": [{"id": HOSTILE, "m": -3.2}],
+        },
         "sensitivity": None,
         "design_limits": [{"title": t, "text": x} for t, x in report.DESIGN_LIMITS],
         "figures": {"priors": {"file": "figures/priors.png", "caption": HOSTILE}},
@@ -128,8 +221,12 @@ def test_measured_data_carry_no_banner():
 
 def test_failing_diagnostics_are_shown_before_the_first_section():
     summary = summary_fixture()
-    summary["diagnostics"].update(overall="fail", failing=[
-        {"fit": "m", "check": "rhat", "label": "max R-hat", "detail": "R-hat 1.05 (sigma)"}])
+    summary["diagnostics"].update(
+        overall="fail",
+        failing=[
+            {"fit": "m", "check": "rhat", "label": "max R-hat", "detail": "R-hat 1.05 (sigma)"}
+        ],
+    )
     page = report.render_html(summary, {})
     assert page.index('id="diagnostics-alert"') < page.index('<section id="data">')
     assert "R-hat 1.05 (sigma)" in page
@@ -156,25 +253,34 @@ def test_sensitivity_highlights_validate_and_render_as_a_list():
     # reanalyze writes the highlights as a list of items; the validator once wanted an
     # object and refused every real report that had a sensitivity section
     summary = summary_fixture()
-    summary["sensitivity"] = [{"name": "bias", "title": f"Bias {HOSTILE}",
-                               "summary": {"tipping_point": 3.81}, "notes": ["a note"],
-                               "figure": "sensitivity_bias"}]
+    summary["sensitivity"] = [
+        {
+            "name": "bias",
+            "title": f"Bias {HOSTILE}",
+            "summary": {"tipping_point": 3.81},
+            "notes": ["a note"],
+            "figure": "sensitivity_bias",
+        }
+    ]
     report.validate_summary(summary)
     page = report.render_html(summary, {"priors": PNG_1x1, "sensitivity_bias": PNG_1x1})
     assert 'id="sensitivity"' in page and "3.81" in page and HOSTILE not in page
     assert "8. What a single-group design cannot show" in page
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda s: s.pop("schema_version"), "schema_version"),
-    (lambda s: s.update(sensitivity={"bias": 1}), "'sensitivity' must be"),
-    (lambda s: s.update(sensitivity=["text"]), "sensitivity[0]"),
-    (lambda s: s.update(schema_version="2.0"), "not supported"),
-    (lambda s: s.pop("comparison"), "'comparison'"),
-    (lambda s: s.update(warning=None), "warning"),
-    (lambda s: s["bayes"].update(priors=[]), "bayes.priors"),
-    (lambda s: s["diagnostics"].pop("overall"), "diagnostics.overall"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda s: s.pop("schema_version"), "schema_version"),
+        (lambda s: s.update(sensitivity={"bias": 1}), "'sensitivity' must be"),
+        (lambda s: s.update(sensitivity=["text"]), "sensitivity[0]"),
+        (lambda s: s.update(schema_version="2.0"), "not supported"),
+        (lambda s: s.pop("comparison"), "'comparison'"),
+        (lambda s: s.update(warning=None), "warning"),
+        (lambda s: s["bayes"].update(priors=[]), "bayes.priors"),
+        (lambda s: s["diagnostics"].pop("overall"), "diagnostics.overall"),
+    ],
+)
 def test_validate_summary_rejects_malformed_summaries(mutate, message):
     summary = summary_fixture()
     mutate(summary)
@@ -207,10 +313,19 @@ def test_csv_exports_neutralise_formulas(tmp_path):
     assert rows[1]["change"] == "2.0"  # numbers untouched
 
 
-@pytest.mark.parametrize("cell, expected", [
-    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"), ("\tx", "'\tx"),
-    ("M01", "M01"), (-1.5, -1.5), (3, 3),
-])
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@A1", "'@A1"),
+        ("\tx", "'\tx"),
+        ("M01", "M01"),
+        (-1.5, -1.5),
+        (3, 3),
+    ],
+)
 def test_csv_safe(cell, expected):
     assert report.csv_safe(cell) == expected
 

@@ -53,8 +53,9 @@ def test_critical_w_plus_matches_the_published_bound_and_the_spss_test():
 @pytest.mark.parametrize("distribution", ["normal", "t3"])
 def test_rejection_thresholds_reproduce_the_wilcoxon_test_on_the_same_numbers(distribution):
     n, n_sim, seed = 24, 400, 11
-    lower, upper = rejection_thresholds(n, distribution=distribution, n_sim=n_sim, seed=seed,
-                                        chunk=n_sim)
+    lower, upper = rejection_thresholds(
+        n, distribution=distribution, n_sim=n_sim, seed=seed, chunk=n_sim
+    )
     noise = POWER_DISTRIBUTIONS[distribution](np.random.default_rng(seed), (n_sim, n))
     for delta in (-1.2, -0.4, 0.3, 0.7, 1.0, 1.6):
         z, p = wilcoxon_many(delta + noise)
@@ -105,7 +106,7 @@ def test_grid_posterior_with_flat_likelihood_returns_the_prior_including_its_tai
     prior = stats.cauchy(0, math.sqrt(2) / 2)
     grid = np.linspace(-2, 2, 801)
     posterior = _grid_posterior(grid, prior, np.ones_like(grid))
-    for q in (0.025, 0.5, 0.975):   # 0.975 lies far beyond the grid (Cauchy tail)
+    for q in (0.025, 0.5, 0.975):  # 0.975 lies far beyond the grid (Cauchy tail)
         assert posterior.quantile(q) == pytest.approx(prior.ppf(q), abs=1e-3, rel=1e-4)
 
 
@@ -179,8 +180,9 @@ def test_tipping_points_reject_bad_input():
 
 
 def test_reconstructed_warning_is_carried():
-    result = SensitivityResult(name="x", title="x", table=None, figure=None, summary={},
-                               reconstructed=True)
+    result = SensitivityResult(
+        name="x", title="x", table=None, figure=None, summary={}, reconstructed=True
+    )
     assert result.warning == RECONSTRUCTED_WARNING
 
 
@@ -205,11 +207,10 @@ TOY_SAMPLER = SamplerOptions(draws=1000, tune=300, chains=2, seed=7)
 
 def _conjugate(change, weight, m0, s0, s=TOY_NOISE_SD):
     precision = 1 / s0**2 + weight.sum() / s**2
-    return (m0 / s0**2 + (weight * change).sum() / s**2) / precision, precision ** -0.5
+    return (m0 / s0**2 + (weight * change).sum() / s**2) / precision, precision**-0.5
 
 
-def test_influence_matches_the_conjugate_leave_one_out_posterior(small_study, toy_model,
-                                                                 toy_prior):
+def test_influence_matches_the_conjugate_leave_one_out_posterior(small_study, toy_model, toy_prior):
     result = influence(small_study, toy_model, prior=toy_prior, mcid=5.0, sampler=TOY_SAMPLER)
     change = np.asarray(small_study.change, dtype=float)
     assert list(result.table.id) == list(small_study.ids)
@@ -222,39 +223,59 @@ def test_influence_matches_the_conjugate_leave_one_out_posterior(small_study, to
         assert row.p_effect_gt_mcid == pytest.approx(stats.norm.sf(5.0, mean, sd), abs=0.06)
         assert row.change == pytest.approx(change[index])
     full_mean, _ = _conjugate(change, np.ones_like(change), 0.0, 20.0)
-    np.testing.assert_allclose(result.table["shift"],
-                               result.table.effect_median - result.summary["effect_median_all"])
+    np.testing.assert_allclose(
+        result.table["shift"], result.table.effect_median - result.summary["effect_median_all"]
+    )
     assert result.summary["effect_median_all"] == pytest.approx(full_mean, abs=0.4)
     # the mother with the largest change pulls the effect most when she leaves
-    assert result.summary["most_influential_id"] in {small_study.ids[int(np.argmax(change))],
-                                                     small_study.ids[int(np.argmin(change))]}
+    assert result.summary["most_influential_id"] in {
+        small_study.ids[int(np.argmax(change))],
+        small_study.ids[int(np.argmin(change))],
+    }
     assert result.reconstructed is False
 
 
-def test_prior_grid_matches_the_conjugate_posterior_at_every_setting(small_study, toy_model,
-                                                                     toy_prior):
-    result = prior_grid(small_study, toy_model, base_prior=toy_prior,
-                        prior_keys=("mu_loc", "mu_scale"), locations=(-10.0, 0.0, 10.0),
-                        scales=(1.0, 5.0), mcid=5.0, sampler=TOY_SAMPLER)
+def test_prior_grid_matches_the_conjugate_posterior_at_every_setting(
+    small_study, toy_model, toy_prior
+):
+    result = prior_grid(
+        small_study,
+        toy_model,
+        base_prior=toy_prior,
+        prior_keys=("mu_loc", "mu_scale"),
+        locations=(-10.0, 0.0, 10.0),
+        scales=(1.0, 5.0),
+        mcid=5.0,
+        sampler=TOY_SAMPLER,
+    )
     change = np.asarray(small_study.change, dtype=float)
     assert len(result.table) == 6
     for _, row in result.table.iterrows():
         mean, sd = _conjugate(change, np.ones_like(change), row.location, row.scale)
         assert row.effect_median == pytest.approx(mean, abs=5 * sd / math.sqrt(600))
         assert row.effect_ci95_low == pytest.approx(mean - 1.96 * sd, abs=0.25 * sd + 0.05)
-    assert "bf_robustness" not in result.extra_tables   # no JZS BF for a non-t model
+    assert "bf_robustness" not in result.extra_tables  # no JZS BF for a non-t model
 
 
-def test_bias_analysis_tipping_point_matches_closed_form_on_a_conjugate_fit(small_study,
-                                                                            toy_model, toy_prior):
-    result = bias_analysis(small_study, model=toy_model, prior=toy_prior, mcid=5.0,
-                           trend_mean=1.0, trend_sd=2.0, sampler=TOY_SAMPLER)
+def test_bias_analysis_tipping_point_matches_closed_form_on_a_conjugate_fit(
+    small_study, toy_model, toy_prior
+):
+    result = bias_analysis(
+        small_study,
+        model=toy_model,
+        prior=toy_prior,
+        mcid=5.0,
+        trend_mean=1.0,
+        trend_sd=2.0,
+        sampler=TOY_SAMPLER,
+    )
     change = np.asarray(small_study.change, dtype=float)
     m, sd = _conjugate(change, np.ones_like(change), 0.0, 20.0)
     total_sd = math.sqrt(sd**2 + 2.0**2)
     summary = result.summary
     assert summary["tipping_point_p_effect_gt_0"] == pytest.approx(
-        m - stats.norm.ppf(0.95) * total_sd, abs=0.3)
+        m - stats.norm.ppf(0.95) * total_sd, abs=0.3
+    )
     assert summary["tipping_point_p_effect_gt_mcid"] == pytest.approx(m - 5.0, abs=0.3)
     assert summary["p_effect_gt_0"] == pytest.approx(stats.norm.sf(0, m - 1.0, total_sd), abs=0.03)
     assert summary["naive_p_effect_gt_mcid"] == pytest.approx(stats.norm.sf(5.0, m, sd), abs=0.05)
@@ -266,7 +287,8 @@ def test_bias_analysis_defaults_on_the_bundled_data(paired_fit, bundled_study):
     # with a known zero trend the tipping point for the MCID is exactly where the
     # assumed trend moves the posterior median onto the MCID: median - MCID
     assert result.summary["tipping_point_p_effect_gt_mcid"] == pytest.approx(
-        np.median(draws) - 10.0, abs=0.05)
+        np.median(draws) - 10.0, abs=0.05
+    )
     assert result.summary["p_effect_gt_0"] == pytest.approx(paired_fit.summary["p_effect_gt_0"])
     assert result.reconstructed and result.warning == RECONSTRUCTED_WARNING
     with pytest.raises(MilkbayesError, match="trend"):
@@ -313,16 +335,34 @@ def test_cli_published_p_json_through_the_entry_point(tmp_path):
 
     exe = shutil.which("milkbayes") or str(Path(sys.executable).parent / "milkbayes")
     figure = tmp_path / "pp.png"
-    done = subprocess.run([exe, "sensitivity", "published-p", "--n-sim", "1000", "--json",
-                           "--distributions", "normal", "--figure", str(figure)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            exe,
+            "sensitivity",
+            "published-p",
+            "--n-sim",
+            "1000",
+            "--json",
+            "--distributions",
+            "normal",
+            "--figure",
+            str(figure),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert payload["analysis"] == "published_p" and payload["reconstructed"] is False
     assert payload["summary"]["critical_w_plus"] == 272
     assert figure.stat().st_size > 1000
-    bad = subprocess.run([exe, "sensitivity", "published-p", "--alternative", "less"],
-                         capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [exe, "sensitivity", "published-p", "--alternative", "less"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
 
@@ -332,8 +372,23 @@ def test_cli_bias_json_in_process(capsys, paired_fit):
 
     from milkbayes.cli import main
 
-    code = main(["sensitivity", "bias", "--json", "--draws", "100", "--tune", "100",
-                 "--chains", "1", "--trend-mean", "2", "--trend-sd", "1"])
+    code = main(
+        [
+            "sensitivity",
+            "bias",
+            "--json",
+            "--draws",
+            "100",
+            "--tune",
+            "100",
+            "--chains",
+            "1",
+            "--trend-mean",
+            "2",
+            "--trend-sd",
+            "1",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     payload = json.loads(out.out)
@@ -350,7 +405,7 @@ def test_prior_grid_refuses_settings_it_cannot_interpret(bundled_study, toy_mode
     with pytest.raises(MilkbayesError, match="prior_keys"):
         prior_grid(bundled_study, "prepost_hierarchical", likelihood="lognormal")
     with pytest.raises(MilkbayesError, match="prior_keys"):
-        prior_grid(bundled_study, toy_model)        # not a named model: keys needed
+        prior_grid(bundled_study, toy_model)  # not a named model: keys needed
     with pytest.raises(MilkbayesError, match="unknown model"):
         prior_grid(bundled_study, "no_such_model")
     with pytest.raises(MilkbayesError, match="positive"):
@@ -365,12 +420,28 @@ def test_cli_fit_based_commands_in_process(capsys, paired_fit, tmp_path):
 
     small = ["--draws", "60", "--tune", "60", "--chains", "1", "--json"]
     runs = {
-        "prior_grid": ["sensitivity", "prior-grid", "--locations", "0", "--scales", "0.7,1",
-                       *small],
+        "prior_grid": [
+            "sensitivity",
+            "prior-grid",
+            "--locations",
+            "0",
+            "--scales",
+            "0.7,1",
+            *small,
+        ],
         "influence": ["sensitivity", "influence", *small],
         "ensemble": ["sensitivity", "ensemble", "--k", "2", "--seed", "3", *small],
-        "likelihood": ["sensitivity", "likelihood", "--model", "paired_change",
-                       "--likelihoods", "normal", "--figure", str(tmp_path / "l.svg"), *small],
+        "likelihood": [
+            "sensitivity",
+            "likelihood",
+            "--model",
+            "paired_change",
+            "--likelihoods",
+            "normal",
+            "--figure",
+            str(tmp_path / "l.svg"),
+            *small,
+        ],
     }
     for name, argv in runs.items():
         code = main(argv)
@@ -390,8 +461,9 @@ def test_cli_fit_based_commands_in_process(capsys, paired_fit, tmp_path):
 def test_published_p_two_sided_posterior_is_symmetric_under_a_centred_prior():
     # With the two-sided event the likelihood is symmetric in delta (up to Monte
     # Carlo error), so under a prior centred at 0 the posterior is too.
-    result = published_p_posterior(distributions=("normal",), alternative="two-sided",
-                                   n_sim=4000, seed=8)
+    result = published_p_posterior(
+        distributions=("normal",), alternative="two-sided", n_sim=4000, seed=8
+    )
     row = result.table.set_index("distribution").loc["normal"]
     # (the median is not tested: the CDF is flat at 0.5 across the gap around 0)
     assert abs(row["median"]) < 0.5

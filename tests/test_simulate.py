@@ -1,5 +1,6 @@
 """Tests of milkbayes.simulate: every value is checked against a closed form, an
-independent scipy computation, or a simulation with known truth."""
+independent scipy computation, or a simulation with known truth.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +31,17 @@ def _within(value, target, se, k=4.0):
 
 
 def test_dgp_recovers_arm_means_and_change_sd():
-    s = DGPSettings(n=30, n_control=30, effect=5.0, trend=2.0, within_sd=3.0,
-                    measurement_sd=1.5, modifier_work_long=4.0, modifier_multipara=-2.0, **NORMAL)
+    s = DGPSettings(
+        n=30,
+        n_control=30,
+        effect=5.0,
+        trend=2.0,
+        within_sd=3.0,
+        measurement_sd=1.5,
+        modifier_work_long=4.0,
+        modifier_multipara=-2.0,
+        **NORMAL,
+    )
     sims = simulate(s, 4000, np.random.default_rng(11))
     massage, control = sims.massage_change, sims.control_change
     sd = change_sd(s)  # closed form of Var(change) including the centred modifiers
@@ -54,8 +64,17 @@ def test_lognormal_volumes_keep_the_mean_change_in_ml():
 
 
 def test_scores_are_integers_in_range_and_study_is_valid():
-    s = DGPSettings(outcome="score", max_score=10, baseline_mean=5, between_sd=2, effect=1,
-                    trend=0.5, within_sd=1, measurement_sd=0.5, n_control=4)
+    s = DGPSettings(
+        outcome="score",
+        max_score=10,
+        baseline_mean=5,
+        between_sd=2,
+        effect=1,
+        trend=0.5,
+        within_sd=1,
+        measurement_sd=0.5,
+        n_control=4,
+    )
     sims = simulate(s, 50, np.random.default_rng(1))
     values = np.concatenate([sims.pre.ravel(), sims.post.ravel()])
     assert set(np.unique(values)) <= set(range(11))
@@ -143,8 +162,9 @@ def test_type_s_and_m_match_gelman_carlin_closed_form():
     closed = design.retrodesign(0.4, 2.0 / math.sqrt(10))
     n_sig = simulated.n_significant
     assert _within(simulated.power, closed.power, math.sqrt(closed.power / 40000))
-    assert _within(simulated.type_s, closed.type_s,
-                   math.sqrt(closed.type_s * (1 - closed.type_s) / n_sig))
+    assert _within(
+        simulated.type_s, closed.type_s, math.sqrt(closed.type_s * (1 - closed.type_s) / n_sig)
+    )
     assert abs(simulated.exaggeration / closed.exaggeration - 1) < 0.05
     assert closed.exaggeration > 2  # a low-powered design exaggerates
 
@@ -158,8 +178,17 @@ def test_retrodesign_is_symmetric_in_the_sign_of_the_effect():
 
 
 def test_spurious_rise_matches_the_bivariate_normal_closed_form():
-    s = DGPSettings(n=20, n_control=20, effect=0.0, trend=0.0, baseline_mean=20.0,
-                    between_sd=5.0, within_sd=1.0, measurement_sd=4.0, distribution="normal")
+    s = DGPSettings(
+        n=20,
+        n_control=20,
+        effect=0.0,
+        trend=0.0,
+        baseline_mean=20.0,
+        between_sd=5.0,
+        within_sd=1.0,
+        measurement_sd=4.0,
+        distribution="normal",
+    )
     r = regression_to_mean(s, cutoff=16.0, n_sims=3000, seed=2)
     # independent closed form: bivariate normal regression of post on pre
     sd_pre = math.hypot(5.0, 4.0)
@@ -200,13 +229,18 @@ def test_sample_size_for_precision_against_simulation():
 # ---------------------------------------------------------------- runner
 
 
-POWER_SETTINGS = DGPSettings(n=12, effect=1.0, trend=0.0, within_sd=2.0, measurement_sd=0.5,
-                             **NORMAL)
+POWER_SETTINGS = DGPSettings(
+    n=12, effect=1.0, trend=0.0, within_sd=2.0, measurement_sd=0.5, **NORMAL
+)
 
 
 def _power_run(**options):
-    params = {"settings": POWER_SETTINGS.to_dict(), "n_sims": 2500, "block": 500,
-              "design_prior": None}
+    params = {
+        "settings": POWER_SETTINGS.to_dict(),
+        "n_sims": 2500,
+        "block": 500,
+        "design_prior": None,
+    }
     return runner.run_study("frequentist", params, 5, seed=21, **options)
 
 
@@ -221,9 +255,12 @@ def test_results_do_not_depend_on_batching_or_processes():
 def test_dask_local_cluster_gives_the_local_results():
     distributed = pytest.importorskip("distributed")
     local = _power_run(workers=1)
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         on_dask = _power_run(client=client, batch_size=1)
     assert on_dask.backend == "dask" and on_dask.workers == 2
     assert on_dask.results == local.results
@@ -237,8 +274,7 @@ def test_resume_from_checkpoint_skips_finished_tasks_and_changes_nothing(tmp_pat
     # an interrupted append leaves a torn last line: it is dropped and re-run
     with open(path, "a") as handle:
         handle.write('{"index": 5, "resu')
-    resumed = runner.run_study("selftest", {"scale": 3.0}, 8, seed=4, workers=1,
-                               checkpoint=path)
+    resumed = runner.run_study("selftest", {"scale": 3.0}, 8, seed=4, workers=1, checkpoint=path)
     assert resumed.resumed == 5 and resumed.tasks_run == 3
     assert resumed.results == fresh.results
     lines = path.read_text().splitlines()
@@ -266,14 +302,26 @@ def test_task_seed_is_the_spawned_child():
 def test_raw_trace_refit_gives_the_datatree_draws():
     from milkbayes.simulate.sbc import _setup
 
-    params = {"model": "paired_change", "likelihood": "normal", "prior": "neutral",
-              "widen": 1.0, "n": 12, "n_control": 0, "outcome": "volume", "draws": 100,
-              "tune": 100, "chains": 2, "L": 99, "template_seed": 2018}
+    params = {
+        "model": "paired_change",
+        "likelihood": "normal",
+        "prior": "neutral",
+        "widen": 1.0,
+        "n": 12,
+        "n_control": 0,
+        "outcome": "volume",
+        "draws": 100,
+        "tune": 100,
+        "chains": 2,
+        "L": 99,
+        "template_seed": 2018,
+    }
     bundle, _, inputs = _setup(params)
     data = {**inputs.data, "change": np.random.default_rng(1).normal(5, 3, 12)}
     tree = engine.sample(bundle, data, seed=5, draws=100, tune=100, chains=2)
-    draws, _ = engine.sample_scalars(bundle, data, ["effect", "sigma"], seed=5, draws=100,
-                                     tune=100, chains=2)
+    draws, _ = engine.sample_scalars(
+        bundle, data, ["effect", "sigma"], seed=5, draws=100, tune=100, chains=2
+    )
     assert np.array_equal(np.asarray(tree.posterior["effect"]), draws["effect"])
     assert np.array_equal(np.asarray(tree.posterior["sigma"]), draws["sigma"])
 
@@ -319,10 +367,23 @@ def test_processes_compile_each_model_once_per_worker():
     _, fits = design.bayes_power(s, 30, draws=100, tune=100, seed=3, workers=2)
     result, fits_inline = design.bayes_power(s, 30, draws=100, tune=100, seed=3, workers=1)
     assert fits == fits_inline
-    run = runner.run_study("bayes_fit", {
-        "settings": s.to_dict(), "model": "paired_change", "likelihood": "normal",
-        "prior": "neutral", "draws": 100, "tune": 100, "chains": 2, "design_prior": None},
-        30, seed=3, workers=2, batch_size=1)
+    run = runner.run_study(
+        "bayes_fit",
+        {
+            "settings": s.to_dict(),
+            "model": "paired_change",
+            "likelihood": "normal",
+            "prior": "neutral",
+            "draws": 100,
+            "tune": 100,
+            "chains": 2,
+            "design_prior": None,
+        },
+        30,
+        seed=3,
+        workers=2,
+        batch_size=1,
+    )
     assert run.compilations == run.worker_processes <= 2
 
 
@@ -336,9 +397,28 @@ def _main(args):
 
 
 def test_cli_power_json(capsys):
-    code = _main(["simulate", "power", "--sims", "2000", "--distribution", "normal",
-                  "--effect", "1", "--trend", "0", "--within-sd", "2", "--measurement-sd", "0",
-                  "--n", "16", "--no-progress", "--json"])
+    code = _main(
+        [
+            "simulate",
+            "power",
+            "--sims",
+            "2000",
+            "--distribution",
+            "normal",
+            "--effect",
+            "1",
+            "--trend",
+            "0",
+            "--within-sd",
+            "2",
+            "--measurement-sd",
+            "0",
+            "--n",
+            "16",
+            "--no-progress",
+            "--json",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0
     payload = json.loads(out.out)
@@ -364,9 +444,24 @@ def test_cli_bad_option_is_one_line_exit_2(capsys):
 
 def test_installed_entry_point_type_sm():
     script = Path(sys.executable).parent / "milkbayes"
-    done = subprocess.run([str(script), "simulate", "type-sm",
-                           "--sims", "3000", "--test", "z", "--distribution", "normal",
-                           "--json", "--no-progress"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            str(script),
+            "simulate",
+            "type-sm",
+            "--sims",
+            "3000",
+            "--test",
+            "z",
+            "--distribution",
+            "normal",
+            "--json",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)["result"]
     assert result["closed_form"]["power"] == pytest.approx(result["simulated"]["power"], abs=0.05)
@@ -374,8 +469,24 @@ def test_installed_entry_point_type_sm():
 
 def test_cli_sbc_one_model_json_and_figure(capsys, tmp_path):
     figure = tmp_path / "sbc.png"
-    code = _main(["simulate", "sbc", "--model", "paired_change", "--sims", "20", "--mothers",
-                  "12", "--workers", "1", "--no-progress", "--json", "--figure", str(figure)])
+    code = _main(
+        [
+            "simulate",
+            "sbc",
+            "--model",
+            "paired_change",
+            "--sims",
+            "20",
+            "--mothers",
+            "12",
+            "--workers",
+            "1",
+            "--no-progress",
+            "--json",
+            "--figure",
+            str(figure),
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     (study,) = json.loads(out.out)["result"]["studies"]

@@ -131,9 +131,15 @@ class DiagnosticRow:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"check": self.check, "label": self.label, "value": self.value,
-                "threshold": self.threshold, "status": self.status, "worst": self.worst,
-                "detail": self.detail}
+        return {
+            "check": self.check,
+            "label": self.label,
+            "value": self.value,
+            "threshold": self.threshold,
+            "status": self.status,
+            "worst": self.worst,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)
@@ -172,8 +178,7 @@ class ConvergenceReport:
     @property
     def status(self) -> Status:
         """The worst status of any row."""
-        return max((row.status for row in self.rows), key=_SEVERITY.__getitem__,
-                   default="pass")
+        return max((row.status for row in self.rows), key=_SEVERITY.__getitem__, default="pass")
 
     def row(self, check: str) -> DiagnosticRow:
         """The row of ``check`` (KeyError if absent)."""
@@ -190,16 +195,24 @@ class ConvergenceReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``diagnostics.json`` of a run folder)."""
-        return {"status": self.status, "ok": self.ok, "chains": self.chains,
-                "draws": self.draws, "excluded": list(self.excluded),
-                "thresholds": {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN,
-                               "divergences_max": DIVERGENCES_MAX, "ebfmi_min": EBFMI_MIN,
-                               "tree_depth_hits_max": TREE_DEPTH_HITS_MAX},
-                "rows": [row.as_dict() for row in self.rows]}
+        return {
+            "status": self.status,
+            "ok": self.ok,
+            "chains": self.chains,
+            "draws": self.draws,
+            "excluded": list(self.excluded),
+            "thresholds": {
+                "rhat_max": RHAT_MAX,
+                "ess_min": ESS_MIN,
+                "divergences_max": DIVERGENCES_MAX,
+                "ebfmi_min": EBFMI_MIN,
+                "tree_depth_hits_max": TREE_DEPTH_HITS_MAX,
+            },
+            "rows": [row.as_dict() for row in self.rows],
+        }
 
 
-def convergence_report(tree: xr.DataTree, var_names: list[str] | None = None
-                       ) -> ConvergenceReport:
+def convergence_report(tree: xr.DataTree, var_names: list[str] | None = None) -> ConvergenceReport:
     """Judge a fit: R-hat, bulk and tail ESS, divergences, E-BFMI, tree depth.
 
     Parameters
@@ -229,8 +242,11 @@ def convergence_report(tree: xr.DataTree, var_names: list[str] | None = None
 
 
 def _split_constant(posterior: xr.Dataset) -> tuple[xr.Dataset, tuple[str, ...]]:
-    constant = tuple(name for name, var in posterior.data_vars.items()
-                     if np.ptp(np.asarray(var.values, dtype=float)) == 0)
+    constant = tuple(
+        name
+        for name, var in posterior.data_vars.items()
+        if np.ptp(np.asarray(var.values, dtype=float)) == 0
+    )
     return posterior.drop_vars(list(constant)), constant
 
 
@@ -257,14 +273,17 @@ def _element_name(var: xr.DataArray, name: str, index: int) -> str:
     if var.ndim == 0:
         return name
     position = np.unravel_index(index, var.shape)
-    labels = [str(var[dim].values[i]) if dim in var.coords else str(i)
-              for dim, i in zip(var.dims, position)]
+    labels = [
+        str(var[dim].values[i]) if dim in var.coords else str(i)
+        for dim, i in zip(var.dims, position)
+    ]
     return f"{name}[{', '.join(labels)}]"
 
 
 def _no_variables_row(check: str, label: str, threshold: str) -> DiagnosticRow:
-    return DiagnosticRow(check, label, None, threshold, "warn", None,
-                         "no varying posterior variable to check")
+    return DiagnosticRow(
+        check, label, None, threshold, "warn", None, "no varying posterior variable to check"
+    )
 
 
 def _rhat_row(posterior: xr.Dataset) -> DiagnosticRow:
@@ -274,16 +293,30 @@ def _rhat_row(posterior: xr.Dataset) -> DiagnosticRow:
     if not posterior.data_vars:
         return _no_variables_row("rhat", label, threshold)
     if posterior.sizes["chain"] < 2:
-        return DiagnosticRow("rhat", label, None, threshold, "warn", None,
-                             "one chain: R-hat compares chains, run at least 2")
+        return DiagnosticRow(
+            "rhat",
+            label,
+            None,
+            threshold,
+            "warn",
+            None,
+            "one chain: R-hat compares chains, run at least 2",
+        )
     value, worst = _extreme(az.rhat(posterior), largest=True)
     if not np.isfinite(value):
-        return DiagnosticRow("rhat", label, None, threshold, "fail", worst,
-                             f"R-hat of {worst} is undefined: it does not move within "
-                             "chains (stuck sampler)")
+        return DiagnosticRow(
+            "rhat",
+            label,
+            None,
+            threshold,
+            "fail",
+            worst,
+            f"R-hat of {worst} is undefined: it does not move within chains (stuck sampler)",
+        )
     status: Status = "pass" if value <= RHAT_MAX else "fail"
-    return DiagnosticRow("rhat", label, value, threshold, status, worst,
-                         f"largest R-hat {value:.4f} ({worst})")
+    return DiagnosticRow(
+        "rhat", label, value, threshold, status, worst, f"largest R-hat {value:.4f} ({worst})"
+    )
 
 
 def _ess_row(posterior: xr.Dataset, method: str) -> DiagnosticRow:
@@ -294,25 +327,53 @@ def _ess_row(posterior: xr.Dataset, method: str) -> DiagnosticRow:
         return _no_variables_row(check, label, threshold)
     value, worst = _extreme(az.ess(posterior, method=method), largest=False)
     if not np.isfinite(value):
-        return DiagnosticRow(check, label, None, threshold, "fail", worst,
-                             f"{method} ESS of {worst} is undefined (stuck sampler)")
+        return DiagnosticRow(
+            check,
+            label,
+            None,
+            threshold,
+            "fail",
+            worst,
+            f"{method} ESS of {worst} is undefined (stuck sampler)",
+        )
     status: Status = "pass" if value >= ESS_MIN else "fail"
-    return DiagnosticRow(check, label, value, threshold, status, worst,
-                         f"smallest {method} ESS {value:.0f} ({worst})")
+    return DiagnosticRow(
+        check,
+        label,
+        value,
+        threshold,
+        status,
+        worst,
+        f"smallest {method} ESS {value:.0f} ({worst})",
+    )
 
 
 def _divergence_row(stats: xr.Dataset | None) -> DiagnosticRow:
     label, threshold = "divergent transitions", f"<= {DIVERGENCES_MAX}"
     if stats is None or "diverging" not in stats:
-        return DiagnosticRow("divergences", label, None, threshold, "warn", None,
-                             "the sampler recorded no divergence statistic")
+        return DiagnosticRow(
+            "divergences",
+            label,
+            None,
+            threshold,
+            "warn",
+            None,
+            "the sampler recorded no divergence statistic",
+        )
     diverging = np.asarray(stats["diverging"].values, dtype=bool)
     count = int(diverging.sum())
     status: Status = "pass" if count <= DIVERGENCES_MAX else "fail"
     per_chain = ", ".join(str(int(c)) for c in diverging.reshape(diverging.shape[0], -1).sum(1))
-    return DiagnosticRow("divergences", label, float(count), threshold, status, None,
-                         f"{count} of {diverging.size} draws diverged "
-                         f"({100 * count / diverging.size:.1f} %; per chain: {per_chain})")
+    return DiagnosticRow(
+        "divergences",
+        label,
+        float(count),
+        threshold,
+        status,
+        None,
+        f"{count} of {diverging.size} draws diverged "
+        f"({100 * count / diverging.size:.1f} %; per chain: {per_chain})",
+    )
 
 
 def _ebfmi_row(tree: xr.DataTree, stats: xr.Dataset | None) -> DiagnosticRow:
@@ -320,34 +381,69 @@ def _ebfmi_row(tree: xr.DataTree, stats: xr.Dataset | None) -> DiagnosticRow:
 
     label, threshold = "min E-BFMI over chains", f">= {EBFMI_MIN}"
     if stats is None or "energy" not in stats:
-        return DiagnosticRow("ebfmi", label, None, threshold, "warn", None,
-                             "the sampler recorded no energy")
+        return DiagnosticRow(
+            "ebfmi", label, None, threshold, "warn", None, "the sampler recorded no energy"
+        )
     per_chain = np.asarray(az.bfmi(tree)["energy"].values, dtype=float).ravel()
     if not np.all(np.isfinite(per_chain)):
-        return DiagnosticRow("ebfmi", label, None, threshold, "fail", None,
-                             "E-BFMI undefined: the energy does not vary within a chain")
+        return DiagnosticRow(
+            "ebfmi",
+            label,
+            None,
+            threshold,
+            "fail",
+            None,
+            "E-BFMI undefined: the energy does not vary within a chain",
+        )
     chain = int(np.argmin(per_chain))
     value = float(per_chain[chain])
     status: Status = "pass" if value >= EBFMI_MIN else "fail"
-    return DiagnosticRow("ebfmi", label, value, threshold, status, f"chain {chain}",
-                         "E-BFMI per chain: " + ", ".join(f"{v:.2f}" for v in per_chain))
+    return DiagnosticRow(
+        "ebfmi",
+        label,
+        value,
+        threshold,
+        status,
+        f"chain {chain}",
+        "E-BFMI per chain: " + ", ".join(f"{v:.2f}" for v in per_chain),
+    )
 
 
 def _tree_depth_row(stats: xr.Dataset | None) -> DiagnosticRow:
     label, threshold = "draws at maximum tree depth", f"<= {TREE_DEPTH_HITS_MAX}"
-    name = next((n for n in ("maxdepth_reached", "reached_max_treedepth")
-                 if stats is not None and n in stats), None)
+    name = next(
+        (
+            n
+            for n in ("maxdepth_reached", "reached_max_treedepth")
+            if stats is not None and n in stats
+        ),
+        None,
+    )
     if name is None:
-        return DiagnosticRow("tree_depth", label, None, threshold, "warn", None,
-                             "the sampler recorded no tree-depth saturation")
+        return DiagnosticRow(
+            "tree_depth",
+            label,
+            None,
+            threshold,
+            "warn",
+            None,
+            "the sampler recorded no tree-depth saturation",
+        )
     hits = np.asarray(stats[name].values, dtype=bool)
     count = int(hits.sum())
     status: Status = "pass" if count <= TREE_DEPTH_HITS_MAX else "warn"
     depth = ""
     if "depth" in stats:
         depth = f"; deepest tree {int(np.asarray(stats['depth'].values).max())}"
-    return DiagnosticRow("tree_depth", label, float(count), threshold, status, None,
-                         f"{count} of {hits.size} draws hit the maximum depth{depth}")
+    return DiagnosticRow(
+        "tree_depth",
+        label,
+        float(count),
+        threshold,
+        status,
+        None,
+        f"{count} of {hits.size} draws hit the maximum depth{depth}",
+    )
 
 
 # ----------------------------------------------------------------------------- predictive
@@ -400,8 +496,9 @@ def predictive_p_value(replicated: np.ndarray, observed: float) -> float:
     return float(np.mean(replicated > observed) + 0.5 * np.mean(replicated == observed))
 
 
-def predictive_checks(simulated_changes: np.ndarray, observed_changes: np.ndarray, *,
-                      kind: str = "posterior") -> tuple[PredictiveCheck, ...]:
+def predictive_checks(
+    simulated_changes: np.ndarray, observed_changes: np.ndarray, *, kind: str = "posterior"
+) -> tuple[PredictiveCheck, ...]:
     """Check the mean change and the share of positive changes.
 
     Parameters
@@ -421,21 +518,34 @@ def predictive_checks(simulated_changes: np.ndarray, observed_changes: np.ndarra
     simulated = np.asarray(simulated_changes, dtype=float)
     observed = np.asarray(observed_changes, dtype=float)
     if simulated.ndim != 2 or simulated.shape[1] != observed.size:
-        raise ValueError(f"simulated changes of shape {simulated.shape} do not match "
-                         f"{observed.size} observed changes")
+        raise ValueError(
+            f"simulated changes of shape {simulated.shape} do not match "
+            f"{observed.size} observed changes"
+        )
     checks = []
     for name, statistic in STATISTICS.items():
         replicated = statistic(simulated)
         value = float(statistic(observed))
         p = predictive_p_value(replicated, value)
         low, median, high = (float(q) for q in np.quantile(replicated, [0.025, 0.5, 0.975]))
-        checks.append(PredictiveCheck(kind, name, value, median, low, high, p,
-                                      "pass" if PPP_LOW <= p <= PPP_HIGH else "warn"))
+        checks.append(
+            PredictiveCheck(
+                kind,
+                name,
+                value,
+                median,
+                low,
+                high,
+                p,
+                "pass" if PPP_LOW <= p <= PPP_HIGH else "warn",
+            )
+        )
     return tuple(checks)
 
 
-def simulated_changes(tree: xr.DataTree, study: Any, group: str = "posterior_predictive"
-                      ) -> tuple[np.ndarray, np.ndarray] | None:
+def simulated_changes(
+    tree: xr.DataTree, study: Any, group: str = "posterior_predictive"
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Predictive draws of each participant's change, and the observed changes.
 
     The observed variable is recognised by its values in ``observed_data``: either the
@@ -467,8 +577,9 @@ def simulated_changes(tree: xr.DataTree, study: Any, group: str = "posterior_pre
     return None
 
 
-def predictive_checks_of(tree: xr.DataTree, study: Any, kind: str = "posterior"
-                         ) -> tuple[PredictiveCheck, ...]:
+def predictive_checks_of(
+    tree: xr.DataTree, study: Any, kind: str = "posterior"
+) -> tuple[PredictiveCheck, ...]:
     """The checks of a fitted (``kind="posterior"``) or prior-predictive tree.
 
     Returns an empty tuple when the model observes neither the changes nor the long
@@ -480,8 +591,13 @@ def predictive_checks_of(tree: xr.DataTree, study: Any, kind: str = "posterior"
     return () if found is None else predictive_checks(*found, kind=kind)
 
 
-def predictive_figure(simulated: np.ndarray, observed: np.ndarray, *,
-                      kind: str = "posterior", title: str | None = None):
+def predictive_figure(
+    simulated: np.ndarray,
+    observed: np.ndarray,
+    *,
+    kind: str = "posterior",
+    title: str | None = None,
+):
     """Histograms of the two statistics over predictive draws, observed value marked.
 
     Returns a :class:`matplotlib.figure.Figure` (Agg canvas; no display needed).
@@ -513,7 +629,8 @@ def figure_png(figure) -> bytes:
 # ----------------------------------------------------------------------------- LOO-PIT
 def loo_pit_figure(pit: LooPit):
     """ECDF of the LOO-PIT values against the uniform diagonal, with the 95 %
-    Kolmogorov-Smirnov band (``scipy.stats.kstwo``) around it."""
+    Kolmogorov-Smirnov band (``scipy.stats.kstwo``) around it.
+    """
     from matplotlib.figure import Figure
     from scipy import stats
 
@@ -523,18 +640,26 @@ def loo_pit_figure(pit: LooPit):
     grid = np.linspace(0, 1, 201)
     figure = Figure(figsize=(4, 3.2), layout="constrained")
     axis = figure.subplots()
-    axis.fill_between(grid, np.clip(grid - band, 0, 1), np.clip(grid + band, 0, 1),
-                      color="#dddddd", label="95 % KS band")
+    axis.fill_between(
+        grid,
+        np.clip(grid - band, 0, 1),
+        np.clip(grid + band, 0, 1),
+        color="#dddddd",
+        label="95 % KS band",
+    )
     axis.plot(grid, grid, color="grey", linewidth=1)
-    axis.step(np.concatenate([[0.0], values, [1.0]]),
-              np.concatenate([[0.0], np.arange(1, n + 1) / n, [1.0]]), where="post",
-              color="#1f77b4", label="LOO-PIT ECDF")
+    axis.step(
+        np.concatenate([[0.0], values, [1.0]]),
+        np.concatenate([[0.0], np.arange(1, n + 1) / n, [1.0]]),
+        where="post",
+        color="#1f77b4",
+        label="LOO-PIT ECDF",
+    )
     axis.set_xlabel("LOO-PIT")
     axis.set_ylabel("ECDF")
     axis.set_title(f"{pit.variable}: KS p = {pit.ks_p_value:.2f}", fontsize=9)
     axis.legend(frameon=False, fontsize=8)
     return figure
-
 
 
 @dataclass(frozen=True)
@@ -565,24 +690,40 @@ class LooPit:
 
 def loo_pit(tree: xr.DataTree, variable: str | None = None, *, seed: int = 0) -> LooPit:
     """LOO-PIT with ``arviz.loo_pit`` (needs log_likelihood, posterior_predictive and
-    observed_data), and a KS test of uniformity."""
+    observed_data), and a KS test of uniformity.
+    """
     import arviz as az
     from scipy import stats
 
-    missing = [g for g in ("log_likelihood", "posterior_predictive", "observed_data")
-               if g not in tree.children]
+    missing = [
+        g
+        for g in ("log_likelihood", "posterior_predictive", "observed_data")
+        if g not in tree.children
+    ]
     if missing:
         raise ValueError(f"LOO-PIT needs the groups {', '.join(missing)}")
     if variable is None:
         variable = next(iter(tree["observed_data"].data_vars))
     result = az.loo_pit(tree, var_names=[variable], random_state=seed)
-    values = np.asarray((result[variable] if hasattr(result, "data_vars") or
-                         hasattr(result, "children") else result).values, dtype=float).ravel()
+    values = np.asarray(
+        (
+            result[variable]
+            if hasattr(result, "data_vars") or hasattr(result, "children")
+            else result
+        ).values,
+        dtype=float,
+    ).ravel()
     if not np.all(np.isfinite(values)):
-        raise ValueError(f"LOO-PIT of {variable} has {int((~np.isfinite(values)).sum())} "
-                         "non-finite values")
+        raise ValueError(
+            f"LOO-PIT of {variable} has {int((~np.isfinite(values)).sum())} non-finite values"
+        )
     test = stats.kstest(values, "uniform")
     status: Status = "pass" if test.pvalue >= LOO_PIT_KS_ALPHA else "warn"
-    return LooPit(variable, tuple(float(v) for v in values), float(test.statistic),
-                  float(test.pvalue), status,
-                  note=f"KS test against U(0, 1) over {values.size} observations")
+    return LooPit(
+        variable,
+        tuple(float(v) for v in values),
+        float(test.statistic),
+        float(test.pvalue),
+        status,
+        note=f"KS test against U(0, 1) over {values.size} observations",
+    )

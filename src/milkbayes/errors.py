@@ -39,17 +39,27 @@ class DataError(MilkbayesError):
     'a.csv, row 4, column "pre": negative volume -3'
     """
 
-    def __init__(self, message: str, *, file: str | None = None,
-                 row: int | None = None, column: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ):
         self.message, self.file, self.row, self.column = message, file, row, column
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
-        where = [part for part in (
-            self.file,
-            f"row {self.row}" if self.row is not None else None,
-            f'column "{self.column}"' if self.column is not None else None,
-        ) if part]
+        where = [
+            part
+            for part in (
+                self.file,
+                f"row {self.row}" if self.row is not None else None,
+                f'column "{self.column}"' if self.column is not None else None,
+            )
+            if part
+        ]
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 

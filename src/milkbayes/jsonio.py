@@ -82,8 +82,9 @@ def dumps(value: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str
     >>> dumps([float("nan"), 1], indent=None)
     '[null, 1]'
     """
-    return json.dumps(to_jsonable(value), indent=indent, sort_keys=sort_keys,
-                      allow_nan=False, ensure_ascii=False)
+    return json.dumps(
+        to_jsonable(value), indent=indent, sort_keys=sort_keys, allow_nan=False, ensure_ascii=False
+    )
 
 
 def from_json_number(value: Any) -> float:

@@ -51,11 +51,15 @@ def current_umask() -> int:
 
 
 def _explain(error: OSError, path: Path, what: str) -> OutputError:
-    reasons = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-               errno.EROFS: "the file system is read-only",
-               errno.ENOTDIR: "a part of the path is a file, not a folder",
-               errno.EISDIR: "the path is a folder"}
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EISDIR: "the path is a folder",
+    }
     reason = reasons.get(error.errno, error.strerror or type(error).__name__)
     return OutputError(f"cannot write {what} {path}: {reason}; nothing was left behind")
 
@@ -77,8 +81,9 @@ def check_writable_folder(folder: str | Path, *, what: str = "output") -> Path:
         os.close(handle)
         os.unlink(probe)
     except FileExistsError:
-        raise OutputError(f"cannot write {what} in {folder}: it exists and is not a folder") \
-            from None
+        raise OutputError(
+            f"cannot write {what} in {folder}: it exists and is not a folder"
+        ) from None
     except OSError as error:
         raise _explain(error, folder, f"{what} in") from None
     return folder
@@ -98,8 +103,9 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                             dir=path.parent)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
             stream.flush()
@@ -137,16 +143,19 @@ def rename_or_refuse(temporary: Path, target: Path, *, what: str = "run") -> Non
     except OSError as error:
         if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
             raise _explain(error, target, what) from None
-        raise RunExistsError(f"{target} was written by another run meanwhile; it is kept "
-                             f"and this {what} was not saved") from error
+        raise RunExistsError(
+            f"{target} was written by another run meanwhile; it is kept "
+            f"and this {what} was not saved"
+        ) from error
 
 
 def _holds_files(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
-def check_target(target: Path, *, force: bool, is_replaceable: Callable[[Path], bool],
-                 what: str = "run") -> None:
+def check_target(
+    target: Path, *, force: bool, is_replaceable: Callable[[Path], bool], what: str = "run"
+) -> None:
     """Refuse a ``target`` that holds an earlier result, unless it may be replaced.
 
     Raises
@@ -161,20 +170,25 @@ def check_target(target: Path, *, force: bool, is_replaceable: Callable[[Path], 
     if not _holds_files(target):
         return
     if not force:
-        raise RunExistsError(f"{target} already holds files; pass --force to replace a "
-                             f"{what}, or choose another folder")
+        raise RunExistsError(
+            f"{target} already holds files; pass --force to replace a "
+            f"{what}, or choose another folder"
+        )
     if Path.cwd().resolve().is_relative_to(target.resolve()):
-        raise RunExistsError(f"refusing to replace {target}: it is the current folder or "
-                             "one of its parents")
+        raise RunExistsError(
+            f"refusing to replace {target}: it is the current folder or one of its parents"
+        )
     if not is_replaceable(target):
-        raise RunExistsError(f"{target} holds files that are not a milkbayes {what}; "
-                             "refusing to replace it even with --force")
+        raise RunExistsError(
+            f"{target} holds files that are not a milkbayes {what}; "
+            "refusing to replace it even with --force"
+        )
 
 
 @contextlib.contextmanager
-def staged_folder(target: str | Path, *, force: bool,
-                  is_replaceable: Callable[[Path], bool], what: str = "run"
-                  ) -> Iterator[Path]:
+def staged_folder(
+    target: str | Path, *, force: bool, is_replaceable: Callable[[Path], bool], what: str = "run"
+) -> Iterator[Path]:
     """Build a folder of results under a temporary name; put it in place when complete.
 
     Parameters
@@ -205,8 +219,7 @@ def staged_folder(target: str | Path, *, force: bool,
     check_target(target, force=force, is_replaceable=is_replaceable, what=what)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-",
-                                          dir=target.parent))
+        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
         temporary.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; results are shared
     except OSError as error:
         raise _explain(error, target, what) from None
@@ -218,8 +231,9 @@ def staged_folder(target: str | Path, *, force: bool,
         raise
 
 
-def _publish(temporary: Path, target: Path, *, force: bool,
-             is_replaceable: Callable[[Path], bool], what: str) -> None:
+def _publish(
+    temporary: Path, target: Path, *, force: bool, is_replaceable: Callable[[Path], bool], what: str
+) -> None:
     if not _holds_files(target):
         rename_or_refuse(temporary, target, what=what)  # an empty folder is replaced
         return

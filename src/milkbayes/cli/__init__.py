@@ -26,7 +26,6 @@ app = typer.Typer(
 )
 
 
-
 def _print_version(value: bool) -> None:
     if value:
         from milkbayes import __version__
@@ -37,8 +36,13 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     """Reproduce, then reanalyse, a pre/post study of oxytocin massage and milk production."""
 
@@ -54,8 +58,14 @@ from milkbayes.cli import (  # noqa: E402
     simulate_commands,
 )
 
-for _module in (data_commands, frequentist_commands, fit_commands, report_commands,
-                sensitivity_commands, simulate_commands):
+for _module in (
+    data_commands,
+    frequentist_commands,
+    fit_commands,
+    report_commands,
+    sensitivity_commands,
+    simulate_commands,
+):
     _module.register(app)
 
 

@@ -61,9 +61,14 @@ def _separator(sep: str | None) -> str | None:
 def _load(file: Path, kind, unit, max_score, sep, decimal, encoding, complete_case):
     from milkbayes.data.study import load_study
 
-    return load_study(file, outcome=_outcome_option(kind, unit, max_score),
-                      complete_case=complete_case, sep=_separator(sep), decimal=decimal,
-                      encoding=encoding)
+    return load_study(
+        file,
+        outcome=_outcome_option(kind, unit, max_score),
+        complete_case=complete_case,
+        sep=_separator(sep),
+        decimal=decimal,
+        encoding=encoding,
+    )
 
 
 def _echo_json(payload: dict[str, Any]) -> None:
@@ -81,7 +86,8 @@ def _json_default(value: Any) -> Any:
 def _console():
     """A console that prints text literally: ids, column names and file names are user
     text, and rich markup in them (an id ``[/]``, a file ``[bold]y.csv``) must neither
-    crash nor restyle the output. Styles are passed as objects, not markup."""
+    crash nor restyle the output. Styles are passed as objects, not markup.
+    """
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=True, markup=False)
@@ -91,23 +97,39 @@ def _banner(console, study_or_description) -> None:
     if study_or_description.reconstructed:
         from rich.panel import Panel
 
-        console.print(Panel(study_or_description.warning, title="RECONSTRUCTED DATA",
-                            style="bold yellow", expand=False), soft_wrap=False)
+        console.print(
+            Panel(
+                study_or_description.warning,
+                title="RECONSTRUCTED DATA",
+                style="bold yellow",
+                expand=False,
+            ),
+            soft_wrap=False,
+        )
 
 
 def _study_payload(study) -> dict[str, Any]:
     return {
-        "source": study.source, "sha256": study.sha256, "n": study.n,
-        "outcome": study.outcome.to_dict(), "outcome_origin": study.outcome_origin,
-        "covariates": list(study.covariates), "has_control": study.has_control,
-        "dropped_ids": list(study.dropped_ids), "ignored_columns": list(study.ignored_columns),
-        "reconstructed": study.reconstructed, "warning": study.warning,
+        "source": study.source,
+        "sha256": study.sha256,
+        "n": study.n,
+        "outcome": study.outcome.to_dict(),
+        "outcome_origin": study.outcome_origin,
+        "covariates": list(study.covariates),
+        "has_control": study.has_control,
+        "dropped_ids": list(study.dropped_ids),
+        "ignored_columns": list(study.ignored_columns),
+        "reconstructed": study.reconstructed,
+        "warning": study.warning,
     }
 
 
 def _fmt(value: float, digits: int = 2) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) \
+    return (
+        ""
+        if value is None or (isinstance(value, float) and math.isnan(value))
         else f"{value:.{digits}f}"
+    )
 
 
 # ----------------------------------------------------------------------------- validate
@@ -130,10 +152,12 @@ def validate_command(
         return
     console = _console()
     _banner(console, study)
-    console.print(f"valid: {study.source}: {study.n} participants, outcome "
-                  f"{study.outcome.label}"
-                  + (" (not declared: defaulted)" if study.outcome_origin == "default" else "")
-                  + f", covariates: {', '.join(study.covariates) or 'none'}")
+    console.print(
+        f"valid: {study.source}: {study.n} participants, outcome "
+        f"{study.outcome.label}"
+        + (" (not declared: defaulted)" if study.outcome_origin == "default" else "")
+        + f", covariates: {', '.join(study.covariates) or 'none'}"
+    )
     if study.dropped_ids:
         console.print(f"dropped (complete case): {', '.join(study.dropped_ids)}")
     if study.ignored_columns:
@@ -144,8 +168,9 @@ def validate_command(
 @data_app.command("describe")
 def describe_command(
     file: Path = typer.Argument(None, help="Study file; default: the bundled dataset."),
-    scenario: str = typer.Option("volume_ml", "--scenario",
-                                 help="Bundled dataset to describe when no FILE is given."),
+    scenario: str = typer.Option(
+        "volume_ml", "--scenario", help="Bundled dataset to describe when no FILE is given."
+    ),
     kind: str = typer.Option(None, "--kind", help=_KIND_HELP),
     unit: str = typer.Option(None, "--unit", help=_UNIT_HELP),
     max_score: int = typer.Option(None, "--max-score", help=_MAX_HELP),
@@ -161,10 +186,13 @@ def describe_command(
     if file is None:
         from milkbayes.datasets import load_bundled
 
-        if any(v is not None for v in (kind, unit, max_score, sep, decimal, encoding)) \
-                or complete_case:
-            raise MilkbayesError("loading options apply to a FILE; the bundled data "
-                                 "carry their own")
+        if (
+            any(v is not None for v in (kind, unit, max_score, sep, decimal, encoding))
+            or complete_case
+        ):
+            raise MilkbayesError(
+                "loading options apply to a FILE; the bundled data carry their own"
+            )
         study = load_bundled(scenario)
     else:
         study = _load(file, kind, unit, max_score, sep, decimal, encoding, complete_case)
@@ -181,25 +209,40 @@ def _print_description(description) -> None:
 
     console = _console()
     _banner(console, description)
-    console.print(Text.assemble((str(description.source), "bold"),
-                                f": n = {description.n}, outcome {description.outcome.label}"))
+    console.print(
+        Text.assemble(
+            (str(description.source), "bold"),
+            f": n = {description.n}, outcome {description.outcome.label}",
+        )
+    )
     for note in description.notes:
         console.print(f"note: {note}")
     uni = Table(title="Participants by category (the paper's univariate table)")
-    for header, justify in (("column", "left"), ("level", "left"), ("count", "right"),
-                            ("%", "right"), ("published %", "right")):
+    for header, justify in (
+        ("column", "left"),
+        ("level", "left"),
+        ("count", "right"),
+        ("%", "right"),
+        ("published %", "right"),
+    ):
         uni.add_column(header, justify=justify)
     previous = None
     for row in description.univariate.itertuples(index=False):
-        uni.add_row(row.column if row.column != previous else "", row.level, str(row.count),
-                    _fmt(row.percent, 1), _fmt(row.published_percent, 1))
+        uni.add_row(
+            row.column if row.column != previous else "",
+            row.level,
+            str(row.count),
+            _fmt(row.percent, 1),
+            _fmt(row.published_percent, 1),
+        )
         previous = row.column
     console.print(uni)
-    console.print(_summary_rich(description.summary, f"Outcome summary ({description.outcome.label})"))
+    console.print(
+        _summary_rich(description.summary, f"Outcome summary ({description.outcome.label})")
+    )
     if description.group_summary is not None:
         for group, part in description.group_summary.groupby(level="group", sort=False):
-            console.print(_summary_rich(part.droplevel("group"),
-                                        f"Outcome summary, {group} group"))
+            console.print(_summary_rich(part.droplevel("group"), f"Outcome summary, {group} group"))
 
 
 def _summary_rich(frame, title: str):
@@ -210,8 +253,11 @@ def _summary_rich(frame, title: str):
     for header in ("n", "mean", "sd", "median", "q1", "q3", "IQR", "min", "max"):
         summary.add_column(header, justify="right")
     for name, row in frame.iterrows():
-        summary.add_row(str(name), str(int(row["n"])), *(_fmt(row[c]) for c in
-                        ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max")))
+        summary.add_row(
+            str(name),
+            str(int(row["n"])),
+            *(_fmt(row[c]) for c in ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max")),
+        )
     return summary
 
 
@@ -219,14 +265,17 @@ def _summary_rich(frame, title: str):
 @data_app.command("reconstruct")
 def reconstruct_command(
     scenario: str = typer.Option("volume_ml", "--scenario", help="volume_ml or score."),
-    seed: int = typer.Option(None, "--seed",
-                             help="Seed (default: the bundled file's seed, 2024)."),
-    out: Path = typer.Option(..., "--out", help="CSV to write; the sidecar goes beside it "
-                                                "with the same stem and .json."),
+    seed: int = typer.Option(None, "--seed", help="Seed (default: the bundled file's seed, 2024)."),
+    out: Path = typer.Option(
+        ..., "--out", help="CSV to write; the sidecar goes beside it with the same stem and .json."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
     assumption: list[str] = typer.Option(
-        None, "--set", help="Override an assumption, NAME=VALUE (VALUE as JSON), e.g. "
-                            "--set effect_ml=8 or --set 'occupation_other_counts={...}'."),
+        None,
+        "--set",
+        help="Override an assumption, NAME=VALUE (VALUE as JSON), e.g. "
+        "--set effect_ml=8 or --set 'occupation_other_counts={...}'.",
+    ),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Write a reconstructed dataset that honours every published number, with its sidecar.
@@ -242,21 +291,34 @@ def reconstruct_command(
     csv_path, sidecar = write_reconstruction(study, out, force=force)
     constraints = study.provenance["constraints"]
     if as_json:
-        _echo_json({"out": str(csv_path), "sidecar": str(sidecar), "scenario": scenario,
-                    "seed": chosen_seed, "sha256": study.sha256,
-                    "accepted_attempt": study.provenance["accepted_attempt"],
-                    "constraints": constraints, "assumptions": study.provenance["assumptions"],
-                    "reconstructed": True, "warning": study.warning})
+        _echo_json(
+            {
+                "out": str(csv_path),
+                "sidecar": str(sidecar),
+                "scenario": scenario,
+                "seed": chosen_seed,
+                "sha256": study.sha256,
+                "accepted_attempt": study.provenance["accepted_attempt"],
+                "constraints": constraints,
+                "assumptions": study.provenance["assumptions"],
+                "reconstructed": True,
+                "warning": study.warning,
+            }
+        )
         return
     console = _console()
     _banner(console, study)
-    console.print(f"wrote {csv_path} and {sidecar} (scenario {scenario}, seed {chosen_seed}, "
-                  f"accepted on attempt {study.provenance['accepted_attempt']})")
+    console.print(
+        f"wrote {csv_path} and {sidecar} (scenario {scenario}, seed {chosen_seed}, "
+        f"accepted on attempt {study.provenance['accepted_attempt']})"
+    )
     counts = ", ".join(f"{c} {v}" for c, v in constraints["counts"].items())
     console.print(f"published counts matched: n {constraints['n']}, {counts}")
-    console.print(f"SPSS Wilcoxon: Z = {constraints['spss_z']:.3f}, p = "
-                  f"{constraints['spss_p']:.2e} < {constraints['threshold']} "
-                  f"({constraints['n_nonzero']} non-zero changes)")
+    console.print(
+        f"SPSS Wilcoxon: Z = {constraints['spss_z']:.3f}, p = "
+        f"{constraints['spss_p']:.2e} < {constraints['threshold']} "
+        f"({constraints['n_nonzero']} non-zero changes)"
+    )
     console.print(f"sha256 {study.sha256}")
 
 
@@ -269,6 +331,8 @@ def _parse_assumptions(pairs: list[str]) -> dict[str, Any]:
         try:
             parsed[name.strip()] = json.loads(text)
         except json.JSONDecodeError:
-            raise MilkbayesError(f"--set {name.strip()}: value {text!r} is not JSON "
-                                 "(numbers as 8.5, mappings as {\"a\": 1})") from None
+            raise MilkbayesError(
+                f"--set {name.strip()}: value {text!r} is not JSON "
+                '(numbers as 8.5, mappings as {"a": 1})'
+            ) from None
     return parsed

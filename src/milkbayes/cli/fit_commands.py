@@ -24,13 +24,21 @@ _DATA_HELP = "Study file (CSV/TSV, or anything pandas reads); default: the bundl
 _SCENARIO_HELP = "Bundled dataset when no --data is given: volume_ml or score."
 _PRIOR_HELP = "Prior set: skeptical, neutral, enthusiastic, or a TOML file."
 _MCID_HELP = "Minimal clinically important difference, in outcome units."
-_OUT_HELP = ("Run folder to create (default: runs/MODEL_LIKELIHOOD_PRIOR_seedSEED). "
-             "An existing run is never replaced without --force.")
+_OUT_HELP = (
+    "Run folder to create (default: runs/MODEL_LIKELIHOOD_PRIOR_seedSEED). "
+    "An existing run is never replaced without --force."
+)
 _STRICT_HELP = f"Exit with status {EXIT_DIAGNOSTICS_FAILED} when a diagnostic fails."
 _JSON_HELP = "Print one JSON object on stdout instead of tables."
 
-KEY_ORDER = ("effect_median", "effect_ci95_low", "effect_ci95_high", "p_effect_gt_0",
-             "p_effect_gt_mcid", "mcid")
+KEY_ORDER = (
+    "effect_median",
+    "effect_ci95_low",
+    "effect_ci95_high",
+    "p_effect_gt_0",
+    "p_effect_gt_mcid",
+    "mcid",
+)
 """Keys every ``fit --json`` carries, for every model (``p_effect_gt_mcid`` and
 ``mcid`` are null without ``--mcid``)."""
 
@@ -56,7 +64,8 @@ def _stdout_console():
 
 def _literal(text: Any) -> str:
     """``text`` escaped for rich markup: run folders, prior names, subgroup levels and
-    diagnostic details come from the user, and "[/]" in them must print as itself."""
+    diagnostic details come from the user, and "[/]" in them must print as itself.
+    """
     from rich.markup import escape
 
     return escape(str(text))
@@ -93,8 +102,10 @@ def _shout_failures(rows: list[dict], where: str) -> None:
     console = _stderr_console()
     console.print(f"[bold red]DIAGNOSTICS FAILED: {_literal(where)}[/]")
     for row in failing:
-        console.print(f"[bold red]  FAIL {_literal(row['label'])}: {_literal(row['detail'])} "
-                      f"(needs {_literal(row['threshold'])})[/]")
+        console.print(
+            f"[bold red]  FAIL {_literal(row['label'])}: {_literal(row['detail'])} "
+            f"(needs {_literal(row['threshold'])})[/]"
+        )
 
 
 def _diagnostics_table(rows: list[dict], title: str):
@@ -106,11 +117,16 @@ def _diagnostics_table(rows: list[dict], title: str):
         table.add_column(header)
     for row in rows:
         value = row["value"]
-        shown = "n/a" if value is None else (f"{value:.4g}" if isinstance(value, float)
-                                             else str(value))
-        table.add_row(_literal(row["check"]), shown, _literal(row["threshold"]),
-                      f"[{colours[row['status']]}]{_literal(row['status'])}[/]",
-                      _literal(row["detail"]))
+        shown = (
+            "n/a" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
+        )
+        table.add_row(
+            _literal(row["check"]),
+            shown,
+            _literal(row["threshold"]),
+            f"[{colours[row['status']]}]{_literal(row['status'])}[/]",
+            _literal(row["detail"]),
+        )
     return table
 
 
@@ -122,12 +138,18 @@ def _fmt(value: Any) -> str:
 
 def _flatten(key: str, value: Any) -> list[tuple[str, str]]:
     """Rows for a summary entry; nested dicts (e.g. subgroup effects) become one row per
-    leaf, and a ``{median, ci95_low, ci95_high}`` leaf reads "median (low to high)"."""
+    leaf, and a ``{median, ci95_low, ci95_high}`` leaf reads "median (low to high)".
+    """
     if isinstance(value, dict):
         if {"median", "ci95_low", "ci95_high"} <= set(value):
             extra = f", n = {value['n']}" if "n" in value else ""
-            return [(key, f"{_fmt(value['median'])} ({_fmt(value['ci95_low'])} to "
-                          f"{_fmt(value['ci95_high'])}{extra})")]
+            return [
+                (
+                    key,
+                    f"{_fmt(value['median'])} ({_fmt(value['ci95_low'])} to "
+                    f"{_fmt(value['ci95_high'])}{extra})",
+                )
+            ]
         if not value:
             return [(key, "none")]
         rows: list[tuple[str, str]] = []
@@ -149,19 +171,29 @@ def _fit_payload(result, run_dir: Path | None) -> dict[str, Any]:
     summary = dict(result.summary)
     payload: dict[str, Any] = {key: summary.pop(key, None) for key in KEY_ORDER}
     payload.update(summary)
-    payload.update({
-        "model": result.model_name, "likelihood": result.likelihood,
-        "prior": str(result.prior.name), "seed": result.seed,
-        "sampler": result.settings.as_dict(),
-        "diagnostics": {"status": result.diagnostics.status, "ok": result.diagnostics.ok,
-                        "failures": [row.check for row in result.diagnostics.failures],
-                        "warnings": [row.check for row in result.diagnostics.warnings]},
-        "run_dir": None if run_dir is None else str(run_dir),
-        "data": {"source": str(result.study.source), "sha256": result.study.sha256,
-                 "n": result.study.n},
-        "reconstructed": result.reconstructed,
-        "warning": RECONSTRUCTED_WARNING if result.reconstructed else None,
-    })
+    payload.update(
+        {
+            "model": result.model_name,
+            "likelihood": result.likelihood,
+            "prior": str(result.prior.name),
+            "seed": result.seed,
+            "sampler": result.settings.as_dict(),
+            "diagnostics": {
+                "status": result.diagnostics.status,
+                "ok": result.diagnostics.ok,
+                "failures": [row.check for row in result.diagnostics.failures],
+                "warnings": [row.check for row in result.diagnostics.warnings],
+            },
+            "run_dir": None if run_dir is None else str(run_dir),
+            "data": {
+                "source": str(result.study.source),
+                "sha256": result.study.sha256,
+                "n": result.study.n,
+            },
+            "reconstructed": result.reconstructed,
+            "warning": RECONSTRUCTED_WARNING if result.reconstructed else None,
+        }
+    )
     return payload
 
 
@@ -173,21 +205,25 @@ def _exit_diagnostics_failed() -> None:
 # ----------------------------------------------------------------------------- fit
 def fit_command(
     ctx: typer.Context,
-    model: str = typer.Argument(..., help="paired_change, signed_rank, "
-                                "prepost_hierarchical or two_arm."),
+    model: str = typer.Argument(
+        ..., help="paired_change, signed_rank, prepost_hierarchical or two_arm."
+    ),
     data: Path = typer.Option(None, "--data", help=_DATA_HELP),
     scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
     prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
-    likelihood: str = typer.Option(None, "--likelihood",
-                                   help="One of the model's likelihoods (default: its first)."),
+    likelihood: str = typer.Option(
+        None, "--likelihood", help="One of the model's likelihoods (default: its first)."
+    ),
     mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
     draws: int = typer.Option(1000, "--draws", help="Draws kept per chain."),
     tune: int = typer.Option(1000, "--tune", help="Warm-up draws per chain."),
     chains: int = typer.Option(4, "--chains", help="Number of chains."),
     seed: int = typer.Option(20241, "--seed", help="Random seed (same seed, same draws)."),
     target_accept: float = typer.Option(
-        None, "--target-accept",
-        help="nutpie's adaptation target in (0, 1) (default: the model's, else 0.9)."),
+        None,
+        "--target-accept",
+        help="nutpie's adaptation target in (0, 1) (default: the model's, else 0.9).",
+    ),
     out: Path = typer.Option(None, "--out", help=_OUT_HELP),
     force: bool = typer.Option(False, "--force", help="Replace an existing run folder."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
@@ -213,16 +249,30 @@ def fit_command(
     module = load_model(model)
     likelihood = resolve_likelihood(module, likelihood)
     prior_set = resolve_prior(prior, study, module.NAME)
-    run_dir = out if out is not None else _default_out(module.NAME, likelihood,
-                                                       str(prior_set.name), seed)
+    run_dir = (
+        out if out is not None else _default_out(module.NAME, likelihood, str(prior_set.name), seed)
+    )
     _refuse_existing(run_dir, force)
     _warn_reconstructed(study.reconstructed)
     console = _stderr_console()
-    with console.status(_literal(f"fitting {module.NAME} ({likelihood}, prior "
-                                 f"{prior_set.name}): {chains} chains x {draws} draws")):
-        result = fit(module.NAME, study, prior=prior_set, likelihood=likelihood, mcid=mcid,
-                     draws=draws, tune=tune, chains=chains, seed=seed,
-                     target_accept=target_accept)
+    with console.status(
+        _literal(
+            f"fitting {module.NAME} ({likelihood}, prior "
+            f"{prior_set.name}): {chains} chains x {draws} draws"
+        )
+    ):
+        result = fit(
+            module.NAME,
+            study,
+            prior=prior_set,
+            likelihood=likelihood,
+            mcid=mcid,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            target_accept=target_accept,
+        )
     with console.status(_literal(f"writing {run_dir}")):
         saved = save_run(result, run_dir, force=force, command_line=_command_line(ctx))
     console.print(f"run saved in {saved}", markup=False)
@@ -238,11 +288,12 @@ def fit_command(
 
 def _command_line(ctx: typer.Context) -> dict[str, Any]:
     """What was asked: the process arguments and the parsed options of this command
-    (they differ when :func:`milkbayes.cli.main` is called from Python)."""
-    params = {key: (str(value) if isinstance(value, Path) else value)
-              for key, value in ctx.params.items()}
-    return {"argv": ["milkbayes", *sys.argv[1:]], "command": ctx.command_path,
-            "params": params}
+    (they differ when :func:`milkbayes.cli.main` is called from Python).
+    """
+    params = {
+        key: (str(value) if isinstance(value, Path) else value) for key, value in ctx.params.items()
+    }
+    return {"argv": ["milkbayes", *sys.argv[1:]], "command": ctx.command_path, "params": params}
 
 
 def _refuse_existing(run_dir: Path, force: bool) -> None:
@@ -250,8 +301,10 @@ def _refuse_existing(run_dir: Path, force: bool) -> None:
     from milkbayes.errors import RunExistsError
 
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not force:
-        raise RunExistsError(f"{run_dir} already holds a run; pass --force to replace it "
-                             "or --out to choose another folder")
+        raise RunExistsError(
+            f"{run_dir} already holds a run; pass --force to replace it "
+            "or --out to choose another folder"
+        )
 
 
 def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
@@ -264,14 +317,19 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
         console.print(f"[bold yellow]{RECONSTRUCTED_WARNING}[/]")
     summary = result.summary
     unit = getattr(result.study.outcome, "unit", None) or ""
-    table = Table(title=_literal(f"{result.model_name} ({result.likelihood}), prior "
-                                 f"{result.prior.name}: effect '{summary['effect_variable']}'"))
+    table = Table(
+        title=_literal(
+            f"{result.model_name} ({result.likelihood}), prior "
+            f"{result.prior.name}: effect '{summary['effect_variable']}'"
+        )
+    )
     table.add_column("quantity")
     table.add_column("value", justify="right")
-    table.add_row("posterior median",
-                  _literal(f"{summary['effect_median']:.3g} {unit}".strip()))
-    table.add_row("95 % CrI (equal-tailed)",
-                  f"{summary['effect_ci95_low']:.3g} to {summary['effect_ci95_high']:.3g}")
+    table.add_row("posterior median", _literal(f"{summary['effect_median']:.3g} {unit}".strip()))
+    table.add_row(
+        "95 % CrI (equal-tailed)",
+        f"{summary['effect_ci95_low']:.3g} to {summary['effect_ci95_high']:.3g}",
+    )
     table.add_row("P(effect > 0)", f"{summary['p_effect_gt_0']:.3f}")
     if summary.get("mcid") is None:
         table.add_row("P(effect > MCID)", "no MCID given (--mcid)")
@@ -306,12 +364,14 @@ def diagnose_command(
     pit, pit_note = _loo_pit(saved.tree)
     _shout_failures(rows, str(run_dir))
     payload = {
-        "run_dir": str(run_dir), "model": saved.provenance.get("model"),
+        "run_dir": str(run_dir),
+        "model": saved.provenance.get("model"),
         **report.to_dict(),
         "predictive_checks": [check.as_dict() for check in checks],
         "predictive_checks_note": check_note,
-        "loo_pit": None if pit is None else {k: v for k, v in pit.as_dict().items()
-                                             if k != "values"},
+        "loo_pit": None
+        if pit is None
+        else {k: v for k, v in pit.as_dict().items() if k != "values"},
         "loo_pit_note": pit_note,
         "reconstructed": reconstructed,
         "warning": saved.provenance.get("warning"),
@@ -354,8 +414,11 @@ def _predictive_checks(saved):
         return (), f"posterior predictive checks skipped: {note}"
     found = simulated_changes(saved.tree, study)
     if found is None:
-        return (), "posterior predictive checks not available: the model does not observe " \
-                   "the changes or the pre/post outcome"
+        return (
+            (),
+            "posterior predictive checks not available: the model does not observe "
+            "the changes or the pre/post outcome",
+        )
     return predictive_checks(*found, kind="posterior"), ""
 
 
@@ -374,17 +437,22 @@ def _print_diagnose(payload: dict, rows: list[dict]) -> None:
     console = _stdout_console()
     if payload["reconstructed"]:
         console.print(f"[bold yellow]{_literal(payload['warning'])}[/]")
-    console.print(_diagnostics_table(rows, f"Convergence of {payload['run_dir']}: "
-                                           f"{payload['status']}"))
+    console.print(
+        _diagnostics_table(rows, f"Convergence of {payload['run_dir']}: {payload['status']}")
+    )
     if payload["predictive_checks"]:
         table = Table(title="Posterior predictive checks")
         for header in ("statistic", "observed", "predicted (95 %)", "p", "status"):
             table.add_column(header)
         for check in payload["predictive_checks"]:
-            table.add_row(_literal(check["statistic"]), f"{check['observed']:.3g}",
-                          f"{check['predicted_median']:.3g} ({check['predicted_low']:.3g} "
-                          f"to {check['predicted_high']:.3g})", f"{check['p_value']:.3f}",
-                          check["status"])
+            table.add_row(
+                _literal(check["statistic"]),
+                f"{check['observed']:.3g}",
+                f"{check['predicted_median']:.3g} ({check['predicted_low']:.3g} "
+                f"to {check['predicted_high']:.3g})",
+                f"{check['p_value']:.3f}",
+                check["status"],
+            )
         console.print(table)
     else:
         console.print(payload["predictive_checks_note"], markup=False)
@@ -392,6 +460,8 @@ def _print_diagnose(payload: dict, rows: list[dict]) -> None:
     if pit is None:
         console.print(payload["loo_pit_note"], markup=False)
     else:
-        console.print(f"LOO-PIT ({pit['variable']}): KS D = {pit['ks_statistic']:.3f}, "
-                      f"p = {pit['ks_p_value']:.3f} -> {pit['status']} ({pit['note']})",
-                      markup=False)
+        console.print(
+            f"LOO-PIT ({pit['variable']}): KS D = {pit['ks_statistic']:.3f}, "
+            f"p = {pit['ks_p_value']:.3f} -> {pit['status']} ({pit['note']})",
+            markup=False,
+        )

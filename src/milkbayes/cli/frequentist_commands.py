@@ -36,8 +36,10 @@ def register(app: typer.Typer) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 
-def _load(data: Path | None, scenario: str, kind: str | None, unit: str | None,
-          max_score: int | None):
+
+def _load(
+    data: Path | None, scenario: str, kind: str | None, unit: str | None, max_score: int | None
+):
     from milkbayes.data.study import Outcome, load_study
     from milkbayes.datasets import load_bundled
 
@@ -52,10 +54,12 @@ def _load(data: Path | None, scenario: str, kind: str | None, unit: str | None,
 
 
 def _pairs(study, group: str):
-    """pre and post of the chosen group, as float arrays."""
+    """Pre and post of the chosen group, as float arrays."""
     allowed = ("massage", "control", "all")
     if group not in allowed:
-        raise MilkbayesError(f"--group {group!r} is not allowed; choose one of {', '.join(allowed)}")
+        raise MilkbayesError(
+            f"--group {group!r} is not allowed; choose one of {', '.join(allowed)}"
+        )
     table = study.table
     if group != "all":
         table = table[table["group"].astype(str) == group]
@@ -80,7 +84,9 @@ def _refuse_overflowing_changes(study, table, pre, post) -> None:
             f"the change post - pre of participant {table['id'].iloc[first]!s} (participant "
             f"row {first + 1} of the group) is {float(post[first])!r} - {float(pre[first])!r}, "
             f"beyond the float range (about 1.8e308); {bad.size} change(s) overflow. "
-            "Express the data in larger units", file=study.source)
+            "Express the data in larger units",
+            file=study.source,
+        )
 
 
 def _clean(value: Any) -> Any:
@@ -103,9 +109,14 @@ def _echo_json(payload: dict[str, Any]) -> None:
 
 
 def _provenance(study, group: str) -> dict[str, Any]:
-    return {"source": study.source, "sha256": study.sha256, "group": group,
-            "outcome": study.outcome.to_dict(), "reconstructed": study.reconstructed,
-            "warning": study.warning}
+    return {
+        "source": study.source,
+        "sha256": study.sha256,
+        "group": group,
+        "outcome": study.outcome.to_dict(),
+        "reconstructed": study.reconstructed,
+        "warning": study.warning,
+    }
 
 
 def _banner(study) -> list[str]:
@@ -120,12 +131,17 @@ def _p_texts(p: float) -> dict[str, str]:
 
     spss = format_p_spss(p)
     # the paper copied SPSS's ".000" as "0.000"
-    return {"spss": spss, "paper": "0" + spss if spss.startswith(".") else spss,
-            "honest": format_p_honest(p), "exact": format_p_exact(p)}
+    return {
+        "spss": spss,
+        "paper": "0" + spss if spss.startswith(".") else spss,
+        "honest": format_p_honest(p),
+        "exact": format_p_exact(p),
+    }
 
 
 def _markdown_table(frame) -> str:
     """A GitHub pipe table (written here to avoid a tabulate dependency)."""
+
     def cell(value: Any) -> str:
         if isinstance(value, float):
             return "" if math.isnan(value) else f"{value:.4g}"
@@ -133,23 +149,28 @@ def _markdown_table(frame) -> str:
 
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |"
-            for row in frame.itertuples(index=False)]
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
 
 
 # ----------------------------------------------------------------------------- wilcoxon
 
+
 def wilcoxon_command(
-    data: Path = typer.Option(..., "--data", help="Study file (CSV/TSV, or anything pandas reads)."),
+    data: Path = typer.Option(
+        ..., "--data", help="Study file (CSV/TSV, or anything pandas reads)."
+    ),
     method: str = typer.Option("exact", "--method", help="exact, asymptotic or spss."),
     zero_method: str = typer.Option("wilcox", "--zero-method", help="wilcox, pratt or zsplit."),
-    alternative: str = typer.Option("two-sided", "--alternative",
-                                    help="two-sided, greater (post > pre) or less."),
-    correction: bool = typer.Option(False, "--correction",
-                                    help="Continuity correction in z (normal approximation)."),
-    confidence: float = typer.Option(0.95, "--confidence",
-                                     help="Level of the Hodges-Lehmann interval."),
+    alternative: str = typer.Option(
+        "two-sided", "--alternative", help="two-sided, greater (post > pre) or less."
+    ),
+    correction: bool = typer.Option(
+        False, "--correction", help="Continuity correction in z (normal approximation)."
+    ),
+    confidence: float = typer.Option(
+        0.95, "--confidence", help="Level of the Hodges-Lehmann interval."
+    ),
     group: str = typer.Option("massage", "--group", help=_GROUP_HELP),
     kind: str = typer.Option(None, "--kind", help=_KIND_HELP),
     unit: str = typer.Option(None, "--unit", help=_UNIT_HELP),
@@ -161,12 +182,23 @@ def wilcoxon_command(
 
     study = _load(data, "volume_ml", kind, unit, max_score)
     pre, post = _pairs(study, group)
-    result = wilcoxon_signed_rank(pre, post, method=method, zero_method=zero_method,
-                                  alternative=alternative, correction=correction,
-                                  confidence=confidence)
+    result = wilcoxon_signed_rank(
+        pre,
+        post,
+        method=method,
+        zero_method=zero_method,
+        alternative=alternative,
+        correction=correction,
+        confidence=confidence,
+    )
     if as_json:
-        _echo_json({**result.to_dict(), "p_value_text": _p_texts(result.p_value),
-                    **_provenance(study, group)})
+        _echo_json(
+            {
+                **result.to_dict(),
+                "p_value_text": _p_texts(result.p_value),
+                **_provenance(study, group),
+            }
+        )
         return
     typer.echo("\n".join([*_banner(study), *_wilcoxon_lines(result, study, group)]))
 
@@ -186,13 +218,17 @@ def _wilcoxon_lines(result, study, group: str) -> list[str]:
         f"  Hodges-Lehmann median change {result.hodges_lehmann:.4g}{unit}, "
         f"{100 * result.confidence:g}% CI [{result.hl_ci_low:.4g}, {result.hl_ci_high:.4g}] "
         f"({result.hl_ci_method}, achieved {100 * result.hl_ci_achieved:.1f}%"
-        + (": too few pairs to reach the requested level)"
-           if result.hl_ci_achieved < result.confidence else ")"),
+        + (
+            ": too few pairs to reach the requested level)"
+            if result.hl_ci_achieved < result.confidence
+            else ")"
+        ),
         f"  rank-biserial correlation {result.rank_biserial:.3f}, r = z/sqrt(n) = {result.r:.3f}",
     ]
 
 
 # ----------------------------------------------------------------------------- reproduce
+
 
 def reproduce_command(
     data: Path = typer.Option(None, "--data", help=_DATA_HELP),
@@ -217,10 +253,14 @@ def reproduce_command(
 
 
 def _reproduce(study) -> dict[str, Any]:
-    from milkbayes.frequentist.audit import audit_published
     from milkbayes.data.study import describe
+    from milkbayes.frequentist.audit import audit_published
     from milkbayes.frequentist.paired_tests import (
-        FrequentistOptionError, format_spss_text, paired_t_test, sign_test, spss_tables,
+        FrequentistOptionError,
+        format_spss_text,
+        paired_t_test,
+        sign_test,
+        spss_tables,
         wilcoxon_signed_rank,
     )
 
@@ -236,9 +276,14 @@ def _reproduce(study) -> dict[str, Any]:
         ) from None
     ranks, test = spss_tables(spss)
     return {
-        "description": describe(study), "spss": spss, "exact": exact,
-        "spss_text": format_spss_text(spss), "ranks": ranks, "test": test,
-        "t_test": paired_t_test(pre, post), "sign_test": sign_test(pre, post),
+        "description": describe(study),
+        "spss": spss,
+        "exact": exact,
+        "spss_text": format_spss_text(spss),
+        "ranks": ranks,
+        "test": test,
+        "t_test": paired_t_test(pre, post),
+        "sign_test": sign_test(pre, post),
         "audit": audit_published(study),
     }
 
@@ -248,15 +293,22 @@ def _reproduce_payload(study, analysis) -> dict[str, Any]:
     ranks = analysis["ranks"].reset_index(names="row")
     spss = analysis["spss"]
     return {
-        **_provenance(study, "massage"), "n": study.n,
-        "univariate": description["univariate"], "summary": description["summary"],
+        **_provenance(study, "massage"),
+        "n": study.n,
+        "univariate": description["univariate"],
+        "summary": description["summary"],
         "notes": description["notes"],
-        "wilcoxon_spss": {**spss.to_dict(), "p_value_text": _p_texts(spss.p_value),
-                          "z_based_on": f"{spss.spss_based_on} ranks",
-                          "spss_text": analysis["spss_text"],
-                          "ranks_table": ranks.to_dict("records")},
-        "wilcoxon_exact": {**analysis["exact"].to_dict(),
-                           "p_value_text": _p_texts(analysis["exact"].p_value)},
+        "wilcoxon_spss": {
+            **spss.to_dict(),
+            "p_value_text": _p_texts(spss.p_value),
+            "z_based_on": f"{spss.spss_based_on} ranks",
+            "spss_text": analysis["spss_text"],
+            "ranks_table": ranks.to_dict("records"),
+        },
+        "wilcoxon_exact": {
+            **analysis["exact"].to_dict(),
+            "p_value_text": _p_texts(analysis["exact"].p_value),
+        },
         "paired_t_test": analysis["t_test"].to_dict(),
         "sign_test": analysis["sign_test"].to_dict(),
         "audit": analysis["audit"].to_dict("records"),
@@ -266,8 +318,9 @@ def _reproduce_payload(study, analysis) -> dict[str, Any]:
 def _univariate_frame(description):
     frame = description.univariate.copy()
     frame["percent"] = frame["percent"].round(1)
-    frame["published_percent"] = [("" if math.isnan(v) else f"{v:g}")
-                                  for v in frame["published_percent"]]
+    frame["published_percent"] = [
+        ("" if math.isnan(v) else f"{v:g}") for v in frame["published_percent"]
+    ]
     return frame[["column", "level", "count", "percent", "published_percent"]]
 
 
@@ -307,18 +360,31 @@ def _reproduce_text(study, analysis) -> str:
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         univariate = _univariate_frame(description).to_string(index=False)
         summary = description.summary.round(3).to_string()
-    lines = [*_banner(study),
-             f"Reproduction of the paper's analysis on {study.source} (n = {study.n}, "
-             f"outcome {study.outcome.label})", "",
-             "1. Univariate table", univariate, "", summary, *description.notes, "",
-             "2. Wilcoxon signed-rank test, as SPSS prints it", analysis["spss_text"], "",
-             *_comparison_lines(analysis, unit), "",
-             "3. Audit of the published numbers"]
+    lines = [
+        *_banner(study),
+        f"Reproduction of the paper's analysis on {study.source} (n = {study.n}, "
+        f"outcome {study.outcome.label})",
+        "",
+        "1. Univariate table",
+        univariate,
+        "",
+        summary,
+        *description.notes,
+        "",
+        "2. Wilcoxon signed-rank test, as SPSS prints it",
+        analysis["spss_text"],
+        "",
+        *_comparison_lines(analysis, unit),
+        "",
+        "3. Audit of the published numbers",
+    ]
     for row in analysis["audit"].itertuples(index=False):
-        lines.append(f"[{row.status.upper():4}] {row.check}: expected {row.expected}; "
-                     f"found {row.found}")
-        lines += textwrap.wrap(row.explanation, 96, initial_indent="       ",
-                               subsequent_indent="       ")
+        lines.append(
+            f"[{row.status.upper():4}] {row.check}: expected {row.expected}; found {row.found}"
+        )
+        lines += textwrap.wrap(
+            row.explanation, 96, initial_indent="       ", subsequent_indent="       "
+        )
     return "\n".join(lines)
 
 
@@ -328,13 +394,30 @@ def _reproduce_markdown(study, analysis) -> str:
     warning = [f"> **{study.warning}**", ""] if study.reconstructed else []
     summary = description.summary.round(3).reset_index(names="variable")
     audit = analysis["audit"].assign(status=lambda f: f["status"].str.upper())
-    return "\n".join([
-        "# Reproduction of the paper's analysis", "", *warning,
-        f"Data: `{study.source}` (n = {study.n}, outcome {study.outcome.label}).", "",
-        "## 1. Univariate table", "", _markdown_table(_univariate_frame(description)), "",
-        _markdown_table(summary), "",
-        "## 2. Wilcoxon signed-rank test, as SPSS prints it", "", "```",
-        analysis["spss_text"], "```", "",
-        *[f"- {line}" for line in _comparison_lines(analysis, unit)], "",
-        "## 3. Audit of the published numbers", "", _markdown_table(audit), "",
-    ])
+    return "\n".join(
+        [
+            "# Reproduction of the paper's analysis",
+            "",
+            *warning,
+            f"Data: `{study.source}` (n = {study.n}, outcome {study.outcome.label}).",
+            "",
+            "## 1. Univariate table",
+            "",
+            _markdown_table(_univariate_frame(description)),
+            "",
+            _markdown_table(summary),
+            "",
+            "## 2. Wilcoxon signed-rank test, as SPSS prints it",
+            "",
+            "```",
+            analysis["spss_text"],
+            "```",
+            "",
+            *[f"- {line}" for line in _comparison_lines(analysis, unit)],
+            "",
+            "## 3. Audit of the published numbers",
+            "",
+            _markdown_table(audit),
+            "",
+        ]
+    )

@@ -35,12 +35,17 @@ def _progress_bars(enabled: bool):
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-        TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as bars:
+    with Progress(
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bars:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -82,43 +87,63 @@ def _warn_reconstructed(reconstructed: bool) -> None:
 
 # ----------------------------------------------------------------------------- commands
 def reanalyze(
-    data: Path | None = typer.Option(None, "--data", help="Study CSV (default: the bundled "
-                                     "reconstructed volume data)."),
-    out: Path = typer.Option(Path("milkbayes-report"), "--out",
-                             help="Report folder to create."),
-    fast: bool = typer.Option(False, "--fast", help="Small sampler runs (tests, CI, "
-                              "previews); diagnostics may warn."),
-    strict: bool = typer.Option(False, "--strict", help="Exit with status 3 when a "
-                                "convergence diagnostic fails (the report is still written)."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Study CSV (default: the bundled reconstructed volume data)."
+    ),
+    out: Path = typer.Option(Path("milkbayes-report"), "--out", help="Report folder to create."),
+    fast: bool = typer.Option(
+        False, "--fast", help="Small sampler runs (tests, CI, previews); diagnostics may warn."
+    ),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Exit with status 3 when a "
+        "convergence diagnostic fails (the report is still written).",
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing report folder."),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Run the whole analysis on the bundled data or yours, and write the HTML report."""
     from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED
-    from milkbayes.reanalysis.pipeline import DiagnosticsFailedError, load_input_study, run_reanalysis
+    from milkbayes.reanalysis.pipeline import (
+        DiagnosticsFailedError,
+        load_input_study,
+        run_reanalysis,
+    )
 
     study = load_input_study(data)
     _warn_reconstructed(study.reconstructed)
     failed = None
     with _progress_bars(enabled=True) as progress:
         try:
-            result = run_reanalysis(study, out, fast=fast, strict=strict, force=force,
-                                    progress=progress)
+            result = run_reanalysis(
+                study, out, fast=fast, strict=strict, force=force, progress=progress
+            )
         except DiagnosticsFailedError as error:
             result, failed = error.result, str(error)
     summary = result.summary
     if as_json:
-        _echo_json({"reconstructed": summary["reconstructed"], "warning": summary["warning"],
-                    "report": str(result.html), "markdown": str(result.markdown),
-                    "summary": str(result.json), "diagnostics": summary["diagnostics"]["overall"],
-                    "effect_median": summary["bayes"]["effect_median"],
-                    "priors": summary["bayes"]["priors"], "timings": result.timings})
+        _echo_json(
+            {
+                "reconstructed": summary["reconstructed"],
+                "warning": summary["warning"],
+                "report": str(result.html),
+                "markdown": str(result.markdown),
+                "summary": str(result.json),
+                "diagnostics": summary["diagnostics"]["overall"],
+                "effect_median": summary["bayes"]["effect_median"],
+                "priors": summary["bayes"]["priors"],
+                "timings": result.timings,
+            }
+        )
     else:
         neutral = next(p for p in summary["bayes"]["priors"] if p["prior"] == "neutral")
-        typer.echo(f"effect (neutral prior): median {neutral['median']:.2f} "
-                   f"{summary['bayes']['unit']}, 95 % CrI [{neutral['ci95_low']:.2f}, "
-                   f"{neutral['ci95_high']:.2f}]; diagnostics: "
-                   f"{summary['diagnostics']['overall']}")
+        typer.echo(
+            f"effect (neutral prior): median {neutral['median']:.2f} "
+            f"{summary['bayes']['unit']}, 95 % CrI [{neutral['ci95_low']:.2f}, "
+            f"{neutral['ci95_high']:.2f}]; diagnostics: "
+            f"{summary['diagnostics']['overall']}"
+        )
         typer.echo(f"report: {result.html}")
     if failed is not None:
         typer.echo(f"error: {failed}", err=True)
@@ -137,9 +162,15 @@ def report(
     _warn_reconstructed(bool(summary.get("reconstructed")))
     paths = rerender(run_dir)
     if as_json:
-        _echo_json({"reconstructed": summary["reconstructed"], "warning": summary.get("warning"),
-                    "report": str(paths.html), "markdown": str(paths.markdown),
-                    "summary": str(paths.json)})
+        _echo_json(
+            {
+                "reconstructed": summary["reconstructed"],
+                "warning": summary.get("warning"),
+                "report": str(paths.html),
+                "markdown": str(paths.markdown),
+                "summary": str(paths.json),
+            }
+        )
     else:
         typer.echo(f"report: {paths.html}")
 
@@ -166,12 +197,20 @@ def compare(
     for column in ("model", "predicts", "elpd", "SE", "Δelpd", "SE(Δ)", "weight"):
         table.add_column(column, justify="left" if column in ("model", "predicts") else "right")
     for row in section["lomo"]:
-        table.add_row(row["label"], row["target"], f"{row['elpd']:.2f}", f"{row['se']:.2f}",
-                      f"{row['elpd_diff']:.2f}", f"{row['dse']:.2f}", f"{row['weight']:.3f}")
+        table.add_row(
+            row["label"],
+            row["target"],
+            f"{row['elpd']:.2f}",
+            f"{row['se']:.2f}",
+            f"{row['elpd_diff']:.2f}",
+            f"{row['dse']:.2f}",
+            f"{row['weight']:.3f}",
+        )
     console = Console()
     console.print(table)
     for row in section["psis"]:
-        console.print(f"PSIS-LOO {row['label']} (leave one {row['level']} out): {row['note']}",
-                      markup=False)
+        console.print(
+            f"PSIS-LOO {row['label']} (leave one {row['level']} out): {row['note']}", markup=False
+        )
     for note in section["notes"]:
         console.print(note, markup=False)

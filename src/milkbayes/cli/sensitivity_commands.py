@@ -53,8 +53,12 @@ def _study(data: Path | None, scenario: str):
 def _sampler(draws: int, tune: int, chains: int, seed: int):
     from milkbayes.sensitivity.analyses import SamplerOptions
 
-    for name, value, minimum in (("--draws", draws, 1), ("--tune", tune, 0),
-                                 ("--chains", chains, 1), ("--sampler-seed", seed, 0)):
+    for name, value, minimum in (
+        ("--draws", draws, 1),
+        ("--tune", tune, 0),
+        ("--chains", chains, 1),
+        ("--sampler-seed", seed, 0),
+    ):
         if value < minimum:
             raise MilkbayesError(f"{name} must be >= {minimum}, not {value}")
     return SamplerOptions(draws=draws, tune=tune, chains=chains, seed=seed)
@@ -70,8 +74,9 @@ def _numbers(text: str | None, option: str) -> list[float] | None:
         try:
             value = float(item)
         except ValueError:
-            raise MilkbayesError(f"{option}: {item!r} is not a number "
-                                 "(give comma-separated numbers, e.g. 0.2,0.5,1)") from None
+            raise MilkbayesError(
+                f"{option}: {item!r} is not a number (give comma-separated numbers, e.g. 0.2,0.5,1)"
+            ) from None
         if not math.isfinite(value):
             raise MilkbayesError(f"{option}: {item!r} is not a finite number")
         values.append(value)
@@ -84,8 +89,9 @@ def _names(text: str | None) -> list[str] | None:
 
 def _check_figure_path(figure: Path | None) -> None:
     if figure is not None and figure.suffix.lower() not in _FIGURE_SUFFIXES:
-        raise MilkbayesError(f"--figure {figure}: the file must end in "
-                             f"{', '.join(_FIGURE_SUFFIXES)}")
+        raise MilkbayesError(
+            f"--figure {figure}: the file must end in {', '.join(_FIGURE_SUFFIXES)}"
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -100,8 +106,10 @@ def _plain(value: Any) -> Any:
 
 
 def _records(table) -> list[dict[str, Any]]:
-    return [{key: _plain(value) for key, value in row.items()}
-            for row in table.to_dict(orient="records")]
+    return [
+        {key: _plain(value) for key, value in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
 
 
 def payload(result) -> dict[str, Any]:
@@ -136,24 +144,28 @@ def _cell(value: Any) -> str:
 
 
 def _print_result(result) -> None:
+    import sys
+
     from rich.console import Console
     from rich.panel import Panel
     from rich.table import Table
 
-    import sys
-
     # wide enough for every column when piped to a file; the terminal's width otherwise
     # markup=False: ids, labels and notes are user text printed literally (an id "[/]"
     # would otherwise be a rich markup error)
-    console = Console(highlight=False, soft_wrap=True, markup=False,
-                      width=None if sys.stdout.isatty() else 200)
+    console = Console(
+        highlight=False, soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else 200
+    )
     if result.reconstructed:
-        console.print(Panel(result.warning, title="RECONSTRUCTED DATA", style="bold yellow",
-                            expand=False))
+        console.print(
+            Panel(result.warning, title="RECONSTRUCTED DATA", style="bold yellow", expand=False)
+        )
     table = Table(title=result.title)
     for column in result.table.columns:
-        table.add_column(str(column), justify="left" if column in ("id", "likelihood",
-                                                                 "distribution") else "right")
+        table.add_column(
+            str(column),
+            justify="left" if column in ("id", "likelihood", "distribution") else "right",
+        )
     for row in result.table.itertuples(index=False):
         table.add_row(*(_cell(value) for value in row))
     console.print(table)
@@ -177,13 +189,16 @@ def prior_grid_command(
     data: Path = typer.Option(None, "--data", help=_DATA_HELP),
     scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
     model: str = typer.Option("paired_change", "--model", help="Model whose effect prior varies."),
-    locations: str = typer.Option(None, "--locations",
-                                  help="Comma-separated prior locations (default: 7 values)."),
-    scales: str = typer.Option(None, "--scales",
-                               help="Comma-separated prior scales (default: 8 values)."),
+    locations: str = typer.Option(
+        None, "--locations", help="Comma-separated prior locations (default: 7 values)."
+    ),
+    scales: str = typer.Option(
+        None, "--scales", help="Comma-separated prior scales (default: 8 values)."
+    ),
     likelihood: str = typer.Option(None, "--likelihood", help="The model's likelihood."),
-    base_prior: str = typer.Option("neutral", "--base-prior",
-                                   help="Named set for the other hyperparameters."),
+    base_prior: str = typer.Option(
+        "neutral", "--base-prior", help="Named set for the other hyperparameters."
+    ),
     mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
     draws: int = typer.Option(200, "--draws", help="Draws kept per chain."),
     tune: int = typer.Option(150, "--tune", help="Warm-up draws per chain."),
@@ -196,10 +211,16 @@ def prior_grid_command(
     from milkbayes.sensitivity.analyses import prior_grid
 
     _check_figure_path(figure)
-    result = prior_grid(_study(data, scenario), model, locations=_numbers(locations, "--locations"),
-                        scales=_numbers(scales, "--scales"), mcid=mcid, likelihood=likelihood,
-                        base_prior=base_prior,
-                        sampler=_sampler(draws, tune, chains, sampler_seed))
+    result = prior_grid(
+        _study(data, scenario),
+        model,
+        locations=_numbers(locations, "--locations"),
+        scales=_numbers(scales, "--scales"),
+        mcid=mcid,
+        likelihood=likelihood,
+        base_prior=base_prior,
+        sampler=_sampler(draws, tune, chains, sampler_seed),
+    )
     _emit(result, as_json, figure)
 
 
@@ -207,13 +228,16 @@ def prior_grid_command(
 def likelihood_command(
     data: Path = typer.Option(None, "--data", help=_DATA_HELP),
     scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
-    model: str = typer.Option(None, "--model",
-                              help="Default prepost_hierarchical (else paired_change)."),
-    likelihoods: str = typer.Option(None, "--likelihoods",
-                                    help="Comma-separated likelihoods (default: all that fit)."),
+    model: str = typer.Option(
+        None, "--model", help="Default prepost_hierarchical (else paired_change)."
+    ),
+    likelihoods: str = typer.Option(
+        None, "--likelihoods", help="Comma-separated likelihoods (default: all that fit)."
+    ),
     prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
     mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
-    draws: int = _SAMPLER_OPTIONS["draws"], tune: int = _SAMPLER_OPTIONS["tune"],
+    draws: int = _SAMPLER_OPTIONS["draws"],
+    tune: int = _SAMPLER_OPTIONS["tune"],
     chains: int = _SAMPLER_OPTIONS["chains"],
     sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
@@ -223,9 +247,14 @@ def likelihood_command(
     from milkbayes.sensitivity.analyses import likelihood_variants
 
     _check_figure_path(figure)
-    result = likelihood_variants(_study(data, scenario), model, likelihoods=_names(likelihoods),
-                                 prior=prior, mcid=mcid,
-                                 sampler=_sampler(draws, tune, chains, sampler_seed))
+    result = likelihood_variants(
+        _study(data, scenario),
+        model,
+        likelihoods=_names(likelihoods),
+        prior=prior,
+        mcid=mcid,
+        sampler=_sampler(draws, tune, chains, sampler_seed),
+    )
     _emit(result, as_json, figure)
 
 
@@ -237,7 +266,8 @@ def influence_command(
     likelihood: str = typer.Option(None, "--likelihood", help="The model's likelihood."),
     prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
     mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
-    draws: int = _SAMPLER_OPTIONS["draws"], tune: int = _SAMPLER_OPTIONS["tune"],
+    draws: int = _SAMPLER_OPTIONS["draws"],
+    tune: int = _SAMPLER_OPTIONS["tune"],
     chains: int = _SAMPLER_OPTIONS["chains"],
     sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
@@ -247,8 +277,14 @@ def influence_command(
     from milkbayes.sensitivity.analyses import influence
 
     _check_figure_path(figure)
-    result = influence(_study(data, scenario), model, prior=prior, likelihood=likelihood,
-                       mcid=mcid, sampler=_sampler(draws, tune, chains, sampler_seed))
+    result = influence(
+        _study(data, scenario),
+        model,
+        prior=prior,
+        likelihood=likelihood,
+        mcid=mcid,
+        sampler=_sampler(draws, tune, chains, sampler_seed),
+    )
     _emit(result, as_json, figure)
 
 
@@ -272,24 +308,35 @@ def ensemble_command(
     from milkbayes.sensitivity.analyses import reconstruction_ensemble
 
     _check_figure_path(figure)
-    result = reconstruction_ensemble(scenario, k, seed, model=model, prior=prior,
-                                     likelihood=likelihood, mcid=mcid,
-                                     sampler=_sampler(draws, tune, chains, sampler_seed))
+    result = reconstruction_ensemble(
+        scenario,
+        k,
+        seed,
+        model=model,
+        prior=prior,
+        likelihood=likelihood,
+        mcid=mcid,
+        sampler=_sampler(draws, tune, chains, sampler_seed),
+    )
     _emit(result, as_json, figure)
 
 
 @sensitivity_app.command("published-p")
 def published_p_command(
     n: int = typer.Option(24, "--n", help="Published sample size."),
-    p_threshold: float = typer.Option(0.0005, "--p-threshold",
-                                      help="Published bound on p (SPSS '0.000': p < .0005)."),
+    p_threshold: float = typer.Option(
+        0.0005, "--p-threshold", help="Published bound on p (SPSS '0.000': p < .0005)."
+    ),
     prior: str = typer.Option("cauchy", "--prior", help="Prior on delta: cauchy or normal."),
-    prior_scale: float = typer.Option(math.sqrt(2) / 2, "--prior-scale",
-                                      help="Scale of the prior on delta."),
-    distributions: str = typer.Option("normal,t3", "--distributions",
-                                      help="Shapes of the changes: normal, t3, t5."),
-    alternative: str = typer.Option("greater", "--alternative",
-                                    help="greater (post > pre, as reported) or two-sided."),
+    prior_scale: float = typer.Option(
+        math.sqrt(2) / 2, "--prior-scale", help="Scale of the prior on delta."
+    ),
+    distributions: str = typer.Option(
+        "normal,t3", "--distributions", help="Shapes of the changes: normal, t3, t5."
+    ),
+    alternative: str = typer.Option(
+        "greater", "--alternative", help="greater (post > pre, as reported) or two-sided."
+    ),
     n_sim: int = typer.Option(20_000, "--n-sim", help="Simulations of the power function."),
     seed: int = typer.Option(20241, "--seed", help="Seed of the simulation."),
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
@@ -301,9 +348,16 @@ def published_p_command(
     _check_figure_path(figure)
     if seed < 0:
         raise MilkbayesError(f"--seed must be >= 0, not {seed}")
-    result = published_p_posterior(n, p_threshold, prior=prior, prior_scale=prior_scale,
-                                   distributions=_names(distributions) or [],
-                                   alternative=alternative, n_sim=n_sim, seed=seed)
+    result = published_p_posterior(
+        n,
+        p_threshold,
+        prior=prior,
+        prior_scale=prior_scale,
+        distributions=_names(distributions) or [],
+        alternative=alternative,
+        n_sim=n_sim,
+        seed=seed,
+    )
     _emit(result, as_json, figure)
 
 
@@ -315,13 +369,16 @@ def bias_command(
     likelihood: str = typer.Option(None, "--likelihood", help="The model's likelihood."),
     prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
     mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
-    trend_mean: float = typer.Option(None, "--trend-mean",
-                                     help="Prior mean of the natural change without massage."),
+    trend_mean: float = typer.Option(
+        None, "--trend-mean", help="Prior mean of the natural change without massage."
+    ),
     trend_sd: float = typer.Option(None, "--trend-sd", help="Its prior sd (>= 0)."),
-    prob_positive: float = typer.Option(0.95, "--prob-positive",
-                                        help="Threshold on P(effect > 0)."),
+    prob_positive: float = typer.Option(
+        0.95, "--prob-positive", help="Threshold on P(effect > 0)."
+    ),
     prob_mcid: float = typer.Option(0.5, "--prob-mcid", help="Threshold on P(effect > MCID)."),
-    draws: int = _SAMPLER_OPTIONS["draws"], tune: int = _SAMPLER_OPTIONS["tune"],
+    draws: int = _SAMPLER_OPTIONS["draws"],
+    tune: int = _SAMPLER_OPTIONS["tune"],
     chains: int = _SAMPLER_OPTIONS["chains"],
     sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
@@ -331,8 +388,16 @@ def bias_command(
     from milkbayes.sensitivity.analyses import bias_analysis
 
     _check_figure_path(figure)
-    result = bias_analysis(_study(data, scenario), model=model, prior=prior,
-                           likelihood=likelihood, mcid=mcid, trend_mean=trend_mean,
-                           trend_sd=trend_sd, prob_positive=prob_positive, prob_mcid=prob_mcid,
-                           sampler=_sampler(draws, tune, chains, sampler_seed))
+    result = bias_analysis(
+        _study(data, scenario),
+        model=model,
+        prior=prior,
+        likelihood=likelihood,
+        mcid=mcid,
+        trend_mean=trend_mean,
+        trend_sd=trend_sd,
+        prob_positive=prob_positive,
+        prob_mcid=prob_mcid,
+        sampler=_sampler(draws, tune, chains, sampler_seed),
+    )
     _emit(result, as_json, figure)

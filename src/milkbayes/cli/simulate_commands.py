@@ -19,7 +19,9 @@ from milkbayes.errors import MilkbayesError
 
 simulate_app = typer.Typer(
     help="Simulations with known truth: power, assurance, Type S/M, regression to the mean, "
-         "SBC, precision.", no_args_is_help=True)
+    "SBC, precision.",
+    no_args_is_help=True,
+)
 
 # Options shared by every command (typer reads them as metadata; reuse is safe).
 N = typer.Option(24, "--n", help="Mothers in the massage arm.")
@@ -51,22 +53,47 @@ def register(app: typer.Typer) -> None:
     app.add_typer(simulate_app, name="simulate")
 
 
-def _settings(n, n_control, effect, trend, baseline_mean, between_sd, within_sd,
-              measurement_sd, modifier_work_long, modifier_multipara, outcome, distribution,
-              max_score):
+def _settings(
+    n,
+    n_control,
+    effect,
+    trend,
+    baseline_mean,
+    between_sd,
+    within_sd,
+    measurement_sd,
+    modifier_work_long,
+    modifier_multipara,
+    outcome,
+    distribution,
+    max_score,
+):
     from milkbayes.simulate.dgp import DGPSettings
 
-    return DGPSettings(n=n, n_control=n_control, effect=effect, trend=trend,
-                       baseline_mean=baseline_mean, between_sd=between_sd,
-                       within_sd=within_sd, measurement_sd=measurement_sd,
-                       modifier_work_long=modifier_work_long,
-                       modifier_multipara=modifier_multipara, outcome=outcome,
-                       distribution=distribution, max_score=max_score)
+    return DGPSettings(
+        n=n,
+        n_control=n_control,
+        effect=effect,
+        trend=trend,
+        baseline_mean=baseline_mean,
+        between_sd=between_sd,
+        within_sd=within_sd,
+        measurement_sd=measurement_sd,
+        modifier_work_long=modifier_work_long,
+        modifier_multipara=modifier_multipara,
+        outcome=outcome,
+        distribution=distribution,
+        max_score=max_score,
+    )
 
 
 def _run_options(workers, scheduler, checkpoint, progress, default_workers=None) -> dict:
-    return {"workers": workers if workers is not None else default_workers,
-            "scheduler": scheduler, "checkpoint": checkpoint, "progress": progress}
+    return {
+        "workers": workers if workers is not None else default_workers,
+        "scheduler": scheduler,
+        "checkpoint": checkpoint,
+        "progress": progress,
+    }
 
 
 def _clean(value):
@@ -81,8 +108,12 @@ def _clean(value):
 
 
 def _emit(command: str, result: dict, as_json: bool, lines: list[str]) -> None:
-    payload = {"command": f"simulate {command}", "simulated": True, "reconstructed": False,
-               "result": _clean(result)}
+    payload = {
+        "command": f"simulate {command}",
+        "simulated": True,
+        "reconstructed": False,
+        "result": _clean(result),
+    }
     if as_json:
         typer.echo(json.dumps(payload))
     else:
@@ -106,22 +137,38 @@ def _save(figure, path: Path | None) -> None:
 
 @simulate_app.command("power")
 def power_command(
-    n: int = N, n_control: int = N_CONTROL, effect: float = EFFECT, trend: float = TREND,
-    baseline_mean: float = BASELINE, between_sd: float = BETWEEN, within_sd: float = WITHIN,
-    measurement_sd: float = MEASUREMENT, modifier_work_long: float = MOD_WORK,
-    modifier_multipara: float = MOD_PARITY, outcome: str = OUTCOME,
-    distribution: str = DISTRIBUTION, max_score: int = MAX_SCORE, sims: int = SIMS,
-    alpha: float = ALPHA, seed: int = SEED,
-    fits: bool = typer.Option(False, "--fits/--no-fits",
-                              help="Also fit a model to every study for the rule "
-                                   "P(effect > 0) > 0.95 (MCMC; slower)."),
+    n: int = N,
+    n_control: int = N_CONTROL,
+    effect: float = EFFECT,
+    trend: float = TREND,
+    baseline_mean: float = BASELINE,
+    between_sd: float = BETWEEN,
+    within_sd: float = WITHIN,
+    measurement_sd: float = MEASUREMENT,
+    modifier_work_long: float = MOD_WORK,
+    modifier_multipara: float = MOD_PARITY,
+    outcome: str = OUTCOME,
+    distribution: str = DISTRIBUTION,
+    max_score: int = MAX_SCORE,
+    sims: int = SIMS,
+    alpha: float = ALPHA,
+    seed: int = SEED,
+    fits: bool = typer.Option(
+        False,
+        "--fits/--no-fits",
+        help="Also fit a model to every study for the rule P(effect > 0) > 0.95 (MCMC; slower).",
+    ),
     model: str = typer.Option("paired_change", "--model", help="Model for --fits."),
     prior: str = typer.Option("neutral", "--prior", help="Prior set for --fits."),
-    draws: int = typer.Option(300, "--draws"), tune: int = typer.Option(300, "--tune"),
+    draws: int = typer.Option(300, "--draws"),
+    tune: int = typer.Option(300, "--tune"),
     chains: int = typer.Option(2, "--chains"),
-    scheduler: str | None = SCHEDULER, workers: int | None = WORKERS,
-    checkpoint: Path | None = CHECKPOINT, figure: Path | None = FIGURE,
-    as_json: bool = JSON, progress: bool = PROGRESS,
+    scheduler: str | None = SCHEDULER,
+    workers: int | None = WORKERS,
+    checkpoint: Path | None = CHECKPOINT,
+    figure: Path | None = FIGURE,
+    as_json: bool = JSON,
+    progress: bool = PROGRESS,
 ) -> None:
     """Power of the Wilcoxon, paired t and BF10 > 3 rules (and the posterior rule with --fits).
 
@@ -129,138 +176,284 @@ def power_command(
     """
     from milkbayes.simulate import design, figures
 
-    settings = _settings(n, n_control, effect, trend, baseline_mean, between_sd, within_sd,
-                         measurement_sd, modifier_work_long, modifier_multipara, outcome,
-                         distribution, max_score)
+    settings = _settings(
+        n,
+        n_control,
+        effect,
+        trend,
+        baseline_mean,
+        between_sd,
+        within_sd,
+        measurement_sd,
+        modifier_work_long,
+        modifier_multipara,
+        outcome,
+        distribution,
+        max_score,
+    )
     if fits:
-        result, _ = design.bayes_power(settings, sims, model=model, prior=prior, draws=draws,
-                                       tune=tune, chains=chains, alpha=alpha, seed=seed,
-                                       **_run_options(workers, scheduler, checkpoint, progress))
+        result, _ = design.bayes_power(
+            settings,
+            sims,
+            model=model,
+            prior=prior,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            alpha=alpha,
+            seed=seed,
+            **_run_options(workers, scheduler, checkpoint, progress),
+        )
     else:
-        result = design.power(settings, sims, alpha=alpha, seed=seed,
-                              **_run_options(workers, scheduler, checkpoint, progress, 1))
+        result = design.power(
+            settings,
+            sims,
+            alpha=alpha,
+            seed=seed,
+            **_run_options(workers, scheduler, checkpoint, progress, 1),
+        )
     _save(figures.plot_power(result) if figure else None, figure)
-    _emit("power", result.to_dict(), as_json, [
-        f"power with n = {n}, true effect {effect:g}, trend {trend:g} ({sims} simulations):"]
-        + [f"  {rule:<9} {p:6.3f}  (MC SE {result.mc_se[rule]:.3f})"
-           for rule, p in result.power.items()])
+    _emit(
+        "power",
+        result.to_dict(),
+        as_json,
+        [f"power with n = {n}, true effect {effect:g}, trend {trend:g} ({sims} simulations):"]
+        + [
+            f"  {rule:<9} {p:6.3f}  (MC SE {result.mc_se[rule]:.3f})"
+            for rule, p in result.power.items()
+        ],
+    )
 
 
 @simulate_app.command("assurance")
 def assurance_command(
     prior_mean: float = typer.Option(6.0, "--prior-mean", help="Design prior mean of the effect."),
     prior_sd: float = typer.Option(4.0, "--prior-sd", help="Design prior SD of the effect."),
-    n: int = N, n_control: int = N_CONTROL, trend: float = TREND,
-    baseline_mean: float = BASELINE, between_sd: float = BETWEEN, within_sd: float = WITHIN,
-    measurement_sd: float = MEASUREMENT, modifier_work_long: float = MOD_WORK,
-    modifier_multipara: float = MOD_PARITY, outcome: str = OUTCOME,
-    distribution: str = DISTRIBUTION, max_score: int = MAX_SCORE, sims: int = SIMS,
-    alpha: float = ALPHA, seed: int = SEED, scheduler: str | None = SCHEDULER,
-    workers: int | None = WORKERS, checkpoint: Path | None = CHECKPOINT,
-    figure: Path | None = FIGURE, as_json: bool = JSON, progress: bool = PROGRESS,
+    n: int = N,
+    n_control: int = N_CONTROL,
+    trend: float = TREND,
+    baseline_mean: float = BASELINE,
+    between_sd: float = BETWEEN,
+    within_sd: float = WITHIN,
+    measurement_sd: float = MEASUREMENT,
+    modifier_work_long: float = MOD_WORK,
+    modifier_multipara: float = MOD_PARITY,
+    outcome: str = OUTCOME,
+    distribution: str = DISTRIBUTION,
+    max_score: int = MAX_SCORE,
+    sims: int = SIMS,
+    alpha: float = ALPHA,
+    seed: int = SEED,
+    scheduler: str | None = SCHEDULER,
+    workers: int | None = WORKERS,
+    checkpoint: Path | None = CHECKPOINT,
+    figure: Path | None = FIGURE,
+    as_json: bool = JSON,
+    progress: bool = PROGRESS,
 ) -> None:
     """Assurance: power averaged over a normal design prior on the true effect."""
     from milkbayes.simulate import design, figures
 
-    settings = _settings(n, n_control, prior_mean, trend, baseline_mean, between_sd, within_sd,
-                         measurement_sd, modifier_work_long, modifier_multipara, outcome,
-                         distribution, max_score)
-    result = design.assurance(settings, {"mean": prior_mean, "sd": prior_sd}, sims,
-                              alpha=alpha, seed=seed,
-                              **_run_options(workers, scheduler, checkpoint, progress, 1))
+    settings = _settings(
+        n,
+        n_control,
+        prior_mean,
+        trend,
+        baseline_mean,
+        between_sd,
+        within_sd,
+        measurement_sd,
+        modifier_work_long,
+        modifier_multipara,
+        outcome,
+        distribution,
+        max_score,
+    )
+    result = design.assurance(
+        settings,
+        {"mean": prior_mean, "sd": prior_sd},
+        sims,
+        alpha=alpha,
+        seed=seed,
+        **_run_options(workers, scheduler, checkpoint, progress, 1),
+    )
     _save(figures.plot_power(result) if figure else None, figure)
-    _emit("assurance", result.to_dict(), as_json, [
-        f"assurance with n = {n}, effect ~ Normal({prior_mean:g}, {prior_sd:g}) "
-        f"({sims} simulations):"]
-        + [f"  {rule:<9} {p:6.3f}  (MC SE {result.mc_se[rule]:.3f})"
-           for rule, p in result.power.items()])
+    _emit(
+        "assurance",
+        result.to_dict(),
+        as_json,
+        [
+            f"assurance with n = {n}, effect ~ Normal({prior_mean:g}, {prior_sd:g}) "
+            f"({sims} simulations):"
+        ]
+        + [
+            f"  {rule:<9} {p:6.3f}  (MC SE {result.mc_se[rule]:.3f})"
+            for rule, p in result.power.items()
+        ],
+    )
 
 
 @simulate_app.command("type-sm")
 def type_sm_command(
     test: str = typer.Option("t", "--test", help="Significance rule: t, wilcoxon or z."),
-    n: int = N, effect: float = EFFECT, trend: float = TREND,
-    baseline_mean: float = BASELINE, between_sd: float = BETWEEN, within_sd: float = WITHIN,
-    measurement_sd: float = MEASUREMENT, modifier_work_long: float = MOD_WORK,
-    modifier_multipara: float = MOD_PARITY, outcome: str = OUTCOME,
-    distribution: str = DISTRIBUTION, max_score: int = MAX_SCORE, sims: int = SIMS,
-    alpha: float = ALPHA, seed: int = SEED, scheduler: str | None = SCHEDULER,
-    workers: int | None = WORKERS, checkpoint: Path | None = CHECKPOINT,
-    figure: Path | None = FIGURE, as_json: bool = JSON, progress: bool = PROGRESS,
+    n: int = N,
+    effect: float = EFFECT,
+    trend: float = TREND,
+    baseline_mean: float = BASELINE,
+    between_sd: float = BETWEEN,
+    within_sd: float = WITHIN,
+    measurement_sd: float = MEASUREMENT,
+    modifier_work_long: float = MOD_WORK,
+    modifier_multipara: float = MOD_PARITY,
+    outcome: str = OUTCOME,
+    distribution: str = DISTRIBUTION,
+    max_score: int = MAX_SCORE,
+    sims: int = SIMS,
+    alpha: float = ALPHA,
+    seed: int = SEED,
+    scheduler: str | None = SCHEDULER,
+    workers: int | None = WORKERS,
+    checkpoint: Path | None = CHECKPOINT,
+    figure: Path | None = FIGURE,
+    as_json: bool = JSON,
+    progress: bool = PROGRESS,
 ) -> None:
     """Type S and Type M errors conditional on significance, with Gelman & Carlin's closed form."""
     from milkbayes.simulate import design, figures
     from milkbayes.simulate.dgp import change_sd
 
-    settings = _settings(n, 0, effect, trend, baseline_mean, between_sd, within_sd,
-                         measurement_sd, modifier_work_long, modifier_multipara, outcome,
-                         distribution, max_score)
-    simulated = design.type_sm(settings, sims, test=test, alpha=alpha, seed=seed,
-                               **_run_options(workers, scheduler, checkpoint, progress, 1))
+    settings = _settings(
+        n,
+        0,
+        effect,
+        trend,
+        baseline_mean,
+        between_sd,
+        within_sd,
+        measurement_sd,
+        modifier_work_long,
+        modifier_multipara,
+        outcome,
+        distribution,
+        max_score,
+    )
+    simulated = design.type_sm(
+        settings,
+        sims,
+        test=test,
+        alpha=alpha,
+        seed=seed,
+        **_run_options(workers, scheduler, checkpoint, progress, 1),
+    )
     se = change_sd(settings) / math.sqrt(n)
     closed = design.retrodesign(trend + effect, se, alpha) if trend + effect and se else None
     _save(figures.plot_type_sm(simulated, closed) if figure else None, figure)
-    result = {"simulated": simulated.to_dict(),
-              "closed_form": closed.to_dict() if closed else None,
-              "true_mean_change": trend + effect, "se_normal": se}
-    lines = [f"true mean change {trend + effect:g} (trend {trend:g} + effect {effect:g}), "
-             f"n = {n}, test {test}:",
-             f"  simulated:   power {simulated.power:.3f}, Type S {simulated.type_s:.4f}, "
-             f"exaggeration {simulated.exaggeration:.3f}"]
+    result = {
+        "simulated": simulated.to_dict(),
+        "closed_form": closed.to_dict() if closed else None,
+        "true_mean_change": trend + effect,
+        "se_normal": se,
+    }
+    lines = [
+        f"true mean change {trend + effect:g} (trend {trend:g} + effect {effect:g}), "
+        f"n = {n}, test {test}:",
+        f"  simulated:   power {simulated.power:.3f}, Type S {simulated.type_s:.4f}, "
+        f"exaggeration {simulated.exaggeration:.3f}",
+    ]
     if closed:
-        lines.append(f"  closed form: power {closed.power:.3f}, Type S {closed.type_s:.4f}, "
-                     f"exaggeration {closed.exaggeration:.3f} (normal estimate, SE {se:.3g})")
+        lines.append(
+            f"  closed form: power {closed.power:.3f}, Type S {closed.type_s:.4f}, "
+            f"exaggeration {closed.exaggeration:.3f} (normal estimate, SE {se:.3g})"
+        )
     _emit("type-sm", result, as_json, lines)
 
 
 @simulate_app.command("rtm")
 def rtm_command(
     cutoff: float = typer.Option(8.0, "--cutoff", help="Enrol mothers whose pre is below this."),
-    n: int = N, n_control: int = typer.Option(24, "--n-control",
-                                              help="Control mothers enrolled the same way."),
+    n: int = N,
+    n_control: int = typer.Option(24, "--n-control", help="Control mothers enrolled the same way."),
     effect: float = typer.Option(0.0, "--effect", help="True massage effect (0: none)."),
     trend: float = typer.Option(0.0, "--trend", help="Natural rise (0: none)."),
-    baseline_mean: float = BASELINE, between_sd: float = BETWEEN, within_sd: float = WITHIN,
-    measurement_sd: float = typer.Option(3.0, "--measurement-sd",
-                                         help="SD of the measurement error."),
-    sims: int = typer.Option(2000, "--sims", help="Simulated studies."), alpha: float = ALPHA,
-    seed: int = SEED, scheduler: str | None = SCHEDULER, workers: int | None = WORKERS,
-    checkpoint: Path | None = CHECKPOINT, figure: Path | None = FIGURE, as_json: bool = JSON,
+    baseline_mean: float = BASELINE,
+    between_sd: float = BETWEEN,
+    within_sd: float = WITHIN,
+    measurement_sd: float = typer.Option(
+        3.0, "--measurement-sd", help="SD of the measurement error."
+    ),
+    sims: int = typer.Option(2000, "--sims", help="Simulated studies."),
+    alpha: float = ALPHA,
+    seed: int = SEED,
+    scheduler: str | None = SCHEDULER,
+    workers: int | None = WORKERS,
+    checkpoint: Path | None = CHECKPOINT,
+    figure: Path | None = FIGURE,
+    as_json: bool = JSON,
     progress: bool = PROGRESS,
 ) -> None:
     """Regression to the mean: the spurious rise after enrolling mothers for low output."""
     from milkbayes.simulate import figures
     from milkbayes.simulate.rtm import regression_to_mean
 
-    settings = _settings(n, n_control, effect, trend, baseline_mean, between_sd, within_sd,
-                         measurement_sd, 0.0, 0.0, "volume", "normal", 10)
-    result = regression_to_mean(settings, cutoff, sims, alpha=alpha, seed=seed,
-                                **_run_options(workers, scheduler, checkpoint, progress, 1))
+    settings = _settings(
+        n,
+        n_control,
+        effect,
+        trend,
+        baseline_mean,
+        between_sd,
+        within_sd,
+        measurement_sd,
+        0.0,
+        0.0,
+        "volume",
+        "normal",
+        10,
+    )
+    result = regression_to_mean(
+        settings,
+        cutoff,
+        sims,
+        alpha=alpha,
+        seed=seed,
+        **_run_options(workers, scheduler, checkpoint, progress, 1),
+    )
     _save(figures.plot_rtm(result) if figure else None, figure)
-    lines = [f"enrolled when pre < {cutoff:g}; true effect {effect:g}, trend {trend:g}:",
-             f"  one group: mean change {result.mean_change_massage:.3f} "
-             f"(closed form {result.expected_change:.3f}); Wilcoxon p < {alpha:g} in "
-             f"{100 * result.rejection_one_group:.1f} % of studies"]
+    lines = [
+        f"enrolled when pre < {cutoff:g}; true effect {effect:g}, trend {trend:g}:",
+        f"  one group: mean change {result.mean_change_massage:.3f} "
+        f"(closed form {result.expected_change:.3f}); Wilcoxon p < {alpha:g} in "
+        f"{100 * result.rejection_one_group:.1f} % of studies",
+    ]
     if result.mean_difference is not None:
-        lines.append(f"  with control: massage - control {result.mean_difference:.3f}; Welch "
-                     f"p < {alpha:g} in {100 * result.rejection_two_arm:.1f} % of studies")
+        lines.append(
+            f"  with control: massage - control {result.mean_difference:.3f}; Welch "
+            f"p < {alpha:g} in {100 * result.rejection_two_arm:.1f} % of studies"
+        )
     _emit("rtm", result.to_dict(), as_json, lines)
 
 
 @simulate_app.command("sbc")
 def sbc_command(
     model: str = typer.Option("all", "--model", help="A model name, or all."),
-    widen: float = typer.Option(1.0, "--widen",
-                                help="Width factor of the simulating prior (2: broken check)."),
+    widen: float = typer.Option(
+        1.0, "--widen", help="Width factor of the simulating prior (2: broken check)."
+    ),
     sims: int = typer.Option(200, "--sims", help="Simulated datasets per model."),
     mothers: int = typer.Option(12, "--mothers", help="Mothers per simulated dataset."),
     prior: str = typer.Option("neutral", "--prior"),
     likelihood: str | None = typer.Option(None, "--likelihood"),
-    draws: int = typer.Option(200, "--draws"), tune: int = typer.Option(200, "--tune"),
-    chains: int = typer.Option(2, "--chains"), alpha: float = ALPHA,
-    seed: int = typer.Option(2018, "--seed"), scheduler: str | None = SCHEDULER,
-    workers: int | None = WORKERS, checkpoint: Path | None = CHECKPOINT,
-    figure: Path | None = FIGURE, as_json: bool = JSON, progress: bool = PROGRESS,
+    draws: int = typer.Option(200, "--draws"),
+    tune: int = typer.Option(200, "--tune"),
+    chains: int = typer.Option(2, "--chains"),
+    alpha: float = ALPHA,
+    seed: int = typer.Option(2018, "--seed"),
+    scheduler: str | None = SCHEDULER,
+    workers: int | None = WORKERS,
+    checkpoint: Path | None = CHECKPOINT,
+    figure: Path | None = FIGURE,
+    as_json: bool = JSON,
+    progress: bool = PROGRESS,
 ) -> None:
     """Simulation-based calibration: rank histograms and a chi-square uniformity test."""
     from milkbayes.simulate import figures
@@ -271,58 +464,107 @@ def sbc_command(
         raise MilkbayesError("--checkpoint needs one --model (one checkpoint per study)")
     results, lines = [], []
     for name in names:
-        r = sbc(name, n_sims=sims, likelihood=likelihood, prior=prior, widen=widen,
-                n_mothers=mothers, draws=draws, tune=tune, chains=chains, alpha=alpha,
-                seed=seed, **_run_options(workers, scheduler, checkpoint, progress))
+        r = sbc(
+            name,
+            n_sims=sims,
+            likelihood=likelihood,
+            prior=prior,
+            widen=widen,
+            n_mothers=mothers,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            alpha=alpha,
+            seed=seed,
+            **_run_options(workers, scheduler, checkpoint, progress),
+        )
         results.append(r)
         verdict = "passes" if r.passed else "FAILS"
-        lines.append(f"{name} ({r.likelihood}, simulating prior x{widen:g}): {verdict} "
-                     + ", ".join(f"{k} p = {p:.3g}" for k, p in r.p_value.items())
-                     + f"; {r.divergences} divergences")
+        lines.append(
+            f"{name} ({r.likelihood}, simulating prior x{widen:g}): {verdict} "
+            + ", ".join(f"{k} p = {p:.3g}" for k, p in r.p_value.items())
+            + f"; {r.divergences} divergences"
+        )
         if figure is not None:
-            path = figure if len(names) == 1 else figure.with_name(
-                f"{figure.stem}_{name}{figure.suffix}")
+            path = (
+                figure
+                if len(names) == 1
+                else figure.with_name(f"{figure.stem}_{name}{figure.suffix}")
+            )
             _save(figures.plot_sbc_ranks(r), path)
     _emit("sbc", {"studies": [r.to_dict() for r in results]}, as_json, lines)
 
 
 @simulate_app.command("precision")
 def precision_command(
-    half_width: float = typer.Option(..., "--half-width",
-                                     help="Wanted half-width of the 95 % interval."),
-    sigma: float | None = typer.Option(None, "--sigma",
-                                       help="SD of the changes (default: from the DGP)."),
+    half_width: float = typer.Option(
+        ..., "--half-width", help="Wanted half-width of the 95 % interval."
+    ),
+    sigma: float | None = typer.Option(
+        None, "--sigma", help="SD of the changes (default: from the DGP)."
+    ),
     probability: float | None = typer.Option(
-        None, "--probability", help="Reach the half-width with this probability "
-                                    "(default: on average)."),
+        None,
+        "--probability",
+        help="Reach the half-width with this probability (default: on average).",
+    ),
     confidence: float = typer.Option(0.95, "--confidence"),
-    effect: float = EFFECT, trend: float = TREND, within_sd: float = WITHIN,
-    measurement_sd: float = MEASUREMENT, sims: int = typer.Option(2000, "--sims"),
-    seed: int = SEED, figure: Path | None = FIGURE, as_json: bool = JSON,
+    effect: float = EFFECT,
+    trend: float = TREND,
+    within_sd: float = WITHIN,
+    measurement_sd: float = MEASUREMENT,
+    sims: int = typer.Option(2000, "--sims"),
+    seed: int = SEED,
+    figure: Path | None = FIGURE,
+    as_json: bool = JSON,
 ) -> None:
     """Sample size for a chosen precision of the estimated mean change."""
     from milkbayes.simulate import design, figures
     from milkbayes.simulate.dgp import DGPSettings, change_sd
 
-    settings = DGPSettings(distribution="normal", effect=effect, trend=trend,
-                           within_sd=within_sd, measurement_sd=measurement_sd)
+    settings = DGPSettings(
+        distribution="normal",
+        effect=effect,
+        trend=trend,
+        within_sd=within_sd,
+        measurement_sd=measurement_sd,
+    )
     sd = change_sd(settings) if sigma is None else sigma
-    n = design.sample_size_for_precision(sd, half_width, confidence=confidence,
-                                         probability=probability)
+    n = design.sample_size_for_precision(
+        sd, half_width, confidence=confidence, probability=probability
+    )
     sizes = sorted({max(2, n // 2), max(2, n - 5), n, n + 5, 2 * n})
-    check = design.precision_curve(settings.with_(within_sd=sd, measurement_sd=0.0,
-                                                  modifier_work_long=0.0,
-                                                  modifier_multipara=0.0),
-                                   sizes, half_width, n_sims=sims, confidence=confidence,
-                                   seed=seed)
+    check = design.precision_curve(
+        settings.with_(
+            within_sd=sd, measurement_sd=0.0, modifier_work_long=0.0, modifier_multipara=0.0
+        ),
+        sizes,
+        half_width,
+        n_sims=sims,
+        confidence=confidence,
+        seed=seed,
+    )
     _save(figures.plot_precision(check, half_width) if figure else None, figure)
-    result = {"n": n, "sigma": sd, "half_width": half_width, "confidence": confidence,
-              "probability": probability,
-              "simulated": [p.__dict__ for p in check]}
-    criterion = (f"with probability {probability:g}" if probability is not None
-                 else "on average")
-    _emit("precision", result, as_json, [
-        f"n = {n} mothers give a {100 * confidence:g} % interval of half-width <= "
-        f"{half_width:g} {criterion} (SD of changes {sd:.3g})"]
-        + [f"  n = {p.n:4d}: mean half-width {p.mean_half_width:.3f}, P(<= target) "
-           f"{p.p_within:.3f}, coverage {p.coverage:.3f}" for p in check])
+    result = {
+        "n": n,
+        "sigma": sd,
+        "half_width": half_width,
+        "confidence": confidence,
+        "probability": probability,
+        "simulated": [p.__dict__ for p in check],
+    }
+    criterion = f"with probability {probability:g}" if probability is not None else "on average"
+    _emit(
+        "precision",
+        result,
+        as_json,
+        [
+            f"n = {n} mothers give a {100 * confidence:g} % interval of half-width <= "
+            f"{half_width:g} {criterion} (SD of changes {sd:.3g})"
+        ]
+        + [
+            f"  n = {p.n:4d}: mean half-width {p.mean_half_width:.3f}, P(<= target) "
+            f"{p.p_within:.3f}, coverage {p.coverage:.3f}"
+            for p in check
+        ],
+    )

@@ -327,8 +327,10 @@ class PointwiseLogLik:
         missing = [name for name in self.value_names if name not in values]
         if missing:
             raise ModelError(f"posterior draws lack the variables {missing}")
-        args = [np.ascontiguousarray(values[name], dtype=dtype)
-                for name, dtype in zip(self.value_names, self._dtypes)]
+        args = [
+            np.ascontiguousarray(values[name], dtype=dtype)
+            for name, dtype in zip(self.value_names, self._dtypes)
+        ]
         outs = self._fn(*args)
         batch = args[0].shape[0] if args else 1
         return np.concatenate([np.reshape(o, (batch, -1)) for o in outs], axis=1)
@@ -414,12 +416,20 @@ class LomoResult:
         import xarray as xr
         from arviz_stats.utils import ELPDDataLOOKFold
 
-        elpd_i = xr.DataArray(np.asarray(self.elpd_i), dims=["mother"],
-                              coords={"mother": list(self.mother_ids)})
+        elpd_i = xr.DataArray(
+            np.asarray(self.elpd_i), dims=["mother"], coords={"mother": list(self.mother_ids)}
+        )
         return ELPDDataLOOKFold(
-            elpd=self.elpd, se=self.se, p=self.p_lomo, n_samples=self.n_draws,
-            n_data_points=len(self.elpd_i), scale="log", warning=False, good_k=None,
-            elpd_i=elpd_i, n_folds=len(self.elpd_i),
+            elpd=self.elpd,
+            se=self.se,
+            p=self.p_lomo,
+            n_samples=self.n_draws,
+            n_data_points=len(self.elpd_i),
+            scale="log",
+            warning=False,
+            good_k=None,
+            elpd_i=elpd_i,
+            n_folds=len(self.elpd_i),
         )
 
 
@@ -432,9 +442,15 @@ def _mother_rows(mother_of_obs: np.ndarray, n_mothers: int) -> list[np.ndarray]:
     return rows
 
 
-def _loglik_at_z(loglik: PointwiseLogLik, draws: dict[str, np.ndarray], rows: np.ndarray,
-                 name: str, mother: int, z: np.ndarray) -> np.ndarray:
-    """log p(y_i | z_i = z[k, s], theta_s) for a (k, s) array of offsets."""
+def _loglik_at_z(
+    loglik: PointwiseLogLik,
+    draws: dict[str, np.ndarray],
+    rows: np.ndarray,
+    name: str,
+    mother: int,
+    z: np.ndarray,
+) -> np.ndarray:
+    """Log p(y_i | z_i = z[k, s], theta_s) for a (k, s) array of offsets."""
     k, n_draws = z.shape
     tiled = {key: np.concatenate([v] * k, axis=0) for key, v in draws.items()}
     offsets = tiled[name].copy()
@@ -443,9 +459,14 @@ def _loglik_at_z(loglik: PointwiseLogLik, draws: dict[str, np.ndarray], rows: np
     return loglik(tiled)[:, rows].sum(axis=1).reshape(k, n_draws)
 
 
-def _heldout_loglik(loglik: PointwiseLogLik, draws: dict[str, np.ndarray], rows: np.ndarray,
-                    mother: int, intercept: tuple[str, str] | None,
-                    n_nodes: int) -> np.ndarray:
+def _heldout_loglik(
+    loglik: PointwiseLogLik,
+    draws: dict[str, np.ndarray],
+    rows: np.ndarray,
+    mother: int,
+    intercept: tuple[str, str] | None,
+    n_nodes: int,
+) -> np.ndarray:
     """Per-draw log p(y_i | theta_s) for a held-out mother, intercept integrated out.
 
     Adaptive Gauss-Hermite (Liu & Pierce 1994): per draw, find the mode m and the
@@ -477,20 +498,37 @@ def _heldout_loglik(loglik: PointwiseLogLik, draws: dict[str, np.ndarray], rows:
     scale = np.where(curvature < 0, 1.0 / np.sqrt(np.abs(curvature)), 1.0)
     x, w = np.polynomial.hermite.hermgauss(n_nodes)
     z = mode[None, :] + math.sqrt(2.0) * scale[None, :] * x[:, None]
-    log_terms = (np.log(w)[:, None] + x[:, None] ** 2 + np.log(math.sqrt(2.0) * scale)[None, :]
-                 + h(z) - 0.5 * math.log(2 * math.pi))
+    log_terms = (
+        np.log(w)[:, None]
+        + x[:, None] ** 2
+        + np.log(math.sqrt(2.0) * scale)[None, :]
+        + h(z)
+        - 0.5 * math.log(2 * math.pi)
+    )
     return logsumexp(log_terms, axis=0)
 
 
-def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], label: str,
-            target: str, weight_name: str = "mother_weight",
-            intercept: tuple[str, str] | None = None, draws: int = 500, tune: int = 500,
-            chains: int = 2, seed: int = 20241, full_posterior=None, compiled=None,
-            data: Mapping[str, np.ndarray] | None = None,
-            n_nodes: int = DEFAULT_QUADRATURE_NODES,
-            progress: Callable[[int, int], None] | None = None,
-            psis: PsisResult | None = None,
-            loglik: PointwiseLogLik | None = None) -> LomoResult:
+def lomo_cv(
+    model,
+    *,
+    mother_of_obs: np.ndarray,
+    mother_ids: Sequence[str],
+    label: str,
+    target: str,
+    weight_name: str = "mother_weight",
+    intercept: tuple[str, str] | None = None,
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 2,
+    seed: int = 20241,
+    full_posterior=None,
+    compiled=None,
+    data: Mapping[str, np.ndarray] | None = None,
+    n_nodes: int = DEFAULT_QUADRATURE_NODES,
+    progress: Callable[[int, int], None] | None = None,
+    psis: PsisResult | None = None,
+    loglik: PointwiseLogLik | None = None,
+) -> LomoResult:
     """Leave-one-mother-out CV by refitting one compiled model: every mother, or only
     the mothers whose PSIS-LOO Pareto k is too high ("reloo").
 
@@ -556,8 +594,10 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     from milkbayes.engine.fit import sample_uninterrupted
 
     if weight_name not in model.named_vars:
-        raise ModelError(f"model {label!r} has no pm.Data {weight_name!r}; "
-                         "leave-one-mother-out needs the likelihood weight vector")
+        raise ModelError(
+            f"model {label!r} has no pm.Data {weight_name!r}; "
+            "leave-one-mother-out needs the likelihood weight vector"
+        )
     n = len(mother_ids)
     rows = _mother_rows(mother_of_obs, n)
     refit = _mothers_to_refit(psis, n, label)
@@ -571,8 +611,11 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
         raise ModelError(f"model {label!r} has no free variable {intercept[0]!r} to integrate")
 
     known = {var.name for var in getattr(compiled, "shared_var_keys", ())} or None
-    base = {k: np.asarray(v) for k, v in (data or {}).items()
-            if k != weight_name and (known is None or k in known)}
+    base = {
+        k: np.asarray(v)
+        for k, v in (data or {}).items()
+        if k != weight_name and (known is None or k in known)
+    }
     started = time.perf_counter()
     elpd_i = np.empty(n)
     n_draws = draws * chains
@@ -583,17 +626,23 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
         weight = np.ones(n)
         weight[i] = 0.0
         # not nutpie.sample: on Ctrl-C it returns the draws so far as if finished
-        tree = sample_uninterrupted(compiled.with_data(**base, **{weight_name: weight}),
-                                    draws=draws, tune=tune, chains=chains, seed=seed + i,
-                                    progress_bar=False)
+        tree = sample_uninterrupted(
+            compiled.with_data(**base, **{weight_name: weight}),
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed + i,
+            progress_bar=False,
+        )
         posterior = tree["posterior"] if "posterior" in tree.children else tree
         if "sample_stats" in tree.children and "diverging" in tree["sample_stats"].data_vars:
             n_divergent += int(np.asarray(tree["sample_stats"]["diverging"]).sum())
         sample = _stacked_draws(posterior, names)
         ll = _heldout_loglik(loglik, sample, rows[i], i, intercept, n_nodes)
         if not np.all(np.isfinite(ll)):
-            raise ModelError(f"{label}: non-finite held-out log density for mother "
-                             f"{mother_ids[i]!r}")
+            raise ModelError(
+                f"{label}: non-finite held-out log density for mother {mother_ids[i]!r}"
+            )
         elpd_i[i] = float(log_mean_exp(ll))
         if progress is not None:
             progress(done + 1, len(refit))
@@ -602,19 +651,28 @@ def lomo_cv(model, *, mother_of_obs: np.ndarray, mother_ids: Sequence[str], labe
     lppd_i: tuple[float, ...] = ()
     p_lomo = float("nan")
     if full_posterior is not None:
-        post = full_posterior["posterior"] if hasattr(full_posterior, "children") and \
-            "posterior" in full_posterior.children else full_posterior
+        post = (
+            full_posterior["posterior"]
+            if hasattr(full_posterior, "children") and "posterior" in full_posterior.children
+            else full_posterior
+        )
         full = loglik(_stacked_draws(post, names))
         lppd = np.array([float(log_mean_exp(full[:, r].sum(axis=1))) for r in rows])
         lppd_i = tuple(lppd.tolist())
         p_lomo = float(lppd.sum() - elpd_i.sum())
     return LomoResult(
-        label=label, target=target, elpd=float(elpd_i.sum()),
-        se=float(math.sqrt(n * np.var(elpd_i))), p_lomo=p_lomo,
-        elpd_i=tuple(elpd_i.tolist()), mother_ids=tuple(str(m) for m in mother_ids),
+        label=label,
+        target=target,
+        elpd=float(elpd_i.sum()),
+        se=float(math.sqrt(n * np.var(elpd_i))),
+        p_lomo=p_lomo,
+        elpd_i=tuple(elpd_i.tolist()),
+        mother_ids=tuple(str(m) for m in mother_ids),
         n_draws=n_draws,
         intercept_method="gauss-hermite" if intercept is not None else "refit draws",
-        refit_seconds=seconds, lppd_i=lppd_i, n_divergent=n_divergent,
+        refit_seconds=seconds,
+        lppd_i=lppd_i,
+        n_divergent=n_divergent,
         refitted=tuple(str(mother_ids[i]) for i in refit),
         pareto_k=tuple(psis.pareto_k) if psis is not None else (),
         good_k=float(psis.good_k) if psis is not None else None,
@@ -626,8 +684,10 @@ def _mothers_to_refit(psis: PsisResult | None, n: int, label: str) -> list[int]:
     if psis is None:
         return list(range(n))
     if psis.level != "mother" or len(psis.pareto_k) != n or len(psis.elpd_i) != n:
-        raise ModelError(f"{label}: reloo needs PSIS-LOO by mother for all {n} mothers, got "
-                         f"level {psis.level!r} with {len(psis.pareto_k)} Pareto k")
+        raise ModelError(
+            f"{label}: reloo needs PSIS-LOO by mother for all {n} mothers, got "
+            f"level {psis.level!r} with {len(psis.pareto_k)} Pareto k"
+        )
     k = np.asarray(psis.pareto_k, dtype=float)
     values = np.asarray(psis.elpd_i, dtype=float)
     # a NaN k (e.g. constant ratios) is not evidence of reliability: refit it too
@@ -677,8 +737,15 @@ class PsisResult:
         return float(max(self.pareto_k))
 
 
-def psis_by_mother(full_posterior, loglik_matrix: np.ndarray, mother_of_obs: np.ndarray,
-                   n_mothers: int, *, label: str, level: str = "mother") -> PsisResult:
+def psis_by_mother(
+    full_posterior,
+    loglik_matrix: np.ndarray,
+    mother_of_obs: np.ndarray,
+    n_mothers: int,
+    *,
+    label: str,
+    level: str = "mother",
+) -> PsisResult:
     """PSIS-LOO with ``az.loo``, by observation or with each mother's observations summed.
 
     Parameters
@@ -699,8 +766,11 @@ def psis_by_mother(full_posterior, loglik_matrix: np.ndarray, mother_of_obs: np.
     import arviz as az
     import xarray as xr
 
-    post = full_posterior["posterior"] if hasattr(full_posterior, "children") and \
-        "posterior" in full_posterior.children else full_posterior
+    post = (
+        full_posterior["posterior"]
+        if hasattr(full_posterior, "children") and "posterior" in full_posterior.children
+        else full_posterior
+    )
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     if level == "mother":
         rows = _mother_rows(mother_of_obs, n_mothers)
@@ -712,8 +782,7 @@ def psis_by_mother(full_posterior, loglik_matrix: np.ndarray, mother_of_obs: np.
         raise ValueError(f"level must be 'mother' or 'observation', got {level!r}")
     ll = xr.DataArray(values.reshape(n_chain, n_draw, -1), dims=["chain", "draw", dim])
     post_ds = post.to_dataset() if hasattr(post, "to_dataset") else post
-    tree = xr.DataTree.from_dict({"posterior": post_ds,
-                                  "log_likelihood": xr.Dataset({"y": ll})})
+    tree = xr.DataTree.from_dict({"posterior": post_ds, "log_likelihood": xr.Dataset({"y": ll})})
     import warnings
 
     with warnings.catch_warnings():
@@ -727,14 +796,22 @@ def psis_by_mother(full_posterior, loglik_matrix: np.ndarray, mother_of_obs: np.
     if reliable:
         note = f"all Pareto k <= {good_k:.2f}: PSIS-LOO is reliable"
     else:
-        note = (f"{n_high} of {k.size} Pareto k > {good_k:.2f} (max {k.max():.2f}): "
-                "PSIS-LOO is not reliable; use exact leave-one-mother-out")
-    return PsisResult(label=label, level=level,
-                      elpd=float(result.elpd) if reliable else None,
-                      se=float(result.se) if reliable else None,
-                      pareto_k=tuple(k.tolist()), good_k=good_k, n_high_k=n_high,
-                      reliable=reliable, note=note,
-                      elpd_i=tuple(np.asarray(result.elpd_i, dtype=float).ravel().tolist()))
+        note = (
+            f"{n_high} of {k.size} Pareto k > {good_k:.2f} (max {k.max():.2f}): "
+            "PSIS-LOO is not reliable; use exact leave-one-mother-out"
+        )
+    return PsisResult(
+        label=label,
+        level=level,
+        elpd=float(result.elpd) if reliable else None,
+        se=float(result.se) if reliable else None,
+        pareto_k=tuple(k.tolist()),
+        good_k=good_k,
+        n_high_k=n_high,
+        reliable=reliable,
+        note=note,
+        elpd_i=tuple(np.asarray(result.elpd_i, dtype=float).ravel().tolist()),
+    )
 
 
 # --------------------------------------------------------------------------- comparison
@@ -776,10 +853,17 @@ def stacking_weights(elpd_i: np.ndarray) -> np.ndarray:
     """
     elpd_i = np.asarray(elpd_i, dtype=float)
     results = {
-        f"m{j}": LomoResult(label=f"m{j}", target="any", elpd=float(elpd_i[:, j].sum()),
-                            se=0.0, p_lomo=0.0, elpd_i=tuple(elpd_i[:, j]),
-                            mother_ids=tuple(str(i) for i in range(elpd_i.shape[0])),
-                            n_draws=1, intercept_method="none")
+        f"m{j}": LomoResult(
+            label=f"m{j}",
+            target="any",
+            elpd=float(elpd_i[:, j].sum()),
+            se=0.0,
+            p_lomo=0.0,
+            elpd_i=tuple(elpd_i[:, j]),
+            mother_ids=tuple(str(i) for i in range(elpd_i.shape[0])),
+            n_draws=1,
+            intercept_method="none",
+        )
         for j in range(elpd_i.shape[1])
     }
     rows = compare_models(list(results.values()))
@@ -813,24 +897,33 @@ def compare_models(results: Sequence[LomoResult]) -> list[ComparisonRow]:
             raise ValueError(f"duplicate model labels in {labels}")
         if len(group) == 1:
             r = group[0]
-            rows.append(ComparisonRow(r.label, target, 0, r.elpd, r.se, 0.0, 0.0,
-                                      r.p_lomo, 1.0))
+            rows.append(ComparisonRow(r.label, target, 0, r.elpd, r.se, 0.0, 0.0, r.p_lomo, 1.0))
             continue
         ids = {r.mother_ids for r in group}
         if len(ids) != 1:
-            raise ValueError(f"models for target {target!r} were cross-validated on "
-                             "different mothers")
+            raise ValueError(
+                f"models for target {target!r} were cross-validated on different mothers"
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = az.compare({r.label: r.to_elpd_data() for r in group},
-                               method="stacking", round_to="none")
+            table = az.compare(
+                {r.label: r.to_elpd_data() for r in group}, method="stacking", round_to="none"
+            )
         for label, rec in table.iterrows():
             r = next(x for x in group if x.label == label)
-            rows.append(ComparisonRow(
-                label=str(label), target=target, rank=int(rec["rank"]), elpd=r.elpd,
-                se=r.se, elpd_diff=float(rec["elpd_diff"]), dse=float(rec["dse"]),
-                p_lomo=r.p_lomo, weight=float(rec["weight"]),
-            ))
+            rows.append(
+                ComparisonRow(
+                    label=str(label),
+                    target=target,
+                    rank=int(rec["rank"]),
+                    elpd=r.elpd,
+                    se=r.se,
+                    elpd_diff=float(rec["elpd_diff"]),
+                    dse=float(rec["dse"]),
+                    p_lomo=r.p_lomo,
+                    weight=float(rec["weight"]),
+                )
+            )
     return rows
 
 
@@ -854,13 +947,22 @@ class FreqVsBayesRow:
     bayesian_value: float | tuple[float, float]
 
 
-def freq_vs_bayes_table(*, hodges_lehmann: float, hl_ci: tuple[float, float],
-                        mean_change: float, t_ci: tuple[float, float],
-                        p_wilcoxon: float, p_t: float | None,
-                        effect_median: float, effect_ci: tuple[float, float],
-                        p_effect_gt_0: float, p_effect_gt_mcid: float, mcid: float,
-                        bf10: float | None, bf10_text: str | None = None,
-                        ) -> list[FreqVsBayesRow]:
+def freq_vs_bayes_table(
+    *,
+    hodges_lehmann: float,
+    hl_ci: tuple[float, float],
+    mean_change: float,
+    t_ci: tuple[float, float],
+    p_wilcoxon: float,
+    p_t: float | None,
+    effect_median: float,
+    effect_ci: tuple[float, float],
+    p_effect_gt_0: float,
+    p_effect_gt_mcid: float,
+    mcid: float,
+    bf10: float | None,
+    bf10_text: str | None = None,
+) -> list[FreqVsBayesRow]:
     """Estimate, interval and evidence side by side.
 
     Parameters
@@ -893,20 +995,51 @@ def freq_vs_bayes_table(*, hodges_lehmann: float, hl_ci: tuple[float, float],
     ['estimate', 'estimate', 'interval', 'interval', 'evidence', 'evidence', 'evidence']
     """
     rows = [
-        FreqVsBayesRow("estimate", "Hodges-Lehmann median change", hodges_lehmann,
-                       "posterior median of the effect", effect_median),
-        FreqVsBayesRow("estimate", "mean change", mean_change,
-                       "posterior median of the effect", effect_median),
-        FreqVsBayesRow("interval", "95 % CI (Hodges-Lehmann, exact)", tuple(hl_ci),
-                       "95 % credible interval", tuple(effect_ci)),
-        FreqVsBayesRow("interval", "95 % CI (paired t)", tuple(t_ci),
-                       "95 % credible interval", tuple(effect_ci)),
-        FreqVsBayesRow("evidence", "p (Wilcoxon, exact)", p_wilcoxon,
-                       bf10_text or "BF10", float("nan") if bf10 is None else bf10),
-        FreqVsBayesRow("evidence", "p (paired t)", float("nan") if p_t is None else p_t,
-                       "P(effect > 0)", p_effect_gt_0),
-        FreqVsBayesRow("evidence", "p (Wilcoxon, exact)", p_wilcoxon,
-                       f"P(effect > MCID = {mcid:g})", p_effect_gt_mcid),
+        FreqVsBayesRow(
+            "estimate",
+            "Hodges-Lehmann median change",
+            hodges_lehmann,
+            "posterior median of the effect",
+            effect_median,
+        ),
+        FreqVsBayesRow(
+            "estimate", "mean change", mean_change, "posterior median of the effect", effect_median
+        ),
+        FreqVsBayesRow(
+            "interval",
+            "95 % CI (Hodges-Lehmann, exact)",
+            tuple(hl_ci),
+            "95 % credible interval",
+            tuple(effect_ci),
+        ),
+        FreqVsBayesRow(
+            "interval",
+            "95 % CI (paired t)",
+            tuple(t_ci),
+            "95 % credible interval",
+            tuple(effect_ci),
+        ),
+        FreqVsBayesRow(
+            "evidence",
+            "p (Wilcoxon, exact)",
+            p_wilcoxon,
+            bf10_text or "BF10",
+            float("nan") if bf10 is None else bf10,
+        ),
+        FreqVsBayesRow(
+            "evidence",
+            "p (paired t)",
+            float("nan") if p_t is None else p_t,
+            "P(effect > 0)",
+            p_effect_gt_0,
+        ),
+        FreqVsBayesRow(
+            "evidence",
+            "p (Wilcoxon, exact)",
+            p_wilcoxon,
+            f"P(effect > MCID = {mcid:g})",
+            p_effect_gt_mcid,
+        ),
     ]
     return rows
 
@@ -925,8 +1058,9 @@ class PriorRow:
     rope_statement: str
 
 
-def three_prior_table(effect_draws: Mapping[str, np.ndarray], *, mcid: float,
-                      rope: tuple[float, float]) -> list[PriorRow]:
+def three_prior_table(
+    effect_draws: Mapping[str, np.ndarray], *, mcid: float, rope: tuple[float, float]
+) -> list[PriorRow]:
     """Median, 95 % CrI, P(> 0), P(> MCID) and a ROPE statement, one row per prior.
 
     Parameters
@@ -962,10 +1096,16 @@ def three_prior_table(effect_draws: Mapping[str, np.ndarray], *, mcid: float,
         if x.size == 0 or not np.all(np.isfinite(x)):
             raise ModelError(f"prior {name!r}: effect draws are empty or not finite")
         low, med, high = np.quantile(x, [0.025, 0.5, 0.975])
-        rows.append(PriorRow(
-            prior=name, median=float(med), ci95_low=float(low), ci95_high=float(high),
-            p_gt_0=float((x > 0).mean()), p_gt_mcid=float((x > mcid).mean()),
-            p_in_rope=float(((x >= rope[0]) & (x <= rope[1])).mean()),
-            rope_statement=rope_statement(float(low), float(high), rope),
-        ))
+        rows.append(
+            PriorRow(
+                prior=name,
+                median=float(med),
+                ci95_low=float(low),
+                ci95_high=float(high),
+                p_gt_0=float((x > 0).mean()),
+                p_gt_mcid=float((x > mcid).mean()),
+                p_in_rope=float(((x >= rope[0]) & (x <= rope[1])).mean()),
+                rope_statement=rope_statement(float(low), float(high), rope),
+            )
+        )
     return rows

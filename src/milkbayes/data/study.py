@@ -70,7 +70,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("id", "pre", "post")
 """Columns every study file must have."""
 
 COVARIATE_COLUMNS: tuple[str, ...] = tuple(
-    name for name in published.CATEGORY_LEVELS if name != "group")
+    name for name in published.CATEGORY_LEVELS if name != "group"
+)
 """Optional categorical covariates, in the order of :data:`published.CATEGORY_LEVELS`."""
 
 KNOWN_COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, "group", *COVARIATE_COLUMNS)
@@ -128,17 +129,23 @@ class Outcome:
 
     def __post_init__(self) -> None:
         if self.kind not in OUTCOME_KINDS:
-            raise DataError(f"unknown outcome kind {self.kind!r}; allowed: "
-                            + ", ".join(OUTCOME_KINDS))
+            raise DataError(
+                f"unknown outcome kind {self.kind!r}; allowed: " + ", ".join(OUTCOME_KINDS)
+            )
         if self.kind == "volume" and not self.unit:
             raise DataError('outcome kind "volume" needs a unit (e.g. "ml")')
         if self.kind == "score":
             if self.unit is not None:
                 raise DataError(f'outcome kind "score" takes no unit (got {self.unit!r})')
-            if (isinstance(self.max_score, bool) or not isinstance(self.max_score, int)
-                    or self.max_score < 1):
-                raise DataError('outcome kind "score" needs max_score, a whole number >= 1 '
-                                f"(got {self.max_score!r})")
+            if (
+                isinstance(self.max_score, bool)
+                or not isinstance(self.max_score, int)
+                or self.max_score < 1
+            ):
+                raise DataError(
+                    'outcome kind "score" needs max_score, a whole number >= 1 '
+                    f"(got {self.max_score!r})"
+                )
         elif self.max_score is not None:
             raise DataError(f"max_score applies only to scores, not to kind {self.kind!r}")
 
@@ -163,15 +170,22 @@ class Outcome:
         Outcome(kind='score', unit=None, max_score=10)
         """
         if not isinstance(mapping, Mapping):
-            raise DataError('"outcome" must be an object with "kind", "unit", "max_score"',
-                            file=file)
+            raise DataError(
+                '"outcome" must be an object with "kind", "unit", "max_score"', file=file
+            )
         unknown = set(mapping) - {"kind", "unit", "max_score"}
         if unknown:
-            raise DataError(f'unknown key(s) in "outcome": {", ".join(sorted(unknown))}; '
-                            'allowed: kind, unit, max_score', file=file)
+            raise DataError(
+                f'unknown key(s) in "outcome": {", ".join(sorted(unknown))}; '
+                "allowed: kind, unit, max_score",
+                file=file,
+            )
         try:
-            return cls(kind=mapping.get("kind"), unit=mapping.get("unit"),
-                       max_score=mapping.get("max_score"))
+            return cls(
+                kind=mapping.get("kind"),
+                unit=mapping.get("unit"),
+                max_score=mapping.get("max_score"),
+            )
         except DataError as error:
             raise DataError(error.message, file=file) from None
 
@@ -275,11 +289,14 @@ class Study:
         extra = ["group", *self.covariates]
         frames = []
         for time, column in ((0, "pre"), (1, "post")):
-            part = pd.DataFrame({
-                "id": base["id"], "mother": np.arange(len(base), dtype=np.int64),
-                "time": np.full(len(base), time, dtype=np.int64),
-                "y": base[column].to_numpy(dtype=float),
-            })
+            part = pd.DataFrame(
+                {
+                    "id": base["id"],
+                    "mother": np.arange(len(base), dtype=np.int64),
+                    "time": np.full(len(base), time, dtype=np.int64),
+                    "y": base[column].to_numpy(dtype=float),
+                }
+            )
             for name in extra:
                 part[name] = base[name]
             frames.append(part)
@@ -297,8 +314,9 @@ class Study:
         wanted = list(ids)
         unknown = [i for i in wanted if i not in set(self.table["id"])]
         if unknown:
-            raise DataError(f"unknown id(s): {', '.join(map(str, unknown))}",
-                            file=self.source, column="id")
+            raise DataError(
+                f"unknown id(s): {', '.join(map(str, unknown))}", file=self.source, column="id"
+            )
         table = self.table[self.table["id"].isin(wanted)].reset_index(drop=True)
         _check_participants(table, self.source)
         return replace(self, table=table)
@@ -311,9 +329,15 @@ class Study:
 
 
 # ----------------------------------------------------------------------------- loading
-def load_study(path: str | Path, *, outcome: Outcome | Mapping | None = None,
-               complete_case: bool = False, sep: str | None = None,
-               decimal: str | None = None, encoding: str | None = None) -> Study:
+def load_study(
+    path: str | Path,
+    *,
+    outcome: Outcome | Mapping | None = None,
+    complete_case: bool = False,
+    sep: str | None = None,
+    decimal: str | None = None,
+    encoding: str | None = None,
+) -> Study:
     """Load and validate a study file.
 
     Parameters
@@ -365,18 +389,31 @@ def load_study(path: str | Path, *, outcome: Outcome | Mapping | None = None,
     sidecar, sidecar_path = _read_sidecar(path)
     resolved, origin = _resolve_outcome(outcome, sidecar, sidecar_path)
     cells = _read_cells(path, raw, sep=sep, encoding=encoding)
-    table, dropped, ignored = _validate_cells(cells, label, resolved, complete_case=complete_case,
-                                              decimal=decimal)
-    return Study(table=table, outcome=resolved, source=label,
-                 reconstructed=bool(sidecar.get("reconstructed", False)),
-                 dropped_ids=dropped, sha256=hashlib.sha256(raw).hexdigest(),
-                 outcome_origin=origin, ignored_columns=ignored, provenance=sidecar)
+    table, dropped, ignored = _validate_cells(
+        cells, label, resolved, complete_case=complete_case, decimal=decimal
+    )
+    return Study(
+        table=table,
+        outcome=resolved,
+        source=label,
+        reconstructed=bool(sidecar.get("reconstructed", False)),
+        dropped_ids=dropped,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        outcome_origin=origin,
+        ignored_columns=ignored,
+        provenance=sidecar,
+    )
 
 
-def study_from_frame(frame: pd.DataFrame, *, outcome: Outcome | Mapping | None = None,
-                     source: str = "<DataFrame>", reconstructed: bool = False,
-                     complete_case: bool = False,
-                     provenance: Mapping | None = None) -> Study:
+def study_from_frame(
+    frame: pd.DataFrame,
+    *,
+    outcome: Outcome | Mapping | None = None,
+    source: str = "<DataFrame>",
+    reconstructed: bool = False,
+    complete_case: bool = False,
+    provenance: Mapping | None = None,
+) -> Study:
     """Validate an in-memory wide table exactly as :func:`load_study` validates a file.
 
     The frame is written to its canonical CSV (:func:`canonical_csv`) and parsed by
@@ -391,15 +428,25 @@ def study_from_frame(frame: pd.DataFrame, *, outcome: Outcome | Mapping | None =
     ...
     milkbayes.errors.DataError: <DataFrame>: fewer than 2 participants (found 1); a paired analysis needs at least 2
     """
-    return study_from_csv_text(canonical_csv(frame), outcome=outcome, source=source,
-                               reconstructed=reconstructed, complete_case=complete_case,
-                               provenance=provenance)
+    return study_from_csv_text(
+        canonical_csv(frame),
+        outcome=outcome,
+        source=source,
+        reconstructed=reconstructed,
+        complete_case=complete_case,
+        provenance=provenance,
+    )
 
 
-def study_from_csv_text(text: str, *, outcome: Outcome | Mapping | None = None,
-                        source: str = "<text>", reconstructed: bool = False,
-                        complete_case: bool = False,
-                        provenance: Mapping | None = None) -> Study:
+def study_from_csv_text(
+    text: str,
+    *,
+    outcome: Outcome | Mapping | None = None,
+    source: str = "<text>",
+    reconstructed: bool = False,
+    complete_case: bool = False,
+    provenance: Mapping | None = None,
+) -> Study:
     """Validate comma-separated, dot-decimal CSV text as :func:`load_study` validates a file.
 
     :attr:`Study.sha256` is the SHA-256 of the UTF-8 text, so a study made here and
@@ -412,12 +459,20 @@ def study_from_csv_text(text: str, *, outcome: Outcome | Mapping | None = None,
     """
     resolved, origin = _resolve_outcome(outcome, {}, None)
     cells = _read_text_cells(text, sep=",", label=source)
-    table, dropped, ignored = _validate_cells(cells, source, resolved,
-                                              complete_case=complete_case, decimal=".")
-    return Study(table=table, outcome=resolved, source=source, reconstructed=reconstructed,
-                 dropped_ids=dropped, sha256=hashlib.sha256(text.encode()).hexdigest(),
-                 outcome_origin=origin, ignored_columns=ignored,
-                 provenance=dict(provenance or {}))
+    table, dropped, ignored = _validate_cells(
+        cells, source, resolved, complete_case=complete_case, decimal="."
+    )
+    return Study(
+        table=table,
+        outcome=resolved,
+        source=source,
+        reconstructed=reconstructed,
+        dropped_ids=dropped,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        outcome_origin=origin,
+        ignored_columns=ignored,
+        provenance=dict(provenance or {}),
+    )
 
 
 def canonical_csv(frame: pd.DataFrame, *, float_format: str | None = None) -> str:
@@ -438,8 +493,9 @@ def canonical_csv(frame: pd.DataFrame, *, float_format: str | None = None) -> st
             out[name] = out[name].astype(object)
         elif pd.api.types.is_float_dtype(out[name].dtype):
             fmt = float_format
-            out[name] = [("" if pd.isna(v) else (fmt % v if fmt else repr(float(v))))
-                         for v in out[name]]
+            out[name] = [
+                ("" if pd.isna(v) else (fmt % v if fmt else repr(float(v)))) for v in out[name]
+            ]
     return out.to_csv(index=False, lineterminator="\n")
 
 
@@ -472,8 +528,9 @@ def _read_sidecar(path: Path) -> tuple[dict, str | None]:
     return {}, None
 
 
-def _resolve_outcome(outcome: Outcome | Mapping | None, sidecar: Mapping,
-                     sidecar_path: str | None) -> tuple[Outcome, str]:
+def _resolve_outcome(
+    outcome: Outcome | Mapping | None, sidecar: Mapping, sidecar_path: str | None
+) -> tuple[Outcome, str]:
     if isinstance(outcome, Outcome):
         return outcome, "option"
     if outcome is not None:
@@ -488,8 +545,8 @@ def _resolve_outcome(outcome: Outcome | Mapping | None, sidecar: Mapping,
 class _Cells:
     """Every cell as stripped text, with the file line of each row."""
 
-    columns: dict[str, list[str]]   # header order; every cell stripped text
-    lines: list[int]                # 1-based line number of each row
+    columns: dict[str, list[str]]  # header order; every cell stripped text
+    lines: list[int]  # 1-based line number of each row
     label: str
     sep: str | None
 
@@ -513,10 +570,13 @@ def _decode(raw: bytes, encoding: str | None, label: str) -> str:
     try:
         text = raw.decode(chosen)
     except UnicodeDecodeError as error:
-        line = raw[:error.start].count(b"\n") + 1
-        raise DataError(f"cannot decode byte {raw[error.start]:#04x} as {chosen}; "
-                        "pass the file's encoding (e.g. --encoding latin-1)",
-                        file=label, row=line) from None
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"cannot decode byte {raw[error.start]:#04x} as {chosen}; "
+            "pass the file's encoding (e.g. --encoding latin-1)",
+            file=label,
+            row=line,
+        ) from None
     except LookupError:
         raise DataError(f"unknown encoding {chosen!r}", file=label) from None
     return text.removeprefix("\ufeff")
@@ -556,14 +616,22 @@ def _read_text_cells(text: str, *, sep: str, label: str) -> _Cells:
         if not any(cell.strip() for cell in record):
             continue  # a blank line is not a participant
         if len(record) > len(header):
-            extra = [c for c in record[len(header):] if c.strip()]
+            extra = [c for c in record[len(header) :] if c.strip()]
             if extra:
-                raise DataError(f"{len(record)} fields but the header has {len(header)}; "
-                                "check the delimiter and quoting", file=label, row=number)
-            record = record[:len(header)]
+                raise DataError(
+                    f"{len(record)} fields but the header has {len(header)}; "
+                    "check the delimiter and quoting",
+                    file=label,
+                    row=number,
+                )
+            record = record[: len(header)]
         if len(record) == 1 and len(header) > 1 and _looks_delimited(record[0], sep):
-            raise DataError(f"wrong delimiter: the row is one field {record[0]!r} while the "
-                            f"header uses {_name(sep)}", file=label, row=number)
+            raise DataError(
+                f"wrong delimiter: the row is one field {record[0]!r} while the "
+                f"header uses {_name(sep)}",
+                file=label,
+                row=number,
+            )
         body.append([cell.strip() for cell in record] + [""] * (len(header) - len(record)))
         body_lines.append(number)
     columns = {name: [row[j] for row in body] for j, name in enumerate(header)}
@@ -582,34 +650,44 @@ def _check_header(header: list[str], sep: str | None, label: str, line: int) -> 
     if len(header) == 1:
         others = [d for d in DELIMITERS if d != sep and d in header[0]]
         if others:
-            raise DataError(f"wrong delimiter: the header is one column {header[0]!r}; the file "
-                            f"looks {_name(others[0])}-separated, not {_name(sep)} "
-                            f"(pass --sep {_name(others[0])})", file=label, row=line)
+            raise DataError(
+                f"wrong delimiter: the header is one column {header[0]!r}; the file "
+                f"looks {_name(others[0])}-separated, not {_name(sep)} "
+                f"(pass --sep {_name(others[0])})",
+                file=label,
+                row=line,
+            )
         if re.search(r"\S\s+\S", header[0]):
-            raise DataError(f"wrong delimiter: the header is one column {header[0]!r}; the file "
-                            f"looks separated by spaces, not {_name(sep)}; save it as CSV "
-                            "(comma or semicolon)", file=label, row=line)
+            raise DataError(
+                f"wrong delimiter: the header is one column {header[0]!r}; the file "
+                f"looks separated by spaces, not {_name(sep)}; save it as CSV "
+                "(comma or semicolon)",
+                file=label,
+                row=line,
+            )
     blank = [i + 1 for i, name in enumerate(header) if not name]
     if blank:
         raise DataError(f"header cell(s) {blank} have no column name", file=label, row=line)
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            raise DataError("column name appears twice in the header", file=label, row=line,
-                            column=name)
+            raise DataError(
+                "column name appears twice in the header", file=label, row=line, column=name
+            )
         seen.add(name)
 
 
 def _frame_to_cells(frame: pd.DataFrame, label: str) -> _Cells:
     header = [str(c).strip() for c in frame.columns]
     _check_header(header, None, label, 1)
+
     def as_text(value: Any) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return ""
         return str(value).strip()
 
     rows = [[as_text(v) for v in record] for record in frame.itertuples(index=False)]
-    keep = [i for i, row in enumerate(rows) if any(row)]   # blank rows are not participants
+    keep = [i for i, row in enumerate(rows) if any(row)]  # blank rows are not participants
     columns = {name: [rows[i][j] for i in keep] for j, name in enumerate(header)}
     return _Cells(columns=columns, lines=[i + 2 for i in keep], label=label, sep=None)
 
@@ -622,9 +700,11 @@ def _read_excel_cells(path: Path) -> _Cells:
 
     engine = _SPREADSHEET_ENGINES[path.suffix.lower()]
     if importlib.util.find_spec(engine) is None:
-        raise DataError(f"reading {path.suffix} files needs the optional package {engine!r}, "
-                        "which is not installed; save the sheet as CSV instead",
-                        file=str(path))
+        raise DataError(
+            f"reading {path.suffix} files needs the optional package {engine!r}, "
+            "which is not installed; save the sheet as CSV instead",
+            file=str(path),
+        )
     try:
         frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine=engine)
     except Exception as error:  # noqa: BLE001 - any reader failure is a bad file
@@ -645,8 +725,9 @@ def _read_parquet_cells(path: Path) -> _Cells:
 
 
 # ----------------------------------------------------------------------------- validation
-def _validate_cells(cells: _Cells, label: str, outcome: Outcome, *, complete_case: bool,
-                    decimal: str | None) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
+def _validate_cells(
+    cells: _Cells, label: str, outcome: Outcome, *, complete_case: bool, decimal: str | None
+) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
     # Plain lists, not a DataFrame: simulations validate thousands of small studies.
     found = list(cells.columns)
     _check_columns(found, label)
@@ -665,9 +746,13 @@ def _validate_cells(cells: _Cells, label: str, outcome: Outcome, *, complete_cas
         if not complete_case:
             i = incomplete.index(True)
             column = next(c for c in used if missing[c][i])
-            raise DataError(f"missing value ({sum(incomplete)} row(s) have one); pass "
-                            "--complete-case (complete_case=True) to drop those participants",
-                            file=label, row=lines[i], column=column)
+            raise DataError(
+                f"missing value ({sum(incomplete)} row(s) have one); pass "
+                "--complete-case (complete_case=True) to drop those participants",
+                file=label,
+                row=lines[i],
+                column=column,
+            )
         dropped = tuple(v for v, bad in zip(columns["id"], incomplete, strict=True) if bad)
         keep = [i for i, bad in enumerate(incomplete) if not bad]
         columns = {c: [values[i] for i in keep] for c, values in columns.items()}
@@ -678,17 +763,22 @@ def _validate_cells(cells: _Cells, label: str, outcome: Outcome, *, complete_cas
         raise DataError(f"decimal mark must be '.' or ',' (got {mark!r})", file=label)
     table = pd.DataFrame({"id": pd.array(columns["id"], dtype="str")})
     for column in ("pre", "post"):
-        values = np.array([_parse_number(v, mark, label, line, column)
-                           for v, line in zip(columns[column], lines, strict=True)],
-                          dtype=np.float64)
+        values = np.array(
+            [
+                _parse_number(v, mark, label, line, column)
+                for v, line in zip(columns[column], lines, strict=True)
+            ],
+            dtype=np.float64,
+        )
         _check_outcome_values(values, outcome, lines, label, column)
         table[column] = values
     for column in ("group", *COVARIATE_COLUMNS):
         if column in columns:
             table[column] = _parse_category(columns[column], lines, label, column)
         elif column == "group":
-            table[column] = pd.Categorical(["massage"] * len(table),
-                                           categories=published.CATEGORY_LEVELS["group"])
+            table[column] = pd.Categorical(
+                ["massage"] * len(table), categories=published.CATEGORY_LEVELS["group"]
+            )
     _check_groups(table, lines, label)
     _check_participants(table, label, dropped)
     return table, dropped, ignored
@@ -706,16 +796,24 @@ def _check_columns(found: list[str], label: str) -> None:
         if len(found) > MAX_ECHOED_COLUMNS:
             found_text += f" and {len(found) - MAX_ECHOED_COLUMNS} more"
         hint = "; ".join(hints) if hints else f"found: {found_text}"
-        raise DataError(f"missing required column(s) {', '.join(repr(a) for a in absent)}; "
-                        f"{hint}", file=label, row=1, column=absent[0])
+        raise DataError(
+            f"missing required column(s) {', '.join(repr(a) for a in absent)}; {hint}",
+            file=label,
+            row=1,
+            column=absent[0],
+        )
     for name in found:
         if name in KNOWN_COLUMNS:
             continue
         close = [c for c in _close_names(name, KNOWN_COLUMNS) if c not in found]
         if close:
-            raise DataError(f"unknown column {_shortened(name)!r}; did you mean "
-                            f"{close[0]!r}? (rename it, or it would be ignored)",
-                            file=label, row=1, column=_shortened(name))
+            raise DataError(
+                f"unknown column {_shortened(name)!r}; did you mean "
+                f"{close[0]!r}? (rename it, or it would be ignored)",
+                file=label,
+                row=1,
+                column=_shortened(name),
+            )
 
 
 MAX_ECHOED_CHARACTERS = 60
@@ -735,7 +833,7 @@ def _shortened(text: str, limit: int = MAX_ECHOED_CHARACTERS) -> str:
     >>> len(_shortened("x" * 4000))
     60
     """
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _close_names(name: str, candidates: Iterable[str], cutoff: float = 0.75) -> list[str]:
@@ -749,28 +847,42 @@ def _check_ids(ids: list[str], missing: list[bool], lines: list[int], label: str
     first_seen: dict[str, int] = {}
     for value, is_missing, line in zip(ids, missing, lines, strict=True):
         if is_missing:
-            raise DataError("missing id (every participant needs one, even with "
-                            "--complete-case, so that drops can be reported)",
-                            file=label, row=int(line), column="id")
+            raise DataError(
+                "missing id (every participant needs one, even with "
+                "--complete-case, so that drops can be reported)",
+                file=label,
+                row=int(line),
+                column="id",
+            )
         if value in first_seen:
-            raise DataError(f"duplicate id {value!r} (first on row {first_seen[value]})",
-                            file=label, row=int(line), column="id")
+            raise DataError(
+                f"duplicate id {value!r} (first on row {first_seen[value]})",
+                file=label,
+                row=int(line),
+                column="id",
+            )
         first_seen[value] = int(line)
 
 
-def _detect_decimal(columns: dict[str, list[str]], lines: list[int], sep: str | None,
-                    label: str) -> str:
-    cells = [(v, line, c) for c in ("pre", "post")
-             for v, line in zip(columns[c], lines, strict=True)]
+def _detect_decimal(
+    columns: dict[str, list[str]], lines: list[int], sep: str | None, label: str
+) -> str:
+    cells = [
+        (v, line, c) for c in ("pre", "post") for v, line in zip(columns[c], lines, strict=True)
+    ]
     comma = [x for x in cells if _COMMA_DECIMAL.match(x[0])]
     if not comma or sep == ",":
         return "."
     dot = [x for x in cells if _DOT_DECIMAL.match(x[0])]
     if dot:
         value, line, column = dot[0]
-        raise DataError(f"mixed decimal marks: {value!r} uses '.', but row {comma[0][1]} "
-                        f"uses ',' ({comma[0][0]!r}); pass --decimal", file=label, row=line,
-                        column=column)
+        raise DataError(
+            f"mixed decimal marks: {value!r} uses '.', but row {comma[0][1]} "
+            f"uses ',' ({comma[0][0]!r}); pass --decimal",
+            file=label,
+            row=line,
+            column=column,
+        )
     return ","
 
 
@@ -778,8 +890,12 @@ def _parse_number(text: str, mark: str, label: str, line: int, column: str) -> f
     cleaned = text.strip()
     if mark == ",":
         if "." in cleaned:
-            raise DataError(f"{cleaned!r} has a '.' but the decimal mark is ','", file=label,
-                            row=line, column=column)
+            raise DataError(
+                f"{cleaned!r} has a '.' but the decimal mark is ','",
+                file=label,
+                row=line,
+                column=column,
+            )
         cleaned = cleaned.replace(",", ".")
     try:
         value = float(cleaned)
@@ -792,53 +908,70 @@ def _parse_number(text: str, mark: str, label: str, line: int, column: str) -> f
     return value
 
 
-def _check_outcome_values(values: np.ndarray, outcome: Outcome, lines: list[int], label: str,
-                          column: str) -> None:
+def _check_outcome_values(
+    values: np.ndarray, outcome: Outcome, lines: list[int], label: str, column: str
+) -> None:
     if outcome.kind == "volume":
         bad = np.flatnonzero(values < 0)
         if bad.size:
             i = int(bad[0])
-            raise DataError(f"negative volume {values[i]:g} (a volume in {outcome.unit} is >= 0)",
-                            file=label, row=lines[i], column=column)
+            raise DataError(
+                f"negative volume {values[i]:g} (a volume in {outcome.unit} is >= 0)",
+                file=label,
+                row=lines[i],
+                column=column,
+            )
     elif outcome.kind == "score":
         fractional = values != np.floor(values)
         outside = (values < 0) | (values > outcome.max_score)
         bad = np.flatnonzero(fractional | outside)
         if bad.size:
             i = int(bad[0])
-            problem = ("is not a whole number" if fractional[i]
-                       else f"is outside 0..{outcome.max_score}")
-            raise DataError(f"score {values[i]:g} {problem}", file=label, row=lines[i],
-                            column=column)
+            problem = (
+                "is not a whole number" if fractional[i] else f"is outside 0..{outcome.max_score}"
+            )
+            raise DataError(
+                f"score {values[i]:g} {problem}", file=label, row=lines[i], column=column
+            )
 
 
-def _parse_category(values: list[str], lines: list[int], label: str,
-                    column: str) -> pd.Categorical:
+def _parse_category(values: list[str], lines: list[int], label: str, column: str) -> pd.Categorical:
     levels = published.CATEGORY_LEVELS[column]
     for value, line in zip(values, lines, strict=True):
         if value not in levels:
             close = _close_names(value, levels, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise DataError(f"unknown level {value!r}{hint}; allowed: {', '.join(levels)}",
-                            file=label, row=int(line), column=column)
+            raise DataError(
+                f"unknown level {value!r}{hint}; allowed: {', '.join(levels)}",
+                file=label,
+                row=int(line),
+                column=column,
+            )
     return pd.Categorical(values, categories=levels)
 
 
 def _check_groups(table: pd.DataFrame, lines: list[int], label: str) -> None:
     groups = set(table["group"].astype(str))
     if "control" in groups and "massage" not in groups:
-        raise DataError("every participant is in the control group; a control group needs "
-                        "a massage group to compare with", file=label, row=int(lines[0]),
-                        column="group")
+        raise DataError(
+            "every participant is in the control group; a control group needs "
+            "a massage group to compare with",
+            file=label,
+            row=int(lines[0]),
+            column="group",
+        )
 
 
-def _check_participants(table: pd.DataFrame, label: str,
-                        dropped: tuple[str, ...] = ()) -> None:
+def _check_participants(table: pd.DataFrame, label: str, dropped: tuple[str, ...] = ()) -> None:
     if len(table) < 2:
-        after = (f" after dropping {len(dropped)} incomplete ({', '.join(dropped)})"
-                 if dropped else "")
-        raise DataError(f"fewer than 2 participants{after} (found {len(table)}); a paired "
-                        "analysis needs at least 2", file=label)
+        after = (
+            f" after dropping {len(dropped)} incomplete ({', '.join(dropped)})" if dropped else ""
+        )
+        raise DataError(
+            f"fewer than 2 participants{after} (found {len(table)}); a paired "
+            "analysis needs at least 2",
+            file=label,
+        )
 
 
 # ----------------------------------------------------------------------------- describe
@@ -880,18 +1013,36 @@ class Description:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes None)."""
+
         def clean(records: list[dict]) -> list[dict]:
-            return [{k: (None if isinstance(v, float) and math.isnan(v) else
-                         (v.item() if isinstance(v, np.generic) else v))
-                     for k, v in r.items()} for r in records]
+            return [
+                {
+                    k: (
+                        None
+                        if isinstance(v, float) and math.isnan(v)
+                        else (v.item() if isinstance(v, np.generic) else v)
+                    )
+                    for k, v in r.items()
+                }
+                for r in records
+            ]
+
         summary = self.summary.reset_index(names="variable")
-        by_group = (None if self.group_summary is None else
-                    clean(self.group_summary.reset_index().to_dict("records")))
+        by_group = (
+            None
+            if self.group_summary is None
+            else clean(self.group_summary.reset_index().to_dict("records"))
+        )
         return {
-            "source": self.source, "n": self.n, "outcome": self.outcome.to_dict(),
-            "outcome_origin": self.outcome_origin, "reconstructed": self.reconstructed,
-            "warning": self.warning, "dropped_ids": list(self.dropped_ids),
-            "ignored_columns": list(self.ignored_columns), "notes": list(self.notes),
+            "source": self.source,
+            "n": self.n,
+            "outcome": self.outcome.to_dict(),
+            "outcome_origin": self.outcome_origin,
+            "reconstructed": self.reconstructed,
+            "warning": self.warning,
+            "dropped_ids": list(self.dropped_ids),
+            "ignored_columns": list(self.ignored_columns),
+            "notes": list(self.notes),
             "univariate": clean(self.univariate.to_dict("records")),
             "summary": clean(summary.to_dict("records")),
             "group_summary": by_group,
@@ -926,35 +1077,61 @@ def describe(study: Study) -> Description:
         for level in published.CATEGORY_LEVELS[column]:
             count = int(counts.get(level, 0))
             is_fact = fact is not None and fact.level == level
-            rows.append({"column": column, "level": level, "count": count,
-                         "percent": 100.0 * count / study.n,
-                         "published_percent": fact.percent if is_fact else math.nan,
-                         "published_count": float(fact.count) if is_fact else math.nan})
-    univariate = pd.DataFrame(rows, columns=["column", "level", "count", "percent",
-                                             "published_percent", "published_count"])
+            rows.append(
+                {
+                    "column": column,
+                    "level": level,
+                    "count": count,
+                    "percent": 100.0 * count / study.n,
+                    "published_percent": fact.percent if is_fact else math.nan,
+                    "published_count": float(fact.count) if is_fact else math.nan,
+                }
+            )
+    univariate = pd.DataFrame(
+        rows,
+        columns=["column", "level", "count", "percent", "published_percent", "published_count"],
+    )
     summary = _summary_table(study.table)
     group_summary = None
     notes = []
     if study.has_control:
         group_summary = pd.concat(
-            {str(level): _summary_table(part) for level, part in
-             study.table.groupby("group", observed=True, sort=True)},
-            names=["group", "variable"])
-        notes.append("The study has a control arm: the overall summaries pool both groups; "
-                     "see the per-group summaries.")
+            {
+                str(level): _summary_table(part)
+                for level, part in study.table.groupby("group", observed=True, sort=True)
+            },
+            names=["group", "variable"],
+        )
+        notes.append(
+            "The study has a control arm: the overall summaries pool both groups; "
+            "see the per-group summaries."
+        )
     if study.outcome_origin == "default":
-        notes.append("The outcome kind was not declared (no sidecar, no --kind); treated as "
-                     "'continuous' with no unit.")
+        notes.append(
+            "The outcome kind was not declared (no sidecar, no --kind); treated as "
+            "'continuous' with no unit."
+        )
     if study.dropped_ids:
-        notes.append(f"Complete-case analysis dropped {len(study.dropped_ids)} participant(s) "
-                     f"with missing values: {', '.join(study.dropped_ids)}.")
+        notes.append(
+            f"Complete-case analysis dropped {len(study.dropped_ids)} participant(s) "
+            f"with missing values: {', '.join(study.dropped_ids)}."
+        )
     if study.ignored_columns:
         notes.append(f"Ignored column(s): {', '.join(study.ignored_columns)}.")
-    return Description(univariate=univariate, summary=summary, source=study.source, n=study.n,
-                       outcome=study.outcome, outcome_origin=study.outcome_origin,
-                       reconstructed=study.reconstructed, warning=study.warning,
-                       dropped_ids=study.dropped_ids, ignored_columns=study.ignored_columns,
-                       notes=tuple(notes), group_summary=group_summary)
+    return Description(
+        univariate=univariate,
+        summary=summary,
+        source=study.source,
+        n=study.n,
+        outcome=study.outcome,
+        outcome_origin=study.outcome_origin,
+        reconstructed=study.reconstructed,
+        warning=study.warning,
+        dropped_ids=study.dropped_ids,
+        ignored_columns=study.ignored_columns,
+        notes=tuple(notes),
+        group_summary=group_summary,
+    )
 
 
 def _summary_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -967,6 +1144,14 @@ def _summary_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def _summarise(values: pd.Series) -> dict[str, float]:
     q1, median, q3 = (float(values.quantile(q)) for q in (0.25, 0.5, 0.75))
-    return {"n": float(values.size), "mean": float(values.mean()), "sd": float(values.std()),
-            "median": median, "q1": q1, "q3": q3, "iqr": q3 - q1,
-            "min": float(values.min()), "max": float(values.max())}
+    return {
+        "n": float(values.size),
+        "mean": float(values.mean()),
+        "sd": float(values.std()),
+        "median": median,
+        "q1": q1,
+        "q3": q3,
+        "iqr": q3 - q1,
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }

@@ -66,8 +66,8 @@ from scipy import special
 
 from milkbayes import RECONSTRUCTED_WARNING, published
 from milkbayes.data.study import Outcome, Study, load_study, study_from_csv_text
-from milkbayes.frequentist.paired_tests import paired_change, wilcoxon_many
 from milkbayes.errors import DataError, MilkbayesError, RunExistsError
+from milkbayes.frequentist.paired_tests import paired_change, wilcoxon_many
 
 SCENARIOS: tuple[str, ...] = ("volume_ml", "score")
 """The outcome scenarios: expressed milk in ml, or a 0-10 adequacy score."""
@@ -78,18 +78,34 @@ BUNDLED_SEEDS = MappingProxyType({"volume_ml": 2024, "score": 2024})
 FLOAT_FORMATS = MappingProxyType({"volume_ml": "%.1f", "score": "%.0f"})
 """How pre/post are written: ml to 0.1 ml (a graduated syringe), scores as integers."""
 
-OUTCOMES = MappingProxyType({
-    "volume_ml": Outcome("volume", unit="ml"),
-    "score": Outcome("score", max_score=10),
-})
+OUTCOMES = MappingProxyType(
+    {
+        "volume_ml": Outcome("volume", unit="ml"),
+        "score": Outcome("score", max_score=10),
+    }
+)
 """The :class:`~milkbayes.data.study.Outcome` of each scenario."""
 
-COLUMNS: tuple[str, ...] = ("id", "pre", "post", "group", "work_duration", "parity",
-                            "occupation", "education", "age_group")
+COLUMNS: tuple[str, ...] = (
+    "id",
+    "pre",
+    "post",
+    "group",
+    "work_duration",
+    "parity",
+    "occupation",
+    "education",
+    "age_group",
+)
 """Column order of every reconstructed file."""
 
-COVARIATE_ORDER: tuple[str, ...] = ("work_duration", "parity", "occupation", "education",
-                                    "age_group")
+COVARIATE_ORDER: tuple[str, ...] = (
+    "work_duration",
+    "parity",
+    "occupation",
+    "education",
+    "age_group",
+)
 """The order in which covariates draw their latent values (part of the procedure)."""
 
 
@@ -125,16 +141,23 @@ class CovariateAssumptions:
         higher education, older). Must be in [0, 1).
     """
 
-    occupation_other_counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType(
-        {"entrepreneur": 7, "private_employee": 4, "civil_servant": 2, "other": 2}))
-    education_other_counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType(
-        {"elementary": 3, "junior_high": 6, "higher": 4}))
-    parity_other_counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType(
-        {"primipara": 3}))
-    age_group_other_counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType(
-        {"under_20": 1, "over_35": 0}))
+    occupation_other_counts: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType(
+            {"entrepreneur": 7, "private_employee": 4, "civil_servant": 2, "other": 2}
+        )
+    )
+    education_other_counts: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({"elementary": 3, "junior_high": 6, "higher": 4})
+    )
+    parity_other_counts: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({"primipara": 3})
+    )
+    age_group_other_counts: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({"under_20": 1, "over_35": 0})
+    )
     work_duration_other_counts: Mapping[str, int] = field(
-        default_factory=lambda: MappingProxyType({"short": 11}))
+        default_factory=lambda: MappingProxyType({"short": 11})
+    )
     latent_correlation: float = 0.0
 
     def counts(self, column: str) -> dict[str, int]:
@@ -148,14 +171,17 @@ class CovariateAssumptions:
         fact = published.COVARIATE_FACTS[column]
         others = dict(getattr(self, f"{column}_other_counts"))
         levels = published.CATEGORY_LEVELS[column]
-        return {level: (fact.count if level == fact.level else int(others.get(level, 0)))
-                for level in levels}
+        return {
+            level: (fact.count if level == fact.level else int(others.get(level, 0)))
+            for level in levels
+        }
 
     def validate(self) -> None:
         """Raise :class:`MilkbayesError` unless every column sums to n with known levels."""
         if not 0.0 <= float(self.latent_correlation) < 1.0:
-            raise MilkbayesError(f"latent_correlation must be in [0, 1) "
-                                 f"(got {self.latent_correlation})")
+            raise MilkbayesError(
+                f"latent_correlation must be in [0, 1) (got {self.latent_correlation})"
+            )
         for column in COVARIATE_ORDER:
             fact = published.COVARIATE_FACTS[column]
             others = dict(getattr(self, f"{column}_other_counts"))
@@ -163,9 +189,11 @@ class CovariateAssumptions:
             bad = [lv for lv in others if lv not in levels or lv == fact.level]
             if bad:
                 allowed = [lv for lv in levels if lv != fact.level]
-                raise MilkbayesError(f"{column}_other_counts: level(s) {bad} not allowed "
-                                     f"(the published level {fact.level!r} is fixed at "
-                                     f"{fact.count}); allowed: {', '.join(allowed)}")
+                raise MilkbayesError(
+                    f"{column}_other_counts: level(s) {bad} not allowed "
+                    f"(the published level {fact.level!r} is fixed at "
+                    f"{fact.count}); allowed: {', '.join(allowed)}"
+                )
             if any(int(v) != v or v < 0 for v in others.values()):
                 raise MilkbayesError(f"{column}_other_counts must be whole numbers >= 0")
             total = sum(self.counts(column).values())
@@ -173,7 +201,8 @@ class CovariateAssumptions:
                 raise MilkbayesError(
                     f"{column}_other_counts sum to {total - fact.count}; they must sum to "
                     f"{published.N_PARTICIPANTS - fact.count} (n = {published.N_PARTICIPANTS} "
-                    f"minus the published {fact.count} {fact.level})")
+                    f"minus the published {fact.count} {fact.level})"
+                )
 
 
 @dataclass(frozen=True)
@@ -293,8 +322,11 @@ class ScoreAssumptions:
 
     def validate(self) -> None:
         """Raise :class:`MilkbayesError` for impossible values."""
-        if isinstance(self.max_score, bool) or int(self.max_score) != self.max_score \
-                or self.max_score < 1:
+        if (
+            isinstance(self.max_score, bool)
+            or int(self.max_score) != self.max_score
+            or self.max_score < 1
+        ):
             raise MilkbayesError(f"max_score must be a whole number >= 1 (got {self.max_score})")
         if not 0 < self.pre_proportion < 1:
             raise MilkbayesError(f"pre_proportion must be in (0, 1) (got {self.pre_proportion})")
@@ -364,25 +396,34 @@ def make_assumptions(scenario: str, **overrides: Any) -> Assumptions:
             import difflib
 
             close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else \
-                f"; known: {', '.join(sorted(known))}"
+            hint = (
+                f" (did you mean {close[0]!r}?)"
+                if close
+                else f"; known: {', '.join(sorted(known))}"
+            )
             raise MilkbayesError(f"unknown assumption {name!r} for scenario {scenario}{hint}")
-    covariates = CovariateAssumptions(**{
-        k: (MappingProxyType(dict(v)) if isinstance(v, Mapping) else v)
-        for k, v in overrides.items() if k in cov_names})
+    covariates = CovariateAssumptions(
+        **{
+            k: (MappingProxyType(dict(v)) if isinstance(v, Mapping) else v)
+            for k, v in overrides.items()
+            if k in cov_names
+        }
+    )
     outcome = outcome_cls(**{k: v for k, v in overrides.items() if k in out_names})
     covariates.validate()
     outcome.validate()
     attempts = overrides.get("max_attempts", 10_000)
     if int(attempts) != attempts or attempts < 1:
         raise MilkbayesError(f"max_attempts must be a whole number >= 1 (got {attempts})")
-    return Assumptions(scenario=scenario, covariates=covariates, outcome=outcome,
-                       max_attempts=int(attempts))
+    return Assumptions(
+        scenario=scenario, covariates=covariates, outcome=outcome, max_attempts=int(attempts)
+    )
 
 
 # ----------------------------------------------------------------------------- drawing
-def draw_covariates(rng: np.random.Generator, assumptions: CovariateAssumptions,
-                    n: int = published.N_PARTICIPANTS) -> pd.DataFrame:
+def draw_covariates(
+    rng: np.random.Generator, assumptions: CovariateAssumptions, n: int = published.N_PARTICIPANTS
+) -> pd.DataFrame:
     """Covariate columns with exactly the assumed counts, jointly structured.
 
     Notes
@@ -413,28 +454,34 @@ def draw_covariates(rng: np.random.Generator, assumptions: CovariateAssumptions,
     return pd.DataFrame(columns)
 
 
-def draw_volume(rng: np.random.Generator, covariates: pd.DataFrame,
-                assumptions: VolumeAssumptions) -> tuple[np.ndarray, np.ndarray]:
+def draw_volume(
+    rng: np.random.Generator, covariates: pd.DataFrame, assumptions: VolumeAssumptions
+) -> tuple[np.ndarray, np.ndarray]:
     """Pre and post volumes (ml, rounded to 0.1); see :class:`VolumeAssumptions`."""
     a = assumptions
     n = len(covariates)
     pre = np.exp(math.log(a.pre_median_ml) + a.pre_log_sd * rng.standard_normal(n))
-    change = (a.effect_ml
-              + a.long_work_modifier_ml * (covariates["work_duration"] == "long").to_numpy()
-              + a.primipara_modifier_ml * (covariates["parity"] == "primipara").to_numpy()
-              + a.change_sd_ml * rng.standard_normal(n))
+    change = (
+        a.effect_ml
+        + a.long_work_modifier_ml * (covariates["work_duration"] == "long").to_numpy()
+        + a.primipara_modifier_ml * (covariates["parity"] == "primipara").to_numpy()
+        + a.change_sd_ml * rng.standard_normal(n)
+    )
     return np.round(pre, 1), np.round(pre + change, 1)
 
 
-def draw_score(rng: np.random.Generator, covariates: pd.DataFrame,
-               assumptions: ScoreAssumptions) -> tuple[np.ndarray, np.ndarray]:
+def draw_score(
+    rng: np.random.Generator, covariates: pd.DataFrame, assumptions: ScoreAssumptions
+) -> tuple[np.ndarray, np.ndarray]:
     """Pre and post checklist scores; see :class:`ScoreAssumptions`."""
     a = assumptions
     n = len(covariates)
     ability = special.logit(a.pre_proportion) + a.ability_sd_logit * rng.standard_normal(n)
-    shift = (a.effect_logit
-             + a.long_work_modifier_logit * (covariates["work_duration"] == "long").to_numpy()
-             + a.primipara_modifier_logit * (covariates["parity"] == "primipara").to_numpy())
+    shift = (
+        a.effect_logit
+        + a.long_work_modifier_logit * (covariates["work_duration"] == "long").to_numpy()
+        + a.primipara_modifier_logit * (covariates["parity"] == "primipara").to_numpy()
+    )
     pre = rng.binomial(a.max_score, special.expit(ability))
     post = rng.binomial(a.max_score, special.expit(ability + shift))
     return pre.astype(float), post.astype(float)
@@ -500,8 +547,9 @@ def spss_wilcoxon(change: np.ndarray) -> tuple[float, float, int]:
     return float(z[0]), float(p[0]), nonzero
 
 
-def check_constraints(table: pd.DataFrame | Study, outcome: Outcome | None = None
-                      ) -> ConstraintCheck:
+def check_constraints(
+    table: pd.DataFrame | Study, outcome: Outcome | None = None
+) -> ConstraintCheck:
     """Check a wide table (or a Study) against the published facts.
 
     Examples
@@ -513,11 +561,15 @@ def check_constraints(table: pd.DataFrame | Study, outcome: Outcome | None = Non
     if isinstance(table, Study):
         outcome = outcome or table.outcome
         table = table.table
-    counts = {column: int((table[column].astype(str) == fact.level).sum())
-              if column in table.columns else -1
-              for column, fact in published.COVARIATE_FACTS.items()}
+    counts = {
+        column: int((table[column].astype(str) == fact.level).sum())
+        if column in table.columns
+        else -1
+        for column, fact in published.COVARIATE_FACTS.items()
+    }
     counts_match = len(table) == published.N_PARTICIPANTS and all(
-        counts[c] == f.count for c, f in published.COVARIATE_FACTS.items())
+        counts[c] == f.count for c, f in published.COVARIATE_FACTS.items()
+    )
     pre = table["pre"].to_numpy(dtype=float)
     post = table["post"].to_numpy(dtype=float)
     z, p, m = spss_wilcoxon(paired_change(pre, post))
@@ -527,17 +579,25 @@ def check_constraints(table: pd.DataFrame | Study, outcome: Outcome | None = Non
     elif outcome.kind == "volume":
         valid = bool((values >= 0).all())
     else:
-        valid = bool(((values == np.floor(values)) & (values >= 0)
-                      & (values <= outcome.max_score)).all())
+        valid = bool(
+            ((values == np.floor(values)) & (values >= 0) & (values <= outcome.max_score)).all()
+        )
     below = bool(p < published.SPSS_P_THRESHOLD)
-    return ConstraintCheck(n=len(table), counts=counts, counts_match=counts_match, spss_z=z,
-                           spss_p=p, n_nonzero=m, p_below_threshold=below, outcome_valid=valid,
-                           satisfied=counts_match and below and valid)
+    return ConstraintCheck(
+        n=len(table),
+        counts=counts,
+        counts_match=counts_match,
+        spss_z=z,
+        spss_p=p,
+        n_nonzero=m,
+        p_below_threshold=below,
+        outcome_valid=valid,
+        satisfied=counts_match and below and valid,
+    )
 
 
 # ----------------------------------------------------------------------------- reconstruct
-def reconstruct(scenario: str = "volume_ml", seed: int | None = None,
-                **assumptions: Any) -> Study:
+def reconstruct(scenario: str = "volume_ml", seed: int | None = None, **assumptions: Any) -> Study:
     """Draw one reconstructed dataset that honours every published number.
 
     Parameters
@@ -590,11 +650,13 @@ def reconstruct(scenario: str = "volume_ml", seed: int | None = None,
     raise MilkbayesError(
         f"no {scenario} draw satisfied the published constraints in {chosen.max_attempts} "
         "attempts with these assumptions (p < .0005 needs a large, consistent rise); "
-        "raise the effect, lower its spread, or raise max_attempts")
+        "raise the effect, lower its spread, or raise max_attempts"
+    )
 
 
-def ensemble(scenario: str = "volume_ml", k: int = 20, seed: int = 0,
-             **assumptions: Any) -> list[Study]:
+def ensemble(
+    scenario: str = "volume_ml", k: int = 20, seed: int = 0, **assumptions: Any
+) -> list[Study]:
     """K reconstructed datasets, each satisfying every published constraint.
 
     Member ``j`` is ``reconstruct(scenario, seeds[j], **assumptions)`` with
@@ -643,8 +705,14 @@ def _draw_table(rng: np.random.Generator, chosen: Assumptions) -> pd.DataFrame:
     draw = draw_volume if chosen.scenario == "volume_ml" else draw_score
     pre, post = draw(rng, covariates, chosen.outcome)
     n = len(covariates)
-    table = pd.DataFrame({"id": [f"M{i + 1:02d}" for i in range(n)], "pre": pre, "post": post,
-                          "group": ["massage"] * n})
+    table = pd.DataFrame(
+        {
+            "id": [f"M{i + 1:02d}" for i in range(n)],
+            "pre": pre,
+            "post": post,
+            "group": ["massage"] * n,
+        }
+    )
     for column in COVARIATE_ORDER:
         table[column] = covariates[column].to_numpy()
     return table[list(COLUMNS)]
@@ -669,38 +737,58 @@ def reconstruction_csv(table: pd.DataFrame, scenario: str) -> str:
     return out.to_csv(index=False, lineterminator="\n")
 
 
-def _finish(table: pd.DataFrame, chosen: Assumptions, outcome: Outcome, seed: int,
-            attempt: int, check: ConstraintCheck) -> Study:
+def _finish(
+    table: pd.DataFrame,
+    chosen: Assumptions,
+    outcome: Outcome,
+    seed: int,
+    attempt: int,
+    check: ConstraintCheck,
+) -> Study:
     text = reconstruction_csv(table, chosen.scenario)
     source = f"reconstructed:{chosen.scenario}:seed={seed}"
     provenance = _provenance(chosen, outcome, seed, attempt, check, text)
-    return study_from_csv_text(text, outcome=outcome, source=source, reconstructed=True,
-                               provenance=provenance)
+    return study_from_csv_text(
+        text, outcome=outcome, source=source, reconstructed=True, provenance=provenance
+    )
 
 
-def _provenance(chosen: Assumptions, outcome: Outcome, seed: int, attempt: int,
-                check: ConstraintCheck, text: str) -> dict[str, Any]:
+def _provenance(
+    chosen: Assumptions,
+    outcome: Outcome,
+    seed: int,
+    attempt: int,
+    check: ConstraintCheck,
+    text: str,
+) -> dict[str, Any]:
     return {
         "reconstructed": True,
         "warning": RECONSTRUCTED_WARNING,
         "outcome": outcome.to_dict(),
         "scenario": chosen.scenario,
         "generator": "milkbayes.datasets.reconstruct",
-        "procedure": ("numpy.random.default_rng(seed); rejection sampling: draw covariates "
-                      "then outcome per attempt from the same stream; keep the first draw "
-                      "meeting every published count and SPSS Wilcoxon p < .0005"),
+        "procedure": (
+            "numpy.random.default_rng(seed); rejection sampling: draw covariates "
+            "then outcome per attempt from the same stream; keep the first draw "
+            "meeting every published count and SPSS Wilcoxon p < .0005"
+        ),
         "seed": seed,
         "accepted_attempt": attempt,
         "numpy_version": np.__version__,
         "assumptions": chosen.to_dict(),
         "constraints": {
-            "n": check.n, "counts": check.counts, "spss_z": check.spss_z,
-            "spss_p": check.spss_p, "n_nonzero": check.n_nonzero,
+            "n": check.n,
+            "counts": check.counts,
+            "spss_z": check.spss_z,
+            "spss_p": check.spss_p,
+            "n_nonzero": check.n_nonzero,
             "threshold": published.SPSS_P_THRESHOLD,
         },
         "csv_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "command": (f"milkbayes data reconstruct --scenario {chosen.scenario} --seed {seed} "
-                    "--out FILE" + ("" if _is_default(chosen) else " (non-default assumptions)")),
+        "command": (
+            f"milkbayes data reconstruct --scenario {chosen.scenario} --seed {seed} "
+            "--out FILE" + ("" if _is_default(chosen) else " (non-default assumptions)")
+        ),
     }
 
 
@@ -727,8 +815,10 @@ def load_bundled(scenario: str = "volume_ml") -> Study:
     """
     study = load_study(bundled_path(scenario))
     if not study.reconstructed:
-        raise DataError("bundled file is not marked reconstructed in its sidecar",
-                        file=str(bundled_path(scenario)))
+        raise DataError(
+            "bundled file is not marked reconstructed in its sidecar",
+            file=str(bundled_path(scenario)),
+        )
     return replace(study, source=f"bundled:{scenario}")
 
 
@@ -737,7 +827,9 @@ def sidecar_text(study: Study) -> str:
     return json.dumps(study.provenance, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_reconstruction(study: Study, out: str | Path, *, force: bool = False) -> tuple[Path, Path]:
+def write_reconstruction(
+    study: Study, out: str | Path, *, force: bool = False
+) -> tuple[Path, Path]:
     """Write a reconstructed study as ``out`` (CSV) and ``out`` with ``.json`` (sidecar).
 
     Both files are written atomically (temporary file, then rename). Existing files
@@ -782,9 +874,26 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 __all__ = [
-    "SCENARIOS", "BUNDLED_SEEDS", "OUTCOMES", "CovariateAssumptions", "VolumeAssumptions",
-    "ScoreAssumptions", "Assumptions", "ConstraintCheck", "make_assumptions",
-    "draw_covariates", "draw_volume", "draw_score", "spss_wilcoxon", "check_constraints",
-    "reconstruct", "ensemble", "ensemble_seeds", "load_bundled", "bundled_path",
-    "reconstruction_csv", "write_reconstruction", "sidecar_text",
+    "SCENARIOS",
+    "BUNDLED_SEEDS",
+    "OUTCOMES",
+    "CovariateAssumptions",
+    "VolumeAssumptions",
+    "ScoreAssumptions",
+    "Assumptions",
+    "ConstraintCheck",
+    "make_assumptions",
+    "draw_covariates",
+    "draw_volume",
+    "draw_score",
+    "spss_wilcoxon",
+    "check_constraints",
+    "reconstruct",
+    "ensemble",
+    "ensemble_seeds",
+    "load_bundled",
+    "bundled_path",
+    "reconstruction_csv",
+    "write_reconstruction",
+    "sidecar_text",
 ]

@@ -91,7 +91,7 @@ uncached, rather than guess at changed internals."""
 
 # nutpie's callbacks (nutpie/compile_pymc.py, _make_c_logp_func and _make_c_expand_func,
 # 0.16.11), with the closure's values turned into globals.
-LOGP_SOURCE = '''
+LOGP_SOURCE = """
 def logp_callback(dim, x_, out_, logp_, user_data_):
     if dim != N_DIM:
         return -1
@@ -109,9 +109,9 @@ def logp_callback(dim, x_, out_, logp_, user_data_):
     except Exception:  # noqa: BLE001
         return 1
     return 0
-'''
+"""
 
-EXPAND_SOURCE = '''
+EXPAND_SOURCE = """
 def expand_callback(dim, expanded, x_, out_, user_data_):
     if dim != N_DIM:
         return -1
@@ -125,7 +125,7 @@ def expand_callback(dim, expanded, x_, out_, user_data_):
     except Exception:  # noqa: BLE001
         return -2
     return 0
-'''
+"""
 
 
 def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> Any:
@@ -158,30 +158,57 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
     if not nutpie.__version__.startswith(NUTPIE_SERIES):
         return nutpie.compile_pymc_model(model, var_names=var_names)
 
-    initial_point = nutpie_pymc._wrap_with_lock(make_initial_point_fn(
-        model=model, overrides=None, default_strategy="support_point",
-        jitter_rvs=set(model.free_RVs), return_transformed=True))
-    (n_dim, n_expanded, logp_fn, expand_fn, flat_initial_point, shape_info,
-     reparameterized_names) = nutpie_pymc._make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=True,
-        pymc_initial_point_fn=initial_point, var_names=var_names)
+    initial_point = nutpie_pymc._wrap_with_lock(
+        make_initial_point_fn(
+            model=model,
+            overrides=None,
+            default_strategy="support_point",
+            jitter_rvs=set(model.free_RVs),
+            return_transformed=True,
+        )
+    )
+    (
+        n_dim,
+        n_expanded,
+        logp_fn,
+        expand_fn,
+        flat_initial_point,
+        shape_info,
+        reparameterized_names,
+    ) = nutpie_pymc._make_functions(
+        model,
+        mode="NUMBA",
+        compute_grad=True,
+        join_expanded=True,
+        pymc_initial_point_fn=initial_point,
+        var_names=var_names,
+    )
 
     shared_data, shared_var_keys = _shared_data(logp_fn, expand_fn)
     user_data = nutpie_pymc.make_user_data(shared_var_keys, shared_data)
     shared = _Shared(shared_data, shared_var_keys, user_data)
     logp_callback = _callback(LOGP_SOURCE, "logp_callback", logp_fn, shared, N_DIM=n_dim)
-    expand_callback = _callback(EXPAND_SOURCE, "expand_callback", expand_fn, shared,
-                                N_DIM=n_dim, N_EXPANDED=n_expanded)
-    dims, coords = nutpie_pymc._prepare_dims_and_coords(model, shape_info,
-                                                         reparameterized_names)
+    expand_callback = _callback(
+        EXPAND_SOURCE, "expand_callback", expand_fn, shared, N_DIM=n_dim, N_EXPANDED=n_expanded
+    )
+    dims, coords = nutpie_pymc._prepare_dims_and_coords(model, shape_info, reparameterized_names)
     return nutpie_pymc.CompiledPyMCModel(
-        _n_dim=n_dim, dims=dims, _coords=coords,
+        _n_dim=n_dim,
+        dims=dims,
+        _coords=coords,
         _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info)},
-        compiled_logp_func=logp_callback, compiled_expand_func=expand_callback,
-        initial_point_func=flat_initial_point, shared_data=shared_data,
-        shared_var_keys=shared_var_keys, user_data=user_data, n_expanded=n_expanded,
-        shape_info=shape_info, logp_func=logp_fn, expand_func=expand_fn,
-        reparameterized_names=reparameterized_names)
+        compiled_logp_func=logp_callback,
+        compiled_expand_func=expand_callback,
+        initial_point_func=flat_initial_point,
+        shared_data=shared_data,
+        shared_var_keys=shared_var_keys,
+        user_data=user_data,
+        n_expanded=n_expanded,
+        shape_info=shape_info,
+        logp_func=logp_fn,
+        expand_func=expand_fn,
+        reparameterized_names=reparameterized_names,
+    )
 
 
 class _Shared:
@@ -189,8 +216,7 @@ class _Shared:
 
     def __init__(self, data: dict, keys: dict, user_data: np.ndarray) -> None:
         self.data, self.keys, self.user_data = data, keys, user_data
-        self.layout = tuple((key, value.dtype.str, value.shape)
-                            for key, value in data.items())
+        self.layout = tuple((key, value.dtype.str, value.shape) for key, value in data.items())
 
 
 def _shared_data(logp_fn: Any, expand_fn: Any) -> tuple[dict, dict]:
@@ -207,8 +233,9 @@ def _shared_data(logp_fn: Any, expand_fn: Any) -> tuple[dict, dict]:
     return data, keys
 
 
-def callback_cache_key(source: str, graph_key: str | None, layout: tuple,
-                       keys: list[str], constants: dict[str, int]) -> str | None:
+def callback_cache_key(
+    source: str, graph_key: str | None, layout: tuple, keys: list[str], constants: dict[str, int]
+) -> str | None:
     """The cache key of one callback, or None when its graph cannot be cached.
 
     Examples
@@ -227,8 +254,16 @@ def callback_cache_key(source: str, graph_key: str | None, layout: tuple,
     digest = hashlib.sha256()
     # The module's name joins the key: numba pickles the callback's environment by
     # module name, so an entry written under another name cannot be loaded back.
-    for part in (CALLBACK_VERSION, __name__, source, graph_key, layout, tuple(keys),
-                 tuple(sorted(constants.items())), versions):
+    for part in (
+        CALLBACK_VERSION,
+        __name__,
+        source,
+        graph_key,
+        layout,
+        tuple(keys),
+        tuple(sorted(constants.items())),
+        versions,
+    ):
         digest.update(repr(part).encode())
         digest.update(b"\0")
     return digest.hexdigest()
@@ -240,15 +275,14 @@ def _signature(name: str) -> Any:
 
     double_pointer = types.CPointer(types.double)
     if name == "logp_callback":  # (dim, x, gradient out, logp out, user data)
-        return types.int64(types.uint64, double_pointer, double_pointer, double_pointer,
-                           types.voidptr)
+        return types.int64(
+            types.uint64, double_pointer, double_pointer, double_pointer, types.voidptr
+        )
     # (dim, n_expanded, x, values out, user data)
-    return types.int64(types.uint64, types.uint64, double_pointer, double_pointer,
-                       types.voidptr)
+    return types.int64(types.uint64, types.uint64, double_pointer, double_pointer, types.voidptr)
 
 
-def _callback(source: str, name: str, function: Any, shared: _Shared,
-              **constants: int) -> Any:
+def _callback(source: str, name: str, function: Any, shared: _Shared, **constants: int) -> Any:
     """The numba ``cfunc`` around one compiled PyTensor function, from the cache if there."""
     import numba
     import nutpie.compile_pymc as nutpie_pymc
@@ -261,16 +295,28 @@ def _callback(source: str, name: str, function: Any, shared: _Shared,
     graph_key = CACHED_SRC_FUNCTIONS.get(inner.py_func)
     if graph_key is not None:  # numba's flags shape the machine code too
         graph_key = f"{graph_key}|fastmath={config.numba__fastmath}"
-    key = callback_cache_key(source, graph_key, shared.layout, keys, constants) \
-        if config.numba__cache else None
+    key = (
+        callback_cache_key(source, graph_key, shared.layout, keys, constants)
+        if config.numba__cache
+        else None
+    )
     # __name__ names an importable module: numba pickles the function's environment by
     # module name, and a cache entry without one cannot be loaded back.
     python_function = compile_numba_function_src(
-        source, name, global_env={"__name__": __name__, "numba": numba, "np": np,
-                                  "extract": extract, **constants},
-        cache_key=key)
+        source,
+        name,
+        global_env={
+            "__name__": __name__,
+            "numba": numba,
+            "np": np,
+            "extract": extract,
+            **constants,
+        },
+        cache_key=key,
+    )
     with warnings.catch_warnings():
         # as in nutpie: a graph holding a dynamic global compiles, uncached
-        warnings.filterwarnings("ignore", message="Cannot cache compiled function",
-                                category=numba.NumbaWarning)
+        warnings.filterwarnings(
+            "ignore", message="Cannot cache compiled function", category=numba.NumbaWarning
+        )
         return numba.cfunc(_signature(name), cache=key is not None)(python_function)

@@ -78,7 +78,7 @@ import numpy as np
 
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.errors import MilkbayesError, ModelError, PriorError, RunExistsError
-from milkbayes.models.registry import available_models, load_model
+from milkbayes.models.registry import load_model
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import xarray as xr
@@ -107,9 +107,22 @@ PyMC compiles that function on each call; with the default (numba) mode this too
 ``FAST_COMPILE`` (a Python VM, no machine-code compilation), with identical draws.
 """
 
-PROVENANCE_PACKAGES = ("milkbayes", "pymc", "pytensor", "nutpie", "numba", "arviz",
-                       "arviz-base", "arviz-stats", "numpy", "scipy", "pandas", "xarray",
-                       "h5netcdf", "h5py")
+PROVENANCE_PACKAGES = (
+    "milkbayes",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "numba",
+    "arviz",
+    "arviz-base",
+    "arviz-stats",
+    "numpy",
+    "scipy",
+    "pandas",
+    "xarray",
+    "h5netcdf",
+    "h5py",
+)
 """Packages whose versions every run records."""
 
 
@@ -126,8 +139,13 @@ class SamplerSettings:
 
     def as_dict(self) -> dict[str, int | float]:
         """JSON-ready form."""
-        return {"draws": self.draws, "tune": self.tune, "chains": self.chains,
-                "seed": self.seed, "target_accept": self.target_accept}
+        return {
+            "draws": self.draws,
+            "tune": self.tune,
+            "chains": self.chains,
+            "seed": self.seed,
+            "target_accept": self.target_accept,
+        }
 
 
 @dataclass(frozen=True)
@@ -184,10 +202,10 @@ class FitResult:
 
 @dataclass
 class _CacheEntry:
-    compiled: Any          # nutpie CompiledPyMCModel, with the data of its first fit
-    model: Any             # the pm.Model it was compiled from (pm.set_data target)
+    compiled: Any  # nutpie CompiledPyMCModel, with the data of its first fit
+    model: Any  # the pm.Model it was compiled from (pm.set_data target)
     data_names: frozenset = field(default_factory=frozenset)
-    deterministics: Any = None   # Deterministics of model, built on first use
+    deterministics: Any = None  # Deterministics of model, built on first use
     # the model nutpie compiled: ``model`` itself, or its copy with the design data
     # frozen, whose own pm.Data feed nutpie's initial-point function
     sampled: Any = None
@@ -228,17 +246,19 @@ class Deterministics:
         from pytensor.graph.replace import vectorize_graph
 
         self.names = tuple(var.name for var in model.deterministics)
-        self.dims = {name: tuple(model.named_vars_to_dims.get(name) or ())
-                     for name in self.names}
+        self.dims = {name: tuple(model.named_vars_to_dims.get(name) or ()) for name in self.names}
         self.inputs = tuple(rv.name for rv in model.free_RVs)
         self._fn = None
         if not self.names:
             return
-        batched = {rv: pt.tensor(name=f"{rv.name}_draws", dtype=rv.dtype,
-                                 shape=(None,) * (rv.ndim + 1)) for rv in model.free_RVs}
+        batched = {
+            rv: pt.tensor(name=f"{rv.name}_draws", dtype=rv.dtype, shape=(None,) * (rv.ndim + 1))
+            for rv in model.free_RVs
+        }
         outputs = vectorize_graph(list(model.deterministics), replace=batched)
-        self._fn = pytensor.function(list(batched.values()), outputs,
-                                     mode=PREDICTIVE_MODE, on_unused_input="ignore")
+        self._fn = pytensor.function(
+            list(batched.values()), outputs, mode=PREDICTIVE_MODE, on_unused_input="ignore"
+        )
 
     def add_to(self, posterior: xr.Dataset) -> xr.Dataset:
         """``posterior`` (dims ``chain``, ``draw``, ...) with the deterministics added."""
@@ -268,8 +288,10 @@ def resolve_likelihood(module: ModuleType, likelihood: str | None) -> str:
     if likelihood is None:
         return module.LIKELIHOODS[0]
     if likelihood not in module.LIKELIHOODS:
-        raise ModelError(f"model {module.NAME} has no likelihood {likelihood!r}; "
-                         f"allowed: {', '.join(module.LIKELIHOODS)}")
+        raise ModelError(
+            f"model {module.NAME} has no likelihood {likelihood!r}; "
+            f"allowed: {', '.join(module.LIKELIHOODS)}"
+        )
     return likelihood
 
 
@@ -286,10 +308,16 @@ def resolve_target_accept(module: ModuleType, target_accept: float | None) -> fl
     ...
     milkbayes.errors.MilkbayesError: target_accept must lie strictly between 0 and 1, not 1.0
     """
-    value = target_accept if target_accept is not None else getattr(
-        module, "TARGET_ACCEPT", DEFAULT_TARGET_ACCEPT)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not 0.0 < float(value) < 1.0:
+    value = (
+        target_accept
+        if target_accept is not None
+        else getattr(module, "TARGET_ACCEPT", DEFAULT_TARGET_ACCEPT)
+    )
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0.0 < float(value) < 1.0
+    ):
         raise MilkbayesError(f"target_accept must lie strictly between 0 and 1, not {value!r}")
     return float(value)
 
@@ -339,9 +367,15 @@ def _prior_data(prior: Any) -> dict[str, np.ndarray]:
     return {f"prior_{name}": np.asarray(float(value)) for name, value in prior.values.items()}
 
 
-def prior_predictive(model_name: str | ModuleType, study: Any, *, prior: Any = "neutral",
-                     likelihood: str | None = None, draws: int = 1000,
-                     seed: int = DEFAULT_SEED) -> xr.DataTree:
+def prior_predictive(
+    model_name: str | ModuleType,
+    study: Any,
+    *,
+    prior: Any = "neutral",
+    likelihood: str | None = None,
+    draws: int = 1000,
+    seed: int = DEFAULT_SEED,
+) -> xr.DataTree:
     """Prior predictive draws on the study's own design (``pm.sample_prior_predictive``).
 
     The model is built afresh (cheap; nothing is compiled for the sampler), so no
@@ -374,8 +408,9 @@ def prior_predictive(model_name: str | ModuleType, study: Any, *, prior: Any = "
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            tree = pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed,
-                                              compile_kwargs={"mode": PREDICTIVE_MODE})
+            tree = pm.sample_prior_predictive(
+                draws=draws, model=model, random_seed=seed, compile_kwargs={"mode": PREDICTIVE_MODE}
+            )
     finally:
         pymc_logger.setLevel(level)
     tree.attrs.update(_tree_attrs(module, likelihood, prior_set, seed, study))
@@ -394,24 +429,30 @@ def _check_data_names(model: Any, module: ModuleType, data: dict, prior_values: 
     unused_prior = sorted(set(prior_values) - priors_declared)
     if unused_prior:
         uses = sorted(name.removeprefix("prior_") for name in priors_declared)
-        raise PriorError(f"model {module.NAME} has no hyperparameter "
-                         f"{', '.join(name.removeprefix('prior_') for name in unused_prior)}"
-                         f"; it uses {', '.join(uses)}")
+        raise PriorError(
+            f"model {module.NAME} has no hyperparameter "
+            f"{', '.join(name.removeprefix('prior_') for name in unused_prior)}"
+            f"; it uses {', '.join(uses)}"
+        )
     missing_prior = sorted(priors_declared - set(prior_values))
     if missing_prior:
-        raise PriorError(f"the prior set lacks "
-                         f"{', '.join(name.removeprefix('prior_') for name in missing_prior)}"
-                         f", which model {module.NAME} needs")
+        raise PriorError(
+            f"the prior set lacks "
+            f"{', '.join(name.removeprefix('prior_') for name in missing_prior)}"
+            f", which model {module.NAME} needs"
+        )
     supplied = set(data)
     if (declared - priors_declared) != supplied:
         raise ModelError(
             f"model {module.NAME}: inputs() supplies {sorted(supplied)} but build() "
             f"declares the data {sorted(declared - priors_declared)}; every pm.Data must "
-            "come from inputs() so that a refit cannot keep stale values")
+            "come from inputs() so that a refit cannot keep stale values"
+        )
 
 
-def _compiled_for(module: ModuleType, inputs: Any, prior: Any, likelihood: str
-                  ) -> tuple[_CacheEntry, float]:
+def _compiled_for(
+    module: ModuleType, inputs: Any, prior: Any, likelihood: str
+) -> tuple[_CacheEntry, float]:
     """The cache entry for these inputs (compiling on a miss) and the compile time."""
     import time
 
@@ -438,8 +479,12 @@ def _compiled_for(module: ModuleType, inputs: Any, prior: Any, likelihood: str
     # free variables only: the deterministics are computed after sampling (module Notes)
     compiled = compile_pymc_model(sampled, var_names=[rv.name for rv in model.free_RVs])
     seconds = time.perf_counter() - start
-    entry = _CacheEntry(compiled=compiled, model=model, sampled=sampled,
-                        data_names=frozenset(var.name for var in model.data_vars))
+    entry = _CacheEntry(
+        compiled=compiled,
+        model=model,
+        sampled=sampled,
+        data_names=frozenset(var.name for var in model.data_vars),
+    )
     with _CACHE_LOCK:
         _CACHE.setdefault(key, entry)
     return entry, seconds
@@ -458,15 +503,19 @@ def design_data(module: ModuleType, data: dict) -> dict[str, np.ndarray]:
     import fnmatch
 
     patterns = getattr(module, "DESIGN_DATA", ())
-    return {name: np.asarray(value) for name, value in data.items()
-            if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)}
+    return {
+        name: np.asarray(value)
+        for name, value in data.items()
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+    }
 
 
 def _fingerprint(arrays: dict[str, np.ndarray]) -> tuple:
     """Name, dtype, shape and SHA-256 of each array: equal values, equal fingerprint."""
-    return tuple((name, str(a.dtype), a.shape,
-                  hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest())
-                 for name, a in sorted(arrays.items()))
+    return tuple(
+        (name, str(a.dtype), a.shape, hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest())
+        for name, a in sorted(arrays.items())
+    )
 
 
 def _set_model_data(entry: _CacheEntry, values: dict[str, np.ndarray], coords: dict) -> None:
@@ -488,20 +537,38 @@ def _set_model_data(entry: _CacheEntry, values: dict[str, np.ndarray], coords: d
             if isinstance(variable, SharedVariable) and variable.name in values:
                 variable.set_value(np.asarray(values[variable.name], dtype=variable.dtype))
     used_dims = {dim for name in values for dim in (model.named_vars_to_dims.get(name) or ())}
-    pm.set_data(values, model=model,
-                coords={dim: labels for dim, labels in coords.items() if dim in used_dims})
+    pm.set_data(
+        values,
+        model=model,
+        coords={dim: labels for dim, labels in coords.items() if dim in used_dims},
+    )
     for dim, labels in coords.items():  # dims of parameters only (no data carries them)
-        if dim not in used_dims and dim in model.coords and \
-                tuple(model.coords[dim]) != tuple(labels):
+        if (
+            dim not in used_dims
+            and dim in model.coords
+            and tuple(model.coords[dim]) != tuple(labels)
+        ):
             model.set_dim(dim, len(labels), coord_values=labels)
 
 
 # ----------------------------------------------------------------------------- fit
-def fit(model_name: str | ModuleType, study: Any, *, prior: Any = "neutral",
-        likelihood: str | None = None, mcid: float | None = None, draws: int = 1000,
-        tune: int = 1000, chains: int = 4, seed: int = DEFAULT_SEED, progress: bool = False,
-        log_likelihood: bool = True, posterior_predictive: bool = True,
-        inputs: Any = None, target_accept: float | None = None) -> FitResult:
+def fit(
+    model_name: str | ModuleType,
+    study: Any,
+    *,
+    prior: Any = "neutral",
+    likelihood: str | None = None,
+    mcid: float | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = DEFAULT_SEED,
+    progress: bool = False,
+    log_likelihood: bool = True,
+    posterior_predictive: bool = True,
+    inputs: Any = None,
+    target_accept: float | None = None,
+) -> FitResult:
     """Fit a model to a study with nutpie, compiling the model at most once per process.
 
     Parameters
@@ -566,9 +633,15 @@ def fit(model_name: str | ModuleType, study: Any, *, prior: Any = "neutral",
     # previous fit's; otherwise a fit's draws would depend on what the process ran before.
     _set_model_data(entry, values, inputs.coords)
     start = time.perf_counter()
-    tree, sampler_seconds = _sample(_with_data(entry.compiled, values), draws=draws,
-                                    tune=tune, chains=chains, seed=seed, progress=progress,
-                                    target_accept=target_accept)
+    tree, sampler_seconds = _sample(
+        _with_data(entry.compiled, values),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        progress=progress,
+        target_accept=target_accept,
+    )
     sample_seconds = time.perf_counter() - start
     tree = _add_deterministics(tree, entry)
     tree = _relabel(tree, inputs.coords)
@@ -578,14 +651,24 @@ def fit(model_name: str | ModuleType, study: Any, *, prior: Any = "neutral",
         tree = _add_posterior_predictive(tree, entry.model, seed)
     tree.attrs.update(_tree_attrs(module, likelihood, prior_set, seed, study))
     summary = summarise(tree, module, inputs, prior_set, mcid)
-    return FitResult(tree=tree, summary=summary, diagnostics=convergence_report(tree),
-                     model_name=module.NAME, likelihood=likelihood, prior=prior_set,
-                     seed=seed, study=study,
-                     settings=SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed,
-                                              target_accept=target_accept),
-                     inputs=inputs, compile_seconds=compile_seconds,
-                     sample_seconds=sample_seconds, sampler_seconds=sampler_seconds,
-                     model_script_sha256=model_script_sha256(module))
+    return FitResult(
+        tree=tree,
+        summary=summary,
+        diagnostics=convergence_report(tree),
+        model_name=module.NAME,
+        likelihood=likelihood,
+        prior=prior_set,
+        seed=seed,
+        study=study,
+        settings=SamplerSettings(
+            draws=draws, tune=tune, chains=chains, seed=seed, target_accept=target_accept
+        ),
+        inputs=inputs,
+        compile_seconds=compile_seconds,
+        sample_seconds=sample_seconds,
+        sampler_seconds=sampler_seconds,
+        model_script_sha256=model_script_sha256(module),
+    )
 
 
 def _add_deterministics(tree: xr.DataTree, entry: _CacheEntry) -> xr.DataTree:
@@ -604,8 +687,7 @@ def _with_data(compiled: Any, values: dict[str, np.ndarray]) -> Any:
     hold stale values either; it is still set on the PyMC model.
     """
     known = {var.name for var in compiled.shared_var_keys}
-    return compiled.with_data(**{name: value for name, value in values.items()
-                                 if name in known})
+    return compiled.with_data(**{name: value for name, value in values.items() if name in known})
 
 
 def check_sampler_settings(**settings: int) -> None:
@@ -621,23 +703,41 @@ def check_sampler_settings(**settings: int) -> None:
     # nutpie 0.16 panics ("early_end < num_tune") with tune = 0, so at least 1.
     minimum = {"draws": 1, "tune": 1, "chains": 1, "seed": 0}
     for name, value in settings.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                or value < minimum[name]:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or value < minimum[name]
+        ):
             raise MilkbayesError(f"{name} must be an integer >= {minimum[name]}, not {value!r}")
     if settings["seed"] >= 2**63:
         raise MilkbayesError(f"seed must be below 2**63, not {settings['seed']}")
 
 
-def _sample(compiled: Any, *, draws: int, tune: int, chains: int, seed: int,
-            progress: bool, target_accept: float) -> tuple[xr.DataTree, float]:
+def _sample(
+    compiled: Any,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    progress: bool,
+    target_accept: float,
+) -> tuple[xr.DataTree, float]:
     """The draws, and the seconds the sampler ran (:func:`sample_timed`)."""
     # cores=chains keeps the result independent of the machine (nutpie's default
     # cores depend on the CPU count; draws do not, but timings would).
     # no warm-up draws: nothing reads them, and storing them costs time and memory
-    tree, seconds = sample_timed(compiled, draws=draws, tune=tune, chains=chains,
-                                 cores=min(chains, os.cpu_count() or 1), seed=int(seed),
-                                 progress_bar=progress, target_accept=float(target_accept),
-                                 save_warmup=False)
+    tree, seconds = sample_timed(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, os.cpu_count() or 1),
+        seed=int(seed),
+        progress_bar=progress,
+        target_accept=float(target_accept),
+        save_warmup=False,
+    )
     _check_complete(tree, draws=draws, chains=chains)
     return tree, seconds
 
@@ -692,16 +792,21 @@ def _check_complete(tree: xr.DataTree, *, draws: int, chains: int) -> None:
     posterior = tree["posterior"]
     got = (posterior.sizes.get("chain", 0), posterior.sizes.get("draw", 0))
     if got != (chains, draws):
-        raise KeyboardInterrupt(f"sampling stopped early: {got[0]} chains x {got[1]} "
-                                f"draws instead of {chains} x {draws}")
+        raise KeyboardInterrupt(
+            f"sampling stopped early: {got[0]} chains x {got[1]} "
+            f"draws instead of {chains} x {draws}"
+        )
 
 
 def _relabel(tree: xr.DataTree, coords: dict) -> xr.DataTree:
     """Put the current coordinate labels (e.g. participant ids) on every group."""
     for path, node in tree.subtree_with_keys:
         dataset = node.to_dataset()
-        new = {dim: list(labels) for dim, labels in coords.items()
-               if dim in dataset.dims and dataset.sizes[dim] == len(labels)}
+        new = {
+            dim: list(labels)
+            for dim, labels in coords.items()
+            if dim in dataset.dims and dataset.sizes[dim] == len(labels)
+        }
         if new:
             tree[path] = node.to_dataset().assign_coords(new)
     return tree
@@ -710,8 +815,9 @@ def _relabel(tree: xr.DataTree, coords: dict) -> xr.DataTree:
 def _add_log_likelihood(tree: xr.DataTree, model: Any) -> xr.DataTree:
     import pymc as pm
 
-    dataset = pm.compute_log_likelihood(tree, model=model, progressbar=False,
-                                        extend_inferencedata=False)
+    dataset = pm.compute_log_likelihood(
+        tree, model=model, progressbar=False, extend_inferencedata=False
+    )
     tree["log_likelihood"] = dataset
     return tree
 
@@ -730,9 +836,13 @@ def _add_posterior_predictive(tree: xr.DataTree, model: Any, seed: int) -> xr.Da
             # PyMC warns that the trace lacks constant_data; the values come from set_data.
             warnings.simplefilter("ignore", UserWarning)
             predictive = pm.sample_posterior_predictive(
-                tree, model=model, progressbar=False, random_seed=seed,
+                tree,
+                model=model,
+                progressbar=False,
+                random_seed=seed,
                 var_names=[var.name for var in model.observed_RVs],
-                compile_kwargs={"mode": PREDICTIVE_MODE})
+                compile_kwargs={"mode": PREDICTIVE_MODE},
+            )
     finally:
         pymc_logger.setLevel(level)
     for group in ("posterior_predictive", "observed_data"):
@@ -741,25 +851,28 @@ def _add_posterior_predictive(tree: xr.DataTree, model: Any, seed: int) -> xr.Da
     return tree
 
 
-def _tree_attrs(module: ModuleType, likelihood: str, prior: Any, seed: int, study: Any
-                ) -> dict[str, Any]:
+def _tree_attrs(
+    module: ModuleType, likelihood: str, prior: Any, seed: int, study: Any
+) -> dict[str, Any]:
     """Flat attributes (NetCDF stores no nested dicts)."""
     attrs: dict[str, Any] = {
-        "milkbayes_model": module.NAME, "milkbayes_likelihood": likelihood,
-        "milkbayes_prior": str(prior.name), "milkbayes_seed": int(seed),
+        "milkbayes_model": module.NAME,
+        "milkbayes_likelihood": likelihood,
+        "milkbayes_prior": str(prior.name),
+        "milkbayes_seed": int(seed),
         "milkbayes_reconstructed": int(bool(getattr(study, "reconstructed", False))),
         "milkbayes_data_sha256": str(getattr(study, "sha256", "")),
     }
-    attrs.update({f"milkbayes_prior_{name}": float(value)
-                  for name, value in prior.values.items()})
+    attrs.update({f"milkbayes_prior_{name}": float(value) for name, value in prior.values.items()})
     if attrs["milkbayes_reconstructed"]:
         attrs["milkbayes_warning"] = RECONSTRUCTED_WARNING
     return attrs
 
 
 # ----------------------------------------------------------------------------- summary
-def summarise(tree: xr.DataTree, module: ModuleType, inputs: Any, prior: Any,
-              mcid: float | None) -> dict[str, Any]:
+def summarise(
+    tree: xr.DataTree, module: ModuleType, inputs: Any, prior: Any, mcid: float | None
+) -> dict[str, Any]:
     """The decision quantities of the effect, plus the model's own summary.
 
     Raises
@@ -769,16 +882,21 @@ def summarise(tree: xr.DataTree, module: ModuleType, inputs: Any, prior: Any,
     """
     posterior = tree["posterior"]
     if module.EFFECT not in posterior.data_vars:
-        raise ModelError(f"model {module.NAME}: the posterior has no effect variable "
-                         f"{module.EFFECT!r}")
+        raise ModelError(
+            f"model {module.NAME}: the posterior has no effect variable {module.EFFECT!r}"
+        )
     effect = posterior[module.EFFECT]
     if set(effect.dims) != {"chain", "draw"}:
-        raise ModelError(f"model {module.NAME}: the effect {module.EFFECT!r} must be one "
-                         f"number per draw, not dims {effect.dims}")
+        raise ModelError(
+            f"model {module.NAME}: the effect {module.EFFECT!r} must be one "
+            f"number per draw, not dims {effect.dims}"
+        )
     values = np.asarray(effect.values, dtype=float).ravel()
     if not np.all(np.isfinite(values)):
-        raise ModelError(f"model {module.NAME}: {int((~np.isfinite(values)).sum())} draws "
-                         f"of {module.EFFECT!r} are not finite")
+        raise ModelError(
+            f"model {module.NAME}: {int((~np.isfinite(values)).sum())} draws "
+            f"of {module.EFFECT!r} are not finite"
+        )
     lower, upper = _equal_tailed_95(tree, module.EFFECT)
     summary: dict[str, Any] = {
         "effect_variable": module.EFFECT,
@@ -803,14 +921,16 @@ def _equal_tailed_95(tree: xr.DataTree, variable: str) -> tuple[float, float]:
     """Equal-tailed 95 % interval from ``arviz.summary`` (columns ``eti95_lb/ub``)."""
     import arviz as az
 
-    table = az.summary(tree, var_names=[variable], kind="stats", ci_prob=0.95,
-                       ci_kind="eti", round_to="none")
+    table = az.summary(
+        tree, var_names=[variable], kind="stats", ci_prob=0.95, ci_kind="eti", round_to="none"
+    )
     return float(table.loc[variable, "eti95_lb"]), float(table.loc[variable, "eti95_ub"])
 
 
 # ----------------------------------------------------------------------------- run folders
-def provenance(result: FitResult, *, command_line: list[str] | str | dict | None = None
-               ) -> dict[str, Any]:
+def provenance(
+    result: FitResult, *, command_line: list[str] | str | dict | None = None
+) -> dict[str, Any]:
     """Everything needed to redo a run: versions, seed, hashes, prior, settings."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -829,14 +949,19 @@ def provenance(result: FitResult, *, command_line: list[str] | str | dict | None
         "model": result.model_name,
         "likelihood": result.likelihood,
         "model_script_sha256": result.model_script_sha256,
-        "prior": {"name": str(prior.name), "values": {k: float(v) for k, v in prior.values.items()},
-                  "source": str(getattr(prior, "source", "named"))},
+        "prior": {
+            "name": str(prior.name),
+            "values": {k: float(v) for k, v in prior.values.items()},
+            "source": str(getattr(prior, "source", "named")),
+        },
         "sampler": {"name": "nutpie", **result.settings.as_dict()},
         "seed": result.seed,
-        "data": {"source": str(getattr(study, "source", "")),
-                 "sha256": str(getattr(study, "sha256", "")),
-                 "n": int(getattr(study, "n", 0)),
-                 "dropped_ids": list(getattr(study, "dropped_ids", ()))},
+        "data": {
+            "source": str(getattr(study, "source", "")),
+            "sha256": str(getattr(study, "sha256", "")),
+            "n": int(getattr(study, "n", 0)),
+            "dropped_ids": list(getattr(study, "dropped_ids", ())),
+        },
         "reconstructed": result.reconstructed,
         "warning": RECONSTRUCTED_WARNING if result.reconstructed else None,
         "command_line": command_line,
@@ -851,7 +976,8 @@ def provenance(result: FitResult, *, command_line: list[str] | str | dict | None
 
 def netcdf_ready(tree: xr.DataTree) -> xr.DataTree:
     """A copy NetCDF can store: object-dtype variables (nutpie's ``divergence_message``)
-    become fixed strings, ``None`` and NaN becoming ``""``."""
+    become fixed strings, ``None`` and NaN becoming ``""``.
+    """
     out = tree.copy()
     for path, node in tree.subtree_with_keys:
         dataset = node.to_dataset()
@@ -859,15 +985,14 @@ def netcdf_ready(tree: xr.DataTree) -> xr.DataTree:
         if not objects:
             continue
         for name in objects:
-            text = np.vectorize(_message_text, otypes=[str])(
-                dataset[name].values)
+            text = np.vectorize(_message_text, otypes=[str])(dataset[name].values)
             dataset[name] = dataset[name].copy(data=text.astype(str))
         out[path] = dataset
     return out
 
 
 def _message_text(value: Any) -> str:
-    """nutpie fills "no message" with None (sampling) or NaN (warm-up)."""
+    """Nutpie fills "no message" with None (sampling) or NaN (warm-up)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     return str(value)
@@ -885,8 +1010,13 @@ def safe_run_name(text: str) -> str:
     return name or "run"
 
 
-def save_run(result: FitResult, out_dir: str | Path, *, force: bool = False,
-             command_line: list[str] | str | dict | None = None) -> Path:
+def save_run(
+    result: FitResult,
+    out_dir: str | Path,
+    *,
+    force: bool = False,
+    command_line: list[str] | str | dict | None = None,
+) -> Path:
     """Write a run folder atomically and return its path.
 
     The folder holds ``posterior.nc`` (the whole DataTree, h5netcdf), ``summary.json``,
@@ -937,13 +1067,17 @@ def _inside(folder: Path, name: str) -> Path:
 
 def _write_run_files(result: FitResult, folder: Path, command_line: Any) -> None:
     netcdf_ready(result.tree).to_netcdf(_inside(folder, "posterior.nc"), engine="h5netcdf")
-    summary = {**result.summary, "model": result.model_name, "likelihood": result.likelihood,
-               "prior": str(result.prior.name), "reconstructed": result.reconstructed,
-               "warning": RECONSTRUCTED_WARNING if result.reconstructed else None}
+    summary = {
+        **result.summary,
+        "model": result.model_name,
+        "likelihood": result.likelihood,
+        "prior": str(result.prior.name),
+        "reconstructed": result.reconstructed,
+        "warning": RECONSTRUCTED_WARNING if result.reconstructed else None,
+    }
     _write_json(_inside(folder, "summary.json"), summary)
     _write_json(_inside(folder, "diagnostics.json"), result.diagnostics.to_dict())
-    _write_json(_inside(folder, "provenance.json"),
-                provenance(result, command_line=command_line))
+    _write_json(_inside(folder, "provenance.json"), provenance(result, command_line=command_line))
 
 
 def json_ready(value: Any, *, where: str = "summary") -> Any:
@@ -976,8 +1110,9 @@ def json_ready(value: Any, *, where: str = "summary") -> Any:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    text = json.dumps(json_ready(payload, where=path.stem), indent=2, allow_nan=False,
-                      default=json_default)
+    text = json.dumps(
+        json_ready(payload, where=path.stem), indent=2, allow_nan=False, default=json_default
+    )
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
         handle.flush()
@@ -986,7 +1121,8 @@ def _write_json(path: Path, payload: dict) -> None:
 
 def json_default(value: Any) -> Any:
     """``json.dumps(default=...)`` for numpy scalars and arrays and paths (the run folder
-    and the report write their JSON with it)."""
+    and the report write their JSON with it).
+    """
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -1021,21 +1157,25 @@ def _move_into_place(temporary: Path, target: Path, *, force: bool) -> None:
 
 def rename_or_refuse(temporary: Path, target: Path, *, what: str = "run") -> None:
     """Rename ``temporary`` to ``target``, or RunExistsError when another run landed on
-    ``target`` between our check and the rename (that run is kept)."""
+    ``target`` between our check and the rename (that run is kept).
+    """
     try:
         os.rename(temporary, target)
     except OSError as error:
         if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
             raise
-        raise RunExistsError(f"{target} was written by another run meanwhile; it is kept "
-                             f"and this {what} was not saved") from error
+        raise RunExistsError(
+            f"{target} was written by another run meanwhile; it is kept "
+            f"and this {what} was not saved"
+        ) from error
 
 
 @contextlib.contextmanager
 def sigterm_as_keyboard_interrupt():
     """Turn SIGTERM into KeyboardInterrupt while a run is written, so the cleanup of
     :func:`save_run` runs on ``kill`` as it does on Ctrl-C (main thread only: Python
-    installs signal handlers nowhere else)."""
+    installs signal handlers nowhere else).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -1076,8 +1216,7 @@ def load_run(run_dir: str | Path) -> SavedRun:
         raise MilkbayesError(f"{folder}: no such run folder")
     missing = [name for name in RUN_FILES if not (folder / name).is_file()]
     if missing:
-        raise MilkbayesError(f"{folder}: not a milkbayes run folder (missing "
-                             f"{', '.join(missing)})")
+        raise MilkbayesError(f"{folder}: not a milkbayes run folder (missing {', '.join(missing)})")
     try:
         tree = xr.open_datatree(folder / "posterior.nc", engine="h5netcdf").load()
     except (OSError, ValueError) as error:
@@ -1088,6 +1227,10 @@ def load_run(run_dir: str | Path) -> SavedRun:
             loaded[name] = json.loads((folder / name).read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise MilkbayesError(f"{folder / name}: cannot be read ({error})") from error
-    return SavedRun(path=folder, tree=tree, summary=loaded["summary.json"],
-                    diagnostics=loaded["diagnostics.json"],
-                    provenance=loaded["provenance.json"])
+    return SavedRun(
+        path=folder,
+        tree=tree,
+        summary=loaded["summary.json"],
+        diagnostics=loaded["diagnostics.json"],
+        provenance=loaded["provenance.json"],
+    )

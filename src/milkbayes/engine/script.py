@@ -25,20 +25,31 @@ def script_parser(model_module: ModuleType) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"models/{model_module.NAME}.py",
         description=(model_module.__doc__ or "").strip().splitlines()[0],
-        epilog="Fits the bundled (reconstructed) data unless --data is given.")
+        epilog="Fits the bundled (reconstructed) data unless --data is given.",
+    )
     parser.add_argument("--data", help="CSV file of the study (default: bundled data)")
-    parser.add_argument("--scenario", default="volume_ml",
-                        help="bundled scenario when --data is absent (default: volume_ml)")
-    parser.add_argument("--prior", default="neutral",
-                        help="prior set name or TOML file (default: neutral)")
-    parser.add_argument("--likelihood", choices=model_module.LIKELIHOODS, default=None,
-                        help=f"default: {model_module.LIKELIHOODS[0]}")
+    parser.add_argument(
+        "--scenario",
+        default="volume_ml",
+        help="bundled scenario when --data is absent (default: volume_ml)",
+    )
+    parser.add_argument(
+        "--prior", default="neutral", help="prior set name or TOML file (default: neutral)"
+    )
+    parser.add_argument(
+        "--likelihood",
+        choices=model_module.LIKELIHOODS,
+        default=None,
+        help=f"default: {model_module.LIKELIHOODS[0]}",
+    )
     parser.add_argument("--draws", type=int, default=1000, help="draws per chain (default: 1000)")
-    parser.add_argument("--tune", type=int, default=1000,
-                        help="tuning steps per chain (default: 1000)")
+    parser.add_argument(
+        "--tune", type=int, default=1000, help="tuning steps per chain (default: 1000)"
+    )
     parser.add_argument("--chains", type=int, default=4, help="chains (default: 4)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help=f"sampler seed (default: {DEFAULT_SEED})")
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"sampler seed (default: {DEFAULT_SEED})"
+    )
     return parser
 
 
@@ -72,14 +83,25 @@ def _run(model_module: ModuleType, args: argparse.Namespace) -> int:
     study = _load_study(args)
     if study.reconstructed:
         print(RECONSTRUCTED_WARNING)
-    result = fit(model_module.NAME, study, prior=args.prior, likelihood=args.likelihood,
-                 draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed)
+    result = fit(
+        model_module.NAME,
+        study,
+        prior=args.prior,
+        likelihood=args.likelihood,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        seed=args.seed,
+    )
     for row in result.diagnostics.rows:
         print(f"diagnostic {row.check}: {row.status} ({row.detail})")
     for key, value in result.summary.items():
         print(f"{key}: {value}")
     if not result.diagnostics.ok:
-        print("error: a convergence check failed; run longer (--draws 4000 --tune 2000) or "
-              "see the diagnostics above", file=sys.stderr)
+        print(
+            "error: a convergence check failed; run longer (--draws 4000 --tune 2000) or "
+            "see the diagnostics above",
+            file=sys.stderr,
+        )
         return EXIT_DIAGNOSTICS_FAILED
     return 0

@@ -29,14 +29,24 @@ from scipy import stats
 
 from milkbayes import published
 from milkbayes.frequentist.paired_tests import (
-    exact_null_distribution, format_p_exact, paired_change, wilcoxon_signed_rank,
+    exact_null_distribution,
+    format_p_exact,
+    paired_change,
+    wilcoxon_signed_rank,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from milkbayes.data.study import Study
 
-__all__ = ["AuditCheck", "audit_checks", "audit_published", "counts_rounding_to",
-           "spss_z_threshold", "largest_smaller_rank_sum", "exact_p_of_smaller_rank_sum"]
+__all__ = [
+    "AuditCheck",
+    "audit_checks",
+    "audit_published",
+    "counts_rounding_to",
+    "spss_z_threshold",
+    "largest_smaller_rank_sum",
+    "exact_p_of_smaller_rank_sum",
+]
 
 Status = Literal["pass", "fail", "info"]
 AUDIT_COLUMNS = ("check", "expected", "found", "status", "explanation")
@@ -70,8 +80,10 @@ class AuditCheck:
 
 # ----------------------------------------------------------------------------- arithmetic
 
-def counts_rounding_to(percent: float, n: int = published.N_PARTICIPANTS,
-                       decimals: int = 1) -> tuple[int, ...]:
+
+def counts_rounding_to(
+    percent: float, n: int = published.N_PARTICIPANTS, decimals: int = 1
+) -> tuple[int, ...]:
     """Integer counts k in 0..n whose percentage 100 k / n rounds to ``percent``.
 
     Rounding is half-up at ``decimals`` places, in exact rational arithmetic.
@@ -82,10 +94,12 @@ def counts_rounding_to(percent: float, n: int = published.N_PARTICIPANTS,
     ((11,), (), (20,))
     """
     target = Fraction(str(percent))
-    scale = 10 ** decimals
-    return tuple(k for k in range(n + 1)
-                 if Fraction(math.floor(Fraction(100 * k, n) * scale + Fraction(1, 2)), scale)
-                 == target)
+    scale = 10**decimals
+    return tuple(
+        k
+        for k in range(n + 1)
+        if Fraction(math.floor(Fraction(100 * k, n) * scale + Fraction(1, 2)), scale) == target
+    )
 
 
 def spss_z_threshold(threshold: float = published.SPSS_P_THRESHOLD) -> float:
@@ -104,8 +118,9 @@ def spss_z_threshold(threshold: float = published.SPSS_P_THRESHOLD) -> float:
     return float(stats.norm.isf(threshold / 2.0))
 
 
-def largest_smaller_rank_sum(n: int = published.N_PARTICIPANTS,
-                             threshold: float = published.SPSS_P_THRESHOLD) -> int:
+def largest_smaller_rank_sum(
+    n: int = published.N_PARTICIPANTS, threshold: float = published.SPSS_P_THRESHOLD
+) -> int:
     """Largest smaller rank sum min(W+, W-) for which SPSS prints p = .000.
 
     For n untied non-zero differences, SPSS's Z is
@@ -145,6 +160,7 @@ def exact_p_of_smaller_rank_sum(t: int, n: int = published.N_PARTICIPANTS) -> fl
 
 # ----------------------------------------------------------------------------- checks
 
+
 def _percentage_checks() -> list[AuditCheck]:
     rows = []
     n = published.N_PARTICIPANTS
@@ -152,15 +168,32 @@ def _percentage_checks() -> list[AuditCheck]:
         counts = counts_rounding_to(fact.percent, n)
         found = ", ".join(f"{k}/{n}" for k in counts) if counts else f"no count out of {n}"
         if not counts:
-            status, why = "fail", (f"{fact.percent} % is not k/{n} rounded for any integer k: "
-                                   "the percentage or n is wrong.")
+            status, why = (
+                "fail",
+                (
+                    f"{fact.percent} % is not k/{n} rounded for any integer k: "
+                    "the percentage or n is wrong."
+                ),
+            )
         elif counts == (fact.count,):
-            status, why = "pass", (f"{fact.percent} % can only be {fact.count} of {n} mothers "
-                                   f"({100 * fact.count / n:.4g} %).")
+            status, why = (
+                "pass",
+                (
+                    f"{fact.percent} % can only be {fact.count} of {n} mothers "
+                    f"({100 * fact.count / n:.4g} %)."
+                ),
+            )
         else:
             status, why = "info", f"{fact.percent} % fits several counts out of {n}."
-        rows.append(AuditCheck(f"percent_{column}", f"{fact.percent} % of {n} ({fact.level})",
-                               found, status, f"{why} Source: {fact.where}."))
+        rows.append(
+            AuditCheck(
+                f"percent_{column}",
+                f"{fact.percent} % of {n} ({fact.level})",
+                found,
+                status,
+                f"{why} Source: {fact.where}.",
+            )
+        )
     return rows
 
 
@@ -176,26 +209,34 @@ def _p_value_checks() -> list[AuditCheck]:
     exact_bound = int(values[exact_two_sided < threshold].max(initial=-1))
     return [
         AuditCheck(
-            "p_zero_implies_p", f'SPSS prints "{published.REPORTED_P_TEXT}"',
-            f"p < {threshold:g}", "info",
+            "p_zero_implies_p",
+            f'SPSS prints "{published.REPORTED_P_TEXT}"',
+            f"p < {threshold:g}",
+            "info",
             "SPSS rounds p to three decimals, so .000 means p < .0005, not p = 0. Report "
-            '"p < .001" (APA) instead.'),
+            '"p < .001" (APA) instead.',
+        ),
         AuditCheck(
-            "p_zero_implies_z", f"p < {threshold:g} (two-sided normal approximation)",
-            f"|Z| > {z_star:.4f}", "info",
+            "p_zero_implies_z",
+            f"p < {threshold:g} (two-sided normal approximation)",
+            f"|Z| > {z_star:.4f}",
+            "info",
             f"2 * (1 - Phi(|Z|)) < {threshold:g} exactly when |Z| > norm.isf({threshold / 2:g})"
             f" = {z_star:.4f}; SPSS's Z uses average ranks, a tie-corrected variance and no "
-            "continuity correction."),
+            "continuity correction.",
+        ),
         AuditCheck(
             "p_zero_implies_rank_sum",
             f"smaller rank sum for |Z| > {z_star:.2f} with {n} untied non-zero differences",
-            f"T <= {t_max} of {total}", "pass" if t_max >= 0 else "fail",
+            f"T <= {t_max} of {total}",
+            "pass" if t_max >= 0 else "fail",
             f"p = .000 is attainable with {n} pairs"
             f"{'' if t_max >= 0 else ' only if T < 0: it is not'}. E(T) = {n * (n + 1) / 4:g}, sd(T) = "
             f"{math.sqrt(n * (n + 1) * (2 * n + 1) / 24):.4g}; T = {t_max} is the largest "
             f"smaller rank sum SPSS would print as .000 (its exact p is "
             f"{format_p_exact(exact_at_bound)}; the exact test would allow T <= {exact_bound})."
-            " Ties and zeros move this bound."),
+            " Ties and zeros move this bound.",
+        ),
     ]
 
 
@@ -208,72 +249,124 @@ def _massage_change(study: Study) -> tuple[np.ndarray, np.ndarray]:
 
 def _data_checks(study: Study) -> list[AuditCheck]:
     n_paper = published.N_PARTICIPANTS
-    rows = [AuditCheck(
-        "data_n", f"{n_paper} mothers", f"{study.n} participants",
-        "pass" if study.n == n_paper else "fail",
-        "The paper analysed 24 mothers; the counts and bounds below assume n = 24.")]
+    rows = [
+        AuditCheck(
+            "data_n",
+            f"{n_paper} mothers",
+            f"{study.n} participants",
+            "pass" if study.n == n_paper else "fail",
+            "The paper analysed 24 mothers; the counts and bounds below assume n = 24.",
+        )
+    ]
     pre, post = _massage_change(study)
     result = wilcoxon_signed_rank(pre, post, method="spss")
     threshold = published.SPSS_P_THRESHOLD
     z_star = spss_z_threshold(threshold)
     smaller = min(result.w_plus, result.w_minus)
-    rows.append(AuditCheck(
-        "data_spss_p", f"p < {threshold:g} (SPSS prints {published.REPORTED_P_TEXT})",
-        f"Z = {result.z_spss:.3f}, p = {format_p_exact(result.p_value)}",
-        "pass" if result.p_value < threshold else "fail",
-        f"The SPSS procedure on these data (massage group, n = {result.n}, "
-        f"{result.n_zero} zero change(s)); |Z| must exceed {z_star:.4f}."))
+    rows.append(
+        AuditCheck(
+            "data_spss_p",
+            f"p < {threshold:g} (SPSS prints {published.REPORTED_P_TEXT})",
+            f"Z = {result.z_spss:.3f}, p = {format_p_exact(result.p_value)}",
+            "pass" if result.p_value < threshold else "fail",
+            f"The SPSS procedure on these data (massage group, n = {result.n}, "
+            f"{result.n_zero} zero change(s)); |Z| must exceed {z_star:.4f}.",
+        )
+    )
     # the snapped change, so that 0.2 and -0.2 tie as they do in the ranks above
     magnitudes = np.abs(paired_change(pre, post))
     untied = result.n_ranked == n_paper and len(np.unique(magnitudes)) == n_paper
     if untied:
         bound = largest_smaller_rank_sum(n_paper, threshold)
-        rows.append(AuditCheck(
-            "data_rank_sum", f"smaller rank sum <= {bound}", f"{smaller:g}",
-            "pass" if smaller <= bound else "fail",
-            f"{n_paper} untied non-zero differences, so the bound derived above applies."))
+        rows.append(
+            AuditCheck(
+                "data_rank_sum",
+                f"smaller rank sum <= {bound}",
+                f"{smaller:g}",
+                "pass" if smaller <= bound else "fail",
+                f"{n_paper} untied non-zero differences, so the bound derived above applies.",
+            )
+        )
     else:
         _, sizes = np.unique(magnitudes[magnitudes > 0], return_counts=True)
         ties = int(sizes[sizes > 1].sum())
-        rows.append(AuditCheck(
-            "data_rank_sum", f"smaller rank sum <= {largest_smaller_rank_sum(n_paper)} "
-            f"(bound for {n_paper} untied non-zero differences)", f"{smaller:g}", "info",
-            f"{result.n_ranked} non-zero differences, {ties} of them in tie groups, and "
-            f"{result.n_zero} zero(s): the untied bound on T does not apply exactly; the Z "
-            "check above (tie-corrected) is the one that decides."))
+        rows.append(
+            AuditCheck(
+                "data_rank_sum",
+                f"smaller rank sum <= {largest_smaller_rank_sum(n_paper)} "
+                f"(bound for {n_paper} untied non-zero differences)",
+                f"{smaller:g}",
+                "info",
+                f"{result.n_ranked} non-zero differences, {ties} of them in tie groups, and "
+                f"{result.n_zero} zero(s): the untied bound on T does not apply exactly; the Z "
+                "check above (tie-corrected) is the one that decides.",
+            )
+        )
     for column, fact in published.COVARIATE_FACTS.items():
         if column not in study.table.columns:
-            rows.append(AuditCheck(f"data_count_{column}", f"{fact.count} {fact.level}",
-                                   "column absent", "info",
-                                   f"The data have no {column} column to compare."))
+            rows.append(
+                AuditCheck(
+                    f"data_count_{column}",
+                    f"{fact.count} {fact.level}",
+                    "column absent",
+                    "info",
+                    f"The data have no {column} column to compare.",
+                )
+            )
             continue
         count = int((study.table[column].astype(str) == fact.level).sum())
-        rows.append(AuditCheck(
-            f"data_count_{column}", f"{fact.count} of {n_paper} {fact.level}",
-            f"{count} of {study.n}", "pass" if count == fact.count else "fail",
-            f"Published {fact.percent} % of {n_paper}."))
-    rows.append(AuditCheck(
-        "data_groups", "one group (as the methods describe)",
-        "control arm present" if study.has_control else "one group", "info",
-        "A control arm would allow the nonequivalent-control-group analysis the title "
-        "promises (model two_arm)." if study.has_control else
-        "Single-group data: the pre/post difference mixes the massage with time."))
+        rows.append(
+            AuditCheck(
+                f"data_count_{column}",
+                f"{fact.count} of {n_paper} {fact.level}",
+                f"{count} of {study.n}",
+                "pass" if count == fact.count else "fail",
+                f"Published {fact.percent} % of {n_paper}.",
+            )
+        )
+    rows.append(
+        AuditCheck(
+            "data_groups",
+            "one group (as the methods describe)",
+            "control arm present" if study.has_control else "one group",
+            "info",
+            "A control arm would allow the nonequivalent-control-group analysis the title "
+            "promises (model two_arm)."
+            if study.has_control
+            else "Single-group data: the pre/post difference mixes the massage with time.",
+        )
+    )
     return rows
 
 
 _CONTRADICTIONS = {
     # key: (check name, expected, found, status)
-    "design_label": ("design_label", "a nonequivalent control group",
-                     "one group, no comparison", "fail"),
-    "univariate_difference": ("univariate_mislabel", "a bivariate (paired) analysis",
-                              "'univariate analysis found a difference'", "fail"),
-    "occupation": ("occupation_contradiction", "farm labourers the largest group (37.5 %)",
-                   "'most were entrepreneurs'", "fail"),
+    "design_label": (
+        "design_label",
+        "a nonequivalent control group",
+        "one group, no comparison",
+        "fail",
+    ),
+    "univariate_difference": (
+        "univariate_mislabel",
+        "a bivariate (paired) analysis",
+        "'univariate analysis found a difference'",
+        "fail",
+    ),
+    "occupation": (
+        "occupation_contradiction",
+        "farm labourers the largest group (37.5 %)",
+        "'most were entrepreneurs'",
+        "fail",
+    ),
     "aged_14": ("aged_14", "95.8 % adult (23 of 24)", "'most aged 14'", "fail"),
-    "mean_vs_rank": ("mean_vs_rank_wording", "a statement about ranks or medians",
-                     "'difference in mean production'", "fail"),
-    "outcome_names": ("outcome_unit", "one outcome with a unit",
-                      "three names, no unit", "info"),
+    "mean_vs_rank": (
+        "mean_vs_rank_wording",
+        "a statement about ranks or medians",
+        "'difference in mean production'",
+        "fail",
+    ),
+    "outcome_names": ("outcome_unit", "one outcome with a unit", "three names, no unit", "info"),
 }
 
 
@@ -281,9 +374,13 @@ def _inconsistency_checks() -> list[AuditCheck]:
     rows = []
     for fact in published.INCONSISTENCIES:
         name, expected, found, status = _CONTRADICTIONS.get(
-            fact.key, (fact.key, "consistent text", "inconsistent", "fail"))
-        rows.append(AuditCheck(name, expected, found, status,
-                               f"{fact.statement} ({fact.where}: \"{fact.quote}\")"))
+            fact.key, (fact.key, "consistent text", "inconsistent", "fail")
+        )
+        rows.append(
+            AuditCheck(
+                name, expected, found, status, f'{fact.statement} ({fact.where}: "{fact.quote}")'
+            )
+        )
     return rows
 
 

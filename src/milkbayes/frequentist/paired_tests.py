@@ -45,15 +45,32 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from milkbayes.errors import DataError, FrequentistOptionError, MilkbayesError
+from milkbayes.errors import DataError, FrequentistOptionError
 
 __all__ = [
-    "ALTERNATIVES", "METHODS", "ZERO_METHODS", "HL_EXACT_MAX_N", "HL_WALSH_MAX_N",
+    "ALTERNATIVES",
+    "METHODS",
+    "ZERO_METHODS",
+    "HL_EXACT_MAX_N",
+    "HL_WALSH_MAX_N",
     "EXACT_MAX_WORK",
-    "FrequentistOptionError", "WilcoxonResult", "PairedTTestResult", "SignTestResult",
-    "paired_change", "signed_ranks", "exact_null_distribution", "hodges_lehmann",
-    "wilcoxon_signed_rank", "wilcoxon_many", "paired_t_test", "sign_test",
-    "format_p_spss", "format_p_honest", "format_p_exact", "spss_tables", "format_spss_text",
+    "FrequentistOptionError",
+    "WilcoxonResult",
+    "PairedTTestResult",
+    "SignTestResult",
+    "paired_change",
+    "signed_ranks",
+    "exact_null_distribution",
+    "hodges_lehmann",
+    "wilcoxon_signed_rank",
+    "wilcoxon_many",
+    "paired_t_test",
+    "sign_test",
+    "format_p_spss",
+    "format_p_honest",
+    "format_p_exact",
+    "spss_tables",
+    "format_spss_text",
 ]
 
 Method = Literal["exact", "asymptotic", "spss"]
@@ -88,10 +105,12 @@ measurement precision.
 
 # ----------------------------------------------------------------------------- inputs
 
+
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise FrequentistOptionError(
-            f"{name}={value!r} is not allowed; choose one of {', '.join(allowed)}")
+            f"{name}={value!r} is not allowed; choose one of {', '.join(allowed)}"
+        )
     return value
 
 
@@ -107,13 +126,17 @@ def _as_vector(values, column: str) -> np.ndarray:
     except (TypeError, ValueError) as error:
         raise DataError(f"values are not numbers ({error})", column=column) from None
     if array.ndim != 1:
-        raise DataError(f"expected one value per participant, got an array of shape {array.shape}",
-                        column=column)
+        raise DataError(
+            f"expected one value per participant, got an array of shape {array.shape}",
+            column=column,
+        )
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
-        raise DataError(f"value {array[bad[0]]!r} at position {bad[0] + 1} is not a finite number "
-                        f"({bad.size} such value(s)); nothing is dropped silently",
-                        column=column)
+        raise DataError(
+            f"value {array[bad[0]]!r} at position {bad[0] + 1} is not a finite number "
+            f"({bad.size} such value(s)); nothing is dropped silently",
+            column=column,
+        )
     return array
 
 
@@ -163,8 +186,10 @@ def paired_change(pre, post) -> np.ndarray:
     """
     pre_values, post_values = _as_vector(pre, "pre"), _as_vector(post, "post")
     if pre_values.shape != post_values.shape:
-        raise DataError(f"pre has {pre_values.size} values but post has {post_values.size}; "
-                        "the test needs one pre and one post value per participant")
+        raise DataError(
+            f"pre has {pre_values.size} values but post has {post_values.size}; "
+            "the test needs one pre and one post value per participant"
+        )
     if pre_values.size == 0:
         raise DataError("no pairs: the test needs at least one participant")
     with np.errstate(over="ignore", invalid="ignore"):
@@ -183,7 +208,8 @@ def _refuse_overflow(change: np.ndarray, pre: np.ndarray, post: np.ndarray) -> N
         raise DataError(
             f"the change post - pre of participant row {first + 1} ({float(post[first])!r} - "
             f"{float(pre[first])!r}) is beyond the float range (about 1.8e308); {overflow.size} "
-            "change(s) overflow. Express the data in larger units")
+            "change(s) overflow. Express the data in larger units"
+        )
 
 
 _SNAP_SMALLEST = 1e-290
@@ -212,6 +238,7 @@ def _snap(change: np.ndarray, *, scale: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- ranks
+
 
 def signed_ranks(change, zero_method: ZeroMethod = "wilcox") -> tuple[np.ndarray, np.ndarray]:
     """Rank the absolute changes as the chosen zero method prescribes.
@@ -251,6 +278,7 @@ def signed_ranks(change, zero_method: ZeroMethod = "wilcox") -> tuple[np.ndarray
 
 
 # ----------------------------------------------------------------------------- exact
+
 
 def exact_null_distribution(ranks) -> tuple[np.ndarray, np.ndarray]:
     """Exact null distribution of W+ = sum of the ranks that carry a positive sign.
@@ -331,8 +359,8 @@ def _half_sign_flip_pmf(units: np.ndarray) -> np.ndarray:
     half = total // 2  # only S <= total/2 is computed; the rest by symmetry
     counts = _truncated_pmf(units, half)
     full = np.zeros(total + 1)
-    full[:half + 1] = counts
-    full[total - half:] = np.maximum(full[total - half:], counts[::-1])
+    full[: half + 1] = counts
+    full[total - half :] = np.maximum(full[total - half :], counts[::-1])
     return full
 
 
@@ -351,16 +379,16 @@ def _truncated_pmf(units: np.ndarray, limit: int) -> np.ndarray:
             new[:value] = old[:value]
             start = value
             if value <= top:
-                np.add(old[value:top + 1], old[:top + 1 - value], out=new[value:top + 1])
+                np.add(old[value : top + 1], old[: top + 1 - value], out=new[value : top + 1])
                 start = top + 1
-            new[start:new_top + 1] = old[start - value:new_top + 1 - value]
+            new[start : new_top + 1] = old[start - value : new_top + 1 - value]
             old, new = new, old
             top = new_top
         pending += 1
         if step % 64 == 0:  # keep counts well inside float range (exact powers of 2)
-            old[:top + 1] *= 2.0 ** -pending
+            old[: top + 1] *= 2.0**-pending
             pending = 0
-    return old * 2.0 ** -pending
+    return old * 2.0**-pending
 
 
 def _lower_tail(units: np.ndarray, at: int) -> float:
@@ -380,8 +408,7 @@ EXACT_MAX_WORK = 4e9
 """Refuse an exact p whose dynamic programme would touch more cells than this (~10 s)."""
 
 
-def _exact_p_value(flippable_ranks: np.ndarray, w_plus_flippable: float,
-                   alternative: str) -> float:
+def _exact_p_value(flippable_ranks: np.ndarray, w_plus_flippable: float, alternative: str) -> float:
     """Exact p from the tails of S = 2 W+ / gcd; only the needed tail is computed."""
     doubled = _doubled_ranks(flippable_ranks)
     divisor = int(np.gcd.reduce(doubled))
@@ -389,13 +416,17 @@ def _exact_p_value(flippable_ranks: np.ndarray, w_plus_flippable: float,
     total = int(units.sum())
     observed = int(round(2.0 * w_plus_flippable)) // divisor
     # by symmetry of S about total/2: P(S >= s) = P(S <= total - s)
-    needed = {"greater": [total - observed], "less": [observed],
-              "two-sided": [min(observed, total - observed)]}[alternative]
+    needed = {
+        "greater": [total - observed],
+        "less": [observed],
+        "two-sided": [min(observed, total - observed)],
+    }[alternative]
     work = units.size * min(min(needed), total // 2)
     if work > EXACT_MAX_WORK:
         raise FrequentistOptionError(
             f"the exact p for {units.size} non-zero changes needs about {work:.1e} steps "
-            f"(roughly {work / 4e8:.0f} s); use method='asymptotic', which is accurate at this n")
+            f"(roughly {work / 4e8:.0f} s); use method='asymptotic', which is accurate at this n"
+        )
     if alternative == "greater":
         return min(_lower_tail(units, total - observed), 1.0)
     if alternative == "less":
@@ -405,8 +436,10 @@ def _exact_p_value(flippable_ranks: np.ndarray, w_plus_flippable: float,
 
 # ----------------------------------------------------------------------------- normal
 
-def _normal_moments(ranks: np.ndarray, ranked: np.ndarray, change: np.ndarray,
-                    zero_method: str) -> tuple[float, float]:
+
+def _normal_moments(
+    ranks: np.ndarray, ranked: np.ndarray, change: np.ndarray, zero_method: str
+) -> tuple[float, float]:
     """Mean and standard deviation of W+ used by the normal approximation.
 
     For ``wilcox`` and ``pratt`` these are the exact conditional moments
@@ -417,11 +450,12 @@ def _normal_moments(ranks: np.ndarray, ranked: np.ndarray, change: np.ndarray,
     """
     counted = ranked if zero_method == "zsplit" else ranked & (change != 0)
     r = ranks[counted]
-    return float(r.sum() / 2.0), float(np.sqrt((r ** 2).sum() / 4.0))
+    return float(r.sum() / 2.0), float(np.sqrt((r**2).sum() / 4.0))
 
 
-def _normal_z(w_plus: float, mean: float, sd: float, *, correction: bool,
-              alternative: str) -> float:
+def _normal_z(
+    w_plus: float, mean: float, sd: float, *, correction: bool, alternative: str
+) -> float:
     if sd == 0:
         return 0.0
     excess = w_plus - mean
@@ -440,6 +474,7 @@ def _normal_p_value(z: float, alternative: str) -> float:
 
 
 # ----------------------------------------------------------------------------- Hodges-Lehmann
+
 
 def hodges_lehmann(change, confidence: float = 0.95) -> tuple[float, float, float, str, float]:
     """Hodges-Lehmann median change and its confidence interval from Walsh averages.
@@ -506,8 +541,9 @@ def hodges_lehmann(change, confidence: float = 0.95) -> tuple[float, float, floa
     if m % 2:
         estimate = order_statistic(middle)
     else:  # as numpy.median: the mean of the two middle values
-        estimate = float(np.ldexp((walsh_average(middle) + walsh_average(middle + 1)) / 2.0,
-                                  exponent))
+        estimate = float(
+            np.ldexp((walsh_average(middle) + walsh_average(middle + 1)) / 2.0, exponent)
+        )
     alpha_half = (1.0 - confidence) / 2.0
     if n <= HL_EXACT_MAX_N:
         values, pmf = exact_null_distribution(np.arange(1, n + 1))
@@ -592,8 +628,7 @@ def _count_walsh_at_most(x: np.ndarray, t: float) -> int:
         shrink[above] = (x[above] + x[end[above] - 1]) / 2.0 > t
         if not shrink.any():
             return int((end - i).sum())
-        end[shrink] = np.maximum(np.searchsorted(x, x[end[shrink] - 1], side="left"),
-                                 i[shrink])
+        end[shrink] = np.maximum(np.searchsorted(x, x[end[shrink] - 1], side="left"), i[shrink])
 
 
 def _kth_walsh_average(x: np.ndarray, k: int) -> float:
@@ -626,6 +661,7 @@ def _kth_walsh_average(x: np.ndarray, k: int) -> float:
 
 
 # ----------------------------------------------------------------------------- Wilcoxon
+
 
 @dataclass(frozen=True)
 class WilcoxonResult:
@@ -713,9 +749,16 @@ class WilcoxonResult:
         return pd.DataFrame([self.to_dict()])
 
 
-def wilcoxon_signed_rank(pre, post, *, method: Method = "exact", zero_method: ZeroMethod = "wilcox",
-                         alternative: Alternative = "two-sided", correction: bool = False,
-                         confidence: float = 0.95) -> WilcoxonResult:
+def wilcoxon_signed_rank(
+    pre,
+    post,
+    *,
+    method: Method = "exact",
+    zero_method: ZeroMethod = "wilcox",
+    alternative: Alternative = "two-sided",
+    correction: bool = False,
+    confidence: float = 0.95,
+) -> WilcoxonResult:
     """Wilcoxon signed-rank test of the change post - pre, with effect sizes.
 
     Parameters
@@ -792,12 +835,16 @@ def wilcoxon_signed_rank(pre, post, *, method: Method = "exact", zero_method: Ze
     if method == "spss" and (zero_method != "wilcox" or correction):
         raise FrequentistOptionError(
             "method='spss' drops zeros and applies no continuity correction; use "
-            "method='asymptotic' for zero_method=" f"{zero_method!r}, correction={correction}")
+            "method='asymptotic' for zero_method="
+            f"{zero_method!r}, correction={correction}"
+        )
     change = paired_change(pre, post)
     positive, negative, zero = change > 0, change < 0, change == 0
     if not (positive | negative).any():
-        raise DataError(f"all {change.size} changes are zero (post = pre for everyone): "
-                        "the signed-rank test has nothing to rank")
+        raise DataError(
+            f"all {change.size} changes are zero (post = pre for everyone): "
+            "the signed-rank test has nothing to rank"
+        )
 
     ranks, ranked = signed_ranks(change, zero_method)
     w_plus = float(ranks[positive].sum())
@@ -814,14 +861,26 @@ def wilcoxon_signed_rank(pre, post, *, method: Method = "exact", zero_method: Ze
     estimate, low, high, hl_method, achieved = hodges_lehmann(change, confidence)
     n_positive, n_negative = int(positive.sum()), int(negative.sum())
     return WilcoxonResult(
-        n=int(change.size), n_positive=n_positive, n_negative=n_negative,
-        n_zero=int(zero.sum()), n_ranked=int(ranked.sum()),
+        n=int(change.size),
+        n_positive=n_positive,
+        n_negative=n_negative,
+        n_zero=int(zero.sum()),
+        n_ranked=int(ranked.sum()),
         mean_rank_positive=w_plus / n_positive if n_positive else 0.0,
         mean_rank_negative=w_minus / n_negative if n_negative else 0.0,
-        w_plus=w_plus + zero_half, w_minus=w_minus + zero_half, z=float(z),
-        p_value=float(p_value), method=method, zero_method=zero_method,
-        alternative=alternative, correction=bool(correction), confidence=confidence,
-        hodges_lehmann=estimate, hl_ci_low=low, hl_ci_high=high, hl_ci_method=hl_method,
+        w_plus=w_plus + zero_half,
+        w_minus=w_minus + zero_half,
+        z=float(z),
+        p_value=float(p_value),
+        method=method,
+        zero_method=zero_method,
+        alternative=alternative,
+        correction=bool(correction),
+        confidence=confidence,
+        hodges_lehmann=estimate,
+        hl_ci_low=low,
+        hl_ci_high=high,
+        hl_ci_method=hl_method,
         hl_ci_achieved=achieved,
         rank_biserial=(w_plus - w_minus) / (w_plus + w_minus),
         r=float(z / math.sqrt(change.size)),
@@ -830,8 +889,10 @@ def wilcoxon_signed_rank(pre, post, *, method: Method = "exact", zero_method: Ze
 
 # ----------------------------------------------------------------------------- vectorised
 
-def wilcoxon_many(changes, *, alternative: Alternative = "two-sided",
-                  correction: bool = False) -> tuple[np.ndarray, np.ndarray]:
+
+def wilcoxon_many(
+    changes, *, alternative: Alternative = "two-sided", correction: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """The SPSS/asymptotic Wilcoxon test of many datasets at once.
 
     Parameters
@@ -878,7 +939,7 @@ def wilcoxon_many(changes, *, alternative: Alternative = "two-sided",
         raise DataError("changes contain missing or infinite values")
     # chunks of rows keep the dozen temporaries in cache (about 2x faster at 100,000 x 24)
     rows = max(1, _MANY_CHUNK_CELLS // max(changes.shape[1], 1))
-    parts = [_w_plus_moments(changes[i:i + rows]) for i in range(0, changes.shape[0], rows)]
+    parts = [_w_plus_moments(changes[i : i + rows]) for i in range(0, changes.shape[0], rows)]
     if parts:
         w_plus, mean, sd = (np.concatenate(arrays) for arrays in zip(*parts))
     else:
@@ -925,7 +986,7 @@ def _w_plus_moments(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     ranks = (first + last) / 2.0 + 1.0 - n_zero[:, None]
     tie_size = (last - first + 1).astype(np.float64)
     w_plus = np.where(positive, ranks, 0.0).sum(axis=1)
-    tie_term = np.where(nonzero, tie_size ** 2 - 1.0, 0.0).sum(axis=1)  # sum(t^3 - t)
+    tie_term = np.where(nonzero, tie_size**2 - 1.0, 0.0).sum(axis=1)  # sum(t^3 - t)
     n_eff = (n - n_zero).astype(np.float64)
     mean = n_eff * (n_eff + 1.0) / 4.0
     variance = n_eff * (n_eff + 1.0) * (2.0 * n_eff + 1.0) / 24.0 - tie_term / 48.0
@@ -933,6 +994,7 @@ def _w_plus_moments(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 # ----------------------------------------------------------------------------- t and sign
+
 
 @dataclass(frozen=True)
 class PairedTTestResult:
@@ -974,8 +1036,9 @@ class PairedTTestResult:
         return pd.DataFrame([self.to_dict()])
 
 
-def paired_t_test(pre, post, *, alternative: Alternative = "two-sided",
-                  confidence: float = 0.95) -> PairedTTestResult:
+def paired_t_test(
+    pre, post, *, alternative: Alternative = "two-sided", confidence: float = 0.95
+) -> PairedTTestResult:
     """Paired t-test of post - pre, mean change and Cohen's d_z with intervals.
 
     Parameters
@@ -1039,20 +1102,28 @@ def paired_t_test(pre, post, *, alternative: Alternative = "two-sided",
     scaled, exponent = _power_of_two_scaled(change)
     sd_scaled = float(np.std(scaled, ddof=1))
     if sd_scaled == 0:
-        raise DataError(f"all {n} changes equal {change[0]:g}: their standard deviation is 0, "
-                        "so t and Cohen's d_z are undefined")
+        raise DataError(
+            f"all {n} changes equal {change[0]:g}: their standard deviation is 0, "
+            "so t and Cohen's d_z are undefined"
+        )
     test = stats.ttest_rel(scaled, np.zeros(n), alternative=alternative)
     interval = stats.ttest_1samp(scaled, 0.0).confidence_interval(confidence)
     t_obs, df = float(test.statistic), float(n - 1)
     low, high = _noncentrality_interval(t_obs, df, confidence)
     return PairedTTestResult(
-        n=n, mean_change=float(np.ldexp(scaled.mean(), exponent)),
-        sd_change=float(np.ldexp(sd_scaled, exponent)), t=t_obs, df=df,
-        p_value=float(test.pvalue), alternative=alternative, confidence=confidence,
+        n=n,
+        mean_change=float(np.ldexp(scaled.mean(), exponent)),
+        sd_change=float(np.ldexp(sd_scaled, exponent)),
+        t=t_obs,
+        df=df,
+        p_value=float(test.pvalue),
+        alternative=alternative,
+        confidence=confidence,
         mean_ci_low=float(np.ldexp(interval.low, exponent)),
         mean_ci_high=float(np.ldexp(interval.high, exponent)),
         cohens_dz=float(scaled.mean() / sd_scaled),
-        dz_ci_low=low / math.sqrt(n), dz_ci_high=high / math.sqrt(n),
+        dz_ci_low=low / math.sqrt(n),
+        dz_ci_high=high / math.sqrt(n),
     )
 
 
@@ -1062,8 +1133,10 @@ def _noncentrality_interval(t_obs: float, df: float, confidence: float) -> tuple
     NaN for a limit that cannot be located (reported as unavailable, never a crash).
     """
     alpha_half = (1.0 - confidence) / 2.0
-    return (_noncentrality_for(t_obs, df, 1.0 - alpha_half),
-            _noncentrality_for(t_obs, df, alpha_half))
+    return (
+        _noncentrality_for(t_obs, df, 1.0 - alpha_half),
+        _noncentrality_for(t_obs, df, alpha_half),
+    )
 
 
 def _nct_cdf(t_obs: float, df: float, ncp: float) -> float:
@@ -1190,12 +1263,18 @@ def sign_test(pre, post, *, alternative: Alternative = "two-sided") -> SignTestR
     if trials == 0:
         raise DataError(f"all {change.size} changes are zero: the sign test has nothing to count")
     test = stats.binomtest(n_positive, trials, 0.5, alternative=alternative)
-    return SignTestResult(n_positive=n_positive, n_negative=n_negative,
-                          n_zero=int(change.size - trials), p_value=float(test.pvalue),
-                          alternative=alternative, proportion_positive=n_positive / trials)
+    return SignTestResult(
+        n_positive=n_positive,
+        n_negative=n_negative,
+        n_zero=int(change.size - trials),
+        p_value=float(test.pvalue),
+        alternative=alternative,
+        proportion_positive=n_positive / trials,
+    )
 
 
 # ----------------------------------------------------------------------------- SPSS output
+
 
 def format_p_spss(p: float) -> str:
     """The p-value as SPSS prints it in "Asymp. Sig.": three decimals, no leading zero.
@@ -1233,8 +1312,9 @@ def format_p_exact(p: float) -> str:
     return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
 
 
-def spss_tables(result: WilcoxonResult, *, pre_label: str = "pre",
-                post_label: str = "post") -> tuple[pd.DataFrame, pd.DataFrame]:
+def spss_tables(
+    result: WilcoxonResult, *, pre_label: str = "pre", post_label: str = "post"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The SPSS "Ranks" and "Test Statistics" tables, as numbers.
 
     Parameters
@@ -1266,24 +1346,34 @@ def spss_tables(result: WilcoxonResult, *, pre_label: str = "pre",
     if result.zero_method != "wilcox" or result.correction:
         raise FrequentistOptionError(
             "SPSS tables need zero_method='wilcox' and no continuity correction, as SPSS "
-            "computes them; use method='spss'")
+            "computes them; use method='spss'"
+        )
     ranks = pd.DataFrame(
-        {"N": [result.n_negative, result.n_positive, result.n_zero, result.n],
-         "Mean Rank": [result.mean_rank_negative, result.mean_rank_positive, np.nan, np.nan],
-         "Sum of Ranks": [result.w_minus, result.w_plus, np.nan, np.nan],
-         "footnote": ["a", "b", "c", ""]},
-        index=pd.Index(["Negative Ranks", "Positive Ranks", "Ties", "Total"],
-                       name=f"{post_label} - {pre_label}"))
+        {
+            "N": [result.n_negative, result.n_positive, result.n_zero, result.n],
+            "Mean Rank": [result.mean_rank_negative, result.mean_rank_positive, np.nan, np.nan],
+            "Sum of Ranks": [result.w_minus, result.w_plus, np.nan, np.nan],
+            "footnote": ["a", "b", "c", ""],
+        },
+        index=pd.Index(
+            ["Negative Ranks", "Positive Ranks", "Ties", "Total"],
+            name=f"{post_label} - {pre_label}",
+        ),
+    )
     p_two_sided = _normal_p_value(result.z_spss, "two-sided")
     test = pd.DataFrame(
-        {"value": [result.z_spss, p_two_sided],
-         "footnote": [f"Based on {result.spss_based_on} ranks.", ""]},
-        index=pd.Index(["Z", "Asymp. Sig. (2-tailed)"], name=f"{post_label} - {pre_label}"))
+        {
+            "value": [result.z_spss, p_two_sided],
+            "footnote": [f"Based on {result.spss_based_on} ranks.", ""],
+        },
+        index=pd.Index(["Z", "Asymp. Sig. (2-tailed)"], name=f"{post_label} - {pre_label}"),
+    )
     return ranks, test
 
 
-def format_spss_text(result: WilcoxonResult, *, pre_label: str = "pre",
-                     post_label: str = "post") -> str:
+def format_spss_text(
+    result: WilcoxonResult, *, pre_label: str = "pre", post_label: str = "post"
+) -> str:
     """Render the two SPSS tables as text, with p in SPSS, honest and unrounded form.
 
     Examples
@@ -1323,17 +1413,27 @@ def format_spss_text(result: WilcoxonResult, *, pre_label: str = "pre",
         if np.isnan(values["Mean Rank"]):
             lines.append(f"{head}{count}".rstrip())
         else:
-            lines.append(f"{head}{count}{_spss_number(values['Mean Rank']):>10}"
-                         f"{_spss_number(values['Sum of Ranks']):>14}")
-    lines += [f"a. {post_label} < {pre_label}", f"b. {post_label} > {pre_label}",
-              f"c. {post_label} = {pre_label}", "", "Test Statistics(a)",
-              f"{'':<26}{label:>11}"]
+            lines.append(
+                f"{head}{count}{_spss_number(values['Mean Rank']):>10}"
+                f"{_spss_number(values['Sum of Ranks']):>14}"
+            )
+    lines += [
+        f"a. {post_label} < {pre_label}",
+        f"b. {post_label} > {pre_label}",
+        f"c. {post_label} = {pre_label}",
+        "",
+        "Test Statistics(a)",
+        f"{'':<26}{label:>11}",
+    ]
     z_value, p_value = test["value"].tolist()
     lines.append(f"{'Z':<26}{z_value:>11.3f}b")
     lines.append(f"{'Asymp. Sig. (2-tailed)':<26}{format_p_spss(p_value):>11}")
     lines += ["a. Wilcoxon Signed Ranks Test", f"b. {test.loc['Z', 'footnote']}"]
-    lines += ["", f"p as SPSS prints it: {format_p_spss(p_value)} | honest: "
-              f"{format_p_honest(p_value)} | unrounded: {format_p_exact(p_value)}"]
+    lines += [
+        "",
+        f"p as SPSS prints it: {format_p_spss(p_value)} | honest: "
+        f"{format_p_honest(p_value)} | unrounded: {format_p_exact(p_value)}",
+    ]
     return "\n".join(lines)
 
 

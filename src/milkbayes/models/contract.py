@@ -62,8 +62,9 @@ def check_likelihood(likelihood: str | None, allowed: tuple[str, ...], model: st
     if likelihood is None:
         return allowed[0]
     if likelihood not in allowed:
-        raise ModelError(f"model {model} has no likelihood {likelihood!r}; "
-                         f"allowed: {', '.join(allowed)}")
+        raise ModelError(
+            f"model {model} has no likelihood {likelihood!r}; allowed: {', '.join(allowed)}"
+        )
     return likelihood
 
 
@@ -93,8 +94,10 @@ def outcome_scaling(study: Study) -> tuple[float, float]:
         pre = study.table["pre"].to_numpy(dtype=float)
         scale = float(np.std(pre, ddof=1)) if pre.size > 1 else 0.0
         if not np.isfinite(scale) or scale <= 0:
-            raise ModelError("the pre measurements have no spread, so a continuous outcome "
-                             "cannot be put on the standardised prior scale")
+            raise ModelError(
+                "the pre measurements have no spread, so a continuous outcome "
+                "cannot be put on the standardised prior scale"
+            )
         return float(np.mean(pre)), scale
     return 0.0, 1.0
 
@@ -107,8 +110,10 @@ def prior_data(prior: PriorSet) -> dict[str, Any]:
     """
     import pymc as pm
 
-    return {name: pm.Data(f"prior_{name}", np.asarray(float(value)))
-            for name, value in sorted(prior.values.items())}
+    return {
+        name: pm.Data(f"prior_{name}", np.asarray(float(value)))
+        for name, value in sorted(prior.values.items())
+    }
 
 
 def weight_likelihood(observed_rv, observed_value, weight, name: str = "mother_weight_term"):
@@ -125,15 +130,17 @@ def weight_likelihood(observed_rv, observed_value, weight, name: str = "mother_w
     return pm.Potential(name, ((weight - 1.0) * pm.logp(observed_rv, observed_value)).sum())
 
 
-def build_model(model_module, study: Study, prior: PriorSet, likelihood: str | None = None
-                ) -> pm.Model:
+def build_model(
+    model_module, study: Study, prior: PriorSet, likelihood: str | None = None
+) -> pm.Model:
     """``build(inputs(study))`` with the default likelihood: a convenience for tests."""
     likelihood = check_likelihood(likelihood, model_module.LIKELIHOODS, model_module.NAME)
     return model_module.build(model_module.inputs(study, likelihood), prior, likelihood)
 
 
-def rao_blackwell_log_density_at_zero(centre, n: float, loc: float, scale: float,
-                                      nodes: int = 80) -> tuple[float, float]:
+def rao_blackwell_log_density_at_zero(
+    centre, n: float, loc: float, scale: float, nodes: int = 80
+) -> tuple[float, float]:
     r"""Log posterior density of delta at 0, averaged over full conditionals.
 
     When, given the other parameters of a draw :math:`s`, the likelihood of
@@ -168,8 +175,9 @@ def rao_blackwell_log_density_at_zero(centre, n: float, loc: float, scale: float
     w = w / np.sqrt(2 * np.pi)
     prior = stats.cauchy(loc, scale)
     mean_prior = (prior.pdf(centre[:, None] + x[None, :] / np.sqrt(n)) * w).sum(axis=1)
-    log_p = (-0.5 * n * centre**2 + prior.logpdf(0.0) - 0.5 * np.log(2 * np.pi / n)
-             - np.log(mean_prior))
+    log_p = (
+        -0.5 * n * centre**2 + prior.logpdf(0.0) - 0.5 * np.log(2 * np.pi / n) - np.log(mean_prior)
+    )
     log_mean = float(special.logsumexp(log_p) - np.log(log_p.size))
     weights = np.exp(log_p - log_p.max())
     ess = float(weights.sum() ** 2 / (weights**2).sum())

@@ -91,11 +91,19 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
     _, scale = outcome_scaling(study)
     change = np.asarray(study.change, dtype=float)
     return ModelInputs(
-        data={"change": change, "mother_weight": np.ones_like(change),
-              "y_scale": np.asarray(scale)},
+        data={
+            "change": change,
+            "mother_weight": np.ones_like(change),
+            "y_scale": np.asarray(scale),
+        },
         coords={"mother": list(study.ids)},
-        meta={"n": study.n, "kind": study.outcome.kind, "unit": study.outcome.unit,
-              "likelihood": likelihood})
+        meta={
+            "n": study.n,
+            "kind": study.outcome.kind,
+            "unit": study.outcome.unit,
+            "likelihood": likelihood,
+        },
+    )
 
 
 def build(inputs: ModelInputs, prior, likelihood: str | None = None):
@@ -116,11 +124,13 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
         # likelihood
         if likelihood == "student_t":
             nu = pm.Gamma("nu", alpha=2.0, beta=p["nu_rate"])
-            observed = pm.StudentT("change_obs", nu=nu, mu=effect, sigma=sigma,
-                                   observed=change, dims="mother")
+            observed = pm.StudentT(
+                "change_obs", nu=nu, mu=effect, sigma=sigma, observed=change, dims="mother"
+            )
         else:
-            observed = pm.Normal("change_obs", mu=effect, sigma=sigma, observed=change,
-                                 dims="mother")
+            observed = pm.Normal(
+                "change_obs", mu=effect, sigma=sigma, observed=change, dims="mother"
+            )
         weight_likelihood(observed, change, weight)
     return model
 
@@ -148,16 +158,27 @@ def jzs_log_bf10(t: float, n: int, r: float = math.sqrt(2) / 2) -> float:
 
     def log_integrand(u: float) -> float:  # u = log g; dg = g du
         g = math.exp(u)
-        return (_log_t_kernel(t, nu, 1.0 + n * g * r * r) - 0.5 * math.log(2 * math.pi)
-                - 1.5 * u - 1.0 / (2.0 * g) + u)
+        return (
+            _log_t_kernel(t, nu, 1.0 + n * g * r * r)
+            - 0.5 * math.log(2 * math.pi)
+            - 1.5 * u
+            - 1.0 / (2.0 * g)
+            + u
+        )
 
-    mode = optimize.minimize_scalar(lambda u: -log_integrand(u), bounds=(-30.0, 30.0),
-                                    method="bounded").x
+    mode = optimize.minimize_scalar(
+        lambda u: -log_integrand(u), bounds=(-30.0, 30.0), method="bounded"
+    ).x
     top = log_integrand(mode)
     # Left of the mode the integrand dies as exp(-1/2g), right of it like 1/g: a window
     # of 60 e-folds each side loses less than exp(-60) of the mass.
-    value, _ = integrate.quad(lambda u: math.exp(log_integrand(u) - top), mode - 60.0,
-                              mode + 60.0, points=[mode], limit=400)
+    value, _ = integrate.quad(
+        lambda u: math.exp(log_integrand(u) - top),
+        mode - 60.0,
+        mode + 60.0,
+        points=[mode],
+        limit=400,
+    )
     return float(top + math.log(value) - log_null)
 
 
@@ -190,11 +211,13 @@ def informed_log_bf10(t: float, n: int, loc: float, scale: float) -> float:
     high = max(centre, loc) + 10.0 / math.sqrt(n) + 10.0 * scale
 
     def piece(a: float, b: float, **kwargs) -> float:
-        return integrate.quad(lambda x: math.exp(log_integrand(x) - top), a, b,
-                              limit=400, **kwargs)[0]
+        return integrate.quad(
+            lambda x: math.exp(log_integrand(x) - top), a, b, limit=400, **kwargs
+        )[0]
 
-    value = (piece(-np.inf, low) + piece(low, high, points=sorted({centre, loc}))
-             + piece(high, np.inf))
+    value = (
+        piece(-np.inf, low) + piece(low, high, points=sorted({centre, loc})) + piece(high, np.inf)
+    )
     return float(top + math.log(value) - log_null)
 
 
@@ -224,14 +247,21 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
         method = "informed Cauchy prior, Gronau, Ly & Wagenmakers (2020)"
     post = posterior.posterior if hasattr(posterior, "posterior") else posterior
     delta = np.asarray(post["delta"]).ravel()
-    out = {"bf10_jzs": float(math.exp(log_bf)) if log_bf < 700 else float("inf"),
-           "log_bf10_jzs": float(log_bf), "bf10_method": method, "t_statistic": t,
-           "delta_median": float(np.median(delta)),
-           "delta_ci95_low": float(np.quantile(delta, 0.025)),
-           "delta_ci95_high": float(np.quantile(delta, 0.975)),
-           "log_bf10_savage_dickey": None, "savage_dickey_ess": None}
+    out = {
+        "bf10_jzs": float(math.exp(log_bf)) if log_bf < 700 else float("inf"),
+        "log_bf10_jzs": float(log_bf),
+        "bf10_method": method,
+        "t_statistic": t,
+        "delta_median": float(np.median(delta)),
+        "delta_ci95_low": float(np.quantile(delta, 0.025)),
+        "delta_ci95_high": float(np.quantile(delta, 0.975)),
+        "log_bf10_savage_dickey": None,
+        "savage_dickey_ess": None,
+    }
     if inputs.meta.get("likelihood", "normal") != "normal":
-        out["bf10_crosscheck"] = "not available: the Savage-Dickey check needs the normal likelihood"
+        out["bf10_crosscheck"] = (
+            "not available: the Savage-Dickey check needs the normal likelihood"
+        )
         return out
     sigma = np.asarray(post["sigma"]).ravel()
     log_post0, ess = rao_blackwell_log_density_at_zero(change.mean() / sigma, n, loc, scale)
@@ -240,11 +270,14 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
     if ess < CROSSCHECK_MIN_ESS:
         out["bf10_crosscheck"] = (
             f"not informative: the posterior of delta lies far from 0 (only {ess:.0f} "
-            "effective draws inform its density there); the closed form stands alone")
+            "effective draws inform its density there); the closed form stands alone"
+        )
     else:
-        out["bf10_crosscheck"] = (f"Savage-Dickey from the posterior: log BF10 = {log_sd:.3f} "
-                                  f"against {log_bf:.3f} in closed form (half-normal versus "
-                                  "Jeffreys prior on sigma)")
+        out["bf10_crosscheck"] = (
+            f"Savage-Dickey from the posterior: log BF10 = {log_sd:.3f} "
+            f"against {log_bf:.3f} in closed form (half-normal versus "
+            "Jeffreys prior on sigma)"
+        )
     return out
 
 

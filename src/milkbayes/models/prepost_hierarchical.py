@@ -112,25 +112,43 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
     y = long["y"].to_numpy(dtype=float)
     if likelihood == "ordered_logistic":
         if study.outcome.kind != "score":
-            raise ModelError("the ordered-logistic likelihood is for scores; these data are "
-                             f"of kind {study.outcome.kind!r}")
-        if not np.all(np.equal(np.mod(y, 1), 0)) or y.min() < 0 or y.max() > study.outcome.max_score:
+            raise ModelError(
+                "the ordered-logistic likelihood is for scores; these data are "
+                f"of kind {study.outcome.kind!r}"
+            )
+        if (
+            not np.all(np.equal(np.mod(y, 1), 0))
+            or y.min() < 0
+            or y.max() > study.outcome.max_score
+        ):
             raise ModelError(f"ordered logistic needs whole scores 0..{study.outcome.max_score}")
     if likelihood == "lognormal" and not np.all(y > 0):
         bad = long.loc[~(long["y"] > 0)].iloc[0]
-        raise ModelError(f"the log-normal likelihood needs every measurement > 0; mother "
-                         f"{bad['id']} has {'post' if bad['time'] else 'pre'} = {bad['y']}")
+        raise ModelError(
+            f"the log-normal likelihood needs every measurement > 0; mother "
+            f"{bad['id']} has {'post' if bad['time'] else 'pre'} = {bad['y']}"
+        )
     centre, scale = outcome_scaling(study)
     table = _mother_table(study)
-    data = {"y": y.astype(np.int64) if likelihood == "ordered_logistic" else y,
-            "mother_idx": long["mother"].to_numpy(dtype=np.int64),
-            "time": long["time"].to_numpy(dtype=float),
-            "mother_weight": np.ones(study.n), "y_centre": np.asarray(centre),
-            "y_scale": np.asarray(scale)}
+    data = {
+        "y": y.astype(np.int64) if likelihood == "ordered_logistic" else y,
+        "mother_idx": long["mother"].to_numpy(dtype=np.int64),
+        "time": long["time"].to_numpy(dtype=float),
+        "mother_weight": np.ones(study.n),
+        "y_centre": np.asarray(centre),
+        "y_scale": np.asarray(scale),
+    }
     coords: dict[str, list] = {"mother": list(study.ids), "obs": list(range(len(long)))}
-    meta: dict = {"n": study.n, "kind": study.outcome.kind, "unit": study.outcome.unit,
-                  "likelihood": likelihood, "skipped": {}, "modifiers": [], "pooled": [],
-                  "level_counts": {}}
+    meta: dict = {
+        "n": study.n,
+        "kind": study.outcome.kind,
+        "unit": study.outcome.unit,
+        "likelihood": likelihood,
+        "skipped": {},
+        "modifiers": [],
+        "pooled": [],
+        "level_counts": {},
+    }
     for column, level in BINARY_MODIFIERS.items():
         if column not in table.columns:
             meta["skipped"][column] = "not in the data"
@@ -155,8 +173,9 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
             continue
         codes = {lv: k for k, lv in enumerate(levels)}
         data[f"idx_{column}"] = table[column].map(codes).to_numpy(dtype=np.int64)
-        data[f"share_{column}"] = np.bincount(data[f"idx_{column}"],
-                                              minlength=len(levels)) / study.n
+        data[f"share_{column}"] = (
+            np.bincount(data[f"idx_{column}"], minlength=len(levels)) / study.n
+        )
         coords[f"{column}_level"] = levels
         meta["pooled"].append(column)
         meta["level_counts"][column] = {lv: int((table[column] == lv).sum()) for lv in levels}
@@ -168,21 +187,31 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
 def _scale_priors(p: dict, likelihood: str, y_centre, y_scale) -> dict:
     """Prior hyperparameters of the chosen likelihood, in the model's units."""
     if likelihood == "lognormal":
-        return {"intercept": (p["log_intercept_mu"], p["log_intercept_sigma"]),
-                "mother_sd": p["log_mother_sd"],
-                "effect": (p["log_effect_mu"], p["log_effect_sigma"]),
-                "modifier": p["log_modifier_sigma"], "subgroup_sd": p["log_subgroup_sd"],
-                "sigma": p["log_sigma"]}
+        return {
+            "intercept": (p["log_intercept_mu"], p["log_intercept_sigma"]),
+            "mother_sd": p["log_mother_sd"],
+            "effect": (p["log_effect_mu"], p["log_effect_sigma"]),
+            "modifier": p["log_modifier_sigma"],
+            "subgroup_sd": p["log_subgroup_sd"],
+            "sigma": p["log_sigma"],
+        }
     if likelihood == "ordered_logistic":
-        return {"mother_sd": p["logit_mother_sd"],
-                "effect": (p["logit_effect_mu"], p["logit_effect_sigma"]),
-                "modifier": p["logit_modifier_sigma"], "subgroup_sd": p["logit_subgroup_sd"],
-                "cutpoint_sigma": p["cutpoint_sigma"]}
-    return {"intercept": (y_centre + p["intercept_mu"] * y_scale, p["intercept_sigma"] * y_scale),
-            "mother_sd": p["mother_sd"] * y_scale,
-            "effect": (p["effect_mu"] * y_scale, p["effect_sigma"] * y_scale),
-            "modifier": p["modifier_sigma"] * y_scale, "subgroup_sd": p["subgroup_sd"] * y_scale,
-            "sigma": p["sigma"] * y_scale, "nu_rate": p["nu_rate"]}
+        return {
+            "mother_sd": p["logit_mother_sd"],
+            "effect": (p["logit_effect_mu"], p["logit_effect_sigma"]),
+            "modifier": p["logit_modifier_sigma"],
+            "subgroup_sd": p["logit_subgroup_sd"],
+            "cutpoint_sigma": p["cutpoint_sigma"],
+        }
+    return {
+        "intercept": (y_centre + p["intercept_mu"] * y_scale, p["intercept_sigma"] * y_scale),
+        "mother_sd": p["mother_sd"] * y_scale,
+        "effect": (p["effect_mu"] * y_scale, p["effect_sigma"] * y_scale),
+        "modifier": p["modifier_sigma"] * y_scale,
+        "subgroup_sd": p["subgroup_sd"] * y_scale,
+        "sigma": p["sigma"] * y_scale,
+        "nu_rate": p["nu_rate"],
+    }
 
 
 def _uniform_cutpoints(k: int) -> np.ndarray:
@@ -208,8 +237,10 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
 
     likelihood = check_likelihood(likelihood, LIKELIHOODS, NAME)
     if likelihood != inputs.meta.get("likelihood", likelihood):
-        raise ModelError(f"inputs were prepared for {inputs.meta['likelihood']!r}, "
-                         f"not {likelihood!r}; call inputs() again")
+        raise ModelError(
+            f"inputs were prepared for {inputs.meta['likelihood']!r}, "
+            f"not {likelihood!r}; call inputs() again"
+        )
     meta = inputs.meta
     with pm.Model(coords=inputs.coords) as model:
         # data
@@ -220,23 +251,31 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
         y_centre = pm.Data("y_centre", inputs.data["y_centre"])
         y_scale = pm.Data("y_scale", inputs.data["y_scale"])
         x = {c: pm.Data(f"x_{c}", inputs.data[f"x_{c}"], dims="mother") for c in meta["modifiers"]}
-        idx = {c: pm.Data(f"idx_{c}", inputs.data[f"idx_{c}"], dims="mother")
-               for c in meta["pooled"]}
-        share = {c: pm.Data(f"share_{c}", inputs.data[f"share_{c}"], dims=f"{c}_level")
-                 for c in meta["pooled"]}
+        idx = {
+            c: pm.Data(f"idx_{c}", inputs.data[f"idx_{c}"], dims="mother") for c in meta["pooled"]
+        }
+        share = {
+            c: pm.Data(f"share_{c}", inputs.data[f"share_{c}"], dims=f"{c}_level")
+            for c in meta["pooled"]
+        }
         h = _scale_priors(prior_data(prior), likelihood, y_centre, y_scale)
 
         # priors
         mother_sd = pm.HalfNormal("mother_sd", sigma=h["mother_sd"])
         mother_z = pm.Normal("mother_z", 0.0, 1.0, dims="mother")
-        effect_base = pm.Normal("effect_base" if likelihood == "lognormal" else EFFECT,
-                                mu=h["effect"][0], sigma=h["effect"][1])
+        effect_base = pm.Normal(
+            "effect_base" if likelihood == "lognormal" else EFFECT,
+            mu=h["effect"][0],
+            sigma=h["effect"][1],
+        )
         tau = effect_base + pt.zeros(len(inputs.coords["mother"]))
         subgroup_terms = {}
         for column in meta["modifiers"]:  # x is centred on the sample already
             gamma = pm.Normal(f"modifier_{column}", 0.0, h["modifier"])
             tau = tau + gamma * x[column]
-            codes = np.array([meta[f"{column}_codes"][lv] for lv in inputs.coords[f"{column}_level"]])
+            codes = np.array(
+                [meta[f"{column}_codes"][lv] for lv in inputs.coords[f"{column}_level"]]
+            )
             subgroup_terms[column] = gamma * codes
         for column in meta["pooled"]:
             sd = pm.HalfNormal(f"sd_{column}", sigma=h["subgroup_sd"])
@@ -260,17 +299,21 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
         # likelihood
         obs_weight = weight[mother_idx]
         if likelihood == "ordered_logistic":
-            cutpoints = pm.Normal("cutpoints", mu=_uniform_cutpoints(len(inputs.coords["cutpoint"])),
-                                  sigma=h["cutpoint_sigma"], dims="cutpoint",
-                                  transform=pm.distributions.transforms.ordered)
-            observed = pm.OrderedLogistic("y_obs", eta=eta, cutpoints=cutpoints,
-                                          compute_p=False, observed=y, dims="obs")
+            cutpoints = pm.Normal(
+                "cutpoints",
+                mu=_uniform_cutpoints(len(inputs.coords["cutpoint"])),
+                sigma=h["cutpoint_sigma"],
+                dims="cutpoint",
+                transform=pm.distributions.transforms.ordered,
+            )
+            observed = pm.OrderedLogistic(
+                "y_obs", eta=eta, cutpoints=cutpoints, compute_p=False, observed=y, dims="obs"
+            )
         else:
             sigma = pm.HalfNormal("sigma", sigma=h["sigma"])
             if likelihood == "student_t":
                 nu = pm.Gamma("nu", alpha=2.0, beta=h["nu_rate"])
-                observed = pm.StudentT("y_obs", nu=nu, mu=eta, sigma=sigma, observed=y,
-                                       dims="obs")
+                observed = pm.StudentT("y_obs", nu=nu, mu=eta, sigma=sigma, observed=y, dims="obs")
             elif likelihood == "lognormal":
                 observed = pm.LogNormal("y_obs", mu=eta, sigma=sigma, observed=y, dims="obs")
             else:
@@ -291,25 +334,34 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
     log-normal likelihood, ``effect_pct_median`` with its interval.
     """
     post = posterior.posterior if hasattr(posterior, "posterior") else posterior
-    out: dict = {"subgroup_effects": {}, "skipped_covariates": dict(inputs.meta["skipped"]),
-                 "effect_scale": {"ordered_logistic": "log-odds",
-                                  "lognormal": "outcome units (change in the median)"}.get(
-                                      inputs.meta["likelihood"], "outcome units")}
+    out: dict = {
+        "subgroup_effects": {},
+        "skipped_covariates": dict(inputs.meta["skipped"]),
+        "effect_scale": {
+            "ordered_logistic": "log-odds",
+            "lognormal": "outcome units (change in the median)",
+        }.get(inputs.meta["likelihood"], "outcome units"),
+    }
     for column in (*inputs.meta["modifiers"], *inputs.meta["pooled"]):
         values = post[f"effect_{column}"]
         levels = inputs.coords[f"{column}_level"]
         stacked = np.asarray(values).reshape(-1, len(levels))
         out["subgroup_effects"][column] = {
-            level: {"median": float(np.median(stacked[:, k])),
-                    "ci95_low": float(np.quantile(stacked[:, k], 0.025)),
-                    "ci95_high": float(np.quantile(stacked[:, k], 0.975)),
-                    "n": inputs.meta["level_counts"][column][level]}
-            for k, level in enumerate(levels)}
+            level: {
+                "median": float(np.median(stacked[:, k])),
+                "ci95_low": float(np.quantile(stacked[:, k], 0.025)),
+                "ci95_high": float(np.quantile(stacked[:, k], 0.975)),
+                "n": inputs.meta["level_counts"][column][level],
+            }
+            for k, level in enumerate(levels)
+        }
     if inputs.meta["likelihood"] == "lognormal":
         pct = np.asarray(post["effect_pct"]).ravel()
-        out |= {"effect_pct_median": float(np.median(pct)),
-                "effect_pct_ci95_low": float(np.quantile(pct, 0.025)),
-                "effect_pct_ci95_high": float(np.quantile(pct, 0.975))}
+        out |= {
+            "effect_pct_median": float(np.median(pct)),
+            "effect_pct_ci95_low": float(np.quantile(pct, 0.025)),
+            "effect_pct_ci95_high": float(np.quantile(pct, 0.975)),
+        }
     return out
 
 

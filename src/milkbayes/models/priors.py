@@ -78,9 +78,9 @@ class Anchor:
     """The outcome scale that prior numbers are written on."""
 
     unit: str
-    mcid: float       # minimal clinically important difference
-    level: float      # typical pre level
-    spread: float     # typical SD between mothers and of the residual
+    mcid: float  # minimal clinically important difference
+    level: float  # typical pre level
+    spread: float  # typical SD between mothers and of the residual
 
 
 ANCHORS = {
@@ -95,6 +95,7 @@ Volume: similar Indonesian one-group studies report 5.6 -> 16.8 ml and +23 ml
 10 ml per session (about a doubling at the typical level). Score: 2 of 10 indicators.
 Continuous: half a standard deviation, the conventional "medium" effect.
 """
+
 
 def default_mcid(study: Study) -> float:
     """The minimal clinically important difference for ``study``, in its own units.
@@ -165,36 +166,54 @@ class PriorSet:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (for run attributes and reports)."""
-        return {"name": self.name, "kind": self.kind, "model": self.model_name,
-                "source": self.source, "values": dict(self.values),
-                "beliefs": list(self.beliefs), "rationale": self.rationale}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "model": self.model_name,
+            "source": self.source,
+            "values": dict(self.values),
+            "beliefs": list(self.beliefs),
+            "rationale": self.rationale,
+        }
 
 
 RATIONALES = {
-    "skeptical": ("A sceptic doubts that three days of massage change milk output: effects "
-                  "are centred on zero and an effect as large as the MCID has only 5 % "
-                  "prior probability (Spiegelhalter et al. 1994). The data must overcome "
-                  "this doubt."),
-    "neutral": ("Weakly informative: centred on no effect but wide (SD four MCIDs for "
-                "normal priors, Cauchy scale sqrt(2)/2 for standardised effects, the "
-                "JZS default of Rouder et al. 2009), so the data dominate."),
-    "enthusiastic": ("An enthusiast expects the massage to work as the MCID says it "
-                     "should: centred on the MCID with only 5 % prior probability of "
-                     "harm. Agreement between this and the sceptical posterior means the "
-                     "conclusion does not hinge on the prior."),
+    "skeptical": (
+        "A sceptic doubts that three days of massage change milk output: effects "
+        "are centred on zero and an effect as large as the MCID has only 5 % "
+        "prior probability (Spiegelhalter et al. 1994). The data must overcome "
+        "this doubt."
+    ),
+    "neutral": (
+        "Weakly informative: centred on no effect but wide (SD four MCIDs for "
+        "normal priors, Cauchy scale sqrt(2)/2 for standardised effects, the "
+        "JZS default of Rouder et al. 2009), so the data dominate."
+    ),
+    "enthusiastic": (
+        "An enthusiast expects the massage to work as the MCID says it "
+        "should: centred on the MCID with only 5 % prior probability of "
+        "harm. Agreement between this and the sceptical posterior means the "
+        "conclusion does not hinge on the prior."
+    ),
 }
 
 
 def _effect_normal(name: str, mcid: float) -> tuple[float, float]:
     """(mean, sd) of the normal effect prior of set ``name`` with this MCID."""
-    return {"skeptical": (0.0, mcid / Z95), "neutral": (0.0, 4.0 * mcid),
-            "enthusiastic": (mcid, mcid / Z95)}[name]
+    return {
+        "skeptical": (0.0, mcid / Z95),
+        "neutral": (0.0, 4.0 * mcid),
+        "enthusiastic": (mcid, mcid / Z95),
+    }[name]
 
 
 def _delta_cauchy(name: str) -> tuple[float, float]:
     """(location, scale) of the Cauchy prior on the standardised effect delta."""
-    return {"skeptical": (0.0, 0.2), "neutral": (0.0, math.sqrt(2) / 2),
-            "enthusiastic": (DELTA_MCID, math.sqrt(2) / 2)}[name]
+    return {
+        "skeptical": (0.0, 0.2),
+        "neutral": (0.0, math.sqrt(2) / 2),
+        "enthusiastic": (DELTA_MCID, math.sqrt(2) / 2),
+    }[name]
 
 
 def _named_values(name: str, kind: str, model_name: str) -> dict[str, float]:
@@ -206,29 +225,45 @@ def _named_values(name: str, kind: str, model_name: str) -> dict[str, float]:
             values |= {"sigma": 2.0 * a.spread, "nu_rate": 0.1}
         return values
     effect_mu, effect_sigma = _effect_normal(name, a.mcid)
-    values = {"intercept_mu": a.level, "intercept_sigma": 2.0 * a.spread,
-              "mother_sd": a.spread, "effect_mu": effect_mu, "effect_sigma": effect_sigma,
-              "sigma": a.spread, "nu_rate": 0.1}
+    values = {
+        "intercept_mu": a.level,
+        "intercept_sigma": 2.0 * a.spread,
+        "mother_sd": a.spread,
+        "effect_mu": effect_mu,
+        "effect_sigma": effect_sigma,
+        "sigma": a.spread,
+        "nu_rate": 0.1,
+    }
     if model_name == "two_arm":
         # The natural three-day trend is not the massage: a neutral, wide prior always.
-        return values | {"group_sigma": a.spread, "trend_mu": 0.0,
-                         "trend_sigma": 4.0 * a.mcid}
+        return values | {"group_sigma": a.spread, "trend_mu": 0.0, "trend_sigma": 4.0 * a.mcid}
     values |= {"modifier_sigma": a.mcid, "subgroup_sd": a.mcid / 2.0}
     if kind == "volume":
         log_mu, log_sigma = _effect_normal(name, LOG_MCID)
-        values |= {"log_intercept_mu": math.log(a.level), "log_intercept_sigma": 1.0,
-                   "log_mother_sd": 0.5, "log_effect_mu": log_mu,
-                   "log_effect_sigma": log_sigma, "log_modifier_sigma": LOG_MCID,
-                   "log_subgroup_sd": LOG_MCID / 2.0, "log_sigma": 0.5}
+        values |= {
+            "log_intercept_mu": math.log(a.level),
+            "log_intercept_sigma": 1.0,
+            "log_mother_sd": 0.5,
+            "log_effect_mu": log_mu,
+            "log_effect_sigma": log_sigma,
+            "log_modifier_sigma": LOG_MCID,
+            "log_subgroup_sd": LOG_MCID / 2.0,
+            "log_sigma": 0.5,
+        }
     if kind == "score":
         logit_mu, logit_sigma = _effect_normal(name, LOGIT_MCID)
         # Cutpoints: within +-4 log-odds (95 %) of where every score is equally likely.
         # Wider (3.0) left 1-5 divergences per 4000 draws on the bundled scores, and the
         # log-odds effect grows with this width (2.4 at 2.0, 2.8 at 3.0 on those data):
         # a sensitivity worth reporting, not hiding.
-        values |= {"logit_mother_sd": 1.5, "logit_effect_mu": logit_mu,
-                   "logit_effect_sigma": logit_sigma, "logit_modifier_sigma": LOGIT_MCID,
-                   "logit_subgroup_sd": LOGIT_MCID / 2.0, "cutpoint_sigma": 2.0}
+        values |= {
+            "logit_mother_sd": 1.5,
+            "logit_effect_mu": logit_mu,
+            "logit_effect_sigma": logit_sigma,
+            "logit_modifier_sigma": LOGIT_MCID,
+            "logit_subgroup_sd": LOGIT_MCID / 2.0,
+            "cutpoint_sigma": 2.0,
+        }
     return values
 
 
@@ -249,8 +284,9 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def normal_beliefs(mu: float, sigma: float, mcid: float, unit: str,
-                   label: str = "effect") -> list[str]:
+def normal_beliefs(
+    mu: float, sigma: float, mcid: float, unit: str, label: str = "effect"
+) -> list[str]:
     """Sentences for a Normal(mu, sigma) prior on an effect, with its MCID.
 
     Examples
@@ -260,9 +296,11 @@ def normal_beliefs(mu: float, sigma: float, mcid: float, unit: str,
     """
     dist = stats.norm(mu, sigma)
     low, high = dist.ppf([0.025, 0.975])
-    return [f"P({label} > {_fmt(mcid)} {unit}) = {_percent(dist.sf(mcid))}",
-            f"P({label} < 0) = {_percent(dist.cdf(0.0))}",
-            f"95 % prior interval for the {label}: {_fmt(low)} to {_fmt(high)} {unit}"]
+    return [
+        f"P({label} > {_fmt(mcid)} {unit}) = {_percent(dist.sf(mcid))}",
+        f"P({label} < 0) = {_percent(dist.cdf(0.0))}",
+        f"95 % prior interval for the {label}: {_fmt(low)} to {_fmt(high)} {unit}",
+    ]
 
 
 def cauchy_beliefs(loc: float, scale: float) -> list[str]:
@@ -274,13 +312,16 @@ def cauchy_beliefs(loc: float, scale: float) -> list[str]:
     'P(delta > 0.5) = 30.4 %'
     """
     dist = stats.cauchy(loc, scale)
-    return [f"P(delta > {DELTA_MCID}) = {_percent(dist.sf(DELTA_MCID))}",
-            f"P(|delta| < 0.1) = {_percent(dist.cdf(0.1) - dist.cdf(-0.1))}",
-            f"P(delta < 0) = {_percent(dist.cdf(0.0))}"]
+    return [
+        f"P(delta > {DELTA_MCID}) = {_percent(dist.sf(DELTA_MCID))}",
+        f"P(|delta| < 0.1) = {_percent(dist.cdf(0.1) - dist.cdf(-0.1))}",
+        f"P(delta < 0) = {_percent(dist.cdf(0.0))}",
+    ]
 
 
-def implied_effect_exceedance(loc: float, scale: float, sigma_scale: float,
-                              threshold: float) -> float:
+def implied_effect_exceedance(
+    loc: float, scale: float, sigma_scale: float, threshold: float
+) -> float:
     """P(mu > threshold) when mu = delta * sigma, delta ~ Cauchy, sigma ~ HalfNormal.
 
     Computed as the one-dimensional integral over sigma of P(delta > threshold / sigma)
@@ -293,39 +334,50 @@ def implied_effect_exceedance(loc: float, scale: float, sigma_scale: float,
     """
     sigma_dist = stats.halfnorm(scale=sigma_scale)
     delta = stats.cauchy(loc, scale)
-    value, _ = integrate.quad(lambda s: delta.sf(threshold / s) * sigma_dist.pdf(s),
-                              0.0, np.inf, limit=200)
+    value, _ = integrate.quad(
+        lambda s: delta.sf(threshold / s) * sigma_dist.pdf(s), 0.0, np.inf, limit=200
+    )
     return float(value)
 
 
-def _beliefs(values: dict[str, float], kind: str, model_name: str,
-             outcome: Outcome | None) -> list[str]:
+def _beliefs(
+    values: dict[str, float], kind: str, model_name: str, outcome: Outcome | None
+) -> list[str]:
     a = ANCHORS[kind]
-    factor = (outcome.max_score / 10.0) if (kind == "score" and outcome is not None
-                                            and outcome.max_score) else 1.0
+    factor = (
+        (outcome.max_score / 10.0)
+        if (kind == "score" and outcome is not None and outcome.max_score)
+        else 1.0
+    )
     unit = a.unit if kind != "continuous" else "SD of pre"
     if model_name in ("paired_change", "signed_rank"):
         sentences = cauchy_beliefs(values["delta_loc"], values["delta_scale"])
         if model_name == "paired_change":
-            p = implied_effect_exceedance(values["delta_loc"], values["delta_scale"],
-                                          values["sigma"], a.mcid)
-            sentences.append(f"P(effect > {_fmt(a.mcid * factor)} {unit}) = {_percent(p)} "
-                             f"(delta times sigma, sigma ~ HalfNormal({_fmt(values['sigma'] * factor)}))")
+            p = implied_effect_exceedance(
+                values["delta_loc"], values["delta_scale"], values["sigma"], a.mcid
+            )
+            sentences.append(
+                f"P(effect > {_fmt(a.mcid * factor)} {unit}) = {_percent(p)} "
+                f"(delta times sigma, sigma ~ HalfNormal({_fmt(values['sigma'] * factor)}))"
+            )
         return sentences
-    sentences = normal_beliefs(values["effect_mu"] * factor, values["effect_sigma"] * factor,
-                               a.mcid * factor, unit)
+    sentences = normal_beliefs(
+        values["effect_mu"] * factor, values["effect_sigma"] * factor, a.mcid * factor, unit
+    )
     if "log_effect_mu" in values:
         dist = stats.norm(values["log_effect_mu"], values["log_effect_sigma"])
         sentences.append(f"log-normal model: P(change > +50 %) = {_percent(dist.sf(LOG_MCID))}")
     if "logit_effect_mu" in values:
         dist = stats.norm(values["logit_effect_mu"], values["logit_effect_sigma"])
-        sentences.append("ordered-logistic model: P(log-odds effect > 1) = "
-                         f"{_percent(dist.sf(LOGIT_MCID))}")
+        sentences.append(
+            f"ordered-logistic model: P(log-odds effect > 1) = {_percent(dist.sf(LOGIT_MCID))}"
+        )
     if "subgroup_sd" in values:
         sd = values["subgroup_sd"] * factor
         p = stats.halfnorm(scale=sd).sf(a.mcid * factor)
-        sentences.append(f"P(sd of the subgroup effects > {_fmt(a.mcid * factor)} {unit}) = "
-                         f"{_percent(p)}")
+        sentences.append(
+            f"P(sd of the subgroup effects > {_fmt(a.mcid * factor)} {unit}) = {_percent(p)}"
+        )
     return sentences
 
 
@@ -340,9 +392,11 @@ def _check_kind(outcome: Outcome, model_name: str) -> str:
     if kind not in ANCHORS:
         raise PriorError(f"no prior sets for outcome kind {kind!r}")
     if kind == "volume" and outcome.unit != "ml":
-        raise PriorError(f"the named prior sets for volumes are written in ml, but the data "
-                         f"are in {outcome.unit!r}; convert the data to ml or give a prior "
-                         f"TOML file written in {outcome.unit!r}")
+        raise PriorError(
+            f"the named prior sets for volumes are written in ml, but the data "
+            f"are in {outcome.unit!r}; convert the data to ml or give a prior "
+            f"TOML file written in {outcome.unit!r}"
+        )
     return kind
 
 
@@ -356,17 +410,23 @@ def named_prior(name: str, outcome: Outcome, model_name: str) -> PriorSet:
     """
     _check_model(model_name)
     if name not in PRIOR_NAMES:
-        raise PriorError(f"unknown prior set {name!r}; named sets: {', '.join(PRIOR_NAMES)}, "
-                         "or the path of a .toml file")
+        raise PriorError(
+            f"unknown prior set {name!r}; named sets: {', '.join(PRIOR_NAMES)}, "
+            "or the path of a .toml file"
+        )
     kind = _check_kind(outcome, model_name)
     values = {key: float(value) for key, value in _named_values(name, kind, model_name).items()}
-    return PriorSet(name=name, kind=kind, values=values,
-                    beliefs=_beliefs(values, kind, model_name, outcome),
-                    rationale=RATIONALES[name], model_name=model_name)
+    return PriorSet(
+        name=name,
+        kind=kind,
+        values=values,
+        beliefs=_beliefs(values, kind, model_name, outcome),
+        rationale=RATIONALES[name],
+        model_name=model_name,
+    )
 
 
-def get_prior(name_or_path: str | Path | PriorSet, outcome: Outcome, model_name: str
-              ) -> PriorSet:
+def get_prior(name_or_path: str | Path | PriorSet, outcome: Outcome, model_name: str) -> PriorSet:
     """A named set, a :class:`PriorSet` passed through, or a user set from a TOML file.
 
     Examples
@@ -381,8 +441,10 @@ def get_prior(name_or_path: str | Path | PriorSet, outcome: Outcome, model_name:
     """
     if isinstance(name_or_path, PriorSet):
         if name_or_path.model_name and name_or_path.model_name != model_name:
-            raise PriorError(f"prior set {name_or_path.name!r} is for model "
-                             f"{name_or_path.model_name}, not {model_name}")
+            raise PriorError(
+                f"prior set {name_or_path.name!r} is for model "
+                f"{name_or_path.model_name}, not {model_name}"
+            )
         return name_or_path
     text = str(name_or_path)
     if text in PRIOR_NAMES or not (text.endswith(".toml") or Path(text).exists()):
@@ -414,24 +476,30 @@ def load_prior_file(path: str | Path, outcome: Outcome, model_name: str) -> Prio
         raise PriorError(f"{path}: not valid TOML ({error})") from None
     unknown = sorted(set(document) - TOP_KEYS)
     if unknown:
-        raise PriorError(f'{path}: unknown key "{unknown[0]}"; allowed: '
-                         f"{', '.join(sorted(TOP_KEYS))}")
+        raise PriorError(
+            f'{path}: unknown key "{unknown[0]}"; allowed: {", ".join(sorted(TOP_KEYS))}'
+        )
     for key in ("model", "kind"):
         if key not in document:
             raise PriorError(f'{path}: missing key "{key}"')
         if not isinstance(document[key], str):
             raise PriorError(f'{path}: key "{key}" must be a string')
     if document["model"] != model_name:
-        raise PriorError(f'{path}: key "model" is {document["model"]!r} but the model being '
-                         f"fitted is {model_name!r}")
+        raise PriorError(
+            f'{path}: key "model" is {document["model"]!r} but the model being '
+            f"fitted is {model_name!r}"
+        )
     _check_model(model_name)
     if document["kind"] != outcome.kind:
-        raise PriorError(f'{path}: key "kind" is {document["kind"]!r} but the data\'s '
-                         f"outcome kind is {outcome.kind!r}")
+        raise PriorError(
+            f'{path}: key "kind" is {document["kind"]!r} but the data\'s '
+            f"outcome kind is {outcome.kind!r}"
+        )
     base = document.get("base", "neutral")
     if base not in PRIOR_NAMES:
-        raise PriorError(f'{path}: key "base" must be one of {", ".join(PRIOR_NAMES)}, '
-                         f"not {base!r}")
+        raise PriorError(
+            f'{path}: key "base" must be one of {", ".join(PRIOR_NAMES)}, not {base!r}'
+        )
     if outcome.kind not in ANCHORS:
         raise PriorError(f"{path}: no prior schema for outcome kind {outcome.kind!r}")
     values = _named_values(base, outcome.kind, model_name)
@@ -441,8 +509,10 @@ def load_prior_file(path: str | Path, outcome: Outcome, model_name: str) -> Prio
     for key, value in given.items():
         where = f'{path}: key "values.{key}"'
         if key not in values:
-            raise PriorError(f"{where} is not a hyperparameter of {model_name} for "
-                             f"{outcome.kind} outcomes; allowed: {', '.join(sorted(values))}")
+            raise PriorError(
+                f"{where} is not a hyperparameter of {model_name} for "
+                f"{outcome.kind} outcomes; allowed: {', '.join(sorted(values))}"
+            )
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PriorError(f"{where} must be a number, not {value!r}")
         if not math.isfinite(value):
@@ -453,15 +523,26 @@ def load_prior_file(path: str | Path, outcome: Outcome, model_name: str) -> Prio
     for key in ("name", "rationale"):
         if key in document and not isinstance(document[key], str):
             raise PriorError(f'{path}: key "{key}" must be a string')
-    return PriorSet(name=document.get("name", path.stem), kind=outcome.kind, values=values,
-                    beliefs=_beliefs(values, outcome.kind, model_name, outcome),
-                    rationale=document.get("rationale", f"user prior set (base: {base})"),
-                    model_name=model_name, source=str(path))
+    return PriorSet(
+        name=document.get("name", path.stem),
+        kind=outcome.kind,
+        values=values,
+        beliefs=_beliefs(values, outcome.kind, model_name, outcome),
+        rationale=document.get("rationale", f"user prior set (base: {base})"),
+        model_name=model_name,
+        source=str(path),
+    )
 
 
-def prior_predictive(model_name: str, study: Study, prior: PriorSet | str = "neutral",
-                     likelihood: str | None = None, *, draws: int = 200,
-                     seed: int = 20241) -> xr.DataTree:
+def prior_predictive(
+    model_name: str,
+    study: Study,
+    prior: PriorSet | str = "neutral",
+    likelihood: str | None = None,
+    *,
+    draws: int = 200,
+    seed: int = 20241,
+) -> xr.DataTree:
     """Prior predictive draws of a model for one prior set (``pm.sample_prior_predictive``).
 
     Returns a DataTree with ``prior`` and ``prior_predictive`` groups, on the study's
@@ -486,6 +567,5 @@ def prior_predictive(model_name: str, study: Study, prior: PriorSet | str = "neu
     with model, warnings.catch_warnings():
         # The potentials are the mother weights' corrections, zero when every weight
         # is 1 (as here), so ignoring them in prior sampling changes nothing.
-        warnings.filterwarnings("ignore", message="The effect of Potentials",
-                                category=UserWarning)
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
         return pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=var_names)

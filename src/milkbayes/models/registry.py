@@ -70,6 +70,8 @@ def load_model(model: str | ModuleType) -> ModuleType:
         module = importlib.import_module(f"milkbayes.models.{check_model_name(str(model))}")
     missing = [name for name in CONTRACT if not hasattr(module, name)]
     if missing:
-        raise ModelError(f"model module {module.__name__} lacks {', '.join(missing)} "
-                         "(see the model contract in docs/model-contract.md)")
+        raise ModelError(
+            f"model module {module.__name__} lacks {', '.join(missing)} "
+            "(see the model contract in docs/model-contract.md)"
+        )
     return module

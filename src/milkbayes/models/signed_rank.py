@@ -107,16 +107,24 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
     likelihood = check_likelihood(likelihood, LIKELIHOODS, NAME)
     change = np.asarray(study.change, dtype=float)
     return ModelInputs(
-        data={"sign": np.sign(change), "rank_group": rank_groups(change),
-              "mother_weight": np.ones_like(change)},
+        data={
+            "sign": np.sign(change),
+            "rank_group": rank_groups(change),
+            "mother_weight": np.ones_like(change),
+        },
         coords={"mother": list(study.ids)},
-        meta={"n": study.n, "n_zero": int(np.sum(change == 0)),
-              "n_tied": int(change.size - np.unique(np.abs(change)).size),
-              "likelihood": likelihood, "kind": study.outcome.kind})
+        meta={
+            "n": study.n,
+            "n_zero": int(np.sum(change == 0)),
+            "n_tied": int(change.size - np.unique(np.abs(change)).size),
+            "likelihood": likelihood,
+            "kind": study.outcome.kind,
+        },
+    )
 
 
 def _latent_logp(sign, absolute, delta):
-    """log density of the latent value given its sign (0 = unknown sign)."""
+    """Log density of the latent value given its sign (0 = unknown sign)."""
     import pytensor.tensor as pt
 
     log_phi = lambda x: -0.5 * x**2 - 0.5 * math.log(2 * math.pi)  # noqa: E731
@@ -152,17 +160,29 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
         below = pt.cumsum(group_max) - group_max
         absolute = pm.Deterministic("latent_abs", below[group] + gap, dims="mother")
         # likelihood
-        observed = pm.CustomDist("sign_obs", absolute, delta, logp=_latent_logp,
-                                 random=_random_signs, observed=sign, dims="mother")
+        observed = pm.CustomDist(
+            "sign_obs",
+            absolute,
+            delta,
+            logp=_latent_logp,
+            random=_random_signs,
+            observed=sign,
+            dims="mother",
+        )
         weight_likelihood(observed, sign, weight)
-        pm.Potential("jacobian_and_held_out",
-                     (weight * u + (1.0 - weight) * (-0.5 * u**2)).sum())
+        pm.Potential("jacobian_and_held_out", (weight * u + (1.0 - weight) * (-0.5 * u**2)).sum())
     return model
 
 
-def log_density_at_zero(absolute: np.ndarray, sign: np.ndarray, weight: np.ndarray,
-                        loc: float, scale: float, centre: float, spread: float
-                        ) -> tuple[float, float]:
+def log_density_at_zero(
+    absolute: np.ndarray,
+    sign: np.ndarray,
+    weight: np.ndarray,
+    loc: float,
+    scale: float,
+    centre: float,
+    spread: float,
+) -> tuple[float, float]:
     r"""Rao-Blackwellised log p(delta = 0 | data) from draws of the latent absolute values.
 
     For each draw the full conditional :math:`p(\delta \mid |z|)` (Cauchy prior times
@@ -176,13 +196,17 @@ def log_density_at_zero(absolute: np.ndarray, sign: np.ndarray, weight: np.ndarr
     high = max(0.0, centre + 12.0 * spread) + 1.0
     grid = np.union1d(np.linspace(low, high, GRID_POINTS), [0.0])
     zero = int(np.searchsorted(grid, 0.0))
-    log_f = np.broadcast_to(stats.cauchy(loc, scale).logpdf(grid), (absolute.shape[0], grid.size)).copy()
+    log_f = np.broadcast_to(
+        stats.cauchy(loc, scale).logpdf(grid), (absolute.shape[0], grid.size)
+    ).copy()
     for i in range(absolute.shape[1]):
         if weight[i] == 0:
             continue
-        a = absolute[:, i:i + 1]
+        a = absolute[:, i : i + 1]
         if sign[i] == 0:
-            term = np.logaddexp(stats.norm.logpdf(a - grid), stats.norm.logpdf(-a - grid)) - math.log(2)
+            term = np.logaddexp(
+                stats.norm.logpdf(a - grid), stats.norm.logpdf(-a - grid)
+            ) - math.log(2)
         else:
             term = stats.norm.logpdf(sign[i] * a - grid)
         log_f += weight[i] * term
@@ -211,7 +235,7 @@ def bf10_text(log_bf10: float, log_bf10_bound: float, trustworthy: bool) -> str:
 
 
 def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
-    """log BF10 by Savage-Dickey (Rao-Blackwellised) and its printable text.
+    """Log BF10 by Savage-Dickey (Rao-Blackwellised) and its printable text.
 
     Keys: ``log_bf10``, ``bf10_text``, ``bf10_trustworthy``, ``bf10_effective_draws``,
     ``log_bf10_normal_approx``, ``n_zero``, ``n_tied``.
@@ -221,16 +245,27 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
     absolute = np.asarray(post["latent_abs"]).reshape(delta.size, -1)
     loc, scale = prior.values["delta_loc"], prior.values["delta_scale"]
     log_prior0 = float(stats.cauchy(loc, scale).logpdf(0.0))
-    log_post0, ess = log_density_at_zero(absolute, np.asarray(inputs.data["sign"]),
-                                         np.asarray(inputs.data["mother_weight"]), loc, scale,
-                                         float(np.mean(delta)), float(np.std(delta)))
+    log_post0, ess = log_density_at_zero(
+        absolute,
+        np.asarray(inputs.data["sign"]),
+        np.asarray(inputs.data["mother_weight"]),
+        loc,
+        scale,
+        float(np.mean(delta)),
+        float(np.std(delta)),
+    )
     log_bf = log_prior0 - log_post0
     log_bf_normal = log_prior0 - float(stats.norm(np.mean(delta), np.std(delta)).logpdf(0.0))
     trustworthy = ess >= MIN_EFFECTIVE_DRAWS
-    return {"log_bf10": log_bf, "bf10_text": bf10_text(log_bf, log_bf_normal, trustworthy),
-            "bf10_trustworthy": trustworthy, "bf10_effective_draws": ess,
-            "log_bf10_normal_approx": log_bf_normal, "n_zero": inputs.meta["n_zero"],
-            "n_tied": inputs.meta["n_tied"]}
+    return {
+        "log_bf10": log_bf,
+        "bf10_text": bf10_text(log_bf, log_bf_normal, trustworthy),
+        "bf10_trustworthy": trustworthy,
+        "bf10_effective_draws": ess,
+        "log_bf10_normal_approx": log_bf_normal,
+        "n_zero": inputs.meta["n_zero"],
+        "n_tied": inputs.meta["n_tied"],
+    }
 
 
 def main(argv=None) -> int:

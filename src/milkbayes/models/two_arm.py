@@ -67,7 +67,8 @@ MISSING_CONTROL = (
     "control mothers measured at the same times, the natural pre-to-post trend and the "
     "massage effect are not separately identified (any split of the change between them "
     "fits equally well). Use prepost_hierarchical or paired_change, whose 'effect' is the "
-    "trend plus the massage effect.")
+    "trend plus the massage effect."
+)
 
 
 def _check_two_arms(massage: np.ndarray) -> None:
@@ -89,15 +90,25 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
     long = study.long()
     centre, scale = outcome_scaling(study)
     return ModelInputs(
-        data={"y": long["y"].to_numpy(dtype=float),
-              "mother_idx": long["mother"].to_numpy(dtype=np.int64),
-              "time": long["time"].to_numpy(dtype=float), "massage": massage,
-              "mother_weight": np.ones(study.n), "y_centre": np.asarray(centre),
-              "y_scale": np.asarray(scale)},
+        data={
+            "y": long["y"].to_numpy(dtype=float),
+            "mother_idx": long["mother"].to_numpy(dtype=np.int64),
+            "time": long["time"].to_numpy(dtype=float),
+            "massage": massage,
+            "mother_weight": np.ones(study.n),
+            "y_centre": np.asarray(centre),
+            "y_scale": np.asarray(scale),
+        },
         coords={"mother": list(study.ids), "obs": list(range(len(long)))},
-        meta={"n": study.n, "n_massage": int(massage.sum()),
-              "n_control": int((1 - massage).sum()), "kind": study.outcome.kind,
-              "unit": study.outcome.unit, "likelihood": likelihood})
+        meta={
+            "n": study.n,
+            "n_massage": int(massage.sum()),
+            "n_control": int((1 - massage).sum()),
+            "kind": study.outcome.kind,
+            "unit": study.outcome.unit,
+            "likelihood": likelihood,
+        },
+    )
 
 
 def build(inputs: ModelInputs, prior, likelihood: str | None = None):
@@ -117,8 +128,11 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
         y_scale = pm.Data("y_scale", inputs.data["y_scale"])
         p = prior_data(prior)
         # priors
-        intercept = pm.Normal("intercept", mu=y_centre + p["intercept_mu"] * y_scale,
-                              sigma=p["intercept_sigma"] * y_scale)
+        intercept = pm.Normal(
+            "intercept",
+            mu=y_centre + p["intercept_mu"] * y_scale,
+            sigma=p["intercept_sigma"] * y_scale,
+        )
         mother_sd = pm.HalfNormal("mother_sd", sigma=p["mother_sd"] * y_scale)
         mother_z = pm.Normal("mother_z", 0.0, 1.0, dims="mother")
         group = pm.Normal("group_difference", 0.0, p["group_sigma"] * y_scale)
@@ -126,8 +140,13 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
         effect = pm.Normal(EFFECT, p["effect_mu"] * y_scale, p["effect_sigma"] * y_scale)
         sigma = pm.HalfNormal("sigma", sigma=p["sigma"] * y_scale)
         arm = massage[mother_idx]
-        eta = (intercept + mother_sd * mother_z[mother_idx] + group * arm + trend * time
-               + effect * arm * time)
+        eta = (
+            intercept
+            + mother_sd * mother_z[mother_idx]
+            + group * arm
+            + trend * time
+            + effect * arm * time
+        )
         # likelihood
         if likelihood == "student_t":
             nu = pm.Gamma("nu", alpha=2.0, beta=p["nu_rate"])
@@ -143,10 +162,13 @@ def extra_summary(posterior, inputs: ModelInputs, prior) -> dict:
     """The natural trend (control arm's change) beside the effect."""
     post = posterior.posterior if hasattr(posterior, "posterior") else posterior
     trend = np.asarray(post["trend"]).ravel()
-    return {"trend_median": float(np.median(trend)),
-            "trend_ci95_low": float(np.quantile(trend, 0.025)),
-            "trend_ci95_high": float(np.quantile(trend, 0.975)),
-            "n_massage": inputs.meta["n_massage"], "n_control": inputs.meta["n_control"]}
+    return {
+        "trend_median": float(np.median(trend)),
+        "trend_ci95_low": float(np.quantile(trend, 0.025)),
+        "trend_ci95_high": float(np.quantile(trend, 0.975)),
+        "n_massage": inputs.meta["n_massage"],
+        "n_control": inputs.meta["n_control"],
+    }
 
 
 def main(argv=None) -> int:

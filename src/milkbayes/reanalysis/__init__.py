@@ -1,2 +1,3 @@
 """The reanalysis pipeline: data, reproduction, fits, diagnostics, comparison,
-figures and sensitivity, handed to :mod:`milkbayes.report` as typed sections."""
+figures and sensitivity, handed to :mod:`milkbayes.report` as typed sections.
+"""

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from milkbayes.errors import MilkbayesError, ReportError
 from milkbayes.engine.fit import json_default
+from milkbayes.errors import ReportError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -59,59 +59,82 @@ __all__ = [
 SCHEMA_VERSION = "1.0"
 """Version of the JSON summary's layout. Bump the major part on any breaking change."""
 
-REQUIRED_SECTIONS = ("data", "reproduction", "bayes", "modifiers", "diagnostics",
-                     "comparison", "design_limits")
+REQUIRED_SECTIONS = (
+    "data",
+    "reproduction",
+    "bayes",
+    "modifiers",
+    "diagnostics",
+    "comparison",
+    "design_limits",
+)
 """Top-level keys every summary has (``sensitivity`` is optional: None when absent)."""
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """Leading characters that make spreadsheets evaluate a cell as a formula."""
 
 DESIGN_LIMITS = (
-    ("No control arm",
-     "Every mother was massaged, so there is nothing to compare the change with. The "
-     "pre/post difference is the massage effect plus everything else that changed over "
-     "the same three days. The paper calls the design a \"nonequivalent control group\" "
-     "design but describes a single group; no estimate in this report, frequentist or "
-     "Bayesian, can separate the massage from the passage of time."),
-    ("Milk output rises on its own",
-     "The paper does not say how old the babies were. Early in lactation, milk output "
-     "rises day by day as supply adapts to the baby's demand; for working mothers, "
-     "output also moves with how often they can feed or express milk, which the study "
-     "itself may have changed by asking them to express milk for the measurements. A "
-     "rise over three days is plausible without any massage, and its size in these "
-     "mothers is unknown. The bias analysis (sensitivity section) shows how large such "
-     "a natural trend would have to be for the conclusion to fail."),
-    ("Regression to the mean",
-     "If mothers were enrolled because their milk seemed insufficient, their first "
-     "measurement was selected low and the second will be higher on average even with "
-     "no change at all. Consecutive sampling of mothers worried about supply makes this "
-     "plausible; the paper does not say how the pre measurement related to enrolment."),
-    ("Unblinded, loosely defined outcome",
-     "The outcome, \"breast-milk production\" from an observation sheet, has no stated "
-     "unit or protocol, and was recorded by people who knew every mother had been "
-     "massaged. Expectation can move such a measurement, and so can practice: a mother "
-     "expressing milk a second time is better at it."),
-    ("Husbands as co-interventionists",
-     "The massage was given mostly by husbands. That brings attention, rest, help with "
-     "the baby and emotional support, each of which may raise milk flow through the "
-     "oxytocin reflex. Even a controlled trial of this package could not attribute the "
-     "effect to the spinal massage itself."),
-    ("Working mothers, one health centre, 24 women",
-     "The sample is small, non-random and local (one public health centre in Kubu Raya). "
-     "Effect modifiers (work duration, parity, occupation, education, age) are estimated "
-     "from subgroups of a handful of mothers; the forest plot shows how little they can "
-     "say, and none of them was pre-specified."),
-    ("The raw data were never published",
-     "Only n, five percentages and \"p = 0.000\" are public. Every number in this report "
-     "that depends on individual measurements comes from data reconstructed to match the "
-     "published facts, not from the study's measurements. A different reconstruction "
-     "that matches them equally well can give different estimates (see the ensemble "
-     "analysis in the sensitivity tools)."),
-    ("What \"p = 0.000\" does and does not mean",
-     "SPSS prints .000 when p < .0005. That says the data are very unlikely under \"no "
-     "change at all\"; it does not say the change is large, that it is clinically "
-     "important, or that the massage caused it. With no control arm, a small p is what "
-     "a natural three-day rise alone would also produce."),
+    (
+        "No control arm",
+        "Every mother was massaged, so there is nothing to compare the change with. The "
+        "pre/post difference is the massage effect plus everything else that changed over "
+        'the same three days. The paper calls the design a "nonequivalent control group" '
+        "design but describes a single group; no estimate in this report, frequentist or "
+        "Bayesian, can separate the massage from the passage of time.",
+    ),
+    (
+        "Milk output rises on its own",
+        "The paper does not say how old the babies were. Early in lactation, milk output "
+        "rises day by day as supply adapts to the baby's demand; for working mothers, "
+        "output also moves with how often they can feed or express milk, which the study "
+        "itself may have changed by asking them to express milk for the measurements. A "
+        "rise over three days is plausible without any massage, and its size in these "
+        "mothers is unknown. The bias analysis (sensitivity section) shows how large such "
+        "a natural trend would have to be for the conclusion to fail.",
+    ),
+    (
+        "Regression to the mean",
+        "If mothers were enrolled because their milk seemed insufficient, their first "
+        "measurement was selected low and the second will be higher on average even with "
+        "no change at all. Consecutive sampling of mothers worried about supply makes this "
+        "plausible; the paper does not say how the pre measurement related to enrolment.",
+    ),
+    (
+        "Unblinded, loosely defined outcome",
+        'The outcome, "breast-milk production" from an observation sheet, has no stated '
+        "unit or protocol, and was recorded by people who knew every mother had been "
+        "massaged. Expectation can move such a measurement, and so can practice: a mother "
+        "expressing milk a second time is better at it.",
+    ),
+    (
+        "Husbands as co-interventionists",
+        "The massage was given mostly by husbands. That brings attention, rest, help with "
+        "the baby and emotional support, each of which may raise milk flow through the "
+        "oxytocin reflex. Even a controlled trial of this package could not attribute the "
+        "effect to the spinal massage itself.",
+    ),
+    (
+        "Working mothers, one health centre, 24 women",
+        "The sample is small, non-random and local (one public health centre in Kubu Raya). "
+        "Effect modifiers (work duration, parity, occupation, education, age) are estimated "
+        "from subgroups of a handful of mothers; the forest plot shows how little they can "
+        "say, and none of them was pre-specified.",
+    ),
+    (
+        "The raw data were never published",
+        'Only n, five percentages and "p = 0.000" are public. Every number in this report '
+        "that depends on individual measurements comes from data reconstructed to match the "
+        "published facts, not from the study's measurements. A different reconstruction "
+        "that matches them equally well can give different estimates (see the ensemble "
+        "analysis in the sensitivity tools).",
+    ),
+    (
+        'What "p = 0.000" does and does not mean',
+        'SPSS prints .000 when p < .0005. That says the data are very unlikely under "no '
+        'change at all"; it does not say the change is large, that it is clinically '
+        "important, or that the massage caused it. With no control arm, a small p is what "
+        "a natural three-day rise alone would also produce.",
+    ),
 )
 """What a single-group pre/post design cannot show: (title, text) pairs, in report order."""
 
@@ -207,8 +230,13 @@ def validate_summary(summary: Mapping[str, Any]) -> None:
     _render("markdown", summary, {})
 
 
-_JSON_TYPE_NAMES = {Mapping: "a JSON object", list: "a list", str: "text", bool: "true or false",
-                    type(None): "null"}
+_JSON_TYPE_NAMES = {
+    Mapping: "a JSON object",
+    list: "a list",
+    str: "text",
+    bool: "true or false",
+    type(None): "null",
+}
 
 
 def _json_type_name(value: Any) -> str:
@@ -224,7 +252,8 @@ def _json_type_name(value: Any) -> str:
 
 def _expect(value: Any, kind: Any, path: str) -> Any:
     """``value`` if it is of the JSON ``kind`` (Mapping, list, str, "number"), else
-    ReportError naming ``path``."""
+    ReportError naming ``path``.
+    """
     if kind == "number":
         ok, wanted = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
     else:
@@ -241,8 +270,10 @@ def _check_structure(summary: Any) -> None:
     if not isinstance(version, str):
         raise ReportError("the summary has no schema_version")
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise ReportError(f"summary schema_version {version!r} is not supported "
-                          f"(this milkbayes reads {SCHEMA_VERSION.split('.')[0]}.x)")
+        raise ReportError(
+            f"summary schema_version {version!r} is not supported "
+            f"(this milkbayes reads {SCHEMA_VERSION.split('.')[0]}.x)"
+        )
     for key in ("reconstructed", "generator", *REQUIRED_SECTIONS):
         if key not in summary:
             raise ReportError(f"the summary lacks the key {key!r}")
@@ -403,8 +434,12 @@ def md_escape(value: Any) -> Any:
 def _environment(kind: str = "html"):
     import jinja2
 
-    options = dict(loader=jinja2.PackageLoader("milkbayes.report", "templates"),
-                   undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    options = dict(
+        loader=jinja2.PackageLoader("milkbayes.report", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     if kind == "html":
         # every template output is escaped: user text (ids, labels, file names) included
         env = jinja2.Environment(autoescape=True, **options)
@@ -412,8 +447,9 @@ def _environment(kind: str = "html"):
         # Markdown: every {{ }} output goes through md_escape (finalize), so no value can
         # be forgotten; template literals are ours.
         env = jinja2.Environment(autoescape=False, finalize=md_escape, **options)
-    env.filters.update(num=fmt_num, ci=fmt_ci, prob=fmt_prob, pval=fmt_p, bf=fmt_bf,
-                       value=fmt_value, md=md_cell)
+    env.filters.update(
+        num=fmt_num, ci=fmt_ci, prob=fmt_prob, pval=fmt_p, bf=fmt_bf, value=fmt_value, md=md_cell
+    )
     return env
 
 
@@ -422,8 +458,11 @@ def _figure_data(summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> di
     out = {}
     for name, meta in summary.get("figures", {}).items():
         if name in figures:
-            out[name] = {"caption": meta.get("caption", ""), "file": meta.get("file", ""),
-                         "b64": base64.b64encode(figures[name]).decode("ascii")}
+            out[name] = {
+                "caption": meta.get("caption", ""),
+                "file": meta.get("file", ""),
+                "b64": base64.b64encode(figures[name]).decode("ascii"),
+            }
     return out
 
 
@@ -440,8 +479,9 @@ class _TracedList(list):
 def _traced(value: Any, path: str = "") -> Any:
     """A copy of ``value`` whose objects and lists carry their JSON path."""
     if isinstance(value, Mapping):
-        out = _TracedDict({k: _traced(v, f"{path}.{k}" if path else str(k))
-                           for k, v in value.items()})
+        out = _TracedDict(
+            {k: _traced(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        )
     elif isinstance(value, list):
         out = _TracedList(_traced(v, f"{path}[{i}]") for i, v in enumerate(value))
     else:
@@ -475,7 +515,8 @@ def _undefined_class():
 
 def _render(kind: str, summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
     """Render a template; a field the summary lacks or has of the wrong shape is a
-    ReportError (naming its JSON path when the template met it as missing)."""
+    ReportError (naming its JSON path when the template met it as missing).
+    """
     import jinja2
 
     env = _environment(kind)
@@ -484,14 +525,15 @@ def _render(kind: str, summary: Mapping[str, Any], figures: Mapping[str, bytes])
     traced = _traced(summary)
     try:
         if kind == "html":
-            return env.get_template(name).render(s=traced,
-                                                 figures=_figure_data(traced, figures))
+            return env.get_template(name).render(s=traced, figures=_figure_data(traced, figures))
         return env.get_template(name).render(s=traced)
     except jinja2.UndefinedError as error:
         raise ReportError(str(error)) from error
     except (TypeError, AttributeError, KeyError, ValueError, IndexError) as error:
-        raise ReportError(f"summary cannot be rendered ({type(error).__name__}: {error}); "
-                          "a field has the wrong type") from error
+        raise ReportError(
+            f"summary cannot be rendered ({type(error).__name__}: {error}); "
+            "a field has the wrong type"
+        ) from error
 
 
 def render_html(summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
@@ -540,8 +582,16 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def _json_text(summary: Mapping[str, Any]) -> str:
     # NaN is not JSON: a missing number is null, so other programs can read the file.
-    return json.dumps(_nan_to_none(summary), indent=2, default=json_default,
-                      allow_nan=False, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            _nan_to_none(summary),
+            indent=2,
+            default=json_default,
+            allow_nan=False,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
 
 
 def _nan_to_none(value: Any) -> Any:
@@ -576,8 +626,9 @@ def table_rows(summary: Mapping[str, Any]) -> dict[str, list[dict]]:
     return out
 
 
-def write_report(summary: Mapping[str, Any], figures: Mapping[str, bytes],
-                 out_dir: str | Path) -> ReportPaths:
+def write_report(
+    summary: Mapping[str, Any], figures: Mapping[str, bytes], out_dir: str | Path
+) -> ReportPaths:
     """Write ``report.html``, ``report.md``, ``summary.json``, figures and CSV tables.
 
     Every file is written atomically. The JSON is written last, so a folder with a
@@ -597,8 +648,9 @@ def write_report(summary: Mapping[str, Any], figures: Mapping[str, bytes],
     _atomic_write_text(html_path, render_html(summary, figures))
     _atomic_write_text(md_path, render_markdown(summary))
     _atomic_write_text(json_path, _json_text(summary))
-    return ReportPaths(html=html_path, markdown=md_path, json=json_path,
-                       figures=figures_dir, tables=tables_dir)
+    return ReportPaths(
+        html=html_path, markdown=md_path, json=json_path, figures=figures_dir, tables=tables_dir
+    )
 
 
 def _safe_name(name: str) -> str:

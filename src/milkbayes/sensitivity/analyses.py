@@ -42,8 +42,8 @@ from matplotlib.figure import Figure
 from scipy import optimize, stats
 
 from milkbayes import RECONSTRUCTED_WARNING
+from milkbayes.errors import PriorError, SensitivityError
 from milkbayes.models.priors import default_mcid
-from milkbayes.errors import MilkbayesError, PriorError, SensitivityError
 from milkbayes.published import N_PARTICIPANTS, SPSS_P_THRESHOLD
 
 __all__ = [
@@ -124,6 +124,7 @@ def _require(condition: bool, message: str) -> None:
 # Inference from the published result alone: "n = 24, Wilcoxon p < .0005"
 # ---------------------------------------------------------------------------
 
+
 def _scaled_t(df: float) -> Callable[[np.random.Generator, tuple[int, int]], np.ndarray]:
     """Student-t noise with ``df`` degrees of freedom, rescaled to unit variance."""
     scale = math.sqrt((df - 2.0) / df)
@@ -131,11 +132,14 @@ def _scaled_t(df: float) -> Callable[[np.random.Generator, tuple[int, int]], np.
 
 
 POWER_DISTRIBUTIONS: Mapping[str, Callable[[np.random.Generator, tuple[int, int]], np.ndarray]] = (
-    MappingProxyType({
-        "normal": lambda rng, size: rng.standard_normal(size),
-        "t3": _scaled_t(3.0),
-        "t5": _scaled_t(5.0),
-    }))
+    MappingProxyType(
+        {
+            "normal": lambda rng, size: rng.standard_normal(size),
+            "t3": _scaled_t(3.0),
+            "t5": _scaled_t(5.0),
+        }
+    )
+)
 """Shapes of the change distribution, each with mean 0 and variance 1, so that a
 shift by ``delta`` gives a standardised effect mean/sd of exactly ``delta``
 ("t3" is Student-t with 3 degrees of freedom divided by sqrt(3))."""
@@ -182,10 +186,15 @@ def wilcoxon_critical_w_plus(n: int, p_threshold: float = SPSS_P_THRESHOLD) -> i
     return int(critical)
 
 
-def rejection_thresholds(n: int = N_PARTICIPANTS, *, distribution: str = "normal",
-                         n_sim: int = 20_000, seed: int = 20241,
-                         p_threshold: float = SPSS_P_THRESHOLD,
-                         chunk: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+def rejection_thresholds(
+    n: int = N_PARTICIPANTS,
+    *,
+    distribution: str = "normal",
+    n_sim: int = 20_000,
+    seed: int = 20241,
+    p_threshold: float = SPSS_P_THRESHOLD,
+    chunk: int = 1000,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per simulated noise sample, the shifts ``delta`` at which SPSS rejects.
 
     For noise ``e`` (n values, mean 0, variance 1) and changes ``d = delta + e``,
@@ -236,8 +245,10 @@ def rejection_thresholds(n: int = N_PARTICIPANTS, *, distribution: str = "normal
     >>> bool(np.all(lower < upper))
     True
     """
-    _require(distribution in POWER_DISTRIBUTIONS,
-             f"unknown distribution {distribution!r}; known: {', '.join(POWER_DISTRIBUTIONS)}")
+    _require(
+        distribution in POWER_DISTRIBUTIONS,
+        f"unknown distribution {distribution!r}; known: {', '.join(POWER_DISTRIBUTIONS)}",
+    )
     _require(int(n_sim) == n_sim and n_sim >= 1, f"n_sim must be a positive integer, got {n_sim!r}")
     critical = wilcoxon_critical_w_plus(n, p_threshold)
     n_walsh = n * (n + 1) // 2
@@ -257,10 +268,16 @@ def rejection_thresholds(n: int = N_PARTICIPANTS, *, distribution: str = "normal
     return lower, upper
 
 
-def power_curve(delta: np.ndarray | Sequence[float] | float, n: int = N_PARTICIPANTS, *,
-                distribution: str = "normal", alternative: str = "greater",
-                n_sim: int = 20_000, seed: int = 20241,
-                p_threshold: float = SPSS_P_THRESHOLD) -> np.ndarray:
+def power_curve(
+    delta: np.ndarray | Sequence[float] | float,
+    n: int = N_PARTICIPANTS,
+    *,
+    distribution: str = "normal",
+    alternative: str = "greater",
+    n_sim: int = 20_000,
+    seed: int = 20241,
+    p_threshold: float = SPSS_P_THRESHOLD,
+) -> np.ndarray:
     """Power of the SPSS Wilcoxon test, P(p < threshold | delta, n), by simulation.
 
     Parameters
@@ -293,27 +310,35 @@ def power_curve(delta: np.ndarray | Sequence[float] | float, n: int = N_PARTICIP
     >>> power_curve([0.0, 3.0], 24, n_sim=4000, seed=2).round(3).tolist()
     [0.0, 1.0]
     """
-    _require(alternative in ALTERNATIVES,
-             f"unknown alternative {alternative!r}; known: {', '.join(ALTERNATIVES)}")
-    lower, upper = rejection_thresholds(n, distribution=distribution, n_sim=n_sim, seed=seed,
-                                        p_threshold=p_threshold)
+    _require(
+        alternative in ALTERNATIVES,
+        f"unknown alternative {alternative!r}; known: {', '.join(ALTERNATIVES)}",
+    )
+    lower, upper = rejection_thresholds(
+        n, distribution=distribution, n_sim=n_sim, seed=seed, p_threshold=p_threshold
+    )
     return _power_from_thresholds(np.asarray(delta, dtype=float), lower, upper, alternative)
 
 
-def _power_from_thresholds(delta: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                           alternative: str) -> np.ndarray:
+def _power_from_thresholds(
+    delta: np.ndarray, lower: np.ndarray, upper: np.ndarray, alternative: str
+) -> np.ndarray:
     """Share of samples that reject at each ``delta`` (sorted-threshold counting)."""
     upper_sorted, lower_sorted = np.sort(upper), np.sort(lower)
-    above = np.searchsorted(upper_sorted, delta, side="left") / upper.size      # delta > upper
+    above = np.searchsorted(upper_sorted, delta, side="left") / upper.size  # delta > upper
     if alternative == "greater":
         return above
     below = 1.0 - np.searchsorted(lower_sorted, delta, side="left") / lower.size  # delta <= lower
     return above + below
 
 
-def pitman_power(delta: np.ndarray | Sequence[float] | float, n: int = N_PARTICIPANTS, *,
-                 alternative: str = "greater",
-                 p_threshold: float = SPSS_P_THRESHOLD) -> np.ndarray:
+def pitman_power(
+    delta: np.ndarray | Sequence[float] | float,
+    n: int = N_PARTICIPANTS,
+    *,
+    alternative: str = "greater",
+    p_threshold: float = SPSS_P_THRESHOLD,
+) -> np.ndarray:
     """Large-sample power of the Wilcoxon test for normal changes (closed form).
 
     Parameters
@@ -352,8 +377,10 @@ def pitman_power(delta: np.ndarray | Sequence[float] | float, n: int = N_PARTICI
     >>> round(float(pitman_power(0.0, 24, alternative="two-sided")), 10)  # the test's size
     0.0005
     """
-    _require(alternative in ALTERNATIVES,
-             f"unknown alternative {alternative!r}; known: {', '.join(ALTERNATIVES)}")
+    _require(
+        alternative in ALTERNATIVES,
+        f"unknown alternative {alternative!r}; known: {', '.join(ALTERNATIVES)}",
+    )
     z_crit = stats.norm.isf(p_threshold / 2.0)
     shift = np.asarray(delta, dtype=float) * math.sqrt(3.0 * n / math.pi)
     power = stats.norm.sf(z_crit - shift)
@@ -377,11 +404,11 @@ class _GridPosterior:
     """A posterior on a grid, with the prior's tails beyond it (power constant there)."""
 
     grid: np.ndarray
-    density: np.ndarray     # normalised posterior density on the grid
-    cdf_grid: np.ndarray    # posterior CDF at the grid points
-    lower_tail: float       # posterior mass below grid[0]
+    density: np.ndarray  # normalised posterior density on the grid
+    cdf_grid: np.ndarray  # posterior CDF at the grid points
+    lower_tail: float  # posterior mass below grid[0]
     tail_weight_low: float  # power at grid[0] / evidence
-    tail_weight_high: float # power at grid[-1] / evidence
+    tail_weight_high: float  # power at grid[-1] / evidence
     prior: object
 
     def cdf(self, x: float) -> float:
@@ -405,29 +432,41 @@ def _grid_posterior(grid: np.ndarray, prior, likelihood: np.ndarray) -> _GridPos
     which :func:`published_p_posterior` checks before calling this.
     """
     unnormalised = prior.pdf(grid) * likelihood
-    inside = np.concatenate([[0.0], np.cumsum(np.diff(grid) * (unnormalised[1:] + unnormalised[:-1])
-                                              / 2.0)])
+    inside = np.concatenate(
+        [[0.0], np.cumsum(np.diff(grid) * (unnormalised[1:] + unnormalised[:-1]) / 2.0)]
+    )
     low_mass = float(prior.cdf(grid[0])) * likelihood[0]
     high_mass = float(prior.sf(grid[-1])) * likelihood[-1]
     evidence = inside[-1] + low_mass + high_mass
     if not evidence > 0:
         raise SensitivityError("the power is zero everywhere on the grid: widen the delta grid")
-    return _GridPosterior(grid=grid, density=unnormalised / evidence,
-                          cdf_grid=(low_mass + inside) / evidence, lower_tail=low_mass / evidence,
-                          tail_weight_low=likelihood[0] / evidence,
-                          tail_weight_high=likelihood[-1] / evidence, prior=prior)
+    return _GridPosterior(
+        grid=grid,
+        density=unnormalised / evidence,
+        cdf_grid=(low_mass + inside) / evidence,
+        lower_tail=low_mass / evidence,
+        tail_weight_low=likelihood[0] / evidence,
+        tail_weight_high=likelihood[-1] / evidence,
+        prior=prior,
+    )
 
 
 PUBLISHED_P_THRESHOLDS_OF_INTEREST = (0.0, 0.2, 0.5, 0.8)
 """Cohen's conventional small, medium and large standardised effects, and zero."""
 
 
-def published_p_posterior(n: int = N_PARTICIPANTS, p_threshold: float = SPSS_P_THRESHOLD, *,
-                          prior: str = "cauchy", prior_scale: float = math.sqrt(2) / 2,
-                          distributions: Sequence[str] = ("normal", "t3"),
-                          alternative: str = "greater",
-                          delta_grid: np.ndarray | None = None,
-                          n_sim: int = 20_000, seed: int = 20241) -> SensitivityResult:
+def published_p_posterior(
+    n: int = N_PARTICIPANTS,
+    p_threshold: float = SPSS_P_THRESHOLD,
+    *,
+    prior: str = "cauchy",
+    prior_scale: float = math.sqrt(2) / 2,
+    distributions: Sequence[str] = ("normal", "t3"),
+    alternative: str = "greater",
+    delta_grid: np.ndarray | None = None,
+    n_sim: int = 20_000,
+    seed: int = 20241,
+) -> SensitivityResult:
     """Posterior of the standardised effect given only "n = 24, Wilcoxon p < .0005".
 
     Parameters
@@ -485,36 +524,56 @@ def published_p_posterior(n: int = N_PARTICIPANTS, p_threshold: float = SPSS_P_T
     _require(len(distributions) >= 1, "give at least one distribution")
     prior_dist = _delta_prior(prior, prior_scale)
     low_end = -4.0 if alternative == "two-sided" else -1.5
-    grid = (np.arange(low_end, 4.0 + 1e-9, 0.005) if delta_grid is None
-            else np.asarray(delta_grid, dtype=float))
-    _require(grid.ndim == 1 and grid.size >= 10 and np.all(np.diff(grid) > 0),
-             "delta_grid must be increasing with at least 10 points")
+    grid = (
+        np.arange(low_end, 4.0 + 1e-9, 0.005)
+        if delta_grid is None
+        else np.asarray(delta_grid, dtype=float)
+    )
+    _require(
+        grid.ndim == 1 and grid.size >= 10 and np.all(np.diff(grid) > 0),
+        "delta_grid must be increasing with at least 10 points",
+    )
 
     rows, curves, posteriors = [], {"delta": grid}, {}
     for name in distributions:
-        power = power_curve(grid, n, distribution=name, alternative=alternative, n_sim=n_sim,
-                            seed=seed, p_threshold=p_threshold)
+        power = power_curve(
+            grid,
+            n,
+            distribution=name,
+            alternative=alternative,
+            n_sim=n_sim,
+            seed=seed,
+            p_threshold=p_threshold,
+        )
         # beyond the grid the power is taken as constant: it must have settled there
         low_settled = power[0] > 0.999 if alternative == "two-sided" else power[0] < 1e-3
-        _require(power[-1] > 0.999 and low_settled,
-                 f"the power for {name} has not settled (at 1 above, at "
-                 f"{'1' if alternative == 'two-sided' else '0'} below) on [{grid[0]:g}, "
-                 f"{grid[-1]:g}]: widen delta_grid")
+        _require(
+            power[-1] > 0.999 and low_settled,
+            f"the power for {name} has not settled (at 1 above, at "
+            f"{'1' if alternative == 'two-sided' else '0'} below) on [{grid[0]:g}, "
+            f"{grid[-1]:g}]: widen delta_grid",
+        )
         posterior = _grid_posterior(grid, prior_dist, power)
         curves[f"power_{name}"] = power
         posteriors[name] = posterior
         rows.append(_delta_summary_row(name, posterior.quantile, posterior.cdf))
     rows.append(_delta_summary_row("prior", prior_dist.ppf, prior_dist.cdf))
-    curves["power_pitman_normal"] = pitman_power(grid, n, alternative=alternative,
-                                                 p_threshold=p_threshold)
+    curves["power_pitman_normal"] = pitman_power(
+        grid, n, alternative=alternative, p_threshold=p_threshold
+    )
     table = pd.DataFrame(rows)
     power_table = pd.DataFrame(curves)
     figure = _published_p_figure(power_table, posteriors, prior_dist, n, p_threshold)
     headline = table.set_index("distribution")
     first = distributions[0]
     summary = {
-        "n": int(n), "p_threshold": float(p_threshold), "alternative": alternative,
-        "prior": prior, "prior_scale": float(prior_scale), "n_sim": int(n_sim), "seed": int(seed),
+        "n": int(n),
+        "p_threshold": float(p_threshold),
+        "alternative": alternative,
+        "prior": prior,
+        "prior_scale": float(prior_scale),
+        "n_sim": int(n_sim),
+        "seed": int(seed),
         "critical_w_plus": wilcoxon_critical_w_plus(n, p_threshold),
         "delta_median": float(headline.loc[first, "median"]),
         "delta_ci95_low": float(headline.loc[first, "ci95_low"]),
@@ -528,13 +587,21 @@ def published_p_posterior(n: int = N_PARTICIPANTS, p_threshold: float = SPSS_P_T
         "The upper end of the interval is set by the prior: a small p-value excludes small "
         "effects but cannot tell a large effect from a huge one.",
     )
-    return SensitivityResult(name="published_p", title="What 'n = 24, p = 0.000' alone implies",
-                             table=table, figure=figure, summary=summary, reconstructed=False,
-                             extra_tables={"power_curve": power_table}, notes=notes)
+    return SensitivityResult(
+        name="published_p",
+        title="What 'n = 24, p = 0.000' alone implies",
+        table=table,
+        figure=figure,
+        summary=summary,
+        reconstructed=False,
+        extra_tables={"power_curve": power_table},
+        notes=notes,
+    )
 
 
-def _delta_summary_row(label: str, quantile: Callable[[float], float],
-                       cdf: Callable[[float], float]) -> dict[str, object]:
+def _delta_summary_row(
+    label: str, quantile: Callable[[float], float], cdf: Callable[[float], float]
+) -> dict[str, object]:
     """Median, 95 % interval and exceedance probabilities from a quantile function and CDF."""
     row: dict[str, object] = {
         "distribution": label,
@@ -547,8 +614,13 @@ def _delta_summary_row(label: str, quantile: Callable[[float], float],
     return row
 
 
-def _published_p_figure(power_table: pd.DataFrame, posteriors: Mapping[str, _GridPosterior],
-                        prior_dist, n: int, p_threshold: float) -> Figure:
+def _published_p_figure(
+    power_table: pd.DataFrame,
+    posteriors: Mapping[str, _GridPosterior],
+    prior_dist,
+    n: int,
+    p_threshold: float,
+) -> Figure:
     """Left: the likelihood (power curves); right: prior and posteriors of delta."""
     figure = Figure(figsize=(10, 4), layout="constrained")
     left, right = figure.subplots(1, 2)
@@ -557,15 +629,23 @@ def _published_p_figure(power_table: pd.DataFrame, posteriors: Mapping[str, _Gri
         style = ":" if "pitman" in column else "-"
         label = column.removeprefix("power_").replace("_", " ")
         left.plot(grid, power_table[column], style, label=label)
-    left.set(xlabel="standardised effect δ", ylabel=f"P(p < {p_threshold:g} | δ, n = {n})",
-             title="Likelihood: the Wilcoxon test's power", xlim=(-0.5, 2.5))
+    left.set(
+        xlabel="standardised effect δ",
+        ylabel=f"P(p < {p_threshold:g} | δ, n = {n})",
+        title="Likelihood: the Wilcoxon test's power",
+        xlim=(-0.5, 2.5),
+    )
     left.legend(frameon=False)
     view = grid[(grid >= -0.5) & (grid <= 3.5)]
     right.plot(view, prior_dist.pdf(view), color="grey", ls="--", label="prior")
     for name, posterior in posteriors.items():
         right.plot(grid, posterior.density, label=f"posterior ({name})")
-    right.set(xlabel="standardised effect δ", ylabel="density", xlim=(-0.5, 3.5),
-              title="Posterior of δ given only the published p")
+    right.set(
+        xlabel="standardised effect δ",
+        ylabel="density",
+        xlim=(-0.5, 3.5),
+        title="Posterior of δ given only the published p",
+    )
     right.legend(frameon=False)
     return figure
 
@@ -573,6 +653,7 @@ def _published_p_figure(power_table: pd.DataFrame, posteriors: Mapping[str, _Gri
 # ---------------------------------------------------------------------------
 # Bias analysis of the single-group design
 # ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TrendPrior:
@@ -594,28 +675,44 @@ class TrendPrior:
     rationale: str
 
 
-TREND_PRIORS: Mapping[str, TrendPrior] = MappingProxyType({
-    "volume": TrendPrior(
-        mean=3.0, sd=3.0, unit="ml",
-        rationale=("Without massage, expressed volume still tends to rise over three days: "
-                   "lactation is still establishing, mothers get better at expressing, and "
-                   "mothers enrolled for low output regress towards their mean. A few ml "
-                   "(mean 3 ml, sd 3 ml; P(trend > 0) = 84 %) against per-session volumes of "
-                   "roughly 5-20 ml in comparable one-group studies.")),
-    "score": TrendPrior(
-        mean=0.5, sd=0.5, unit="points",
-        rationale=("An adequacy checklist drifts up by about half an indicator over three days "
-                   "without massage (same reasons as for volumes), sd half an indicator.")),
-    "continuous": TrendPrior(
-        mean=0.0, sd=1.0, unit="outcome units",
-        rationale="No outcome-specific knowledge: centred at no trend, unit scale; set your own."),
-})
+TREND_PRIORS: Mapping[str, TrendPrior] = MappingProxyType(
+    {
+        "volume": TrendPrior(
+            mean=3.0,
+            sd=3.0,
+            unit="ml",
+            rationale=(
+                "Without massage, expressed volume still tends to rise over three days: "
+                "lactation is still establishing, mothers get better at expressing, and "
+                "mothers enrolled for low output regress towards their mean. A few ml "
+                "(mean 3 ml, sd 3 ml; P(trend > 0) = 84 %) against per-session volumes of "
+                "roughly 5-20 ml in comparable one-group studies."
+            ),
+        ),
+        "score": TrendPrior(
+            mean=0.5,
+            sd=0.5,
+            unit="points",
+            rationale=(
+                "An adequacy checklist drifts up by about half an indicator over three days "
+                "without massage (same reasons as for volumes), sd half an indicator."
+            ),
+        ),
+        "continuous": TrendPrior(
+            mean=0.0,
+            sd=1.0,
+            unit="outcome units",
+            rationale="No outcome-specific knowledge: centred at no trend, unit scale; set your own.",
+        ),
+    }
+)
 """Default trend priors by outcome kind. They are assumptions, stated so they can be
 argued with; :func:`bias_analysis` takes ``trend_mean`` and ``trend_sd`` to change them."""
 
 
-def _prob_exceeds(effect_draws: np.ndarray, trend_mean: float, trend_sd: float,
-                  cut: float) -> float:
+def _prob_exceeds(
+    effect_draws: np.ndarray, trend_mean: float, trend_sd: float, cut: float
+) -> float:
     """P(mu - T > cut) with mu ~ draws and T ~ Normal(trend_mean, trend_sd), T independent.
 
     The normal trend is integrated exactly (``Phi``) for each draw, so the curve
@@ -627,9 +724,15 @@ def _prob_exceeds(effect_draws: np.ndarray, trend_mean: float, trend_sd: float,
     return float(np.mean(stats.norm.cdf(margin / trend_sd)))
 
 
-def tipping_points(effect_draws: np.ndarray, *, trend_sd: float, mcid: float,
-                   prob_positive: float = 0.95, prob_mcid: float = 0.5,
-                   trend_grid: np.ndarray | None = None) -> tuple[pd.DataFrame, float, float]:
+def tipping_points(
+    effect_draws: np.ndarray,
+    *,
+    trend_sd: float,
+    mcid: float,
+    prob_positive: float = 0.95,
+    prob_mcid: float = 0.5,
+    trend_grid: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, float, float]:
     """How P(massage effect > 0) and P(> MCID) fall as the assumed natural trend grows.
 
     Parameters
@@ -679,33 +782,48 @@ def tipping_points(effect_draws: np.ndarray, *, trend_sd: float, mcid: float,
     (6.3, 5.0)
     """
     draws = np.asarray(effect_draws, dtype=float).ravel()
-    _require(draws.size >= 10 and np.all(np.isfinite(draws)),
-             "effect_draws must hold at least 10 finite draws")
+    _require(
+        draws.size >= 10 and np.all(np.isfinite(draws)),
+        "effect_draws must hold at least 10 finite draws",
+    )
     _require(trend_sd >= 0 and math.isfinite(trend_sd), f"trend_sd must be >= 0, got {trend_sd!r}")
-    _require(0 < prob_positive < 1 and 0 < prob_mcid < 1,
-             "decision probabilities must lie in (0, 1)")
+    _require(
+        0 < prob_positive < 1 and 0 < prob_mcid < 1, "decision probabilities must lie in (0, 1)"
+    )
     spread = float(np.ptp(draws)) + 10.0 * trend_sd + abs(mcid) + 1.0
     lo, hi = float(draws.min()) - spread, float(draws.max()) + spread
 
     def tip(cut: float, prob: float) -> float:
-        return float(optimize.brentq(
-            lambda t: _prob_exceeds(draws, t, trend_sd, cut) - prob, lo, hi, xtol=1e-8))
+        return float(
+            optimize.brentq(
+                lambda t: _prob_exceeds(draws, t, trend_sd, cut) - prob, lo, hi, xtol=1e-8
+            )
+        )
 
     tip_positive, tip_mcid = tip(0.0, prob_positive), tip(float(mcid), prob_mcid)
     if trend_grid is None:
         top = 1.5 * max(tip_positive, tip_mcid, 0.0) or float(np.std(draws)) * 3 or 1.0
         trend_grid = np.linspace(min(0.0, tip_positive, tip_mcid), top, 61)
     grid = np.asarray(trend_grid, dtype=float)
-    table = pd.DataFrame({
-        "trend_mean": grid,
-        "p_effect_gt_0": [_prob_exceeds(draws, t, trend_sd, 0.0) for t in grid],
-        "p_effect_gt_mcid": [_prob_exceeds(draws, t, trend_sd, float(mcid)) for t in grid],
-    })
+    table = pd.DataFrame(
+        {
+            "trend_mean": grid,
+            "p_effect_gt_0": [_prob_exceeds(draws, t, trend_sd, 0.0) for t in grid],
+            "p_effect_gt_mcid": [_prob_exceeds(draws, t, trend_sd, float(mcid)) for t in grid],
+        }
+    )
     return table, tip_positive, tip_mcid
 
 
-def _bias_figure(table: pd.DataFrame, tip_positive: float, tip_mcid: float,
-                 trend: TrendPrior, mcid: float, prob_positive: float, prob_mcid: float) -> Figure:
+def _bias_figure(
+    table: pd.DataFrame,
+    tip_positive: float,
+    tip_mcid: float,
+    trend: TrendPrior,
+    mcid: float,
+    prob_positive: float,
+    prob_mcid: float,
+) -> Figure:
     """Both decision probabilities against the assumed trend, with the tipping points."""
     figure = Figure(figsize=(7, 4), layout="constrained")
     axes = figure.subplots()
@@ -719,9 +837,12 @@ def _bias_figure(table: pd.DataFrame, tip_positive: float, tip_mcid: float,
     band = (trend.mean - 2 * trend.sd, trend.mean + 2 * trend.sd)
     axes.axvspan(*band, color="grey", alpha=0.08, label="trend prior, mean ± 2 sd")
     axes.axvline(trend.mean, color="grey", lw=0.8)
-    axes.set(xlabel=f"assumed natural change without massage ({trend.unit})",
-             ylabel="posterior probability", ylim=(-0.02, 1.02),
-             title="When does the conclusion tip?")
+    axes.set(
+        xlabel=f"assumed natural change without massage ({trend.unit})",
+        ylabel="posterior probability",
+        ylim=(-0.02, 1.02),
+        title="When does the conclusion tip?",
+    )
     axes.legend(frameon=False, loc="lower left")
     return figure
 
@@ -729,6 +850,7 @@ def _bias_figure(table: pd.DataFrame, tip_positive: float, tip_mcid: float,
 # ---------------------------------------------------------------------------
 # Analyses that refit the models (through milkbayes.engine.fit's compile-once cache)
 # ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SamplerOptions:
@@ -753,12 +875,14 @@ class SamplerOptions:
 FAST_SAMPLER = SamplerOptions(draws=150, tune=150, chains=1)
 """The sampler of the notebooks' and tests' FAST mode (rough numbers, same code path)."""
 
-PRIOR_GRID_KEYS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
-    "paired_change": ("delta_loc", "delta_scale", "standardised effect δ (Cauchy)"),
-    "signed_rank": ("delta_loc", "delta_scale", "standardised effect δ (Cauchy)"),
-    "prepost_hierarchical": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
-    "two_arm": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
-})
+PRIOR_GRID_KEYS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
+    {
+        "paired_change": ("delta_loc", "delta_scale", "standardised effect δ (Cauchy)"),
+        "signed_rank": ("delta_loc", "delta_scale", "standardised effect δ (Cauchy)"),
+        "prepost_hierarchical": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
+        "two_arm": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
+    }
+)
 """For each model, the prior hyperparameters of the effect that the grid varies:
 (location key, scale key, what they are a prior on)."""
 
@@ -772,20 +896,30 @@ MCID_MULTIPLES_SCALES = (0.25, 0.5, 1 / 1.6448536269514722, 1.0, 2.0, 4.0, 8.0, 
 """Default grid on the effect in outcome units, as multiples of the MCID (56 settings;
 1/1.645 MCID is the sceptic's scale and 4 MCID the neutral one of :mod:`milkbayes.models.priors`)."""
 
-BF_R_MARKS: Mapping[str, float] = MappingProxyType({
-    "default": math.sqrt(2) / 2, "wide": 1.0, "ultrawide": math.sqrt(2)})
+BF_R_MARKS: Mapping[str, float] = MappingProxyType(
+    {"default": math.sqrt(2) / 2, "wide": 1.0, "ultrawide": math.sqrt(2)}
+)
 """The Cauchy widths r that JASP and BayesFactor name (Morey & Rouder's ``rscale``)."""
 
 
-def _fit_quiet(model, study, *, prior, likelihood, mcid, sampler: SamplerOptions,
-               inputs=None):
+def _fit_quiet(model, study, *, prior, likelihood, mcid, sampler: SamplerOptions, inputs=None):
     """One refit that keeps only the posterior (no log-likelihood, no predictive)."""
     from milkbayes.engine.fit import fit
 
-    return fit(model, study, prior=prior, likelihood=likelihood, mcid=mcid,
-               draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-               seed=sampler.seed, log_likelihood=False, posterior_predictive=False,
-               inputs=inputs)
+    return fit(
+        model,
+        study,
+        prior=prior,
+        likelihood=likelihood,
+        mcid=mcid,
+        draws=sampler.draws,
+        tune=sampler.tune,
+        chains=sampler.chains,
+        seed=sampler.seed,
+        log_likelihood=False,
+        posterior_predictive=False,
+        inputs=inputs,
+    )
 
 
 def _without_extra_summary(model):
@@ -804,8 +938,9 @@ def _without_extra_summary(model):
 
     module = load_model(model)
     lean = types.ModuleType(module.__name__, module.__doc__)
-    lean.__dict__.update({key: value for key, value in vars(module).items()
-                          if not key.startswith("__")})
+    lean.__dict__.update(
+        {key: value for key, value in vars(module).items() if not key.startswith("__")}
+    )
     lean.__file__ = module.__file__
     lean.extra_summary = lambda posterior, inputs, prior: {}
     return lean
@@ -815,8 +950,13 @@ def _summary_row(result, **labels) -> dict[str, object]:
     """The decision quantities of one fit, as a flat row."""
     summary = result.summary
     row: dict[str, object] = dict(labels)
-    for key in ("effect_median", "effect_ci95_low", "effect_ci95_high", "p_effect_gt_0",
-                "p_effect_gt_mcid"):
+    for key in (
+        "effect_median",
+        "effect_ci95_low",
+        "effect_ci95_high",
+        "p_effect_gt_0",
+        "p_effect_gt_mcid",
+    ):
         row[key] = float(summary[key]) if summary.get(key) is not None else float("nan")
     for key in ("log_bf10_jzs", "log_bf10"):
         if summary.get(key) is not None:
@@ -831,7 +971,7 @@ def _effect_draws(result) -> np.ndarray:
 
 
 def _massage_changes(study) -> np.ndarray:
-    """post - pre of the massage group (all rows for single-group data)."""
+    """Post - pre of the massage group (all rows for single-group data)."""
     table = study.table
     if "group" in table.columns:
         keep = (table["group"].astype(str) == "massage").to_numpy()
@@ -871,16 +1011,24 @@ def bf_robustness(study, *, r_grid: Sequence[float] | None = None) -> Sensitivit
     from milkbayes.models.paired_change import jzs_log_bf10, paired_t
 
     change = _massage_changes(study)
-    _require(change.size >= 2 and np.std(change) > 0,
-             "the Bayes factor needs at least 2 changes that are not all equal")
+    _require(
+        change.size >= 2 and np.std(change) > 0,
+        "the Bayes factor needs at least 2 changes that are not all equal",
+    )
     t_stat, n = paired_t(change), int(change.size)
     grid = np.geomspace(0.05, 2.0, 60) if r_grid is None else np.asarray(r_grid, dtype=float)
     _require(np.all(grid > 0), "every Cauchy width r must be positive")
     grid = np.unique(np.concatenate([grid, list(BF_R_MARKS.values())]))
     log_bf = np.array([jzs_log_bf10(t_stat, n, float(r)) for r in grid])
     marks = {value: name for name, value in BF_R_MARKS.items()}
-    table = pd.DataFrame({"r": grid, "log_bf10": log_bf, "bf10": np.exp(np.minimum(log_bf, 700)),
-                          "mark": [marks.get(float(r), "") for r in grid]})
+    table = pd.DataFrame(
+        {
+            "r": grid,
+            "log_bf10": log_bf,
+            "bf10": np.exp(np.minimum(log_bf, 700)),
+            "mark": [marks.get(float(r), "") for r in grid],
+        }
+    )
     summary: dict[str, object] = {"t_statistic": float(t_stat), "n": n}
     for name, value in BF_R_MARKS.items():
         summary[f"log_bf10_{name}"] = float(table.loc[table.r == value, "log_bf10"].iloc[0])
@@ -889,11 +1037,17 @@ def bf_robustness(study, *, r_grid: Sequence[float] | None = None) -> Sensitivit
     figure = Figure(figsize=(6, 4), layout="constrained")
     _draw_bf_curve(figure.subplots(), table)
     return SensitivityResult(
-        name="bf_robustness", title="Bayes-factor robustness: BF10 against the prior width r",
-        table=table, figure=figure, summary=summary,
+        name="bf_robustness",
+        title="Bayes-factor robustness: BF10 against the prior width r",
+        table=table,
+        figure=figure,
+        summary=summary,
         reconstructed=bool(getattr(study, "reconstructed", False)),
-        notes=("BF10 is the JZS Bayes factor of the paired t-test (closed form), "
-               f"t = {t_stat:.2f}, n = {n}.",))
+        notes=(
+            "BF10 is the JZS Bayes factor of the paired t-test (closed form), "
+            f"t = {t_stat:.2f}, n = {n}.",
+        ),
+    )
 
 
 def _draw_bf_curve(axes, table: pd.DataFrame) -> None:
@@ -903,10 +1057,13 @@ def _draw_bf_curve(axes, table: pd.DataFrame) -> None:
         axes.plot([value], [log10], "o", color=colour, label=f"{name} r = {value:.3g}")
     for level, text in ((1, "BF10 = 10"), (2, "100")):
         axes.axhline(level, color="grey", lw=0.7, ls=":")
-        axes.annotate(text, (table["r"].iloc[0], level), fontsize=7, color="grey",
-                      va="bottom")
-    axes.set(xscale="log", xlabel="Cauchy prior width r on δ",
-             ylabel="log10 BF10", title="JZS Bayes factor robustness")
+        axes.annotate(text, (table["r"].iloc[0], level), fontsize=7, color="grey", va="bottom")
+    axes.set(
+        xscale="log",
+        xlabel="Cauchy prior width r on δ",
+        ylabel="log10 BF10",
+        title="JZS Bayes factor robustness",
+    )
     axes.legend(frameon=False, fontsize=8)
 
 
@@ -914,23 +1071,33 @@ def _grid_prior(base, location_key: str, scale_key: str, location: float, scale:
     """The base prior set with the effect's location and scale replaced."""
     from dataclasses import fields, replace
 
-    _require(location_key in base.values and scale_key in base.values,
-             f"the prior set has no {location_key!r} and {scale_key!r} to vary; it has "
-             f"{', '.join(base.values)}")
-    changes = {"name": f"grid {location_key}={location:g} {scale_key}={scale:g}",
-               "values": {**base.values, location_key: float(location),
-                          scale_key: float(scale)},
-               "beliefs": [], "source": "prior_grid"}
+    _require(
+        location_key in base.values and scale_key in base.values,
+        f"the prior set has no {location_key!r} and {scale_key!r} to vary; it has "
+        f"{', '.join(base.values)}",
+    )
+    changes = {
+        "name": f"grid {location_key}={location:g} {scale_key}={scale:g}",
+        "values": {**base.values, location_key: float(location), scale_key: float(scale)},
+        "beliefs": [],
+        "source": "prior_grid",
+    }
     names = {f.name for f in fields(base)}
     return replace(base, **{key: value for key, value in changes.items() if key in names})
 
 
-def prior_grid(study, model="paired_change", *,
-               locations: Sequence[float] | None = None, scales: Sequence[float] | None = None,
-               mcid: float | None = None, likelihood: str | None = None,
-               base_prior="neutral", prior_keys: tuple[str, str] | None = None,
-               sampler: SamplerOptions = SamplerOptions(draws=200, tune=150, chains=2)
-               ) -> SensitivityResult:
+def prior_grid(
+    study,
+    model="paired_change",
+    *,
+    locations: Sequence[float] | None = None,
+    scales: Sequence[float] | None = None,
+    mcid: float | None = None,
+    likelihood: str | None = None,
+    base_prior="neutral",
+    prior_keys: tuple[str, str] | None = None,
+    sampler: SamplerOptions = SamplerOptions(draws=200, tune=150, chains=2),
+) -> SensitivityResult:
     """Refit over a grid of prior locations and scales of the effect.
 
     Parameters
@@ -993,18 +1160,23 @@ def prior_grid(study, model="paired_change", *,
         location_key, scale_key = prior_keys
         prior_on = f"{location_key} / {scale_key}"
     else:
-        _require(module.NAME in PRIOR_GRID_KEYS,
-                 f"the prior grid knows the effect prior of {', '.join(PRIOR_GRID_KEYS)}; "
-                 f"for model {module.NAME!r} give prior_keys=(location, scale)")
+        _require(
+            module.NAME in PRIOR_GRID_KEYS,
+            f"the prior grid knows the effect prior of {', '.join(PRIOR_GRID_KEYS)}; "
+            f"for model {module.NAME!r} give prior_keys=(location, scale)",
+        )
         location_key, scale_key, prior_on = PRIOR_GRID_KEYS[module.NAME]
-        _require(likelihood in (None, "normal", "student_t"),
-                 f"with the {likelihood} likelihood the effect's prior is on another scale "
-                 "(log or log-odds); give prior_keys, locations and scales explicitly")
+        _require(
+            likelihood in (None, "normal", "student_t"),
+            f"with the {likelihood} likelihood the effect's prior is on another scale "
+            "(log or log-odds); give prior_keys, locations and scales explicitly",
+        )
     mcid = default_mcid(study) if mcid is None else float(mcid)
     on_delta = location_key == "delta_loc"
     if locations is None:
-        locations = DELTA_GRID_LOCATIONS if on_delta else [m * mcid for m in
-                                                           MCID_MULTIPLES_LOCATIONS]
+        locations = (
+            DELTA_GRID_LOCATIONS if on_delta else [m * mcid for m in MCID_MULTIPLES_LOCATIONS]
+        )
     if scales is None:
         scales = DELTA_GRID_SCALES if on_delta else [m * mcid for m in MCID_MULTIPLES_SCALES]
     _require(len(locations) >= 1 and len(scales) >= 1, "give at least one location and scale")
@@ -1016,8 +1188,9 @@ def prior_grid(study, model="paired_change", *,
     for location in locations:
         for scale in scales:
             prior = _grid_prior(base, location_key, scale_key, float(location), float(scale))
-            result = _fit_quiet(lean_model, study, prior=prior, likelihood=likelihood,
-                                mcid=mcid, sampler=sampler)
+            result = _fit_quiet(
+                lean_model, study, prior=prior, likelihood=likelihood, mcid=mcid, sampler=sampler
+            )
             compile_seconds += float(result.compile_seconds)
             rows.append(_summary_row(result, location=float(location), scale=float(scale)))
     seconds = time.perf_counter() - start - compile_seconds
@@ -1029,8 +1202,12 @@ def prior_grid(study, model="paired_change", *,
         bf_summary = {f"bf_{key}": value for key, value in robustness.summary.items()}
     figure = _prior_grid_figure(table, bf_table, prior_on, mcid)
     summary = {
-        "model": module.NAME, "likelihood": likelihood, "n_settings": len(rows), "mcid": mcid,
-        "refit_seconds": seconds, "compile_seconds": compile_seconds,
+        "model": module.NAME,
+        "likelihood": likelihood,
+        "n_settings": len(rows),
+        "mcid": mcid,
+        "refit_seconds": seconds,
+        "compile_seconds": compile_seconds,
         "effect_median_min": float(table.effect_median.min()),
         "effect_median_max": float(table.effect_median.max()),
         "p_effect_gt_0_min": float(table.p_effect_gt_0.min()),
@@ -1038,19 +1215,27 @@ def prior_grid(study, model="paired_change", *,
         "p_effect_gt_mcid_max": float(table.p_effect_gt_mcid.max()),
         **bf_summary,
     }
-    notes = (f"Prior on the {prior_on}: location x scale, {len(rows)} settings; every other "
-             f"hyperparameter from the '{base.name}' set.",
-             "Each setting is a short refit of one compiled model; tail probabilities "
-             "carry Monte Carlo error of about ±0.03.")
+    notes = (
+        f"Prior on the {prior_on}: location x scale, {len(rows)} settings; every other "
+        f"hyperparameter from the '{base.name}' set.",
+        "Each setting is a short refit of one compiled model; tail probabilities "
+        "carry Monte Carlo error of about ±0.03.",
+    )
     return SensitivityResult(
-        name="prior_grid", title="Prior grid: does any reasonable prior change the conclusion?",
-        table=table, figure=figure, summary=summary,
+        name="prior_grid",
+        title="Prior grid: does any reasonable prior change the conclusion?",
+        table=table,
+        figure=figure,
+        summary=summary,
         reconstructed=bool(getattr(study, "reconstructed", False)),
-        extra_tables=extra_tables, notes=notes)
+        extra_tables=extra_tables,
+        notes=notes,
+    )
 
 
-def _prior_grid_figure(table: pd.DataFrame, bf_table: pd.DataFrame | None, prior_on: str,
-                       mcid: float) -> Figure:
+def _prior_grid_figure(
+    table: pd.DataFrame, bf_table: pd.DataFrame | None, prior_on: str, mcid: float
+) -> Figure:
     """Left: heat map of P(effect > MCID) over the grid; right: the BF robustness curve."""
     if bf_table is None:
         figure = Figure(figsize=(6.5, 4.2), layout="constrained")
@@ -1059,25 +1244,34 @@ def _prior_grid_figure(table: pd.DataFrame, bf_table: pd.DataFrame | None, prior
         figure = Figure(figsize=(11, 4.2), layout="constrained")
         left, right = figure.subplots(1, 2, width_ratios=(1.2, 1))
     wide = table.pivot(index="location", columns="scale", values="p_effect_gt_mcid")
-    image = left.imshow(wide.to_numpy(), origin="lower", aspect="auto", vmin=0, vmax=1,
-                        cmap="RdYlGn")
+    image = left.imshow(
+        wide.to_numpy(), origin="lower", aspect="auto", vmin=0, vmax=1, cmap="RdYlGn"
+    )
     left.set_xticks(range(wide.shape[1]), [f"{s:.3g}" for s in wide.columns], rotation=45)
     left.set_yticks(range(wide.shape[0]), [f"{loc:.3g}" for loc in wide.index])
     for i in range(wide.shape[0]):
         for j in range(wide.shape[1]):
             left.text(j, i, f"{wide.iat[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    left.set(xlabel="prior scale", ylabel="prior location",
-             title=f"P(effect > MCID = {mcid:g}) by prior on the {prior_on}")
+    left.set(
+        xlabel="prior scale",
+        ylabel="prior location",
+        title=f"P(effect > MCID = {mcid:g}) by prior on the {prior_on}",
+    )
     figure.colorbar(image, ax=left, shrink=0.8)
     if right is not None:
         _draw_bf_curve(right, bf_table)
     return figure
 
 
-def likelihood_variants(study, model: str | None = None, *,
-                        likelihoods: Sequence[str] | None = None, prior: str = "neutral",
-                        mcid: float | None = None, sampler: SamplerOptions = SamplerOptions()
-                        ) -> SensitivityResult:
+def likelihood_variants(
+    study,
+    model: str | None = None,
+    *,
+    likelihoods: Sequence[str] | None = None,
+    prior: str = "neutral",
+    mcid: float | None = None,
+    sampler: SamplerOptions = SamplerOptions(),
+) -> SensitivityResult:
     """The same data under normal, Student-t and log-normal likelihoods, side by side.
 
     Parameters
@@ -1113,40 +1307,57 @@ def likelihood_variants(study, model: str | None = None, *,
     from milkbayes.models.registry import available_models, load_model
 
     if model is None:
-        model = ("prepost_hierarchical" if "prepost_hierarchical" in available_models()
-                 else "paired_change")
+        model = (
+            "prepost_hierarchical"
+            if "prepost_hierarchical" in available_models()
+            else "paired_change"
+        )
     module = load_model(model)
     if likelihoods is None:
-        likelihoods = [name for name in module.LIKELIHOODS
-                       if _likelihood_fits_outcome(name, study.outcome.kind)]
-    _require(len(likelihoods) >= 1, f"model {model} has no likelihood for "
-                                    f"{study.outcome.kind} outcomes")
+        likelihoods = [
+            name
+            for name in module.LIKELIHOODS
+            if _likelihood_fits_outcome(name, study.outcome.kind)
+        ]
+    _require(
+        len(likelihoods) >= 1, f"model {model} has no likelihood for {study.outcome.kind} outcomes"
+    )
     mcid = default_mcid(study) if mcid is None else float(mcid)
     rows, results = [], {}
     for name in likelihoods:
-        result = _fit_quiet(model, study, prior=prior, likelihood=name, mcid=mcid,
-                            sampler=sampler)
+        result = _fit_quiet(model, study, prior=prior, likelihood=name, mcid=mcid, sampler=sampler)
         results[name] = result
         row = _summary_row(result, likelihood=name)
         row["effect_variable"] = result.summary.get("effect_variable", module.EFFECT)
         row["effect_scale"] = str(result.summary.get("effect_scale") or "outcome units")
-        for key in LIKELIHOOD_EXTRA_KEYS:   # the log-normal model's % change
+        for key in LIKELIHOOD_EXTRA_KEYS:  # the log-normal model's % change
             value = result.summary.get(key)
             row[key] = float(value) if value is not None else float("nan")
         rows.append(row)
     table = pd.DataFrame(rows)
-    figure = _forest_figure(table, label_column="likelihood",
-                            title=f"{model}: the effect under each likelihood", mcid=mcid)
-    summary = {"model": model, "prior": prior, "mcid": mcid,
-               "likelihoods": list(likelihoods),
-               "effect_median_spread": float(table.effect_median.max()
-                                             - table.effect_median.min()),
-               "p_effect_gt_0_min": float(table.p_effect_gt_0.min())}
+    figure = _forest_figure(
+        table,
+        label_column="likelihood",
+        title=f"{model}: the effect under each likelihood",
+        mcid=mcid,
+    )
+    summary = {
+        "model": model,
+        "prior": prior,
+        "mcid": mcid,
+        "likelihoods": list(likelihoods),
+        "effect_median_spread": float(table.effect_median.max() - table.effect_median.min()),
+        "p_effect_gt_0_min": float(table.p_effect_gt_0.min()),
+    }
     return SensitivityResult(
-        name="likelihood", title="Likelihood variants side by side", table=table,
-        figure=figure, summary=summary,
+        name="likelihood",
+        title="Likelihood variants side by side",
+        table=table,
+        figure=figure,
+        summary=summary,
         reconstructed=bool(getattr(study, "reconstructed", False)),
-        notes=("Same data, prior set and sampler; only the likelihood differs.",))
+        notes=("Same data, prior set and sampler; only the likelihood differs.",),
+    )
 
 
 LIKELIHOOD_EXTRA_KEYS = ("effect_pct_median", "effect_pct_ci95_low", "effect_pct_ci95_high")
@@ -1159,17 +1370,30 @@ def _likelihood_fits_outcome(likelihood: str, kind: str) -> bool:
     return ordinal if kind == "score" else not ordinal
 
 
-def _forest_figure(table: pd.DataFrame, *, label_column: str, title: str, mcid: float | None,
-                   reference: float | None = None) -> Figure:
+def _forest_figure(
+    table: pd.DataFrame,
+    *,
+    label_column: str,
+    title: str,
+    mcid: float | None,
+    reference: float | None = None,
+) -> Figure:
     """Median and 95 % interval of the effect, one line per row of ``table``."""
     height = max(2.5, 0.28 * len(table) + 1.2)
     figure = Figure(figsize=(7, height), layout="constrained")
     axes = figure.subplots()
     y = np.arange(len(table))[::-1]
-    axes.errorbar(table["effect_median"], y,
-                  xerr=[table["effect_median"] - table["effect_ci95_low"],
-                        table["effect_ci95_high"] - table["effect_median"]],
-                  fmt="o", color="C0", capsize=2)
+    axes.errorbar(
+        table["effect_median"],
+        y,
+        xerr=[
+            table["effect_median"] - table["effect_ci95_low"],
+            table["effect_ci95_high"] - table["effect_median"],
+        ],
+        fmt="o",
+        color="C0",
+        capsize=2,
+    )
     axes.set_yticks(y, [str(v) for v in table[label_column]])
     axes.axvline(0, color="black", lw=0.8)
     if mcid is not None:
@@ -1182,9 +1406,15 @@ def _forest_figure(table: pd.DataFrame, *, label_column: str, title: str, mcid: 
     return figure
 
 
-def influence(study, model: str = "paired_change", *, prior: str = "neutral",
-              likelihood: str | None = None, mcid: float | None = None,
-              sampler: SamplerOptions = SamplerOptions()) -> SensitivityResult:
+def influence(
+    study,
+    model: str = "paired_change",
+    *,
+    prior: str = "neutral",
+    likelihood: str | None = None,
+    mcid: float | None = None,
+    sampler: SamplerOptions = SamplerOptions(),
+) -> SensitivityResult:
     """How the effect and P(effect > 0) move when each mother is left out.
 
     Parameters
@@ -1226,10 +1456,11 @@ def influence(study, model: str = "paired_change", *, prior: str = "neutral",
     likelihood = resolve_likelihood(module, likelihood)
     mcid = default_mcid(study) if mcid is None else float(mcid)
     full_inputs = module.inputs(study, likelihood)
-    _require("mother_weight" in full_inputs.data,
-             f"model {model} has no mother_weight input, so mothers cannot be left out")
-    full = _fit_quiet(model, study, prior=prior, likelihood=likelihood, mcid=mcid,
-                      sampler=sampler)
+    _require(
+        "mother_weight" in full_inputs.data,
+        f"model {model} has no mother_weight input, so mothers cannot be left out",
+    )
+    full = _fit_quiet(model, study, prior=prior, likelihood=likelihood, mcid=mcid, sampler=sampler)
     weights = np.asarray(full_inputs.data["mother_weight"], dtype=float)
     mothers = list(full_inputs.coords.get("mother", study.ids))
     _require(weights.shape == (len(mothers),), f"model {model}: one weight per mother expected")
@@ -1239,8 +1470,15 @@ def influence(study, model: str = "paired_change", *, prior: str = "neutral",
         held_out = weights.copy()
         held_out[index] = 0.0
         inputs = replace(full_inputs, data={**full_inputs.data, "mother_weight": held_out})
-        result = _fit_quiet(model, study, prior=prior, likelihood=likelihood, mcid=mcid,
-                            sampler=sampler, inputs=inputs)
+        result = _fit_quiet(
+            model,
+            study,
+            prior=prior,
+            likelihood=likelihood,
+            mcid=mcid,
+            sampler=sampler,
+            inputs=inputs,
+        )
         row = _summary_row(result, id=str(mother), change=changes.get(str(mother), float("nan")))
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -1248,7 +1486,9 @@ def influence(study, model: str = "paired_change", *, prior: str = "neutral",
     table["shift"] = table["effect_median"] - reference
     biggest = int(np.argmax(np.abs(table["shift"].to_numpy())))
     summary = {
-        "model": model, "likelihood": likelihood, "mcid": mcid,
+        "model": model,
+        "likelihood": likelihood,
+        "mcid": mcid,
         "effect_median_all": reference,
         "p_effect_gt_0_all": float(full.summary["p_effect_gt_0"]),
         "p_effect_gt_mcid_all": float(full.summary.get("p_effect_gt_mcid", float("nan"))),
@@ -1260,10 +1500,14 @@ def influence(study, model: str = "paired_change", *, prior: str = "neutral",
     }
     figure = _influence_figure(table, reference, mcid)
     return SensitivityResult(
-        name="influence", title="Influence of each mother (leave one out)", table=table,
-        figure=figure, summary=summary,
+        name="influence",
+        title="Influence of each mother (leave one out)",
+        table=table,
+        figure=figure,
+        summary=summary,
         reconstructed=bool(getattr(study, "reconstructed", False)),
-        notes=("Each row is a refit with that mother's likelihood weight set to 0.",))
+        notes=("Each row is a refit with that mother's likelihood weight set to 0.",),
+    )
 
 
 def _influence_figure(table: pd.DataFrame, reference: float, mcid: float) -> Figure:
@@ -1272,28 +1516,44 @@ def _influence_figure(table: pd.DataFrame, reference: float, mcid: float) -> Fig
     left, right = figure.subplots(1, 2)
     left.scatter(table["change"], table["effect_median"], color="C0")
     for _, row in table.iterrows():
-        left.annotate(row["id"], (row["change"], row["effect_median"]), fontsize=6,
-                      xytext=(2, 2), textcoords="offset points")
+        left.annotate(
+            row["id"],
+            (row["change"], row["effect_median"]),
+            fontsize=6,
+            xytext=(2, 2),
+            textcoords="offset points",
+        )
     left.axhline(reference, color="grey", ls=":", label="all mothers")
-    left.set(xlabel="the left-out mother's change", ylabel="effect median without her",
-             title="Leave one mother out")
+    left.set(
+        xlabel="the left-out mother's change",
+        ylabel="effect median without her",
+        title="Leave one mother out",
+    )
     left.legend(frameon=False, fontsize=8)
     order = np.arange(len(table))
     right.plot(order, table["p_effect_gt_0"], "o", label="P(effect > 0)")
     right.plot(order, table["p_effect_gt_mcid"], "s", label=f"P(effect > {mcid:g})")
     right.set_xticks(order, table["id"], rotation=90, fontsize=6)
-    right.set(ylim=(-0.02, 1.02), ylabel="posterior probability without her",
-              title="Decision probabilities")
+    right.set(
+        ylim=(-0.02, 1.02),
+        ylabel="posterior probability without her",
+        title="Decision probabilities",
+    )
     right.legend(frameon=False, fontsize=8)
     return figure
 
 
-def reconstruction_ensemble(scenario: str = "volume_ml", k: int = 20, seed: int = 0, *,
-                            model: str = "paired_change", prior: str = "neutral",
-                            likelihood: str | None = None, mcid: float | None = None,
-                            sampler: SamplerOptions = SamplerOptions(draws=300, tune=200,
-                                                                     chains=2)
-                            ) -> SensitivityResult:
+def reconstruction_ensemble(
+    scenario: str = "volume_ml",
+    k: int = 20,
+    seed: int = 0,
+    *,
+    model: str = "paired_change",
+    prior: str = "neutral",
+    likelihood: str | None = None,
+    mcid: float | None = None,
+    sampler: SamplerOptions = SamplerOptions(draws=300, tune=200, chains=2),
+) -> SensitivityResult:
     """Refit K reconstructed datasets that all satisfy the published constraints.
 
     Parameters
@@ -1330,14 +1590,26 @@ def reconstruction_ensemble(scenario: str = "volume_ml", k: int = 20, seed: int 
     rows = []
     for index, (member, member_seed) in enumerate(zip(members, seeds, strict=True)):
         change = _massage_changes(member)
-        result = _fit_quiet(model, member, prior=prior, likelihood=likelihood, mcid=mcid,
-                            sampler=sampler)
-        rows.append(_summary_row(result, member=index, seed=int(member_seed),
-                                 sha256=member.sha256[:12], change_mean=float(change.mean()),
-                                 change_sd=float(change.std(ddof=1))))
+        result = _fit_quiet(
+            model, member, prior=prior, likelihood=likelihood, mcid=mcid, sampler=sampler
+        )
+        rows.append(
+            _summary_row(
+                result,
+                member=index,
+                seed=int(member_seed),
+                sha256=member.sha256[:12],
+                change_mean=float(change.mean()),
+                change_sd=float(change.std(ddof=1)),
+            )
+        )
     table = pd.DataFrame(rows)
     summary = {
-        "scenario": scenario, "k": int(k), "seed": int(seed), "model": model, "mcid": mcid,
+        "scenario": scenario,
+        "k": int(k),
+        "seed": int(seed),
+        "model": model,
+        "mcid": mcid,
         "effect_median_min": float(table.effect_median.min()),
         "effect_median_max": float(table.effect_median.max()),
         "effect_ci95_low_min": float(table.effect_ci95_low.min()),
@@ -1348,22 +1620,40 @@ def reconstruction_ensemble(scenario: str = "volume_ml", k: int = 20, seed: int 
         "share_p_effect_gt_mcid_above_half": float((table.p_effect_gt_mcid > 0.5).mean()),
     }
     ordered = table.sort_values("effect_median").reset_index(drop=True)
-    figure = _forest_figure(ordered.assign(label=[f"seed {s}" for s in ordered.seed]),
-                            label_column="label", mcid=mcid,
-                            title=f"{k} reconstructions that all match the paper")
+    figure = _forest_figure(
+        ordered.assign(label=[f"seed {s}" for s in ordered.seed]),
+        label_column="label",
+        mcid=mcid,
+        title=f"{k} reconstructions that all match the paper",
+    )
     return SensitivityResult(
-        name="ensemble", title="Reconstruction ensemble: how much hinges on the unknown raw data",
-        table=table, figure=figure, summary=summary, reconstructed=True,
-        notes=("Every member matches n, the covariate counts and p < .0005; they differ only "
-               "in what the paper did not publish.",))
+        name="ensemble",
+        title="Reconstruction ensemble: how much hinges on the unknown raw data",
+        table=table,
+        figure=figure,
+        summary=summary,
+        reconstructed=True,
+        notes=(
+            "Every member matches n, the covariate counts and p < .0005; they differ only "
+            "in what the paper did not publish.",
+        ),
+    )
 
 
-def bias_analysis(study, *, model: str = "paired_change", prior: str = "neutral",
-                  likelihood: str | None = None, mcid: float | None = None,
-                  trend_mean: float | None = None, trend_sd: float | None = None,
-                  prob_positive: float = 0.95, prob_mcid: float = 0.5,
-                  sampler: SamplerOptions = SamplerOptions(), fit_result=None
-                  ) -> SensitivityResult:
+def bias_analysis(
+    study,
+    *,
+    model: str = "paired_change",
+    prior: str = "neutral",
+    likelihood: str | None = None,
+    mcid: float | None = None,
+    trend_mean: float | None = None,
+    trend_sd: float | None = None,
+    prob_positive: float = 0.95,
+    prob_mcid: float = 0.5,
+    sampler: SamplerOptions = SamplerOptions(),
+    fit_result=None,
+) -> SensitivityResult:
     """Bias analysis of the single-group design: the natural rise without massage.
 
     Parameters
@@ -1408,37 +1698,59 @@ def bias_analysis(study, *, model: str = "paired_change", prior: str = "neutral"
     default_trend = TREND_PRIORS.get(study.outcome.kind, TREND_PRIORS["continuous"])
     if study.outcome.kind == "score" and study.outcome.max_score:
         factor = study.outcome.max_score / 10.0
-        default_trend = TrendPrior(default_trend.mean * factor, default_trend.sd * factor,
-                                   default_trend.unit, default_trend.rationale)
+        default_trend = TrendPrior(
+            default_trend.mean * factor,
+            default_trend.sd * factor,
+            default_trend.unit,
+            default_trend.rationale,
+        )
     trend = TrendPrior(
         mean=default_trend.mean if trend_mean is None else float(trend_mean),
         sd=default_trend.sd if trend_sd is None else float(trend_sd),
         unit=study.outcome.unit or default_trend.unit,
-        rationale=(default_trend.rationale if trend_mean is None and trend_sd is None
-                   else "set by the user"))
+        rationale=(
+            default_trend.rationale
+            if trend_mean is None and trend_sd is None
+            else "set by the user"
+        ),
+    )
     if not (math.isfinite(trend.mean) and math.isfinite(trend.sd) and trend.sd >= 0):
-        raise PriorError(f"the trend prior needs a finite mean and sd >= 0, got "
-                         f"mean {trend.mean!r}, sd {trend.sd!r}")
+        raise PriorError(
+            f"the trend prior needs a finite mean and sd >= 0, got "
+            f"mean {trend.mean!r}, sd {trend.sd!r}"
+        )
     if fit_result is None:
-        fit_result = _fit_quiet(model, study, prior=prior, likelihood=likelihood, mcid=mcid,
-                                sampler=sampler)
+        fit_result = _fit_quiet(
+            model, study, prior=prior, likelihood=likelihood, mcid=mcid, sampler=sampler
+        )
     draws = _effect_draws(fit_result)
     _, tip_positive, tip_mcid = tipping_points(
-        draws, trend_sd=trend.sd, mcid=mcid, prob_positive=prob_positive, prob_mcid=prob_mcid)
+        draws, trend_sd=trend.sd, mcid=mcid, prob_positive=prob_positive, prob_mcid=prob_mcid
+    )
     # the plot spans no trend, both tipping points and the trend prior's +-2 sd
-    span = (min(0.0, tip_positive, tip_mcid, trend.mean - 2 * trend.sd),
-            max(1.5 * max(tip_positive, tip_mcid), trend.mean + 2 * trend.sd))
+    span = (
+        min(0.0, tip_positive, tip_mcid, trend.mean - 2 * trend.sd),
+        max(1.5 * max(tip_positive, tip_mcid), trend.mean + 2 * trend.sd),
+    )
     table, _, _ = tipping_points(
-        draws, trend_sd=trend.sd, mcid=mcid, prob_positive=prob_positive, prob_mcid=prob_mcid,
-        trend_grid=np.linspace(*span, 81))
+        draws,
+        trend_sd=trend.sd,
+        mcid=mcid,
+        prob_positive=prob_positive,
+        prob_mcid=prob_mcid,
+        trend_grid=np.linspace(*span, 81),
+    )
     rng = np.random.default_rng(sampler.seed)
     massage = draws - rng.normal(trend.mean, trend.sd, draws.size)
     summary = {
-        "model": fit_result.model_name, "mcid": mcid,
-        "trend_mean": trend.mean, "trend_sd": trend.sd,
+        "model": fit_result.model_name,
+        "mcid": mcid,
+        "trend_mean": trend.mean,
+        "trend_sd": trend.sd,
         "tipping_point_p_effect_gt_0": tip_positive,
         "tipping_point_p_effect_gt_mcid": tip_mcid,
-        "prob_positive_threshold": prob_positive, "prob_mcid_threshold": prob_mcid,
+        "prob_positive_threshold": prob_positive,
+        "prob_mcid_threshold": prob_mcid,
         "naive_effect_median": float(np.median(draws)),
         "naive_p_effect_gt_0": float(np.mean(draws > 0)),
         "naive_p_effect_gt_mcid": float(np.mean(draws > mcid)),
@@ -1457,22 +1769,30 @@ def bias_analysis(study, *, model: str = "paired_change", prior: str = "neutral"
         _tipping_sentence(f"P(effect > MCID = {mcid:g})", prob_mcid, tip_mcid, trend.unit),
     )
     return SensitivityResult(
-        name="bias", title="Bias analysis: what if milk output rises without massage?",
-        table=table, figure=figure, summary=summary,
-        reconstructed=bool(getattr(study, "reconstructed", False)), notes=notes)
+        name="bias",
+        title="Bias analysis: what if milk output rises without massage?",
+        table=table,
+        figure=figure,
+        summary=summary,
+        reconstructed=bool(getattr(study, "reconstructed", False)),
+        notes=notes,
+    )
 
 
 def _tipping_sentence(what: str, threshold: float, tip: float, unit: str) -> str:
     """Say where the conclusion tips, including when it has tipped already at no trend."""
     if tip > 0:
-        return (f"{what} falls below {threshold:g} once the assumed natural rise exceeds "
-                f"{tip:.3g} {unit}.")
-    return (f"{what} is below {threshold:g} even with no natural rise; only a natural "
-            f"fall of more than {-tip:.3g} {unit} would lift it above.")
+        return (
+            f"{what} falls below {threshold:g} once the assumed natural rise exceeds "
+            f"{tip:.3g} {unit}."
+        )
+    return (
+        f"{what} is below {threshold:g} even with no natural rise; only a natural "
+        f"fall of more than {-tip:.3g} {unit} would lift it above."
+    )
 
 
-def highlights(study, *, mcid: float | None = None, fast: bool = False
-               ) -> list[SensitivityResult]:
+def highlights(study, *, mcid: float | None = None, fast: bool = False) -> list[SensitivityResult]:
     """The analyses the HTML report shows: prior grid with BF curve, bias, published p.
 
     Parameters
@@ -1494,8 +1814,9 @@ def highlights(study, *, mcid: float | None = None, fast: bool = False
     ['prior_grid', 'bias', 'published_p']
     """
     sampler = FAST_SAMPLER if fast else SamplerOptions(draws=300, tune=200, chains=2)
-    grid_kwargs = ({"locations": (-0.5, 0.0, 0.5), "scales": (0.2, math.sqrt(2) / 2, 1.4)}
-                   if fast else {})
+    grid_kwargs = (
+        {"locations": (-0.5, 0.0, 0.5), "scales": (0.2, math.sqrt(2) / 2, 1.4)} if fast else {}
+    )
     return [
         prior_grid(study, mcid=mcid, sampler=sampler, **grid_kwargs),
         bias_analysis(study, mcid=mcid, sampler=sampler),

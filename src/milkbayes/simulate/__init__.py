@@ -30,7 +30,24 @@ from milkbayes.simulate.rtm import expected_rtm_change, regression_to_mean
 from milkbayes.simulate.runner import StudyRun, run_study
 from milkbayes.simulate.sbc import MODELS, SBCResult, sbc
 
-__all__ = ["MODELS", "DGPSettings", "SBCResult", "SimulatedData", "SimulationError", "StudyRun",
-           "assurance", "bayes_power", "change_sd", "expected_rtm_change", "power",
-           "precision_curve", "regression_to_mean", "retrodesign", "run_study",
-           "sample_size_for_precision", "sbc", "simulate", "type_sm"]
+__all__ = [
+    "MODELS",
+    "DGPSettings",
+    "SBCResult",
+    "SimulatedData",
+    "SimulationError",
+    "StudyRun",
+    "assurance",
+    "bayes_power",
+    "change_sd",
+    "expected_rtm_change",
+    "power",
+    "precision_curve",
+    "regression_to_mean",
+    "retrodesign",
+    "run_study",
+    "sample_size_for_precision",
+    "sbc",
+    "simulate",
+    "type_sm",
+]

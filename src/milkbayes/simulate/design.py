@@ -72,10 +72,17 @@ def frequentist_block_task(params: dict, seed: np.random.SeedSequence) -> dict:
     w_z, w_p = wilcoxon_many(d)
     known_se = change_sd(settings) / math.sqrt(n)
     z_p = 2 * stats.norm.sf(np.abs(d.mean(axis=1) / known_se)) if known_se > 0 else np.ones(size)
-    return {"n": size, "effect": sims.effect.tolist(), "estimate": d.mean(axis=1).tolist(),
-            "se": (d.std(axis=1, ddof=1) / math.sqrt(n)).tolist(), "t_p": t_p.tolist(),
-            "wilcoxon_z": w_z.tolist(), "wilcoxon_p": w_p.tolist(), "z_p": z_p.tolist(),
-            "bf10": jzs_bf10_many(t, n, params.get("r", DEFAULT_R)).tolist()}
+    return {
+        "n": size,
+        "effect": sims.effect.tolist(),
+        "estimate": d.mean(axis=1).tolist(),
+        "se": (d.std(axis=1, ddof=1) / math.sqrt(n)).tolist(),
+        "t_p": t_p.tolist(),
+        "wilcoxon_z": w_z.tolist(),
+        "wilcoxon_p": w_p.tolist(),
+        "z_p": z_p.tolist(),
+        "bf10": jzs_bf10_many(t, n, params.get("r", DEFAULT_R)).tolist(),
+    }
 
 
 def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
@@ -95,8 +102,14 @@ def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
     module = engine.model_module(params["model"])
     inputs = module.inputs(study, params["likelihood"])
     shapes = tuple((k, np.shape(v)) for k, v in sorted(inputs.data.items()))
-    key = ("model", params["model"], params["likelihood"], params["prior"], settings.outcome,
-           shapes)
+    key = (
+        "model",
+        params["model"],
+        params["likelihood"],
+        params["prior"],
+        settings.outcome,
+        shapes,
+    )
 
     def build():  # on a cache miss only: resolving a prior set costs more than a refit
         prior = get_prior(params["prior"], study.outcome, params["model"])
@@ -104,18 +117,31 @@ def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
 
     bundle = engine.get_compiled(key, build)
     draws, divergences = engine.sample_scalars(
-        bundle, inputs.data, [module.EFFECT], seed=int(fit_seed.generate_state(1)[0]),
-        draws=params["draws"], tune=params["tune"], chains=params["chains"])
+        bundle,
+        inputs.data,
+        [module.EFFECT],
+        seed=int(fit_seed.generate_state(1)[0]),
+        draws=params["draws"],
+        tune=params["tune"],
+        chains=params["chains"],
+    )
     posterior = draws[module.EFFECT].ravel()
     d = sims.massage_change
     t, t_p = paired_t_many(d)
     _, w_p = wilcoxon_many(d)
     low, median, high = np.quantile(posterior, [0.025, 0.5, 0.975])
-    return {"effect": float(sims.effect[0]), "estimate": float(d.mean()),
-            "effect_median": float(median), "effect_ci95_low": float(low),
-            "effect_ci95_high": float(high), "p_effect_gt_0": float(np.mean(posterior > 0)),
-            "divergences": divergences, "t_p": float(t_p[0]), "wilcoxon_p": float(w_p[0]),
-            "bf10": float(jzs_bf10_many(t, d.shape[1])[0])}
+    return {
+        "effect": float(sims.effect[0]),
+        "estimate": float(d.mean()),
+        "effect_median": float(median),
+        "effect_ci95_low": float(low),
+        "effect_ci95_high": float(high),
+        "p_effect_gt_0": float(np.mean(posterior > 0)),
+        "divergences": divergences,
+        "t_p": float(t_p[0]),
+        "wilcoxon_p": float(w_p[0]),
+        "bf10": float(jzs_bf10_many(t, d.shape[1])[0]),
+    }
 
 
 # ---------------------------------------------------------------- power and assurance
@@ -173,17 +199,37 @@ def _columns(results) -> dict[str, np.ndarray]:
     return {k: np.asarray([r[k] for r in results], float) for k in keys}
 
 
-def simulate_rules(settings: DGPSettings, n_sims: int, *, seed: int = 1,
-                   design_prior: dict | None = None, r: float = DEFAULT_R, **run_options):
+def simulate_rules(
+    settings: DGPSettings,
+    n_sims: int,
+    *,
+    seed: int = 1,
+    design_prior: dict | None = None,
+    r: float = DEFAULT_R,
+    **run_options,
+):
     """Run the no-sampling rules on ``n_sims`` datasets; returns (columns, StudyRun)."""
     if n_sims < 1:
         raise SimulationError(f"n_sims must be >= 1, not {n_sims}")
     _check_design_prior(design_prior)
-    params = {"settings": settings.to_dict(), "n_sims": int(n_sims), "block": BLOCK,
-              "design_prior": design_prior, "r": float(r)}
+    params = {
+        "settings": settings.to_dict(),
+        "n_sims": int(n_sims),
+        "block": BLOCK,
+        "design_prior": design_prior,
+        "r": float(r),
+    }
     run_options.setdefault("workers", 1)  # vectorised blocks: one process is usually fastest
-    run = run_study("frequentist", params, math.ceil(n_sims / BLOCK), seed=seed, unit="sims",
-                    units_per_task=BLOCK, description="simulating", **run_options)
+    run = run_study(
+        "frequentist",
+        params,
+        math.ceil(n_sims / BLOCK),
+        seed=seed,
+        unit="sims",
+        units_per_task=BLOCK,
+        description="simulating",
+        **run_options,
+    )
     return _columns(run.results), run
 
 
@@ -198,14 +244,29 @@ def _power_result(columns, n_sims, alpha, settings, design_prior, run) -> PowerR
     decisions = _decisions(columns, alpha)
     rates = {k: float(v.mean()) for k, v in decisions.items()}
     return PowerResult(
-        power=rates, mc_se={k: math.sqrt(p * (1 - p) / n_sims) for k, p in rates.items()},
-        n_sims=n_sims, alpha=alpha, settings=settings.to_dict(), design_prior=design_prior,
-        run={"backend": run.backend, "elapsed": run.elapsed, "compilations": run.compilations,
-             "resumed": run.resumed})
+        power=rates,
+        mc_se={k: math.sqrt(p * (1 - p) / n_sims) for k, p in rates.items()},
+        n_sims=n_sims,
+        alpha=alpha,
+        settings=settings.to_dict(),
+        design_prior=design_prior,
+        run={
+            "backend": run.backend,
+            "elapsed": run.elapsed,
+            "compilations": run.compilations,
+            "resumed": run.resumed,
+        },
+    )
 
 
-def power(settings: DGPSettings, n_sims: int = 10_000, *, alpha: float = 0.05, seed: int = 1,
-          **run_options) -> PowerResult:
+def power(
+    settings: DGPSettings,
+    n_sims: int = 10_000,
+    *,
+    alpha: float = 0.05,
+    seed: int = 1,
+    **run_options,
+) -> PowerResult:
     """Power of the Wilcoxon, paired-t and BF10 > 3 rules at the settings' true effect.
 
     The Bayes-factor rule uses the JZS closed form (:func:`~milkbayes.simulate.rules.
@@ -216,8 +277,15 @@ def power(settings: DGPSettings, n_sims: int = 10_000, *, alpha: float = 0.05, s
     return _power_result(columns, n_sims, alpha, settings, None, run)
 
 
-def assurance(settings: DGPSettings, design_prior: dict, n_sims: int = 10_000, *,
-              alpha: float = 0.05, seed: int = 1, **run_options) -> PowerResult:
+def assurance(
+    settings: DGPSettings,
+    design_prior: dict,
+    n_sims: int = 10_000,
+    *,
+    alpha: float = 0.05,
+    seed: int = 1,
+    **run_options,
+) -> PowerResult:
     """Assurance: the power averaged over a normal design prior on the true effect.
 
     Notes
@@ -231,15 +299,27 @@ def assurance(settings: DGPSettings, design_prior: dict, n_sims: int = 10_000, *
     O'Hagan, A., Stevens, J. W., & Campbell, M. J. (2005). Assurance in clinical
     trial design. *Pharmaceutical Statistics*, 4(3), 187-201.
     """
-    columns, run = simulate_rules(settings, n_sims, seed=seed, design_prior=design_prior,
-                                  **run_options)
+    columns, run = simulate_rules(
+        settings, n_sims, seed=seed, design_prior=design_prior, **run_options
+    )
     return _power_result(columns, n_sims, alpha, settings, design_prior, run)
 
 
-def bayes_power(settings: DGPSettings, n_sims: int = 1000, *, model: str = "paired_change",
-                likelihood: str | None = None, prior: str = "neutral", draws: int = 300,
-                tune: int = 300, chains: int = 2, alpha: float = 0.05, seed: int = 1,
-                design_prior: dict | None = None, **run_options):
+def bayes_power(
+    settings: DGPSettings,
+    n_sims: int = 1000,
+    *,
+    model: str = "paired_change",
+    likelihood: str | None = None,
+    prior: str = "neutral",
+    draws: int = 300,
+    tune: int = 300,
+    chains: int = 2,
+    alpha: float = 0.05,
+    seed: int = 1,
+    design_prior: dict | None = None,
+    **run_options,
+):
     """Power (or assurance) of the posterior rule P(effect > 0) > 0.95, by fitting.
 
     Every simulated study is fitted with the compiled model (one compilation per
@@ -251,12 +331,25 @@ def bayes_power(settings: DGPSettings, n_sims: int = 1000, *, model: str = "pair
 
     _check_design_prior(design_prior)
     module = engine.model_module(model)
-    params = {"settings": settings.to_dict(), "model": model,
-              "likelihood": likelihood or module.LIKELIHOODS[0], "prior": prior,
-              "draws": int(draws), "tune": int(tune), "chains": int(chains),
-              "design_prior": design_prior}
-    run = run_study("bayes_fit", params, n_sims, seed=seed, unit="fits",
-                    description=f"fitting {model}", **run_options)
+    params = {
+        "settings": settings.to_dict(),
+        "model": model,
+        "likelihood": likelihood or module.LIKELIHOODS[0],
+        "prior": prior,
+        "draws": int(draws),
+        "tune": int(tune),
+        "chains": int(chains),
+        "design_prior": design_prior,
+    }
+    run = run_study(
+        "bayes_fit",
+        params,
+        n_sims,
+        seed=seed,
+        unit="fits",
+        description=f"fitting {model}",
+        **run_options,
+    )
     columns = _columns(run.results)
     return _power_result(columns, n_sims, alpha, settings, design_prior, run), run.results
 
@@ -344,12 +437,23 @@ def retrodesign(effect: float, se: float, alpha: float = 0.05) -> TypeSM:
     power_ = p_hi + p_lo
     d = abs(effect)
     moment = d * p_hi + se * stats.norm.pdf(z - lam) - d * p_lo + se * stats.norm.pdf(-z - lam)
-    return TypeSM(power=float(power_), type_s=float(p_lo / power_),
-                  exaggeration=float(moment / (power_ * d)), method="closed form")
+    return TypeSM(
+        power=float(power_),
+        type_s=float(p_lo / power_),
+        exaggeration=float(moment / (power_ * d)),
+        method="closed form",
+    )
 
 
-def type_sm(settings: DGPSettings, n_sims: int = 10_000, *, test: str = "t",
-            alpha: float = 0.05, seed: int = 1, **run_options) -> TypeSM:
+def type_sm(
+    settings: DGPSettings,
+    n_sims: int = 10_000,
+    *,
+    test: str = "t",
+    alpha: float = 0.05,
+    seed: int = 1,
+    **run_options,
+) -> TypeSM:
     """Type S and Type M errors of the mean change, conditional on significance.
 
     ``test`` picks the significance rule: ``"t"``, ``"wilcoxon"`` or ``"z"`` (known
@@ -368,12 +472,20 @@ def type_sm(settings: DGPSettings, n_sims: int = 10_000, *, test: str = "t",
     significant = columns[column[test]] < alpha
     estimates = columns["estimate"][significant]
     if estimates.size == 0:
-        return TypeSM(power=0.0, type_s=float("nan"), exaggeration=float("nan"),
-                      n_significant=0, method=f"simulation ({test}); nothing significant")
-    return TypeSM(power=float(significant.mean()),
-                  type_s=float(np.mean(np.sign(estimates) != np.sign(truth))),
-                  exaggeration=float(np.mean(np.abs(estimates)) / abs(truth)),
-                  n_significant=int(significant.sum()), method=f"simulation ({test})")
+        return TypeSM(
+            power=0.0,
+            type_s=float("nan"),
+            exaggeration=float("nan"),
+            n_significant=0,
+            method=f"simulation ({test}); nothing significant",
+        )
+    return TypeSM(
+        power=float(significant.mean()),
+        type_s=float(np.mean(np.sign(estimates) != np.sign(truth))),
+        exaggeration=float(np.mean(np.abs(estimates)) / abs(truth)),
+        n_significant=int(significant.sum()),
+        method=f"simulation ({test})",
+    )
 
 
 # ---------------------------------------------------------------- precision
@@ -400,8 +512,9 @@ def expected_half_width(n: int, sigma: float, confidence: float = 0.95) -> float
     return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sigma * c4 / math.sqrt(n))
 
 
-def probability_half_width_within(n: int, sigma: float, half_width: float,
-                                  confidence: float = 0.95) -> float:
+def probability_half_width_within(
+    n: int, sigma: float, half_width: float, confidence: float = 0.95
+) -> float:
     """P(t-interval half-width <= ``half_width``) for n paired changes of SD σ.
 
     Notes
@@ -416,11 +529,17 @@ def probability_half_width_within(n: int, sigma: float, half_width: float,
     formulas? *The American Statistician*, 43(2), 101-105.
     """
     t = stats.t.ppf(0.5 + confidence / 2, n - 1)
-    return float(stats.chi2.cdf((n - 1) * n * half_width ** 2 / (t * sigma) ** 2, n - 1))
+    return float(stats.chi2.cdf((n - 1) * n * half_width**2 / (t * sigma) ** 2, n - 1))
 
 
-def sample_size_for_precision(sigma: float, half_width: float, *, confidence: float = 0.95,
-                              probability: float | None = None, n_max: int = 100_000) -> int:
+def sample_size_for_precision(
+    sigma: float,
+    half_width: float,
+    *,
+    confidence: float = 0.95,
+    probability: float | None = None,
+    n_max: int = 100_000,
+) -> int:
     """Smallest n whose t interval of the mean change has the wanted half-width.
 
     With ``probability=None`` the *expected* half-width must be at most
@@ -470,8 +589,15 @@ class PrecisionPoint:
     coverage: float
 
 
-def precision_curve(settings: DGPSettings, sizes, half_width: float, *, n_sims: int = 2000,
-                    confidence: float = 0.95, seed: int = 1) -> list[PrecisionPoint]:
+def precision_curve(
+    settings: DGPSettings,
+    sizes,
+    half_width: float,
+    *,
+    n_sims: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 1,
+) -> list[PrecisionPoint]:
     """Simulated half-width, P(half-width <= target) and coverage of the t interval.
 
     The coverage is of the true mean change ``trend + effect`` (what a one-group
@@ -482,10 +608,14 @@ def precision_curve(settings: DGPSettings, sizes, half_width: float, *, n_sims: 
     for offset, n in enumerate(sizes):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(offset,)))
         d = simulate(settings.with_(n=int(n), n_control=0), n_sims, rng).massage_change
-        half = (stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(axis=1, ddof=1)
-                / math.sqrt(n))
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(axis=1, ddof=1) / math.sqrt(n)
         covered = np.abs(d.mean(axis=1) - truth) <= half
-        out.append(PrecisionPoint(n=int(n), mean_half_width=float(half.mean()),
-                                  p_within=float(np.mean(half <= half_width)),
-                                  coverage=float(covered.mean())))
+        out.append(
+            PrecisionPoint(
+                n=int(n),
+                mean_half_width=float(half.mean()),
+                p_within=float(np.mean(half <= half_width)),
+                coverage=float(covered.mean()),
+            )
+        )
     return out

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from milkbayes.errors import MilkbayesError, SimulationError
+from milkbayes.errors import SimulationError
 
 P_WORK_LONG = 13 / 24
 """Share of mothers with long work duration in the paper (13/24, 54.2 %)."""
@@ -101,13 +101,15 @@ class DGPSettings:
 
 def _check_settings(s: DGPSettings) -> None:
     if s.n < 2 or s.n_control < 0 or s.n_control == 1:
-        raise SimulationError(f"need n >= 2 mothers (got n={s.n}) and n_control = 0 or >= 2 "
-                              f"(got {s.n_control})")
+        raise SimulationError(
+            f"need n >= 2 mothers (got n={s.n}) and n_control = 0 or >= 2 (got {s.n_control})"
+        )
     if s.outcome not in ("volume", "score"):
         raise SimulationError(f"outcome must be 'volume' or 'score', not {s.outcome!r}")
     if s.distribution not in ("lognormal", "normal"):
-        raise SimulationError(f"distribution must be 'lognormal' or 'normal', "
-                              f"not {s.distribution!r}")
+        raise SimulationError(
+            f"distribution must be 'lognormal' or 'normal', not {s.distribution!r}"
+        )
     for name in ("between_sd", "within_sd", "measurement_sd"):
         value = getattr(s, name)
         if not (math.isfinite(value) and value >= 0):
@@ -117,8 +119,9 @@ def _check_settings(s: DGPSettings) -> None:
             raise SimulationError(f"{name} must lie in [0, 1], not {getattr(s, name)}")
     if s.outcome == "volume" and s.distribution == "lognormal":
         if s.baseline_mean <= 0 or s.baseline_mean + s.trend <= 0:
-            raise SimulationError("log-normal volumes need baseline_mean > 0 and "
-                                  "baseline_mean + trend > 0")
+            raise SimulationError(
+                "log-normal volumes need baseline_mean > 0 and baseline_mean + trend > 0"
+            )
     if s.outcome == "score" and s.max_score < 1:
         raise SimulationError(f"max_score must be >= 1, not {s.max_score}")
 
@@ -143,9 +146,12 @@ def change_sd(settings: DGPSettings) -> float:
     4.123105625617661
     """
     s = settings
-    variance = (s.within_sd ** 2 + 2 * s.measurement_sd ** 2
-                + s.modifier_work_long ** 2 * s.p_work_long * (1 - s.p_work_long)
-                + s.modifier_multipara ** 2 * s.p_multipara * (1 - s.p_multipara))
+    variance = (
+        s.within_sd**2
+        + 2 * s.measurement_sd**2
+        + s.modifier_work_long**2 * s.p_work_long * (1 - s.p_work_long)
+        + s.modifier_multipara**2 * s.p_multipara * (1 - s.p_multipara)
+    )
     return math.sqrt(variance)
 
 
@@ -188,7 +194,7 @@ class SimulatedData:
     @property
     def control_change(self) -> np.ndarray:
         """Changes of the control arm, shape ``(n_sims, n_control)``."""
-        return self.change[:, self.settings.n:]
+        return self.change[:, self.settings.n :]
 
     def frame(self, index: int):
         """Simulated study ``index`` as a wide table in the data contract's columns."""
@@ -196,14 +202,16 @@ class SimulatedData:
 
         s = self.settings
         size = s.n + s.n_control
-        frame = pd.DataFrame({
-            "id": [f"sim{index}_{i + 1:03d}" for i in range(size)],
-            "pre": self.pre[index].astype(float),
-            "post": self.post[index].astype(float),
-            "group": np.where(self.massage[index], "massage", "control"),
-            "work_duration": np.where(self.work_long[index], "long", "short"),
-            "parity": np.where(self.multipara[index], "multipara", "primipara"),
-        })
+        frame = pd.DataFrame(
+            {
+                "id": [f"sim{index}_{i + 1:03d}" for i in range(size)],
+                "pre": self.pre[index].astype(float),
+                "post": self.post[index].astype(float),
+                "group": np.where(self.massage[index], "massage", "control"),
+                "work_duration": np.where(self.work_long[index], "long", "short"),
+                "parity": np.where(self.multipara[index], "multipara", "primipara"),
+            }
+        )
         return frame
 
     def study(self, index: int):
@@ -216,14 +224,22 @@ class SimulatedData:
         from milkbayes.data.study import Outcome, study_from_frame
 
         s = self.settings
-        outcome = (Outcome(kind="volume", unit="ml") if s.outcome == "volume"
-                   else Outcome(kind="score", max_score=s.max_score))
-        return study_from_frame(self.frame(index), outcome=outcome,
-                                source=f"simulated:{index}", reconstructed=False)
+        outcome = (
+            Outcome(kind="volume", unit="ml")
+            if s.outcome == "volume"
+            else Outcome(kind="score", max_score=s.max_score)
+        )
+        return study_from_frame(
+            self.frame(index), outcome=outcome, source=f"simulated:{index}", reconstructed=False
+        )
 
 
-def simulate(settings: DGPSettings, n_sims: int, rng: np.random.Generator,
-             effect: np.ndarray | float | None = None) -> SimulatedData:
+def simulate(
+    settings: DGPSettings,
+    n_sims: int,
+    rng: np.random.Generator,
+    effect: np.ndarray | float | None = None,
+) -> SimulatedData:
     """Draw ``n_sims`` studies from the data-generating process.
 
     Parameters
@@ -270,14 +286,18 @@ def simulate(settings: DGPSettings, n_sims: int, rng: np.random.Generator,
         raise SimulationError(f"n_sims must be >= 1, not {n_sims}")
     size = s.n + s.n_control
     shape = (n_sims, size)
-    beta = np.broadcast_to(np.asarray(s.effect if effect is None else effect, float),
-                           (n_sims,)).copy()
+    beta = np.broadcast_to(
+        np.asarray(s.effect if effect is None else effect, float), (n_sims,)
+    ).copy()
     massage = np.zeros(shape, bool)
     massage[:, : s.n] = True
     work_long = rng.random(shape) < s.p_work_long
     multipara = rng.random(shape) < s.p_multipara
-    mother_effect = (beta[:, None] + s.modifier_work_long * (work_long - s.p_work_long)
-                     + s.modifier_multipara * (multipara - s.p_multipara))
+    mother_effect = (
+        beta[:, None]
+        + s.modifier_work_long * (work_long - s.p_work_long)
+        + s.modifier_multipara * (multipara - s.p_multipara)
+    )
     expected_change = s.trend + massage * mother_effect
     true_change = expected_change + s.within_sd * rng.standard_normal(shape)
     if s.outcome == "volume" and s.distribution == "lognormal":
@@ -289,20 +309,28 @@ def simulate(settings: DGPSettings, n_sims: int, rng: np.random.Generator,
         if s.outcome == "score":
             pre = np.clip(np.rint(pre), 0, s.max_score)
             post = np.clip(np.rint(post), 0, s.max_score)
-    return SimulatedData(pre=pre, post=post, massage=massage, work_long=work_long,
-                         multipara=multipara, effect=beta, settings=s)
+    return SimulatedData(
+        pre=pre,
+        post=post,
+        massage=massage,
+        work_long=work_long,
+        multipara=multipara,
+        effect=beta,
+        settings=s,
+    )
 
 
-def _lognormal_measurements(s: DGPSettings, true_change: np.ndarray,
-                            rng: np.random.Generator, shape) -> tuple[np.ndarray, np.ndarray]:
+def _lognormal_measurements(
+    s: DGPSettings, true_change: np.ndarray, rng: np.random.Generator, shape
+) -> tuple[np.ndarray, np.ndarray]:
     # Log-normal with the requested mean and SD: sigma^2 = log(1 + cv^2).
     log_sd = math.sqrt(math.log1p((s.between_sd / s.baseline_mean) ** 2))
-    true_pre = s.baseline_mean * np.exp(log_sd * rng.standard_normal(shape) - log_sd ** 2 / 2)
+    true_pre = s.baseline_mean * np.exp(log_sd * rng.standard_normal(shape) - log_sd**2 / 2)
     ratio = np.maximum((s.baseline_mean + true_change) / s.baseline_mean, 0.0)
     true_post = true_pre * ratio
     error_sd = math.sqrt(math.log1p((s.measurement_sd / s.baseline_mean) ** 2))
 
     def measured(values):
-        return values * np.exp(error_sd * rng.standard_normal(shape) - error_sd ** 2 / 2)
+        return values * np.exp(error_sd * rng.standard_normal(shape) - error_sd**2 / 2)
 
     return measured(true_pre), measured(true_post)

@@ -57,8 +57,7 @@ def get_compiled(key: tuple, build) -> CompiledModel:
         compiled = compile_pymc_model(model)
         _COMPILATIONS += 1
         names = tuple(sorted(getattr(v, "name", "") for v in model.data_vars))
-        _CACHE[key] = CompiledModel(model=model, compiled=compiled, effect=effect,
-                                    data_names=names)
+        _CACHE[key] = CompiledModel(model=model, compiled=compiled, effect=effect, data_names=names)
     return _CACHE[key]
 
 
@@ -69,20 +68,36 @@ def _with_data(bundle: CompiledModel, data: dict[str, np.ndarray]):
     return bundle.compiled.with_data(**{k: np.asarray(v) for k, v in data.items() if k in known})
 
 
-def sample(bundle: CompiledModel, data: dict[str, np.ndarray], *, seed: int, draws: int,
-           tune: int, chains: int):
+def sample(
+    bundle: CompiledModel,
+    data: dict[str, np.ndarray],
+    *,
+    seed: int,
+    draws: int,
+    tune: int,
+    chains: int,
+):
     """Refit the compiled model to ``data``; returns the posterior DataTree."""
     from milkbayes.engine.fit import sample_uninterrupted
 
     compiled = _with_data(bundle, data)
     # nutpie's blocking sample() swallows Ctrl-C and returns the partial trace, which a
     # checkpoint would then keep as a finished fit
-    return sample_uninterrupted(compiled, draws=draws, tune=tune, chains=chains, cores=1,
-                                seed=int(seed), progress_bar=False)
+    return sample_uninterrupted(
+        compiled, draws=draws, tune=tune, chains=chains, cores=1, seed=int(seed), progress_bar=False
+    )
 
 
-def sample_scalars(bundle: CompiledModel, data: dict[str, np.ndarray], names, *, seed: int,
-                   draws: int, tune: int, chains: int) -> tuple[dict[str, np.ndarray], int]:
+def sample_scalars(
+    bundle: CompiledModel,
+    data: dict[str, np.ndarray],
+    names,
+    *,
+    seed: int,
+    draws: int,
+    tune: int,
+    chains: int,
+) -> tuple[dict[str, np.ndarray], int]:
     """Refit and return the draws of scalar variables ``names`` and the divergences.
 
     Same sampler, seed and draws as :func:`sample`, but read from nutpie's raw
@@ -100,9 +115,17 @@ def sample_scalars(bundle: CompiledModel, data: dict[str, np.ndarray], names, *,
     import nutpie
 
     compiled = _with_data(bundle, data)
-    raw = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=1,
-                        seed=int(seed), progress_bar=False, return_raw_trace=True,
-                        save_warmup=False)
+    raw = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=1,
+        seed=int(seed),
+        progress_bar=False,
+        return_raw_trace=True,
+        save_warmup=False,
+    )
     draw_batches, stat_batches = raw.get_arrow_trace()
     out = {name: np.empty((chains, draws)) for name in names}
     divergences = 0
@@ -112,8 +135,9 @@ def sample_scalars(bundle: CompiledModel, data: dict[str, np.ndarray], names, *,
         if int(kept.sum()) != draws:
             # nutpie swallowed a Ctrl-C and returned the draws so far: never checkpoint
             # a partial fit as a finished one
-            raise KeyboardInterrupt(f"sampling stopped early: chain {chain} has "
-                                    f"{int(kept.sum())} of {draws} draws")
+            raise KeyboardInterrupt(
+                f"sampling stopped early: chain {chain} has {int(kept.sum())} of {draws} draws"
+            )
         for name in names:
             out[name][chain] = np.asarray(batch.column(name))[kept]
         divergences += int(np.asarray(stats.column("diverging"), dtype=bool)[kept].sum())

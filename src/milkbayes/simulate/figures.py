@@ -48,8 +48,9 @@ def plot_sbc_ranks(result, band: float = 0.99):
         axis.set_xlabel(f"rank of the true value among {result.L} draws")
     axes[0].set_ylabel("simulations")
     verdict = "passes" if result.passed else "FAILS"
-    fig.suptitle(f"SBC of {result.model} (simulating prior x{result.widen:g}): {verdict}",
-                 fontsize=10)
+    fig.suptitle(
+        f"SBC of {result.model} (simulating prior x{result.widen:g}): {verdict}", fontsize=10
+    )
     return fig
 
 
@@ -63,18 +64,22 @@ def plot_power(result):
     axis.set_ylim(0, 1)
     label = "assurance" if result.design_prior else "power"
     axis.set_ylabel(label)
-    axis.set_title(f"{label} with n = {result.settings['n']} ({result.n_sims} simulations)",
-                   fontsize=10)
+    axis.set_title(
+        f"{label} with n = {result.settings['n']} ({result.n_sims} simulations)", fontsize=10
+    )
     return fig
 
 
 def plot_type_sm(simulated, closed_form):
     """Type S rate and exaggeration ratio: simulation beside the closed form."""
     fig, axes = _figure(2, width=3.2)
-    for axis, field, label in ((axes[0], "type_s", "Type S rate"),
-                               (axes[1], "exaggeration", "exaggeration ratio (Type M)")):
-        values = [getattr(simulated, field)] + ([getattr(closed_form, field)]
-                                                if closed_form else [])
+    for axis, field, label in (
+        (axes[0], "type_s", "Type S rate"),
+        (axes[1], "exaggeration", "exaggeration ratio (Type M)"),
+    ):
+        values = [getattr(simulated, field)] + (
+            [getattr(closed_form, field)] if closed_form else []
+        )
         axis.bar(["simulated", "closed form"][: len(values)], values, color=["C0", "C1"])
         axis.set_title(label, fontsize=10)
     return fig
@@ -92,8 +97,13 @@ def plot_rtm(result):
         errors.append(1.96 * result.mc_se_difference)
     axis.bar(labels, values, yerr=errors, color=["C3", "C2"][: len(values)], capsize=4)
     axis.axhline(result.true_effect, color="k", ls="--", lw=1, label="true effect")
-    axis.axhline(result.expected_change, color="C3", ls=":", lw=1,
-                 label="closed form E[post - pre | pre < c]")
+    axis.axhline(
+        result.expected_change,
+        color="C3",
+        ls=":",
+        lw=1,
+        label="closed form E[post - pre | pre < c]",
+    )
     axis.set_ylabel("mean change")
     axis.legend(fontsize=8, loc="center right")
     axis.set_title(f"enrolled when pre < {result.cutoff:g}", fontsize=10)

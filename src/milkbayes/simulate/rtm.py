@@ -67,18 +67,20 @@ def expected_rtm_change(settings: DGPSettings, cutoff: float) -> float:
     0.0
     """
     s = settings
-    sd_pre = math.sqrt(s.between_sd ** 2 + s.measurement_sd ** 2)
+    sd_pre = math.sqrt(s.between_sd**2 + s.measurement_sd**2)
     if sd_pre == 0:
         return float(s.trend)
     a = (cutoff - s.baseline_mean) / sd_pre
-    return float(s.trend + s.measurement_sd ** 2 / sd_pre * stats.norm.pdf(a) / stats.norm.cdf(a))
+    return float(s.trend + s.measurement_sd**2 / sd_pre * stats.norm.pdf(a) / stats.norm.cdf(a))
 
 
 def _check(settings: DGPSettings, cutoff: float) -> None:
     if settings.outcome != "volume" or settings.distribution != "normal":
-        raise SimulationError("the regression-to-the-mean study needs normal volumes "
-                              "(outcome='volume', distribution='normal'), whose closed form "
-                              "it checks")
+        raise SimulationError(
+            "the regression-to-the-mean study needs normal volumes "
+            "(outcome='volume', distribution='normal'), whose closed form "
+            "it checks"
+        )
     sd_pre = math.hypot(settings.between_sd, settings.measurement_sd)
     if sd_pre == 0 or stats.norm.cdf((cutoff - settings.baseline_mean) / sd_pre) < 1e-3:
         raise SimulationError(f"cut-off {cutoff} enrols fewer than 1 in 1000 screened mothers")
@@ -95,13 +97,17 @@ def rtm_block_task(params: dict, seed: np.random.SeedSequence) -> dict:
     pre, post, arm_effect = _enrol(settings, cutoff, size, rng)
     change = post - pre
     change[:, :n] += arm_effect
-    out = {"n": size, "mean_change_massage": change[:, :n].mean(axis=1).tolist(),
-           "wilcoxon_p": wilcoxon_many(change[:, :n])[1].tolist()}
+    out = {
+        "n": size,
+        "mean_change_massage": change[:, :n].mean(axis=1).tolist(),
+        "wilcoxon_p": wilcoxon_many(change[:, :n])[1].tolist(),
+    }
     if n_control:
         control = change[:, n:]
         out["mean_change_control"] = control.mean(axis=1).tolist()
-        out["welch_p"] = stats.ttest_ind(change[:, :n], control, axis=1,
-                                         equal_var=False).pvalue.tolist()
+        out["welch_p"] = stats.ttest_ind(
+            change[:, :n], control, axis=1, equal_var=False
+        ).pvalue.tolist()
     return out
 
 
@@ -120,8 +126,11 @@ def _enrol(settings: DGPSettings, cutoff: float, size: int, rng: np.random.Gener
         # normal process is additive (post = ... + beta_i for the massage arm).
         sims = simulate(settings.with_(n=pool, n_control=0), missing.size, rng, effect=0.0)
         s = settings
-        beta = (s.effect + s.modifier_work_long * (sims.work_long - s.p_work_long)
-                + s.modifier_multipara * (sims.multipara - s.p_multipara))
+        beta = (
+            s.effect
+            + s.modifier_work_long * (sims.work_long - s.p_work_long)
+            + s.modifier_multipara * (sims.multipara - s.p_multipara)
+        )
         enrolled = sims.pre < cutoff
         enough = enrolled.sum(axis=1) >= total
         for row in np.flatnonzero(enough):
@@ -178,33 +187,67 @@ class RTMResult:
         return asdict(self)
 
 
-def regression_to_mean(settings: DGPSettings, cutoff: float, n_sims: int = 2000, *,
-                       alpha: float = 0.05, seed: int = 1, **run_options) -> RTMResult:
+def regression_to_mean(
+    settings: DGPSettings,
+    cutoff: float,
+    n_sims: int = 2000,
+    *,
+    alpha: float = 0.05,
+    seed: int = 1,
+    **run_options,
+) -> RTMResult:
     """Simulate selective enrolment on a noisy pre measurement (see module docstring)."""
     _check(settings, cutoff)
     if n_sims < 2:
         raise SimulationError(f"n_sims must be >= 2, not {n_sims}")
-    params = {"settings": settings.to_dict(), "cutoff": float(cutoff), "n_sims": int(n_sims),
-              "block": BLOCK}
+    params = {
+        "settings": settings.to_dict(),
+        "cutoff": float(cutoff),
+        "n_sims": int(n_sims),
+        "block": BLOCK,
+    }
     run_options.setdefault("workers", 1)
-    run = run_study("rtm", params, math.ceil(n_sims / BLOCK), seed=seed, unit="sims",
-                    units_per_task=BLOCK, description="enrolling", **run_options)
-    column = {k: np.concatenate([np.asarray(r[k], float) for r in run.results])
-              for k in run.results[0] if isinstance(run.results[0][k], list)}
+    run = run_study(
+        "rtm",
+        params,
+        math.ceil(n_sims / BLOCK),
+        seed=seed,
+        unit="sims",
+        units_per_task=BLOCK,
+        description="enrolling",
+        **run_options,
+    )
+    column = {
+        k: np.concatenate([np.asarray(r[k], float) for r in run.results])
+        for k in run.results[0]
+        if isinstance(run.results[0][k], list)
+    }
     massage = column["mean_change_massage"]
-    out = {"mean_change_control": None, "mean_difference": None, "mc_se_difference": None,
-           "rejection_two_arm": None}
+    out = {
+        "mean_change_control": None,
+        "mean_difference": None,
+        "mc_se_difference": None,
+        "rejection_two_arm": None,
+    }
     if "mean_change_control" in column:
         difference = massage - column["mean_change_control"]
-        out = {"mean_change_control": float(column["mean_change_control"].mean()),
-               "mean_difference": float(difference.mean()),
-               "mc_se_difference": float(difference.std(ddof=1) / math.sqrt(n_sims)),
-               "rejection_two_arm": float(np.mean(column["welch_p"] < alpha))}
+        out = {
+            "mean_change_control": float(column["mean_change_control"].mean()),
+            "mean_difference": float(difference.mean()),
+            "mc_se_difference": float(difference.std(ddof=1) / math.sqrt(n_sims)),
+            "rejection_two_arm": float(np.mean(column["welch_p"] < alpha)),
+        }
     return RTMResult(
-        cutoff=float(cutoff), true_effect=settings.effect, trend=settings.trend,
+        cutoff=float(cutoff),
+        true_effect=settings.effect,
+        trend=settings.trend,
         expected_change=expected_rtm_change(settings, cutoff) + settings.effect,
         mean_change_massage=float(massage.mean()),
         mc_se_massage=float(massage.std(ddof=1) / math.sqrt(n_sims)),
         rejection_one_group=float(np.mean(column["wilcoxon_p"] < alpha)),
-        n_sims=n_sims, alpha=alpha, settings=settings.to_dict(),
-        run={"backend": run.backend, "elapsed": run.elapsed}, **out)
+        n_sims=n_sims,
+        alpha=alpha,
+        settings=settings.to_dict(),
+        run={"backend": run.backend, "elapsed": run.elapsed},
+        **out,
+    )

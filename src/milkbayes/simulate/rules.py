@@ -142,17 +142,17 @@ def jzs_bf10_many(t: np.ndarray, n: int, r: float = DEFAULT_R) -> np.ndarray:
     nu = n - 1
     log_g = _LOG_G
     g = np.exp(log_g)
-    scale = 1 + n * g * r ** 2
+    scale = 1 + n * g * r**2
     log_prior = -0.5 * np.log(2 * np.pi) - 1.5 * log_g - 1 / (2 * g) + log_g  # + Jacobian
     out = np.empty_like(t)
     for start in range(0, t.size, 2048):  # bounded memory: 2048 x grid at a time
-        block = t[start:start + 2048, None]
-        log_f = (-0.5 * np.log(scale) - (nu + 1) / 2 * np.log1p(block ** 2 / (scale * nu))
-                 + log_prior)
+        block = t[start : start + 2048, None]
+        log_f = -0.5 * np.log(scale) - (nu + 1) / 2 * np.log1p(block**2 / (scale * nu)) + log_prior
         step = log_g[1] - log_g[0]
         weights = np.full(log_g.size, np.log(step))
         weights[[0, -1]] -= np.log(2)
         log_integral = special.logsumexp(log_f + weights, axis=1)
-        out[start:start + 2048] = np.exp(
-            log_integral + (nu + 1) / 2 * np.log1p(block[:, 0] ** 2 / nu))
+        out[start : start + 2048] = np.exp(
+            log_integral + (nu + 1) / 2 * np.log1p(block[:, 0] ** 2 / nu)
+        )
     return out

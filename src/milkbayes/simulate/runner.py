@@ -145,8 +145,12 @@ def execute_batch(kind: str, params: dict, indices: list[int], seed: int) -> dic
 
 
 def _header(kind: str, params: dict, seed: int) -> dict:
-    return {"milkbayes_checkpoint": CHECKPOINT_FORMAT, "kind": kind,
-            "params": _json_ready(params), "seed": int(seed)}
+    return {
+        "milkbayes_checkpoint": CHECKPOINT_FORMAT,
+        "kind": kind,
+        "params": _json_ready(params),
+        "seed": int(seed),
+    }
 
 
 def read_checkpoint(path: Path, kind: str, params: dict, seed: int) -> dict[int, dict]:
@@ -178,7 +182,8 @@ def read_checkpoint(path: Path, kind: str, params: dict, seed: int) -> dict[int,
         differs = sorted(k for k in header if found.get(k) != header[k])
         raise CheckpointError(
             f"{path}: row 1: the checkpoint belongs to a different study (differs in: "
-            f"{', '.join(differs)}); use another --checkpoint file or delete this one")
+            f"{', '.join(differs)}); use another --checkpoint file or delete this one"
+        )
     done: dict[int, dict] = {}
     for row, line in enumerate(lines[1:], start=2):
         try:
@@ -211,10 +216,22 @@ def _write_atomically(path: Path, text: str) -> None:
 # ---------------------------------------------------------------- running
 
 
-def run_study(kind: str, params: dict, n_tasks: int, *, seed: int, workers: int | None = None,
-              scheduler: str | None = None, client=None, checkpoint: str | Path | None = None,
-              progress: bool = False, unit: str = "fits", units_per_task: int = 1,
-              batch_size: int | None = None, description: str | None = None) -> StudyRun:
+def run_study(
+    kind: str,
+    params: dict,
+    n_tasks: int,
+    *,
+    seed: int,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    checkpoint: str | Path | None = None,
+    progress: bool = False,
+    unit: str = "fits",
+    units_per_task: int = 1,
+    batch_size: int | None = None,
+    description: str | None = None,
+) -> StudyRun:
     """Run ``n_tasks`` tasks of ``kind`` and return their results in task order.
 
     Parameters
@@ -257,11 +274,13 @@ def run_study(kind: str, params: dict, n_tasks: int, *, seed: int, workers: int 
     if workers < 1:
         raise MilkbayesError(f"--workers must be >= 1, not {workers}")
     size = batch_size or max(1, min(50, math.ceil(len(todo) / (max(workers, 2) * 8))))
-    batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    batches = [todo[i : i + size] for i in range(0, len(todo), size)]
     compilations: dict[int, int] = {}
 
-    with _Progress(progress, n_tasks * units_per_task, unit,
-                   description or kind, resumed * units_per_task) as bar:
+    with _Progress(
+        progress, n_tasks * units_per_task, unit, description or kind, resumed * units_per_task
+    ) as bar:
+
         def collect(batch: dict) -> None:
             if checkpoint:
                 _append(Path(checkpoint), batch["results"])
@@ -271,8 +290,10 @@ def run_study(kind: str, params: dict, n_tasks: int, *, seed: int, workers: int 
             bar.advance(len(batch["results"]) * units_per_task)
 
         if distributed:
-            backend, workers = "dask", _run_dask(kind, params, seed, batches, collect,
-                                                 scheduler, client)
+            backend, workers = (
+                "dask",
+                _run_dask(kind, params, seed, batches, collect, scheduler, client),
+            )
         elif workers == 1:
             backend = "inline"
             for batch in batches:
@@ -282,10 +303,18 @@ def run_study(kind: str, params: dict, n_tasks: int, *, seed: int, workers: int 
             _run_processes(kind, params, seed, batches, collect, workers)
 
     results = tuple(done[i] for i in range(n_tasks))
-    return StudyRun(kind=kind, params=_json_ready(params), seed=int(seed), results=results,
-                    backend=backend, workers=workers, compilations=sum(compilations.values()),
-                    worker_processes=len(compilations), resumed=resumed,
-                    elapsed=time.perf_counter() - started)
+    return StudyRun(
+        kind=kind,
+        params=_json_ready(params),
+        seed=int(seed),
+        results=results,
+        backend=backend,
+        workers=workers,
+        compilations=sum(compilations.values()),
+        worker_processes=len(compilations),
+        resumed=resumed,
+        elapsed=time.perf_counter() - started,
+    )
 
 
 def _run_processes(kind, params, seed, batches, collect, workers: int) -> None:
@@ -315,12 +344,14 @@ def _run_dask(kind, params, seed, batches, collect, scheduler, client) -> int:
         try:
             client = Client(scheduler, timeout="10s")
         except OSError as error:
-            raise MilkbayesError(f"cannot reach the Dask scheduler at {scheduler}: {error}") \
-                from error
+            raise MilkbayesError(
+                f"cannot reach the Dask scheduler at {scheduler}: {error}"
+            ) from error
     try:
         workers = len(client.scheduler_info().get("workers", {}))
-        futures = [client.submit(execute_batch, kind, params, batch, seed, pure=False)
-                   for batch in batches]
+        futures = [
+            client.submit(execute_batch, kind, params, batch, seed, pure=False) for batch in batches
+        ]
         try:
             for future in as_completed(futures):
                 collect(future.result())
@@ -344,18 +375,32 @@ class _Progress:
     def __enter__(self):
         if self.enabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn(f"{self.unit}"), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(f"{self.unit}"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("elapsed,"),
+                TimeRemainingColumn(),
                 TextColumn("left"),
-                console=Console(stderr=True), transient=False)
+                console=Console(stderr=True),
+                transient=False,
+            )
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.description, total=self.total,
-                                            completed=self.done, rate="")
+            self._task = self._bar.add_task(
+                self.description, total=self.total, completed=self.done, rate=""
+            )
             self._started = time.perf_counter()
         return self
 

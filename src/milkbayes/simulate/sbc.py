@@ -95,8 +95,9 @@ def rank_uniformity(ranks, L: int, bins: int | None = None) -> tuple[float, floa
     if ranks.size == 0 or ranks.min() < 0 or ranks.max() > L:
         raise SimulationError(f"ranks must lie in 0..{L}")
     if bins is None:
-        divisors = [b for b in range(2, min(20, L + 1) + 1)
-                    if (L + 1) % b == 0 and ranks.size / b >= 5]
+        divisors = [
+            b for b in range(2, min(20, L + 1) + 1) if (L + 1) % b == 0 and ranks.size / b >= 5
+        ]
         bins = max(divisors) if divisors else 2
     counts = np.bincount(ranks * bins // (L + 1), minlength=bins)
     chi2, p = stats.chisquare(counts)
@@ -147,10 +148,23 @@ class SBCResult:
         return out
 
 
-def sbc(model: str, *, n_sims: int = 200, likelihood: str | None = None,
-        prior: str = "neutral", widen: float = 1.0, n_mothers: int = 12,
-        outcome: str = "volume", draws: int = 200, tune: int = 200, chains: int = 2,
-        L: int = 99, alpha: float = 0.05, seed: int = 2018, **run_options) -> SBCResult:
+def sbc(
+    model: str,
+    *,
+    n_sims: int = 200,
+    likelihood: str | None = None,
+    prior: str = "neutral",
+    widen: float = 1.0,
+    n_mothers: int = 12,
+    outcome: str = "volume",
+    draws: int = 200,
+    tune: int = 200,
+    chains: int = 2,
+    L: int = 99,
+    alpha: float = 0.05,
+    seed: int = 2018,
+    **run_options,
+) -> SBCResult:
     """Simulation-based calibration of one model (see the module docstring).
 
     Parameters
@@ -183,20 +197,36 @@ def sbc(model: str, *, n_sims: int = 200, likelihood: str | None = None,
     module = engine.model_module(model)
     likelihood = likelihood or module.LIKELIHOODS[0]
     if chains * draws < L:
-        raise SimulationError(f"chains * draws = {chains * draws} < L = {L}: not enough "
-                              "posterior draws to rank")
+        raise SimulationError(
+            f"chains * draws = {chains * draws} < L = {L}: not enough posterior draws to rank"
+        )
     if widen <= 0:
         raise SimulationError(f"widen must be > 0, not {widen}")
     # two_arm needs a control arm: give it as many mothers as the massage arm
     n_control = n_mothers if model == "two_arm" else 0
-    params = {"model": model, "likelihood": likelihood, "prior": prior, "widen": float(widen),
-              "n": int(n_mothers), "n_control": n_control, "outcome": outcome,
-              "draws": int(draws), "tune": int(tune), "chains": int(chains), "L": int(L),
-              "template_seed": int(seed)}
-    run = run_study("sbc", params, n_sims, seed=seed, unit="fits",
-                    description=f"SBC {model}", **run_options)
-    return summarise_sbc(run.results, params, alpha, run_info={
-        "backend": run.backend, "compilations": run.compilations, "elapsed": run.elapsed})
+    params = {
+        "model": model,
+        "likelihood": likelihood,
+        "prior": prior,
+        "widen": float(widen),
+        "n": int(n_mothers),
+        "n_control": n_control,
+        "outcome": outcome,
+        "draws": int(draws),
+        "tune": int(tune),
+        "chains": int(chains),
+        "L": int(L),
+        "template_seed": int(seed),
+    }
+    run = run_study(
+        "sbc", params, n_sims, seed=seed, unit="fits", description=f"SBC {model}", **run_options
+    )
+    return summarise_sbc(
+        run.results,
+        params,
+        alpha,
+        run_info={"backend": run.backend, "compilations": run.compilations, "elapsed": run.elapsed},
+    )
 
 
 def summarise_sbc(results, params: dict, alpha: float = 0.05, run_info=None) -> SBCResult:
@@ -206,20 +236,30 @@ def summarise_sbc(results, params: dict, alpha: float = 0.05, run_info=None) -> 
     tests = {k: rank_uniformity(v, params["L"]) for k, v in ranks.items()}
     level = alpha / len(names)
     return SBCResult(
-        model=params["model"], likelihood=params["likelihood"], prior=params["prior"],
-        widen=params["widen"], n_sims=len(results), L=params["L"], ranks=ranks,
-        chi2={k: t[0] for k, t in tests.items()}, p_value={k: t[1] for k, t in tests.items()},
-        bins=next(iter(tests.values()))[2], alpha=alpha,
+        model=params["model"],
+        likelihood=params["likelihood"],
+        prior=params["prior"],
+        widen=params["widen"],
+        n_sims=len(results),
+        L=params["L"],
+        ranks=ranks,
+        chi2={k: t[0] for k, t in tests.items()},
+        p_value={k: t[1] for k, t in tests.items()},
+        bins=next(iter(tests.values()))[2],
+        alpha=alpha,
         passed=all(t[1] > level for t in tests.values()),
-        divergences=int(sum(r["divergences"] for r in results)), run=dict(run_info or {}))
+        divergences=int(sum(r["divergences"] for r in results)),
+        run=dict(run_info or {}),
+    )
 
 
 # ---------------------------------------------------------------- the task
 
 
 def _template(params: dict):
-    settings = DGPSettings(n=params["n"], n_control=params.get("n_control", 0),
-                           outcome=params["outcome"])
+    settings = DGPSettings(
+        n=params["n"], n_control=params.get("n_control", 0), outcome=params["outcome"]
+    )
     return simulate(settings, 1, np.random.default_rng(params["template_seed"])).study(0)
 
 
@@ -244,11 +284,17 @@ def _build_setup(params: dict):
     inputs = module.inputs(study, params["likelihood"])
     prior = get_prior(params["prior"], study.outcome, params["model"])
     shapes = tuple((k, np.shape(v)) for k, v in sorted(inputs.data.items()))
-    key = ("model", params["model"], params["likelihood"], params["prior"], params["outcome"],
-           shapes)
-    bundle = engine.get_compiled(key, lambda: (module.build(inputs, prior,
-                                                            params["likelihood"]),
-                                               module.EFFECT))
+    key = (
+        "model",
+        params["model"],
+        params["likelihood"],
+        params["prior"],
+        params["outcome"],
+        shapes,
+    )
+    bundle = engine.get_compiled(
+        key, lambda: (module.build(inputs, prior, params["likelihood"]), module.EFFECT)
+    )
     sim_key = key + (params["widen"],)
     if sim_key not in _SIMULATORS:
         _SIMULATORS[sim_key] = _simulator(module, inputs, prior, params)
@@ -291,8 +337,7 @@ class _PyMCSimulator:
         reseed_rngs(self.spec["rngs"], [int(x) for x in seed.generate_state(4)])
         values = self.spec["function"]()
         k = len(self.names)
-        return (dict(zip(self.names, values[:k])),
-                dict(zip(self.spec["data_names"], values[k:])))
+        return (dict(zip(self.names, values[:k])), dict(zip(self.spec["data_names"], values[k:])))
 
 
 def _simulator(module, inputs, prior, params):
@@ -320,13 +365,19 @@ def _pymc_forward(module, inputs, prior, params):
     for rv in observed:
         value = model.rvs_to_values[rv]
         if not getattr(value, "name", None):
-            raise MilkbayesError(f"model {module.NAME}: the observed variable {rv.name} is not "
-                                 "a pm.Data, so SBC cannot swap in simulated data")
+            raise MilkbayesError(
+                f"model {module.NAME}: the observed variable {rv.name} is not "
+                "a pm.Data, so SBC cannot swap in simulated data"
+            )
         data_names.append(value.name)
     function = compile_graph(inputs=[], outputs=targets + observed, random_seed=0)
     rngs = [v for v in function.get_shared() if isinstance(v.type, RandomGeneratorType)]
-    return {"function": function, "rngs": rngs, "names": [v.name for v in targets],
-            "data_names": data_names}
+    return {
+        "function": function,
+        "rngs": rngs,
+        "names": [v.name for v in targets],
+        "data_names": data_names,
+    }
 
 
 def sbc_task(params: dict, seed: np.random.SeedSequence) -> dict:
@@ -338,8 +389,14 @@ def sbc_task(params: dict, seed: np.random.SeedSequence) -> dict:
     data = {**inputs.data, **simulated}
     names = list(truth)
     posterior, divergences = engine.sample_scalars(
-        bundle, data, names, seed=int(fit_seed.generate_state(1)[0]), draws=params["draws"],
-        tune=params["tune"], chains=params["chains"])
+        bundle,
+        data,
+        names,
+        seed=int(fit_seed.generate_state(1)[0]),
+        draws=params["draws"],
+        tune=params["tune"],
+        chains=params["chains"],
+    )
     ranks = {}
     for name, true_value in truth.items():
         flat = posterior[name].ravel()
