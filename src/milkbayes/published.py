@@ -201,7 +201,7 @@ FACTS = (
         where="Abstract; 2. Metode penelitian; 3. Pembahasan",
     ),
 )
-"""The design and result facts of DESIGN.md section 1 that are not percentages."""
+"""The design and result facts of the paper that are not percentages."""
 
 INCONSISTENCIES = (
     PublishedFact(
