@@ -167,11 +167,11 @@ def run_script(arguments: list[str], timeout: float) -> dict:
 
 
 def parse_output(text: str) -> dict:
-    """Collect ``RATIO name value`` lines, and lines that state a multiple or a target.
+    r"""Collect ``RATIO name value`` lines, and lines that state a multiple or a target.
 
     Examples
     --------
-    >>> parse_output("RATIO a_over_b 6.5\\nexact   0.2  <= 1 s  yes  12.0x faster\\nnoise")
+    >>> parse_output("RATIO a_over_b 6.5\nexact   0.2  <= 1 s  yes  12.0x faster\nnoise")
     {'ratios': {'a_over_b': 6.5}, 'ratio_lines': ['exact   0.2  <= 1 s  yes  12.0x faster'], 'target_lines': ['exact   0.2  <= 1 s  yes  12.0x faster']}
     """
     ratios, ratio_lines, target_lines = {}, [], []

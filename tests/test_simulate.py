@@ -1,5 +1,7 @@
-"""Tests of milkbayes.simulate: every value is checked against a closed form, an
-independent scipy computation, or a simulation with known truth.
+"""Tests of milkbayes.simulate.
+
+Every value is checked against a closed form, an independent scipy computation, or a
+simulation with known truth.
 """
 
 from __future__ import annotations

@@ -436,10 +436,10 @@ def get_prior(name_or_path: str | Path | PriorSet, outcome: Outcome, model_name:
     >>> from milkbayes.data.study import Outcome
     >>> get_prior("neutral", Outcome("score", max_score=10), "paired_change").values
     {'delta_loc': 0.0, 'delta_scale': 0.7071067811865476, 'sigma': 4.0, 'nu_rate': 0.1}
-    >>> get_prior("bold", Outcome("score", max_score=10), "paired_change")
+    >>> get_prior("bold", Outcome("score", max_score=10), "paired_change")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    milkbayes.errors.PriorError: unknown prior set 'bold'; named sets: skeptical, neutral, enthusiastic, or the path of a .toml file
+    milkbayes.errors.PriorError: unknown prior set 'bold'; named sets: skeptical, neutral, ...
     """
     if isinstance(name_or_path, PriorSet):
         if name_or_path.model_name and name_or_path.model_name != model_name:
