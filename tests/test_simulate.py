@@ -430,6 +430,27 @@ def test_cli_power_json(capsys):
     assert _within(payload["result"]["power"]["t"], exact, math.sqrt(exact * (1 - exact) / 2000))
 
 
+def test_cli_json_writes_uncomputable_rates_as_null(capsys):
+    """With n = 3 the exact two-sided Wilcoxon p is at least 2 / 2**3 = 0.25.
+
+    So nothing is significant at 0.05, Type S and the exaggeration ratio cannot be
+    computed, and the JSON policy (milkbayes.jsonio) writes them as null, not NaN.
+    """
+
+    def refuse(token):
+        raise ValueError(f"not JSON: {token}")
+
+    code = _main(
+        ["simulate", "type-sm", "--test", "wilcoxon", "--n", "3", "--sims", "40"]
+        + ["--workers", "1", "--no-progress", "--json"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and len(out.strip().splitlines()) == 1
+    simulated = json.loads(out, parse_constant=refuse)["result"]["simulated"]
+    assert simulated["power"] == 0.0 and simulated["n_significant"] == 0
+    assert simulated["type_s"] is None and simulated["exaggeration"] is None
+
+
 def test_cli_rtm_text_and_figure(capsys, tmp_path):
     figure = tmp_path / "rtm.png"
     code = _main(["simulate", "rtm", "--sims", "500", "--no-progress", "--figure", str(figure)])
