@@ -448,3 +448,39 @@ def test_the_repository_cites_nothing_outside_itself():
 )
 def test_the_outside_reference_pattern(line, expected):
     assert bool(OUTSIDE_REFERENCES.search(line)) is expected
+
+
+def documented_modules(text: str) -> list[str]:
+    """The first cells of the rows of the "## Modules" table of docs/architecture.md."""
+    section = text.split("\n## Modules\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([^`]+)`", section, flags=re.MULTILINE)
+
+
+def test_every_module_has_a_row_in_the_architecture_page():
+    """docs/architecture.md gives every public module its one-line purpose.
+
+    Packages are covered by their modules (a package whose ``__init__`` holds the
+    code, such as ``datasets``, has its own row), private modules (``_name``) by their
+    package; a row may use ``<area>`` as a placeholder (``cli.<area>_commands``).
+    """
+    rows = documented_modules((REPOSITORY / "docs" / "architecture.md").read_text("utf-8"))
+    patterns = [
+        re.compile(re.escape(row).replace(re.escape("<area>"), r"[a-z_]+") + r"\Z") for row in rows
+    ]
+    missing = []
+    for module, path in sorted(MODULES.items()):
+        short = module.removeprefix("milkbayes.") if module != "milkbayes" else module
+        if short.rpartition(".")[2].startswith("_"):
+            continue
+        if path.name == "__init__.py" and module != "milkbayes" and short not in rows:
+            continue
+        if not any(pattern.match(short) for pattern in patterns):
+            missing.append(f"  {short}")
+    assert not missing, (
+        "modules without a row in the Modules table of docs/architecture.md:\n" + "\n".join(missing)
+    )
+
+
+def test_documented_modules_reads_the_table():
+    text = "intro\n## Modules\n\n| module | purpose |\n|---|---|\n| `a.b` | x |\n\n## Next\n| `c` |"
+    assert documented_modules(text) == ["a.b"]
