@@ -78,6 +78,11 @@ def cache_environment(root: Path) -> dict:
 
 
 def run_child(env: dict, out: Path, mode: str, repeats: int, timeout: float) -> list[dict]:
+    """Run the reanalysis ``repeats`` times in one fresh process; its timing rows.
+
+    The first row also gets ``process_wall_s``, the wall time of the whole child
+    (interpreter start and imports included).
+    """
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(out), mode, str(repeats)],
@@ -97,6 +102,7 @@ def run_child(env: dict, out: Path, mode: str, repeats: int, timeout: float) -> 
 
 
 def print_table(columns: dict[str, dict]) -> None:
+    """Print the seconds of every stage, one column per way of running."""
     stages = []
     for row in columns.values():
         stages += [s for s in row["stages_s"] if s not in stages]
@@ -117,6 +123,7 @@ def print_table(columns: dict[str, dict]) -> None:
 
 
 def main(argv=None) -> int:
+    """Time the reanalysis cold, warm in a new process and warm in the same process."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fast", action="store_true", help="measure the --fast settings")
     parser.add_argument("--timeout", type=float, default=1800.0)
@@ -137,9 +144,8 @@ def main(argv=None) -> int:
         "warm (same process)": cold_and_same[1],
     }
     print_table(columns)
-    print(
-        f"import of milkbayes.reanalysis.pipeline: {cold_and_same[0]['import_s']:.1f} s (cold process)"
-    )
+    import_s = cold_and_same[0]["import_s"]
+    print(f"import of milkbayes.reanalysis.pipeline: {import_s:.1f} s (cold process)")
     print(f"diagnostics: {', '.join(f'{k}: {v["diagnostics"]}' for k, v in columns.items())}")
     print(
         "load average (1 min) at start and end of each run: "

@@ -231,6 +231,7 @@ FREE_PARAMETERS = (
 
 # ----------------------------------------------------------------------------- workers
 def run_milkbayes(study, args) -> tuple[object, float, float]:
+    """Fit with :func:`milkbayes.engine.fit.fit`; the tree, compile and sampling seconds."""
     from milkbayes.engine.fit import fit
 
     def run(draws, tune, seed):
@@ -255,6 +256,7 @@ def run_milkbayes(study, args) -> tuple[object, float, float]:
 
 
 def run_pymc(study, args) -> tuple[object, float, float]:
+    """Sample the same PyMC model with PyMC's own NUTS; tree, compile and sampling seconds."""
     import pymc as pm
 
     from milkbayes.models import prepost_hierarchical as model
@@ -287,6 +289,7 @@ def run_pymc(study, args) -> tuple[object, float, float]:
 
 
 def run_stan(study, args) -> tuple[object, float, float]:
+    """Sample the Stan translation with PyStan; tree, compile and sampling seconds."""
     import stan
     from arviz_base import from_dict
 
@@ -376,6 +379,11 @@ def bare_model(inputs, hyper):
 
 
 def run_nutpie_bare(study, args) -> tuple[object, float, float]:
+    """Sample a hand-written PyMC model with nutpie directly (no milkbayes layer).
+
+    Returns the tree, compile and sampling seconds: the floor that the engine's
+    overhead is measured against.
+    """
     import nutpie
 
     inputs, _, hyper = model_inputs(study)
@@ -418,8 +426,10 @@ RUNNERS = {
 
 
 def measures(tree, compile_seconds: float, timing: Timing) -> dict:
-    """ESS_bulk, MCSE and ESS/s of the effect and of the slowest free parameter, per
-    second of the whole sampling call and, when known, of the sampler alone.
+    """ESS_bulk, MCSE and ESS/s of the effect and of the slowest free parameter.
+
+    ESS/s is per second of the whole sampling call and, when known, of the sampler
+    alone.
     """
     import arviz as az
 
@@ -550,8 +560,10 @@ def launch(way: str, n: int, args, env: dict, seed: int) -> dict:
 
 
 def children_cpu_seconds() -> float:
-    """User + system CPU seconds of the finished children (and their children, when
-    waited for): what a worker cost the machine, whatever the other load.
+    """User + system CPU seconds of the finished children.
+
+    Their own children count too, when waited for: what a worker cost the machine,
+    whatever the other load.
     """
     import resource
 
@@ -579,6 +591,7 @@ def environment(cache_root: Path, cold: bool) -> dict:
 
 
 def median_of(rows: list[dict], key: str) -> float | None:
+    """Median of ``key`` over ``rows`` that have it, or None when none has."""
     values = [row[key] for row in rows if row.get(key) is not None]
     return statistics.median(values) if values else None
 
@@ -714,10 +727,12 @@ def run_size(
 
 
 def fmt(value, spec: str = ".1f") -> str:
+    """``value`` formatted with ``spec``, or ``-`` when it is None."""
     return "-" if value is None else format(value, spec)
 
 
 def print_table(result: dict) -> None:
+    """Print one row per way of sampling: ESS/s, times, CPU and memory."""
     n = result["n"]
     print(f"\nprepost_hierarchical (normal, neutral priors), n = {n}: medians over repetitions")
     header = (
@@ -774,6 +789,7 @@ def print_table(result: dict) -> None:
 
 
 def parse(argv=None) -> argparse.Namespace:
+    """The command-line options of the benchmark (also those of a worker)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--sizes", default="24,2000", help="comma-separated numbers of mothers (default 24,2000)"
@@ -842,6 +858,7 @@ def parse(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    """Measure every way at every size in fresh worker processes; print and save."""
     args = parse(argv)
     if args.target_accept is None:
         from milkbayes.engine.fit import DEFAULT_TARGET_ACCEPT

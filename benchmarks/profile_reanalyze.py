@@ -70,8 +70,9 @@ def milkbayes_command() -> list[str]:
 
 
 def children_cpu_seconds() -> float:
-    """User + system CPU time of this process's finished children (load-independent
-    companion of the wall time on a shared machine).
+    """User + system CPU time of this process's finished children.
+
+    The load-independent companion of the wall time on a shared machine.
     """
     import resource
 
@@ -147,6 +148,7 @@ def run_once(
 
 
 def print_table(runs: list[dict]) -> None:
+    """Print wall, CPU and per-stage seconds of every run."""
     stages = []
     for run in runs:
         for name in run.get("stages_s", {}):
@@ -166,8 +168,9 @@ def print_table(runs: list[dict]) -> None:
 
 
 def judged_runs(runs: list[dict]) -> list[dict]:
-    """One run per (mode, cache), the first unprofiled one if any: the profiler's
-    overhead must not count against a target.
+    """One run per (mode, cache), the first unprofiled one if any.
+
+    The profiler's overhead must not count against a target.
 
     Examples
     --------
@@ -187,6 +190,7 @@ def judged_runs(runs: list[dict]) -> list[dict]:
 
 
 def main(argv=None) -> int:
+    """Run the reanalysis once per requested mode and cache state; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--runs",

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from importlib import metadata
+from itertools import pairwise
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -125,6 +126,7 @@ def machine() -> dict:
 
 
 def git_commit() -> str | None:
+    """The short commit hash of the repository, or None outside git."""
     try:
         done = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -167,12 +169,15 @@ def run_script(arguments: list[str], timeout: float) -> dict:
 
 
 def parse_output(text: str) -> dict:
-    """Collect ``RATIO name value`` lines, and lines that state a multiple or a target.
+    r"""Collect ``RATIO name value`` lines, and lines that state a multiple or a target.
 
     Examples
     --------
-    >>> parse_output("RATIO a_over_b 6.5\\nexact   0.2  <= 1 s  yes  12.0x faster\\nnoise")
-    {'ratios': {'a_over_b': 6.5}, 'ratio_lines': ['exact   0.2  <= 1 s  yes  12.0x faster'], 'target_lines': ['exact   0.2  <= 1 s  yes  12.0x faster']}
+    >>> found = parse_output("RATIO a_over_b 6.5\nexact   0.2  <= 1 s  yes  12.0x faster\nnoise")
+    >>> found["ratios"]
+    {'a_over_b': 6.5}
+    >>> found["ratio_lines"] == found["target_lines"] == ["exact   0.2  <= 1 s  yes  12.0x faster"]
+    True
     """
     ratios, ratio_lines, target_lines = {}, [], []
     for line in text.splitlines():
@@ -295,6 +300,7 @@ TARGET_WAYS = {24: ("stan", "pymc"), 2000: ("stan",)}
 
 
 def samplers_markdown(result: dict) -> list[str]:
+    """Markdown tables of the sampler benchmark, one per number of mothers."""
     lines = []
     for size in result.get("sizes", []):
         caption = (
@@ -319,7 +325,8 @@ def samplers_markdown(result: dict) -> list[str]:
                 f"{row['sample_s']:.2f} | "
                 f"{'-' if row.get('sampler_s') is None else format(row['sampler_s'], '.2f')} | "
                 f"{_pair(row, 'compile_s')} | {_pair(row, 'total_s')} | "
-                f"{row.get('cpu_s') or 0:.0f} | {row['peak_rss_mb']:.0f} | {row['effect_mean']:.2f} ({row['effect_sd']:.2f}) |"
+                f"{row.get('cpu_s') or 0:.0f} | {row['peak_rss_mb']:.0f} | "
+                f"{row['effect_mean']:.2f} ({row['effect_sd']:.2f}) |"
             )
         lines.append("")
         for name, value in size.get("ratios", {}).items():
@@ -350,6 +357,7 @@ def _pair(row: dict, key: str) -> str:
 
 
 def reanalyze_markdown(result: dict) -> list[str]:
+    """Markdown table of the reanalysis runs with their stage seconds."""
     runs = result.get("runs", [])
     stages = []
     for run in runs:
@@ -518,6 +526,7 @@ def update_readme(text: str) -> None:
 
 
 def print_summary(record: dict) -> None:
+    """Print every target with its value and whether it is met, then the ratios."""
     print("\n=== targets ===")
     for row in record["targets"]:
         met = {True: "met", False: "NOT met", None: ""}[row["met"]]
@@ -571,7 +580,7 @@ def combine(records: list[dict]) -> dict:
         "complete": all(r.get("complete", False) for r in records),
     }
     spans = sorted((r["started_utc"], r["finished_utc"]) for r in records)
-    record["concurrent"] = any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+    record["concurrent"] = any(later[0] < earlier[1] for earlier, later in pairwise(spans))
     record["seconds"] = (
         max(r["seconds"] for r in records)
         if record["concurrent"]
@@ -586,12 +595,14 @@ def combine(records: list[dict]) -> dict:
 
 
 def save(record: dict, out: str | None) -> None:
+    """Write ``record`` to ``out`` as JSON (nothing when ``out`` is empty)."""
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(record, indent=2))
 
 
 def main(argv=None) -> int:
+    """Run every benchmark, print the targets and ratios, save the record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--smoke",

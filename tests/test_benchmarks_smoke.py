@@ -236,8 +236,9 @@ def test_compile_time_is_summed_from_a_pyinstrument_text(tmp_path):
 
 
 def test_agreement_pools_repetitions_as_independent_estimates():
-    """Averaging k independent runs divides the MCSE by sqrt(k) when they are equal;
-    the agreement check then compares the pooled means (simulated with known truth).
+    """Averaging k equal independent runs divides the MCSE by sqrt(k).
+
+    The agreement check then compares the pooled means (simulated with known truth).
     """
     samplers = load("bench_samplers")
     rng = np.random.default_rng(5)

@@ -77,7 +77,7 @@ def assert_published(rows: list[dict[str, str]]) -> None:
     assert scipy_p == pytest.approx(p, rel=1e-12)
     assert p < published.SPSS_P_THRESHOLD
     assert f"{p:.3f}" == published.REPORTED_P_TEXT  # what SPSS would have printed
-    assert z > 3.48  # DESIGN.md section 1
+    assert z > 3.48  # p < .0005 two-sided needs |z| > 3.48 (docs/design.md)
 
 
 # ----------------------------------------------------------------------------- bundled files

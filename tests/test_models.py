@@ -129,10 +129,12 @@ def test_prepost_skips_missing_and_single_level_covariates():
 
 @pytest.mark.parametrize("held_out", [None, 4])
 def test_prepost_effect_is_the_average_of_the_mothers_effects(held_out):
-    """The sample-centred coding makes 'effect' the mean of 'effect_mother' over the
-    study's mothers, at any parameter values (checked at a random point), and holding
-    a mother out (weight 0) does not change that meaning; each pooled covariate's level
-    effects average to 'effect' with the levels' shares of mothers as weights.
+    """The sample-centred coding makes 'effect' the mean of 'effect_mother'.
+
+    This holds over the study's mothers at any parameter values (checked at a random
+    point), and holding a mother out (weight 0) does not change that meaning; each
+    pooled covariate's level effects average to 'effect' with the levels' shares of
+    mothers as weights.
     """
     study = volume_study()
     inputs = prepost_hierarchical.inputs(study, "normal")
@@ -219,8 +221,10 @@ def test_mother_weight_zero_equals_dropping_her_paired_change():
 
 
 def test_mother_weight_zero_leaves_only_her_intercept_prior_prepost():
-    """With w_k = 0, the log density differs from the model without mother k only by
-    her own N(0, 1) intercept term (her data no longer count).
+    """With w_k = 0, mother k's data no longer count.
+
+    The log density differs from the model without mother k only by her own N(0, 1)
+    intercept term.
     """
     study = volume_study(covariates=False)
     prior = get_prior("neutral", study.outcome, "prepost_hierarchical")
@@ -280,8 +284,9 @@ def test_jzs_bf10_agrees_with_pingouin_and_the_informed_form(t, n, r):
 
 
 def test_rao_blackwell_density_matches_a_normal_prior_closed_form():
-    """With a huge Cauchy scale the prior is flat near the data, so the full
-    conditional is N(m, 1/n) and its density at 0 is the normal pdf.
+    """With a huge Cauchy scale the density at 0 is the normal pdf.
+
+    The prior is then flat near the data, so the full conditional is N(m, 1/n).
     """
     m = np.array([0.3, 0.5])
     log_p, _ = rao_blackwell_log_density_at_zero(m, 25.0, 0.0, 1e4)
@@ -351,8 +356,9 @@ def _truncated_normal(rng, low, high, mean):
 
 
 def gibbs_signed_rank(change, r, iterations, rng, inner=10):
-    """The published Gibbs sampler (van Doorn et al. 2020, signed-rank test):
-    sweep the latent |z_i| within the bounds set by neighbouring rank groups, then
+    """The published Gibbs sampler (van Doorn et al. 2020, signed-rank test).
+
+    Sweep the latent |z_i| within the bounds set by neighbouring rank groups, then
     draw delta and g (delta ~ Cauchy(0, r) as N(0, g), g ~ InvGamma(1/2, r^2/2)).
     Zeros: |z| ranked lowest, sign drawn from its full conditional.
     """
@@ -503,8 +509,10 @@ def test_two_arm_recovers_trend_and_effect():
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:The effect of Potentials:UserWarning")
 def test_prepost_simulation_based_calibration_smoke():
-    """20 prior draws of the flagship (normal likelihood): the rank of each true effect
-    among its posterior draws should be uniform (Talts et al. 2018).
+    """Simulation-based calibration of the flagship (normal likelihood), 20 prior draws.
+
+    The rank of each true effect among its posterior draws should be uniform (Talts
+    et al. 2018).
     """
     import pymc as pm
 

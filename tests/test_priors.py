@@ -163,8 +163,9 @@ def test_prior_predictive_matches_the_prior_set(bundled_study):
 
 
 def test_paired_change_prior_predictive_matches_its_belief_sentence(bundled_study):
-    """The model's own prior of mu = delta * sigma gives the probability that the
-    belief sentence states (computed there by quadrature).
+    """The model's own prior of mu = delta * sigma gives the belief's probability.
+
+    The belief sentence states that probability, computed there by quadrature.
     """
     prior = get_prior("enthusiastic", bundled_study.outcome, "paired_change")
     tree = prior_predictive("paired_change", bundled_study, prior, draws=4000, seed=5)

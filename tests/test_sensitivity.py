@@ -3,7 +3,8 @@
 Sources of the reference values: closed forms (Pitman's asymptotic power of the
 signed-rank test, the normal conjugate posterior, truncated priors), the direct
 Wilcoxon test of :func:`milkbayes.frequentist.paired_tests.wilcoxon_many` on the same random
-numbers, and DESIGN.md section 1 (smaller rank sum <= 28 of 300 for n = 24).
+numbers, and the published bound (smaller rank sum <= 28 of 300 for n = 24; see
+docs/design.md).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ SPSS_THRESHOLD = 0.0005
 # --------------------------------------------------------------------------- published p
 def test_critical_w_plus_matches_the_published_bound_and_the_spss_test():
     critical = wilcoxon_critical_w_plus(24, SPSS_THRESHOLD)
-    # DESIGN.md section 1: with 24 untied non-zero differences, p < .0005 means a
+    # The published bound (docs/design.md): with 24 untied non-zero differences, p < .0005 means a
     # smaller rank sum of at most 28 of 300.
     assert 300 - critical == 28
     # Changes equal to the ranks 1..24, negative on a set S, have W- = sum(S):

@@ -1,5 +1,7 @@
-"""Tests of milkbayes.simulate: every value is checked against a closed form, an
-independent scipy computation, or a simulation with known truth.
+"""Tests of milkbayes.simulate.
+
+Every value is checked against a closed form, an independent scipy computation, or a
+simulation with known truth.
 """
 
 from __future__ import annotations
@@ -426,6 +428,27 @@ def test_cli_power_json(capsys):
     nc, crit = 0.5 * 4, stats.t.ppf(0.975, 15)
     exact = stats.nct.sf(crit, 15, nc) + stats.nct.sf(crit, 15, -nc)
     assert _within(payload["result"]["power"]["t"], exact, math.sqrt(exact * (1 - exact) / 2000))
+
+
+def test_cli_json_writes_uncomputable_rates_as_null(capsys):
+    """With n = 3 the exact two-sided Wilcoxon p is at least 2 / 2**3 = 0.25.
+
+    So nothing is significant at 0.05, Type S and the exaggeration ratio cannot be
+    computed, and the JSON policy (milkbayes.jsonio) writes them as null, not NaN.
+    """
+
+    def refuse(token):
+        raise ValueError(f"not JSON: {token}")
+
+    code = _main(
+        ["simulate", "type-sm", "--test", "wilcoxon", "--n", "3", "--sims", "40"]
+        + ["--workers", "1", "--no-progress", "--json"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and len(out.strip().splitlines()) == 1
+    simulated = json.loads(out, parse_constant=refuse)["result"]["simulated"]
+    assert simulated["power"] == 0.0 and simulated["n_significant"] == 0
+    assert simulated["type_s"] is None and simulated["exaggeration"] is None
 
 
 def test_cli_rtm_text_and_figure(capsys, tmp_path):

@@ -51,6 +51,7 @@ class DataError(MilkbayesError):
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
+        """The message preceded by the file, row and column that are known."""
         where = [
             part
             for part in (

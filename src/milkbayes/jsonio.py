@@ -1,4 +1,4 @@
-"""JSON as milkbayes writes it: one policy for every ``--json``, run folder and summary.
+r"""JSON as milkbayes writes it: one policy for every ``--json``, run folder and summary.
 
 JSON has no NaN and no infinity, and numpy's numbers are not JSON numbers. Every JSON
 that milkbayes writes goes through :func:`to_jsonable`, so that other programs read
@@ -21,7 +21,7 @@ Examples
 >>> to_jsonable({"bf10": float("inf"), "ci": (np.float64(1.5), float("nan")), 3: np.int64(2)})
 {'bf10': 'inf', 'ci': [1.5, None], '3': 2}
 >>> dumps({"x": float("-inf")})
-'{\\n  "x": "-inf"\\n}'
+'{\n  "x": "-inf"\n}'
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 The study (Erwhani et al., STIK Muhammadiyah Pontianak) reports no raw data, no
 means, no medians and no test statistic: only n, five univariate percentages, the
 name of the test and "p = 0.000". Everything the toolkit claims about the paper is
-checked against the facts below, and each fact says where it stands in the paper
-(the full text, Indonesian with an English abstract, is
-``shared/seed/000_a54ebd79a282e90d.txt`` in the project's steering repository).
+checked against the facts below, and each fact says where it stands in the paper:
+I. Erwhani et al., "Pengaruh Pijat Oksitosin Terhadap Produksi ASI pada Ibu Pekerja
+di Wilayah Kerja Puskesmas Sungai Raya Dalam Kabupaten Kubu Raya" (Indonesian, with
+an English abstract), STIK Muhammadiyah Pontianak.
 
 The paper contradicts itself in places. Those contradictions are facts too, kept in
 :data:`INCONSISTENCIES`, so that reports and the audit can state them.
@@ -201,7 +202,7 @@ FACTS = (
         where="Abstract; 2. Metode penelitian; 3. Pembahasan",
     ),
 )
-"""The design and result facts of DESIGN.md section 1 that are not percentages."""
+"""The design and result facts of the paper that are not percentages."""
 
 INCONSISTENCIES = (
     PublishedFact(

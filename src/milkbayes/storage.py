@@ -123,7 +123,7 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` as UTF-8 with ``\\n`` line ends, whole or not at all."""
+    r"""Write ``text`` as UTF-8 with ``\n`` line ends, whole or not at all."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 

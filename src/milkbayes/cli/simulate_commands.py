@@ -9,13 +9,13 @@ object on stdout; progress bars go to stderr.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import typer
 
 from milkbayes.errors import MilkbayesError
+from milkbayes.jsonio import dumps
 
 simulate_app = typer.Typer(
     help="Simulations with known truth: power, assurance, Type S/M, regression to the mean, "
@@ -96,26 +96,20 @@ def _run_options(workers, scheduler, checkpoint, progress, default_workers=None)
     }
 
 
-def _clean(value):
-    """JSON cannot hold NaN: a Type S rate with nothing significant becomes null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _emit(command: str, result: dict, as_json: bool, lines: list[str]) -> None:
+    """Print ``result`` as one JSON object (``as_json``) or as the text ``lines``.
+
+    The JSON follows :mod:`milkbayes.jsonio`: a quantity that could not be computed
+    (a Type S rate when nothing was significant) is ``null``, an infinity ``"inf"``.
+    """
     payload = {
         "command": f"simulate {command}",
         "simulated": True,
         "reconstructed": False,
-        "result": _clean(result),
+        "result": result,
     }
     if as_json:
-        typer.echo(json.dumps(payload))
+        typer.echo(dumps(payload, indent=None))
     else:
         for line in lines:
             typer.echo(line)

@@ -222,7 +222,7 @@ class VolumeAssumptions:
     both rounded to 0.1 ml; draws with a negative post volume are rejected.
 
     The defaults sit in the range of similar Indonesian studies of oxytocin
-    massage (DESIGN.md section 2): a one-group pre/post study found expressed milk
+    massage: a one-group pre/post study found expressed milk
     rising from a mean 5.59 to 16.75 ml (n = 20, Wilcoxon p = 0.000) [1]_, and
     +23 ml is reported in working mothers after 3 days. With the published
     covariate counts the default mean rise is 14 - 5 * 13/24 - 4 * 3/24 = 10.8 ml,

@@ -55,7 +55,7 @@ Gronau QF, Ly A, Wagenmakers E-J (2020). Informed Bayesian t-tests. Am Stat 74(2
 
 Examples
 --------
->>> round(jzs_bf10(t=3.5, n=20), 3)  # pingouin docstring: bayesfactor_ttest(3.5, 20, 20, paired=True)
+>>> round(jzs_bf10(t=3.5, n=20), 3)  # pingouin: bayesfactor_ttest(3.5, 20, paired=True)
 17.185
 """
 

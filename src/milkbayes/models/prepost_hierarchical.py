@@ -88,8 +88,8 @@ DESIGN_DATA = ("mother_idx", "time", "x_*", "idx_*", "share_*")
 """Data that describe the design, not the outcomes (``fnmatch`` patterns).
 
 The fitting engine compiles them into the model as constants, so that indexing and
-centring are specialised (on the bundled data 13 % less time per gradient and 4 s less
-compilation); fits whose design differs compile anew. Outcomes, weights and prior
+centring are specialised: less time per gradient and a shorter compilation (figures in
+``benchmarks/README.md``); fits whose design differs compile anew. Outcomes, weights and prior
 values stay swappable.
 """
 

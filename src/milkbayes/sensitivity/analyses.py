@@ -170,7 +170,7 @@ def wilcoxon_critical_w_plus(n: int, p_threshold: float = SPSS_P_THRESHOLD) -> i
     -----
     Written out here, not taken from :mod:`milkbayes.frequentist.paired_tests`, because the
     power simulation needs only this one number per n; the tests check it against
-    the published bound (smaller rank sum <= 28 of 300 for n = 24, DESIGN.md §1).
+    the published bound (smaller rank sum <= 28 of 300 for n = 24; see docs/design.md).
 
     Examples
     --------

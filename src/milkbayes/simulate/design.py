@@ -149,7 +149,7 @@ def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
 
 @dataclass(frozen=True)
 class PowerResult:
-    """Rejection rates of each decision rule, with Monte Carlo standard errors.
+    r"""Rejection rates of each decision rule, with Monte Carlo standard errors.
 
     Attributes
     ----------
@@ -157,7 +157,7 @@ class PowerResult:
         ``wilcoxon`` and ``t``: two-sided p < alpha; ``bf10``: BF10 > 3;
         ``posterior``: P(effect > 0) > 0.95 (fits only).
     mc_se : dict of str to float
-        :math:`\\sqrt{\\hat p (1 - \\hat p) / N}`.
+        :math:`\sqrt{\hat p (1 - \hat p) / N}`.
     n_sims : int
     alpha : float
     settings : dict
@@ -286,13 +286,13 @@ def assurance(
     seed: int = 1,
     **run_options,
 ) -> PowerResult:
-    """Assurance: the power averaged over a normal design prior on the true effect.
+    r"""Assurance: the power averaged over a normal design prior on the true effect.
 
     Notes
     -----
-    :math:`A = \\int P(\\text{success} \\mid \\beta)\\, \\pi_d(\\beta)\\, d\\beta`
-    with :math:`\\pi_d = N(m, s^2)`; each simulated study draws its own
-    :math:`\\beta` (O'Hagan, Stevens & Campbell 2005).
+    :math:`A = \int P(\text{success} \mid \beta)\, \pi_d(\beta)\, d\beta`
+    with :math:`\pi_d = N(m, s^2)`; each simulated study draws its own
+    :math:`\beta` (O'Hagan, Stevens & Campbell 2005).
 
     References
     ----------
@@ -385,25 +385,25 @@ class TypeSM:
 
 
 def retrodesign(effect: float, se: float, alpha: float = 0.05) -> TypeSM:
-    """Gelman & Carlin's retrodesign for a normal estimate, entirely in closed form.
+    r"""Gelman & Carlin's retrodesign for a normal estimate, entirely in closed form.
 
     Notes
     -----
-    With estimate :math:`\\hat\\beta \\sim N(D, s^2)`, :math:`z = \\Phi^{-1}(1 - \\alpha/2)`,
-    :math:`\\lambda = D/s`:
+    With estimate :math:`\hat\beta \sim N(D, s^2)`, :math:`z = \Phi^{-1}(1 - \alpha/2)`,
+    :math:`\lambda = D/s`:
 
     .. math::
-        p_+ = 1 - \\Phi(z - \\lambda), \\quad p_- = \\Phi(-z - \\lambda), \\quad
-        \\text{power} = p_+ + p_-, \\quad \\text{Type S} = p_- / \\text{power}
-        \\ (D > 0)
+        p_+ = 1 - \Phi(z - \lambda), \quad p_- = \Phi(-z - \lambda), \quad
+        \text{power} = p_+ + p_-, \quad \text{Type S} = p_- / \text{power}
+        \ (D > 0)
 
     and, from the first moments of the truncated normal (Lu, Qiu & Deng 2019),
 
     .. math::
-        E|\\hat\\beta|\\,1\\{|\\hat\\beta| > zs\\} = D p_+ + s\\varphi(z - \\lambda)
-        - D p_- + s\\varphi(-z - \\lambda),
+        E|\hat\beta|\,1\{|\hat\beta| > zs\} = D p_+ + s\varphi(z - \lambda)
+        - D p_- + s\varphi(-z - \lambda),
 
-    so the exaggeration ratio is that divided by :math:`\\text{power} \\cdot |D|`.
+    so the exaggeration ratio is that divided by :math:`\text{power} \cdot |D|`.
     Gelman & Carlin compute the exaggeration by simulation; the closed form is exact.
 
     References
@@ -492,12 +492,12 @@ def type_sm(
 
 
 def expected_half_width(n: int, sigma: float, confidence: float = 0.95) -> float:
-    """Expected half-width of the t interval of a mean change: t·σ·c4(n)/√n.
+    r"""Expected half-width of the t interval of a mean change: t·σ·c4(n)/√n.
 
     Notes
     -----
-    :math:`E[s] = c_4(n)\\,\\sigma` with
-    :math:`c_4(n) = \\sqrt{2/(n-1)}\\,\\Gamma(n/2)/\\Gamma((n-1)/2)`.
+    :math:`E[s] = c_4(n)\,\sigma` with
+    :math:`c_4(n) = \sqrt{2/(n-1)}\,\Gamma(n/2)/\Gamma((n-1)/2)`.
 
     Examples
     --------
@@ -515,12 +515,12 @@ def expected_half_width(n: int, sigma: float, confidence: float = 0.95) -> float
 def probability_half_width_within(
     n: int, sigma: float, half_width: float, confidence: float = 0.95
 ) -> float:
-    """P(t-interval half-width <= ``half_width``) for n paired changes of SD σ.
+    r"""P(t-interval half-width <= ``half_width``) for n paired changes of SD σ.
 
     Notes
     -----
-    :math:`(n-1)s^2/\\sigma^2 \\sim \\chi^2_{n-1}`, so
-    :math:`P(t s/\\sqrt n \\le w) = F_{\\chi^2_{n-1}}((n-1) n w^2 / (t^2 \\sigma^2))`
+    :math:`(n-1)s^2/\sigma^2 \sim \chi^2_{n-1}`, so
+    :math:`P(t s/\sqrt n \le w) = F_{\chi^2_{n-1}}((n-1) n w^2 / (t^2 \sigma^2))`
     (Kupper & Hafner 1989).
 
     References

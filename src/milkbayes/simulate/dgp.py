@@ -49,8 +49,8 @@ class DGPSettings:
         Distribution of volumes (ignored for scores, whose latent scale is normal).
     baseline_mean : float
         Mean true pre-intervention output (ml, or score points). The default, 10 ml,
-        sits in the range of similar Indonesian studies (5.6 -> 16.8 ml, see
-        DESIGN.md section 2).
+        sits in the range of similar Indonesian studies (5.6 -> 16.8 ml in a
+        one-group study of 20 mothers, Fara, Sagita & Safitry 2022).
     between_sd : float
         SD of the true pre output between mothers.
     trend : float
@@ -88,6 +88,7 @@ class DGPSettings:
     p_multipara: float = P_MULTIPARA
 
     def __post_init__(self) -> None:
+        """Refuse invalid settings at construction (:class:`SimulationError`)."""
         _check_settings(self)
 
     def to_dict(self) -> dict:
@@ -127,15 +128,15 @@ def _check_settings(s: DGPSettings) -> None:
 
 
 def change_sd(settings: DGPSettings) -> float:
-    """SD of one massage-arm change ``post - pre`` under the normal process.
+    r"""SD of one massage-arm change ``post - pre`` under the normal process.
 
     Notes
     -----
     With independent biological variation, measurement error at both times and
     centred binary modifiers,
 
-    .. math:: \\operatorname{Var}(d) = \\sigma_w^2 + 2\\sigma_m^2
-              + \\beta_w^2 p_w (1 - p_w) + \\beta_p^2 p_p (1 - p_p).
+    .. math:: \operatorname{Var}(d) = \sigma_w^2 + 2\sigma_m^2
+              + \beta_w^2 p_w (1 - p_w) + \beta_p^2 p_p (1 - p_p).
 
     Exact for ``distribution="normal"`` volumes; an approximation for log-normal
     volumes and rounded scores.
@@ -240,7 +241,7 @@ def simulate(
     rng: np.random.Generator,
     effect: np.ndarray | float | None = None,
 ) -> SimulatedData:
-    """Draw ``n_sims`` studies from the data-generating process.
+    r"""Draw ``n_sims`` studies from the data-generating process.
 
     Parameters
     ----------
@@ -258,21 +259,21 @@ def simulate(
     (multipara), in arm :math:`g_i` (1 = massage):
 
     .. math::
-        \\beta_i = \\beta + \\beta_w (w_i - \\pi_w) + \\beta_p (p_i - \\pi_p), \\quad
-        \\Delta_i = \\tau + g_i \\beta_i + \\sigma_w \\varepsilon_i
+        \beta_i = \beta + \beta_w (w_i - \pi_w) + \beta_p (p_i - \pi_p), \quad
+        \Delta_i = \tau + g_i \beta_i + \sigma_w \varepsilon_i
 
     *Normal* volumes and scores (latent): true pre
-    :math:`\\mu_i = \\mu_0 + \\sigma_b z_i`, true post :math:`\\mu_i + \\Delta_i`, each
-    observed with independent error :math:`N(0, \\sigma_m^2)`. Scores are the
+    :math:`\mu_i = \mu_0 + \sigma_b z_i`, true post :math:`\mu_i + \Delta_i`, each
+    observed with independent error :math:`N(0, \sigma_m^2)`. Scores are the
     observed latent values rounded and clipped to ``0..max_score`` (the clipping is
     the ceiling/floor effect of a checklist).
 
     *Log-normal* volumes: the true pre output is log-normal with mean
-    :math:`\\mu_0` and SD :math:`\\sigma_b`; the post output multiplies it by
-    :math:`(\\mu_0 + \\Delta_i) / \\mu_0` (so the mean change is :math:`\\tau + \\beta`
+    :math:`\mu_0` and SD :math:`\sigma_b`; the post output multiplies it by
+    :math:`(\mu_0 + \Delta_i) / \mu_0` (so the mean change is :math:`\tau + \beta`
     in ml, as in the normal case, but each mother's change is proportional to her
     output), and measurement error is multiplicative with coefficient of variation
-    :math:`\\sigma_m / \\mu_0`, mean one.
+    :math:`\sigma_m / \mu_0`, mean one.
 
     Examples
     --------

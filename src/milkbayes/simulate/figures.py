@@ -38,7 +38,7 @@ def plot_sbc_ranks(result, band: float = 0.99):
     names = list(result.ranks)
     fig, axes = _figure(len(names))
     low, high = stats.binom.interval(band, result.n_sims, 1 / result.bins)
-    for axis, name in zip(axes, names):
+    for axis, name in zip(axes, names, strict=True):
         ranks = np.asarray(result.ranks[name])
         edges = np.linspace(0, result.L + 1, result.bins + 1)
         axis.axhspan(low, high, color="0.85", zorder=0)

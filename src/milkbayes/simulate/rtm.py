@@ -36,20 +36,20 @@ BLOCK = 500
 
 
 def expected_rtm_change(settings: DGPSettings, cutoff: float) -> float:
-    """E[post - pre | pre < cutoff] in a group without massage (normal process).
+    r"""E[post - pre | pre < cutoff] in a group without massage (normal process).
 
     Notes
     -----
-    Pre is :math:`T + e_1`, post :math:`T + \\tau + \\varepsilon + e_2` with
-    :math:`T \\sim N(\\mu, \\sigma_b^2)` and errors :math:`N(0, \\sigma_m^2)`.
+    Pre is :math:`T + e_1`, post :math:`T + \tau + \varepsilon + e_2` with
+    :math:`T \sim N(\mu, \sigma_b^2)` and errors :math:`N(0, \sigma_m^2)`.
     Pre and post are bivariate normal with
-    :math:`\\sigma_p^2 = \\sigma_b^2 + \\sigma_m^2` and covariance
-    :math:`\\sigma_b^2`, so with :math:`a = (c - \\mu)/\\sigma_p`
+    :math:`\sigma_p^2 = \sigma_b^2 + \sigma_m^2` and covariance
+    :math:`\sigma_b^2`, so with :math:`a = (c - \mu)/\sigma_p`
     (truncated-normal mean and linear regression of post on pre):
 
     .. math::
-        E[\\text{post} - \\text{pre} \\mid \\text{pre} < c] = \\tau +
-        \\frac{\\sigma_m^2}{\\sigma_p}\\,\\frac{\\varphi(a)}{\\Phi(a)}
+        E[\text{post} - \text{pre} \mid \text{pre} < c] = \tau +
+        \frac{\sigma_m^2}{\sigma_p}\,\frac{\varphi(a)}{\Phi(a)}
 
     The rise vanishes without measurement error and grows as the cut-off moves
     into the lower tail (Barnett, van der Pols & Dobson 2005).

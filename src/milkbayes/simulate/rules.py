@@ -28,7 +28,7 @@ _LOG_G = np.linspace(-12.0, 22.0, 851)
 
 
 def wilcoxon_many(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """SPSS's asymptotic Wilcoxon signed-rank test on every row of ``changes``.
+    r"""SPSS's asymptotic Wilcoxon signed-rank test on every row of ``changes``.
 
     Uses :func:`milkbayes.frequentist.paired_tests.wilcoxon_many` when that module provides it
     (one implementation for the whole toolkit); this fallback implements the same
@@ -44,13 +44,13 @@ def wilcoxon_many(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     SPSS drops zero differences, ranks :math:`|d_i|` with average ranks for ties,
     and uses the normal approximation without continuity correction:
 
-    .. math:: Z = \\frac{T^+ - n(n+1)/4}
-                {\\sqrt{n(n+1)(2n+1)/24 - \\sum_k (t_k^3 - t_k)/48}}
+    .. math:: Z = \frac{T^+ - n(n+1)/4}
+                {\sqrt{n(n+1)(2n+1)/24 - \sum_k (t_k^3 - t_k)/48}}
 
     where *n* counts the non-zero differences and :math:`t_k` are the tie-group
     sizes. Zeros take the lowest ranks of :math:`|d|`, so the rank of a non-zero
     difference among non-zeros is its rank among all minus the number of zeros;
-    the tie term is :math:`\\sum_i (t_i^2 - 1)` over elements, with
+    the tie term is :math:`\sum_i (t_i^2 - 1)` over elements, with
     :math:`t_i` = max rank - min rank + 1 (both from ``scipy.stats.rankdata``).
 
     Examples
@@ -102,7 +102,7 @@ def paired_t_many(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def jzs_bf10_many(t: np.ndarray, n: int, r: float = DEFAULT_R) -> np.ndarray:
-    """JZS Bayes factor BF10 of a one-sample (paired) t statistic, without sampling.
+    r"""JZS Bayes factor BF10 of a one-sample (paired) t statistic, without sampling.
 
     The default Bayesian t-test (Cauchy(0, r) prior on the standardised effect)
     has a closed form up to one integral over the Zellner-Siow variance ``g``, so a
@@ -112,13 +112,13 @@ def jzs_bf10_many(t: np.ndarray, n: int, r: float = DEFAULT_R) -> np.ndarray:
 
     Notes
     -----
-    Rouder et al. (2009), eq. 1, with :math:`\\nu = n - 1`:
+    Rouder et al. (2009), eq. 1, with :math:`\nu = n - 1`:
 
     .. math::
-        BF_{10} = \\frac{\\int_0^\\infty (1 + n g r^2)^{-1/2}
-            \\left(1 + \\frac{t^2}{(1 + n g r^2)\\nu}\\right)^{-(\\nu+1)/2}
-            (2\\pi)^{-1/2} g^{-3/2} e^{-1/(2g)}\\, dg}
-            {(1 + t^2/\\nu)^{-(\\nu+1)/2}}
+        BF_{10} = \frac{\int_0^\infty (1 + n g r^2)^{-1/2}
+            \left(1 + \frac{t^2}{(1 + n g r^2)\nu}\right)^{-(\nu+1)/2}
+            (2\pi)^{-1/2} g^{-3/2} e^{-1/(2g)}\, dg}
+            {(1 + t^2/\nu)^{-(\nu+1)/2}}
 
     References
     ----------
