@@ -279,7 +279,8 @@ def test_background_comparison_gives_the_numbers_of_the_serial_run(run):
     if background is None:
         pytest.skip("one CPU: no background comparison")
     assert background.candidates == (("paired_change", "normal"),)
-    section, _ = _comparison_section(study, settings, {}, mcid, lambda *a: None, background)
+    comparison, _ = _comparison_section(study, settings, {}, mcid, lambda *a: None, background)
+    section = comparison.to_dict()
     serial = error.result.summary["comparison"]
     timing = ("refit_seconds",)
     assert [{k: v for k, v in r.items() if k not in timing} for r in section["lomo"]] == [
@@ -338,8 +339,8 @@ def test_background_sensitivity_gives_the_highlights_of_the_serial_run(run):
     def without_timings(entries):
         return [
             {
-                **item,
-                "summary": {k: v for k, v in item["summary"].items() if not k.endswith("_seconds")},
+                **item.to_dict(),
+                "summary": {k: v for k, v in item.summary.items() if not k.endswith("_seconds")},
             }
             for item in entries
         ]
