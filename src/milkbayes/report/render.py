@@ -265,7 +265,7 @@ def validate_summary(summary: Mapping[str, Any]) -> None:
     ...     "comparison": {}, "design_limits": []})
     Traceback (most recent call last):
     ...
-    milkbayes.report.render.ReportError: summary field 'bayes' must be a JSON object, not a list
+    milkbayes.errors.ReportError: summary field 'bayes' must be a JSON object, not a list
     """
     _check_structure(summary)
     _render("html", summary, {})
