@@ -551,7 +551,6 @@ def _set_model_data(entry: _CacheEntry, values: dict[str, np.ndarray], coords: d
             model.set_dim(dim, len(labels), coord_values=labels)
 
 
-
 def compiled_model(
     result: FitResult, model: str | ModuleType | None = None
 ) -> tuple[_CacheEntry, dict[str, np.ndarray]]:
@@ -583,6 +582,7 @@ def compiled_model(
     }
     _set_model_data(entry, values, result.inputs.coords)
     return entry, values
+
 
 # ----------------------------------------------------------------------------- fit
 def fit(
