@@ -212,7 +212,7 @@ def test_psis_is_unreliable_by_mother_but_lomo_is_exact_enough():
     post = tree["posterior"]
     loglik = compare.PointwiseLogLik(model)
     names = loglik.value_names
-    matrix = loglik(compare._stacked_draws(post, names))
+    matrix = loglik(compare.stacked_draws(post, names))
     mother_of_obs = np.repeat(np.arange(n), 2)
     psis = compare.psis_by_mother(post, matrix, mother_of_obs, n, label="ri")
     assert not psis.reliable and psis.elpd is None
@@ -225,7 +225,7 @@ def _psis_of_full_fit(model, compiled, n: int, seed: int):
 
     tree = nutpie.sample(compiled, draws=1000, tune=300, chains=2, seed=seed, progress_bar=False)
     loglik = compare.PointwiseLogLik(model)
-    matrix = loglik(compare._stacked_draws(tree["posterior"], loglik.value_names))
+    matrix = loglik(compare.stacked_draws(tree["posterior"], loglik.value_names))
     return tree, compare.psis_by_mother(tree["posterior"], matrix, np.arange(n), n, label="conj")
 
 

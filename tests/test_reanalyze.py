@@ -98,9 +98,11 @@ def test_summary_validates_and_marks_user_data_as_measured(run):
 
 
 def exact_wilcoxon_p_by_convolution(change: np.ndarray) -> float:
-    """Two-sided exact p of W+ with average ranks (ties): the null distribution of
-    W+ is the convolution of n two-point laws {0, rank_i} with probability 1/2 each
-    (ranks doubled to integers). scipy's exact method ignores ties, so it cannot serve.
+    """Two-sided exact p of W+ with average ranks (ties).
+
+    The null distribution of W+ is the convolution of n two-point laws {0, rank_i}
+    with probability 1/2 each (ranks doubled to integers). scipy's exact method
+    ignores ties, so it cannot serve.
     """
     nonzero = change[change != 0]
     doubled = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(int)
@@ -263,8 +265,10 @@ def test_force_never_replaces_a_folder_of_other_files(tmp_path, hostile_csv):
 
 
 def test_background_comparison_gives_the_numbers_of_the_serial_run(run):
-    """The comparison computed in a spawned worker process (full runs) equals, number
-    for number, the one the run computed in-process: same code, same seeds.
+    """The comparison computed in a spawned worker process equals the serial one.
+
+    Full runs compute it in the worker; number for number it is the one the run
+    computed in-process: same code, same seeds.
     """
     from dataclasses import replace
 
@@ -279,7 +283,8 @@ def test_background_comparison_gives_the_numbers_of_the_serial_run(run):
     if background is None:
         pytest.skip("one CPU: no background comparison")
     assert background.candidates == (("paired_change", "normal"),)
-    section, _ = _comparison_section(study, settings, {}, mcid, lambda *a: None, background)
+    comparison, _ = _comparison_section(study, settings, {}, mcid, lambda *a: None, background)
+    section = comparison.to_dict()
     serial = error.result.summary["comparison"]
     timing = ("refit_seconds",)
     assert [{k: v for k, v in r.items() if k not in timing} for r in section["lomo"]] == [
@@ -313,8 +318,10 @@ def test_background_comparison_is_terminated_on_close(run):
 
 
 def test_background_sensitivity_gives_the_highlights_of_the_serial_run(run):
-    """The sensitivity highlights computed in the worker (full runs) equal, number for
-    number (timings aside) and with the same figures named, those computed in-process.
+    """The sensitivity highlights computed in the worker equal the serial ones.
+
+    Number for number (timings aside) and with the same figures named, as computed
+    in-process.
     """
     from dataclasses import replace
 
@@ -338,8 +345,8 @@ def test_background_sensitivity_gives_the_highlights_of_the_serial_run(run):
     def without_timings(entries):
         return [
             {
-                **item,
-                "summary": {k: v for k, v in item["summary"].items() if not k.endswith("_seconds")},
+                **item.to_dict(),
+                "summary": {k: v for k, v in item.summary.items() if not k.endswith("_seconds")},
             }
             for item in entries
         ]

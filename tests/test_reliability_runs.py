@@ -446,17 +446,15 @@ def test_report_appearing_meanwhile_is_not_replaced_without_force(tmp_path):
     one works, it is kept (RunExistsError), not silently replaced without --force
     (found by these tests).
     """
-    from milkbayes.reanalysis.pipeline import _move_into_place
+    from milkbayes.report.render import is_report_folder
+    from milkbayes.storage import staged_folder
 
-    target, temporary = tmp_path / "report", tmp_path / ".report.partial-x"
-    target.mkdir()
-    (target / "report.html").write_text("first run")
-    temporary.mkdir()
-    (temporary / "report.html").write_text("second run")
-    try:
-        _move_into_place(temporary, target)
-    except RunExistsError:
-        pass
+    target = tmp_path / "report"
+    with pytest.raises(RunExistsError):
+        with staged_folder(target, force=False, is_replaceable=is_report_folder) as stage:
+            (stage / "report.html").write_text("second run")
+            target.mkdir()
+            (target / "report.html").write_text("first run")
     assert (target / "report.html").read_text() == "first run"
 
 

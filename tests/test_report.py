@@ -306,6 +306,34 @@ def test_write_report_round_trips_json_and_rerenders(tmp_path):
         report.rerender(tmp_path)
 
 
+def test_infinite_bayes_factor_reads_the_same_after_rerendering(tmp_path):
+    """An infinite Bayes factor reads the same on the page re-rendered from summary.json.
+
+    JSON writes an infinity as "inf" (milkbayes.jsonio); the formatters read it back
+    as an infinity, not as a missing value.
+    """
+    summary = summary_fixture()
+    summary["bayes"]["bf10"] = float("inf")
+    summary["bayes"]["freq_vs_bayes"][0]["bayesian_value"] = float("inf")
+    paths = report.write_report(summary, {"priors": PNG_1x1}, tmp_path)
+    loaded = json.loads(paths.json.read_text(encoding="utf-8"))
+    assert loaded["bayes"]["bf10"] == "inf"
+    assert loaded["bayes"]["freq_vs_bayes"][0]["bayesian_value"] == "inf"
+    first = paths.html.read_text(encoding="utf-8")
+    assert "&gt; 10^300" in first
+    again = report.rerender(tmp_path)
+    assert again.html.read_text(encoding="utf-8") == first
+
+
+def test_report_folder_is_recognised_only_with_nothing_else_in_it(tmp_path):
+    paths = report.write_report(summary_fixture(), {"priors": PNG_1x1}, tmp_path)
+    assert report.is_report_folder(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} <= report.REPORT_ENTRIES
+    (tmp_path / "thesis.tex").write_text("precious")
+    assert not report.is_report_folder(tmp_path)
+    assert paths.json.is_file()
+
+
 def test_csv_exports_neutralise_formulas(tmp_path):
     paths = report.write_report(summary_fixture(), {"priors": PNG_1x1}, tmp_path)
     rows = list(csv.DictReader(io.StringIO((paths.tables / "participants.csv").read_text())))

@@ -9,7 +9,6 @@ reconstructed data always carries :data:`milkbayes.RECONSTRUCTED_WARNING`.
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from pathlib import Path
@@ -55,57 +54,16 @@ def _load(
 
 def _pairs(study, group: str):
     """Pre and post of the chosen group, as float arrays."""
-    allowed = ("massage", "control", "all")
-    if group not in allowed:
-        raise MilkbayesError(
-            f"--group {group!r} is not allowed; choose one of {', '.join(allowed)}"
-        )
-    table = study.table
-    if group != "all":
-        table = table[table["group"].astype(str) == group]
-    if len(table) == 0:
-        raise MilkbayesError(f"{study.source}: no participant is in the {group} group")
-    pre, post = table["pre"].to_numpy(dtype=float), table["post"].to_numpy(dtype=float)
-    _refuse_overflowing_changes(study, table, pre, post)
-    return pre, post
+    from milkbayes.frequentist.reproduce import paired_rows
 
-
-def _refuse_overflowing_changes(study, table, pre, post) -> None:
-    """Name the file and the participant whose change post - pre leaves the float range."""
-    import numpy as np
-
-    from milkbayes.errors import DataError
-
-    with np.errstate(over="ignore", invalid="ignore"):
-        bad = np.flatnonzero(~np.isfinite(post - pre))
-    if bad.size:
-        first = int(bad[0])
-        raise DataError(
-            f"the change post - pre of participant {table['id'].iloc[first]!s} (participant "
-            f"row {first + 1} of the group) is {float(post[first])!r} - {float(pre[first])!r}, "
-            f"beyond the float range (about 1.8e308); {bad.size} change(s) overflow. "
-            "Express the data in larger units",
-            file=study.source,
-        )
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe value: numpy scalars to Python, NaN to None (never a bare NaN)."""
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {key: _clean(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    rows = paired_rows(study, group)
+    return rows.pre, rows.post
 
 
 def _echo_json(payload: dict[str, Any]) -> None:
-    typer.echo(json.dumps(_clean(payload), indent=2, allow_nan=False))
+    from milkbayes.jsonio import dumps
+
+    typer.echo(dumps(payload))
 
 
 def _provenance(study, group: str) -> dict[str, Any]:
@@ -240,10 +198,12 @@ def reproduce_command(
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown document."),
 ) -> None:
     """The paper's analysis end to end: univariate table, SPSS Wilcoxon test, audit."""
+    from milkbayes.frequentist.reproduce import reproduce
+
     if as_json and markdown:
         raise MilkbayesError("choose one of --json and --markdown")
     study = _load(data, scenario, kind, unit, max_score)
-    analysis = _reproduce(study)
+    analysis = reproduce(study)
     if as_json:
         _echo_json(_reproduce_payload(study, analysis))
     elif markdown:
@@ -252,48 +212,12 @@ def reproduce_command(
         typer.echo(_reproduce_text(study, analysis))
 
 
-def _reproduce(study) -> dict[str, Any]:
-    from milkbayes.data.study import describe
-    from milkbayes.frequentist.audit import audit_published
-    from milkbayes.frequentist.paired_tests import (
-        FrequentistOptionError,
-        format_spss_text,
-        paired_t_test,
-        sign_test,
-        spss_tables,
-        wilcoxon_signed_rank,
-    )
-
-    pre, post = _pairs(study, "massage")
-    spss = wilcoxon_signed_rank(pre, post, method="spss")
-    try:
-        exact = wilcoxon_signed_rank(pre, post, method="exact")
-    except FrequentistOptionError as error:  # too many pairs for the exact p
-        reason = str(error).split("; use ")[0]  # the library's advice names a parameter
-        raise FrequentistOptionError(
-            f"{study.source}: reproduce reports the exact Wilcoxon p beside SPSS's, and {reason}; "
-            "run `milkbayes wilcoxon --method asymptotic` (or spss) on this file instead"
-        ) from None
-    ranks, test = spss_tables(spss)
-    return {
-        "description": describe(study),
-        "spss": spss,
-        "exact": exact,
-        "spss_text": format_spss_text(spss),
-        "ranks": ranks,
-        "test": test,
-        "t_test": paired_t_test(pre, post),
-        "sign_test": sign_test(pre, post),
-        "audit": audit_published(study),
-    }
-
-
 def _reproduce_payload(study, analysis) -> dict[str, Any]:
-    description = analysis["description"].to_dict()
-    ranks = analysis["ranks"].reset_index(names="row")
-    spss = analysis["spss"]
+    description = analysis.description.to_dict()
+    ranks = analysis.ranks.reset_index(names="row")
+    spss = analysis.spss
     return {
-        **_provenance(study, "massage"),
+        **_provenance(study, analysis.group),
         "n": study.n,
         "univariate": description["univariate"],
         "summary": description["summary"],
@@ -302,16 +226,16 @@ def _reproduce_payload(study, analysis) -> dict[str, Any]:
             **spss.to_dict(),
             "p_value_text": _p_texts(spss.p_value),
             "z_based_on": f"{spss.spss_based_on} ranks",
-            "spss_text": analysis["spss_text"],
+            "spss_text": analysis.spss_text,
             "ranks_table": ranks.to_dict("records"),
         },
         "wilcoxon_exact": {
-            **analysis["exact"].to_dict(),
-            "p_value_text": _p_texts(analysis["exact"].p_value),
+            **analysis.exact.to_dict(),
+            "p_value_text": _p_texts(analysis.exact.p_value),
         },
-        "paired_t_test": analysis["t_test"].to_dict(),
-        "sign_test": analysis["sign_test"].to_dict(),
-        "audit": analysis["audit"].to_dict("records"),
+        "paired_t_test": analysis.t_test.to_dict(),
+        "sign_test": analysis.sign_test.to_dict(),
+        "audit": analysis.audit_table().to_dict("records"),
     }
 
 
@@ -325,8 +249,8 @@ def _univariate_frame(description):
 
 
 def _comparison_lines(analysis, unit: str) -> list[str]:
-    exact, t_test, sign = analysis["exact"], analysis["t_test"], analysis["sign_test"]
-    spss_p = _p_texts(analysis["spss"].p_value)
+    exact, t_test, sign = analysis.exact, analysis.t_test, analysis.sign_test
+    spss_p = _p_texts(analysis.spss.p_value)
     return [
         f"As the paper prints it: p = {spss_p['paper']}; honestly: {spss_p['honest']} "
         f"(SPSS asymptotic p = {spss_p['exact']})",
@@ -334,7 +258,7 @@ def _comparison_lines(analysis, unit: str) -> list[str]:
         f"Hodges-Lehmann median change {exact.hodges_lehmann:.4g}{unit}, 95% CI "
         f"[{exact.hl_ci_low:.4g}, {exact.hl_ci_high:.4g}] ({exact.hl_ci_method})",
         f"Rank-biserial correlation {exact.rank_biserial:.3f}; r = Z/sqrt(N) = "
-        f"{analysis['spss'].r:.3f}",
+        f"{analysis.spss.r:.3f}",
         f"Mean change {t_test.mean_change:.4g}{unit}, 95% CI [{t_test.mean_ci_low:.4g}, "
         f"{t_test.mean_ci_high:.4g}]; Cohen's d_z {t_test.cohens_dz:.3f}, 95% CI "
         f"{_dz_interval_text(t_test)}",
@@ -356,7 +280,7 @@ def _reproduce_text(study, analysis) -> str:
     import pandas as pd
 
     unit = f" {study.outcome.unit}" if study.outcome.unit else ""
-    description = analysis["description"]
+    description = analysis.description
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         univariate = _univariate_frame(description).to_string(index=False)
         summary = description.summary.round(3).to_string()
@@ -372,13 +296,13 @@ def _reproduce_text(study, analysis) -> str:
         *description.notes,
         "",
         "2. Wilcoxon signed-rank test, as SPSS prints it",
-        analysis["spss_text"],
+        analysis.spss_text,
         "",
         *_comparison_lines(analysis, unit),
         "",
         "3. Audit of the published numbers",
     ]
-    for row in analysis["audit"].itertuples(index=False):
+    for row in analysis.audit_table().itertuples(index=False):
         lines.append(
             f"[{row.status.upper():4}] {row.check}: expected {row.expected}; found {row.found}"
         )
@@ -390,10 +314,10 @@ def _reproduce_text(study, analysis) -> str:
 
 def _reproduce_markdown(study, analysis) -> str:
     unit = f" {study.outcome.unit}" if study.outcome.unit else ""
-    description = analysis["description"]
+    description = analysis.description
     warning = [f"> **{study.warning}**", ""] if study.reconstructed else []
     summary = description.summary.round(3).reset_index(names="variable")
-    audit = analysis["audit"].assign(status=lambda f: f["status"].str.upper())
+    audit = analysis.audit_table().assign(status=lambda f: f["status"].str.upper())
     return "\n".join(
         [
             "# Reproduction of the paper's analysis",
@@ -410,7 +334,7 @@ def _reproduce_markdown(study, analysis) -> str:
             "## 2. Wilcoxon signed-rank test, as SPSS prints it",
             "",
             "```",
-            analysis["spss_text"],
+            analysis.spss_text,
             "```",
             "",
             *[f"- {line}" for line in _comparison_lines(analysis, unit)],

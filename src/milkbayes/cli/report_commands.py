@@ -9,8 +9,6 @@ is written.
 
 from __future__ import annotations
 
-import json
-import math
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,26 +54,10 @@ def _progress_bars(enabled: bool):
         yield progress
 
 
-def _clean(value: Any) -> Any:
-    """NaN and infinities are not JSON: None and strings instead."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        try:
-            return _clean(value.item())
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def _echo_json(payload: dict) -> None:
-    typer.echo(json.dumps(_clean(payload), indent=2, allow_nan=False))
+    from milkbayes.jsonio import dumps
+
+    typer.echo(dumps(payload))
 
 
 def _warn_reconstructed(reconstructed: bool) -> None:

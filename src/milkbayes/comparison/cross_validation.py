@@ -133,6 +133,7 @@ __all__ = [
     "freq_vs_bayes_table",
     "three_prior_table",
     "PointwiseLogLik",
+    "stacked_draws",
 ]
 
 DEFAULT_QUADRATURE_NODES = 20
@@ -336,7 +337,7 @@ class PointwiseLogLik:
         return np.concatenate([np.reshape(o, (batch, -1)) for o in outs], axis=1)
 
 
-def _stacked_draws(posterior, names: Sequence[str]) -> dict[str, np.ndarray]:
+def stacked_draws(posterior, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Posterior variables as arrays with chain and draw flattened into one axis."""
     out = {}
     for name in names:
@@ -637,7 +638,7 @@ def lomo_cv(
         posterior = tree["posterior"] if "posterior" in tree.children else tree
         if "sample_stats" in tree.children and "diverging" in tree["sample_stats"].data_vars:
             n_divergent += int(np.asarray(tree["sample_stats"]["diverging"]).sum())
-        sample = _stacked_draws(posterior, names)
+        sample = stacked_draws(posterior, names)
         ll = _heldout_loglik(loglik, sample, rows[i], i, intercept, n_nodes)
         if not np.all(np.isfinite(ll)):
             raise ModelError(
@@ -656,7 +657,7 @@ def lomo_cv(
             if hasattr(full_posterior, "children") and "posterior" in full_posterior.children
             else full_posterior
         )
-        full = loglik(_stacked_draws(post, names))
+        full = loglik(stacked_draws(post, names))
         lppd = np.array([float(log_mean_exp(full[:, r].sum(axis=1))) for r in rows])
         lppd_i = tuple(lppd.tolist())
         p_lomo = float(lppd.sum() - elpd_i.sum())

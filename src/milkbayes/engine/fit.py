@@ -551,6 +551,39 @@ def _set_model_data(entry: _CacheEntry, values: dict[str, np.ndarray], coords: d
             model.set_dim(dim, len(labels), coord_values=labels)
 
 
+def compiled_model(
+    result: FitResult, model: str | ModuleType | None = None
+) -> tuple[_CacheEntry, dict[str, np.ndarray]]:
+    """The cached compiled model of a fit, holding that fit's data and prior values.
+
+    Work that evaluates a model outside :func:`fit` (pointwise log-likelihoods,
+    leave-one-mother-out refits) needs the compiled model, and the PyMC model it came
+    from, to hold the data actually fitted, not those of the cache's latest fit.
+
+    Parameters
+    ----------
+    result : FitResult
+        The fit.
+    model : str or module, optional
+        The model as given to :func:`fit`; ``result.model_name`` by default.
+
+    Returns
+    -------
+    entry
+        The cache entry: ``entry.compiled`` (nutpie) and ``entry.model`` (PyMC).
+    values : dict of str to numpy.ndarray
+        The data and prior values set on it.
+    """
+    module = load_model(result.model_name if model is None else model)
+    entry, _ = _compiled_for(module, result.inputs, result.prior, result.likelihood)
+    values = {
+        **{k: np.asarray(v) for k, v in result.inputs.data.items()},
+        **_prior_data(result.prior),
+    }
+    _set_model_data(entry, values, result.inputs.coords)
+    return entry, values
+
+
 # ----------------------------------------------------------------------------- fit
 def fit(
     model_name: str | ModuleType,

@@ -1,3 +1,7 @@
-"""The reanalysis pipeline: data, reproduction, fits, diagnostics, comparison,
-figures and sensitivity, handed to :mod:`milkbayes.report` as typed sections.
+"""The reanalysis: data, reproduction, fits, diagnostics, comparison, figures, sensitivity.
+
+:mod:`~milkbayes.reanalysis.pipeline` runs the stages with the sampler sizes of
+:mod:`~milkbayes.reanalysis.settings`, draws :mod:`~milkbayes.reanalysis.figures`
+and hands :mod:`milkbayes.report` the typed sections of
+:mod:`~milkbayes.reanalysis.sections`.
 """

@@ -1,9 +1,12 @@
-"""The reanalysis report: one self-contained HTML file, Markdown and a versioned JSON summary.
+r"""The reanalysis report: one self-contained HTML file, Markdown and a versioned JSON summary.
 
-The JSON summary is the single source of every number in the report: the HTML and
-Markdown are rendered from it (and from the figure PNGs), so ``milkbayes report
-RUN_DIR`` can re-render a run without refitting anything. Numbers stay numbers in
-the JSON; they are formatted only here, by the template filters.
+Rendering only: every number arrives computed, in the JSON summary built from
+:class:`milkbayes.reanalysis.sections.ReanalysisSummary`. The HTML and Markdown are
+rendered from it (and from the figure PNGs), so ``milkbayes report RUN_DIR`` can
+re-render a run without refitting anything. Numbers stay numbers in the JSON
+(written by :mod:`milkbayes.jsonio`: NaN as ``null``, infinities as ``"inf"``); they
+are formatted only by the template filters of :mod:`milkbayes.report.formatting`.
+Every file is written whole or not at all (:mod:`milkbayes.storage`).
 
 Safety rules, each tested:
 
@@ -17,8 +20,8 @@ Safety rules, each tested:
 
 Examples
 --------
->>> csv_safe("=HYPERLINK(\\"x\\")")
-'\\'=HYPERLINK("x")'
+>>> csv_safe('=HYPERLINK("x")')
+'\'=HYPERLINK("x")'
 >>> csv_safe(-3.5), csv_safe("M01")
 (-3.5, 'M01')
 """
@@ -29,16 +32,24 @@ import base64
 import csv
 import io
 import json
-import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from milkbayes.engine.fit import json_default
 from milkbayes.errors import ReportError
+from milkbayes.jsonio import dumps
+from milkbayes.report.formatting import (
+    fmt_bf,
+    fmt_ci,
+    fmt_num,
+    fmt_p,
+    fmt_prob,
+    fmt_value,
+    md_cell,
+    md_escape,
+)
+from milkbayes.storage import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -52,8 +63,12 @@ __all__ = [
     "render_html",
     "render_markdown",
     "write_report",
+    "read_summary",
+    "read_figures",
     "rerender",
-    "png_bytes",
+    "table_rows",
+    "REPORT_ENTRIES",
+    "is_report_folder",
 ]
 
 SCHEMA_VERSION = "1.0"
@@ -139,6 +154,33 @@ DESIGN_LIMITS = (
 """What a single-group pre/post design cannot show: (title, text) pairs, in report order."""
 
 
+REPORT_ENTRIES = frozenset({"report.html", "report.md", "summary.json", "figures", "tables"})
+"""What :func:`write_report` puts in a report folder."""
+
+
+def is_report_folder(folder: Path) -> bool:
+    """True for a folder :func:`write_report` wrote, holding nothing else.
+
+    ``--force`` replaces only such a folder (:func:`milkbayes.storage.staged_folder`):
+    never a folder of other files.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> (folder / "summary.json").write_text("{}")
+    2
+    >>> is_report_folder(folder)
+    True
+    >>> (folder / "thesis.tex").write_text("precious")
+    8
+    >>> is_report_folder(folder)
+    False
+    """
+    names = {entry.name for entry in Path(folder).iterdir()}
+    return "summary.json" in names and names <= REPORT_ENTRIES
+
+
 @dataclass(frozen=True)
 class ReportPaths:
     """Where :func:`write_report` put the files."""
@@ -186,7 +228,7 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     writer.writerow([csv_safe(str(c)) for c in columns])
     for row in rows:
         writer.writerow([csv_safe(_csv_cell(row.get(c))) for c in columns])
-    _atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
     return path
 
 
@@ -194,7 +236,7 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return "; ".join(str(v) for v in value)
     if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
+        return dumps(value, indent=None, sort_keys=True)
     return "" if value is None else value
 
 
@@ -217,7 +259,7 @@ def validate_summary(summary: Mapping[str, Any]) -> None:
     >>> validate_summary({"schema_version": "0.1"})
     Traceback (most recent call last):
     ...
-    milkbayes.errors.ReportError: summary schema_version '0.1' is not supported (this milkbayes reads 1.x)
+    milkbayes.errors.ReportError: summary schema_version '0.1' is not supported ...
     >>> validate_summary({"schema_version": "1.0", "reconstructed": False, "generator": {},
     ...     "data": {}, "reproduction": {}, "bayes": [], "modifiers": {}, "diagnostics": {},
     ...     "comparison": {}, "design_limits": []})
@@ -251,8 +293,9 @@ def _json_type_name(value: Any) -> str:
 
 
 def _expect(value: Any, kind: Any, path: str) -> Any:
-    """``value`` if it is of the JSON ``kind`` (Mapping, list, str, "number"), else
-    ReportError naming ``path``.
+    """``value`` if it is of the JSON ``kind``, else a ReportError naming ``path``.
+
+    ``kind`` is Mapping, list, str or ``"number"``.
     """
     if kind == "number":
         ok, wanted = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
@@ -302,133 +345,6 @@ def _check_structure(summary: Any) -> None:
     if "overall" not in summary["diagnostics"]:
         raise ReportError("summary key 'diagnostics.overall' is missing")
     _expect(summary["diagnostics"]["overall"], str, "diagnostics.overall")
-
-
-# --------------------------------------------------------------------------- figures
-def png_bytes(figure, dpi: int = 100) -> bytes:
-    """A matplotlib figure, or an arviz_plots PlotCollection, as PNG bytes."""
-    if hasattr(figure, "get_viz"):  # arviz_plots PlotCollection
-        figure = figure.get_viz("figure")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    try:
-        import matplotlib.pyplot as plt
-
-        plt.close(figure)
-    except Exception:  # noqa: BLE001 - a Figure not managed by pyplot needs no closing
-        pass
-    return buffer.getvalue()
-
-
-# --------------------------------------------------------------------------- formatting
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def fmt_num(x: Any, digits: int = 2) -> str:
-    """A number for the report; ``—`` for None or NaN (never a silent "nan").
-
-    Examples
-    --------
-    >>> fmt_num(3.14159), fmt_num(None), fmt_num(float("nan")), fmt_num(12345.6, 1)
-    ('3.14', '—', '—', '12345.6')
-    """
-    if not _is_number(x) or (isinstance(x, float) and math.isnan(x)):
-        return "—" if x is None or _is_number(x) else str(x)
-    if isinstance(x, float) and math.isinf(x):
-        return "∞" if x > 0 else "−∞"
-    return f"{x:.{digits}f}"
-
-
-def fmt_ci(pair: Any, digits: int = 2) -> str:
-    """``[low, high]``.
-
-    Examples
-    --------
-    >>> fmt_ci([1.234, 5.0])
-    '[1.23, 5.00]'
-    """
-    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-        return "—"
-    return f"[{fmt_num(pair[0], digits)}, {fmt_num(pair[1], digits)}]"
-
-
-def fmt_prob(p: Any) -> str:
-    """A probability: three decimals, with ``> 0.999`` / ``< 0.001`` at the ends.
-
-    Examples
-    --------
-    >>> fmt_prob(0.5), fmt_prob(1.0), fmt_prob(0.0)
-    ('0.500', '> 0.999', '< 0.001')
-    """
-    if not _is_number(p) or math.isnan(p):
-        return "—"
-    if p > 0.999:
-        return "> 0.999"
-    if p < 0.001:
-        return "< 0.001"
-    return f"{p:.3f}"
-
-
-def fmt_p(p: Any) -> str:
-    """An exact p-value in scientific notation below .001.
-
-    Examples
-    --------
-    >>> fmt_p(1.234e-05), fmt_p(0.0312)
-    ('1.2e-05', '0.0312')
-    """
-    if not _is_number(p) or math.isnan(p):
-        return "—"
-    return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
-
-
-def fmt_bf(bf: Any) -> str:
-    """A Bayes factor; huge values as powers of ten.
-
-    Examples
-    --------
-    >>> fmt_bf(3.2), fmt_bf(2.5e7), fmt_bf(float("inf"))
-    ('3.20', '2.5 × 10^7', '> 10^300')
-    """
-    if not _is_number(bf) or math.isnan(bf):
-        return "—"
-    if math.isinf(bf):
-        return "> 10^300"
-    if bf >= 1e4:
-        exponent = int(math.floor(math.log10(bf)))
-        return f"{bf / 10**exponent:.1f} × 10^{exponent}"
-    return f"{bf:.2f}"
-
-
-def fmt_value(x: Any, digits: int = 2) -> str:
-    """Dispatch: pairs as intervals, numbers as numbers, text as text."""
-    if isinstance(x, (list, tuple)):
-        return fmt_ci(x, digits)
-    return fmt_num(x, digits)
-
-
-def md_cell(text: Any) -> str:
-    """A Markdown table cell: pipes escaped, newlines flattened."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-# --------------------------------------------------------------------------- rendering
-def md_escape(value: Any) -> Any:
-    """Escape the characters that would let text become HTML inside Markdown.
-
-    Quotes stay readable (Markdown is read as plain text too); ``<``, ``>`` and ``&``
-    cannot open a tag or an entity.
-
-    Examples
-    --------
-    >>> md_escape("<b>it's</b> & more")
-    "&lt;b&gt;it's&lt;/b&gt; &amp; more"
-    """
-    if value is None:
-        return ""
-    text = str(value)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _environment(kind: str = "html"):
@@ -514,8 +430,9 @@ def _undefined_class():
 
 
 def _render(kind: str, summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
-    """Render a template; a field the summary lacks or has of the wrong shape is a
-    ReportError (naming its JSON path when the template met it as missing).
+    """Render a template; a missing or malformed field is a ReportError.
+
+    The error names the field's JSON path when the template met it as missing.
     """
     import jinja2
 
@@ -556,58 +473,6 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     return _render("markdown", summary, {})
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a report is to be read
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(Path(path), text.encode("utf-8"))
-
-
-def _json_text(summary: Mapping[str, Any]) -> str:
-    # NaN is not JSON: a missing number is null, so other programs can read the file.
-    return (
-        json.dumps(
-            _nan_to_none(summary),
-            indent=2,
-            default=json_default,
-            allow_nan=False,
-            ensure_ascii=False,
-        )
-        + "\n"
-    )
-
-
-def _nan_to_none(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, Mapping):
-        return {str(k): _nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nan_to_none(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
-
-
 def table_rows(summary: Mapping[str, Any]) -> dict[str, list[dict]]:
     """The report's tables as lists of flat rows, for the CSV exports."""
     out: dict[str, list[dict]] = {
@@ -640,14 +505,14 @@ def write_report(
     figures_dir.mkdir(parents=True, exist_ok=True)
     tables_dir.mkdir(parents=True, exist_ok=True)
     for name, payload in figures.items():
-        _atomic_write_bytes(figures_dir / f"{_safe_name(name)}.png", payload)
+        atomic_write_bytes(figures_dir / f"{_safe_name(name)}.png", payload)
     for name, rows in table_rows(summary).items():
         if rows:
             write_csv(rows, tables_dir / f"{name}.csv")
     html_path, md_path, json_path = out / "report.html", out / "report.md", out / "summary.json"
-    _atomic_write_text(html_path, render_html(summary, figures))
-    _atomic_write_text(md_path, render_markdown(summary))
-    _atomic_write_text(json_path, _json_text(summary))
+    atomic_write_text(html_path, render_html(summary, figures))
+    atomic_write_text(md_path, render_markdown(summary))
+    atomic_write_text(json_path, dumps(summary) + "\n")
     return ReportPaths(
         html=html_path, markdown=md_path, json=json_path, figures=figures_dir, tables=tables_dir
     )

@@ -1,0 +1,234 @@
+r"""The report's figures, drawn from the fits and the data, as PNG bytes.
+
+Every figure is a matplotlib :class:`~matplotlib.figure.Figure` made without pyplot
+(no global state, safe in a worker process) or an arviz_plots ``PlotCollection``,
+converted by :func:`png_bytes`. Captions are in :data:`FIGURE_CAPTIONS`.
+
+Examples
+--------
+>>> from matplotlib.figure import Figure
+>>> fig = Figure(figsize=(1, 1))
+>>> _ = fig.subplots().plot([0, 1], [0, 1])
+>>> png_bytes(fig)[:8]
+b'\x89PNG\r\n\x1a\n'
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from milkbayes.reanalysis.settings import REFERENCE_PRIOR
+
+__all__ = ["FIGURE_CAPTIONS", "draw_figures", "forest_figure", "png_bytes"]
+
+FIGURE_CAPTIONS = {
+    "data": "Pre and post measurement of every mother (one line each).",
+    "priors": "Posterior of the effect under the three priors (black: no change; dashed "
+    "red: the MCID).",
+    "forest": "Effect in each subgroup (black line: no change; dashed red: the MCID): "
+    "posterior medians with 95 % (thin) and 50 % (thick) credible intervals.",
+    "trace": "Trace and marginal plots of the main parameters (neutral prior).",
+    "rank": "Rank plots of the main parameters: flat, overlapping ECDF differences mean "
+    "the chains agree.",
+    "ppc": "Posterior predictive check of the mean change and the share of positive "
+    "changes (red: observed).",
+    "prior_ppc": "Prior predictive check (neutral prior): what the model expects before "
+    "seeing the data (red: observed).",
+    "compare": "Leave-one-mother-out elpd (higher is better; PSIS-LOO where Pareto k is "
+    "good, exact refits elsewhere) with stacking weights, within each prediction "
+    "target.",
+}
+"""The caption of each figure of the main stages, by figure name."""
+
+
+def png_bytes(figure: Any, dpi: int = 100) -> bytes:
+    """A matplotlib figure, or an arviz_plots PlotCollection, as PNG bytes.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure or arviz_plots.PlotCollection
+        The figure; it is closed afterwards when pyplot manages it.
+    dpi : int
+        Resolution.
+
+    Returns
+    -------
+    bytes
+        The PNG file.
+    """
+    if hasattr(figure, "get_viz"):  # arviz_plots PlotCollection
+        figure = figure.get_viz("figure")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    try:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    except Exception:  # noqa: BLE001 - a Figure not managed by pyplot needs no closing
+        pass
+    return buffer.getvalue()
+
+
+def forest_figure(posterior: Any, names: Sequence[str], mcid: float, unit: str | None) -> Any:
+    """The average effect and the effect in each subgroup, one labelled row each.
+
+    Drawn with matplotlib from the draws rather than with ``az.plot_forest``, whose
+    labels of many level coordinates overlap: a reader must see "parity: primipara"
+    beside its interval. Thin line 95 %, thick line 50 %, dot the median.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        The posterior group of the fit.
+    names : sequence of str
+        The effect variable first, then the ``effect_*`` variables of the subgroups
+        (one level dimension each).
+    mcid : float
+        Drawn as a dashed red line.
+    unit : str or None
+        Unit of the effect, for the axis label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    rows = []
+    for name in names:
+        draws = posterior[name]
+        level_dims = [d for d in draws.dims if d not in ("chain", "draw")]
+        if not level_dims:
+            rows.append(("average effect", draws.values.ravel()))
+            continue
+        dim = level_dims[0]
+        covariate = name.removeprefix("effect_")
+        for level in draws[dim].values:
+            rows.append((f"{covariate}: {level}", draws.sel({dim: level}).values.ravel()))
+    fig = Figure(figsize=(6.5, 0.32 * len(rows) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    for y, (_, values) in enumerate(rows):
+        q025, q25, q50, q75, q975 = np.quantile(values, [0.025, 0.25, 0.5, 0.75, 0.975])
+        colour = "#1f3b73" if y == 0 else "#4c72b0"
+        ax.plot([q025, q975], [y, y], color=colour, linewidth=1)
+        ax.plot([q25, q75], [y, y], color=colour, linewidth=3.5)
+        ax.plot([q50], [y], "o", color="white", markeredgecolor=colour, markersize=5)
+    ax.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.axvline(mcid, color="#d62728", linestyle="--", linewidth=0.8)
+    ax.set_xlabel(f"effect of the massage period ({unit or 'outcome units'})")
+    return fig
+
+
+def draw_figures(
+    study: Any,
+    fits: Mapping[str, Any],
+    simulated: tuple[Any, Any],
+    comparison_rows: Sequence[Any],
+    mcid: float,
+) -> dict[str, bytes]:
+    """The figures of the main stages, by name (the keys of :data:`FIGURE_CAPTIONS`).
+
+    Parameters
+    ----------
+    study : Study
+        The data.
+    fits : mapping of prior name to FitResult
+        The main fits; the reference prior's fit gives the diagnostics plots.
+    simulated : (prior, posterior)
+        Predictive draws of the changes (:func:`milkbayes.diagnostics.simulated_changes`
+        results, or None each), for the predictive checks.
+    comparison_rows : sequence of ComparisonRow
+        The model comparison (no figure when empty).
+    mcid : float
+        The minimal clinically important difference, marked on the effect plots.
+
+    Returns
+    -------
+    dict of str to bytes
+        PNG files; the predictive and comparison figures only when their inputs exist.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import arviz as az
+    from matplotlib.figure import Figure
+
+    from milkbayes.diagnostics import predictive_figure
+
+    figures: dict[str, bytes] = {}
+    # data: one line per mother
+    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    ax = fig.subplots()
+    pre, post = study.table["pre"].to_numpy(float), study.table["post"].to_numpy(float)
+    for a, b in zip(pre, post, strict=True):
+        ax.plot([0, 1], [a, b], color="#4c72b0", alpha=0.5, marker="o", markersize=3)
+    ax.set_xticks([0, 1], ["pre", "post"])
+    ax.set_ylabel(study.outcome.unit or "outcome")
+    ax.set_title("Each mother's pre and post measurement", fontsize=10)
+    figures["data"] = png_bytes(fig)
+
+    reference = fits[REFERENCE_PRIOR]
+    effect = reference.summary.get("effect_variable", "effect")
+    pc = az.plot_dist(
+        {name: r.tree for name, r in fits.items()},
+        var_names=[effect],
+        backend="matplotlib",
+        figure_kwargs={"figsize": (6.5, 3.6)},
+    )
+    pc.add_legend("model")
+    axis = pc.get_viz("figure").axes[0]
+    axis.axvline(0.0, color="black", linewidth=1)
+    axis.axvline(mcid, color="#d62728", linestyle="--", linewidth=1)
+    figures["priors"] = png_bytes(pc)
+
+    posterior = reference.tree["posterior"]
+    forest_vars = [effect] + [
+        v
+        for v in posterior.data_vars
+        if v.startswith("effect_") and v not in ("effect_mother", "effect_pct", "effect_base")
+    ]
+    figures["forest"] = png_bytes(forest_figure(posterior, forest_vars, mcid, study.outcome.unit))
+    core = [v for v in (effect, "intercept", "sigma", "mother_sd") if v in posterior.data_vars]
+    figures["trace"] = png_bytes(
+        az.plot_trace_dist(reference.tree, var_names=core, backend="matplotlib")
+    )
+    figures["rank"] = png_bytes(az.plot_rank(reference.tree, var_names=core, backend="matplotlib"))
+
+    prior_simulated, posterior_simulated = simulated
+    if prior_simulated is not None:
+        figures["prior_ppc"] = png_bytes(predictive_figure(*prior_simulated, kind="prior"))
+    if posterior_simulated is not None:
+        figures["ppc"] = png_bytes(predictive_figure(*posterior_simulated, kind="posterior"))
+    if comparison_rows:
+        figures["compare"] = png_bytes(_comparison_figure(comparison_rows))
+    return figures
+
+
+def _comparison_figure(comparison_rows: Sequence[Any]) -> Any:
+    """Leave-one-mother-out elpd with its SE, one panel per prediction target."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 0.6 + 0.45 * len(comparison_rows)), layout="constrained")
+    targets = list(dict.fromkeys(r.target for r in comparison_rows))
+    axes = np.atleast_1d(fig.subplots(len(targets), 1, squeeze=False)[:, 0])
+    for axis, target in zip(axes, targets, strict=True):
+        group = [r for r in comparison_rows if r.target == target]
+        y = np.arange(len(group))[::-1]
+        axis.errorbar(
+            [r.elpd for r in group],
+            y,
+            xerr=[r.se for r in group],
+            fmt="o",
+            color="#4c72b0",
+            capsize=3,
+        )
+        axis.set_yticks(y, [f"{r.label} (w={r.weight:.2f})" for r in group], fontsize=8)
+        axis.set_title(f"predicts: {target}", fontsize=9)
+    axes[-1].set_xlabel("elpd, leave-one-mother-out (± SE)")
+    return fig

@@ -1,0 +1,651 @@
+"""The report's sections as typed values: the contract between the reanalysis and the report.
+
+:mod:`milkbayes.reanalysis.pipeline` computes one frozen dataclass per section of the
+report; :class:`ReanalysisSummary` holds them all, and its :meth:`~ReanalysisSummary.to_dict`
+is the JSON summary (``summary.json``) that :mod:`milkbayes.report.render` renders and
+re-renders. The layout of that dict is versioned by
+:data:`milkbayes.report.render.SCHEMA_VERSION`: a field renamed or removed here is a
+breaking change of the schema.
+
+Each section's ``to_dict`` gives its fields in declaration order, nested dataclasses
+as dicts and tuples as lists; numbers stay numbers (NaN and infinity included), and
+:mod:`milkbayes.jsonio` writes them to JSON.
+
+Examples
+--------
+>>> hl = HodgesLehmann(estimate=9.5, low=7.0, high=12.0, method="exact")
+>>> hl.to_dict()
+{'estimate': 9.5, 'low': 7.0, 'high': 12.0, 'method': 'exact'}
+>>> FigureEntry(file="figures/data.png", caption="Pre and post").to_dict()["file"]
+'figures/data.png'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any
+
+__all__ = [
+    "AuditRow",
+    "BayesSection",
+    "Coefficient",
+    "ComparisonSection",
+    "DataSection",
+    "DiagnosticsSection",
+    "FigureEntry",
+    "HodgesLehmann",
+    "LevelCount",
+    "ModifierSection",
+    "Participant",
+    "Provenance",
+    "ReanalysisSummary",
+    "ReproductionSection",
+    "RunSettings",
+    "SensitivityItem",
+    "SpssRankRow",
+    "SpssTestRow",
+    "VariableSummary",
+]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as dicts, lists and scalars: the shape of the JSON summary."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return value.to_dict() if hasattr(value, "to_dict") else _fields(value)
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+
+
+class _Section:
+    """Mixin: ``to_dict`` lists the dataclass fields in declaration order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as it appears in the JSON summary."""
+        return _fields(self)
+
+
+# --------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class VariableSummary(_Section):
+    """One row of the summary table of the data.
+
+    Attributes
+    ----------
+    variable : str
+        ``pre``, ``post`` or ``change``.
+    n : int
+        Number of values.
+    mean, sd, median, q1, q3 : float or None
+        Mean, standard deviation (ddof = 1), median and quartiles; None where they
+        cannot be computed (an sd of one value).
+    """
+
+    variable: str
+    n: int
+    mean: float | None
+    sd: float | None
+    median: float | None
+    q1: float | None
+    q3: float | None
+
+
+@dataclass(frozen=True)
+class LevelCount(_Section):
+    """One row of the univariate table: a level of a categorical column.
+
+    Attributes
+    ----------
+    column, level : str
+        The column and its level.
+    count : int
+        Participants at that level.
+    percent : float or None
+        ``100 * count / n``.
+    """
+
+    column: str
+    level: str
+    count: int
+    percent: float | None
+
+
+@dataclass(frozen=True)
+class Participant(_Section):
+    """One participant's measurements.
+
+    Attributes
+    ----------
+    id : str
+        As in the file (user text: escaped when rendered).
+    pre, post, change : float
+        The measurements and ``post - pre``.
+    """
+
+    id: str
+    pre: float
+    post: float
+    change: float
+
+
+@dataclass(frozen=True)
+class DataSection(_Section):
+    """What was analysed: the file, its outcome and a description of it.
+
+    Attributes
+    ----------
+    source : str
+        The file (or the bundled dataset's name).
+    sha256 : str
+        SHA-256 of the file's bytes.
+    n : int
+        Participants (both arms).
+    outcome : mapping
+        ``kind``, ``unit`` and ``max_score`` of the outcome.
+    columns : tuple of str
+        The columns of the validated table.
+    dropped_ids : tuple of str
+        Participants dropped as incomplete cases.
+    provenance : mapping of str to str
+        The sidecar's provenance, nested values as compact JSON.
+    summary : tuple of VariableSummary
+        ``pre``, ``post`` and ``change``.
+    univariate : tuple of LevelCount
+        The paper's univariate table.
+    notes : tuple of str
+        Sentences a reader must see (undeclared outcome kind, drops, ignored columns).
+    participants : tuple of Participant
+        Every participant, in file order.
+    """
+
+    source: str
+    sha256: str
+    n: int
+    outcome: Mapping[str, Any]
+    columns: tuple[str, ...]
+    dropped_ids: tuple[str, ...]
+    provenance: Mapping[str, str]
+    summary: tuple[VariableSummary, ...]
+    univariate: tuple[LevelCount, ...]
+    notes: tuple[str, ...]
+    participants: tuple[Participant, ...]
+
+
+# --------------------------------------------------------------------------- reproduction
+@dataclass(frozen=True)
+class HodgesLehmann(_Section):
+    """The Hodges-Lehmann median change and its confidence interval.
+
+    Attributes
+    ----------
+    estimate, low, high : float
+        The estimate and its 95 % interval.
+    method : str
+        How the interval was computed (exact signed-rank quantile or its normal
+        approximation).
+    """
+
+    estimate: float
+    low: float
+    high: float
+    method: str
+
+
+@dataclass(frozen=True)
+class SpssRankRow(_Section):
+    """One row of SPSS's "Ranks" table.
+
+    Attributes
+    ----------
+    row : str
+        ``Negative Ranks``, ``Positive Ranks``, ``Ties`` or ``Total``.
+    n : int
+        Participants in the row.
+    mean_rank, sum_of_ranks : float or None
+        None where SPSS leaves the cell blank.
+    footnote : str
+        SPSS's footnote letter.
+    """
+
+    row: str
+    n: int
+    mean_rank: float | None
+    sum_of_ranks: float | None
+    footnote: str
+
+
+@dataclass(frozen=True)
+class SpssTestRow(_Section):
+    """One row of SPSS's "Test Statistics" table.
+
+    Attributes
+    ----------
+    row : str
+        ``Z`` or ``Asymp. Sig. (2-tailed)``.
+    value : float
+        The number.
+    text : str
+        As SPSS prints it (three decimals; ``.000`` for p < .0005).
+    footnote : str
+        "Based on ... ranks." for Z.
+    """
+
+    row: str
+    value: float
+    text: str
+    footnote: str
+
+
+@dataclass(frozen=True)
+class AuditRow(_Section):
+    """One check of the audit of the published numbers.
+
+    Attributes
+    ----------
+    check : str
+        Stable snake_case name.
+    published : str
+        What the paper (or arithmetic) says should hold.
+    computed : str
+        What was computed or read.
+    status : str
+        ``pass``, ``fail`` or ``info``.
+    note : str
+        The explanation.
+    """
+
+    check: str
+    published: str
+    computed: str
+    status: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ReproductionSection(_Section):
+    """The paper's Wilcoxon test reproduced, within the massage group.
+
+    Built from :class:`milkbayes.frequentist.reproduce.Reproduction`, the same object
+    ``milkbayes reproduce`` prints.
+
+    Attributes
+    ----------
+    published_p_text : str
+        "0.000", as the paper printed it.
+    spss_p_text : str
+        SPSS's asymptotic p as SPSS prints it.
+    p_exact : float
+        The exact conditional two-sided p-value of the signed-rank test.
+    p_honest_text : str
+        The exact p written as a bound a reader can use.
+    p_asymptotic : float
+        SPSS's asymptotic two-sided p.
+    z_spss : float
+        SPSS's Z (based on the smaller rank sum).
+    w_plus, w_minus : float
+        Sums of the ranks of the increases and of the decreases.
+    n_zero : int
+        Participants with no change.
+    rank_biserial : float
+        Matched-pairs rank-biserial correlation.
+    hodges_lehmann : HodgesLehmann
+        The median change with its interval.
+    t_test : mapping of str to float or None
+        The numeric fields of the paired t-test (``t``, ``df``, ``p_value``,
+        ``mean_change``, ``mean_ci_low``, ``mean_ci_high``, ``cohens_dz``...); None
+        for a value that is not finite.
+    sign_test_p : float
+        Exact two-sided p of the sign test.
+    spss_ranks : tuple of SpssRankRow
+        SPSS's "Ranks" table.
+    spss_test : tuple of SpssTestRow
+        SPSS's "Test Statistics" table.
+    audit : tuple of AuditRow
+        The audit of the published numbers.
+    audit_note : str
+        A note above the audit (empty when there is nothing to add).
+    """
+
+    published_p_text: str
+    spss_p_text: str
+    p_exact: float
+    p_honest_text: str
+    p_asymptotic: float
+    z_spss: float
+    w_plus: float
+    w_minus: float
+    n_zero: int
+    rank_biserial: float
+    hodges_lehmann: HodgesLehmann
+    t_test: Mapping[str, float | None]
+    sign_test_p: float
+    spss_ranks: tuple[SpssRankRow, ...]
+    spss_test: tuple[SpssTestRow, ...]
+    audit: tuple[AuditRow, ...]
+    audit_note: str
+
+
+# --------------------------------------------------------------------------- bayes
+@dataclass(frozen=True)
+class BayesSection(_Section):
+    """The main model's effect under three priors, beside the frequentist numbers.
+
+    Attributes
+    ----------
+    model, likelihood : str
+        The main model (:data:`~milkbayes.reanalysis.settings.MAIN_MODEL`) and the
+        likelihood fitted.
+    effect_variable : str
+        The posterior variable of the effect.
+    unit : str
+        Unit of the effect (the outcome's unit, ``points`` for a score).
+    mcid : float
+        Minimal clinically important difference.
+    rope : tuple of float
+        The region of practical equivalence ``(low, high)``.
+    reference_prior : str
+        The prior of the frequentist-versus-Bayesian table.
+    priors : tuple of mapping
+        One row per prior (:class:`~milkbayes.comparison.cross_validation.PriorRow`
+        fields: ``prior``, ``median``, ``ci95_low``, ``ci95_high``, ``p_gt_0``,
+        ``p_gt_mcid``, ``p_in_rope``, ``rope_statement``), plus the prior's
+        ``beliefs`` and ``rationale``.
+    effect_median : float
+        Posterior median of the effect under the reference prior.
+    freq_vs_bayes : tuple of mapping
+        Rows of :func:`~milkbayes.comparison.cross_validation.freq_vs_bayes_table`.
+    bf10 : float
+        The JZS Bayes factor of the paired model (infinite beyond the float range).
+    log_bf10 : float
+        Its natural logarithm.
+    bf10_note : str
+        What the Bayes factor tests.
+    """
+
+    model: str
+    likelihood: str
+    effect_variable: str
+    unit: str
+    mcid: float
+    rope: tuple[float, float]
+    reference_prior: str
+    priors: tuple[Mapping[str, Any], ...]
+    effect_median: float
+    freq_vs_bayes: tuple[Mapping[str, Any], ...]
+    bf10: float
+    log_bf10: float
+    bf10_note: str
+
+
+@dataclass(frozen=True)
+class Coefficient(_Section):
+    """One effect-modifier coefficient of the main model (reference prior).
+
+    Attributes
+    ----------
+    name : str
+        The posterior variable (``modifier_*``).
+    median, ci95_low, ci95_high : float
+        Posterior median and equal-tailed 95 % interval.
+    """
+
+    name: str
+    median: float
+    ci95_low: float
+    ci95_high: float
+
+
+@dataclass(frozen=True)
+class ModifierSection(_Section):
+    """Effect modifiers: the effect in each subgroup and the modifier coefficients.
+
+    Attributes
+    ----------
+    subgroup_effects : mapping
+        Covariate -> level -> summary of the effect in that subgroup.
+    skipped : mapping
+        Covariates the model left out, with the reason.
+    coefficients : tuple of Coefficient
+        The ``modifier_*`` coefficients.
+    """
+
+    subgroup_effects: Mapping[str, Any]
+    skipped: Mapping[str, Any]
+    coefficients: tuple[Coefficient, ...]
+
+
+# --------------------------------------------------------------------------- diagnostics
+@dataclass(frozen=True)
+class DiagnosticsSection(_Section):
+    """Convergence and predictive checks of the main fits.
+
+    Attributes
+    ----------
+    overall : str
+        The worst status of every check: ``pass``, ``warn`` or ``fail``.
+    failing : tuple of mapping
+        The failed convergence checks: ``fit``, ``check``, ``label``, ``detail``.
+    fits : tuple of mapping
+        One convergence table per fit: ``label``, ``status``, ``chains``,
+        ``draws`` and its ``rows``.
+    predictive : tuple of mapping
+        Prior and posterior predictive checks of the reference fit.
+    loo_pit : mapping
+        The LOO-PIT uniformity test (``ks_statistic``, ``ks_p_value``, ``status``,
+        ``note``).
+    """
+
+    overall: str
+    failing: tuple[Mapping[str, Any], ...]
+    fits: tuple[Mapping[str, Any], ...]
+    predictive: tuple[Mapping[str, Any], ...]
+    loo_pit: Mapping[str, Any]
+
+
+# --------------------------------------------------------------------------- comparison
+@dataclass(frozen=True)
+class ComparisonSection(_Section):
+    """Leave-one-mother-out comparison of the candidate models.
+
+    Attributes
+    ----------
+    lomo : tuple of mapping
+        One row per candidate
+        (:class:`~milkbayes.comparison.cross_validation.ComparisonRow` fields) with
+        how its elpd was computed: ``intercept_method``, ``n_divergent``,
+        ``refit_seconds``, ``method``, ``n_refitted``, ``refitted_ids``.
+    psis : tuple of mapping
+        PSIS-LOO by mother (and by observation for the models of the pair), with
+        the Pareto k summary of each candidate.
+    notes : tuple of str
+        How to read the table, and which candidates were not compared.
+    pointwise : tuple of mapping
+        Each mother's held-out elpd under each candidate (``id`` and one key per
+        candidate label).
+    settings : mapping
+        ``draws``, ``tune``, ``chains`` of the refits and ``reloo``.
+    """
+
+    lomo: tuple[Mapping[str, Any], ...]
+    psis: tuple[Mapping[str, Any], ...]
+    notes: tuple[str, ...]
+    pointwise: tuple[Mapping[str, Any], ...]
+    settings: Mapping[str, Any]
+
+
+# --------------------------------------------------------------------------- sensitivity
+@dataclass(frozen=True)
+class SensitivityItem(_Section):
+    """One highlight of the sensitivity analyses.
+
+    Attributes
+    ----------
+    name : str
+        The analysis.
+    title : str
+        Its heading (and its figure's caption).
+    summary : mapping of str to number, text or None
+        The headline numbers.
+    notes : tuple of str
+        How to read them.
+    figure : str
+        The key of its figure in :attr:`ReanalysisSummary.figures`.
+    """
+
+    name: str
+    title: str
+    summary: Mapping[str, Any]
+    notes: tuple[str, ...]
+    figure: str
+
+
+# --------------------------------------------------------------------------- provenance
+@dataclass(frozen=True)
+class RunSettings(_Section):
+    """The settings the numbers were computed with.
+
+    Attributes
+    ----------
+    fast : bool
+        True for the :data:`~milkbayes.reanalysis.settings.FAST` settings.
+    draws, tune, chains, seed : int
+        Of each main fit.
+    mcid : float
+        The minimal clinically important difference.
+    rope : tuple of float
+        The region of practical equivalence.
+    comparison : tuple of (model, likelihood)
+        The candidates of the comparison.
+    """
+
+    fast: bool
+    draws: int
+    tune: int
+    chains: int
+    seed: int
+    mcid: float
+    rope: tuple[float, float]
+    comparison: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who made the summary, when, from what kind of data and with which settings.
+
+    Attributes
+    ----------
+    schema_version : str
+        :data:`milkbayes.report.render.SCHEMA_VERSION`.
+    generator_name, generator_version : str
+        ``milkbayes`` and its version.
+    created_at : str
+        UTC time, to the minute.
+    reconstructed : bool
+        True when the data are a reconstruction, not measurements.
+    warning : str or None
+        :data:`milkbayes.RECONSTRUCTED_WARNING` for reconstructed data.
+    settings : RunSettings
+        The settings of the run.
+    """
+
+    schema_version: str
+    generator_name: str
+    generator_version: str
+    created_at: str
+    reconstructed: bool
+    warning: str | None
+    settings: RunSettings
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary's leading keys: schema version, generator, time, data kind, settings."""
+        return {
+            "schema_version": self.schema_version,
+            "generator": {"name": self.generator_name, "version": self.generator_version},
+            "created_at": self.created_at,
+            "reconstructed": self.reconstructed,
+            "warning": self.warning,
+            "settings": self.settings.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class FigureEntry(_Section):
+    """A figure of the report.
+
+    Attributes
+    ----------
+    file : str
+        Its path in the report folder (``figures/NAME.png``).
+    caption : str
+        The caption under it.
+    """
+
+    file: str
+    caption: str
+
+
+# --------------------------------------------------------------------------- summary
+@dataclass(frozen=True)
+class ReanalysisSummary:
+    """Every section of the report; :meth:`to_dict` is ``summary.json``.
+
+    Attributes
+    ----------
+    provenance : Provenance
+        Schema version, generator, time, data kind and settings.
+    data : DataSection
+        The data analysed.
+    reproduction : ReproductionSection
+        The paper's test reproduced.
+    bayes : BayesSection
+        The main model's effect under three priors.
+    modifiers : ModifierSection
+        Effect modifiers.
+    diagnostics : DiagnosticsSection
+        Convergence and predictive checks.
+    comparison : ComparisonSection
+        The model comparison.
+    sensitivity : tuple of SensitivityItem or None
+        The sensitivity highlights; None when they were not computed.
+    design_limits : tuple of (str, str)
+        What the design cannot show: (title, text) pairs.
+    figures : mapping of str to FigureEntry
+        The figures, in report order.
+    timings : mapping of str to float
+        Seconds per stage, up to (not including) the rendering of the report.
+    """
+
+    provenance: Provenance
+    data: DataSection
+    reproduction: ReproductionSection
+    bayes: BayesSection
+    modifiers: ModifierSection
+    diagnostics: DiagnosticsSection
+    comparison: ComparisonSection
+    sensitivity: tuple[SensitivityItem, ...] | None
+    design_limits: tuple[tuple[str, str], ...]
+    figures: Mapping[str, FigureEntry]
+    timings: Mapping[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON summary, in the layout of :data:`milkbayes.report.render.SCHEMA_VERSION`."""
+        return {
+            **self.provenance.to_dict(),
+            "data": self.data.to_dict(),
+            "reproduction": self.reproduction.to_dict(),
+            "bayes": self.bayes.to_dict(),
+            "modifiers": self.modifiers.to_dict(),
+            "diagnostics": self.diagnostics.to_dict(),
+            "comparison": self.comparison.to_dict(),
+            "sensitivity": _plain(self.sensitivity),
+            "design_limits": [{"title": title, "text": text} for title, text in self.design_limits],
+            "figures": _plain(self.figures),
+            "timings": dict(self.timings),
+        }

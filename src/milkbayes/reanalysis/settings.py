@@ -1,0 +1,159 @@
+"""What the reanalysis fits and how long it samples: stages, the main model, sampler sizes.
+
+Examples
+--------
+>>> STAGES[:3]
+('data', 'reproduction', 'fit')
+>>> FAST.draws < FULL.draws
+True
+>>> with_comparison(FAST, ("paired_change", "normal")).comparison
+(('paired_change', 'normal'),)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+__all__ = [
+    "FAST",
+    "FULL",
+    "MAIN_MODEL",
+    "REFERENCE_PRIOR",
+    "ROPE_FRACTION_OF_MCID",
+    "STAGES",
+    "Progress",
+    "ReanalysisSettings",
+    "with_comparison",
+]
+
+STAGES = (
+    "data",
+    "reproduction",
+    "fit",
+    "diagnostics",
+    "compare",
+    "figures",
+    "sensitivity",
+    "report",
+)
+"""The stages reported to the progress callback, in order."""
+
+MAIN_MODEL = "prepost_hierarchical"
+"""The flagship model whose estimates the report leads with."""
+
+REFERENCE_PRIOR = "neutral"
+"""The prior of the frequentist-versus-Bayesian table and of the diagnostics plots."""
+
+ROPE_FRACTION_OF_MCID = 0.5
+"""The ROPE is +-(this x MCID): an effect under half the MCID is treated as nil."""
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as each stage advances."""
+
+
+@dataclass(frozen=True)
+class ReanalysisSettings:
+    """Sampler sizes and the candidate models of the comparison.
+
+    Attributes
+    ----------
+    draws, tune, chains : int
+        Main fits (one per prior).
+    lomo_draws, lomo_tune, lomo_chains : int
+        Each leave-one-mother-out refit (only a log mean density is needed, so
+        fewer draws suffice).
+    seed : int
+        Seed of every fit and refit.
+    comparison : tuple of (model, likelihood)
+        Candidates of the comparison. Models that predict the change are stacked
+        among themselves, models of the pre/post pair among themselves. The
+        log-normal likelihood is not a default candidate: it is undefined for a zero
+        volume, which the volume outcome admits (a session that yields no milk), so
+        the default table would lose a row depending on the data; and each
+        hierarchical candidate costs a compilation of its own. Add it with
+        :func:`with_comparison` for data without zeros.
+    sensitivity_fast : bool
+        Passed to :func:`milkbayes.sensitivity.analyses.highlights`.
+    reloo : bool
+        Exact refits only for the mothers whose PSIS-LOO Pareto k is too high, PSIS
+        elsewhere (:func:`milkbayes.comparison.cross_validation.lomo_cv` with
+        ``psis``); False refits every mother.
+    parallel_worker : bool
+        Compile and cross-validate the candidates other than the main fit, and compute
+        the sensitivity highlights, in a second process while the main fits run (on
+        two or more cores; see :mod:`milkbayes.reanalysis.pipeline`); same numbers,
+        less wall time. Off in :data:`FAST`, whose small fits would not repay the
+        worker's start-up.
+    """
+
+    draws: int
+    tune: int
+    chains: int
+    lomo_draws: int
+    lomo_tune: int
+    lomo_chains: int
+    seed: int = 20241
+    comparison: tuple[tuple[str, str], ...] = (
+        ("prepost_hierarchical", "normal"),
+        ("prepost_hierarchical", "student_t"),
+        ("paired_change", "normal"),
+        ("paired_change", "student_t"),
+    )
+    sensitivity_fast: bool = False
+    reloo: bool = True
+    parallel_worker: bool = False
+
+
+FULL = ReanalysisSettings(
+    draws=2000,
+    tune=1000,
+    chains=4,
+    lomo_draws=300,
+    lomo_tune=300,
+    lomo_chains=2,
+    parallel_worker=True,
+)
+"""The default: 4 x 2000 draws per main fit.
+
+The flagship's slowest quantities are its variance partition (``mother_sd`` against
+``sigma``: two measurements per mother barely separate them), with a bulk ESS of
+about 600 per 4,000 draws; at 4 x 1000 draws 6 of 40 seeds failed a convergence
+check (R-hat > 1.01 in 4), at 4 x 2000 3 of 40 (a single divergence in 2), so the
+longer chains are worth their cost.
+"""
+
+FAST = ReanalysisSettings(
+    draws=300,
+    tune=300,
+    chains=2,
+    lomo_draws=150,
+    lomo_tune=200,
+    lomo_chains=2,
+    comparison=(
+        ("prepost_hierarchical", "normal"),
+        ("paired_change", "normal"),
+        ("paired_change", "student_t"),
+    ),
+    sensitivity_fast=True,
+)
+"""``--fast``: small runs for tests and CI. Diagnostics may warn or fail; the report says so."""
+
+
+def with_comparison(
+    settings: ReanalysisSettings, *candidates: tuple[str, str]
+) -> ReanalysisSettings:
+    """A copy of ``settings`` with other comparison candidates.
+
+    Parameters
+    ----------
+    settings : ReanalysisSettings
+        The settings to copy.
+    *candidates : tuple of (model, likelihood)
+        The new candidates, in table order.
+
+    Returns
+    -------
+    ReanalysisSettings
+    """
+    return replace(settings, comparison=tuple(candidates))
