@@ -29,27 +29,31 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill style: change them here or with `papermill -p NAME VALUE`).
-DATA = None            # path to a study CSV (one row per mother: id, pre, post, ...);
-                       # None = the bundled reconstruction
-SCENARIO = "volume_ml" # bundled dataset when DATA is None: "volume_ml" or "score"
-PRIOR = "neutral"      # skeptical, neutral, enthusiastic, or a TOML prior file
-MCID = None            # minimal clinically important difference (outcome units);
-                       # None = the default for the outcome (10 ml for volumes)
+# DATA: path to a study CSV (one row per mother: id, pre, post, ...);
+# None = the bundled reconstruction.
+DATA = None
+# SCENARIO: the bundled dataset when DATA is None, "volume_ml" or "score".
+SCENARIO = "volume_ml"
+# PRIOR: skeptical, neutral, enthusiastic, or the path of a TOML prior file.
+PRIOR = "neutral"
+# MCID: minimal clinically important difference, a number >= 0 in outcome units;
+# None = the default for the outcome (10 ml for volumes).
+MCID = None
 SEED = 20241
-FAST = False           # True: tiny samplers and grids (the test suite uses it)
+# FAST: True runs tiny samplers and grids (the test suite uses it).
+FAST = False
 
 # %%
 # %matplotlib inline
 import warnings
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 import milkbayes
-from milkbayes.data.study import load_study
+from milkbayes.data import load_study
 from milkbayes.datasets import load_bundled
-from milkbayes.models.priors import default_mcid
+from milkbayes.models.priors import resolve_mcid
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 pd.set_option("display.precision", 3)
@@ -57,7 +61,8 @@ pd.set_option("display.width", 140)
 pd.set_option("display.max_colwidth", 100)
 
 study = load_bundled(SCENARIO) if DATA is None else load_study(DATA)
-MCID = default_mcid(study) if MCID is None else float(MCID)
+# None: the outcome's default; a negative or non-finite MCID stops here with its reason.
+MCID = resolve_mcid(study, MCID)
 UNIT = study.outcome.unit or "points"
 if study.reconstructed:
     print(milkbayes.RECONSTRUCTED_WARNING)
@@ -74,8 +79,11 @@ from milkbayes import published
 
 facts = pd.DataFrame(
     [{"fact": f.key, "statement": f.statement, "where": f.where} for f in published.FACTS]
-    + [{"fact": f.key, "statement": f.statement, "where": f.where}
-       for f in published.COVARIATE_FACTS.values()])
+    + [
+        {"fact": f.key, "statement": f.statement, "where": f.where}
+        for f in published.COVARIATE_FACTS.values()
+    ]
+)
 facts
 
 # %% [markdown]
@@ -93,7 +101,7 @@ pd.DataFrame([{"issue": f.key, "statement": f.statement} for f in published.INCO
 # reconstruction they agree by construction.
 
 # %%
-from milkbayes.data.study import describe
+from milkbayes.data import describe
 
 description = describe(study)
 description.univariate
@@ -103,7 +111,7 @@ description.summary
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 4))
-for pre, post in zip(study.table["pre"], study.table["post"]):
+for pre, post in zip(study.table["pre"], study.table["post"], strict=True):
     ax.plot([0, 1], [pre, post], marker="o", color="tab:blue", alpha=0.5)
 ax.set_xticks([0, 1], ["pre", "post"])
 ax.set_ylabel(study.outcome.label)
@@ -120,7 +128,7 @@ plt.show()
 # honestly ("p < .001") and unrounded.
 
 # %%
-from milkbayes.frequentist.paired_tests import format_spss_text, wilcoxon_signed_rank
+from milkbayes.frequentist import format_spss_text, wilcoxon_signed_rank
 
 spss = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="spss")
 print(format_spss_text(spss))
@@ -132,8 +140,9 @@ print(format_spss_text(spss))
 # %%
 exact = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="exact")
 table = pd.DataFrame({"SPSS (asymptotic)": spss.to_dict(), "exact": exact.to_dict()}).loc[
-    ["w_plus", "w_minus", "z", "p_value", "method"]]
-table.loc["p_value"] = [f"{p:.2e}" for p in table.loc["p_value"]]   # not rounded to 0.000
+    ["w_plus", "w_minus", "z", "p_value", "method"]
+]
+table.loc["p_value"] = [f"{p:.2e}" for p in table.loc["p_value"]]  # not rounded to 0.000
 table
 
 # %% [markdown]
@@ -146,7 +155,7 @@ table
 # contradictions above as checks.
 
 # %%
-from milkbayes.frequentist.audit import audit_published
+from milkbayes.frequentist import audit_published
 
 audit_published(study)[["check", "expected", "found", "status"]]
 
@@ -161,21 +170,24 @@ audit_published(study)[["check", "expected", "found", "status"]]
 # comparison.
 
 # %%
-from milkbayes.frequentist.paired_tests import paired_t_test, sign_test
+from milkbayes.frequentist import paired_t_test, sign_test
 
 t_test = paired_t_test(study.table["pre"], study.table["post"])
 signs = sign_test(study.table["pre"], study.table["post"])
-pd.Series({
-    f"Hodges-Lehmann median change ({UNIT})": spss.hodges_lehmann,
-    "  95 % CI (exact)": (round(spss.hl_ci_low, 2), round(spss.hl_ci_high, 2)),
-    f"mean change ({UNIT})": t_test.mean_change,
-    "  95 % CI (t)": (round(t_test.mean_ci_low, 2), round(t_test.mean_ci_high, 2)),
-    "Cohen's d_z": t_test.cohens_dz,
-    "  95 % CI": (round(t_test.dz_ci_low, 2), round(t_test.dz_ci_high, 2)),
-    "rank-biserial correlation": spss.rank_biserial,
-    "paired t-test p": f"{t_test.p_value:.2e}",
-    "sign test p": f"{signs.p_value:.2e}",
-}, dtype=object)
+pd.Series(
+    {
+        f"Hodges-Lehmann median change ({UNIT})": spss.hodges_lehmann,
+        "  95 % CI (exact)": (round(spss.hl_ci_low, 2), round(spss.hl_ci_high, 2)),
+        f"mean change ({UNIT})": t_test.mean_change,
+        "  95 % CI (t)": (round(t_test.mean_ci_low, 2), round(t_test.mean_ci_high, 2)),
+        "Cohen's d_z": t_test.cohens_dz,
+        "  95 % CI": (round(t_test.dz_ci_low, 2), round(t_test.dz_ci_high, 2)),
+        "rank-biserial correlation": spss.rank_biserial,
+        "paired t-test p": f"{t_test.p_value:.2e}",
+        "sign test p": f"{signs.p_value:.2e}",
+    },
+    dtype=object,
+)
 
 # %% [markdown]
 # ## 1.6 What the reproduction shows, and what it cannot

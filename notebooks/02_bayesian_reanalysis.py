@@ -23,16 +23,22 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill style: change them here or with `papermill -p NAME VALUE`).
-DATA = None            # path to a study CSV (one row per mother: id, pre, post, ...);
-                       # None = the bundled reconstruction
-SCENARIO = "volume_ml" # bundled dataset when DATA is None: "volume_ml" or "score"
-PRIOR = "neutral"      # skeptical, neutral, enthusiastic, or a TOML prior file
-MCID = None            # minimal clinically important difference (outcome units);
-                       # None = the default for the outcome (10 ml for volumes)
+# DATA: path to a study CSV (one row per mother: id, pre, post, ...);
+# None = the bundled reconstruction.
+DATA = None
+# SCENARIO: the bundled dataset when DATA is None, "volume_ml" or "score".
+SCENARIO = "volume_ml"
+# PRIOR: skeptical, neutral, enthusiastic, or the path of a TOML prior file.
+PRIOR = "neutral"
+# MCID: minimal clinically important difference, a number >= 0 in outcome units;
+# None = the default for the outcome (10 ml for volumes).
+MCID = None
 SEED = 20241
-FAST = False           # True: tiny samplers and grids (the test suite uses it)
-FLAGSHIP = True        # fit the hierarchical model of section 2.6 (about a minute to
-                       # compile; the quick test run sets it False)
+# FAST: True runs tiny samplers and grids (the test suite uses it).
+FAST = False
+# FLAGSHIP: fit the hierarchical model of section 2.6 (about a minute to compile;
+# the quick test run sets it False).
+FLAGSHIP = True
 
 # %%
 # %matplotlib inline
@@ -43,9 +49,9 @@ import numpy as np
 import pandas as pd
 
 import milkbayes
-from milkbayes.data.study import load_study
+from milkbayes.data import load_study
 from milkbayes.datasets import load_bundled
-from milkbayes.models.priors import default_mcid
+from milkbayes.models.priors import resolve_mcid
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 pd.set_option("display.precision", 3)
@@ -53,7 +59,8 @@ pd.set_option("display.width", 140)
 pd.set_option("display.max_colwidth", 100)
 
 study = load_bundled(SCENARIO) if DATA is None else load_study(DATA)
-MCID = default_mcid(study) if MCID is None else float(MCID)
+# None: the outcome's default; a negative or non-finite MCID stops here with its reason.
+MCID = resolve_mcid(study, MCID)
 UNIT = study.outcome.unit or "points"
 if study.reconstructed:
     print(milkbayes.RECONSTRUCTED_WARNING)
@@ -62,8 +69,7 @@ print(f"{study.source}: n = {study.n}, outcome {study.outcome.label}, MCID = {MC
 # %%
 from milkbayes.engine.fit import fit
 
-SAMPLER = (dict(draws=200, tune=200, chains=2) if FAST
-           else dict(draws=1000, tune=1000, chains=4))
+SAMPLER = dict(draws=200, tune=200, chains=2) if FAST else dict(draws=1000, tune=1000, chains=4)
 SAMPLER
 
 # %% [markdown]
@@ -98,9 +104,11 @@ for name in PRIOR_NAMES:
         print(f"{'':>14}{belief}")
 
 # %%
-fits = {name: fit("paired_change", study, prior=name, mcid=MCID, seed=SEED, **SAMPLER)
-        for name in PRIOR_NAMES}
-if PRIOR not in fits:   # a user prior file given as a parameter
+fits = {
+    name: fit("paired_change", study, prior=name, mcid=MCID, seed=SEED, **SAMPLER)
+    for name in PRIOR_NAMES
+}
+if PRIOR not in fits:  # a user prior file given as a parameter
     fits[PRIOR] = fit("paired_change", study, prior=PRIOR, mcid=MCID, seed=SEED, **SAMPLER)
 
 # %% [markdown]
@@ -112,9 +120,15 @@ if PRIOR not in fits:   # a user prior file given as a parameter
 # to pass the ESS threshold. That is expected there and not a problem of the model.)
 
 # %%
-pd.DataFrame({name: {"status": r.diagnostics.status, "chains x draws":
-                     f"{r.diagnostics.chains} x {r.diagnostics.draws}"}
-              for name, r in fits.items()}).T
+pd.DataFrame(
+    {
+        name: {
+            "status": r.diagnostics.status,
+            "chains x draws": f"{r.diagnostics.chains} x {r.diagnostics.draws}",
+        }
+        for name, r in fits.items()
+    }
+).T
 
 # %%
 fits[PRIOR].diagnostics.to_frame()[["label", "value", "threshold", "status"]]
@@ -127,7 +141,9 @@ from milkbayes.comparison.cross_validation import three_prior_table
 
 rows = three_prior_table(
     {name: np.asarray(r.tree["posterior"]["effect"]).ravel() for name, r in fits.items()},
-    mcid=MCID, rope=(-MCID / 2, MCID / 2))
+    mcid=MCID,
+    rope=(-MCID / 2, MCID / 2),
+)
 prior_table = pd.DataFrame([vars(row) for row in rows]).set_index("prior")
 prior_table
 
@@ -138,8 +154,11 @@ for name, r in fits.items():
     ax.hist(draws, bins=60, density=True, histtype="step", lw=1.5, label=name)
 ax.axvline(0, color="black", lw=0.8)
 ax.axvline(MCID, color="tab:red", ls="--", label=f"MCID = {MCID:g} {UNIT}")
-ax.set(xlabel=f"massage effect: mean change ({UNIT})", ylabel="posterior density",
-       title="The three posteriors of the effect")
+ax.set(
+    xlabel=f"massage effect: mean change ({UNIT})",
+    ylabel="posterior density",
+    title="The three posteriors of the effect",
+)
 ax.legend()
 plt.show()
 
@@ -152,23 +171,30 @@ plt.show()
 
 # %%
 from milkbayes.comparison.cross_validation import freq_vs_bayes_table
-from milkbayes.frequentist.paired_tests import paired_t_test, wilcoxon_signed_rank
+from milkbayes.frequentist import paired_t_test, wilcoxon_signed_rank
 
 wilcoxon = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="exact")
 t_test = paired_t_test(study.table["pre"], study.table["post"])
 reference = fits[PRIOR].summary
 side_by_side = freq_vs_bayes_table(
-    hodges_lehmann=wilcoxon.hodges_lehmann, hl_ci=(wilcoxon.hl_ci_low, wilcoxon.hl_ci_high),
-    mean_change=t_test.mean_change, t_ci=(t_test.mean_ci_low, t_test.mean_ci_high),
-    p_wilcoxon=wilcoxon.p_value, p_t=t_test.p_value,
+    hodges_lehmann=wilcoxon.hodges_lehmann,
+    hl_ci=(wilcoxon.hl_ci_low, wilcoxon.hl_ci_high),
+    mean_change=t_test.mean_change,
+    t_ci=(t_test.mean_ci_low, t_test.mean_ci_high),
+    p_wilcoxon=wilcoxon.p_value,
+    p_t=t_test.p_value,
     effect_median=reference["effect_median"],
     effect_ci=(reference["effect_ci95_low"], reference["effect_ci95_high"]),
-    p_effect_gt_0=reference["p_effect_gt_0"], p_effect_gt_mcid=reference["p_effect_gt_mcid"],
-    mcid=MCID, bf10=reference.get("bf10_jzs"))
+    p_effect_gt_0=reference["p_effect_gt_0"],
+    p_effect_gt_mcid=reference["p_effect_gt_mcid"],
+    mcid=MCID,
+    bf10=reference.get("bf10_jzs"),
+)
 table = pd.DataFrame([vars(row) for row in side_by_side])
-evidence = table["quantity"] == "evidence"   # show p-values unrounded, not as 0.000
-table.loc[evidence, "frequentist_value"] = [f"{p:.2e}" for p in
-                                            table.loc[evidence, "frequentist_value"]]
+evidence = table["quantity"] == "evidence"  # show p-values unrounded, not as 0.000
+table.loc[evidence, "frequentist_value"] = [
+    f"{p:.2e}" for p in table.loc[evidence, "frequentist_value"]
+]
 table
 
 # %% [markdown]
@@ -190,13 +216,29 @@ table
 # first.
 
 # %%
+from IPython.display import display
+
 flagship = None
 if FLAGSHIP:
     likelihood = "ordered_logistic" if study.outcome.kind == "score" else "normal"
-    flagship = fit("prepost_hierarchical", study, prior=PRIOR, likelihood=likelihood,
-                   mcid=MCID, seed=SEED, **SAMPLER)
-    display(pd.Series({key: value for key, value in flagship.summary.items()
-                       if isinstance(value, (int, float)) and not isinstance(value, bool)}))
+    flagship = fit(
+        "prepost_hierarchical",
+        study,
+        prior=PRIOR,
+        likelihood=likelihood,
+        mcid=MCID,
+        seed=SEED,
+        **SAMPLER,
+    )
+    display(
+        pd.Series(
+            {
+                key: value
+                for key, value in flagship.summary.items()
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+            }
+        )
+    )
 else:
     print("FLAGSHIP = False: the hierarchical model is skipped in this run.")
 
@@ -207,9 +249,15 @@ if flagship is not None:
     print("convergence:", flagship.diagnostics.status)
     display(flagship.diagnostics.to_frame()[["label", "value", "threshold", "status"]])
     subgroups = flagship.summary.get("subgroup_effects", {})
-    display(pd.DataFrame([{"covariate": column, "level": level, **numbers}
-                          for column, levels in subgroups.items()
-                          for level, numbers in levels.items()]))
+    display(
+        pd.DataFrame(
+            [
+                {"covariate": column, "level": level, **numbers}
+                for column, levels in subgroups.items()
+                for level, numbers in levels.items()
+            ]
+        )
+    )
 
 # %% [markdown]
 # ## 2.7 Conclusions of the reanalysis

@@ -30,27 +30,30 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill style: change them here or with `papermill -p NAME VALUE`).
-DATA = None            # path to a study CSV (one row per mother: id, pre, post, ...);
-                       # None = the bundled reconstruction
-SCENARIO = "volume_ml" # bundled dataset when DATA is None: "volume_ml" or "score"
-PRIOR = "neutral"      # skeptical, neutral, enthusiastic, or a TOML prior file
-MCID = None            # minimal clinically important difference (outcome units);
-                       # None = the default for the outcome (10 ml for volumes)
+# DATA: path to a study CSV (one row per mother: id, pre, post, ...);
+# None = the bundled reconstruction.
+DATA = None
+# SCENARIO: the bundled dataset when DATA is None, "volume_ml" or "score".
+SCENARIO = "volume_ml"
+# PRIOR: skeptical, neutral, enthusiastic, or the path of a TOML prior file.
+PRIOR = "neutral"
+# MCID: minimal clinically important difference, a number >= 0 in outcome units;
+# None = the default for the outcome (10 ml for volumes).
+MCID = None
 SEED = 20241
-FAST = False           # True: tiny samplers and grids (the test suite uses it)
+# FAST: True runs tiny samplers and grids (the test suite uses it).
+FAST = False
 
 # %%
 # %matplotlib inline
 import warnings
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 import milkbayes
-from milkbayes.data.study import load_study
+from milkbayes.data import load_study
 from milkbayes.datasets import load_bundled
-from milkbayes.models.priors import default_mcid
+from milkbayes.models.priors import resolve_mcid
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 pd.set_option("display.precision", 3)
@@ -58,7 +61,8 @@ pd.set_option("display.width", 140)
 pd.set_option("display.max_colwidth", 100)
 
 study = load_bundled(SCENARIO) if DATA is None else load_study(DATA)
-MCID = default_mcid(study) if MCID is None else float(MCID)
+# None: the outcome's default; a negative or non-finite MCID stops here with its reason.
+MCID = resolve_mcid(study, MCID)
 UNIT = study.outcome.unit or "points"
 if study.reconstructed:
     print(milkbayes.RECONSTRUCTED_WARNING)
@@ -84,11 +88,12 @@ GRID_SAMPLER = FAST_SAMPLER if FAST else SamplerOptions(draws=200, tune=150, cha
 # prior width r, with the three widths JASP names (default √2/2, wide 1, ultrawide √2).
 
 # %%
-grid_options = (dict(locations=(-0.5, 0.0, 0.5), scales=(0.2, math.sqrt(2) / 2, 1.4))
-                if FAST else {})
+grid_options = dict(locations=(-0.5, 0.0, 0.5), scales=(0.2, math.sqrt(2) / 2, 1.4)) if FAST else {}
 grid = sensitivity.prior_grid(study, mcid=MCID, sampler=GRID_SAMPLER, **grid_options)
-print(f"{grid.summary['n_settings']} settings refitted in {grid.summary['refit_seconds']:.1f} s "
-      f"(after {grid.summary['compile_seconds']:.0f} s of compiling the model once)")
+print(
+    f"{grid.summary['n_settings']} settings refitted in {grid.summary['refit_seconds']:.1f} s "
+    f"(after {grid.summary['compile_seconds']:.0f} s of compiling the model once)"
+)
 grid.figure
 
 # %%
@@ -109,7 +114,7 @@ pd.Series(grid.summary)
 # `FAST` mode uses the paired model (normal and Student-t) to keep the test suite quick.
 
 # %%
-likelihood_model = "paired_change" if FAST else None   # None: prepost_hierarchical
+likelihood_model = "paired_change" if FAST else None  # None: prepost_hierarchical
 variants = sensitivity.likelihood_variants(study, likelihood_model, mcid=MCID, sampler=SAMPLER)
 variants.table
 
@@ -141,8 +146,9 @@ influence.table.sort_values("shift", key=abs, ascending=False).head(5)
 # remove.
 
 # %%
-ensemble = sensitivity.reconstruction_ensemble(SCENARIO, k=3 if FAST else 20, seed=SEED,
-                                               mcid=MCID, sampler=SAMPLER)
+ensemble = sensitivity.reconstruction_ensemble(
+    SCENARIO, k=3 if FAST else 20, seed=SEED, mcid=MCID, sampler=SAMPLER
+)
 ensemble.figure
 
 # %%
@@ -205,8 +211,8 @@ pd.Series({key: value for key, value in bias.summary.items() if isinstance(value
 # | prior (56 settings) | P(effect > MCID) | "positive" robust, "clinically important" not |
 # | likelihood | little | robust |
 # | single mothers | a little | no single mother carries the result |
-# | unpublished raw data | the size of the effect | the largest source of uncertainty besides the design |
-# | one-group design | everything, once the natural trend is a few units | the conclusion is only as good as the assumption of no natural rise |
+# | unpublished raw data | the size of the effect | largest uncertainty besides the design |
+# | one-group design | everything, once the natural trend is a few units | assumes no natural rise |
 #
 # The last line is the decisive one. The claim that the massage increased milk
 # production rests on an assumption the study could not test: that output would

@@ -26,14 +26,19 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill style: change them here or with `papermill -p NAME VALUE`).
-DATA = None            # path to a study CSV (one row per mother: id, pre, post, ...);
-                       # None = the bundled reconstruction
-SCENARIO = "volume_ml" # bundled dataset when DATA is None: "volume_ml" or "score"
-PRIOR = "neutral"      # skeptical, neutral, enthusiastic, or a TOML prior file
-MCID = None            # minimal clinically important difference (outcome units);
-                       # None = the default for the outcome (10 ml for volumes)
+# DATA: path to a study CSV (one row per mother: id, pre, post, ...);
+# None = the bundled reconstruction.
+DATA = None
+# SCENARIO: the bundled dataset when DATA is None, "volume_ml" or "score".
+SCENARIO = "volume_ml"
+# PRIOR: skeptical, neutral, enthusiastic, or the path of a TOML prior file.
+PRIOR = "neutral"
+# MCID: minimal clinically important difference, a number >= 0 in outcome units;
+# None = the default for the outcome (10 ml for volumes).
+MCID = None
 SEED = 20241
-FAST = False           # True: tiny samplers and grids (the test suite uses it)
+# FAST: True runs tiny samplers and grids (the test suite uses it).
+FAST = False
 
 # %%
 # %matplotlib inline
@@ -44,9 +49,9 @@ import numpy as np
 import pandas as pd
 
 import milkbayes
-from milkbayes.data.study import load_study
+from milkbayes.data import load_study
 from milkbayes.datasets import load_bundled
-from milkbayes.models.priors import default_mcid
+from milkbayes.models.priors import resolve_mcid
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 pd.set_option("display.precision", 3)
@@ -54,7 +59,8 @@ pd.set_option("display.width", 140)
 pd.set_option("display.max_colwidth", 100)
 
 study = load_bundled(SCENARIO) if DATA is None else load_study(DATA)
-MCID = default_mcid(study) if MCID is None else float(MCID)
+# None: the outcome's default; a negative or non-finite MCID stops here with its reason.
+MCID = resolve_mcid(study, MCID)
 UNIT = study.outcome.unit or "points"
 if study.reconstructed:
     print(milkbayes.RECONSTRUCTED_WARNING)
@@ -69,8 +75,12 @@ print(f"{study.source}: n = {study.n}, outcome {study.outcome.label}, MCID = {MC
 # add up to a rank sum of at most 28.
 
 # %%
-from milkbayes.sensitivity.analyses import (pitman_power, power_curve, published_p_posterior,
-                                   wilcoxon_critical_w_plus)
+from milkbayes.sensitivity.analyses import (
+    pitman_power,
+    power_curve,
+    published_p_posterior,
+    wilcoxon_critical_w_plus,
+)
 
 critical = wilcoxon_critical_w_plus(24)
 print(f"p < .0005 needs W+ >= {critical}, i.e. a negative rank sum <= {300 - critical}")
@@ -85,11 +95,17 @@ n_sim = 2000 if FAST else 20_000
 delta = np.linspace(0, 2, 81)
 fig, ax = plt.subplots(figsize=(6, 4))
 for shape in ("normal", "t3"):
-    ax.plot(delta, power_curve(delta, 24, distribution=shape, n_sim=n_sim, seed=SEED),
-            label=f"simulated, {shape} changes")
+    ax.plot(
+        delta,
+        power_curve(delta, 24, distribution=shape, n_sim=n_sim, seed=SEED),
+        label=f"simulated, {shape} changes",
+    )
 ax.plot(delta, pitman_power(delta, 24), ":", label="large-sample formula (normal)")
-ax.set(xlabel="standardised effect δ", ylabel="P(p < .0005)",
-       title="Power of the paper's test with n = 24")
+ax.set(
+    xlabel="standardised effect δ",
+    ylabel="P(p < .0005)",
+    title="Power of the paper's test with n = 24",
+)
 ax.legend()
 plt.show()
 
@@ -118,15 +134,18 @@ only_p.table
 # can be computed:
 
 # %%
-from milkbayes.frequentist.paired_tests import paired_t_test, wilcoxon_signed_rank
+from milkbayes.frequentist import paired_t_test, wilcoxon_signed_rank
 
 w = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="exact")
 t = paired_t_test(study.table["pre"], study.table["post"])
-pd.DataFrame({
-    "estimate": [w.hodges_lehmann, t.mean_change, t.cohens_dz],
-    "95 % CI low": [w.hl_ci_low, t.mean_ci_low, t.dz_ci_low],
-    "95 % CI high": [w.hl_ci_high, t.mean_ci_high, t.dz_ci_high],
-}, index=[f"Hodges-Lehmann median change ({UNIT})", f"mean change ({UNIT})", "Cohen's d_z"])
+pd.DataFrame(
+    {
+        "estimate": [w.hodges_lehmann, t.mean_change, t.cohens_dz],
+        "95 % CI low": [w.hl_ci_low, t.mean_ci_low, t.dz_ci_low],
+        "95 % CI high": [w.hl_ci_high, t.mean_ci_high, t.dz_ci_high],
+    },
+    index=[f"Hodges-Lehmann median change ({UNIT})", f"mean change ({UNIT})", "Cohen's d_z"],
+)
 
 # %% [markdown]
 # The interval is wide relative to the MCID (10 ml for volumes). It contains values
@@ -139,10 +158,18 @@ pd.DataFrame({
 from milkbayes.datasets import ensemble
 
 members = ensemble(SCENARIO, k=5 if FAST else 20, seed=SEED)
-pd.DataFrame([{"mean change": m.change.mean(), "sd of change": m.change.std(ddof=1),
-               "p (SPSS)": wilcoxon_signed_rank(m.table["pre"], m.table["post"],
-                                                method="spss").p_value}
-              for m in members]).describe().loc[["mean", "min", "max"]]
+pd.DataFrame(
+    [
+        {
+            "mean change": m.change.mean(),
+            "sd of change": m.change.std(ddof=1),
+            "p (SPSS)": wilcoxon_signed_rank(
+                m.table["pre"], m.table["post"], method="spss"
+            ).p_value,
+        }
+        for m in members
+    ]
+).describe().loc[["mean", "min", "max"]]
 
 # %% [markdown]
 # ## 4.3 Regression to the mean
@@ -155,21 +182,30 @@ pd.DataFrame([{"mean change": m.change.mean(), "sd of change": m.change.std(ddof
 # measurement falls below a cut-off, with a true effect of exactly zero.
 
 # %%
-from milkbayes.simulate.dgp import DGPSettings
-from milkbayes.simulate.rtm import regression_to_mean
+from milkbayes.simulate import DGPSettings, regression_to_mean
 
-no_effect = DGPSettings(distribution="normal", effect=0.0, trend=0.0, baseline_mean=10.0,
-                        between_sd=4.0, measurement_sd=3.0, within_sd=1.0, n=24,
-                        n_control=24)
+no_effect = DGPSettings(
+    distribution="normal",
+    effect=0.0,
+    trend=0.0,
+    baseline_mean=10.0,
+    between_sd=4.0,
+    measurement_sd=3.0,
+    within_sd=1.0,
+    n=24,
+    n_control=24,
+)
 rtm = regression_to_mean(no_effect, cutoff=8.0, n_sims=500 if FAST else 4000, seed=SEED)
-pd.Series({
-    "true massage effect": rtm.true_effect,
-    "mean pre/post change in the massage group": rtm.mean_change_massage,
-    "expected change from regression to the mean (closed form)": rtm.expected_change,
-    "share of one-group studies with p < .05": rtm.rejection_one_group,
-    "mean difference, massage minus control": rtm.mean_difference,
-    "share of two-arm studies with p < .05": rtm.rejection_two_arm,
-})
+pd.Series(
+    {
+        "true massage effect": rtm.true_effect,
+        "mean pre/post change in the massage group": rtm.mean_change_massage,
+        "expected change from regression to the mean (closed form)": rtm.expected_change,
+        "share of one-group studies with p < .05": rtm.rejection_one_group,
+        "mean difference, massage minus control": rtm.mean_difference,
+        "share of two-arm studies with p < .05": rtm.rejection_two_arm,
+    }
+)
 
 # %% [markdown]
 # With zero true effect, the one-group study "finds" a significant increase in most
@@ -186,14 +222,20 @@ pd.Series({
 # standard error of this study's mean change, the closed form gives:
 
 # %%
-from milkbayes.simulate.design import retrodesign
+from milkbayes.simulate import retrodesign
 
-se = t.mean_change / t.t   # standard error of the mean change
+se = t.mean_change / t.t  # standard error of the mean change
 rows = []
 for true_effect in (0.5, 1.0, 2.0, 4.0, 8.0):
     r = retrodesign(true_effect, se, alpha=0.05)
-    rows.append({"true effect": true_effect, "power": r.power, "Type S": r.type_s,
-                 "exaggeration (Type M)": r.exaggeration})
+    rows.append(
+        {
+            "true effect": true_effect,
+            "power": r.power,
+            "Type S": r.type_s,
+            "exaggeration (Type M)": r.exaggeration,
+        }
+    )
 pd.DataFrame(rows).set_index("true effect")
 
 # %% [markdown]
@@ -205,11 +247,10 @@ pd.DataFrame(rows).set_index("true effect")
 # studies with a small true change:
 
 # %%
-from milkbayes.simulate.design import type_sm
+from milkbayes.simulate import type_sm
 
 small = DGPSettings(distribution="normal", effect=1.0, trend=0.0)
-simulated = type_sm(small, n_sims=2000 if FAST else 20_000, test="wilcoxon", seed=SEED,
-                    workers=1)
+simulated = type_sm(small, n_sims=2000 if FAST else 20_000, test="wilcoxon", seed=SEED, workers=1)
 pd.Series(simulated.to_dict())
 
 # %% [markdown]
@@ -225,30 +266,36 @@ pd.Series(simulated.to_dict())
 # %%
 from scipy import stats
 
-from milkbayes.frequentist.paired_tests import wilcoxon_many
-from milkbayes.simulate.dgp import simulate
+from milkbayes.frequentist import wilcoxon_many
+from milkbayes.simulate import simulate
 
 trend_only = DGPSettings(distribution="normal", effect=0.0, trend=3.0, n=24, n_control=24)
 sims = simulate(trend_only, 500 if FAST else 4000, np.random.default_rng(SEED))
 massage, control = sims.massage_change, sims.control_change
 
-one_group_estimate = massage.mean(axis=1)             # what the paper's design estimates
+one_group_estimate = massage.mean(axis=1)  # what the paper's design estimates
 two_arm_estimate = massage.mean(axis=1) - control.mean(axis=1)
-_, p_one_group = wilcoxon_many(massage)                # the paper's test
+_, p_one_group = wilcoxon_many(massage)  # the paper's test
 p_two_arm = stats.ttest_ind(massage, control, axis=1, equal_var=False).pvalue
-pd.DataFrame({
-    "mean estimate": [one_group_estimate.mean(), two_arm_estimate.mean()],
-    "sd of the estimate": [one_group_estimate.std(ddof=1), two_arm_estimate.std(ddof=1)],
-    "share with p < .05": [np.mean(p_one_group < 0.05), np.mean(p_two_arm < 0.05)],
-}, index=["one group, pre vs post (Wilcoxon)", "two arms, difference in changes (Welch)"])
+pd.DataFrame(
+    {
+        "mean estimate": [one_group_estimate.mean(), two_arm_estimate.mean()],
+        "sd of the estimate": [one_group_estimate.std(ddof=1), two_arm_estimate.std(ddof=1)],
+        "share with p < .05": [np.mean(p_one_group < 0.05), np.mean(p_two_arm < 0.05)],
+    },
+    index=["one group, pre vs post (Wilcoxon)", "two arms, difference in changes (Welch)"],
+)
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 4))
 ax.hist(one_group_estimate, bins=50, alpha=0.6, label="one group: pre/post change")
 ax.hist(two_arm_estimate, bins=50, alpha=0.6, label="two arms: difference in changes")
 ax.axvline(0, color="black", lw=1, label="true massage effect = 0")
-ax.set(xlabel=f"estimated massage effect ({UNIT})", ylabel="simulated studies",
-       title="A natural trend of 3 units, no massage effect")
+ax.set(
+    xlabel=f"estimated massage effect ({UNIT})",
+    ylabel="simulated studies",
+    title="A natural trend of 3 units, no massage effect",
+)
 ax.legend()
 plt.show()
 
