@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= reports/$(shell date -u +%Y%m%dT%H%M%SZ)
 PYTEST_ARGS ?=
+NOTEBOOK_ARGS ?=
 export PYTHON
 
 .PHONY: setup reanalyze test test-all browser-deps notebooks bench bench-smoke clean
@@ -28,8 +29,11 @@ test-all: setup browser-deps
 browser-deps:
 	@bash scripts/ensure_chromium.sh
 
+## Execute the notebooks from their sources notebooks/NN_*.py and write each with its
+## outputs (.ipynb and .html) to notebooks/_rendered/ (git-ignored).
+## Options go through NOTEBOOK_ARGS, e.g. `make notebooks NOTEBOOK_ARGS="--fast 03 -p MCID 5"`.
 notebooks: setup
-	$(BIN)/python scripts/render_notebooks.py
+	$(BIN)/python scripts/render_notebooks.py $(NOTEBOOK_ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -1,4 +1,4 @@
-"""Execute the notebooks and render them, with their outputs, to HTML.
+"""Execute the notebooks from their jupytext sources and render them to HTML.
 
 Usage::
 
@@ -6,11 +6,13 @@ Usage::
     .venv/bin/python scripts/render_notebooks.py --fast     # quick preview
     .venv/bin/python scripts/render_notebooks.py 03 -p MCID 5
 
-Executed notebooks and HTML pages go to ``notebooks/_rendered/`` (git-ignored); the
-committed notebooks stay without outputs. Parameters are passed to the tagged
-``parameters`` cell (papermill), e.g. ``-p DATA my_study.csv -p PRIOR skeptical``.
-Exit status 0 when every notebook ran, 1 otherwise (the failing notebook's HTML is
-still written, with the error in it, as papermill leaves it).
+The source of each notebook is ``notebooks/NN_name.py`` (jupytext percent format);
+it is converted in memory, executed with papermill, and the executed notebook
+(``NN_name.ipynb``, with outputs) and its HTML page go to ``notebooks/_rendered/``
+(git-ignored). Parameters are passed to the tagged ``parameters`` cell, e.g.
+``-p DATA my_study.csv -p PRIOR skeptical``. Exit status 0 when every notebook ran,
+1 otherwise (the failing notebook's HTML is still written, with the error in it, as
+papermill leaves it).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def _value(text: str):
 
 
 def _selected(prefixes: list[str]) -> list[Path]:
-    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    """The notebook sources whose names start with one of ``prefixes`` (all if none)."""
+    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
     if not prefixes:
         return notebooks
     chosen = [nb for nb in notebooks if any(nb.name.startswith(p) for p in prefixes)]
@@ -48,17 +51,33 @@ def _selected(prefixes: list[str]) -> list[Path]:
 
 
 def render(notebook: Path, parameters: dict, kernel: str) -> bool:
-    """Execute ``notebook`` into _rendered/ and write its HTML; True if it ran cleanly."""
+    """Execute the source ``notebook`` into _rendered/ and write its HTML.
+
+    Parameters
+    ----------
+    notebook : Path
+        A jupytext percent script ``notebooks/NN_name.py``.
+    parameters : dict
+        Values for the tagged ``parameters`` cell (papermill injects them after it).
+    kernel : str
+        The Jupyter kernel to run it in.
+
+    Returns
+    -------
+    bool
+        True if every cell ran without an error.
+    """
+    import jupytext
     import nbformat
     import papermill
     from nbconvert import HTMLExporter
 
-    executed = RENDERED / notebook.name
+    executed = RENDERED / f"{notebook.stem}.ipynb"
     ok = True
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(notebook),
+            jupytext.read(notebook),
             str(executed),
             parameters=parameters,
             kernel_name=kernel,
@@ -68,14 +87,14 @@ def render(notebook: Path, parameters: dict, kernel: str) -> bool:
     except papermill.PapermillExecutionError as error:
         ok = False
         print(
-            f"{notebook.name}: failed in cell {error.exec_count}: {error.ename}: {error.evalue}",
+            f"{notebook.stem}: failed in cell {error.exec_count}: {error.ename}: {error.evalue}",
             file=sys.stderr,
         )
     html, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
     target = executed.with_suffix(".html")
     target.write_text(html, encoding="utf-8")
     print(
-        f"{notebook.name}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - start:.0f} s "
+        f"{notebook.stem}: {'ok' if ok else 'FAILED'} in {time.perf_counter() - start:.0f} s "
         f"-> {target.relative_to(ROOT)}",
         file=sys.stderr,
     )
@@ -83,6 +102,7 @@ def render(notebook: Path, parameters: dict, kernel: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Render the selected notebooks; the exit status is 0 if all of them ran."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "notebooks", nargs="*", help="Name prefixes to render (e.g. 01 03); default: all."

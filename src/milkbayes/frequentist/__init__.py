@@ -9,11 +9,22 @@ Examples
 0.125
 """
 
+from milkbayes.frequentist.audit import audit_published
 from milkbayes.frequentist.paired_tests import (
+    format_spss_text,
     hodges_lehmann,
     paired_t_test,
     sign_test,
+    wilcoxon_many,
     wilcoxon_signed_rank,
 )
 
-__all__ = ["hodges_lehmann", "paired_t_test", "sign_test", "wilcoxon_signed_rank"]
+__all__ = [
+    "audit_published",
+    "format_spss_text",
+    "hodges_lehmann",
+    "paired_t_test",
+    "sign_test",
+    "wilcoxon_many",
+    "wilcoxon_signed_rank",
+]

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import integrate, stats
 
-from milkbayes.errors import PriorError
+from milkbayes.errors import MilkbayesError, PriorError
 from milkbayes.models.registry import MODEL_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,6 +123,70 @@ def default_mcid(study: Study) -> float:
     from milkbayes.models.contract import outcome_scaling
 
     return float(ANCHORS[study.outcome.kind].mcid * outcome_scaling(study)[1])
+
+
+def resolve_mcid(study: Study, mcid: Any = None) -> float:
+    r"""The MCID to use for ``study``: ``mcid`` when given, else :func:`default_mcid`.
+
+    An MCID is the smallest change that matters clinically, a size in the outcome's
+    own units, so it must be a finite number :math:`\ge 0`. Everything downstream
+    reads it as a threshold, :math:`P(\text{effect} > \text{MCID})`, and as a region
+    of practical equivalence :math:`(-\text{MCID}/2, \text{MCID}/2)`: a negative value
+    would turn that region inside out and a NaN would make every comparison false, so
+    both are refused here rather than turned into meaningless probabilities.
+
+    Parameters
+    ----------
+    study : Study
+        The data; it supplies the default and the unit named in the error message.
+    mcid : float, str or None, optional
+        The user's value (a notebook parameter or an option); anything ``float()``
+        accepts. ``None`` (default) means :func:`default_mcid`.
+
+    Returns
+    -------
+    float
+        The MCID in the study's units.
+
+    Raises
+    ------
+    MilkbayesError
+        If ``mcid`` is not a number, is negative, infinite or NaN.
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> study = load_bundled("volume_ml")
+    >>> resolve_mcid(study), resolve_mcid(study, 5), resolve_mcid(study, "7.5")
+    (10.0, 5.0, 7.5)
+    >>> resolve_mcid(study, -5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    milkbayes.errors.MilkbayesError: MCID = -5 is not allowed: the minimal clinically ...
+    >>> resolve_mcid(study, float("nan"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    milkbayes.errors.MilkbayesError: MCID = nan is not allowed: ...
+    >>> resolve_mcid(study, "ten")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    milkbayes.errors.MilkbayesError: MCID = 'ten' is not allowed: ...
+    """
+    default = default_mcid(study)
+    if mcid is None:
+        return default
+    try:
+        value = None if isinstance(mcid, bool) else float(mcid)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not math.isfinite(value) or value < 0:
+        unit = study.outcome.unit or "points"
+        raise MilkbayesError(
+            f"MCID = {mcid!r} is not allowed: the minimal clinically important "
+            f"difference must be a finite number >= 0 in the outcome's units ({unit}); "
+            f"None gives the default for this outcome, {default:g} {unit}"
+        )
+    return value
 
 
 LOG_MCID = math.log(1.5)
