@@ -163,7 +163,7 @@ as ".000". The tables below copy SPSS's layout. Under them, the same p is given
 honestly ("p < .001") and unrounded.
 """),
     code("""
-from milkbayes.frequentist.paired_tests import format_spss_text, wilcoxon_signed_rank
+from milkbayes.frequentist import format_spss_text, wilcoxon_signed_rank
 
 spss = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="spss")
 print(format_spss_text(spss))
@@ -204,7 +204,7 @@ rank-biserial correlation. The paired t-test and the sign test are shown for
 comparison.
 """),
     code("""
-from milkbayes.frequentist.paired_tests import paired_t_test, sign_test
+from milkbayes.frequentist import paired_t_test, sign_test
 
 t_test = paired_t_test(study.table["pre"], study.table["post"])
 signs = sign_test(study.table["pre"], study.table["post"])
@@ -357,7 +357,7 @@ less certain. That second question is the one the paper could not ask.
 """),
     code("""
 from milkbayes.comparison.cross_validation import freq_vs_bayes_table
-from milkbayes.frequentist.paired_tests import paired_t_test, wilcoxon_signed_rank
+from milkbayes.frequentist import paired_t_test, wilcoxon_signed_rank
 
 wilcoxon = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="exact")
 t_test = paired_t_test(study.table["pre"], study.table["post"])
@@ -687,7 +687,7 @@ On the data (by default, the reconstruction), the estimate and its 95 % interval
 can be computed:
 """),
     code("""
-from milkbayes.frequentist.paired_tests import paired_t_test, wilcoxon_signed_rank
+from milkbayes.frequentist import paired_t_test, wilcoxon_signed_rank
 
 w = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="exact")
 t = paired_t_test(study.table["pre"], study.table["post"])
@@ -794,7 +794,7 @@ and a massage effect of 0:
     code("""
 from scipy import stats
 
-from milkbayes.frequentist.paired_tests import wilcoxon_many
+from milkbayes.frequentist import wilcoxon_many
 from milkbayes.simulate.dgp import simulate
 
 trend_only = DGPSettings(distribution="normal", effect=0.0, trend=3.0, n=24, n_control=24)

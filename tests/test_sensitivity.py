@@ -2,7 +2,7 @@
 
 Sources of the reference values: closed forms (Pitman's asymptotic power of the
 signed-rank test, the normal conjugate posterior, truncated priors), the direct
-Wilcoxon test of :func:`milkbayes.frequentist.paired_tests.wilcoxon_many` on the same random
+Wilcoxon test of :func:`milkbayes.frequentist.wilcoxon_many` on the same random
 numbers, and DESIGN.md section 1 (smaller rank sum <= 28 of 300 for n = 24).
 """
 
@@ -19,7 +19,7 @@ from scipy import stats
 
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.errors import MilkbayesError
-from milkbayes.frequentist.paired_tests import wilcoxon_many
+from milkbayes.frequentist import wilcoxon_many
 from milkbayes.sensitivity.analyses import (
     POWER_DISTRIBUTIONS,
     SensitivityResult,

@@ -319,8 +319,8 @@ def _data_section(study) -> dict:
 
 
 def _reproduction_section(study) -> dict:
+    from milkbayes import frequentist as fq
     from milkbayes import published
-    from milkbayes.frequentist import paired_tests as fq
 
     pre = study.table["pre"].to_numpy(float)
     post = study.table["post"].to_numpy(float)
