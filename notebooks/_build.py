@@ -450,7 +450,7 @@ assumption:
 A fifth analysis uses *no data at all*: what does "n = 24, Wilcoxon p < .0005"
 alone say about the effect?
 
-Every analysis is one call of `milkbayes.sensitivity.analyses` and returns a tidy table, a
+Every analysis is one call of `milkbayes.sensitivity` and returns a tidy table, a
 figure and a few headline numbers (`result.table`, `result.figure`,
 `result.summary`). The same analyses run from the command line as
 `milkbayes sensitivity prior-grid|likelihood|influence|ensemble|published-p|bias`.
@@ -460,8 +460,8 @@ figure and a few headline numbers (`result.table`, `result.figure`,
     code("""
 import math
 
-from milkbayes.sensitivity import analyses as sensitivity
-from milkbayes.sensitivity.analyses import FAST_SAMPLER, SamplerOptions
+from milkbayes import sensitivity
+from milkbayes.sensitivity import FAST_SAMPLER, SamplerOptions
 
 SAMPLER = FAST_SAMPLER if FAST else SamplerOptions(seed=SEED)
 GRID_SAMPLER = FAST_SAMPLER if FAST else SamplerOptions(draws=200, tune=150, chains=2, seed=SEED)
@@ -638,7 +638,7 @@ into a bound on the ranks: W+ ≥ 272 of a possible 300, so the negative changes
 add up to a rank sum of at most 28.
 """),
     code("""
-from milkbayes.sensitivity.analyses import (pitman_power, power_curve, published_p_posterior,
+from milkbayes.sensitivity import (pitman_power, power_curve, published_p_posterior,
                                    wilcoxon_critical_w_plus)
 
 critical = wilcoxon_critical_w_plus(24)

@@ -589,8 +589,7 @@ def test_result_tables_are_tidy():
 
 
 # ----------------------------------------------------------------------------- extreme values
-# Found by the reliability tests (issue 9): overflowing and subnormal changes, t of 1e4,
-# 200 000 participants.
+# Overflowing and subnormal changes, t of 1e4, 200 000 participants.
 
 
 def test_overflowing_change_is_refused_naming_the_participant_row():
@@ -652,7 +651,7 @@ def test_noncentrality_limits_solve_scipy_nct_at_moderate_t(t_obs, df):
 )
 def test_noncentrality_limits_at_extreme_t_approach_the_chi_square_limit(t_obs, df):
     # For |t| >> 1, T = (Z + ncp) / sqrt(V/df) ~ ncp / sqrt(V/df): the limits are
-    # t sqrt(chi2_q / df); SciPy's nct cdf is NaN here for some of these (issue 9)
+    # t sqrt(chi2_q / df); SciPy's nct cdf is NaN here for some of these
     from milkbayes.frequentist.ttest import _noncentrality_interval
 
     low, high = _noncentrality_interval(t_obs, df, 0.95)

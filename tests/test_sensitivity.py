@@ -1,9 +1,10 @@
-"""Tests of milkbayes.sensitivity.analyses: each value is worked out independently of the code.
+"""Tests of milkbayes.sensitivity: each value is worked out independently of the code.
 
 Sources of the reference values: closed forms (Pitman's asymptotic power of the
 signed-rank test, the normal conjugate posterior, truncated priors), the direct
 Wilcoxon test of :func:`milkbayes.frequentist.wilcoxon_many` on the same random
-numbers, and DESIGN.md section 1 (smaller rank sum <= 28 of 300 for n = 24).
+numbers, and the arithmetic of SPSS's Z for n = 24 (E T = 150, sd T = 35, so
+p < .0005 means a smaller rank sum <= 28 of 300).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from scipy import stats
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.errors import MilkbayesError
 from milkbayes.frequentist import wilcoxon_many
-from milkbayes.sensitivity.analyses import (
+from milkbayes.sensitivity.published_p import _grid_posterior
+from milkbayes.sensitivity import (
     POWER_DISTRIBUTIONS,
     SensitivityResult,
-    _grid_posterior,
     pitman_power,
     power_curve,
     published_p_posterior,
@@ -38,8 +39,8 @@ SPSS_THRESHOLD = 0.0005
 # --------------------------------------------------------------------------- published p
 def test_critical_w_plus_matches_the_published_bound_and_the_spss_test():
     critical = wilcoxon_critical_w_plus(24, SPSS_THRESHOLD)
-    # DESIGN.md section 1: with 24 untied non-zero differences, p < .0005 means a
-    # smaller rank sum of at most 28 of 300.
+    # With 24 untied non-zero differences, p < .0005 means |Z| > 3.4808, i.e. a
+    # smaller rank sum T < 150 - 35 * 3.4808 = 28.17: at most 28 of 300.
     assert 300 - critical == 28
     # Changes equal to the ranks 1..24, negative on a set S, have W- = sum(S):
     # S = {4, 24} gives W- = 28 (must reach p < .0005), S = {5, 24} gives W- = 29 (must not).
@@ -190,7 +191,7 @@ def test_reconstructed_warning_is_carried():
 # The conjugate toy model (tests/_toy_model.py) has a closed-form posterior:
 # Normal(m_n, s_n) with 1/s_n^2 = 1/s0^2 + W/s^2, m_n = s_n^2 (m0/s0^2 + sum w_i d_i / s^2).
 
-from milkbayes.sensitivity.analyses import (  # noqa: E402
+from milkbayes.sensitivity import (  # noqa: E402
     FAST_SAMPLER,
     SamplerOptions,
     bf_robustness,

@@ -15,7 +15,7 @@ Stages, in order (each timed; :data:`STAGES`):
    where its Pareto k is good, exact refits where it is not ("reloo"), stacking
    weights (:mod:`milkbayes.comparison.cross_validation`);
 6. ``figures`` — the PNGs;
-7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity.analyses`, when present;
+7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, when present;
 8. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
 
 In a full run, a second process (:class:`_BackgroundWork`) compiles and
@@ -117,7 +117,7 @@ class ReanalysisSettings:
         hierarchical candidate costs a compilation of its own (15-40 s). Add it with
         :func:`with_comparison` for data without zeros.
     sensitivity_fast : bool
-        Passed to :func:`milkbayes.sensitivity.analyses.highlights`.
+        Passed to :func:`milkbayes.sensitivity.highlights`.
     reloo : bool
         Exact refits only for the mothers whose PSIS-LOO Pareto k is too high, PSIS
         elsewhere (:func:`milkbayes.comparison.cross_validation.lomo_cv` with ``psis``); False refits
@@ -917,7 +917,7 @@ def _refit_note(lomo) -> str:
 
 def _sensitivity_section(study, mcid: float, fast: bool) -> tuple[list | None, dict]:
     try:
-        from milkbayes.sensitivity import analyses as sensitivity
+        from milkbayes import sensitivity
     except ImportError:  # the section is omitted cleanly
         return None, {}
     if not hasattr(sensitivity, "highlights"):
@@ -1170,7 +1170,7 @@ def run_reanalysis(
     settings : ReanalysisSettings, optional
         Overrides ``fast``.
     sensitivity : bool
-        Include the sensitivity highlights when :mod:`milkbayes.sensitivity.analyses` provides them.
+        Include the sensitivity highlights when :mod:`milkbayes.sensitivity` provides them.
 
     Returns
     -------
