@@ -21,7 +21,6 @@ from scipy import stats
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.errors import MilkbayesError
 from milkbayes.frequentist import wilcoxon_many
-from milkbayes.sensitivity.published_p import _grid_posterior
 from milkbayes.sensitivity import (
     POWER_DISTRIBUTIONS,
     SensitivityResult,
@@ -32,6 +31,7 @@ from milkbayes.sensitivity import (
     tipping_points,
     wilcoxon_critical_w_plus,
 )
+from milkbayes.sensitivity.published_p import _grid_posterior
 
 SPSS_THRESHOLD = 0.0005
 
