@@ -1,4 +1,4 @@
-"""Tests of milkbayes.comparison.cross_validation against closed forms.
+"""Tests of milkbayes.comparison against closed forms.
 
 The reference values are worked out independently:
 - exact leave-one-out predictive densities of the conjugate normal model (known sigma);
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from milkbayes.comparison import cross_validation as compare
+from milkbayes import comparison as compare
+from milkbayes.comparison.lomo import _heldout_loglik
 from milkbayes.errors import ModelError
 
 pm = pytest.importorskip("pymc")
@@ -78,7 +79,7 @@ def test_quadrature_matches_bivariate_normal_marginal():
     }
     mother = 2
     rows = np.array([2 * mother, 2 * mother + 1])  # row-major flattening of (mother, time)
-    got = compare._heldout_loglik(loglik, draws, rows, mother, ("z", "mother"), 40)
+    got = _heldout_loglik(loglik, draws, rows, mother, ("z", "mother"), 40)
     for s in range(n_draws):
         tau, sigma = draws["tau"][s], draws["sigma"][s]
         cov = tau**2 * np.ones((2, 2)) + sigma**2 * np.eye(2)
@@ -212,7 +213,7 @@ def test_psis_is_unreliable_by_mother_but_lomo_is_exact_enough():
     post = tree["posterior"]
     loglik = compare.PointwiseLogLik(model)
     names = loglik.value_names
-    matrix = loglik(compare._stacked_draws(post, names))
+    matrix = loglik(compare.stacked_draws(post, names))
     mother_of_obs = np.repeat(np.arange(n), 2)
     psis = compare.psis_by_mother(post, matrix, mother_of_obs, n, label="ri")
     assert not psis.reliable and psis.elpd is None
@@ -225,7 +226,7 @@ def _psis_of_full_fit(model, compiled, n: int, seed: int):
 
     tree = nutpie.sample(compiled, draws=1000, tune=300, chains=2, seed=seed, progress_bar=False)
     loglik = compare.PointwiseLogLik(model)
-    matrix = loglik(compare._stacked_draws(tree["posterior"], loglik.value_names))
+    matrix = loglik(compare.stacked_draws(tree["posterior"], loglik.value_names))
     return tree, compare.psis_by_mother(tree["posterior"], matrix, np.arange(n), n, label="conj")
 
 

@@ -13,7 +13,7 @@ Stages, in order (each timed; :data:`STAGES`):
 4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
 5. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
    where its Pareto k is good, exact refits where it is not ("reloo"), stacking
-   weights (:mod:`milkbayes.comparison.cross_validation`);
+   weights (:mod:`milkbayes.comparison`);
 6. ``figures`` — the PNGs;
 7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, when present;
 8. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
@@ -120,7 +120,7 @@ class ReanalysisSettings:
         Passed to :func:`milkbayes.sensitivity.highlights`.
     reloo : bool
         Exact refits only for the mothers whose PSIS-LOO Pareto k is too high, PSIS
-        elsewhere (:func:`milkbayes.comparison.cross_validation.lomo_cv` with ``psis``); False refits
+        elsewhere (:func:`milkbayes.comparison.lomo_cv` with ``psis``); False refits
         every mother.
     parallel_worker : bool
         Compile and cross-validate the candidates other than the main fit, and compute
@@ -436,7 +436,7 @@ def _effect_draws(result) -> np.ndarray:
 def _bayes_section(
     study, fits: Mapping[str, Any], reproduction: dict, mcid: float, rope: tuple[float, float]
 ) -> dict:
-    from milkbayes.comparison import cross_validation as compare
+    from milkbayes import comparison as compare
     from milkbayes.models import paired_change
 
     rows = compare.three_prior_table(
@@ -643,7 +643,7 @@ def _candidate_cv(
     Returns ``(lomo, psis_rows, None)``, or ``(None, [], reason)`` when the model cannot
     fit these data (e.g. log-normal with a zero measurement).
     """
-    from milkbayes.comparison import cross_validation as compare
+    from milkbayes import comparison as compare
 
     label = f"{model_name}/{likelihood}"
     try:
@@ -665,7 +665,7 @@ def _candidate_cv(
 
     loglik = compare.PointwiseLogLik(entry.model)
     post = full.tree["posterior"]
-    matrix = loglik(compare._stacked_draws(post, loglik.value_names))
+    matrix = loglik(compare.stacked_draws(post, loglik.value_names))
     levels = ("mother", "observation") if target == "pre_post" else ("mother",)
     by_level, psis_rows = {}, []
     for level in levels:
@@ -799,7 +799,7 @@ def _comparison_section(
     tick,
     background: _BackgroundWork | None = None,
 ) -> tuple[dict, list]:
-    from milkbayes.comparison import cross_validation as compare
+    from milkbayes import comparison as compare
 
     results, psis_rows, notes, skipped = [], [], [], []
     reference = fits.get(REFERENCE_PRIOR)
@@ -1227,7 +1227,7 @@ def _run_into(
             "compare",
             lambda: _comparison_section(study, settings, fits, mcid, clock.tick, background),
         )
-        from milkbayes.comparison import cross_validation as compare_module
+        from milkbayes import comparison as compare_module
 
         comparison_rows = compare_module.compare_models(lomo_results) if lomo_results else []
         figures = clock.run(
