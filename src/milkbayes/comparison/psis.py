@@ -9,6 +9,7 @@ See :mod:`milkbayes.comparison` for the reasoning.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,7 +111,12 @@ def psis_by_mother(
     with warnings.catch_warnings():
         # the high-k warning is the finding itself; it is reported in the result
         warnings.simplefilter("ignore", UserWarning)
-        result = az.loo(tree, pointwise=True, var_name="y")
+        try:
+            result = az.loo(tree, pointwise=True, var_name="y")
+        except ValueError as error:
+            # e.g. "All tail values are the same": every change zero, so some
+            # log-likelihood is flat over the draws and no Pareto tail can be fitted
+            return _unavailable(label, level, values.shape[1], n_chain * n_draw, str(error))
     k = np.asarray(result.pareto_k).ravel()
     good_k = float(result.good_k)
     n_high = int((k > good_k).sum())
@@ -133,4 +139,25 @@ def psis_by_mother(
         reliable=reliable,
         note=note,
         elpd_i=tuple(np.asarray(result.elpd_i, dtype=float).ravel().tolist()),
+    )
+
+
+def _unavailable(label: str, level: str, n_points: int, n_samples: int, reason: str) -> PsisResult:
+    r"""A PSIS result that says PSIS-LOO could not be computed, so that every mother is refitted.
+
+    Every Pareto k is NaN, which :func:`milkbayes.comparison.lomo.lomo_cv` treats as
+    untrustworthy; the threshold is ArviZ's, :math:`\min(1 - 1/\log_{10} S, 0.7)`.
+    """
+    good_k = min(1.0 - 1.0 / math.log10(n_samples), 0.7) if n_samples > 10 else 0.7
+    return PsisResult(
+        label=label,
+        level=level,
+        elpd=None,
+        se=None,
+        pareto_k=(math.nan,) * n_points,
+        good_k=good_k,
+        n_high_k=n_points,
+        reliable=False,
+        note=(f"PSIS-LOO could not be computed ({reason}); use exact leave-one-mother-out"),
+        elpd_i=(math.nan,) * n_points,
     )

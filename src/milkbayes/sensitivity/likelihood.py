@@ -45,8 +45,10 @@ def likelihood_variants(
         Default ``prepost_hierarchical`` (it has all three likelihoods for volumes),
         or ``paired_change`` (normal and Student-t) if that model is not installed.
     likelihoods : sequence of str, optional
-        Default: every likelihood the model offers for this outcome kind, except the
-        ordered-logistic one, which is for scores only (and the only one for them).
+        Default: every likelihood the model offers for this outcome kind. The
+        ordered-logistic one is for scores only (and the only one for them); the
+        log-normal one for volumes only (positive values, whose priors are set on
+        the log scale), so it is skipped, with a note, for a continuous outcome.
     prior : str
         Named prior set.
     mcid : float, optional
@@ -60,6 +62,12 @@ def likelihood_variants(
         P(effect > 0), P(effect > MCID) and the name of the effect variable (the
         log-normal model's effect is multiplicative: read its ``effect_variable``
         and the extra columns it reports).
+
+    Raises
+    ------
+    SensitivityError
+        If a likelihood asked for does not fit the outcome kind (e.g. log-normal for
+        a continuous outcome), or none does.
 
     Examples
     --------
@@ -77,15 +85,20 @@ def likelihood_variants(
             else "paired_change"
         )
     module = load_model(model)
+    kind = study.outcome.kind
+    notes = ["Same data, prior set and sampler; only the likelihood differs."]
     if likelihoods is None:
-        likelihoods = [
-            name
+        likelihoods = [name for name in module.LIKELIHOODS if _unfit_reason(name, kind) is None]
+        notes += [
+            f"The {name} likelihood is left out: {_unfit_reason(name, kind)}."
             for name in module.LIKELIHOODS
-            if _likelihood_fits_outcome(name, study.outcome.kind)
+            if _unfit_reason(name, kind) is not None and not name.startswith("ordered")
         ]
-    require(
-        len(likelihoods) >= 1, f"model {model} has no likelihood for {study.outcome.kind} outcomes"
-    )
+    else:
+        for name in likelihoods:
+            reason = _unfit_reason(name, kind)
+            require(reason is None, f"the {name} likelihood does not fit these data: {reason}")
+    require(len(likelihoods) >= 1, f"model {model} has no likelihood for {kind} outcomes")
     mcid = default_mcid(study) if mcid is None else float(mcid)
     rows, results = [], {}
     for name in likelihoods:
@@ -120,7 +133,7 @@ def likelihood_variants(
         figure=figure,
         summary=summary,
         reconstructed=bool(getattr(study, "reconstructed", False)),
-        notes=("Same data, prior set and sampler; only the likelihood differs.",),
+        notes=tuple(notes),
     )
 
 
@@ -128,7 +141,22 @@ LIKELIHOOD_EXTRA_KEYS = ("effect_pct_median", "effect_pct_ci95_low", "effect_pct
 """Model-specific summary keys shown by :func:`likelihood_variants` (NaN where absent)."""
 
 
-def _likelihood_fits_outcome(likelihood: str, kind: str) -> bool:
-    """Ordered-logistic likelihoods are for scores; the others for everything else."""
+def _unfit_reason(likelihood: str, kind: str) -> str | None:
+    """Why ``likelihood`` does not fit an outcome of ``kind``; None when it does.
+
+    Ordered-logistic likelihoods are for scores, and scores take nothing else. The
+    log-normal likelihood needs positive values and priors on the log scale, which
+    the prior sets give for volumes only: a continuous outcome may be negative.
+    """
     ordinal = likelihood.startswith("ordered")
-    return ordinal if kind == "score" else not ordinal
+    if kind == "score":
+        return None if ordinal else "a score takes only the ordered-logistic likelihood"
+    if ordinal:
+        return f"the ordered-logistic likelihood is for scores, and this outcome is {kind}"
+    if likelihood == "lognormal" and kind != "volume":
+        return (
+            f"it needs a volume outcome (positive values, priors on the log scale), and this "
+            f"outcome is {kind}; declare it a volume, with its unit, in the study's sidecar "
+            "file to use it"
+        )
+    return None
