@@ -313,3 +313,22 @@ def test_reloo_rejects_psis_at_the_observation_level():
             target="change",
             psis=bad,
         )
+
+
+def test_psis_with_a_flat_log_likelihood_is_reported_unavailable_and_every_mother_refitted():
+    # All changes zero can make a model's log-likelihood the same at every draw:
+    # ArviZ then cannot fit a Pareto tail ("All tail values are the same").
+    import xarray as xr
+
+    from milkbayes.comparison.lomo import _mothers_to_refit
+
+    rng = np.random.default_rng(3)
+    post = xr.Dataset({"mu": (("chain", "draw"), rng.normal(size=(2, 200)))})
+    flat = np.full((400, 5), -1.25)
+    psis = compare.psis_by_mother(post, flat, np.arange(5), 5, label="flat")
+    assert not psis.reliable and psis.elpd is None and psis.se is None
+    assert np.isnan(psis.pareto_k).all() and np.isnan(psis.elpd_i).all()
+    assert psis.n_high_k == 5 and "could not be computed" in psis.note
+    # ArviZ's threshold for S = 400 draws: min(1 - 1/log10(400), 0.7)
+    assert psis.good_k == pytest.approx(min(1 - 1 / np.log10(400), 0.7))
+    assert _mothers_to_refit(psis, 5, "flat") == [0, 1, 2, 3, 4]
