@@ -96,7 +96,20 @@ class PointwiseLogLik:
 
 
 def stacked_draws(posterior, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Posterior variables as arrays with chain and draw flattened into one axis."""
+    """Posterior variables as arrays with chain and draw flattened into one axis.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset or DataTree node
+        With ``chain`` and ``draw`` dimensions.
+    names : sequence of str
+        The variables to take.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Each of shape ``(chain * draw, ...)``, chain-major (the order ArviZ uses).
+    """
     out = {}
     for name in names:
         da = posterior[name]

@@ -82,7 +82,18 @@ class SensitivityResult:
 
 
 def require(condition: bool, message: str) -> None:
-    """Raise :class:`SensitivityError` with ``message`` unless ``condition`` holds."""
+    """Raise :class:`SensitivityError` with ``message`` unless ``condition`` holds.
+
+    Parameters
+    ----------
+    condition : bool
+    message : str
+        Says what was wrong and what to give instead.
+
+    Raises
+    ------
+    SensitivityError
+    """
     if not condition:
         raise SensitivityError(message)
 
@@ -115,7 +126,24 @@ FAST_SAMPLER = SamplerOptions(draws=150, tune=150, chains=1)
 
 
 def fit_quiet(model, study, *, prior, likelihood, mcid, sampler: SamplerOptions, inputs=None):
-    """One refit that keeps only the posterior (no log-likelihood, no predictive)."""
+    """One refit that keeps only the posterior (no log-likelihood, no predictive).
+
+    Parameters
+    ----------
+    model : str or module
+        A model name of :mod:`milkbayes.models.registry` or a module following the
+        model contract.
+    study : milkbayes.data.study.Study
+    prior, likelihood, mcid
+        As :func:`milkbayes.engine.fit.fit` takes them.
+    sampler : SamplerOptions
+    inputs : milkbayes.models.contract.ModelInputs, optional
+        Inputs to use instead of the model's own (e.g. with a mother's weight at 0).
+
+    Returns
+    -------
+    milkbayes.engine.fit.FitResult
+    """
     from milkbayes.engine.fit import fit
 
     return fit(
@@ -159,7 +187,21 @@ def without_extra_summary(model):
 
 
 def summary_row(result, **labels) -> dict[str, object]:
-    """The decision quantities of one fit, as a flat row."""
+    """The decision quantities of one fit, as a flat row.
+
+    Parameters
+    ----------
+    result : milkbayes.engine.fit.FitResult
+    **labels
+        Columns that say which setting the row belongs to.
+
+    Returns
+    -------
+    dict
+        ``labels`` plus the effect's median, 95 % interval, P(effect > 0),
+        P(effect > MCID) (NaN where the model gives none) and ``log_bf10`` when the
+        model reports a Bayes factor.
+    """
     summary = result.summary
     row: dict[str, object] = dict(labels)
     for key in (
@@ -177,13 +219,32 @@ def summary_row(result, **labels) -> dict[str, object]:
 
 
 def posterior_effect_draws(result) -> np.ndarray:
-    """All posterior draws of the model's effect, flattened over chains."""
+    """All posterior draws of the model's effect, flattened over chains.
+
+    Parameters
+    ----------
+    result : milkbayes.engine.fit.FitResult
+
+    Returns
+    -------
+    numpy.ndarray
+        The draws of the variable the summary names ``effect_variable``.
+    """
     name = result.summary["effect_variable"]
     return np.asarray(result.tree["posterior"][name].values, dtype=float).ravel()
 
 
 def massage_changes(study) -> np.ndarray:
-    """Post - pre of the massage group (all rows for single-group data)."""
+    """Post - pre of the massage group (all rows for single-group data).
+
+    Parameters
+    ----------
+    study : milkbayes.data.study.Study
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     table = study.table
     if "group" in table.columns:
         keep = (table["group"].astype(str) == "massage").to_numpy()
