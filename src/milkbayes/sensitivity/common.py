@@ -37,6 +37,7 @@ __all__ = [
     "posterior_effect_draws",
     "require",
     "summary_row",
+    "whole_number",
     "without_extra_summary",
 ]
 
@@ -250,6 +251,27 @@ def massage_changes(study) -> np.ndarray:
         keep = (table["group"].astype(str) == "massage").to_numpy()
         return np.asarray(study.change, dtype=float)[keep]
     return np.asarray(study.change, dtype=float)
+
+
+def whole_number(value: object) -> bool:
+    """Whether ``value`` is a whole number: 24 and 24.0 are, 2.5, True, NaN and "24" are not.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> whole_number(24), whole_number(24.0), whole_number(2.5), whole_number(True)
+    (True, True, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return bool(np.isfinite(value)) and float(value).is_integer()
 
 
 def mathtext_safe(label: object) -> str:

@@ -25,7 +25,7 @@ from scipy import stats
 
 from milkbayes.frequentist.spss import largest_smaller_rank_sum, spss_z_threshold
 from milkbayes.published import N_PARTICIPANTS, SPSS_P_THRESHOLD
-from milkbayes.sensitivity.common import require
+from milkbayes.sensitivity.common import require, whole_number
 
 __all__ = [
     "ALTERNATIVES",
@@ -102,7 +102,7 @@ def wilcoxon_critical_w_plus(n: int, p_threshold: float = SPSS_P_THRESHOLD) -> i
     37
     """
     require(
-        not isinstance(n, bool) and isinstance(n, (int, np.integer)) and n >= 2,
+        whole_number(n) and n >= 2,
         f"n must be a whole number >= 2, got {n!r}",
     )
     require(

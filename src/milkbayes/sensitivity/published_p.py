@@ -25,7 +25,7 @@ from scipy import optimize, stats
 
 from milkbayes.errors import PriorError, SensitivityError
 from milkbayes.published import N_PARTICIPANTS, SPSS_P_THRESHOLD
-from milkbayes.sensitivity.common import SensitivityResult, require
+from milkbayes.sensitivity.common import SensitivityResult, require, whole_number
 from milkbayes.sensitivity.power import pitman_power, power_curve, wilcoxon_critical_w_plus
 
 __all__ = ["PUBLISHED_P_THRESHOLDS_OF_INTEREST", "published_p_posterior"]
@@ -163,7 +163,7 @@ def published_p_posterior(
     True
     """
     require(
-        not isinstance(n, bool) and isinstance(n, (int, np.integer)) and n >= 6,
+        whole_number(n) and n >= 6,
         f"n must be a whole number >= 6, got {n!r}",
     )
     require(len(distributions) >= 1, "give at least one distribution")
