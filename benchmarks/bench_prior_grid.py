@@ -1,4 +1,4 @@
-"""Speed of the prior grid (:func:`milkbayes.sensitivity.analyses.prior_grid`) after compilation.
+"""Speed of the prior grid (:func:`milkbayes.sensitivity.prior_grid`) after compilation.
 
 Target (sensitivity): a grid of >= 50 prior settings in <= 15 s once the model is
 compiled. The script runs the default grid (``paired_change``, 56 settings of the
@@ -24,7 +24,7 @@ MIN_SETTINGS = 50
 
 def timed_grid(study) -> tuple[float, int, float]:
     """Wall time of one default prior grid, its number of settings and compile time."""
-    from milkbayes.sensitivity.analyses import prior_grid
+    from milkbayes.sensitivity import prior_grid
 
     start = time.perf_counter()
     grid = prior_grid(study)

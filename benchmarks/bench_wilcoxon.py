@@ -23,7 +23,7 @@ import time
 import numpy as np
 from scipy import stats
 
-from milkbayes.frequentist.paired_tests import exact_null_distribution, signed_ranks, wilcoxon_many
+from milkbayes.frequentist import exact_null_distribution, signed_ranks, wilcoxon_many
 
 
 def best_of(repeats: int, function, *args) -> float:

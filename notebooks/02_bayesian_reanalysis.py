@@ -137,7 +137,7 @@ fits[PRIOR].diagnostics.to_frame()[["label", "value", "threshold", "status"]]
 # ## 2.4 The posterior of the effect under each prior
 
 # %%
-from milkbayes.comparison.cross_validation import three_prior_table
+from milkbayes.comparison import three_prior_table
 
 rows = three_prior_table(
     {name: np.asarray(r.tree["posterior"]["effect"]).ravel() for name, r in fits.items()},
@@ -170,7 +170,7 @@ plt.show()
 # ## 2.5 Frequentist and Bayesian answers side by side
 
 # %%
-from milkbayes.comparison.cross_validation import freq_vs_bayes_table
+from milkbayes.comparison import freq_vs_bayes_table
 from milkbayes.frequentist import paired_t_test, wilcoxon_signed_rank
 
 wilcoxon = wilcoxon_signed_rank(study.table["pre"], study.table["post"], method="exact")

@@ -23,7 +23,7 @@
 # A fifth analysis uses *no data at all*: what does "n = 24, Wilcoxon p < .0005"
 # alone say about the effect?
 #
-# Every analysis is one call of `milkbayes.sensitivity.analyses` and returns a tidy table, a
+# Every analysis is one call of `milkbayes.sensitivity` and returns a tidy table, a
 # figure and a few headline numbers (`result.table`, `result.figure`,
 # `result.summary`). The same analyses run from the command line as
 # `milkbayes sensitivity prior-grid|likelihood|influence|ensemble|published-p|bias`.
@@ -71,8 +71,8 @@ print(f"{study.source}: n = {study.n}, outcome {study.outcome.label}, MCID = {MC
 # %%
 import math
 
-from milkbayes.sensitivity import analyses as sensitivity
-from milkbayes.sensitivity.analyses import FAST_SAMPLER, SamplerOptions
+from milkbayes import sensitivity
+from milkbayes.sensitivity import FAST_SAMPLER, SamplerOptions
 
 SAMPLER = FAST_SAMPLER if FAST else SamplerOptions(seed=SEED)
 GRID_SAMPLER = FAST_SAMPLER if FAST else SamplerOptions(draws=200, tune=150, chains=2, seed=SEED)

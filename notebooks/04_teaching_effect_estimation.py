@@ -75,7 +75,7 @@ print(f"{study.source}: n = {study.n}, outcome {study.outcome.label}, MCID = {MC
 # add up to a rank sum of at most 28.
 
 # %%
-from milkbayes.sensitivity.analyses import (
+from milkbayes.sensitivity import (
     pitman_power,
     power_curve,
     published_p_posterior,

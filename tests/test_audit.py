@@ -1,4 +1,4 @@
-"""Tests of milkbayes.frequentist.audit: every bound recomputed independently, every check able to fail."""
+"""Tests of milkbayes.frequentist.audit: bounds recomputed independently; every check can fail."""
 
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ from milkbayes.frequentist.audit import (
     audit_published,
     counts_rounding_to,
     exact_p_of_smaller_rank_sum,
-    largest_smaller_rank_sum,
-    spss_z_threshold,
 )
+from milkbayes.frequentist.spss import largest_smaller_rank_sum, spss_z_threshold
 
 
 def by_check(table: pd.DataFrame) -> pd.DataFrame:

@@ -240,7 +240,7 @@ def test_reproduce_json_agrees_with_scipy_on_the_bundled_data(capsys):
         "Total",
     ]
     # the CLI reports the library's exact p (validated by enumeration in test_frequentist)
-    from milkbayes.frequentist.paired_tests import wilcoxon_signed_rank
+    from milkbayes.frequentist import wilcoxon_signed_rank
 
     table = study.table
     exact = wilcoxon_signed_rank(table["pre"], table["post"], method="exact")
@@ -329,7 +329,7 @@ def test_overflowing_change_names_the_file_and_the_participant(capsys, tmp_path,
 def test_reproduce_refuses_clearly_when_the_exact_p_is_too_costly(
     capsys, hamilton_csv, monkeypatch
 ):
-    from milkbayes.frequentist import paired_tests as frequentist
+    from milkbayes.frequentist import null_distribution as frequentist
 
     monkeypatch.setattr(frequentist, "EXACT_MAX_WORK", 1.0)  # as if n were 200 000
     code, out, err = run(capsys, "reproduce", "--data", str(hamilton_csv), "--json")
@@ -354,7 +354,7 @@ def test_reproduce_reports_a_finite_dz_interval_for_a_huge_t(capsys, tmp_path):
 
 
 def test_reproduce_says_when_the_dz_interval_is_unavailable(capsys, hamilton_csv, monkeypatch):
-    from milkbayes.frequentist import paired_tests as frequentist
+    from milkbayes.frequentist import ttest as frequentist
 
     monkeypatch.setattr(frequentist, "_noncentrality_for", lambda *args: float("nan"))
     code, out, _ = run(capsys, "reproduce", "--data", str(hamilton_csv))

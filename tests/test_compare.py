@@ -1,4 +1,4 @@
-"""Tests of milkbayes.comparison.cross_validation against closed forms.
+"""Tests of milkbayes.comparison against closed forms.
 
 The reference values are worked out independently:
 - exact leave-one-out predictive densities of the conjugate normal model (known sigma);
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from milkbayes.comparison import cross_validation as compare
+from milkbayes import comparison as compare
+from milkbayes.comparison.lomo import _heldout_loglik
 from milkbayes.errors import ModelError
 
 pm = pytest.importorskip("pymc")
@@ -78,7 +79,7 @@ def test_quadrature_matches_bivariate_normal_marginal():
     }
     mother = 2
     rows = np.array([2 * mother, 2 * mother + 1])  # row-major flattening of (mother, time)
-    got = compare._heldout_loglik(loglik, draws, rows, mother, ("z", "mother"), 40)
+    got = _heldout_loglik(loglik, draws, rows, mother, ("z", "mother"), 40)
     for s in range(n_draws):
         tau, sigma = draws["tau"][s], draws["sigma"][s]
         cov = tau**2 * np.ones((2, 2)) + sigma**2 * np.eye(2)
@@ -312,3 +313,22 @@ def test_reloo_rejects_psis_at_the_observation_level():
             target="change",
             psis=bad,
         )
+
+
+def test_psis_with_a_flat_log_likelihood_is_reported_unavailable_and_every_mother_refitted():
+    # All changes zero can make a model's log-likelihood the same at every draw:
+    # ArviZ then cannot fit a Pareto tail ("All tail values are the same").
+    import xarray as xr
+
+    from milkbayes.comparison.lomo import _mothers_to_refit
+
+    rng = np.random.default_rng(3)
+    post = xr.Dataset({"mu": (("chain", "draw"), rng.normal(size=(2, 200)))})
+    flat = np.full((400, 5), -1.25)
+    psis = compare.psis_by_mother(post, flat, np.arange(5), 5, label="flat")
+    assert not psis.reliable and psis.elpd is None and psis.se is None
+    assert np.isnan(psis.pareto_k).all() and np.isnan(psis.elpd_i).all()
+    assert psis.n_high_k == 5 and "could not be computed" in psis.note
+    # ArviZ's threshold for S = 400 draws: min(1 - 1/log10(400), 0.7)
+    assert psis.good_k == pytest.approx(min(1 - 1 / np.log10(400), 0.7))
+    assert _mothers_to_refit(psis, 5, "flat") == [0, 1, 2, 3, 4]

@@ -1,4 +1,4 @@
-"""Tests of milkbayes.frequentist.paired_tests against scipy, pingouin, published examples and enumeration."""
+"""Tests of milkbayes.frequentist against scipy, pingouin, published examples and enumeration."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from milkbayes.errors import DataError, MilkbayesError
-from milkbayes.frequentist.paired_tests import (
-    FrequentistOptionError,
+from milkbayes.errors import DataError, FrequentistOptionError, MilkbayesError
+from milkbayes.frequentist import (
     exact_null_distribution,
     format_p_exact,
     format_p_honest,
@@ -117,8 +116,9 @@ def test_exact_with_ties_and_zeros_matches_scipy_exhaustive_permutation(zero_met
 
 
 def test_scipy_exact_path_is_not_exact_with_ties():
-    """Scipy 1.18's method="exact" does not refuse ties: it rounds W+ and uses the
-    untied distribution. Enumeration shows that is not the exact p; ours is.
+    """SciPy's method="exact" with ties is not the exact p; ours is (enumeration).
+
+    SciPy 1.18 does not refuse ties: it rounds W+ and uses the untied distribution.
     """
     change = np.array([1, 1, 1, 1, 2, 2, 3, 3, 3, 4], dtype=float)
     change[[0, 4]] *= -1
@@ -183,8 +183,9 @@ def test_hodges_lehmann_is_median_of_walsh_averages_by_enumeration():
 
 @pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
 def test_hodges_lehmann_interval_inverts_scipy_exact_test(confidence):
-    """Theta lies inside the exact interval iff scipy's exact test of d - theta does not
-    reject at 1 - confidence (Hollander, Wolfe & Chicken 2014, sec. 3.3).
+    """Theta lies inside the exact interval iff the exact test of d - theta does not reject.
+
+    SciPy's exact test at level 1 - confidence (Hollander, Wolfe & Chicken 2014, sec. 3.3).
     """
     change = np.array(HAMILTON_POST) - np.array(HAMILTON_PRE)
     _, low, high, method, _ = hodges_lehmann(change, confidence)
@@ -299,7 +300,7 @@ real_pairs = (
             ),
         )
     )
-    .filter(lambda pair: any(a != b for a, b in zip(*pair)))
+    .filter(lambda pair: any(a != b for a, b in zip(*pair, strict=True)))
 )
 
 
@@ -387,7 +388,7 @@ def test_wilcoxon_many_matches_single_test_row_by_row(rows, alternative, correct
 @pytest.mark.parametrize("chunk_cells", [None, 50])  # 50 cells: 2 rows per chunk
 def test_wilcoxon_many_matches_scipy_vectorised(monkeypatch, chunk_cells):
     if chunk_cells is not None:
-        monkeypatch.setattr("milkbayes.frequentist.paired_tests._MANY_CHUNK_CELLS", chunk_cells)
+        monkeypatch.setattr("milkbayes.frequentist.wilcoxon._MANY_CHUNK_CELLS", chunk_cells)
     rng = np.random.default_rng(7)
     changes = np.round(rng.normal(0.4, 1.0, size=(500, 24)), 1)  # ties and zeros
     z, p = wilcoxon_many(changes)
@@ -588,8 +589,7 @@ def test_result_tables_are_tidy():
 
 
 # ----------------------------------------------------------------------------- extreme values
-# Found by the reliability tests (issue 9): overflowing and subnormal changes, t of 1e4,
-# 200 000 participants.
+# Overflowing and subnormal changes, t of 1e4, 200 000 participants.
 
 
 def test_overflowing_change_is_refused_naming_the_participant_row():
@@ -639,7 +639,7 @@ def test_paired_t_test_is_unchanged_by_a_power_of_two_rescaling(exponent):
 
 @pytest.mark.parametrize("t_obs, df", [(0.4, 3), (-2.5, 5), (3.0, 23), (12.0, 7), (-40.0, 30)])
 def test_noncentrality_limits_solve_scipy_nct_at_moderate_t(t_obs, df):
-    from milkbayes.frequentist.paired_tests import _noncentrality_interval
+    from milkbayes.frequentist.ttest import _noncentrality_interval
 
     low, high = _noncentrality_interval(t_obs, df, 0.95)
     assert stats.nct.cdf(t_obs, df, low) == pytest.approx(0.975, abs=1e-8)
@@ -651,8 +651,8 @@ def test_noncentrality_limits_solve_scipy_nct_at_moderate_t(t_obs, df):
 )
 def test_noncentrality_limits_at_extreme_t_approach_the_chi_square_limit(t_obs, df):
     # For |t| >> 1, T = (Z + ncp) / sqrt(V/df) ~ ncp / sqrt(V/df): the limits are
-    # t sqrt(chi2_q / df); SciPy's nct cdf is NaN here for some of these (issue 9)
-    from milkbayes.frequentist.paired_tests import _noncentrality_interval
+    # t sqrt(chi2_q / df); SciPy's nct cdf is NaN here for some of these
+    from milkbayes.frequentist.ttest import _noncentrality_interval
 
     low, high = _noncentrality_interval(t_obs, df, 0.95)
     sign = 1.0 if t_obs > 0 else -1.0
@@ -668,7 +668,7 @@ def test_noncentrality_limits_at_extreme_t_approach_the_chi_square_limit(t_obs, 
     [(1.5, 4, 2.0), (-3.0, 9, -1.0), (30.0, 23, 28.0), (200.0, 2, 150.0), (-5.0, 1, 3.0)],
 )
 def test_nct_quadrature_equals_scipy_where_scipy_is_finite(monkeypatch, t_obs, df, ncp):
-    from milkbayes.frequentist import paired_tests as frequentist
+    from milkbayes.frequentist import ttest as frequentist
 
     expected = stats.nct.cdf(t_obs, df, ncp)
     monkeypatch.setattr(frequentist.stats.nct, "cdf", lambda *args: math.nan)
@@ -693,9 +693,9 @@ def _walsh_order_statistics_by_counts(values, ks):
     """k-th smallest Walsh average from the counts of each distinct value (O(K^2))."""
     distinct, counts = np.unique(values, return_counts=True)
     pairs = {}
-    for a, (u, cu) in enumerate(zip(distinct, counts)):
+    for a, (u, cu) in enumerate(zip(distinct, counts, strict=True)):
         pairs[(u + u) / 2] = pairs.get((u + u) / 2, 0) + cu * (cu + 1) // 2
-        for v, cv in zip(distinct[a + 1 :], counts[a + 1 :]):
+        for v, cv in zip(distinct[a + 1 :], counts[a + 1 :], strict=True):
             pairs[(u + v) / 2] = pairs.get((u + v) / 2, 0) + cu * cv
     averages = sorted(pairs)
     cumulative = np.cumsum([pairs[w] for w in averages])
@@ -710,7 +710,7 @@ def _walsh_order_statistics_by_counts(values, ks):
     confidence=st.sampled_from([0.8, 0.95, 0.99]),
 )
 def test_hodges_lehmann_by_selection_equals_the_full_sort(n, seed, levels, confidence):
-    from milkbayes.frequentist import paired_tests as frequentist
+    from milkbayes.frequentist import walsh as frequentist
 
     rng = np.random.default_rng(seed)
     change = rng.integers(-levels, levels + 1, n) * 0.1  # many ties and decimal fractions

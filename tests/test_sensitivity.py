@@ -1,10 +1,10 @@
-"""Tests of milkbayes.sensitivity.analyses: each value is worked out independently of the code.
+"""Tests of milkbayes.sensitivity: each value is worked out independently of the code.
 
 Sources of the reference values: closed forms (Pitman's asymptotic power of the
 signed-rank test, the normal conjugate posterior, truncated priors), the direct
-Wilcoxon test of :func:`milkbayes.frequentist.paired_tests.wilcoxon_many` on the same random
-numbers, and the published bound (smaller rank sum <= 28 of 300 for n = 24; see
-docs/design.md).
+Wilcoxon test of :func:`milkbayes.frequentist.wilcoxon_many` on the same random
+numbers, and the arithmetic of SPSS's Z for n = 24 (E T = 150, sd T = 35, so
+p < .0005 means a smaller rank sum <= 28 of 300).
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from scipy import stats
 
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.errors import MilkbayesError
-from milkbayes.frequentist.paired_tests import wilcoxon_many
-from milkbayes.sensitivity.analyses import (
+from milkbayes.frequentist import wilcoxon_many
+from milkbayes.sensitivity import (
     POWER_DISTRIBUTIONS,
     SensitivityResult,
-    _grid_posterior,
     pitman_power,
     power_curve,
     published_p_posterior,
@@ -32,6 +31,7 @@ from milkbayes.sensitivity.analyses import (
     tipping_points,
     wilcoxon_critical_w_plus,
 )
+from milkbayes.sensitivity.published_p import _grid_posterior
 
 SPSS_THRESHOLD = 0.0005
 
@@ -39,8 +39,8 @@ SPSS_THRESHOLD = 0.0005
 # --------------------------------------------------------------------------- published p
 def test_critical_w_plus_matches_the_published_bound_and_the_spss_test():
     critical = wilcoxon_critical_w_plus(24, SPSS_THRESHOLD)
-    # The published bound (docs/design.md): with 24 untied non-zero differences, p < .0005 means a
-    # smaller rank sum of at most 28 of 300.
+    # With 24 untied non-zero differences, p < .0005 means |Z| > 3.4808, i.e. a
+    # smaller rank sum T < 150 - 35 * 3.4808 = 28.17: at most 28 of 300.
     assert 300 - critical == 28
     # Changes equal to the ranks 1..24, negative on a set S, have W- = sum(S):
     # S = {4, 24} gives W- = 28 (must reach p < .0005), S = {5, 24} gives W- = 29 (must not).
@@ -191,7 +191,7 @@ def test_reconstructed_warning_is_carried():
 # The conjugate toy model (tests/_toy_model.py) has a closed-form posterior:
 # Normal(m_n, s_n) with 1/s_n^2 = 1/s0^2 + W/s^2, m_n = s_n^2 (m0/s0^2 + sum w_i d_i / s^2).
 
-from milkbayes.sensitivity.analyses import (  # noqa: E402
+from milkbayes.sensitivity import (  # noqa: E402
     FAST_SAMPLER,
     SamplerOptions,
     bf_robustness,
@@ -470,3 +470,86 @@ def test_published_p_two_sided_posterior_is_symmetric_under_a_centred_prior():
     assert abs(row["median"]) < 0.5
     assert row["p_delta_gt_0"] == pytest.approx(0.5, abs=0.03)
     assert row["ci95_low"] == pytest.approx(-row["ci95_high"], rel=0.1)
+
+
+# --------------------------------------------------------------------------- reliability
+MATHTEXT_ID = "$\\frac{1}{$"
+
+
+def _png(figure) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def test_figures_print_ids_with_dollars_literally():
+    import pandas as pd
+
+    from milkbayes.sensitivity.common import forest_figure, mathtext_safe
+    from milkbayes.sensitivity.leave_one_out import _influence_figure
+
+    table = pd.DataFrame(
+        {
+            "id": [MATHTEXT_ID, "M$2", "plain"],
+            "change": [1.0, 2.0, 3.0],
+            "effect_median": [1.0, 1.2, 0.9],
+            "effect_ci95_low": [0.5, 0.6, 0.4],
+            "effect_ci95_high": [1.5, 1.8, 1.4],
+            "p_effect_gt_0": [0.99, 0.98, 0.97],
+            "p_effect_gt_mcid": [0.5, 0.6, 0.4],
+        }
+    )
+    # matplotlib's mathtext parser rejects the unescaped id ("$\frac{1}{$" is unclosed)
+    assert _png(_influence_figure(table, 1.0, 0.5)).startswith(b"\x89PNG")
+    assert _png(forest_figure(table, label_column="id", title="t", mcid=0.5)).startswith(b"\x89PNG")
+    figure = _influence_figure(table, 1.0, 0.5)
+    labels = [t.get_text() for t in figure.axes[1].get_xticklabels()]
+    assert (
+        labels == [mathtext_safe(i) for i in table["id"]] == ["\\$\\frac{1}{\\$", "M\\$2", "plain"]
+    )
+
+
+def test_lognormal_is_for_volumes_only():
+    import pandas as pd
+
+    from milkbayes.data.study import study_from_frame
+    from milkbayes.errors import SensitivityError
+    from milkbayes.sensitivity.likelihood import _unfit_reason
+
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "pre": [1.0, -2.0, 3.0], "post": [2.0, 0.5, 3.5]})
+    continuous = study_from_frame(frame)  # no sidecar: a continuous outcome
+
+    assert _unfit_reason("lognormal", "volume") is None
+    assert "volume" in _unfit_reason("lognormal", "continuous")
+    assert _unfit_reason("normal", "continuous") is None
+    assert _unfit_reason("ordered_logistic", "score") is None
+    assert _unfit_reason("normal", "score") is not None
+    assert continuous.outcome.kind == "continuous"
+    with pytest.raises(SensitivityError, match="lognormal likelihood does not fit.*volume"):
+        likelihood_variants(continuous, "prepost_hierarchical", likelihoods=["lognormal"])
+
+
+def test_cli_refuses_an_impossible_threshold_and_a_bad_figure_place(capsys, tmp_path):
+    import json
+
+    from milkbayes.cli import main
+
+    code = main(["sensitivity", "published-p", "--p-threshold", "1e-300", "--n-sim", "100"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot happen with n = 24" in err and "Traceback" not in err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    code = main(["sensitivity", "published-p", "--figure", str(blocker / "pp.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and str(blocker) in err and "Traceback" not in err
+    figure = tmp_path / "deep" / "pp.png"
+    argv = ["sensitivity", "published-p", "--n-sim", "400", "--distributions", "normal"]
+    code = main([*argv, "--json", "--figure", str(figure)])
+    out = capsys.readouterr().out
+    assert code == 0 and figure.read_bytes().startswith(b"\x89PNG")
+    assert [p.name for p in figure.parent.iterdir()] == ["pp.png"]  # no temporary left
+    payload = json.loads(out)
+    assert payload["summary"]["critical_w_plus"] == 272
+    assert "NaN" not in out

@@ -2,7 +2,7 @@
 
 ``reproduce`` runs the paper's analysis end to end (univariate table, the SPSS-style
 Wilcoxon test, the audit of the published numbers); ``wilcoxon`` is one call of
-:func:`milkbayes.frequentist.paired_tests.wilcoxon_signed_rank`. Text goes to stdout, ``--json``
+:func:`milkbayes.frequentist.wilcoxon_signed_rank`. Text goes to stdout, ``--json``
 prints exactly one JSON object, ``--markdown`` a Markdown document. Output made from
 reconstructed data always carries :data:`milkbayes.RECONSTRUCTED_WARNING`.
 """
@@ -85,7 +85,7 @@ def _banner(study) -> list[str]:
 
 
 def _p_texts(p: float) -> dict[str, str]:
-    from milkbayes.frequentist.paired_tests import format_p_exact, format_p_honest, format_p_spss
+    from milkbayes.frequentist import format_p_exact, format_p_honest, format_p_spss
 
     spss = format_p_spss(p)
     # the paper copied SPSS's ".000" as "0.000"
@@ -136,7 +136,7 @@ def wilcoxon_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Wilcoxon signed-rank test of post - pre, with effect sizes."""
-    from milkbayes.frequentist.paired_tests import wilcoxon_signed_rank
+    from milkbayes.frequentist import wilcoxon_signed_rank
 
     study = _load(data, "volume_ml", kind, unit, max_score)
     pre, post = _pairs(study, group)

@@ -1,16 +1,17 @@
 """``milkbayes sensitivity prior-grid | likelihood | influence | ensemble | published-p | bias``.
 
-One command is one call of :mod:`milkbayes.sensitivity.analyses`. Text output is a rich table
+One command is one call of :mod:`milkbayes.sensitivity`. Text output is a rich table
 and the headline numbers on stdout; ``--json`` prints exactly one JSON object
-instead; ``--figure PATH`` also saves the analysis's figure (PNG, SVG or PDF by the
-file's suffix). Progress and warnings go to stderr. Bad options raise
-:class:`~milkbayes.errors.MilkbayesError`, which :func:`milkbayes.cli.main` turns into
-one line on stderr and exit status 2.
+instead (through :func:`milkbayes.jsonio.dumps`: NaN as null, infinities as "inf");
+``--figure PATH`` also saves the analysis's figure (PNG, SVG or PDF by the file's
+suffix), whole or not at all (:func:`milkbayes.storage.atomic_write_bytes`). Progress
+and warnings go to stderr. Bad options raise :class:`~milkbayes.errors.MilkbayesError`,
+which :func:`milkbayes.cli.main` turns into one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def _study(data: Path | None, scenario: str):
 
 
 def _sampler(draws: int, tune: int, chains: int, seed: int):
-    from milkbayes.sensitivity.analyses import SamplerOptions
+    from milkbayes.sensitivity import SamplerOptions
 
     for name, value, minimum in (
         ("--draws", draws, 1),
@@ -88,36 +89,38 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def _check_figure_path(figure: Path | None) -> None:
-    if figure is not None and figure.suffix.lower() not in _FIGURE_SUFFIXES:
+    """Refuse a bad ``--figure`` before any computation: its suffix, and its folder.
+
+    The folder is created if missing and probed for writing, so that a read-only or
+    impossible place is reported at once, not after minutes of refits.
+    """
+    if figure is None:
+        return
+    if figure.suffix.lower() not in _FIGURE_SUFFIXES:
         raise MilkbayesError(
             f"--figure {figure}: the file must end in {', '.join(_FIGURE_SUFFIXES)}"
         )
+    if figure.is_dir():
+        raise MilkbayesError(f"--figure {figure}: this is a folder; give a file name")
+    from milkbayes.storage import check_writable_folder
 
-
-def _plain(value: Any) -> Any:
-    """JSON-ready scalars: numpy numbers become Python ones, NaN becomes null."""
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    check_writable_folder(figure.parent, what="the figure")
 
 
 def _records(table) -> list[dict[str, Any]]:
-    return [
-        {key: _plain(value) for key, value in row.items()}
-        for row in table.to_dict(orient="records")
-    ]
+    return table.to_dict(orient="records")
 
 
 def payload(result) -> dict[str, Any]:
-    """The JSON object of one :class:`~milkbayes.sensitivity.analyses.SensitivityResult`."""
+    """The JSON-ready object of one :class:`~milkbayes.sensitivity.SensitivityResult`.
+
+    Numbers stay numbers (numpy's included); :func:`milkbayes.jsonio.dumps` applies
+    the JSON policy when it is written.
+    """
     return {
         "analysis": result.name,
         "title": result.title,
-        "summary": {key: _plain(value) for key, value in result.summary.items()},
+        "summary": dict(result.summary),
         "table": _records(result.table),
         "extra_tables": {name: _records(table) for name, table in result.extra_tables.items()},
         "notes": list(result.notes),
@@ -126,13 +129,23 @@ def payload(result) -> dict[str, Any]:
     }
 
 
+def _figure_bytes(figure, suffix: str) -> bytes:
+    """The figure rendered in memory in the format its file suffix names."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=suffix.lstrip(".").lower(), dpi=120)
+    return buffer.getvalue()
+
+
 def _emit(result, as_json: bool, figure: Path | None) -> None:
     if figure is not None:
-        figure.parent.mkdir(parents=True, exist_ok=True)
-        result.figure.savefig(figure, dpi=120)
+        from milkbayes.storage import atomic_write_bytes
+
+        atomic_write_bytes(figure, _figure_bytes(result.figure, figure.suffix))
         typer.echo(f"figure written to {figure}", err=True)
     if as_json:
-        typer.echo(json.dumps(payload(result), indent=2, allow_nan=False))
+        from milkbayes.jsonio import dumps
+
+        typer.echo(dumps(payload(result)))
         return
     _print_result(result)
 
@@ -208,7 +221,7 @@ def prior_grid_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Refit over a grid of prior locations x scales; with the BF10-against-r curve."""
-    from milkbayes.sensitivity.analyses import prior_grid
+    from milkbayes.sensitivity import prior_grid
 
     _check_figure_path(figure)
     result = prior_grid(
@@ -244,7 +257,7 @@ def likelihood_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """The effect under normal, Student-t and log-normal likelihoods, side by side."""
-    from milkbayes.sensitivity.analyses import likelihood_variants
+    from milkbayes.sensitivity import likelihood_variants
 
     _check_figure_path(figure)
     result = likelihood_variants(
@@ -274,7 +287,7 @@ def influence_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Leave each mother out in turn (mother_weight = 0) and refit."""
-    from milkbayes.sensitivity.analyses import influence
+    from milkbayes.sensitivity import influence
 
     _check_figure_path(figure)
     result = influence(
@@ -305,7 +318,7 @@ def ensemble_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Refit K reconstructions that all match the paper: the spread of the conclusions."""
-    from milkbayes.sensitivity.analyses import reconstruction_ensemble
+    from milkbayes.sensitivity import reconstruction_ensemble
 
     _check_figure_path(figure)
     result = reconstruction_ensemble(
@@ -343,7 +356,7 @@ def published_p_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Posterior of the standardised effect given only 'n = 24, Wilcoxon p < .0005'."""
-    from milkbayes.sensitivity.analyses import published_p_posterior
+    from milkbayes.sensitivity import published_p_posterior
 
     _check_figure_path(figure)
     if seed < 0:
@@ -385,7 +398,7 @@ def bias_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Tipping points: how large a natural rise would overturn the conclusion."""
-    from milkbayes.sensitivity.analyses import bias_analysis
+    from milkbayes.sensitivity import bias_analysis
 
     _check_figure_path(figure)
     result = bias_analysis(

@@ -67,7 +67,7 @@ from scipy import special
 from milkbayes import RECONSTRUCTED_WARNING, published
 from milkbayes.data.study import Outcome, Study, load_study, study_from_csv_text
 from milkbayes.errors import DataError, MilkbayesError, RunExistsError
-from milkbayes.frequentist.paired_tests import paired_change, wilcoxon_many
+from milkbayes.frequentist import paired_change, wilcoxon_many
 
 SCENARIOS: tuple[str, ...] = ("volume_ml", "score")
 """The outcome scenarios: expressed milk in ml, or a 0-10 adequacy score."""
@@ -527,10 +527,10 @@ class ConstraintCheck:
 def spss_wilcoxon(change: np.ndarray) -> tuple[float, float, int]:
     """Z, two-sided p and the number of non-zero differences, as SPSS computes them.
 
-    Delegates to :func:`milkbayes.frequentist.paired_tests.wilcoxon_many` (zeros dropped, average
+    Delegates to :func:`milkbayes.frequentist.wilcoxon_many` (zeros dropped, average
     ranks, tie-corrected variance, no continuity correction: the SPSS procedure).
     Z is signed: positive when post > pre (SPSS prints -|Z| "based on negative
-    ranks"). Pass changes made by :func:`milkbayes.frequentist.paired_tests.paired_change`, so
+    ranks"). Pass changes made by :func:`milkbayes.frequentist.paired_change`, so
     that decimal ties tie in binary floating point.
 
     Examples

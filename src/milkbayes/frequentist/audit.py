@@ -4,16 +4,17 @@ The paper reports five percentages, n = 24 and "p = 0.000". :func:`audit_publish
 checks each percentage against n (which integer counts round to it), derives what
 SPSS's "0.000" implies about the test statistic, checks data at hand against those
 bounds and counts, and lists the paper's own contradictions
-(:data:`milkbayes.published.INCONSISTENCIES`). Every bound is computed here, never
-typed in.
+(:data:`milkbayes.published.INCONSISTENCIES`). Every bound is computed, never typed
+in; the critical value of the SPSS procedure comes from
+:func:`milkbayes.frequentist.spss.largest_smaller_rank_sum`.
 
 Examples
 --------
 >>> table = audit_published()
 >>> table.set_index("check").loc["p_zero_implies_z", "found"]
 '|Z| > 3.4808'
->>> largest_smaller_rank_sum(24)
-28
+>>> exact_p_of_smaller_rank_sum(28, 24) < 0.0005
+True
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from milkbayes import published
-from milkbayes.frequentist.paired_tests import (
-    exact_null_distribution,
+from milkbayes.frequentist._inputs import paired_change
+from milkbayes.frequentist.null_distribution import exact_null_distribution
+from milkbayes.frequentist.spss import (
     format_p_exact,
-    paired_change,
-    wilcoxon_signed_rank,
+    largest_smaller_rank_sum,
+    spss_z_threshold,
 )
+from milkbayes.frequentist.wilcoxon import wilcoxon_signed_rank
 
 if TYPE_CHECKING:  # pragma: no cover
     from milkbayes.data.study import Study
@@ -43,8 +45,6 @@ __all__ = [
     "audit_checks",
     "audit_published",
     "counts_rounding_to",
-    "spss_z_threshold",
-    "largest_smaller_rank_sum",
     "exact_p_of_smaller_rank_sum",
 ]
 
@@ -100,50 +100,6 @@ def counts_rounding_to(
         for k in range(n + 1)
         if Fraction(math.floor(Fraction(100 * k, n) * scale + Fraction(1, 2)), scale) == target
     )
-
-
-def spss_z_threshold(threshold: float = published.SPSS_P_THRESHOLD) -> float:
-    """|Z| above which a two-sided normal p is below ``threshold`` (SPSS prints .000).
-
-    Notes
-    -----
-    :math:`p = 2\\,\\Phi(-|Z|) < t \\iff |Z| > \\Phi^{-1}(1 - t/2)`; for t = .0005
-    that is ``norm.isf(0.00025)`` = 3.4808.
-
-    Examples
-    --------
-    >>> round(spss_z_threshold(), 4)
-    3.4808
-    """
-    return float(stats.norm.isf(threshold / 2.0))
-
-
-def largest_smaller_rank_sum(
-    n: int = published.N_PARTICIPANTS, threshold: float = published.SPSS_P_THRESHOLD
-) -> int:
-    """Largest smaller rank sum min(W+, W-) for which SPSS prints p = .000.
-
-    For n untied non-zero differences, SPSS's Z is
-    :math:`(T - n(n+1)/4) / \\sqrt{n(n+1)(2n+1)/24}` with T the smaller rank sum;
-    this returns the largest integer T whose two-sided p is below ``threshold``
-    (-1 if none is).
-
-    Examples
-    --------
-    With n = 24 the mean is 150, the sd 35, so T < 150 - 35 * 3.4808 = 28.17:
-
-    >>> largest_smaller_rank_sum(24)
-    28
-    >>> largest_smaller_rank_sum(8)  # even T = 0 gives p = .012 with 8 pairs
-    -1
-    """
-    mean = n * (n + 1) / 4.0
-    sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0)
-    best = -1
-    for t in range(int(mean) + 1):
-        if 2.0 * stats.norm.sf(abs(t - mean) / sd) < threshold:
-            best = t
-    return best
 
 
 def exact_p_of_smaller_rank_sum(t: int, n: int = published.N_PARTICIPANTS) -> float:
@@ -231,7 +187,8 @@ def _p_value_checks() -> list[AuditCheck]:
             f"T <= {t_max} of {total}",
             "pass" if t_max >= 0 else "fail",
             f"p = .000 is attainable with {n} pairs"
-            f"{'' if t_max >= 0 else ' only if T < 0: it is not'}. E(T) = {n * (n + 1) / 4:g}, sd(T) = "
+            f"{'' if t_max >= 0 else ' only if T < 0: it is not'}. "
+            f"E(T) = {n * (n + 1) / 4:g}, sd(T) = "
             f"{math.sqrt(n * (n + 1) * (2 * n + 1) / 24):.4g}; T = {t_max} is the largest "
             f"smaller rank sum SPSS would print as .000 (its exact p is "
             f"{format_p_exact(exact_at_bound)}; the exact test would allow T <= {exact_bound})."
@@ -394,7 +351,7 @@ def audit_checks(study: Study | None = None) -> tuple[AuditCheck, ...]:
 
 
 def audit_published(study: Study | None = None) -> pd.DataFrame:
-    """The audit of the published numbers as a table of checks.
+    r"""The audit of the published numbers as a table of checks.
 
     Parameters
     ----------
@@ -413,7 +370,7 @@ def audit_published(study: Study | None = None) -> pd.DataFrame:
     - Percentages: every count k in 0..24 with round(100 k / 24, 1) equal to the
       published value; a percentage no count reaches is a ``fail``.
     - "p = 0.000": SPSS prints three decimals, so p < .0005; under the SPSS
-      procedure that is :math:`|Z| > \\Phi^{-1}(1 - .00025) = 3.4808`, and with 24
+      procedure that is :math:`|Z| > \Phi^{-1}(1 - .00025) = 3.4808`, and with 24
       untied non-zero differences a smaller rank sum T <= 28 of 300
       (E T = 150, sd T = 35).
     - The paper's contradictions come from

@@ -37,12 +37,12 @@ from milkbayes.errors import DataError, FrequentistOptionError, MilkbayesError
 
 if TYPE_CHECKING:
     from milkbayes.data.study import Description, Study
-    from milkbayes.frequentist.audit import AuditCheck
-    from milkbayes.frequentist.paired_tests import (
+    from milkbayes.frequentist import (
         PairedTTestResult,
         SignTestResult,
         WilcoxonResult,
     )
+    from milkbayes.frequentist.audit import AuditCheck
 
 __all__ = ["GROUPS", "PAPER_GROUP", "PairedRows", "Reproduction", "paired_rows", "reproduce"]
 
@@ -163,7 +163,7 @@ class Reproduction:
         The same test with its exact conditional p-value, with the Hodges-Lehmann
         estimate and interval.
     ranks : pandas.DataFrame
-        SPSS's "Ranks" table (:func:`~milkbayes.frequentist.paired_tests.spss_tables`).
+        SPSS's "Ranks" table (:func:`~milkbayes.frequentist.spss_tables`).
     test_statistics : pandas.DataFrame
         SPSS's "Test Statistics" table (Z and the asymptotic two-sided p).
     spss_text : str
@@ -248,14 +248,14 @@ def reproduce(study: Study) -> Reproduction:
     (6, 21.0, 0.03125)
     """
     from milkbayes.data.study import describe
-    from milkbayes.frequentist.audit import audit_checks
-    from milkbayes.frequentist.paired_tests import (
+    from milkbayes.frequentist import (
         format_spss_text,
         paired_t_test,
         sign_test,
         spss_tables,
         wilcoxon_signed_rank,
     )
+    from milkbayes.frequentist.audit import audit_checks
 
     rows = paired_rows(study, PAPER_GROUP)
     spss = wilcoxon_signed_rank(rows.pre, rows.post, method="spss")

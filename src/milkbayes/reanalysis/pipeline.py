@@ -15,9 +15,9 @@ Stages, in order (each timed; :data:`~milkbayes.reanalysis.settings.STAGES`):
 4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
 5. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
    where its Pareto k is good, exact refits where it is not ("reloo"), stacking
-   weights (:mod:`milkbayes.comparison.cross_validation`);
+   weights (:mod:`milkbayes.comparison`);
 6. ``figures`` — the PNGs (:mod:`milkbayes.reanalysis.figures`);
-7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity.analyses`;
+7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`;
 8. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
 
 Each stage returns a typed section (:mod:`milkbayes.reanalysis.sections`); together
@@ -246,8 +246,8 @@ def _data_section(study) -> DataSection:
 
 def _reproduction_section(reproduction) -> ReproductionSection:
     """The report's view of :func:`milkbayes.frequentist.reproduce.reproduce`."""
+    from milkbayes import frequentist as fq
     from milkbayes import published
-    from milkbayes.frequentist import paired_tests as fq
 
     exact, spss, test = reproduction.exact, reproduction.spss, reproduction.test_statistics
     spss_p = reproduction.spss_p
@@ -351,7 +351,7 @@ def _bayes_section(
 
     The frequentist numbers are those of ``reproduction`` (the massage group).
     """
-    from milkbayes.comparison import cross_validation as compare
+    from milkbayes import comparison as compare
     from milkbayes.models import paired_change
 
     rows = compare.three_prior_table(
@@ -552,7 +552,7 @@ def _candidate_cv(
     Returns ``(lomo, psis_rows, None)``, or ``(None, [], reason)`` when the model cannot
     fit these data (e.g. log-normal with a zero measurement).
     """
-    from milkbayes.comparison import cross_validation as compare
+    from milkbayes import comparison as compare
 
     label = f"{model_name}/{likelihood}"
     try:
@@ -715,7 +715,7 @@ def _comparison_section(
     The candidates the ``background`` worker took are collected from it; the others
     are computed here (the main model's reusing the reference fit, when given).
     """
-    from milkbayes.comparison import cross_validation as compare
+    from milkbayes import comparison as compare
 
     results, psis_rows, notes, skipped = [], [], [], []
     reference = fits.get(REFERENCE_PRIOR)
@@ -835,8 +835,8 @@ def _sensitivity_section(
     study, mcid: float, fast: bool
 ) -> tuple[tuple[SensitivityItem, ...], dict[str, bytes]]:
     """The sensitivity highlights and their figures (PNG bytes by figure name)."""
+    from milkbayes import sensitivity
     from milkbayes.reanalysis.figures import png_bytes
-    from milkbayes.sensitivity import analyses as sensitivity
 
     items, figures = [], {}
     for result in sensitivity.highlights(study, mcid=mcid, fast=fast):
@@ -889,7 +889,7 @@ def run_reanalysis(
     settings : ReanalysisSettings, optional
         Overrides ``fast``.
     sensitivity : bool
-        Include the sensitivity highlights when :mod:`milkbayes.sensitivity.analyses` provides them.
+        Include the sensitivity highlights when :mod:`milkbayes.sensitivity` provides them.
 
     Returns
     -------
@@ -956,7 +956,7 @@ def _run_into(
                 "compare",
                 lambda: _comparison_section(study, settings, fits, mcid, clock.tick, background),
             )
-            from milkbayes.comparison import cross_validation as compare_module
+            from milkbayes import comparison as compare_module
 
             comparison_rows = compare_module.compare_models(lomo_results) if lomo_results else []
             figures = clock.run(

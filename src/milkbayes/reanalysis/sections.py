@@ -353,14 +353,14 @@ class BayesSection(_Section):
     reference_prior : str
         The prior of the frequentist-versus-Bayesian table.
     priors : tuple of mapping
-        One row per prior (:class:`~milkbayes.comparison.cross_validation.PriorRow`
+        One row per prior (:class:`~milkbayes.comparison.PriorRow`
         fields: ``prior``, ``median``, ``ci95_low``, ``ci95_high``, ``p_gt_0``,
         ``p_gt_mcid``, ``p_in_rope``, ``rope_statement``), plus the prior's
         ``beliefs`` and ``rationale``.
     effect_median : float
         Posterior median of the effect under the reference prior.
     freq_vs_bayes : tuple of mapping
-        Rows of :func:`~milkbayes.comparison.cross_validation.freq_vs_bayes_table`.
+        Rows of :func:`~milkbayes.comparison.freq_vs_bayes_table`.
     bf10 : float
         The JZS Bayes factor of the paired model (infinite beyond the float range).
     log_bf10 : float
@@ -458,7 +458,7 @@ class ComparisonSection(_Section):
     ----------
     lomo : tuple of mapping
         One row per candidate
-        (:class:`~milkbayes.comparison.cross_validation.ComparisonRow` fields) with
+        (:class:`~milkbayes.comparison.ComparisonRow` fields) with
         how its elpd was computed: ``intercept_method``, ``n_divergent``,
         ``refit_seconds``, ``method``, ``n_refitted``, ``refitted_ids``.
     psis : tuple of mapping

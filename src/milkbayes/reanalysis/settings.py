@@ -74,10 +74,10 @@ class ReanalysisSettings:
         hierarchical candidate costs a compilation of its own. Add it with
         :func:`with_comparison` for data without zeros.
     sensitivity_fast : bool
-        Passed to :func:`milkbayes.sensitivity.analyses.highlights`.
+        Passed to :func:`milkbayes.sensitivity.highlights`.
     reloo : bool
         Exact refits only for the mothers whose PSIS-LOO Pareto k is too high, PSIS
-        elsewhere (:func:`milkbayes.comparison.cross_validation.lomo_cv` with
+        elsewhere (:func:`milkbayes.comparison.lomo_cv` with
         ``psis``); False refits every mother.
     parallel_worker : bool
         Compile and cross-validate the candidates other than the main fit, and compute

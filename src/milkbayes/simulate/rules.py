@@ -30,7 +30,7 @@ _LOG_G = np.linspace(-12.0, 22.0, 851)
 def wilcoxon_many(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""SPSS's asymptotic Wilcoxon signed-rank test on every row of ``changes``.
 
-    Uses :func:`milkbayes.frequentist.paired_tests.wilcoxon_many` when that module provides it
+    Uses :func:`milkbayes.frequentist.wilcoxon_many` when that module provides it
     (one implementation for the whole toolkit); this fallback implements the same
     procedure.
 
@@ -64,7 +64,7 @@ def wilcoxon_many(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     True
     """
     try:
-        from milkbayes.frequentist.paired_tests import wilcoxon_many as shared
+        from milkbayes.frequentist import wilcoxon_many as shared
     except ImportError:
         return _wilcoxon_many_fallback(changes)
     z, p = shared(np.asarray(changes, dtype=float))
