@@ -484,3 +484,11 @@ def test_every_module_has_a_row_in_the_architecture_page():
 def test_documented_modules_reads_the_table():
     text = "intro\n## Modules\n\n| module | purpose |\n|---|---|\n| `a.b` | x |\n\n## Next\n| `c` |"
     assert documented_modules(text) == ["a.b"]
+
+
+def test_every_row_of_the_architecture_page_names_a_module_that_exists():
+    """The reverse of the test above: a module renamed or deleted loses its row too."""
+    rows = documented_modules((REPOSITORY / "docs" / "architecture.md").read_text("utf-8"))
+    existing = {module.removeprefix("milkbayes.") for module in MODULES} | {"milkbayes"}
+    stale = [f"  {row}" for row in rows if "<area>" not in row and row not in existing]
+    assert not stale, "rows of docs/architecture.md naming no module:\n" + "\n".join(stale)
