@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 NOTEBOOK_ARGS ?=
 export PYTHON
 
-.PHONY: setup reanalyze test test-all browser-deps notebooks bench bench-smoke clean
+.PHONY: setup reanalyze test lint test-all browser-deps notebooks bench bench-smoke clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -18,9 +18,15 @@ setup:
 reanalyze: setup
 	$(BIN)/milkbayes reanalyze --out $(OUT)
 
-## The default test suite (< 15 minutes on 2 cores), browser test included.
-test: setup browser-deps
+## The default test suite (< 15 minutes on 2 cores): lint and format check, then pytest
+## with the browser test included.
+test: setup browser-deps lint
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+## ruff (pycodestyle, pyflakes, isort, bugbear, pydocstyle numpy) and ruff's format check.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## Everything, heavier recovery / SBC / simulation runs included.
 test-all: setup browser-deps
