@@ -380,6 +380,22 @@ def test_describe_counts_percents_and_summaries(small):
     assert payload["reconstructed"] is False and payload["warning"] is None
 
 
+def test_summaries_of_values_near_the_float_limit_do_not_overflow():
+    """The mean of representable numbers lies between their min and max, so it is
+    representable too: three participants at 1e308 have mean 1e308 and SD 0 (a plain
+    sum overflows to inf, and inf - inf makes the SD NaN or inf).
+    """
+    study = study_from_csv_text(
+        "id,pre,post\na,1e308,1.4e308\nb,1e308,1.5e308\nc,1e308,1.6e308\n"
+    )
+    summary = describe(study).summary
+    assert summary.loc["pre", "mean"] == 1e308 and summary.loc["pre", "sd"] == 0.0
+    # post: 1e307 * (14, 15, 16): mean 1.5e308, SD 1e307 (ddof = 1)
+    assert summary.loc["post", "mean"] == pytest.approx(1.5e308, rel=1e-15)
+    assert summary.loc["post", "sd"] == pytest.approx(1e307, rel=1e-12)
+    assert summary.loc["change", "mean"] == pytest.approx(5e307, rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- hypothesis
 # ids may hold delimiters and quotes (the writer quotes them) and non-ASCII letters;
 # surrounding spaces are excluded because the loader strips them (by design).

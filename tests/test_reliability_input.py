@@ -630,6 +630,192 @@ def test_loader_on_csv_like_text_loads_exactly_or_names_the_row(rows, sep):
                 del post
 
 
+# ----------------------------------------------------------------------------- quoting
+SIX_ROWS = ["a,1,2,ok", "b,2,4,{note}", "c,3,5,fine", "d,4,7,x", "e,5,6,{last}", "f,6,9,z"]
+
+
+@pytest.mark.parametrize(
+    ("note", "last"),
+    [
+        ('"unterminated', 'say "hi"'),  # the quote closes on row 6: rows 4-6 swallowed
+        ('"unterminated', "y"),  # never closed: rows 4-7 swallowed up to the end
+    ],
+)
+def test_unmatched_quote_in_an_ignored_column_is_refused_at_its_row(capsys, tmp_path, note, last):
+    """Six participants written, a stray quote in the free-text column of row 3: the
+    loader must refuse and point at row 3, never analyse fewer rows than written.
+    """
+    rows = [r.format(note=note, last=last) for r in SIX_ROWS]
+    path = write(tmp_path / "quote.csv", "id,pre,post,note\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as caught:
+        load_study(path)
+    assert caught.value.file == str(path) and caught.value.row == 3
+    assert "quote" in caught.value.message
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(path) in error_line(err) and "row 3" in error_line(err)
+
+
+def test_a_quoted_note_over_two_lines_is_still_one_participant(tmp_path):
+    """A real multi-line note (Alt-Enter in a spreadsheet) is not a stray quote."""
+    text = 'id,pre,post,note\na,1,2,"first line, then\nsecond line"\nb,2,5,x\nc,3,4,y\n'
+    study = load_study(write(tmp_path / "note.csv", text))
+    assert study.ids == ("a", "b", "c")
+    np.testing.assert_array_equal(study.change, [1.0, 3.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- digits
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [
+        ("1_000", "1_000"),  # Python's digit separator
+        ("\u0663", "\\u0663"),  # ARABIC-INDIC DIGIT THREE
+        ("\uff13", "\\uff13"),  # FULLWIDTH DIGIT THREE
+        ("\u0661.\u0665", "\\u0661"),  # Arabic-Indic digits with an ASCII point
+        ("\u09e8", "\\u09e8"),  # BENGALI DIGIT TWO
+    ],
+)
+def test_numbers_are_ascii_digits_only(tmp_path, cell, shown):
+    """``float()`` accepts all of these; a study file must not (silent coercion)."""
+    path = write(tmp_path / "digits.csv", f"id,pre,post\na,1,2\nb,{cell},4\nc,3,5\n")
+    with pytest.raises(DataError) as caught:
+        load_study(path)
+    error = caught.value
+    assert (error.file, error.row, error.column) == (str(path), 3, "pre")
+    assert shown in error.message and error.message.isascii()
+
+
+def test_non_ascii_digits_are_refused_with_a_decimal_comma_too(tmp_path):
+    path = write(tmp_path / "comma.csv", "id;pre;post\na;1,5;2\nb;\u0662,5;4\nc;3,0;5\n")
+    with pytest.raises(DataError) as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (3, "pre")
+
+
+def test_parquet_null_is_a_missing_value_not_text(tmp_path):
+    """An Int64 column's null (pandas NA) is a missing value: an error naming the row,
+    or with complete_case the participant is dropped and said.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "pre": pd.array([1, 2, None, 4], dtype="Int64"),
+            "post": [2.0, 3.5, 4.0, 4.5],
+        }
+    )
+    path = tmp_path / "na.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(DataError, match="missing value") as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (4, "pre")
+    study = load_study(path, complete_case=True)
+    assert study.dropped_ids == ("c",)
+    np.testing.assert_array_equal(study.change, [1.0, 1.5, 0.5])
+
+
+# ----------------------------------------------------------------------------- ids
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "a\x00b",  # NUL: crashed `fit` when the run folder was saved
+        "a\x1b[2Jb",  # ESC: an ANSI sequence that would clear the user's terminal
+        "a\x9b31mb",  # C1 CSI
+        "a\x85b",  # C1 next line
+        "a\x7fb",  # DEL
+        "a\u202eb",  # right-to-left override: the id would display reversed
+        "a\u200bb",  # zero-width space: two ids that look the same
+        "a\u2028b",  # line separator
+        "a\nb",  # a newline inside a quoted id
+    ],
+)
+def test_ids_must_be_printable_text(capsys, tmp_path, bad_id):
+    quoted = '"' + bad_id + '"'
+    path = write(tmp_path / "ids.csv", f"id,pre,post\nok,1,2\n{quoted},2,4\nc,3,5\n")
+    with pytest.raises(DataError, match="printable") as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (3, "id")
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == ""
+    assert "\x1b" not in err and "\x00" not in err and "\x9b" not in err
+
+
+def test_printable_ids_in_any_script_and_markdown_look_alikes_are_kept(tmp_path):
+    ids = ["![x](http://host/p.png)", "M\u00fcller 1", "\u5c71\u7530", "id with spaces"]
+    body = "".join(f'"{i}",{k},{k + 2}\n' for k, i in enumerate(ids))
+    study = load_study(write(tmp_path / "ids.csv", "id,pre,post\n" + body))
+    assert study.ids == tuple(ids)
+
+
+def test_a_column_name_with_a_control_character_is_refused(capsys, tmp_path):
+    """Ignored column names are echoed by `data validate`: an ESC must not reach the
+    terminal."""
+    path = write(tmp_path / "head.csv", "id,pre,post,x\x1b[2J\na,1,2,\nb,2,4,\n")
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == "" and "\x1b" not in err
+    assert "row 1" in error_line(err) and "printable" in err
+
+
+# ----------------------------------------------------------------------------- sidecars
+@pytest.mark.parametrize(
+    ("sidecar", "needle"),
+    [
+        ("[" * 100_000, "nested"),
+        ('{"outcome": {"kind": "score", "max_score": ' + "9" * 5000 + "}}", "digits"),
+    ],
+)
+def test_hostile_sidecar_is_one_clear_error(capsys, tmp_path, sidecar, needle):
+    path = write(tmp_path / "s.csv", "id,pre,post\na,1,2\nb,2,4\n")
+    side = write(tmp_path / "s.json", sidecar)
+    with pytest.raises(DataError, match=needle) as caught:
+        load_study(path)
+    assert caught.value.file == str(side)
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == "" and str(side) in error_line(err)
+    assert len(error_line(err)) < 300
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def small_power(checkpoint: Path) -> list[str]:
+    return [
+        "simulate",
+        "power",
+        "--sims",
+        "200",
+        "--seed",
+        "4",
+        "--workers",
+        "1",
+        "--json",
+        "--checkpoint",
+        str(checkpoint),
+    ]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,  # a folder
+        bytes(random.Random(5).randrange(256) for _ in range(3000)),  # binary garbage
+        b"[1, 2]\n",  # JSON, but not a header object
+        b"[" * 100_000 + b"\n",  # nested beyond the parser's recursion limit
+    ],
+    ids=["folder", "binary", "json_list", "deeply_nested"],
+)
+def test_unusable_checkpoint_is_one_error_naming_it(capsys, tmp_path, content):
+    checkpoint = tmp_path / "study.jsonl"
+    if content is None:
+        checkpoint.mkdir()
+    else:
+        checkpoint.write_bytes(content)
+    code, out, err = run_cli(capsys, small_power(checkpoint))
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(checkpoint) in error_line(err)
+    if content is not None:
+        assert checkpoint.read_bytes() == content  # not truncated, not replaced
+
+
 # ----------------------------------------------------------------------------- large file
 def _large_file(folder: Path, rows: int = 200_000) -> Path:
     lines = [f"p{i},{1 + i % 7}.5,{3 + i % 11}.25" for i in range(rows)]

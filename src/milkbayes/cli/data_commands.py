@@ -72,15 +72,9 @@ def _load(file: Path, kind, unit, max_score, sep, decimal, encoding, complete_ca
 
 
 def _echo_json(payload: dict[str, Any]) -> None:
-    typer.echo(json.dumps(payload, indent=2, allow_nan=False, default=_json_default))
+    from milkbayes import jsonio
 
-
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    typer.echo(jsonio.dumps(payload))
 
 
 def _console():
@@ -330,9 +324,12 @@ def _parse_assumptions(pairs: list[str]) -> dict[str, Any]:
             raise MilkbayesError(f"--set takes NAME=VALUE (got {pair!r})")
         try:
             parsed[name.strip()] = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
+            # ValueError covers malformed JSON and integers beyond 4300 digits;
+            # RecursionError, arrays nested beyond the parser's depth.
+            shown = text if len(text) <= 60 else text[:59] + "…"
             raise MilkbayesError(
-                f"--set {name.strip()}: value {text!r} is not JSON "
+                f"--set {name.strip()}: value {shown!r} is not JSON that milkbayes reads "
                 '(numbers as 8.5, mappings as {"a": 1})'
             ) from None
     return parsed

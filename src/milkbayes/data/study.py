@@ -86,8 +86,16 @@ MISSING_TOKENS: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "non
 DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
 """Delimiters the loader detects from the header line."""
 
-_COMMA_DECIMAL = re.compile(r"^[+-]?\d*,\d+([eE][+-]?\d+)?$")
-_DOT_DECIMAL = re.compile(r"^[+-]?\d*\.\d+([eE][+-]?\d+)?$")
+_COMMA_DECIMAL = re.compile(r"^[+-]?[0-9]*,[0-9]+([eE][+-]?[0-9]+)?$")
+_DOT_DECIMAL = re.compile(r"^[+-]?[0-9]*\.[0-9]+([eE][+-]?[0-9]+)?$")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A number as a study file may write it: ASCII digits, one optional point, exponent.
+
+Python's ``float`` also reads ``1_000``, Arabic-Indic or full-width digits and
+``infinity``; a spreadsheet never writes those, so such a cell is more likely a
+typing or export accident than a number, and it is refused, not coerced.
+"""
+_INFINITY_WORDS = frozenset({"inf", "infinity"})
 
 
 # ----------------------------------------------------------------------------- outcome
@@ -516,16 +524,39 @@ def _read_sidecar(path: Path) -> tuple[dict, str | None]:
     for candidate in sidecar_paths(path):
         if candidate == path or not candidate.is_file():
             continue
-        try:
-            content = json.loads(candidate.read_text(encoding="utf-8-sig"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise DataError(f"sidecar is not valid JSON ({error})", file=str(candidate)) from None
+        content = _parse_sidecar(candidate)
         if not isinstance(content, dict):
             raise DataError("sidecar must be a JSON object", file=str(candidate))
         if "reconstructed" in content and not isinstance(content["reconstructed"], bool):
             raise DataError('"reconstructed" must be true or false', file=str(candidate))
         return content, str(candidate)
     return {}, None
+
+
+def _parse_sidecar(candidate: Path) -> Any:
+    """The JSON in ``candidate``, or a :class:`DataError` naming it.
+
+    Python's parser raises ``RecursionError`` on deeply nested arrays and
+    ``ValueError`` on integers of more than 4300 digits (the interpreter's limit);
+    neither belongs in a sidecar, and both must read as a bad file, not a crash.
+    """
+    file = str(candidate)
+    try:
+        text = candidate.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataError(f"sidecar is not UTF-8 text ({error.reason})", file=file) from None
+    except OSError as error:
+        raise DataError(f"cannot read the sidecar ({error.strerror})", file=file) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(f"sidecar is not valid JSON ({error})", file=file) from None
+    except RecursionError:
+        raise DataError("sidecar is nested too deeply to be a sidecar", file=file) from None
+    except ValueError:
+        raise DataError(
+            "sidecar holds a number with more digits than Python reads (4300)", file=file
+        ) from None
 
 
 def _resolve_outcome(
@@ -611,6 +642,7 @@ def _read_text_cells(text: str, *, sep: str, label: str) -> _Cells:
         lines.pop(0)
     header = [cell.strip() for cell in records[0]]
     _check_header(header, sep, label, lines[0])
+    _check_quoting(text, records, lines, header, sep, label)
     body, body_lines = [], []
     for number, record in zip(lines[1:], records[1:], strict=True):
         if not any(cell.strip() for cell in record):
@@ -636,6 +668,63 @@ def _read_text_cells(text: str, *, sep: str, label: str) -> _Cells:
         body_lines.append(number)
     columns = {name: [row[j] for row in body] for j, name in enumerate(header)}
     return _Cells(columns=columns, lines=body_lines, label=label, sep=sep)
+
+
+def _check_quoting(
+    text: str,
+    records: list[list[str]],
+    lines: list[int],
+    header: list[str],
+    sep: str,
+    label: str,
+) -> None:
+    """Refuse a quoted field that swallowed rows: the mark of an unmatched double quote.
+
+    A quoted field may hold line breaks (a note typed with Alt-Enter). But when a
+    field runs over a line that has a full row's worth of delimiters, or a quote is
+    still open at the end of the file, the file most likely has a stray ``"``, and
+    reading on would silently analyse fewer participants than the file holds.
+    """
+    needed = max(len(header) - 1, 1)
+    for index in range(1, len(records)):
+        line = lines[index]
+        for position, cell in enumerate(records[index]):
+            if "\n" not in cell and "\r" not in cell:
+                continue
+            pieces = io.StringIO(cell, newline="").readlines()
+            swallowed = [
+                line + k for k, part in enumerate(pieces[1:], start=1) if part.count(sep) >= needed
+            ]
+            is_last = index == len(records) - 1
+            if swallowed or (is_last and _open_quote_at_end(text, lines[index], sep)):
+                where = (
+                    f"over line(s) that look like rows of their own ({swallowed[0]}"
+                    + (f"-{swallowed[-1]}" if len(swallowed) > 1 else "")
+                    + ")"
+                    if swallowed
+                    else "to the end of the file"
+                )
+                raise DataError(
+                    f"a double quote opens a field here that runs on {where}; an "
+                    "unmatched double quote? Close or remove it",
+                    file=label,
+                    row=line,
+                    column=_shortened(header[position]) if position < len(header) else None,
+                )
+            line += sum(1 for piece in pieces if piece.endswith(("\n", "\r")))
+
+
+def _open_quote_at_end(text: str, start: int, sep: str) -> bool:
+    """True when the record starting on line ``start`` ends the file inside quotes."""
+    import csv
+
+    tail = "".join(io.StringIO(text, newline="").readlines()[start - 1 :])
+    try:
+        for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=sep, strict=True):
+            pass
+    except csv.Error as error:
+        return "unexpected end of data" in str(error)
+    return False
 
 
 def _looks_delimited(cell: str, sep: str) -> bool:
@@ -668,6 +757,14 @@ def _check_header(header: list[str], sep: str | None, label: str, line: int) -> 
     blank = [i + 1 for i, name in enumerate(header) if not name]
     if blank:
         raise DataError(f"header cell(s) {blank} have no column name", file=label, row=line)
+    for name in header:
+        if not name.isprintable():
+            raise DataError(
+                f"the column name {_shortened(name)!r} holds {_unprintable(name)}; "
+                "column names must be printable text",
+                file=label,
+                row=line,
+            )
     seen: set[str] = set()
     for name in header:
         if name in seen:
@@ -682,7 +779,9 @@ def _frame_to_cells(frame: pd.DataFrame, label: str) -> _Cells:
     _check_header(header, None, label, 1)
 
     def as_text(value: Any) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        # None, NaN, pandas NA and NaT are all "no value": pandas' nullable columns
+        # (Int64, string) hold NA, whose text "<NA>" must not pass as a value.
+        if pd.api.types.is_scalar(value) and pd.isna(value):
             return ""
         return str(value).strip()
 
@@ -854,6 +953,14 @@ def _check_ids(ids: list[str], missing: list[bool], lines: list[int], label: str
                 row=int(line),
                 column="id",
             )
+        if not value.isprintable():
+            raise DataError(
+                f"the id {_shortened(value)!r} holds {_unprintable(value)}; ids must be "
+                "printable text (letters, digits, punctuation and spaces)",
+                file=label,
+                row=int(line),
+                column="id",
+            )
         if value in first_seen:
             raise DataError(
                 f"duplicate id {value!r} (first on row {first_seen[value]})",
@@ -862,6 +969,27 @@ def _check_ids(ids: list[str], missing: list[bool], lines: list[int], label: str
                 column="id",
             )
         first_seen[value] = int(line)
+
+
+def _unprintable(text: str) -> str:
+    """Describe the first character of ``text`` that is not printable.
+
+    Printable is :meth:`str.isprintable`: no control characters (C0, C1, DEL), no
+    format characters (zero-width, bidirectional overrides), no line or paragraph
+    separators, and no space other than the ordinary one.
+
+    Examples
+    --------
+    >>> _unprintable("a\\x1bb")
+    'the non-printable character U+001B (a control character)'
+    >>> _unprintable("a\\u202eb")
+    'the non-printable character U+202E (RIGHT-TO-LEFT OVERRIDE)'
+    """
+    import unicodedata
+
+    character = next(c for c in text if not c.isprintable())
+    name = unicodedata.name(character, "a control character")
+    return f"the non-printable character U+{ord(character):04X} ({name})"
 
 
 def _detect_decimal(
@@ -897,15 +1025,46 @@ def _parse_number(text: str, mark: str, label: str, line: int, column: str) -> f
                 column=column,
             )
         cleaned = cleaned.replace(",", ".")
-    try:
-        value = float(cleaned)
-    except ValueError:
-        raise DataError(f"not a number: {text!r}", file=label, row=line, column=column) from None
-    if math.isnan(value):  # e.g. "nAn" variants not in MISSING_TOKENS
-        raise DataError(f"not a number: {text!r}", file=label, row=line, column=column)
-    if math.isinf(value):
+    if cleaned.lower().lstrip("+-") in _INFINITY_WORDS:
         raise DataError(f"infinite value {text!r}", file=label, row=line, column=column)
+    if not _NUMBER.fullmatch(cleaned):
+        raise DataError(
+            f"not a number: {_echo(text)}{_digit_hint(text)}", file=label, row=line, column=column
+        )
+    value = float(cleaned)
+    if math.isinf(value):
+        raise DataError(
+            f"infinite value {text!r} (beyond the float range)", file=label, row=line, column=column
+        )
     return value
+
+
+def _echo(text: str) -> str:
+    """``text`` quoted for an error message: shortened, with every non-ASCII or
+    non-printable character escaped, so that a cell can neither flood nor restyle
+    the user's terminal.
+
+    Examples
+    --------
+    >>> _echo("\\x1b[2J1")
+    "'\\\\x1b[2J1'"
+    >>> _echo("\\uff13")
+    "'\\\\uff13'"
+    """
+    return ascii(_shortened(text))
+
+
+def _digit_hint(text: str) -> str:
+    """Name the first non-ASCII digit in ``text``, if any (e.g. an Arabic-Indic 3)."""
+    import unicodedata
+
+    for character in text:
+        if character.isdigit() and not character.isascii():
+            name = unicodedata.name(character, "a digit")
+            return f" (digits must be ASCII 0-9; found U+{ord(character):04X} {name})"
+    if "_" in text:
+        return " (write digits without '_' separators)"
+    return ""
 
 
 def _check_outcome_values(
@@ -1143,11 +1302,13 @@ def _summary_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summarise(values: pd.Series) -> dict[str, float]:
-    q1, median, q3 = (float(values.quantile(q)) for q in (0.25, 0.5, 0.75))
+    with np.errstate(invalid="ignore", over="ignore"):  # infinite changes: NaN, said in JSON
+        q1, median, q3 = (float(values.quantile(q)) for q in (0.25, 0.5, 0.75))
+    mean, sd = _mean_and_sd(values)
     return {
         "n": float(values.size),
-        "mean": float(values.mean()),
-        "sd": float(values.std()),
+        "mean": mean,
+        "sd": sd,
         "median": median,
         "q1": q1,
         "q3": q3,
@@ -1155,3 +1316,21 @@ def _summarise(values: pd.Series) -> dict[str, float]:
         "min": float(values.min()),
         "max": float(values.max()),
     }
+
+
+def _mean_and_sd(values: pd.Series) -> tuple[float, float]:
+    """Mean and SD (ddof = 1) that do not overflow for values near the float limit.
+
+    The plain sums overflow for values near 1e308 although the mean, which lies
+    between the minimum and the maximum, is representable; then the values are
+    divided by the largest magnitude first. Ordinary values take the plain route,
+    so their results are exactly pandas'.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, sd = float(values.mean()), float(values.std())
+        finite = bool(np.isfinite(values.to_numpy(dtype=float)).all())
+        if finite and values.size > 1 and (math.isinf(mean) or not math.isfinite(sd)):
+            scale = float(values.abs().max())
+            scaled = values / scale
+            mean, sd = scale * float(scaled.mean()), scale * float(scaled.std())
+    return mean, sd

@@ -48,11 +48,10 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
@@ -64,9 +63,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from milkbayes import RECONSTRUCTED_WARNING, published
+from milkbayes import RECONSTRUCTED_WARNING, published, storage
 from milkbayes.data.study import Outcome, Study, load_study, study_from_csv_text
-from milkbayes.errors import DataError, MilkbayesError, RunExistsError
+from milkbayes.errors import DataError, MilkbayesError, OutputError, RunExistsError
 from milkbayes.frequentist.paired_tests import paired_change, wilcoxon_many
 
 SCENARIOS: tuple[str, ...] = ("volume_ml", "score")
@@ -832,13 +831,33 @@ def write_reconstruction(
 ) -> tuple[Path, Path]:
     """Write a reconstructed study as ``out`` (CSV) and ``out`` with ``.json`` (sidecar).
 
-    Both files are written atomically (temporary file, then rename). Existing files
-    are kept unless ``force``.
+    Each file is written atomically (:func:`milkbayes.storage.atomic_write_text`),
+    and the pair is written as a unit: the CSV without its sidecar would load as
+    measured data, not as a reconstruction. The sidecar is written first; if the CSV
+    then cannot be written, the sidecar is put back as it was (or removed), so a
+    failure leaves the folder as it found it. Existing files are kept unless
+    ``force``.
+
+    Parameters
+    ----------
+    study : Study
+        A study made by :func:`reconstruct` (its provenance holds the CSV's hash).
+    out : path
+        The CSV to write; it must end in ``.csv``.
+    force : bool, default False
+        Replace existing files.
+
+    Returns
+    -------
+    tuple of Path
+        The CSV and the sidecar.
 
     Raises
     ------
     RunExistsError
         If a target exists and ``force`` is False.
+    OutputError
+        If a file cannot be written (read-only place, full disk); nothing is left.
     MilkbayesError
         If ``out`` does not end in ``.csv`` or the study is not a reconstruction.
     """
@@ -855,22 +874,19 @@ def write_reconstruction(
     text = reconstruction_csv(study.table, scenario)
     if hashlib.sha256(text.encode()).hexdigest() != study.provenance["csv_sha256"]:
         raise MilkbayesError("the study's table no longer matches its provenance")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out, text)
-    _atomic_write(sidecar, sidecar_text(study))
-    return out, sidecar
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    earlier_sidecar = sidecar.read_bytes() if sidecar.is_file() else None
+    storage.atomic_write_text(sidecar, sidecar_text(study))
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; data files are meant to be shared
-        os.replace(temporary, path)
+        storage.atomic_write_text(out, text)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        # Best effort: the error to report is the one that stopped the CSV.
+        with contextlib.suppress(OSError, OutputError):
+            if earlier_sidecar is None:
+                sidecar.unlink(missing_ok=True)
+            else:
+                storage.atomic_write_bytes(sidecar, earlier_sidecar)
         raise
+    return out, sidecar
 
 
 __all__ = [
