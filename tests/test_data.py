@@ -554,3 +554,18 @@ def test_bad_headers(tmp_path, header, needle, column):
     path.write_text(f"{header}\na,1,2,3\nb,2,3,4\n")
     error = error_of(path)
     assert (error.row, error.column) == (1, column) and needle in error.message
+
+
+@pytest.mark.parametrize("unit", [["ml"], 5, "ml\x1b[2J", ""])
+def test_a_sidecar_unit_must_be_printable_text(tmp_path, unit):
+    """The unit is printed in every table and report title: a list, a number or an
+    ANSI escape there is a bad sidecar, not a label."""
+    import json
+
+    path = tmp_path / "s.csv"
+    path.write_text("id,pre,post\na,1,2\nb,2,4\n")
+    side = tmp_path / "s.json"
+    side.write_text(json.dumps({"outcome": {"kind": "continuous", "unit": unit}}))
+    with pytest.raises(DataError, match="unit") as caught:
+        load_study(path)
+    assert caught.value.file == str(side)

@@ -140,6 +140,11 @@ class Outcome:
             raise DataError(
                 f"unknown outcome kind {self.kind!r}; allowed: " + ", ".join(OUTCOME_KINDS)
             )
+        if self.unit is not None and (
+            not isinstance(self.unit, str) or not self.unit or not self.unit.isprintable()
+        ):
+            # The unit is printed in every table and report title.
+            raise DataError(f"the unit must be printable text, e.g. \"ml\" (got {self.unit!r})")
         if self.kind == "volume" and not self.unit:
             raise DataError('outcome kind "volume" needs a unit (e.g. "ml")')
         if self.kind == "score":
