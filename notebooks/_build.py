@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 import milkbayes
-from milkbayes.data.study import load_study
+from milkbayes.data import load_study
 from milkbayes.datasets import load_bundled
 from milkbayes.models.priors import default_mcid
 
@@ -136,7 +136,7 @@ the counts in the data sit next to the published percentages. For a
 reconstruction they agree by construction.
 """),
     code("""
-from milkbayes.data.study import describe
+from milkbayes.data import describe
 
 description = describe(study)
 description.univariate

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from milkbayes import RECONSTRUCTED_WARNING, published
-from milkbayes.data.study import (
+from milkbayes.data import (
     COVARIATE_COLUMNS,
     MISSING_TOKENS,
     Outcome,
@@ -385,9 +385,7 @@ def test_summaries_of_values_near_the_float_limit_do_not_overflow():
     representable too: three participants at 1e308 have mean 1e308 and SD 0 (a plain
     sum overflows to inf, and inf - inf makes the SD NaN or inf).
     """
-    study = study_from_csv_text(
-        "id,pre,post\na,1e308,1.4e308\nb,1e308,1.5e308\nc,1e308,1.6e308\n"
-    )
+    study = study_from_csv_text("id,pre,post\na,1e308,1.4e308\nb,1e308,1.5e308\nc,1e308,1.6e308\n")
     summary = describe(study).summary
     assert summary.loc["pre", "mean"] == 1e308 and summary.loc["pre", "sd"] == 0.0
     # post: 1e307 * (14, 15, 16): mean 1.5e308, SD 1e307 (ddof = 1)

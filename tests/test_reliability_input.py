@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from milkbayes.cli import main
-from milkbayes.data.study import load_study
+from milkbayes.data import load_study
 from milkbayes.errors import EXIT_USER_ERROR, DataError
 
 BUNDLED_CSV = Path(__file__).parents[1] / "src" / "milkbayes" / "datasets" / "volume_ml.csv"

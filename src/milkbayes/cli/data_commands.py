@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 def _outcome_option(kind: str | None, unit: str | None, max_score: int | None):
-    from milkbayes.data.study import Outcome
+    from milkbayes.data import Outcome
 
     if kind is None:
         if unit is not None or max_score is not None:
@@ -59,7 +59,7 @@ def _separator(sep: str | None) -> str | None:
 
 
 def _load(file: Path, kind, unit, max_score, sep, decimal, encoding, complete_case):
-    from milkbayes.data.study import load_study
+    from milkbayes.data import load_study
 
     return load_study(
         file,
@@ -175,7 +175,7 @@ def describe_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Show the paper's univariate table (count, %, published %) and outcome summaries."""
-    from milkbayes.data.study import describe
+    from milkbayes.data import describe
 
     if file is None:
         from milkbayes.datasets import load_bundled

@@ -64,7 +64,7 @@ import pandas as pd
 from scipy import special
 
 from milkbayes import RECONSTRUCTED_WARNING, published, storage
-from milkbayes.data.study import Outcome, Study, load_study, study_from_csv_text
+from milkbayes.data import Outcome, Study, load_study, study_from_csv_text
 from milkbayes.errors import DataError, MilkbayesError, OutputError, RunExistsError
 from milkbayes.frequentist.paired_tests import paired_change, wilcoxon_many
 
