@@ -248,7 +248,9 @@ def test_installed_entry_point_bad_file_is_one_line_exit_2(tmp_path):
 
 # ----------------------------------------------------------------------------- faults
 def test_describe_json_with_overflowing_changes_follows_the_json_policy(capsys, tmp_path):
-    """Changes from -1e308 to 1e308 are 2e308, beyond the float range: their mean is
+    """Infinite and NaN summaries are written by the JSON policy, not as bare inf/NaN.
+
+    Changes from -1e308 to 1e308 are 2e308, beyond the float range: their mean is
     inf and their SD (inf - inf) is NaN; the JSON must still parse strictly, with inf
     written "inf" and NaN null.
     """
@@ -299,7 +301,9 @@ def test_reconstruct_into_a_folder_it_may_not_write_is_one_clear_error(
 def test_reconstruct_onto_a_full_disk_leaves_no_half_dataset(
     capsys, tmp_path, monkeypatch, failing_write, force
 ):
-    """The CSV without its sidecar would load as real (not reconstructed) data: when
+    """A failed write leaves neither new file, and earlier files byte for byte.
+
+    The CSV without its sidecar would load as real (not reconstructed) data: when
     either file cannot be written, neither new file may be left, and files that were
     there before are kept byte for byte.
     """

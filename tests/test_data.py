@@ -91,7 +91,8 @@ def test_data_error_is_a_milkbayes_error():
             "unknown_level.csv",
             3,
             "parity",
-            "unknown level 'multiparous' (did you mean 'multipara'?); allowed: primipara, multipara",
+            "unknown level 'multiparous' (did you mean 'multipara'?); "
+            "allowed: primipara, multipara",
         ),
         # both rows control; reported at the first data row
         ("control_only.csv", 2, "group", "control group needs a massage group"),
@@ -381,7 +382,9 @@ def test_describe_counts_percents_and_summaries(small):
 
 
 def test_summaries_of_values_near_the_float_limit_do_not_overflow():
-    """The mean of representable numbers lies between their min and max, so it is
+    """Summaries near the float limit are the true ones, not inf.
+
+    The mean of representable numbers lies between their min and max, so it is
     representable too: three participants at 1e308 have mean 1e308 and SD 0 (a plain
     sum overflows to inf, and inf - inf makes the SD NaN or inf).
     """
@@ -556,8 +559,11 @@ def test_bad_headers(tmp_path, header, needle, column):
 
 @pytest.mark.parametrize("unit", [["ml"], 5, "ml\x1b[2J", ""])
 def test_a_sidecar_unit_must_be_printable_text(tmp_path, unit):
-    """The unit is printed in every table and report title: a list, a number or an
-    ANSI escape there is a bad sidecar, not a label."""
+    """A unit that is not printable text is a bad sidecar, not a label.
+
+    The unit is printed in every table and report title: a list, a number, an empty
+    string or an ANSI escape there must be refused, naming the sidecar.
+    """
     import json
 
     path = tmp_path / "s.csv"

@@ -90,8 +90,10 @@ READERS = {
 
 # ----------------------------------------------------------------------------- helpers
 def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
-    """``main(argv)`` in-process: (exit status, stdout, stderr); any escaping exception
-    other than SystemExit is what a user would see as a traceback, so it fails.
+    """``main(argv)`` in-process: (exit status, stdout, stderr).
+
+    Any escaping exception other than SystemExit is what a user would see as a
+    traceback, so it fails the test.
     """
     try:
         code = main(argv)
@@ -276,8 +278,9 @@ def test_hostile_ids_through_describe_and_wilcoxon_json(capsys, tmp_path):
 
 
 def exported_first_cell(cell: str) -> list[str]:
-    """Write one row through :func:`milkbayes.report.render.write_csv`; read it back as a
-    spreadsheet would (newline="" keeps carriage returns inside cells).
+    """Write one row through :func:`milkbayes.report.render.write_csv`, read it back.
+
+    It is read as a spreadsheet would (newline="" keeps carriage returns inside cells).
     """
     import csv
     import tempfile
@@ -293,7 +296,9 @@ def exported_first_cell(cell: str) -> list[str]:
 @given(cell=st.text(alphabet=st.sampled_from("=+-@\t\r,;\"' <>&abc123"), min_size=1, max_size=12))
 @settings(max_examples=150, deadline=None)
 def test_csv_export_neutralises_formula_prefixes(cell):
-    """A text cell starting with = + - @, tab or carriage return (OWASP's list) reaches
+    """Cells that a spreadsheet would run as formulas are exported guarded.
+
+    A text cell starting with = + - @, tab or carriage return (OWASP's list) reaches
     the CSV whole, with a leading quote (so a spreadsheet shows it instead of running
     it); other text and numbers are unchanged.
     """
@@ -304,8 +309,10 @@ def test_csv_export_neutralises_formula_prefixes(cell):
 
 @pytest.mark.parametrize("cell", ["\r=1+2", "M01\rM02", "=1\r@2"])
 def test_csv_export_keeps_a_carriage_return_inside_its_cell(tmp_path, cell):
-    """A bare carriage return inside a cell must not split the row (found by these tests:
-    the guarding quote once ended up alone in its cell, the formula in the next row).
+    """A bare carriage return inside a cell must not split the row.
+
+    Otherwise the guarding quote would end up alone in its cell and the formula in
+    the next row, unguarded.
     """
     import csv
 
@@ -347,9 +354,8 @@ def test_rich_markup_in_user_text_is_printed_literally(capsys, tmp_path, case, c
 def test_influence_prints_an_id_like_a_markup_tag_literally(capsys, tmp_path):
     """Ids "[/]" and "[bold]b" in the influence table are shown literally, exit 0.
 
-    Was a bug (cli/sensitivity_commands, found by these tests): the ids went through
-    rich markup, so "[/]" raised rich.errors.MarkupError (traceback) and "[bold]b"
-    lost its text.
+    Read as rich markup, "[/]" would raise rich.errors.MarkupError (a traceback) and
+    "[bold]b" would lose its text.
     """
     path = tmp_path / "ids.csv"
     path.write_text("id,pre,post\n[/],1,2\n[bold]b,2,5\nc,3,4.5\nd,3,3.5\n")
@@ -373,8 +379,9 @@ def test_influence_prints_an_id_like_a_markup_tag_literally(capsys, tmp_path):
 
 
 def test_rich_markup_in_a_run_folder_name_through_fit_and_diagnose(capsys, tmp_path):
-    """A run folder named "[/]run[bold]" is printed literally by `fit` and `diagnose`
-    (the folder name, a path, reaches rich tables and status lines).
+    """A run folder named "[/]run[bold]" is printed literally by `fit` and `diagnose`.
+
+    The folder name, a path, reaches rich tables and status lines.
     """
     run_dir = tmp_path / "[/]run[bold]"
     code, out, err = run_cli(
@@ -403,7 +410,7 @@ def test_extreme_but_representable_values_give_scipy_s_result(capsys, tmp_path):
     pre = [1e300, 2e300, 3e300, 4e300, 5e300]
     post = [1e308, 5e307, 1e300, 7e305, 4e300]
     text = "id,pre,post\n" + "".join(
-        f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post))
+        f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post, strict=True))
     )
     path = write(tmp_path / "extreme.csv", text)
     code, out, _ = run_cli(capsys, ["wilcoxon", "--data", str(path), "--json"])
@@ -424,7 +431,8 @@ def test_values_beyond_float_range_are_refused_where_they_are(capsys, tmp_path):
 def csv_of(tmp_path: Path, name: str, pre, post) -> Path:
     return write(
         tmp_path / name,
-        "id,pre,post\n" + "".join(f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post))),
+        "id,pre,post\n"
+        + "".join(f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post, strict=True))),
     )
 
 
@@ -449,18 +457,21 @@ def check_wilcoxon_or_clear_error(capsys, path: Path, pre, post):
 
 
 def test_overflowing_differences_are_not_snapped_to_zero(capsys, tmp_path):
-    """With changes -2e308, 2e308, 1, 3 the small changes 1 and 3 used to be snapped
-    to 0 relative to the huge ones (n_zero = 2, W+ = 1.5), silently; expected W+ =
-    1 + 2 + 3.5 = 6.5 with no zeros, or a clear refusal (frequentist now refuses,
-    naming the file and the participant row).
+    """Small changes beside overflowing ones are not treated as zeros.
+
+    With changes -2e308, 2e308, 1, 3, snapping the small changes 1 and 3 to 0
+    relative to the huge ones would give n_zero = 2, W+ = 1.5, silently; expected
+    W+ = 1 + 2 + 3.5 = 6.5 with no zeros, or a clear refusal naming the file and
+    the participant row.
     """
     pre, post = [-1e308, 1e308, 1.0, 2.0], [1e308, -1e308, 2.0, 5.0]
     check_wilcoxon_or_clear_error(capsys, csv_of(tmp_path, "huge.csv", pre, post), pre, post)
 
 
 def test_subnormal_values_do_not_crash_wilcoxon(capsys, tmp_path):
-    """frequentist._snap: was a math.log10(0) 'math domain error' traceback when every
-    change is subnormal (5e-324 etc.).
+    """Subnormal changes (5e-324 etc.) give scipy's result or a clear error.
+
+    A tolerance computed as log10 of the largest change meets log10(0) there.
     """
     pre, post = [5e-324, 0.0, 5e-324, 1e-320], [1e-323, 5e-324, 2e-323, 4e-320]
     check_wilcoxon_or_clear_error(capsys, csv_of(tmp_path, "tiny.csv", pre, post), pre, post)
@@ -476,8 +487,10 @@ def test_subnormal_values_do_not_crash_reproduce(capsys, tmp_path):
 
 
 def test_overflowing_differences_do_not_crash_reproduce(capsys, tmp_path):
-    """Frequentist (t-test / HL interval via scipy brentq): was 'The function value at
-    x=nan is NaN; solver cannot continue' traceback when post - pre overflows.
+    """`reproduce` with changes that overflow: a result without NaN, or exit 2.
+
+    The t-test and Hodges-Lehmann intervals use scipy's brentq, which stops with a
+    traceback when it meets NaN.
     """
     path = csv_of(tmp_path, "huge.csv", [-1e308, 1e308, 1.0, 2.0], [1e308, -1e308, 2.0, 5.0])
     code, out, err = run_cli(capsys, ["reproduce", "--data", str(path), "--json"])
@@ -488,10 +501,11 @@ def test_overflowing_differences_do_not_crash_reproduce(capsys, tmp_path):
 
 
 def test_reproduce_with_nearly_constant_changes(capsys, tmp_path):
-    """frequentist.paired_t_test / _noncentrality_interval: 24 mothers who all gain
-    10 ml give or take 0.002 ml (t ~ 1e4) made scipy's brentq meet a NaN noncentral-t
-    cdf: 'The function value at x=117487.1 is NaN' traceback. Expected: a result (the
-    interval of d_z may be reported as unavailable) or a clear refusal.
+    """Nearly constant changes (t ~ 1e4): a result or a clear refusal, no traceback.
+
+    24 mothers who all gain 10 ml give or take 0.002 ml make the noncentral-t cdf
+    NaN far in the tail, where the d_z interval's root finder looks. Expected: a
+    result (the interval of d_z may be reported as unavailable) or a clear refusal.
     """
     path = tmp_path / "constant.csv"
     path.write_text(
@@ -524,8 +538,10 @@ NUMBER = st.one_of(
 @example(rows=[("16909.0", "0.0"), ("16909.0", "1")], argv=["reproduce"])
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 def test_frequentist_commands_on_ordinary_small_tables_never_crash(rows, argv):
-    """Fuzzing `reproduce` and `wilcoxon` with 2-9 participants and values within
-    +-1e6 found the crash above (e.g. pre 16909 -> post 0 and 1: t = -33817).
+    """`reproduce` and `wilcoxon` on 2-9 participants with values within +-1e6.
+
+    Large |t| (e.g. pre 16909 -> post 0 and 1: t = -33817) reaches the same NaN
+    tail of the noncentral t as above.
     """
     import contextlib
     import io
@@ -601,8 +617,10 @@ ID = st.text(
 )
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_loader_on_csv_like_text_loads_exactly_or_names_the_row(rows, sep):
-    """Text that looks like a study: either every number read back exactly, or a
-    DataError that names the file and, for a cell problem, its row.
+    """Text that looks like a study: numbers read back exactly, or a located error.
+
+    Either every number is read back exactly, or a DataError names the file and,
+    for a cell problem, its row.
     """
     import csv
     import io
@@ -642,7 +660,9 @@ SIX_ROWS = ["a,1,2,ok", "b,2,4,{note}", "c,3,5,fine", "d,4,7,x", "e,5,6,{last}",
     ],
 )
 def test_unmatched_quote_in_an_ignored_column_is_refused_at_its_row(capsys, tmp_path, note, last):
-    """Six participants written, a stray quote in the free-text column of row 3: the
+    """A stray quote that would swallow rows is refused at the row where it opens.
+
+    Six participants written, a stray quote in the free-text column of row 3: the
     loader must refuse and point at row 3, never analyse fewer rows than written.
     """
     rows = [r.format(note=note, last=last) for r in SIX_ROWS]
@@ -693,8 +713,10 @@ def test_non_ascii_digits_are_refused_with_a_decimal_comma_too(tmp_path):
 
 
 def test_parquet_null_is_a_missing_value_not_text(tmp_path):
-    """An Int64 column's null (pandas NA) is a missing value: an error naming the row,
-    or with complete_case the participant is dropped and said.
+    """An Int64 column's null (pandas NA) is a missing value, not the text "<NA>".
+
+    Without complete_case it is an error naming the row; with it, the participant
+    is dropped and named.
     """
     import pandas as pd
 
@@ -749,8 +771,7 @@ def test_printable_ids_in_any_script_and_markdown_look_alikes_are_kept(tmp_path)
 
 
 def test_a_column_name_with_a_control_character_is_refused(capsys, tmp_path):
-    """Ignored column names are echoed by `data validate`: an ESC must not reach the
-    terminal."""
+    """A column name holding ESC is refused: ignored names are echoed to the terminal."""
     path = write(tmp_path / "head.csv", "id,pre,post,x\x1b[2J\na,1,2,\nb,2,4,\n")
     code, out, err = run_cli(capsys, ["data", "validate", str(path)])
     assert code == EXIT_USER_ERROR and out == "" and "\x1b" not in err
@@ -823,8 +844,9 @@ def _large_file(folder: Path, rows: int = 200_000) -> Path:
 
 
 def _run_limited(argv: list[str], timeout: float) -> subprocess.CompletedProcess:
-    """The console script with a timeout and a 4 GB address-space cap, so that a
-    runaway allocation fails here instead of swapping the machine.
+    """The console script with a timeout and a 4 GB address-space cap.
+
+    A runaway allocation then fails here instead of swapping the machine.
     """
 
     def cap_memory():
@@ -862,9 +884,11 @@ def test_large_file_default_exact_wilcoxon_refuses_clearly(large_file):
 
 
 def test_large_file_asymptotic_wilcoxon_does_not_need_n_squared_memory(large_file):
-    """Frequentist (Hodges-Lehmann via all Walsh averages): 200 000 rows used to ask
-    for a 200000 x 200000 array (37 GiB) -> MemoryError traceback. Expected: scipy's
-    asymptotic p (HL by a sub-quadratic algorithm, or refused clearly).
+    """200 000 rows: scipy's asymptotic p, without the n x n Walsh averages.
+
+    All Walsh averages of 200 000 changes would be a 37 GiB array. Expected:
+    scipy's asymptotic p (Hodges-Lehmann by a sub-quadratic algorithm), or a clear
+    refusal.
     """
     done = _run_limited(
         ["wilcoxon", "--data", str(large_file), "--method", "asymptotic", "--json"], timeout=180

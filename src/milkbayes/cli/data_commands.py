@@ -78,9 +78,11 @@ def _echo_json(payload: dict[str, Any]) -> None:
 
 
 def _console():
-    """A console that prints text literally: ids, column names and file names are user
-    text, and rich markup in them (an id ``[/]``, a file ``[bold]y.csv``) must neither
-    crash nor restyle the output. Styles are passed as objects, not markup.
+    """A console that prints text literally, never as rich markup.
+
+    Ids, column names and file names are user text, and rich markup in them (an id
+    ``[/]``, a file ``[bold]y.csv``) must neither crash nor restyle the output.
+    Styles are passed as objects, not markup.
     """
     from rich.console import Console
 
