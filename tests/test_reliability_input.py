@@ -737,6 +737,25 @@ def test_parquet_null_is_a_missing_value_not_text(tmp_path):
     np.testing.assert_array_equal(study.change, [1.0, 1.5, 0.5])
 
 
+def test_a_number_below_the_smallest_float_is_refused_not_read_as_zero(tmp_path):
+    """A number that underflows to 0 is refused where it is.
+
+    1e-400 is below the smallest subnormal float (about 4.9e-324) and would read as
+    an exact 0, a "no change" to a paired test; 5e-324 is representable and kept.
+    """
+    path = write(tmp_path / "tiny.csv", "id,pre,post\na,5e-324,1\nb,1e-400,4\nc,3,5\n")
+    with pytest.raises(DataError, match="too small") as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (3, "pre")
+
+
+def test_a_unicode_minus_sign_is_refused_with_a_hint(tmp_path):
+    path = write(tmp_path / "minus.csv", "id,pre,post\na,1,2\nb,\u22122.5,4\nc,3,5\n")
+    with pytest.raises(DataError, match="hyphen-minus") as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (3, "pre")
+
+
 # ----------------------------------------------------------------------------- ids
 @pytest.mark.parametrize(
     "bad_id",
@@ -776,6 +795,46 @@ def test_a_column_name_with_a_control_character_is_refused(capsys, tmp_path):
     code, out, err = run_cli(capsys, ["data", "validate", str(path)])
     assert code == EXIT_USER_ERROR and out == "" and "\x1b" not in err
     assert "row 1" in error_line(err) and "printable" in err
+
+
+def test_ids_equal_in_unicode_composed_form_are_duplicates(tmp_path):
+    """An id with a precomposed é and one with e + combining acute are the same id."""
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(f, "Jos\u00e9") for f in ("NFC", "NFD"))
+    assert composed != decomposed
+    path = write(tmp_path / "nfc.csv", f"id,pre,post\n{composed},1,2\n{decomposed},2,4\nc,3,5\n")
+    with pytest.raises(DataError, match="duplicate id") as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (3, "id")
+
+
+@pytest.mark.parametrize("kind", ["folder", "device"])
+def test_a_path_that_is_not_a_file_says_so(capsys, tmp_path, kind):
+    path = tmp_path / "study.csv"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path = Path("/dev/null")
+    with pytest.raises(DataError, match="not a file"):
+        load_study(path)
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == "" and str(path) in error_line(err)
+
+
+def test_an_unreadable_file_is_one_clear_error(capsys, tmp_path, monkeypatch):
+    """Permission denied (simulated: the tests may run as root, who reads anything)."""
+    import errno
+
+    path = write(tmp_path / "s.csv", "id,pre,post\na,1,2\nb,2,4\n")
+
+    def refuse(self):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(path) in error_line(err) and "Permission denied" in err
 
 
 # ----------------------------------------------------------------------------- sidecars

@@ -91,9 +91,14 @@ def load_study(
     """
     path = Path(path)
     label = str(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError("no such file", file=label)
-    raw = path.read_bytes()
+    if not path.is_file():
+        raise DataError("not a file (a folder or a device); give the study's file", file=label)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"cannot read the file ({error.strerror})", file=label) from None
     if not raw.strip():
         raise DataError("the file is empty", file=label)
     sidecar, sidecar_path = _read_sidecar(path)

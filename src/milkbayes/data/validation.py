@@ -37,6 +37,7 @@ import difflib
 import io
 import math
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -454,14 +455,17 @@ def _check_ids(ids: list[str], missing: list[bool], lines: list[int], label: str
                 row=int(line),
                 column="id",
             )
-        if value in first_seen:
+        # Compared in Unicode's composed form (NFC): "José" typed with a combining
+        # accent is the same id to a reader, and must not be a second mother.
+        key = unicodedata.normalize("NFC", value)
+        if key in first_seen:
             raise DataError(
-                f"duplicate id {value!r} (first on row {first_seen[value]})",
+                f"duplicate id {value!r} (first on row {first_seen[key]})",
                 file=label,
                 row=int(line),
                 column="id",
             )
-        first_seen[value] = int(line)
+        first_seen[key] = int(line)
 
 
 def _unprintable(text: str) -> str:
@@ -478,8 +482,6 @@ def _unprintable(text: str) -> str:
     >>> _unprintable("a\u202eb")
     'the non-printable character U+202E (RIGHT-TO-LEFT OVERRIDE)'
     """
-    import unicodedata
-
     character = next(c for c in text if not c.isprintable())
     name = unicodedata.name(character, "a control character")
     return f"the non-printable character U+{ord(character):04X} ({name})"
@@ -529,6 +531,15 @@ def _parse_number(text: str, mark: str, label: str, line: int, column: str) -> f
         raise DataError(
             f"infinite value {text!r} (beyond the float range)", file=label, row=line, column=column
         )
+    if value == 0.0 and re.search("[1-9]", cleaned.lower().partition("e")[0]):
+        # e.g. 1e-400: below the smallest float (about 5e-324), it would read as an
+        # exact 0, which a paired test counts as "no change".
+        raise DataError(
+            f"{text!r} is too small for a float and would read as 0",
+            file=label,
+            row=line,
+            column=column,
+        )
     return value
 
 
@@ -551,14 +562,14 @@ def _echo(text: str) -> str:
 
 def _digit_hint(text: str) -> str:
     """Name the first non-ASCII digit in ``text``, if any (e.g. an Arabic-Indic 3)."""
-    import unicodedata
-
     for character in text:
         if character.isdigit() and not character.isascii():
             name = unicodedata.name(character, "a digit")
             return f" (digits must be ASCII 0-9; found U+{ord(character):04X} {name})"
     if "_" in text:
         return " (write digits without '_' separators)"
+    if any(c in text for c in "\u2212\u2013\u2010\ufe63\uff0d"):
+        return " (write the minus sign as the ASCII hyphen-minus '-')"
     return ""
 
 
