@@ -896,6 +896,17 @@ def test_unusable_checkpoint_is_one_error_naming_it(capsys, tmp_path, content):
         assert checkpoint.read_bytes() == content  # not truncated, not replaced
 
 
+def test_a_checkpoint_line_whose_result_is_not_an_object_names_its_row(capsys, tmp_path):
+    """A well-formed line whose result is a number (not a task's mapping) is refused."""
+    checkpoint = tmp_path / "study.jsonl"
+    assert run_cli(capsys, small_power(checkpoint))[0] == 0
+    header = checkpoint.read_bytes().split(b"\n")[0]
+    checkpoint.write_bytes(header + b'\n{"index": 0, "result": 5}\n')
+    code, out, err = run_cli(capsys, small_power(checkpoint))
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(checkpoint) in error_line(err) and "row 2" in error_line(err)
+
+
 # ----------------------------------------------------------------------------- large file
 def _large_file(folder: Path, rows: int = 200_000) -> Path:
     lines = [f"p{i},{1 + i % 7}.5,{3 + i % 11}.25" for i in range(rows)]

@@ -47,7 +47,8 @@ class Outcome:
         ``continuous``: any real number; ``score``: whole numbers from 0 to
         ``max_score`` (e.g. indicators met on a checklist).
     unit : str, optional
-        Required for ``volume``; optional for ``continuous``; must be None for ``score``.
+        Required for ``volume``; optional for ``continuous``; must be None for
+        ``score``. Non-empty printable text: it titles every table and report.
     max_score : int, optional
         Required for ``score`` (a positive integer), None otherwise.
 

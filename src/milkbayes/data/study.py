@@ -187,11 +187,12 @@ def study_from_frame(
     complete_case: bool = False,
     provenance: Mapping | None = None,
 ) -> Study:
-    """Validate an in-memory wide table exactly as :func:`load_study` validates a file.
+    """Validate an in-memory wide table exactly as a file is validated.
 
     The frame is written to its canonical CSV (:func:`canonical_csv`) and parsed by
-    the same code as a file, so errors give the row of that CSV (header = row 1,
-    first participant = row 2) and :attr:`Study.sha256` hashes it.
+    the same code as a file read by :func:`~milkbayes.data.reading.load_study`, so
+    errors give the row of that CSV (header = row 1, first participant = row 2) and
+    :attr:`Study.sha256` hashes it.
 
     Examples
     --------
@@ -221,7 +222,7 @@ def study_from_csv_text(
     complete_case: bool = False,
     provenance: Mapping | None = None,
 ) -> Study:
-    r"""Validate comma-separated, dot-decimal CSV text as :func:`load_study` validates a file.
+    r"""Validate comma-separated, dot-decimal CSV text exactly as a file is validated.
 
     :attr:`Study.sha256` is the SHA-256 of the UTF-8 text, so a study made here and
     the file holding the same text have the same hash.

@@ -201,6 +201,8 @@ def read_checkpoint(path: Path, kind: str, params: dict, seed: int) -> dict[int,
     for row, line in enumerate(rows[1:], start=2):
         entry = _parse_line(line)
         try:
+            if not isinstance(entry["result"], dict):  # every task returns a mapping
+                raise TypeError("a task result is a JSON object")
             done[int(entry["index"])] = entry["result"]
         except (KeyError, TypeError, ValueError, OverflowError):
             raise CheckpointError(f"{path}: row {row}: not a task result line") from None
