@@ -244,3 +244,87 @@ def test_installed_entry_point_bad_file_is_one_line_exit_2(tmp_path):
     )
     assert done.returncode == 0 and done.stderr == ""
     assert json.loads(done.stdout)["reconstructed"] is True
+
+
+# ----------------------------------------------------------------------------- faults
+def test_describe_json_with_overflowing_changes_follows_the_json_policy(capsys, tmp_path):
+    """Infinite and NaN summaries are written by the JSON policy, not as bare inf/NaN.
+
+    Changes from -1e308 to 1e308 are 2e308, beyond the float range: their mean is
+    inf and their SD (inf - inf) is NaN; the JSON must still parse strictly, with inf
+    written "inf" and NaN null.
+    """
+    path = tmp_path / "big.csv"
+    path.write_text("id,pre,post\na,-1e308,1e308\nb,-1e308,1e308\nc,-1e308,1e308\n")
+    code, out, err = run(capsys, "data", "describe", str(path), "--json")
+    assert code == 0 and err == ""
+
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    summary = {r["variable"]: r for r in json.loads(out, parse_constant=refuse)["summary"]}
+    assert summary["change"]["mean"] == "inf" and summary["change"]["max"] == "inf"
+    assert summary["change"]["sd"] is None
+    assert summary["pre"]["mean"] == -1e308 and summary["pre"]["sd"] == 0.0
+
+
+@pytest.mark.parametrize("value", ["[" * 100_000, "9" * 5000])
+def test_reconstruct_set_with_hostile_json_is_one_clear_error(capsys, tmp_path, value):
+    out_file = tmp_path / "r.csv"
+    code, out, err = run(
+        capsys, "data", "reconstruct", "--out", str(out_file), "--set", f"effect_ml={value}"
+    )
+    assert code == 2 and out == "" and "not JSON" in err and len(err) < 300
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reconstruct_into_a_folder_it_may_not_write_is_one_clear_error(
+    capsys, tmp_path, monkeypatch
+):
+    """A read-only folder (simulated: the tests may run as root, who may write anywhere)."""
+    import errno
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    target = tmp_path / "r.csv"
+    code, out, err = run(capsys, "data", "reconstruct", "--out", str(target))
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and "permission denied" in err and str(tmp_path) in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("failing_write", [1, 2])
+@pytest.mark.parametrize("force", [False, True])
+def test_reconstruct_onto_a_full_disk_leaves_no_half_dataset(
+    capsys, tmp_path, monkeypatch, failing_write, force
+):
+    """A failed write leaves neither new file, and earlier files byte for byte.
+
+    The CSV without its sidecar would load as real (not reconstructed) data: when
+    either file cannot be written, neither new file may be left, and files that were
+    there before are kept byte for byte.
+    """
+    import errno
+    import os
+
+    target = tmp_path / "r.csv"
+    before = {}
+    if force:
+        assert run(capsys, "data", "reconstruct", "--seed", "5", "--out", str(target))[0] == 0
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real_replace, calls = os.replace, []
+
+    def full_disk(source, destination):
+        calls.append(destination)
+        if len(calls) == failing_write:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    argv = ["data", "reconstruct", "--out", str(target)] + (["--force"] if force else [])
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and "disk is full" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from milkbayes import RECONSTRUCTED_WARNING, published
-from milkbayes.data.study import (
+from milkbayes.data import (
     COVARIATE_COLUMNS,
     MISSING_TOKENS,
     Outcome,
@@ -91,7 +91,8 @@ def test_data_error_is_a_milkbayes_error():
             "unknown_level.csv",
             3,
             "parity",
-            "unknown level 'multiparous' (did you mean 'multipara'?); allowed: primipara, multipara",
+            "unknown level 'multiparous' (did you mean 'multipara'?); "
+            "allowed: primipara, multipara",
         ),
         # both rows control; reported at the first data row
         ("control_only.csv", 2, "group", "control group needs a massage group"),
@@ -380,6 +381,22 @@ def test_describe_counts_percents_and_summaries(small):
     assert payload["reconstructed"] is False and payload["warning"] is None
 
 
+def test_summaries_of_values_near_the_float_limit_do_not_overflow():
+    """Summaries near the float limit are the true ones, not inf.
+
+    The mean of representable numbers lies between their min and max, so it is
+    representable too: three participants at 1e308 have mean 1e308 and SD 0 (a plain
+    sum overflows to inf, and inf - inf makes the SD NaN or inf).
+    """
+    study = study_from_csv_text("id,pre,post\na,1e308,1.4e308\nb,1e308,1.5e308\nc,1e308,1.6e308\n")
+    summary = describe(study).summary
+    assert summary.loc["pre", "mean"] == 1e308 and summary.loc["pre", "sd"] == 0.0
+    # post: 1e307 * (14, 15, 16): mean 1.5e308, SD 1e307 (ddof = 1)
+    assert summary.loc["post", "mean"] == pytest.approx(1.5e308, rel=1e-15)
+    assert summary.loc["post", "sd"] == pytest.approx(1e307, rel=1e-12)
+    assert summary.loc["change", "mean"] == pytest.approx(5e307, rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- hypothesis
 # ids may hold delimiters and quotes (the writer quotes them) and non-ASCII letters;
 # surrounding spaces are excluded because the loader strips them (by design).
@@ -538,3 +555,21 @@ def test_bad_headers(tmp_path, header, needle, column):
     path.write_text(f"{header}\na,1,2,3\nb,2,3,4\n")
     error = error_of(path)
     assert (error.row, error.column) == (1, column) and needle in error.message
+
+
+@pytest.mark.parametrize("unit", [["ml"], 5, "ml\x1b[2J", ""])
+def test_a_sidecar_unit_must_be_printable_text(tmp_path, unit):
+    """A unit that is not printable text is a bad sidecar, not a label.
+
+    The unit is printed in every table and report title: a list, a number, an empty
+    string or an ANSI escape there must be refused, naming the sidecar.
+    """
+    import json
+
+    path = tmp_path / "s.csv"
+    path.write_text("id,pre,post\na,1,2\nb,2,4\n")
+    side = tmp_path / "s.json"
+    side.write_text(json.dumps({"outcome": {"kind": "continuous", "unit": unit}}))
+    with pytest.raises(DataError, match="unit") as caught:
+        load_study(path)
+    assert caught.value.file == str(side)

@@ -22,7 +22,7 @@ import pytest
 from scipy import stats
 
 from milkbayes import RECONSTRUCTED_WARNING, published
-from milkbayes.data.study import Outcome, load_study
+from milkbayes.data import Outcome, load_study
 from milkbayes.datasets import (
     BUNDLED_SEEDS,
     SCENARIOS,

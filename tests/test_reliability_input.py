@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from milkbayes.cli import main
-from milkbayes.data.study import load_study
+from milkbayes.data import load_study
 from milkbayes.errors import EXIT_USER_ERROR, DataError
 
 BUNDLED_CSV = Path(__file__).parents[1] / "src" / "milkbayes" / "datasets" / "volume_ml.csv"
@@ -90,8 +90,10 @@ READERS = {
 
 # ----------------------------------------------------------------------------- helpers
 def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
-    """``main(argv)`` in-process: (exit status, stdout, stderr); any escaping exception
-    other than SystemExit is what a user would see as a traceback, so it fails.
+    """``main(argv)`` in-process: (exit status, stdout, stderr).
+
+    Any escaping exception other than SystemExit is what a user would see as a
+    traceback, so it fails the test.
     """
     try:
         code = main(argv)
@@ -276,8 +278,9 @@ def test_hostile_ids_through_describe_and_wilcoxon_json(capsys, tmp_path):
 
 
 def exported_first_cell(cell: str) -> list[str]:
-    """Write one row through :func:`milkbayes.report.render.write_csv`; read it back as a
-    spreadsheet would (newline="" keeps carriage returns inside cells).
+    """Write one row through :func:`milkbayes.report.render.write_csv`, read it back.
+
+    It is read as a spreadsheet would (newline="" keeps carriage returns inside cells).
     """
     import csv
     import tempfile
@@ -293,7 +296,9 @@ def exported_first_cell(cell: str) -> list[str]:
 @given(cell=st.text(alphabet=st.sampled_from("=+-@\t\r,;\"' <>&abc123"), min_size=1, max_size=12))
 @settings(max_examples=150, deadline=None)
 def test_csv_export_neutralises_formula_prefixes(cell):
-    """A text cell starting with = + - @, tab or carriage return (OWASP's list) reaches
+    """Cells that a spreadsheet would run as formulas are exported guarded.
+
+    A text cell starting with = + - @, tab or carriage return (OWASP's list) reaches
     the CSV whole, with a leading quote (so a spreadsheet shows it instead of running
     it); other text and numbers are unchanged.
     """
@@ -304,8 +309,10 @@ def test_csv_export_neutralises_formula_prefixes(cell):
 
 @pytest.mark.parametrize("cell", ["\r=1+2", "M01\rM02", "=1\r@2"])
 def test_csv_export_keeps_a_carriage_return_inside_its_cell(tmp_path, cell):
-    """A bare carriage return inside a cell must not split the row (found by these tests:
-    the guarding quote once ended up alone in its cell, the formula in the next row).
+    """A bare carriage return inside a cell must not split the row.
+
+    Otherwise the guarding quote would end up alone in its cell and the formula in
+    the next row, unguarded.
     """
     import csv
 
@@ -347,9 +354,8 @@ def test_rich_markup_in_user_text_is_printed_literally(capsys, tmp_path, case, c
 def test_influence_prints_an_id_like_a_markup_tag_literally(capsys, tmp_path):
     """Ids "[/]" and "[bold]b" in the influence table are shown literally, exit 0.
 
-    Was a bug (cli/sensitivity_commands, found by these tests): the ids went through
-    rich markup, so "[/]" raised rich.errors.MarkupError (traceback) and "[bold]b"
-    lost its text.
+    Read as rich markup, "[/]" would raise rich.errors.MarkupError (a traceback) and
+    "[bold]b" would lose its text.
     """
     path = tmp_path / "ids.csv"
     path.write_text("id,pre,post\n[/],1,2\n[bold]b,2,5\nc,3,4.5\nd,3,3.5\n")
@@ -373,8 +379,9 @@ def test_influence_prints_an_id_like_a_markup_tag_literally(capsys, tmp_path):
 
 
 def test_rich_markup_in_a_run_folder_name_through_fit_and_diagnose(capsys, tmp_path):
-    """A run folder named "[/]run[bold]" is printed literally by `fit` and `diagnose`
-    (the folder name, a path, reaches rich tables and status lines).
+    """A run folder named "[/]run[bold]" is printed literally by `fit` and `diagnose`.
+
+    The folder name, a path, reaches rich tables and status lines.
     """
     run_dir = tmp_path / "[/]run[bold]"
     code, out, err = run_cli(
@@ -403,7 +410,7 @@ def test_extreme_but_representable_values_give_scipy_s_result(capsys, tmp_path):
     pre = [1e300, 2e300, 3e300, 4e300, 5e300]
     post = [1e308, 5e307, 1e300, 7e305, 4e300]
     text = "id,pre,post\n" + "".join(
-        f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post))
+        f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post, strict=True))
     )
     path = write(tmp_path / "extreme.csv", text)
     code, out, _ = run_cli(capsys, ["wilcoxon", "--data", str(path), "--json"])
@@ -424,7 +431,8 @@ def test_values_beyond_float_range_are_refused_where_they_are(capsys, tmp_path):
 def csv_of(tmp_path: Path, name: str, pre, post) -> Path:
     return write(
         tmp_path / name,
-        "id,pre,post\n" + "".join(f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post))),
+        "id,pre,post\n"
+        + "".join(f"p{i},{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(pre, post, strict=True))),
     )
 
 
@@ -449,18 +457,21 @@ def check_wilcoxon_or_clear_error(capsys, path: Path, pre, post):
 
 
 def test_overflowing_differences_are_not_snapped_to_zero(capsys, tmp_path):
-    """With changes -2e308, 2e308, 1, 3 the small changes 1 and 3 used to be snapped
-    to 0 relative to the huge ones (n_zero = 2, W+ = 1.5), silently; expected W+ =
-    1 + 2 + 3.5 = 6.5 with no zeros, or a clear refusal (frequentist now refuses,
-    naming the file and the participant row).
+    """Small changes beside overflowing ones are not treated as zeros.
+
+    With changes -2e308, 2e308, 1, 3, snapping the small changes 1 and 3 to 0
+    relative to the huge ones would give n_zero = 2, W+ = 1.5, silently; expected
+    W+ = 1 + 2 + 3.5 = 6.5 with no zeros, or a clear refusal naming the file and
+    the participant row.
     """
     pre, post = [-1e308, 1e308, 1.0, 2.0], [1e308, -1e308, 2.0, 5.0]
     check_wilcoxon_or_clear_error(capsys, csv_of(tmp_path, "huge.csv", pre, post), pre, post)
 
 
 def test_subnormal_values_do_not_crash_wilcoxon(capsys, tmp_path):
-    """frequentist._snap: was a math.log10(0) 'math domain error' traceback when every
-    change is subnormal (5e-324 etc.).
+    """Subnormal changes (5e-324 etc.) give scipy's result or a clear error.
+
+    A tolerance computed as log10 of the largest change meets log10(0) there.
     """
     pre, post = [5e-324, 0.0, 5e-324, 1e-320], [1e-323, 5e-324, 2e-323, 4e-320]
     check_wilcoxon_or_clear_error(capsys, csv_of(tmp_path, "tiny.csv", pre, post), pre, post)
@@ -476,8 +487,10 @@ def test_subnormal_values_do_not_crash_reproduce(capsys, tmp_path):
 
 
 def test_overflowing_differences_do_not_crash_reproduce(capsys, tmp_path):
-    """Frequentist (t-test / HL interval via scipy brentq): was 'The function value at
-    x=nan is NaN; solver cannot continue' traceback when post - pre overflows.
+    """`reproduce` with changes that overflow: a result without NaN, or exit 2.
+
+    The t-test and Hodges-Lehmann intervals use scipy's brentq, which stops with a
+    traceback when it meets NaN.
     """
     path = csv_of(tmp_path, "huge.csv", [-1e308, 1e308, 1.0, 2.0], [1e308, -1e308, 2.0, 5.0])
     code, out, err = run_cli(capsys, ["reproduce", "--data", str(path), "--json"])
@@ -488,10 +501,11 @@ def test_overflowing_differences_do_not_crash_reproduce(capsys, tmp_path):
 
 
 def test_reproduce_with_nearly_constant_changes(capsys, tmp_path):
-    """frequentist.paired_t_test / _noncentrality_interval: 24 mothers who all gain
-    10 ml give or take 0.002 ml (t ~ 1e4) made scipy's brentq meet a NaN noncentral-t
-    cdf: 'The function value at x=117487.1 is NaN' traceback. Expected: a result (the
-    interval of d_z may be reported as unavailable) or a clear refusal.
+    """Nearly constant changes (t ~ 1e4): a result or a clear refusal, no traceback.
+
+    24 mothers who all gain 10 ml give or take 0.002 ml make the noncentral-t cdf
+    NaN far in the tail, where the d_z interval's root finder looks. Expected: a
+    result (the interval of d_z may be reported as unavailable) or a clear refusal.
     """
     path = tmp_path / "constant.csv"
     path.write_text(
@@ -524,8 +538,10 @@ NUMBER = st.one_of(
 @example(rows=[("16909.0", "0.0"), ("16909.0", "1")], argv=["reproduce"])
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 def test_frequentist_commands_on_ordinary_small_tables_never_crash(rows, argv):
-    """Fuzzing `reproduce` and `wilcoxon` with 2-9 participants and values within
-    +-1e6 found the crash above (e.g. pre 16909 -> post 0 and 1: t = -33817).
+    """`reproduce` and `wilcoxon` on 2-9 participants with values within +-1e6.
+
+    Large |t| (e.g. pre 16909 -> post 0 and 1: t = -33817) reaches the same NaN
+    tail of the noncentral t as above.
     """
     import contextlib
     import io
@@ -601,8 +617,10 @@ ID = st.text(
 )
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_loader_on_csv_like_text_loads_exactly_or_names_the_row(rows, sep):
-    """Text that looks like a study: either every number read back exactly, or a
-    DataError that names the file and, for a cell problem, its row.
+    """Text that looks like a study: numbers read back exactly, or a located error.
+
+    Either every number is read back exactly, or a DataError names the file and,
+    for a cell problem, its row.
     """
     import csv
     import io
@@ -630,6 +648,265 @@ def test_loader_on_csv_like_text_loads_exactly_or_names_the_row(rows, sep):
                 del post
 
 
+# ----------------------------------------------------------------------------- quoting
+SIX_ROWS = ["a,1,2,ok", "b,2,4,{note}", "c,3,5,fine", "d,4,7,x", "e,5,6,{last}", "f,6,9,z"]
+
+
+@pytest.mark.parametrize(
+    ("note", "last"),
+    [
+        ('"unterminated', 'say "hi"'),  # the quote closes on row 6: rows 4-6 swallowed
+        ('"unterminated', "y"),  # never closed: rows 4-7 swallowed up to the end
+    ],
+)
+def test_unmatched_quote_in_an_ignored_column_is_refused_at_its_row(capsys, tmp_path, note, last):
+    """A stray quote that would swallow rows is refused at the row where it opens.
+
+    Six participants written, a stray quote in the free-text column of row 3: the
+    loader must refuse and point at row 3, never analyse fewer rows than written.
+    """
+    rows = [r.format(note=note, last=last) for r in SIX_ROWS]
+    path = write(tmp_path / "quote.csv", "id,pre,post,note\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as caught:
+        load_study(path)
+    assert caught.value.file == str(path) and caught.value.row == 3
+    assert "quote" in caught.value.message
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(path) in error_line(err) and "row 3" in error_line(err)
+
+
+def test_a_quoted_note_over_two_lines_is_still_one_participant(tmp_path):
+    """A real multi-line note (Alt-Enter in a spreadsheet) is not a stray quote."""
+    text = 'id,pre,post,note\na,1,2,"first line, then\nsecond line"\nb,2,5,x\nc,3,4,y\n'
+    study = load_study(write(tmp_path / "note.csv", text))
+    assert study.ids == ("a", "b", "c")
+    np.testing.assert_array_equal(study.change, [1.0, 3.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- digits
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [
+        ("1_000", "1_000"),  # Python's digit separator
+        ("\u0663", "\\u0663"),  # ARABIC-INDIC DIGIT THREE
+        ("\uff13", "\\uff13"),  # FULLWIDTH DIGIT THREE
+        ("\u0661.\u0665", "\\u0661"),  # Arabic-Indic digits with an ASCII point
+        ("\u09e8", "\\u09e8"),  # BENGALI DIGIT TWO
+    ],
+)
+def test_numbers_are_ascii_digits_only(tmp_path, cell, shown):
+    """``float()`` accepts all of these; a study file must not (silent coercion)."""
+    path = write(tmp_path / "digits.csv", f"id,pre,post\na,1,2\nb,{cell},4\nc,3,5\n")
+    with pytest.raises(DataError) as caught:
+        load_study(path)
+    error = caught.value
+    assert (error.file, error.row, error.column) == (str(path), 3, "pre")
+    assert shown in error.message and error.message.isascii()
+
+
+def test_non_ascii_digits_are_refused_with_a_decimal_comma_too(tmp_path):
+    path = write(tmp_path / "comma.csv", "id;pre;post\na;1,5;2\nb;\u0662,5;4\nc;3,0;5\n")
+    with pytest.raises(DataError) as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (3, "pre")
+
+
+def test_parquet_null_is_a_missing_value_not_text(tmp_path):
+    """An Int64 column's null (pandas NA) is a missing value, not the text "<NA>".
+
+    Without complete_case it is an error naming the row; with it, the participant
+    is dropped and named.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "pre": pd.array([1, 2, None, 4], dtype="Int64"),
+            "post": [2.0, 3.5, 4.0, 4.5],
+        }
+    )
+    path = tmp_path / "na.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(DataError, match="missing value") as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (4, "pre")
+    study = load_study(path, complete_case=True)
+    assert study.dropped_ids == ("c",)
+    np.testing.assert_array_equal(study.change, [1.0, 1.5, 0.5])
+
+
+def test_a_number_below_the_smallest_float_is_refused_not_read_as_zero(tmp_path):
+    """A number that underflows to 0 is refused where it is.
+
+    1e-400 is below the smallest subnormal float (about 4.9e-324) and would read as
+    an exact 0, a "no change" to a paired test; 5e-324 is representable and kept.
+    """
+    path = write(tmp_path / "tiny.csv", "id,pre,post\na,5e-324,1\nb,1e-400,4\nc,3,5\n")
+    with pytest.raises(DataError, match="too small") as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (3, "pre")
+
+
+def test_a_unicode_minus_sign_is_refused_with_a_hint(tmp_path):
+    path = write(tmp_path / "minus.csv", "id,pre,post\na,1,2\nb,\u22122.5,4\nc,3,5\n")
+    with pytest.raises(DataError, match="hyphen-minus") as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (3, "pre")
+
+
+# ----------------------------------------------------------------------------- ids
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "a\x00b",  # NUL: crashed `fit` when the run folder was saved
+        "a\x1b[2Jb",  # ESC: an ANSI sequence that would clear the user's terminal
+        "a\x9b31mb",  # C1 CSI
+        "a\x85b",  # C1 next line
+        "a\x7fb",  # DEL
+        "a\u202eb",  # right-to-left override: the id would display reversed
+        "a\u200bb",  # zero-width space: two ids that look the same
+        "a\u2028b",  # line separator
+        "a\nb",  # a newline inside a quoted id
+    ],
+)
+def test_ids_must_be_printable_text(capsys, tmp_path, bad_id):
+    quoted = '"' + bad_id + '"'
+    path = write(tmp_path / "ids.csv", f"id,pre,post\nok,1,2\n{quoted},2,4\nc,3,5\n")
+    with pytest.raises(DataError, match="printable") as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (3, "id")
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == ""
+    assert "\x1b" not in err and "\x00" not in err and "\x9b" not in err
+
+
+def test_printable_ids_in_any_script_and_markdown_look_alikes_are_kept(tmp_path):
+    ids = ["![x](http://host/p.png)", "M\u00fcller 1", "\u5c71\u7530", "id with spaces"]
+    body = "".join(f'"{i}",{k},{k + 2}\n' for k, i in enumerate(ids))
+    study = load_study(write(tmp_path / "ids.csv", "id,pre,post\n" + body))
+    assert study.ids == tuple(ids)
+
+
+def test_a_column_name_with_a_control_character_is_refused(capsys, tmp_path):
+    """A column name holding ESC is refused: ignored names are echoed to the terminal."""
+    path = write(tmp_path / "head.csv", "id,pre,post,x\x1b[2J\na,1,2,\nb,2,4,\n")
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == "" and "\x1b" not in err
+    assert "row 1" in error_line(err) and "printable" in err
+
+
+def test_ids_equal_in_unicode_composed_form_are_duplicates(tmp_path):
+    """An id with a precomposed é and one with e + combining acute are the same id."""
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(f, "Jos\u00e9") for f in ("NFC", "NFD"))
+    assert composed != decomposed
+    path = write(tmp_path / "nfc.csv", f"id,pre,post\n{composed},1,2\n{decomposed},2,4\nc,3,5\n")
+    with pytest.raises(DataError, match="duplicate id") as caught:
+        load_study(path)
+    assert (caught.value.row, caught.value.column) == (3, "id")
+
+
+@pytest.mark.parametrize("kind", ["folder", "device"])
+def test_a_path_that_is_not_a_file_says_so(capsys, tmp_path, kind):
+    path = tmp_path / "study.csv"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path = Path("/dev/null")
+    with pytest.raises(DataError, match="not a file"):
+        load_study(path)
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == "" and str(path) in error_line(err)
+
+
+def test_an_unreadable_file_is_one_clear_error(capsys, tmp_path, monkeypatch):
+    """Permission denied (simulated: the tests may run as root, who reads anything)."""
+    import errno
+
+    path = write(tmp_path / "s.csv", "id,pre,post\na,1,2\nb,2,4\n")
+
+    def refuse(self):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(path) in error_line(err) and "Permission denied" in err
+
+
+# ----------------------------------------------------------------------------- sidecars
+@pytest.mark.parametrize(
+    ("sidecar", "needle"),
+    [
+        ("[" * 100_000, "nested"),
+        ('{"outcome": {"kind": "score", "max_score": ' + "9" * 5000 + "}}", "digits"),
+    ],
+)
+def test_hostile_sidecar_is_one_clear_error(capsys, tmp_path, sidecar, needle):
+    path = write(tmp_path / "s.csv", "id,pre,post\na,1,2\nb,2,4\n")
+    side = write(tmp_path / "s.json", sidecar)
+    with pytest.raises(DataError, match=needle) as caught:
+        load_study(path)
+    assert caught.value.file == str(side)
+    code, out, err = run_cli(capsys, ["data", "validate", str(path)])
+    assert code == EXIT_USER_ERROR and out == "" and str(side) in error_line(err)
+    assert len(error_line(err)) < 300
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def small_power(checkpoint: Path) -> list[str]:
+    return [
+        "simulate",
+        "power",
+        "--sims",
+        "200",
+        "--seed",
+        "4",
+        "--workers",
+        "1",
+        "--json",
+        "--checkpoint",
+        str(checkpoint),
+    ]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,  # a folder
+        bytes(random.Random(5).randrange(256) for _ in range(3000)),  # binary garbage
+        b"[1, 2]\n",  # JSON, but not a header object
+        b"[" * 100_000 + b"\n",  # nested beyond the parser's recursion limit
+    ],
+    ids=["folder", "binary", "json_list", "deeply_nested"],
+)
+def test_unusable_checkpoint_is_one_error_naming_it(capsys, tmp_path, content):
+    checkpoint = tmp_path / "study.jsonl"
+    if content is None:
+        checkpoint.mkdir()
+    else:
+        checkpoint.write_bytes(content)
+    code, out, err = run_cli(capsys, small_power(checkpoint))
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(checkpoint) in error_line(err)
+    if content is not None:
+        assert checkpoint.read_bytes() == content  # not truncated, not replaced
+
+
+def test_a_checkpoint_line_whose_result_is_not_an_object_names_its_row(capsys, tmp_path):
+    """A well-formed line whose result is a number (not a task's mapping) is refused."""
+    checkpoint = tmp_path / "study.jsonl"
+    assert run_cli(capsys, small_power(checkpoint))[0] == 0
+    header = checkpoint.read_bytes().split(b"\n")[0]
+    checkpoint.write_bytes(header + b'\n{"index": 0, "result": 5}\n')
+    code, out, err = run_cli(capsys, small_power(checkpoint))
+    assert code == EXIT_USER_ERROR and out == ""
+    assert str(checkpoint) in error_line(err) and "row 2" in error_line(err)
+
+
 # ----------------------------------------------------------------------------- large file
 def _large_file(folder: Path, rows: int = 200_000) -> Path:
     lines = [f"p{i},{1 + i % 7}.5,{3 + i % 11}.25" for i in range(rows)]
@@ -637,8 +914,9 @@ def _large_file(folder: Path, rows: int = 200_000) -> Path:
 
 
 def _run_limited(argv: list[str], timeout: float) -> subprocess.CompletedProcess:
-    """The console script with a timeout and a 4 GB address-space cap, so that a
-    runaway allocation fails here instead of swapping the machine.
+    """The console script with a timeout and a 4 GB address-space cap.
+
+    A runaway allocation then fails here instead of swapping the machine.
     """
 
     def cap_memory():
@@ -676,9 +954,11 @@ def test_large_file_default_exact_wilcoxon_refuses_clearly(large_file):
 
 
 def test_large_file_asymptotic_wilcoxon_does_not_need_n_squared_memory(large_file):
-    """Frequentist (Hodges-Lehmann via all Walsh averages): 200 000 rows used to ask
-    for a 200000 x 200000 array (37 GiB) -> MemoryError traceback. Expected: scipy's
-    asymptotic p (HL by a sub-quadratic algorithm, or refused clearly).
+    """200 000 rows: scipy's asymptotic p, without the n x n Walsh averages.
+
+    All Walsh averages of 200 000 changes would be a 37 GiB array. Expected:
+    scipy's asymptotic p (Hodges-Lehmann by a sub-quadratic algorithm), or a clear
+    refusal.
     """
     done = _run_limited(
         ["wilcoxon", "--data", str(large_file), "--method", "asymptotic", "--json"], timeout=180

@@ -18,7 +18,7 @@ import pytest
 from scipy import integrate, stats
 
 from milkbayes.cli import main
-from milkbayes.data.study import load_study
+from milkbayes.data import load_study
 from milkbayes.frequentist.reproduce import paired_rows, reproduce
 from milkbayes.reanalysis.pipeline import DiagnosticsFailedError, run_reanalysis
 from milkbayes.reanalysis.settings import ReanalysisSettings

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 def _outcome_option(kind: str | None, unit: str | None, max_score: int | None):
-    from milkbayes.data.study import Outcome
+    from milkbayes.data import Outcome
 
     if kind is None:
         if unit is not None or max_score is not None:
@@ -59,7 +59,7 @@ def _separator(sep: str | None) -> str | None:
 
 
 def _load(file: Path, kind, unit, max_score, sep, decimal, encoding, complete_case):
-    from milkbayes.data.study import load_study
+    from milkbayes.data import load_study
 
     return load_study(
         file,
@@ -72,21 +72,17 @@ def _load(file: Path, kind, unit, max_score, sep, decimal, encoding, complete_ca
 
 
 def _echo_json(payload: dict[str, Any]) -> None:
-    typer.echo(json.dumps(payload, indent=2, allow_nan=False, default=_json_default))
+    from milkbayes import jsonio
 
-
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    typer.echo(jsonio.dumps(payload))
 
 
 def _console():
-    """A console that prints text literally: ids, column names and file names are user
-    text, and rich markup in them (an id ``[/]``, a file ``[bold]y.csv``) must neither
-    crash nor restyle the output. Styles are passed as objects, not markup.
+    """A console that prints text literally, never as rich markup.
+
+    Ids, column names and file names are user text, and rich markup in them (an id
+    ``[/]``, a file ``[bold]y.csv``) must neither crash nor restyle the output.
+    Styles are passed as objects, not markup.
     """
     from rich.console import Console
 
@@ -181,7 +177,7 @@ def describe_command(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Show the paper's univariate table (count, %, published %) and outcome summaries."""
-    from milkbayes.data.study import describe
+    from milkbayes.data import describe
 
     if file is None:
         from milkbayes.datasets import load_bundled
@@ -330,9 +326,12 @@ def _parse_assumptions(pairs: list[str]) -> dict[str, Any]:
             raise MilkbayesError(f"--set takes NAME=VALUE (got {pair!r})")
         try:
             parsed[name.strip()] = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
+            # ValueError covers malformed JSON and integers beyond 4300 digits;
+            # RecursionError, arrays nested beyond the parser's depth.
+            shown = text if len(text) <= 60 else text[:59] + "…"
             raise MilkbayesError(
-                f"--set {name.strip()}: value {text!r} is not JSON "
+                f"--set {name.strip()}: value {shown!r} is not JSON that milkbayes reads "
                 '(numbers as 8.5, mappings as {"a": 1})'
             ) from None
     return parsed

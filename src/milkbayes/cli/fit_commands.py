@@ -76,7 +76,7 @@ def _load_study(data: Path | None, scenario: str):
         from milkbayes.datasets import load_bundled
 
         return load_bundled(scenario)
-    from milkbayes.data.study import load_study
+    from milkbayes.data import load_study
 
     return load_study(data)
 
@@ -394,7 +394,7 @@ def _study_of_run(provenance: dict):
 
             study = load_bundled(source.removeprefix("bundled:"))
         elif source and Path(source).is_file():
-            from milkbayes.data.study import load_study
+            from milkbayes.data import load_study
 
             study = load_study(source)
         else:

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 def _load(
     data: Path | None, scenario: str, kind: str | None, unit: str | None, max_score: int | None
 ):
-    from milkbayes.data.study import Outcome, load_study
+    from milkbayes.data import Outcome, load_study
     from milkbayes.datasets import load_bundled
 
     if kind is None and (unit is not None or max_score is not None):

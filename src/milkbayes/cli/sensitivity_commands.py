@@ -46,7 +46,7 @@ def _study(data: Path | None, scenario: str):
         from milkbayes.datasets import load_bundled
 
         return load_bundled(scenario)
-    from milkbayes.data.study import load_study
+    from milkbayes.data import load_study
 
     return load_study(data)
 

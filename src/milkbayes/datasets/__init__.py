@@ -1,4 +1,4 @@
-"""Reconstructed datasets: the seeded generator, its ensemble and the bundled files.
+r"""Reconstructed datasets: the seeded generator, its ensemble and the bundled files.
 
 The study's raw data were never published (see :mod:`milkbayes.published`). This
 module makes datasets that honour every published number exactly and fills
@@ -27,7 +27,7 @@ The deterministic procedure
    :func:`draw_score`), both from the same ``rng``, in that order; round to the
    recording precision; keep the first draw that satisfies every constraint
    (:func:`check_constraints`) and record the attempt number;
-3. the accepted table is written as CSV text (comma, ``\\n`` line endings, fixed
+3. the accepted table is written as CSV text (comma, ``\n`` line endings, fixed
    float format :data:`FLOAT_FORMATS`) and parsed back by the ordinary loader, so
    the returned :class:`~milkbayes.data.study.Study` is exactly what the file holds.
 
@@ -48,11 +48,10 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
@@ -64,9 +63,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from milkbayes import RECONSTRUCTED_WARNING, published
-from milkbayes.data.study import Outcome, Study, load_study, study_from_csv_text
-from milkbayes.errors import DataError, MilkbayesError, RunExistsError
+from milkbayes import RECONSTRUCTED_WARNING, published, storage
+from milkbayes.data import Outcome, Study, load_study, study_from_csv_text
+from milkbayes.errors import DataError, MilkbayesError, OutputError, RunExistsError
 from milkbayes.frequentist import paired_change, wilcoxon_many
 
 SCENARIOS: tuple[str, ...] = ("volume_ml", "score")
@@ -119,8 +118,9 @@ class CovariateAssumptions:
 
     Attributes
     ----------
-    occupation_other_counts : mapping, default entrepreneur 7, private_employee 4, civil_servant 2, other 2
-        The 15 non-farm-labourers. Entrepreneurs come second because the paper's
+    occupation_other_counts : mapping, default {entrepreneur: 7, private_employee: 4, ...}
+        The 15 non-farm-labourers: by default entrepreneur 7, private_employee 4,
+        civil_servant 2, other 2. Entrepreneurs come second because the paper's
         conclusion calls them the majority (an inconsistency, kept as the runner-up).
     education_other_counts : mapping, default elementary 3, junior_high 6, higher 4
         The 13 who did not stop at senior high school; junior high is the usual
@@ -207,17 +207,17 @@ class CovariateAssumptions:
 
 @dataclass(frozen=True)
 class VolumeAssumptions:
-    """The ``volume_ml`` scenario: expressed milk per session, in ml.
+    r"""The ``volume_ml`` scenario: expressed milk per session, in ml.
 
     Notes
     -----
     .. math::
 
-        \\text{pre}_i &\\sim \\operatorname{LogNormal}(\\log m_0, s_0) \\\\
-        \\Delta_i &= \\mu + \\beta_{long}[\\text{long work}_i]
-                   + \\beta_{primi}[\\text{primipara}_i] + \\varepsilon_i,
-                   \\quad \\varepsilon_i \\sim N(0, \\sigma_\\Delta) \\\\
-        \\text{post}_i &= \\text{pre}_i + \\Delta_i
+        \text{pre}_i &\sim \operatorname{LogNormal}(\log m_0, s_0) \\
+        \Delta_i &= \mu + \beta_{long}[\text{long work}_i]
+                   + \beta_{primi}[\text{primipara}_i] + \varepsilon_i,
+                   \quad \varepsilon_i \sim N(0, \sigma_\Delta) \\
+        \text{post}_i &= \text{pre}_i + \Delta_i
 
     both rounded to 0.1 ml; draws with a negative post volume are rejected.
 
@@ -278,19 +278,19 @@ class VolumeAssumptions:
 
 @dataclass(frozen=True)
 class ScoreAssumptions:
-    """The ``score`` scenario: indicators of milk adequacy met, out of ``max_score``.
+    r"""The ``score`` scenario: indicators of milk adequacy met, out of ``max_score``.
 
     Notes
     -----
-    Each mother has a latent logit ability :math:`a_i \\sim N(\\operatorname{logit}
+    Each mother has a latent logit ability :math:`a_i \sim N(\operatorname{logit}
     p_0, s_a)`; each of the ``max_score`` checklist items is met independently:
 
     .. math::
 
-        \\text{pre}_i &\\sim \\operatorname{Binomial}(K, \\operatorname{expit} a_i) \\\\
-        \\text{post}_i &\\sim \\operatorname{Binomial}(K, \\operatorname{expit}(a_i
-             + \\eta + \\gamma_{long}[\\text{long work}_i]
-             + \\gamma_{primi}[\\text{primipara}_i]))
+        \text{pre}_i &\sim \operatorname{Binomial}(K, \operatorname{expit} a_i) \\
+        \text{post}_i &\sim \operatorname{Binomial}(K, \operatorname{expit}(a_i
+             + \eta + \gamma_{long}[\text{long work}_i]
+             + \gamma_{primi}[\text{primipara}_i]))
 
     so ties (equal pre and post) and zero changes occur, as in real checklists.
     With the defaults a typical mother meets 3-4 of 10 indicators before and about 7
@@ -380,10 +380,10 @@ def make_assumptions(scenario: str, **overrides: Any) -> Assumptions:
     --------
     >>> make_assumptions("volume_ml", effect_ml=20.0).outcome.effect_ml
     20.0
-    >>> make_assumptions("volume_ml", efect_ml=20.0)
+    >>> make_assumptions("volume_ml", efect_ml=20.0)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    milkbayes.errors.MilkbayesError: unknown assumption 'efect_ml' for scenario volume_ml (did you mean 'effect_ml'?)
+    milkbayes.errors.MilkbayesError: unknown assumption 'efect_ml' ... (did you mean 'effect_ml'?)
     """
     if scenario not in SCENARIOS:
         raise MilkbayesError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
@@ -424,14 +424,14 @@ def make_assumptions(scenario: str, **overrides: Any) -> Assumptions:
 def draw_covariates(
     rng: np.random.Generator, assumptions: CovariateAssumptions, n: int = published.N_PARTICIPANTS
 ) -> pd.DataFrame:
-    """Covariate columns with exactly the assumed counts, jointly structured.
+    r"""Covariate columns with exactly the assumed counts, jointly structured.
 
     Notes
     -----
-    Latent values :math:`z_{ij} = \\sqrt{\\rho}\\,c_i + \\sqrt{1-\\rho}\\,e_{ij}`
-    with :math:`c_i, e_{ij} \\sim N(0, 1)` (exchangeable correlation
-    :math:`\\rho` = ``latent_correlation``); column j gives its levels, in level
-    order, to the mothers sorted by :math:`z_{\\cdot j}` (a Gaussian copula on ranks,
+    Latent values :math:`z_{ij} = \sqrt{\rho}\,c_i + \sqrt{1-\rho}\,e_{ij}`
+    with :math:`c_i, e_{ij} \sim N(0, 1)` (exchangeable correlation
+    :math:`\rho` = ``latent_correlation``); column j gives its levels, in level
+    order, to the mothers sorted by :math:`z_{\cdot j}` (a Gaussian copula on ranks,
     so the marginal counts are exact for every draw).
 
     Examples
@@ -719,13 +719,13 @@ def _draw_table(rng: np.random.Generator, chosen: Assumptions) -> pd.DataFrame:
 
 
 def reconstruction_csv(table: pd.DataFrame, scenario: str) -> str:
-    """The CSV text of a reconstructed table (fixed float format, ``\\n`` endings).
+    r"""The CSV text of a reconstructed table (fixed float format, ``\n`` endings).
 
     Examples
     --------
     >>> t = pd.DataFrame({"id": ["M01"], "pre": [5.0], "post": [16.25]})
     >>> reconstruction_csv(t, "volume_ml")
-    'id,pre,post\\nM01,5.0,16.2\\n'
+    'id,pre,post\nM01,5.0,16.2\n'
     """
     fmt = FLOAT_FORMATS[scenario]
     out = table.copy()
@@ -832,13 +832,33 @@ def write_reconstruction(
 ) -> tuple[Path, Path]:
     """Write a reconstructed study as ``out`` (CSV) and ``out`` with ``.json`` (sidecar).
 
-    Both files are written atomically (temporary file, then rename). Existing files
-    are kept unless ``force``.
+    Each file is written atomically (:func:`milkbayes.storage.atomic_write_text`),
+    and the pair is written as a unit: the CSV without its sidecar would load as
+    measured data, not as a reconstruction. The sidecar is written first; if the CSV
+    then cannot be written, the sidecar is put back as it was (or removed), so a
+    failure leaves the folder as it found it. Existing files are kept unless
+    ``force``.
+
+    Parameters
+    ----------
+    study : Study
+        A study made by :func:`reconstruct` (its provenance holds the CSV's hash).
+    out : path
+        The CSV to write; it must end in ``.csv``.
+    force : bool, default False
+        Replace existing files.
+
+    Returns
+    -------
+    tuple of Path
+        The CSV and the sidecar.
 
     Raises
     ------
     RunExistsError
         If a target exists and ``force`` is False.
+    OutputError
+        If a file cannot be written (read-only place, full disk); nothing is left.
     MilkbayesError
         If ``out`` does not end in ``.csv`` or the study is not a reconstruction.
     """
@@ -855,22 +875,19 @@ def write_reconstruction(
     text = reconstruction_csv(study.table, scenario)
     if hashlib.sha256(text.encode()).hexdigest() != study.provenance["csv_sha256"]:
         raise MilkbayesError("the study's table no longer matches its provenance")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out, text)
-    _atomic_write(sidecar, sidecar_text(study))
-    return out, sidecar
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    earlier_sidecar = sidecar.read_bytes() if sidecar.is_file() else None
+    storage.atomic_write_text(sidecar, sidecar_text(study))
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; data files are meant to be shared
-        os.replace(temporary, path)
+        storage.atomic_write_text(out, text)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        # Best effort: the error to report is the one that stopped the CSV.
+        with contextlib.suppress(OSError, OutputError):
+            if earlier_sidecar is None:
+                sidecar.unlink(missing_ok=True)
+            else:
+                storage.atomic_write_bytes(sidecar, earlier_sidecar)
         raise
+    return out, sidecar
 
 
 __all__ = [

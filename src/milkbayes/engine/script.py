@@ -68,7 +68,7 @@ def run_model_script(model_module: ModuleType, argv: list[str] | None = None) ->
 
 def _load_study(args: argparse.Namespace):
     if args.data:
-        from milkbayes.data.study import load_study
+        from milkbayes.data import load_study
 
         return load_study(args.data)
     from milkbayes.datasets import load_bundled

@@ -36,7 +36,7 @@ import pandas as pd
 from milkbayes.errors import DataError, FrequentistOptionError, MilkbayesError
 
 if TYPE_CHECKING:
-    from milkbayes.data.study import Description, Study
+    from milkbayes.data import Description, Study
     from milkbayes.frequentist import (
         PairedTTestResult,
         SignTestResult,
@@ -247,7 +247,7 @@ def reproduce(study: Study) -> Reproduction:
     >>> result.n, result.exact.w_plus, result.exact.p_value
     (6, 21.0, 0.03125)
     """
-    from milkbayes.data.study import describe
+    from milkbayes.data import describe
     from milkbayes.frequentist import (
         format_spss_text,
         paired_t_test,

@@ -158,7 +158,7 @@ def load_input_study(data: str | Path | None):
         from milkbayes.datasets import load_bundled
 
         return load_bundled("volume_ml")
-    from milkbayes.data.study import load_study
+    from milkbayes.data import load_study
 
     return load_study(data)
 
@@ -201,7 +201,7 @@ def _flat_provenance(provenance: Mapping[str, Any] | None) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- stages
 def _data_section(study) -> DataSection:
-    from milkbayes.data.study import describe
+    from milkbayes.data import describe
 
     description = describe(study)
     summary_rows = tuple(

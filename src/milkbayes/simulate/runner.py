@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from milkbayes import storage
 from milkbayes.errors import CheckpointError, MilkbayesError
 
 CHECKPOINT_FORMAT = 1
@@ -158,26 +159,38 @@ def read_checkpoint(path: Path, kind: str, params: dict, seed: int) -> dict[int,
 
     A last line cut short by an interruption is removed (it is re-run); a header
     for another study raises :class:`CheckpointError`, so a checkpoint can never
-    mix the results of two studies.
+    mix the results of two studies. A file that is not a checkpoint at all (a
+    folder, binary data, JSON of another shape) is refused before anything in it
+    is changed.
+
+    Raises
+    ------
+    CheckpointError
+        Naming ``path`` (and the row, for a bad line).
+    OutputError
+        When a new checkpoint cannot be written (read-only place, full disk).
     """
     path = Path(path)
     header = _header(kind, params, seed)
     if not path.exists():
-        _write_atomically(path, json.dumps(header) + "\n")
+        storage.atomic_write_text(path, json.dumps(header) + "\n")
         return {}
-    raw = path.read_bytes()
-    complete, _, tail = raw.rpartition(b"\n")
-    if tail:  # an interrupted append: keep the complete lines only
-        with open(path, "r+b") as handle:
-            handle.truncate(len(complete) + 1 if complete else 0)
-    lines = complete.decode().splitlines() if complete else []
-    if not lines:
-        _write_atomically(path, json.dumps(header) + "\n")
-        return {}
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a checkpoint file (it is a folder or a device)")
     try:
-        found = json.loads(lines[0])
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: row 1 is not a milkbayes checkpoint header") from error
+        raw = path.read_bytes()
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({error.strerror})") from None
+    complete, _, tail = raw.rpartition(b"\n")
+    rows = complete.split(b"\n") if complete else []
+    if not rows:
+        if tail.strip():  # our header is written whole, with its newline
+            raise CheckpointError(f"{path}: row 1 is not a milkbayes checkpoint header")
+        storage.atomic_write_text(path, json.dumps(header) + "\n")
+        return {}
+    found = _parse_line(rows[0])
+    if not isinstance(found, dict) or "milkbayes_checkpoint" not in found:
+        raise CheckpointError(f"{path}: row 1 is not a milkbayes checkpoint header")
     if found != header:
         differs = sorted(k for k in header if found.get(k) != header[k])
         raise CheckpointError(
@@ -185,32 +198,53 @@ def read_checkpoint(path: Path, kind: str, params: dict, seed: int) -> dict[int,
             f"{', '.join(differs)}); use another --checkpoint file or delete this one"
         )
     done: dict[int, dict] = {}
-    for row, line in enumerate(lines[1:], start=2):
+    for row, line in enumerate(rows[1:], start=2):
+        entry = _parse_line(line)
         try:
-            entry = json.loads(line)
+            if not isinstance(entry["result"], dict):  # every task returns a mapping
+                raise TypeError("a task result is a JSON object")
             done[int(entry["index"])] = entry["result"]
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise CheckpointError(f"{path}: row {row}: not a task result line") from error
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise CheckpointError(f"{path}: row {row}: not a task result line") from None
+    if tail:  # an interrupted append: keep the complete lines only
+        try:
+            with open(path, "r+b") as handle:
+                handle.truncate(len(complete) + 1)
+        except OSError as error:
+            raise CheckpointError(
+                f"{path}: cannot remove the half-written last line ({error.strerror})"
+            ) from None
     return done
+
+
+def _parse_line(line: bytes) -> object:
+    """One JSON line of a checkpoint, or None when it is not JSON that can be read.
+
+    Besides malformed JSON, a line may be binary (not UTF-8), nested beyond the
+    parser's recursion limit or hold an integer of more than 4300 digits.
+    """
+    try:
+        return json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
 
 
 def _append(path: Path, results: Iterable[tuple[int, dict]]) -> None:
     text = "".join(json.dumps({"index": i, "result": r}) + "\n" for i, r in results)
     # One write on an O_APPEND descriptor, then fsync: a crash leaves at worst a
     # truncated last line, which read_checkpoint discards.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise CheckpointError(
+            f"{path}: cannot append to the checkpoint ({error.strerror}); the results "
+            "it already holds are kept"
+        ) from None
 
 
 # ---------------------------------------------------------------- running
