@@ -320,7 +320,7 @@ def test_loo_pit_figure(paired_fit):
 # ----------------------------------------------------------------------------- prior predictive
 def test_prior_predictive_check_matches_closed_form(toy_model, toy_prior, small_study):
     """Toy prior predictive: mean change ~ N(m0, sqrt(s0^2 + s^2/n)) exactly."""
-    from milkbayes.engine.fit import prior_predictive
+    from milkbayes.engine.predictive import prior_predictive
 
     tree = prior_predictive(toy_model, small_study, prior=toy_prior, draws=4000, seed=2)
     checks = {c.statistic: c for c in dg.predictive_checks_of(tree, small_study, "prior")}
@@ -334,7 +334,7 @@ def test_prior_predictive_check_matches_closed_form(toy_model, toy_prior, small_
 
 
 def test_prior_predictive_of_a_named_model(bundled_study):
-    from milkbayes.engine.fit import prior_predictive
+    from milkbayes.engine.predictive import prior_predictive
 
     tree = prior_predictive("paired_change", bundled_study, prior="skeptical", draws=200, seed=1)
     np.testing.assert_array_equal(tree.observed_data["change_obs"].values, bundled_study.change)

@@ -464,12 +464,11 @@ def test_run_landing_between_check_and_rename_is_refused_cleanly(
     tmp_path, monkeypatch, toy_model, toy_prior, small_study
 ):
     """Another run lands between save_run's existence check and its rename (two
-    `fit --out same` at once): RunExistsError, the other run intact, no '.tmp-' left.
-
-    Was a bug (fit._move_into_place, found by these tests): os.rename's OSError
-    (ENOTEMPTY) escaped as a traceback and left the temporary folder.
+    `fit --out same` at once): RunExistsError, the other run intact, and no temporary
+    folder left (os.rename's ENOTEMPTY must not escape as a traceback).
     """
     from milkbayes.engine import fit as fitmod
+    from milkbayes.engine import runs
 
     result = fitmod.fit(
         toy_model, small_study, prior=toy_prior, seed=1, draws=50, tune=50, chains=1
@@ -485,7 +484,7 @@ def test_run_landing_between_check_and_rename_is_refused_cleanly(
 
     monkeypatch.setattr(os, "rename", other_run_lands_first)
     with pytest.raises(RunExistsError):
-        fitmod.save_run(result, target)
+        runs.save_run(result, target)
     assert (target / "summary.json").read_text() == "the other run"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
@@ -697,6 +696,7 @@ def test_prior_named_with_a_path_cannot_move_the_default_run_folder(tmp_path, ca
     folder out of ./runs; the folder is checked where save_run would write it.
     """
     import milkbayes.engine.fit as fit_module
+    import milkbayes.engine.runs as runs_module
 
     prior = tmp_path / "evil.toml"
     prior.write_text('name = "../../../../tmp/evil/run"\n' + VALID_PRIOR)
@@ -710,7 +710,7 @@ def test_prior_named_with_a_path_cannot_move_the_default_run_folder(tmp_path, ca
         raise MilkbayesError("stopped by the test before writing")
 
     monkeypatch.setattr(fit_module, "fit", fake_fit)
-    monkeypatch.setattr(fit_module, "save_run", record)
+    monkeypatch.setattr(runs_module, "save_run", record)
     monkeypatch.chdir(tmp_path)
     code = main(["fit", "paired_change", "--prior", str(prior), *TINY_FIT])
     capsys.readouterr()
@@ -722,7 +722,7 @@ def test_prior_named_with_a_path_cannot_move_the_default_run_folder(tmp_path, ca
 @given(text=st.text(max_size=40))
 @settings(max_examples=300, deadline=None)
 def test_run_names_from_user_text_stay_one_plain_folder_name(text):
-    from milkbayes.engine.fit import safe_run_name
+    from milkbayes.engine.runs import safe_run_name
 
     name = safe_run_name(text)
     assert name and "/" not in name and "\\" not in name and "\x00" not in name
@@ -731,7 +731,7 @@ def test_run_names_from_user_text_stay_one_plain_folder_name(text):
 
 
 def test_save_run_refuses_file_names_that_leave_the_folder(tmp_path):
-    from milkbayes.engine.fit import _inside
+    from milkbayes.engine.runs import _inside
 
     folder = tmp_path / "run"
     folder.mkdir()

@@ -196,7 +196,7 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
         _n_dim=n_dim,
         dims=dims,
         _coords=coords,
-        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info)},
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
         compiled_logp_func=logp_callback,
         compiled_expand_func=expand_callback,
         initial_point_func=flat_initial_point,

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from milkbayes.engine.fit import json_default
 from milkbayes.errors import ReportError
+from milkbayes.jsonio import to_jsonable as json_default
 
 __all__ = [
     "SCHEMA_VERSION",
