@@ -29,7 +29,7 @@ import numpy as np
 
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.engine.sampling import sigterm_as_keyboard_interrupt
-from milkbayes.errors import MilkbayesError
+from milkbayes.errors import MilkbayesError, RunExistsError
 from milkbayes.jsonio import dumps
 from milkbayes.storage import atomic_write_text, check_target, staged_folder
 
@@ -111,6 +111,11 @@ def check_run_target(target: str | Path, *, force: bool) -> Path:
     from milkbayes.storage import check_writable_folder
 
     target = Path(target).absolute()
+    if not force and is_run_folder(target):
+        raise RunExistsError(
+            f"{target} already holds a run; pass --force to replace it "
+            "or --out to choose another folder"
+        )
     check_target(target, force=force, is_replaceable=is_run_folder, what="run")
     check_writable_folder(target.parent, what="the run folder")
     return target
