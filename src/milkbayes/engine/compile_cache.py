@@ -24,7 +24,7 @@ the order the compiled functions list them, and each callback is generated from
 source with its per-model values as module globals (no closure) and registered in
 PyTensor's numba cache under an explicit key. The sampler, the data layout and
 ``with_data`` are nutpie's, unchanged; the test suite checks that a fit is
-bit-identical to one compiled by ``nutpie.compile_pymc_model``.
+bit-identical to one compiled by ``nutpie.compile_pymc_model`` under the same flags.
 
 Notes
 -----
@@ -48,8 +48,26 @@ callback), beside PyTensor's own entries for the same graph; nothing is evicted,
 in PyTensor's cache. The entries are numba's (pickled compile results), trusted as
 PyTensor trusts its own in the same folder.
 
-**Gain.** On the flagship model, a new process compiles in 1.4 s instead of 7.0 s
-once the cache holds the model (same machine, same process layout).
+**No fastmath.** The model is compiled with numba's fastmath flags off
+(``pytensor.config.numba__fastmath``), whatever the configuration says. With them on,
+LLVM may contract and reassociate floating-point operations differently when a
+function is compiled in this process (its code inlined into the callback) and when
+it is loaded from the cache (called, not inlined), so the gradients differed in the
+last bits between a process that found the cache empty and one that found it full;
+over a long chain that is a different posterior for the same seed. Without fastmath
+every operation is IEEE-exact, and a fit's draws no longer depend on the cache.
+
+**Untrusted entries.** numba loads a cache entry by unpickling it: a truncated or
+empty entry (a full disk, a killed process) would fail on every later compile, and
+an entry written by someone else would run their code. So each callback entry is
+verified before numba reads it: an HMAC-SHA-256 of each of its files, keyed by a
+per-user secret (32 random bytes in ``<base_compiledir>/milkbayes-callbacks.key``,
+mode 0600), is written beside the entry when it is created, and an entry without a
+matching HMAC is deleted and compiled anew. A cache folder, or key file, that is
+not owned by the user or that others may write is not used at all (the callbacks
+are compiled uncached). When numba or PyTensor fail to load one of their entries
+anyway, the model is compiled once more with PyTensor's cache off. Each of these is
+said once on stderr.
 
 References
 ----------
@@ -74,20 +92,34 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
+import secrets
+import stat
+import sys
 import warnings
 from collections.abc import Iterable
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-CALLBACK_VERSION = "1"
+CALLBACK_VERSION = "2"
 """Bump when the generated callbacks change in a way the source text does not show."""
 
 NUTPIE_SERIES = "0.16."
 """The nutpie releases whose internals :func:`compile_pymc_model` rebuilds (the lock
 file pins 0.16.11); under any other, it hands over to ``nutpie.compile_pymc_model``,
 uncached, rather than guess at changed internals."""
+
+KEY_FILE_NAME = "milkbayes-callbacks.key"
+"""The per-user secret that keys the HMAC of each callback entry, in ``base_compiledir``."""
+
+HMAC_SUFFIX = ".milkbayes-hmac"
+"""The file beside each callback entry that holds the HMAC of its files."""
+
+_SAID: set[str] = set()
 
 # nutpie's callbacks (nutpie/compile_pymc.py, _make_c_logp_func and _make_c_expand_func,
 # 0.16.11), with the closure's values turned into globals.
@@ -133,7 +165,8 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
 
     The drop-in equivalent of ``nutpie.compile_pymc_model(model, var_names=...)``
     with the numba backend and nutpie's defaults (initial values at the support
-    point, jittered for every free variable).
+    point, jittered for every free variable), compiled with numba's fastmath off so
+    that the draws do not depend on what the cache held (module Notes).
 
     Parameters
     ----------
@@ -151,6 +184,25 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
     --------
     callback_cache_key : the key of a callback's cache entry.
     """
+    from pytensor import config
+
+    with config.change_flags(numba__fastmath=False):
+        try:
+            return _compile(model, var_names)
+        except Exception as error:  # noqa: BLE001 - retried uncached, then re-raised
+            if not config.numba__cache:
+                raise
+            _say_once(
+                "load",
+                f"milkbayes: a compile-cache entry could not be loaded ({type(error).__name__}); "
+                "compiling this model without the cache",
+            )
+        with config.change_flags(numba__cache=False):
+            return _compile(model, var_names)
+
+
+def _compile(model: Any, var_names: Iterable[str] | None) -> Any:
+    """:func:`compile_pymc_model` under the flags its caller set."""
     import nutpie
     import nutpie.compile_pymc as nutpie_pymc
     from pymc.initial_point import make_initial_point_fn
@@ -300,6 +352,17 @@ def _callback(source: str, name: str, function: Any, shared: _Shared, **constant
         if config.numba__cache
         else None
     )
+    folder = Path(config.base_compiledir) / "numba"
+    secret = _secret(Path(config.base_compiledir)) if key is not None else None
+    if key is not None and (secret is None or not _trusted_folder(folder)):
+        _say_once(
+            "untrusted",
+            f"milkbayes: the compile cache {folder} is not owned by you or others may "
+            "write to it; compiling without it",
+        )
+        key = None
+    if key is not None:
+        _drop_unverified(folder, name, key, secret)
     # __name__ names an importable module: numba pickles the function's environment by
     # module name, and a cache entry without one cannot be loaded back.
     python_function = compile_numba_function_src(
@@ -319,4 +382,115 @@ def _callback(source: str, name: str, function: Any, shared: _Shared, **constant
         warnings.filterwarnings(
             "ignore", message="Cannot cache compiled function", category=numba.NumbaWarning
         )
-        return numba.cfunc(_signature(name), cache=key is not None)(python_function)
+        try:
+            callback = numba.cfunc(_signature(name), cache=key is not None)(python_function)
+        except Exception as error:  # noqa: BLE001 - an unreadable entry: compile afresh
+            if key is None:
+                raise
+            _say_once(
+                "load",
+                f"milkbayes: the compile-cache entry of {name} could not be loaded "
+                f"({type(error).__name__}); compiling it again",
+            )
+            _remove_entry(folder, name, key)
+            return numba.cfunc(_signature(name), cache=False)(python_function)
+    if key is not None and not callback._cache_hits:
+        _write_hmac(folder, name, key, secret)
+    return callback
+
+
+def _say_once(topic: str, message: str) -> None:
+    """Print ``message`` on stderr the first time ``topic`` comes up in this process."""
+    if topic not in _SAID:
+        _SAID.add(topic)
+        print(message, file=sys.stderr)
+
+
+def _owned_and_private(path: Path, *, mask: int) -> bool:
+    """True when ``path`` belongs to this user and has none of the ``mask`` mode bits."""
+    info = path.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & mask
+
+
+def _trusted_folder(folder: Path) -> bool:
+    """The cache folder belongs to this user and no one else may write to it."""
+    try:
+        return _owned_and_private(folder, mask=stat.S_IWGRP | stat.S_IWOTH)
+    except OSError:
+        return False
+
+
+def _secret(base: Path) -> bytes | None:
+    """The HMAC key of this user (created on first use), or None when it cannot be trusted."""
+    path = base / KEY_FILE_NAME
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    else:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(secrets.token_bytes(32))
+    try:
+        if not _owned_and_private(path, mask=0o077):
+            return None
+        secret = path.read_bytes()
+    except OSError:
+        return None
+    return secret if len(secret) == 32 else None
+
+
+def _entry_files(folder: Path, name: str, key: str) -> list[Path]:
+    """The files numba wrote for one callback entry (its index and its data files)."""
+    return sorted(folder.glob(f"*.{name}-{key}.*"))
+
+
+def _hmac_path(folder: Path, name: str, key: str) -> Path:
+    return folder / f"{name}-{key}{HMAC_SUFFIX}"
+
+
+def _digests(files: list[Path], secret: bytes) -> dict[str, str]:
+    return {
+        path.name: hmac.new(secret, path.read_bytes(), hashlib.sha256).hexdigest() for path in files
+    }
+
+
+def _write_hmac(folder: Path, name: str, key: str, secret: bytes) -> None:
+    """Record the HMAC of the entry numba has just written."""
+    from milkbayes.jsonio import dumps
+    from milkbayes.storage import atomic_write_text
+
+    files = _entry_files(folder, name, key)
+    try:
+        atomic_write_text(_hmac_path(folder, name, key), dumps(_digests(files, secret)))
+    except Exception:  # noqa: BLE001 - an unrecorded entry is only recompiled next time
+        return
+
+
+def _drop_unverified(folder: Path, name: str, key: str, secret: bytes) -> None:
+    """Delete the entry of ``key`` unless every one of its files matches its HMAC."""
+    import json
+
+    files = _entry_files(folder, name, key)
+    if not files:
+        return
+    try:
+        recorded = json.loads(_hmac_path(folder, name, key).read_text(encoding="utf-8"))
+        verified = isinstance(recorded, dict) and all(
+            hmac.compare_digest(str(recorded.get(file, "")), digest)
+            for file, digest in _digests(files, secret).items()
+        )
+    except (OSError, ValueError):
+        verified = False
+    if not verified:
+        _say_once(
+            "unverified",
+            f"milkbayes: a compile-cache entry in {folder} failed its check; recompiling it",
+        )
+        _remove_entry(folder, name, key)
+
+
+def _remove_entry(folder: Path, name: str, key: str) -> None:
+    for path in [*_entry_files(folder, name, key), _hmac_path(folder, name, key)]:
+        path.unlink(missing_ok=True)

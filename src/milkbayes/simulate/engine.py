@@ -187,9 +187,11 @@ def _column(batch, name: str, kept: np.ndarray, shape: tuple | None = None) -> n
 
     nutpie stores a vector or matrix variable as one flat list per draw.
     """
-    values = batch.column(name).to_numpy(zero_copy_only=False)
-    if values.dtype == object:
-        values = np.stack([np.asarray(value) for value in values])
+    column = batch.column(name)
+    if "List" in str(column.type):
+        values = np.asarray(column.to_pylist(), dtype=float)
+    else:
+        values = np.asarray(column)
     values = values[kept]
     return values if shape is None else values.reshape((values.shape[0], *shape))
 
