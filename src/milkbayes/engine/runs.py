@@ -103,14 +103,19 @@ def check_run_target(target: str | Path, *, force: bool) -> Path:
     Raises
     ------
     RunExistsError
-        When ``target`` is a file, holds a run and ``force`` is false, holds anything
-        else, or is the current folder or one of its parents.
+        When ``target`` is the current folder or one of its parents, is a file, holds
+        a run and ``force`` is false, or holds anything but a run.
     OutputError
         When its parent cannot be created or written (a file in the way, permissions).
     """
     from milkbayes.storage import check_writable_folder
 
     target = Path(target).absolute()
+    if Path.cwd().resolve().is_relative_to(target.resolve()):
+        raise RunExistsError(
+            f"refusing to write a run into {target}: it is the current folder or one of "
+            "its parents; choose a new folder with --out"
+        )
     if not force and is_run_folder(target):
         raise RunExistsError(
             f"{target} already holds a run; pass --force to replace it "
@@ -267,9 +272,9 @@ def save_run(
     >>> save_run(None, folder)
     Traceback (most recent call last):
     ...
-    milkbayes.errors.RunExistsError: ... already holds files; pass --force ...
+    milkbayes.errors.RunExistsError: ... already holds a run; pass --force ...
     """
-    target = Path(out_dir).absolute()
+    target = check_run_target(out_dir, force=force)
     with (
         sigterm_as_keyboard_interrupt(),
         staged_folder(target, force=force, is_replaceable=is_run_folder, what="run") as stage,
