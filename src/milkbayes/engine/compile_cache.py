@@ -339,7 +339,11 @@ def _callback(source: str, name: str, function: Any, shared: _Shared, **constant
     import numba
     import nutpie.compile_pymc as nutpie_pymc
     from pytensor import config
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
+    from pytensor.link.numba.cache import (
+        CACHED_SRC_FUNCTIONS,
+        NUMBA_CACHE_PATH,
+        compile_numba_function_src,
+    )
 
     inner = function.vm.jit_fn
     keys = [shared.keys[variable] for variable in function.get_shared()]
@@ -352,8 +356,8 @@ def _callback(source: str, name: str, function: Any, shared: _Shared, **constant
         if config.numba__cache
         else None
     )
-    folder = Path(config.base_compiledir) / "numba"
-    secret = _secret(Path(config.base_compiledir)) if key is not None else None
+    folder = Path(NUMBA_CACHE_PATH)
+    secret = _secret(folder.parent) if key is not None else None
     if key is not None and (secret is None or not _trusted_folder(folder)):
         _say_once(
             "untrusted",

@@ -108,10 +108,10 @@ def sample(
     tune: int,
     chains: int,
 ):
-    """Refit the compiled model to ``data``; returns the posterior DataTree."""
+    """Refit the compiled model to ``data``; returns the DataTree with the deterministics."""
     from milkbayes.engine.sampling import sample_uninterrupted
 
-    return sample_uninterrupted(
+    tree = sample_uninterrupted(
         _with_data(bundle, data),
         draws=draws,
         tune=tune,
@@ -120,6 +120,18 @@ def sample(
         seed=int(seed),
         progress_bar=False,
     )
+    tree["posterior"] = _deterministics(bundle).add_to(tree["posterior"].to_dataset())
+    return tree
+
+
+def _deterministics(bundle: CompiledModel) -> Any:
+    """The model's deterministics (the compiled model stores the free variables only)."""
+    from milkbayes.engine.deterministics import Deterministics
+
+    entry = bundle.entry
+    if entry.deterministics is None:
+        entry.deterministics = Deterministics(entry.model)
+    return entry.deterministics
 
 
 def sample_scalars(
