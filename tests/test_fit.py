@@ -115,9 +115,11 @@ def test_a_fit_does_not_depend_on_what_the_process_fitted_before(model_name, bun
 
 
 def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_fit):
-    """``sample_timed`` splits nutpie's ``wait()`` to time the chains alone: the draws
-    must be those of a plain blocking ``nutpie.sample`` with the same settings, and
-    the sampler's seconds a part of the sampling step's.
+    """``sample_timed`` times the chains alone and keeps nutpie's draws.
+
+    It splits nutpie's ``wait()``: the draws must be those of a plain blocking
+    ``nutpie.sample`` with the same settings, and the sampler's seconds a part of the
+    sampling step's.
     """
     import nutpie
 
@@ -140,8 +142,10 @@ def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_
 
 
 def test_sample_timed_falls_back_to_wait_under_another_nutpie(monkeypatch):
-    """Without nutpie 0.16's internals (another release), the whole ``wait()`` is timed
-    and its trace returned, rather than an AttributeError.
+    """Under another nutpie release the whole ``wait()`` is timed.
+
+    Without nutpie 0.16's internals its trace is returned, rather than an
+    AttributeError.
     """
     import nutpie
 
@@ -171,8 +175,9 @@ def test_refit_reuses_compiled_model_and_recompiles_on_new_shape(toy_model, toy_
 
 
 def test_target_accept_reaches_nutpie(toy_model, toy_prior, small_study):
-    """Dual averaging tunes the step size so that the mean acceptance statistic of
-    the kept draws sits near the target (Hoffman & Gelman 2014, section 3.2).
+    """The mean acceptance statistic of the kept draws sits near the target.
+
+    Dual averaging tunes the step size to that end (Hoffman & Gelman 2014, section 3.2).
     """
     means = {}
     for target in (0.6, 0.95):
@@ -296,10 +301,11 @@ def test_nan_mcid_is_refused(toy_model, toy_prior, small_study):
 
 
 def test_same_shapes_of_another_outcome_kind_get_their_own_compiled_model(bundled_study):
-    """The named prior sets of volumes and of continuous outcomes have different
-    hyperparameters (volumes add the log-normal ones), each a pm.Data of the graph: a
-    continuous study of the bundled study's shape must not reuse the volume graph (it
-    once did, in test orders where a volume fit came first, and was refused).
+    """A continuous study of the bundled study's shape does not reuse the volume graph.
+
+    The named prior sets of volumes and of continuous outcomes have different
+    hyperparameters (volumes add the log-normal ones), each a pm.Data of the graph, so
+    a graph compiled for one kind would refuse the other's prior set.
     """
     from milkbayes.data.study import Outcome, study_from_frame
 

@@ -141,10 +141,12 @@ def drop_run_specific(payload: dict) -> dict:
 # ----------------------------------------------------------------------------- fit runs
 @pytest.fixture(scope="module")
 def fit_runs(tmp_path_factory):
-    """Phase 1: SIGTERM a `fit` while it samples, beside earlier results (SIGINT is
-    test_ctrl_c_while_fit_samples_says_interrupted). Phase 2, all at
-    once: a rerun into the interrupted folder, a second run with the same seed, and two
-    runs with different seeds into one shared folder.
+    """Runs of `fit` that are killed, rerun and racing, beside earlier results.
+
+    Phase 1: SIGTERM a `fit` while it samples (SIGINT is
+    test_ctrl_c_while_fit_samples_says_interrupted). Phase 2, all at once: a rerun
+    into the interrupted folder, a second run with the same seed, and two runs with
+    different seeds into one shared folder.
     """
     root = tmp_path_factory.mktemp("fits")
     earlier = earlier_results(root)
@@ -294,10 +296,9 @@ def test_diagnose_reports_the_failure_again_and_strict_exits_3(fit_runs, capsys)
 def test_ctrl_c_while_fit_samples_says_interrupted(tmp_path):
     """SIGINT while nutpie samples: exit 130, "interrupted", no run folder.
 
-    Was a bug (fit._sample, found by these tests): nutpie catches KeyboardInterrupt and
-    *returns* the trace drawn so far, so with one chain a truncated posterior (e.g.
-    45 004 of 1 000 000 draws) was saved as a complete run with exit 0, and with two
-    chains the NaN-padded trace failed as "draws of 'effect' are not finite".
+    nutpie catches KeyboardInterrupt and *returns* the trace drawn so far: with one
+    chain a truncated posterior that looks complete, with two a NaN-padded one.
+    Neither may be saved as a run.
     """
     process = subprocess.Popen(
         [
@@ -465,9 +466,10 @@ def test_report_appearing_meanwhile_is_not_replaced_without_force(tmp_path):
 def test_run_landing_between_check_and_rename_is_refused_cleanly(
     tmp_path, monkeypatch, toy_model, toy_prior, small_study
 ):
-    """Another run lands between save_run's existence check and its rename (two
-    `fit --out same` at once): RunExistsError, the other run intact, and no temporary
-    folder left (os.rename's ENOTEMPTY must not escape as a traceback).
+    """Another run landing between save_run's check and its rename is refused cleanly.
+
+    Two `fit --out same` at once: RunExistsError, the other run intact, and no
+    temporary folder left (os.rename's ENOTEMPTY must not escape as a traceback).
     """
     from milkbayes.engine import fit as fitmod
     from milkbayes.engine import runs
@@ -694,8 +696,10 @@ def test_bad_prior_files_are_clear_errors_through_the_cli(tmp_path, capsys, text
 
 
 def test_prior_named_with_a_path_cannot_move_the_default_run_folder(tmp_path, capsys, monkeypatch):
-    """A prior set named "../../x" (its TOML `name`) must not steer the default run
-    folder out of ./runs; the folder is checked where save_run would write it.
+    """A prior set named "../../x" (its TOML `name`) cannot steer the run folder.
+
+    The default run folder stays in ./runs; it is checked where save_run would write
+    it.
     """
     import milkbayes.engine.fit as fit_module
     import milkbayes.engine.runs as runs_module

@@ -275,7 +275,7 @@ def _element_name(var: xr.DataArray, name: str, index: int) -> str:
     position = np.unravel_index(index, var.shape)
     labels = [
         str(var[dim].values[i]) if dim in var.coords else str(i)
-        for dim, i in zip(var.dims, position)
+        for dim, i in zip(var.dims, position, strict=True)
     ]
     return f"{name}[{', '.join(labels)}]"
 
@@ -606,7 +606,7 @@ def predictive_figure(
 
     figure = Figure(figsize=(8, 3.2), layout="constrained")
     axes = figure.subplots(1, len(STATISTICS))
-    for axis, (name, statistic) in zip(axes, STATISTICS.items()):
+    for axis, (name, statistic) in zip(axes, STATISTICS.items(), strict=True):
         replicated = statistic(np.asarray(simulated, dtype=float))
         value = float(statistic(np.asarray(observed, dtype=float)))
         axis.hist(replicated, bins=40, color="#8da0cb", edgecolor="white")

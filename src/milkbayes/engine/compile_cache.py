@@ -4,9 +4,9 @@ r"""nutpie's compiled model, with its C callbacks cached on disk across processe
 (the log-density with its gradient, and the "expand" function that maps a draw to the
 stored variables) that nutpie's Rust sampler calls. PyTensor caches the numba code of
 the model's graph in its compile directory, but nutpie's callbacks around it are
-compiled anew in every process, and that is most of a compile: on the flagship model,
-5.6 s of the 7.0 s (numba typing the wrapper and its shared-data extraction, then LLVM
-optimising the whole linked module again).
+compiled anew in every process, and that is most of a compile (numba typing the
+wrapper and its shared-data extraction, then LLVM optimising the whole linked module
+again; the figures are in ``benchmarks/bench_refit.py``).
 
 numba can cache a ``cfunc`` (``cache=True``) but not nutpie's, for two reasons that
 are not bugs in either library, only choices that do not fit together:
@@ -31,7 +31,7 @@ Notes
 **The key.** numba does not hash a function's globals, so everything the callback's
 machine code depends on is in the key: PyTensor's own cache key of the compiled
 function graph (it covers the graph, its rewrites and every constant, including the
-design data that :mod:`milkbayes.engine.fit` freezes into the graph) with numba's fastmath
+design data that :mod:`milkbayes.engine.cache` freezes into the graph) with numba's fastmath
 flag, the callback source, the number of unconstrained and stored values, the name,
 dtype and shape of each shared variable, and the versions of nutpie, numba, llvmlite
 and PyTensor. numba adds the signature and the CPU. When PyTensor has no key for a
@@ -45,17 +45,18 @@ are written by numba under a temporary name and renamed, so concurrent processes
 (the background worker of ``milkbayes reanalyze``) cannot read a half-written entry.
 Each model and design compiled adds about 1 MB (the flagship's log-density
 callback), beside PyTensor's own entries for the same graph; nothing is evicted, as
-in PyTensor's cache. The entries are numba's (pickled compile results), trusted as
-PyTensor trusts its own in the same folder.
+in PyTensor's cache. The entries are numba's (pickled compile results): see
+"Untrusted entries" below.
 
 **No fastmath.** The model is compiled with numba's fastmath flags off
 (``pytensor.config.numba__fastmath``), whatever the configuration says. With them on,
-LLVM may contract and reassociate floating-point operations differently when a
-function is compiled in this process (its code inlined into the callback) and when
-it is loaded from the cache (called, not inlined), so the gradients differed in the
-last bits between a process that found the cache empty and one that found it full;
-over a long chain that is a different posterior for the same seed. Without fastmath
-every operation is IEEE-exact, and a fit's draws no longer depend on the cache.
+LLVM may contract and reassociate floating-point operations, and it does so
+differently for code compiled in this process (the callback linked with freshly
+compiled graph functions) and for code loaded from the cache: the gradients of a
+process that found the cache empty and of one that found it full differ in the last
+bits, and over a long chain that is a different posterior for the same seed.
+Without fastmath every operation is rounded as IEEE 754 prescribes, wherever the
+code was compiled, so a fit's draws do not depend on the cache.
 
 **Untrusted entries.** numba loads a cache entry by unpickling it: a truncated or
 empty entry (a full disk, a killed process) would fail on every later compile, and
