@@ -153,8 +153,9 @@ def test_a_new_process_loads_the_callbacks_and_a_changed_constant_does_not(tmp_p
 
 
 def test_another_nutpie_series_gets_nutpies_own_uncached_compilation(toy, monkeypatch):
-    """The rebuild follows nutpie 0.16's internals; under another release it must not
-    guess, but hand the model to nutpie.
+    """Under another nutpie release the model goes to nutpie's own compilation.
+
+    The rebuild follows nutpie 0.16's internals; it must not guess at others.
     """
     import nutpie
 

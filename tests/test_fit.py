@@ -86,11 +86,12 @@ def test_paired_change_same_seed_identical(paired_fit, bundled_study):
 
 @pytest.mark.parametrize("model_name", ["paired_change", "prepost_hierarchical"])
 def test_a_fit_does_not_depend_on_what_the_process_fitted_before(model_name, bundled_study):
-    """Same data, prior and seed, same draws, whether the compiled model was made for
-    this fit or for an earlier one with another prior. nutpie starts each chain at
-    the priors' support points (jittered); they must be this fit's priors (a stale
-    start once made the sensitivity grid's first refit depend on the run before it).
-    The flagship checks the copy compiled with its design data frozen.
+    """Same data, prior and seed give the same draws, whatever was compiled before.
+
+    The compiled model may have been made for this fit or for an earlier one with
+    another prior. nutpie starts each chain at the priors' support points (jittered);
+    they must be this fit's priors. The flagship checks the copy compiled with its
+    design data frozen.
     """
     settings = {
         "draws": 50,

@@ -628,8 +628,9 @@ def figure_png(figure) -> bytes:
 
 # ----------------------------------------------------------------------------- LOO-PIT
 def loo_pit_figure(pit: LooPit):
-    """ECDF of the LOO-PIT values against the uniform diagonal, with the 95 %
-    Kolmogorov-Smirnov band (``scipy.stats.kstwo``) around it.
+    """ECDF of the LOO-PIT values against the uniform diagonal.
+
+    The 95 % Kolmogorov-Smirnov band (``scipy.stats.kstwo``) is drawn around it.
     """
     from matplotlib.figure import Figure
     from scipy import stats
@@ -689,8 +690,10 @@ class LooPit:
 
 
 def loo_pit(tree: xr.DataTree, variable: str | None = None, *, seed: int = 0) -> LooPit:
-    """LOO-PIT with ``arviz.loo_pit`` (needs log_likelihood, posterior_predictive and
-    observed_data), and a KS test of uniformity.
+    """LOO-PIT with ``arviz.loo_pit``, and a KS test of uniformity.
+
+    The tree needs the groups ``log_likelihood``, ``posterior_predictive`` and
+    ``observed_data``.
     """
     import arviz as az
     from scipy import stats
