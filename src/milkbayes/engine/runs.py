@@ -268,7 +268,9 @@ def save_run(
     --------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp()) / "taken"
-    >>> _ = folder.mkdir(); _ = (folder / "posterior.nc").write_text("old")
+    >>> _ = folder.mkdir()
+    >>> for name in RUN_FILES:
+    ...     _ = (folder / name).write_text("an earlier run")
     >>> save_run(None, folder)
     Traceback (most recent call last):
     ...

@@ -250,14 +250,15 @@ def interrupts_reraised() -> Iterator[None]:
     Examples
     --------
     >>> import os, signal
-    >>> with interrupts_reraised():
-    ...     try:
-    ...         os.kill(os.getpid(), signal.SIGTERM)
-    ...     except KeyboardInterrupt:
-    ...         pass  # swallowed, as PyMC does
-    Traceback (most recent call last):
-    ...
-    KeyboardInterrupt: interrupted by signal 15
+    >>> try:
+    ...     with interrupts_reraised():
+    ...         try:
+    ...             os.kill(os.getpid(), signal.SIGTERM)
+    ...         except KeyboardInterrupt:
+    ...             pass  # swallowed, as PyMC does
+    ... except KeyboardInterrupt as interrupt:
+    ...     print("re-raised:", interrupt)
+    re-raised: interrupted by signal 15
     """
     if not _in_main_thread():
         yield
