@@ -9,7 +9,7 @@ into a temporary folder. *Cold* means every cache a new user would not have is e
 * numba's own cache and anything under ``XDG_CACHE_HOME``: a new, empty folder;
 * matplotlib's font cache (``MPLCONFIGDIR``): a new, empty folder.
 
-milkbayes itself keeps compiled models only in memory (``milkbayes.engine.fit._CACHE``, one
+milkbayes itself keeps compiled models only in memory (``milkbayes.engine.cache``, one
 per process), so a fresh process is cold for it. *Warm* is a second fresh process
 with the same (now filled) folders: the second ``make reanalyze`` of a user.
 

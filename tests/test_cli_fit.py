@@ -246,3 +246,63 @@ def test_signed_rank_json_has_log_bf10(tmp_path, capsys):
     assert isinstance(payload["log_bf10"], float) and payload["log_bf10"] == saved["log_bf10"]
     for key in ("effect_median", "effect_ci95_low", "effect_ci95_high", "p_effect_gt_0"):
         assert isinstance(payload[key], float)
+
+
+def _never_sample(monkeypatch):
+    """Make any call of the engine's fit() fail the test: refusals come before sampling."""
+
+    def sampled(*args, **kwargs):
+        raise AssertionError("fit() ran although the output folder was refused")
+
+    monkeypatch.setattr("milkbayes.engine.fit.fit", sampled)
+
+
+def test_force_never_replaces_a_folder_holding_other_files(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.docx").write_text("three years of work")
+    _never_sample(monkeypatch)
+    code, out, err = _run(capsys, "fit", "paired_change", *TINY, "--force", "--out", str(folder))
+    assert code == EXIT_USER_ERROR
+    assert "not a milkbayes run" in err and "Traceback" not in err and out == ""
+    assert (folder / "chapter1.docx").read_text() == "three years of work"
+    assert sorted(p.name for p in folder.iterdir()) == ["chapter1.docx"]
+
+
+def test_force_never_replaces_the_current_folder(tmp_path, capsys, monkeypatch):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "sub").mkdir()
+    _never_sample(monkeypatch)
+    for where, out_dir in ((tmp_path, "."), (tmp_path / "sub", "..")):
+        monkeypatch.chdir(where)
+        code, _, err = _run(capsys, "fit", "paired_change", *TINY, "--force", "--out", out_dir)
+        assert code == EXIT_USER_ERROR and "current folder" in err, err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sub"]
+
+
+def test_out_below_a_file_fails_before_sampling(tmp_path, capsys, monkeypatch):
+    (tmp_path / "some_file").write_text("x")
+    _never_sample(monkeypatch)
+    code, out, err = _run(
+        capsys, "fit", "paired_change", *TINY, "--out", str(tmp_path / "some_file" / "sub")
+    )
+    assert code == EXIT_USER_ERROR and out == ""
+    assert err.strip().splitlines()[-1].startswith("error:") and "some_file" in err
+    assert "not a folder" in err and "Traceback" not in err
+    assert (tmp_path / "some_file").read_text() == "x"
+
+
+def test_force_replaces_only_an_earlier_run(tmp_path, capsys):
+    """An earlier run folder (RUN_FILES and nothing else) is what --force replaces."""
+    from milkbayes.engine.runs import RUN_FILES
+
+    folder = tmp_path / "r"
+    assert _run(capsys, "fit", "paired_change", *TINY, "--out", str(folder))[0] == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted(RUN_FILES)
+    code, _, err = _run(
+        capsys, "fit", "paired_change", *TINY, "--seed", "5", "--force", "--out", str(folder)
+    )
+    assert code == 0, err
+    assert json.loads((folder / "provenance.json").read_text())["seed"] == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no temporary or old folder

@@ -21,8 +21,10 @@ import xarray as xr
 from scipy import stats
 
 from milkbayes import RECONSTRUCTED_WARNING
+from milkbayes.engine import cache, runs, sampling
 from milkbayes.engine import fit as fitmod
-from milkbayes.engine.fit import FitResult, fit, load_run, save_run
+from milkbayes.engine.fit import FitResult, fit
+from milkbayes.engine.runs import load_run, save_run
 from milkbayes.errors import MilkbayesError, ModelError, PriorError, RunExistsError
 
 SMALL = {"draws": 300, "tune": 300, "chains": 2}
@@ -84,11 +86,12 @@ def test_paired_change_same_seed_identical(paired_fit, bundled_study):
 
 @pytest.mark.parametrize("model_name", ["paired_change", "prepost_hierarchical"])
 def test_a_fit_does_not_depend_on_what_the_process_fitted_before(model_name, bundled_study):
-    """Same data, prior and seed, same draws, whether the compiled model was made for
-    this fit or for an earlier one with another prior. nutpie starts each chain at
-    the priors' support points (jittered); they must be this fit's priors (a stale
-    start once made the sensitivity grid's first refit depend on the run before it).
-    The flagship checks the copy compiled with its design data frozen.
+    """Same data, prior and seed give the same draws, whatever was compiled before.
+
+    The compiled model may have been made for this fit or for an earlier one with
+    another prior. nutpie starts each chain at the priors' support points (jittered);
+    they must be this fit's priors. The flagship checks the copy compiled with its
+    design data frozen.
     """
     settings = {
         "draws": 50,
@@ -98,29 +101,31 @@ def test_a_fit_does_not_depend_on_what_the_process_fitted_before(model_name, bun
         "log_likelihood": False,
         "posterior_predictive": False,
     }
-    kept = dict(fitmod._CACHE)  # other tests count on their compiled models
+    kept = dict(cache._CACHE)  # other tests count on their compiled models
     try:
-        fitmod.clear_cache()
+        cache.clear_cache()
         fit(model_name, bundled_study, prior="enthusiastic", **settings)
         after_another = fit(model_name, bundled_study, prior="skeptical", **settings)
-        fitmod.clear_cache()
+        cache.clear_cache()
         alone = fit(model_name, bundled_study, prior="skeptical", **settings)
     finally:
-        fitmod.clear_cache()
-        fitmod._CACHE.update(kept)
+        cache.clear_cache()
+        cache._CACHE.update(kept)
     for name, values in alone.tree.posterior.data_vars.items():
         assert _bit_identical(values.values, after_another.tree.posterior[name].values), name
 
 
 def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_fit):
-    """``sample_timed`` splits nutpie's ``wait()`` to time the chains alone: the draws
-    must be those of a plain blocking ``nutpie.sample`` with the same settings, and
-    the sampler's seconds a part of the sampling step's.
+    """``sample_timed`` times the chains alone and keeps nutpie's draws.
+
+    It splits nutpie's ``wait()``: the draws must be those of a plain blocking
+    ``nutpie.sample`` with the same settings, and the sampler's seconds a part of the
+    sampling step's.
     """
     import nutpie
 
     assert 0.0 < paired_fit.sampler_seconds <= paired_fit.sample_seconds
-    entry = next(e for key, e in fitmod._CACHE.items() if key[0].endswith("paired_change"))
+    entry = next(e for key, e in cache._CACHE.items() if key[0].endswith("paired_change"))
     settings = {
         "draws": 40,
         "tune": 40,
@@ -130,7 +135,7 @@ def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_
         "progress_bar": False,
         "save_warmup": False,
     }
-    timed, seconds = fitmod.sample_timed(entry.compiled, **settings)
+    timed, seconds = sampling.sample_timed(entry.compiled, **settings)
     plain = nutpie.sample(entry.compiled, **settings)
     assert seconds > 0
     for name, values in plain.posterior.data_vars.items():
@@ -138,8 +143,10 @@ def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_
 
 
 def test_sample_timed_falls_back_to_wait_under_another_nutpie(monkeypatch):
-    """Without nutpie 0.16's internals (another release), the whole ``wait()`` is timed
-    and its trace returned, rather than an AttributeError.
+    """Under another nutpie release the whole ``wait()`` is timed.
+
+    Without nutpie 0.16's internals its trace is returned, rather than an
+    AttributeError.
     """
     import nutpie
 
@@ -151,26 +158,27 @@ def test_sample_timed_falls_back_to_wait_under_another_nutpie(monkeypatch):
             raise AssertionError("not cancelled when all went well")
 
     monkeypatch.setattr(nutpie, "sample", lambda compiled, **settings: OtherNutpiesSampler())
-    tree, seconds = fitmod.sample_timed(object(), draws=1)
+    tree, seconds = sampling.sample_timed(object(), draws=1)
     assert tree == "the trace" and seconds >= 0.0
 
 
 def test_refit_reuses_compiled_model_and_recompiles_on_new_shape(toy_model, toy_prior, small_study):
     fit(toy_model, small_study, prior=toy_prior, seed=1, **SMALL)
-    size = fitmod.cache_size()
+    size = cache.cache_size()
     refit = fit(toy_model, _shifted(small_study, 3.0), prior=toy_prior, seed=1, **SMALL)
-    assert refit.compile_seconds == 0.0 and fitmod.cache_size() == size
+    assert refit.compile_seconds == 0.0 and cache.cache_size() == size
     fewer = small_study.subset(small_study.ids[:6])
     smaller = fit(toy_model, fewer, prior=toy_prior, seed=1, **SMALL)
-    assert smaller.compile_seconds > 0 and fitmod.cache_size() == size + 1
+    assert smaller.compile_seconds > 0 and cache.cache_size() == size + 1
     assert smaller.tree.posterior_predictive["change_obs"].sizes["mother"] == 6
     mean, sd = toy_model.conjugate_posterior(smaller.inputs, toy_prior)
     assert abs(smaller.tree.posterior["effect"].values.mean() - mean) < 4 * sd / np.sqrt(150)
 
 
 def test_target_accept_reaches_nutpie(toy_model, toy_prior, small_study):
-    """Dual averaging tunes the step size so that the mean acceptance statistic of
-    the kept draws sits near the target (Hoffman & Gelman 2014, section 3.2).
+    """The mean acceptance statistic of the kept draws sits near the target.
+
+    Dual averaging tunes the step size to that end (Hoffman & Gelman 2014, section 3.2).
     """
     means = {}
     for target in (0.6, 0.95):
@@ -294,10 +302,11 @@ def test_nan_mcid_is_refused(toy_model, toy_prior, small_study):
 
 
 def test_same_shapes_of_another_outcome_kind_get_their_own_compiled_model(bundled_study):
-    """The named prior sets of volumes and of continuous outcomes have different
-    hyperparameters (volumes add the log-normal ones), each a pm.Data of the graph: a
-    continuous study of the bundled study's shape must not reuse the volume graph (it
-    once did, in test orders where a volume fit came first, and was refused).
+    """A continuous study of the bundled study's shape does not reuse the volume graph.
+
+    The named prior sets of volumes and of continuous outcomes have different
+    hyperparameters (volumes add the log-normal ones), each a pm.Data of the graph, so
+    a graph compiled for one kind would refuse the other's prior set.
     """
     from milkbayes.data.study import Outcome, study_from_frame
 
@@ -349,7 +358,7 @@ def test_data_not_supplied_by_inputs_is_refused(toy_model, toy_prior, small_stud
 # ----------------------------------------------------------------------------- run folders
 def test_save_run_writes_a_folder_that_reopens(paired_fit, tmp_path):
     folder = save_run(paired_fit, tmp_path / "run", command_line=["milkbayes", "fit"])
-    assert sorted(p.name for p in folder.iterdir()) == sorted(fitmod.RUN_FILES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(runs.RUN_FILES)
     import arviz as az
 
     tree = az.from_netcdf(folder / "posterior.nc")
@@ -412,29 +421,29 @@ def test_run_is_never_overwritten_without_force(
 
 
 def test_interrupted_write_leaves_nothing(paired_fit, tmp_path, monkeypatch):
-    real = fitmod._write_json
+    real = runs.atomic_write_text
     calls = []
 
-    def interrupt_on_second(path, payload):
+    def interrupt_on_second(path, text):
         calls.append(path.name)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        real(path, payload)
+        real(path, text)
 
-    monkeypatch.setattr(fitmod, "_write_json", interrupt_on_second)
+    monkeypatch.setattr(runs, "atomic_write_text", interrupt_on_second)
     with pytest.raises(KeyboardInterrupt):
         save_run(paired_fit, tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_sigterm_during_write_cleans_up(paired_fit, tmp_path, monkeypatch):
-    real = fitmod._write_json
+    real = runs.atomic_write_text
 
-    def terminated(path, payload):
-        real(path, payload)
+    def terminated(path, text):
+        real(path, text)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(fitmod, "_write_json", terminated)
+    monkeypatch.setattr(runs, "atomic_write_text", terminated)
     handler = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
         save_run(paired_fit, tmp_path / "run")
@@ -446,10 +455,10 @@ def test_forced_write_interrupted_keeps_the_old_run(paired_fit, tmp_path, monkey
     target = save_run(paired_fit, tmp_path / "run")
     before = {p.name: p.read_bytes() for p in target.iterdir()}
 
-    def broken(path, payload):
+    def broken(path, text):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(fitmod, "_write_json", broken)
+    monkeypatch.setattr(runs, "atomic_write_text", broken)
     with pytest.raises(RuntimeError):
         save_run(paired_fit, target, force=True)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
@@ -457,10 +466,10 @@ def test_forced_write_interrupted_keeps_the_old_run(paired_fit, tmp_path, monkey
 
 
 def test_output_names_cannot_escape(tmp_path):
-    assert fitmod.safe_run_name("../../x/../y") == "x_.._y"
-    assert "/" not in fitmod.safe_run_name("a/b\\c")
+    assert runs.safe_run_name("../../x/../y") == "x_.._y"
+    assert "/" not in runs.safe_run_name("a/b\\c")
     with pytest.raises(MilkbayesError, match="outside"):
-        fitmod._inside(tmp_path, "../evil.json")
+        runs._inside(tmp_path, "../evil.json")
 
 
 def test_load_run_errors(tmp_path):
@@ -481,9 +490,12 @@ def test_load_run_round_trip(paired_fit, tmp_path):
     assert saved.summary["p_effect_gt_mcid"] == paired_fit.summary["p_effect_gt_mcid"]
 
 
-def test_json_ready_refuses_nan():
-    with pytest.raises(ModelError, match="NaN"):
-        fitmod.json_ready({"x": float("nan")})
+def test_run_json_follows_the_jsonio_policy(paired_fit, tmp_path):
+    """NaN is written as null and infinity as "inf" (milkbayes.jsonio), not refused."""
+    extra = {"bf10": float("inf"), "not_computed": float("nan")}
+    result = replace(paired_fit, summary={**paired_fit.summary, **extra})
+    summary = json.loads((save_run(result, tmp_path / "run") / "summary.json").read_text())
+    assert summary["bf10"] == "inf" and summary["not_computed"] is None
 
 
 def test_fit_result_is_frozen(paired_fit):

@@ -10,13 +10,13 @@ import pytest
 from scipy import stats
 
 from milkbayes.data.study import Outcome
+from milkbayes.engine.predictive import prior_predictive
 from milkbayes.errors import PriorError
 from milkbayes.models.priors import (
     MODEL_NAMES,
     PRIOR_NAMES,
     get_prior,
     implied_effect_exceedance,
-    prior_predictive,
 )
 
 VOLUME = Outcome("volume", "ml")
@@ -150,7 +150,7 @@ def test_prior_predictive_matches_the_prior_set(bundled_study):
     """Prior draws of the effect follow the set's Normal(mu, sigma) (KS test)."""
     prior = get_prior("enthusiastic", bundled_study.outcome, "two_arm")
     tree = prior_predictive(
-        "prepost_hierarchical", bundled_study, "enthusiastic", draws=400, seed=3
+        "prepost_hierarchical", bundled_study, prior="enthusiastic", draws=400, seed=3
     )
     effect = np.asarray(tree.prior["effect"]).ravel()
     assert (
@@ -168,7 +168,7 @@ def test_paired_change_prior_predictive_matches_its_belief_sentence(bundled_stud
     The belief sentence states that probability, computed there by quadrature.
     """
     prior = get_prior("enthusiastic", bundled_study.outcome, "paired_change")
-    tree = prior_predictive("paired_change", bundled_study, prior, draws=4000, seed=5)
+    tree = prior_predictive("paired_change", bundled_study, prior=prior, draws=4000, seed=5)
     effect = np.asarray(tree.prior["effect"]).ravel()
     stated = _percent_in(prior.beliefs[-1])
     se = math.sqrt(stated * (1 - stated) / effect.size)
@@ -177,7 +177,7 @@ def test_paired_change_prior_predictive_matches_its_belief_sentence(bundled_stud
 
 
 def test_signed_rank_prior_predictive_draws_delta_only(bundled_study):
-    tree = prior_predictive("signed_rank", bundled_study, "skeptical", draws=2000, seed=6)
+    tree = prior_predictive("signed_rank", bundled_study, prior="skeptical", draws=2000, seed=6)
     delta = np.asarray(tree.prior["delta"]).ravel()
     assert stats.kstest(delta, stats.cauchy(0, 0.2).cdf).pvalue > 0.001
 

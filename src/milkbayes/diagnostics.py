@@ -275,7 +275,7 @@ def _element_name(var: xr.DataArray, name: str, index: int) -> str:
     position = np.unravel_index(index, var.shape)
     labels = [
         str(var[dim].values[i]) if dim in var.coords else str(i)
-        for dim, i in zip(var.dims, position)
+        for dim, i in zip(var.dims, position, strict=True)
     ]
     return f"{name}[{', '.join(labels)}]"
 
@@ -606,7 +606,7 @@ def predictive_figure(
 
     figure = Figure(figsize=(8, 3.2), layout="constrained")
     axes = figure.subplots(1, len(STATISTICS))
-    for axis, (name, statistic) in zip(axes, STATISTICS.items()):
+    for axis, (name, statistic) in zip(axes, STATISTICS.items(), strict=True):
         replicated = statistic(np.asarray(simulated, dtype=float))
         value = float(statistic(np.asarray(observed, dtype=float)))
         axis.hist(replicated, bins=40, color="#8da0cb", edgecolor="white")
@@ -628,8 +628,9 @@ def figure_png(figure) -> bytes:
 
 # ----------------------------------------------------------------------------- LOO-PIT
 def loo_pit_figure(pit: LooPit):
-    """ECDF of the LOO-PIT values against the uniform diagonal, with the 95 %
-    Kolmogorov-Smirnov band (``scipy.stats.kstwo``) around it.
+    """ECDF of the LOO-PIT values against the uniform diagonal.
+
+    The 95 % Kolmogorov-Smirnov band (``scipy.stats.kstwo``) is drawn around it.
     """
     from matplotlib.figure import Figure
     from scipy import stats
@@ -689,8 +690,10 @@ class LooPit:
 
 
 def loo_pit(tree: xr.DataTree, variable: str | None = None, *, seed: int = 0) -> LooPit:
-    """LOO-PIT with ``arviz.loo_pit`` (needs log_likelihood, posterior_predictive and
-    observed_data), and a KS test of uniformity.
+    """LOO-PIT with ``arviz.loo_pit``, and a KS test of uniformity.
+
+    The tree needs the groups ``log_likelihood``, ``posterior_predictive`` and
+    ``observed_data``.
     """
     import arviz as az
     from scipy import stats

@@ -1,6 +1,6 @@
 """``milkbayes fit`` and ``milkbayes diagnose``: one library call each.
 
-``fit`` is :func:`milkbayes.engine.fit.fit` followed by :func:`milkbayes.engine.fit.save_run`;
+``fit`` is :func:`milkbayes.engine.fit.fit` followed by :func:`milkbayes.engine.runs.save_run`;
 ``diagnose`` re-reads a run folder and recomputes its diagnostics
 (:mod:`milkbayes.diagnostics`). Results go to stdout (``--json``: exactly one JSON
 object); progress, the reconstructed-data banner and diagnostic alarms go to stderr.
@@ -10,7 +10,6 @@ status :data:`milkbayes.errors.EXIT_DIAGNOSTICS_FAILED`.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -63,8 +62,10 @@ def _stdout_console():
 
 
 def _literal(text: Any) -> str:
-    """``text`` escaped for rich markup: run folders, prior names, subgroup levels and
-    diagnostic details come from the user, and "[/]" in them must print as itself.
+    """``text`` escaped for rich markup.
+
+    Run folders, prior names, subgroup levels and diagnostic details come from the
+    user, and "[/]" in them must print as itself.
     """
     from rich.markup import escape
 
@@ -82,9 +83,9 @@ def _load_study(data: Path | None, scenario: str):
 
 
 def _echo_json(payload: dict[str, Any]) -> None:
-    from milkbayes.engine.fit import json_ready
+    from milkbayes.jsonio import dumps
 
-    typer.echo(json.dumps(json_ready(payload, where="output"), indent=2, allow_nan=False))
+    typer.echo(dumps(payload))
 
 
 def _warn_reconstructed(reconstructed: bool) -> None:
@@ -137,8 +138,10 @@ def _fmt(value: Any) -> str:
 
 
 def _flatten(key: str, value: Any) -> list[tuple[str, str]]:
-    """Rows for a summary entry; nested dicts (e.g. subgroup effects) become one row per
-    leaf, and a ``{median, ci95_low, ci95_high}`` leaf reads "median (low to high)".
+    """Rows for a summary entry.
+
+    Nested dicts (e.g. subgroup effects) become one row per leaf, and a
+    ``{median, ci95_low, ci95_high}`` leaf reads "median (low to high)".
     """
     if isinstance(value, dict):
         if {"median", "ci95_low", "ci95_high"} <= set(value):
@@ -160,7 +163,7 @@ def _flatten(key: str, value: Any) -> list[tuple[str, str]]:
 
 
 def _default_out(model: str, likelihood: str, prior_name: str, seed: int) -> Path:
-    from milkbayes.engine.fit import safe_run_name
+    from milkbayes.engine.runs import safe_run_name
 
     return Path("runs") / safe_run_name(f"{model}_{likelihood}_{prior_name}_seed{seed}")
 
@@ -231,14 +234,14 @@ def fit_command(
 ) -> None:
     """Fit a Bayesian model with nutpie and save the run (NetCDF + provenance)."""
     from milkbayes.engine.fit import (
-        check_sampler_settings,
         fit,
         load_model,
         resolve_likelihood,
         resolve_prior,
         resolve_target_accept,
-        save_run,
     )
+    from milkbayes.engine.runs import check_run_target, save_run
+    from milkbayes.engine.sampling import check_sampler_settings
 
     check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
     if target_accept is not None:
@@ -252,7 +255,7 @@ def fit_command(
     run_dir = (
         out if out is not None else _default_out(module.NAME, likelihood, str(prior_set.name), seed)
     )
-    _refuse_existing(run_dir, force)
+    check_run_target(run_dir, force=force)  # before sampling, not after
     _warn_reconstructed(study.reconstructed)
     console = _stderr_console()
     with console.status(
@@ -287,24 +290,14 @@ def fit_command(
 
 
 def _command_line(ctx: typer.Context) -> dict[str, Any]:
-    """What was asked: the process arguments and the parsed options of this command
-    (they differ when :func:`milkbayes.cli.main` is called from Python).
+    """What was asked: the process arguments and the parsed options of this command.
+
+    Both are kept: they differ when :func:`milkbayes.cli.main` is called from Python.
     """
     params = {
         key: (str(value) if isinstance(value, Path) else value) for key, value in ctx.params.items()
     }
     return {"argv": ["milkbayes", *sys.argv[1:]], "command": ctx.command_path, "params": params}
-
-
-def _refuse_existing(run_dir: Path, force: bool) -> None:
-    """Fail before sampling, not after, when the run folder is taken."""
-    from milkbayes.errors import RunExistsError
-
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not force:
-        raise RunExistsError(
-            f"{run_dir} already holds a run; pass --force to replace it "
-            "or --out to choose another folder"
-        )
 
 
 def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
@@ -353,7 +346,7 @@ def diagnose_command(
 ) -> None:
     """Recompute the diagnostics of a saved run: convergence, predictive checks, LOO-PIT."""
     from milkbayes.diagnostics import convergence_report
-    from milkbayes.engine.fit import load_run
+    from milkbayes.engine.runs import load_run
 
     saved = load_run(run_dir)
     reconstructed = bool(saved.provenance.get("reconstructed", False))

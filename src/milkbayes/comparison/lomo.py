@@ -260,7 +260,7 @@ def lomo_cv(
     """
     import time
 
-    from milkbayes.engine.fit import sample_uninterrupted
+    from milkbayes.engine.sampling import sample_uninterrupted
 
     if weight_name not in model.named_vars:
         raise ModelError(

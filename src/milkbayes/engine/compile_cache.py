@@ -4,9 +4,9 @@ r"""nutpie's compiled model, with its C callbacks cached on disk across processe
 (the log-density with its gradient, and the "expand" function that maps a draw to the
 stored variables) that nutpie's Rust sampler calls. PyTensor caches the numba code of
 the model's graph in its compile directory, but nutpie's callbacks around it are
-compiled anew in every process, and that is most of a compile: on the flagship model,
-5.6 s of the 7.0 s (numba typing the wrapper and its shared-data extraction, then LLVM
-optimising the whole linked module again).
+compiled anew in every process, and that is most of a compile (numba typing the
+wrapper and its shared-data extraction, then LLVM optimising the whole linked module
+again; the figures are in ``benchmarks/bench_refit.py``).
 
 numba can cache a ``cfunc`` (``cache=True``) but not nutpie's, for two reasons that
 are not bugs in either library, only choices that do not fit together:
@@ -24,14 +24,14 @@ the order the compiled functions list them, and each callback is generated from
 source with its per-model values as module globals (no closure) and registered in
 PyTensor's numba cache under an explicit key. The sampler, the data layout and
 ``with_data`` are nutpie's, unchanged; the test suite checks that a fit is
-bit-identical to one compiled by ``nutpie.compile_pymc_model``.
+bit-identical to one compiled by ``nutpie.compile_pymc_model`` under the same flags.
 
 Notes
 -----
 **The key.** numba does not hash a function's globals, so everything the callback's
 machine code depends on is in the key: PyTensor's own cache key of the compiled
 function graph (it covers the graph, its rewrites and every constant, including the
-design data that :mod:`milkbayes.engine.fit` freezes into the graph) with numba's fastmath
+design data that :mod:`milkbayes.engine.cache` freezes into the graph) with numba's fastmath
 flag, the callback source, the number of unconstrained and stored values, the name,
 dtype and shape of each shared variable, and the versions of nutpie, numba, llvmlite
 and PyTensor. numba adds the signature and the CPU. When PyTensor has no key for a
@@ -45,11 +45,30 @@ are written by numba under a temporary name and renamed, so concurrent processes
 (the background worker of ``milkbayes reanalyze``) cannot read a half-written entry.
 Each model and design compiled adds about 1 MB (the flagship's log-density
 callback), beside PyTensor's own entries for the same graph; nothing is evicted, as
-in PyTensor's cache. The entries are numba's (pickled compile results), trusted as
-PyTensor trusts its own in the same folder.
+in PyTensor's cache. The entries are numba's (pickled compile results): see
+"Untrusted entries" below.
 
-**Gain.** On the flagship model, a new process compiles in 1.4 s instead of 7.0 s
-once the cache holds the model (same machine, same process layout).
+**No fastmath.** The model is compiled with numba's fastmath flags off
+(``pytensor.config.numba__fastmath``), whatever the configuration says. With them on,
+LLVM may contract and reassociate floating-point operations, and it does so
+differently for code compiled in this process (the callback linked with freshly
+compiled graph functions) and for code loaded from the cache: the gradients of a
+process that found the cache empty and of one that found it full differ in the last
+bits, and over a long chain that is a different posterior for the same seed.
+Without fastmath every operation is rounded as IEEE 754 prescribes, wherever the
+code was compiled, so a fit's draws do not depend on the cache.
+
+**Untrusted entries.** numba loads a cache entry by unpickling it: a truncated or
+empty entry (a full disk, a killed process) would fail on every later compile, and
+an entry written by someone else would run their code. So each callback entry is
+verified before numba reads it: an HMAC-SHA-256 of each of its files, keyed by a
+per-user secret (32 random bytes in ``<base_compiledir>/milkbayes-callbacks.key``,
+mode 0600), is written beside the entry when it is created, and an entry without a
+matching HMAC is deleted and compiled anew. A cache folder, or key file, that is
+not owned by the user or that others may write is not used at all (the callbacks
+are compiled uncached). When numba or PyTensor fail to load one of their entries
+anyway, the model is compiled once more with PyTensor's cache off. Each of these is
+said once on stderr.
 
 References
 ----------
@@ -74,20 +93,34 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
+import secrets
+import stat
+import sys
 import warnings
 from collections.abc import Iterable
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-CALLBACK_VERSION = "1"
+CALLBACK_VERSION = "2"
 """Bump when the generated callbacks change in a way the source text does not show."""
 
 NUTPIE_SERIES = "0.16."
 """The nutpie releases whose internals :func:`compile_pymc_model` rebuilds (the lock
 file pins 0.16.11); under any other, it hands over to ``nutpie.compile_pymc_model``,
 uncached, rather than guess at changed internals."""
+
+KEY_FILE_NAME = "milkbayes-callbacks.key"
+"""The per-user secret that keys the HMAC of each callback entry, in ``base_compiledir``."""
+
+HMAC_SUFFIX = ".milkbayes-hmac"
+"""The file beside each callback entry that holds the HMAC of its files."""
+
+_SAID: set[str] = set()
 
 # nutpie's callbacks (nutpie/compile_pymc.py, _make_c_logp_func and _make_c_expand_func,
 # 0.16.11), with the closure's values turned into globals.
@@ -133,7 +166,8 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
 
     The drop-in equivalent of ``nutpie.compile_pymc_model(model, var_names=...)``
     with the numba backend and nutpie's defaults (initial values at the support
-    point, jittered for every free variable).
+    point, jittered for every free variable), compiled with numba's fastmath off so
+    that the draws do not depend on what the cache held (module Notes).
 
     Parameters
     ----------
@@ -151,6 +185,25 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
     --------
     callback_cache_key : the key of a callback's cache entry.
     """
+    from pytensor import config
+
+    with config.change_flags(numba__fastmath=False):
+        try:
+            return _compile(model, var_names)
+        except Exception as error:  # noqa: BLE001 - retried uncached, then re-raised
+            if not config.numba__cache:
+                raise
+            _say_once(
+                "load",
+                f"milkbayes: a compile-cache entry could not be loaded ({type(error).__name__}); "
+                "compiling this model without the cache",
+            )
+        with config.change_flags(numba__cache=False):
+            return _compile(model, var_names)
+
+
+def _compile(model: Any, var_names: Iterable[str] | None) -> Any:
+    """:func:`compile_pymc_model` under the flags its caller set."""
     import nutpie
     import nutpie.compile_pymc as nutpie_pymc
     from pymc.initial_point import make_initial_point_fn
@@ -196,7 +249,7 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
         _n_dim=n_dim,
         dims=dims,
         _coords=coords,
-        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info)},
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
         compiled_logp_func=logp_callback,
         compiled_expand_func=expand_callback,
         initial_point_func=flat_initial_point,
@@ -287,7 +340,11 @@ def _callback(source: str, name: str, function: Any, shared: _Shared, **constant
     import numba
     import nutpie.compile_pymc as nutpie_pymc
     from pytensor import config
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
+    from pytensor.link.numba.cache import (
+        CACHED_SRC_FUNCTIONS,
+        NUMBA_CACHE_PATH,
+        compile_numba_function_src,
+    )
 
     inner = function.vm.jit_fn
     keys = [shared.keys[variable] for variable in function.get_shared()]
@@ -300,6 +357,17 @@ def _callback(source: str, name: str, function: Any, shared: _Shared, **constant
         if config.numba__cache
         else None
     )
+    folder = Path(NUMBA_CACHE_PATH)
+    secret = _secret(folder.parent) if key is not None else None
+    if key is not None and (secret is None or not _trusted_folder(folder)):
+        _say_once(
+            "untrusted",
+            f"milkbayes: the compile cache {folder} is not owned by you or others may "
+            "write to it; compiling without it",
+        )
+        key = None
+    if key is not None:
+        _drop_unverified(folder, name, key, secret)
     # __name__ names an importable module: numba pickles the function's environment by
     # module name, and a cache entry without one cannot be loaded back.
     python_function = compile_numba_function_src(
@@ -319,4 +387,115 @@ def _callback(source: str, name: str, function: Any, shared: _Shared, **constant
         warnings.filterwarnings(
             "ignore", message="Cannot cache compiled function", category=numba.NumbaWarning
         )
-        return numba.cfunc(_signature(name), cache=key is not None)(python_function)
+        try:
+            callback = numba.cfunc(_signature(name), cache=key is not None)(python_function)
+        except Exception as error:  # noqa: BLE001 - an unreadable entry: compile afresh
+            if key is None:
+                raise
+            _say_once(
+                "load",
+                f"milkbayes: the compile-cache entry of {name} could not be loaded "
+                f"({type(error).__name__}); compiling it again",
+            )
+            _remove_entry(folder, name, key)
+            return numba.cfunc(_signature(name), cache=False)(python_function)
+    if key is not None and not callback._cache_hits:
+        _write_hmac(folder, name, key, secret)
+    return callback
+
+
+def _say_once(topic: str, message: str) -> None:
+    """Print ``message`` on stderr the first time ``topic`` comes up in this process."""
+    if topic not in _SAID:
+        _SAID.add(topic)
+        print(message, file=sys.stderr)
+
+
+def _owned_and_private(path: Path, *, mask: int) -> bool:
+    """True when ``path`` belongs to this user and has none of the ``mask`` mode bits."""
+    info = path.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & mask
+
+
+def _trusted_folder(folder: Path) -> bool:
+    """The cache folder belongs to this user and no one else may write to it."""
+    try:
+        return _owned_and_private(folder, mask=stat.S_IWGRP | stat.S_IWOTH)
+    except OSError:
+        return False
+
+
+def _secret(base: Path) -> bytes | None:
+    """The HMAC key of this user (created on first use), or None when it cannot be trusted."""
+    path = base / KEY_FILE_NAME
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    else:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(secrets.token_bytes(32))
+    try:
+        if not _owned_and_private(path, mask=0o077):
+            return None
+        secret = path.read_bytes()
+    except OSError:
+        return None
+    return secret if len(secret) == 32 else None
+
+
+def _entry_files(folder: Path, name: str, key: str) -> list[Path]:
+    """The files numba wrote for one callback entry (its index and its data files)."""
+    return sorted(folder.glob(f"*.{name}-{key}.*"))
+
+
+def _hmac_path(folder: Path, name: str, key: str) -> Path:
+    return folder / f"{name}-{key}{HMAC_SUFFIX}"
+
+
+def _digests(files: list[Path], secret: bytes) -> dict[str, str]:
+    return {
+        path.name: hmac.new(secret, path.read_bytes(), hashlib.sha256).hexdigest() for path in files
+    }
+
+
+def _write_hmac(folder: Path, name: str, key: str, secret: bytes) -> None:
+    """Record the HMAC of the entry numba has just written."""
+    from milkbayes.jsonio import dumps
+    from milkbayes.storage import atomic_write_text
+
+    files = _entry_files(folder, name, key)
+    try:
+        atomic_write_text(_hmac_path(folder, name, key), dumps(_digests(files, secret)))
+    except Exception:  # noqa: BLE001 - an unrecorded entry is only recompiled next time
+        return
+
+
+def _drop_unverified(folder: Path, name: str, key: str, secret: bytes) -> None:
+    """Delete the entry of ``key`` unless every one of its files matches its HMAC."""
+    import json
+
+    files = _entry_files(folder, name, key)
+    if not files:
+        return
+    try:
+        recorded = json.loads(_hmac_path(folder, name, key).read_text(encoding="utf-8"))
+        verified = isinstance(recorded, dict) and all(
+            hmac.compare_digest(str(recorded.get(file, "")), digest)
+            for file, digest in _digests(files, secret).items()
+        )
+    except (OSError, ValueError):
+        verified = False
+    if not verified:
+        _say_once(
+            "unverified",
+            f"milkbayes: a compile-cache entry in {folder} failed its check; recompiling it",
+        )
+        _remove_entry(folder, name, key)
+
+
+def _remove_entry(folder: Path, name: str, key: str) -> None:
+    for path in [*_entry_files(folder, name, key), _hmac_path(folder, name, key)]:
+        path.unlink(missing_ok=True)

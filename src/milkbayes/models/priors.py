@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import math
 import tomllib
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,8 +60,6 @@ from milkbayes.errors import MilkbayesError, PriorError
 from milkbayes.models.registry import MODEL_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
-    import xarray as xr
-
     from milkbayes.data.study import Outcome, Study
 
 PRIOR_NAMES = ("skeptical", "neutral", "enthusiastic")
@@ -598,40 +595,3 @@ def load_prior_file(path: str | Path, outcome: Outcome, model_name: str) -> Prio
         model_name=model_name,
         source=str(path),
     )
-
-
-def prior_predictive(
-    model_name: str,
-    study: Study,
-    prior: PriorSet | str = "neutral",
-    likelihood: str | None = None,
-    *,
-    draws: int = 200,
-    seed: int = 20241,
-) -> xr.DataTree:
-    """Prior predictive draws of a model for one prior set (``pm.sample_prior_predictive``).
-
-    Returns a DataTree with ``prior`` and ``prior_predictive`` groups, on the study's
-    own design (same mothers, covariates and outcome scale), to compare with the data.
-    For ``signed_rank`` only the prior of ``delta`` is drawn (its latent values have
-    no proper prior of their own).
-    """
-    import importlib
-
-    import pymc as pm
-
-    from milkbayes.models.contract import check_likelihood
-
-    _check_model(model_name)
-    module = importlib.import_module(f"milkbayes.models.{model_name}")
-    likelihood = check_likelihood(likelihood, module.LIKELIHOODS, model_name)
-    prior_set = get_prior(prior, study.outcome, model_name)
-    model = module.build(module.inputs(study, likelihood), prior_set, likelihood)
-    # signed_rank's latent values have a flat (improper) base density: only delta has
-    # a prior to draw from; its prior predictive of signs needs them, so it is skipped.
-    var_names = [module.EFFECT] if model_name == "signed_rank" else None
-    with model, warnings.catch_warnings():
-        # The potentials are the mother weights' corrections, zero when every weight
-        # is 1 (as here), so ignoring them in prior sampling changes nothing.
-        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
-        return pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=var_names)

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from milkbayes import RECONSTRUCTED_WARNING, __version__
-from milkbayes.engine.fit import sigterm_as_keyboard_interrupt
+from milkbayes.engine.sampling import sigterm_as_keyboard_interrupt
 from milkbayes.errors import DiagnosticsFailedError, MilkbayesError, ModelError
 from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.models.priors import default_mcid
@@ -484,33 +484,21 @@ def _diagnostics_section(study, fits: Mapping[str, Any]) -> tuple[DiagnosticsSec
 
 def _prior_predictive_changes(study, reference, draws: int = 200):
     """Prior predictive draws of every mother's change under the reference prior, or None."""
-    import logging
-    import warnings
-
-    import pymc as pm
-
     from milkbayes import diagnostics as dg
-    from milkbayes.models.registry import load_model
+    from milkbayes.engine.predictive import prior_predictive
 
-    module = load_model(MAIN_MODEL)
     try:
-        model = module.build(reference.inputs, reference.prior, reference.likelihood)
+        tree = prior_predictive(
+            MAIN_MODEL,
+            study,
+            prior=reference.prior,
+            likelihood=reference.likelihood,
+            draws=draws,
+            seed=reference.seed,
+            inputs=reference.inputs,
+        )
     except MilkbayesError:
         return None
-    pymc_logger = logging.getLogger("pymc")
-    level = pymc_logger.level
-    pymc_logger.setLevel(logging.WARNING)  # not "Sampling: [...]" among the progress bars
-    try:
-        with model, warnings.catch_warnings():
-            # the likelihood-weight potential is exactly 0 with every weight 1
-            warnings.simplefilter("ignore", UserWarning)
-            # FAST_COMPILE: 200 forward draws need no optimised graph, and compiling one
-            # (as priors.prior_predictive does) costs far more than the draws
-            tree = pm.sample_prior_predictive(
-                draws=draws, random_seed=reference.seed, compile_kwargs={"mode": "FAST_COMPILE"}
-            )
-    finally:
-        pymc_logger.setLevel(level)
     return dg.simulated_changes(tree, study, group="prior_predictive")
 
 
@@ -519,6 +507,7 @@ def _comparison_entry(
 ):
     """A full-data fit and the cached compiled model of one candidate."""
     from milkbayes.engine import fit as fitting
+    from milkbayes.engine.cache import prepared_model
 
     result = reuse or fitting.fit(
         module_name,
@@ -533,7 +522,9 @@ def _comparison_entry(
         log_likelihood=False,
         posterior_predictive=False,
     )
-    entry, values = fitting.compiled_model(result, module_name)
+    entry, values, _ = prepared_model(
+        fitting.load_model(module_name), result.inputs, result.prior, likelihood
+    )
     return result, entry, values
 
 

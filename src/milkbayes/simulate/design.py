@@ -87,7 +87,6 @@ def frequentist_block_task(params: dict, seed: np.random.SeedSequence) -> dict:
 
 def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
     """Simulate one study, fit a model (compiled once per process), keep a summary."""
-    from milkbayes.models.priors import get_prior
     from milkbayes.simulate import engine
 
     settings = DGPSettings(**params["settings"])
@@ -101,21 +100,8 @@ def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
     study = sims.study(0)
     module = engine.model_module(params["model"])
     inputs = module.inputs(study, params["likelihood"])
-    shapes = tuple((k, np.shape(v)) for k, v in sorted(inputs.data.items()))
-    key = (
-        "model",
-        params["model"],
-        params["likelihood"],
-        params["prior"],
-        settings.outcome,
-        shapes,
-    )
-
-    def build():  # on a cache miss only: resolving a prior set costs more than a refit
-        prior = get_prior(params["prior"], study.outcome, params["model"])
-        return module.build(inputs, prior, params["likelihood"]), module.EFFECT
-
-    bundle = engine.get_compiled(key, build)
+    prior = engine.prior_set(params["prior"], study.outcome, params["model"])
+    bundle = engine.get_compiled(module, inputs, prior, params["likelihood"])
     draws, divergences = engine.sample_scalars(
         bundle,
         inputs.data,

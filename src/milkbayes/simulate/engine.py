@@ -1,8 +1,9 @@
-"""Per-process cache of compiled models: each worker compiles each model once.
+"""Refitting a model to many simulated datasets, compiled once per worker process.
 
-A worker of a simulation study (a local process or a Dask worker) builds a model
-from :mod:`milkbayes.models`, compiles it with nutpie once, and refits it to every
-new dataset with ``compiled.with_data`` (shapes may change, nothing is recompiled).
+A worker of a simulation study (a local process or a Dask worker) takes a model's
+compiled form from the engine's cache (:func:`milkbayes.engine.cache.compiled_model`,
+the same cache :func:`milkbayes.engine.fit.fit` uses) and refits it to every new
+dataset with ``compiled.with_data``; nothing is recompiled while shapes stay the same.
 
 Examples
 --------
@@ -12,60 +13,90 @@ True
 
 from __future__ import annotations
 
-import importlib
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-_CACHE: dict[tuple, Any] = {}
-_COMPILATIONS = 0
+from milkbayes.engine import cache
 
 
 def compilation_count() -> int:
     """Models compiled so far by this process (for checking compile-once behaviour)."""
-    return _COMPILATIONS
+    return cache.compilation_count()
 
 
 @dataclass
 class CompiledModel:
-    """A built PyMC model and its nutpie compilation, reusable for every refit."""
+    """A cached compiled model with the prior values of a simulation study.
 
-    model: Any
-    compiled: Any
+    Attributes
+    ----------
+    entry : milkbayes.engine.cache.CacheEntry
+    prior_values : dict of str to numpy.ndarray
+        The ``prior_*`` data of the study's prior set, passed to every refit (the
+        compiled model may hold another fit's).
+    effect : str
+        The model's effect variable.
+    """
+
+    entry: cache.CacheEntry
+    prior_values: dict[str, np.ndarray]
     effect: str
-    data_names: tuple[str, ...]
+
+    @property
+    def model(self) -> Any:
+        """The PyMC model the compiled model was built from."""
+        return self.entry.model
+
+    @property
+    def compiled(self) -> Any:
+        """The nutpie compiled model."""
+        return self.entry.compiled
 
 
 def model_module(name: str):
-    """The module ``milkbayes.models.<name>`` (raises MilkbayesError when unknown)."""
-    from milkbayes.errors import ModelError
+    """The model ``name`` of :mod:`milkbayes.models` (ModelError when unknown)."""
+    from milkbayes.models.registry import load_model
 
-    try:
-        return importlib.import_module(f"milkbayes.models.{name}")
-    except ModuleNotFoundError as error:
-        raise ModelError(f"unknown model {name!r}") from error
+    return load_model(name)
 
 
-def get_compiled(key: tuple, build) -> CompiledModel:
-    """The compiled model cached under ``key``, built by ``build()`` on first use."""
-    global _COMPILATIONS
-    if key not in _CACHE:
-        from milkbayes.engine.compile_cache import compile_pymc_model
+@functools.lru_cache(maxsize=64)
+def prior_set(name: str, outcome: Any, model: str) -> Any:
+    """The named prior set, resolved once per process (it costs more than a refit)."""
+    from milkbayes.models.priors import get_prior
 
-        model, effect = build()
-        compiled = compile_pymc_model(model)
-        _COMPILATIONS += 1
-        names = tuple(sorted(getattr(v, "name", "") for v in model.data_vars))
-        _CACHE[key] = CompiledModel(model=model, compiled=compiled, effect=effect, data_names=names)
-    return _CACHE[key]
+    return get_prior(name, outcome, model)
+
+
+def get_compiled(module: Any, inputs: Any, prior: Any, likelihood: str) -> CompiledModel:
+    """The compiled model of ``module`` for inputs shaped like ``inputs``.
+
+    Parameters
+    ----------
+    module : module
+        A model of :mod:`milkbayes.models`.
+    inputs : ModelInputs
+        A template of the datasets to fit (their shapes and design).
+    prior : PriorSet
+    likelihood : str
+
+    Returns
+    -------
+    CompiledModel
+    """
+    entry, _, _ = cache.prepared_model(module, inputs, prior, likelihood)
+    return CompiledModel(entry=entry, prior_values=cache.prior_data(prior), effect=module.EFFECT)
 
 
 def _with_data(bundle: CompiledModel, data: dict[str, np.ndarray]):
-    # A pm.Data that no log-density term uses (e.g. a Student-t input under the
-    # normal likelihood) is not in the compiled graph and cannot be set there.
-    known = {var.name for var in bundle.compiled.shared_var_keys}
-    return bundle.compiled.with_data(**{k: np.asarray(v) for k, v in data.items() if k in known})
+    from milkbayes.engine.sampling import with_data
+
+    # nutpie's initial point reads the prior values from the PyMC model
+    cache.set_model_data(bundle.entry, bundle.prior_values, {})
+    return with_data(bundle.compiled, {**bundle.prior_values, **data})
 
 
 def sample(
@@ -77,15 +108,30 @@ def sample(
     tune: int,
     chains: int,
 ):
-    """Refit the compiled model to ``data``; returns the posterior DataTree."""
-    from milkbayes.engine.fit import sample_uninterrupted
+    """Refit the compiled model to ``data``; returns the DataTree with the deterministics."""
+    from milkbayes.engine.sampling import sample_uninterrupted
 
-    compiled = _with_data(bundle, data)
-    # nutpie's blocking sample() swallows Ctrl-C and returns the partial trace, which a
-    # checkpoint would then keep as a finished fit
-    return sample_uninterrupted(
-        compiled, draws=draws, tune=tune, chains=chains, cores=1, seed=int(seed), progress_bar=False
+    tree = sample_uninterrupted(
+        _with_data(bundle, data),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=1,
+        seed=int(seed),
+        progress_bar=False,
     )
+    tree["posterior"] = _deterministics(bundle).add_to(tree["posterior"].to_dataset())
+    return tree
+
+
+def _deterministics(bundle: CompiledModel) -> Any:
+    """The model's deterministics (the compiled model stores the free variables only)."""
+    from milkbayes.engine.deterministics import Deterministics
+
+    entry = bundle.entry
+    if entry.deterministics is None:
+        entry.deterministics = Deterministics(entry.model)
+    return entry.deterministics
 
 
 def sample_scalars(
@@ -111,12 +157,17 @@ def sample_scalars(
         Shape ``(chains, draws)`` per variable, warm-up removed.
     divergences : int
         Divergent transitions after warm-up.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When a chain has fewer draws than asked (nutpie swallowed a Ctrl-C): a
+        partial fit is never returned as a finished one.
     """
     import nutpie
 
-    compiled = _with_data(bundle, data)
     raw = nutpie.sample(
-        compiled,
+        _with_data(bundle, data),
         draws=draws,
         tune=tune,
         chains=chains,
@@ -129,16 +180,56 @@ def sample_scalars(
     draw_batches, stat_batches = raw.get_arrow_trace()
     out = {name: np.empty((chains, draws)) for name in names}
     divergences = 0
-    for batch, stats in zip(draw_batches, stat_batches):
+    for batch, stats in zip(draw_batches, stat_batches, strict=True):
         chain = int(np.asarray(stats.column("chain"))[0])
         kept = ~np.asarray(stats.column("tuning"), dtype=bool)
         if int(kept.sum()) != draws:
-            # nutpie swallowed a Ctrl-C and returned the draws so far: never checkpoint
-            # a partial fit as a finished one
             raise KeyboardInterrupt(
                 f"sampling stopped early: chain {chain} has {int(kept.sum())} of {draws} draws"
             )
+        values = _scalar_draws(bundle, batch, kept, names)
         for name in names:
-            out[name][chain] = np.asarray(batch.column(name))[kept]
+            out[name][chain] = values[name]
         divergences += int(np.asarray(stats.column("diverging"), dtype=bool)[kept].sum())
     return out, divergences
+
+
+def _column(batch, name: str, kept: np.ndarray, shape: tuple | None = None) -> np.ndarray:
+    """The kept draws of one variable of nutpie's Arrow batch, shaped ``(draws, *shape)``.
+
+    nutpie stores a vector or matrix variable as one flat list per draw.
+    """
+    column = batch.column(name)
+    if "List" in str(column.type):
+        values = np.asarray(column.to_pylist(), dtype=float)
+    else:
+        values = np.asarray(column)
+    values = values[kept]
+    return values if shape is None else values.reshape((values.shape[0], *shape))
+
+
+def _scalar_draws(bundle: CompiledModel, batch, kept: np.ndarray, names) -> dict:
+    """The draws of ``names``: free variables from the batch, deterministics computed.
+
+    The compiled model stores the free variables only (see
+    :mod:`milkbayes.engine.deterministics`); a deterministic such as a model's effect
+    is computed here from all of them, for the kept draws at once.
+    """
+    stored = set(batch.schema.names)
+    out = {name: _column(batch, name, kept) for name in names if name in stored}
+    if len(out) == len(names):
+        return out
+    from milkbayes.engine.deterministics import Deterministics
+
+    entry = bundle.entry
+    if entry.deterministics is None:
+        entry.deterministics = Deterministics(entry.model)
+    shapes = getattr(bundle.compiled, "_shapes", {})
+    free = {
+        rv.name: _column(batch, rv.name, kept, shapes.get(rv.name)) for rv in entry.model.free_RVs
+    }
+    computed = entry.deterministics.compute(free)
+    for name in names:
+        if name not in out:
+            out[name] = np.asarray(computed[name]).reshape(-1)
+    return out

@@ -1,4 +1,4 @@
-"""Simulation-based calibration (SBC) of the models in :mod:`milkbayes.models`.
+r"""Simulation-based calibration (SBC) of the models in :mod:`milkbayes.models`.
 
 For each simulation: draw parameters from the prior, data from the model given
 those parameters, fit the model to the data, and record the rank of the true value
@@ -9,14 +9,14 @@ uniformity; a study whose data come from a prior twice as wide as the model's
 
 Notes
 -----
-Rank statistic (Talts et al. 2018, Theorem 1): with :math:`\\tilde\\theta \\sim
-\\pi(\\theta)`, :math:`\\tilde y \\sim \\pi(y \\mid \\tilde\\theta)` and
-:math:`\\theta_1..\\theta_L` draws of :math:`\\pi(\\theta \\mid \\tilde y)`,
-:math:`r = \\#\\{\\ell : \\theta_\\ell < \\tilde\\theta\\}` is uniform on
-:math:`\\{0, \\dots, L\\}`. Posterior draws are thinned to ``L`` to reduce
+Rank statistic (Talts et al. 2018, Theorem 1): with :math:`\tilde\theta \sim
+\pi(\theta)`, :math:`\tilde y \sim \pi(y \mid \tilde\theta)` and
+:math:`\theta_1..\theta_L` draws of :math:`\pi(\theta \mid \tilde y)`,
+:math:`r = \#\{\ell : \theta_\ell < \tilde\theta\}` is uniform on
+:math:`\{0, \dots, L\}`. Posterior draws are thinned to ``L`` to reduce
 autocorrelation. With *B* bins of equal width (B divides L + 1) the counts are
 multinomial with equal cell probabilities under calibration, so Pearson's
-:math:`X^2 = \\sum_b (c_b - N/B)^2 / (N/B) \\sim \\chi^2_{B-1}`
+:math:`X^2 = \sum_b (c_b - N/B)^2 / (N/B) \sim \chi^2_{B-1}`
 (``scipy.stats.chisquare``). Several parameters are tested at once, so a study
 passes when every p-value exceeds ``alpha / k`` (Bonferroni). The ECDF-based
 simultaneous bands of Säilynoja et al. (2022), recommended by Modrák et al.
@@ -277,25 +277,20 @@ def _setup(params: dict):
 
 
 def _build_setup(params: dict):
-    from milkbayes.models.priors import get_prior
-
     module = engine.model_module(params["model"])
     study = _template(params)
     inputs = module.inputs(study, params["likelihood"])
-    prior = get_prior(params["prior"], study.outcome, params["model"])
+    prior = engine.prior_set(params["prior"], study.outcome, params["model"])
+    bundle = engine.get_compiled(module, inputs, prior, params["likelihood"])
     shapes = tuple((k, np.shape(v)) for k, v in sorted(inputs.data.items()))
-    key = (
-        "model",
+    sim_key = (
         params["model"],
         params["likelihood"],
         params["prior"],
         params["outcome"],
         shapes,
+        params["widen"],
     )
-    bundle = engine.get_compiled(
-        key, lambda: (module.build(inputs, prior, params["likelihood"]), module.EFFECT)
-    )
-    sim_key = key + (params["widen"],)
     if sim_key not in _SIMULATORS:
         _SIMULATORS[sim_key] = _simulator(module, inputs, prior, params)
     return bundle, _SIMULATORS[sim_key], inputs
@@ -337,7 +332,10 @@ class _PyMCSimulator:
         reseed_rngs(self.spec["rngs"], [int(x) for x in seed.generate_state(4)])
         values = self.spec["function"]()
         k = len(self.names)
-        return (dict(zip(self.names, values[:k])), dict(zip(self.spec["data_names"], values[k:])))
+        return (
+            dict(zip(self.names, values[:k], strict=True)),
+            dict(zip(self.spec["data_names"], values[k:], strict=True)),
+        )
 
 
 def _simulator(module, inputs, prior, params):

@@ -1,0 +1,190 @@
+"""The prior predictive and the posterior predictive of a model.
+
+Both are PyMC's forward samplers (``pm.sample_prior_predictive``,
+``pm.sample_posterior_predictive``) run on the study's own design, with the model's
+functions compiled in :data:`~milkbayes.engine.deterministics.FORWARD_MODE`.
+
+Examples
+--------
+>>> from milkbayes.datasets import load_bundled
+>>> tree = prior_predictive("paired_change", load_bundled(), draws=50, seed=1)
+>>> tree["prior_predictive"]["change_obs"].shape
+(1, 50, 24)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from milkbayes.engine.cache import check_data_names, prior_data
+from milkbayes.engine.deterministics import FORWARD_MODE
+from milkbayes.engine.sampling import interrupts_reraised
+from milkbayes.errors import MilkbayesError
+from milkbayes.models.registry import load_model
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import xarray as xr
+
+
+@contextlib.contextmanager
+def _quiet_pymc() -> Iterator[None]:
+    """Silence PyMC's "Sampling: [...]" line and its warnings within the block.
+
+    The warnings concern the likelihood weights' potentials (exactly 0 when every
+    weight is 1) and the missing ``constant_data`` group (the data come from
+    ``pm.set_data``).
+    """
+    pymc_logger = logging.getLogger("pymc")
+    level = pymc_logger.level
+    pymc_logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        pymc_logger.setLevel(level)
+
+
+def _improper_free_rvs(model: Any) -> set:
+    """The free variables with an improper (flat) prior, which cannot be drawn."""
+    from pymc.distributions.continuous import FlatRV, HalfFlatRV
+
+    return {rv for rv in model.free_RVs if isinstance(rv.owner.op, (FlatRV, HalfFlatRV))}
+
+
+def _drawable(model: Any) -> list[str] | None:
+    """The variables a prior predictive can draw: all (None) unless some are improper.
+
+    With an improper free variable (``signed_rank``'s latent gaps), only the free
+    variables that do not depend on one are drawn, and no predictive of the data.
+    """
+    from pytensor.graph.traversal import ancestors
+
+    improper = _improper_free_rvs(model)
+    if not improper:
+        return None
+    return [
+        rv.name
+        for rv in model.free_RVs
+        if rv not in improper and not improper & set(ancestors([rv]))
+    ]
+
+
+def prior_predictive(
+    model_name: str | ModuleType,
+    study: Any,
+    *,
+    prior: Any = "neutral",
+    likelihood: str | None = None,
+    draws: int = 1000,
+    seed: int | None = None,
+    inputs: Any = None,
+) -> xr.DataTree:
+    """Prior predictive draws on the study's own design (``pm.sample_prior_predictive``).
+
+    The model is built afresh (nothing is compiled for the sampler), so no cached data
+    can leak in.
+
+    Parameters
+    ----------
+    model_name : str or module
+        A model of :mod:`milkbayes.models`, or a module following its contract.
+    study : milkbayes.data.study.Study
+    prior : str, path or PriorSet
+        As for :func:`milkbayes.engine.fit.fit`.
+    likelihood : str, optional
+        One of the model's ``LIKELIHOODS``; its first by default.
+    draws : int
+        Number of prior draws.
+    seed : int, optional
+        Default :data:`milkbayes.engine.fit.DEFAULT_SEED`.
+    inputs : ModelInputs, optional
+        Arrays to use instead of ``model.inputs(study, likelihood)``.
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``prior``, ``prior_predictive`` and ``observed_data``, ready for
+        :func:`milkbayes.diagnostics.predictive_checks_of`. For a model with an
+        improper prior (``signed_rank``'s latent values) only the free variables
+        that do not depend on it are drawn, in ``prior``.
+
+    Raises
+    ------
+    MilkbayesError
+        For ``draws`` below 1, an unknown model, likelihood or prior.
+    """
+    import pymc as pm
+
+    from milkbayes.engine.fit import (
+        DEFAULT_SEED,
+        resolve_likelihood,
+        resolve_prior,
+        tree_attrs,
+    )
+
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise MilkbayesError(f"draws must be an integer >= 1, not {draws!r}")
+    seed = DEFAULT_SEED if seed is None else seed
+    module = load_model(model_name)
+    likelihood = resolve_likelihood(module, likelihood)
+    prior_set = resolve_prior(prior, study, module.NAME)
+    if inputs is None:
+        inputs = module.inputs(study, likelihood)
+    model = module.build(inputs, prior_set, likelihood)
+    check_data_names(model, module, inputs.data, prior_data(prior_set))
+    with _quiet_pymc():
+        tree = pm.sample_prior_predictive(
+            draws=draws,
+            model=model,
+            random_seed=seed,
+            var_names=_drawable(model),
+            compile_kwargs={"mode": FORWARD_MODE},
+        )
+    tree.attrs.update(tree_attrs(module, likelihood, prior_set, seed, study))
+    return tree
+
+
+def add_posterior_predictive(tree: xr.DataTree, model: Any, seed: int) -> xr.DataTree:
+    """``tree`` with ``posterior_predictive`` and ``observed_data`` groups added.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        With a ``posterior`` group of ``model``'s free variables.
+    model : pymc.Model
+        Holding the data of the fit (``pm.set_data`` done).
+    seed : int
+
+    Returns
+    -------
+    xarray.DataTree
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C or SIGTERM during the draws: PyMC catches the interrupt and returns
+        a partly filled buffer, which must not be taken for predictive draws.
+    """
+    import pymc as pm
+
+    with _quiet_pymc(), interrupts_reraised():
+        predictive = pm.sample_posterior_predictive(
+            tree,
+            model=model,
+            progressbar=False,
+            random_seed=seed,
+            var_names=[var.name for var in model.observed_RVs],
+            compile_kwargs={"mode": FORWARD_MODE},
+        )
+    for group in ("posterior_predictive", "observed_data"):
+        if group in predictive.children:
+            tree[group] = predictive[group].to_dataset()
+    return tree

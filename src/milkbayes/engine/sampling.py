@@ -1,0 +1,279 @@
+"""Running nutpie so that an interrupted sampler can never pass for a finished one.
+
+On Ctrl-C, ``nutpie.sample`` (blocking mode) catches ``KeyboardInterrupt`` and
+*returns* the draws made so far, which look like a finished trace (one chain) or are
+NaN-padded (several chains); PyMC's ``sample_posterior_predictive`` likewise catches
+it and returns a partly uninitialised buffer. Everything here turns an interrupt
+(Ctrl-C, or SIGTERM from ``kill``) back into ``KeyboardInterrupt`` in the caller, so
+that no partial result is summarised or saved.
+
+Examples
+--------
+>>> check_sampler_settings(draws=10, tune=1, chains=1, seed=0)
+>>> with interrupts_reraised():
+...     pass
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from milkbayes.errors import MilkbayesError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import xarray as xr
+
+
+def check_sampler_settings(**settings: int) -> None:
+    """Refuse sampler settings nutpie cannot run.
+
+    Parameters
+    ----------
+    **settings : int
+        Any of ``draws``, ``tune``, ``chains`` (each at least 1) and ``seed``
+        (0 to ``2**63 - 1``).
+
+    Raises
+    ------
+    MilkbayesError
+        Naming the first setting that is not an integer in its range.
+
+    Notes
+    -----
+    ``tune`` must be at least 1: nutpie 0.16 panics ("early_end < num_tune") with 0.
+
+    Examples
+    --------
+    >>> check_sampler_settings(draws=10, tune=0, chains=1, seed=1)
+    Traceback (most recent call last):
+    ...
+    milkbayes.errors.MilkbayesError: tune must be an integer >= 1, not 0
+    """
+    minimum = {"draws": 1, "tune": 1, "chains": 1, "seed": 0}
+    for name, value in settings.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or value < minimum[name]
+        ):
+            raise MilkbayesError(f"{name} must be an integer >= {minimum[name]}, not {value!r}")
+    if settings.get("seed", 0) >= 2**63:
+        raise MilkbayesError(f"seed must be below 2**63, not {settings['seed']}")
+
+
+def sample_uninterrupted(compiled: Any, **settings: Any) -> xr.DataTree:
+    """``nutpie.sample(compiled, **settings)``, except that Ctrl-C raises KeyboardInterrupt.
+
+    The sampler runs in nutpie's non-blocking mode, so the interrupt reaches this
+    function: the sampler is cancelled and the interrupt re-raised.
+
+    Parameters
+    ----------
+    compiled : nutpie compiled model
+        With its data already set (``compiled.with_data(...)``).
+    **settings
+        Passed to ``nutpie.sample`` (``draws``, ``tune``, ``chains``, ``seed``, ...).
+
+    Returns
+    -------
+    xarray.DataTree
+        nutpie's trace.
+    """
+    return sample_timed(compiled, **settings)[0]
+
+
+def sample_timed(compiled: Any, **settings: Any) -> tuple[xr.DataTree, float]:
+    """:func:`sample_uninterrupted`, and the seconds the sampler ran.
+
+    The seconds run from the call of ``nutpie.sample`` to the end of the last chain
+    (initial points, warm-up, draws), without the conversion of nutpie's Arrow trace
+    into a DataTree, as PyMC's own ``sampling_time`` leaves out the packaging of its
+    draws. nutpie's ``wait()`` is exactly those two steps (wait for the chains, then
+    extract); they are called one after the other here (private names of nutpie
+    0.16, pinned in ``constraints.txt``) to put the clock between them.
+
+    Parameters
+    ----------
+    compiled : nutpie compiled model
+    **settings
+        Passed to ``nutpie.sample``.
+
+    Returns
+    -------
+    tree : xarray.DataTree
+    seconds : float
+    """
+    import time
+
+    import nutpie
+
+    start = time.perf_counter()
+    sampler = nutpie.sample(compiled, blocking=False, **settings)
+    try:
+        chains = getattr(sampler, "_sampler", None)
+        if chains is None or not hasattr(sampler, "_extract"):  # another nutpie: whole wait
+            tree = sampler.wait()
+            return tree, time.perf_counter() - start
+        chains.wait(None)
+        seconds = time.perf_counter() - start
+        return sampler._extract(chains.take_results()), seconds
+    except BaseException:
+        sampler.cancel()
+        raise
+
+
+def sample_complete(
+    compiled: Any,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    progress: bool,
+    target_accept: float,
+) -> tuple[xr.DataTree, float]:
+    """The draws of a fit (no warm-up draws kept), and the seconds the sampler ran.
+
+    ``cores`` is at most ``chains``: the draws do not depend on it, only timings do.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When the sampler was interrupted, or returned fewer chains or draws than asked.
+    """
+    tree, seconds = sample_timed(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, os.cpu_count() or 1),
+        seed=int(seed),
+        progress_bar=progress,
+        target_accept=float(target_accept),
+        save_warmup=False,
+    )
+    check_complete(tree, draws=draws, chains=chains)
+    return tree, seconds
+
+
+def check_complete(tree: xr.DataTree, *, draws: int, chains: int) -> None:
+    """Refuse a posterior with fewer chains or draws than asked for.
+
+    A second line of defence behind :func:`sample_uninterrupted`: a sampler that
+    stopped early in a way nutpie swallowed must not be saved as a complete run.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Naming the chains and draws found.
+    """
+    posterior = tree["posterior"]
+    got = (posterior.sizes.get("chain", 0), posterior.sizes.get("draw", 0))
+    if got != (chains, draws):
+        raise KeyboardInterrupt(
+            f"sampling stopped early: {got[0]} chains x {got[1]} "
+            f"draws instead of {chains} x {draws}"
+        )
+
+
+def with_data(compiled: Any, values: dict[str, np.ndarray]) -> Any:
+    """``compiled.with_data`` for the values its graph uses.
+
+    A ``pm.Data`` that no log-density term needs (e.g. the Student-t prior of a model
+    fitted with the normal likelihood) is not part of the compiled graph, so it cannot
+    hold stale values either.
+
+    Parameters
+    ----------
+    compiled : nutpie compiled model
+    values : dict of str to array
+        Values by ``pm.Data`` name; names the graph does not use are skipped.
+
+    Returns
+    -------
+    nutpie compiled model
+        A copy holding ``values``.
+    """
+    known = {var.name for var in compiled.shared_var_keys}
+    return compiled.with_data(
+        **{name: np.asarray(value) for name, value in values.items() if name in known}
+    )
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def sigterm_as_keyboard_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt within the block.
+
+    Cleanup code written for Ctrl-C (removing a half-written run folder) then runs on
+    ``kill`` too. Main thread only: Python installs signal handlers nowhere else.
+    """
+    if not _in_main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def interrupts_reraised() -> Iterator[None]:
+    """Re-raise, at the end of the block, a Ctrl-C or SIGTERM that the block swallowed.
+
+    Within the block SIGINT and SIGTERM are recorded and raised as
+    ``KeyboardInterrupt`` (so a loop stops at once); if code inside catches it and
+    returns normally (as PyMC's ``sample_posterior_predictive`` does, with a partly
+    filled buffer), ``KeyboardInterrupt`` is raised again when the block ends.
+    Outside the main thread the block runs unguarded (no handlers can be installed).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When a signal arrived during the block.
+
+    Examples
+    --------
+    >>> import os, signal
+    >>> try:
+    ...     with interrupts_reraised():
+    ...         try:
+    ...             os.kill(os.getpid(), signal.SIGTERM)
+    ...         except KeyboardInterrupt:
+    ...             pass  # swallowed, as PyMC does
+    ... except KeyboardInterrupt as interrupt:
+    ...     print("re-raised:", interrupt)
+    re-raised: interrupted by signal 15
+    """
+    if not _in_main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def record(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {sig: signal.signal(sig, record) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt(f"interrupted by signal {received[0]}")
