@@ -19,6 +19,7 @@ from scipy import stats
 
 from milkbayes import diagnostics as dg
 from milkbayes.engine.fit import fit
+from milkbayes.storage import figure_bytes
 
 
 def _tree(posterior: dict, sample_stats: dict | None = None) -> xr.DataTree:
@@ -289,7 +290,7 @@ def test_predictive_figure_and_png(paired_fit, bundled_study):
     figure = dg.predictive_figure(simulated, observed)
     assert len(figure.axes) == 2
     assert [a.get_xlabel() for a in figure.axes] == ["mean change", "share positive"]
-    png = dg.figure_png(figure)
+    png = figure_bytes(figure)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -318,7 +319,7 @@ def test_loo_pit_needs_its_groups(paired_fit):
 def test_loo_pit_figure(paired_fit):
     figure = dg.loo_pit_figure(dg.loo_pit(paired_fit.tree))
     assert figure.axes[0].get_xlabel() == "LOO-PIT"
-    assert dg.figure_png(figure)[:4] == b"\x89PNG"
+    assert figure_bytes(figure)[:4] == b"\x89PNG"
 
 
 # ----------------------------------------------------------------------------- prior predictive

@@ -246,3 +246,18 @@ def test_staged_folder_keeps_a_result_that_landed_meanwhile(tmp_path):
             _write_earlier_run(target)  # the other writer
     assert _names(target) == ["MARKER", "old.txt"]
     assert _names(tmp_path) == ["run"]
+
+
+def test_save_figure_writes_the_format_its_suffix_names_and_refuses_others(tmp_path):
+    """PNG and PDF files start with their format's magic bytes; an unknown suffix is refused."""
+    from matplotlib.figure import Figure
+
+    from milkbayes.storage import save_figure
+
+    figure = Figure(figsize=(1, 1))
+    figure.subplots().plot([0, 1], [1, 0])
+    assert save_figure(figure, tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert save_figure(figure, tmp_path / "a.pdf").read_bytes()[:5] == b"%PDF-"
+    with pytest.raises(OutputError, match=r"\.docx is not a figure format"):
+        save_figure(figure, tmp_path / "a.docx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pdf", "a.png"]

@@ -64,7 +64,6 @@ False
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -617,13 +616,6 @@ def predictive_figure(
     axes[0].legend(frameon=False, fontsize=8)
     figure.suptitle(title or f"{kind} predictive check", fontsize=10)
     return figure
-
-
-def figure_png(figure) -> bytes:
-    """A matplotlib figure as PNG bytes (for the self-contained report)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    return buffer.getvalue()
 
 
 # ----------------------------------------------------------------------------- LOO-PIT

@@ -39,6 +39,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from milkbayes.errors import OutputError, RunExistsError
 
@@ -246,3 +247,67 @@ def _publish(
         os.rename(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def figure_bytes(figure: Any, *, format: str = "png", dpi: int = 100) -> bytes:
+    r"""A matplotlib figure, or an arviz_plots ``PlotCollection``, rendered in memory.
+
+    Every figure milkbayes writes or inlines passes through here, so a file on disk
+    and a figure embedded in the HTML report are the same bytes. A figure managed by
+    pyplot is closed afterwards (a long reanalysis must not accumulate open figures).
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure or arviz_plots.PlotCollection
+        What to render.
+    format : str
+        A matplotlib output format ("png", "pdf", "svg", ...).
+    dpi : int
+        Resolution of raster formats.
+
+    Returns
+    -------
+    bytes
+        The rendered file.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(1, 1))
+    >>> _ = fig.subplots().plot([0, 1], [0, 1])
+    >>> figure_bytes(fig)[:8]
+    b'\x89PNG\r\n\x1a\n'
+    """
+    import io
+
+    if hasattr(figure, "get_viz"):  # arviz_plots PlotCollection
+        figure = figure.get_viz("figure")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=format, dpi=dpi)
+    import matplotlib.pyplot as plt
+
+    if plt.fignum_exists(getattr(figure, "number", -1)):
+        plt.close(figure)
+    return buffer.getvalue()
+
+
+def save_figure(figure: Any, path: str | Path, *, dpi: int = 120) -> Path:
+    """Write ``figure`` to ``path`` whole, in the format its suffix names.
+
+    Raises
+    ------
+    OutputError
+        For a suffix matplotlib cannot write, or a place that cannot be written.
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    import matplotlib.figure
+
+    supported = matplotlib.figure.Figure().canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise OutputError(
+            f"cannot write a figure to {path}: the suffix {path.suffix or '(none)'} is not "
+            f"a figure format; use one of {', '.join('.' + name for name in sorted(supported))}"
+        )
+    atomic_write_bytes(path, figure_bytes(figure, format=fmt, dpi=dpi))
+    return path

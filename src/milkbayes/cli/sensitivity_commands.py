@@ -11,7 +11,6 @@ which :func:`milkbayes.cli.main` turns into one line on stderr and exit status 2
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -129,18 +128,11 @@ def payload(result) -> dict[str, Any]:
     }
 
 
-def _figure_bytes(figure, suffix: str) -> bytes:
-    """The figure rendered in memory in the format its file suffix names."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=suffix.lstrip(".").lower(), dpi=120)
-    return buffer.getvalue()
-
-
 def _emit(result, as_json: bool, figure: Path | None) -> None:
     if figure is not None:
-        from milkbayes.storage import atomic_write_bytes
+        from milkbayes.storage import save_figure
 
-        atomic_write_bytes(figure, _figure_bytes(result.figure, figure.suffix))
+        save_figure(result.figure, figure, dpi=120)
         typer.echo(f"figure written to {figure}", err=True)
     if as_json:
         from milkbayes.jsonio import dumps

@@ -118,14 +118,9 @@ def _emit(command: str, result: dict, as_json: bool, lines: list[str]) -> None:
 def _save(figure, path: Path | None) -> None:
     if path is None:
         return
-    import matplotlib
+    from milkbayes.storage import save_figure
 
-    matplotlib.use("Agg")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        figure.savefig(path)
-    except (ValueError, OSError) as error:
-        raise MilkbayesError(f"cannot save the figure to {path}: {error}") from error
+    save_figure(figure, path, dpi=100)
     typer.echo(f"figure saved to {path}", err=True)
 
 

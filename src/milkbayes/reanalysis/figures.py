@@ -2,28 +2,29 @@ r"""The report's figures, drawn from the fits and the data, as PNG bytes.
 
 Every figure is a matplotlib :class:`~matplotlib.figure.Figure` made without pyplot
 (no global state, safe in a worker process) or an arviz_plots ``PlotCollection``,
-converted by :func:`png_bytes`. Captions are in :data:`FIGURE_CAPTIONS`.
+converted by :func:`milkbayes.storage.figure_bytes`. Captions are in :data:`FIGURE_CAPTIONS`.
 
 Examples
 --------
 >>> from matplotlib.figure import Figure
 >>> fig = Figure(figsize=(1, 1))
 >>> _ = fig.subplots().plot([0, 1], [0, 1])
->>> png_bytes(fig)[:8]
+>>> from milkbayes.storage import figure_bytes
+>>> figure_bytes(fig)[:8]
 b'\x89PNG\r\n\x1a\n'
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from milkbayes.reanalysis.settings import REFERENCE_PRIOR
+from milkbayes.storage import figure_bytes as png_bytes
 
-__all__ = ["FIGURE_CAPTIONS", "draw_figures", "forest_figure", "png_bytes"]
+__all__ = ["FIGURE_CAPTIONS", "draw_figures", "forest_figure"]
 
 FIGURE_CAPTIONS = {
     "data": "Pre and post measurement of every mother (one line each).",
@@ -43,34 +44,6 @@ FIGURE_CAPTIONS = {
     "target.",
 }
 """The caption of each figure of the main stages, by figure name."""
-
-
-def png_bytes(figure: Any, dpi: int = 100) -> bytes:
-    """A matplotlib figure, or an arviz_plots PlotCollection, as PNG bytes.
-
-    Parameters
-    ----------
-    figure : matplotlib.figure.Figure or arviz_plots.PlotCollection
-        The figure; it is closed afterwards when pyplot manages it.
-    dpi : int
-        Resolution.
-
-    Returns
-    -------
-    bytes
-        The PNG file.
-    """
-    if hasattr(figure, "get_viz"):  # arviz_plots PlotCollection
-        figure = figure.get_viz("figure")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    try:
-        import matplotlib.pyplot as plt
-
-        plt.close(figure)
-    except Exception:  # noqa: BLE001 - a Figure not managed by pyplot needs no closing
-        pass
-    return buffer.getvalue()
 
 
 def forest_figure(posterior: Any, names: Sequence[str], mcid: float, unit: str | None) -> Any:

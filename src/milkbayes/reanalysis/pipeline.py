@@ -827,7 +827,7 @@ def _sensitivity_section(
 ) -> tuple[tuple[SensitivityItem, ...], dict[str, bytes]]:
     """The sensitivity highlights and their figures (PNG bytes by figure name)."""
     from milkbayes import sensitivity
-    from milkbayes.reanalysis.figures import png_bytes
+    from milkbayes.storage import figure_bytes as png_bytes
 
     items, figures = [], {}
     for result in sensitivity.highlights(study, mcid=mcid, fast=fast):

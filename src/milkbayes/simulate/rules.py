@@ -30,9 +30,8 @@ _LOG_G = np.linspace(-12.0, 22.0, 851)
 def wilcoxon_many(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""SPSS's asymptotic Wilcoxon signed-rank test on every row of ``changes``.
 
-    Uses :func:`milkbayes.frequentist.wilcoxon_many` when that module provides it
-    (one implementation for the whole toolkit); this fallback implements the same
-    procedure.
+    A thin adapter over :func:`milkbayes.frequentist.wilcoxon_many` (the toolkit's one
+    implementation) that returns plain float arrays for the design studies.
 
     Returns
     -------
@@ -58,35 +57,15 @@ def wilcoxon_many(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> import numpy as np
     >>> from scipy import stats
     >>> d = np.array([[1.5, -0.5, 2.0, 2.0, 0.0, 3.0, -1.0, 4.0, 2.5, 1.0]])
-    >>> z, p = _wilcoxon_many_fallback(d)
+    >>> z, p = wilcoxon_many(d)
     >>> ref = stats.wilcoxon(d[0], zero_method="wilcox", correction=False, method="approx")
     >>> bool(np.isclose(p[0], ref.pvalue))
     True
     """
-    try:
-        from milkbayes.frequentist import wilcoxon_many as shared
-    except ImportError:
-        return _wilcoxon_many_fallback(changes)
+    from milkbayes.frequentist import wilcoxon_many as shared
+
     z, p = shared(np.asarray(changes, dtype=float))
     return np.asarray(z, dtype=float), np.asarray(p, dtype=float)
-
-
-def _wilcoxon_many_fallback(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    d = np.atleast_2d(np.asarray(changes, dtype=float))
-    size = np.abs(d)
-    nonzero = d != 0
-    n = nonzero.sum(axis=1)
-    zeros = d.shape[1] - n
-    low = stats.rankdata(size, method="min", axis=1)
-    high = stats.rankdata(size, method="max", axis=1)
-    ranks = (low + high) / 2 - zeros[:, None]
-    t_plus = np.where(d > 0, ranks, 0.0).sum(axis=1)
-    ties = np.where(nonzero, (high - low + 1) ** 2 - 1, 0.0).sum(axis=1)
-    variance = n * (n + 1) * (2 * n + 1) / 24 - ties / 48
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = (t_plus - n * (n + 1) / 4) / np.sqrt(variance)
-    z = np.where(variance > 0, z, 0.0)
-    return z, 2 * stats.norm.sf(np.abs(z))
 
 
 def paired_t_many(changes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
