@@ -949,3 +949,68 @@ def test_garbage_line_inside_a_checkpoint_names_its_row(tmp_path, capsys):
     checkpoint.write_text("".join(lines))
     code, out, err = run_cli(capsys, small_power("--checkpoint", str(checkpoint)))
     assert code == EXIT_USER_ERROR and out == "" and "row 3" in err and str(checkpoint) in err
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(
+    not Path("/proc").is_dir() or (os.cpu_count() or 1) < 2,
+    reason="needs /proc and two cores (the background worker runs on two or more)",
+)
+def test_sigkill_of_reanalyze_leaves_no_worker_holding_the_pipe(tmp_path):
+    """SIGKILL a full `reanalyze` once its worker runs: the pipe closes, the worker dies.
+
+    A pipeline such as `milkbayes reanalyze | tee log` must not hang on an orphaned
+    worker that inherited the caller's stdout and stderr.
+    """
+    import threading
+
+    process = subprocess.Popen(
+        [str(ENTRY_POINT), "reanalyze", "--out", str(tmp_path / "report")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while time.monotonic() < deadline and not workers:
+        workers = [
+            pid
+            for pid in _children(process.pid)
+            if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        time.sleep(0.2)
+    if not workers:
+        process.kill()
+        process.communicate()
+        pytest.fail("the background worker never started")
+    time.sleep(1.0)  # let the worker get going
+    process.kill()
+    closed = threading.Event()
+
+    def drain() -> None:
+        process.stdout.read()
+        process.stderr.read()
+        closed.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    assert closed.wait(timeout=20), "the killed run's stdout/stderr stayed open"
+    process.wait(timeout=10)
+    alive_until = time.monotonic() + 10
+    while time.monotonic() < alive_until and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.2)
+    survivors = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, f"worker(s) {survivors} outlived the killed run"

@@ -615,6 +615,47 @@ def _candidates_cv(
     return {candidate: _candidate_cv(*candidate, study, settings, mcid) for candidate in candidates}
 
 
+def _tie_worker_to_parent(parent_pid: int) -> None:
+    """Make the background worker die with the process that started it.
+
+    Runs first in the worker. A parent killed with SIGKILL cannot terminate its worker,
+    and an orphaned worker that kept the caller's stdout and stderr open would make a
+    shell pipeline (``milkbayes reanalyze | tee log``) wait for it. So the worker lets
+    go of those streams (its results travel back through the pool's pipe, not through
+    them) and exits as soon as its parent is gone: at once on Linux
+    (``PR_SET_PDEATHSIG``), and within half a second elsewhere (a watchdog thread
+    that polls the parent's pid).
+    """
+    import os
+    import sys
+    import threading
+    import time
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:  # the parent died before the prctl took effect
+        os._exit(1)
+    threading.Thread(target=watch, name="milkbayes-parent-watch", daemon=True).start()
+
+
 class _BackgroundWork:
     """Work that does not need the main fits, done in a second process meanwhile.
 
@@ -636,11 +677,15 @@ class _BackgroundWork:
         sensitivity: bool,
     ):
         import multiprocessing
+        import os
         from concurrent.futures import ProcessPoolExecutor
 
         self.candidates = candidates
         self._pool = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_tie_worker_to_parent,
+            initargs=(os.getpid(),),
         )
         # one worker: the tasks run in the order submitted, the comparison (needed
         # first) before the sensitivity highlights
