@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import csv
+import html as html_module
 import io
 import json
 import re
@@ -374,3 +375,28 @@ def test_summary_fixture_is_not_mutated_by_rendering():
     before = copy.deepcopy(summary)
     report.render_html(summary, {})
     assert summary == before
+
+
+MARKDOWN_LINKS = ("![x](http://host/p.png)", "[x](javascript:alert(1))", "[a][b]")
+
+
+@pytest.mark.parametrize("text", MARKDOWN_LINKS)
+def test_user_text_cannot_become_a_link_or_an_image_in_the_markdown_report(text):
+    """A participant id or file name that is Markdown link syntax renders as text.
+
+    Rendered by a CommonMark renderer (markdown-it), the report must hold no image and
+    no link made from the user's text, and the text itself must read back unchanged.
+    """
+    from markdown_it import MarkdownIt
+
+    summary = summary_fixture(reconstructed=False)
+    summary["data"]["source"] = f"/data/{text}.csv"
+    summary["data"]["dropped_ids"] = [text]
+    for row in summary["data"]["participants"]:
+        row["id"] = text
+    rendered = MarkdownIt("commonmark").render(report.render_markdown(summary))
+    sources = re.findall(r'<img src="([^"]*)"', rendered)
+    targets = re.findall(r'<a href="([^"]*)"', rendered)
+    assert all(src.startswith("figures/") for src in sources), sources
+    assert not any("host" in t or "javascript" in t for t in targets), targets
+    assert html_module.escape(text, quote=False) in rendered

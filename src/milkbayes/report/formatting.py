@@ -167,17 +167,29 @@ def md_cell(text: Any) -> str:
 
 
 def md_escape(value: Any) -> Any:
-    """Escape the characters that would let text become HTML inside Markdown.
+    r"""Escape what would let text become HTML, a link or an image inside Markdown.
 
-    Quotes stay readable (Markdown is read as plain text too); ``<``, ``>`` and ``&``
-    cannot open a tag or an entity. None becomes the empty string.
+    Every value the Markdown report prints passes through here, and some of them are
+    the user's text (participant ids, file names, level labels). ``<``, ``>`` and ``&``
+    cannot open a tag or an entity; a backslash before ``[`` or ``(`` in the
+    sequences ``![``, ``](`` and ``][`` stops CommonMark from reading an image or a
+    link (``![x](http://host/p.png)`` would fetch a remote image when the report is
+    viewed; ``[x](javascript:...)`` would be a live link). The inserted backslash
+    always follows ``!`` or ``]``, so no backslash of the text can cancel it, and
+    backslashes are left alone (a table cell's ``\|`` must survive). Other text,
+    intervals such as ``[7.29, 11.68]`` included, is unchanged. None becomes the
+    empty string.
 
     Examples
     --------
     >>> md_escape("<b>it's</b> & more")
     "&lt;b&gt;it's&lt;/b&gt; &amp; more"
+    >>> md_escape("![x](http://host/p.png)")
+    '!\\[x]\\(http://host/p.png)'
+    >>> md_escape("[7.29, 11.68]")
+    '[7.29, 11.68]'
     """
     if value is None:
         return ""
-    text = str(value)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("![", "!\\[").replace("](", "]\\(").replace("][", "]\\[")
