@@ -503,3 +503,31 @@ def test_fit_result_is_frozen(paired_fit):
     with pytest.raises(AttributeError):
         paired_fit.seed = 3  # type: ignore[misc]
     assert replace(paired_fit, seed=3).seed == 3
+
+
+def test_a_full_disk_while_the_posterior_is_written_is_a_clear_error(
+    paired_fit, tmp_path, monkeypatch
+):
+    """ENOSPC while posterior.nc reaches the disk: OutputError naming the file, nothing left.
+
+    The NetCDF file is built in memory first, so the disk write is a plain write that
+    can fail cleanly (h5py writing straight to a full disk can crash the process).
+    """
+    import errno
+
+    from milkbayes import storage
+    from milkbayes.errors import OutputError
+
+    real_fsync = os.fsync
+
+    def full_disk(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp") and "posterior.nc" in (
+            os.readlink(f"/proc/self/fd/{fd}")
+        ):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(storage.os, "fsync", full_disk)
+    with pytest.raises(OutputError, match=r"posterior\.nc: the disk is full"):
+        save_run(paired_fit, tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []

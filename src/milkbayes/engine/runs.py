@@ -31,7 +31,7 @@ from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.engine.sampling import sigterm_as_keyboard_interrupt
 from milkbayes.errors import MilkbayesError, RunExistsError
 from milkbayes.jsonio import dumps
-from milkbayes.storage import atomic_write_text, check_target, staged_folder
+from milkbayes.storage import atomic_write_bytes, atomic_write_text, check_target, staged_folder
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import xarray as xr
@@ -294,7 +294,11 @@ def _inside(folder: Path, name: str) -> Path:
 
 
 def _write_run_files(result: FitResult, folder: Path, command_line: Any) -> None:
-    netcdf_ready(result.tree).to_netcdf(_inside(folder, "posterior.nc"), engine="h5netcdf")
+    # The NetCDF file is built in memory and written by storage: h5py writing straight
+    # to a full disk can crash the process (no exception, no cleanup), while a plain
+    # write that fails raises OutputError and the staged folder is removed.
+    netcdf = netcdf_ready(result.tree).to_netcdf(engine="h5netcdf")
+    atomic_write_bytes(_inside(folder, "posterior.nc"), bytes(netcdf))
     summary = {
         **result.summary,
         "model": result.model_name,
