@@ -37,9 +37,9 @@ class PointwiseLogLik:
         ``mother_weight`` data do not enter: the density is unweighted.
     mode : str or pytensor Mode
         PyTensor compile mode. ``"FAST_COMPILE"`` (Python linker, NumPy kernels) by
-        default: the default numba linker takes 4-20 s to JIT each model's graph,
-        far more than the few hundred thousand rows a comparison evaluates cost
-        (about 0.3 s per 50,000 draws of the flagship model either way).
+        default: JIT-compiling each model's graph with the numba linker costs far
+        more than evaluating the few hundred thousand rows a comparison needs, which
+        both linkers do in about the same time.
 
     Examples
     --------

@@ -171,7 +171,12 @@ def _lower_tail(units: np.ndarray, at: int) -> float:
 
 
 EXACT_MAX_WORK = 4e9
-"""Refuse an exact p whose dynamic programme would touch more cells than this (~10 s)."""
+"""Refuse an exact p whose dynamic programme would touch more cells than this.
+
+The cost grows with the number of changes times the sum of their doubled ranks, so
+the cap is in cells, not seconds; it admits a few thousand non-zero changes (timings
+in ``benchmarks/bench_wilcoxon.py``).
+"""
 
 
 def exact_p_value(flippable_ranks: np.ndarray, w_plus_flippable: float, alternative: str) -> float:
@@ -194,8 +199,8 @@ def exact_p_value(flippable_ranks: np.ndarray, w_plus_flippable: float, alternat
     Raises
     ------
     FrequentistOptionError
-        If the dynamic programme would take more than about 10 s
-        (:data:`EXACT_MAX_WORK` cells; thousands of non-zero changes).
+        If the dynamic programme would touch more than :data:`EXACT_MAX_WORK`
+        cells (thousands of non-zero changes).
 
     Notes
     -----

@@ -236,8 +236,10 @@ def wilcoxon_signed_rank(
         Unequal lengths, missing or infinite values, or no non-zero change.
     FrequentistOptionError
         An option outside the allowed values, or ``method="exact"`` at a size where
-        the exact distribution would take more than about 10 s (thousands of
-        non-zero changes; the message says so and suggests ``asymptotic``).
+        the exact distribution would touch more than
+        :data:`~milkbayes.frequentist.null_distribution.EXACT_MAX_WORK` cells
+        (thousands of non-zero changes; the message says so and suggests
+        ``asymptotic``).
 
     Notes
     -----

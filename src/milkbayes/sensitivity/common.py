@@ -167,8 +167,9 @@ def without_extra_summary(model):
     """The model module with its ``extra_summary`` switched off, for grids of refits.
 
     ``paired_change.extra_summary`` computes an informed Bayes factor by numerical
-    integration (about 0.2 s) whenever the prior is not centred on 0, which would
-    double the time of a prior grid; the grid needs only the posterior. The copy
+    integration whenever the prior is not centred on 0, which costs as much as a
+    refit and would double the time of a prior grid; the grid needs only the
+    posterior. The copy
     keeps the module's name and file, so :func:`milkbayes.engine.fit.fit` finds the same
     compiled model in its cache (its key is the module name), and its provenance
     hash is that of the real script.
