@@ -82,8 +82,10 @@ class PlainProgress:
     """
 
     def __init__(self, write, *, interval: float = PLAIN_PROGRESS_INTERVAL, clock=None):
+        import threading
         import time
 
+        self._lock = threading.Lock()  # the heartbeat thread also writes
         self._write = write
         self._interval = interval
         self._clock = clock or time.monotonic
@@ -95,6 +97,10 @@ class PlainProgress:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         """Record progress; print a line if the last one is old enough."""
+        with self._lock:
+            self._record(stage, done, total)
+
+    def _record(self, stage: str, done: int, total: int) -> None:
         now = self._clock()
         if stage != self._stage:
             self._stage, self._stage_start, self._base = stage, now, None
@@ -117,6 +123,20 @@ class PlainProgress:
             line += f", about {_duration(left)} left"
         self._emit(now, line)
 
+    def heartbeat(self) -> None:
+        """Say which stage is still running when it has been silent for a while.
+
+        Some stages (e.g. the diagnostics of a large study) report no steps; this is
+        called every ``interval`` seconds by :func:`_progress_bars` and prints
+        ``"diagnostics: still running (3 min)"`` once the last line is six
+        intervals old.
+        """
+        with self._lock:
+            now = self._clock()
+            if self._stage is not None and now - self._last_line >= 6 * self._interval:
+                running = _duration(now - self._stage_start)
+                self._emit(now, f"{self._stage}: still running ({running})")
+
     def _emit(self, now: float, line: str) -> None:
         self._last_line = now
         self._write(line)
@@ -136,7 +156,20 @@ def _progress_bars(enabled: bool):
 
     console = Console(stderr=True)
     if not console.is_terminal:
-        yield PlainProgress(lambda line: typer.echo(line, err=True))
+        import threading
+
+        plain = PlainProgress(lambda line: typer.echo(line, err=True))
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(PLAIN_PROGRESS_INTERVAL):
+                plain.heartbeat()
+
+        threading.Thread(target=beat, name="milkbayes-progress", daemon=True).start()
+        try:
+            yield plain
+        finally:
+            stop.set()
         return
     with Progress(
         TextColumn("{task.description:<14}"),
