@@ -28,7 +28,23 @@ def register(app: typer.Typer) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 PLAIN_PROGRESS_INTERVAL = 10.0
-"""Seconds between two plain progress lines when stderr is not a terminal."""
+"""Seconds between two plain progress lines when stderr is not a terminal.
+
+The environment variable ``MILKBAYES_PROGRESS_INTERVAL`` (seconds, > 0) overrides it,
+e.g. for a log that should be denser or sparser.
+"""
+
+
+def _plain_interval() -> float:
+    """:data:`PLAIN_PROGRESS_INTERVAL`, or ``MILKBAYES_PROGRESS_INTERVAL`` when valid."""
+    import math
+    import os
+
+    try:
+        value = float(os.environ.get("MILKBAYES_PROGRESS_INTERVAL", ""))
+    except ValueError:
+        return PLAIN_PROGRESS_INTERVAL
+    return value if math.isfinite(value) and value > 0 else PLAIN_PROGRESS_INTERVAL
 
 
 def _duration(seconds: float) -> str:
@@ -158,11 +174,12 @@ def _progress_bars(enabled: bool):
     if not console.is_terminal:
         import threading
 
-        plain = PlainProgress(lambda line: typer.echo(line, err=True))
+        interval = _plain_interval()
+        plain = PlainProgress(lambda line: typer.echo(line, err=True), interval=interval)
         stop = threading.Event()
 
         def beat() -> None:
-            while not stop.wait(PLAIN_PROGRESS_INTERVAL):
+            while not stop.wait(interval):
                 plain.heartbeat()
 
         threading.Thread(target=beat, name="milkbayes-progress", daemon=True).start()
