@@ -314,7 +314,7 @@ def compare(
     fast: bool = typer.Option(False, "--fast", help="Small sampler runs."),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
-    """Compare models by exact leave-one-mother-out CV, with PSIS-LOO k and stacking weights."""
+    """Compare models by cross-validation by mother, with PSIS-LOO k and stacking weights."""
     from milkbayes.reanalysis.pipeline import compare_candidates, load_input_study
 
     study = load_input_study(data)
@@ -327,9 +327,10 @@ def compare(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="exact leave-one-mother-out")
-    for column in ("model", "predicts", "elpd", "SE", "Δelpd", "SE(Δ)", "weight"):
-        table.add_column(column, justify="left" if column in ("model", "predicts") else "right")
+    table = Table(title="cross-validation by mother")
+    text_columns = ("model", "predicts", "method")
+    for column in ("model", "predicts", "elpd", "SE", "Δelpd", "SE(Δ)", "weight", "method"):
+        table.add_column(column, justify="left" if column in text_columns else "right")
     for row in section["lomo"]:
         table.add_row(
             row["label"],
@@ -339,6 +340,7 @@ def compare(
             f"{row['elpd_diff']:.2f}",
             f"{row['dse']:.2f}",
             f"{row['weight']:.3f}",
+            row.get("method_text", row.get("method", "")),
         )
     console = Console()
     console.print(table)

@@ -875,7 +875,10 @@ def _method_text(lomo) -> str:
         return f"{lomo.n_folds}-fold by mother"
     if lomo.method == "exact":
         return "exact leave-one-mother-out"
-    return f"PSIS-LOO + {len(lomo.refitted)} exact refits"
+    n = len(lomo.refitted)
+    if n == 0:
+        return "PSIS-LOO (no refit needed)"
+    return f"PSIS-LOO + {n} exact refit{'s' if n > 1 else ''}"
 
 
 def _refit_note(lomo) -> str:
