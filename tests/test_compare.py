@@ -88,6 +88,34 @@ def test_quadrature_matches_bivariate_normal_marginal():
         assert got[s] == pytest.approx(want, abs=1e-8)
 
 
+def test_quadrature_of_several_held_out_mothers_at_once_matches_each_marginal():
+    """K-fold moves every held-out offset in one evaluation: each still its own integral."""
+    from milkbayes.comparison.lomo import _heldout_logliks
+
+    rng = np.random.default_rng(2)
+    y = rng.normal(10, 4, size=(6, 2))
+    loglik = compare.PointwiseLogLik(random_intercept_model(y))
+    n_draws = 4
+    draws = {
+        "mu": rng.normal(10, 2, n_draws),
+        "beta": rng.normal(3, 1, n_draws),
+        "tau": rng.uniform(0.5, 6, n_draws),
+        "sigma": rng.uniform(0.5, 3, n_draws),
+        "z": rng.normal(size=(n_draws, 6)),
+    }
+    held = [0, 3, 5]
+    rows = [np.array([2 * m, 2 * m + 1]) for m in held]
+    got = _heldout_logliks(loglik, draws, rows, held, ("z", "mother"), 40)
+    assert got.shape == (n_draws, len(held))
+    for j, mother in enumerate(held):
+        for s in range(n_draws):
+            tau, sigma = draws["tau"][s], draws["sigma"][s]
+            cov = tau**2 * np.ones((2, 2)) + sigma**2 * np.eye(2)
+            mean = [draws["mu"][s], draws["mu"][s] + draws["beta"][s]]
+            want = stats.multivariate_normal(mean, cov).logpdf(y[mother])
+            assert got[s, j] == pytest.approx(want, abs=1e-8)
+
+
 def test_pointwise_loglik_matches_scipy():
     y = np.array([0.5, -1.0, 2.0])
     loglik = compare.PointwiseLogLik(conjugate_model(y))
@@ -332,3 +360,93 @@ def test_psis_with_a_flat_log_likelihood_is_reported_unavailable_and_every_mothe
     # ArviZ's threshold for S = 400 draws: min(1 - 1/log10(400), 0.7)
     assert psis.good_k == pytest.approx(min(1 - 1 / np.log10(400), 0.7))
     assert _mothers_to_refit(psis, 5, "flat") == [0, 1, 2, 3, 4]
+
+
+def exact_kfold_log_density(y: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Closed form of K-fold: mu | y_(not fold j) ~ N(m, v); y_i ~ N(m, v + SIGMA^2) in fold j."""
+    out = np.empty(y.size)
+    for j in np.unique(folds):
+        rest = y[folds != j]
+        precision = 1 / PRIOR_SD**2 + rest.size / SIGMA**2
+        mean = rest.sum() / SIGMA**2 / precision
+        held = folds == j
+        out[held] = stats.norm.logpdf(y[held], mean, np.sqrt(1 / precision + SIGMA**2))
+    return out
+
+
+def test_kfold_recovers_the_closed_form_kfold_density_of_the_conjugate_model():
+    y = np.random.default_rng(11).normal(2.0, 1.3, 12)
+    k = 3
+    result = compare.kfold_cv(
+        conjugate_model(y),
+        mother_of_obs=np.arange(y.size),
+        mother_ids=[f"m{i}" for i in range(y.size)],
+        label="conj",
+        target="change",
+        k=k,
+        draws=1000,
+        tune=300,
+        chains=2,
+        seed=5,
+    )
+    folds = compare.fold_assignment(y.size, k, seed=5)
+    exact = exact_kfold_log_density(y, folds)
+    # held out 4 of 12: the posterior sd of mu is ~0.35, the predictive sd ~1.06; the
+    # Monte Carlo error of log mean p over 2000 draws is ~0.01 per mother
+    np.testing.assert_allclose(result.elpd_i, exact, atol=0.05)
+    assert result.elpd == pytest.approx(exact.sum(), abs=0.15)
+    # and the target is K-fold's, not leave-one-out's: they differ well beyond 0.05
+    assert np.max(np.abs(exact - exact_loo_log_density(y))) > 0.3
+    assert result.method == "kfold" and result.n_folds == k
+    assert result.refitted == tuple(f"m{i}" for i in range(y.size))
+
+
+def test_fold_assignment_is_balanced_seeded_and_a_partition():
+    folds = compare.fold_assignment(2003, 10, seed=20241)
+    counts = np.bincount(folds, minlength=10)
+    assert counts.sum() == 2003 and set(counts) == {200, 201}  # sizes differ by <= 1
+    np.testing.assert_array_equal(folds, compare.fold_assignment(2003, 10, seed=20241))
+    assert not np.array_equal(folds, compare.fold_assignment(2003, 10, seed=1))
+    with pytest.raises(ValueError, match="2 <= k"):
+        compare.fold_assignment(5, 6)
+
+
+def _psis_with_k(pareto_k) -> compare.PsisResult:
+    return compare.PsisResult(
+        label="x",
+        level="mother",
+        elpd=None,
+        se=None,
+        pareto_k=tuple(pareto_k),
+        good_k=0.7,
+        n_high_k=int(sum(k > 0.7 for k in pareto_k)),
+        reliable=False,
+        note="",
+        elpd_i=tuple(-1.0 for _ in pareto_k),
+    )
+
+
+def test_choose_method_by_size():
+    cap, k = compare.MAX_EXACT_REFITS, compare.KFOLD_K
+    # the paper's 24 mothers: always exact, whatever PSIS says
+    assert compare.choose_method(24).method == "exact"
+    assert compare.choose_method(24).refit == tuple(range(24))
+    assert compare.choose_method(24, _psis_with_k([0.9] * 24)).method == "exact"
+    # reloo: the bad-k mothers only, while there are at most `cap` of them
+    few_bad = [0.9 if i % 100 == 0 else 0.2 for i in range(2000)]  # 20 bad
+    choice = compare.choose_method(2000, _psis_with_k(few_bad))
+    assert choice.method == "psis+refits" and choice.refit == tuple(range(0, 2000, 100))
+    assert choice.n_refits == 20
+    # a NaN k is not trusted
+    assert compare.choose_method(50, _psis_with_k([float("nan")] + [0.1] * 49)).refit == (0,)
+    # beyond the cap: K-fold, K refits
+    at_cap = [0.9] * cap + [0.1] * (2000 - cap)
+    assert compare.choose_method(2000, _psis_with_k(at_cap)).method == "psis+refits"
+    over = [0.9] * (cap + 1) + [0.1] * (2000 - cap - 1)
+    choice = compare.choose_method(2000, _psis_with_k(over))
+    assert (choice.method, choice.n_folds, choice.n_refits, choice.refit) == ("kfold", k, k, ())
+    # without PSIS every mother needs a refit: exact up to the cap, K-fold beyond
+    assert compare.choose_method(cap).method == "exact"
+    assert compare.choose_method(cap + 1).method == "kfold"
+    with pytest.raises(ValueError, match="PSIS has 3 mothers"):
+        compare.choose_method(4, _psis_with_k([0.1] * 3))

@@ -14,7 +14,8 @@ Layers (as in arviz-stats), one module each: NumPy functions on arrays first
 (``quadrature``: :func:`log_mean_exp`, :func:`gauss_hermite_normal`,
 :func:`marginalise_intercept`), the pointwise log-likelihood (``pointwise``:
 :class:`PointwiseLogLik`), then the drivers (``psis``: :func:`psis_by_mother`;
-``lomo``: :func:`lomo_cv`), the ranking (``stacking``: :func:`compare_models`,
+``lomo``: :func:`lomo_cv`, :func:`kfold_cv`; ``choice``: :func:`choose_method`, which
+picks between them by the study's size), the ranking (``stacking``: :func:`compare_models`,
 :func:`stacking_weights`) and the tables (``tables``: :func:`freq_vs_bayes_table`,
 :func:`three_prior_table`, :func:`rope_statement`).
 
@@ -109,7 +110,14 @@ References
    estimation. Advances in Methods and Practices in Psychological Science 1(2), 270-280.
 """
 
-from milkbayes.comparison.lomo import LomoResult, lomo_cv
+from milkbayes.comparison.choice import (
+    KFOLD_K,
+    MAX_EXACT_REFITS,
+    MethodChoice,
+    choose_method,
+    fold_assignment,
+)
+from milkbayes.comparison.lomo import LomoResult, kfold_cv, lomo_cv
 from milkbayes.comparison.pointwise import PointwiseLogLik, mother_rows, stacked_draws
 from milkbayes.comparison.psis import PsisResult, psis_by_mother
 from milkbayes.comparison.quadrature import (
@@ -129,15 +137,21 @@ from milkbayes.comparison.tables import (
 
 __all__ = [
     "DEFAULT_QUADRATURE_NODES",
+    "KFOLD_K",
+    "MAX_EXACT_REFITS",
     "ComparisonRow",
     "FreqVsBayesRow",
     "LomoResult",
+    "MethodChoice",
     "PointwiseLogLik",
     "PriorRow",
     "PsisResult",
+    "choose_method",
     "compare_models",
+    "fold_assignment",
     "freq_vs_bayes_table",
     "gauss_hermite_normal",
+    "kfold_cv",
     "lomo_cv",
     "log_mean_exp",
     "marginalise_intercept",

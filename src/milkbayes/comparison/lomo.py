@@ -1,10 +1,12 @@
-"""Exact leave-one-mother-out cross-validation by refitting one compiled model.
+"""Cross-validation by mother, by refitting one compiled model.
 
 :func:`lomo_cv` refits the model once per held-out mother with her
 ``mother_weight`` set to 0 (or only for the mothers whose PSIS-LOO Pareto k is too
 high), integrates her own intercept out by adaptive Gauss-Hermite quadrature, and
-returns a :class:`LomoResult`. The estimator and its treatment of intercepts are
-explained in :mod:`milkbayes.comparison`.
+returns a :class:`LomoResult`. :func:`kfold_cv` holds out K folds of mothers instead
+(K refits, whatever the number of mothers), for studies too large for per-mother
+refits (:func:`milkbayes.comparison.choice.choose_method` decides). The estimator and
+its treatment of intercepts are explained in :mod:`milkbayes.comparison`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
+from milkbayes.comparison.choice import fold_assignment, untrusted_mothers
 from milkbayes.comparison.pointwise import PointwiseLogLik, mother_rows, stacked_draws
 from milkbayes.comparison.psis import PsisResult
 from milkbayes.comparison.quadrature import DEFAULT_QUADRATURE_NODES, log_mean_exp
 from milkbayes.errors import ModelError
 
-__all__ = ["LomoResult", "lomo_cv"]
+__all__ = ["LomoResult", "kfold_cv", "lomo_cv"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class LomoResult:
         Per mother, the Pareto k of PSIS-LOO by mother (empty when PSIS was not used).
     good_k : float or None
         The Pareto k threshold used to pick the refits (None when PSIS was not used).
+    n_folds : int or None
+        K of K-fold cross-validation (:func:`kfold_cv`); None for leave-one-out.
     """
 
     label: str
@@ -79,10 +84,13 @@ class LomoResult:
     refitted: tuple[str, ...] | None = None
     pareto_k: tuple[float, ...] = field(default=())
     good_k: float | None = None
+    n_folds: int | None = None
 
     @property
     def method(self) -> str:
-        """``"exact"`` (every mother refitted) or ``"psis+refits"`` (reloo)."""
+        """``"exact"`` (every mother refitted), ``"psis+refits"`` (reloo) or ``"kfold"``."""
+        if self.n_folds is not None:
+            return "kfold"
         if self.refitted is None or len(self.refitted) == len(self.mother_ids):
             return "exact"
         return "psis+refits"
@@ -105,25 +113,12 @@ class LomoResult:
             warning=False,
             good_k=None,
             elpd_i=elpd_i,
-            n_folds=len(self.elpd_i),
+            n_folds=self.n_folds or len(self.elpd_i),
         )
 
 
-def _loglik_at_z(
-    loglik: PointwiseLogLik,
-    draws: dict[str, np.ndarray],
-    rows: np.ndarray,
-    name: str,
-    mother: int,
-    z: np.ndarray,
-) -> np.ndarray:
-    """Log p(y_i | z_i = z[k, s], theta_s) for a (k, s) array of offsets."""
-    k, n_draws = z.shape
-    tiled = {key: np.concatenate([v] * k, axis=0) for key, v in draws.items()}
-    offsets = tiled[name].copy()
-    offsets[:, mother] = z.ravel()
-    tiled[name] = offsets
-    return loglik(tiled)[:, rows].sum(axis=1).reshape(k, n_draws)
+_GRID_CHUNK = 8
+"""Offsets evaluated per call of the log-likelihood (bounds its memory on large studies)."""
 
 
 def _heldout_loglik(
@@ -134,24 +129,63 @@ def _heldout_loglik(
     intercept: tuple[str, str] | None,
     n_nodes: int,
 ) -> np.ndarray:
-    """Per-draw log p(y_i | theta_s) for a held-out mother, intercept integrated out.
+    """Per-draw log p(y_i | theta_s) for one held-out mother (see :func:`_heldout_logliks`)."""
+    return _heldout_logliks(loglik, draws, [rows], [mother], intercept, n_nodes)[:, 0]
 
-    Adaptive Gauss-Hermite (Liu & Pierce 1994): per draw, find the mode m and the
-    curvature of h(z) = log p(y_i | z, theta) + log phi(z) (a coarse grid, then
-    Newton steps with central differences), and place the nodes at m + sqrt(2) s x_k.
-    Plain Gauss-Hermite on phi fails when the between-mother sd is large against
-    the residual sd: the integrand is then a spike far narrower than phi.
+
+def _heldout_logliks(
+    loglik: PointwiseLogLik,
+    draws: dict[str, np.ndarray],
+    rows: Sequence[np.ndarray],
+    mothers: Sequence[int],
+    intercept: tuple[str, str] | None,
+    n_nodes: int,
+) -> np.ndarray:
+    """Per-draw log p(y_i | theta_s) of held-out mothers, intercepts integrated out.
+
+    Returns an array (draws, mothers). Adaptive Gauss-Hermite (Liu & Pierce 1994):
+    per draw and mother, find the mode m and the curvature of
+    h(z) = log p(y_i | z, theta) + log phi(z) (a coarse grid, then Newton steps with
+    central differences), and place the nodes at m + sqrt(2) s x_k. Plain
+    Gauss-Hermite on phi fails when the between-mother sd is large against the
+    residual sd: the integrand is then a spike far narrower than phi.
+
+    A mother's likelihood depends on her own offset only, so the offsets of all the
+    held-out mothers of a refit are moved together: one evaluation of the
+    log-likelihood serves every one of them, and K-fold on thousands of mothers
+    costs K x (grid + Newton steps) evaluations rather than one set per mother.
     """
+    n_held = len(mothers)
+    # the held-out mothers' rows side by side: one gather and one segmented sum
+    columns = np.concatenate([np.asarray(r, dtype=int) for r in rows])
+    starts = np.cumsum([0] + [len(r) for r in rows[:-1]])
+
+    def per_mother(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values[:, columns], starts, axis=1)
+
     if intercept is None:
-        return loglik(draws)[:, rows].sum(axis=1)
+        return per_mother(loglik(draws))
     name, _ = intercept
     n_draws = next(iter(draws.values())).shape[0]
+    held = np.asarray(mothers, dtype=int)
 
     def h(z: np.ndarray) -> np.ndarray:
-        return _loglik_at_z(loglik, draws, rows, name, mother, z) - 0.5 * z**2
+        """The function h at offsets z of shape (k, draws, mothers), in chunks of the first axis."""
+        out = np.empty_like(z)
+        for start in range(0, z.shape[0], _GRID_CHUNK):
+            chunk = z[start : start + _GRID_CHUNK]
+            k = chunk.shape[0]
+            tiled = {key: np.concatenate([v] * k, axis=0) for key, v in draws.items()}
+            offsets = tiled[name].copy()
+            offsets[:, held] = chunk.reshape(k * n_draws, n_held)
+            tiled[name] = offsets
+            values = per_mother(loglik(tiled)).reshape(k, n_draws, n_held)
+            out[start : start + k] = values - 0.5 * chunk**2
+        return out
 
+    shape = (n_draws, n_held)
     grid = np.linspace(-8.0, 8.0, 41)
-    on_grid = h(np.repeat(grid[:, None], n_draws, axis=1))
+    on_grid = h(np.broadcast_to(grid[:, None, None], (grid.size, *shape)).copy())
     mode = grid[np.argmax(on_grid, axis=0)]
     step = 1e-3
     for _ in range(5):
@@ -164,11 +198,12 @@ def _heldout_loglik(
     curvature = (h3[2] - 2 * h3[1] + h3[0]) / step**2
     scale = np.where(curvature < 0, 1.0 / np.sqrt(np.abs(curvature)), 1.0)
     x, w = np.polynomial.hermite.hermgauss(n_nodes)
-    z = mode[None, :] + math.sqrt(2.0) * scale[None, :] * x[:, None]
+    x3, w3 = x[:, None, None], w[:, None, None]
+    z = mode[None] + math.sqrt(2.0) * scale[None] * x3
     log_terms = (
-        np.log(w)[:, None]
-        + x[:, None] ** 2
-        + np.log(math.sqrt(2.0) * scale)[None, :]
+        np.log(w3)
+        + x3**2
+        + np.log(math.sqrt(2.0) * scale)[None]
         + h(z)
         - 0.5 * math.log(2 * math.pi)
     )
@@ -258,6 +293,139 @@ def lomo_cv(
     replaces it. Each refit uses the seed ``seed + i`` either way, so a refitted
     mother's value is the one an all-refit run gives.
     """
+    n = len(mother_ids)
+    refit = _mothers_to_refit(psis, n, label)
+    return _cross_validate(
+        model,
+        groups=[np.array([i]) for i in refit],
+        seeds=[seed + i for i in refit],
+        mother_of_obs=mother_of_obs,
+        mother_ids=mother_ids,
+        label=label,
+        target=target,
+        weight_name=weight_name,
+        intercept=intercept,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        full_posterior=full_posterior,
+        compiled=compiled,
+        data=data,
+        n_nodes=n_nodes,
+        progress=progress,
+        psis=psis,
+        loglik=loglik,
+    )
+
+
+def kfold_cv(
+    model,
+    *,
+    mother_of_obs: np.ndarray,
+    mother_ids: Sequence[str],
+    label: str,
+    target: str,
+    k: int,
+    weight_name: str = "mother_weight",
+    intercept: tuple[str, str] | None = None,
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 2,
+    seed: int = 20241,
+    full_posterior=None,
+    compiled=None,
+    data: Mapping[str, np.ndarray] | None = None,
+    n_nodes: int = DEFAULT_QUADRATURE_NODES,
+    progress: Callable[[int, int], None] | None = None,
+    loglik: PointwiseLogLik | None = None,
+) -> LomoResult:
+    r"""K-fold cross-validation by mother: K refits, each holding out one fold of mothers.
+
+    The mothers are dealt into ``k`` folds by
+    :func:`~milkbayes.comparison.choice.fold_assignment` (seeded by ``seed``); fold
+    :math:`j` is refitted with its mothers' ``mother_weight`` set to 0 and seed
+    ``seed + j``. Each held-out mother :math:`i` of fold :math:`j` gets
+
+    .. math:: \widehat{\mathrm{elpd}}_i = \log \frac{1}{S} \sum_s
+        p(y_i \mid \theta^{(s)}_{-j}),
+
+    her own intercept integrated out as in :func:`lomo_cv`: the pointwise K-fold
+    estimate of Vehtari, Gelman & Gabry (2017, section 2.3), on the same per-mother
+    scale as leave-one-mother-out, so the stacking weights and the pointwise table
+    treat both alike.
+
+    Parameters
+    ----------
+    model, mother_of_obs, mother_ids, label, target, weight_name, intercept
+        As for :func:`lomo_cv`.
+    k : int
+        Number of folds (``2 <= k <= len(mother_ids)``).
+    draws, tune, chains, seed : int
+        nutpie settings of each refit (seed + j for fold j; ``seed`` also fixes the
+        folds).
+    full_posterior, compiled, data, n_nodes, loglik
+        As for :func:`lomo_cv`.
+    progress : callable(done, total), optional
+        Called after each of the ``k`` refits.
+
+    Returns
+    -------
+    LomoResult
+        With ``n_folds = k`` (``method == "kfold"``) and every mother in
+        ``refitted``.
+    """
+    folds = fold_assignment(len(mother_ids), k, seed=seed)
+    return _cross_validate(
+        model,
+        groups=[np.flatnonzero(folds == j) for j in range(k)],
+        seeds=[seed + j for j in range(k)],
+        mother_of_obs=mother_of_obs,
+        mother_ids=mother_ids,
+        label=label,
+        target=target,
+        weight_name=weight_name,
+        intercept=intercept,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        full_posterior=full_posterior,
+        compiled=compiled,
+        data=data,
+        n_nodes=n_nodes,
+        progress=progress,
+        psis=None,
+        loglik=loglik,
+        n_folds=k,
+    )
+
+
+def _cross_validate(
+    model,
+    *,
+    groups: list[np.ndarray],
+    seeds: list[int],
+    mother_of_obs: np.ndarray,
+    mother_ids: Sequence[str],
+    label: str,
+    target: str,
+    weight_name: str,
+    intercept: tuple[str, str] | None,
+    draws: int,
+    tune: int,
+    chains: int,
+    full_posterior,
+    compiled,
+    data: Mapping[str, np.ndarray] | None,
+    n_nodes: int,
+    progress: Callable[[int, int], None] | None,
+    psis: PsisResult | None,
+    loglik: PointwiseLogLik | None,
+    n_folds: int | None = None,
+) -> LomoResult:
+    """Refit once per group of held-out mothers and score each of them.
+
+    The mothers in no group keep their PSIS-LOO value (``psis``).
+    """
     import time
 
     from milkbayes.engine.sampling import sample_uninterrupted
@@ -265,12 +433,11 @@ def lomo_cv(
     if weight_name not in model.named_vars:
         raise ModelError(
             f"model {label!r} has no pm.Data {weight_name!r}; "
-            "leave-one-mother-out needs the likelihood weight vector"
+            "cross-validation by mother needs the likelihood weight vector"
         )
     n = len(mother_ids)
     rows = mother_rows(mother_of_obs, n)
-    refit = _mothers_to_refit(psis, n, label)
-    if compiled is None and refit:
+    if compiled is None and groups:
         from milkbayes.engine.compile_cache import compile_pymc_model
 
         compiled = compile_pymc_model(model)
@@ -291,30 +458,33 @@ def lomo_cv(
     n_divergent = 0
     if psis is not None:
         elpd_i[:] = np.asarray(psis.elpd_i, dtype=float)
-    for done, i in enumerate(refit):
+    for done, (group, group_seed) in enumerate(zip(groups, seeds, strict=True)):
         weight = np.ones(n)
-        weight[i] = 0.0
+        weight[group] = 0.0
         # not nutpie.sample: on Ctrl-C it returns the draws so far as if finished
         tree = sample_uninterrupted(
             compiled.with_data(**base, **{weight_name: weight}),
             draws=draws,
             tune=tune,
             chains=chains,
-            seed=seed + i,
+            seed=group_seed,
             progress_bar=False,
         )
         posterior = tree["posterior"] if "posterior" in tree.children else tree
         if "sample_stats" in tree.children and "diverging" in tree["sample_stats"].data_vars:
             n_divergent += int(np.asarray(tree["sample_stats"]["diverging"]).sum())
         sample = stacked_draws(posterior, names)
-        ll = _heldout_loglik(loglik, sample, rows[i], i, intercept, n_nodes)
-        if not np.all(np.isfinite(ll)):
-            raise ModelError(
-                f"{label}: non-finite held-out log density for mother {mother_ids[i]!r}"
-            )
-        elpd_i[i] = float(log_mean_exp(ll))
+        ll = _heldout_logliks(
+            loglik, sample, [rows[i] for i in group], [int(i) for i in group], intercept, n_nodes
+        )
+        for j, i in enumerate(group):
+            if not np.all(np.isfinite(ll[:, j])):
+                raise ModelError(
+                    f"{label}: non-finite held-out log density for mother {mother_ids[i]!r}"
+                )
+            elpd_i[i] = float(log_mean_exp(ll[:, j]))
         if progress is not None:
-            progress(done + 1, len(refit))
+            progress(done + 1, len(groups))
     seconds = time.perf_counter() - started
 
     lppd_i: tuple[float, ...] = ()
@@ -329,6 +499,7 @@ def lomo_cv(
         lppd = np.array([float(log_mean_exp(full[:, r].sum(axis=1))) for r in rows])
         lppd_i = tuple(lppd.tolist())
         p_lomo = float(lppd.sum() - elpd_i.sum())
+    refitted = sorted(int(i) for group in groups for i in group)
     return LomoResult(
         label=label,
         target=target,
@@ -342,9 +513,10 @@ def lomo_cv(
         refit_seconds=seconds,
         lppd_i=lppd_i,
         n_divergent=n_divergent,
-        refitted=tuple(str(mother_ids[i]) for i in refit),
+        refitted=tuple(str(mother_ids[i]) for i in refitted),
         pareto_k=tuple(psis.pareto_k) if psis is not None else (),
         good_k=float(psis.good_k) if psis is not None else None,
+        n_folds=n_folds,
     )
 
 
@@ -357,8 +529,4 @@ def _mothers_to_refit(psis: PsisResult | None, n: int, label: str) -> list[int]:
             f"{label}: reloo needs PSIS-LOO by mother for all {n} mothers, got "
             f"level {psis.level!r} with {len(psis.pareto_k)} Pareto k"
         )
-    k = np.asarray(psis.pareto_k, dtype=float)
-    values = np.asarray(psis.elpd_i, dtype=float)
-    # a NaN k (e.g. constant ratios) is not evidence of reliability: refit it too
-    trusted = np.isfinite(k) & (k <= psis.good_k) & np.isfinite(values)
-    return [int(i) for i in np.flatnonzero(~trusted)]
+    return untrusted_mothers(psis)

@@ -265,8 +265,10 @@ def reproduce(study: Study) -> Reproduction:
         reason = str(error).split("; use ")[0]  # the library's advice names a parameter
         raise FrequentistOptionError(
             f"{study.source}: the reproduction reports the exact Wilcoxon p beside SPSS's, "
-            f"and {reason}; run `milkbayes wilcoxon --method asymptotic` (or spss) on this "
-            "file instead"
+            f"and {reason}; for the frequentist test of this file run "
+            f"`milkbayes wilcoxon --data {study.source} --method asymptotic` (or "
+            "--method spss); the reanalysis itself is limited to studies whose exact p "
+            "can be computed"
         ) from None
     ranks, test = spss_tables(spss)
     return Reproduction(

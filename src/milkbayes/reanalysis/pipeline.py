@@ -14,8 +14,10 @@ Stages, in order (each timed; :data:`~milkbayes.reanalysis.settings.STAGES`):
    neutral and enthusiastic priors (compiled once; the priors are data);
 4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
 5. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
-   where its Pareto k is good, exact refits where it is not ("reloo"), stacking
-   weights (:mod:`milkbayes.comparison`);
+   where its Pareto k is good, exact refits where it is not ("reloo"), K-fold by
+   mother when those refits would be too many
+   (:func:`milkbayes.comparison.choice.choose_method`), stacking weights
+   (:mod:`milkbayes.comparison`);
 6. ``figures`` — the PNGs (:mod:`milkbayes.reanalysis.figures`);
 7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`;
 8. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
@@ -53,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from milkbayes import RECONSTRUCTED_WARNING, __version__
+from milkbayes.comparison.choice import KFOLD_K, MAX_EXACT_REFITS
 from milkbayes.engine.sampling import sigterm_as_keyboard_interrupt
 from milkbayes.errors import DiagnosticsFailedError, MilkbayesError, ModelError
 from milkbayes.frequentist.reproduce import reproduce
@@ -586,25 +589,30 @@ def _candidate_cv(
                 "note": psis.note,
             }
         )
-    # reloo: exact refits only where the mother-level Pareto k is too high
-    lomo = compare.lomo_cv(
-        entry.model,
-        compiled=entry.compiled,
-        data=values,
-        mother_of_obs=mother_of_obs,
-        mother_ids=list(study.ids),
-        label=label,
-        target=target,
-        intercept=intercept,
-        draws=settings.lomo_draws,
-        tune=settings.lomo_tune,
-        chains=settings.lomo_chains,
-        seed=settings.seed,
-        full_posterior=full.tree,
-        progress=refit_progress,
-        psis=by_level["mother"] if settings.reloo else None,
-        loglik=loglik,
-    )
+    # the one choice of estimator by size: reloo while the refits are few, else K-fold
+    choice = compare.choose_method(n, by_level["mother"] if settings.reloo else None)
+    common = {
+        "compiled": entry.compiled,
+        "data": values,
+        "mother_of_obs": mother_of_obs,
+        "mother_ids": list(study.ids),
+        "label": label,
+        "target": target,
+        "intercept": intercept,
+        "draws": settings.lomo_draws,
+        "tune": settings.lomo_tune,
+        "chains": settings.lomo_chains,
+        "seed": settings.seed,
+        "full_posterior": full.tree,
+        "progress": refit_progress,
+        "loglik": loglik,
+    }
+    if choice.method == "kfold":
+        lomo = compare.kfold_cv(entry.model, k=choice.n_folds, **common)
+    else:
+        lomo = compare.lomo_cv(
+            entry.model, psis=by_level["mother"] if settings.reloo else None, **common
+        )
     return lomo, psis_rows, None
 
 
@@ -789,6 +797,8 @@ def _comparison_section(
             "n_divergent": by_label[row.label].n_divergent,
             "refit_seconds": by_label[row.label].refit_seconds,
             "method": by_label[row.label].method,
+            "method_text": _method_text(by_label[row.label]),
+            "n_folds": by_label[row.label].n_folds,
             "n_refitted": len(by_label[row.label].refitted),
             "refitted_ids": list(by_label[row.label].refitted),
         }
@@ -818,6 +828,15 @@ def _comparison_section(
             "ArviZ): both estimate the same held-out density, and the refits keep it exact "
             "where importance sampling cannot be trusted."
         )
+    if any(r.method == "kfold" for r in results):
+        notes.append(
+            f"When more than {MAX_EXACT_REFITS} mothers of a candidate would need an exact "
+            f"refit, its elpd comes from {KFOLD_K}-fold cross-validation by mother instead "
+            f"({KFOLD_K} refits whatever the size of the study; Vehtari, Gelman & Gabry "
+            "2017, section 2.3). Each fold's model learns from fewer mothers, so a K-fold "
+            "elpd is slightly pessimistic against a leave-one-out one: compare candidates "
+            "whose 'method' column differs with that in mind."
+        )
     notes.append(
         "Models of the change (post − pre) and models of the pair (pre, post) predict "
         "different data, so their elpd values are not comparable; stacking weights are "
@@ -842,15 +861,35 @@ def _comparison_section(
                 "tune": settings.lomo_tune,
                 "chains": settings.lomo_chains,
                 "reloo": settings.reloo,
+                "max_exact_refits": MAX_EXACT_REFITS,
+                "kfold_k": KFOLD_K,
             },
         ),
         results,
     )
 
 
+def _method_text(lomo) -> str:
+    """The report's short name of the estimator of one candidate's elpd."""
+    if lomo.method == "kfold":
+        return f"{lomo.n_folds}-fold by mother"
+    if lomo.method == "exact":
+        return "exact leave-one-mother-out"
+    n = len(lomo.refitted)
+    if n == 0:
+        return "PSIS-LOO (no refit needed)"
+    return f"PSIS-LOO + {n} exact refit{'s' if n > 1 else ''}"
+
+
 def _refit_note(lomo) -> str:
     """Which mothers one candidate's elpd refitted exactly, and why."""
     n = len(lomo.mother_ids)
+    if lomo.method == "kfold":
+        return (
+            f"{lomo.label}: {lomo.n_folds}-fold cross-validation by mother (the {n} mothers "
+            f"dealt into {lomo.n_folds} folds, each held out in one refit): more than "
+            f"{MAX_EXACT_REFITS} mothers would have needed an exact refit."
+        )
     if lomo.good_k is None:
         return f"{lomo.label}: all {n} mothers refitted exactly (reloo off)."
     if not lomo.refitted:

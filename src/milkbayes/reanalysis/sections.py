@@ -460,7 +460,10 @@ class ComparisonSection(_Section):
         One row per candidate
         (:class:`~milkbayes.comparison.ComparisonRow` fields) with
         how its elpd was computed: ``intercept_method``, ``n_divergent``,
-        ``refit_seconds``, ``method``, ``n_refitted``, ``refitted_ids``.
+        ``refit_seconds``, ``method`` (``"exact"``, ``"psis+refits"`` or
+        ``"kfold"``, chosen by :func:`milkbayes.comparison.choice.choose_method`),
+        ``method_text`` (its name in the report), ``n_folds`` (K of K-fold, else
+        None), ``n_refitted``, ``refitted_ids``.
     psis : tuple of mapping
         PSIS-LOO by mother (and by observation for the models of the pair), with
         the Pareto k summary of each candidate.
@@ -470,7 +473,8 @@ class ComparisonSection(_Section):
         Each mother's held-out elpd under each candidate (``id`` and one key per
         candidate label).
     settings : mapping
-        ``draws``, ``tune``, ``chains`` of the refits and ``reloo``.
+        ``draws``, ``tune``, ``chains`` of the refits, ``reloo``, and the thresholds
+        of the choice of method: ``max_exact_refits`` and ``kfold_k``.
     """
 
     lomo: tuple[Mapping[str, Any], ...]
