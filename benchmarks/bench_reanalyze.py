@@ -1,6 +1,6 @@
 """``milkbayes reanalyze`` on the bundled data: cold and warm, stage by stage, against targets.
 
-Targets (issue 5): <= 60 s cold and <= 20 s warm, on 2 cores.
+Targets: <= 60 s cold and <= 20 s warm, on 2 cores.
 
 Three measurements, each of the library call behind the command
 (:func:`milkbayes.reanalysis.pipeline.run_reanalysis`) in a fresh Python process:
@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 TARGETS = {"cold": 60.0, "warm": 20.0}
-"""Seconds allowed on 2 cores (issue 5)."""
+"""Seconds allowed on 2 cores."""
 
 CHILD = """
 import json, os, sys, time

@@ -97,9 +97,9 @@ LIKELIHOOD = "normal"
 PRIOR = "neutral"
 COVARIATES = ("work_duration", "parity", "occupation", "education", "age_group")
 TARGETS = {24: {"stan": 5.0, "pymc": 25.0}, 2000: {"stan": 5.0}}
-"""ESS/s of milkbayes over the other way, at each n (issue 8)."""
+"""ESS/s of milkbayes over the other way, at each n."""
 REFIT_TARGET_SECONDS = 0.5
-"""Issue 4: a refit after compiling takes <= 0.5 s (4 chains x 1000 + 1000 draws)."""
+"""A refit after compiling takes <= 0.5 s (4 chains x 1000 + 1000 draws)."""
 TIME_BASIS = {"pymc": "sampler", "stan": "sample", "nutpie_bare": "sample"}
 """Which sampling time each ratio divides by, the same on both sides.
 

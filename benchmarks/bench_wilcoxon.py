@@ -1,6 +1,6 @@
 """Speed of the Wilcoxon code, as ratios against baselines measured in the same run.
 
-Targets (issue 3):
+Targets:
 
 1. the exact null distribution for n = 1000 *with ties* in <= 1 s;
    baseline: SciPy's own exact distribution for n = 1000 without ties;

@@ -296,7 +296,7 @@ def collect_targets(record: dict) -> list[dict]:
 
 
 TARGET_WAYS = {24: ("stan", "pymc"), 2000: ("stan",)}
-"""The ways milkbayes has a speed target against, at each n (issue 8)."""
+"""The ways milkbayes has a speed target against, at each n."""
 
 
 def samplers_markdown(result: dict) -> list[str]:

@@ -395,6 +395,8 @@ OUTSIDE_REFERENCES = re.compile(
             re.escape("/work/" + "shared"),
             re.escape("DESIGN" + ".md"),
             re.escape("STYLE" + ".md"),
+            # an issue tracker's numbers: the repository must explain itself
+            r"\b[Ii]ssues? #?\d+\b",
         ]
     )
 )
@@ -444,6 +446,9 @@ def test_the_repository_cites_nothing_outside_itself():
         ("see ../" + "shared/DESIGN" + ".md", True),
         ("see /work/" + "shared", True),
         ("see docs/design.md and docs/decisions.md", False),
+        ("Targets (iss" + "ue 8): 60 s", True),
+        ("the iss" + "ue #12 fix", True),
+        ("an issue with ties", False),
     ],
 )
 def test_the_outside_reference_pattern(line, expected):
