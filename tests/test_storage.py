@@ -261,3 +261,15 @@ def test_save_figure_writes_the_format_its_suffix_names_and_refuses_others(tmp_p
     with pytest.raises(OutputError, match=r"\.docx is not a figure format"):
         save_figure(figure, tmp_path / "a.docx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pdf", "a.png"]
+
+
+def test_a_file_in_the_way_is_named_in_the_error(tmp_path):
+    """Writing below a file: the error names that file, not errno's "File exists"."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    with pytest.raises(OutputError, match=r"notes\.txt is a file, not a folder"):
+        atomic_write_text(blocker / "sub" / "x.csv", "a")
+    with pytest.raises(OutputError, match=r"notes\.txt is a file, not a folder"):
+        with staged_folder(blocker / "run", force=False, is_replaceable=lambda p: False):
+            pass
+    assert blocker.read_text() == "mine"

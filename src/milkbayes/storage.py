@@ -62,7 +62,18 @@ def _explain(error: OSError, path: Path, what: str) -> OutputError:
         errno.EISDIR: "the path is a folder",
     }
     reason = reasons.get(error.errno, error.strerror or type(error).__name__)
+    blocking = _file_in_the_way(path)
+    if blocking is not None:  # mkdir says "File exists" when a parent is a file
+        reason = f"{blocking} is a file, not a folder"
     return OutputError(f"cannot write {what} {path}: {reason}; nothing was left behind")
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The first existing ancestor of ``path`` that is not a folder, if any."""
+    for ancestor in reversed(Path(path).parents):
+        if ancestor.exists() and not ancestor.is_dir():
+            return ancestor
+    return None
 
 
 def check_writable_folder(folder: str | Path, *, what: str = "output") -> Path:
