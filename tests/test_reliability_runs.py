@@ -84,10 +84,26 @@ def leftovers(root: Path, keep: set[str]) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.name not in keep)
 
 
+def _interruptible() -> None:
+    """Give the child the default SIGINT disposition, as a terminal would.
+
+    A shell without job control starts background commands with SIGINT ignored, and
+    an ignored signal stays ignored across exec: Python would then install no
+    KeyboardInterrupt handler, and a test that sends Ctrl-C would see the command
+    run to the end. Tests of Ctrl-C must not depend on how the suite was launched.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(argv: list[str], cwd: Path, marked: bool = False) -> subprocess.Popen:
     command = [sys.executable, "-c", MARKED_MAIN, *argv] if marked else [str(ENTRY_POINT), *argv]
     return subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,
     )
 
 
@@ -320,10 +336,13 @@ def test_ctrl_c_while_fit_samples_says_interrupted(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,
     )
     for line in process.stderr:
         if "SAMPLING-STARTED" in line:
             break
+    else:
+        pytest.fail("the fit ended before nutpie started sampling")
     time.sleep(2)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=240)
