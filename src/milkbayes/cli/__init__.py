@@ -69,8 +69,22 @@ for _module in (
     _module.register(app)
 
 
+def _quiet_third_party_logs() -> None:
+    """Keep stderr for milkbayes's own messages and progress.
+
+    matplotlib's font manager logs a "findfont: ... not found" warning per font when
+    its shared font cache points into a Python environment that no longer exists
+    (it then rebuilds the cache and draws the same figure); those lines would bury
+    the progress and the errors a user reads.
+    """
+    import logging
+
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (the console script passes it to ``sys.exit``)."""
+    _quiet_third_party_logs()
     try:
         # Without standalone mode, click returns the code of a `typer.Exit` (and of
         # Ctrl-C, which it turns into Exit(130)) instead of raising it.
