@@ -30,6 +30,7 @@ import pandas as pd
 from milkbayes import published
 from milkbayes.frequentist._inputs import paired_change
 from milkbayes.frequentist.null_distribution import exact_null_distribution
+from milkbayes.frequentist.reproduce import PAPER_GROUP, paired_rows
 from milkbayes.frequentist.spss import (
     format_p_exact,
     largest_smaller_rank_sum,
@@ -197,13 +198,6 @@ def _p_value_checks() -> list[AuditCheck]:
     ]
 
 
-def _massage_change(study: Study) -> tuple[np.ndarray, np.ndarray]:
-    table = study.table
-    if "group" in table.columns:
-        table = table[table["group"].astype(str) == "massage"]
-    return table["pre"].to_numpy(dtype=float), table["post"].to_numpy(dtype=float)
-
-
 def _data_checks(study: Study) -> list[AuditCheck]:
     n_paper = published.N_PARTICIPANTS
     rows = [
@@ -215,7 +209,8 @@ def _data_checks(study: Study) -> list[AuditCheck]:
             "The paper analysed 24 mothers; the counts and bounds below assume n = 24.",
         )
     ]
-    pre, post = _massage_change(study)
+    rows_tested = paired_rows(study, PAPER_GROUP)
+    pre, post = rows_tested.pre, rows_tested.post
     result = wilcoxon_signed_rank(pre, post, method="spss")
     threshold = published.SPSS_P_THRESHOLD
     z_star = spss_z_threshold(threshold)

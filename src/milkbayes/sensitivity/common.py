@@ -247,11 +247,9 @@ def massage_changes(study) -> np.ndarray:
     -------
     numpy.ndarray
     """
-    table = study.table
-    if "group" in table.columns:
-        keep = (table["group"].astype(str) == "massage").to_numpy()
-        return np.asarray(study.change, dtype=float)[keep]
-    return np.asarray(study.change, dtype=float)
+    from milkbayes.frequentist.reproduce import PAPER_GROUP, paired_rows
+
+    return paired_rows(study, PAPER_GROUP).change
 
 
 def whole_number(value: object) -> bool:
