@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from milkbayes.reanalysis.settings import REFERENCE_PRIOR
-from milkbayes.storage import figure_bytes as png_bytes
+from milkbayes.storage import figure_bytes
 
 __all__ = ["FIGURE_CAPTIONS", "draw_figures", "forest_figure"]
 
@@ -144,7 +144,7 @@ def draw_figures(
     ax.set_xticks([0, 1], ["pre", "post"])
     ax.set_ylabel(study.outcome.unit or "outcome")
     ax.set_title("Each mother's pre and post measurement", fontsize=10)
-    figures["data"] = png_bytes(fig)
+    figures["data"] = figure_bytes(fig)
 
     reference = fits[REFERENCE_PRIOR]
     effect = reference.summary.get("effect_variable", "effect")
@@ -158,7 +158,7 @@ def draw_figures(
     axis = pc.get_viz("figure").axes[0]
     axis.axvline(0.0, color="black", linewidth=1)
     axis.axvline(mcid, color="#d62728", linestyle="--", linewidth=1)
-    figures["priors"] = png_bytes(pc)
+    figures["priors"] = figure_bytes(pc)
 
     posterior = reference.tree["posterior"]
     forest_vars = [effect] + [
@@ -166,20 +166,24 @@ def draw_figures(
         for v in posterior.data_vars
         if v.startswith("effect_") and v not in ("effect_mother", "effect_pct", "effect_base")
     ]
-    figures["forest"] = png_bytes(forest_figure(posterior, forest_vars, mcid, study.outcome.unit))
+    figures["forest"] = figure_bytes(
+        forest_figure(posterior, forest_vars, mcid, study.outcome.unit)
+    )
     core = [v for v in (effect, "intercept", "sigma", "mother_sd") if v in posterior.data_vars]
-    figures["trace"] = png_bytes(
+    figures["trace"] = figure_bytes(
         az.plot_trace_dist(reference.tree, var_names=core, backend="matplotlib")
     )
-    figures["rank"] = png_bytes(az.plot_rank(reference.tree, var_names=core, backend="matplotlib"))
+    figures["rank"] = figure_bytes(
+        az.plot_rank(reference.tree, var_names=core, backend="matplotlib")
+    )
 
     prior_simulated, posterior_simulated = simulated
     if prior_simulated is not None:
-        figures["prior_ppc"] = png_bytes(predictive_figure(*prior_simulated, kind="prior"))
+        figures["prior_ppc"] = figure_bytes(predictive_figure(*prior_simulated, kind="prior"))
     if posterior_simulated is not None:
-        figures["ppc"] = png_bytes(predictive_figure(*posterior_simulated, kind="posterior"))
+        figures["ppc"] = figure_bytes(predictive_figure(*posterior_simulated, kind="posterior"))
     if comparison_rows:
-        figures["compare"] = png_bytes(_comparison_figure(comparison_rows))
+        figures["compare"] = figure_bytes(_comparison_figure(comparison_rows))
     return figures
 
 

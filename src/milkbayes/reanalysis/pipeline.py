@@ -60,6 +60,7 @@ from milkbayes.engine.sampling import sigterm_as_keyboard_interrupt
 from milkbayes.errors import DiagnosticsFailedError, MilkbayesError, ModelError
 from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.models.priors import default_mcid
+from milkbayes.models.registry import load_model
 from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
 from milkbayes.reanalysis.sections import (
     AuditRow,
@@ -339,7 +340,7 @@ def _main_likelihood() -> str:
     """The likelihood :func:`_fit_priors` fits (the main model's default)."""
     from milkbayes.engine import fit as fitting
 
-    return fitting.resolve_likelihood(fitting.load_model(MAIN_MODEL), None)
+    return fitting.resolve_likelihood(load_model(MAIN_MODEL), None)
 
 
 def _effect_draws(result) -> np.ndarray:
@@ -526,7 +527,7 @@ def _comparison_entry(
         posterior_predictive=False,
     )
     entry, values, _ = prepared_model(
-        fitting.load_model(module_name), result.inputs, result.prior, likelihood
+        load_model(module_name), result.inputs, result.prior, likelihood
     )
     return result, entry, values
 
@@ -911,12 +912,12 @@ def _sensitivity_section(
 ) -> tuple[tuple[SensitivityItem, ...], dict[str, bytes]]:
     """The sensitivity highlights and their figures (PNG bytes by figure name)."""
     from milkbayes import sensitivity
-    from milkbayes.storage import figure_bytes as png_bytes
+    from milkbayes.storage import figure_bytes
 
     items, figures = [], {}
     for result in sensitivity.highlights(study, mcid=mcid, fast=fast):
         figure_name = f"sensitivity_{result.name}"
-        figures[figure_name] = png_bytes(result.figure)
+        figures[figure_name] = figure_bytes(result.figure)
         items.append(
             SensitivityItem(
                 name=result.name,
