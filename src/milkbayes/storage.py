@@ -312,9 +312,9 @@ def save_figure(figure: Any, path: str | Path, *, dpi: int = 120) -> Path:
     """
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
-    import matplotlib.figure
-
-    supported = matplotlib.figure.Figure().canvas.get_supported_filetypes()
+    if hasattr(figure, "get_viz"):  # arviz_plots PlotCollection
+        figure = figure.get_viz("figure")
+    supported = figure.canvas.get_supported_filetypes()
     if fmt not in supported:
         raise OutputError(
             f"cannot write a figure to {path}: the suffix {path.suffix or '(none)'} is not "
