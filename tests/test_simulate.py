@@ -539,3 +539,24 @@ def test_figures_render(tmp_path):
     figures.plot_precision(points, 2.0).savefig(tmp_path / "precision.png")
     assert (tmp_path / "power.png").stat().st_size > 1000
     assert (tmp_path / "precision.png").stat().st_size > 1000
+
+
+def test_cli_refuses_a_bad_figure_path_before_simulating(capsys, tmp_path, monkeypatch):
+    """A --figure that cannot be written is refused while the options are read."""
+    import milkbayes.simulate.design as design
+
+    def never(*args, **kwargs):
+        raise AssertionError("the simulation started")
+
+    monkeypatch.setattr(design, "power", never)
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    for bad, message in (
+        (tmp_path / "power.docx", "not a figure format"),
+        (blocker / "power.png", "notes.txt: it exists and is not a folder"),
+    ):
+        code = _main(["simulate", "power", "--sims", "50", "--no-progress", "--figure", str(bad)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: --figure: ") and message in err
+        assert "Traceback" not in err
+    assert blocker.read_text() == "mine"

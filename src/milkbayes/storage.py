@@ -302,23 +302,56 @@ def figure_bytes(figure: Any, *, format: str = "png", dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+"""The figure files milkbayes writes: a raster for screens, two vector formats for print."""
+
+
+def check_figure_path(path: str | Path, *, option: str | None = None) -> Path:
+    """Refuse a figure path before any computation: its suffix, and its folder.
+
+    The folder is created if missing and probed for writing, so that a read-only or
+    impossible place is reported at once, not after minutes of work.
+
+    Parameters
+    ----------
+    path : path
+        Where the figure is to be written.
+    option : str, optional
+        The command-line option that gave ``path`` (e.g. ``"--figure"``), named at the
+        start of the error.
+
+    Raises
+    ------
+    OutputError
+        For a suffix not in :data:`FIGURE_SUFFIXES`, a path that is a folder, or a
+        folder that cannot be written.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() not in FIGURE_SUFFIXES:
+            raise OutputError(
+                f"cannot write a figure to {path}: the suffix {path.suffix or '(none)'} is "
+                f"not a figure format; use one of {', '.join(FIGURE_SUFFIXES)}"
+            )
+        if path.is_dir():
+            raise OutputError(f"cannot write a figure to {path}: it is a folder; give a file name")
+        check_writable_folder(path.parent, what="the figure")
+    except OutputError as error:
+        if option is None:
+            raise
+        raise OutputError(f"{option}: {error}") from None
+    return path
+
+
 def save_figure(figure: Any, path: str | Path, *, dpi: int = 120) -> Path:
     """Write ``figure`` to ``path`` whole, in the format its suffix names.
 
     Raises
     ------
     OutputError
-        For a suffix matplotlib cannot write, or a place that cannot be written.
+        See :func:`check_figure_path`; or a place that cannot be written.
     """
-    path = Path(path)
+    path = check_figure_path(path)
     fmt = path.suffix.lstrip(".").lower()
-    if hasattr(figure, "get_viz"):  # arviz_plots PlotCollection
-        figure = figure.get_viz("figure")
-    supported = figure.canvas.get_supported_filetypes()
-    if fmt not in supported:
-        raise OutputError(
-            f"cannot write a figure to {path}: the suffix {path.suffix or '(none)'} is not "
-            f"a figure format; use one of {', '.join('.' + name for name in sorted(supported))}"
-        )
     atomic_write_bytes(path, figure_bytes(figure, format=fmt, dpi=dpi))
     return path

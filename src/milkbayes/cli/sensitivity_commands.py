@@ -31,7 +31,6 @@ _JSON_HELP = "Print one JSON object on stdout instead of tables."
 _FIGURE_HELP = "Also save the figure to this file (.png, .svg or .pdf)."
 _MCID_HELP = "Minimal clinically important difference, in outcome units (default: per outcome)."
 _PRIOR_HELP = "Named prior set (skeptical, neutral, enthusiastic) or a TOML file."
-_FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def register(app: typer.Typer) -> None:
@@ -88,22 +87,11 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def _check_figure_path(figure: Path | None) -> None:
-    """Refuse a bad ``--figure`` before any computation: its suffix, and its folder.
+    """Refuse a bad ``--figure`` before any computation (see storage.check_figure_path)."""
+    if figure is not None:
+        from milkbayes.storage import check_figure_path
 
-    The folder is created if missing and probed for writing, so that a read-only or
-    impossible place is reported at once, not after minutes of refits.
-    """
-    if figure is None:
-        return
-    if figure.suffix.lower() not in _FIGURE_SUFFIXES:
-        raise MilkbayesError(
-            f"--figure {figure}: the file must end in {', '.join(_FIGURE_SUFFIXES)}"
-        )
-    if figure.is_dir():
-        raise MilkbayesError(f"--figure {figure}: this is a folder; give a file name")
-    from milkbayes.storage import check_writable_folder
-
-    check_writable_folder(figure.parent, what="the figure")
+        check_figure_path(figure, option="--figure")
 
 
 def _records(table) -> list[dict[str, Any]]:

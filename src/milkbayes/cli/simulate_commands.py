@@ -43,7 +43,23 @@ SEED = typer.Option(1, "--seed", help="Root seed: task i uses SeedSequence(seed,
 SCHEDULER = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786).")
 WORKERS = typer.Option(None, "--workers", help="Local worker processes (1: in this process).")
 CHECKPOINT = typer.Option(None, "--checkpoint", help="JSON-lines checkpoint file to resume from.")
-FIGURE = typer.Option(None, "--figure", help="Save a figure (PNG, PDF or SVG) to this path.")
+
+
+def _checked_figure(path: Path | None) -> Path | None:
+    """Refuse a bad ``--figure`` while the options are read, before any simulation."""
+    if path is not None:
+        from milkbayes.storage import check_figure_path
+
+        check_figure_path(path, option="--figure")
+    return path
+
+
+FIGURE = typer.Option(
+    None,
+    "--figure",
+    help="Save a figure (PNG, PDF or SVG) to this path.",
+    callback=_checked_figure,
+)
 JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr.")
 
