@@ -46,20 +46,11 @@ def chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def bundled_report(tmp_path_factory):
-    from milkbayes.reanalysis.pipeline import ReanalysisSettings, run_reanalysis
+    from _small_runs import TINY
+    from milkbayes.reanalysis.pipeline import run_reanalysis
 
-    tiny = ReanalysisSettings(
-        draws=100,
-        tune=150,
-        chains=2,
-        lomo_draws=100,
-        lomo_tune=150,
-        lomo_chains=2,
-        comparison=(("paired_change", "normal"),),
-        sensitivity_fast=True,
-    )
     return run_reanalysis(
-        None, tmp_path_factory.mktemp("browser") / "report", settings=tiny, sensitivity=False
+        None, tmp_path_factory.mktemp("browser") / "report", settings=TINY, sensitivity=False
     )
 
 

@@ -10,6 +10,7 @@ leave-one-mother-out where its Pareto k says it is reliable.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -18,12 +19,12 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from _small_runs import TINY as SMALL_RUN
 from milkbayes.cli import main
 from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR, RunExistsError
 from milkbayes.reanalysis.pipeline import (
     FAST,
     DiagnosticsFailedError,
-    ReanalysisSettings,
     load_input_study,
     run_reanalysis,
 )
@@ -33,17 +34,7 @@ HOSTILE_IDS = ("<script>alert(1)</script>", '=HYPERLINK("http://evil.example")',
 
 # reloo off: the shared run refits every mother, so that exact LOMO can be checked
 # against PSIS-LOO (test_exact_lomo_agrees_with_reliable_psis); reloo is tested apart
-TINY = ReanalysisSettings(
-    draws=100,
-    tune=150,
-    chains=2,
-    lomo_draws=100,
-    lomo_tune=150,
-    lomo_chains=2,
-    comparison=(("paired_change", "normal"),),
-    sensitivity_fast=True,
-    reloo=False,
-)
+TINY = dataclasses.replace(SMALL_RUN, reloo=False)
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from _small_runs import TINY
 from milkbayes.cli import main
 from milkbayes.data import load_study
 from milkbayes.frequentist.reproduce import paired_rows, reproduce
 from milkbayes.reanalysis.pipeline import DiagnosticsFailedError, run_reanalysis
-from milkbayes.reanalysis.settings import ReanalysisSettings
 
 MASSAGE_PRE = [50.0, 47.0, 60.0, 55.0, 49.0, 58.0]
 MASSAGE_CHANGE = [1.5, 2.5, 3.0, 4.5, 5.0, 6.5]  # all positive, no ties
@@ -29,16 +29,6 @@ CONTROL_PRE = [51.0, 53.0, 57.0, 46.0, 59.0, 50.0]
 CONTROL_CHANGE = [-2.0, -3.5, -5.5, -7.0, 0.5, 8.0]
 
 # small fits: the reproduction does not depend on them
-SMALL = ReanalysisSettings(
-    draws=100,
-    tune=150,
-    chains=2,
-    lomo_draws=100,
-    lomo_tune=150,
-    lomo_chains=2,
-    comparison=(("paired_change", "normal"),),
-    sensitivity_fast=True,
-)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +51,7 @@ def summary(two_arm_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "report"
     try:
         result = run_reanalysis(
-            load_study(two_arm_csv), out, settings=SMALL, sensitivity=False, strict=True
+            load_study(two_arm_csv), out, settings=TINY, sensitivity=False, strict=True
         )
     except DiagnosticsFailedError as failed:  # 200 draws: the diagnostics may fail
         result = failed.result
