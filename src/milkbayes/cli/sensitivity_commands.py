@@ -204,16 +204,20 @@ def prior_grid_command(
     from milkbayes.sensitivity import prior_grid
 
     _check_figure_path(figure)
-    result = prior_grid(
-        _study(data, scenario),
-        model,
-        locations=_numbers(locations, "--locations"),
-        scales=_numbers(scales, "--scales"),
-        mcid=mcid,
-        likelihood=likelihood,
-        base_prior=base_prior,
-        sampler=_sampler(draws, tune, chains, sampler_seed),
-    )
+    from milkbayes.progress import progress_reporter
+
+    with progress_reporter(first=2.0) as progress:
+        result = prior_grid(
+            _study(data, scenario),
+            model,
+            locations=_numbers(locations, "--locations"),
+            scales=_numbers(scales, "--scales"),
+            mcid=mcid,
+            likelihood=likelihood,
+            base_prior=base_prior,
+            sampler=_sampler(draws, tune, chains, sampler_seed),
+            progress=progress,
+        )
     _emit(result, as_json, figure)
 
 
@@ -240,14 +244,18 @@ def likelihood_command(
     from milkbayes.sensitivity import likelihood_variants
 
     _check_figure_path(figure)
-    result = likelihood_variants(
-        _study(data, scenario),
-        model,
-        likelihoods=_names(likelihoods),
-        prior=prior,
-        mcid=mcid,
-        sampler=_sampler(draws, tune, chains, sampler_seed),
-    )
+    from milkbayes.progress import progress_reporter
+
+    with progress_reporter(first=2.0) as progress:
+        result = likelihood_variants(
+            _study(data, scenario),
+            model,
+            likelihoods=_names(likelihoods),
+            prior=prior,
+            mcid=mcid,
+            sampler=_sampler(draws, tune, chains, sampler_seed),
+            progress=progress,
+        )
     _emit(result, as_json, figure)
 
 
@@ -270,14 +278,18 @@ def influence_command(
     from milkbayes.sensitivity import influence
 
     _check_figure_path(figure)
-    result = influence(
-        _study(data, scenario),
-        model,
-        prior=prior,
-        likelihood=likelihood,
-        mcid=mcid,
-        sampler=_sampler(draws, tune, chains, sampler_seed),
-    )
+    from milkbayes.progress import progress_reporter
+
+    with progress_reporter(first=2.0) as progress:
+        result = influence(
+            _study(data, scenario),
+            model,
+            prior=prior,
+            likelihood=likelihood,
+            mcid=mcid,
+            sampler=_sampler(draws, tune, chains, sampler_seed),
+            progress=progress,
+        )
     _emit(result, as_json, figure)
 
 
@@ -301,16 +313,20 @@ def ensemble_command(
     from milkbayes.sensitivity import reconstruction_ensemble
 
     _check_figure_path(figure)
-    result = reconstruction_ensemble(
-        scenario,
-        k,
-        seed,
-        model=model,
-        prior=prior,
-        likelihood=likelihood,
-        mcid=mcid,
-        sampler=_sampler(draws, tune, chains, sampler_seed),
-    )
+    from milkbayes.progress import progress_reporter
+
+    with progress_reporter(first=2.0) as progress:
+        result = reconstruction_ensemble(
+            scenario,
+            k,
+            seed,
+            model=model,
+            prior=prior,
+            likelihood=likelihood,
+            mcid=mcid,
+            sampler=_sampler(draws, tune, chains, sampler_seed),
+            progress=progress,
+        )
     _emit(result, as_json, figure)
 
 

@@ -6,6 +6,8 @@ comes from not having the raw data (:func:`reconstruction_ensemble`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from milkbayes.models.priors import default_mcid
@@ -35,6 +37,7 @@ def reconstruction_ensemble(
     likelihood: str | None = None,
     mcid: float | None = None,
     sampler: SamplerOptions = ENSEMBLE_SAMPLER,
+    progress: Any = None,
 ) -> SensitivityResult:
     """Refit K reconstructed datasets that all satisfy the published constraints.
 
@@ -48,6 +51,9 @@ def reconstruction_ensemble(
         Seed of the ensemble (member seeds come from it).
     model, prior, likelihood, mcid, sampler
         As in :func:`influence`.
+    progress : callable(stage, done, total), optional
+        Told after each fit (e.g. :func:`milkbayes.progress.progress_reporter`'s
+        callback), for a progress line with the time left.
 
     Returns
     -------
@@ -85,6 +91,8 @@ def reconstruction_ensemble(
                 change_sd=float(change.std(ddof=1)),
             )
         )
+        if progress is not None:
+            progress("ensemble", len(rows), len(members))
     table = pd.DataFrame(rows)
     summary = {
         "scenario": scenario,
