@@ -366,6 +366,12 @@ def bias_command(
         None, "--trend-mean", help="Prior mean of the natural change without massage."
     ),
     trend_sd: float = typer.Option(None, "--trend-sd", help="Its prior sd (>= 0)."),
+    stage: str = typer.Option(
+        None,
+        "--stage",
+        help="Stage of lactation for a sourced trend prior: early or established "
+        "(the paper's working mothers: established).",
+    ),
     prob_positive: float = typer.Option(
         0.95, "--prob-positive", help="Threshold on P(effect > 0)."
     ),
@@ -392,5 +398,6 @@ def bias_command(
         prob_positive=prob_positive,
         prob_mcid=prob_mcid,
         sampler=_sampler(draws, tune, chains, sampler_seed),
+        stage=stage,
     )
     _emit(result, as_json, figure)
