@@ -30,7 +30,7 @@ _SCENARIO_HELP = "Bundled dataset when no --data is given: volume_ml or score."
 _JSON_HELP = "Print one JSON object on stdout instead of tables."
 _FIGURE_HELP = "Also save the figure to this file (.png, .svg or .pdf)."
 _MCID_HELP = "Minimal clinically important difference, in outcome units (default: per outcome)."
-_PRIOR_HELP = "Named prior set (skeptical, neutral, enthusiastic) or a TOML file."
+_PRIOR_HELP = "Named prior set (skeptical, neutral, enthusiastic, literature) or a TOML file."
 
 
 def register(app: typer.Typer) -> None:

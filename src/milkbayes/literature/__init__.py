@@ -18,8 +18,9 @@ entries) and the field (as ``column``).
 Examples
 --------
 >>> studies = load_studies()
->>> studies.loc["rahayuningsih2016", ["design", "n_total", "mean_treat", "sd_treat"]].tolist()
-['rct', 90, 17.37, 9.7]
+>>> row = studies.loc["rahayuningsih2016"]
+>>> row["design"], int(row["n_total"]), float(row["mean_treat"]), float(row["sd_treat"])
+('rct', 90, 17.37, 9.7)
 >>> sorted(studies.loc[studies.role == "primary"].index)
 ['anggorowati2016', 'fara2022', 'rahayuningsih2016', 'sulaeman']
 >>> load_references()["kent2006"]["values"]["sd_per_feed"]
@@ -267,7 +268,7 @@ def load_studies(path: str | Path | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> load_studies().loc["sulaeman", "mean_treat"]
+    >>> float(load_studies().loc["sulaeman", "mean_treat"])
     9.6233
     """
     path = Path(path) if path is not None else bundled_path()

@@ -59,7 +59,7 @@ def hedges_g(d: float, n1: int, n2: int) -> tuple[float, float]:
     --------
     >>> g, se = hedges_g(0.5, 20, 20)
     >>> round(g, 4), round(se, 4)   # J = 1 - 3/151; var = J^2 (40/400 + 0.25/80)
-    (0.4901, 0.3149)
+    (0.4901, 0.3148)
     """
     n = n1 + n2
     j = 1.0 - 3.0 / (4.0 * n - 9.0)
