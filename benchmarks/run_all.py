@@ -12,7 +12,8 @@ What it runs, each as a subprocess so that every timing starts from a cold proce
 2. ``profile_reanalyze.py``: ``milkbayes reanalyze`` (full), cold and warm,
    by stage, with a pyinstrument profile;
 3. the other modules' benchmarks (``bench_wilcoxon.py``, ``bench_refit.py``,
-   ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_sensitivity.py`` when
+   ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_meta_analysis.py``,
+   ``bench_sensitivity.py`` when
    present; ``bench_reanalyze.py`` only with ``--others all``), whose printed output
    is kept verbatim and whose ratio and target lines are collected.
 
@@ -67,6 +68,7 @@ OTHER_BENCHMARKS = (
     "bench_refit.py",
     "bench_simulate.py",
     "bench_prior_grid.py",
+    "bench_meta_analysis.py",
     "bench_sensitivity.py",
     "bench_reanalyze.py",
 )

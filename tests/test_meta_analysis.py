@@ -190,3 +190,23 @@ def test_the_bundled_derived_prior_matches_a_fresh_run():
         for key in ("predictive_mean", "mixture_mean"):
             assert fresh[scale][key] == pytest.approx(bundled[scale][key], abs=tolerance)
         assert fresh[scale]["mixture_sd"] == pytest.approx(bundled[scale]["mixture_sd"], rel=0.05)
+
+
+# --------------------------------------------------------------- the paper as one more study
+def test_the_paper_update_is_the_grid_posterior_of_prior_times_power():
+    """With tau = bias = PET = 0 the reweighted mu is Normal(m, s) x power, integrated."""
+    from milkbayes.meta_analysis.update import update_with_paper
+    from milkbayes.sensitivity.power import power_curve
+
+    size = 40_000
+    mu = stats.norm.ppf((np.arange(size) + 0.5) / size, 0.8, 0.5)
+    zeros = np.zeros(size)
+    draws = {"mu": mu, "tau": zeros, "one_group_bias": zeros, "pet": zeros, "theta_new": mu}
+    update = update_with_paper(draws, n_sim=4000, seed=5)
+    grid = np.arange(-2.0, 6.0, 0.001)
+    power = power_curve(grid, 24, n_sim=4000, seed=5, p_threshold=0.0005)
+    density = stats.norm.pdf(grid, 0.8, 0.5) * power
+    expected = float((grid * density).sum() / density.sum())
+    assert update["mu_after"]["mean"] == pytest.approx(expected, abs=2e-3)
+    assert update["mu_after"]["mean"] > update["mu_before"]["mean"]
+    assert update["p_mu_gt_0_after"] >= update["p_mu_gt_0_before"]

@@ -36,6 +36,7 @@ from milkbayes.literature import (
 from milkbayes.meta_analysis.effects import study_effects
 from milkbayes.meta_analysis.model import DEFAULT_PRIORS, MetaFit, MetaPriors, fit_meta_analysis
 from milkbayes.meta_analysis.priors import derive_prior, prior_toml
+from milkbayes.meta_analysis.update import update_with_paper
 
 __all__ = ["MARKER", "MetaResult", "run_meta_analysis", "write_meta_analysis"]
 
@@ -108,6 +109,14 @@ def run_meta_analysis(
         for scale in ("smd", "ml")
     }
     numbers = derive_prior(fits["ml"].draws("theta_new"), fits["smd"].draws("theta_new"))
+    smd_draws = {
+        name: fits["smd"].draws(name)
+        for name in ("mu", "tau", "one_group_bias", "pet", "theta_new")
+    }
+    paper_update = {
+        "with_one_group_bias": update_with_paper(smd_draws, one_group_bias=True, seed=seed),
+        "without_bias": update_with_paper(smd_draws, one_group_bias=False, seed=seed),
+    }
     reviews = studies.loc[studies.role == "pooled_review"]
     mcid = literature_mcid()
     trend = {
@@ -117,6 +126,7 @@ def run_meta_analysis(
         "smd": fits["smd"].summary,
         "ml": fits["ml"].summary,
         "prior": numbers,
+        "paper_update": paper_update,
         "published_pooled": {
             key: {
                 "smd": float(row["effect"]),
@@ -262,6 +272,22 @@ def report_markdown(result: MetaResult) -> str:
         f"non-significant trial of this size bounds |SMD| below about "
         f"{anchor['nonsignificant_bound_smd']:.2f}."
     )
+    lines += ["", "## This study as one more study (published facts only)", ""]
+    for label, update in s["paper_update"].items():
+        before, after = update["theta_new_before"], update["theta_new_after"]
+        lines.append(
+            f'- {label.replace("_", " ")}: the likelihood of "n = {update["n"]}, Wilcoxon '
+            f"p < {update['p_threshold']:g}\" (the test's power) reweights the draws "
+            f"(effective sample size {update['ess']:.0f} of {update['n_draws']}). "
+            f"mu: {_fmt(update['mu_before']['mean'])} -> {_fmt(update['mu_after']['mean'])}, "
+            f"P(mu > 0) {update['p_mu_gt_0_before']:.3f} -> {update['p_mu_gt_0_after']:.3f}; "
+            f"new study: {_fmt(before['mean'])} ({_fmt(before['low'])} to "
+            f"{_fmt(before['high'])}) -> {_fmt(after['mean'])} ({_fmt(after['low'])} to "
+            f"{_fmt(after['high'])}); the paper's own standardised change: "
+            f"{_fmt(update['paper_delta_after']['median'])} ("
+            f"{_fmt(update['paper_delta_after']['low'])} to "
+            f"{_fmt(update['paper_delta_after']['high'])})."
+        )
     p = s["prior"]
     mcid = s["mcid"]
     lines += [
