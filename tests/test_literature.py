@@ -326,3 +326,22 @@ def test_stage_trend_prior_in_the_bias_analysis():
     assert "Kent" in prior.rationale
     with pytest.raises(PriorError, match="trend prior for volumes"):
         bias_analysis(load_bundled("score"), stage="established")
+
+
+def test_the_prior_grid_places_the_literature_prior_among_its_settings():
+    from milkbayes.datasets import load_bundled
+    from milkbayes.sensitivity.common import SamplerOptions
+    from milkbayes.sensitivity.prior_robustness import prior_grid
+
+    numbers = derived_prior()["smd"]
+    result = prior_grid(
+        load_bundled("volume_ml"),
+        base_prior="literature",
+        locations=[0.0],
+        scales=[0.2],
+        sampler=SamplerOptions(draws=100, tune=100, chains=1, seed=1),
+    )
+    assert result.summary["n_settings"] == 4  # {0, loc} x {0.2, scale}
+    assert result.summary["literature_location"] == numbers["cauchy_loc"]
+    assert result.summary["literature_scale"] == numbers["cauchy_scale"]
+    assert 0.0 <= result.summary["literature_p_effect_gt_mcid"] <= 1.0
