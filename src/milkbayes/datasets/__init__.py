@@ -755,6 +755,41 @@ def _no_draw_message(scenario: str, attempts: int, misses: Mapping[str, int]) ->
     )
 
 
+def propose(scenario: str, seed: int, **assumptions: Any) -> tuple[Study | None, ConstraintCheck]:
+    """ONE draw of the generator, kept only if it matches the paper: a rejection-ABC step.
+
+    Unlike :func:`reconstruct`, which keeps drawing until a draw matches, this makes
+    a single draw: the share of proposals accepted at given assumptions estimates
+    P(data match the paper | assumptions), the likelihood of those assumptions
+    given the published facts. :mod:`milkbayes.sensitivity.ensemble` draws the
+    assumptions from ranges and keeps the accepted pairs.
+
+    Returns
+    -------
+    study : Study or None
+        The dataset (as :func:`reconstruct` would return it with ``max_attempts=1``),
+        or None when the draw missed a published fact.
+    check : ConstraintCheck
+        What the draw matched (its :meth:`ConstraintCheck.failures` say what not).
+
+    Examples
+    --------
+    >>> study, check = propose("volume_ml", 3)
+    >>> (study is not None) == check.satisfied
+    True
+    >>> propose("volume_ml", 3, effect_ml=-2.0)[0] is None
+    True
+    """
+    chosen = make_assumptions(scenario, **{**assumptions, "max_attempts": 1})
+    seed = _check_seed(seed)
+    outcome = _scenario_outcome(chosen)
+    table = _draw_table(np.random.default_rng(seed), chosen)
+    check = check_constraints(table, outcome)
+    if not check.satisfied:
+        return None, check
+    return _finish(table, chosen, outcome, seed, 1, check), check
+
+
 def ensemble(
     scenario: str = "volume_ml", k: int = 20, seed: int = 0, **assumptions: Any
 ) -> list[Study]:
@@ -1007,6 +1042,7 @@ __all__ = [
     "spss_wilcoxon",
     "check_constraints",
     "reconstruct",
+    "propose",
     "ensemble",
     "ensemble_seeds",
     "load_bundled",
