@@ -245,7 +245,8 @@ def propose_reconstructions(
         The accepted datasets with the assumption values they were drawn at.
     proposals : pandas.DataFrame
         One row per proposal: ``proposal``, ``seed``, each varied assumption,
-        ``accepted``, ``spss_z``, ``spss_p`` and ``missed`` (what it missed, or "").
+        ``accepted``, ``spss_z``, ``spss_p``, ``missed`` (what it missed, or "") and
+        one flag per kind of miss: ``fell``, ``p_not_below``, ``out_of_range``.
 
     Raises
     ------
@@ -285,6 +286,9 @@ def propose_reconstructions(
                 "spss_z": check.spss_z,
                 "spss_p": check.spss_p,
                 "missed": "; ".join(check.failures()),
+                "fell": not check.direction_ok,
+                "p_not_below": not check.p_below_threshold,
+                "out_of_range": not check.outcome_valid,
             }
         )
         if study is not None:
@@ -309,6 +313,56 @@ def _from_posterior(
         members.append((study, theta))
         rows.append({"proposal": j, "seed": int(member_seed), **theta, "accepted": True})
     return members, pd.DataFrame(rows)
+
+
+def abc_members(
+    scenario: str, k: int, *, n_proposals: int | None = None, seed: int | None = None
+) -> tuple[list, pd.DataFrame]:
+    """K accepted reconstructions of the ABC reconstruction posterior, with their assumptions.
+
+    The posterior (:func:`milkbayes.reconstruction.abc_posterior`) holds pairs of
+    assumption values and datasets already conditioned on the published facts, so
+    its datasets are used as they are (no second conditioning). The members are K
+    rows of the scenario spread evenly over its accepted draws.
+
+    Raises
+    ------
+    SensitivityError
+        When :mod:`milkbayes.reconstruction` is not installed, or the posterior has
+        fewer than 2 draws of the scenario.
+    """
+    try:
+        from milkbayes import reconstruction
+    except ImportError:  # the ABC posterior lives in its own area
+        require(False, "the ABC reconstruction posterior (milkbayes.reconstruction) is missing")
+    options = {}
+    if n_proposals is not None:
+        options["n_proposals"] = int(n_proposals)
+    if seed is not None:
+        options["seed"] = int(seed)
+    posterior = reconstruction.abc_posterior(**options)
+    draws = posterior.draws
+    rows_of_scenario = np.flatnonzero((draws["scenario"] == scenario).to_numpy())
+    require(
+        rows_of_scenario.size >= 2,
+        f"the ABC posterior has {rows_of_scenario.size} accepted {scenario} draws; "
+        "use more proposals",
+    )
+    spaced = np.linspace(0, rows_of_scenario.size - 1, min(k, rows_of_scenario.size))
+    picked = rows_of_scenario[spaced.astype(int)]
+    names = [
+        c
+        for c in draws.columns
+        if c not in ("proposal", "chunk", "row", "scenario")
+        and c.endswith(("_ml", "_sd", "_logit", "_proportion", "_correlation", "delta"))
+        and draws.loc[draws["scenario"] == scenario, c].notna().all()
+    ]
+    members = [
+        (posterior.dataset(int(i)), {n: float(draws.iloc[int(i)][n]) for n in names})
+        for i in picked
+    ]
+    table = draws.iloc[picked][["proposal", *names]].assign(accepted=True)
+    return members, table.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- refits
@@ -440,6 +494,7 @@ def assumption_ensemble(
     *,
     vary: Sequence[Vary | str] | Mapping[str, str] | None = None,
     assumption_draws: Sequence[Mapping[str, float]] | None = None,
+    from_abc: bool = False,
     max_proposals: int | None = None,
     model: str = ENSEMBLE_MODEL,
     prior: str = "neutral",
@@ -465,6 +520,9 @@ def assumption_ensemble(
         Assumption values to use instead of ``vary`` (e.g. draws of a posterior over
         them); member j takes draw ``j mod len(draws)`` and its dataset is drawn with
         retries (see the module notes).
+    from_abc : bool
+        Take the members from the ABC reconstruction posterior instead
+        (:func:`abc_members`; ``max_proposals`` is then its number of proposals).
     max_proposals : int, optional
         Proposal budget of the rejection step; default ``50 * k``.
     model, prior, likelihood, mcid, sampler
@@ -492,7 +550,11 @@ def assumption_ensemble(
     """
     require(int(k) == k and k >= 2, f"k must be a whole number >= 2, got {k!r}")
     k = int(k)
-    if assumption_draws is not None:
+    if from_abc:
+        members, proposals = abc_members(scenario, k, n_proposals=max_proposals, seed=seed)
+        varied = [c for c in proposals.columns if c not in ("proposal", "accepted")]
+        how = "the ABC reconstruction posterior (milkbayes.reconstruction)"
+    elif assumption_draws is not None:
         members, proposals = _from_posterior(scenario, k, seed, assumption_draws, fixed)
         varied = sorted({name for draw in assumption_draws for name in draw})
         how = f"assumption draws given ({len(assumption_draws)} of them)"
@@ -505,8 +567,15 @@ def assumption_ensemble(
         varied = [v.name for v in chosen]
         rate = float(proposals.accepted.mean())
         if len(members) < 2:
-            missed = proposals.loc[~proposals.accepted, "missed"].value_counts().head(2)
-            reasons = "; ".join(f"{n} x {m}" for m, n in missed.items())
+            reasons = ", ".join(
+                f"{int(proposals[column].sum())} {text}"
+                for column, text in (
+                    ("fell", "had an output that FELL (Z < 0; the paper reports a rise)"),
+                    ("p_not_below", "had p >= .0005"),
+                    ("out_of_range", "had values outside the outcome's range"),
+                )
+                if proposals[column].any()
+            )
             require(
                 False,
                 f"only {len(members)} of {len(proposals)} proposals matched the paper "
