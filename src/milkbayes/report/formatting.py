@@ -245,7 +245,7 @@ SUMMARY_LABELS: dict[str, tuple[str, str]] = {
     "prior": ("prior on the standardised effect δ", "text"),
     "prior_scale": ("its scale", "num"),
     "n_sim": ("simulated datasets per point of the power curve", "int"),
-    "seed": ("seed of the simulation", "int"),
+    "seed": ("seed of the simulation", "id"),
     "critical_w_plus": ("smallest W+ that gives p below the bound", "int"),
     "delta_median": ("standardised effect δ, posterior median", "num"),
     "delta_ci95_low": ("lower end of its 95 % interval", "num"),
@@ -265,7 +265,8 @@ HIDDEN_SUMMARY_KEYS = frozenset({"refit_seconds", "compile_seconds"})
 def fmt_summary_value(value: Any, kind: str) -> str:
     """One headline number in the format its kind asks for.
 
-    Kinds: ``int`` (whole, with thousands separators), ``num`` (2 decimals),
+    Kinds: ``int`` (whole, with thousands separators), ``id`` (whole, without them:
+    a seed), ``num`` (2 decimals),
     ``prob`` (:func:`fmt_prob`), ``p_bound`` (a threshold as given: 0.0005, never
     rounded to 0.001), ``ln_bf`` (a natural-log Bayes factor, written with its
     base-10 log and the factor), ``text``.
@@ -278,8 +279,12 @@ def fmt_summary_value(value: Any, kind: str) -> str:
     'ln BF10 = 23.03 (log10 BF10 = 10.00; BF10 = 1.0 × 10^10)'
     """
     number = _number(value)
-    if kind == "text" or (number is None and value is not None):
+    if value is None:
+        return "—"
+    if kind == "text" or number is None:
         return str(value)
+    if kind == "id":
+        return str(int(number)) if math.isfinite(number) else fmt_num(number)
     if number is None or (isinstance(number, float) and math.isnan(number)):
         return "—"
     if kind == "int":
@@ -329,7 +334,7 @@ def summary_rows(summary: Any) -> list[tuple[str, str]]:
     return rows
 
 
-def sensitivity_sentence(item: Any) -> str:
+def sensitivity_sentence(item: Any, unit: str | None = None) -> str:
     """One plain sentence with the result of a sensitivity highlight ("" if none is known).
 
     Examples
@@ -343,6 +348,7 @@ def sensitivity_sentence(item: Any) -> str:
     """
     name = item.get("name") if hasattr(item, "get") else None
     s = dict(item.get("summary") or {}) if hasattr(item, "get") else {}
+    units = f" {unit}" if unit else ""
     try:
         if name == "published_p":
             return (
@@ -356,18 +362,25 @@ def sensitivity_sentence(item: Any) -> str:
             return (
                 f"Across {fmt_summary_value(s['n_settings'], 'int')} priors, the posterior "
                 f"median of the effect runs from {fmt_num(s['effect_median_min'])} to "
-                f"{fmt_num(s['effect_median_max'])}, P(effect > 0) is at least "
+                f"{fmt_num(s['effect_median_max'])}{units}, the smallest P(effect > 0) is "
                 f"{fmt_prob(s['p_effect_gt_0_min'])}, and P(effect > MCID) runs from "
                 f"{fmt_prob(s['p_effect_gt_mcid_min'])} to {fmt_prob(s['p_effect_gt_mcid_max'])}."
             )
         if name == "bias":
-            return (
-                f"A natural rise of {fmt_num(s['tipping_point_p_effect_gt_0'])} over the three "
-                f"days, with no massage effect, would bring P(effect > 0) below "
-                f"{fmt_summary_value(s['prob_positive_threshold'], 'p_bound')}; one of "
-                f"{fmt_num(s['tipping_point_p_effect_gt_mcid'])} would bring P(effect > MCID) "
-                f"below {fmt_summary_value(s['prob_mcid_threshold'], 'p_bound')}."
+            first = (
+                f"A natural rise of {fmt_num(s['tipping_point_p_effect_gt_0'])}{units} over the "
+                "three days, with no massage effect, would bring P(effect > 0) below "
+                f"{fmt_summary_value(s['prob_positive_threshold'], 'p_bound')}"
             )
+            tip = _number(s["tipping_point_p_effect_gt_mcid"])
+            mcid_bound = fmt_summary_value(s["prob_mcid_threshold"], "p_bound")
+            if tip is not None and tip < 0:
+                second = f"P(effect > MCID) is below {mcid_bound} even with no natural rise"
+            else:
+                second = (
+                    f"one of {fmt_num(tip)}{units} would bring P(effect > MCID) below {mcid_bound}"
+                )
+            return f"{first}; {second}."
     except (KeyError, TypeError):
         return ""
     return ""

@@ -71,6 +71,7 @@ from milkbayes.sensitivity.common import (
 )
 
 __all__ = [
+    "ASSUMPTION_LABELS",
     "DEFAULT_VARY",
     "ENSEMBLE_MODEL",
     "ENSEMBLE_QUANTITIES",
@@ -187,6 +188,24 @@ sign, since their signs come from the paper's discussion, not from data; spreads
 rise from 1 to 15 ml; baselines from 2 to 15 ml). The published facts then prune the
 ranges by rejection; what survives is what the paper allows.
 """
+
+ASSUMPTION_LABELS: Mapping[str, str] = types.MappingProxyType(
+    {
+        "effect_ml": "the assumed mean rise (effect_ml)",
+        "long_work_modifier_ml": "the assumed long-work modifier (long_work_modifier_ml)",
+        "primipara_modifier_ml": "the assumed primipara modifier (primipara_modifier_ml)",
+        "change_sd_ml": "the assumed spread of the rise (change_sd_ml)",
+        "pre_median_ml": "the assumed baseline volume (pre_median_ml)",
+        "pre_log_sd": "the assumed spread of the baseline (pre_log_sd)",
+        "effect_logit": "the assumed rise in log-odds (effect_logit)",
+        "long_work_modifier_logit": "the assumed long-work modifier (long_work_modifier_logit)",
+        "primipara_modifier_logit": "the assumed primipara modifier (primipara_modifier_logit)",
+        "ability_sd_logit": "the assumed spread between mothers (ability_sd_logit)",
+        "pre_proportion": "the assumed baseline share of items met (pre_proportion)",
+        "delta": "the standardised effect of the reconstruction (delta)",
+    }
+)
+"""How the report names each assumption of the generator when it drives a number."""
 
 ENSEMBLE_QUANTITIES: tuple[tuple[str, str, str], ...] = (
     ("effect_median", "massage effect, posterior median", "unit"),
@@ -469,6 +488,8 @@ def _spread(table: pd.DataFrame, varied: Sequence[str]) -> pd.DataFrame:
         values = table[column].to_numpy(dtype=float)
         values = values[np.isfinite(values)]
         driver, rho = drivers(table, varied, column)
+        # a number that does not move across reconstructions is fixed by the facts
+        constant = bool(np.ptp(values) == 0)
         rows.append(
             {
                 "quantity": column,
@@ -481,7 +502,7 @@ def _spread(table: pd.DataFrame, varied: Sequence[str]) -> pd.DataFrame:
                 "q90": float(np.quantile(values, 0.9)),
                 "driver": driver,
                 "driver_rho": rho,
-                "source": "assumption-driven",
+                "source": "data-driven" if constant else "assumption-driven",
             }
         )
     return pd.DataFrame(rows)
