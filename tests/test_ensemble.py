@@ -17,9 +17,9 @@ import re
 
 import numpy as np
 import pytest
-from _small_runs import TINY
 from scipy import stats
 
+from _small_runs import TINY
 from milkbayes import published
 from milkbayes.errors import MilkbayesError
 from milkbayes.sensitivity import FAST_SAMPLER, Vary, assumption_ensemble, propose_reconstructions
@@ -215,7 +215,7 @@ def test_report_sensitivity_has_no_raw_key_dumps(tiny_report):
     threshold = f"{published.SPSS_P_THRESHOLD:g}"
     assert threshold == "0.0005"
     assert f"| published bound on p (SPSS prints 0.000 below it) | {threshold} |" in sensitivity
-    assert "bound on p (SPSS prints 0.000 below it)</th><td class=\"num\">0.0005<" in html
+    assert 'bound on p (SPSS prints 0.000 below it)</th><td class="num">0.0005<' in html
     # Bayes factors: the natural log is labelled as such, with its base-10 log beside it
     assert "ln BF10 = " in sensitivity and "log10 BF10 = " in sensitivity
     assert "From n = 24 and p &lt; 0.0005 alone" in sensitivity
