@@ -219,3 +219,16 @@ def test_report_sensitivity_has_no_raw_key_dumps(tiny_report):
     # Bayes factors: the natural log is labelled as such, with its base-10 log beside it
     assert "ln BF10 = " in sensitivity and "log10 BF10 = " in sensitivity
     assert "From n = 24 and p &lt; 0.0005 alone" in sensitivity
+
+
+def test_members_from_the_abc_posterior_match_the_paper_and_carry_their_assumptions():
+    pytest.importorskip("milkbayes.reconstruction")
+    from milkbayes.datasets import check_constraints
+    from milkbayes.sensitivity.ensemble import abc_members
+
+    members, table = abc_members("volume_ml", 3, n_proposals=3000, seed=4)
+    assert len(members) == 3 and "mean_change_ml" not in table.columns
+    for study, theta in members:
+        check = check_constraints(study)
+        assert check.satisfied and check.spss_z > 0
+        assert theta["effect_ml"] == pytest.approx(study.provenance["assumptions"]["effect_ml"])

@@ -203,6 +203,9 @@ ASSUMPTION_LABELS: Mapping[str, str] = types.MappingProxyType(
         "ability_sd_logit": "the assumed spread between mothers (ability_sd_logit)",
         "pre_proportion": "the assumed baseline share of items met (pre_proportion)",
         "delta": "the standardised effect of the reconstruction (delta)",
+        "baseline_change_correlation": (
+            "the assumed correlation of baseline and rise (baseline_change_correlation)"
+        ),
     }
 )
 """How the report names each assumption of the generator when it drives a number."""
@@ -372,7 +375,9 @@ def abc_members(
     names = [
         c
         for c in draws.columns
-        if c not in ("proposal", "chunk", "row", "scenario")
+        # assumptions only: the accepted datasets' own statistics are outcomes
+        if c not in ("proposal", "chunk", "row", "scenario", "mean_change_ml")
+        and not c.startswith(("sample_", "spss_"))
         and c.endswith(("_ml", "_sd", "_logit", "_proportion", "_correlation", "delta"))
         and draws.loc[draws["scenario"] == scenario, c].notna().all()
     ]
