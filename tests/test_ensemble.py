@@ -232,3 +232,18 @@ def test_members_from_the_abc_posterior_match_the_paper_and_carry_their_assumpti
         check = check_constraints(study)
         assert check.satisfied and check.spss_z > 0
         assert theta["effect_ml"] == pytest.approx(study.provenance["assumptions"]["effect_ml"])
+
+
+def test_reanalyze_prints_the_worked_example_as_one_reconstruction(tiny_report, capsys):
+    from milkbayes.cli import main
+    from milkbayes.cli.report_commands import _ensemble_json, _ensemble_lines
+
+    lines = _ensemble_lines(tiny_report.summary["ensemble"])
+    assert "ONE reconstruction" in lines[0] and "ASSUMPTION-DRIVEN" in lines[1]
+    effect = next(
+        r for r in tiny_report.summary["ensemble"]["rows"] if r["quantity"] == "effect_median"
+    )
+    assert f"range [{effect['low']:.2f}, {effect['high']:.2f}]" in lines[1]
+    assert _ensemble_json(None) is None and _ensemble_lines(None) == []
+    assert main(["reanalyze", "--ensemble-k", "1", "--out", "unused"]) == 2
+    assert "--ensemble-k must be 0 (off) or >= 2" in capsys.readouterr().err

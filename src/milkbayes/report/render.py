@@ -142,8 +142,9 @@ DESIGN_LIMITS = (
         'Only n, five percentages and "p = 0.000" are public. Every number in this report '
         "that depends on individual measurements comes from data reconstructed to match the "
         "published facts, not from the study's measurements. A different reconstruction "
-        "that matches them equally well can give different estimates (see the ensemble "
-        "analysis in the sensitivity tools).",
+        "that matches them equally well can give different estimates: the section "
+        "'Across reconstructions' shows each such number over reconstructions drawn under "
+        "varied assumptions, and which assumption drives it.",
     ),
     (
         'What "p = 0.000" does and does not mean',
