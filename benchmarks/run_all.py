@@ -12,7 +12,8 @@ What it runs, each as a subprocess so that every timing starts from a cold proce
 2. ``profile_reanalyze.py``: ``milkbayes reanalyze`` (full), cold and warm,
    by stage, with a pyinstrument profile;
 3. the other modules' benchmarks (``bench_wilcoxon.py``, ``bench_refit.py``,
-   ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_sensitivity.py``,
+   ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_meta_analysis.py``,
+   ``bench_sensitivity.py``,
    ``bench_cli_latency.py`` with ``--profile``, ``bench_marginal.py``, when present;
    ``bench_reanalyze.py`` only with ``--others all``), whose printed output is kept
    verbatim and whose ratio and target lines are collected.
@@ -68,6 +69,7 @@ OTHER_BENCHMARKS = (
     "bench_refit.py",
     "bench_simulate.py",
     "bench_prior_grid.py",
+    "bench_meta_analysis.py",
     "bench_sensitivity.py",
     "bench_reanalyze.py",
     "bench_cli_latency.py",

@@ -72,15 +72,17 @@ ALLOWED: dict[str, frozenset[str]] = {
     "published": frozenset({"errors"}),
     "progress": frozenset(),
     "data": FOUNDATION,
+    "literature": FOUNDATION,
     "frequentist": FOUNDATION | {"data"},
     "datasets": FOUNDATION | {"data", "frequentist"},
-    "models": FOUNDATION | {"data"},
+    "models": FOUNDATION | {"data", "literature"},
     "engine": FOUNDATION | {"data", "datasets", "models"},
     "diagnostics": FOUNDATION | {"data", "models", "engine"},
     "comparison": FOUNDATION | {"data", "models", "engine", "diagnostics"},
     "simulate": FOUNDATION | {"data", "datasets", "frequentist", "models", "engine"},
     "sensitivity": FOUNDATION
     | {
+        "literature",
         "data",
         "datasets",
         "frequentist",
@@ -90,6 +92,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "comparison",
         "simulate",
     },
+    "meta_analysis": FOUNDATION | {"data", "literature", "models", "engine", "diagnostics"},
     "report": FOUNDATION | {"data", "frequentist", "models", "diagnostics", "comparison"},
     "reanalysis": FOUNDATION
     | {
@@ -103,6 +106,8 @@ ALLOWED: dict[str, frozenset[str]] = {
         "sensitivity",
         "simulate",
         "report",
+        "literature",
+        "meta_analysis",
     },
 }
 """The layering: each area (a top-level module or subpackage of ``milkbayes``) and
