@@ -78,6 +78,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "diagnostics": FOUNDATION | {"data", "models", "engine"},
     "comparison": FOUNDATION | {"data", "models", "engine", "diagnostics"},
     "simulate": FOUNDATION | {"data", "datasets", "frequentist", "models", "engine"},
+    "reconstruction": FOUNDATION | {"data", "datasets", "frequentist"},
     "sensitivity": FOUNDATION
     | {
         "data",
@@ -88,6 +89,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "diagnostics",
         "comparison",
         "simulate",
+        "reconstruction",
     },
     "report": FOUNDATION | {"data", "frequentist", "models", "diagnostics", "comparison"},
     "reanalysis": FOUNDATION
@@ -101,6 +103,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "comparison",
         "sensitivity",
         "simulate",
+        "reconstruction",
         "report",
     },
 }

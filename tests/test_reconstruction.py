@@ -1,0 +1,143 @@
+"""The reconstruction posterior (rejection ABC on the published facts), against exact values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, stats
+
+from milkbayes.datasets import check_constraints
+from milkbayes.errors import ReconstructionError
+from milkbayes.reconstruction import ReconstructionPrior, abc_posterior, rejection_abc
+from milkbayes.reconstruction.abc import chunk_rng, score_delta
+from milkbayes.sensitivity.power import power_curve
+
+N = 24
+T_CRIT = stats.t.isf(0.0005 / 2, N - 1)  # two-sided p < .0005 with t > 0
+
+
+def _t_test_simulator(prior_mean: float, prior_sd: float):
+    """Prior delta ~ Normal; changes ~ Normal(delta, 1); event: paired t p < .0005, mean > 0."""
+
+    def simulate(rng, size):
+        delta = prior_mean + prior_sd * rng.standard_normal(size)
+        x = delta[:, None] + rng.standard_normal((size, N))
+        t = x.mean(axis=1) / (x.std(axis=1, ddof=1) / math.sqrt(N))
+        return pd.DataFrame({"delta": delta}), t > T_CRIT
+
+    return simulate
+
+
+def test_rejection_abc_matches_the_exact_posterior_of_a_t_test_event():
+    """Posterior of delta given "t-test p < .0005, mean rose" = prior x noncentral-t power."""
+    prior = stats.norm(0.8, 0.6)
+    result = rejection_abc(_t_test_simulator(0.8, 0.6), 60_000, seed=11, chunk_size=7_000)
+    grid = np.linspace(-2.5, 4.5, 4001)
+    # exact acceptance probability: P(T > t_crit | ncp = delta sqrt(n)), scipy's noncentral t
+    likelihood = stats.nct.sf(T_CRIT, N - 1, grid * math.sqrt(N))
+    unnormalised = prior.pdf(grid) * likelihood
+    evidence = integrate.trapezoid(unnormalised, grid)
+    cdf = integrate.cumulative_trapezoid(unnormalised, grid, initial=0.0) / evidence
+    accepted = result.accepted["delta"].to_numpy()
+    n_acc = accepted.size
+    # the acceptance rate is the evidence P(A)
+    assert n_acc / result.n_proposals == pytest.approx(
+        evidence, abs=4 * math.sqrt(evidence / 60_000)
+    )
+    for point in (0.6, 0.9, 1.2, 1.6):
+        exact = float(np.interp(point, grid, cdf))
+        se = math.sqrt(exact * (1 - exact) / n_acc)
+        assert float((accepted <= point).mean()) == pytest.approx(exact, abs=5 * se + 1e-3)
+
+
+def test_volume_abc_matches_prior_times_wilcoxon_power():
+    """With modifiers off and no floor or ties, acceptance depends on delta only.
+
+    The likelihood is then the Wilcoxon test's power (post > pre), computed by
+    :func:`power_curve` from Walsh-average order statistics: another algorithm on
+    other random numbers than the ABC's rank test.
+    """
+    prior = ReconstructionPrior(
+        p_volume=1.0,
+        pre_median_ml=1000.0,
+        pre_median_log_sd=0.0,
+        change_sd_ml=50.0,
+        change_sd_log_sd=0.0,
+        modifier_sd_ml=0.0,
+        correlation_limit=0.0,
+    )
+    post = abc_posterior(n_proposals=60_000, seed=3, prior=prior)
+    grid = np.arange(-1.5, 4.0 + 1e-9, 0.01)
+    power = power_curve(grid, N, n_sim=20_000, seed=9)
+    cauchy = stats.cauchy(0, math.sqrt(2) / 2)
+    unnormalised = cauchy.pdf(grid) * power
+    high_tail = float(cauchy.sf(grid[-1])) * power[-1]
+    evidence = integrate.trapezoid(unnormalised, grid) + high_tail
+    cdf = integrate.cumulative_trapezoid(unnormalised, grid, initial=0.0) / evidence
+    delta = post.draws["delta"].to_numpy()
+    assert post.acceptance_rate == pytest.approx(evidence, rel=0.04)
+    for point in (0.8, 1.0, 1.3, 2.0):
+        exact = float(np.interp(point, grid, cdf))
+        se = math.sqrt(exact * (1 - exact) / delta.size)
+        assert float((delta <= point).mean()) == pytest.approx(exact, abs=5 * se + 0.006)
+
+
+def test_accepted_datasets_are_remade_and_satisfy_every_published_fact():
+    post = abc_posterior(n_proposals=5_000, seed=8, chunk_size=1_500)
+    scenarios = set()
+    for i in (0, 1, post.n_accepted // 2, post.n_accepted - 1):
+        study = post.dataset(i)
+        check = check_constraints(study)
+        assert check.satisfied and check.spss_z > 0
+        assert check.spss_z == pytest.approx(post.draws["spss_z"].iloc[i], abs=1e-12)
+        assert study.change.mean() == pytest.approx(post.draws["sample_mean_change"].iloc[i])
+        assert study.reconstructed and study.provenance["seed"] == 8
+        scenarios.add(study.provenance["scenario"])
+        assert post.dataset(i).sha256 == study.sha256
+    with pytest.raises(ReconstructionError, match="does not exist"):
+        post.dataset(post.n_accepted)
+
+
+def test_run_is_a_function_of_seed_and_independent_of_progress():
+    calls = []
+    a = abc_posterior(
+        n_proposals=3_000, seed=5, chunk_size=1_000, progress=lambda d, t: calls.append((d, t))
+    )
+    b = abc_posterior(n_proposals=3_000, seed=5, chunk_size=1_000)
+    pd.testing.assert_frame_equal(a.draws, b.draws)
+    assert calls == [(1_000, 3_000), (2_000, 3_000), (3_000, 3_000)]
+    # every accepted row met the event
+    assert (a.draws["spss_p"] < 0.0005).all() and (a.draws["sample_mean_change"] > 0).all()
+
+
+def test_score_delta_against_simulation_with_known_truth():
+    rng = np.random.default_rng(0)
+    m = 400_000
+    values = dict(p0=0.3, sa=0.8, eta=1.1, gl=-0.6, gp=0.4, tau=0.7)
+    long = rng.random(m) < 13 / 24
+    primi = rng.random(m) < 3 / 24
+    a = stats.logistic.ppf(values["p0"]) + values["sa"] * rng.standard_normal(m)
+    shift = values["eta"] + values["gl"] * long + values["gp"] * primi
+    shift = shift + values["tau"] * rng.standard_normal(m)
+    change = rng.binomial(10, stats.logistic.cdf(a + shift)) - rng.binomial(
+        10, stats.logistic.cdf(a)
+    )
+    simulated = change.mean() / change.std()
+    assert float(score_delta(*values.values())[0]) == pytest.approx(simulated, abs=0.01)
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ReconstructionError, match="proposals"):
+        abc_posterior(n_proposals=0)
+    with pytest.raises(ReconstructionError, match="seed"):
+        abc_posterior(n_proposals=10, seed=-1)
+    with pytest.raises(ReconstructionError, match="p_volume"):
+        abc_posterior(n_proposals=10, prior=ReconstructionPrior(p_volume=2.0))
+
+
+def test_chunk_streams_differ_and_repeat():
+    assert chunk_rng(1, 0).random() == chunk_rng(1, 0).random()
+    assert chunk_rng(1, 0).random() != chunk_rng(1, 1).random()
