@@ -141,3 +141,72 @@ def test_bad_options_are_refused():
 def test_chunk_streams_differ_and_repeat():
     assert chunk_rng(1, 0).random() == chunk_rng(1, 0).random()
     assert chunk_rng(1, 0).random() != chunk_rng(1, 1).random()
+
+
+# ----------------------------------------------------------------------------- published-facts BF
+def _upper_tail_by_subset_counting(n: int, at_least: int) -> float:
+    """P(W+ >= at_least) for n untied ranks: count the subsets of 1..n by their sum."""
+    counts = [1] + [0] * (n * (n + 1) // 2)
+    for rank in range(1, n + 1):
+        for total in range(len(counts) - 1, rank - 1, -1):
+            counts[total] += counts[total - rank]
+    return sum(counts[at_least:]) / 2**n
+
+
+def test_null_probability_and_upper_bound_are_exact():
+    from milkbayes.sensitivity.published_p import (
+        null_probability_of_published_event,
+        published_facts_bayes_factor,
+    )
+
+    # the smallest W+ SPSS calls p < .0005 with 24 untied changes: Z of 271 is below 3.4808
+    z = lambda w: (w - 150) / math.sqrt(24 * 25 * 49 / 24)  # noqa: E731
+    assert 2 * stats.norm.sf(z(272)) < 0.0005 <= 2 * stats.norm.sf(z(271))
+    exact = _upper_tail_by_subset_counting(24, 272)
+    assert exact == pytest.approx(8.8e-5, abs=0.05e-5)
+    # scipy's exact signed-rank test of data with W+ = 272 (negative ranks 4 and 24)
+    ranks = np.arange(1.0, 25.0)
+    data = np.where(np.isin(ranks, [4, 24]), -ranks, ranks)
+    scipy_p = stats.wilcoxon(data, alternative="greater", method="exact").pvalue
+    assert scipy_p == pytest.approx(exact, rel=1e-12)
+    assert null_probability_of_published_event(24) == pytest.approx(exact, rel=1e-12)
+    bf = published_facts_bayes_factor(n_sim=2_000, seed=4)
+    assert bf.upper_bound == pytest.approx(1 / exact, rel=1e-12)
+    assert all(value < bf.upper_bound for value in bf.bf10.values())
+
+
+def test_point_alternative_bf_is_power_over_null_probability():
+    from milkbayes.sensitivity.published_p import published_facts_bf_point
+
+    delta, sims = 0.9, 20_000
+    rng = np.random.default_rng(21)
+    x = delta + rng.standard_normal((sims, 24))
+    # scipy's asymptotic test without continuity correction = SPSS's; two-sided p < .0005
+    # with a rise is the one-sided "greater" p < .00025
+    p = stats.wilcoxon(x, axis=1, alternative="greater", method="asymptotic", correction=False)
+    power = float((p.pvalue < 0.00025).mean())
+    bf = float(published_facts_bf_point(delta, n_sim=20_000, seed=5)[0])
+    exact_null = _upper_tail_by_subset_counting(24, 272)
+    se = math.sqrt(power * (1 - power) / sims) * math.sqrt(2)
+    assert bf * exact_null == pytest.approx(power, abs=4 * se)
+
+
+def test_bf_under_the_cauchy_prior_is_the_abc_evidence_over_the_null_probability():
+    """The ABC's acceptance rate with a Cauchy prior on delta is P(A | H1): BF10 x P(A | H0)."""
+    from milkbayes.sensitivity.published_p import published_facts_bayes_factor
+
+    prior = ReconstructionPrior(
+        p_volume=1.0,
+        pre_median_ml=1000.0,
+        pre_median_log_sd=0.0,
+        change_sd_ml=50.0,
+        change_sd_log_sd=0.0,
+        modifier_sd_ml=0.0,
+        correlation_limit=0.0,
+    )
+    post = abc_posterior(n_proposals=40_000, seed=12, prior=prior)
+    bf = published_facts_bayes_factor(n_sim=20_000, seed=6)
+    exact_null = _upper_tail_by_subset_counting(24, 272)
+    rate = post.acceptance_rate
+    se = math.sqrt(rate * (1 - rate) / post.n_proposals)
+    assert bf.bf10["cauchy_0.707_two_sided"] * exact_null == pytest.approx(rate, abs=4 * se + 0.003)
