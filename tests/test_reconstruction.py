@@ -210,3 +210,27 @@ def test_bf_under_the_cauchy_prior_is_the_abc_evidence_over_the_null_probability
     rate = post.acceptance_rate
     se = math.sqrt(rate * (1 - rate) / post.n_proposals)
     assert bf.bf10["cauchy_0.707_two_sided"] * exact_null == pytest.approx(rate, abs=4 * se + 0.003)
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_writes_the_draws_atomically_and_refuses_to_overwrite(tmp_path, capsys):
+    from milkbayes.cli import main
+
+    out = tmp_path / "abc"
+    assert (
+        main(["reconstruct", "posterior", "--proposals", "3000", "--seed", "3", "--out", str(out)])
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert "proposals 3,000/3,000" in captured.err
+    assert "P(delta > 0.8)" in captured.out and "RECONSTRUCTED DATA" in captured.out
+    draws = pd.read_csv(out / "draws.csv", comment="#")
+    expected = abc_posterior(n_proposals=3000, seed=3).draws
+    assert len(draws) == len(expected)
+    np.testing.assert_allclose(draws["delta"], expected["delta"], rtol=1e-12)
+    before = (out / "draws.csv").read_bytes()
+    assert main(["reconstruct", "posterior", "--proposals", "2000", "--out", str(out)]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert (out / "draws.csv").read_bytes() == before
+    assert main(["reconstruct", "posterior", "--proposals", "-5"]) == 2
+    assert "proposals must be" in capsys.readouterr().err

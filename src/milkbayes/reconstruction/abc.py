@@ -61,16 +61,18 @@ True
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from milkbayes import RECONSTRUCTED_WARNING, published
+from milkbayes import RECONSTRUCTED_WARNING, jsonio, published, storage
 from milkbayes.data import Study, study_from_csv_text
 from milkbayes.datasets import (
     COLUMNS,
@@ -91,6 +93,7 @@ __all__ = [
     "abc_posterior",
     "rejection_abc",
     "score_delta",
+    "write_posterior",
 ]
 
 DEFAULT_PROPOSALS = 100_000
@@ -832,3 +835,57 @@ def abc_posterior(
         chunk_size=result.chunk_size,
         prior=prior,
     )
+
+
+SUMMARY_FILE = "summary.json"
+DRAWS_FILE = "draws.csv"
+
+
+def _is_posterior_folder(folder: Path) -> bool:
+    """True for a folder :func:`write_posterior` wrote (it may be replaced with ``force``)."""
+    try:
+        summary = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and summary.get("generator") == "milkbayes.reconstruction.abc"
+
+
+def write_posterior(
+    posterior: ReconstructionPosterior, out: str | Path, *, force: bool = False
+) -> Path:
+    """Write the accepted draws (``draws.csv``) and the summary (``summary.json``) to ``out``.
+
+    The folder is built under a temporary name and put in place whole
+    (:func:`milkbayes.storage.staged_folder`): an interrupted or failed write
+    leaves no half-written folder and never touches an earlier result unless
+    ``force`` (and only a folder this function wrote).
+
+    Raises
+    ------
+    RunExistsError
+        ``out`` holds files and ``force`` is false, or it holds files this
+        function did not write.
+    OutputError
+        The folder cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()) / "abc"
+    >>> written = write_posterior(abc_posterior(n_proposals=1000, seed=1), folder)
+    >>> sorted(p.name for p in written.iterdir())
+    ['draws.csv', 'summary.json']
+    """
+    out = Path(out)
+    summary = {"generator": "milkbayes.reconstruction.abc", **posterior.to_dict()}
+    # one comment line (read back with pandas.read_csv(..., comment="#"))
+    header = f"# {RECONSTRUCTED_WARNING}\n"
+    with storage.staged_folder(
+        out, force=force, is_replaceable=_is_posterior_folder, what="reconstruction posterior"
+    ) as stage:
+        storage.atomic_write_text(stage / SUMMARY_FILE, jsonio.dumps(summary, indent=2) + "\n")
+        storage.atomic_write_text(
+            stage / DRAWS_FILE,
+            header + posterior.draws.to_csv(index=False, lineterminator="\n"),
+        )
+    return out
