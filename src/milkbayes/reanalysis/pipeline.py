@@ -10,24 +10,29 @@ Stages, in order (each timed; :data:`~milkbayes.reanalysis.settings.STAGES`):
    SPSS tables, exact p, Hodges-Lehmann, t and sign tests and the audit of the
    published numbers (:func:`milkbayes.frequentist.reproduce.reproduce`, the same
    analysis ``milkbayes reproduce`` prints);
-3. ``fit`` — the flagship ``prepost_hierarchical`` model under the skeptical,
+3. ``published_facts`` — the headline, for a reconstruction of the paper only:
+   the standardised effect given only the published facts (rejection ABC over the
+   reconstruction's assumptions, :mod:`milkbayes.reconstruction`) and the Bayes
+   factor of the published event with its upper bound
+   (:mod:`milkbayes.reanalysis.headline`);
+4. ``fit`` — the flagship ``prepost_hierarchical`` model under the skeptical,
    neutral and enthusiastic priors (compiled once; the priors are data);
-4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
-5. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
+5. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
+6. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
    where its Pareto k is good, exact refits where it is not ("reloo"), K-fold by
    mother when those refits would be too many
    (:func:`milkbayes.comparison.choice.choose_method`), stacking weights
    (:mod:`milkbayes.comparison`);
-6. ``figures`` — the PNGs (:mod:`milkbayes.reanalysis.figures`);
-7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`;
-8. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
+7. ``figures`` — the PNGs (:mod:`milkbayes.reanalysis.figures`);
+8. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`;
+9. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
 
 Each stage returns a typed section (:mod:`milkbayes.reanalysis.sections`); together
 they form the JSON summary the report is rendered from.
 
 In a full run, a second process (:class:`_BackgroundWork`) compiles and
 cross-validates the candidates other than the main fit, then computes the sensitivity
-highlights, from the start: that work overlaps stages 3-6, and stages 5 and 7 mostly
+highlights, from the start: that work overlaps stages 4-7, and stages 6 and 8 mostly
 collect its results.
 
 The report folder is built under a temporary name beside its target and moved into
@@ -62,6 +67,7 @@ from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.models.priors import default_mcid
 from milkbayes.models.registry import load_model
 from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
+from milkbayes.reanalysis.headline import published_facts_section
 from milkbayes.reanalysis.sections import (
     AuditRow,
     BayesSection,
@@ -1015,6 +1021,13 @@ def _run_into(
             data = clock.run("data", lambda: _data_section(study))
             reproduced = clock.run("reproduction", lambda: reproduce(study))
             reproduction = _reproduction_section(reproduced)
+            # the headline needs no measurement: only for a reconstruction of the paper
+            headline_fast = settings.sensitivity_fast
+            if study.reconstructed:
+                clock.run(
+                    "published_facts",
+                    lambda: published_facts_section(fast=headline_fast),
+                )
             background = _BackgroundWork.start(
                 study,
                 settings,
@@ -1024,6 +1037,11 @@ def _run_into(
             )
             fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
             bayes = _bayes_section(study, fits, reproduced, mcid, rope)
+            published_facts = (
+                published_facts_section(fast=headline_fast, data_bf10=bayes.bf10)
+                if study.reconstructed
+                else None
+            )
             modifiers = _modifier_section(fits[REFERENCE_PRIOR])
             diagnostics, simulated = clock.run(
                 "diagnostics", lambda: _diagnostics_section(study, fits)
@@ -1089,6 +1107,7 @@ def _run_into(
                 # saved summary gives the same page; ReanalysisResult.timings include
                 # the report stage
                 timings=dict(clock.timings),
+                published_facts=published_facts,
             )
             summary = sections.to_dict()
             clock.run("report", lambda: report.write_report(summary, figures, temporary))

@@ -30,6 +30,7 @@ __all__ = [
 STAGES = (
     "data",
     "reproduction",
+    "published_facts",
     "fit",
     "diagnostics",
     "compare",
