@@ -18,6 +18,19 @@ from milkbayes.sensitivity.power import power_curve
 N = 24
 T_CRIT = stats.t.isf(0.0005 / 2, N - 1)  # two-sided p < .0005 with t > 0
 
+DELTA_ONLY = ReconstructionPrior(
+    p_volume=1.0,
+    pre_median_ml=1000.0,
+    pre_median_log_sd=0.0,
+    change_sd_ml=50.0,
+    change_sd_log_sd=0.0,
+    modifier_sd_ml=0.0,
+    correlation_limit=0.0,
+)
+"""Volumes only, no modifiers, no baseline correlation, a large baseline and spread
+(no volume near 0, ties from 0.1 ml rounding negligible): acceptance then depends
+on delta alone, and the changes are normal."""
+
 
 def _t_test_simulator(prior_mean: float, prior_sd: float):
     """Prior delta ~ Normal; changes ~ Normal(delta, 1); event: paired t p < .0005, mean > 0."""
@@ -60,16 +73,7 @@ def test_volume_abc_matches_prior_times_wilcoxon_power():
     :func:`power_curve` from Walsh-average order statistics: another algorithm on
     other random numbers than the ABC's rank test.
     """
-    prior = ReconstructionPrior(
-        p_volume=1.0,
-        pre_median_ml=1000.0,
-        pre_median_log_sd=0.0,
-        change_sd_ml=50.0,
-        change_sd_log_sd=0.0,
-        modifier_sd_ml=0.0,
-        correlation_limit=0.0,
-    )
-    post = abc_posterior(n_proposals=60_000, seed=3, prior=prior)
+    post = abc_posterior(n_proposals=60_000, seed=3, prior=DELTA_ONLY)
     grid = np.arange(-1.5, 4.0 + 1e-9, 0.01)
     power = power_curve(grid, N, n_sim=20_000, seed=9)
     cauchy = stats.cauchy(0, math.sqrt(2) / 2)
@@ -195,16 +199,7 @@ def test_bf_under_the_cauchy_prior_is_the_abc_evidence_over_the_null_probability
     """The ABC's acceptance rate with a Cauchy prior on delta is P(A | H1): BF10 x P(A | H0)."""
     from milkbayes.sensitivity.published_p import published_facts_bayes_factor
 
-    prior = ReconstructionPrior(
-        p_volume=1.0,
-        pre_median_ml=1000.0,
-        pre_median_log_sd=0.0,
-        change_sd_ml=50.0,
-        change_sd_log_sd=0.0,
-        modifier_sd_ml=0.0,
-        correlation_limit=0.0,
-    )
-    post = abc_posterior(n_proposals=40_000, seed=12, prior=prior)
+    post = abc_posterior(n_proposals=40_000, seed=12, prior=DELTA_ONLY)
     bf = published_facts_bayes_factor(n_sim=20_000, seed=6)
     exact_null = _upper_tail_by_subset_counting(24, 272)
     rate = post.acceptance_rate
@@ -234,3 +229,54 @@ def test_cli_writes_the_draws_atomically_and_refuses_to_overwrite(tmp_path, caps
     assert (out / "draws.csv").read_bytes() == before
     assert main(["reconstruct", "posterior", "--proposals", "-5"]) == 2
     assert "proposals must be" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the headline
+@pytest.fixture(scope="module")
+def headline():
+    from milkbayes.reanalysis.headline import published_facts_section
+
+    return published_facts_section(fast=True, data_bf10=8.9e4)
+
+
+def test_headline_numbers_come_from_the_abc_and_the_exact_bound(headline):
+    exact_null = _upper_tail_by_subset_counting(24, 272)
+    assert headline.bf10_upper_bound == pytest.approx(1 / exact_null, rel=1e-12)
+    assert headline.bf10 < headline.bf10_upper_bound < headline.data_bf10
+    post = abc_posterior(n_proposals=headline.n_proposals, seed=headline.seed)
+    delta = post.draws["delta"].to_numpy()
+    assert headline.p_delta_gt_0_8 == pytest.approx(float((delta > 0.8).mean()), abs=1e-12)
+    assert headline.delta_median == pytest.approx(float(np.median(delta)), abs=1e-12)
+    # the facts move P(delta > 0.8) far from the prior's, but leave the top to the prior
+    assert headline.prior_p_delta_gt_0_8 < 0.35 < 0.9 < headline.p_delta_gt_0_8
+    text = headline.bottom_line
+    assert f"{headline.p_delta_gt_0_8:.2f}" in text and "11,398" in text
+    assert "above that bound" in text and "no control group" in text
+
+
+def _render_with(headline_section):
+    from milkbayes.report import render as report
+    from test_report import summary_fixture
+
+    summary = summary_fixture()
+    summary["published_facts"] = headline_section.to_dict()
+    return report.render_html(summary, {}), report.render_markdown(summary)
+
+
+def test_report_leads_with_the_bottom_line_before_any_table(headline):
+    html, markdown = _render_with(headline)
+    bottom = html.index('id="bottom-line"')
+    assert bottom < html.index("<table") and bottom < html.index('id="data"')
+    assert "upper bound for any alternative: 1.1 × 10^4" in html
+    first_table = markdown.index("\n|")
+    assert markdown.index("What the published facts alone support") < first_table
+    assert markdown.index("P(δ > 0.8) = ") < first_table
+
+
+def test_cli_last_line_states_the_published_facts(headline):
+    from milkbayes.cli.report_commands import _published_facts_line
+
+    line = _published_facts_line(headline.to_dict())
+    assert line.startswith("published facts alone")
+    assert f"P(delta > 0.8) = {headline.p_delta_gt_0_8:.3f}" in line
+    assert "at most 11,398 for any alternative" in line

@@ -285,7 +285,7 @@ def reanalyze(
     else:
         neutral = next(p for p in summary["bayes"]["priors"] if p["prior"] == "neutral")
         source = (
-            " from the bundled worked-example reconstruction" if summary["reconstructed"] else ""
+            ", from the bundled worked-example reconstruction" if summary["reconstructed"] else ""
         )
         typer.echo(
             f"effect (neutral prior{source}): median {neutral['median']:.2f} "

@@ -151,7 +151,7 @@ def bottom_line(section: PublishedFactsSection) -> str:
             "not from the study."
         )
     return (
-        "What the published facts alone support. The paper gives only n = 24, five "
+        "The paper gives only n = 24, five "
         'percentages and SPSS\'s "p = 0.000" with milk output rising. Those facts rule '
         "out a fall and a small change, but not much more: given them, the standardised "
         f"effect (mean change divided by the SD of the changes) has a median of "
