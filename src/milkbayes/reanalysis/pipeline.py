@@ -10,13 +10,14 @@ Stages, in order (each timed; :data:`~milkbayes.reanalysis.settings.STAGES`):
    SPSS tables, exact p, Hodges-Lehmann, t and sign tests and the audit of the
    published numbers (:func:`milkbayes.frequentist.reproduce.reproduce`, the same
    analysis ``milkbayes reproduce`` prints);
-3. ``published_facts`` — the headline, for a reconstruction of the paper only:
-   the standardised effect given only the published facts (rejection ABC over the
+3. ``fit`` — the flagship ``prepost_hierarchical`` model under the skeptical,
+   neutral and enthusiastic priors (compiled once; the priors are data);
+4. ``published_facts`` — the headline, for a reconstruction of the paper only
+   (computed in a thread during the fit; this stage is the wait for it): the
+   standardised effect given only the published facts (rejection ABC over the
    reconstruction's assumptions, :mod:`milkbayes.reconstruction`) and the Bayes
    factor of the published event with its upper bound
    (:mod:`milkbayes.reanalysis.headline`);
-4. ``fit`` — the flagship ``prepost_hierarchical`` model under the skeptical,
-   neutral and enthusiastic priors (compiled once; the priors are data);
 5. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
 6. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
    where its Pareto k is good, exact refits where it is not ("reloo"), K-fold by

@@ -30,8 +30,8 @@ __all__ = [
 STAGES = (
     "data",
     "reproduction",
-    "published_facts",
     "fit",
+    "published_facts",
     "diagnostics",
     "compare",
     "figures",

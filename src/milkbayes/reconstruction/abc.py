@@ -65,6 +65,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -495,6 +496,12 @@ def _simulate(rng: np.random.Generator, size: int, prior: ReconstructionPrior) -
     return _Chunk(table, accept, pre, post, long, primi, volume)
 
 
+@lru_cache(maxsize=4)
+def _remade_chunk(seed: int, chunk: int, size: int, prior: ReconstructionPrior) -> _Chunk:
+    """A chunk re-run from its seed (kept: accepted datasets of one chunk come in runs)."""
+    return _simulate(chunk_rng(seed, chunk), size, prior)
+
+
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(12)
 _GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
 
@@ -675,7 +682,7 @@ class ReconstructionPosterior:
         record = self.draws.iloc[int(i)]
         chunk, row = int(record["chunk"]), int(record["row"])
         size = chunk_sizes(self.n_proposals, self.chunk_size)[chunk]
-        made = _simulate(chunk_rng(self.seed, chunk), size, self.prior)
+        made = _remade_chunk(self.seed, chunk, size, self.prior)
         scenario = str(record["scenario"])
         unit = 10.0 if scenario == "volume_ml" else 1.0
         table = pd.DataFrame(
