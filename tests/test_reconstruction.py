@@ -280,3 +280,15 @@ def test_cli_last_line_states_the_published_facts(headline):
     assert line.startswith("published facts alone")
     assert f"P(delta > 0.8) = {headline.p_delta_gt_0_8:.3f}" in line
     assert "at most 11,398 for any alternative" in line
+
+
+def test_cli_json_is_one_object_with_the_delta_summary(capsys):
+    import json
+
+    from milkbayes.cli import main
+
+    assert main(["reconstruct", "posterior", "--proposals", "2000", "--seed", "4", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    expected = abc_posterior(n_proposals=2000, seed=4).delta_summary()
+    assert payload["delta"]["p_gt_0_8"] == pytest.approx(expected["p_gt_0_8"], abs=1e-12)
+    assert payload["n_proposals"] == 2000 and "RECONSTRUCTED" in payload["warning"]
