@@ -1040,9 +1040,6 @@ def _run_into(
             data = clock.run("data", lambda: _data_section(study))
             reproduced = clock.run("reproduction", lambda: reproduce(study))
             reproduction = _reproduction_section(reproduced)
-            # the headline needs no measurement: only for a reconstruction of the paper
-            headline_fast = settings.sensitivity_fast
-            headline_work = _start_headline(headline_fast) if study.reconstructed else None
             background = _BackgroundWork.start(
                 study,
                 settings,
@@ -1050,6 +1047,9 @@ def _run_into(
                 reference_likelihood=_main_likelihood(),
                 sensitivity=sensitivity,
             )
+            # the headline needs no measurement: only for a reconstruction of the paper
+            headline_fast = settings.sensitivity_fast
+            headline_work = _start_headline(headline_fast) if study.reconstructed else None
             fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
             bayes = _bayes_section(study, fits, reproduced, mcid, rope)
             published_facts = None
