@@ -292,3 +292,14 @@ def test_cli_json_is_one_object_with_the_delta_summary(capsys):
     expected = abc_posterior(n_proposals=2000, seed=4).delta_summary()
     assert payload["delta"]["p_gt_0_8"] == pytest.approx(expected["p_gt_0_8"], abs=1e-12)
     assert payload["n_proposals"] == 2000 and "RECONSTRUCTED" in payload["warning"]
+
+
+def test_the_ensemble_table_gives_the_headline_delta_not_a_second_value(headline):
+    from milkbayes.reanalysis.pipeline import _published_rows
+
+    rows = {row["quantity"]: row for row in _published_rows((), headline)}
+    assert (rows["delta"]["median"], rows["delta"]["low"], rows["delta"]["high"]) == (
+        headline.delta_median,
+        headline.delta_ci95_low,
+        headline.delta_ci95_high,
+    )

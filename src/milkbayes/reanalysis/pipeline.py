@@ -88,6 +88,7 @@ from milkbayes.reanalysis.sections import (
     ModifierSection,
     Participant,
     Provenance,
+    PublishedFactsSection,
     ReanalysisSummary,
     ReproductionSection,
     RunSettings,
@@ -1040,8 +1041,16 @@ def _worked_example_values(bayes: BayesSection, modifiers: ModifierSection) -> d
     return values
 
 
-def _published_rows(sensitivity: Sequence[SensitivityItem] | None) -> list[dict]:
-    """The numbers that depend on the published facts only: the same in every reconstruction."""
+def _published_rows(
+    sensitivity: Sequence[SensitivityItem] | None,
+    published_facts: PublishedFactsSection | None = None,
+) -> list[dict]:
+    """The numbers that depend on the published facts only: the same in every reconstruction.
+
+    The standardised effect is the headline's (:mod:`milkbayes.reanalysis.headline`)
+    when there is one, so that the report gives one value for it; else the
+    ``published_p`` highlight's.
+    """
     from milkbayes import published
 
     facts = "published facts only"
@@ -1073,6 +1082,24 @@ def _published_rows(sensitivity: Sequence[SensitivityItem] | None) -> list[dict]
             "driver_rho": None,
         },
     ]
+    if published_facts is not None:
+        pf = published_facts
+        rows.append(
+            {
+                "quantity": "delta",
+                "label": "standardised effect δ (mean change / SD of change), posterior median",
+                "kind": "num",
+                "worked_example": None,
+                "median": pf.delta_median,
+                "low": pf.delta_ci95_low,
+                "high": pf.delta_ci95_high,
+                "spread": "95 % interval from the published facts alone (the headline)",
+                "source": "data-driven",
+                "driver": facts + " (and the priors on the generator's assumptions)",
+                "driver_rho": None,
+            }
+        )
+        return rows
     for item in sensitivity or ():
         if item.name != "published_p":
             continue
@@ -1100,6 +1127,7 @@ def _ensemble_section(
     bayes: BayesSection,
     modifiers: ModifierSection,
     sensitivity: Sequence[SensitivityItem] | None,
+    published_facts: PublishedFactsSection | None = None,
 ) -> EnsembleSection:
     """The report's ensemble section: the worked example beside the ensemble, per number."""
     from milkbayes.sensitivity.ensemble import ASSUMPTION_LABELS
@@ -1127,7 +1155,7 @@ def _ensemble_section(
                 "driver_rho": _finite(row["driver_rho"]),
             }
         )
-    rows += _published_rows(sensitivity)
+    rows += _published_rows(sensitivity, published_facts)
     notes = (
         "Assumption-driven: the number depends on the individual measurements, which were "
         "never published; it is shown as its median and range over reconstructions that "
@@ -1294,7 +1322,7 @@ def _run_into(
                 )
             ensemble = None
             if ensemble_raw is not None:
-                ensemble = _ensemble_section(ensemble_raw, bayes, modifiers, sens)
+                ensemble = _ensemble_section(ensemble_raw, bayes, modifiers, sens, published_facts)
                 sens_figures["ensemble"] = ensemble_raw["figure"]
             if background is not None:
                 background.close()
