@@ -538,17 +538,13 @@ def score_delta(
     >>> float(score_delta(0.35, 0.6, 0.0, 0.0, 0.0, 0.0)[0])
     0.0
     """
-    p0, sa, eta, gl, gp, tau = (
-        np.atleast_1d(np.asarray(v, dtype=float))[:, None, None]
-        for v in (
-            pre_proportion,
-            ability_sd_logit,
-            effect_logit,
-            long_work_modifier_logit,
-            primipara_modifier_logit,
-            change_sd_logit,
-        )
-    )
+
+    def per_draw(values) -> np.ndarray:  # (draws, 1, 1): broadcasts over the nodes
+        return np.atleast_1d(np.asarray(values, dtype=float))[:, None, None]
+
+    p0, sa = per_draw(pre_proportion), per_draw(ability_sd_logit)
+    eta, tau = per_draw(effect_logit), per_draw(change_sd_logit)
+    gl, gp = per_draw(long_work_modifier_logit), per_draw(primipara_modifier_logit)
     x = _GH_NODES[None, :, None]
     y = _GH_NODES[None, None, :]
     w = _GH_WEIGHTS[:, None] * _GH_WEIGHTS[None, :]
