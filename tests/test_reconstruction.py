@@ -267,7 +267,8 @@ def test_report_leads_with_the_bottom_line_before_any_table(headline):
     html, markdown = _render_with(headline)
     bottom = html.index('id="bottom-line"')
     assert bottom < html.index("<table") and bottom < html.index('id="data"')
-    assert "upper bound for any alternative: 1.1 × 10^4" in html
+    assert "upper bound for any alternative: 11398" in html
+    assert "default Cauchy prior on δ, scale 0.707, one-sided" in markdown
     first_table = markdown.index("\n|")
     assert markdown.index("What the published facts alone support") < first_table
     assert markdown.index("P(δ > 0.8) = ") < first_table
