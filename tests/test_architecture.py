@@ -71,9 +71,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "storage": frozenset({"errors"}),
     "published": frozenset({"errors"}),
     "data": FOUNDATION,
+    "literature": FOUNDATION,
     "frequentist": FOUNDATION | {"data"},
     "datasets": FOUNDATION | {"data", "frequentist"},
-    "models": FOUNDATION | {"data"},
+    "models": FOUNDATION | {"data", "literature"},
     "engine": FOUNDATION | {"data", "datasets", "models"},
     "diagnostics": FOUNDATION | {"data", "models", "engine"},
     "comparison": FOUNDATION | {"data", "models", "engine", "diagnostics"},
@@ -81,6 +82,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "reconstruction": FOUNDATION | {"data", "datasets", "frequentist"},
     "sensitivity": FOUNDATION
     | {
+        "literature",
         "data",
         "datasets",
         "frequentist",
@@ -91,6 +93,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "simulate",
         "reconstruction",
     },
+    "meta_analysis": FOUNDATION | {"data", "literature", "models", "engine", "diagnostics"},
     "report": FOUNDATION | {"data", "frequentist", "models", "diagnostics", "comparison"},
     "reanalysis": FOUNDATION
     | {
@@ -105,6 +108,8 @@ ALLOWED: dict[str, frozenset[str]] = {
         "simulate",
         "reconstruction",
         "report",
+        "literature",
+        "meta_analysis",
     },
 }
 """The layering: each area (a top-level module or subpackage of ``milkbayes``) and
