@@ -77,6 +77,8 @@ from milkbayes.models.contract import (
 NAME = "prepost_hierarchical"
 LIKELIHOODS = ("normal", "student_t", "lognormal", "ordered_logistic")
 EFFECT = "effect"
+PREDICTS = "pre_post"
+"""A mother's log-likelihood is the density of both her measurements."""
 TARGET_ACCEPT = 0.95
 """nutpie's adaptation target for this model: its variance components make a funnel
 that the engine's default, 0.9, does not always cross without a divergent transition
