@@ -189,6 +189,64 @@ class ConvergenceReport:
         """The worst status of any row."""
         return max((row.status for row in self.rows), key=_SEVERITY.__getitem__, default="pass")
 
+    def remedies(
+        self,
+        *,
+        draws: int | None = None,
+        tune: int | None = None,
+        target_accept: float | None = None,
+    ) -> tuple[str, ...]:
+        """What to do about each failing row, one sentence each, naming the parameter.
+
+        R-hat or ESS: more draws (and warm-up), since both improve with chain length;
+        divergences: a higher step-size target (smaller steps), else a
+        reparameterisation; E-BFMI: more warm-up, else a reparameterisation. The
+        script options are those of ``python models/NAME.py``.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> rng = np.random.default_rng(1)
+        >>> stuck = xr.DataTree.from_dict({"posterior": xr.Dataset({"sigma": (
+        ...     ("chain", "draw"), rng.normal(size=(4, 100)) + np.arange(4)[:, None])})})
+        >>> convergence_report(stuck).remedies(draws=100, tune=100)[0]  # doctest: +ELLIPSIS
+        'max R-hat (rank-normalised, split) is ... for sigma (needs <= 1.01): run more draws, e.g. --draws 400 --tune 400'
+        """
+        more_draws = 4 * draws if draws else 4000
+        more_tune = max(2 * tune, more_draws) if tune else 2000
+        higher = 0.99 if target_accept is None or target_accept < 0.99 else 0.995
+        now = "" if target_accept is None else f" (now {target_accept:g})"
+        out = []
+        for row in self.failures:
+            value = "undefined" if row.value is None else f"{row.value:.4g}"
+            where = f" for {row.worst}" if row.worst else ""
+            head = f"{row.label} is {value}{where} (needs {row.threshold})"
+            if row.check in ("rhat", "ess_bulk", "ess_tail"):
+                suggested = more_draws
+                if row.check != "rhat" and draws and row.value:
+                    # ESS grows in proportion to the draws: aim 25 % above the threshold
+                    suggested = max(
+                        suggested, int(np.ceil(draws * ESS_MIN * 1.25 / row.value / 100)) * 100
+                    )
+                out.append(
+                    f"{head}: run more draws, e.g. --draws {suggested} "
+                    f"--tune {max(more_tune, suggested // 2)}"
+                )
+            elif row.check == "divergences":
+                out.append(
+                    f"{head}: raise the step-size target, e.g. --target-accept {higher}"
+                    f"{now}; if divergences remain, the posterior has a funnel the model "
+                    "should be reparameterised to remove"
+                )
+            elif row.check == "ebfmi":
+                out.append(
+                    f"{head}: run a longer warm-up, e.g. --tune {more_tune}; if it stays low, "
+                    "the energy does not explore the tails (reparameterise)"
+                )
+            else:
+                out.append(f"{head}: {row.detail}")
+        return tuple(out)
+
     def row(self, check: str) -> DiagnosticRow:
         """The row of ``check`` (KeyError if absent)."""
         for row in self.rows:

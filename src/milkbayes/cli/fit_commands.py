@@ -400,7 +400,7 @@ def _study_of_run(provenance: dict):
 
 
 def _predictive_checks(saved):
-    from milkbayes.diagnostics import predictive_checks, simulated_changes
+    from milkbayes.diagnostics import level_checks_of, predictive_checks, simulated_changes
 
     study, note = _study_of_run(saved.provenance)
     if study is None:
@@ -412,7 +412,8 @@ def _predictive_checks(saved):
             "posterior predictive checks not available: the model does not observe "
             "the changes or the pre/post outcome",
         )
-    return predictive_checks(*found, kind="posterior"), ""
+    checks = predictive_checks(*found, kind="posterior")
+    return checks + level_checks_of(saved.tree, study, "posterior"), ""
 
 
 def _loo_pit(tree):

@@ -345,6 +345,102 @@ def _add_log_likelihood(tree: xr.DataTree, model: Any) -> xr.DataTree:
     return tree
 
 
+def arviz_tree(result: FitResult, *, prior_draws: int = 1000) -> xr.DataTree:
+    """A copy of ``result.tree`` with the groups ArviZ's prior tools read.
+
+    Added to the fit's groups (``posterior``, ``sample_stats``, ``log_likelihood``,
+    ``posterior_predictive``, ``observed_data``):
+
+    * ``prior`` and ``prior_predictive``: ``prior_draws`` draws of
+      :func:`milkbayes.engine.predictive.prior_predictive` on the fit's own inputs
+      (for ``arviz.plot_prior_posterior``);
+    * ``log_prior``: the log prior density of every free variable at every posterior
+      draw (``pymc.stats.compute_log_prior``), which with ``log_likelihood`` is what
+      power-scaling sensitivity (``arviz.psense``, ``arviz.psense_summary``; Kallioinen
+      et al. 2024) perturbs;
+    * ``constant_data``: every ``pm.Data`` value of the fit, the prior values
+      (``prior_<name>``) and the outcome scale (``y_scale``) among them, so the tree
+      says on which scale its priors were set;
+    * labelled observations: in long format (one row per mother and time) the
+      observation dimension ``obs`` gets the coordinates ``mother`` (her id) and
+      ``time`` (``"pre"``/``"post"``) in the groups indexed by observation.
+
+    The fit itself does not carry these: they cost a prior simulation and a compiled
+    log-prior function, which the many refits of cross-validation and of the
+    sensitivity analyses do not need. :func:`milkbayes.engine.runs.save_run` saves
+    this tree.
+
+    Parameters
+    ----------
+    result : FitResult
+    prior_draws : int
+        Draws of the prior and prior predictive groups.
+
+    Returns
+    -------
+    xarray.DataTree
+
+    References
+    ----------
+    Kallioinen N, Paananen T, Bürkner P-C, Vehtari A (2024). Detecting and diagnosing
+    prior and likelihood sensitivity with power-scaling. Stat Comput 34, 57.
+    """
+    import pymc as pm
+    import xarray as xr
+
+    from milkbayes.engine.predictive import _quiet_pymc, prior_predictive
+
+    module = load_model(result.model_name)
+    entry, values, _ = prepared_model(module, result.inputs, result.prior, result.likelihood)
+    tree = result.tree.copy()
+    prior_tree = prior_predictive(
+        module,
+        result.study,
+        prior=result.prior,
+        likelihood=result.likelihood,
+        draws=prior_draws,
+        seed=result.seed,
+        inputs=result.inputs,
+    )
+    for group in ("prior", "prior_predictive"):
+        if group in prior_tree.children:
+            tree[group] = prior_tree[group].to_dataset()
+    if "log_likelihood" not in tree.children:
+        tree = _add_log_likelihood(tree, entry.model)
+    with _quiet_pymc():
+        tree["log_prior"] = pm.stats.compute_log_prior(
+            tree, model=entry.model, progressbar=False, extend_inferencedata=False
+        )
+    dims = entry.model.named_vars_to_dims
+    tree["constant_data"] = xr.Dataset(
+        {
+            name: (tuple(dims.get(name) or ()), np.asarray(value))
+            for name, value in sorted(values.items())
+        }
+    )
+    tree = _relabel(tree, result.inputs.coords)
+    return _label_observations(tree, result.inputs, result.study)
+
+
+def _label_observations(tree: xr.DataTree, inputs: Any, study: Any) -> xr.DataTree:
+    """``mother`` and ``time`` coordinates along ``obs`` for long-format models."""
+    data = inputs.data
+    if "mother_idx" not in data or "time" not in data:
+        return tree
+    ids = np.asarray(list(study.ids), dtype=str)
+    labels = {
+        "mother": ("obs", ids[np.asarray(data["mother_idx"], dtype=int)]),
+        "time": ("obs", np.where(np.asarray(data["time"]) > 0, "post", "pre")),
+    }
+    for path, node in tree.subtree_with_keys:
+        dataset = node.to_dataset()
+        if "obs" in dataset.dims and not {"mother", "time"} & (
+            set(dataset.dims) | set(dataset.variables)
+        ):
+            tree[path] = dataset.assign_coords(labels)
+    return tree
+
+
 def tree_attrs(
     module: ModuleType, likelihood: str, prior: Any, seed: int, study: Any
 ) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR, Milkbayes
 
 def script_parser(model_module: ModuleType) -> argparse.ArgumentParser:
     """The command-line options of a model script."""
-    from milkbayes.engine.fit import DEFAULT_SEED
+    from milkbayes.engine.fit import DEFAULT_SEED, DEFAULT_TARGET_ACCEPT
 
     parser = argparse.ArgumentParser(
         prog=f"models/{model_module.NAME}.py",
@@ -49,6 +49,15 @@ def script_parser(model_module: ModuleType) -> argparse.ArgumentParser:
     parser.add_argument("--chains", type=int, default=4, help="chains (default: 4)")
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"sampler seed (default: {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--target-accept",
+        type=float,
+        default=None,
+        help=(
+            "step-size adaptation target in (0, 1) "
+            f"(default: {getattr(model_module, 'TARGET_ACCEPT', DEFAULT_TARGET_ACCEPT)})"
+        ),
     )
     return parser
 
@@ -92,16 +101,18 @@ def _run(model_module: ModuleType, args: argparse.Namespace) -> int:
         tune=args.tune,
         chains=args.chains,
         seed=args.seed,
+        target_accept=args.target_accept,
     )
     for row in result.diagnostics.rows:
         print(f"diagnostic {row.check}: {row.status} ({row.detail})")
     for key, value in result.summary.items():
         print(f"{key}: {value}")
     if not result.diagnostics.ok:
-        print(
-            "error: a convergence check failed; run longer (--draws 4000 --tune 2000) or "
-            "see the diagnostics above",
-            file=sys.stderr,
-        )
+        print("error: a convergence check failed:", file=sys.stderr)
+        settings = result.settings
+        for remedy in result.diagnostics.remedies(
+            draws=settings.draws, tune=settings.tune, target_accept=settings.target_accept
+        ):
+            print(f"  - {remedy}", file=sys.stderr)
         return EXIT_DIAGNOSTICS_FAILED
     return 0
