@@ -115,6 +115,9 @@ class FitResult:
         The part of ``sample_seconds`` the sampler ran (warm-up and draws of all
         chains), without the packaging of the draws: the measure PyMC records as its
         own ``sampling_time``, which benchmarks compare with.
+    model_module : module, optional
+        The model module fitted (also one outside the registry), for
+        :func:`arviz_tree`.
     """
 
     tree: xr.DataTree
@@ -131,6 +134,7 @@ class FitResult:
     sample_seconds: float = 0.0
     model_script_sha256: str = ""
     sampler_seconds: float = 0.0
+    model_module: ModuleType | None = None
 
     @property
     def reconstructed(self) -> bool:
@@ -310,6 +314,7 @@ def fit(
         sample_seconds=sample_seconds,
         sampler_seconds=sampler_seconds,
         model_script_sha256=model_script_sha256(module),
+        model_module=module,
     )
 
 
@@ -390,7 +395,7 @@ def arviz_tree(result: FitResult, *, prior_draws: int = 1000) -> xr.DataTree:
 
     from milkbayes.engine.predictive import _quiet_pymc, prior_predictive
 
-    module = load_model(result.model_name)
+    module = load_model(result.model_module or result.model_name)
     entry, values, _ = prepared_model(module, result.inputs, result.prior, result.likelihood)
     tree = result.tree.copy()
     prior_tree = prior_predictive(
