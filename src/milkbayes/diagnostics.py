@@ -209,8 +209,10 @@ class ConvergenceReport:
         >>> rng = np.random.default_rng(1)
         >>> stuck = xr.DataTree.from_dict({"posterior": xr.Dataset({"sigma": (
         ...     ("chain", "draw"), rng.normal(size=(4, 100)) + np.arange(4)[:, None])})})
-        >>> convergence_report(stuck).remedies(draws=100, tune=100)[0]  # doctest: +ELLIPSIS
-        'max R-hat (rank-normalised, split) is ... for sigma (needs <= 1.01): run more draws, e.g. --draws 400 --tune 400'
+        >>> print(convergence_report(stuck).remedies(draws=100, tune=100)[0])
+        ... # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+        max R-hat (rank-normalised, split) is ... for sigma (needs <= 1.01):
+        run more draws, e.g. --draws 400 --tune 400
         """
         more_draws = 4 * draws if draws else 4000
         more_tune = max(2 * tune, more_draws) if tune else 2000

@@ -2,7 +2,8 @@
 
 A run folder holds :data:`RUN_FILES`: ``posterior.nc`` (the whole DataTree,
 h5netcdf, with the prior, log-prior and constant-data groups of
-:func:`milkbayes.engine.fit.arviz_tree` that ArviZ's prior tools read), ``summary.json``, ``diagnostics.json`` and ``provenance.json``. It is
+:func:`milkbayes.engine.fit.arviz_tree` that ArviZ's prior tools read),
+``summary.json``, ``diagnostics.json`` and ``provenance.json``. It is
 written through :func:`milkbayes.storage.staged_folder`: built under a hidden
 temporary name and renamed into place when complete, so no half-written run ever
 appears; an earlier run is replaced only with ``force``, and never a folder that

@@ -109,9 +109,7 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
         "y_scale": np.asarray(scale),
     }
     data |= {
-        key: value
-        for key, value in coding.data.items()
-        if key.startswith(("x_", "idx_", "share_"))
+        key: value for key, value in coding.data.items() if key.startswith(("x_", "idx_", "share_"))
     }
     coords = {key: value for key, value in coding.coords.items() if key != "obs"}
     coords["time"] = list(TIMES)

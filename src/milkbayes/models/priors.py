@@ -350,7 +350,7 @@ def _named_values(name: str, kind: str, model_name: str) -> dict[str, float]:
 
 
 POSITIVE_SUFFIXES = ("_sigma", "_sd", "_scale", "_rate", "_eta")
-"""Keys ending with these (or named ``sigma``) are scales (or, ``_eta``, the LKJ shape) and must be > 0."""
+"""Keys ending with these (or named ``sigma``) must be > 0: scales, and the LKJ shape ``_eta``."""
 
 
 def _is_positive_key(key: str) -> bool:
