@@ -525,3 +525,10 @@ def test_sd_ratio_check_fails_the_flagship_and_passes_the_bivariate_model(bundle
         p_values[model] = checks["sd_ratio_post_pre"].p_value
     assert p_values["prepost_hierarchical"] < 0.05, p_values
     assert 0.05 < p_values["prepost_bivariate"] < 0.95, p_values
+
+
+def test_loo_pit_refuses_a_joint_density_per_mother(bundled_study):
+    """The bivariate model's log-likelihood is one joint density per mother: no PIT."""
+    tree = fit("prepost_bivariate", bundled_study, draws=100, tune=100, chains=2, seed=1).tree
+    with pytest.raises(ValueError, match="24 log-likelihood values for 48 observed"):
+        dg.loo_pit(tree)

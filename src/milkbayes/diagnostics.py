@@ -895,6 +895,15 @@ def loo_pit(tree: xr.DataTree, variable: str | None = None, *, seed: int = 0) ->
         raise ValueError(f"LOO-PIT needs the groups {', '.join(missing)}")
     if variable is None:
         variable = next(iter(tree["observed_data"].data_vars))
+    n_observed = int(tree["observed_data"][variable].size)
+    loglik = tree["log_likelihood"][variable]
+    n_pointwise = int(np.prod([loglik.sizes[d] for d in loglik.dims if d not in ("chain", "draw")]))
+    if n_pointwise != n_observed:
+        raise ValueError(
+            f"{variable} has {n_pointwise} log-likelihood values for {n_observed} observed "
+            "values (a joint density per mother, as in prepost_bivariate), so there is no "
+            "leave-one-out predictive distribution of each value to take a PIT of"
+        )
     result = az.loo_pit(tree, var_names=[variable], random_state=seed)
     values = np.asarray(
         (

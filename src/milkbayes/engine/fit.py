@@ -55,6 +55,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 DEFAULT_SEED = 20241
 """The seed used when none is given (the contract in ``docs/architecture.md``)."""
 
+DEFAULT_DRAWS = 1000
+"""Draws per chain unless the model sets ``DRAWS`` (the flagship: 2000)."""
+
 DEFAULT_TARGET_ACCEPT = 0.9
 """nutpie's step-size adaptation target unless the model sets ``TARGET_ACCEPT``.
 
@@ -155,6 +158,18 @@ def resolve_likelihood(module: ModuleType, likelihood: str | None) -> str:
     return likelihood
 
 
+def resolve_draws(module: ModuleType, draws: int | None) -> int:
+    """``draws``, else the model's ``DRAWS``, else :data:`DEFAULT_DRAWS`.
+
+    Examples
+    --------
+    >>> import types
+    >>> resolve_draws(types.ModuleType("m"), None), resolve_draws(types.ModuleType("m"), 50)
+    (1000, 50)
+    """
+    return draws if draws is not None else getattr(module, "DRAWS", DEFAULT_DRAWS)
+
+
 def resolve_target_accept(module: ModuleType, target_accept: float | None) -> float:
     """``target_accept``, else the model's ``TARGET_ACCEPT``, else the engine default.
 
@@ -208,7 +223,7 @@ def fit(
     prior: Any = "neutral",
     likelihood: str | None = None,
     mcid: float | None = None,
-    draws: int = 1000,
+    draws: int | None = None,
     tune: int = 1000,
     chains: int = 4,
     seed: int = DEFAULT_SEED,
@@ -233,8 +248,10 @@ def fit(
     mcid : float, optional
         Minimal clinically important difference, in outcome units. Without it the
         summary holds ``"mcid": None`` and no ``p_effect_gt_mcid``.
-    draws, tune, chains : int
-        Draws kept and warm-up draws per chain, and the number of chains.
+    draws : int, optional
+        Draws kept per chain; default the model's ``DRAWS`` or :data:`DEFAULT_DRAWS`.
+    tune, chains : int
+        Warm-up draws per chain, and the number of chains.
     seed : int
         Same seed, same data, same settings: bit-identical draws.
     progress : bool
@@ -265,8 +282,9 @@ def fit(
 
     from milkbayes.diagnostics import convergence_report
 
-    check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
     module = load_model(model_name)
+    draws = resolve_draws(module, draws)
+    check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
     target_accept = resolve_target_accept(module, target_accept)
     likelihood = resolve_likelihood(module, likelihood)
     prior_set = resolve_prior(prior, study, module.NAME)

@@ -4,9 +4,9 @@ Each model script's ``main()`` hands over to :func:`run_model_script`, so a mode
 on its own goes through the same engine (compile cache, diagnostics, summary) as the
 library and the CLI: there is one fitting path.
 
-The defaults are those of :func:`milkbayes.engine.fit.fit` (4 chains of 1000 draws
-after 1000 tuning steps): a script run on its own is a real fit, and its convergence
-diagnostics are printed and decide the exit status.
+The defaults are those of :func:`milkbayes.engine.fit.fit` (4 chains of 1000 draws,
+or the model's ``DRAWS``, after 1000 tuning steps): a script run on its own is a real
+fit, and its convergence diagnostics are printed and decide the exit status.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR, Milkbayes
 
 def script_parser(model_module: ModuleType) -> argparse.ArgumentParser:
     """The command-line options of a model script."""
-    from milkbayes.engine.fit import DEFAULT_SEED, DEFAULT_TARGET_ACCEPT
+    from milkbayes.engine.fit import DEFAULT_DRAWS, DEFAULT_SEED, DEFAULT_TARGET_ACCEPT
 
     parser = argparse.ArgumentParser(
         prog=f"models/{model_module.NAME}.py",
@@ -42,7 +42,10 @@ def script_parser(model_module: ModuleType) -> argparse.ArgumentParser:
         default=None,
         help=f"default: {model_module.LIKELIHOODS[0]}",
     )
-    parser.add_argument("--draws", type=int, default=1000, help="draws per chain (default: 1000)")
+    draws = getattr(model_module, "DRAWS", DEFAULT_DRAWS)
+    parser.add_argument(
+        "--draws", type=int, default=None, help=f"draws per chain (default: {draws})"
+    )
     parser.add_argument(
         "--tune", type=int, default=1000, help="tuning steps per chain (default: 1000)"
     )
