@@ -81,6 +81,9 @@ PREDICTS = "change"
 NEEDS_CONTROL_ARM = True
 """Without a control arm the arm effect is not identified (see ``MISSING_CONTROL``)."""
 
+DESIGN = "two_arm"
+"""The design the model fits: both arms, every participant."""
+
 MISSING_CONTROL = (
     "ancova needs a control arm, but every participant is in the {arm} group: the "
     "effect is the difference between the arms at the same pre value, and there is "
