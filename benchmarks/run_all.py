@@ -13,7 +13,7 @@ What it runs, each as a subprocess so that every timing starts from a cold proce
    by stage, with a pyinstrument profile;
 3. the other modules' benchmarks (``bench_wilcoxon.py``, ``bench_refit.py``,
    ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_meta_analysis.py``,
-   ``bench_sensitivity.py``,
+   ``bench_sensitivity.py``, ``bench_abc.py``,
    ``bench_cli_latency.py`` with ``--profile``, ``bench_marginal.py``, when present;
    ``bench_reanalyze.py`` only with ``--others all``), whose printed output is kept
    verbatim and whose ratio and target lines are collected.
@@ -71,6 +71,7 @@ OTHER_BENCHMARKS = (
     "bench_prior_grid.py",
     "bench_meta_analysis.py",
     "bench_sensitivity.py",
+    "bench_abc.py",
     "bench_reanalyze.py",
     "bench_cli_latency.py",
     "bench_marginal.py",

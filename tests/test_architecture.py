@@ -80,6 +80,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "diagnostics": FOUNDATION | {"data", "models", "engine"},
     "comparison": FOUNDATION | {"data", "models", "engine", "diagnostics"},
     "simulate": FOUNDATION | {"data", "datasets", "frequentist", "models", "engine"},
+    "reconstruction": FOUNDATION | {"data", "datasets", "frequentist"},
     "sensitivity": FOUNDATION
     | {
         "literature",
@@ -91,6 +92,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "diagnostics",
         "comparison",
         "simulate",
+        "reconstruction",
     },
     "meta_analysis": FOUNDATION | {"data", "literature", "models", "engine", "diagnostics"},
     "report": FOUNDATION | {"data", "frequentist", "models", "diagnostics", "comparison"},
@@ -105,6 +107,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "comparison",
         "sensitivity",
         "simulate",
+        "reconstruction",
         "report",
         "literature",
         "meta_analysis",

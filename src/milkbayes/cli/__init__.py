@@ -54,6 +54,7 @@ from milkbayes.cli import (  # noqa: E402
     fit_commands,
     frequentist_commands,
     meta_commands,
+    reconstruction_commands,
     report_commands,
     sensitivity_commands,
     simulate_commands,
@@ -67,6 +68,7 @@ for _module in (
     sensitivity_commands,
     simulate_commands,
     meta_commands,
+    reconstruction_commands,
 ):
     _module.register(app)
 

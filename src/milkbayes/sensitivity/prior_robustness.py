@@ -50,7 +50,9 @@ PRIOR_GRID_KEYS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
         "paired_change": ("delta_loc", "delta_scale", "standardised effect δ (Cauchy)"),
         "signed_rank": ("delta_loc", "delta_scale", "standardised effect δ (Cauchy)"),
         "prepost_hierarchical": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
+        "prepost_bivariate": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
         "two_arm": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
+        "ancova": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
     }
 )
 """For each model, the prior hyperparameters of the effect that the grid varies:
