@@ -56,7 +56,7 @@ def test_likelihood_of_ranks_matches_monte_carlo_with_ties_and_a_zero():
     assert abs(got - p) < 4 * se + 1e-3 * p
 
 
-def _jzs_bf_by_quad(t, n, low, r=math.sqrt(2) / 2):
+def _jzs_bf_by_quad(t, n, low, r=0.7071067811865476):
     """JZS BF from the noncentral t likelihood of t (Gronau, Ly & Wagenmakers 2020)."""
     from scipy import integrate
 

@@ -310,7 +310,10 @@ def _log_likelihood_chunk(sign, group, delta, step):
 
 
 def log_null_likelihood(group: np.ndarray) -> float:
-    r""":math:`\log p(\text{signs, ranks} \mid \delta = 0) = -n \log 2 + \sum_k \log g_k! - \log n!`.
+    r"""The log likelihood of the ranks at :math:`\delta = 0`, in closed form.
+
+    :math:`\log p = -n \log 2 + \sum_k \log g_k! - \log n!`: every order of the
+    latent values is equally likely and every sign has probability 1/2.
 
     Examples
     --------
