@@ -313,27 +313,39 @@ def _reproduction_section(reproduction) -> ReproductionSection:
 
 
 def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
-    from milkbayes.engine import fit as fitting
     from milkbayes.models.priors import PRIOR_NAMES
 
     fits = {}
     for k, name in enumerate(PRIOR_NAMES):
-        # only the reference fit feeds LOO-PIT and the posterior predictive check
-        reference = name == REFERENCE_PRIOR
-        fits[name] = fitting.fit(
-            MAIN_MODEL,
-            study,
-            prior=name,
-            mcid=mcid,
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            seed=settings.seed,
-            log_likelihood=reference,
-            posterior_predictive=reference,
-        )
+        fits[name] = _main_fit(study, settings, mcid, name)
         tick("fit", k + 1, len(PRIOR_NAMES))
     return fits
+
+
+def _main_fit(study, settings: ReanalysisSettings, mcid: float, prior_name: str):
+    """The main model under one prior, as the report fits it.
+
+    ``milkbayes compare`` fits the reference prior's through this function too, so
+    that its comparison reuses the same fit as the report's and gives the same
+    numbers: a refit with other settings moves the elpd by Monte Carlo noise, which
+    was enough to flip stacking weights of 1 and 0 between the two commands.
+    """
+    from milkbayes.engine import fit as fitting
+
+    # only the reference fit feeds LOO-PIT and the posterior predictive check
+    reference = prior_name == REFERENCE_PRIOR
+    return fitting.fit(
+        MAIN_MODEL,
+        study,
+        prior=prior_name,
+        mcid=mcid,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        log_likelihood=reference,
+        posterior_predictive=reference,
+    )
 
 
 def _main_likelihood() -> str:
@@ -838,6 +850,18 @@ def _comparison_section(
             "elpd is slightly pessimistic against a leave-one-out one: compare candidates "
             "whose 'method' column differs with that in mind."
         )
+    noisy = [row.label for row in rows if row.within_noise and row.rank != 0]
+    if noisy:
+        notes.append(
+            f"Within noise: {', '.join(noisy)} differ(s) from the best model of the same "
+            f"target by less than {compare.NOISE_ELPD:g} in elpd or less than "
+            f"{compare.NOISE_SE_MULTIPLE:g} SE of the difference (Sivula, Magnusson & "
+            "Vehtari 2020). The data cannot tell these models apart: stacking weights of "
+            "1 and 0 between them are not a verdict (stacking picks one of two nearly "
+            "equal predictive distributions, and Monte Carlo noise decides which); the "
+            "pseudo-BMA+ weights (Yao et al. 2018, Bayesian bootstrap of the pointwise "
+            "elpd) show how uncertain the choice is."
+        )
     notes.append(
         "Models of the change (post − pre) and models of the pair (pre, post) predict "
         "different data, so their elpd values are not comparable; stacking weights are "
@@ -1132,8 +1156,14 @@ def compare_candidates(
     if not isinstance(study, Study):
         study = clock.run("data", lambda: load_input_study(study))
     mcid = default_mcid(study)
+    fits = {}
+    if any(model == MAIN_MODEL for model, _ in settings.comparison):
+        # the report's reference fit, reused by the comparison as in the report
+        fits[REFERENCE_PRIOR] = clock.run(
+            "fit", lambda: _main_fit(study, settings, mcid, REFERENCE_PRIOR)
+        )
     section, _ = clock.run(
-        "compare", lambda: _comparison_section(study, settings, {}, mcid, clock.tick)
+        "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick)
     )
     return {
         "reconstructed": bool(study.reconstructed),
