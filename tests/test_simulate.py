@@ -123,23 +123,52 @@ def test_wilcoxon_power_matches_an_independent_scipy_simulation():
     d = np.random.default_rng(99).normal(0.5, 1.0, size=(6000, 24))
     theirs = np.mean(stats.wilcoxon(d, axis=1, correction=False, method="approx").pvalue < 0.05)
     assert _within(ours.power["wilcoxon"], theirs, math.sqrt(2) * ours.mc_se["wilcoxon"])
-    # and the t-test against its noncentral-t closed form
+    # and the t-test against its noncentral-t closed form (significant and favourable)
     nc, crit = 0.5 * math.sqrt(24), stats.t.ppf(0.975, 23)
-    exact = stats.nct.sf(crit, 23, nc) + stats.nct.cdf(-crit, 23, nc)
+    exact = stats.nct.sf(crit, 23, nc)
     assert _within(ours.power["t"], exact, ours.mc_se["t"])
 
 
 def test_type_one_error_of_every_rule_under_no_effect():
     s = DGPSettings(n=24, effect=0.0, trend=0.0, within_sd=1.0, measurement_sd=0.0, **NORMAL)
     result = design.power(s, 8000, seed=4)
-    se = math.sqrt(0.05 * 0.95 / 8000)
-    assert _within(result.power["t"], 0.05, se)
-    # closed-form: the Wilcoxon normal approximation is near-exact at n = 24
-    assert _within(result.power["wilcoxon"], 0.05, se)
-    # JZS BF10 > 3 at n = 24 under H0: P(|t| > t*) with BF10(t*) = 3, from the closed form
+    # a success is significant and favourable: alpha / 2 of the studies under H0,
+    # and as many significant harms
+    se = math.sqrt(0.025 * 0.975 / 8000)
+    for rule in ("t", "wilcoxon"):  # Wilcoxon's normal approximation: near-exact at 24
+        assert _within(result.power[rule], 0.025, se)
+        assert _within(result.harmful[rule], 0.025, se)
+    # JZS BF10 > 3 at n = 24 under H0: P(t > t*) with BF10(t*) = 3, from the closed form
     grid = np.linspace(0, 6, 6001)
     t_star = grid[np.argmax(jzs_bf10_many(grid, 24) > 3)]
-    assert _within(result.power["bf10"], 2 * stats.t.sf(t_star, 23), se)
+    assert _within(result.power["bf10"], stats.t.sf(t_star, 23), se)
+    assert "trend + effect" in result.targets["t"]
+
+
+def test_a_control_arm_brings_the_type_one_error_back_to_alpha():
+    # a natural rise (trend 1 SD) and no massage effect: every one-group rule
+    # "detects" the trend, the between-arm rules reject at alpha (alpha / 2 favourable)
+    s = DGPSettings(
+        n=20, n_control=20, effect=0.0, trend=1.0, within_sd=1.0, measurement_sd=0.0, **NORMAL
+    )
+    result = design.power(s, 8000, seed=6)
+    se = math.sqrt(0.025 * 0.975 / 8000)
+    for rule in ("t_between", "mann_whitney"):
+        assert _within(result.power[rule], 0.025, se)
+        assert _within(result.power[rule] + result.harmful[rule], 0.05, math.sqrt(2) * se)
+    assert list(result.power)[:2] == ["t_between", "mann_whitney"]
+    exact_trend = stats.nct.sf(stats.t.ppf(0.975, 19), 19, 1.0 * math.sqrt(20))
+    assert _within(result.power["t"], exact_trend, result.mc_se["t"] + 1e-3)
+
+
+def test_between_arm_t_power_matches_the_noncentral_t():
+    s = DGPSettings(
+        n=15, n_control=15, effect=0.8, trend=2.0, within_sd=1.0, measurement_sd=0.0, **NORMAL
+    )
+    result = design.power(s, 6000, seed=7)
+    df, nc = 28, 0.8 / math.sqrt(2 / 15)
+    exact = stats.nct.sf(stats.t.ppf(0.975, df), df, nc)
+    assert _within(result.power["t_between"], exact, result.mc_se["t_between"])
 
 
 def test_assurance_matches_power_integrated_over_the_design_prior():
@@ -148,13 +177,30 @@ def test_assurance_matches_power_integrated_over_the_design_prior():
     result = design.assurance(s, prior, 6000, seed=8)
     crit = stats.t.ppf(0.975, 15)
 
-    def power_at(beta):
-        # P(T < -c; nc) = P(T > c; -nc): scipy's nct.cdf returns NaN far in the tail
-        nc = beta / 2.0 * 4.0
-        return stats.nct.sf(crit, 15, nc) + stats.nct.sf(crit, 15, -nc)
+    def favourable_at(beta):
+        return stats.nct.sf(crit, 15, beta / 2.0 * 4.0)
 
-    exact = integrate.quad(lambda b: power_at(b) * stats.norm.pdf(b, 1.0, 1.0), -5, 7)[0]
+    def harm_at(beta):
+        # P(T < -c; nc) = P(T > c; -nc): scipy's nct.cdf returns NaN far in the tail
+        return stats.nct.sf(crit, 15, -beta / 2.0 * 4.0)
+
+    exact = integrate.quad(lambda b: favourable_at(b) * stats.norm.pdf(b, 1.0, 1.0), -5, 7)[0]
     assert _within(result.power["t"], exact, result.mc_se["t"])
+    harm = integrate.quad(lambda b: harm_at(b) * stats.norm.pdf(b, 1.0, 1.0), -5, 7)[0]
+    assert _within(result.harmful["t"], harm, math.sqrt(harm / 6000) + 1e-4)
+
+
+def test_assurance_does_not_count_significant_harm_as_success():
+    # a design prior with much mass below 0, N(-0.5, 1): harm is common and not success
+    s = DGPSettings(n=16, trend=0.0, within_sd=2.0, measurement_sd=0.0, **NORMAL)
+    result = design.assurance(s, {"mean": -0.5, "sd": 1.0}, 6000, seed=9)
+    crit = stats.t.ppf(0.975, 15)
+    density = lambda b: stats.norm.pdf(b, -0.5, 1.0)  # noqa: E731
+    favourable = integrate.quad(lambda b: stats.nct.sf(crit, 15, 2 * b) * density(b), -6, 5)[0]
+    harmful = integrate.quad(lambda b: stats.nct.sf(crit, 15, -2 * b) * density(b), -6, 5)[0]
+    assert _within(result.power["t"], favourable, result.mc_se["t"])
+    assert _within(result.harmful["t"], harmful, math.sqrt(harmful * (1 - harmful) / 6000))
+    assert harmful > 2 * favourable
 
 
 def test_type_s_and_m_match_gelman_carlin_closed_form():
@@ -426,7 +472,7 @@ def test_cli_power_json(capsys):
     payload = json.loads(out.out)
     assert payload["simulated"] is True and payload["reconstructed"] is False
     nc, crit = 0.5 * 4, stats.t.ppf(0.975, 15)
-    exact = stats.nct.sf(crit, 15, nc) + stats.nct.sf(crit, 15, -nc)
+    exact = stats.nct.sf(crit, 15, nc)  # significant and favourable
     assert _within(payload["result"]["power"]["t"], exact, math.sqrt(exact * (1 - exact) / 2000))
 
 

@@ -3,9 +3,18 @@
 Each study simulates many datasets from :mod:`milkbayes.simulate.dgp` and applies
 decision rules to the massage arm's changes: the SPSS Wilcoxon test, the paired
 t-test, the JZS Bayes factor (closed form, no sampling) and, when asked for, the
-posterior of a fitted model (``P(effect > 0) > 0.95``). The simulations run through
-:func:`milkbayes.simulate.runner.run_study`, so they scale out to processes or Dask
-and can be checkpointed.
+posterior of a fitted model (``P(effect > 0) > 0.95``). With a control arm
+(``n_control > 0``) the between-arm rules are added: the two-sample t-test of the
+changes (``t_between``) and the Mann-Whitney test of the changes (``mann_whitney``).
+The simulations run through :func:`milkbayes.simulate.runner.run_study`, so they
+scale out to processes or Dask and can be checkpointed.
+
+A result counts as a success only when it is significant *and* favourable: the
+estimate points to more milk (a positive change, or the massage arm's changes above
+the control arm's). A significant harm is not a success; it is counted apart
+(``PowerResult.harmful``). A one-group rule tests the whole pre-to-post change, so
+its "power" is the power to detect trend + effect, not the massage effect; only a
+between-arm rule separates the effect from the trend.
 
 Examples
 --------
@@ -17,7 +26,7 @@ The power of the paired t-test against its noncentral-t closed form:
 >>> result = power(s, n_sims=4000, seed=1, workers=1)
 >>> nc = 2.0 / 4.0 * 24 ** 0.5
 >>> crit = stats.t.ppf(0.975, 23)
->>> exact = stats.nct.sf(crit, 23, nc) + stats.nct.cdf(-crit, 23, nc)
+>>> exact = stats.nct.sf(crit, 23, nc)  # significant and favourable
 >>> bool(abs(result.power["t"] - exact) < 4 * result.mc_se["t"])
 True
 """
@@ -44,7 +53,21 @@ POSTERIOR_THRESHOLD = 0.95
 """P(effect > 0) above which the posterior rule declares an effect."""
 
 RULES = ("wilcoxon", "t", "bf10")
-"""Rules that need no sampling; ``"posterior"`` (fits) is added by :func:`bayes_power`."""
+"""One-group rules that need no sampling; ``"posterior"`` (fits) is added by
+:func:`bayes_power`."""
+
+BETWEEN_RULES = ("t_between", "mann_whitney")
+"""Rules comparing the arms' changes, used when the design has a control arm."""
+
+RULE_TARGETS = {
+    "wilcoxon": "trend + effect (one-group Wilcoxon signed-rank)",
+    "t": "trend + effect (one-group paired t)",
+    "bf10": "trend + effect (one-group JZS BF10 > 3)",
+    "posterior": "trend + effect (P(effect > 0) > 0.95 of a one-group fit)",
+    "t_between": "effect (two-sample t of the changes, massage vs control)",
+    "mann_whitney": "effect (Mann-Whitney of the changes, massage vs control)",
+}
+"""What each rule has power to detect: one-group rules see trend and effect together."""
 
 
 # ---------------------------------------------------------------- tasks
@@ -72,16 +95,58 @@ def frequentist_block_task(params: dict, seed: np.random.SeedSequence) -> dict:
     w_z, w_p = wilcoxon_many(d)
     known_se = change_sd(settings) / math.sqrt(n)
     z_p = 2 * stats.norm.sf(np.abs(d.mean(axis=1) / known_se)) if known_se > 0 else np.ones(size)
-    return {
+    out = {
         "n": size,
         "effect": sims.effect.tolist(),
         "estimate": d.mean(axis=1).tolist(),
         "se": (d.std(axis=1, ddof=1) / math.sqrt(n)).tolist(),
+        "t": t.tolist(),
         "t_p": t_p.tolist(),
         "wilcoxon_z": w_z.tolist(),
         "wilcoxon_p": w_p.tolist(),
         "z_p": z_p.tolist(),
         "bf10": jzs_bf10_many(t, n, params.get("r", DEFAULT_R)).tolist(),
+    }
+    if settings.n_control > 0:
+        out.update(between_arm_rules(d, sims.control_change))
+    return out
+
+
+def between_arm_rules(massage: np.ndarray, control: np.ndarray) -> dict:
+    r"""The two-sample t-test and the Mann-Whitney test of the changes, per row.
+
+    Parameters
+    ----------
+    massage, control : numpy.ndarray, shape (n_sims, n) and (n_sims, n_control)
+
+    Returns
+    -------
+    dict
+        ``t_between`` and ``t_between_p`` (Student's pooled-variance t of the mean
+        change difference, two-sided p), ``mann_whitney_shift`` (:math:`U/(n m) -
+        1/2`, positive when the massage arm's changes tend to be larger) and
+        ``mann_whitney_p`` (two-sided, normal approximation with tie correction),
+        as lists.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.normal(1, 1, (3, 20)), rng.normal(0, 1, (3, 25))
+    >>> out = between_arm_rules(a, b)
+    >>> ref = stats.mannwhitneyu(a[1], b[1], method="asymptotic").pvalue
+    >>> bool(np.isclose(out["mann_whitney_p"][1], ref))
+    True
+    """
+    massage = np.atleast_2d(np.asarray(massage, dtype=float))
+    control = np.atleast_2d(np.asarray(control, dtype=float))
+    t = stats.ttest_ind(massage, control, axis=1)
+    u = stats.mannwhitneyu(massage, control, axis=1, method="asymptotic")
+    shift = u.statistic / (massage.shape[1] * control.shape[1]) - 0.5
+    return {
+        "t_between": np.asarray(t.statistic, dtype=float).tolist(),
+        "t_between_p": np.asarray(t.pvalue, dtype=float).tolist(),
+        "mann_whitney_shift": np.asarray(shift, dtype=float).tolist(),
+        "mann_whitney_p": np.asarray(u.pvalue, dtype=float).tolist(),
     }
 
 
@@ -114,7 +179,7 @@ def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
     posterior = draws[module.EFFECT].ravel()
     d = sims.massage_change
     t, t_p = paired_t_many(d)
-    _, w_p = wilcoxon_many(d)
+    w_z, w_p = wilcoxon_many(d)
     low, median, high = np.quantile(posterior, [0.025, 0.5, 0.975])
     return {
         "effect": float(sims.effect[0]),
@@ -124,7 +189,9 @@ def bayes_fit_task(params: dict, seed: np.random.SeedSequence) -> dict:
         "effect_ci95_high": float(high),
         "p_effect_gt_0": float(np.mean(posterior > 0)),
         "divergences": divergences,
+        "t": float(t[0]),
         "t_p": float(t_p[0]),
+        "wilcoxon_z": float(w_z[0]),
         "wilcoxon_p": float(w_p[0]),
         "bf10": float(jzs_bf10_many(t, d.shape[1])[0]),
     }
@@ -140,10 +207,17 @@ class PowerResult:
     Attributes
     ----------
     power : dict of str to float
-        ``wilcoxon`` and ``t``: two-sided p < alpha; ``bf10``: BF10 > 3;
-        ``posterior``: P(effect > 0) > 0.95 (fits only).
+        The rate of favourable successes: ``wilcoxon``, ``t``, ``t_between`` and
+        ``mann_whitney``: two-sided p < alpha *and* the estimate favours the massage;
+        ``bf10``: BF10 > 3 and a positive mean change; ``posterior``: P(effect > 0)
+        > 0.95 (fits only). Between-arm rules only with a control arm.
     mc_se : dict of str to float
         :math:`\sqrt{\hat p (1 - \hat p) / N}`.
+    harmful : dict of str to float
+        The rate of significant results in the unfavourable direction (not successes).
+    targets : dict of str to str
+        What each rule detects (:data:`RULE_TARGETS`): one-group rules detect trend +
+        effect.
     n_sims : int
     alpha : float
     settings : dict
@@ -158,6 +232,8 @@ class PowerResult:
     settings: dict
     design_prior: dict | None = None
     run: dict = field(default_factory=dict, compare=False)
+    harmful: dict[str, float] = field(default_factory=dict)
+    targets: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -165,15 +241,35 @@ class PowerResult:
 
 
 def _decisions(columns: dict[str, np.ndarray], alpha: float) -> dict[str, np.ndarray]:
+    """Favourable successes of each rule: significant and pointing to more milk."""
+    return {rule: favourable for rule, (favourable, _) in _outcomes(columns, alpha).items()}
+
+
+def _outcomes(columns: dict[str, np.ndarray], alpha: float) -> dict[str, tuple]:
+    """Per rule, (favourable success, significant harm) for every simulated study."""
     out = {}
-    if "t_p" in columns:
-        out["t"] = columns["t_p"] < alpha
-    if "wilcoxon_p" in columns:
-        out["wilcoxon"] = columns["wilcoxon_p"] < alpha
-    if "bf10" in columns:
-        out["bf10"] = columns["bf10"] > BF_THRESHOLD
+    # (p or evidence column, direction column) of each rule; positive = favourable
+    tests = {
+        "t": ("t_p", "t"),
+        "wilcoxon": ("wilcoxon_p", "wilcoxon_z"),
+        "t_between": ("t_between_p", "t_between"),
+        "mann_whitney": ("mann_whitney_p", "mann_whitney_shift"),
+    }
+    for rule, (p, direction) in tests.items():
+        if p in columns and direction in columns:
+            significant = columns[p] < alpha
+            out[rule] = (
+                significant & (columns[direction] > 0),
+                significant & (columns[direction] < 0),
+            )
+    if "bf10" in columns and "t" in columns:
+        evidence = columns["bf10"] > BF_THRESHOLD
+        out["bf10"] = (evidence & (columns["t"] > 0), evidence & (columns["t"] < 0))
     if "p_effect_gt_0" in columns:
-        out["posterior"] = columns["p_effect_gt_0"] > POSTERIOR_THRESHOLD
+        out["posterior"] = (
+            columns["p_effect_gt_0"] > POSTERIOR_THRESHOLD,
+            columns["p_effect_gt_0"] < 1 - POSTERIOR_THRESHOLD,
+        )
     return out
 
 
@@ -227,8 +323,11 @@ def _check_design_prior(design_prior) -> None:
 
 
 def _power_result(columns, n_sims, alpha, settings, design_prior, run) -> PowerResult:
-    decisions = _decisions(columns, alpha)
-    rates = {k: float(v.mean()) for k, v in decisions.items()}
+    outcomes = _outcomes(columns, alpha)
+    # the between-arm rules first: with a control arm they answer the question asked
+    order = sorted(outcomes, key=lambda rule: rule not in BETWEEN_RULES)
+    outcomes = {rule: outcomes[rule] for rule in order}
+    rates = {k: float(v[0].mean()) for k, v in outcomes.items()}
     return PowerResult(
         power=rates,
         mc_se={k: math.sqrt(p * (1 - p) / n_sims) for k, p in rates.items()},
@@ -242,6 +341,8 @@ def _power_result(columns, n_sims, alpha, settings, design_prior, run) -> PowerR
             "compilations": run.compilations,
             "resumed": run.resumed,
         },
+        harmful={k: float(v[1].mean()) for k, v in outcomes.items()},
+        targets={k: RULE_TARGETS[k] for k in rates},
     )
 
 
@@ -253,7 +354,10 @@ def power(
     seed: int = 1,
     **run_options,
 ) -> PowerResult:
-    """Power of the Wilcoxon, paired-t and BF10 > 3 rules at the settings' true effect.
+    """Power of each rule at the settings' true effect (favourable successes only).
+
+    One-group rules (Wilcoxon, paired t, BF10 > 3) detect trend + effect; with
+    ``settings.n_control > 0`` the between-arm rules detect the effect itself.
 
     The Bayes-factor rule uses the JZS closed form (:func:`~milkbayes.simulate.rules.
     jzs_bf10_many`), so no MCMC is needed; for the posterior rule use
@@ -278,7 +382,9 @@ def assurance(
     -----
     :math:`A = \int P(\text{success} \mid \beta)\, \pi_d(\beta)\, d\beta`
     with :math:`\pi_d = N(m, s^2)`; each simulated study draws its own
-    :math:`\beta` (O'Hagan, Stevens & Campbell 2005).
+    :math:`\beta` (O'Hagan, Stevens & Campbell 2005). A success is significant and
+    favourable: where the prior puts mass on harm, a significant harm would otherwise
+    count as a success.
 
     References
     ----------
