@@ -377,12 +377,50 @@ def test_raw_trace_refit_gives_the_datatree_draws():
 def test_sbc_paired_change_passes_and_a_doubled_prior_fails():
     from milkbayes.simulate.sbc import sbc
 
+    # the default size (200 simulations) and a fixed seed
     good = sbc("paired_change", n_sims=200, widen=1.0, workers=1)
     bad = sbc("paired_change", n_sims=200, widen=2.0, workers=1)
-    assert good.passed, good.p_value
-    assert not bad.passed, bad.p_value
+    assert good.passed, good.ecdf_excursion
+    assert not bad.passed, bad.ecdf_excursion
     assert set(good.ranks) == {"delta", "sigma", "effect"}
     assert all(0 <= r <= 99 for r in good.ranks["effect"])
+    # a prior twice too wide draws too large sigmas: their ranks pile up at the top
+    assert not bad.ecdf_inside["sigma"]
+    assert np.mean(np.asarray(bad.ranks["sigma"]) >= 80) > 0.2
+
+
+def test_sbc_ecdf_band_flags_a_doubled_prior_where_the_chi_square_did_not():
+    from milkbayes.simulate.sbc import sbc
+
+    bad = sbc("paired_change", n_sims=100, widen=2.0, workers=1)
+    assert not bad.passed, bad.ecdf_excursion
+    assert min(bad.p_value.values()) > 0.05 / 3  # the binned test alone would pass it
+
+
+def test_ecdf_band_has_its_simultaneous_coverage_on_independent_uniform_ranks():
+    """The band against 4000 sets of uniform ranks drawn independently with numpy."""
+    from milkbayes.simulate.sbc import ecdf_uniformity
+
+    n, L, prob, sets = 100, 99, 0.95, 4000
+    band = ecdf_uniformity(np.arange(n) % (L + 1), L, prob)
+    x = band["x"]
+    lower, upper = band["lower_diff"] + x, band["upper_diff"] + x
+    rng = np.random.default_rng(123)
+    u = (rng.integers(0, L + 1, size=(sets, n)) + rng.uniform(size=(sets, n))) / (L + 1)
+    ecdf = (np.sort(u, axis=1)[:, None, :] <= x[None, :, None]).mean(axis=2)
+    inside = np.all((ecdf >= lower) & (ecdf <= upper), axis=1)
+    se = math.sqrt(prob * (1 - prob) / sets)
+    # the band itself comes from 4000 simulated samples: allow its error too, 0.01
+    assert abs(inside.mean() - prob) < 4 * se + 0.01
+    # the decision agrees with the band
+    for _ in range(5):
+        ranks = rng.integers(0, L + 1, size=n)
+        got = ecdf_uniformity(ranks, L, prob)
+        assert got["inside"] == (got["excursion"] == 0.0)
+    # and it is a simultaneous band: wider than the pointwise 95 % binomial interval
+    pointwise = stats.binom.interval(0.95, n, x[1:-1])
+    assert np.all(upper[1:-1] * n >= pointwise[1] - 1e-9)
+    assert np.any(upper[1:-1] * n > pointwise[1])
 
 
 def test_bayes_power_compiles_once_and_recovers_the_effect():

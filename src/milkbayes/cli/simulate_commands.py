@@ -475,7 +475,7 @@ def sbc_command(
     as_json: bool = JSON,
     progress: bool = PROGRESS,
 ) -> None:
-    """Simulation-based calibration: rank histograms and a chi-square uniformity test."""
+    """Simulation-based calibration: rank ECDFs in simultaneous bands (and chi-square)."""
     from milkbayes.simulate import figures
     from milkbayes.simulate.sbc import MODELS, sbc
 
@@ -502,7 +502,11 @@ def sbc_command(
         verdict = "passes" if r.passed else "FAILS"
         lines.append(
             f"{name} ({r.likelihood}, simulating prior x{widen:g}): {verdict} "
-            + ", ".join(f"{k} p = {p:.3g}" for k, p in r.p_value.items())
+            + ", ".join(
+                f"{k} {'inside' if r.ecdf_inside[k] else 'OUTSIDE'} the ECDF band "
+                f"(chi-square p = {p:.3g})"
+                for k, p in r.p_value.items()
+            )
             + f"; {r.divergences} divergences"
         )
         if figure is not None:
