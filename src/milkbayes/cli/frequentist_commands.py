@@ -40,13 +40,14 @@ def _load(
     data: Path | None, scenario: str, kind: str | None, unit: str | None, max_score: int | None
 ):
     from milkbayes.data import Outcome, load_study
-    from milkbayes.datasets import load_bundled
 
     if kind is None and (unit is not None or max_score is not None):
         raise MilkbayesError("--unit and --max-score need --kind (volume, continuous or score)")
     if data is None:
         if kind is not None:
             raise MilkbayesError("--kind applies to --data files; the bundled data declare theirs")
+        from milkbayes.datasets import load_bundled
+
         return load_bundled(scenario)
     outcome = None if kind is None else Outcome(kind, unit=unit, max_score=max_score)
     return load_study(data, outcome=outcome)

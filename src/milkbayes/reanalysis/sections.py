@@ -33,6 +33,7 @@ __all__ = [
     "ComparisonSection",
     "DataSection",
     "DiagnosticsSection",
+    "EnsembleSection",
     "FigureEntry",
     "HodgesLehmann",
     "LevelCount",
@@ -510,6 +511,68 @@ class SensitivityItem(_Section):
     figure: str
 
 
+# --------------------------------------------------------------------------- ensemble
+@dataclass(frozen=True)
+class EnsembleSection(_Section):
+    """Every number that depends on individual measurements, across reconstructions.
+
+    The bundled data are one reconstruction; its numbers in outcome units return the
+    generator's assumptions. This section refits the main model to ``k``
+    reconstructions drawn under varied assumptions that all match the paper
+    (:func:`milkbayes.sensitivity.assumption_ensemble`) and says, for each number,
+    whether it is data-driven (published facts only) or assumption-driven, and which
+    assumption drives it.
+
+    Attributes
+    ----------
+    scenario : str
+        The generator's outcome scenario.
+    k : int
+        Reconstructions refitted.
+    n_proposals, n_accepted : int
+        Proposals of the rejection step, and how many matched the paper.
+    acceptance_rate : float
+        ``n_accepted / n_proposals``.
+    varied : str
+        The assumptions varied and their ranges, in words.
+    model : str
+        The model refitted (the main model).
+    sampler : mapping
+        ``draws``, ``tune``, ``chains`` of each refit.
+    mcid : float
+        The MCID of P(effect > MCID).
+    unit : str
+        Unit of the numbers in outcome units.
+    rows : tuple of mapping
+        One row per number: ``quantity``, ``label``, ``kind`` (``unit``, ``prob``
+        or ``log10``), ``worked_example`` (its value on the data analysed above),
+        ``median``, ``low``, ``high`` (across members), ``q10``, ``q90``, ``source``
+        (``assumption-driven`` or ``data-driven``), ``driver`` (the assumption most
+        rank-correlated with it, or the published facts), ``driver_rho``.
+    members : tuple of mapping
+        One row per reconstruction: its seed, assumption values and numbers.
+    notes : tuple of str
+        How to read the table.
+    figure : str
+        Key of its figure in :attr:`ReanalysisSummary.figures`.
+    """
+
+    scenario: str
+    k: int
+    n_proposals: int
+    n_accepted: int
+    acceptance_rate: float
+    varied: str
+    model: str
+    sampler: Mapping[str, Any]
+    mcid: float
+    unit: str
+    rows: tuple[Mapping[str, Any], ...]
+    members: tuple[Mapping[str, Any], ...]
+    notes: tuple[str, ...]
+    figure: str
+
+
 # --------------------------------------------------------------------------- provenance
 @dataclass(frozen=True)
 class RunSettings(_Section):
@@ -624,6 +687,8 @@ class ReanalysisSummary:
         The figures, in report order.
     timings : mapping of str to float
         Seconds per stage, up to (not including) the rendering of the report.
+    ensemble : EnsembleSection or None
+        The numbers across reconstructions (reconstructed data only); None otherwise.
     """
 
     provenance: Provenance
@@ -637,6 +702,7 @@ class ReanalysisSummary:
     design_limits: tuple[tuple[str, str], ...]
     figures: Mapping[str, FigureEntry]
     timings: Mapping[str, float]
+    ensemble: EnsembleSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON summary, in the layout of :data:`milkbayes.report.render.SCHEMA_VERSION`."""
@@ -652,4 +718,5 @@ class ReanalysisSummary:
             "design_limits": [{"title": title, "text": text} for title, text in self.design_limits],
             "figures": _plain(self.figures),
             "timings": dict(self.timings),
+            "ensemble": _plain(self.ensemble),
         }

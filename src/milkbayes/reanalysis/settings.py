@@ -79,6 +79,13 @@ class ReanalysisSettings:
         Exact refits only for the mothers whose PSIS-LOO Pareto k is too high, PSIS
         elsewhere (:func:`milkbayes.comparison.lomo_cv` with
         ``psis``); False refits every mother.
+    ensemble_k : int
+        Reconstructions of the reconstruction ensemble (reconstructed data only; 0
+        switches it off): the report shows every number that depends on individual
+        measurements across them (:func:`milkbayes.sensitivity.assumption_ensemble`).
+    ensemble_draws, ensemble_tune, ensemble_chains : int
+        Each member's refit of the main model: medians and tail probabilities only,
+        so short runs do.
     parallel_worker : bool
         Compile and cross-validate the candidates other than the main fit, and compute
         the sensitivity highlights, in a second process while the main fits run (on
@@ -103,6 +110,10 @@ class ReanalysisSettings:
     sensitivity_fast: bool = False
     reloo: bool = True
     parallel_worker: bool = False
+    ensemble_k: int = 20
+    ensemble_draws: int = 200
+    ensemble_tune: int = 200
+    ensemble_chains: int = 1
 
 
 FULL = ReanalysisSettings(
@@ -136,6 +147,9 @@ FAST = ReanalysisSettings(
         ("paired_change", "student_t"),
     ),
     sensitivity_fast=True,
+    ensemble_k=8,
+    ensemble_draws=100,
+    ensemble_tune=100,
 )
 """``--fast``: small runs for tests and CI. Diagnostics may warn or fail; the report says so."""
 

@@ -48,6 +48,8 @@ from milkbayes.report.formatting import (
     fmt_value,
     md_cell,
     md_escape,
+    sensitivity_sentence,
+    summary_rows,
 )
 from milkbayes.storage import atomic_write_bytes, atomic_write_text
 
@@ -140,8 +142,9 @@ DESIGN_LIMITS = (
         'Only n, five percentages and "p = 0.000" are public. Every number in this report '
         "that depends on individual measurements comes from data reconstructed to match the "
         "published facts, not from the study's measurements. A different reconstruction "
-        "that matches them equally well can give different estimates (see the ensemble "
-        "analysis in the sensitivity tools).",
+        "that matches them equally well can give different estimates: the section "
+        "'Across reconstructions' shows each such number over reconstructions drawn under "
+        "varied assumptions, and which assumption drives it.",
     ),
     (
         'What "p = 0.000" does and does not mean',
@@ -366,7 +369,15 @@ def _environment(kind: str = "html"):
     env.filters.update(
         num=fmt_num, ci=fmt_ci, prob=fmt_prob, pval=fmt_p, bf=fmt_bf, value=fmt_value, md=md_cell
     )
+    env.filters.update(readable=summary_rows, sentence=sensitivity_sentence, kind=_fmt_kind)
     return env
+
+
+def _fmt_kind(value: Any, kind: str, digits: int = 2) -> str:
+    """A number of the ensemble table by its kind: ``prob``, ``log10`` or outcome units."""
+    if kind == "prob":
+        return fmt_prob(value)
+    return fmt_num(value, digits)
 
 
 def _figure_data(summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> dict:
