@@ -193,6 +193,12 @@ def prior_grid_command(
         "neutral", "--base-prior", help="Named set for the other hyperparameters."
     ),
     mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
+    family: str = typer.Option(
+        None,
+        "--family",
+        help="Prior family of the effect: cauchy or normal (default: the model's own; "
+        "normal on delta for the paired designs is computed by quadrature, no refits).",
+    ),
     draws: int = typer.Option(200, "--draws", help="Draws kept per chain."),
     tune: int = typer.Option(150, "--tune", help="Warm-up draws per chain."),
     chains: int = typer.Option(2, "--chains", help="Number of chains."),
@@ -213,6 +219,7 @@ def prior_grid_command(
         likelihood=likelihood,
         base_prior=base_prior,
         sampler=_sampler(draws, tune, chains, sampler_seed),
+        family=family,
     )
     _emit(result, as_json, figure)
 
