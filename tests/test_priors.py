@@ -195,8 +195,6 @@ def test_the_prior_triad_means_the_same_in_every_model(model, outcome):
     scale: delta (Cauchy) against half an SD (Norman et al. 2003), outcome units
     (normal) against the anchors' MCID, log ratio against +50 %, log-odds against 1.
     """
-    from milkbayes.models import priors
-
     expected = {"skeptical": (0.05, None), "enthusiastic": (0.50, 0.05)}
     for name, (above, harm) in expected.items():
         values = get_prior(name, outcome, model).values

@@ -559,9 +559,11 @@ def test_cli_refuses_an_impossible_threshold_and_a_bad_figure_place(capsys, tmp_
 
 
 def test_informed_t_posterior_matches_a_two_dimensional_quadrature_of_the_raw_data():
-    """Normal prior on delta, sigma with the right-Haar prior 1/sigma: the posterior of
-    delta from the noncentral-t shortcut equals the one from the normal likelihood of
-    the raw changes integrated over (delta, sigma) on a grid."""
+    """The informed t posterior equals a 2-D quadrature over (delta, sigma) of the raw data.
+
+    Normal prior on delta, sigma with the right-Haar prior 1/sigma: the noncentral-t
+    shortcut against the normal likelihood of the raw changes on a grid.
+    """
     from scipy import special
 
     from milkbayes.sensitivity.prior_robustness import informed_t_posterior
