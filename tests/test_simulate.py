@@ -658,3 +658,32 @@ def test_cli_refuses_a_bad_figure_path_before_simulating(capsys, tmp_path, monke
         assert code == 2 and err.startswith("error: --figure: ") and message in err
         assert "Traceback" not in err
     assert blocker.read_text() == "mine"
+
+
+def test_power_curve_rises_with_n_and_the_cli_draws_it(capsys, tmp_path):
+    s = DGPSettings(n=24, effect=0.5, trend=0.0, within_sd=1.0, measurement_sd=0.0, **NORMAL)
+    curve = design.power_curve(s, [8, 20, 40], n_sims=2000, seed=5, workers=1)
+    t = curve[curve.rule == "t"].sort_values("n")
+    exact = [
+        stats.nct.sf(stats.t.ppf(0.975, n - 1), n - 1, 0.5 * math.sqrt(n)) for n in (8, 20, 40)
+    ]
+    assert np.all(np.abs(t.power.to_numpy() - exact) <= 4 * t.mc_se.to_numpy() + 1e-3)
+    figure = tmp_path / "curve.png"
+    code = _main(
+        [
+            "simulate",
+            "power",
+            "--n-grid",
+            "6,12",
+            "--sims",
+            "500",
+            "--no-progress",
+            "--json",
+            "--figure",
+            str(figure),
+        ]
+    )
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and {row["n"] for row in payload["result"]["curve"]} == {6, 12}
+    assert figure.stat().st_size > 1000
+    assert _main(["simulate", "power", "--n-grid", "6,x", "--no-progress"]) == EXIT_USER_ERROR

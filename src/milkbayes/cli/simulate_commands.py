@@ -140,6 +140,29 @@ def _emit(command: str, result: dict, as_json: bool, lines: list[str]) -> None:
             typer.echo(line)
 
 
+def _power_curve(settings, n_grid: str, sims, alpha, seed, figure, as_json, fits) -> None:
+    from milkbayes.simulate import design, figures
+
+    if fits:
+        raise MilkbayesError("--n-grid computes the no-sampling rules only; drop --fits")
+    try:
+        sizes = [int(part) for part in n_grid.split(",") if part.strip()]
+    except ValueError:
+        raise MilkbayesError(
+            f"--n-grid takes whole numbers separated by commas, not {n_grid!r}"
+        ) from None
+    curve = design.power_curve(settings, sizes, sims, alpha=alpha, seed=seed, workers=1)
+    _save(figures.plot_power_curve(curve) if figure else None, figure)
+    lines = [
+        f"power over n (effect {settings.effect:g}, trend {settings.trend:g}, {sims} "
+        "simulations per n); a success is significant AND favourable:"
+    ] + [
+        f"  n = {row.n:<4} {row.rule:<12} {row.power:6.3f}  (MC SE {row.mc_se:.3f})"
+        for row in curve.itertuples()
+    ]
+    _emit("power_curve", {"curve": curve.to_dict(orient="records")}, as_json, lines)
+
+
 def _rule_lines(result) -> list[str]:
     """One line per rule: favourable rate, MC SE, significant harm, what it detects."""
     return [
@@ -192,6 +215,12 @@ def power_command(
     figure: Path | None = FIGURE,
     as_json: bool = JSON,
     progress: bool = PROGRESS,
+    n_grid: str | None = typer.Option(
+        None,
+        "--n-grid",
+        help="Comma-separated numbers of mothers: a power curve over n instead of one n "
+        "(the control arm keeps its ratio to the massage arm).",
+    ),
 ) -> None:
     """Power of the Wilcoxon, paired t and BF10 > 3 rules (and the posterior rule with --fits).
 
@@ -214,6 +243,9 @@ def power_command(
         distribution,
         max_score,
     )
+    if n_grid is not None:
+        _power_curve(settings, n_grid, sims, alpha, seed, figure, as_json, fits)
+        return
     if fits:
         result, _ = design.bayes_power(
             settings,

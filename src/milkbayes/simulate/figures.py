@@ -93,6 +93,32 @@ def plot_power(result):
     return fig
 
 
+def plot_power_curve(curve):
+    """Power of each rule against the number of mothers, with 95 % Monte Carlo bands.
+
+    ``curve`` is :func:`milkbayes.simulate.design.power_curve`'s table. Okabe-Ito
+    colours (readable with colour-vision deficiencies); the dotted line marks 0.8.
+    """
+    palette = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000")
+    fig, (axis,) = _figure(width=5.5, height=3.8)
+    for colour, (rule, rows) in zip(palette, curve.groupby("rule", sort=False), strict=False):
+        rows = rows.sort_values("n")
+        axis.plot(rows["n"], rows["power"], "o-", color=colour, ms=3, label=rule)
+        axis.fill_between(
+            rows["n"],
+            rows["power"] - 1.96 * rows["mc_se"],
+            rows["power"] + 1.96 * rows["mc_se"],
+            color=colour,
+            alpha=0.2,
+            lw=0,
+        )
+    axis.axhline(0.8, color="grey", lw=0.7, ls=":")
+    axis.set(xlabel="mothers in the massage arm", ylabel="power (significant and favourable)")
+    axis.set_ylim(0, 1)
+    axis.legend(frameon=False, fontsize=8)
+    return fig
+
+
 def plot_type_sm(simulated, closed_form):
     """Type S rate and exaggeration ratio: simulation beside the closed form."""
     fig, axes = _figure(2, width=3.2)
