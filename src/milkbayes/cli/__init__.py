@@ -53,6 +53,8 @@ from milkbayes.cli import (  # noqa: E402
     data_commands,
     fit_commands,
     frequentist_commands,
+    meta_commands,
+    reconstruction_commands,
     report_commands,
     sensitivity_commands,
     simulate_commands,
@@ -65,6 +67,8 @@ for _module in (
     report_commands,
     sensitivity_commands,
     simulate_commands,
+    meta_commands,
+    reconstruction_commands,
 ):
     _module.register(app)
 

@@ -21,7 +21,10 @@ from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, MilkbayesError
 
 _DATA_HELP = "Study file (CSV/TSV, or anything pandas reads); default: the bundled data."
 _SCENARIO_HELP = "Bundled dataset when no --data is given: volume_ml or score."
-_PRIOR_HELP = "Prior set: skeptical, neutral, enthusiastic, or a TOML file."
+_PRIOR_HELP = (
+    "Prior set: skeptical, neutral, enthusiastic, literature (from `milkbayes "
+    "meta-analysis`), or a TOML file."
+)
 _MCID_HELP = "Minimal clinically important difference, in outcome units."
 _OUT_HELP = (
     "Run folder to create (default: runs/MODEL_LIKELIHOOD_PRIOR_seedSEED). "

@@ -219,6 +219,17 @@ def _warn_reconstructed(reconstructed: bool) -> None:
         typer.echo(RECONSTRUCTED_WARNING, err=True)
 
 
+def _published_facts_line(pf: dict) -> str:
+    """The last line of ``reanalyze``: what the published facts alone support, unit-free."""
+    return (
+        f"published facts alone (n = 24, p < .0005, output rose): standardised effect "
+        f"median {pf['delta_median']:.2f}, 95 % interval [{pf['delta_ci95_low']:.2f}, "
+        f"{pf['delta_ci95_high']:.1f}]; P(delta > 0.5) = {pf['p_delta_gt_0_5']:.3f}, "
+        f"P(delta > 0.8) = {pf['p_delta_gt_0_8']:.3f}; Bayes factor of the published "
+        f"result {pf['bf10']:,.0f} (at most {pf['bf10_upper_bound']:,.0f} for any alternative)"
+    )
+
+
 # ----------------------------------------------------------------------------- commands
 def reanalyze(
     data: Path | None = typer.Option(
@@ -290,14 +301,18 @@ def reanalyze(
                 "diagnostics": summary["diagnostics"]["overall"],
                 "effect_median": summary["bayes"]["effect_median"],
                 "priors": summary["bayes"]["priors"],
+                "published_facts": summary.get("published_facts"),
                 "ensemble": _ensemble_json(summary.get("ensemble")),
                 "timings": result.timings,
             }
         )
     else:
         neutral = next(p for p in summary["bayes"]["priors"] if p["prior"] == "neutral")
+        source = (
+            ", from the bundled worked-example reconstruction" if summary["reconstructed"] else ""
+        )
         typer.echo(
-            f"effect (neutral prior): median {neutral['median']:.2f} "
+            f"effect (neutral prior{source}): median {neutral['median']:.2f} "
             f"{summary['bayes']['unit']}, 95 % CrI [{neutral['ci95_low']:.2f}, "
             f"{neutral['ci95_high']:.2f}]; diagnostics: "
             f"{summary['diagnostics']['overall']}"
@@ -305,6 +320,9 @@ def reanalyze(
         for line in _ensemble_lines(summary.get("ensemble")):
             typer.echo(line)
         typer.echo(f"report: {result.html}")
+        headline = summary.get("published_facts")
+        if headline:
+            typer.echo(_published_facts_line(headline))
     if failed is not None:
         typer.echo(f"error: {failed}", err=True)
         # the report is written; cli.main passes on the status app() returns for it

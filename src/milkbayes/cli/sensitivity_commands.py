@@ -30,7 +30,7 @@ _SCENARIO_HELP = "Bundled dataset when no --data is given: volume_ml or score."
 _JSON_HELP = "Print one JSON object on stdout instead of tables."
 _FIGURE_HELP = "Also save the figure to this file (.png, .svg or .pdf)."
 _MCID_HELP = "Minimal clinically important difference, in outcome units (default: per outcome)."
-_PRIOR_HELP = "Named prior set (skeptical, neutral, enthusiastic) or a TOML file."
+_PRIOR_HELP = "Named prior set (skeptical, neutral, enthusiastic, literature) or a TOML file."
 
 
 def register(app: typer.Typer) -> None:
@@ -417,6 +417,12 @@ def bias_command(
         None, "--trend-mean", help="Prior mean of the natural change without massage."
     ),
     trend_sd: float = typer.Option(None, "--trend-sd", help="Its prior sd (>= 0)."),
+    stage: str = typer.Option(
+        None,
+        "--stage",
+        help="Stage of lactation for a sourced trend prior: early or established "
+        "(the paper's working mothers: established).",
+    ),
     prob_positive: float = typer.Option(
         0.95, "--prob-positive", help="Threshold on P(effect > 0)."
     ),
@@ -443,5 +449,6 @@ def bias_command(
         prob_positive=prob_positive,
         prob_mcid=prob_mcid,
         sampler=_sampler(draws, tune, chains, sampler_seed),
+        stage=stage,
     )
     _emit(result, as_json, figure)

@@ -12,26 +12,32 @@ Stages, in order (each timed; :data:`~milkbayes.reanalysis.settings.STAGES`):
    analysis ``milkbayes reproduce`` prints);
 3. ``fit`` — the flagship ``prepost_hierarchical`` model under the skeptical,
    neutral and enthusiastic priors (compiled once; the priors are data);
-4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
-5. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
+4. ``published_facts`` — the headline, for a reconstruction of the paper only
+   (computed in a thread during the fit; this stage is the wait for it): the
+   standardised effect given only the published facts (rejection ABC over the
+   reconstruction's assumptions, :mod:`milkbayes.reconstruction`) and the Bayes
+   factor of the published event with its upper bound
+   (:mod:`milkbayes.reanalysis.headline`);
+5. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
+6. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
    where its Pareto k is good, exact refits where it is not ("reloo"), K-fold by
    mother when those refits would be too many
    (:func:`milkbayes.comparison.choice.choose_method`), stacking weights
    (:mod:`milkbayes.comparison`);
-6. ``figures`` — the PNGs (:mod:`milkbayes.reanalysis.figures`);
-7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, then, for
+7. ``figures`` — the PNGs (:mod:`milkbayes.reanalysis.figures`);
+8. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, then, for
    reconstructed data, the reconstruction ensemble: the main model refitted to
    reconstructions drawn under varied assumptions, so that every number that depends
    on individual measurements is shown as a distribution, labelled assumption-driven
    (:func:`milkbayes.sensitivity.assumption_ensemble`);
-8. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
+9. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
 
 Each stage returns a typed section (:mod:`milkbayes.reanalysis.sections`); together
 they form the JSON summary the report is rendered from.
 
 In a full run, a second process (:class:`_BackgroundWork`) compiles and
 cross-validates the candidates other than the main fit, then computes the sensitivity
-highlights, from the start: that work overlaps stages 3-6, and stages 5 and 7 mostly
+highlights, from the start: that work overlaps stages 4-7, and stages 6 and 8 mostly
 collect its results.
 
 The report folder is built under a temporary name beside its target and moved into
@@ -51,6 +57,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +73,7 @@ from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.models.priors import default_mcid
 from milkbayes.models.registry import load_model
 from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
+from milkbayes.reanalysis.headline import published_facts_section
 from milkbayes.reanalysis.sections import (
     AuditRow,
     BayesSection,
@@ -80,6 +88,7 @@ from milkbayes.reanalysis.sections import (
     ModifierSection,
     Participant,
     Provenance,
+    PublishedFactsSection,
     ReanalysisSummary,
     ReproductionSection,
     RunSettings,
@@ -972,6 +981,23 @@ def _sensitivity_section(
     return tuple(items), figures
 
 
+def _start_headline(fast: bool) -> Future:
+    """Compute the published-facts headline in a thread while the models are fitted.
+
+    The ABC is NumPy work that releases the GIL, and the fits spend their time in
+    nutpie's native threads, so the two overlap instead of adding up. The modules
+    are imported here, in the calling thread, so that no import runs concurrently.
+    """
+    import milkbayes.reconstruction.abc
+    import milkbayes.sensitivity.published_p  # noqa: F401
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="milkbayes-headline")
+    try:
+        return pool.submit(published_facts_section, fast=fast)
+    finally:
+        pool.shutdown(wait=False)
+
+
 def _ensemble_scenario(study) -> str | None:
     """The generator's scenario of a reconstructed study, or None (no ensemble for it)."""
     from milkbayes.datasets import SCENARIOS
@@ -1039,8 +1065,16 @@ def _worked_example_values(bayes: BayesSection, modifiers: ModifierSection) -> d
     return values
 
 
-def _published_rows(sensitivity: Sequence[SensitivityItem] | None) -> list[dict]:
-    """The numbers that depend on the published facts only: the same in every reconstruction."""
+def _published_rows(
+    sensitivity: Sequence[SensitivityItem] | None,
+    published_facts: PublishedFactsSection | None = None,
+) -> list[dict]:
+    """The numbers that depend on the published facts only: the same in every reconstruction.
+
+    The standardised effect is the headline's (:mod:`milkbayes.reanalysis.headline`)
+    when there is one, so that the report gives one value for it; else the
+    ``published_p`` highlight's.
+    """
     from milkbayes import published
 
     facts = "published facts only"
@@ -1072,6 +1106,24 @@ def _published_rows(sensitivity: Sequence[SensitivityItem] | None) -> list[dict]
             "driver_rho": None,
         },
     ]
+    if published_facts is not None:
+        pf = published_facts
+        rows.append(
+            {
+                "quantity": "delta",
+                "label": "standardised effect δ (mean change / SD of change), posterior median",
+                "kind": "num",
+                "worked_example": None,
+                "median": pf.delta_median,
+                "low": pf.delta_ci95_low,
+                "high": pf.delta_ci95_high,
+                "spread": "95 % interval from the published facts alone (the headline)",
+                "source": "data-driven",
+                "driver": facts + " (and the priors on the generator's assumptions)",
+                "driver_rho": None,
+            }
+        )
+        return rows
     for item in sensitivity or ():
         if item.name != "published_p":
             continue
@@ -1099,6 +1151,7 @@ def _ensemble_section(
     bayes: BayesSection,
     modifiers: ModifierSection,
     sensitivity: Sequence[SensitivityItem] | None,
+    published_facts: PublishedFactsSection | None = None,
 ) -> EnsembleSection:
     """The report's ensemble section: the worked example beside the ensemble, per number."""
     from milkbayes.sensitivity.ensemble import ASSUMPTION_LABELS
@@ -1126,7 +1179,7 @@ def _ensemble_section(
                 "driver_rho": _finite(row["driver_rho"]),
             }
         )
-    rows += _published_rows(sensitivity)
+    rows += _published_rows(sensitivity, published_facts)
     notes = (
         "Assumption-driven: the number depends on the individual measurements, which were "
         "never published; it is shown as its median and range over reconstructions that "
@@ -1248,8 +1301,16 @@ def _run_into(
                 reference_likelihood=_main_likelihood(),
                 sensitivity=sensitivity,
             )
+            # the headline needs no measurement: only for a reconstruction of the paper
+            headline_fast = settings.sensitivity_fast
+            headline_work = _start_headline(headline_fast) if study.reconstructed else None
             fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
             bayes = _bayes_section(study, fits, reproduced, mcid, rope)
+            published_facts = None
+            if headline_work is not None:
+                clock.run("published_facts", headline_work.result)
+                # the evidence is cached: this only adds the data's Bayes factor
+                published_facts = published_facts_section(fast=headline_fast, data_bf10=bayes.bf10)
             modifiers = _modifier_section(fits[REFERENCE_PRIOR])
             diagnostics, simulated = clock.run(
                 "diagnostics", lambda: _diagnostics_section(study, fits)
@@ -1285,7 +1346,7 @@ def _run_into(
                 )
             ensemble = None
             if ensemble_raw is not None:
-                ensemble = _ensemble_section(ensemble_raw, bayes, modifiers, sens)
+                ensemble = _ensemble_section(ensemble_raw, bayes, modifiers, sens, published_facts)
                 sens_figures["ensemble"] = ensemble_raw["figure"]
             if background is not None:
                 background.close()
@@ -1334,6 +1395,7 @@ def _run_into(
                 # saved summary gives the same page; ReanalysisResult.timings include
                 # the report stage
                 timings=dict(clock.timings),
+                published_facts=published_facts,
                 ensemble=ensemble,
             )
             summary = sections.to_dict()

@@ -40,6 +40,7 @@ __all__ = [
     "ModifierSection",
     "Participant",
     "Provenance",
+    "PublishedFactsSection",
     "ReanalysisSummary",
     "ReproductionSection",
     "RunSettings",
@@ -511,6 +512,78 @@ class SensitivityItem(_Section):
     figure: str
 
 
+# --------------------------------------------------------------------------- headline
+@dataclass(frozen=True)
+class PublishedFactsSection(_Section):
+    """The headline: what the published facts alone support, without reconstructed values.
+
+    Attributes
+    ----------
+    conditioning_event : str
+        The published facts conditioned on, in words.
+    delta_median, delta_ci95_low, delta_ci95_high : float
+        Posterior median and equal-tailed 95 % interval of the standardised effect
+        delta (mean change / SD of the changes) given only the published facts
+        (rejection ABC over the reconstruction's assumptions).
+    p_delta_gt_0_5, p_delta_gt_0_8 : float
+        Posterior P(delta > 0.5) and P(delta > 0.8).
+    prior_p_delta_gt_0_5, prior_p_delta_gt_0_8 : float
+        The same under the prior, before the facts.
+    bf10 : float
+        Bayes factor of the published event, effect against none, under
+        ``bf10_prior``.
+    bf10_prior : str
+        The prior on delta under H1 of ``bf10``.
+    bf10_by_prior : mapping of str to float
+        The Bayes factor under each prior computed.
+    bf10_upper_bound : float
+        ``1 / p_h0``: the largest Bayes factor any alternative can give.
+    p_h0 : float
+        P(published event | no effect), exact.
+    critical_w_plus : int
+        The smallest W+ SPSS reports as p < .0005 with n = 24.
+    h0_ties : str
+        How ties are treated under H0.
+    volume_mean_change_ml : tuple of float
+        Median and 95 % interval of the mean rise in ml among accepted volume
+        reconstructions (what the facts leave open in ml).
+    acceptance_by_scenario : mapping of str to float
+        Share of proposals of each outcome reading that reproduced the facts.
+    n_proposals, n_accepted, seed : int
+        The ABC run.
+    prior : mapping of str to str
+        The prior on each assumption, in words.
+    data_bf10 : float or None
+        The Bayes factor from the reconstructed measurements, for comparison.
+    bottom_line : str
+        The headline paragraph in plain words.
+    """
+
+    conditioning_event: str
+    delta_median: float
+    delta_ci95_low: float
+    delta_ci95_high: float
+    p_delta_gt_0_5: float
+    p_delta_gt_0_8: float
+    prior_p_delta_gt_0_5: float
+    prior_p_delta_gt_0_8: float
+    bf10: float
+    bf10_prior: str
+    bf10_by_prior: Mapping[str, float]
+    bf10_upper_bound: float
+    p_h0: float
+    critical_w_plus: int
+    h0_ties: str
+    volume_mean_change_ml: tuple[float, float, float]
+    acceptance_by_scenario: Mapping[str, float]
+    n_proposals: int
+    n_accepted: int
+    seed: int
+    prior: Mapping[str, str]
+    data_bf10: float | None
+    bottom_line: str
+
+
 # --------------------------------------------------------------------------- ensemble
 @dataclass(frozen=True)
 class EnsembleSection(_Section):
@@ -687,6 +760,9 @@ class ReanalysisSummary:
         The figures, in report order.
     timings : mapping of str to float
         Seconds per stage, up to (not including) the rendering of the report.
+    published_facts : PublishedFactsSection or None
+        The headline (what the published facts alone support); None for data
+        that are not a reconstruction of the paper.
     ensemble : EnsembleSection or None
         The numbers across reconstructions (reconstructed data only); None otherwise.
     """
@@ -702,12 +778,14 @@ class ReanalysisSummary:
     design_limits: tuple[tuple[str, str], ...]
     figures: Mapping[str, FigureEntry]
     timings: Mapping[str, float]
+    published_facts: PublishedFactsSection | None = None
     ensemble: EnsembleSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON summary, in the layout of :data:`milkbayes.report.render.SCHEMA_VERSION`."""
         return {
             **self.provenance.to_dict(),
+            "published_facts": _plain(self.published_facts),
             "data": self.data.to_dict(),
             "reproduction": self.reproduction.to_dict(),
             "bayes": self.bayes.to_dict(),

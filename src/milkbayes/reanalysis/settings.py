@@ -31,6 +31,7 @@ STAGES = (
     "data",
     "reproduction",
     "fit",
+    "published_facts",
     "diagnostics",
     "compare",
     "figures",

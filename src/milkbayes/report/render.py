@@ -73,7 +73,7 @@ __all__ = [
     "is_report_folder",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 """Version of the JSON summary's layout. Bump the major part on any breaking change."""
 
 REQUIRED_SECTIONS = (
@@ -85,7 +85,8 @@ REQUIRED_SECTIONS = (
     "comparison",
     "design_limits",
 )
-"""Top-level keys every summary has (``sensitivity`` is optional: None when absent)."""
+"""Top-level keys every summary has (``sensitivity`` and, since 1.1, ``published_facts``
+are optional: None or absent)."""
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """Leading characters that make spreadsheets evaluate a cell as a formula."""
@@ -333,6 +334,9 @@ def _check_structure(summary: Any) -> None:
         _expect(summary["sensitivity"], list, "sensitivity")
         for i, item in enumerate(summary["sensitivity"]):
             _expect(item, Mapping, f"sensitivity[{i}]")
+    if summary.get("published_facts") is not None:  # the headline, since 1.1
+        _expect(summary["published_facts"], Mapping, "published_facts")
+        _expect(summary["published_facts"].get("bottom_line"), str, "published_facts.bottom_line")
     priors = summary["bayes"].get("priors")
     if not isinstance(priors, list) or not priors:
         raise ReportError("summary key 'bayes.priors' must be a non-empty list")
