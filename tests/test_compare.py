@@ -9,6 +9,8 @@ The reference values are worked out independently:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -516,3 +518,28 @@ def test_choose_method_by_size():
     assert compare.choose_method(cap + 1).method == "kfold"
     with pytest.raises(ValueError, match="PSIS has 3 mothers"):
         compare.choose_method(4, _psis_with_k([0.1] * 3))
+
+
+def test_freq_vs_bayes_table_shows_the_bayesian_signed_rank_bf_beside_wilcoxon():
+    from milkbayes.models import signed_rank
+
+    change = np.array([3.0, 5.0, -1.0, 4.0, 6.0, 2.0, 7.0, 5.5, 0.5, 8.0])
+    bf = math.exp(signed_rank.rank_bayes_factor(change)["log_bf10"])
+    rows = compare.freq_vs_bayes_table(
+        hodges_lehmann=4.0,
+        hl_ci=(2.0, 6.0),
+        mean_change=4.0,
+        t_ci=(2.0, 6.0),
+        p_wilcoxon=0.004,
+        p_t=0.001,
+        effect_median=4.0,
+        effect_ci=(2.0, 6.0),
+        p_effect_gt_0=0.99,
+        p_effect_gt_mcid=0.1,
+        mcid=10.0,
+        bf10=30.0,
+        signed_rank_bf10=bf,
+    )
+    last = rows[-1]
+    assert last.frequentist_label == "p (Wilcoxon, exact)" and "signed-rank" in last.bayesian_label
+    assert last.bayesian_value == bf > 1
