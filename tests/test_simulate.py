@@ -153,10 +153,10 @@ def test_a_control_arm_brings_the_type_one_error_back_to_alpha():
     )
     result = design.power(s, 8000, seed=6)
     se = math.sqrt(0.025 * 0.975 / 8000)
-    for rule in ("t_between", "mann_whitney"):
+    for rule in ("ancova", "t_between", "mann_whitney"):
         assert _within(result.power[rule], 0.025, se)
         assert _within(result.power[rule] + result.harmful[rule], 0.05, math.sqrt(2) * se)
-    assert list(result.power)[:2] == ["t_between", "mann_whitney"]
+    assert list(result.power)[:3] == ["ancova", "t_between", "mann_whitney"]
     exact_trend = stats.nct.sf(stats.t.ppf(0.975, 19), 19, 1.0 * math.sqrt(20))
     assert _within(result.power["t"], exact_trend, result.mc_se["t"] + 1e-3)
 
