@@ -20,6 +20,8 @@ from milkbayes.models.priors import (
 )
 
 VOLUME = Outcome("volume", "ml")
+VOLUME_MCID = 0.5 * 12.6
+"""Half the SD of one feed (Kent et al. 2006: 76.0 +- 12.6 g), by Norman et al.'s rule."""
 SCORE = Outcome("score", max_score=20)
 CONTINUOUS = Outcome("continuous")
 
@@ -33,8 +35,8 @@ def test_normal_effect_beliefs_are_the_distribution_numbers(name):
     prior = get_prior(name, VOLUME, "prepost_hierarchical")
     dist = stats.norm(prior.values["effect_mu"], prior.values["effect_sigma"])
     above, below = prior.beliefs[0], prior.beliefs[1]
-    assert above.startswith("P(effect > 10 ml)")
-    assert _percent_in(above) == pytest.approx(dist.sf(10.0), abs=5e-4)
+    assert above.startswith("P(effect > 6.3 ml)")
+    assert _percent_in(above) == pytest.approx(dist.sf(VOLUME_MCID), abs=5e-4)
     assert _percent_in(below) == pytest.approx(dist.cdf(0.0), abs=5e-4)
 
 
@@ -42,11 +44,11 @@ def test_triad_is_anchored_on_the_mcid():
     # Spiegelhalter et al. (1994): sceptic P(effect > MCID) = 5 %, enthusiast P(harm) = 5 %
     skeptic = get_prior("skeptical", VOLUME, "two_arm")
     enthusiast = get_prior("enthusiastic", VOLUME, "two_arm")
-    assert stats.norm(0, skeptic.values["effect_sigma"]).sf(10.0) == pytest.approx(0.05)
+    assert stats.norm(0, skeptic.values["effect_sigma"]).sf(VOLUME_MCID) == pytest.approx(0.05)
     assert stats.norm(enthusiast.values["effect_mu"], enthusiast.values["effect_sigma"]).cdf(
         0.0
     ) == pytest.approx(0.05)
-    assert skeptic.beliefs[0] == "P(effect > 10 ml) = 5.0 %"
+    assert skeptic.beliefs[0] == "P(effect > 6.3 ml) = 5.0 %"
 
 
 def test_score_beliefs_use_the_checklist_points_of_the_data():
@@ -172,7 +174,7 @@ def test_paired_change_prior_predictive_matches_its_belief_sentence(bundled_stud
     effect = np.asarray(tree.prior["effect"]).ravel()
     stated = _percent_in(prior.beliefs[-1])
     se = math.sqrt(stated * (1 - stated) / effect.size)
-    assert np.mean(effect > 10.0) == pytest.approx(stated, abs=4 * se + 5e-4)
+    assert np.mean(effect > VOLUME_MCID) == pytest.approx(stated, abs=4 * se + 5e-4)
     assert tree.prior_predictive["change_obs"].shape[-1] == bundled_study.n
 
 
@@ -202,7 +204,7 @@ def test_the_prior_triad_means_the_same_in_every_model(model, outcome):
         if "delta_loc" in values:
             effect_priors.append((stats.cauchy(values["delta_loc"], values["delta_scale"]), 0.5))
         if "effect_mu" in values:
-            mcid = {"volume": 10.0, "score": 2.0, "continuous": 0.5}[outcome.kind]
+            mcid = {"volume": VOLUME_MCID, "score": 2.0, "continuous": 0.5}[outcome.kind]
             effect_priors.append((stats.norm(values["effect_mu"], values["effect_sigma"]), mcid))
         if "log_effect_mu" in values:
             dist = stats.norm(values["log_effect_mu"], values["log_effect_sigma"])
@@ -242,6 +244,46 @@ def test_default_mcid_of_volumes_and_scores():
     from milkbayes.models.priors import default_mcid
 
     frame = pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 3.0], "post": [2.0, 5.0]})
-    assert default_mcid(study_from_frame(frame, outcome=Outcome("volume", unit="ml"))) == 10.0
+    volume = study_from_frame(frame, outcome=Outcome("volume", unit="ml"))
+    assert default_mcid(volume) == pytest.approx(VOLUME_MCID)
     score = study_from_frame(frame, outcome=Outcome("score", max_score=20))
     assert default_mcid(score) == pytest.approx(2.0 * 20 / 10)
+
+
+def test_the_volume_mcid_is_read_from_the_literature_quote():
+    """One owner: the 12.6 g of the default MCID is the number printed in Kent's quote."""
+    from milkbayes.literature import load_references, numbers_in
+    from milkbayes.models.priors import ANCHORS
+
+    kent = load_references()["kent2006"]
+    assert "76.0 \u00b1 12.6 g" in kent["quote"] and 12.6 in numbers_in(kent["quote"])
+    assert ANCHORS["volume"].mcid == pytest.approx(VOLUME_MCID)
+    # the triad follows the MCID: sceptic SD = MCID / z_0.95, neutral SD = four MCIDs
+    skeptic = get_prior("skeptical", VOLUME, "prepost_hierarchical").values
+    neutral = get_prior("neutral", VOLUME, "prepost_hierarchical").values
+    assert skeptic["effect_sigma"] == pytest.approx(VOLUME_MCID / stats.norm.ppf(0.95))
+    assert neutral["effect_sigma"] == pytest.approx(4 * VOLUME_MCID)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "words"),
+    [
+        (VOLUME, ["Kent et al. 2006", "Norman et al. 2003", "analogy"]),
+        (SCORE, ["convention"]),
+        (CONTINUOUS, ["Norman", "half a standard deviation"]),
+    ],
+    ids=["volume", "score", "cont"],
+)
+def test_every_mcid_states_its_source(outcome, words):
+    import pandas as pd
+
+    from milkbayes.data.study import study_from_frame
+    from milkbayes.models.priors import default_mcid, mcid_source, mcid_statement
+
+    frame = pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 3.0], "post": [2.0, 5.0]})
+    study = study_from_frame(frame, outcome=outcome)
+    source = mcid_source(study)
+    assert all(word in source for word in words), source
+    line = mcid_statement(study)
+    assert line.startswith(f"MCID = {default_mcid(study):.3g} ") and source in line
+    assert mcid_source(study, default_mcid(study) + 1.0).startswith("given by the user")

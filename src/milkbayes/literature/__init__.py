@@ -357,8 +357,9 @@ def literature_mcid() -> dict[str, Any]:
     Returns
     -------
     dict
-        ``value`` (ml), ``unit``, ``rule``, ``sources`` (reference ids) and
-        ``rationale``.
+        ``value`` (ml), ``unit``, ``rule``, ``sources`` (reference ids),
+        ``rationale`` and ``source`` (the rationale in one clause, for the line
+        that prints the MCID beside a result).
 
     Examples
     --------
@@ -379,6 +380,11 @@ def literature_mcid() -> dict[str, Any]:
             f"established lactation is {sd:g} g (Kent et al. 2006, infants 1-6 months), "
             f"so the MCID is {value:g} ml per session. An analogy from quality-of-life "
             "scales to a volume, not an anchor-based MCID for milk."
+        ),
+        "source": (
+            f"half an SD of one feed in established lactation, {MCID_SD_FRACTION:g} x "
+            f"{sd:g} g (Kent et al. 2006), by the half-SD rule of Norman et al. 2003, "
+            "an analogy from quality-of-life scales"
         ),
     }
 

@@ -8,12 +8,18 @@ distributions (never typed in), so they cannot drift from the numbers.
 Units. Named sets are written once per outcome kind:
 
 * ``volume``: millilitres (the minimal clinically important difference, MCID, is
-  10 ml per session; log-normal keys ``log_*`` are on the log scale, MCID +50 %);
-* ``score``: points of a 10-point checklist (MCID 2 points); the models rescale them by
-  ``max_score / 10``; ordered-logistic keys ``logit_*`` are log-odds (MCID 1);
+  6.3 ml per session, half an SD of one feed, read from :mod:`milkbayes.literature`;
+  log-normal keys ``log_*`` are on the log scale, MCID +50 %);
+* ``score``: points of a 10-point checklist (MCID 2 points, a convention); the models
+  rescale them by ``max_score / 10``; ordered-logistic keys ``logit_*`` are log-odds
+  (MCID 1);
 * ``continuous``: standard deviations of the pre measurement (MCID 0.5 SD); the
   models centre and rescale them with the data (see
   :func:`milkbayes.models.contract.outcome_scaling`).
+
+Every probability of a report hangs on the MCID (P(effect > MCID), the ROPE
++-MCID, the triad calibrated on it), so each MCID states its source:
+:func:`mcid_source` and :func:`mcid_statement`.
 
 The triad follows Spiegelhalter, Freedman & Parmar (1994): the *skeptical* prior puts
 5 % probability on an effect above the MCID, the *enthusiastic* prior is centred on
@@ -37,9 +43,9 @@ Examples
 >>> from milkbayes.data.study import Outcome
 >>> prior = get_prior("skeptical", Outcome("volume", "ml"), "prepost_hierarchical")
 >>> prior.values["effect_mu"], round(prior.values["effect_sigma"], 3)
-(0.0, 6.08)
+(0.0, 3.83)
 >>> prior.beliefs[0]
-'P(effect > 10 ml) = 5.0 %'
+'P(effect > 6.3 ml) = 5.0 %'
 
 References
 ----------
@@ -62,6 +68,7 @@ import numpy as np
 from scipy import integrate, stats
 
 from milkbayes.errors import MilkbayesError, PriorError
+from milkbayes.literature import MCID_SD_FRACTION, literature_mcid
 from milkbayes.models.registry import MODEL_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,21 +90,54 @@ class Anchor:
     mcid: float  # minimal clinically important difference
     level: float  # typical pre level
     spread: float  # typical SD between mothers and of the residual
+    mcid_source: str = ""  # where the MCID comes from, in words
 
+
+_VOLUME_MCID = literature_mcid()
+"""The literature MCID of a volume (value, unit, source): its one owner is
+:func:`milkbayes.literature.literature_mcid`, beside the quotes it is computed from."""
 
 ANCHORS = {
-    "volume": Anchor(unit="ml", mcid=10.0, level=15.0, spread=10.0),
-    "score": Anchor(unit="points", mcid=2.0, level=5.0, spread=2.0),
-    "continuous": Anchor(unit="SD", mcid=0.5, level=0.0, spread=1.0),
+    "volume": Anchor(
+        unit="ml",
+        mcid=float(_VOLUME_MCID["value"]),
+        level=15.0,
+        spread=10.0,
+        mcid_source=str(_VOLUME_MCID["source"]),
+    ),
+    "score": Anchor(
+        unit="points",
+        mcid=2.0,
+        level=5.0,
+        spread=2.0,
+        mcid_source=(
+            "a convention, not a published MCID: 2 of the 10 checklist indicators "
+            "(a fifth of the scale); no MCID exists for this checklist, and one "
+            "yes/no indicator alone can flip between two assessments by chance"
+        ),
+    ),
+    "continuous": Anchor(
+        unit="SD",
+        mcid=MCID_SD_FRACTION,
+        level=0.0,
+        spread=1.0,
+        mcid_source=(
+            "half a standard deviation of pre, the distribution-based rule of Norman, "
+            "Sloan & Wyrwich 2003 (minimal important differences averaged 0.495 SD)"
+        ),
+    ),
 }
-"""Per outcome kind: unit, MCID, typical level and spread.
+"""Per outcome kind: unit, MCID, typical level, spread and the MCID's source.
 
 Volume: similar Indonesian one-group studies of oxytocin massage report expressed
 milk rising from 5.6 to 16.8 ml per session (Fara, Sagita & Safitry 2022, n = 20) and
 a rise of 23 ml in working mothers (Anggorowati et al. 2016), so a typical level of
-15 ml with 10 ml spread and an MCID of 10 ml per session (about a doubling at the
-typical level). Score: 2 of 10 indicators.
-Continuous: half a standard deviation, the conventional "medium" effect.
+15 ml with 10 ml spread. The MCID is not read from those studies (they report
+effects, not what matters to a mother) but from :func:`milkbayes.literature.literature_mcid`:
+half the SD of one feed in established lactation, 0.5 x 12.6 g = 6.3 ml (Kent et al.
+2006; Norman et al. 2003's half-SD rule, an analogy from quality-of-life scales).
+Score: 2 of 10 indicators, a stated convention. Continuous: half a standard
+deviation (Norman et al. 2003).
 """
 
 
@@ -109,7 +149,7 @@ def default_mcid(study: Study) -> float:
     on the anchors' scale; it is turned into the study's units by the scale the
     models use (:func:`milkbayes.models.contract.outcome_scaling`):
 
-    - volumes: 10 ml (scale 1);
+    - volumes: 6.3 ml, half the SD of one feed (scale 1; :func:`mcid_source`);
     - scores: 2 points per 10 checklist points (scale ``max_score / 10``);
     - continuous outcomes: half a standard deviation of ``pre`` (scale ``SD(pre)``).
 
@@ -160,7 +200,7 @@ def resolve_mcid(study: Study, mcid: Any = None) -> float:
     >>> from milkbayes.datasets import load_bundled
     >>> study = load_bundled("volume_ml")
     >>> resolve_mcid(study), resolve_mcid(study, 5), resolve_mcid(study, "7.5")
-    (10.0, 5.0, 7.5)
+    (6.3, 5.0, 7.5)
     >>> resolve_mcid(study, -5)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -191,13 +231,65 @@ def resolve_mcid(study: Study, mcid: Any = None) -> float:
     return value
 
 
+def mcid_source(study: Study, mcid: Any = None) -> str:
+    """Where the MCID of ``study`` comes from, in words.
+
+    A threshold that every probability of a report depends on (P(effect > MCID),
+    the ROPE, the calibration of the sceptical and enthusiastic priors) must carry
+    its source; this is the one sentence the CLI, the reanalysis and the report
+    print beside it.
+
+    Parameters
+    ----------
+    study : Study
+        The data; its outcome kind picks the source.
+    mcid : float, optional
+        A user's MCID; when given and different from :func:`default_mcid`, the source
+        is the user.
+
+    Returns
+    -------
+    str
+        The source, without a final full stop.
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> mcid_source(load_bundled("volume_ml"))  # doctest: +ELLIPSIS
+    'half an SD of one feed in established lactation, 0.5 x 12.6 g (Kent et al. 2006)...'
+    >>> mcid_source(load_bundled("volume_ml"), 8.0)
+    'given by the user (default 6.3 ml)'
+    """
+    default = default_mcid(study)
+    if mcid is not None and float(mcid) != default:
+        unit = study.outcome.unit or ANCHORS[study.outcome.kind].unit
+        return f"given by the user (default {default:.3g} {unit})"
+    return ANCHORS[study.outcome.kind].mcid_source
+
+
+def mcid_statement(study: Study, mcid: Any = None) -> str:
+    """One line: the MCID in the study's units and its source.
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> mcid_statement(load_bundled("volume_ml"))  # doctest: +ELLIPSIS
+    'MCID = 6.3 ml (source: half an SD of one feed in established lactation, ...)'
+    >>> mcid_statement(load_bundled("score"))  # doctest: +ELLIPSIS
+    'MCID = 2 points (source: a convention, not a published MCID: ...)'
+    """
+    value = resolve_mcid(study, mcid)
+    unit = study.outcome.unit or ANCHORS[study.outcome.kind].unit
+    return f"MCID = {value:.3g} {unit} (source: {mcid_source(study, value)})"
+
+
 LOG_MCID = math.log(1.5)
 """MCID of the log-normal model: a 50 % increase."""
 
 LOGIT_MCID = 1.0
 """MCID of the ordered-logistic model: one unit of log-odds (odds ratio e = 2.7)."""
 
-DELTA_MCID = 0.5
+DELTA_MCID = MCID_SD_FRACTION
 """The MCID on the standardised scale: half an SD of the change (Norman, Sloan &
 Wyrwich 2003 found minimal important differences close to half an SD across 38
 studies); the triad of Cauchy priors on delta is written against it."""
