@@ -69,6 +69,10 @@ def test_fit_json_keys_and_values_match_saved_draws(saved_run):
     assert payload["effect_ci95_high"] == pytest.approx(np.quantile(draws, 0.975), rel=1e-9)
     assert payload["p_effect_gt_mcid"] == pytest.approx(np.mean(draws > 10.0))
     assert payload["mcid"] == 10.0
+    # an explicit --mcid is the user's; the default beside it is the literature's
+    assert payload["mcid_source"] == "given by the user (default 6.3 ml)"
+    assert payload["default_mcid"] == pytest.approx(0.5 * 12.6)  # half the SD of a feed
+    assert "Kent et al. 2006" in payload["default_mcid_source"]
     assert payload["run_dir"] == str(folder.absolute())
     assert payload["reconstructed"] is True and payload["warning"] == RECONSTRUCTED_WARNING
     assert payload["diagnostics"]["status"] in ("pass", "warn", "fail")
@@ -92,6 +96,8 @@ def test_fit_without_mcid_says_null(tmp_path, capsys):
     assert code == 0, err
     payload = json.loads(out)
     assert payload["mcid"] is None and payload["p_effect_gt_mcid"] is None
+    assert payload["mcid_source"] is None
+    assert payload["default_mcid"] == pytest.approx(0.5 * 12.6)
 
 
 def test_force_replaces_a_run(tmp_path, capsys):
@@ -124,6 +130,9 @@ def test_default_out_folder(tmp_path, capsys, monkeypatch):
     folder = tmp_path / "runs" / "paired_change_normal_skeptical_seed3"
     assert (folder / "posterior.nc").is_file()
     assert "P(effect > 0)" in out and "rhat" in out
+    # the MCID the sceptical prior is calibrated on, with its source, on one line
+    line = next(x for x in out.splitlines() if "MCID = " in x)
+    assert "MCID = 6.3 ml (source: half an SD of one feed" in line
 
 
 def test_failing_diagnostics_are_loud_and_strict_exits(tmp_path, capsys):

@@ -42,7 +42,9 @@ KEY_ORDER = (
     "mcid",
 )
 """Keys every ``fit --json`` carries, for every model (``p_effect_gt_mcid`` and
-``mcid`` are null without ``--mcid``)."""
+``mcid`` are null without ``--mcid``). Beside them, ``mcid_source`` (null without
+``--mcid``), ``default_mcid`` and ``default_mcid_source``: the named priors are
+calibrated on the default MCID, so its source is printed even without ``--mcid``."""
 
 
 FIT_PROGRESS_FIRST = 2.0
@@ -177,10 +179,24 @@ def _default_out(model: str, likelihood: str, prior_name: str, seed: int) -> Pat
 
 def _fit_payload(result, run_dir: Path | None) -> dict[str, Any]:
     from milkbayes import RECONSTRUCTED_WARNING
+    from milkbayes.models.priors import ANCHORS, default_mcid, mcid_source
 
     summary = dict(result.summary)
     payload: dict[str, Any] = {key: summary.pop(key, None) for key in KEY_ORDER}
     payload.update(summary)
+    study = result.study
+    known = getattr(study.outcome, "kind", None) in ANCHORS
+    payload.update(
+        {
+            "mcid_source": (
+                mcid_source(study, payload["mcid"])
+                if known and payload["mcid"] is not None
+                else None
+            ),
+            "default_mcid": default_mcid(study) if known else None,
+            "default_mcid_source": mcid_source(study) if known else None,
+        }
+    )
     payload.update(
         {
             "model": result.model_name,
@@ -320,6 +336,21 @@ def _command_line(ctx: typer.Context) -> dict[str, Any]:
     return {"argv": ["milkbayes", *sys.argv[1:]], "command": ctx.command_path, "params": params}
 
 
+def _print_mcid(console, study, mcid: float | None) -> None:
+    """Print the MCID used (or the default the named priors are calibrated on).
+
+    With its source: every probability against it inherits its credibility.
+    """
+    from milkbayes.models.priors import ANCHORS, mcid_statement
+
+    if getattr(study.outcome, "kind", None) not in ANCHORS:
+        return
+    line = mcid_statement(study, mcid)
+    if mcid is None:
+        line = f"no --mcid; the named priors are calibrated on the default {line}"
+    console.print(line, markup=False)
+
+
 def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
     from rich.table import Table
 
@@ -355,6 +386,7 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
         for label, text in _flatten(key, value):
             table.add_row(_literal(label), _literal(text))
     console.print(table)
+    _print_mcid(console, result.study, summary.get("mcid"))
     console.print(_diagnostics_table(rows, f"Convergence: {result.diagnostics.status}"))
     console.print(f"run folder: {run_dir}", markup=False)
 
