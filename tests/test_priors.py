@@ -287,3 +287,5 @@ def test_every_mcid_states_its_source(outcome, words):
     line = mcid_statement(study)
     assert line.startswith(f"MCID = {default_mcid(study):.3g} ") and source in line
     assert mcid_source(study, default_mcid(study) + 1.0).startswith("given by the user")
+    if outcome.kind == "continuous":  # half an SD of pre [1, 3], in the data's units
+        assert line.startswith(f"MCID = {0.5 * 2**0.5:.3g} units ")

@@ -86,6 +86,13 @@ def test_summary_validates_and_marks_user_data_as_measured(run):
         "neutral",
         "enthusiastic",
     ]
+    # a user CSV is a continuous outcome: its MCID is half an SD of pre, with its source
+    study, _ = run
+    assert summary["bayes"]["mcid"] == pytest.approx(0.5 * np.std(study.table["pre"], ddof=1))
+    assert "Norman" in summary["bayes"]["mcid_source"]
+    markdown = error.result.markdown.read_text(encoding="utf-8")
+    line = next(x for x in markdown.splitlines() if "MCID = " in x)
+    assert "(source: half a standard deviation of pre" in line
 
 
 def exact_wilcoxon_p_by_convolution(change: np.ndarray) -> float:

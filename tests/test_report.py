@@ -400,3 +400,20 @@ def test_user_text_cannot_become_a_link_or_an_image_in_the_markdown_report(text)
     assert all(src.startswith("figures/") for src in sources), sources
     assert not any("host" in t or "javascript" in t for t in targets), targets
     assert html_module.escape(text, quote=False) in rendered
+
+
+def test_the_mcid_is_printed_with_its_source_where_first_used():
+    """One line "MCID = ... (source: ...)"; a summary without the key still renders."""
+    summary = summary_fixture()
+    summary["bayes"]["mcid"] = 6.3
+    summary["bayes"]["mcid_source"] = "half an SD of one feed (Kent et al. 2006)"
+    html_text = report.render_html(summary, {"priors": PNG_1x1})
+    assert "MCID = 6.3" in html_text and "(source: half an SD of one feed (Kent et al. 2006))" in (
+        html_text
+    )
+    first = html_text.index("MCID = 6.3")
+    assert html_text.index("(source: half an SD") - first < 200  # on the same line
+    markdown = report.render_markdown(summary)
+    line = next(x for x in markdown.splitlines() if "MCID = 6.3" in x)
+    assert "(source: half an SD of one feed (Kent et al. 2006))" in line
+    assert "(source:" not in report.render_markdown(summary_fixture())

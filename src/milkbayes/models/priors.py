@@ -262,8 +262,7 @@ def mcid_source(study: Study, mcid: Any = None) -> str:
     """
     default = default_mcid(study)
     if mcid is not None and float(mcid) != default:
-        unit = study.outcome.unit or ANCHORS[study.outcome.kind].unit
-        return f"given by the user (default {default:.3g} {unit})"
+        return f"given by the user (default {default:.3g} {_study_unit(study)})"
     return ANCHORS[study.outcome.kind].mcid_source
 
 
@@ -279,8 +278,16 @@ def mcid_statement(study: Study, mcid: Any = None) -> str:
     'MCID = 2 points (source: a convention, not a published MCID: ...)'
     """
     value = resolve_mcid(study, mcid)
-    unit = study.outcome.unit or ANCHORS[study.outcome.kind].unit
-    return f"MCID = {value:.3g} {unit} (source: {mcid_source(study, value)})"
+    return f"MCID = {value:.3g} {_study_unit(study)} (source: {mcid_source(study, value)})"
+
+
+def _study_unit(study: Study) -> str:
+    """The unit the MCID is printed in: the data's.
+
+    Not the anchors' SD: :func:`default_mcid` has already turned half an SD into the
+    data's units.
+    """
+    return study.outcome.unit or ("points" if study.outcome.kind == "score" else "units")
 
 
 LOG_MCID = math.log(1.5)

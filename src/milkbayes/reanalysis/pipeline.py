@@ -70,7 +70,7 @@ from milkbayes.comparison.choice import KFOLD_K, MAX_EXACT_REFITS
 from milkbayes.engine.sampling import sigterm_as_keyboard_interrupt
 from milkbayes.errors import DiagnosticsFailedError, MilkbayesError, ModelError
 from milkbayes.frequentist.reproduce import reproduce
-from milkbayes.models.priors import default_mcid
+from milkbayes.models.priors import default_mcid, mcid_source
 from milkbayes.models.registry import load_model, predicts
 from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
 from milkbayes.reanalysis.headline import published_facts_section
@@ -443,6 +443,7 @@ def _bayes_section(
             "'any change' against 'no change' and, like p, says nothing about "
             "what caused the change."
         ),
+        mcid_source=mcid_source(study, mcid),
     )
 
 

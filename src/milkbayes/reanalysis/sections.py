@@ -369,6 +369,10 @@ class BayesSection(_Section):
         Its natural logarithm.
     bf10_note : str
         What the Bayes factor tests.
+    mcid_source : str
+        Where the MCID comes from (:func:`milkbayes.models.priors.mcid_source`): every
+        probability of the section depends on it. Empty in summaries written before
+        it existed.
     """
 
     model: str
@@ -384,6 +388,7 @@ class BayesSection(_Section):
     bf10: float
     log_bf10: float
     bf10_note: str
+    mcid_source: str = ""
 
 
 @dataclass(frozen=True)
