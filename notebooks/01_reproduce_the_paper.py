@@ -37,7 +37,8 @@ SCENARIO = "volume_ml"
 # PRIOR: skeptical, neutral, enthusiastic, or the path of a TOML prior file.
 PRIOR = "neutral"
 # MCID: minimal clinically important difference, a number >= 0 in outcome units;
-# None = the default for the outcome (10 ml for volumes).
+# None = the default for the outcome (6.3 ml for volumes: half the SD of one feed,
+# Kent et al. 2006, by Norman et al. 2003's half-SD rule; printed with its source).
 MCID = None
 SEED = 20241
 # FAST: True runs tiny samplers and grids (the test suite uses it).
@@ -53,7 +54,7 @@ import pandas as pd
 import milkbayes
 from milkbayes.data import load_study
 from milkbayes.datasets import load_bundled
-from milkbayes.models.priors import resolve_mcid
+from milkbayes.models.priors import mcid_statement, resolve_mcid
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 pd.set_option("display.precision", 3)
@@ -66,7 +67,8 @@ MCID = resolve_mcid(study, MCID)
 UNIT = study.outcome.unit or "points"
 if study.reconstructed:
     print(milkbayes.RECONSTRUCTED_WARNING)
-print(f"{study.source}: n = {study.n}, outcome {study.outcome.label}, MCID = {MCID:g} {UNIT}")
+print(f"{study.source}: n = {study.n}, outcome {study.outcome.label}")
+print(mcid_statement(study, MCID))
 
 # %% [markdown]
 # ## 1.1 Every published fact, with where it stands in the paper

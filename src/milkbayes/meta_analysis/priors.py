@@ -55,7 +55,10 @@ INFORMATIVE_WEIGHT = 0.5
 """Weight of the meta-analytic component; the rest goes to the vague component."""
 
 VAGUE_SD_ML = 40.0
-"""SD of the vague component in ml: the neutral set's effect SD, four MCIDs of 10 ml."""
+"""SD of the vague component in ml: wide on purpose (the largest published rise, 23 ml,
+is within one SD). It is no longer the neutral set's effect SD (four MCIDs of 6.3 ml,
+25.2 ml); the bundled ``derived_prior.toml`` was derived with it, so changing it means
+re-running the meta-analysis."""
 
 VAGUE_SD_SMD = 2.0
 """SD of the vague component in SD units: the neutral set's four MCIDs of 0.5 SD."""

@@ -299,7 +299,7 @@ def report_markdown(result: MetaResult) -> str:
         f"{_fmt(p['ml']['mixture_sd'])}) - the moment-matched normal of "
         f"{p['meta']['weight']:g} x the predictive for a new study "
         f"(mean {_fmt(p['ml']['predictive_mean'])}, SD {_fmt(p['ml']['predictive_sd'])}) + "
-        f"{1 - p['meta']['weight']:g} x the neutral Normal(0, {p['ml']['vague_sd']:g}) "
+        f"{1 - p['meta']['weight']:g} x the vague Normal(0, {p['ml']['vague_sd']:g}) "
         "(Schmidli et al. 2014); down-weighted for low quality.",
         f"- Standardised effect delta (`paired_change`, `signed_rank`): Cauchy("
         f"{_fmt(p['smd']['cauchy_loc'])}, {_fmt(p['smd']['cauchy_scale'])}) - the median and "

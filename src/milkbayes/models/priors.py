@@ -743,8 +743,10 @@ def literature_prior(outcome: Outcome, model_name: str, path: str | Path | None 
     The effect prior comes from the Bayesian meta-analysis of the published
     oxytocin-massage studies (:mod:`milkbayes.meta_analysis`), stored in
     ``milkbayes/literature/derived_prior.toml`` (:func:`milkbayes.literature.derived_prior`):
-    the predictive distribution of a new study, mixed half-and-half with the neutral
-    prior (robust, down-weighted for the studies' low quality; Schmidli et al. 2014),
+    the predictive distribution of a new study, mixed half-and-half with a vague
+    component (Normal(0, 40 ml), :data:`milkbayes.meta_analysis.priors.VAGUE_SD_ML`;
+    on the SMD scale the neutral prior), robust and down-weighted for the studies'
+    low quality (Schmidli et al. 2014),
     then summarised in the family each model takes, since the models cannot take a
     mixture:
 
