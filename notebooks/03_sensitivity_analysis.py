@@ -103,8 +103,10 @@ pd.Series(grid.summary)
 
 # %% [markdown]
 # How to read it: under every prior on the grid the posterior probability of a
-# positive effect stays at about 1. P(effect > MCID) moves with the prior, but it
-# never approaches certainty. The Bayes factor is enormous for every reasonable r:
+# positive effect stays at about 1. P(effect > MCID) moves with the prior more than
+# P(effect > 0) does, and far more with the MCID: on the bundled volume
+# reconstruction it stays above 0.9 over the whole grid at the sourced 6.3 ml, and
+# below 0.4 at 10 ml. The Bayes factor is enormous for every reasonable r:
 # the evidence that *something* changed is overwhelming and insensitive to the
 # prior width. What is fragile is the claim that the change is *large*.
 #
@@ -210,7 +212,7 @@ pd.Series({key: value for key, value in bias.summary.items() if isinstance(value
 #
 # | assumption | what moves | verdict |
 # |---|---|---|
-# | prior (56 settings) | P(effect > MCID) | "positive" robust, "clinically important" not |
+# | prior (56 settings) | P(effect > MCID) | > 0 robust; > MCID robust at 6.3 ml, not at 10 ml |
 # | likelihood | little | robust |
 # | single mothers | a little | no single mother carries the result |
 # | unpublished raw data | the size of the effect | largest uncertainty besides the design |

@@ -150,8 +150,10 @@ pd.DataFrame(
 )
 
 # %% [markdown]
-# The interval is wide relative to the MCID (6.3 ml for volumes). It contains values
-# below the MCID and values well above it. Yet the data are a reconstruction, and
+# The interval is wide relative to the MCID (6.3 ml for volumes, 2 points for the
+# score). On the bundled volume reconstruction it runs from just above the MCID to
+# about twice it; on the bundled score it contains values below the MCID and values
+# well above it. Yet the data are a reconstruction, and
 # other datasets that match the paper equally well give different estimates.
 # Compare the means and SDs of several reconstructions. Every one of them gives
 # p < .0005:
