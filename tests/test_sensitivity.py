@@ -286,9 +286,10 @@ def test_bias_analysis_defaults_on_the_bundled_data(paired_fit, bundled_study):
     result = bias_analysis(bundled_study, fit_result=paired_fit, trend_sd=0.0, trend_mean=0.0)
     draws = np.asarray(paired_fit.tree["posterior"]["effect"]).ravel()
     # with a known zero trend the tipping point for the MCID is exactly where the
-    # assumed trend moves the posterior median onto the MCID: median - MCID
+    # assumed trend moves the posterior median onto the MCID: median - MCID, with the
+    # default MCID half the SD of one feed (Kent et al. 2006: 12.6 g)
     assert result.summary["tipping_point_p_effect_gt_mcid"] == pytest.approx(
-        np.median(draws) - 10.0, abs=0.05
+        np.median(draws) - 0.5 * 12.6, abs=0.05
     )
     assert result.summary["p_effect_gt_0"] == pytest.approx(paired_fit.summary["p_effect_gt_0"])
     assert result.reconstructed and result.warning == RECONSTRUCTED_WARNING
@@ -396,7 +397,8 @@ def test_cli_bias_json_in_process(capsys, paired_fit):
     assert payload["reconstructed"] is True and payload["warning"] == RECONSTRUCTED_WARNING
     assert payload["summary"]["trend_mean"] == 2.0
     tip = payload["summary"]["tipping_point_p_effect_gt_mcid"]
-    assert tip == pytest.approx(payload["summary"]["naive_effect_median"] - 10.0, abs=0.3)
+    # the default MCID: half the SD of one feed (Kent et al. 2006: 12.6 g)
+    assert tip == pytest.approx(payload["summary"]["naive_effect_median"] - 0.5 * 12.6, abs=0.3)
     assert main(["sensitivity", "bias", "--trend-sd", "-1"]) == 2
     assert main(["sensitivity", "prior-grid", "--scales", "0.5,abc"]) == 2
     assert "abc" in capsys.readouterr().err
