@@ -44,9 +44,8 @@ __all__ = [
     "parse_level_maps",
 ]
 
-Scenario = typing.Literal["volume_ml", "score"]
-Kind = typing.Literal["volume", "continuous", "score"]
-Decimal = typing.Literal[".", ","]
+SCENARIOS = ("volume_ml", "score")
+KINDS = ("volume", "continuous", "score")
 
 
 def flag(name: str, help: str, *aliases: str, hidden: bool = False) -> Any:
@@ -54,13 +53,39 @@ def flag(name: str, help: str, *aliases: str, hidden: bool = False) -> Any:
     return typer.Option(False, name, *aliases, help=help, metavar="", hidden=hidden)
 
 
-def choice(default: Any, name: str, help: str, **kwargs: Any) -> Any:
-    """A choice option matched ignoring case; annotate the parameter ``Literal[...]``.
+def choice(
+    default: Any,
+    name: str,
+    help: str,
+    values: tuple[str, ...],
+    *,
+    validate: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """A choice option matched ignoring case (``--scenario SCORE`` reads as ``score``).
 
-    Typer turns a ``Literal`` annotation into a list of choices; ``case_sensitive``
-    makes ``--scenario SCORE`` read as ``score``.
+    The value is lower-cased before the command sees it. With ``validate``, a value
+    outside ``values`` is a :class:`~milkbayes.errors.MilkbayesError` (one line and
+    exit 2, as every bad input); without, the library called checks it and names
+    the parameter itself.
     """
-    return typer.Option(default, name, help=help, case_sensitive=False, **kwargs)
+
+    def normalise(value: Any) -> Any:
+        if value is None:
+            return None
+        lowered = str(value).lower()
+        if validate and lowered not in values:
+            raise MilkbayesError(f"{name} must be one of {', '.join(values)} (got {value!r})")
+        return lowered
+
+    return typer.Option(
+        default,
+        name,
+        help=help,
+        metavar="[" + "|".join(values) + "]",
+        callback=normalise,
+        **kwargs,
+    )
 
 
 @dataclass(frozen=True)
@@ -145,8 +170,7 @@ _HELP = {
     "study": "Study description (TOML): title, what was published (n, test, p, "
     "percentages), outcome, MCID, column and level names. The report audits the data "
     "against it; without one, no paper is audited.",
-    "kind": "Outcome kind (overrides the study description and the sidecar; "
-    "default continuous).",
+    "kind": "Outcome kind (overrides the study description and the sidecar; default continuous).",
     "unit": "Unit of a volume or continuous outcome, e.g. ml (needs --kind).",
     "max_score": "Maximum of a score outcome: whole numbers 0..max (needs --kind score).",
     "complete_case": "Drop participants with a missing value (and say who) instead of failing.",
@@ -177,19 +201,21 @@ def _parameters(data_argument: bool) -> list[inspect.Parameter]:
         option("data", data, Path | None),
         option(
             "scenario",
-            choice("volume_ml", "--scenario", _HELP["scenario"]),
-            Scenario,
+            choice("volume_ml", "--scenario", _HELP["scenario"], SCENARIOS),
+            str,
         ),
         option("study", typer.Option(None, "--study", help=_HELP["study"]), Path | None),
-        option("kind", choice(None, "--kind", _HELP["kind"]), Kind | None),
+        option("kind", choice(None, "--kind", _HELP["kind"], KINDS), str | None),
         option("unit", typer.Option(None, "--unit", help=_HELP["unit"]), str | None),
-        option(
-            "max_score", typer.Option(None, "--max-score", help=_HELP["max_score"]), int | None
-        ),
+        option("max_score", typer.Option(None, "--max-score", help=_HELP["max_score"]), int | None),
         option("complete_case", flag("--complete-case", _HELP["complete_case"]), bool),
         option("encoding", typer.Option(None, "--encoding", help=_HELP["encoding"]), str | None),
         option("sep", typer.Option(None, "--sep", help=_HELP["sep"]), str | None),
-        option("decimal", choice(None, "--decimal", _HELP["decimal"]), Decimal | None),
+        option(
+            "decimal",
+            typer.Option(None, "--decimal", help=_HELP["decimal"], metavar="[.|,]"),
+            str | None,
+        ),
         option(
             "maps",
             typer.Option(None, "--map", help=_HELP["maps"], metavar="OURS=FILE"),
@@ -236,9 +262,9 @@ def data_options(*, data_argument: bool = False):
         extra = _parameters(data_argument)
         positional = [p for p in kept if p.kind != inspect.Parameter.KEYWORD_ONLY]
         keyword = [p for p in kept if p.kind == inspect.Parameter.KEYWORD_ONLY]
-        ordered = [
-            p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in positional
-        ] + [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in extra + keyword]
+        ordered = [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in positional] + [
+            p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in extra + keyword
+        ]
         if data_argument:  # the argument first, as `data describe FILE` reads
             ordered.sort(key=lambda p: p.name != "data")
 
@@ -279,9 +305,7 @@ def parse_column_maps(pairs: tuple[str, ...] | list[str] | None) -> dict[str, st
         ours, sep, theirs = pair.partition("=")
         ours, theirs = ours.strip(), theirs.strip()
         if not sep or not ours or not theirs:
-            raise MilkbayesError(
-                f"--map takes OURS=FILE (e.g. --map pre=sebelum), not {pair!r}"
-            )
+            raise MilkbayesError(f"--map takes OURS=FILE (e.g. --map pre=sebelum), not {pair!r}")
         if ours in out:
             raise MilkbayesError(f"--map gives column {ours!r} twice")
         out[ours] = theirs

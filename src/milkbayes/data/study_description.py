@@ -192,8 +192,7 @@ def paper_description() -> StudyDescription:
         test=published.REPORTED_TEST,
         reported_p=published.REPORTED_P_TEXT,
         covariates={
-            column: {fact.level: fact.percent}
-            for column, fact in published.COVARIATE_FACTS.items()
+            column: {fact.level: fact.percent} for column, fact in published.COVARIATE_FACTS.items()
         },
     )
 
@@ -290,7 +289,9 @@ def parse_study_description(text: str, label: str = "<text>") -> StudyDescriptio
             raise DataError(f"levels.{column} must map file labels to levels", file=label)
     limits = data.get("limits", [])
     if not isinstance(limits, list) or not all(
-        isinstance(x, Mapping) and isinstance(x.get("title"), str) and isinstance(x.get("text"), str)
+        isinstance(x, Mapping)
+        and isinstance(x.get("title"), str)
+        and isinstance(x.get("text"), str)
         for x in limits
     ):
         raise DataError("[[limits]] entries need a title and a text", file=label)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from milkbayes.data.study import Study
     from milkbayes.data.study_description import StudyDescription
 
-__all__ = ["audit_description"]
+__all__ = ["audit_description", "audit_for"]
 
 MEAN_TOLERANCE = 0.05
 """Reported means and SDs agree when within half a unit of their last decimal, or 5 %."""
@@ -109,7 +109,9 @@ def audit_description(
             )
         )
     for name, reported in description.means.items():
-        values = (study.table["post"] - study.table["pre"]) if name == "change" else study.table[name]
+        values = (
+            (study.table["post"] - study.table["pre"]) if name == "change" else study.table[name]
+        )
         values = np.asarray(values, dtype=float)
         found = {"mean": float(values.mean()), "sd": float(values.std(ddof=1))}
         for statistic, value in reported.items():
@@ -126,6 +128,31 @@ def audit_description(
                 )
             )
     return tuple(rows)
+
+
+def audit_for(study: Study, reproduction) -> tuple[tuple[AuditCheck, ...], str]:
+    """The audit of ``study`` against its own description, and a note for the reader.
+
+    The bundled paper keeps its full audit (``reproduction.audit``); a user's
+    description gets :func:`audit_description`; no description, no audit.
+
+    Parameters
+    ----------
+    study : Study
+    reproduction : milkbayes.frequentist.reproduce.Reproduction
+        The one-group analysis of ``study`` (its exact p is compared with the printed p).
+    """
+    description = getattr(study, "description", None)
+    if description is None:
+        return (), (
+            "No study description (--study) was given, so nothing published is audited: "
+            "the numbers describe these data only."
+        )
+    if description.is_paper:
+        return tuple(reproduction.audit), ""
+    checks = audit_description(study, description, float(reproduction.exact.p_value))
+    note = "" if checks else f"{description.source} states nothing to check the data against."
+    return checks, note
 
 
 def _decimals(value: float | str) -> int:

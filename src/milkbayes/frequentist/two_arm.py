@@ -209,7 +209,5 @@ def two_arm_analysis(study: Study, confidence: float = 0.95) -> TwoArmAnalysis:
         ancova_p=p_ancova,
         ancova_slope=float(coef[1]),
         ancova_df=int(df),
-        p_mann_whitney=float(
-            stats.mannwhitneyu(treated, control, alternative="two-sided").pvalue
-        ),
+        p_mann_whitney=float(stats.mannwhitneyu(treated, control, alternative="two-sided").pvalue),
     )

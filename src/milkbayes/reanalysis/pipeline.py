@@ -58,6 +58,7 @@ from milkbayes import RECONSTRUCTED_WARNING, __version__
 from milkbayes.comparison.choice import KFOLD_K, MAX_EXACT_REFITS
 from milkbayes.engine.sampling import sigterm_as_keyboard_interrupt
 from milkbayes.errors import DiagnosticsFailedError, MilkbayesError, ModelError
+from milkbayes.frequentist.description_audit import audit_for
 from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.frequentist.two_arm import two_arm_analysis
 from milkbayes.models.registry import load_model
@@ -91,9 +92,9 @@ from milkbayes.reanalysis.settings import (
     REFERENCE_PRIOR,
     ROPE_FRACTION_OF_MCID,
     STAGES,
-    for_design,
     Progress,
     ReanalysisSettings,
+    for_design,
     with_comparison,
 )
 
@@ -250,23 +251,6 @@ def _data_section(study) -> DataSection:
     )
 
 
-def _audit(study, reproduction) -> tuple[tuple, str]:
-    """The audit rows and a note: only against the study's own description."""
-    description = getattr(study, "description", None)
-    if description is None:
-        return (), (
-            "No study description (--study) was given, so nothing published is audited: "
-            "the numbers above describe these data only."
-        )
-    if description.is_paper:
-        return tuple(reproduction.audit), ""
-    from milkbayes.frequentist.description_audit import audit_description
-
-    checks = audit_description(study, description, float(reproduction.exact.p_value))
-    note = "" if checks else f"{description.source} states nothing to check the data against."
-    return checks, note
-
-
 def _reproduction_section(reproduction, study=None) -> ReproductionSection:
     """The report's view of :func:`milkbayes.frequentist.reproduce.reproduce`."""
     from milkbayes import frequentist as fq
@@ -276,7 +260,7 @@ def _reproduction_section(reproduction, study=None) -> ReproductionSection:
     z = float(test.loc["Z", "value"])
     description = getattr(study, "description", None)
     audit, audit_note = (
-        (tuple(reproduction.audit), "") if study is None else _audit(study, reproduction)
+        (tuple(reproduction.audit), "") if study is None else audit_for(study, reproduction)
     )
     return ReproductionSection(
         published_p_text=None if description is None else description.reported_p,
@@ -344,8 +328,11 @@ def _mcid(study, settings: ReanalysisSettings) -> float:
 
 
 def design_limits(study) -> tuple[tuple[str, str], ...]:
-    """The design limits the report prints: the paper's for the bundled paper, else
-    the generic limits of the study's design followed by its description's own."""
+    """The design limits the report prints.
+
+    The paper's own for the bundled paper; otherwise the generic limits of the
+    study's design followed by its description's own.
+    """
     from milkbayes.report import render as report
 
     description = getattr(study, "description", None)
@@ -1231,7 +1218,7 @@ def _run_into(
                     reconstructed=bool(study.reconstructed),
                     warning=RECONSTRUCTED_WARNING if study.reconstructed else None,
                     settings=RunSettings(
-                        fast=settings == FAST,
+                        fast=settings.sensitivity_fast,
                         draws=settings.draws,
                         tune=settings.tune,
                         chains=settings.chains,
