@@ -11,11 +11,10 @@ another answer, which the tests check too, so that they cannot pass by accident.
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import stats
 
 from _small_runs import TINY
 from milkbayes.cli import main
