@@ -144,8 +144,8 @@ class DataOptions:
             ]
             if used:
                 raise MilkbayesError(
-                    f"{', '.join(used)} appl{'ies' if len(used) == 1 else 'y'} to a --data "
-                    "file; the bundled data declare their own outcome and layout"
+                    f"{', '.join(used)}: options that apply to a FILE (--data FILE), not to "
+                    "the bundled data, which declare their own outcome and layout"
                 )
             from milkbayes.datasets import load_bundled
 
