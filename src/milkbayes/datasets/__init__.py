@@ -61,7 +61,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from milkbayes import RECONSTRUCTED_WARNING, published, storage
 from milkbayes.data import Outcome, Study, load_study, study_from_csv_text
@@ -475,6 +474,8 @@ def draw_score(
     rng: np.random.Generator, covariates: pd.DataFrame, assumptions: ScoreAssumptions
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pre and post checklist scores; see :class:`ScoreAssumptions`."""
+    from scipy import special  # here: loading a dataset needs no SciPy import
+
     a = assumptions
     n = len(covariates)
     ability = special.logit(a.pre_proportion) + a.ability_sd_logit * rng.standard_normal(n)

@@ -32,7 +32,6 @@ probability 1/4:
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from milkbayes.errors import FrequentistOptionError
 
@@ -330,6 +329,10 @@ def normal_p_value(z: float, alternative: str) -> float:
     >>> round(normal_p_value(1.959963984540054, "two-sided"), 12)
     0.05
     """
+    # scipy.stats is imported here, not at the top: the exact test (the default)
+    # never needs it, and its import costs more than the rest of `milkbayes wilcoxon`
+    from scipy import stats
+
     if alternative == "greater":
         return float(stats.norm.sf(z))
     if alternative == "less":

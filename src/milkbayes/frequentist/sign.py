@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import pandas as pd
-from scipy import stats
 
 from milkbayes.errors import DataError
 from milkbayes.frequentist._inputs import ALTERNATIVES, Alternative, check_choice, paired_change
@@ -80,6 +79,8 @@ def sign_test(pre, post, *, alternative: Alternative = "two-sided") -> SignTestR
     >>> res.p_value == 2 * (1 + 9 + 36) / 2 ** 9
     True
     """
+    from scipy import stats  # here: importing scipy.stats dominates a short command
+
     check_choice("alternative", alternative, ALTERNATIVES)
     change = paired_change(pre, post)
     n_positive, n_negative = int((change > 0).sum()), int((change < 0).sum())

@@ -25,7 +25,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from milkbayes.errors import FrequentistOptionError
 from milkbayes.frequentist.null_distribution import normal_p_value
@@ -85,6 +84,8 @@ def spss_z_threshold(threshold: float = SPSS_P_THRESHOLD) -> float:
     >>> round(spss_z_threshold(), 4)
     3.4808
     """
+    from scipy import stats  # here: importing scipy.stats dominates a short command
+
     return float(stats.norm.isf(_check_threshold(threshold) / 2.0))
 
 

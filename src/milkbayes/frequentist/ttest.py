@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from milkbayes.errors import DataError
 from milkbayes.frequentist._inputs import (
@@ -129,6 +128,8 @@ def paired_t_test(
     >>> res.mean_change, res.sd_change, round(res.t, 3), round(res.cohens_dz, 4)
     (1.375, 0.75, 3.667, 1.8333)
     """
+    from scipy import stats  # here: importing scipy.stats dominates a short command
+
     check_choice("alternative", alternative, ALTERNATIVES)
     confidence = check_confidence(confidence)
     change = paired_change(pre, post)
@@ -189,6 +190,8 @@ def _nct_cdf(t_obs: float, df: float, ncp: float) -> float:
     chi-square quantile function, by :func:`scipy.integrate.quad` with a breakpoint
     where the integrand crosses 1/2 (it is nearly a step there when t is large).
     """
+    from scipy import stats  # here: importing scipy.stats dominates a short command
+
     value = float(stats.nct.cdf(t_obs, df, ncp))
     if math.isfinite(value):
         return value
@@ -207,6 +210,8 @@ def _nct_cdf(t_obs: float, df: float, ncp: float) -> float:
 
 
 def _noncentrality_for(t_obs: float, df: float, target: float) -> float:
+    from scipy import optimize
+
     def gap(ncp: float) -> float:
         return _nct_cdf(t_obs, df, ncp) - target
 

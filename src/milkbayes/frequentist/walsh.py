@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from milkbayes.frequentist._inputs import check_confidence, power_of_two_scaled
 from milkbayes.frequentist.null_distribution import exact_null_distribution
@@ -113,6 +112,8 @@ def hodges_lehmann(change, confidence: float = 0.95) -> tuple[float, float, floa
         method = "exact"
         achieved = 1.0 - 2.0 * float(cdf[c - 1])
     else:
+        from scipy import stats  # only here: the exact branch needs no SciPy import
+
         sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0)
         c = max(int(math.floor(m / 2.0 - stats.norm.isf(alpha_half) * sd)), 1)
         method = "asymptotic"
