@@ -519,7 +519,10 @@ def precision_command(
         help="Reach the half-width with this probability (default: on average).",
     ),
     confidence: float = typer.Option(
-        0.95, "--confidence", help="Level of the interval whose width is targeted."
+        0.95, "--ci-prob", help="Level of the interval whose width is targeted."
+    ),
+    old_confidence: float = typer.Option(
+        None, "--confidence", help="Deprecated name of --ci-prob.", hidden=True
     ),
     effect: float = EFFECT,
     trend: float = TREND,
@@ -533,6 +536,9 @@ def precision_command(
     """Sample size for a chosen precision of the estimated mean change."""
     from milkbayes.simulate import design, figures
     from milkbayes.simulate.dgp import DGPSettings, change_sd
+
+    if old_confidence is not None:
+        confidence = old_confidence
 
     settings = DGPSettings(
         distribution="normal",
