@@ -291,6 +291,13 @@ def reanalyze(
             raise MilkbayesError(f"--rope must be a finite number >= 0, not {rope}")
         settings = replace(settings, rope=(-rope, rope))
     _warn_reconstructed(study.reconstructed)
+    if study.outcome_origin == "default":
+        typer.echo(
+            "note: the outcome's kind was not declared (no --kind, study description or "
+            "sidecar): it is treated as continuous, with an MCID of half an SD of pre; "
+            "pass --kind volume --unit ml (or score --max-score N) if that is wrong.",
+            err=True,
+        )
     failed = None
     with _progress_bars(enabled=True) as progress:
         try:

@@ -73,8 +73,15 @@ TWO_ARM = "two_arm"
 
 
 def model_design(module: Any) -> str:
-    """The design a model module fits: its ``DESIGN`` (``"two_arm"``), else one group."""
-    return getattr(module, "DESIGN", ONE_GROUP)
+    """The design a model module fits: two arms when it says so, else one group.
+
+    A module says so with ``DESIGN = "two_arm"`` or ``NEEDS_CONTROL_ARM = True``.
+    """
+    if getattr(module, "DESIGN", ONE_GROUP) == TWO_ARM or getattr(
+        module, "NEEDS_CONTROL_ARM", False
+    ):
+        return TWO_ARM
+    return ONE_GROUP
 
 
 def design_rows(module: Any, study: Study) -> tuple[Study, str | None]:
