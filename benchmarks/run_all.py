@@ -12,9 +12,10 @@ What it runs, each as a subprocess so that every timing starts from a cold proce
 2. ``profile_reanalyze.py``: ``milkbayes reanalyze`` (full), cold and warm,
    by stage, with a pyinstrument profile;
 3. the other modules' benchmarks (``bench_wilcoxon.py``, ``bench_refit.py``,
-   ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_sensitivity.py`` when
-   present; ``bench_reanalyze.py`` only with ``--others all``), whose printed output
-   is kept verbatim and whose ratio and target lines are collected.
+   ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_meta_analysis.py``,
+   ``bench_sensitivity.py``, ``bench_abc.py`` when present; ``bench_reanalyze.py`` only
+   with ``--others all``), whose printed output is kept verbatim and whose ratio and
+   target lines are collected.
 
 A full run writes ``benchmarks/results/latest.json`` and rewrites the results block
 of ``benchmarks/README.md`` from it, so the README's figures always come from a run.
@@ -67,7 +68,9 @@ OTHER_BENCHMARKS = (
     "bench_refit.py",
     "bench_simulate.py",
     "bench_prior_grid.py",
+    "bench_meta_analysis.py",
     "bench_sensitivity.py",
+    "bench_abc.py",
     "bench_reanalyze.py",
 )
 """Benchmarks written by the module owners; run when present, output kept verbatim."""

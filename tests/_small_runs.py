@@ -16,5 +16,8 @@ TINY = ReanalysisSettings(
     lomo_chains=2,
     comparison=(("paired_change", "normal"),),
     sensitivity_fast=True,
+    ensemble_k=3,
+    ensemble_draws=50,
+    ensemble_tune=50,
 )
-"""Two short chains, one comparison candidate, fast sensitivity highlights."""
+"""Two short chains, one comparison candidate, fast sensitivity highlights, 3 reconstructions."""

@@ -71,15 +71,18 @@ ALLOWED: dict[str, frozenset[str]] = {
     "storage": frozenset({"errors"}),
     "published": frozenset({"errors"}),
     "data": FOUNDATION,
+    "literature": FOUNDATION,
     "frequentist": FOUNDATION | {"data"},
     "datasets": FOUNDATION | {"data", "frequentist"},
-    "models": FOUNDATION | {"data"},
+    "models": FOUNDATION | {"data", "literature"},
     "engine": FOUNDATION | {"data", "datasets", "models"},
     "diagnostics": FOUNDATION | {"data", "models", "engine"},
     "comparison": FOUNDATION | {"data", "models", "engine", "diagnostics"},
     "simulate": FOUNDATION | {"data", "datasets", "frequentist", "models", "engine"},
+    "reconstruction": FOUNDATION | {"data", "datasets", "frequentist"},
     "sensitivity": FOUNDATION
     | {
+        "literature",
         "data",
         "datasets",
         "frequentist",
@@ -88,7 +91,9 @@ ALLOWED: dict[str, frozenset[str]] = {
         "diagnostics",
         "comparison",
         "simulate",
+        "reconstruction",
     },
+    "meta_analysis": FOUNDATION | {"data", "literature", "models", "engine", "diagnostics"},
     "report": FOUNDATION | {"data", "frequentist", "models", "diagnostics", "comparison"},
     "reanalysis": FOUNDATION
     | {
@@ -101,7 +106,10 @@ ALLOWED: dict[str, frozenset[str]] = {
         "comparison",
         "sensitivity",
         "simulate",
+        "reconstruction",
         "report",
+        "literature",
+        "meta_analysis",
     },
 }
 """The layering: each area (a top-level module or subpackage of ``milkbayes``) and

@@ -328,3 +328,13 @@ def test_reconstruct_onto_a_full_disk_leaves_no_half_dataset(
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and "disk is full" in err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_reconstruct_refuses_assumptions_whose_output_falls(capsys, tmp_path):
+    target = tmp_path / "fell.csv"
+    code, out, err = run(
+        capsys, "data", "reconstruct", "--set", "effect_ml=-2", "--out", str(target)
+    )
+    assert code == 2 and out == ""
+    assert "FELL" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not target.exists() and not target.with_suffix(".json").exists()

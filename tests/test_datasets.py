@@ -227,6 +227,47 @@ def test_check_constraints_detects_a_miss():
     assert check.counts_match and not check.p_below_threshold and not check.satisfied
 
 
+def _falling_volume_changes(rng, effect_ml, n_sets):
+    """Changes drawn by the volume formula, written out here (not through the generator)."""
+    n, long_work, primipara = 24, 13, 3
+    out = []
+    for _ in range(n_sets):
+        is_long = rng.permutation(np.r_[np.ones(long_work), np.zeros(n - long_work)])
+        is_primi = rng.permutation(np.r_[np.ones(primipara), np.zeros(n - primipara)])
+        pre = np.round(np.exp(np.log(6.0) + 0.5 * rng.standard_normal(n)), 1)
+        change = effect_ml - 5.0 * is_long - 4.0 * is_primi + 5.0 * rng.standard_normal(n)
+        out.append(np.round(pre + change, 1) - pre)
+    return out
+
+
+def test_a_fall_in_output_is_refused_even_with_p_below_threshold():
+    # Independently (scipy, SPSS settings): with effect_ml = -2 every draw that reaches
+    # p < .0005 does so because the output FELL (more rank sum below zero than above).
+    rng = np.random.default_rng(11)
+    significant = []
+    for change in _falling_volume_changes(rng, -2.0, 300):
+        test = stats.wilcoxon(change, zero_method="wilcox", correction=False, method="asymptotic")
+        if test.pvalue < published.SPSS_P_THRESHOLD:
+            d = change[change != 0]
+            ranks = stats.rankdata(np.abs(d))
+            significant.append(ranks[d > 0].sum() - ranks[d < 0].sum())
+    assert len(significant) > 50 and max(significant) < 0
+    with pytest.raises(MilkbayesError) as caught:
+        reconstruct("volume_ml", 2024, effect_ml=-2.0)
+    message = str(caught.value)
+    assert "FELL" in message and "paper reports a rise" in message
+
+
+def test_check_constraints_refuses_a_fall():
+    study = load_bundled("volume_ml")
+    swapped = study.table.assign(pre=study.table["post"], post=study.table["pre"])
+    check = check_constraints(swapped, study.outcome)
+    assert check.counts_match and check.p_below_threshold  # "p = 0.000" alone is met
+    assert not check.direction_ok and not check.satisfied and check.spss_z < 0
+    assert any("output fell" in reason for reason in check.failures())
+    assert check_constraints(study).failures() == []
+
+
 def test_spss_wilcoxon_matches_textbook_formula_with_ties_and_zeros():
     change = np.array([0, 0, 1, 1, 2, -1, 3, 3, 3, 4, 5, -2, 6, 6, 7, 8.0])
     z, p, m = spss_wilcoxon(change)

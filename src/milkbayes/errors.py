@@ -112,3 +112,11 @@ class SensitivityError(MilkbayesError):
 
 class OutputError(MilkbayesError):
     """A result that cannot be written (full disk, read-only place, a file in the way)."""
+
+
+class ReconstructionError(MilkbayesError):
+    """A bad option of the reconstruction posterior (ABC), or a missing accepted draw.
+
+    (Out-of-range proposals, seed or prior; an accepted reconstruction asked for by
+    an index that does not exist.)
+    """

@@ -50,6 +50,14 @@ SPSS_P_THRESHOLD = 0.0005
 ALPHA = 0.05
 """The significance level the paper compares p with ("0,000 < 0,05")."""
 
+REPORTED_DIRECTION = "increase"
+"""The direction of the change the paper reports: milk production rose after the massage.
+
+The title, the abstract and the conclusion say the massage *raised* ("meningkatkan")
+production; "p = 0.000" alone does not say which way the change went, so data whose
+output fell do not match the paper even when their p is below .0005.
+"""
+
 INTERVENTION = MappingProxyType(
     {
         "name": "oxytocin massage",

@@ -54,6 +54,8 @@ from milkbayes.cli import (  # noqa: E402
     data_commands,
     fit_commands,
     frequentist_commands,
+    meta_commands,
+    reconstruction_commands,
     report_commands,
     sensitivity_commands,
     simulate_commands,
@@ -66,6 +68,8 @@ for _module in (
     report_commands,
     sensitivity_commands,
     simulate_commands,
+    meta_commands,
+    reconstruction_commands,
 ):
     _module.register(app)
 

@@ -20,7 +20,10 @@ import typer
 from milkbayes.cli.data_options import DataOptions, data_options, flag
 from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, MilkbayesError
 
-_PRIOR_HELP = "Prior set: skeptical, neutral, enthusiastic, or a TOML file."
+_PRIOR_HELP = (
+    "Prior set: skeptical, neutral, enthusiastic, literature (from `milkbayes "
+    "meta-analysis`), or a TOML file."
+)
 _MCID_HELP = "Minimal clinically important difference, in outcome units."
 _OUT_HELP = (
     "Run folder to create (default: runs/MODEL_LIKELIHOOD_PRIOR_seedSEED). "

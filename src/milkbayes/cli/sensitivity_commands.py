@@ -29,7 +29,7 @@ sensitivity_app = typer.Typer(
 _JSON_HELP = "Print one JSON object on stdout instead of tables."
 _FIGURE_HELP = "Also save the figure to this file (.png, .svg or .pdf)."
 _MCID_HELP = "Minimal clinically important difference, in outcome units (default: per outcome)."
-_PRIOR_HELP = "Named prior set (skeptical, neutral, enthusiastic) or a TOML file."
+_PRIOR_HELP = "Named prior set (skeptical, neutral, enthusiastic, literature) or a TOML file."
 
 
 def register(app: typer.Typer) -> None:
@@ -305,7 +305,25 @@ def ensemble_command(
     scenario: str = typer.Option("volume_ml", "--scenario", help="volume_ml or score."),
     k: int = typer.Option(20, "--k", help="Number of reconstructed datasets."),
     seed: int = typer.Option(0, "--seed", help="Seed of the ensemble of reconstructions."),
-    model: str = typer.Option("paired_change", "--model", help="Model to refit."),
+    vary: list[str] = typer.Option(
+        None,
+        "--vary",
+        help="Vary an assumption of the generator: NAME=LOW:HIGH (uniform) or "
+        "NAME=v1,v2,... (repeatable). Default: every outcome assumption over wide "
+        "ranges (see sensitivity.DEFAULT_VARY).",
+    ),
+    seeds_only: bool = typer.Option(
+        False, "--seeds-only", help="Vary only the seed, at the default assumptions."
+    ),
+    from_abc: bool = typer.Option(
+        False, "--from-abc", help="Take the members from the ABC reconstruction posterior."
+    ),
+    max_proposals: int = typer.Option(
+        None, "--max-proposals", help="Proposal budget (default 50 x k)."
+    ),
+    model: str = typer.Option(
+        "prepost_hierarchical", "--model", help="Model to refit (compiled once)."
+    ),
     likelihood: str = typer.Option(None, "--likelihood", help="The model's likelihood."),
     prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
     mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
@@ -317,14 +335,21 @@ def ensemble_command(
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
     as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
-    """Refit K reconstructions that all match the paper: the spread of the conclusions."""
-    from milkbayes.sensitivity import reconstruction_ensemble
+    """Refit K reconstructions that all match the paper, under VARIED assumptions."""
+    from milkbayes.sensitivity import assumption_ensemble
 
     _check_figure_path(figure)
-    result = reconstruction_ensemble(
+    if sum((bool(vary), seeds_only, from_abc)) > 1:
+        raise MilkbayesError("choose one of --vary, --seeds-only and --from-abc")
+    if max_proposals is not None and max_proposals < 1:
+        raise MilkbayesError(f"--max-proposals must be >= 1, not {max_proposals}")
+    result = assumption_ensemble(
         scenario,
         k,
         seed,
+        vary=[] if seeds_only else (vary or None),
+        from_abc=from_abc,
+        max_proposals=max_proposals,
         model=model,
         prior=prior,
         likelihood=likelihood,
@@ -389,6 +414,12 @@ def bias_command(
         None, "--trend-mean", help="Prior mean of the natural change without massage."
     ),
     trend_sd: float = typer.Option(None, "--trend-sd", help="Its prior sd (>= 0)."),
+    stage: str = typer.Option(
+        None,
+        "--stage",
+        help="Stage of lactation for a sourced trend prior: early or established "
+        "(the paper's working mothers: established).",
+    ),
     prob_positive: float = typer.Option(
         0.95, "--prob-positive", help="Threshold on P(effect > 0)."
     ),
@@ -416,5 +447,6 @@ def bias_command(
         prob_positive=prob_positive,
         prob_mcid=prob_mcid,
         sampler=_sampler(draws, tune, chains, _seed(sampler_seed, old_seed)),
+        stage=stage,
     )
     _emit(result, as_json, figure)

@@ -9,7 +9,9 @@ everything else with *stated, adjustable assumptions*:
   construction: each covariate column is a permutation of a fixed multiset of
   levels, so no draw can miss them;
 - the Wilcoxon signed-rank test under the SPSS procedure gives p < .0005 (what
-  "p = 0.000" means): this is enforced by rejection sampling.
+  "p = 0.000" means) and the output rose (Z > 0: the paper reports an increase,
+  :data:`published.REPORTED_DIRECTION`): both are enforced by rejection sampling,
+  and assumptions whose draws fall are refused with an error that says so.
 
 Two outcome scenarios exist, because the paper never says what it measured
 (:data:`SCENARIOS`): ``volume_ml`` (expressed milk per session, ml) and ``score``
@@ -509,6 +511,10 @@ class ConstraintCheck:
         Differences left after dropping zeros.
     p_below_threshold : bool
         ``spss_p < published.SPSS_P_THRESHOLD`` (SPSS would print ".000").
+    direction_ok : bool
+        ``spss_z > 0``: the output rose (post > pre in rank sum), the direction the
+        paper reports (:data:`published.REPORTED_DIRECTION`). A fall with p < .0005
+        matches "p = 0.000" but not the paper.
     outcome_valid : bool
         Volumes >= 0, or scores whole and within 0..max.
     satisfied : bool
@@ -524,6 +530,39 @@ class ConstraintCheck:
     p_below_threshold: bool
     outcome_valid: bool
     satisfied: bool
+    direction_ok: bool = True
+
+    def failures(self) -> list[str]:
+        """What the table misses, one short phrase per published fact (empty if none).
+
+        Examples
+        --------
+        >>> check_constraints(load_bundled("volume_ml")).failures()
+        []
+        """
+        out = []
+        if self.n != published.N_PARTICIPANTS:
+            out.append(f"n = {self.n}, not {published.N_PARTICIPANTS}")
+        elif not self.counts_match:
+            wrong = [
+                f"{column} {self.counts[column]} (published {fact.count} {fact.level})"
+                for column, fact in published.COVARIATE_FACTS.items()
+                if self.counts[column] != fact.count
+            ]
+            out.append("covariate counts differ: " + ", ".join(wrong))
+        if not self.p_below_threshold:
+            out.append(
+                f"SPSS Wilcoxon p = {self.spss_p:.2g} is not below "
+                f"{published.SPSS_P_THRESHOLD:g} (the paper's 'p = 0.000')"
+            )
+        if not self.direction_ok:
+            out.append(
+                f"the output fell (SPSS Z = {self.spss_z:+.2f} < 0: more and larger "
+                "decreases than increases) while the paper reports a rise"
+            )
+        if not self.outcome_valid:
+            out.append("values outside the outcome's range")
+        return out
 
 
 def spss_wilcoxon(change: np.ndarray) -> tuple[float, float, int]:
@@ -585,6 +624,7 @@ def check_constraints(
             ((values == np.floor(values)) & (values >= 0) & (values <= outcome.max_score)).all()
         )
     below = bool(p < published.SPSS_P_THRESHOLD)
+    rose = bool(z > 0)  # nan (no non-zero change) is no rise either
     return ConstraintCheck(
         n=len(table),
         counts=counts,
@@ -594,7 +634,8 @@ def check_constraints(
         n_nonzero=m,
         p_below_threshold=below,
         outcome_valid=valid,
-        satisfied=counts_match and below and valid,
+        satisfied=counts_match and below and rose and valid,
+        direction_ok=rose,
     )
 
 
@@ -644,16 +685,111 @@ def reconstruct(scenario: str = "volume_ml", seed: int | None = None, **assumpti
     seed = _check_seed(BUNDLED_SEEDS[scenario] if seed is None else seed)
     outcome = _scenario_outcome(chosen)
     rng = np.random.default_rng(seed)
+    misses: dict[str, int] = {}
     for attempt in range(1, chosen.max_attempts + 1):
         table = _draw_table(rng, chosen)
         check = check_constraints(table, outcome)
         if check.satisfied:
             return _finish(table, chosen, outcome, seed, attempt, check)
-    raise MilkbayesError(
-        f"no {scenario} draw satisfied the published constraints in {chosen.max_attempts} "
-        "attempts with these assumptions (p < .0005 needs a large, consistent rise); "
-        "raise the effect, lower its spread, or raise max_attempts"
+        for reason in _miss_reasons(check):
+            misses[reason] = misses.get(reason, 0) + 1
+        if _falls_only(attempt, misses):
+            raise MilkbayesError(_no_draw_message(scenario, attempt, misses))
+    raise MilkbayesError(_no_draw_message(scenario, chosen.max_attempts, misses))
+
+
+FALL_REFUSAL = MappingProxyType({"attempts": 1000, "falls": 20})
+"""When :func:`reconstruct` stops early: after this many attempts, with at least this
+many draws that reached p < .0005 by FALLING and not one that reached it by rising,
+the assumptions put the output's change the wrong way and the search is refused
+at once (the full budget of 10,000 attempts would only take longer to say so)."""
+
+
+def _falls_only(attempt: int, misses: Mapping[str, int]) -> bool:
+    # every draw with p < .0005 so far fell ("rose" would have been accepted or is a
+    # range miss, counted in "range_rose")
+    return (
+        attempt >= FALL_REFUSAL["attempts"]
+        and misses.get("fell", 0) >= FALL_REFUSAL["falls"]
+        and not misses.get("range_rose", 0)
     )
+
+
+def _miss_reasons(check: ConstraintCheck) -> list[str]:
+    """Which published facts a draw missed, as stable keys (for the refusal's tally)."""
+    reasons = []
+    if not check.direction_ok and check.p_below_threshold:
+        reasons.append("fell")
+    if not check.p_below_threshold:
+        reasons.append("p")
+    if not check.outcome_valid:
+        reasons.append("range")
+        if check.direction_ok and check.p_below_threshold:
+            reasons.append("range_rose")
+    return reasons
+
+
+def _no_draw_message(scenario: str, attempts: int, misses: Mapping[str, int]) -> str:
+    """The refusal when no draw matched: which fact failed, how often, and what to change."""
+    parts = []
+    if misses.get("fell"):
+        parts.append(
+            f"{misses['fell']} had p < .0005 but the output FELL (SPSS Z < 0) while the "
+            "paper reports a rise"
+        )
+    if misses.get("p"):
+        parts.append(f"{misses['p']} had p >= .0005")
+    if misses.get("range"):
+        parts.append(f"{misses['range']} had values outside the outcome's range")
+    detail = "; ".join(parts) if parts else "none met every constraint"
+    hint = (
+        "every draw that reached p < .0005 fell, so these assumptions describe a fall in "
+        "output: make the change a rise (e.g. a positive effect)"
+        if misses.get("fell", 0)
+        and not misses.get("range_rose", 0)
+        and misses.get("fell", 0) + misses.get("p", 0) >= attempts
+        else "p < .0005 needs a large, consistent rise; raise the effect, lower its "
+        "spread, or raise max_attempts"
+    )
+    return (
+        f"no {scenario} draw satisfied the published constraints in {attempts} attempts "
+        f"with these assumptions ({detail}); {hint}"
+    )
+
+
+def propose(scenario: str, seed: int, **assumptions: Any) -> tuple[Study | None, ConstraintCheck]:
+    """ONE draw of the generator, kept only if it matches the paper: a rejection-ABC step.
+
+    Unlike :func:`reconstruct`, which keeps drawing until a draw matches, this makes
+    a single draw: the share of proposals accepted at given assumptions estimates
+    P(data match the paper | assumptions), the likelihood of those assumptions
+    given the published facts. :mod:`milkbayes.sensitivity.ensemble` draws the
+    assumptions from ranges and keeps the accepted pairs.
+
+    Returns
+    -------
+    study : Study or None
+        The dataset (as :func:`reconstruct` would return it with ``max_attempts=1``),
+        or None when the draw missed a published fact.
+    check : ConstraintCheck
+        What the draw matched (its :meth:`ConstraintCheck.failures` say what not).
+
+    Examples
+    --------
+    >>> study, check = propose("volume_ml", 3)
+    >>> (study is not None) == check.satisfied
+    True
+    >>> propose("volume_ml", 3, effect_ml=-2.0)[0] is None
+    True
+    """
+    chosen = make_assumptions(scenario, **{**assumptions, "max_attempts": 1})
+    seed = _check_seed(seed)
+    outcome = _scenario_outcome(chosen)
+    table = _draw_table(np.random.default_rng(seed), chosen)
+    check = check_constraints(table, outcome)
+    if not check.satisfied:
+        return None, check
+    return _finish(table, chosen, outcome, seed, 1, check), check
 
 
 def ensemble(
@@ -772,7 +908,7 @@ def _provenance(
         "procedure": (
             "numpy.random.default_rng(seed); rejection sampling: draw covariates "
             "then outcome per attempt from the same stream; keep the first draw "
-            "meeting every published count and SPSS Wilcoxon p < .0005"
+            "meeting every published count, SPSS Wilcoxon p < .0005 and a rise (Z > 0)"
         ),
         "seed": seed,
         "accepted_attempt": attempt,
@@ -911,6 +1047,7 @@ __all__ = [
     "spss_wilcoxon",
     "check_constraints",
     "reconstruct",
+    "propose",
     "ensemble",
     "ensemble_seeds",
     "load_bundled",

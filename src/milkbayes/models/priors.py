@@ -510,6 +510,8 @@ def get_prior(name_or_path: str | Path | PriorSet, outcome: Outcome, model_name:
             )
         return name_or_path
     text = str(name_or_path)
+    if text == LITERATURE:
+        return literature_prior(outcome, model_name)
     if text in PRIOR_NAMES or not (text.endswith(".toml") or Path(text).exists()):
         return named_prior(text, outcome, model_name)
     return load_prior_file(text, outcome, model_name)
@@ -594,4 +596,93 @@ def load_prior_file(path: str | Path, outcome: Outcome, model_name: str) -> Prio
         rationale=document.get("rationale", f"user prior set (base: {base})"),
         model_name=model_name,
         source=str(path),
+    )
+
+
+# --------------------------------------------------------------------------- literature
+LITERATURE = "literature"
+"""The literature-informed set: ``fit --prior literature`` (see :func:`literature_prior`)."""
+
+EXTRA_PRIOR_NAMES = (LITERATURE,)
+"""Named sets beyond the triad; the reanalysis's three-prior table keeps the triad."""
+
+
+def literature_prior(outcome: Outcome, model_name: str, path: str | Path | None = None) -> PriorSet:
+    r"""The literature-informed prior set: the neutral set with its effect prior replaced.
+
+    The effect prior comes from the Bayesian meta-analysis of the published
+    oxytocin-massage studies (:mod:`milkbayes.meta_analysis`), stored in
+    ``milkbayes/literature/derived_prior.toml`` (:func:`milkbayes.literature.derived_prior`):
+    the predictive distribution of a new study, mixed half-and-half with the neutral
+    prior (robust, down-weighted for the studies' low quality; Schmidli et al. 2014),
+    then summarised in the family each model takes, since the models cannot take a
+    mixture:
+
+    - ``prepost_hierarchical``, ``two_arm``: ``effect_mu``, ``effect_sigma`` = the
+      mixture's mean and SD (moment-matched normal), in ml for volumes and in SD
+      units for continuous outcomes (the SMD scale);
+    - ``paired_change``, ``signed_rank``: ``delta_loc``, ``delta_scale`` = the
+      mixture's median and half its interquartile range on the SMD scale (a Cauchy).
+
+    Every other hyperparameter (and the log-scale keys of the log-normal
+    likelihood) keeps its neutral value.
+
+    Raises
+    ------
+    PriorError
+        For score outcomes (no published study reports a checklist score) and for
+        volumes not in ml.
+
+    Examples
+    --------
+    >>> from milkbayes.data.study import Outcome
+    >>> prior = literature_prior(Outcome("volume", "ml"), "prepost_hierarchical")
+    >>> prior.name, prior.values["effect_mu"] > 0, prior.values["effect_sigma"] > 10
+    ('literature', True, True)
+    """
+    from milkbayes.literature import derived_prior, literature_mcid
+
+    _check_model(model_name)
+    kind = _check_kind(outcome, model_name)
+    if kind == "score":
+        raise PriorError(
+            "no literature prior for score outcomes: the published studies report "
+            "volumes (ml); use a named set or a TOML file"
+        )
+    numbers = derived_prior(path)
+    values = {k: float(v) for k, v in _named_values("neutral", kind, model_name).items()}
+    weight = float(numbers["meta"]["weight"])
+    if model_name in ("paired_change", "signed_rank"):
+        values["delta_loc"] = float(numbers["smd"]["cauchy_loc"])
+        values["delta_scale"] = float(numbers["smd"]["cauchy_scale"])
+        how = "Cauchy with the median and half the IQR of the robust mixture (SMD scale)"
+    else:
+        section = "ml" if kind == "volume" else "smd"
+        values["effect_mu"] = float(numbers[section]["mixture_mean"])
+        values["effect_sigma"] = float(numbers[section]["mixture_sd"])
+        how = f"moment-matched normal of the robust mixture ({section} scale)"
+    mcid = literature_mcid()
+    beliefs = _beliefs(values, kind, model_name, outcome)
+    if kind == "volume" and "effect_mu" in values:
+        dist = stats.norm(values["effect_mu"], values["effect_sigma"])
+        beliefs.append(
+            f"P(effect > literature MCID {mcid['value']:g} ml) = "
+            f"{_percent(dist.sf(mcid['value']))} (half an SD of a feed, Kent et al. 2006)"
+        )
+    rationale = (
+        f"From the Bayesian meta-analysis of the published oxytocin-massage studies "
+        f"(milkbayes meta-analysis): the predictive distribution of a new study, mixed "
+        f"{weight:g} : {1 - weight:g} with the neutral prior (robust MAP prior, Schmidli "
+        f"et al. 2014; down-weighted because the evidence is one RCT, two "
+        f"non-randomised and one one-group study, read from abstracts), summarised as "
+        f"a {how}. Other hyperparameters: neutral."
+    )
+    return PriorSet(
+        name=LITERATURE,
+        kind=kind,
+        values=values,
+        beliefs=beliefs,
+        rationale=rationale,
+        model_name=model_name,
+        source="literature",
     )

@@ -12,22 +12,32 @@ Stages, in order (each timed; :data:`~milkbayes.reanalysis.settings.STAGES`):
    analysis ``milkbayes reproduce`` prints);
 3. ``fit`` — the flagship ``prepost_hierarchical`` model under the skeptical,
    neutral and enthusiastic priors (compiled once; the priors are data);
-4. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
-5. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
+4. ``published_facts`` — the headline, for a reconstruction of the paper only
+   (computed in a thread during the fit; this stage is the wait for it): the
+   standardised effect given only the published facts (rejection ABC over the
+   reconstruction's assumptions, :mod:`milkbayes.reconstruction`) and the Bayes
+   factor of the published event with its upper bound
+   (:mod:`milkbayes.reanalysis.headline`);
+5. ``diagnostics`` — convergence tables, predictive checks, LOO-PIT;
+6. ``compare`` — leave-one-mother-out CV of the candidate models: PSIS-LOO by mother
    where its Pareto k is good, exact refits where it is not ("reloo"), K-fold by
    mother when those refits would be too many
    (:func:`milkbayes.comparison.choice.choose_method`), stacking weights
    (:mod:`milkbayes.comparison`);
-6. ``figures`` — the PNGs (:mod:`milkbayes.reanalysis.figures`);
-7. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`;
-8. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
+7. ``figures`` — the PNGs (:mod:`milkbayes.reanalysis.figures`);
+8. ``sensitivity`` — the highlights of :mod:`milkbayes.sensitivity`, then, for
+   reconstructed data, the reconstruction ensemble: the main model refitted to
+   reconstructions drawn under varied assumptions, so that every number that depends
+   on individual measurements is shown as a distribution, labelled assumption-driven
+   (:func:`milkbayes.sensitivity.assumption_ensemble`);
+9. ``report`` — the HTML/Markdown/JSON report (:mod:`milkbayes.report.render`).
 
 Each stage returns a typed section (:mod:`milkbayes.reanalysis.sections`); together
 they form the JSON summary the report is rendered from.
 
 In a full run, a second process (:class:`_BackgroundWork`) compiles and
 cross-validates the candidates other than the main fit, then computes the sensitivity
-highlights, from the start: that work overlaps stages 3-6, and stages 5 and 7 mostly
+highlights, from the start: that work overlaps stages 4-7, and stages 6 and 8 mostly
 collect its results.
 
 The report folder is built under a temporary name beside its target and moved into
@@ -46,7 +56,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +74,7 @@ from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.frequentist.two_arm import two_arm_analysis
 from milkbayes.models.registry import load_model
 from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
+from milkbayes.reanalysis.headline import published_facts_section
 from milkbayes.reanalysis.sections import (
     AuditRow,
     BayesSection,
@@ -71,12 +83,14 @@ from milkbayes.reanalysis.sections import (
     DataSection,
     DesignSection,
     DiagnosticsSection,
+    EnsembleSection,
     FigureEntry,
     HodgesLehmann,
     LevelCount,
     ModifierSection,
     Participant,
     Provenance,
+    PublishedFactsSection,
     ReanalysisSummary,
     ReproductionSection,
     RunSettings,
@@ -852,6 +866,11 @@ class _BackgroundWork:
             if sensitivity
             else None
         )
+        self._ensemble = (
+            self._pool.submit(_ensemble_result, study, settings, mcid)
+            if sensitivity and _ensemble_scenario(study) is not None
+            else None
+        )
 
     def comparison_result(self) -> dict:
         """``_candidates_cv``'s result for :attr:`candidates` (waits for the worker)."""
@@ -860,6 +879,10 @@ class _BackgroundWork:
     def sensitivity_result(self) -> tuple[list | None, dict]:
         """``_sensitivity_section``'s result (waits for the worker)."""
         return self._sensitivity.result()
+
+    def ensemble_result(self) -> dict | None:
+        """``_ensemble_result``'s result (waits for the worker); None when not submitted."""
+        return self._ensemble.result() if self._ensemble is not None else None
 
     def close(self) -> None:
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
@@ -1080,6 +1103,238 @@ def _sensitivity_section(
     return tuple(items), figures
 
 
+def _start_headline(fast: bool) -> Future:
+    """Compute the published-facts headline in a thread while the models are fitted.
+
+    The ABC is NumPy work that releases the GIL, and the fits spend their time in
+    nutpie's native threads, so the two overlap instead of adding up. The modules
+    are imported here, in the calling thread, so that no import runs concurrently.
+    """
+    import milkbayes.reconstruction.abc
+    import milkbayes.sensitivity.published_p  # noqa: F401
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="milkbayes-headline")
+    try:
+        return pool.submit(published_facts_section, fast=fast)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _ensemble_scenario(study) -> str | None:
+    """The generator's scenario of a reconstructed study, or None (no ensemble for it)."""
+    from milkbayes.datasets import SCENARIOS
+
+    if not study.reconstructed:
+        return None
+    provenance = getattr(study, "provenance", None) or {}
+    scenario = provenance.get("scenario")
+    return scenario if scenario in SCENARIOS else None
+
+
+def _ensemble_result(study, settings: ReanalysisSettings, mcid: float) -> dict | None:
+    """The reconstruction ensemble's tables and figure, as plain data (it crosses processes).
+
+    None for measured data, for a reconstruction of unknown scenario, or with
+    ``ensemble_k`` 0: the ensemble varies the generator's assumptions, so it
+    exists only where a generator made the data.
+    """
+    from milkbayes.sensitivity import SamplerOptions, assumption_ensemble
+    from milkbayes.storage import figure_bytes
+
+    scenario = _ensemble_scenario(study)
+    if scenario is None or settings.ensemble_k < 2:
+        return None
+    result = assumption_ensemble(
+        scenario,
+        settings.ensemble_k,
+        settings.seed,
+        model=MAIN_MODEL,
+        mcid=mcid,
+        sampler=SamplerOptions(
+            draws=settings.ensemble_draws,
+            tune=settings.ensemble_tune,
+            chains=settings.ensemble_chains,
+            seed=settings.seed,
+        ),
+    )
+    return {
+        "summary": dict(result.summary),
+        "spread": result.extra_tables["spread"].to_dict(orient="records"),
+        "members": result.table.to_dict(orient="records"),
+        "notes": list(result.notes),
+        "figure": figure_bytes(result.figure),
+        "sampler": {
+            "draws": settings.ensemble_draws,
+            "tune": settings.ensemble_tune,
+            "chains": settings.ensemble_chains,
+        },
+    }
+
+
+def _worked_example_values(bayes: BayesSection, modifiers: ModifierSection) -> dict:
+    """The numbers of the data analysed above, under the names of the ensemble's table."""
+    reference = next(p for p in bayes.priors if p["prior"] == bayes.reference_prior)
+    values = {
+        "effect_median": reference["median"],
+        "effect_ci95_low": reference["ci95_low"],
+        "effect_ci95_high": reference["ci95_high"],
+        "p_effect_gt_0": reference["p_gt_0"],
+        "p_effect_gt_mcid": reference["p_gt_mcid"],
+        "log10_bf10": bayes.log_bf10 / math.log(10),
+    }
+    for coefficient in modifiers.coefficients:
+        values[coefficient.name] = coefficient.median
+    return values
+
+
+def _published_rows(
+    sensitivity: Sequence[SensitivityItem] | None,
+    published_facts: PublishedFactsSection | None = None,
+) -> list[dict]:
+    """The numbers that depend on the published facts only: the same in every reconstruction.
+
+    The standardised effect is the headline's (:mod:`milkbayes.reanalysis.headline`)
+    when there is one, so that the report gives one value for it; else the
+    ``published_p`` highlight's.
+    """
+    from milkbayes import published
+
+    facts = "published facts only"
+    rows = [
+        {
+            "quantity": "n",
+            "label": "participants",
+            "kind": "count",
+            "worked_example": published.N_PARTICIPANTS,
+            "median": published.N_PARTICIPANTS,
+            "low": published.N_PARTICIPANTS,
+            "high": published.N_PARTICIPANTS,
+            "spread": "the same in every reconstruction",
+            "source": "data-driven",
+            "driver": facts,
+            "driver_rho": None,
+        },
+        {
+            "quantity": "spss_p_bound",
+            "label": "SPSS Wilcoxon p, two-sided (printed 0.000), below",
+            "kind": "bound",
+            "worked_example": published.SPSS_P_THRESHOLD,
+            "median": published.SPSS_P_THRESHOLD,
+            "low": published.SPSS_P_THRESHOLD,
+            "high": published.SPSS_P_THRESHOLD,
+            "spread": "the same bound in every reconstruction",
+            "source": "data-driven",
+            "driver": facts,
+            "driver_rho": None,
+        },
+    ]
+    if published_facts is not None:
+        pf = published_facts
+        rows.append(
+            {
+                "quantity": "delta",
+                "label": "standardised effect δ (mean change / SD of change), posterior median",
+                "kind": "num",
+                "worked_example": None,
+                "median": pf.delta_median,
+                "low": pf.delta_ci95_low,
+                "high": pf.delta_ci95_high,
+                "spread": "95 % interval from the published facts alone (the headline)",
+                "source": "data-driven",
+                "driver": facts + " (and the priors on the generator's assumptions)",
+                "driver_rho": None,
+            }
+        )
+        return rows
+    for item in sensitivity or ():
+        if item.name != "published_p":
+            continue
+        s = item.summary
+        rows.append(
+            {
+                "quantity": "delta",
+                "label": "standardised effect δ (mean change / SD of change), posterior median",
+                "kind": "num",
+                "worked_example": None,
+                "median": s.get("delta_median"),
+                "low": s.get("delta_ci95_low"),
+                "high": s.get("delta_ci95_high"),
+                "spread": "95 % interval from n and p alone (no reconstruction)",
+                "source": "data-driven",
+                "driver": facts + " (and the prior on δ)",
+                "driver_rho": None,
+            }
+        )
+    return rows
+
+
+def _ensemble_section(
+    raw: Mapping[str, Any],
+    bayes: BayesSection,
+    modifiers: ModifierSection,
+    sensitivity: Sequence[SensitivityItem] | None,
+    published_facts: PublishedFactsSection | None = None,
+) -> EnsembleSection:
+    """The report's ensemble section: the worked example beside the ensemble, per number."""
+    from milkbayes.sensitivity.ensemble import ASSUMPTION_LABELS
+
+    worked = _worked_example_values(bayes, modifiers)
+    summary = raw["summary"]
+    rows = []
+    for row in raw["spread"]:
+        driver = row["driver"]
+        rows.append(
+            {
+                **row,
+                "worked_example": worked.get(row["quantity"]),
+                "spread": (
+                    "range across reconstructions"
+                    if row["source"] == "assumption-driven"
+                    else "the same in every reconstruction"
+                ),
+                "driver": ASSUMPTION_LABELS.get(driver, driver)
+                or (
+                    "published facts (the same in every reconstruction)"
+                    if row["source"] == "data-driven"
+                    else "the unpublished individual values (no assumption dominates)"
+                ),
+                "driver_rho": _finite(row["driver_rho"]),
+            }
+        )
+    rows += _published_rows(sensitivity, published_facts)
+    notes = (
+        "Assumption-driven: the number depends on the individual measurements, which were "
+        "never published; it is shown as its median and range over reconstructions that "
+        "all match the paper, each refitted with the main model. 'Driven by' names the "
+        "assumption of the generator with the largest rank correlation (Spearman ρ) with "
+        "the number across the reconstructions.",
+        "Data-driven: the number follows from the published facts alone (n, the covariate "
+        "counts, p < .0005 and a rise); every reconstruction has the same value.",
+        "The worked example is the single reconstruction analysed in the sections above; "
+        "it is one member of this distribution, not an estimate of the study's results.",
+        *raw["notes"],
+    )
+    return EnsembleSection(
+        scenario=str(summary["scenario"]),
+        k=int(summary["k"]),
+        n_proposals=int(summary["n_proposals"]),
+        n_accepted=int(summary["n_accepted"]),
+        acceptance_rate=float(summary["acceptance_rate"]),
+        varied=str(summary["varied"]),
+        model=str(summary["model"]),
+        sampler=dict(raw["sampler"]),
+        mcid=float(summary["mcid"]),
+        unit=bayes.unit,
+        rows=tuple(rows),
+        members=tuple(
+            {str(k): (_finite(v) if isinstance(v, float) else v) for k, v in m.items()}
+            for m in raw["members"]
+        ),
+        notes=notes,
+        figure="ensemble",
+    )
+
+
 def run_reanalysis(
     study=None,
     out_dir: str | Path = "milkbayes-report",
@@ -1174,10 +1429,18 @@ def _run_into(
                 reference_likelihood=_main_likelihood(settings.main_model),
                 sensitivity=sensitivity,
             )
+            # the headline needs no measurement: only for a reconstruction of the paper
+            headline_fast = settings.sensitivity_fast
+            headline_work = _start_headline(headline_fast) if study.reconstructed else None
             fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
             bayes = _bayes_section(
                 study, fits, reproduced, mcid, rope, settings.reference_prior, between
             )
+            published_facts = None
+            if headline_work is not None:
+                clock.run("published_facts", headline_work.result)
+                # the evidence is cached: this only adds the data's Bayes factor
+                published_facts = published_facts_section(fast=headline_fast, data_bf10=bayes.bf10)
             modifiers = _modifier_section(fits[settings.reference_prior])
             diagnostics, simulated = clock.run(
                 "diagnostics",
@@ -1203,12 +1466,31 @@ def _run_into(
                     "sensitivity",
                     lambda: _sensitivity_section(study, mcid, settings.sensitivity_fast),
                 )
+            # the reconstruction ensemble: after the highlights, in the same stage
+            if not sensitivity:
+                ensemble_raw = None
+            elif background is not None:
+                ensemble_raw = clock.run("sensitivity", background.ensemble_result)
+            else:
+                ensemble_raw = clock.run(
+                    "sensitivity", lambda: _ensemble_result(study, settings, mcid)
+                )
+            ensemble = None
+            if ensemble_raw is not None:
+                ensemble = _ensemble_section(ensemble_raw, bayes, modifiers, sens, published_facts)
+                sens_figures["ensemble"] = ensemble_raw["figure"]
             if background is not None:
                 background.close()
             figures.update(sens_figures)
             captions = dict(FIGURE_CAPTIONS)
             for item in sens or ():
                 captions[item.figure] = item.title
+            if ensemble is not None:
+                captions["ensemble"] = (
+                    f"The main model refitted to {ensemble.k} reconstructions that all match "
+                    "the paper, drawn under varied assumptions (ASSUMPTION-DRIVEN): posterior "
+                    "median and 95 % interval of the effect, one line per reconstruction."
+                )
             sections = ReanalysisSummary(
                 provenance=Provenance(
                     schema_version=report.SCHEMA_VERSION,
@@ -1246,6 +1528,8 @@ def _run_into(
                 timings=dict(clock.timings),
                 study=None if study.description is None else study.description.to_dict(),
                 design=_design_section(study, settings, between),
+                published_facts=published_facts,
+                ensemble=ensemble,
             )
             summary = sections.to_dict()
             clock.run("report", lambda: report.write_report(summary, figures, temporary))

@@ -33,12 +33,14 @@ __all__ = [
     "ComparisonSection",
     "DataSection",
     "DiagnosticsSection",
+    "EnsembleSection",
     "FigureEntry",
     "HodgesLehmann",
     "LevelCount",
     "ModifierSection",
     "Participant",
     "Provenance",
+    "PublishedFactsSection",
     "ReanalysisSummary",
     "ReproductionSection",
     "RunSettings",
@@ -511,6 +513,140 @@ class SensitivityItem(_Section):
     figure: str
 
 
+# --------------------------------------------------------------------------- headline
+@dataclass(frozen=True)
+class PublishedFactsSection(_Section):
+    """The headline: what the published facts alone support, without reconstructed values.
+
+    Attributes
+    ----------
+    conditioning_event : str
+        The published facts conditioned on, in words.
+    delta_median, delta_ci95_low, delta_ci95_high : float
+        Posterior median and equal-tailed 95 % interval of the standardised effect
+        delta (mean change / SD of the changes) given only the published facts
+        (rejection ABC over the reconstruction's assumptions).
+    p_delta_gt_0_5, p_delta_gt_0_8 : float
+        Posterior P(delta > 0.5) and P(delta > 0.8).
+    prior_p_delta_gt_0_5, prior_p_delta_gt_0_8 : float
+        The same under the prior, before the facts.
+    bf10 : float
+        Bayes factor of the published event, effect against none, under
+        ``bf10_prior``.
+    bf10_prior : str
+        The prior on delta under H1 of ``bf10``.
+    bf10_by_prior : mapping of str to float
+        The Bayes factor under each prior computed.
+    bf10_upper_bound : float
+        ``1 / p_h0``: the largest Bayes factor any alternative can give.
+    p_h0 : float
+        P(published event | no effect), exact.
+    critical_w_plus : int
+        The smallest W+ SPSS reports as p < .0005 with n = 24.
+    h0_ties : str
+        How ties are treated under H0.
+    volume_mean_change_ml : tuple of float
+        Median and 95 % interval of the mean rise in ml among accepted volume
+        reconstructions (what the facts leave open in ml).
+    acceptance_by_scenario : mapping of str to float
+        Share of proposals of each outcome reading that reproduced the facts.
+    n_proposals, n_accepted, seed : int
+        The ABC run.
+    prior : mapping of str to str
+        The prior on each assumption, in words.
+    data_bf10 : float or None
+        The Bayes factor from the reconstructed measurements, for comparison.
+    bottom_line : str
+        The headline paragraph in plain words.
+    """
+
+    conditioning_event: str
+    delta_median: float
+    delta_ci95_low: float
+    delta_ci95_high: float
+    p_delta_gt_0_5: float
+    p_delta_gt_0_8: float
+    prior_p_delta_gt_0_5: float
+    prior_p_delta_gt_0_8: float
+    bf10: float
+    bf10_prior: str
+    bf10_by_prior: Mapping[str, float]
+    bf10_upper_bound: float
+    p_h0: float
+    critical_w_plus: int
+    h0_ties: str
+    volume_mean_change_ml: tuple[float, float, float]
+    acceptance_by_scenario: Mapping[str, float]
+    n_proposals: int
+    n_accepted: int
+    seed: int
+    prior: Mapping[str, str]
+    data_bf10: float | None
+    bottom_line: str
+
+
+# --------------------------------------------------------------------------- ensemble
+@dataclass(frozen=True)
+class EnsembleSection(_Section):
+    """Every number that depends on individual measurements, across reconstructions.
+
+    The bundled data are one reconstruction; its numbers in outcome units return the
+    generator's assumptions. This section refits the main model to ``k``
+    reconstructions drawn under varied assumptions that all match the paper
+    (:func:`milkbayes.sensitivity.assumption_ensemble`) and says, for each number,
+    whether it is data-driven (published facts only) or assumption-driven, and which
+    assumption drives it.
+
+    Attributes
+    ----------
+    scenario : str
+        The generator's outcome scenario.
+    k : int
+        Reconstructions refitted.
+    n_proposals, n_accepted : int
+        Proposals of the rejection step, and how many matched the paper.
+    acceptance_rate : float
+        ``n_accepted / n_proposals``.
+    varied : str
+        The assumptions varied and their ranges, in words.
+    model : str
+        The model refitted (the main model).
+    sampler : mapping
+        ``draws``, ``tune``, ``chains`` of each refit.
+    mcid : float
+        The MCID of P(effect > MCID).
+    unit : str
+        Unit of the numbers in outcome units.
+    rows : tuple of mapping
+        One row per number: ``quantity``, ``label``, ``kind`` (``unit``, ``prob``
+        or ``log10``), ``worked_example`` (its value on the data analysed above),
+        ``median``, ``low``, ``high`` (across members), ``q10``, ``q90``, ``source``
+        (``assumption-driven`` or ``data-driven``), ``driver`` (the assumption most
+        rank-correlated with it, or the published facts), ``driver_rho``.
+    members : tuple of mapping
+        One row per reconstruction: its seed, assumption values and numbers.
+    notes : tuple of str
+        How to read the table.
+    figure : str
+        Key of its figure in :attr:`ReanalysisSummary.figures`.
+    """
+
+    scenario: str
+    k: int
+    n_proposals: int
+    n_accepted: int
+    acceptance_rate: float
+    varied: str
+    model: str
+    sampler: Mapping[str, Any]
+    mcid: float
+    unit: str
+    rows: tuple[Mapping[str, Any], ...]
+    members: tuple[Mapping[str, Any], ...]
+    notes: tuple[str, ...]
+    figure: str
+
+
 # --------------------------------------------------------------------------- provenance
 @dataclass(frozen=True)
 class RunSettings(_Section):
@@ -659,6 +795,11 @@ class ReanalysisSummary:
         against; None for a file without one.
     design : DesignSection or None
         The design, and each arm's analysis with a control arm.
+    published_facts : PublishedFactsSection or None
+        The headline (what the published facts alone support); None for data
+        that are not a reconstruction of the paper.
+    ensemble : EnsembleSection or None
+        The numbers across reconstructions (reconstructed data only); None otherwise.
     """
 
     provenance: Provenance
@@ -674,11 +815,14 @@ class ReanalysisSummary:
     timings: Mapping[str, float]
     study: Mapping[str, Any] | None = None
     design: DesignSection | None = None
+    published_facts: PublishedFactsSection | None = None
+    ensemble: EnsembleSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON summary, in the layout of :data:`milkbayes.report.render.SCHEMA_VERSION`."""
         return {
             **self.provenance.to_dict(),
+            "published_facts": _plain(self.published_facts),
             "data": self.data.to_dict(),
             "reproduction": self.reproduction.to_dict(),
             "bayes": self.bayes.to_dict(),
@@ -691,4 +835,5 @@ class ReanalysisSummary:
             "timings": dict(self.timings),
             "study": _plain(self.study),
             "design": None if self.design is None else self.design.to_dict(),
+            "ensemble": _plain(self.ensemble),
         }

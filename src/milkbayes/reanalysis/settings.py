@@ -33,6 +33,7 @@ STAGES = (
     "data",
     "reproduction",
     "fit",
+    "published_facts",
     "diagnostics",
     "compare",
     "figures",
@@ -91,6 +92,13 @@ class ReanalysisSettings:
         :func:`milkbayes.models.priors.default_mcid`.
     rope : tuple of float or None
         The ROPE; None for +-(:data:`ROPE_FRACTION_OF_MCID` x MCID).
+    ensemble_k : int
+        Reconstructions of the reconstruction ensemble (reconstructed data only; 0
+        switches it off): the report shows every number that depends on individual
+        measurements across them (:func:`milkbayes.sensitivity.assumption_ensemble`).
+    ensemble_draws, ensemble_tune, ensemble_chains : int
+        Each member's refit of the main model: medians and tail probabilities only,
+        so short runs do.
     parallel_worker : bool
         Compile and cross-validate the candidates other than the main fit, and compute
         the sensitivity highlights, in a second process while the main fits run (on
@@ -119,6 +127,10 @@ class ReanalysisSettings:
     reference_prior: str = REFERENCE_PRIOR
     mcid: float | None = None
     rope: tuple[float, float] | None = None
+    ensemble_k: int = 20
+    ensemble_draws: int = 200
+    ensemble_tune: int = 200
+    ensemble_chains: int = 1
 
 
 FULL = ReanalysisSettings(
@@ -152,6 +164,9 @@ FAST = ReanalysisSettings(
         ("paired_change", "student_t"),
     ),
     sensitivity_fast=True,
+    ensemble_k=8,
+    ensemble_draws=100,
+    ensemble_tune=100,
 )
 """``--fast``: small runs for tests and CI. Diagnostics may warn or fail; the report says so."""
 

@@ -21,6 +21,11 @@ import math
 from typing import Any
 
 __all__ = [
+    "HIDDEN_SUMMARY_KEYS",
+    "SUMMARY_LABELS",
+    "fmt_summary_value",
+    "sensitivity_sentence",
+    "summary_rows",
     "fmt_bf",
     "fmt_ci",
     "fmt_num",
@@ -193,3 +198,189 @@ def md_escape(value: Any) -> Any:
         return ""
     text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("![", "!\\[").replace("](", "]\\(").replace("][", "]\\[")
+
+
+# --------------------------------------------------------------------------- sensitivity
+SUMMARY_LABELS: dict[str, tuple[str, str]] = {
+    # key: (label, kind); kinds are the formats of :func:`fmt_summary_value`
+    "model": ("model refitted", "text"),
+    "likelihood": ("likelihood", "text"),
+    "n_settings": ("prior settings refitted", "int"),
+    "mcid": ("MCID (outcome units)", "num"),
+    "effect_median_min": ("smallest posterior median of the effect", "num"),
+    "effect_median_max": ("largest posterior median of the effect", "num"),
+    "p_effect_gt_0_min": ("smallest P(effect > 0)", "prob"),
+    "p_effect_gt_mcid_min": ("smallest P(effect > MCID)", "prob"),
+    "p_effect_gt_mcid_max": ("largest P(effect > MCID)", "prob"),
+    "bf_t_statistic": ("paired t statistic of the changes", "num"),
+    "bf_n": ("pairs", "int"),
+    "bf_log_bf10_default": ("BF10, JZS prior width r = 0.707 (default)", "ln_bf"),
+    "bf_log_bf10_wide": ("BF10, JZS prior width r = 1 (wide)", "ln_bf"),
+    "bf_log_bf10_ultrawide": ("BF10, JZS prior width r = 1.414 (ultrawide)", "ln_bf"),
+    "bf_max_log_bf10": ("largest BF10 over the prior widths", "ln_bf"),
+    "bf_r_at_max": ("prior width r of the largest BF10", "num"),
+    "trend_mean": ("prior mean of the natural change without massage", "num"),
+    "trend_sd": ("prior SD of that natural change", "num"),
+    "tipping_point_p_effect_gt_0": (
+        "natural change at which P(effect > 0) falls below its threshold",
+        "num",
+    ),
+    "tipping_point_p_effect_gt_mcid": (
+        "natural change at which P(effect > MCID) falls below its threshold",
+        "num",
+    ),
+    "prob_positive_threshold": ("threshold on P(effect > 0)", "p_bound"),
+    "prob_mcid_threshold": ("threshold on P(effect > MCID)", "p_bound"),
+    "naive_effect_median": ("effect median if nothing changes without massage", "num"),
+    "naive_p_effect_gt_0": ("P(effect > 0) if nothing changes without massage", "prob"),
+    "naive_p_effect_gt_mcid": ("P(effect > MCID) if nothing changes without massage", "prob"),
+    "effect_median": ("effect median after the natural change", "num"),
+    "effect_ci95_low": ("lower end of its 95 % interval", "num"),
+    "effect_ci95_high": ("upper end of its 95 % interval", "num"),
+    "p_effect_gt_0": ("P(effect > 0) after the natural change", "prob"),
+    "p_effect_gt_mcid": ("P(effect > MCID) after the natural change", "prob"),
+    "n": ("participants (published)", "int"),
+    "p_threshold": ("published bound on p (SPSS prints 0.000 below it)", "p_bound"),
+    "alternative": ("direction of the test", "text"),
+    "prior": ("prior on the standardised effect δ", "text"),
+    "prior_scale": ("its scale", "num"),
+    "n_sim": ("simulated datasets per point of the power curve", "int"),
+    "seed": ("seed of the simulation", "id"),
+    "critical_w_plus": ("smallest W+ that gives p below the bound", "int"),
+    "delta_median": ("standardised effect δ, posterior median", "num"),
+    "delta_ci95_low": ("lower end of its 95 % interval", "num"),
+    "delta_ci95_high": ("upper end of its 95 % interval", "num"),
+    "p_delta_gt_0_5": ("P(δ > 0.5)", "prob"),
+}
+"""How each headline number of a sensitivity analysis is written in the report.
+
+Keys not listed (a newer analysis, an older summary) are written with their key
+as the label and a format chosen by their type (:func:`summary_rows`): never as a
+raw ``key: 20000.000`` dump."""
+
+HIDDEN_SUMMARY_KEYS = frozenset({"refit_seconds", "compile_seconds"})
+"""Bookkeeping a reader of the report does not need (the run's timings are in its footer)."""
+
+
+def fmt_summary_value(value: Any, kind: str) -> str:
+    """One headline number in the format its kind asks for.
+
+    Kinds: ``int`` (whole, with thousands separators), ``id`` (whole, without them:
+    a seed), ``num`` (2 decimals),
+    ``prob`` (:func:`fmt_prob`), ``p_bound`` (a threshold as given: 0.0005, never
+    rounded to 0.001), ``ln_bf`` (a natural-log Bayes factor, written with its
+    base-10 log and the factor), ``text``.
+
+    Examples
+    --------
+    >>> fmt_summary_value(20000.0, "int"), fmt_summary_value(0.0005, "p_bound")
+    ('20,000', '0.0005')
+    >>> fmt_summary_value(23.0259, "ln_bf")
+    'ln BF10 = 23.03 (log10 BF10 = 10.00; BF10 = 1.0 × 10^10)'
+    """
+    number = _number(value)
+    if value is None:
+        return "—"
+    if kind == "text" or number is None:
+        return str(value)
+    if kind == "id":
+        return str(int(number)) if math.isfinite(number) else fmt_num(number)
+    if number is None or (isinstance(number, float) and math.isnan(number)):
+        return "—"
+    if kind == "int":
+        return f"{int(number):,}" if math.isfinite(number) else fmt_num(number)
+    if kind == "prob":
+        return fmt_prob(number)
+    if kind == "p_bound":
+        return f"{number:g}"
+    if kind == "ln_bf":
+        if not math.isfinite(number):
+            return fmt_bf(math.exp(number) if number < 0 else math.inf)
+        log10 = number / math.log(10)
+        bf = fmt_bf(math.exp(number)) if number < 700 else f"10^{log10:.0f}"
+        return f"ln BF10 = {number:.2f} (log10 BF10 = {log10:.2f}; BF10 = {bf})"
+    return fmt_num(number)
+
+
+def summary_rows(summary: Any) -> list[tuple[str, str]]:
+    """A sensitivity analysis's headline numbers as (label, text) rows for the report.
+
+    Examples
+    --------
+    >>> rows = summary_rows({"n_sim": 20000, "p_threshold": 0.0005, "refit_seconds": 3.2})
+    >>> [text for _, text in rows]
+    ['20,000', '0.0005']
+    >>> summary_rows({"new_count": 12.0, "new_value": 0.123456})
+    [('new count', '12'), ('new value', '0.123')]
+    """
+    rows = []
+    for key, value in dict(summary or {}).items():
+        if key in HIDDEN_SUMMARY_KEYS:
+            continue
+        label, kind = SUMMARY_LABELS.get(key, (None, None))
+        if label is None:
+            label = str(key).replace("_", " ")
+            number = _number(value)
+            if "log_bf" in str(key):
+                kind = "ln_bf"
+            elif number is not None and math.isfinite(number) and float(number).is_integer():
+                kind = "int"
+            elif number is not None:
+                rows.append((label, fmt_num(number, 3)))
+                continue
+            else:
+                kind = "text"
+        rows.append((label, fmt_summary_value(value, kind)))
+    return rows
+
+
+def sensitivity_sentence(item: Any, unit: str | None = None) -> str:
+    """One plain sentence with the result of a sensitivity highlight ("" if none is known).
+
+    Examples
+    --------
+    >>> sensitivity_sentence({"name": "published_p", "summary": {"n": 24,
+    ...     "p_threshold": 0.0005, "delta_median": 1.1, "delta_ci95_low": 0.7,
+    ...     "delta_ci95_high": 2.0, "p_delta_gt_0_5": 0.97}})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    'From n = 24 and p < 0.0005 alone, the standardised effect δ has posterior median 1.10
+    (95 % interval 0.70 to 2.00), and P(δ > 0.5) = 0.970.'
+    """
+    name = item.get("name") if hasattr(item, "get") else None
+    s = dict(item.get("summary") or {}) if hasattr(item, "get") else {}
+    units = f" {unit}" if unit else ""
+    try:
+        if name == "published_p":
+            return (
+                f"From n = {fmt_summary_value(s['n'], 'int')} and p < "
+                f"{fmt_summary_value(s['p_threshold'], 'p_bound')} alone, the standardised "
+                f"effect δ has posterior median {fmt_num(s['delta_median'])} (95 % interval "
+                f"{fmt_num(s['delta_ci95_low'])} to {fmt_num(s['delta_ci95_high'])}), and "
+                f"P(δ > 0.5) = {fmt_prob(s['p_delta_gt_0_5'])}."
+            )
+        if name == "prior_grid":
+            return (
+                f"Across {fmt_summary_value(s['n_settings'], 'int')} priors, the posterior "
+                f"median of the effect runs from {fmt_num(s['effect_median_min'])} to "
+                f"{fmt_num(s['effect_median_max'])}{units}, the smallest P(effect > 0) is "
+                f"{fmt_prob(s['p_effect_gt_0_min'])}, and P(effect > MCID) runs from "
+                f"{fmt_prob(s['p_effect_gt_mcid_min'])} to {fmt_prob(s['p_effect_gt_mcid_max'])}."
+            )
+        if name == "bias":
+            first = (
+                f"A natural rise of {fmt_num(s['tipping_point_p_effect_gt_0'])}{units} over the "
+                "three days, with no massage effect, would bring P(effect > 0) below "
+                f"{fmt_summary_value(s['prob_positive_threshold'], 'p_bound')}"
+            )
+            tip = _number(s["tipping_point_p_effect_gt_mcid"])
+            mcid_bound = fmt_summary_value(s["prob_mcid_threshold"], "p_bound")
+            if tip is not None and tip < 0:
+                second = f"P(effect > MCID) is below {mcid_bound} even with no natural rise"
+            else:
+                second = (
+                    f"one of {fmt_num(tip)}{units} would bring P(effect > MCID) below {mcid_bound}"
+                )
+            return f"{first}; {second}."
+    except (KeyError, TypeError):
+        return ""
+    return ""

@@ -48,6 +48,8 @@ from milkbayes.report.formatting import (
     fmt_value,
     md_cell,
     md_escape,
+    sensitivity_sentence,
+    summary_rows,
 )
 from milkbayes.storage import atomic_write_bytes, atomic_write_text
 
@@ -73,7 +75,7 @@ __all__ = [
     "is_report_folder",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 """Version of the JSON summary's layout. Bump the major part on any breaking change."""
 
 REQUIRED_SECTIONS = (
@@ -85,7 +87,8 @@ REQUIRED_SECTIONS = (
     "comparison",
     "design_limits",
 )
-"""Top-level keys every summary has (``sensitivity`` is optional: None when absent)."""
+"""Top-level keys every summary has (``sensitivity`` and, since 1.1, ``published_facts``
+are optional: None or absent)."""
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """Leading characters that make spreadsheets evaluate a cell as a formula."""
@@ -142,8 +145,9 @@ DESIGN_LIMITS = (
         'Only n, five percentages and "p = 0.000" are public. Every number in this report '
         "that depends on individual measurements comes from data reconstructed to match the "
         "published facts, not from the study's measurements. A different reconstruction "
-        "that matches them equally well can give different estimates (see the ensemble "
-        "analysis in the sensitivity tools).",
+        "that matches them equally well can give different estimates: the section "
+        "'Across reconstructions' shows each such number over reconstructions drawn under "
+        "varied assumptions, and which assumption drives it.",
     ),
     (
         'What "p = 0.000" does and does not mean',
@@ -392,6 +396,9 @@ def _check_structure(summary: Any) -> None:
         _expect(summary["sensitivity"], list, "sensitivity")
         for i, item in enumerate(summary["sensitivity"]):
             _expect(item, Mapping, f"sensitivity[{i}]")
+    if summary.get("published_facts") is not None:  # the headline, since 1.1
+        _expect(summary["published_facts"], Mapping, "published_facts")
+        _expect(summary["published_facts"].get("bottom_line"), str, "published_facts.bottom_line")
     priors = summary["bayes"].get("priors")
     if not isinstance(priors, list) or not priors:
         raise ReportError("summary key 'bayes.priors' must be a non-empty list")
@@ -428,7 +435,15 @@ def _environment(kind: str = "html"):
     env.filters.update(
         num=fmt_num, ci=fmt_ci, prob=fmt_prob, pval=fmt_p, bf=fmt_bf, value=fmt_value, md=md_cell
     )
+    env.filters.update(readable=summary_rows, sentence=sensitivity_sentence, kind=_fmt_kind)
     return env
+
+
+def _fmt_kind(value: Any, kind: str, digits: int = 2) -> str:
+    """A number of the ensemble table by its kind: ``prob``, ``log10`` or outcome units."""
+    if kind == "prob":
+        return fmt_prob(value)
+    return fmt_num(value, digits)
 
 
 def _figure_data(summary: Mapping[str, Any], figures: Mapping[str, bytes]) -> dict:

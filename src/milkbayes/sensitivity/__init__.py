@@ -13,7 +13,8 @@ module                   function                           what it varies
                          :func:`bf_robustness`              effect; the JZS BF against r
 ``likelihood``           :func:`likelihood_variants`        normal, Student-t, log-normal
 ``leave_one_out``        :func:`influence`                  each mother left out in turn
-``ensemble``             :func:`reconstruction_ensemble`    K reconstructions of the data
+``ensemble``             :func:`assumption_ensemble`,       the generator's assumptions
+                         :func:`reconstruction_ensemble`    (rejection ABC), or its seed
 ``published_p``          :func:`published_p_posterior`      nothing but "n = 24, p < .0005"
 ``power``                :func:`power_curve`,               (the likelihood of the
                          :func:`rejection_thresholds`,      published p: the test's power)
@@ -39,7 +40,13 @@ Examples
 
 from milkbayes.sensitivity.bias import TREND_PRIORS, TrendPrior, bias_analysis, tipping_points
 from milkbayes.sensitivity.common import FAST_SAMPLER, SamplerOptions, SensitivityResult
-from milkbayes.sensitivity.ensemble import reconstruction_ensemble
+from milkbayes.sensitivity.ensemble import (
+    DEFAULT_VARY,
+    Vary,
+    assumption_ensemble,
+    propose_reconstructions,
+    reconstruction_ensemble,
+)
 from milkbayes.sensitivity.leave_one_out import influence
 from milkbayes.sensitivity.likelihood import LIKELIHOOD_EXTRA_KEYS, likelihood_variants
 from milkbayes.sensitivity.power import (
@@ -64,6 +71,10 @@ from milkbayes.sensitivity.report_highlights import highlights
 
 __all__ = [
     "BF_R_MARKS",
+    "DEFAULT_VARY",
+    "Vary",
+    "assumption_ensemble",
+    "propose_reconstructions",
     "DELTA_GRID_LOCATIONS",
     "DELTA_GRID_SCALES",
     "FAST_SAMPLER",

@@ -34,7 +34,13 @@ from milkbayes.sensitivity.common import (
     require,
 )
 
-__all__ = ["TREND_PRIORS", "TrendPrior", "bias_analysis", "tipping_points"]
+__all__ = [
+    "TREND_PRIORS",
+    "TrendPrior",
+    "bias_analysis",
+    "stage_trend_prior",
+    "tipping_points",
+]
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,31 @@ TREND_PRIORS: Mapping[str, TrendPrior] = MappingProxyType(
 )
 """Default trend priors by outcome kind. They are assumptions, stated so they can be
 argued with; :func:`bias_analysis` takes ``trend_mean`` and ``trend_sd`` to change them."""
+
+
+def stage_trend_prior(stage: str, level: float, unit: str = "ml") -> TrendPrior:
+    """The natural-trend prior for a volume outcome at a stage of lactation, with sources.
+
+    ``early`` (first postpartum days) is a large natural rise, ``established`` (about
+    1 to 6 months, the paper's working mothers) no trend on average; the numbers and
+    their sources are :func:`milkbayes.literature.stage_trend`'s, scaled by ``level``
+    (the typical pre volume).
+
+    Examples
+    --------
+    >>> prior = stage_trend_prior("established", 15.0)
+    >>> prior.mean, round(prior.sd, 2)
+    (0.0, 2.49)
+    """
+    from milkbayes.literature import stage_trend
+
+    numbers = stage_trend(stage, level)
+    return TrendPrior(
+        mean=float(numbers["mean"]),
+        sd=float(numbers["sd"]),
+        unit=unit,
+        rationale=numbers["rationale"] + f" Level: {level:.3g} {unit} (mean pre volume).",
+    )
 
 
 def _prob_exceeds(
@@ -244,6 +275,7 @@ def bias_analysis(
     prob_mcid: float = 0.5,
     sampler: SamplerOptions = DEFAULT_SAMPLER,
     fit_result=None,
+    stage: str | None = None,
 ) -> SensitivityResult:
     """Bias analysis of the single-group design: the natural rise without massage.
 
@@ -262,6 +294,12 @@ def bias_analysis(
         The decision thresholds of :func:`tipping_points`.
     fit_result : milkbayes.engine.fit.FitResult, optional
         A fit to reuse instead of fitting again.
+    stage : {"early", "established"}, optional
+        Stage of lactation: the default trend prior comes from
+        :func:`stage_trend_prior` (sourced, scaled by the mean pre volume) instead of
+        :data:`TREND_PRIORS`. Volumes only; ``trend_mean``/``trend_sd`` still win.
+        The paper's working mothers were in established lactation
+        (:data:`milkbayes.literature.PAPER_STAGE`).
 
     Returns
     -------
@@ -294,6 +332,14 @@ def bias_analysis(
             default_trend.sd * factor,
             default_trend.unit,
             default_trend.rationale,
+        )
+    if stage is not None:
+        if study.outcome.kind != "volume":
+            raise PriorError(
+                f"--stage sets a trend prior for volumes; the outcome is {study.outcome.kind!r}"
+            )
+        default_trend = stage_trend_prior(
+            stage, float(np.mean(study.table["pre"])), study.outcome.unit or "ml"
         )
     trend = TrendPrior(
         mean=default_trend.mean if trend_mean is None else float(trend_mean),

@@ -217,7 +217,9 @@ def prior_grid(
     likelihood : str, optional
         The model's likelihood (its default if omitted).
     base_prior : str, path or PriorSet
-        The set that supplies every other hyperparameter.
+        The set that supplies every other hyperparameter. With ``"literature"``
+        its own effect location and scale join the grid (``summary`` then holds
+        ``literature_location``, ``literature_scale`` and its P(effect > MCID)).
     prior_keys : (str, str), optional
         The (location, scale) hyperparameters to vary, for models not in
         :data:`PRIOR_GRID_KEYS`.
@@ -280,6 +282,13 @@ def prior_grid(
     require(len(locations) >= 1 and len(scales) >= 1, "give at least one location and scale")
     require(all(float(s) > 0 for s in scales), "every prior scale must be positive")
     base = resolve_prior(base_prior, study, module.NAME)
+    literature_point = None
+    if base.name == "literature" and location_key in base.values and scale_key in base.values:
+        # the literature prior's own effect prior joins the grid, so the heat map
+        # shows where the evidence-based prior sits among the alternatives
+        literature_point = (float(base.values[location_key]), float(base.values[scale_key]))
+        locations = sorted({float(v) for v in locations} | {literature_point[0]})
+        scales = sorted({float(v) for v in scales} | {literature_point[1]})
     lean_model = without_extra_summary(module)
 
     rows, compile_seconds, start = [], 0.0, time.perf_counter()
@@ -313,6 +322,10 @@ def prior_grid(
         "p_effect_gt_mcid_max": float(table.p_effect_gt_mcid.max()),
         **bf_summary,
     }
+    if literature_point is not None:
+        at = table[(table.location == literature_point[0]) & (table.scale == literature_point[1])]
+        summary["literature_location"], summary["literature_scale"] = literature_point
+        summary["literature_p_effect_gt_mcid"] = float(at.p_effect_gt_mcid.iloc[0])
     notes = (
         f"Prior on the {prior_on}: location x scale, {len(rows)} settings; every other "
         f"hyperparameter from the '{base.name}' set.",

@@ -24,11 +24,20 @@ from matplotlib.figure import Figure
 from scipy import optimize, stats
 
 from milkbayes.errors import PriorError, SensitivityError
+from milkbayes.frequentist.null_distribution import exact_null_distribution
 from milkbayes.published import N_PARTICIPANTS, SPSS_P_THRESHOLD
 from milkbayes.sensitivity.common import SensitivityResult, require, whole_number
 from milkbayes.sensitivity.power import pitman_power, power_curve, wilcoxon_critical_w_plus
 
-__all__ = ["PUBLISHED_P_THRESHOLDS_OF_INTEREST", "published_p_posterior"]
+__all__ = [
+    "PUBLISHED_P_THRESHOLDS_OF_INTEREST",
+    "BF_PRIORS",
+    "PublishedFactsBayesFactor",
+    "null_probability_of_published_event",
+    "published_facts_bayes_factor",
+    "published_facts_bf_point",
+    "published_p_posterior",
+]
 
 
 def _delta_prior(prior: str, scale: float):
@@ -313,3 +322,218 @@ def _published_p_figure(
     )
     right.legend(frameon=False)
     return figure
+
+
+# ----------------------------------------------------------------------------- Bayes factor
+def null_probability_of_published_event(
+    n: int = N_PARTICIPANTS, p_threshold: float = SPSS_P_THRESHOLD
+) -> float:
+    r"""P(SPSS two-sided p < threshold and post > pre | no effect), exactly.
+
+    With n untied non-zero changes (continuous changes have no ties and no zeros,
+    almost surely) SPSS's Z is a monotone function of W+, so the event is
+    :math:`W^+ \ge c` with c from :func:`wilcoxon_critical_w_plus`, and its null
+    probability is the upper tail of the exact signed-rank distribution
+    (:func:`milkbayes.frequentist.null_distribution.exact_null_distribution` of the
+    ranks 1..n). This is the *untied* value; data recorded to 0.1 ml can tie, and
+    with ties the conditional null probability moves a little with the tie pattern
+    (which the paper does not give).
+
+    Examples
+    --------
+    >>> round(null_probability_of_published_event(24) * 1e5, 2)  # W+ >= 272 of 300
+    8.77
+    """
+    critical = wilcoxon_critical_w_plus(int(n), p_threshold)
+    _require_attainable(int(n), float(p_threshold), critical)
+    values, pmf = exact_null_distribution(np.arange(1, int(n) + 1))
+    return float(pmf[values >= critical].sum())
+
+
+@dataclass(frozen=True)
+class PublishedFactsBayesFactor:
+    """The Bayes factor of the published event, H1 (an effect) against H0 (none).
+
+    Attributes
+    ----------
+    bf10 : dict
+        ``{label: BF10}`` for each prior on delta under H1 (see
+        :func:`published_facts_bayes_factor`).
+    upper_bound : float
+        ``1 / p_h0``: the largest BF10 any alternative can give, since
+        P(event | H1) <= 1.
+    p_h0 : float
+        P(event | H0), exact, untied (:func:`null_probability_of_published_event`).
+    critical_w_plus : int
+    n, p_threshold, distribution, n_sim, seed
+        The settings.
+    """
+
+    bf10: Mapping[str, float]
+    upper_bound: float
+    p_h0: float
+    critical_w_plus: int
+    n: int
+    p_threshold: float
+    distribution: str
+    n_sim: int
+    seed: int
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {
+            "bf10": dict(self.bf10),
+            "upper_bound": self.upper_bound,
+            "p_h0": self.p_h0,
+            "critical_w_plus": self.critical_w_plus,
+            "n": self.n,
+            "p_threshold": self.p_threshold,
+            "distribution": self.distribution,
+            "n_sim": self.n_sim,
+            "seed": self.seed,
+            "h0_ties": "untied (continuous changes)",
+        }
+
+
+BF_PRIORS = (
+    ("cauchy_0.707_one_sided", "cauchy", math.sqrt(2) / 2, True),
+    ("cauchy_0.707_two_sided", "cauchy", math.sqrt(2) / 2, False),
+    ("normal_1_one_sided", "normal", 1.0, True),
+)
+"""The priors on delta under H1 of :func:`published_facts_bayes_factor`: label,
+family, scale, one-sided (delta > 0 only, the prior's positive half renormalised)."""
+
+
+def published_facts_bayes_factor(
+    n: int = N_PARTICIPANTS,
+    p_threshold: float = SPSS_P_THRESHOLD,
+    *,
+    distribution: str = "normal",
+    n_sim: int = 20_000,
+    seed: int = 20241,
+    delta_grid: np.ndarray | None = None,
+) -> PublishedFactsBayesFactor:
+    r"""Bayes factor of "n = 24, SPSS p < .0005, output rose": effect against no effect.
+
+    Parameters
+    ----------
+    n, p_threshold
+        The published sample size and bound on the two-sided p.
+    distribution : str
+        Shape of the changes under H1 (a key of :data:`POWER_DISTRIBUTIONS`).
+    n_sim, seed
+        Simulation size and seed of the power function.
+    delta_grid : array_like, optional
+        Integration grid through 0 (default -2 to 6 by 0.0025); beyond its top the
+        power is 1.
+
+    Returns
+    -------
+    PublishedFactsBayesFactor
+
+    Notes
+    -----
+    The published result is the event A = {p < threshold, post > pre}; the data
+    behind it are not published, so the likelihood of a hypothesis is P(A | H):
+
+    .. math::
+
+        BF_{10} = \frac{\int P(A \mid \delta)\, \pi_1(\delta)\, d\delta}{P(A \mid \delta = 0)},
+        \qquad BF_{10} \le \frac{1}{P(A \mid \delta = 0)} .
+
+    The denominator is exact (:func:`null_probability_of_published_event`,
+    8.76e-5 for n = 24); the numerator integrates the simulated power
+    (:func:`power_curve`, "greater") against the prior on delta. Against a point
+    alternative delta_1 it is power(delta_1) / P(A | H0). The bound holds for
+    every alternative: that is what a "p < .0005" can say at most, whatever raw
+    data produced it (the approach of the default Bayesian signed-rank test of van
+    Doorn et al. 2020, applied to the published event rather than to data).
+
+    References
+    ----------
+    van Doorn, J., Ly, A., Marsman, M. and Wagenmakers, E.-J. (2020). Bayesian
+    rank-based hypothesis testing for the rank sum test, the signed rank test, and
+    Spearman's rho. *Journal of Applied Statistics* 47, 2984-3006.
+
+    Examples
+    --------
+    >>> bf = published_facts_bayes_factor(n_sim=4000, seed=1)
+    >>> round(bf.upper_bound)
+    11398
+    >>> bool(bf.bf10["cauchy_0.707_two_sided"] < bf.bf10["cauchy_0.707_one_sided"] < bf.upper_bound)
+    True
+    """
+    p_h0 = null_probability_of_published_event(n, p_threshold)
+    grid = (
+        np.concatenate([np.linspace(-2.0, 0.0, 801)[:-1], np.linspace(0.0, 6.0, 2401)])
+        if delta_grid is None
+        else np.asarray(delta_grid, dtype=float)
+    )
+    require(
+        grid.ndim == 1
+        and grid.size >= 10
+        and grid[0] < 0.0 < grid[-1]
+        and np.any(grid == 0.0)
+        and np.all(np.diff(grid) > 0),
+        "delta_grid must increase through 0 (included), with at least 10 points",
+    )
+    power = power_curve(
+        grid, n, distribution=distribution, n_sim=n_sim, seed=seed, p_threshold=p_threshold
+    )
+    require(
+        power[-1] > 0.999,
+        f"the power has not reached 1 at delta = {grid[-1]:g}: widen the grid",
+    )
+    positive = grid >= 0.0
+    bf10 = {}
+    for label, family, scale, one_sided in BF_PRIORS:
+        prior = _delta_prior(family, scale)
+        weight = prior.pdf(grid) * power
+        # beyond the grid's top the power is 1; below its bottom (a fall of more than
+        # 2 SD) it is below P(A | H0) * prior.cdf(grid[0]), negligible and left out
+        beyond = float(prior.sf(grid[-1])) * power[-1]
+        if one_sided:  # the prior's positive half, renormalised
+            marginal = (float(np.trapezoid(weight[positive], grid[positive])) + beyond) / 0.5
+        else:
+            marginal = float(np.trapezoid(weight, grid)) + beyond
+        bf10[label] = float(marginal / p_h0)
+    return PublishedFactsBayesFactor(
+        bf10=bf10,
+        upper_bound=1.0 / p_h0,
+        p_h0=p_h0,
+        critical_w_plus=wilcoxon_critical_w_plus(int(n), p_threshold),
+        n=int(n),
+        p_threshold=float(p_threshold),
+        distribution=distribution,
+        n_sim=int(n_sim),
+        seed=int(seed),
+    )
+
+
+def published_facts_bf_point(
+    delta: float | np.ndarray,
+    n: int = N_PARTICIPANTS,
+    p_threshold: float = SPSS_P_THRESHOLD,
+    *,
+    distribution: str = "normal",
+    n_sim: int = 20_000,
+    seed: int = 20241,
+) -> np.ndarray:
+    """BF10 of the published event against a point alternative: power(delta) / P(A | H0).
+
+    Examples
+    --------
+    >>> bf = published_facts_bf_point([0.0, 5.0], n_sim=2000, seed=1)
+    >>> float(bf[1]) == 1 / null_probability_of_published_event()
+    True
+    """
+    p_h0 = null_probability_of_published_event(n, p_threshold)
+    power = power_curve(
+        np.atleast_1d(np.asarray(delta, dtype=float)),
+        n,
+        distribution=distribution,
+        n_sim=n_sim,
+        seed=seed,
+        p_threshold=p_threshold,
+    )
+    return power / p_h0
