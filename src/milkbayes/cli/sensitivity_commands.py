@@ -313,10 +313,13 @@ def ensemble_command(
         "ranges (see sensitivity.DEFAULT_VARY).",
     ),
     seeds_only: bool = typer.Option(
-        False, "--seeds-only", help="Vary only the seed, at the default assumptions."
+        False, "--seeds-only", metavar="", help="Vary only the seed, at the default assumptions."
     ),
     from_abc: bool = typer.Option(
-        False, "--from-abc", help="Take the members from the ABC reconstruction posterior."
+        False,
+        "--from-abc",
+        metavar="",
+        help="Take the members from the ABC reconstruction posterior.",
     ),
     max_proposals: int = typer.Option(
         None, "--max-proposals", help="Proposal budget (default 50 x k)."
