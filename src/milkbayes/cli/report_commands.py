@@ -351,7 +351,7 @@ def reanalyze(
             }
         )
     else:
-        reference = summary["bayes"]["reference_prior"]
+        reference = summary["bayes"].get("reference_prior", "neutral")
         neutral = next(p for p in summary["bayes"]["priors"] if p["prior"] == reference)
         design = summary.get("design") or {}
         if design.get("design") == "two_arm":
