@@ -164,8 +164,19 @@ def test_example_reanalyze_fits_two_arms_and_audits_its_own_description(capsys, 
         "--out",
         str(out),
         "--json",
+        "--rope",
+        "2",
+        "--prior",
+        "SKEPTICAL",
+        "--seed",
+        "7",
     )
     summary = json.loads(Path(payload["summary"]).read_text())
+    # the MCID of the study description (8 ml), the options' ROPE, prior and seed
+    settings = summary["settings"]
+    assert settings["mcid"] == 8.0 and settings["rope"] == [-2.0, 2.0]
+    assert settings["seed"] == 7 and settings["draws"] == 150
+    assert summary["bayes"]["reference_prior"] == "skeptical"
     design = summary["design"]
     assert design["design"] == "two_arm" and design["main_model"] == "two_arm"
     assert (design["n_massage"], design["n_control"]) == (20, 20)
