@@ -130,3 +130,15 @@ def test_excel_without_openpyxl_gives_the_install_hint(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"pip install 'milkbayes\[excel\]'") as caught:
         load_study(path)
     assert "mine.xlsx" in str(caught.value)
+
+
+def test_the_description_mcid_is_the_study_default(tmp_path):
+    from milkbayes.models.priors import default_mcid
+
+    data = tmp_path / "s.csv"
+    data.write_text("id,pre,post\na,10,20\nb,20,25\n")
+    about = tmp_path / "s.toml"
+    about.write_text('[study]\ntitle = "t"\n[outcome]\nkind = "volume"\nunit = "ml"\n')
+    assert default_mcid(load_study(data, description=about)) == 10.0  # the volume anchor
+    about.write_text(about.read_text() + '[mcid]\nvalue = 8.0\nsource = "a reference"\n')
+    assert default_mcid(load_study(data, description=about)) == 8.0
