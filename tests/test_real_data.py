@@ -186,7 +186,13 @@ def test_example_reanalyze_fits_two_arms_and_audits_its_own_description(capsys, 
     first = summary["bayes"]["freq_vs_bayes"][0]
     assert first["frequentist_value"] == pytest.approx(ols.params["massage"], rel=1e-10)
     assert summary["bayes"]["model"] == "two_arm"
-    assert {c[0] for c in summary["settings"]["comparison"]} == {"two_arm"}
+    # only models that use both arms are compared (two_arm, and ancova where registered)
+    from milkbayes.models.contract import model_design
+    from milkbayes.models.registry import MODEL_NAMES, load_model
+
+    both_arms = {name for name in MODEL_NAMES if model_design(load_model(name)) == "two_arm"}
+    assert "two_arm" in both_arms and "paired_change" not in both_arms
+    assert {c[0] for c in summary["settings"]["comparison"]} == both_arms
     # the audit is of the example's own description, and it holds
     audit = {row["check"]: row["status"] for row in summary["reproduction"]["audit"]}
     assert audit == {
