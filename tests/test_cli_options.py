@@ -39,6 +39,7 @@ ANALYSES = (
     ("sensitivity", "likelihood"),
     ("sensitivity", "influence"),
     ("sensitivity", "bias"),
+    ("bayes-ttest",),
     ("data", "describe"),
     ("data", "validate"),
 )

@@ -126,7 +126,13 @@ from milkbayes.comparison.quadrature import (
     log_mean_exp,
     marginalise_intercept,
 )
-from milkbayes.comparison.stacking import ComparisonRow, compare_models, stacking_weights
+from milkbayes.comparison.stacking import (
+    ComparisonRow,
+    compare_models,
+    pseudo_bma_weights,
+    stacking_weights,
+    within_noise,
+)
 from milkbayes.comparison.tables import (
     FreqVsBayesRow,
     PriorRow,
@@ -159,6 +165,8 @@ __all__ = [
     "psis_by_mother",
     "rope_statement",
     "stacked_draws",
+    "pseudo_bma_weights",
     "stacking_weights",
+    "within_noise",
     "three_prior_table",
 ]

@@ -386,27 +386,39 @@ def _design_section(study, settings: ReanalysisSettings, between) -> DesignSecti
 
 
 def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
-    from milkbayes.engine import fit as fitting
     from milkbayes.models.priors import PRIOR_NAMES
 
     fits = {}
     for k, name in enumerate(PRIOR_NAMES):
-        # only the reference fit feeds LOO-PIT and the posterior predictive check
-        reference = name == settings.reference_prior
-        fits[name] = fitting.fit(
-            settings.main_model,
-            study,
-            prior=name,
-            mcid=mcid,
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            seed=settings.seed,
-            log_likelihood=reference,
-            posterior_predictive=reference,
-        )
+        fits[name] = _main_fit(study, settings, mcid, name)
         tick("fit", k + 1, len(PRIOR_NAMES))
     return fits
+
+
+def _main_fit(study, settings: ReanalysisSettings, mcid: float, prior_name: str):
+    """The main model under one prior, as the report fits it.
+
+    ``milkbayes compare`` fits the reference prior's through this function too, so
+    that its comparison reuses the same fit as the report's and gives the same
+    numbers: a refit with other settings moves the elpd by Monte Carlo noise, which
+    was enough to flip stacking weights of 1 and 0 between the two commands.
+    """
+    from milkbayes.engine import fit as fitting
+
+    # only the reference fit feeds LOO-PIT and the posterior predictive check
+    reference = prior_name == settings.reference_prior
+    return fitting.fit(
+        settings.main_model,
+        study,
+        prior=prior_name,
+        mcid=mcid,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        log_likelihood=reference,
+        posterior_predictive=reference,
+    )
 
 
 def _main_likelihood(model: str = MAIN_MODEL) -> str:
@@ -456,6 +468,15 @@ def _bayes_section(
     # no Bayes factor of its own.
     log_bf = paired_change.jzs_log_bf10(float(t_test.t), reproduction.n)
     bf10 = math.exp(log_bf) if log_bf < 700 else float("inf")
+    # the Bayesian counterpart of the paper's Wilcoxon test, on the same snapped
+    # changes of the pairs tested: by quadrature, no sampling
+    from milkbayes.data import paired_change as snapped_change
+    from milkbayes.frequentist.reproduce import paired_rows
+    from milkbayes.models import signed_rank
+
+    pairs = paired_rows(study)
+    rank_log_bf = signed_rank.rank_bayes_factor(snapped_change(pairs.pre, pairs.post))["log_bf10"]
+    rank_bf10 = math.exp(rank_log_bf) if rank_log_bf < 700 else float("inf")
     table = compare.freq_vs_bayes_table(
         hodges_lehmann=float(exact.hodges_lehmann),
         hl_ci=(float(exact.hl_ci_low), float(exact.hl_ci_high)),
@@ -470,6 +491,7 @@ def _bayes_section(
         mcid=mcid,
         bf10=bf10,
         bf10_text="BF10 (JZS, paired model)",
+        signed_rank_bf10=rank_bf10,
     )
     return BayesSection(
         model=fits[reference_prior].model_name,
@@ -1007,6 +1029,18 @@ def _comparison_section(
             "2017, section 2.3). Each fold's model learns from fewer mothers, so a K-fold "
             "elpd is slightly pessimistic against a leave-one-out one: compare candidates "
             "whose 'method' column differs with that in mind."
+        )
+    noisy = [row.label for row in rows if row.within_noise and row.rank != 0]
+    if noisy:
+        notes.append(
+            f"Within noise: {', '.join(noisy)} differ(s) from the best model of the same "
+            f"target by less than {compare.NOISE_ELPD:g} in elpd or less than "
+            f"{compare.NOISE_SE_MULTIPLE:g} SE of the difference (Sivula, Magnusson & "
+            "Vehtari 2020). The data cannot tell these models apart: stacking weights of "
+            "1 and 0 between them are not a verdict (stacking picks one of two nearly "
+            "equal predictive distributions, and Monte Carlo noise decides which); the "
+            "pseudo-BMA+ weights (Yao et al. 2018, Bayesian bootstrap of the pointwise "
+            "elpd) show how uncertain the choice is."
         )
     notes.append(
         "Models of the change (post − pre) and models of the pair (pre, post) predict "
@@ -1575,8 +1609,14 @@ def compare_candidates(
         study = clock.run("data", lambda: load_input_study(study))
     settings = for_design(settings, study.design)
     mcid = _mcid(study, settings)
+    fits = {}
+    if any(model == settings.main_model for model, _ in settings.comparison):
+        # the report's reference fit, reused by the comparison as in the report
+        fits[settings.reference_prior] = clock.run(
+            "fit", lambda: _main_fit(study, settings, mcid, settings.reference_prior)
+        )
     section, _ = clock.run(
-        "compare", lambda: _comparison_section(study, settings, {}, mcid, clock.tick)
+        "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick)
     )
     return {
         "reconstructed": bool(study.reconstructed),
