@@ -644,6 +644,7 @@ def test_bivariate_lkj_prior_is_the_beta_form():
     assert differences[0] == pytest.approx(-normaliser, abs=1e-10)
 
 
+@pytest.mark.slow
 def test_bivariate_covariance_and_effect_approach_the_sample_values():
     """On 600 simulated mothers, Sigma and the effect approach numpy's estimates.
 
