@@ -45,6 +45,10 @@ KEY_ORDER = (
 ``mcid`` are null without ``--mcid``)."""
 
 
+FIT_PROGRESS_FIRST = 2.0
+"""Seconds before (and between) the plain progress lines of ``milkbayes fit``."""
+
+
 def register(app: typer.Typer) -> None:
     """Add ``fit`` and ``diagnose`` to ``app``."""
     app.command("fit")(fit_command)
@@ -277,13 +281,16 @@ def fit_command(
     )
     check_run_target(run_dir, force=force)  # before sampling, not after
     _warn_reconstructed(study.reconstructed)
+    from milkbayes.progress import progress_reporter
+
     console = _stderr_console()
-    with console.status(
-        _literal(
-            f"fitting {module.NAME} ({likelihood}, prior "
-            f"{prior_set.name}): {chains} chains x {draws} draws"
-        )
-    ):
+    console.print(
+        f"fitting {module.NAME} ({likelihood}, prior {prior_set.name}): "
+        f"{chains} chains x {draws} draws",
+        markup=False,
+    )
+    # a fit takes seconds: plain lines (stderr not a terminal) from 2 s on, every 2 s
+    with progress_reporter(first=FIT_PROGRESS_FIRST, interval=FIT_PROGRESS_FIRST) as progress:
         result = fit(
             module.NAME,
             study,
@@ -295,9 +302,11 @@ def fit_command(
             chains=chains,
             seed=seed,
             target_accept=target_accept,
+            stage_progress=progress,
         )
-    with console.status(_literal(f"writing {run_dir}")):
+        progress("write", 0, 1)
         saved = save_run(result, run_dir, force=force, command_line=_command_line(ctx))
+        progress("write", 1, 1)
     console.print(f"run saved in {saved}", markup=False)
     rows = [row.as_dict() for row in result.diagnostics.rows]
     _shout_failures(rows, module.NAME)

@@ -232,6 +232,7 @@ def fit(
     posterior_predictive: bool = True,
     inputs: Any = None,
     target_accept: float | None = None,
+    stage_progress: Any = None,
 ) -> FitResult:
     """Fit a model to a study with nutpie, compiling the model at most once per process.
 
@@ -265,6 +266,11 @@ def fit(
     target_accept : float, optional
         Step-size adaptation target in (0, 1); default the model's ``TARGET_ACCEPT``
         or :data:`DEFAULT_TARGET_ACCEPT`.
+    stage_progress : callable(stage, done, total), optional
+        Told ``("fit", done, 100)`` as the fit moves through its steps, weighted by
+        their usual share of a fit's time (:data:`FIT_STEPS`), so that a progress
+        reporter (:func:`milkbayes.progress.progress_reporter`) can estimate the
+        time left.
 
     Returns
     -------
@@ -295,7 +301,10 @@ def fit(
     # Before sampling: nutpie's initial point (each prior's support point, jittered) is
     # computed from the PyMC model's data, so they must be this fit's, not the
     # previous fit's; otherwise a fit's draws would depend on what the process ran before.
+    step = _step_reporter(stage_progress)
+    step("start")
     entry, values, compile_seconds = prepared_model(module, inputs, prior_set, likelihood)
+    step("compile")
     start = time.perf_counter()
     tree, sampler_seconds = sample_complete(
         with_data(entry.compiled, values),
@@ -307,18 +316,23 @@ def fit(
         target_accept=target_accept,
     )
     sample_seconds = time.perf_counter() - start
+    step("sample")
     tree = _add_deterministics(tree, entry)
     tree = _relabel(tree, inputs.coords)
     if log_likelihood:
         tree = _add_log_likelihood(tree, entry.model)
+    step("log-likelihood")
     if posterior_predictive:
         tree = add_posterior_predictive(tree, entry.model, seed)
+    step("predictive")
     tree.attrs.update(tree_attrs(module, likelihood, prior_set, seed, study))
     summary = summarise(tree, module, inputs, prior_set, mcid)
+    diagnostics = convergence_report(tree)
+    step("summary")
     return FitResult(
         tree=tree,
         summary=summary,
-        diagnostics=convergence_report(tree),
+        diagnostics=diagnostics,
         model_name=module.NAME,
         likelihood=likelihood,
         prior=prior_set,
@@ -334,6 +348,33 @@ def fit(
         model_script_sha256=model_script_sha256(module),
         model_module=module,
     )
+
+
+FIT_STEPS = (
+    ("start", 0),
+    ("compile", 35),
+    ("sample", 55),
+    ("log-likelihood", 65),
+    ("predictive", 85),
+    ("summary", 100),
+)
+"""Steps of :func:`fit` and the share of the fit done at the end of each (of 100).
+
+From profiles of ``milkbayes fit`` on the bundled data with warm caches (benchmarks/
+bench_cli_latency.py --profile): loading the compiled model dominates, then the
+sampling, the posterior predictive draws, the log-likelihood and the summary with
+its diagnostics. Only the estimate of the time left depends on these shares."""
+
+
+def _step_reporter(stage_progress: Any):
+    """``step(name)``: tell ``stage_progress`` that step ``name`` of :data:`FIT_STEPS` ended."""
+    done = dict(FIT_STEPS)
+
+    def step(name: str) -> None:
+        if stage_progress is not None:
+            stage_progress("fit", done[name], 100)
+
+    return step
 
 
 def _add_deterministics(tree: xr.DataTree, entry: CacheEntry) -> xr.DataTree:
