@@ -289,3 +289,22 @@ def test_every_mcid_states_its_source(outcome, words):
     assert mcid_source(study, default_mcid(study) + 1.0).startswith("given by the user")
     if outcome.kind == "continuous":  # half an SD of pre [1, 3], in the data's units
         assert line.startswith(f"MCID = {0.5 * 2**0.5:.3g} units ")
+
+
+def test_a_study_description_s_mcid_carries_the_description_s_source():
+    """A description's MCID is the study's default (default_mcid); its source says so."""
+    import dataclasses
+
+    import pandas as pd
+
+    from milkbayes.data.study import study_from_frame
+    from milkbayes.data.study_description import StudyDescription
+    from milkbayes.models.priors import default_mcid, mcid_statement
+
+    frame = pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 3.0], "post": [2.0, 5.0]})
+    study = study_from_frame(frame, outcome=VOLUME)
+    described = dataclasses.replace(
+        study, description=StudyDescription(title="t", mcid=8.0, mcid_source="our panel")
+    )
+    assert default_mcid(described) == 8.0
+    assert mcid_statement(described) == "MCID = 8 ml (source: the study description: our panel)"

@@ -153,6 +153,9 @@ def default_mcid(study: Study) -> float:
     - scores: 2 points per 10 checklist points (scale ``max_score / 10``);
     - continuous outcomes: half a standard deviation of ``pre`` (scale ``SD(pre)``).
 
+    A study description that states an MCID (``[mcid] value``, with its source) wins:
+    it is that study's own definition.
+
     Examples
     --------
     >>> import pandas as pd
@@ -164,6 +167,10 @@ def default_mcid(study: Study) -> float:
     """
     from milkbayes.models.contract import outcome_scaling
 
+    # a study description that states an MCID (with its source) is the study's own
+    described = getattr(getattr(study, "description", None), "mcid", None)
+    if described is not None:
+        return float(described)
     return float(ANCHORS[study.outcome.kind].mcid * outcome_scaling(study)[1])
 
 
@@ -245,7 +252,8 @@ def mcid_source(study: Study, mcid: Any = None) -> str:
         The data; its outcome kind picks the source.
     mcid : float, optional
         A user's MCID; when given and different from :func:`default_mcid`, the source
-        is the user.
+        is the user. A study description's MCID (:func:`default_mcid` takes it) is
+        sourced by the description's own ``[mcid] source``.
 
     Returns
     -------
@@ -263,6 +271,10 @@ def mcid_source(study: Study, mcid: Any = None) -> str:
     default = default_mcid(study)
     if mcid is not None and float(mcid) != default:
         return f"given by the user (default {default:.3g} {_study_unit(study)})"
+    description = getattr(study, "description", None)
+    if getattr(description, "mcid", None) is not None:
+        stated = getattr(description, "mcid_source", None) or "no source stated"
+        return f"the study description: {stated}"
     return ANCHORS[study.outcome.kind].mcid_source
 
 
@@ -750,7 +762,8 @@ def literature_prior(outcome: Outcome, model_name: str, path: str | Path | None 
     then summarised in the family each model takes, since the models cannot take a
     mixture:
 
-    - ``prepost_hierarchical``, ``two_arm``: ``effect_mu``, ``effect_sigma`` = the
+    - ``prepost_hierarchical``, ``prepost_bivariate``, ``two_arm``, ``ancova``:
+      ``effect_mu``, ``effect_sigma`` = the
       mixture's mean and SD (moment-matched normal), in ml for volumes and in SD
       units for continuous outcomes (the SMD scale);
     - ``paired_change``, ``signed_rank``: ``delta_loc``, ``delta_scale`` = the
