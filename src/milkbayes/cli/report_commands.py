@@ -82,7 +82,8 @@ def reanalyze(
         None,
         "--mcid",
         help="Minimal clinically important difference, in outcome units (default: the "
-        "study description's, else 10 ml / 2 points per 10 / half an SD of pre).",
+        "study description's, else 6.3 ml (half the SD of a feed) / 2 points per 10 / "
+        "half an SD of pre).",
     ),
     rope: float = typer.Option(
         None,
