@@ -785,7 +785,7 @@ def literature_prior(outcome: Outcome, model_name: str, path: str | Path | None 
     >>> prior.name, prior.values["effect_mu"] > 0, prior.values["effect_sigma"] > 10
     ('literature', True, True)
     """
-    from milkbayes.literature import derived_prior, literature_mcid
+    from milkbayes.literature import derived_prior
 
     _check_model(model_name)
     kind = _check_kind(outcome, model_name)
@@ -806,18 +806,12 @@ def literature_prior(outcome: Outcome, model_name: str, path: str | Path | None 
         values["effect_mu"] = float(numbers[section]["mixture_mean"])
         values["effect_sigma"] = float(numbers[section]["mixture_sd"])
         how = f"moment-matched normal of the robust mixture ({section} scale)"
-    mcid = literature_mcid()
+    # the volume beliefs are already stated against the literature MCID (ANCHORS)
     beliefs = _beliefs(values, kind, model_name, outcome)
-    if kind == "volume" and "effect_mu" in values:
-        dist = stats.norm(values["effect_mu"], values["effect_sigma"])
-        beliefs.append(
-            f"P(effect > literature MCID {mcid['value']:g} ml) = "
-            f"{_percent(dist.sf(mcid['value']))} (half an SD of a feed, Kent et al. 2006)"
-        )
     rationale = (
         f"From the Bayesian meta-analysis of the published oxytocin-massage studies "
         f"(milkbayes meta-analysis): the predictive distribution of a new study, mixed "
-        f"{weight:g} : {1 - weight:g} with the neutral prior (robust MAP prior, Schmidli "
+        f"{weight:g} : {1 - weight:g} with a vague prior (robust MAP prior, Schmidli "
         f"et al. 2014; down-weighted because the evidence is one RCT, two "
         f"non-randomised and one one-group study, read from abstracts), summarised as "
         f"a {how}. Other hyperparameters: neutral."
