@@ -55,6 +55,7 @@ True
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -73,7 +74,7 @@ from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.models.priors import default_mcid
 from milkbayes.models.registry import load_model
 from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
-from milkbayes.reanalysis.headline import published_facts_section
+from milkbayes.reanalysis.headline import headline_posterior, published_facts_section
 from milkbayes.reanalysis.sections import (
     AuditRow,
     BayesSection,
@@ -722,11 +723,25 @@ class _BackgroundWork:
             if sensitivity
             else None
         )
-        self._ensemble = (
-            self._pool.submit(_ensemble_result, study, settings, mcid)
+        # the ensemble waits for the headline's ABC posterior (submit_ensemble)
+        self._ensemble_args = (
+            (study, settings, mcid)
             if sensitivity and _ensemble_scenario(study) is not None
             else None
         )
+        self._ensemble = None
+        self._ensemble_lock = threading.Lock()
+
+    def submit_ensemble(self, posterior) -> None:
+        """Queue the ensemble, its members taken from ``posterior`` (once; thread-safe).
+
+        Called when the headline's posterior is ready, from the headline's thread;
+        the worker runs it after the comparison and the sensitivity highlights.
+        """
+        with self._ensemble_lock:
+            if self._ensemble_args is None or self._ensemble is not None:
+                return
+            self._ensemble = self._pool.submit(_ensemble_result, *self._ensemble_args, posterior)
 
     def comparison_result(self) -> dict:
         """``_candidates_cv``'s result for :attr:`candidates` (waits for the worker)."""
@@ -736,8 +751,13 @@ class _BackgroundWork:
         """``_sensitivity_section``'s result (waits for the worker)."""
         return self._sensitivity.result()
 
-    def ensemble_result(self) -> dict | None:
-        """``_ensemble_result``'s result (waits for the worker); None when not submitted."""
+    def ensemble_result(self, posterior=None) -> dict | None:
+        """``_ensemble_result``'s result (waits for the worker); None when there is none.
+
+        ``posterior`` is submitted first if the headline's callback has not done so.
+        """
+        if posterior is not None:
+            self.submit_ensemble(posterior)
         return self._ensemble.result() if self._ensemble is not None else None
 
     def close(self) -> None:
@@ -974,6 +994,19 @@ def _start_headline(fast: bool) -> Future:
         pool.shutdown(wait=False)
 
 
+def _queue_ensemble(background: _BackgroundWork, done: Future, fast: bool) -> None:
+    """Hand the headline's posterior to the worker's ensemble (a Future's callback).
+
+    A failed headline queues nothing: its error is raised where the headline is awaited.
+    """
+    if done.cancelled() or done.exception() is not None:
+        return
+    try:
+        background.submit_ensemble(headline_posterior(fast=fast))
+    except RuntimeError:  # the worker was shut down meanwhile (an error or Ctrl-C)
+        pass
+
+
 def _ensemble_scenario(study) -> str | None:
     """The generator's scenario of a reconstructed study, or None (no ensemble for it)."""
     from milkbayes.datasets import SCENARIOS
@@ -985,12 +1018,21 @@ def _ensemble_scenario(study) -> str | None:
     return scenario if scenario in SCENARIOS else None
 
 
-def _ensemble_result(study, settings: ReanalysisSettings, mcid: float) -> dict | None:
+def _ensemble_result(
+    study, settings: ReanalysisSettings, mcid: float, posterior=None
+) -> dict | None:
     """The reconstruction ensemble's tables and figure, as plain data (it crosses processes).
 
     None for measured data, for a reconstruction of unknown scenario, or with
     ``ensemble_k`` 0: the ensemble varies the generator's assumptions, so it
     exists only where a generator made the data.
+
+    With ``posterior`` (the headline's :class:`~milkbayes.reconstruction.ReconstructionPosterior`,
+    see :func:`milkbayes.reanalysis.headline.headline_posterior`) the members are
+    accepted datasets of that posterior, so the numbers in ml across reconstructions
+    and the unit-free headline come from one posterior; without it, the assumptions
+    are drawn from the ensemble's default ranges
+    (:data:`milkbayes.sensitivity.ensemble.DEFAULT_VARY`, as ``sensitivity ensemble``).
     """
     from milkbayes.sensitivity import SamplerOptions, assumption_ensemble
     from milkbayes.storage import figure_bytes
@@ -1002,6 +1044,8 @@ def _ensemble_result(study, settings: ReanalysisSettings, mcid: float) -> dict |
         scenario,
         settings.ensemble_k,
         settings.seed,
+        from_abc=posterior is not None,
+        posterior=posterior,
         model=MAIN_MODEL,
         mcid=mcid,
         sampler=SamplerOptions(
@@ -1011,8 +1055,17 @@ def _ensemble_result(study, settings: ReanalysisSettings, mcid: float) -> dict |
             seed=settings.seed,
         ),
     )
+    summary = dict(result.summary)
+    if posterior is not None:
+        summary["varied"] = (
+            "members taken from the reconstruction posterior behind the headline "
+            f"(the same ABC run: {posterior.n_proposals:,} proposals, seed {posterior.seed}; "
+            "every assumption of the generator drawn from its prior and kept when its "
+            f"dataset matches the paper), {summary['k']} of its accepted {scenario} "
+            "draws spread evenly"
+        )
     return {
-        "summary": dict(result.summary),
+        "summary": summary,
         "spread": result.extra_tables["spread"].to_dict(orient="records"),
         "members": result.table.to_dict(orient="records"),
         "notes": list(result.notes),
@@ -1280,6 +1333,12 @@ def _run_into(
             # the headline needs no measurement: only for a reconstruction of the paper
             headline_fast = settings.sensitivity_fast
             headline_work = _start_headline(headline_fast) if study.reconstructed else None
+            if headline_work is not None and background is not None:
+                # the ensemble's members come from the headline's posterior: queue it
+                # in the worker as soon as that posterior exists
+                headline_work.add_done_callback(
+                    lambda done: _queue_ensemble(background, done, headline_fast)
+                )
             fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
             bayes = _bayes_section(study, fits, reproduced, mcid, rope)
             published_facts = None
@@ -1312,13 +1371,19 @@ def _run_into(
                     lambda: _sensitivity_section(study, mcid, settings.sensitivity_fast),
                 )
             # the reconstruction ensemble: after the highlights, in the same stage
+            # one posterior: the ensemble's members are the headline's accepted datasets
+            posterior = (
+                headline_posterior(fast=headline_fast) if headline_work is not None else None
+            )
             if not sensitivity:
                 ensemble_raw = None
             elif background is not None:
-                ensemble_raw = clock.run("sensitivity", background.ensemble_result)
+                ensemble_raw = clock.run(
+                    "sensitivity", lambda: background.ensemble_result(posterior)
+                )
             else:
                 ensemble_raw = clock.run(
-                    "sensitivity", lambda: _ensemble_result(study, settings, mcid)
+                    "sensitivity", lambda: _ensemble_result(study, settings, mcid, posterior)
                 )
             ensemble = None
             if ensemble_raw is not None:
@@ -1333,7 +1398,13 @@ def _run_into(
             if ensemble is not None:
                 captions["ensemble"] = (
                     f"The main model refitted to {ensemble.k} reconstructions that all match "
-                    "the paper, drawn under varied assumptions (ASSUMPTION-DRIVEN): posterior "
+                    "the paper, "
+                    + (
+                        "accepted datasets of the headline's reconstruction posterior"
+                        if posterior is not None
+                        else "drawn under varied assumptions"
+                    )
+                    + " (ASSUMPTION-DRIVEN): posterior "
                     "median and 95 % interval of the effect, one line per reconstruction."
                 )
             sections = ReanalysisSummary(
