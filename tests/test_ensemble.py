@@ -167,16 +167,9 @@ def test_cli_ensemble_with_vary_and_refusal(capsys, varied):
 
 # --------------------------------------------------------------------------- the report
 @pytest.fixture(scope="module")
-def tiny_report(tmp_path_factory, varied):
-    from milkbayes.errors import DiagnosticsFailedError
-    from milkbayes.reanalysis.pipeline import run_reanalysis
-
-    out = tmp_path_factory.mktemp("ensemble") / "report"
-    try:
-        result = run_reanalysis(None, out, settings=dataclasses.replace(TINY, reloo=False))
-    except DiagnosticsFailedError as failed:  # tiny runs may fail convergence checks
-        result = failed.result
-    return result
+def tiny_report(varied, tiny_bundled_report):
+    """The shared tiny reanalysis of the bundled data (conftest), after ``varied`` compiled."""
+    return tiny_bundled_report
 
 
 def test_report_shows_the_ensemble_with_its_labels(tiny_report):

@@ -88,6 +88,7 @@ from milkbayes.reanalysis.sections import (
     LevelCount,
     ModifierSection,
     Participant,
+    PriorSourcesSection,
     Provenance,
     PublishedFactsSection,
     ReanalysisSummary,
@@ -327,18 +328,41 @@ def _reproduction_section(reproduction) -> ReproductionSection:
     )
 
 
-def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
-    from milkbayes.engine import fit as fitting
-    from milkbayes.models.priors import PRIOR_NAMES
+def _literature_prior_or_reason(study) -> tuple[Any, str]:
+    """The literature prior set of the main model for ``study``, or None and why not.
 
+    The literature prior exists for volumes in ml and continuous outcomes: no
+    published study reports a checklist score, so score outcomes get no fourth fit
+    (:func:`milkbayes.models.priors.literature_prior` says so; its message is the reason).
+    """
+    from milkbayes.errors import PriorError
+    from milkbayes.models.priors import literature_prior
+
+    try:
+        return literature_prior(study.outcome, MAIN_MODEL), ""
+    except PriorError as error:
+        return None, str(error)
+
+
+def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
+    """The main model under the three named priors and, where it exists, the literature's.
+
+    The literature fit (key ``literature``) becomes a fourth row of the prior table;
+    it is left out where :func:`_literature_prior_or_reason` gives no prior.
+    """
+    from milkbayes.engine import fit as fitting
+    from milkbayes.models.priors import LITERATURE, PRIOR_NAMES
+
+    literature, _ = _literature_prior_or_reason(study)
+    names = (*PRIOR_NAMES, LITERATURE) if literature is not None else PRIOR_NAMES
     fits = {}
-    for k, name in enumerate(PRIOR_NAMES):
+    for k, name in enumerate(names):
         # only the reference fit feeds LOO-PIT and the posterior predictive check
         reference = name == REFERENCE_PRIOR
         fits[name] = fitting.fit(
             MAIN_MODEL,
             study,
-            prior=name,
+            prior=literature if name == LITERATURE else name,
             mcid=mcid,
             draws=settings.draws,
             tune=settings.tune,
@@ -347,7 +371,7 @@ def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
             log_likelihood=reference,
             posterior_predictive=reference,
         )
-        tick("fit", k + 1, len(PRIOR_NAMES))
+        tick("fit", k + 1, len(names))
     return fits
 
 
@@ -1007,6 +1031,33 @@ def _queue_ensemble(background: _BackgroundWork, done: Future, fast: bool) -> No
         pass
 
 
+def _prior_sources_section(
+    study, bayes: BayesSection, fits: Mapping[str, Any], posterior, fast: bool
+) -> PriorSourcesSection:
+    """Where the priors come from; with the headline's posterior, the paper added as a study."""
+    from milkbayes.models.priors import LITERATURE
+    from milkbayes.reanalysis.prior_sources import paper_update, prior_source_rows
+
+    literature, reason = _literature_prior_or_reason(study)
+    fitted = fits.get(LITERATURE)
+    rows = prior_source_rows(
+        kind=study.outcome.kind,
+        unit=bayes.unit,
+        mcid=bayes.mcid,
+        literature=fitted.prior if fitted is not None else literature,
+        literature_note=reason,
+    )
+    update = None
+    if posterior is not None:
+        update = paper_update(posterior, n_sim=5_000 if fast else 20_000)
+    return PriorSourcesSection(
+        rows=rows,
+        literature_fitted=fitted is not None,
+        literature_note=reason,
+        meta_update=update,
+    )
+
+
 def _ensemble_scenario(study) -> str | None:
     """The generator's scenario of a reconstructed study, or None (no ensemble for it)."""
     from milkbayes.datasets import SCENARIOS
@@ -1385,6 +1436,11 @@ def _run_into(
                 ensemble_raw = clock.run(
                     "sensitivity", lambda: _ensemble_result(study, settings, mcid, posterior)
                 )
+            # cheap (no fit): timed with the sensitivity highlights, whose stage it extends
+            prior_sources = clock.run(
+                "sensitivity",
+                lambda: _prior_sources_section(study, bayes, fits, posterior, headline_fast),
+            )
             ensemble = None
             if ensemble_raw is not None:
                 ensemble = _ensemble_section(ensemble_raw, bayes, modifiers, sens, published_facts)
@@ -1444,6 +1500,7 @@ def _run_into(
                 timings=dict(clock.timings),
                 published_facts=published_facts,
                 ensemble=ensemble,
+                prior_sources=prior_sources,
             )
             summary = sections.to_dict()
             clock.run("report", lambda: report.write_report(summary, figures, temporary))
