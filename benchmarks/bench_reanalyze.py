@@ -1,6 +1,6 @@
 """``milkbayes reanalyze`` on the bundled data: cold and warm, stage by stage, against targets.
 
-Targets: <= 60 s cold and <= 20 s warm, on 2 cores.
+Targets: <= 30 s cold and <= 10 s warm, on 2 cores.
 
 Three measurements, each of the library call behind the command
 (:func:`milkbayes.reanalysis.pipeline.run_reanalysis`) in a fresh Python process:
@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TARGETS = {"cold": 60.0, "warm": 20.0}
+TARGETS = {"cold": 30.0, "warm": 10.0}
 """Seconds allowed on 2 cores."""
 
 CHILD = """

@@ -25,8 +25,8 @@ one), and on the profiled run, so marked, only when there is not.
 Run: ``.venv/bin/python benchmarks/profile_reanalyze.py
 [--runs full:cold,full:warm,full:warm:profile,fast:cold,fast:warm]``.
 Printed lines ``RATIO <name> <seconds>`` and ``TARGET ...`` are collected by
-``benchmarks/run_all.py``. Targets: full reanalysis <= 60 s cold and
-<= 20 s warm on 2 cores.
+``benchmarks/run_all.py``. Targets: full reanalysis <= 30 s cold and
+<= 10 s warm on 2 cores.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-TARGETS = {"cold": 60.0, "warm": 20.0}
+TARGETS = {"cold": 30.0, "warm": 10.0}
 """Seconds allowed for the full reanalysis on 2 cores ."""
 
 

@@ -13,9 +13,10 @@ What it runs, each as a subprocess so that every timing starts from a cold proce
    by stage, with a pyinstrument profile;
 3. the other modules' benchmarks (``bench_wilcoxon.py``, ``bench_refit.py``,
    ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_meta_analysis.py``,
-   ``bench_sensitivity.py``, ``bench_abc.py`` when present; ``bench_reanalyze.py`` only
-   with ``--others all``), whose printed output is kept verbatim and whose ratio and
-   target lines are collected.
+   ``bench_sensitivity.py``, ``bench_abc.py``,
+   ``bench_cli_latency.py`` with ``--profile``, ``bench_marginal.py``, when present;
+   ``bench_reanalyze.py`` only with ``--others all``), whose printed output is kept
+   verbatim and whose ratio and target lines are collected.
 
 A full run writes ``benchmarks/results/latest.json`` and rewrites the results block
 of ``benchmarks/README.md`` from it, so the README's figures always come from a run.
@@ -72,6 +73,8 @@ OTHER_BENCHMARKS = (
     "bench_sensitivity.py",
     "bench_abc.py",
     "bench_reanalyze.py",
+    "bench_cli_latency.py",
+    "bench_marginal.py",
 )
 """Benchmarks written by the module owners; run when present, output kept verbatim."""
 
@@ -82,7 +85,10 @@ reanalyses as ``profile_reanalyze.py`` (three more full runs, minutes each), and
 timed fit follows a compiling one; its TARGET line reports it), which would put
 ``make bench`` beyond its 10-minute budget for no new figure."""
 
-OTHER_ARGUMENTS = {"bench_simulate.py": ("--skip", "dask")}
+OTHER_ARGUMENTS = {
+    "bench_simulate.py": ("--skip", "dask"),
+    "bench_cli_latency.py": ("--repeats", "3", "--profile"),
+}
 """Arguments that keep ``make bench`` within 10 minutes: the Dask comparison has no
 target (run ``bench_simulate.py`` alone for it)."""
 

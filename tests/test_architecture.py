@@ -70,6 +70,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "jsonio": frozenset({"errors"}),
     "storage": frozenset({"errors"}),
     "published": frozenset({"errors"}),
+    "progress": frozenset(),
     "data": FOUNDATION,
     "literature": FOUNDATION,
     "frequentist": FOUNDATION | {"data"},

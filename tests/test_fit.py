@@ -531,3 +531,46 @@ def test_a_full_disk_while_the_posterior_is_written_is_a_clear_error(
     with pytest.raises(OutputError, match=r"posterior\.nc: the disk is full"):
         save_run(paired_fit, tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- ArviZ
+def test_saved_run_works_with_arviz_prior_tools(paired_fit, tmp_path):
+    """The saved tree has what az.psense_summary and az.plot_prior_posterior read.
+
+    Independent values: the log prior of delta at every posterior draw is scipy's
+    Cauchy log-density; the constant data hold the prior values of the set.
+    """
+    import arviz as az
+
+    tree = load_run(save_run(paired_fit, tmp_path / "run")).tree
+    assert {"prior", "prior_predictive", "log_prior", "log_likelihood", "constant_data"} <= set(
+        tree.children
+    )
+    values = paired_fit.prior.values
+    delta = tree.posterior["delta"].values
+    expected = stats.cauchy(values["delta_loc"], values["delta_scale"]).logpdf(delta)
+    np.testing.assert_allclose(tree.log_prior["delta"].values, expected, rtol=1e-6)
+    constant = tree["constant_data"]
+    assert float(constant["prior_delta_scale"]) == values["delta_scale"]
+    assert float(constant["y_scale"]) == 1.0
+    np.testing.assert_array_equal(constant["change"].values, paired_fit.study.change)
+    assert tree.prior["delta"].sizes["draw"] == 1000
+    table = az.psense_summary(tree)
+    assert {"delta", "sigma"} <= set(table.index)
+    assert np.all(np.isfinite(table[["prior", "likelihood"]].to_numpy(float)))
+    collection = az.plot_prior_posterior(tree, var_names=["delta"])
+    assert type(collection).__name__ == "PlotCollection"
+
+
+def test_saved_long_format_run_labels_its_observations(bundled_study, tmp_path):
+    """Observations of the flagship carry the mother's id and the time, as study.long()."""
+    result = fit("prepost_hierarchical", bundled_study, draws=100, tune=100, chains=2, seed=2)
+    tree = load_run(save_run(result, tmp_path / "run")).tree
+    long = bundled_study.long()
+    for group in ("observed_data", "posterior_predictive", "log_likelihood", "prior_predictive"):
+        node = tree[group]
+        np.testing.assert_array_equal(node["mother"].values, long["id"].to_numpy(str))
+        np.testing.assert_array_equal(
+            node["time"].values, np.where(long["time"] == 1, "post", "pre")
+        )
+    assert "prior_effect_sigma" in tree["constant_data"]

@@ -16,11 +16,18 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import special, stats
+from scipy import integrate, special, stats
 
 from milkbayes.data.study import study_from_frame
 from milkbayes.errors import ModelError
-from milkbayes.models import paired_change, prepost_hierarchical, signed_rank, two_arm
+from milkbayes.models import (
+    ancova,
+    paired_change,
+    prepost_bivariate,
+    prepost_hierarchical,
+    signed_rank,
+    two_arm,
+)
 from milkbayes.models.contract import ModelInputs, rao_blackwell_log_density_at_zero
 from milkbayes.models.priors import get_prior
 
@@ -84,8 +91,12 @@ CASES = [
     (prepost_hierarchical, "lognormal", volume_study),
     (prepost_hierarchical, "ordered_logistic", score_study),
     (prepost_hierarchical, "normal", score_study),
+    (prepost_bivariate, "normal", volume_study),
+    (prepost_bivariate, "normal", score_study),
     (two_arm, "normal", control_study),
     (two_arm, "student_t", control_study),
+    (ancova, "normal", control_study),
+    (ancova, "student_t", control_study),
 ]
 
 
@@ -571,7 +582,10 @@ def test_signed_rank_bf_text_is_a_bound_when_untrustworthy():
     assert signed_rank.bf10_text(1.0, 1.0, False) == "BF10 not estimable from these draws"
 
 
-@pytest.mark.parametrize("module", [paired_change, signed_rank, prepost_hierarchical, two_arm])
+@pytest.mark.parametrize(
+    "module",
+    [paired_change, signed_rank, prepost_hierarchical, prepost_bivariate, two_arm, ancova],
+)
 def test_scripts_have_help(module, capsys):
     with pytest.raises(SystemExit) as exit_info:
         module.main(["--help"])
@@ -585,3 +599,134 @@ def test_two_arm_script_on_bundled_data_fails_cleanly(capsys):
     captured = capsys.readouterr()
     assert captured.err.startswith("error: two_arm needs a control arm")
     assert "Traceback" not in captured.err
+
+
+def test_ancova_script_on_bundled_data_fails_cleanly(capsys):
+    assert ancova.main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ancova needs a control arm")
+    assert "Traceback" not in captured.err
+
+
+# --------------------------------------------------------------------------- new models
+def test_bivariate_log_likelihood_is_scipys_bivariate_normal():
+    """At any parameter values the likelihood is the product of 2-d normal densities.
+
+    Independent calculation: ``scipy.stats.multivariate_normal`` with the covariance
+    written from the sds and the correlation, and the mean (alpha, alpha + tau_i).
+    """
+    study = volume_study(covariates=False)
+    prior = get_prior("neutral", study.outcome, "prepost_bivariate")
+    model = prepost_bivariate.build(prepost_bivariate.inputs(study, "normal"), prior, "normal")
+    sd, rho, alpha, beta = np.array([3.0, 7.0]), 0.4, 11.0, 6.5
+    point = {
+        "intercept": np.asarray(alpha),
+        "effect": np.asarray(beta),
+        "sd_log__": np.log(sd),
+        "corr_beta_logodds__": np.asarray(special.logit((rho + 1) / 2)),
+    }
+    loglik = model.compile_logp(vars=[model["y_obs"]])(point)
+    cov = np.array([[sd[0] ** 2, rho * sd[0] * sd[1]], [rho * sd[0] * sd[1], sd[1] ** 2]])
+    pairs = study.table[["pre", "post"]].to_numpy(float)
+    expected = stats.multivariate_normal([alpha, alpha + beta], cov).logpdf(pairs).sum()
+    assert float(loglik) == pytest.approx(expected, rel=1e-10)
+
+
+def test_bivariate_lkj_prior_is_the_beta_form():
+    """LKJ(eta) on a 2x2 correlation has density proportional to (1 - rho^2)^(eta - 1)."""
+    rho = np.linspace(-0.9, 0.9, 7)
+    eta = 2.0
+    beta_form = stats.beta(eta, eta).logpdf((rho + 1) / 2) - np.log(2)
+    lkj_kernel = (eta - 1) * np.log1p(-(rho**2))
+    differences = beta_form - lkj_kernel
+    np.testing.assert_allclose(differences, differences[0], atol=1e-12)
+    normaliser = np.log(integrate.quad(lambda r: (1 - r * r) ** (eta - 1), -1, 1)[0])
+    assert differences[0] == pytest.approx(-normaliser, abs=1e-10)
+
+
+def test_bivariate_covariance_and_effect_approach_the_sample_values():
+    """On 600 simulated mothers, Sigma and the effect approach numpy's estimates.
+
+    Known truth: sds 4 and 8, correlation 0.6, effect 9. With n = 600 the prior is
+    negligible, so the posterior means must match the sample covariance
+    (``numpy.cov``) and the mean change within a few posterior sds / Monte Carlo error.
+    """
+    rng = np.random.default_rng(31)
+    n, rho = 600, 0.6
+    cov = np.array([[16.0, rho * 32.0], [rho * 32.0, 64.0]])
+    pairs = rng.multivariate_normal([20.0, 29.0], cov, size=n)
+    frame = make_frame(n, rng, pairs[:, 0].round(4), pairs[:, 1].round(4), covariates=False)
+    study = study_from_frame(frame, outcome={"kind": "volume", "unit": "ml"})
+    result = _fit(prepost_bivariate, study)
+    sample = np.cov(study.table[["pre", "post"]].to_numpy(float).T)
+    sds = _draws(result, "sd").mean(axis=0)
+    np.testing.assert_allclose(sds, np.sqrt(np.diag(sample)), rtol=0.03)
+    corr = float(_draws(result, "corr").mean())
+    assert corr == pytest.approx(sample[0, 1] / np.sqrt(sample[0, 0] * sample[1, 1]), abs=0.02)
+    assert float(_draws(result, "effect").mean()) == pytest.approx(study.change.mean(), abs=0.15)
+    assert result.summary["sd_ratio"]["ci95_low"] < 2.0 < result.summary["sd_ratio"]["ci95_high"]
+
+
+def test_ancova_with_flat_priors_is_the_least_squares_ancova():
+    """With very wide priors the posterior of the effect is statsmodels' OLS ANCOVA.
+
+    Known truth as well: a randomised two-arm trial with baseline slope 0.6 and
+    effect 5; the posterior mean must equal the OLS coefficient of ``post ~ pre +
+    massage`` within a tenth of its standard error and the posterior sd its SE within
+    15 % (the t posterior of a flat-prior regression has sd SE * sqrt(dof/(dof - 2))).
+    """
+    import dataclasses
+
+    smf = pytest.importorskip("statsmodels.formula.api")
+    rng = np.random.default_rng(32)
+    n = 120
+    control = rng.permutation(n) < n // 2
+    pre = rng.normal(15.0, 4.0, n)
+    post = 6.0 + 0.6 * pre + 5.0 * ~control + rng.normal(0.0, 3.0, n)
+    frame = make_frame(n, rng, pre.round(4), post.round(4), control=control, covariates=False)
+    study = study_from_frame(frame, outcome={"kind": "volume", "unit": "ml"})
+    neutral = get_prior("neutral", study.outcome, "ancova")
+    flat = dataclasses.replace(
+        neutral,
+        values=neutral.values
+        | {"intercept_sigma": 1e4, "effect_sigma": 1e4, "slope_sigma": 1e3, "sigma": 1e3},
+    )
+    from milkbayes.engine.fit import fit
+
+    result = fit(
+        "ancova",
+        study,
+        prior=flat,
+        seed=5,
+        draws=1000,
+        tune=500,
+        chains=2,
+        log_likelihood=False,
+        posterior_predictive=False,
+    )
+    table = study.table.assign(massage=(study.table["group"] == "massage").astype(float))
+    ols = smf.ols("post ~ pre + massage", data=table).fit()
+    effect = _draws(result, "effect")
+    assert effect.mean() == pytest.approx(ols.params["massage"], abs=0.1 * ols.bse["massage"])
+    assert effect.std() == pytest.approx(ols.bse["massage"], rel=0.15)
+    assert _draws(result, "baseline_slope").mean() == pytest.approx(
+        ols.params["pre"], abs=0.1 * ols.bse["pre"]
+    )
+    assert result.summary["ols_effect"] == pytest.approx(ols.params["massage"], rel=1e-9)
+    assert result.summary["ols_effect_se"] == pytest.approx(ols.bse["massage"], rel=1e-9)
+    assert _covers(effect, 5.0, prob=0.999)
+
+
+def test_registry_knows_what_each_model_predicts():
+    from milkbayes.models.registry import MODEL_NAMES, load_model, predicts
+
+    for name in MODEL_NAMES:
+        load_model(name)  # the contract check
+    assert {name: predicts(name) for name in MODEL_NAMES} == {
+        "paired_change": "change",
+        "signed_rank": "change",
+        "prepost_hierarchical": "pre_post",
+        "prepost_bivariate": "pre_post",
+        "two_arm": "pre_post",
+        "ancova": "change",
+    }

@@ -28,11 +28,21 @@ E-BFMI of chain :math:`c` with energies :math:`E_t` is
 :math:`\sum_t (E_t - E_{t-1})^2 / \sum_t (E_t - \bar E)^2` (Betancourt 2016),
 computed by ``arviz.bfmi``.
 
-Predictive checks compare a statistic :math:`T` of the observed changes with its
-distribution over predictive draws: :math:`T` is the mean change or the share of
-positive changes, and the predictive p-value is the mid-p
+Predictive checks compare a statistic :math:`T` of the observed data with its
+distribution over predictive draws, by the mid-p predictive p-value
 :math:`P(T^{rep} > T^{obs}) + \tfrac12 P(T^{rep} = T^{obs})` (the half counts ties,
-frequent for the share statistic). Values below 0.025 or above 0.975 warn.
+frequent for shares). Values below 0.025 or above 0.975 warn. Two families:
+
+* statistics of the changes (:data:`STATISTICS`): the mean change and the share of
+  positive changes. Every model fits the mean change directly, so these checks
+  seldom fail (Gelman, Meng & Stern 1996 on statistics that a model fits);
+* statistics of the two measurements that no model fits directly
+  (:data:`LEVEL_STATISTICS`): :math:`\mathrm{SD}(\mathrm{post})/\mathrm{SD}(\mathrm{pre})`,
+  which a model with one residual sd at both times cannot stretch; the smallest
+  measurement; and, for volumes and scores (which cannot be negative), the share of
+  measurements below zero, which a normal model of small volumes puts above zero.
+  These need the pre and post values of every mother, so models of the change alone
+  get none.
 
 LOO-PIT values (``arviz.loo_pit``) of a well-calibrated model are close to uniform;
 the Kolmogorov-Smirnov test (``scipy.stats.kstest``) against U(0, 1) with p < 0.05
@@ -178,6 +188,66 @@ class ConvergenceReport:
     def status(self) -> Status:
         """The worst status of any row."""
         return max((row.status for row in self.rows), key=_SEVERITY.__getitem__, default="pass")
+
+    def remedies(
+        self,
+        *,
+        draws: int | None = None,
+        tune: int | None = None,
+        target_accept: float | None = None,
+    ) -> tuple[str, ...]:
+        """What to do about each failing row, one sentence each, naming the parameter.
+
+        R-hat or ESS: more draws (and warm-up), since both improve with chain length;
+        divergences: a higher step-size target (smaller steps), else a
+        reparameterisation; E-BFMI: more warm-up, else a reparameterisation. The
+        script options are those of ``python models/NAME.py``.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> rng = np.random.default_rng(1)
+        >>> stuck = xr.DataTree.from_dict({"posterior": xr.Dataset({"sigma": (
+        ...     ("chain", "draw"), rng.normal(size=(4, 100)) + np.arange(4)[:, None])})})
+        >>> print(convergence_report(stuck).remedies(draws=100, tune=100)[0])
+        ... # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+        max R-hat (rank-normalised, split) is ... for sigma (needs <= 1.01):
+        run more draws, e.g. --draws 400 --tune 400
+        """
+        more_draws = 4 * draws if draws else 4000
+        more_tune = max(2 * tune, more_draws) if tune else 2000
+        higher = 0.99 if target_accept is None or target_accept < 0.99 else 0.995
+        now = "" if target_accept is None else f" (now {target_accept:g})"
+        out = []
+        for row in self.failures:
+            value = "undefined" if row.value is None else f"{row.value:.4g}"
+            where = f" for {row.worst}" if row.worst else ""
+            head = f"{row.label} is {value}{where} (needs {row.threshold})"
+            if row.check in ("rhat", "ess_bulk", "ess_tail"):
+                suggested = more_draws
+                if row.check != "rhat" and draws and row.value:
+                    # ESS grows in proportion to the draws: aim 25 % above the threshold
+                    suggested = max(
+                        suggested, int(np.ceil(draws * ESS_MIN * 1.25 / row.value / 100)) * 100
+                    )
+                out.append(
+                    f"{head}: run more draws, e.g. --draws {suggested} "
+                    f"--tune {max(more_tune, suggested // 2)}"
+                )
+            elif row.check == "divergences":
+                out.append(
+                    f"{head}: raise the step-size target, e.g. --target-accept {higher}"
+                    f"{now}; if divergences remain, the posterior has a funnel the model "
+                    "should be reparameterised to remove"
+                )
+            elif row.check == "ebfmi":
+                out.append(
+                    f"{head}: run a longer warm-up, e.g. --tune {more_tune}; if it stays low, "
+                    "the energy does not explore the tails (reparameterise)"
+                )
+            else:
+                out.append(f"{head}: {row.detail}")
+        return tuple(out)
 
     def row(self, check: str) -> DiagnosticRow:
         """The row of ``check`` (KeyError if absent)."""
@@ -453,7 +523,8 @@ class PredictiveCheck:
     Attributes
     ----------
     kind : {"prior", "posterior"}
-    statistic : {"mean_change", "share_positive"}
+    statistic : str
+        A key of :data:`STATISTICS` or :data:`LEVEL_STATISTICS`.
     observed : float
     predicted_median, predicted_low, predicted_high : float
         Median and equal-tailed 95 % interval of the statistic over predictive draws.
@@ -521,25 +592,10 @@ def predictive_checks(
             f"simulated changes of shape {simulated.shape} do not match "
             f"{observed.size} observed changes"
         )
-    checks = []
-    for name, statistic in STATISTICS.items():
-        replicated = statistic(simulated)
-        value = float(statistic(observed))
-        p = predictive_p_value(replicated, value)
-        low, median, high = (float(q) for q in np.quantile(replicated, [0.025, 0.5, 0.975]))
-        checks.append(
-            PredictiveCheck(
-                kind,
-                name,
-                value,
-                median,
-                low,
-                high,
-                p,
-                "pass" if PPP_LOW <= p <= PPP_HIGH else "warn",
-            )
-        )
-    return tuple(checks)
+    return tuple(
+        _check(kind, name, statistic(simulated), statistic(observed))
+        for name, statistic in STATISTICS.items()
+    )
 
 
 def simulated_changes(
@@ -547,9 +603,9 @@ def simulated_changes(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Predictive draws of each participant's change, and the observed changes.
 
-    The observed variable is recognised by its values in ``observed_data``: either the
-    changes themselves (``paired_change``) or the long-format outcome of
-    ``study.long()`` (pre and post rows), whose post minus pre rows give the changes.
+    The observed variable is recognised by its values in ``observed_data``: the
+    changes themselves (``paired_change``), or pre and post values that
+    :func:`simulated_pairs` recognises, whose difference gives the changes.
     Returns None when the model observes something else (e.g. ranks only).
     """
     if group not in tree.children or "observed_data" not in tree.children:
@@ -557,23 +613,160 @@ def simulated_changes(
     observed = tree["observed_data"].to_dataset()
     predicted = tree[group].to_dataset()
     change = np.asarray(study.change, dtype=float)
-    long = study.long()
     for name, var in observed.data_vars.items():
         if name not in predicted or var.ndim != 1:
             continue
         values = np.asarray(var.values, dtype=float)
-        draws = np.asarray(predicted[name].values, dtype=float)
-        draws = draws.reshape(-1, draws.shape[-1])
         if values.shape == change.shape and np.allclose(values, change):
-            return draws, change
+            draws = np.asarray(predicted[name].values, dtype=float)
+            return draws.reshape(-1, draws.shape[-1]), change
+    pairs = simulated_pairs(tree, study, group)
+    if pairs is None:
+        return None
+    pre_draws, post_draws, pre, post = pairs
+    return post_draws - pre_draws, post - pre
+
+
+def simulated_pairs(
+    tree: xr.DataTree, study: Any, group: str = "posterior_predictive"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Predictive draws of every mother's pre and post values, and the observed ones.
+
+    Recognised by its values in ``observed_data``, the observed variable is one of:
+
+    * the long-format outcome of ``study.long()`` (``prepost_hierarchical``,
+      ``two_arm``), one row per mother and time;
+    * a (mother, time) array of the pre and post columns (``prepost_bivariate``);
+    * the post values alone (``ancova``, which conditions on pre): the replicated pre
+      values are then the observed ones.
+
+    Returns
+    -------
+    tuple of (pre_draws, post_draws, pre, post) or None
+        Draws of shape (draws, n); None when the model observes something else
+        (the changes only, or ranks).
+    """
+    if group not in tree.children or "observed_data" not in tree.children:
+        return None
+    observed = tree["observed_data"].to_dataset()
+    predicted = tree[group].to_dataset()
+    pre = study.table["pre"].to_numpy(dtype=float)
+    post = study.table["post"].to_numpy(dtype=float)
+    long = study.long()
+    for name, var in observed.data_vars.items():
+        if name not in predicted:
+            continue
+        values = np.asarray(var.values, dtype=float)
+        draws = np.asarray(predicted[name].values, dtype=float)
+        if values.shape == (pre.size, 2) and np.allclose(values, np.column_stack([pre, post])):
+            draws = draws.reshape(-1, pre.size, 2)
+            return draws[..., 0], draws[..., 1], pre, post
+        if var.ndim != 1:
+            continue
+        draws = draws.reshape(-1, draws.shape[-1])
+        if values.shape == post.shape and np.allclose(values, post):
+            return np.broadcast_to(pre, draws.shape), draws, pre, post
         if values.shape == (len(long),) and np.allclose(values, long["y"].to_numpy(float)):
-            post = (long["time"] == 1).to_numpy()
-            pre = (long["time"] == 0).to_numpy()
-            order_post = long["mother"].to_numpy()[post]
-            order_pre = long["mother"].to_numpy()[pre]
+            is_post = (long["time"] == 1).to_numpy()
+            is_pre = (long["time"] == 0).to_numpy()
+            order_pre = long["mother"].to_numpy()[is_pre]
+            order_post = long["mother"].to_numpy()[is_post]
             if np.array_equal(order_post, order_pre):
-                return draws[:, post] - draws[:, pre], values[post] - values[pre]
+                return draws[:, is_pre], draws[:, is_post], values[is_pre], values[is_post]
     return None
+
+
+def _sd_ratio(pre: np.ndarray, post: np.ndarray) -> np.ndarray:
+    return np.std(post, axis=-1, ddof=1) / np.std(pre, axis=-1, ddof=1)
+
+
+def _minimum(pre: np.ndarray, post: np.ndarray) -> np.ndarray:
+    return np.minimum(np.min(pre, axis=-1), np.min(post, axis=-1))
+
+
+def _share_below_zero(pre: np.ndarray, post: np.ndarray) -> np.ndarray:
+    return (np.sum(pre < 0, axis=-1) + np.sum(post < 0, axis=-1)) / (2 * pre.shape[-1])
+
+
+LEVEL_STATISTICS = {
+    "sd_ratio_post_pre": _sd_ratio,
+    "minimum": _minimum,
+    "share_below_zero": _share_below_zero,
+}
+"""Statistics of the pre and post values that no model fits directly.
+
+Each takes ``(pre, post)`` arrays whose last axis runs over mothers.
+"""
+
+NONNEGATIVE_KINDS = ("volume", "score")
+"""Outcome kinds that cannot be negative: only for them is ``share_below_zero`` checked."""
+
+
+def level_checks(
+    pre_draws: np.ndarray,
+    post_draws: np.ndarray,
+    pre: np.ndarray,
+    post: np.ndarray,
+    *,
+    kind: str = "posterior",
+    outcome_kind: str = "volume",
+) -> tuple[PredictiveCheck, ...]:
+    """Check the SD ratio post/pre, the minimum and (for volumes, scores) the share below 0.
+
+    Parameters
+    ----------
+    pre_draws, post_draws : array, shape (draws, n)
+        Predictive draws of every mother's pre and post values.
+    pre, post : array, shape (n,)
+        The observed values.
+    kind : {"prior", "posterior"}
+    outcome_kind : str
+        ``share_below_zero`` is checked only for :data:`NONNEGATIVE_KINDS`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> pre_rep = rng.normal(10, 2, size=(2000, 30)); post_rep = rng.normal(12, 2, (2000, 30))
+    >>> pre = rng.normal(10, 2, 30); post = rng.normal(12, 6, 30)  # post spread tripled
+    >>> {c.statistic: c.status for c in level_checks(pre_rep, post_rep, pre, post)}
+    {'sd_ratio_post_pre': 'warn', 'minimum': 'warn', 'share_below_zero': 'pass'}
+    """
+    pre_draws = np.asarray(pre_draws, dtype=float)
+    post_draws = np.asarray(post_draws, dtype=float)
+    pre, post = np.asarray(pre, dtype=float), np.asarray(post, dtype=float)
+    if pre_draws.shape != post_draws.shape or pre_draws.ndim != 2 or pre_draws.shape[1] != pre.size:
+        raise ValueError(
+            f"predictive draws of shapes {pre_draws.shape} and {post_draws.shape} do not "
+            f"match {pre.size} observed pairs"
+        )
+    checks = []
+    for name, statistic in LEVEL_STATISTICS.items():
+        if name == "share_below_zero" and outcome_kind not in NONNEGATIVE_KINDS:
+            continue
+        checks.append(_check(kind, name, statistic(pre_draws, post_draws), statistic(pre, post)))
+    return tuple(checks)
+
+
+def _check(kind: str, name: str, replicated: np.ndarray, observed: Any) -> PredictiveCheck:
+    replicated = np.asarray(replicated, dtype=float)
+    replicated = replicated[np.isfinite(replicated)]
+    value = float(observed)
+    p = predictive_p_value(replicated, value)
+    low, median, high = (float(q) for q in np.quantile(replicated, [0.025, 0.5, 0.975]))
+    status: Status = "pass" if PPP_LOW <= p <= PPP_HIGH else "warn"
+    return PredictiveCheck(kind, name, value, median, low, high, p, status)
+
+
+def level_checks_of(
+    tree: xr.DataTree, study: Any, kind: str = "posterior"
+) -> tuple[PredictiveCheck, ...]:
+    """:func:`level_checks` of a fitted or prior-predictive tree; () for change-only models."""
+    if kind not in ("prior", "posterior"):
+        raise ValueError(f"kind must be 'prior' or 'posterior', not {kind!r}")
+    found = simulated_pairs(tree, study, group=f"{kind}_predictive")
+    if found is None:
+        return ()
+    return level_checks(*found, kind=kind, outcome_kind=study.outcome.kind)
 
 
 def predictive_checks_of(
@@ -581,13 +774,16 @@ def predictive_checks_of(
 ) -> tuple[PredictiveCheck, ...]:
     """The checks of a fitted (``kind="posterior"``) or prior-predictive tree.
 
-    Returns an empty tuple when the model observes neither the changes nor the long
-    pre/post outcome (see :func:`simulated_changes`); the caller says so.
+    The checks of the changes (:func:`predictive_checks`) come first, then those of
+    the pre and post values (:func:`level_checks`) when the model predicts both.
+    Returns an empty tuple when the model observes neither the changes nor the
+    pre/post values (see :func:`simulated_changes`); the caller says so.
     """
     if kind not in ("prior", "posterior"):
         raise ValueError(f"kind must be 'prior' or 'posterior', not {kind!r}")
     found = simulated_changes(tree, study, group=f"{kind}_predictive")
-    return () if found is None else predictive_checks(*found, kind=kind)
+    changes = () if found is None else predictive_checks(*found, kind=kind)
+    return changes + level_checks_of(tree, study, kind)
 
 
 def predictive_figure(
@@ -699,6 +895,15 @@ def loo_pit(tree: xr.DataTree, variable: str | None = None, *, seed: int = 0) ->
         raise ValueError(f"LOO-PIT needs the groups {', '.join(missing)}")
     if variable is None:
         variable = next(iter(tree["observed_data"].data_vars))
+    n_observed = int(tree["observed_data"][variable].size)
+    loglik = tree["log_likelihood"][variable]
+    n_pointwise = int(np.prod([loglik.sizes[d] for d in loglik.dims if d not in ("chain", "draw")]))
+    if n_pointwise != n_observed:
+        raise ValueError(
+            f"{variable} has {n_pointwise} log-likelihood values for {n_observed} observed "
+            "values (a joint density per mother, as in prepost_bivariate), so there is no "
+            "leave-one-out predictive distribution of each value to take a PIT of"
+        )
     result = az.loo_pit(tree, var_names=[variable], random_state=seed)
     values = np.asarray(
         (

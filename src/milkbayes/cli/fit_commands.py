@@ -45,6 +45,10 @@ KEY_ORDER = (
 ``mcid`` are null without ``--mcid``)."""
 
 
+FIT_PROGRESS_FIRST = 2.0
+"""Seconds before (and between) the plain progress lines of ``milkbayes fit``."""
+
+
 def register(app: typer.Typer) -> None:
     """Add ``fit`` and ``diagnose`` to ``app``."""
     app.command("fit")(fit_command)
@@ -212,7 +216,11 @@ def _exit_diagnostics_failed() -> None:
 def fit_command(
     ctx: typer.Context,
     model: str = typer.Argument(
-        ..., help="paired_change, signed_rank, prepost_hierarchical or two_arm."
+        ...,
+        help=(
+            "paired_change, signed_rank, prepost_hierarchical, prepost_bivariate, "
+            "two_arm or ancova (the last two need a control arm)."
+        ),
     ),
     data: Path = typer.Option(None, "--data", help=_DATA_HELP),
     scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
@@ -221,7 +229,9 @@ def fit_command(
         None, "--likelihood", help="One of the model's likelihoods (default: its first)."
     ),
     mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
-    draws: int = typer.Option(1000, "--draws", help="Draws kept per chain."),
+    draws: int = typer.Option(
+        None, "--draws", help="Draws kept per chain (default: 1000, the flagship 2000)."
+    ),
     tune: int = typer.Option(1000, "--tune", help="Warm-up draws per chain."),
     chains: int = typer.Option(4, "--chains", help="Number of chains."),
     seed: int = typer.Option(20241, "--seed", help="Random seed (same seed, same draws)."),
@@ -239,6 +249,7 @@ def fit_command(
     from milkbayes.engine.fit import (
         fit,
         load_model,
+        resolve_draws,
         resolve_likelihood,
         resolve_prior,
         resolve_target_accept,
@@ -246,13 +257,14 @@ def fit_command(
     from milkbayes.engine.runs import check_run_target, save_run
     from milkbayes.engine.sampling import check_sampler_settings
 
+    module = load_model(model)
+    draws = resolve_draws(module, draws)
     check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
     if target_accept is not None:
         resolve_target_accept(None, target_accept)
     if mcid is not None and not math.isfinite(mcid):
         raise MilkbayesError(f"--mcid must be a finite number, not {mcid}")
     study = _load_study(data, scenario)
-    module = load_model(model)
     likelihood = resolve_likelihood(module, likelihood)
     prior_set = resolve_prior(prior, study, module.NAME)
     run_dir = (
@@ -260,13 +272,16 @@ def fit_command(
     )
     check_run_target(run_dir, force=force)  # before sampling, not after
     _warn_reconstructed(study.reconstructed)
+    from milkbayes.progress import progress_reporter
+
     console = _stderr_console()
-    with console.status(
-        _literal(
-            f"fitting {module.NAME} ({likelihood}, prior "
-            f"{prior_set.name}): {chains} chains x {draws} draws"
-        )
-    ):
+    console.print(
+        f"fitting {module.NAME} ({likelihood}, prior {prior_set.name}): "
+        f"{chains} chains x {draws} draws",
+        markup=False,
+    )
+    # a fit takes seconds: plain lines (stderr not a terminal) from 2 s on, every 2 s
+    with progress_reporter(first=FIT_PROGRESS_FIRST, interval=FIT_PROGRESS_FIRST) as progress:
         result = fit(
             module.NAME,
             study,
@@ -278,9 +293,11 @@ def fit_command(
             chains=chains,
             seed=seed,
             target_accept=target_accept,
+            stage_progress=progress,
         )
-    with console.status(_literal(f"writing {run_dir}")):
+        progress("write", 0, 1)
         saved = save_run(result, run_dir, force=force, command_line=_command_line(ctx))
+        progress("write", 1, 1)
     console.print(f"run saved in {saved}", markup=False)
     rows = [row.as_dict() for row in result.diagnostics.rows]
     _shout_failures(rows, module.NAME)
@@ -403,7 +420,7 @@ def _study_of_run(provenance: dict):
 
 
 def _predictive_checks(saved):
-    from milkbayes.diagnostics import predictive_checks, simulated_changes
+    from milkbayes.diagnostics import level_checks_of, predictive_checks, simulated_changes
 
     study, note = _study_of_run(saved.provenance)
     if study is None:
@@ -415,7 +432,8 @@ def _predictive_checks(saved):
             "posterior predictive checks not available: the model does not observe "
             "the changes or the pre/post outcome",
         )
-    return predictive_checks(*found, kind="posterior"), ""
+    checks = predictive_checks(*found, kind="posterior")
+    return checks + level_checks_of(saved.tree, study, "posterior"), ""
 
 
 def _loo_pit(tree):

@@ -10,9 +10,7 @@ is written.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -27,183 +25,17 @@ def register(app: typer.Typer) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-PLAIN_PROGRESS_INTERVAL = 10.0
-"""Seconds between two plain progress lines when stderr is not a terminal.
+# progress reporting lives in milkbayes.progress (the simulations use it too); these
+# names stay importable from here
+from milkbayes.progress import (  # noqa: E402
+    PLAIN_PROGRESS_INTERVAL,
+    PlainProgress,
+    _duration,
+    _plain_interval,
+)
+from milkbayes.progress import progress_reporter as _progress_bars  # noqa: E402
 
-The environment variable ``MILKBAYES_PROGRESS_INTERVAL`` (seconds, > 0) overrides it,
-e.g. for a log that should be denser or sparser.
-"""
-
-
-def _plain_interval() -> float:
-    """:data:`PLAIN_PROGRESS_INTERVAL`, or ``MILKBAYES_PROGRESS_INTERVAL`` when valid."""
-    import math
-    import os
-
-    try:
-        value = float(os.environ.get("MILKBAYES_PROGRESS_INTERVAL", ""))
-    except ValueError:
-        return PLAIN_PROGRESS_INTERVAL
-    return value if math.isfinite(value) and value > 0 else PLAIN_PROGRESS_INTERVAL
-
-
-def _duration(seconds: float) -> str:
-    """A rough human duration: ``"40 s"``, ``"3 min"``, ``"1 h 05 min"``.
-
-    Examples
-    --------
-    >>> _duration(42.4), _duration(170), _duration(3900)
-    ('42 s', '3 min', '1 h 05 min')
-    """
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-class PlainProgress:
-    """``progress(stage, done, total)`` as plain lines, for a stderr that is not a terminal.
-
-    A log file or a pipe gets no progress bar (rich draws nothing there until the
-    end), so long work would look hung. This prints ``"compare: 120/2000, about
-    2 min left"`` at most once every ``interval`` seconds, and a stage's end
-    (``"compare: done in 4 min"``) only for stages that took at least that long, so
-    a short run prints nothing. The estimate of the time left is the rate since the
-    stage's current count began (a stage that changes its total, e.g. from
-    candidates to refits, starts its estimate again).
-
-    Parameters
-    ----------
-    write : callable(str)
-        Receives each line (without newline).
-    interval : float
-        Least seconds between two lines.
-    clock : callable() -> float
-        Monotonic seconds (a parameter so that tests can drive it).
-
-    Examples
-    --------
-    >>> now = [0.0]
-    >>> lines = []
-    >>> progress = PlainProgress(lines.append, interval=10, clock=lambda: now[0])
-    >>> for step in range(1, 101):
-    ...     now[0] = step * 1.0
-    ...     progress("compare", step, 100)
-    >>> lines[:2]
-    ['compare: 10/100, about 90 s left', 'compare: 20/100, about 80 s left']
-    >>> lines[-1]
-    'compare: done in 99 s'
-    """
-
-    def __init__(self, write, *, interval: float = PLAIN_PROGRESS_INTERVAL, clock=None):
-        import threading
-        import time
-
-        self._lock = threading.Lock()  # the heartbeat thread also writes
-        self._write = write
-        self._interval = interval
-        self._clock = clock or time.monotonic
-        self._last_line = self._clock()
-        self._stage: str | None = None
-        self._stage_start = 0.0
-        self._base: tuple[float, int, int] | None = None  # (time, done, total)
-        self._ended: str | None = None  # the stage whose end was last reported
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        """Record progress; print a line if the last one is old enough."""
-        with self._lock:
-            self._record(stage, done, total)
-
-    def _record(self, stage: str, done: int, total: int) -> None:
-        now = self._clock()
-        if stage != self._stage:
-            self._stage, self._stage_start, self._base = stage, now, None
-        if self._base is None or self._base[2] != total or done < self._base[1]:
-            self._base = (now, done, total)
-        if total > 0 and done >= total:
-            late = now - self._stage_start >= self._interval
-            if late and self._ended != stage:
-                self._ended = stage
-                self._emit(now, f"{stage}: done in {_duration(now - self._stage_start)}")
-            return
-        if self._ended == stage:
-            self._ended = None
-        if now - self._last_line < self._interval:
-            return
-        line = f"{stage}: {done}/{total}"
-        start, start_done, _ = self._base
-        if done > start_done and now > start:
-            left = (now - start) / (done - start_done) * (total - done)
-            line += f", about {_duration(left)} left"
-        self._emit(now, line)
-
-    def heartbeat(self) -> None:
-        """Say which stage is still running when it has been silent for a while.
-
-        Some stages (e.g. the diagnostics of a large study) report no steps; this is
-        called every ``interval`` seconds by :func:`_progress_bars` and prints
-        ``"diagnostics: still running (3 min)"`` once the last line is six
-        intervals old.
-        """
-        with self._lock:
-            now = self._clock()
-            if self._stage is not None and now - self._last_line >= 6 * self._interval:
-                running = _duration(now - self._stage_start)
-                self._emit(now, f"{self._stage}: still running ({running})")
-
-    def _emit(self, now: float, line: str) -> None:
-        self._last_line = now
-        self._write(line)
-
-
-@contextmanager
-def _progress_bars(enabled: bool):
-    """A ``progress(stage, done, total)`` callback reporting on stderr.
-
-    Rich bars on a terminal; :class:`PlainProgress` lines otherwise.
-    """
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        import threading
-
-        interval = _plain_interval()
-        plain = PlainProgress(lambda line: typer.echo(line, err=True), interval=interval)
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(interval):
-                plain.heartbeat()
-
-        threading.Thread(target=beat, name="milkbayes-progress", daemon=True).start()
-        try:
-            yield plain
-        finally:
-            stop.set()
-        return
-    with Progress(
-        TextColumn("{task.description:<14}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bars:
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task(stage, total=max(total, 1))
-            bars.update(tasks[stage], completed=done, total=max(total, 1))
-
-        yield progress
+__all__ = ["PLAIN_PROGRESS_INTERVAL", "PlainProgress", "_duration", "_plain_interval", "register"]
 
 
 def _echo_json(payload: dict) -> None:

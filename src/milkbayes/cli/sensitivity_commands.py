@@ -204,16 +204,20 @@ def prior_grid_command(
     from milkbayes.sensitivity import prior_grid
 
     _check_figure_path(figure)
-    result = prior_grid(
-        _study(data, scenario),
-        model,
-        locations=_numbers(locations, "--locations"),
-        scales=_numbers(scales, "--scales"),
-        mcid=mcid,
-        likelihood=likelihood,
-        base_prior=base_prior,
-        sampler=_sampler(draws, tune, chains, sampler_seed),
-    )
+    from milkbayes.progress import progress_reporter
+
+    with progress_reporter(first=2.0) as progress:
+        result = prior_grid(
+            _study(data, scenario),
+            model,
+            locations=_numbers(locations, "--locations"),
+            scales=_numbers(scales, "--scales"),
+            mcid=mcid,
+            likelihood=likelihood,
+            base_prior=base_prior,
+            sampler=_sampler(draws, tune, chains, sampler_seed),
+            progress=progress,
+        )
     _emit(result, as_json, figure)
 
 
@@ -240,14 +244,18 @@ def likelihood_command(
     from milkbayes.sensitivity import likelihood_variants
 
     _check_figure_path(figure)
-    result = likelihood_variants(
-        _study(data, scenario),
-        model,
-        likelihoods=_names(likelihoods),
-        prior=prior,
-        mcid=mcid,
-        sampler=_sampler(draws, tune, chains, sampler_seed),
-    )
+    from milkbayes.progress import progress_reporter
+
+    with progress_reporter(first=2.0) as progress:
+        result = likelihood_variants(
+            _study(data, scenario),
+            model,
+            likelihoods=_names(likelihoods),
+            prior=prior,
+            mcid=mcid,
+            sampler=_sampler(draws, tune, chains, sampler_seed),
+            progress=progress,
+        )
     _emit(result, as_json, figure)
 
 
@@ -270,14 +278,18 @@ def influence_command(
     from milkbayes.sensitivity import influence
 
     _check_figure_path(figure)
-    result = influence(
-        _study(data, scenario),
-        model,
-        prior=prior,
-        likelihood=likelihood,
-        mcid=mcid,
-        sampler=_sampler(draws, tune, chains, sampler_seed),
-    )
+    from milkbayes.progress import progress_reporter
+
+    with progress_reporter(first=2.0) as progress:
+        result = influence(
+            _study(data, scenario),
+            model,
+            prior=prior,
+            likelihood=likelihood,
+            mcid=mcid,
+            sampler=_sampler(draws, tune, chains, sampler_seed),
+            progress=progress,
+        )
     _emit(result, as_json, figure)
 
 
@@ -323,19 +335,23 @@ def ensemble_command(
         raise MilkbayesError("choose one of --vary, --seeds-only and --from-abc")
     if max_proposals is not None and max_proposals < 1:
         raise MilkbayesError(f"--max-proposals must be >= 1, not {max_proposals}")
-    result = assumption_ensemble(
-        scenario,
-        k,
-        seed,
-        vary=[] if seeds_only else (vary or None),
-        from_abc=from_abc,
-        max_proposals=max_proposals,
-        model=model,
-        prior=prior,
-        likelihood=likelihood,
-        mcid=mcid,
-        sampler=_sampler(draws, tune, chains, sampler_seed),
-    )
+    from milkbayes.progress import progress_reporter
+
+    with progress_reporter(first=2.0) as progress:
+        result = assumption_ensemble(
+            scenario,
+            k,
+            seed,
+            vary=[] if seeds_only else (vary or None),
+            from_abc=from_abc,
+            max_proposals=max_proposals,
+            model=model,
+            prior=prior,
+            likelihood=likelihood,
+            mcid=mcid,
+            sampler=_sampler(draws, tune, chains, sampler_seed),
+            progress=lambda done, total: progress("ensemble", done, total),
+        )
     _emit(result, as_json, figure)
 
 

@@ -55,6 +55,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 DEFAULT_SEED = 20241
 """The seed used when none is given (the contract in ``docs/architecture.md``)."""
 
+DEFAULT_DRAWS = 1000
+"""Draws per chain unless the model sets ``DRAWS`` (the flagship: 2000)."""
+
 DEFAULT_TARGET_ACCEPT = 0.9
 """nutpie's step-size adaptation target unless the model sets ``TARGET_ACCEPT``.
 
@@ -115,6 +118,9 @@ class FitResult:
         The part of ``sample_seconds`` the sampler ran (warm-up and draws of all
         chains), without the packaging of the draws: the measure PyMC records as its
         own ``sampling_time``, which benchmarks compare with.
+    model_module : module, optional
+        The model module fitted (also one outside the registry), for
+        :func:`arviz_tree`.
     """
 
     tree: xr.DataTree
@@ -131,6 +137,7 @@ class FitResult:
     sample_seconds: float = 0.0
     model_script_sha256: str = ""
     sampler_seconds: float = 0.0
+    model_module: ModuleType | None = None
 
     @property
     def reconstructed(self) -> bool:
@@ -149,6 +156,18 @@ def resolve_likelihood(module: ModuleType, likelihood: str | None) -> str:
             f"allowed: {', '.join(module.LIKELIHOODS)}"
         )
     return likelihood
+
+
+def resolve_draws(module: ModuleType, draws: int | None) -> int:
+    """``draws``, else the model's ``DRAWS``, else :data:`DEFAULT_DRAWS`.
+
+    Examples
+    --------
+    >>> import types
+    >>> resolve_draws(types.ModuleType("m"), None), resolve_draws(types.ModuleType("m"), 50)
+    (1000, 50)
+    """
+    return draws if draws is not None else getattr(module, "DRAWS", DEFAULT_DRAWS)
 
 
 def resolve_target_accept(module: ModuleType, target_accept: float | None) -> float:
@@ -204,7 +223,7 @@ def fit(
     prior: Any = "neutral",
     likelihood: str | None = None,
     mcid: float | None = None,
-    draws: int = 1000,
+    draws: int | None = None,
     tune: int = 1000,
     chains: int = 4,
     seed: int = DEFAULT_SEED,
@@ -213,6 +232,7 @@ def fit(
     posterior_predictive: bool = True,
     inputs: Any = None,
     target_accept: float | None = None,
+    stage_progress: Any = None,
 ) -> FitResult:
     """Fit a model to a study with nutpie, compiling the model at most once per process.
 
@@ -229,8 +249,10 @@ def fit(
     mcid : float, optional
         Minimal clinically important difference, in outcome units. Without it the
         summary holds ``"mcid": None`` and no ``p_effect_gt_mcid``.
-    draws, tune, chains : int
-        Draws kept and warm-up draws per chain, and the number of chains.
+    draws : int, optional
+        Draws kept per chain; default the model's ``DRAWS`` or :data:`DEFAULT_DRAWS`.
+    tune, chains : int
+        Warm-up draws per chain, and the number of chains.
     seed : int
         Same seed, same data, same settings: bit-identical draws.
     progress : bool
@@ -244,6 +266,11 @@ def fit(
     target_accept : float, optional
         Step-size adaptation target in (0, 1); default the model's ``TARGET_ACCEPT``
         or :data:`DEFAULT_TARGET_ACCEPT`.
+    stage_progress : callable(stage, done, total), optional
+        Told ``("fit", done, 100)`` as the fit moves through its steps, weighted by
+        their usual share of a fit's time (:data:`FIT_STEPS`), so that a progress
+        reporter (:func:`milkbayes.progress.progress_reporter`) can estimate the
+        time left.
 
     Returns
     -------
@@ -261,8 +288,9 @@ def fit(
 
     from milkbayes.diagnostics import convergence_report
 
-    check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
     module = load_model(model_name)
+    draws = resolve_draws(module, draws)
+    check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
     target_accept = resolve_target_accept(module, target_accept)
     likelihood = resolve_likelihood(module, likelihood)
     prior_set = resolve_prior(prior, study, module.NAME)
@@ -273,7 +301,10 @@ def fit(
     # Before sampling: nutpie's initial point (each prior's support point, jittered) is
     # computed from the PyMC model's data, so they must be this fit's, not the
     # previous fit's; otherwise a fit's draws would depend on what the process ran before.
+    step = _step_reporter(stage_progress)
+    step("start")
     entry, values, compile_seconds = prepared_model(module, inputs, prior_set, likelihood)
+    step("compile")
     start = time.perf_counter()
     tree, sampler_seconds = sample_complete(
         with_data(entry.compiled, values),
@@ -285,18 +316,23 @@ def fit(
         target_accept=target_accept,
     )
     sample_seconds = time.perf_counter() - start
+    step("sample")
     tree = _add_deterministics(tree, entry)
     tree = _relabel(tree, inputs.coords)
     if log_likelihood:
         tree = _add_log_likelihood(tree, entry.model)
+    step("log-likelihood")
     if posterior_predictive:
         tree = add_posterior_predictive(tree, entry.model, seed)
+    step("predictive")
     tree.attrs.update(tree_attrs(module, likelihood, prior_set, seed, study))
     summary = summarise(tree, module, inputs, prior_set, mcid)
+    diagnostics = convergence_report(tree)
+    step("summary")
     return FitResult(
         tree=tree,
         summary=summary,
-        diagnostics=convergence_report(tree),
+        diagnostics=diagnostics,
         model_name=module.NAME,
         likelihood=likelihood,
         prior=prior_set,
@@ -310,7 +346,35 @@ def fit(
         sample_seconds=sample_seconds,
         sampler_seconds=sampler_seconds,
         model_script_sha256=model_script_sha256(module),
+        model_module=module,
     )
+
+
+FIT_STEPS = (
+    ("start", 0),
+    ("compile", 35),
+    ("sample", 55),
+    ("log-likelihood", 65),
+    ("predictive", 85),
+    ("summary", 100),
+)
+"""Steps of :func:`fit` and the share of the fit done at the end of each (of 100).
+
+From profiles of ``milkbayes fit`` on the bundled data with warm caches (benchmarks/
+bench_cli_latency.py --profile): loading the compiled model dominates, then the
+sampling, the posterior predictive draws, the log-likelihood and the summary with
+its diagnostics. Only the estimate of the time left depends on these shares."""
+
+
+def _step_reporter(stage_progress: Any):
+    """``step(name)``: tell ``stage_progress`` that step ``name`` of :data:`FIT_STEPS` ended."""
+    done = dict(FIT_STEPS)
+
+    def step(name: str) -> None:
+        if stage_progress is not None:
+            stage_progress("fit", done[name], 100)
+
+    return step
 
 
 def _add_deterministics(tree: xr.DataTree, entry: CacheEntry) -> xr.DataTree:
@@ -342,6 +406,102 @@ def _add_log_likelihood(tree: xr.DataTree, model: Any) -> xr.DataTree:
         tree, model=model, progressbar=False, extend_inferencedata=False
     )
     tree["log_likelihood"] = dataset
+    return tree
+
+
+def arviz_tree(result: FitResult, *, prior_draws: int = 1000) -> xr.DataTree:
+    """A copy of ``result.tree`` with the groups ArviZ's prior tools read.
+
+    Added to the fit's groups (``posterior``, ``sample_stats``, ``log_likelihood``,
+    ``posterior_predictive``, ``observed_data``):
+
+    * ``prior`` and ``prior_predictive``: ``prior_draws`` draws of
+      :func:`milkbayes.engine.predictive.prior_predictive` on the fit's own inputs
+      (for ``arviz.plot_prior_posterior``);
+    * ``log_prior``: the log prior density of every free variable at every posterior
+      draw (``pymc.stats.compute_log_prior``), which with ``log_likelihood`` is what
+      power-scaling sensitivity (``arviz.psense``, ``arviz.psense_summary``; Kallioinen
+      et al. 2024) perturbs;
+    * ``constant_data``: every ``pm.Data`` value of the fit, the prior values
+      (``prior_<name>``) and the outcome scale (``y_scale``) among them, so the tree
+      says on which scale its priors were set;
+    * labelled observations: in long format (one row per mother and time) the
+      observation dimension ``obs`` gets the coordinates ``mother`` (her id) and
+      ``time`` (``"pre"``/``"post"``) in the groups indexed by observation.
+
+    The fit itself does not carry these: they cost a prior simulation and a compiled
+    log-prior function, which the many refits of cross-validation and of the
+    sensitivity analyses do not need. :func:`milkbayes.engine.runs.save_run` saves
+    this tree.
+
+    Parameters
+    ----------
+    result : FitResult
+    prior_draws : int
+        Draws of the prior and prior predictive groups.
+
+    Returns
+    -------
+    xarray.DataTree
+
+    References
+    ----------
+    Kallioinen N, Paananen T, Bürkner P-C, Vehtari A (2024). Detecting and diagnosing
+    prior and likelihood sensitivity with power-scaling. Stat Comput 34, 57.
+    """
+    import pymc as pm
+    import xarray as xr
+
+    from milkbayes.engine.predictive import _quiet_pymc, prior_predictive
+
+    module = load_model(result.model_module or result.model_name)
+    entry, values, _ = prepared_model(module, result.inputs, result.prior, result.likelihood)
+    tree = result.tree.copy()
+    prior_tree = prior_predictive(
+        module,
+        result.study,
+        prior=result.prior,
+        likelihood=result.likelihood,
+        draws=prior_draws,
+        seed=result.seed,
+        inputs=result.inputs,
+    )
+    for group in ("prior", "prior_predictive"):
+        if group in prior_tree.children:
+            tree[group] = prior_tree[group].to_dataset()
+    if "log_likelihood" not in tree.children:
+        tree = _add_log_likelihood(tree, entry.model)
+    with _quiet_pymc():
+        tree["log_prior"] = pm.stats.compute_log_prior(
+            tree, model=entry.model, progressbar=False, extend_inferencedata=False
+        )
+    dims = entry.model.named_vars_to_dims
+    tree["constant_data"] = xr.Dataset(
+        {
+            name: (tuple(dims.get(name) or ()), np.asarray(value))
+            for name, value in sorted(values.items())
+        }
+    )
+    tree = _relabel(tree, result.inputs.coords)
+    return _label_observations(tree, result.inputs, result.study)
+
+
+def _label_observations(tree: xr.DataTree, inputs: Any, study: Any) -> xr.DataTree:
+    """``mother`` and ``time`` coordinates along ``obs`` for long-format models."""
+    data = inputs.data
+    if "mother_idx" not in data or "time" not in data:
+        return tree
+    ids = np.asarray(list(study.ids), dtype=str)
+    labels = {
+        "mother": ("obs", ids[np.asarray(data["mother_idx"], dtype=int)]),
+        "time": ("obs", np.where(np.asarray(data["time"]) > 0, "post", "pre")),
+    }
+    for path, node in tree.subtree_with_keys:
+        dataset = node.to_dataset()
+        if "obs" in dataset.dims and not {"mother", "time"} & (
+            set(dataset.dims) | set(dataset.variables)
+        ):
+            tree[path] = dataset.assign_coords(labels)
     return tree
 
 

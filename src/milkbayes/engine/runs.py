@@ -1,7 +1,9 @@
 """Run folders: a fit saved to disk with everything needed to redo it, and read back.
 
 A run folder holds :data:`RUN_FILES`: ``posterior.nc`` (the whole DataTree,
-h5netcdf), ``summary.json``, ``diagnostics.json`` and ``provenance.json``. It is
+h5netcdf, with the prior, log-prior and constant-data groups of
+:func:`milkbayes.engine.fit.arviz_tree` that ArviZ's prior tools read),
+``summary.json``, ``diagnostics.json`` and ``provenance.json``. It is
 written through :func:`milkbayes.storage.staged_folder`: built under a hidden
 temporary name and renamed into place when complete, so no half-written run ever
 appears; an earlier run is replaced only with ``force``, and never a folder that
@@ -297,7 +299,9 @@ def _write_run_files(result: FitResult, folder: Path, command_line: Any) -> None
     # The NetCDF file is built in memory and written by storage: h5py writing straight
     # to a full disk can crash the process (no exception, no cleanup), while a plain
     # write that fails raises OutputError and the staged folder is removed.
-    netcdf = netcdf_ready(result.tree).to_netcdf(engine="h5netcdf")
+    from milkbayes.engine.fit import arviz_tree
+
+    netcdf = netcdf_ready(arviz_tree(result)).to_netcdf(engine="h5netcdf")
     atomic_write_bytes(_inside(folder, "posterior.nc"), bytes(netcdf))
     summary = {
         **result.summary,

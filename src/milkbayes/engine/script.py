@@ -4,9 +4,9 @@ Each model script's ``main()`` hands over to :func:`run_model_script`, so a mode
 on its own goes through the same engine (compile cache, diagnostics, summary) as the
 library and the CLI: there is one fitting path.
 
-The defaults are those of :func:`milkbayes.engine.fit.fit` (4 chains of 1000 draws
-after 1000 tuning steps): a script run on its own is a real fit, and its convergence
-diagnostics are printed and decide the exit status.
+The defaults are those of :func:`milkbayes.engine.fit.fit` (4 chains of 1000 draws,
+or the model's ``DRAWS``, after 1000 tuning steps): a script run on its own is a real
+fit, and its convergence diagnostics are printed and decide the exit status.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR, Milkbayes
 
 def script_parser(model_module: ModuleType) -> argparse.ArgumentParser:
     """The command-line options of a model script."""
-    from milkbayes.engine.fit import DEFAULT_SEED
+    from milkbayes.engine.fit import DEFAULT_DRAWS, DEFAULT_SEED, DEFAULT_TARGET_ACCEPT
 
     parser = argparse.ArgumentParser(
         prog=f"models/{model_module.NAME}.py",
@@ -42,13 +42,25 @@ def script_parser(model_module: ModuleType) -> argparse.ArgumentParser:
         default=None,
         help=f"default: {model_module.LIKELIHOODS[0]}",
     )
-    parser.add_argument("--draws", type=int, default=1000, help="draws per chain (default: 1000)")
+    draws = getattr(model_module, "DRAWS", DEFAULT_DRAWS)
+    parser.add_argument(
+        "--draws", type=int, default=None, help=f"draws per chain (default: {draws})"
+    )
     parser.add_argument(
         "--tune", type=int, default=1000, help="tuning steps per chain (default: 1000)"
     )
     parser.add_argument("--chains", type=int, default=4, help="chains (default: 4)")
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"sampler seed (default: {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--target-accept",
+        type=float,
+        default=None,
+        help=(
+            "step-size adaptation target in (0, 1) "
+            f"(default: {getattr(model_module, 'TARGET_ACCEPT', DEFAULT_TARGET_ACCEPT)})"
+        ),
     )
     return parser
 
@@ -92,16 +104,18 @@ def _run(model_module: ModuleType, args: argparse.Namespace) -> int:
         tune=args.tune,
         chains=args.chains,
         seed=args.seed,
+        target_accept=args.target_accept,
     )
     for row in result.diagnostics.rows:
         print(f"diagnostic {row.check}: {row.status} ({row.detail})")
     for key, value in result.summary.items():
         print(f"{key}: {value}")
     if not result.diagnostics.ok:
-        print(
-            "error: a convergence check failed; run longer (--draws 4000 --tune 2000) or "
-            "see the diagnostics above",
-            file=sys.stderr,
-        )
+        print("error: a convergence check failed:", file=sys.stderr)
+        settings = result.settings
+        for remedy in result.diagnostics.remedies(
+            draws=settings.draws, tune=settings.tune, target_accept=settings.target_accept
+        ):
+            print(f"  - {remedy}", file=sys.stderr)
         return EXIT_DIAGNOSTICS_FAILED
     return 0

@@ -10,7 +10,9 @@ module                     model                                               E
 ``paired_change``          change ~ Normal / Student-t, Cauchy prior on delta  ``effect``
 ``signed_rank``            Bayesian Wilcoxon signed-rank (latent normal)       ``delta``
 ``prepost_hierarchical``   long format, mother intercepts, modified effect     ``effect``
+``prepost_bivariate``      (pre, post) bivariate normal, sd per time, LKJ       ``effect``
 ``two_arm``                group x time (difference in differences)            ``effect``
+``ancova``                 post ~ pre + arm (baseline-adjusted)                ``effect``
 =========================  ==================================================  ==========
 
 How to add a model

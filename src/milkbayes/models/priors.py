@@ -297,6 +297,25 @@ def _named_values(name: str, kind: str, model_name: str) -> dict[str, float]:
         "sigma": a.spread,
         "nu_rate": 0.1,
     }
+    if model_name == "ancova":
+        # The baseline slope is unit-free: N(0, 1) covers "post independent of pre" (0),
+        # "analysis of changes" (1) and the usual regression to the mean in between.
+        return {
+            key: values[key]
+            for key in ("intercept_mu", "intercept_sigma", "effect_mu", "effect_sigma")
+        } | {"sigma": a.spread, "nu_rate": 0.1, "slope_mu": 0.0, "slope_sigma": 1.0}
+    if model_name == "prepost_bivariate":
+        # Each time's sd is the flagship's mother sd and residual together: twice the
+        # typical spread covers both; LKJ eta = 2 mildly favours moderate correlations.
+        return {
+            key: values[key]
+            for key in ("intercept_mu", "intercept_sigma", "effect_mu", "effect_sigma")
+        } | {
+            "modifier_sigma": a.mcid,
+            "subgroup_sd": a.mcid / 2.0,
+            "time_sd": 2.0 * a.spread,
+            "lkj_eta": 2.0,
+        }
     if model_name == "two_arm":
         # The natural three-day trend is not the massage: a neutral, wide prior always.
         return values | {"group_sigma": a.spread, "trend_mu": 0.0, "trend_sigma": 4.0 * a.mcid}
@@ -330,8 +349,8 @@ def _named_values(name: str, kind: str, model_name: str) -> dict[str, float]:
     return values
 
 
-POSITIVE_SUFFIXES = ("_sigma", "_sd", "_scale", "_rate")
-"""Keys ending with these (or named ``sigma``) are scales and must be > 0."""
+POSITIVE_SUFFIXES = ("_sigma", "_sd", "_scale", "_rate", "_eta")
+"""Keys ending with these (or named ``sigma``) must be > 0: scales, and the LKJ shape ``_eta``."""
 
 
 def _is_positive_key(key: str) -> bool:

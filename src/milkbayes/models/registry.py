@@ -9,7 +9,7 @@ and its name here.
 Examples
 --------
 >>> MODEL_NAMES
-('paired_change', 'signed_rank', 'prepost_hierarchical', 'two_arm')
+('paired_change', 'signed_rank', 'prepost_hierarchical', 'prepost_bivariate', 'two_arm', 'ancova')
 >>> load_model("paired_change").EFFECT
 'effect'
 """
@@ -21,7 +21,14 @@ from types import ModuleType
 
 from milkbayes.errors import ModelError
 
-MODEL_NAMES = ("paired_change", "signed_rank", "prepost_hierarchical", "two_arm")
+MODEL_NAMES = (
+    "paired_change",
+    "signed_rank",
+    "prepost_hierarchical",
+    "prepost_bivariate",
+    "two_arm",
+    "ancova",
+)
 """Every model, in the order the documentation lists them (simplest first)."""
 
 CONTRACT = ("NAME", "LIKELIHOODS", "EFFECT", "inputs", "build", "extra_summary")
@@ -29,6 +36,15 @@ CONTRACT = ("NAME", "LIKELIHOODS", "EFFECT", "inputs", "build", "extra_summary")
 
 ONE_OBSERVATION_PER_MOTHER = ("paired_change", "signed_rank")
 """Models of the change ``post - pre``: one observation per mother, no covariates."""
+
+PREDICTED = ("change", "pre_post")
+"""What a model's log-likelihood is the density of, per mother (optional ``PREDICTS``).
+
+``"change"``: her change (``paired_change``, ``signed_rank``) or, equivalently, her post
+value given her pre value (``ancova``); ``"pre_post"``: both her measurements
+(``prepost_hierarchical``, ``prepost_bivariate``, ``two_arm``). Cross-validation
+compares only models that predict the same thing.
+"""
 
 
 def available_models() -> tuple[str, ...]:
@@ -40,6 +56,28 @@ def available_models() -> tuple[str, ...]:
     True
     """
     return MODEL_NAMES
+
+
+def predicts(model: str | ModuleType) -> str:
+    """What the model's per-mother log-likelihood is the density of (see :data:`PREDICTED`).
+
+    A model module says so in ``PREDICTS``; without it, the models of
+    :data:`ONE_OBSERVATION_PER_MOTHER` predict the change and the others both
+    measurements.
+
+    Examples
+    --------
+    >>> predicts("paired_change"), predicts("prepost_bivariate"), predicts("ancova")
+    ('change', 'pre_post', 'change')
+    """
+    module = load_model(model)
+    default = "change" if module.NAME in ONE_OBSERVATION_PER_MOTHER else "pre_post"
+    value = getattr(module, "PREDICTS", default)
+    if value not in PREDICTED:
+        raise ModelError(
+            f"model {module.NAME}: PREDICTS must be one of {', '.join(PREDICTED)}, not {value!r}"
+        )
+    return value
 
 
 def check_model_name(name: str) -> str:

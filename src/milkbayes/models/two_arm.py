@@ -26,10 +26,21 @@ the massage effect in outcome units; :math:`\gamma` absorbs the baseline differe
 between the nonequivalent arms. Each mother's log-likelihood is multiplied by her
 ``mother_weight``.
 
+*Parallel trends.* :math:`\beta` is the massage effect only if, without massage,
+the massage arm would have changed as much as the control arm did (the same
+:math:`\theta` in both arms). Nothing in the data can check this with two time
+points. It fails when the arms differ at baseline for reasons that also move their
+change: an arm selected for low pre values regresses upwards towards the mean, and
+the difference in differences counts that as an effect. Under randomisation the
+baseline-adjusted comparison (:mod:`milkbayes.models.ancova`, Vickers & Altman 2001)
+needs no such assumption and is more precise.
+
 References
 ----------
 Shadish WR, Cook TD, Campbell DT (2002). Experimental and Quasi-Experimental Designs
 for Generalized Causal Inference, chapter 5. Houghton Mifflin.
+Vickers AJ, Altman DG (2001). Analysing controlled trials with baseline and follow
+up measurements. BMJ 323, 1123-1124.
 
 Examples
 --------
@@ -61,6 +72,11 @@ from milkbayes.models.contract import (
 NAME = "two_arm"
 LIKELIHOODS = ("normal", "student_t")
 EFFECT = "effect"
+PREDICTS = "pre_post"
+"""A mother's log-likelihood is the density of both her measurements."""
+
+NEEDS_CONTROL_ARM = True
+"""Without a control arm the trend and the effect are not separately identified."""
 
 MISSING_CONTROL = (
     "two_arm needs a control arm, but every participant is in the {arm} group: without "

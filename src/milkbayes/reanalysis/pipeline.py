@@ -72,7 +72,7 @@ from milkbayes.engine.sampling import sigterm_as_keyboard_interrupt
 from milkbayes.errors import DiagnosticsFailedError, MilkbayesError, ModelError
 from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.models.priors import default_mcid
-from milkbayes.models.registry import load_model
+from milkbayes.models.registry import load_model, predicts
 from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
 from milkbayes.reanalysis.headline import headline_posterior, published_facts_section
 from milkbayes.reanalysis.sections import (
@@ -499,6 +499,7 @@ def _diagnostics_section(study, fits: Mapping[str, Any]) -> tuple[DiagnosticsSec
         predictive += [c.as_dict() for c in dg.predictive_checks(*prior_simulated, kind="prior")]
     if simulated is not None:
         predictive += [c.as_dict() for c in dg.predictive_checks(*simulated, kind="posterior")]
+    predictive += [c.as_dict() for c in dg.level_checks_of(reference.tree, study, "posterior")]
     statuses += [c["status"] for c in predictive]
     try:
         pit = dg.loo_pit(reference.tree).as_dict()
@@ -598,7 +599,7 @@ def _candidate_cv(
     inputs = full.inputs
     n = int(study.n)
     mother_of_obs = np.asarray(inputs.data.get("mother_idx", np.arange(n)))
-    target = "pre_post" if "mother_idx" in inputs.data else "change"
+    target = predicts(model_name)
     intercept = ("mother_z", "mother") if "mother_z" in entry.model.named_vars else None
     k, total = position
 

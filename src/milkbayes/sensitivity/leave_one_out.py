@@ -6,6 +6,8 @@ compiled model (:func:`influence`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -32,6 +34,7 @@ def influence(
     likelihood: str | None = None,
     mcid: float | None = None,
     sampler: SamplerOptions = DEFAULT_SAMPLER,
+    progress: Any = None,
 ) -> SensitivityResult:
     """How the effect and P(effect > 0) move when each mother is left out.
 
@@ -42,6 +45,9 @@ def influence(
         Any model with a ``mother_weight`` input (all four have one).
     prior, likelihood, mcid, sampler
         As in :func:`likelihood_variants`.
+    progress : callable(stage, done, total), optional
+        Told after each fit (e.g. :func:`milkbayes.progress.progress_reporter`'s
+        callback), for a progress line with the time left.
 
     Returns
     -------
@@ -99,6 +105,8 @@ def influence(
         )
         row = summary_row(result, id=str(mother), change=changes.get(str(mother), float("nan")))
         rows.append(row)
+        if progress is not None:
+            progress("influence", len(rows), len(mothers))
     table = pd.DataFrame(rows)
     reference = float(full.summary["effect_median"])
     table["shift"] = table["effect_median"] - reference

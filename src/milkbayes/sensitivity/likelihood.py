@@ -9,6 +9,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -35,6 +36,7 @@ def likelihood_variants(
     prior: str = "neutral",
     mcid: float | None = None,
     sampler: SamplerOptions = DEFAULT_SAMPLER,
+    progress: Any = None,
 ) -> SensitivityResult:
     """The same data under normal, Student-t and log-normal likelihoods, side by side.
 
@@ -54,6 +56,9 @@ def likelihood_variants(
     mcid : float, optional
         Default :func:`default_mcid`.
     sampler : SamplerOptions
+    progress : callable(stage, done, total), optional
+        Told after each fit (e.g. :func:`milkbayes.progress.progress_reporter`'s
+        callback), for a progress line with the time left.
 
     Returns
     -------
@@ -104,6 +109,8 @@ def likelihood_variants(
     for name in likelihoods:
         result = fit_quiet(model, study, prior=prior, likelihood=name, mcid=mcid, sampler=sampler)
         results[name] = result
+        if progress is not None:
+            progress("likelihoods", len(results), len(likelihoods))
         row = summary_row(result, likelihood=name)
         row["effect_variable"] = result.summary.get("effect_variable", module.EFFECT)
         row["effect_scale"] = str(result.summary.get("effect_scale") or "outcome units")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,9 @@ PRIOR_GRID_KEYS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
         "paired_change": ("delta_loc", "delta_scale", "standardised effect δ (Cauchy)"),
         "signed_rank": ("delta_loc", "delta_scale", "standardised effect δ (Cauchy)"),
         "prepost_hierarchical": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
+        "prepost_bivariate": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
         "two_arm": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
+        "ancova": ("effect_mu", "effect_sigma", "effect in outcome units (normal)"),
     }
 )
 """For each model, the prior hyperparameters of the effect that the grid varies:
@@ -195,6 +198,7 @@ def prior_grid(
     base_prior="neutral",
     prior_keys: tuple[str, str] | None = None,
     sampler: SamplerOptions = GRID_SAMPLER,
+    progress: Any = None,
 ) -> SensitivityResult:
     """Refit over a grid of prior locations and scales of the effect.
 
@@ -225,6 +229,9 @@ def prior_grid(
         :data:`PRIOR_GRID_KEYS`.
     sampler : SamplerOptions
         Small runs: each setting is one refit of the same compiled model.
+    progress : callable(stage, done, total), optional
+        Told after each fit (e.g. :func:`milkbayes.progress.progress_reporter`'s
+        callback), for a progress line with the time left.
 
     Returns
     -------
@@ -300,6 +307,8 @@ def prior_grid(
             )
             compile_seconds += float(result.compile_seconds)
             rows.append(summary_row(result, location=float(location), scale=float(scale)))
+            if progress is not None:
+                progress("prior grid", len(rows), len(locations) * len(scales))
     seconds = time.perf_counter() - start - compile_seconds
     table = pd.DataFrame(rows)
     extra_tables, bf_summary, bf_table = {}, {}, None

@@ -399,7 +399,11 @@ def _run_dask(kind, params, seed, batches, collect, scheduler, client) -> int:
 
 
 class _Progress:
-    """A rich progress bar on stderr: units done, units per second, time left."""
+    """Progress on stderr: units done, units per second, time left.
+
+    A rich bar on a terminal; on a pipe or a log file, where the bar would stay empty
+    until the end, :class:`milkbayes.progress.PlainProgress` lines with the time left.
+    """
 
     def __init__(self, enabled: bool, total: int, unit: str, description: str, done: int):
         self.enabled, self.total, self.unit = enabled, total, unit
@@ -407,8 +411,17 @@ class _Progress:
         self.done = done
 
     def __enter__(self):
+        self._plain = None
         if self.enabled:
             from rich.console import Console
+
+            if not Console(stderr=True).is_terminal:
+                from milkbayes.progress import progress_reporter
+
+                self._reporter = progress_reporter(enabled=True)
+                self._plain = self._reporter.__enter__()
+                self._plain(self.description, self.done, self.total)
+                return self
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -440,11 +453,15 @@ class _Progress:
 
     def advance(self, units: int) -> None:
         self.done += units
-        if self.enabled:
+        if self._plain is not None:
+            self._plain(self.description, self.done, self.total)
+        elif self.enabled:
             elapsed = max(time.perf_counter() - self._started, 1e-9)
             rate = (self.done - self.start_done) / elapsed
             self._bar.update(self._task, completed=self.done, rate=f"{rate:,.1f} {self.unit}/s")
 
     def __exit__(self, *exc) -> None:
-        if self.enabled:
+        if self._plain is not None:
+            self._reporter.__exit__(*exc)
+        elif self.enabled:
             self._bar.__exit__(*exc)

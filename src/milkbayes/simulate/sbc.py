@@ -202,8 +202,8 @@ def sbc(
         )
     if widen <= 0:
         raise SimulationError(f"widen must be > 0, not {widen}")
-    # two_arm needs a control arm: give it as many mothers as the massage arm
-    n_control = n_mothers if model == "two_arm" else 0
+    # two_arm and ancova need a control arm: give it as many mothers as the massage arm
+    n_control = n_mothers if getattr(module, "NEEDS_CONTROL_ARM", False) else 0
     params = {
         "model": model,
         "likelihood": likelihood,
