@@ -142,7 +142,7 @@ from milkbayes.comparison import three_prior_table
 rows = three_prior_table(
     {name: np.asarray(r.tree["posterior"]["effect"]).ravel() for name, r in fits.items()},
     mcid=MCID,
-    rope=(-MCID / 2, MCID / 2),
+    rope=(-MCID, MCID),  # one threshold: an effect below the MCID is practically nil
 )
 prior_table = pd.DataFrame([vars(row) for row in rows]).set_index("prior")
 prior_table

@@ -307,6 +307,25 @@ plt.show()
 # estimates the quantity we care about, which no number of one-group mothers can
 # deliver.
 #
+# How many mothers does that take? Below, the power of each rule over the size of
+# each arm, for a modest massage effect of 1.5 above a natural trend of 0.5. A
+# success counts only when it is significant *and* favourable (more milk). The
+# one-group rules (t, Wilcoxon, BF10) detect trend + effect; only the between-arm
+# rules (`t_between`, `mann_whitney`) detect the massage effect itself, and they need
+# far more mothers for the same power.
+
+# %%
+from milkbayes.simulate.design import power_curve
+from milkbayes.simulate.figures import plot_power_curve
+
+modest = DGPSettings(effect=1.5, trend=0.5, n=24, n_control=24)
+curve = power_curve(modest, [12, 24, 48, 96], n_sims=300 if FAST else 4000, seed=SEED, workers=1)
+plot_power_curve(curve)
+
+# %%
+curve.pivot(index="n", columns="rule", values="power")
+
+# %% [markdown]
 # ## 4.6 What the paper should have reported
 #
 # 1. The **estimate** of the change with a **confidence or credible interval**, in

@@ -9,6 +9,8 @@ The reference values are worked out independently:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -177,6 +179,71 @@ def test_stacking_gives_all_weight_to_a_dominating_model():
     assert weights[1] > 0.99
 
 
+def _two_close_models(seed=3, n=24):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(-3.0, 1.0, n)
+    return np.column_stack([base, base + rng.normal(-0.05, 0.3, n)])
+
+
+def test_pseudo_bma_without_bootstrap_is_the_closed_form():
+    elpd_i = _two_close_models()
+    total = elpd_i.sum(axis=0)
+    expected = np.exp(total - total.max()) / np.exp(total - total.max()).sum()
+    np.testing.assert_allclose(compare.pseudo_bma_weights(elpd_i, bootstrap=False), expected)
+
+
+def test_pseudo_bma_plus_matches_an_independent_bayesian_bootstrap():
+    # Yao et al. (2018) eq. 12, written out with numpy: 1000 Dirichlet(1,...,1)
+    # weightings of the pointwise values (the seed ArviZ uses, 124), softmax of
+    # n * sum_i alpha_i elpd_ik, averaged
+    from scipy import stats
+
+    elpd_i = _two_close_models()
+    n = elpd_i.shape[0]
+    alpha = stats.dirichlet.rvs(np.ones(n), size=1000, random_state=124)
+    z = n * alpha @ elpd_i
+    z -= z.max(axis=1, keepdims=True)
+    expected = (np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)).mean(axis=0)
+    got = compare.pseudo_bma_weights(elpd_i)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    # the limiting cases: identical models share equally; a dominating one takes all
+    same = np.column_stack([elpd_i[:, 0], elpd_i[:, 0]])
+    np.testing.assert_allclose(compare.pseudo_bma_weights(same), [0.5, 0.5])
+    far = np.column_stack([elpd_i[:, 0], elpd_i[:, 0] - 2.0])
+    assert compare.pseudo_bma_weights(far)[0] > 0.999
+
+
+def test_close_models_are_within_noise_and_pseudo_bma_does_not_pick_a_winner():
+    elpd_i = _two_close_models()
+    rows = compare.compare_models(
+        [
+            compare.LomoResult(
+                label=f"m{j}",
+                target="change",
+                elpd=float(elpd_i[:, j].sum()),
+                se=1.0,
+                p_lomo=1.0,
+                elpd_i=tuple(elpd_i[:, j]),
+                mother_ids=tuple(str(i) for i in range(elpd_i.shape[0])),
+                n_draws=10,
+                intercept_method="none",
+            )
+            for j in range(2)
+        ]
+    )
+    diff = elpd_i[:, 1] - elpd_i[:, 0]
+    assert abs(diff.sum()) < 4  # by construction: a difference within noise
+    assert all(row.within_noise for row in rows)
+    assert all(0.05 < row.pseudo_bma_weight < 0.95 for row in rows)
+    assert sum(row.pseudo_bma_weight for row in rows) == pytest.approx(1.0)
+
+
+def test_within_noise_rule():
+    assert compare.within_noise(-1.31, 0.91)  # the bundled data's two pair models
+    assert compare.within_noise(-5.0, 3.0)  # beyond 4 but within 2 SE
+    assert not compare.within_noise(-12.0, 3.0)
+
+
 def test_compare_models_groups_by_target():
     def result(label, target, values):
         return compare.LomoResult(
@@ -203,6 +270,7 @@ def test_compare_models_groups_by_target():
     assert by["B"].elpd_diff == pytest.approx(-6.5 - (-3.0))
     assert by["A"].weight + by["B"].weight == pytest.approx(1.0)
     assert by["H"].weight == 1.0  # alone in its target: not stacked against the others
+    assert by["H"].pseudo_bma_weight == 1.0 and not by["H"].within_noise
 
 
 def test_three_prior_table_matches_normal_quantiles():
@@ -450,3 +518,28 @@ def test_choose_method_by_size():
     assert compare.choose_method(cap + 1).method == "kfold"
     with pytest.raises(ValueError, match="PSIS has 3 mothers"):
         compare.choose_method(4, _psis_with_k([0.1] * 3))
+
+
+def test_freq_vs_bayes_table_shows_the_bayesian_signed_rank_bf_beside_wilcoxon():
+    from milkbayes.models import signed_rank
+
+    change = np.array([3.0, 5.0, -1.0, 4.0, 6.0, 2.0, 7.0, 5.5, 0.5, 8.0])
+    bf = math.exp(signed_rank.rank_bayes_factor(change)["log_bf10"])
+    rows = compare.freq_vs_bayes_table(
+        hodges_lehmann=4.0,
+        hl_ci=(2.0, 6.0),
+        mean_change=4.0,
+        t_ci=(2.0, 6.0),
+        p_wilcoxon=0.004,
+        p_t=0.001,
+        effect_median=4.0,
+        effect_ci=(2.0, 6.0),
+        p_effect_gt_0=0.99,
+        p_effect_gt_mcid=0.1,
+        mcid=10.0,
+        bf10=30.0,
+        signed_rank_bf10=bf,
+    )
+    last = rows[-1]
+    assert last.frequentist_label == "p (Wilcoxon, exact)" and "signed-rank" in last.bayesian_label
+    assert last.bayesian_value == bf > 1

@@ -434,12 +434,19 @@ def test_signed_rank_agrees_with_plain_gibbs_sampler():
     )  # Gibbs autocorrelation: ESS ~ N/5 (generous)
     assert abs(mean - gibbs.mean()) < 4 * math.hypot(se, gibbs_se)
     assert float(delta.std()) == pytest.approx(gibbs.std(), rel=0.15)
-    # Savage-Dickey: Rao-Blackwell estimate from the model against a KDE of Gibbs draws
+    # Savage-Dickey from a KDE of the Gibbs draws against the quadrature BF and the
+    # Rao-Blackwell estimate from the model's draws
     kde_log_bf = stats.cauchy(0, math.sqrt(2) / 2).logpdf(0) - np.log(
         stats.gaussian_kde(gibbs)(0.0)[0]
     )
     assert result.summary["bf10_trustworthy"]
     assert result.summary["log_bf10"] == pytest.approx(kde_log_bf, abs=0.3)
+    assert result.summary["log_bf10_savage_dickey"] == pytest.approx(kde_log_bf, abs=0.3)
+    # the quadrature's exact posterior mean against the Gibbs sampler's
+    exact = signed_rank.rank_bayes_factor(SIGNED_RANK_CHANGES)
+    grid, density = exact["delta_grid"], exact["posterior_density"]
+    exact_mean = np.trapezoid(grid * density, grid) / np.trapezoid(density, grid)
+    assert abs(exact_mean - gibbs.mean()) < 4 * gibbs_se
 
 
 def _simulate_prepost(rng, n, *, effect, modifier, intercept, mother_sd, sigma):

@@ -179,7 +179,42 @@ def test_paired_change_prior_predictive_matches_its_belief_sentence(bundled_stud
 def test_signed_rank_prior_predictive_draws_delta_only(bundled_study):
     tree = prior_predictive("signed_rank", bundled_study, prior="skeptical", draws=2000, seed=6)
     delta = np.asarray(tree.prior["delta"]).ravel()
-    assert stats.kstest(delta, stats.cauchy(0, 0.2).cdf).pvalue > 0.001
+    # the sceptic's Cauchy: 5 % beyond delta = 0.5 (tan(0.45 pi) = 6.3138)
+    assert stats.kstest(delta, stats.cauchy(0, 0.5 / 6.313751514675044).cdf).pvalue > 0.001
+
+
+TRIAD_MODELS = ("paired_change", "signed_rank", "prepost_hierarchical", "two_arm")
+
+
+@pytest.mark.parametrize("model", TRIAD_MODELS)
+@pytest.mark.parametrize("outcome", [VOLUME, SCORE, Outcome("continuous")])
+def test_the_prior_triad_means_the_same_in_every_model(model, outcome):
+    """Sceptic P(effect > MCID) = 5 %, enthusiast 50 % and P(harm) = 5 %, every model.
+
+    Computed with scipy from each model's own effect prior and its MCID on that
+    scale: delta (Cauchy) against half an SD (Norman et al. 2003), outcome units
+    (normal) against the anchors' MCID, log ratio against +50 %, log-odds against 1.
+    """
+    expected = {"skeptical": (0.05, None), "enthusiastic": (0.50, 0.05)}
+    for name, (above, harm) in expected.items():
+        values = get_prior(name, outcome, model).values
+        effect_priors = []
+        if "delta_loc" in values:
+            effect_priors.append((stats.cauchy(values["delta_loc"], values["delta_scale"]), 0.5))
+        if "effect_mu" in values:
+            mcid = {"volume": 10.0, "score": 2.0, "continuous": 0.5}[outcome.kind]
+            effect_priors.append((stats.norm(values["effect_mu"], values["effect_sigma"]), mcid))
+        if "log_effect_mu" in values:
+            dist = stats.norm(values["log_effect_mu"], values["log_effect_sigma"])
+            effect_priors.append((dist, math.log(1.5)))
+        if "logit_effect_mu" in values:
+            dist = stats.norm(values["logit_effect_mu"], values["logit_effect_sigma"])
+            effect_priors.append((dist, 1.0))
+        assert effect_priors, values
+        for dist, mcid in effect_priors:
+            assert dist.sf(mcid) == pytest.approx(above, abs=1e-6), (name, values)
+            if harm is not None:
+                assert dist.cdf(0.0) == pytest.approx(harm, abs=1e-6), (name, values)
 
 
 def test_default_mcid_is_half_an_sd_of_pre_for_a_continuous_outcome():

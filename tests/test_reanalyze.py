@@ -350,3 +350,33 @@ def test_background_sensitivity_gives_the_highlights_of_the_serial_run(run):
     assert without_timings(items) == without_timings(serial_items)
     assert items  # the highlights exist: the comparison is not vacuous
     assert sorted(figures) == sorted(serial_figures)
+
+
+@pytest.mark.slow
+def test_compare_computes_the_main_model_as_the_report_does():
+    """`milkbayes compare` reuses the report's reference fit: the same LOMO numbers.
+
+    Before, `compare` refitted the main model with the comparison's settings while the
+    report reused its reference fit; Monte Carlo noise then flipped stacking weights of
+    1 and 0 between the two commands.
+    """
+    from milkbayes.datasets import load_bundled
+    from milkbayes.models.priors import default_mcid
+    from milkbayes.reanalysis import pipeline
+    from milkbayes.reanalysis.settings import MAIN_MODEL, REFERENCE_PRIOR
+
+    study = load_bundled("volume_ml")
+    settings = dataclasses.replace(
+        TINY, comparison=((MAIN_MODEL, pipeline._main_likelihood()), ("paired_change", "normal"))
+    )
+    mcid = default_mcid(study)
+    # the report's path: the reference fit of _fit_priors, reused by the comparison
+    fits = {REFERENCE_PRIOR: pipeline._main_fit(study, settings, mcid, REFERENCE_PRIOR)}
+    report_section, _ = pipeline._comparison_section(study, settings, fits, mcid, lambda *a: None)
+    compared = pipeline.compare_candidates(study, settings=settings)
+    by_label = {row["label"]: row for row in compared["lomo"]}
+    for row in report_section.to_dict()["lomo"]:
+        other = by_label[row["label"]]
+        assert other["elpd"] == row["elpd"]
+        assert other["weight"] == row["weight"]
+        assert other["pseudo_bma_weight"] == row["pseudo_bma_weight"]

@@ -329,7 +329,8 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
 
         console.print(f"[bold yellow]{RECONSTRUCTED_WARNING}[/]")
     summary = result.summary
-    unit = getattr(result.study.outcome, "unit", None) or ""
+    # a model whose effect has no outcome units (signed_rank's delta) says so
+    unit = summary.get("effect_unit") or getattr(result.study.outcome, "unit", None) or ""
     table = Table(
         title=_literal(
             f"{result.model_name} ({result.likelihood}), prior "
@@ -349,7 +350,7 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
     else:
         table.add_row(f"P(effect > {summary['mcid']:g})", f"{summary['p_effect_gt_mcid']:.3f}")
     for key, value in summary.items():
-        if key in KEY_ORDER or key in ("effect_variable", "effect_mean"):
+        if key in KEY_ORDER or key in ("effect_variable", "effect_mean", "effect_unit"):
             continue
         for label, text in _flatten(key, value):
             table.add_row(_literal(label), _literal(text))

@@ -218,7 +218,7 @@ def compare(
     fast: bool = typer.Option(False, "--fast", help="Small sampler runs."),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
-    """Compare models by cross-validation by mother, with PSIS-LOO k and stacking weights."""
+    """Compare models by cross-validation by mother: PSIS-LOO k, stacking, pseudo-BMA+."""
     from milkbayes.reanalysis.pipeline import compare_candidates, load_input_study
 
     study = load_input_study(data)
@@ -233,7 +233,8 @@ def compare(
 
     table = Table(title="cross-validation by mother")
     text_columns = ("model", "predicts", "method")
-    for column in ("model", "predicts", "elpd", "SE", "Δelpd", "SE(Δ)", "weight", "method"):
+    columns = ("model", "predicts", "elpd", "SE", "Δelpd", "SE(Δ)", "stacking", "pseudo-BMA+")
+    for column in (*columns, "within noise", "method"):
         table.add_column(column, justify="left" if column in text_columns else "right")
     for row in section["lomo"]:
         table.add_row(
@@ -244,6 +245,8 @@ def compare(
             f"{row['elpd_diff']:.2f}",
             f"{row['dse']:.2f}",
             f"{row['weight']:.3f}",
+            f"{row['pseudo_bma_weight']:.3f}",
+            "yes" if row["within_noise"] else "no",
             row.get("method_text", row.get("method", "")),
         )
     console = Console()

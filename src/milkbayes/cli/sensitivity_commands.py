@@ -36,6 +36,25 @@ _PRIOR_HELP = "Named prior set (skeptical, neutral, enthusiastic, literature) or
 def register(app: typer.Typer) -> None:
     """Add the ``sensitivity`` command group to ``app``."""
     app.add_typer(sensitivity_app, name="sensitivity")
+    app.command("bayes-ttest")(bayes_ttest_command)
+
+
+def bayes_ttest_command(
+    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
+    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    r: float = typer.Option(
+        0.7071067811865476, "--r", help="Width of the Cauchy prior on delta (JASP: 0.707)."
+    ),
+    figure: Path = typer.Option(
+        None, "--figure", help="Prior/posterior, sequential and robustness plots (png, pdf, svg)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Bayesian paired t-test as JASP reports it: BF10, BF01, BF+0, error %, three plots."""
+    from milkbayes.sensitivity.bayes_ttest import bayes_ttest
+
+    _check_figure_path(figure)
+    _emit(bayes_ttest(_study(data, scenario), r=r), as_json, figure)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -193,6 +212,12 @@ def prior_grid_command(
         "neutral", "--base-prior", help="Named set for the other hyperparameters."
     ),
     mcid: float = typer.Option(None, "--mcid", help=_MCID_HELP),
+    family: str = typer.Option(
+        None,
+        "--family",
+        help="Prior family of the effect: cauchy or normal (default: the model's own; "
+        "normal on delta for the paired designs is computed by quadrature, no refits).",
+    ),
     draws: int = typer.Option(200, "--draws", help="Draws kept per chain."),
     tune: int = typer.Option(150, "--tune", help="Warm-up draws per chain."),
     chains: int = typer.Option(2, "--chains", help="Number of chains."),
@@ -217,6 +242,7 @@ def prior_grid_command(
             base_prior=base_prior,
             sampler=_sampler(draws, tune, chains, sampler_seed),
             progress=progress,
+            family=family,
         )
     _emit(result, as_json, figure)
 

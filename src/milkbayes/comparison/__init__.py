@@ -126,7 +126,15 @@ from milkbayes.comparison.quadrature import (
     log_mean_exp,
     marginalise_intercept,
 )
-from milkbayes.comparison.stacking import ComparisonRow, compare_models, stacking_weights
+from milkbayes.comparison.stacking import (
+    NOISE_ELPD,
+    NOISE_SE_MULTIPLE,
+    ComparisonRow,
+    compare_models,
+    pseudo_bma_weights,
+    stacking_weights,
+    within_noise,
+)
 from milkbayes.comparison.tables import (
     FreqVsBayesRow,
     PriorRow,
@@ -139,6 +147,8 @@ __all__ = [
     "DEFAULT_QUADRATURE_NODES",
     "KFOLD_K",
     "MAX_EXACT_REFITS",
+    "NOISE_ELPD",
+    "NOISE_SE_MULTIPLE",
     "ComparisonRow",
     "FreqVsBayesRow",
     "LomoResult",
@@ -159,6 +169,8 @@ __all__ = [
     "psis_by_mother",
     "rope_statement",
     "stacked_draws",
+    "pseudo_bma_weights",
     "stacking_weights",
+    "within_noise",
     "three_prior_table",
 ]

@@ -96,6 +96,7 @@ def freq_vs_bayes_table(
     mcid: float,
     bf10: float | None,
     bf10_text: str | None = None,
+    signed_rank_bf10: float | None = None,
 ) -> list[FreqVsBayesRow]:
     """Estimate, interval and evidence side by side.
 
@@ -114,6 +115,9 @@ def freq_vs_bayes_table(
         Bayes factor in favour of an effect (None if the model gives none).
     bf10_text : str, optional
         A textual bound when BF10 overflows (e.g. ``"BF10 > 10^5"``).
+    signed_rank_bf10 : float, optional
+        BF10 of the Bayesian signed-rank test (van Doorn et al. 2020), the Bayesian
+        counterpart of the Wilcoxon test; a row of its own when given.
 
     Returns
     -------
@@ -175,6 +179,16 @@ def freq_vs_bayes_table(
             p_effect_gt_mcid,
         ),
     ]
+    if signed_rank_bf10 is not None:
+        rows.append(
+            FreqVsBayesRow(
+                "evidence",
+                "p (Wilcoxon, exact)",
+                p_wilcoxon,
+                "BF10 (Bayesian signed-rank, van Doorn et al. 2020)",
+                signed_rank_bf10,
+            )
+        )
     return rows
 
 

@@ -6,6 +6,8 @@ One idea per module:
   measure, and where it was declared;
 - :mod:`~milkbayes.data.validation`: cells of text to a validated table, every
   problem a :class:`~milkbayes.errors.DataError` naming file, row and column;
+- :mod:`~milkbayes.data.change`: :func:`paired_change`, the validated change
+  ``post - pre`` snapped so that decimal ties tie (one owner for tests and models);
 - :mod:`~milkbayes.data.study`: :class:`Study` and studies from in-memory tables;
 - :mod:`~milkbayes.data.reading`: :func:`load_study` (files, encodings, delimiters,
   spreadsheets, parquet, sidecars);
@@ -21,6 +23,7 @@ Examples
 'Study'
 """
 
+from milkbayes.data.change import paired_change
 from milkbayes.data.describe import Description, describe
 from milkbayes.data.outcome import DEFAULT_OUTCOME, OUTCOME_KINDS, Outcome
 from milkbayes.data.reading import load_study, sidecar_paths
@@ -47,6 +50,7 @@ __all__ = [
     "canonical_csv",
     "describe",
     "load_study",
+    "paired_change",
     "sidecar_paths",
     "study_from_csv_text",
     "study_from_frame",

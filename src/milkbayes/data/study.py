@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from milkbayes import RECONSTRUCTED_WARNING
+from milkbayes.data.change import paired_change
 from milkbayes.data.outcome import Outcome, resolve_outcome
 from milkbayes.data.validation import (
     COVARIATE_COLUMNS,
@@ -89,8 +90,12 @@ class Study:
 
     @property
     def change(self) -> np.ndarray:
-        """``post - pre`` for every row (both groups), as float64."""
-        return (self.table["post"] - self.table["pre"]).to_numpy(dtype=float)
+        """``post - pre`` for every row (both groups), as float64, snapped.
+
+        The same numbers as the frequentist tests rank (:func:`milkbayes.data.change.
+        paired_change`): decimal ties such as ``0.3 - 0.1`` and ``0.5 - 0.3`` tie.
+        """
+        return paired_change(self.table["pre"], self.table["post"])
 
     @property
     def n(self) -> int:

@@ -17,8 +17,10 @@ Units. Named sets are written once per outcome kind:
 
 The triad follows Spiegelhalter, Freedman & Parmar (1994): the *skeptical* prior puts
 5 % probability on an effect above the MCID, the *enthusiastic* prior is centred on
-the MCID with 5 % probability of harm, and the *neutral* prior is weakly informative
-(centred on no effect, SD four MCIDs).
+the MCID (50 % above it) with 5 % probability of harm, and the *neutral* prior is
+weakly informative (centred on no effect, SD four MCIDs; the JZS Cauchy for delta).
+The names mean the same in every model: the Cauchy priors on the standardised
+effect delta are written against its MCID of half an SD (:data:`DELTA_MCID`).
 
 User sets are TOML files::
 
@@ -43,6 +45,9 @@ References
 ----------
 Spiegelhalter DJ, Freedman LS, Parmar MKB (1994). Bayesian approaches to randomized
 trials. J R Stat Soc A 157(3), 357-416.
+Norman GR, Sloan JA, Wyrwich KW (2003). Interpretation of changes in health-related
+quality of life: the remarkable universality of half a standard deviation. Medical
+Care 41(5), 582-592.
 """
 
 from __future__ import annotations
@@ -127,8 +132,8 @@ def resolve_mcid(study: Study, mcid: Any = None) -> float:
 
     An MCID is the smallest change that matters clinically, a size in the outcome's
     own units, so it must be a finite number :math:`\ge 0`. Everything downstream
-    reads it as a threshold, :math:`P(\text{effect} > \text{MCID})`, and as a region
-    of practical equivalence :math:`(-\text{MCID}/2, \text{MCID}/2)`: a negative value
+    reads it as a threshold, :math:`P(\text{effect} > \text{MCID})`, and as the region
+    of practical equivalence :math:`(-\text{MCID}, \text{MCID})`: a negative value
     would turn that region inside out and a NaN would make every comparison false, so
     both are refused here rather than turned into meaningless probabilities.
 
@@ -193,7 +198,14 @@ LOGIT_MCID = 1.0
 """MCID of the ordered-logistic model: one unit of log-odds (odds ratio e = 2.7)."""
 
 DELTA_MCID = 0.5
-"""Standardised effect used in the sentences of Cauchy priors on delta."""
+"""The MCID on the standardised scale: half an SD of the change (Norman, Sloan &
+Wyrwich 2003 found minimal important differences close to half an SD across 38
+studies); the triad of Cauchy priors on delta is written against it."""
+
+DELTA_TRIAD_SCALE = DELTA_MCID / math.tan(math.pi * (0.5 - 0.05))
+"""Cauchy scale with 5 % beyond DELTA_MCID from the centre (0.0792): the sceptic's
+P(delta > MCID) = 5 % and the enthusiast's P(delta < 0) = 5 %, as for the normal
+priors of the other models, so each name means the same in every model."""
 
 
 @dataclass(frozen=True)
@@ -273,9 +285,9 @@ def _effect_normal(name: str, mcid: float) -> tuple[float, float]:
 def _delta_cauchy(name: str) -> tuple[float, float]:
     """(location, scale) of the Cauchy prior on the standardised effect delta."""
     return {
-        "skeptical": (0.0, 0.2),
+        "skeptical": (0.0, DELTA_TRIAD_SCALE),
         "neutral": (0.0, math.sqrt(2) / 2),
-        "enthusiastic": (DELTA_MCID, math.sqrt(2) / 2),
+        "enthusiastic": (DELTA_MCID, DELTA_TRIAD_SCALE),
     }[name]
 
 

@@ -350,29 +350,41 @@ def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
     The literature fit (key ``literature``) becomes a fourth row of the prior table;
     it is left out where :func:`_literature_prior_or_reason` gives no prior.
     """
-    from milkbayes.engine import fit as fitting
     from milkbayes.models.priors import LITERATURE, PRIOR_NAMES
 
     literature, _ = _literature_prior_or_reason(study)
     names = (*PRIOR_NAMES, LITERATURE) if literature is not None else PRIOR_NAMES
     fits = {}
     for k, name in enumerate(names):
-        # only the reference fit feeds LOO-PIT and the posterior predictive check
-        reference = name == REFERENCE_PRIOR
-        fits[name] = fitting.fit(
-            MAIN_MODEL,
-            study,
-            prior=literature if name == LITERATURE else name,
-            mcid=mcid,
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            seed=settings.seed,
-            log_likelihood=reference,
-            posterior_predictive=reference,
-        )
+        fits[name] = _main_fit(study, settings, mcid, literature if name == LITERATURE else name)
         tick("fit", k + 1, len(names))
     return fits
+
+
+def _main_fit(study, settings: ReanalysisSettings, mcid: float, prior_name: str):
+    """The main model under one prior, as the report fits it.
+
+    ``milkbayes compare`` fits the reference prior's through this function too, so
+    that its comparison reuses the same fit as the report's and gives the same
+    numbers: a refit with other settings moves the elpd by Monte Carlo noise, which
+    was enough to flip stacking weights of 1 and 0 between the two commands.
+    """
+    from milkbayes.engine import fit as fitting
+
+    # only the reference fit feeds LOO-PIT and the posterior predictive check
+    reference = prior_name == REFERENCE_PRIOR
+    return fitting.fit(
+        MAIN_MODEL,
+        study,
+        prior=prior_name,
+        mcid=mcid,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        log_likelihood=reference,
+        posterior_predictive=reference,
+    )
 
 
 def _main_likelihood() -> str:
@@ -411,6 +423,15 @@ def _bayes_section(
     # no Bayes factor of its own.
     log_bf = paired_change.jzs_log_bf10(float(t_test.t), reproduction.n)
     bf10 = math.exp(log_bf) if log_bf < 700 else float("inf")
+    # the Bayesian counterpart of the paper's Wilcoxon test, on the same snapped
+    # changes of the pairs tested: by quadrature, no sampling
+    from milkbayes.data import paired_change as snapped_change
+    from milkbayes.frequentist.reproduce import paired_rows
+    from milkbayes.models import signed_rank
+
+    pairs = paired_rows(study)
+    rank_log_bf = signed_rank.rank_bayes_factor(snapped_change(pairs.pre, pairs.post))["log_bf10"]
+    rank_bf10 = math.exp(rank_log_bf) if rank_log_bf < 700 else float("inf")
     table = compare.freq_vs_bayes_table(
         hodges_lehmann=float(exact.hodges_lehmann),
         hl_ci=(float(exact.hl_ci_low), float(exact.hl_ci_high)),
@@ -425,6 +446,7 @@ def _bayes_section(
         mcid=mcid,
         bf10=bf10,
         bf10_text="BF10 (JZS, paired model)",
+        signed_rank_bf10=rank_bf10,
     )
     return BayesSection(
         model=MAIN_MODEL,
@@ -905,6 +927,18 @@ def _comparison_section(
             "2017, section 2.3). Each fold's model learns from fewer mothers, so a K-fold "
             "elpd is slightly pessimistic against a leave-one-out one: compare candidates "
             "whose 'method' column differs with that in mind."
+        )
+    noisy = [row.label for row in rows if row.within_noise and row.rank != 0]
+    if noisy:
+        notes.append(
+            f"Within noise: {', '.join(noisy)} differ(s) from the best model of the same "
+            f"target by less than {compare.NOISE_ELPD:g} in elpd or less than "
+            f"{compare.NOISE_SE_MULTIPLE:g} SE of the difference (Sivula, Magnusson & "
+            "Vehtari 2020). The data cannot tell these models apart: stacking weights of "
+            "1 and 0 between them are not a verdict (stacking picks one of two nearly "
+            "equal predictive distributions, and Monte Carlo noise decides which); the "
+            "pseudo-BMA+ weights (Yao et al. 2018, Bayesian bootstrap of the pointwise "
+            "elpd) show how uncertain the choice is."
         )
     notes.append(
         "Models of the change (post − pre) and models of the pair (pre, post) predict "
@@ -1545,8 +1579,14 @@ def compare_candidates(
     if not isinstance(study, Study):
         study = clock.run("data", lambda: load_input_study(study))
     mcid = default_mcid(study)
+    fits = {}
+    if any(model == MAIN_MODEL for model, _ in settings.comparison):
+        # the report's reference fit, reused by the comparison as in the report
+        fits[REFERENCE_PRIOR] = clock.run(
+            "fit", lambda: _main_fit(study, settings, mcid, REFERENCE_PRIOR)
+        )
     section, _ = clock.run(
-        "compare", lambda: _comparison_section(study, settings, {}, mcid, clock.tick)
+        "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick)
     )
     return {
         "reconstructed": bool(study.reconstructed),

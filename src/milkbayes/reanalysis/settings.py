@@ -46,8 +46,18 @@ MAIN_MODEL = "prepost_hierarchical"
 REFERENCE_PRIOR = "neutral"
 """The prior of the frequentist-versus-Bayesian table and of the diagnostics plots."""
 
-ROPE_FRACTION_OF_MCID = 0.5
-"""The ROPE is +-(this x MCID): an effect under half the MCID is treated as nil."""
+ROPE_FRACTION_OF_MCID = 1.0
+"""The ROPE is +-(this x MCID): an effect smaller than the MCID is practically nil.
+
+One threshold for both statements of the report: the MCID is by definition the
+smallest change that matters (see :func:`milkbayes.models.priors.default_mcid` for
+its source), and Kruschke (2018) sets the ROPE at the smallest effect of practical
+importance. With the ROPE at half the MCID the report called an effect "practically
+positive" (interval above the ROPE) while P(effect > MCID) was 0.32.
+
+Kruschke JK (2018). Rejecting or accepting parameter values in Bayesian estimation.
+Advances in Methods and Practices in Psychological Science 1(2), 270-280.
+"""
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as each stage advances."""

@@ -13,7 +13,7 @@ Examples
 ...               p_value={"delta": 1.0}, bins=20, alpha=0.05, passed=True, divergences=0)
 >>> fig = plot_sbc_ranks(r)
 >>> len(fig.axes)
-1
+2
 """
 
 from __future__ import annotations
@@ -30,23 +30,46 @@ def _figure(ncols: int = 1, width: float = 4.0, height: float = 3.2):
 
 
 def plot_sbc_ranks(result, band: float = 0.99):
-    """Rank histograms of an SBC study with the band expected under uniformity.
+    """Rank histograms of an SBC study, and the ECDF differences with their bands.
 
-    The grey band holds ``band`` of the bin counts of uniform ranks:
-    Binomial(N, 1/B) quantiles (Talts et al. 2018, figure 1).
+    Top row: the ranks binned, with the grey band holding ``band`` of the bin counts
+    of uniform ranks: Binomial(N, 1/B) quantiles (Talts et al. 2018, figure 1).
+    Bottom row: the ECDF of the fractional ranks minus the uniform CDF, inside the
+    simultaneous band that decides the study (Säilynoja et al. 2022), at the
+    study's level ``1 - alpha / k``.
     """
+    from matplotlib.figure import Figure
+
+    from milkbayes.simulate.sbc import ecdf_uniformity
+
     names = list(result.ranks)
-    fig, axes = _figure(len(names))
+    fig = Figure(figsize=(4.0 * len(names), 5.6), layout="constrained")
+    grid = fig.subplots(2, len(names), squeeze=False)
     low, high = stats.binom.interval(band, result.n_sims, 1 / result.bins)
-    for axis, name in zip(axes, names, strict=True):
+    level = 1.0 - result.alpha / len(names)
+    for column, name in enumerate(names):
+        axis, lower_axis = grid[0][column], grid[1][column]
         ranks = np.asarray(result.ranks[name])
         edges = np.linspace(0, result.L + 1, result.bins + 1)
         axis.axhspan(low, high, color="0.85", zorder=0)
         axis.axhline(result.n_sims / result.bins, color="0.5", lw=0.8)
-        axis.hist(ranks, bins=edges, color="C0" if result.passed else "C3", zorder=1)
-        axis.set_title(f"{name}: p = {result.p_value[name]:.3g}", fontsize=9)
+        inside = result.ecdf_inside.get(name, result.passed)
+        # Okabe-Ito blue / vermillion: distinguishable with colour-blindness
+        colour = "#0072B2" if inside else "#D55E00"
+        axis.hist(ranks, bins=edges, color=colour, zorder=1)
+        axis.set_title(f"{name}: chi-square p = {result.p_value[name]:.3g}", fontsize=9)
         axis.set_xlabel(f"rank of the true value among {result.L} draws")
-    axes[0].set_ylabel("simulations")
+        diff = ecdf_uniformity(ranks, result.L, level)
+        lower_axis.fill_between(diff["x"], diff["lower_diff"], diff["upper_diff"], color="0.85")
+        lower_axis.plot(diff["x"], diff["ecdf_diff"], color=colour)
+        lower_axis.axhline(0.0, color="0.5", lw=0.8)
+        lower_axis.set_xlabel("fractional rank")
+        lower_axis.set_title(
+            f"ECDF difference: {'inside' if inside else 'OUTSIDE'} the {level:.3g} band",
+            fontsize=9,
+        )
+    grid[0][0].set_ylabel("simulations")
+    grid[1][0].set_ylabel("ECDF - uniform CDF")
     verdict = "passes" if result.passed else "FAILS"
     fig.suptitle(
         f"SBC of {result.model} (simulating prior x{result.widen:g}): {verdict}", fontsize=10
@@ -67,6 +90,32 @@ def plot_power(result):
     axis.set_title(
         f"{label} with n = {result.settings['n']} ({result.n_sims} simulations)", fontsize=10
     )
+    return fig
+
+
+def plot_power_curve(curve):
+    """Power of each rule against the number of mothers, with 95 % Monte Carlo bands.
+
+    ``curve`` is :func:`milkbayes.simulate.design.power_curve`'s table. Okabe-Ito
+    colours (readable with colour-vision deficiencies); the dotted line marks 0.8.
+    """
+    palette = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000")
+    fig, (axis,) = _figure(width=5.5, height=3.8)
+    for colour, (rule, rows) in zip(palette, curve.groupby("rule", sort=False), strict=False):
+        rows = rows.sort_values("n")
+        axis.plot(rows["n"], rows["power"], "o-", color=colour, ms=3, label=rule)
+        axis.fill_between(
+            rows["n"],
+            rows["power"] - 1.96 * rows["mc_se"],
+            rows["power"] + 1.96 * rows["mc_se"],
+            color=colour,
+            alpha=0.2,
+            lw=0,
+        )
+    axis.axhline(0.8, color="grey", lw=0.7, ls=":")
+    axis.set(xlabel="mothers in the massage arm", ylabel="power (significant and favourable)")
+    axis.set_ylim(0, 1)
+    axis.legend(frameon=False, fontsize=8)
     return fig
 
 
