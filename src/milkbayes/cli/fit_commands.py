@@ -193,6 +193,7 @@ def _fit_payload(result, run_dir: Path | None) -> dict[str, Any]:
                 "ok": result.diagnostics.ok,
                 "failures": [row.check for row in result.diagnostics.failures],
                 "warnings": [row.check for row in result.diagnostics.warnings],
+                "remedies": list(_remedies(result)),
             },
             "run_dir": None if run_dir is None else str(run_dir),
             "data": {
@@ -205,6 +206,14 @@ def _fit_payload(result, run_dir: Path | None) -> dict[str, Any]:
         }
     )
     return payload
+
+
+def _remedies(result) -> tuple[str, ...]:
+    """What to do about each failing diagnostic (``ConvergenceReport.remedies``)."""
+    settings = result.settings
+    return result.diagnostics.remedies(
+        draws=settings.draws, tune=settings.tune, target_accept=settings.target_accept
+    )
 
 
 def _exit_diagnostics_failed() -> None:
@@ -301,6 +310,8 @@ def fit_command(
     console.print(f"run saved in {saved}", markup=False)
     rows = [row.as_dict() for row in result.diagnostics.rows]
     _shout_failures(rows, module.NAME)
+    for remedy in _remedies(result):
+        _stderr_console().print(f"  what to do: {remedy}", markup=False)
     if as_json:
         _echo_json(_fit_payload(result, saved))
     else:

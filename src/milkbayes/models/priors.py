@@ -649,7 +649,8 @@ def literature_prior(outcome: Outcome, model_name: str, path: str | Path | None 
     then summarised in the family each model takes, since the models cannot take a
     mixture:
 
-    - ``prepost_hierarchical``, ``two_arm``: ``effect_mu``, ``effect_sigma`` = the
+    - ``prepost_hierarchical``, ``prepost_bivariate``, ``two_arm``, ``ancova``:
+      ``effect_mu``, ``effect_sigma`` = the
       mixture's mean and SD (moment-matched normal), in ml for volumes and in SD
       units for continuous outcomes (the SMD scale);
     - ``paired_change``, ``signed_rank``: ``delta_loc``, ``delta_scale`` = the
