@@ -139,7 +139,7 @@ def paper_update(posterior: Any, *, n_sim: int) -> dict[str, Any]:
         "abc_seed": int(posterior.seed),
         "notes": (
             "The bundled meta-analysis of the published oxytocin-massage studies (SMD "
-            "scale; `milkbayes meta-analysis`) is reweighted by the likelihood of this "
+            "scale, from milkbayes meta-analysis) is reweighted by the likelihood of this "
             "study's published facts (n = 24, SPSS p < .0005, a rise) at its own effect "
             "δ = μ + τz + one-group bias + PET term (importance sampling; Kish effective "
             f"sample size {abc['ess']:.0f} of {abc['n_draws']}).",
@@ -291,7 +291,7 @@ def prior_source_rows(
             f"; for {PAPER_STAGE} lactation (the paper's working mothers) the literature "
             f"gives Normal({established['mean']:g}, {established['sd'] / level:.1%} of the "
             f"level) ({_cite(references, established['sources'])}; "
-            "`sensitivity bias --stage established`)"
+            "milkbayes sensitivity bias --stage established)"
         )
     rows.append(
         {
