@@ -70,8 +70,9 @@ from milkbayes import RECONSTRUCTED_WARNING, __version__
 from milkbayes.comparison.choice import KFOLD_K, MAX_EXACT_REFITS
 from milkbayes.engine.sampling import sigterm_as_keyboard_interrupt
 from milkbayes.errors import DiagnosticsFailedError, MilkbayesError, ModelError
+from milkbayes.frequentist.description_audit import audit_for
 from milkbayes.frequentist.reproduce import reproduce
-from milkbayes.models.priors import default_mcid
+from milkbayes.frequentist.two_arm import two_arm_analysis
 from milkbayes.models.registry import load_model, predicts
 from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
 from milkbayes.reanalysis.headline import headline_posterior, published_facts_section
@@ -81,6 +82,7 @@ from milkbayes.reanalysis.sections import (
     Coefficient,
     ComparisonSection,
     DataSection,
+    DesignSection,
     DiagnosticsSection,
     EnsembleSection,
     FigureEntry,
@@ -108,6 +110,7 @@ from milkbayes.reanalysis.settings import (
     STAGES,
     Progress,
     ReanalysisSettings,
+    for_design,
     with_comparison,
 )
 
@@ -264,16 +267,19 @@ def _data_section(study) -> DataSection:
     )
 
 
-def _reproduction_section(reproduction) -> ReproductionSection:
+def _reproduction_section(reproduction, study=None) -> ReproductionSection:
     """The report's view of :func:`milkbayes.frequentist.reproduce.reproduce`."""
     from milkbayes import frequentist as fq
-    from milkbayes import published
 
     exact, spss, test = reproduction.exact, reproduction.spss, reproduction.test_statistics
     spss_p = reproduction.spss_p
     z = float(test.loc["Z", "value"])
+    description = getattr(study, "description", None)
+    audit, audit_note = (
+        (tuple(reproduction.audit), "") if study is None else audit_for(study, reproduction)
+    )
     return ReproductionSection(
-        published_p_text=published.REPORTED_P_TEXT,
+        published_p_text=None if description is None else description.reported_p,
         spss_p_text=fq.format_p_spss(spss_p),
         p_exact=float(exact.p_value),
         p_honest_text=fq.format_p_honest(exact.p_value),
@@ -322,9 +328,62 @@ def _reproduction_section(reproduction) -> ReproductionSection:
                 status=c.status,
                 note=c.explanation,
             )
-            for c in reproduction.audit
+            for c in audit
         ),
-        audit_note="",
+        audit_note=audit_note,
+    )
+
+
+def _mcid(study, settings: ReanalysisSettings) -> float:
+    """The MCID: the settings', else the study description's, else the default."""
+    from milkbayes.models.priors import resolve_mcid
+
+    description = getattr(study, "description", None)
+    given = settings.mcid if settings.mcid is not None else getattr(description, "mcid", None)
+    return resolve_mcid(study, given)
+
+
+def design_limits(study) -> tuple[tuple[str, str], ...]:
+    """The design limits the report prints.
+
+    The paper's own for the bundled paper; otherwise the generic limits of the
+    study's design followed by its description's own.
+    """
+    from milkbayes.report import render as report
+
+    description = getattr(study, "description", None)
+    if description is not None and description.is_paper:
+        return report.DESIGN_LIMITS
+    generic = report.TWO_ARM_LIMITS if study.design == "two_arm" else report.ONE_GROUP_LIMITS
+    return (*generic, *(description.limits if description is not None else ()))
+
+
+def _design_section(study, settings: ReanalysisSettings, between) -> DesignSection:
+    n_control = int((study.table["group"] == "control").sum())
+    notes = []
+    if between is not None:
+        notes += [
+            f"The study has a control arm ({n_control} participants) beside the massage arm "
+            f"({study.n - n_control}). The main model is {settings.main_model}, which uses "
+            "both arms; the effect is the massage arm's change minus the control arm's.",
+            "The paper's one-group test (section 2) is run on the massage arm only, and "
+            "again on the control arm below: a control arm that changes too shows how "
+            "much of the massage arm's change would have happened anyway.",
+            "Only models that use both arms are compared. The sensitivity tools, which "
+            "model one group, are not run on two-arm data.",
+        ]
+    return DesignSection(
+        design=study.design,
+        n_massage=study.n - n_control,
+        n_control=n_control,
+        main_model=settings.main_model,
+        arms=tuple(a.to_dict() for a in between.arms) if between is not None else (),
+        comparison=(
+            {k: v for k, v in between.to_dict().items() if k != "arms"}
+            if between is not None
+            else None
+        ),
+        notes=tuple(notes),
     )
 
 
@@ -372,9 +431,9 @@ def _main_fit(study, settings: ReanalysisSettings, mcid: float, prior_name: str)
     from milkbayes.engine import fit as fitting
 
     # only the reference fit feeds LOO-PIT and the posterior predictive check
-    reference = prior_name == REFERENCE_PRIOR
+    reference = prior_name == settings.reference_prior
     return fitting.fit(
-        MAIN_MODEL,
+        settings.main_model,
         study,
         prior=prior_name,
         mcid=mcid,
@@ -387,11 +446,11 @@ def _main_fit(study, settings: ReanalysisSettings, mcid: float, prior_name: str)
     )
 
 
-def _main_likelihood() -> str:
+def _main_likelihood(model: str = MAIN_MODEL) -> str:
     """The likelihood :func:`_fit_priors` fits (the main model's default)."""
     from milkbayes.engine import fit as fitting
 
-    return fitting.resolve_likelihood(load_model(MAIN_MODEL), None)
+    return fitting.resolve_likelihood(load_model(model), None)
 
 
 def _effect_draws(result) -> np.ndarray:
@@ -400,12 +459,23 @@ def _effect_draws(result) -> np.ndarray:
 
 
 def _bayes_section(
-    study, fits: Mapping[str, Any], reproduction, mcid: float, rope: tuple[float, float]
+    study,
+    fits: Mapping[str, Any],
+    reproduction,
+    mcid: float,
+    rope: tuple[float, float],
+    reference_prior: str = REFERENCE_PRIOR,
+    two_arm=None,
 ) -> BayesSection:
     """The three-prior table and the frequentist-versus-Bayesian table.
 
-    The frequentist numbers are those of ``reproduction`` (the massage group).
+    The frequentist numbers are those of ``reproduction`` (the massage group) for
+    one-group data, and the between-arm analysis ``two_arm``
+    (:func:`milkbayes.frequentist.two_arm.two_arm_analysis`) with a control arm: each
+    side of the table then estimates the same between-arm effect.
     """
+    if two_arm is not None:
+        return _two_arm_bayes_section(study, fits, two_arm, mcid, rope, reference_prior)
     from milkbayes import comparison as compare
     from milkbayes.models import paired_change
 
@@ -416,7 +486,7 @@ def _bayes_section(
     for row in rows:
         prior = fits[row.prior].prior
         priors.append({**asdict(row), "beliefs": list(prior.beliefs), "rationale": prior.rationale})
-    reference = fits[REFERENCE_PRIOR].summary
+    reference = fits[reference_prior].summary
     exact, t_test = reproduction.exact, reproduction.t_test
     # The JZS Bayes factor of the paired model (Cauchy r = sqrt(2)/2 on delta), in
     # closed form from the t statistic of the pairs tested: the hierarchical model has
@@ -449,13 +519,13 @@ def _bayes_section(
         signed_rank_bf10=rank_bf10,
     )
     return BayesSection(
-        model=MAIN_MODEL,
-        likelihood=fits[REFERENCE_PRIOR].likelihood,
+        model=fits[reference_prior].model_name,
+        likelihood=fits[reference_prior].likelihood,
         effect_variable=reference.get("effect_variable", "effect"),
-        unit=study.outcome.unit or ("points" if study.outcome.kind == "score" else "units"),
+        unit=_unit(study),
         mcid=mcid,
         rope=rope,
-        reference_prior=REFERENCE_PRIOR,
+        reference_prior=reference_prior,
         priors=tuple(priors),
         effect_median=reference["effect_median"],
         freq_vs_bayes=tuple(asdict(r) for r in table),
@@ -467,6 +537,78 @@ def _bayes_section(
             "computed in closed form from the paired t statistic. It tests "
             "'any change' against 'no change' and, like p, says nothing about "
             "what caused the change."
+        ),
+    )
+
+
+def _unit(study) -> str:
+    return study.outcome.unit or ("points" if study.outcome.kind == "score" else "units")
+
+
+def _two_arm_bayes_section(study, fits, analysis, mcid, rope, reference_prior) -> BayesSection:
+    """The Bayesian between-arm effect beside the frequentist between-arm analyses."""
+    from milkbayes import comparison as compare
+    from milkbayes.comparison.tables import FreqVsBayesRow
+
+    rows = compare.three_prior_table(
+        {name: _effect_draws(r) for name, r in fits.items()}, mcid=mcid, rope=rope
+    )
+    priors = []
+    for row in rows:
+        prior = fits[row.prior].prior
+        priors.append({**asdict(row), "beliefs": list(prior.beliefs), "rationale": prior.rationale})
+    reference = fits[reference_prior].summary
+    median = reference["effect_median"]
+    interval = (reference["effect_ci95_low"], reference["effect_ci95_high"])
+    table = [
+        FreqVsBayesRow(
+            "estimate", "ANCOVA: post ~ pre + arm", analysis.ancova, "posterior median", median
+        ),
+        FreqVsBayesRow(
+            "estimate", "difference of mean changes", analysis.did, "posterior median", median
+        ),
+        FreqVsBayesRow(
+            "interval",
+            "95 % CI (ANCOVA)",
+            (analysis.ancova_ci_low, analysis.ancova_ci_high),
+            "95 % credible interval",
+            interval,
+        ),
+        FreqVsBayesRow(
+            "interval",
+            "95 % CI (Welch, changes)",
+            (analysis.did_ci_low, analysis.did_ci_high),
+            "95 % credible interval",
+            interval,
+        ),
+        FreqVsBayesRow(
+            "evidence", "p (ANCOVA)", analysis.ancova_p, "P(effect > 0)", reference["p_effect_gt_0"]
+        ),
+        FreqVsBayesRow(
+            "evidence",
+            "p (Mann-Whitney, changes)",
+            analysis.p_mann_whitney,
+            f"P(effect > MCID = {mcid:g})",
+            reference.get("p_effect_gt_mcid", float("nan")),
+        ),
+    ]
+    return BayesSection(
+        model=fits[reference_prior].model_name,
+        likelihood=fits[reference_prior].likelihood,
+        effect_variable=reference.get("effect_variable", "effect"),
+        unit=_unit(study),
+        mcid=mcid,
+        rope=rope,
+        reference_prior=reference_prior,
+        priors=tuple(priors),
+        effect_median=median,
+        freq_vs_bayes=tuple(asdict(r) for r in table),
+        bf10=float("nan"),
+        log_bf10=float("nan"),
+        bf10_note=(
+            "With a control arm the effect is the difference between the arms' changes; "
+            "both columns estimate that between-arm effect. No Bayes factor is given: the "
+            "JZS factor of the paired model tests one arm's change, not the difference."
         ),
     )
 
@@ -493,7 +635,9 @@ def _modifier_section(fit_result) -> ModifierSection:
     )
 
 
-def _diagnostics_section(study, fits: Mapping[str, Any]) -> tuple[DiagnosticsSection, Any]:
+def _diagnostics_section(
+    study, fits: Mapping[str, Any], reference_prior: str = REFERENCE_PRIOR
+) -> tuple[DiagnosticsSection, Any]:
     from milkbayes import diagnostics as dg
 
     fit_rows, failing, statuses = [], [], []
@@ -514,7 +658,7 @@ def _diagnostics_section(study, fits: Mapping[str, Any]) -> tuple[DiagnosticsSec
             {"fit": label, "check": r.check, "label": r.label, "detail": r.detail}
             for r in report.failures
         ]
-    reference = fits[REFERENCE_PRIOR]
+    reference = fits[reference_prior]
     predictive, simulated = [], dg.simulated_changes(reference.tree, study)
     prior_simulated = _prior_predictive_changes(study, reference)
     if prior_simulated is not None:
@@ -555,7 +699,7 @@ def _prior_predictive_changes(study, reference, draws: int = 200):
 
     try:
         tree = prior_predictive(
-            MAIN_MODEL,
+            reference.model_name,
             study,
             prior=reference.prior,
             likelihood=reference.likelihood,
@@ -614,7 +758,7 @@ def _candidate_cv(
     label = f"{model_name}/{likelihood}"
     try:
         full, entry, values = _comparison_entry(
-            model_name, likelihood, study, settings, REFERENCE_PRIOR, mcid, reuse
+            model_name, likelihood, study, settings, settings.reference_prior, mcid, reuse
         )
     except ModelError as error:
         return None, [], f"{label}: {error}"
@@ -831,7 +975,9 @@ class _BackgroundWork:
         """
         import os
 
-        others = tuple(c for c in settings.comparison if c != (MAIN_MODEL, reference_likelihood))
+        others = tuple(
+            c for c in settings.comparison if c != (settings.main_model, reference_likelihood)
+        )
         if not settings.parallel_worker or not (others or sensitivity) or (os.cpu_count() or 1) < 2:
             return None
         return cls(study, settings, mcid, others, sensitivity)
@@ -853,7 +999,7 @@ def _comparison_section(
     from milkbayes import comparison as compare
 
     results, psis_rows, notes, skipped = [], [], [], []
-    reference = fits.get(REFERENCE_PRIOR)
+    reference = fits.get(settings.reference_prior)
     total = len(settings.comparison)
     computed = {}  # candidate -> _candidate_cv's result, here or in the background
     local = [c for c in settings.comparison if background is None or c not in background.candidates]
@@ -861,7 +1007,7 @@ def _comparison_section(
         reuse = (
             reference
             if reference is not None
-            and (model_name, likelihood) == (MAIN_MODEL, reference.likelihood)
+            and (model_name, likelihood) == (settings.main_model, reference.likelihood)
             else None
         )
         computed[(model_name, likelihood)] = _candidate_cv(
@@ -1404,16 +1550,22 @@ def _run_into(
         with staged_folder(
             target, force=force, is_replaceable=report.is_report_folder, what="report"
         ) as temporary:
-            mcid = default_mcid(study)
-            rope = (-ROPE_FRACTION_OF_MCID * mcid, ROPE_FRACTION_OF_MCID * mcid)
+            settings = for_design(settings, study.design)
+            mcid = _mcid(study, settings)
+            rope = settings.rope or (-ROPE_FRACTION_OF_MCID * mcid, ROPE_FRACTION_OF_MCID * mcid)
+            two_arm = study.design == "two_arm"
+            # the bias and prior tools model one group; with a control arm the arms'
+            # comparison replaces them (the design section says so)
+            sensitivity = sensitivity and not two_arm
             data = clock.run("data", lambda: _data_section(study))
             reproduced = clock.run("reproduction", lambda: reproduce(study))
-            reproduction = _reproduction_section(reproduced)
+            reproduction = _reproduction_section(reproduced, study)
+            between = two_arm_analysis(study) if two_arm else None
             background = _BackgroundWork.start(
                 study,
                 settings,
                 mcid,
-                reference_likelihood=_main_likelihood(),
+                reference_likelihood=_main_likelihood(settings.main_model),
                 sensitivity=sensitivity,
             )
             # the headline needs no measurement: only for a reconstruction of the paper
@@ -1426,15 +1578,18 @@ def _run_into(
                     lambda done: _queue_ensemble(background, done, headline_fast)
                 )
             fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
-            bayes = _bayes_section(study, fits, reproduced, mcid, rope)
+            bayes = _bayes_section(
+                study, fits, reproduced, mcid, rope, settings.reference_prior, between
+            )
             published_facts = None
             if headline_work is not None:
                 clock.run("published_facts", headline_work.result)
                 # the evidence is cached: this only adds the data's Bayes factor
                 published_facts = published_facts_section(fast=headline_fast, data_bf10=bayes.bf10)
-            modifiers = _modifier_section(fits[REFERENCE_PRIOR])
+            modifiers = _modifier_section(fits[settings.reference_prior])
             diagnostics, simulated = clock.run(
-                "diagnostics", lambda: _diagnostics_section(study, fits)
+                "diagnostics",
+                lambda: _diagnostics_section(study, fits, settings.reference_prior),
             )
             comparison, lomo_results = clock.run(
                 "compare",
@@ -1507,7 +1662,7 @@ def _run_into(
                     reconstructed=bool(study.reconstructed),
                     warning=RECONSTRUCTED_WARNING if study.reconstructed else None,
                     settings=RunSettings(
-                        fast=settings == FAST,
+                        fast=settings.sensitivity_fast,
                         draws=settings.draws,
                         tune=settings.tune,
                         chains=settings.chains,
@@ -1524,7 +1679,7 @@ def _run_into(
                 diagnostics=diagnostics,
                 comparison=comparison,
                 sensitivity=sens,
-                design_limits=report.DESIGN_LIMITS,
+                design_limits=design_limits(study),
                 figures={
                     name: FigureEntry(file=f"figures/{name}.png", caption=captions.get(name, name))
                     for name in figures
@@ -1533,6 +1688,8 @@ def _run_into(
                 # saved summary gives the same page; ReanalysisResult.timings include
                 # the report stage
                 timings=dict(clock.timings),
+                study=None if study.description is None else study.description.to_dict(),
+                design=_design_section(study, settings, between),
                 published_facts=published_facts,
                 ensemble=ensemble,
                 prior_sources=prior_sources,
@@ -1578,12 +1735,13 @@ def compare_candidates(
 
     if not isinstance(study, Study):
         study = clock.run("data", lambda: load_input_study(study))
-    mcid = default_mcid(study)
+    settings = for_design(settings, study.design)
+    mcid = _mcid(study, settings)
     fits = {}
-    if any(model == MAIN_MODEL for model, _ in settings.comparison):
+    if any(model == settings.main_model for model, _ in settings.comparison):
         # the report's reference fit, reused by the comparison as in the report
-        fits[REFERENCE_PRIOR] = clock.run(
-            "fit", lambda: _main_fit(study, settings, mcid, REFERENCE_PRIOR)
+        fits[settings.reference_prior] = clock.run(
+            "fit", lambda: _main_fit(study, settings, mcid, settings.reference_prior)
         )
     section, _ = clock.run(
         "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick)
