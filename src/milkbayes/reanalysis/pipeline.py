@@ -387,7 +387,7 @@ def _design_section(study, settings: ReanalysisSettings, between) -> DesignSecti
     )
 
 
-def _literature_prior_or_reason(study) -> tuple[Any, str]:
+def _literature_prior_or_reason(study, model: str = MAIN_MODEL) -> tuple[Any, str]:
     """The literature prior set of the main model for ``study``, or None and why not.
 
     The literature prior exists for volumes in ml and continuous outcomes: no
@@ -398,7 +398,7 @@ def _literature_prior_or_reason(study) -> tuple[Any, str]:
     from milkbayes.models.priors import literature_prior
 
     try:
-        return literature_prior(study.outcome, MAIN_MODEL), ""
+        return literature_prior(study.outcome, model), ""
     except PriorError as error:
         return None, str(error)
 
@@ -411,7 +411,7 @@ def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
     """
     from milkbayes.models.priors import LITERATURE, PRIOR_NAMES
 
-    literature, _ = _literature_prior_or_reason(study)
+    literature, _ = _literature_prior_or_reason(study, settings.main_model)
     names = (*PRIOR_NAMES, LITERATURE) if literature is not None else PRIOR_NAMES
     fits = {}
     for k, name in enumerate(names):
@@ -1219,7 +1219,7 @@ def _prior_sources_section(
     from milkbayes.models.priors import LITERATURE
     from milkbayes.reanalysis.prior_sources import paper_update, prior_source_rows
 
-    literature, reason = _literature_prior_or_reason(study)
+    literature, reason = _literature_prior_or_reason(study, bayes.model)
     fitted = fits.get(LITERATURE)
     rows = prior_source_rows(
         kind=study.outcome.kind,
