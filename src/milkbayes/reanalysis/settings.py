@@ -87,7 +87,13 @@ class ReanalysisSettings:
         volume, which the volume outcome admits (a session that yields no milk), so
         the default table would lose a row depending on the data; and each
         hierarchical candidate costs a compilation of its own. Add it with
-        :func:`with_comparison` for data without zeros.
+        :func:`with_comparison` for data without zeros. ``prepost_bivariate`` (an
+        unstructured pre/post covariance: a sd per time and their correlation) is a
+        default candidate beside the flagship, which it is comparable with (both
+        predict the pair): the flagship's one residual sd for both times cannot fit
+        data whose post values spread more than their pre values (the bundled
+        volumes: SD(post)/SD(pre) about 1.9), and the comparison and the level checks
+        show whether that matters.
     sensitivity_fast : bool
         Passed to :func:`milkbayes.sensitivity.highlights`.
     reloo : bool
@@ -129,6 +135,7 @@ class ReanalysisSettings:
     comparison: tuple[tuple[str, str], ...] = (
         ("prepost_hierarchical", "normal"),
         ("prepost_hierarchical", "student_t"),
+        ("prepost_bivariate", "normal"),
         ("paired_change", "normal"),
         ("paired_change", "student_t"),
     )
@@ -172,6 +179,7 @@ FAST = ReanalysisSettings(
     lomo_chains=2,
     comparison=(
         ("prepost_hierarchical", "normal"),
+        ("prepost_bivariate", "normal"),
         ("paired_change", "normal"),
         ("paired_change", "student_t"),
     ),
