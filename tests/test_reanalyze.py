@@ -82,11 +82,16 @@ def test_summary_validates_and_marks_user_data_as_measured(run):
     summary = json.loads(error.result.json.read_text(encoding="utf-8"))
     report.validate_summary(summary)
     assert summary["reconstructed"] is False and summary["warning"] is None
+    # the three named priors, then the literature's (volumes in ml have one)
     assert [p["prior"] for p in summary["bayes"]["priors"]] == [
         "skeptical",
         "neutral",
         "enthusiastic",
+        "literature",
     ]
+    # where the priors come from; the paper-as-a-study update only for a reconstruction
+    sources = summary["prior_sources"]
+    assert sources["literature_fitted"] is True and sources["meta_update"] is None
 
 
 def exact_wilcoxon_p_by_convolution(change: np.ndarray) -> float:

@@ -55,6 +55,7 @@ True
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -74,7 +75,7 @@ from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.frequentist.two_arm import two_arm_analysis
 from milkbayes.models.registry import load_model, predicts
 from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
-from milkbayes.reanalysis.headline import published_facts_section
+from milkbayes.reanalysis.headline import headline_posterior, published_facts_section
 from milkbayes.reanalysis.sections import (
     AuditRow,
     BayesSection,
@@ -89,6 +90,7 @@ from milkbayes.reanalysis.sections import (
     LevelCount,
     ModifierSection,
     Participant,
+    PriorSourcesSection,
     Provenance,
     PublishedFactsSection,
     ReanalysisSummary,
@@ -395,13 +397,36 @@ def _design_section(study, settings: ReanalysisSettings, between, secondary=None
     )
 
 
-def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
-    from milkbayes.models.priors import PRIOR_NAMES
+def _literature_prior_or_reason(study, model: str = MAIN_MODEL) -> tuple[Any, str]:
+    """The literature prior set of the main model for ``study``, or None and why not.
 
+    The literature prior exists for volumes in ml and continuous outcomes: no
+    published study reports a checklist score, so score outcomes get no fourth fit
+    (:func:`milkbayes.models.priors.literature_prior` says so; its message is the reason).
+    """
+    from milkbayes.errors import PriorError
+    from milkbayes.models.priors import literature_prior
+
+    try:
+        return literature_prior(study.outcome, model), ""
+    except PriorError as error:
+        return None, str(error)
+
+
+def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
+    """The main model under the three named priors and, where it exists, the literature's.
+
+    The literature fit (key ``literature``) becomes a fourth row of the prior table;
+    it is left out where :func:`_literature_prior_or_reason` gives no prior.
+    """
+    from milkbayes.models.priors import LITERATURE, PRIOR_NAMES
+
+    literature, _ = _literature_prior_or_reason(study, settings.main_model)
+    names = (*PRIOR_NAMES, LITERATURE) if literature is not None else PRIOR_NAMES
     fits = {}
-    for k, name in enumerate(PRIOR_NAMES):
-        fits[name] = _main_fit(study, settings, mcid, name)
-        tick("fit", k + 1, len(PRIOR_NAMES))
+    for k, name in enumerate(names):
+        fits[name] = _main_fit(study, settings, mcid, literature if name == LITERATURE else name)
+        tick("fit", k + 1, len(names))
     return fits
 
 
@@ -983,11 +1008,25 @@ class _BackgroundWork:
             if sensitivity
             else None
         )
-        self._ensemble = (
-            self._pool.submit(_ensemble_result, study, settings, mcid)
+        # the ensemble waits for the headline's ABC posterior (submit_ensemble)
+        self._ensemble_args = (
+            (study, settings, mcid)
             if sensitivity and _ensemble_scenario(study) is not None
             else None
         )
+        self._ensemble = None
+        self._ensemble_lock = threading.Lock()
+
+    def submit_ensemble(self, posterior) -> None:
+        """Queue the ensemble, its members taken from ``posterior`` (once; thread-safe).
+
+        Called when the headline's posterior is ready, from the headline's thread;
+        the worker runs it after the comparison and the sensitivity highlights.
+        """
+        with self._ensemble_lock:
+            if self._ensemble_args is None or self._ensemble is not None:
+                return
+            self._ensemble = self._pool.submit(_ensemble_result, *self._ensemble_args, posterior)
 
     def comparison_result(self) -> dict:
         """``_candidates_cv``'s result for :attr:`candidates` (waits for the worker)."""
@@ -997,8 +1036,13 @@ class _BackgroundWork:
         """``_sensitivity_section``'s result (waits for the worker)."""
         return self._sensitivity.result()
 
-    def ensemble_result(self) -> dict | None:
-        """``_ensemble_result``'s result (waits for the worker); None when not submitted."""
+    def ensemble_result(self, posterior=None) -> dict | None:
+        """``_ensemble_result``'s result (waits for the worker); None when there is none.
+
+        ``posterior`` is submitted first if the headline's callback has not done so.
+        """
+        if posterior is not None:
+            self.submit_ensemble(posterior)
         return self._ensemble.result() if self._ensemble is not None else None
 
     def close(self) -> None:
@@ -1263,6 +1307,46 @@ def _start_headline(fast: bool) -> Future:
         pool.shutdown(wait=False)
 
 
+def _queue_ensemble(background: _BackgroundWork, done: Future, fast: bool) -> None:
+    """Hand the headline's posterior to the worker's ensemble (a Future's callback).
+
+    A failed headline queues nothing: its error is raised where the headline is awaited.
+    """
+    if done.cancelled() or done.exception() is not None:
+        return
+    try:
+        background.submit_ensemble(headline_posterior(fast=fast))
+    except RuntimeError:  # the worker was shut down meanwhile (an error or Ctrl-C)
+        pass
+
+
+def _prior_sources_section(
+    study, bayes: BayesSection, fits: Mapping[str, Any], posterior, fast: bool
+) -> PriorSourcesSection:
+    """Where the priors come from; with the headline's posterior, the paper added as a study."""
+    from milkbayes.models.priors import LITERATURE
+    from milkbayes.reanalysis.prior_sources import paper_update, prior_source_rows
+
+    literature, reason = _literature_prior_or_reason(study, bayes.model)
+    fitted = fits.get(LITERATURE)
+    rows = prior_source_rows(
+        kind=study.outcome.kind,
+        unit=bayes.unit,
+        mcid=bayes.mcid,
+        literature=fitted.prior if fitted is not None else literature,
+        literature_note=reason,
+    )
+    update = None
+    if posterior is not None:
+        update = paper_update(posterior, n_sim=5_000 if fast else 20_000)
+    return PriorSourcesSection(
+        rows=rows,
+        literature_fitted=fitted is not None,
+        literature_note=reason,
+        meta_update=update,
+    )
+
+
 def _ensemble_scenario(study) -> str | None:
     """The generator's scenario of a reconstructed study, or None (no ensemble for it)."""
     from milkbayes.datasets import SCENARIOS
@@ -1274,12 +1358,21 @@ def _ensemble_scenario(study) -> str | None:
     return scenario if scenario in SCENARIOS else None
 
 
-def _ensemble_result(study, settings: ReanalysisSettings, mcid: float) -> dict | None:
+def _ensemble_result(
+    study, settings: ReanalysisSettings, mcid: float, posterior=None
+) -> dict | None:
     """The reconstruction ensemble's tables and figure, as plain data (it crosses processes).
 
     None for measured data, for a reconstruction of unknown scenario, or with
     ``ensemble_k`` 0: the ensemble varies the generator's assumptions, so it
     exists only where a generator made the data.
+
+    With ``posterior`` (the headline's :class:`~milkbayes.reconstruction.ReconstructionPosterior`,
+    see :func:`milkbayes.reanalysis.headline.headline_posterior`) the members are
+    accepted datasets of that posterior, so the numbers in ml across reconstructions
+    and the unit-free headline come from one posterior; without it, the assumptions
+    are drawn from the ensemble's default ranges
+    (:data:`milkbayes.sensitivity.ensemble.DEFAULT_VARY`, as ``sensitivity ensemble``).
     """
     from milkbayes.sensitivity import SamplerOptions, assumption_ensemble
     from milkbayes.storage import figure_bytes
@@ -1291,6 +1384,8 @@ def _ensemble_result(study, settings: ReanalysisSettings, mcid: float) -> dict |
         scenario,
         settings.ensemble_k,
         settings.seed,
+        from_abc=posterior is not None,
+        posterior=posterior,
         model=MAIN_MODEL,
         mcid=mcid,
         sampler=SamplerOptions(
@@ -1300,8 +1395,17 @@ def _ensemble_result(study, settings: ReanalysisSettings, mcid: float) -> dict |
             seed=settings.seed,
         ),
     )
+    summary = dict(result.summary)
+    if posterior is not None:
+        summary["varied"] = (
+            "members taken from the reconstruction posterior behind the headline "
+            f"(the same ABC run: {posterior.n_proposals:,} proposals, seed {posterior.seed}; "
+            "every assumption of the generator drawn from its prior and kept when its "
+            f"dataset matches the paper), {summary['k']} of its accepted {scenario} "
+            "draws spread evenly"
+        )
     return {
-        "summary": dict(result.summary),
+        "summary": summary,
         "spread": result.extra_tables["spread"].to_dict(orient="records"),
         "members": result.table.to_dict(orient="records"),
         "notes": list(result.notes),
@@ -1577,6 +1681,12 @@ def _run_into(
             # the headline needs no measurement: only for a reconstruction of the paper
             headline_fast = settings.sensitivity_fast
             headline_work = _start_headline(headline_fast) if study.reconstructed else None
+            if headline_work is not None and background is not None:
+                # the ensemble's members come from the headline's posterior: queue it
+                # in the worker as soon as that posterior exists
+                headline_work.add_done_callback(
+                    lambda done: _queue_ensemble(background, done, headline_fast)
+                )
             fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
             secondary = (
                 clock.run("fit", lambda: _secondary_fit(study, settings, mcid)) if two_arm else None
@@ -1630,14 +1740,25 @@ def _run_into(
                     lambda: _sensitivity_section(study, mcid, settings.sensitivity_fast),
                 )
             # the reconstruction ensemble: after the highlights, in the same stage
+            # one posterior: the ensemble's members are the headline's accepted datasets
+            posterior = (
+                headline_posterior(fast=headline_fast) if headline_work is not None else None
+            )
             if not sensitivity:
                 ensemble_raw = None
             elif background is not None:
-                ensemble_raw = clock.run("sensitivity", background.ensemble_result)
+                ensemble_raw = clock.run(
+                    "sensitivity", lambda: background.ensemble_result(posterior)
+                )
             else:
                 ensemble_raw = clock.run(
-                    "sensitivity", lambda: _ensemble_result(study, settings, mcid)
+                    "sensitivity", lambda: _ensemble_result(study, settings, mcid, posterior)
                 )
+            # cheap (no fit): timed with the sensitivity highlights, whose stage it extends
+            prior_sources = clock.run(
+                "sensitivity",
+                lambda: _prior_sources_section(study, bayes, fits, posterior, headline_fast),
+            )
             ensemble = None
             if ensemble_raw is not None:
                 ensemble = _ensemble_section(ensemble_raw, bayes, modifiers, sens, published_facts)
@@ -1651,7 +1772,13 @@ def _run_into(
             if ensemble is not None:
                 captions["ensemble"] = (
                     f"The main model refitted to {ensemble.k} reconstructions that all match "
-                    "the paper, drawn under varied assumptions (ASSUMPTION-DRIVEN): posterior "
+                    "the paper, "
+                    + (
+                        "accepted datasets of the headline's reconstruction posterior"
+                        if posterior is not None
+                        else "drawn under varied assumptions"
+                    )
+                    + " (ASSUMPTION-DRIVEN): posterior "
                     "median and 95 % interval of the effect, one line per reconstruction."
                 )
             sections = ReanalysisSummary(
@@ -1700,6 +1827,7 @@ def _run_into(
                 ),
                 published_facts=published_facts,
                 ensemble=ensemble,
+                prior_sources=prior_sources,
             )
             summary = sections.to_dict()
             clock.run("report", lambda: report.write_report(summary, figures, temporary))

@@ -40,6 +40,7 @@ __all__ = [
     "ModifierSection",
     "Participant",
     "Provenance",
+    "PriorSourcesSection",
     "PublishedFactsSection",
     "ReanalysisSummary",
     "ReproductionSection",
@@ -647,6 +648,33 @@ class EnsembleSection(_Section):
     figure: str
 
 
+# --------------------------------------------------------------------------- prior sources
+@dataclass(frozen=True)
+class PriorSourcesSection(_Section):
+    """Where each prior comes from, and the paper as one more study of the literature.
+
+    Attributes
+    ----------
+    rows : tuple of mapping
+        ``name`` (a prior set, ``MCID`` or ``natural trend``), ``what`` (the prior
+        in numbers) and ``source`` (one line).
+    literature_fitted : bool
+        Whether the main model was also fitted under the literature prior (a row of
+        the prior table).
+    literature_note : str
+        Why not, when it was not (score outcomes); else empty.
+    meta_update : mapping or None
+        :func:`milkbayes.reanalysis.prior_sources.paper_update` (rows before and after,
+        the likelihood, notes); None when not computed (data not a reconstruction of
+        the paper).
+    """
+
+    rows: tuple[Mapping[str, str], ...]
+    literature_fitted: bool
+    literature_note: str
+    meta_update: Mapping[str, Any] | None = None
+
+
 # --------------------------------------------------------------------------- provenance
 @dataclass(frozen=True)
 class RunSettings(_Section):
@@ -806,6 +834,8 @@ class ReanalysisSummary:
         that are not a reconstruction of the paper.
     ensemble : EnsembleSection or None
         The numbers across reconstructions (reconstructed data only); None otherwise.
+    prior_sources : PriorSourcesSection or None
+        Where the priors come from, and the paper added to the literature.
     """
 
     provenance: Provenance
@@ -823,6 +853,7 @@ class ReanalysisSummary:
     design: DesignSection | None = None
     published_facts: PublishedFactsSection | None = None
     ensemble: EnsembleSection | None = None
+    prior_sources: PriorSourcesSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON summary, in the layout of :data:`milkbayes.report.render.SCHEMA_VERSION`."""
@@ -842,4 +873,5 @@ class ReanalysisSummary:
             "study": _plain(self.study),
             "design": None if self.design is None else self.design.to_dict(),
             "ensemble": _plain(self.ensemble),
+            "prior_sources": _plain(self.prior_sources),
         }

@@ -399,6 +399,9 @@ def _check_structure(summary: Any) -> None:
     if summary.get("published_facts") is not None:  # the headline, since 1.1
         _expect(summary["published_facts"], Mapping, "published_facts")
         _expect(summary["published_facts"].get("bottom_line"), str, "published_facts.bottom_line")
+    if summary.get("prior_sources") is not None:  # where the priors come from, optional
+        _expect(summary["prior_sources"], Mapping, "prior_sources")
+        _expect(summary["prior_sources"].get("rows"), list, "prior_sources.rows")
     priors = summary["bayes"].get("priors")
     if not isinstance(priors, list) or not priors:
         raise ReportError("summary key 'bayes.priors' must be a non-empty list")
