@@ -273,6 +273,65 @@ def test_compare_models_groups_by_target():
     assert by["H"].pseudo_bma_weight == 1.0 and not by["H"].within_noise
 
 
+def test_conditional_and_marginal_change_densities_are_never_ranked_together():
+    """p(change | pre) beats p(change) by the information pre carries, not by fit.
+
+    Pre and post bivariate normal; both densities below are the TRUE ones, so neither
+    model predicts better, yet the conditional log density exceeds the marginal one by
+    -log(1 - rho^2) / 2 per mother on average (rho = corr(pre, change), a closed form).
+    So ancova (post given pre) and paired_change (change) must sit in different
+    targets of the comparison, and compare_models must not stack them.
+    """
+    from milkbayes.models.registry import predicts
+
+    rng = np.random.default_rng(5)
+    n, sd_pre, sd_post, r = 200_000, 4.0, 6.0, 0.3
+    cov = np.array([[sd_pre**2, r * sd_pre * sd_post], [r * sd_pre * sd_post, sd_post**2]])
+    pre, post = rng.multivariate_normal([50.0, 60.0], cov, size=n).T
+    change = post - pre
+    var_d = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    cov_pd = cov[0, 1] - cov[0, 0]
+    rho = cov_pd / math.sqrt(cov[0, 0] * var_d)
+    marginal = stats.norm.logpdf(change, 10.0, math.sqrt(var_d))
+    conditional = stats.norm.logpdf(
+        change, 10.0 + cov_pd / cov[0, 0] * (pre - 50.0), math.sqrt(var_d * (1 - rho**2))
+    )
+    gain = float(np.mean(conditional - marginal))
+    assert gain == pytest.approx(-0.5 * math.log(1 - rho**2), abs=0.01)
+    assert gain > 0.05  # a real, spurious advantage: 24 mothers would gain > 1 elpd
+
+    targets = {name: predicts(name) for name in ("ancova", "paired_change", "two_arm")}
+    assert len(set(targets.values())) == 3
+
+    def result(label, target, values):
+        return compare.LomoResult(
+            label=label,
+            target=target,
+            elpd=float(np.sum(values)),
+            se=1.0,
+            p_lomo=1.0,
+            elpd_i=tuple(values),
+            mother_ids=("a", "b", "c"),
+            n_draws=10,
+            intercept_method="none",
+        )
+
+    rows = compare.compare_models(
+        [
+            result("ancova/normal", targets["ancova"], [-1.0, -1.1, -0.9]),
+            result("ancova/student_t", targets["ancova"], [-1.2, -1.0, -1.0]),
+            result("paired_change/normal", targets["paired_change"], [-3.0, -3.1, -2.9]),
+            result("two_arm/normal", targets["two_arm"], [-6.0, -6.5, -6.1]),
+        ]
+    )
+    by = {row.label: row for row in rows}
+    # ancova's rows are ranked and weighted among themselves only
+    assert by["ancova/normal"].weight + by["ancova/student_t"].weight == pytest.approx(1.0)
+    assert by["ancova/student_t"].elpd_diff == pytest.approx(-3.2 - (-3.0))
+    for alone in ("paired_change/normal", "two_arm/normal"):
+        assert by[alone].rank == 0 and by[alone].weight == 1.0 and by[alone].elpd_diff == 0.0
+
+
 def test_three_prior_table_matches_normal_quantiles():
     rng = np.random.default_rng(11)
     draws = {"skeptical": rng.normal(4.0, 2.0, 400_000), "neutral": rng.normal(9.0, 3.0, 400_000)}

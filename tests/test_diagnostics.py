@@ -497,6 +497,27 @@ def test_level_checks_p_values_are_the_mid_p_of_the_replicates(rng):
         dg.level_checks(pre_rep, post_rep[:, :5], pre, post)
 
 
+def test_level_checks_of_a_post_only_model_use_the_post_values(rng):
+    """A model conditioning on pre replicates post only (its pre draws are the data).
+
+    The minimum over both times would then be pinned at an observed pre value; it is
+    taken over post alone, so it is the smallest replicated post value of each draw.
+    """
+    pre = np.array([1.0, 5.0, 6.0, 7.0])
+    post_rep = rng.normal(20.0, 2.0, size=(400, 4))
+    post = np.array([18.0, 19.0, 21.0, 22.0])
+    pre_rep = np.broadcast_to(pre, post_rep.shape)
+    checks = {c.statistic: c for c in dg.level_checks(pre_rep, post_rep, pre, post)}
+    minimum = checks["minimum"]
+    assert minimum.observed == 18.0
+    assert minimum.predicted_median == pytest.approx(np.median(post_rep.min(axis=1)))
+    assert minimum.predicted_low < minimum.predicted_high
+    assert checks["share_below_zero"].observed == 0.0
+    # the SD ratio still sets replicated post against the observed pre values
+    ratio_rep = post_rep.std(axis=1, ddof=1) / pre.std(ddof=1)
+    assert checks["sd_ratio_post_pre"].predicted_median == pytest.approx(np.median(ratio_rep))
+
+
 def test_sd_ratio_check_fails_the_flagship_and_passes_the_bivariate_model(bundled_study):
     """Data whose post spread is three times the pre spread (known truth).
 

@@ -736,7 +736,7 @@ def test_registry_knows_what_each_model_predicts():
         "prepost_hierarchical": "pre_post",
         "prepost_bivariate": "pre_post",
         "two_arm": "pre_post",
-        "ancova": "change",
+        "ancova": "post_given_pre",
     }
 
 

@@ -178,14 +178,37 @@ def test_example_reanalyze_fits_two_arms_and_audits_its_own_description(capsys, 
     assert settings["seed"] == 7 and settings["draws"] == 150
     assert summary["bayes"]["reference_prior"] == "skeptical"
     design = summary["design"]
-    assert design["design"] == "two_arm" and design["main_model"] == "two_arm"
+    # ANCOVA leads, the difference in differences is the secondary analysis
+    assert design["design"] == "two_arm" and design["main_model"] == "ancova"
     assert (design["n_massage"], design["n_control"]) == (20, 20)
     frame = example_frame()
     ols = smf.ols("sesudah ~ sebelum + massage", data=frame).fit()
     assert design["comparison"]["ancova"] == pytest.approx(ols.params["massage"], rel=1e-10)
     first = summary["bayes"]["freq_vs_bayes"][0]
     assert first["frequentist_value"] == pytest.approx(ols.params["massage"], rel=1e-10)
-    assert summary["bayes"]["model"] == "two_arm"
+    assert summary["bayes"]["model"] == "ancova"
+    # the lead estimate is ANCOVA's: under the weak neutral prior the posterior median is
+    # the least-squares estimate up to Monte Carlo error (2 x 150 draws: MC sd ~0.1 SE)
+    # and its 95 % interval is about as wide as the t interval
+    neutral = next(p for p in summary["bayes"]["priors"] if p["prior"] == "neutral")
+    se = ols.bse["massage"]
+    assert neutral["median"] == pytest.approx(ols.params["massage"], abs=0.35 * se)
+    low, high = ols.conf_int().loc["massage"]
+    assert neutral["ci95_high"] - neutral["ci95_low"] == pytest.approx(high - low, rel=0.25)
+    secondary = design["secondary"]
+    assert secondary["model"] == "two_arm" and "parallel trends" in secondary["assumption"]
+    second = summary["bayes"]["freq_vs_bayes"][1]
+    assert second["frequentist_value"] == pytest.approx(design["comparison"]["did"], rel=1e-12)
+    assert second["bayesian_value"] == secondary["effect_median"]
+    # ANCOVA (post given pre) and two_arm (pre, post) are never ranked against each other
+    targets = {}
+    for row in summary["comparison"]["lomo"]:
+        targets.setdefault(row["target"], []).append(row)
+    by_model = {row["label"].split("/")[0]: row["target"] for row in summary["comparison"]["lomo"]}
+    assert by_model["ancova"] == "post_given_pre" and by_model["two_arm"] == "pre_post"
+    for rows in targets.values():
+        assert sum(row["weight"] for row in rows) == pytest.approx(1.0)
+        assert [row["rank"] for row in rows].count(0) == 1
     # only models that use both arms are compared (two_arm, and ancova where registered)
     from milkbayes.models.contract import model_design
     from milkbayes.models.registry import MODEL_NAMES, load_model
@@ -204,6 +227,7 @@ def test_example_reanalyze_fits_two_arms_and_audits_its_own_description(capsys, 
     text = (out / "report.md").read_text()
     assert text.startswith("# Example: oxytocin massage with a control arm")
     assert "What a two-arm design cannot show" in text and "Kubu Raya" not in text
+    assert "Why ANCOVA leads" in text and "| secondary |" in text
     # the paper's test, massage arm only, as scipy computes it
     treated = frame.query("massage == 1")
     change = (treated["sesudah"] - treated["sebelum"]).to_numpy()

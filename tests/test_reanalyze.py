@@ -24,6 +24,7 @@ from milkbayes.cli import main
 from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, EXIT_USER_ERROR, RunExistsError
 from milkbayes.reanalysis.pipeline import (
     FAST,
+    FULL,
     DiagnosticsFailedError,
     load_input_study,
     run_reanalysis,
@@ -210,11 +211,14 @@ def test_cli_report_on_a_missing_folder_is_one_line_on_stderr(tmp_path, capsys):
 
 
 def test_fast_settings_still_compare_both_targets():
-    targets = {
-        ("pre_post" if model == "prepost_hierarchical" else "change")
-        for model, _ in FAST.comparison
-    }
+    from milkbayes.models.registry import predicts
+
+    targets = {predicts(model) for model, _ in FAST.comparison}
     assert targets == {"pre_post", "change"}
+    # the bivariate model (a sd per time) is ranked against the flagship in both sizes
+    for settings in (FAST, FULL):
+        pair_models = {m for m, _ in settings.comparison if predicts(m) == "pre_post"}
+        assert {"prepost_hierarchical", "prepost_bivariate"} <= pair_models
 
 
 def test_compare_candidates_is_seeded_and_reproduces_the_run(run):
@@ -387,3 +391,31 @@ def test_compare_computes_the_main_model_as_the_report_does():
         assert other["elpd"] == row["elpd"]
         assert other["weight"] == row["weight"]
         assert other["pseudo_bma_weight"] == row["pseudo_bma_weight"]
+
+
+def test_compared_bivariate_model_gets_level_checks_in_the_report():
+    """A compared model of the pair has its own SD-ratio/minimum checks; a change model none.
+
+    The observed statistics are computed here from the table with numpy; the bivariate
+    model has a sd per time, so it reproduces the bundled SD(post)/SD(pre) (~1.9).
+    """
+    from milkbayes.datasets import load_bundled
+    from milkbayes.reanalysis.pipeline import _comparison_section
+
+    study = load_bundled("volume_ml")
+    settings = dataclasses.replace(
+        SMALL_RUN, comparison=(("prepost_bivariate", "normal"), ("paired_change", "normal"))
+    )
+    checks: list = []
+    section, _ = _comparison_section(
+        study, settings, {}, 5.0, lambda *args: None, level_checks=checks
+    )
+    assert {c["model"] for c in checks} == {"prepost_bivariate/normal"}
+    by_statistic = {c["statistic"]: c for c in checks}
+    pre, post = study.table["pre"].to_numpy(float), study.table["post"].to_numpy(float)
+    ratio = by_statistic["sd_ratio_post_pre"]
+    assert ratio["observed"] == pytest.approx(np.std(post, ddof=1) / np.std(pre, ddof=1))
+    assert ratio["observed"] > 1.5 and 0.025 < ratio["p_value"] < 0.975
+    assert by_statistic["minimum"]["observed"] == pytest.approx(min(pre.min(), post.min()))
+    targets = {row["label"]: row["target"] for row in section.lomo}
+    assert targets == {"prepost_bivariate/normal": "pre_post", "paired_change/normal": "change"}

@@ -136,7 +136,7 @@ def test_bayes_factor_of_the_massage_pairs_is_not_given_for_two_arms(summary):
     given; the frequentist column is ANCOVA, post ~ pre + arm, by least squares
     (computed here with numpy's lstsq on the same rows).
     """
-    assert summary["bayes"]["bf10"] is None and summary["bayes"]["model"] == "two_arm"
+    assert summary["bayes"]["bf10"] is None and summary["bayes"]["model"] == "ancova"
     pre = np.array(MASSAGE_PRE + CONTROL_PRE)
     post = pre + np.array(MASSAGE_CHANGE + CONTROL_CHANGE)
     arm = np.array([1.0] * 6 + [0.0] * 6)

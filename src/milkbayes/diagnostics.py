@@ -698,6 +698,14 @@ LEVEL_STATISTICS = {
 Each takes ``(pre, post)`` arrays whose last axis runs over mothers.
 """
 
+POST_ONLY_WHEN_PRE_FIXED = ("minimum", "share_below_zero")
+"""Level statistics taken over the post values alone when a model does not replicate pre.
+
+Both are symmetric in the two times, so ``statistic(post, post)`` is the statistic of
+the post values; the SD ratio keeps the observed pre values, which is what a model
+conditioning on them predicts.
+"""
+
 NONNEGATIVE_KINDS = ("volume", "score")
 """Outcome kinds that cannot be negative: only for them is ``share_below_zero`` checked."""
 
@@ -739,11 +747,20 @@ def level_checks(
             f"predictive draws of shapes {pre_draws.shape} and {post_draws.shape} do not "
             f"match {pre.size} observed pairs"
         )
+    # A model that conditions on pre (ANCOVA) replicates post only: its "replicated" pre
+    # values are the observed ones, so a statistic over both times would be pinned by
+    # the observed pre values (a minimum that cannot move). Such statistics are then
+    # taken over the post values alone, which the model does predict.
+    pre_is_replicated = not np.array_equal(pre_draws, np.broadcast_to(pre, pre_draws.shape))
     checks = []
     for name, statistic in LEVEL_STATISTICS.items():
         if name == "share_below_zero" and outcome_kind not in NONNEGATIVE_KINDS:
             continue
-        checks.append(_check(kind, name, statistic(pre_draws, post_draws), statistic(pre, post)))
+        if not pre_is_replicated and name in POST_ONLY_WHEN_PRE_FIXED:
+            replicated, observed = statistic(post_draws, post_draws), statistic(post, post)
+        else:
+            replicated, observed = statistic(pre_draws, post_draws), statistic(pre, post)
+        checks.append(_check(kind, name, replicated, observed))
     return tuple(checks)
 
 

@@ -190,8 +190,20 @@ def reanalyze(
         if design.get("design") == "two_arm":
             typer.echo(
                 f"two arms ({design['n_massage']} massage, {design['n_control']} control): "
-                f"model {design['main_model']}, effect = massage change - control change"
+                f"model {design['main_model']}, effect = "
+                + (
+                    "massage - control at the same pre value (ANCOVA)"
+                    if design["main_model"] == "ancova"
+                    else "massage change - control change"
+                )
             )
+            secondary = design.get("secondary")
+            if secondary:
+                typer.echo(
+                    f"secondary, {secondary['model']} (difference in differences, assumes "
+                    f"parallel trends): median {secondary['effect_median']:.2f}, 95 % CrI "
+                    f"[{secondary['effect_ci95_low']:.2f}, {secondary['effect_ci95_high']:.2f}]"
+                )
         source = (
             ", from the bundled worked-example reconstruction" if summary["reconstructed"] else ""
         )

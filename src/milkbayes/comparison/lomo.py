@@ -36,8 +36,9 @@ class LomoResult:
     label : str
         Model label (e.g. ``"prepost_hierarchical/normal"``).
     target : str
-        What is predicted: ``"change"`` or ``"pre_post"``; only results with
-        the same target can be compared.
+        What is predicted: ``"change"``, ``"pre_post"`` or ``"post_given_pre"``
+        (:data:`milkbayes.models.registry.PREDICTED`); only results with the same
+        target can be compared.
     elpd : float
         Sum of the per-mother held-out log predictive densities.
     se : float

@@ -33,8 +33,11 @@ The constrained longitudinal data analysis (cLDA) of Liang & Zeger (2000), which
 models pre and post jointly with a common baseline mean for both arms, gives the
 same estimate as ANCOVA in large randomised samples (Liu et al. 2009); only ANCOVA is
 implemented here. The pre measurement is conditioned on, so a mother's
-log-likelihood is the density of her post value given her pre value, which is the
-density of her change given her pre value (``PREDICTS = "change"``).
+log-likelihood is the density of her post value given her pre value
+(``PREDICTS = "post_given_pre"``). That is the density of her change *given* her pre
+value, not the marginal density of the change that ``paired_change`` predicts: the
+conditioning adds information, so the two elpds are not comparable and
+cross-validation ranks this model only against models of the same target.
 
 References
 ----------
@@ -75,8 +78,8 @@ from milkbayes.models.contract import (
 NAME = "ancova"
 LIKELIHOODS = ("normal", "student_t")
 EFFECT = "effect"
-PREDICTS = "change"
-"""A mother's log-likelihood is the density of post given pre, i.e. of her change given pre."""
+PREDICTS = "post_given_pre"
+"""A mother's log-likelihood is the density of post given pre (a target of its own)."""
 
 NEEDS_CONTROL_ARM = True
 """Without a control arm the arm effect is not identified (see ``MISSING_CONTROL``)."""

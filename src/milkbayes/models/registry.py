@@ -37,13 +37,18 @@ CONTRACT = ("NAME", "LIKELIHOODS", "EFFECT", "inputs", "build", "extra_summary")
 ONE_OBSERVATION_PER_MOTHER = ("paired_change", "signed_rank")
 """Models of the change ``post - pre``: one observation per mother, no covariates."""
 
-PREDICTED = ("change", "pre_post")
+PREDICTED = ("change", "pre_post", "post_given_pre")
 """What a model's log-likelihood is the density of, per mother (optional ``PREDICTS``).
 
-``"change"``: her change (``paired_change``, ``signed_rank``) or, equivalently, her post
-value given her pre value (``ancova``); ``"pre_post"``: both her measurements
-(``prepost_hierarchical``, ``prepost_bivariate``, ``two_arm``). Cross-validation
-compares only models that predict the same thing.
+``"change"``: her change, marginally (``paired_change``, ``signed_rank``);
+``"pre_post"``: both her measurements (``prepost_hierarchical``, ``prepost_bivariate``,
+``two_arm``); ``"post_given_pre"``: her post value given her pre value (``ancova``).
+Cross-validation compares only models that predict the same thing. The last is a
+target of its own: p(post | pre) equals p(change | pre), a conditional density that uses the
+pre value as information, so its elpd is larger than that of the marginal
+p(change) whenever pre predicts the change (regression to the mean),
+without the model predicting anything better; ranking the two, or either against a
+joint density of (pre, post), would compare densities of different things.
 """
 
 
@@ -68,7 +73,7 @@ def predicts(model: str | ModuleType) -> str:
     Examples
     --------
     >>> predicts("paired_change"), predicts("prepost_bivariate"), predicts("ancova")
-    ('change', 'pre_post', 'change')
+    ('change', 'pre_post', 'post_given_pre')
     """
     module = load_model(model)
     default = "change" if module.NAME in ONE_OBSERVATION_PER_MOTHER else "pre_post"

@@ -59,7 +59,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,7 @@ from milkbayes.reanalysis.settings import (
     REFERENCE_PRIOR,
     ROPE_FRACTION_OF_MCID,
     STAGES,
+    TWO_ARM_SECONDARY_MODEL,
     Progress,
     ReanalysisSettings,
     for_design,
@@ -359,14 +360,22 @@ def design_limits(study) -> tuple[tuple[str, str], ...]:
     return (*generic, *(description.limits if description is not None else ()))
 
 
-def _design_section(study, settings: ReanalysisSettings, between) -> DesignSection:
+def _design_section(study, settings: ReanalysisSettings, between, secondary=None) -> DesignSection:
     n_control = int((study.table["group"] == "control").sum())
     notes = []
     if between is not None:
         notes += [
             f"The study has a control arm ({n_control} participants) beside the massage arm "
             f"({study.n - n_control}). The main model is {settings.main_model}, which uses "
-            "both arms; the effect is the massage arm's change minus the control arm's.",
+            "both arms: the effect is the difference between the arms' post values at the "
+            "same pre value (ANCOVA, post ~ pre + arm).",
+            "Why ANCOVA leads: in a randomised trial it is unbiased, it is more precise "
+            "than the difference of the arms' mean changes whatever the pre-post "
+            "correlation, and it needs no parallel-trends assumption (Vickers & Altman "
+            "2001; Senn 2006). The difference in differences (model "
+            f"{TWO_ARM_SECONDARY_MODEL}) is a secondary analysis; it assumes "
+            f"{PARALLEL_TRENDS} Where the two disagree, trust ANCOVA if the arms were "
+            "randomised.",
             "The paper's one-group test (section 2) is run on the massage arm only, and "
             "again on the control arm below: a control arm that changes too shows how "
             "much of the massage arm's change would have happened anyway.",
@@ -385,6 +394,7 @@ def _design_section(study, settings: ReanalysisSettings, between) -> DesignSecti
             else None
         ),
         notes=tuple(notes),
+        secondary=secondary,
     )
 
 
@@ -447,6 +457,53 @@ def _main_fit(study, settings: ReanalysisSettings, mcid: float, prior_name: str)
     )
 
 
+def _secondary_fit(study, settings: ReanalysisSettings, mcid: float):
+    """The secondary two-arm analysis (difference in differences) under the reference prior.
+
+    Two-arm data only: the report leads with ANCOVA and shows this estimate beside it;
+    the comparison reuses this fit for the same candidate (same numbers in
+    ``milkbayes compare`` and in the report).
+    """
+    from milkbayes.engine import fit as fitting
+
+    return fitting.fit(
+        TWO_ARM_SECONDARY_MODEL,
+        study,
+        prior=settings.reference_prior,
+        mcid=mcid,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        log_likelihood=False,
+        posterior_predictive=False,
+    )
+
+
+def _secondary_summary(result, prior_name: str) -> dict[str, Any]:
+    """The design section's row of the secondary analysis (see :func:`_secondary_fit`)."""
+    summary = result.summary
+    return {
+        "model": result.model_name,
+        "likelihood": result.likelihood,
+        "prior": prior_name,
+        "effect_median": summary["effect_median"],
+        "effect_ci95_low": summary["effect_ci95_low"],
+        "effect_ci95_high": summary["effect_ci95_high"],
+        "p_effect_gt_0": summary["p_effect_gt_0"],
+        "diagnostics": result.diagnostics.status,
+        "assumption": PARALLEL_TRENDS,
+    }
+
+
+PARALLEL_TRENDS = (
+    "parallel trends: without the massage, the massage arm's mean would have changed "
+    "by as much as the control arm's. It fails when the arms differ at baseline and "
+    "the change depends on the baseline (regression to the mean, a ceiling)."
+)
+"""The assumption of the difference in differences, as the report states it."""
+
+
 def _main_likelihood(model: str = MAIN_MODEL) -> str:
     """The likelihood :func:`_fit_priors` fits (the main model's default)."""
     from milkbayes.engine import fit as fitting
@@ -467,16 +524,19 @@ def _bayes_section(
     rope: tuple[float, float],
     reference_prior: str = REFERENCE_PRIOR,
     two_arm=None,
+    secondary=None,
 ) -> BayesSection:
     """The three-prior table and the frequentist-versus-Bayesian table.
 
     The frequentist numbers are those of ``reproduction`` (the massage group) for
     one-group data, and the between-arm analysis ``two_arm``
     (:func:`milkbayes.frequentist.two_arm.two_arm_analysis`) with a control arm: each
-    side of the table then estimates the same between-arm effect.
+    side of the table then estimates the same between-arm effect: ANCOVA beside the
+    main model (``ancova``), the difference of mean changes beside ``secondary``, the
+    difference-in-differences fit (:func:`_secondary_fit`), when given.
     """
     if two_arm is not None:
-        return _two_arm_bayes_section(study, fits, two_arm, mcid, rope, reference_prior)
+        return _two_arm_bayes_section(study, fits, two_arm, mcid, rope, reference_prior, secondary)
     from milkbayes import comparison as compare
     from milkbayes.models import paired_change
 
@@ -547,8 +607,15 @@ def _unit(study) -> str:
     return study.outcome.unit or ("points" if study.outcome.kind == "score" else "units")
 
 
-def _two_arm_bayes_section(study, fits, analysis, mcid, rope, reference_prior) -> BayesSection:
-    """The Bayesian between-arm effect beside the frequentist between-arm analyses."""
+def _two_arm_bayes_section(
+    study, fits, analysis, mcid, rope, reference_prior, secondary=None
+) -> BayesSection:
+    """The Bayesian between-arm effect beside the frequentist between-arm analyses.
+
+    Each frequentist analysis faces its Bayesian counterpart: least-squares ANCOVA the
+    main model (``ancova``), the difference of mean changes the difference-in-
+    differences model ``secondary`` (the main model's when it is not given).
+    """
     from milkbayes import comparison as compare
     from milkbayes.comparison.tables import FreqVsBayesRow
 
@@ -562,26 +629,37 @@ def _two_arm_bayes_section(study, fits, analysis, mcid, rope, reference_prior) -
     reference = fits[reference_prior].summary
     median = reference["effect_median"]
     interval = (reference["effect_ci95_low"], reference["effect_ci95_high"])
+    main = fits[reference_prior].model_name
+    did = secondary.summary if secondary is not None else reference
+    did_model = secondary.model_name if secondary is not None else main
     table = [
         FreqVsBayesRow(
-            "estimate", "ANCOVA: post ~ pre + arm", analysis.ancova, "posterior median", median
+            "estimate",
+            "ANCOVA: post ~ pre + arm",
+            analysis.ancova,
+            f"posterior median ({main})",
+            median,
         ),
         FreqVsBayesRow(
-            "estimate", "difference of mean changes", analysis.did, "posterior median", median
+            "estimate",
+            "difference of mean changes",
+            analysis.did,
+            f"posterior median ({did_model})",
+            did["effect_median"],
         ),
         FreqVsBayesRow(
             "interval",
             "95 % CI (ANCOVA)",
             (analysis.ancova_ci_low, analysis.ancova_ci_high),
-            "95 % credible interval",
+            f"95 % credible interval ({main})",
             interval,
         ),
         FreqVsBayesRow(
             "interval",
             "95 % CI (Welch, changes)",
             (analysis.did_ci_low, analysis.did_ci_high),
-            "95 % credible interval",
-            interval,
+            f"95 % credible interval ({did_model})",
+            (did["effect_ci95_low"], did["effect_ci95_high"]),
         ),
         FreqVsBayesRow(
             "evidence", "p (ANCOVA)", analysis.ancova_p, "P(effect > 0)", reference["p_effect_gt_0"]
@@ -670,6 +748,8 @@ def _diagnostics_section(
         predictive += [c.as_dict() for c in dg.predictive_checks(*simulated, kind="posterior")]
     predictive += [c.as_dict() for c in dg.level_checks_of(reference.tree, study, "posterior")]
     statuses += [c["status"] for c in predictive]
+    label = f"{reference.model_name}/{reference.likelihood}"
+    predictive = [{**row, "model": label} for row in predictive]
     try:
         pit = dg.loo_pit(reference.tree).as_dict()
         pit.pop("values", None)
@@ -753,8 +833,12 @@ def _candidate_cv(
 ):
     """PSIS-LOO by mother and the leave-one-mother-out elpd of one candidate.
 
-    Returns ``(lomo, psis_rows, None)``, or ``(None, [], reason)`` when the model cannot
-    fit these data (e.g. log-normal with a zero measurement).
+    Returns ``(lomo, psis_rows, None, level_rows)``, or ``(None, [], reason, [])`` when
+    the model cannot fit these data (e.g. log-normal with a zero measurement).
+    ``level_rows`` are the posterior predictive checks of the pre and post values
+    (:func:`milkbayes.diagnostics.level_checks_of`) of a candidate that predicts the
+    pair and is not the main fit (whose checks the diagnostics section has): the
+    comparison ranks it, so the report shows whether it reproduces the data's spread.
     """
     from milkbayes import comparison as compare
 
@@ -764,7 +848,7 @@ def _candidate_cv(
             model_name, likelihood, study, settings, settings.reference_prior, mcid, reuse
         )
     except ModelError as error:
-        return None, [], f"{label}: {error}"
+        return None, [], f"{label}: {error}", []
     inputs = full.inputs
     n = int(study.n)
     mother_of_obs = np.asarray(inputs.data.get("mother_idx", np.arange(n)))
@@ -799,6 +883,16 @@ def _candidate_cv(
                 "note": psis.note,
             }
         )
+    # before the refits: the model holds this fit's data now
+    level_rows = []
+    if target == "pre_post" and reuse is None:
+        from milkbayes import diagnostics as dg
+        from milkbayes.engine.predictive import add_posterior_predictive
+
+        tree = add_posterior_predictive(full.tree, entry.model, settings.seed)
+        level_rows = [
+            {**c.as_dict(), "model": label} for c in dg.level_checks_of(tree, study, "posterior")
+        ]
     # the one choice of estimator by size: reloo while the refits are few, else K-fold
     choice = compare.choose_method(n, by_level["mother"] if settings.reloo else None)
     common = {
@@ -823,7 +917,7 @@ def _candidate_cv(
         lomo = compare.lomo_cv(
             entry.model, psis=by_level["mother"] if settings.reloo else None, **common
         )
-    return lomo, psis_rows, None
+    return lomo, psis_rows, None, level_rows
 
 
 def _candidates_cv(
@@ -970,16 +1064,20 @@ class _BackgroundWork:
         *,
         reference_likelihood,
         sensitivity: bool,
+        reused: tuple[tuple[str, str], ...] = (),
     ) -> _BackgroundWork | None:
         """Start a worker, or return None when there is nothing to do or one core only.
 
-        The worker takes the candidates that do not reuse the main fit and, if asked,
-        the sensitivity highlights.
+        The worker takes the candidates that do not reuse the main fit (nor one of
+        ``reused``, fitted by the main process) and, if asked, the sensitivity
+        highlights.
         """
         import os
 
         others = tuple(
-            c for c in settings.comparison if c != (settings.main_model, reference_likelihood)
+            c
+            for c in settings.comparison
+            if c != (settings.main_model, reference_likelihood) and c not in reused
         )
         if not settings.parallel_worker or not (others or sensitivity) or (os.cpu_count() or 1) < 2:
             return None
@@ -993,11 +1091,16 @@ def _comparison_section(
     mcid: float,
     tick,
     background: _BackgroundWork | None = None,
+    reused: Mapping[tuple[str, str], Any] | None = None,
+    level_checks: list | None = None,
 ) -> tuple[ComparisonSection, list]:
     """The comparison section and the candidates' leave-one-mother-out results.
 
     The candidates the ``background`` worker took are collected from it; the others
-    are computed here (the main model's reusing the reference fit, when given).
+    are computed here (the main model's reusing the reference fit, when given, and
+    any candidate of ``reused``, ``{(model, likelihood): FitResult}``, reusing that
+    fit). The candidates' predictive checks of the pre/post levels are appended to
+    ``level_checks`` when given.
     """
     from milkbayes import comparison as compare
 
@@ -1011,7 +1114,7 @@ def _comparison_section(
             reference
             if reference is not None
             and (model_name, likelihood) == (settings.main_model, reference.likelihood)
-            else None
+            else (reused or {}).get((model_name, likelihood))
         )
         computed[(model_name, likelihood)] = _candidate_cv(
             model_name, likelihood, study, settings, mcid, reuse, tick, (k, total)
@@ -1020,7 +1123,9 @@ def _comparison_section(
     if background is not None:
         computed.update(background.comparison_result())
     for candidate in settings.comparison:  # in the settings' order, wherever computed
-        lomo, rows_of_candidate, reason = computed[candidate]
+        lomo, rows_of_candidate, reason, level_rows = computed[candidate]
+        if level_checks is not None:
+            level_checks += level_rows
         if lomo is None:
             skipped.append(reason)
             continue
@@ -1090,9 +1195,12 @@ def _comparison_section(
             "elpd) show how uncertain the choice is."
         )
     notes.append(
-        "Models of the change (post − pre) and models of the pair (pre, post) predict "
-        "different data, so their elpd values are not comparable; stacking weights are "
-        "computed within each group."
+        "Models of the change (post − pre), models of the pair (pre, post) and models of "
+        "post given pre (ANCOVA) predict different data, so their elpd values are not "
+        "comparable; ranks, differences and weights are computed within each target. "
+        "The density of post given pre is that of the change given pre: conditioning on "
+        "the pre value adds information, so its elpd would beat a model of the change "
+        "(or of the pair) without predicting anything better."
     )
     for r in results:
         if r.n_divergent:
@@ -1565,12 +1673,14 @@ def _run_into(
             reproduced = clock.run("reproduction", lambda: reproduce(study))
             reproduction = _reproduction_section(reproduced, study)
             between = two_arm_analysis(study) if two_arm else None
+            secondary_key = (TWO_ARM_SECONDARY_MODEL, _main_likelihood(TWO_ARM_SECONDARY_MODEL))
             background = _BackgroundWork.start(
                 study,
                 settings,
                 mcid,
                 reference_likelihood=_main_likelihood(settings.main_model),
                 sensitivity=sensitivity,
+                reused=(secondary_key,) if two_arm else (),
             )
             # the headline needs no measurement: only for a reconstruction of the paper
             headline_fast = settings.sensitivity_fast
@@ -1582,8 +1692,11 @@ def _run_into(
                     lambda done: _queue_ensemble(background, done, headline_fast)
                 )
             fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
+            secondary = (
+                clock.run("fit", lambda: _secondary_fit(study, settings, mcid)) if two_arm else None
+            )
             bayes = _bayes_section(
-                study, fits, reproduced, mcid, rope, settings.reference_prior, between
+                study, fits, reproduced, mcid, rope, settings.reference_prior, between, secondary
             )
             published_facts = None
             if headline_work is not None:
@@ -1595,10 +1708,25 @@ def _run_into(
                 "diagnostics",
                 lambda: _diagnostics_section(study, fits, settings.reference_prior),
             )
+            candidate_checks: list = []
             comparison, lomo_results = clock.run(
                 "compare",
-                lambda: _comparison_section(study, settings, fits, mcid, clock.tick, background),
+                lambda: _comparison_section(
+                    study,
+                    settings,
+                    fits,
+                    mcid,
+                    clock.tick,
+                    background,
+                    reused={secondary_key: secondary} if secondary is not None else None,
+                    level_checks=candidate_checks,
+                ),
             )
+            if candidate_checks:
+                # the compared models' checks of the levels, after the main model's
+                diagnostics = replace(
+                    diagnostics, predictive=(*diagnostics.predictive, *candidate_checks)
+                )
             from milkbayes import comparison as compare_module
 
             comparison_rows = compare_module.compare_models(lomo_results) if lomo_results else []
@@ -1693,7 +1821,14 @@ def _run_into(
                 # the report stage
                 timings=dict(clock.timings),
                 study=None if study.description is None else study.description.to_dict(),
-                design=_design_section(study, settings, between),
+                design=_design_section(
+                    study,
+                    settings,
+                    between,
+                    _secondary_summary(secondary, settings.reference_prior)
+                    if secondary is not None
+                    else None,
+                ),
                 published_facts=published_facts,
                 ensemble=ensemble,
                 prior_sources=prior_sources,
@@ -1747,8 +1882,14 @@ def compare_candidates(
         fits[settings.reference_prior] = clock.run(
             "fit", lambda: _main_fit(study, settings, mcid, settings.reference_prior)
         )
+    reused = None
+    secondary_key = (TWO_ARM_SECONDARY_MODEL, _main_likelihood(TWO_ARM_SECONDARY_MODEL))
+    if study.design == "two_arm" and secondary_key in settings.comparison:
+        # the report's secondary fit too, for the same reason
+        reused = {secondary_key: clock.run("fit", lambda: _secondary_fit(study, settings, mcid))}
     section, _ = clock.run(
-        "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick)
+        "compare",
+        lambda: _comparison_section(study, settings, fits, mcid, clock.tick, reused=reused),
     )
     return {
         "reconstructed": bool(study.reconstructed),

@@ -775,7 +775,7 @@ class DesignSection(_Section):
     design : {"one_group", "two_arm"}
     n_massage, n_control : int
     main_model : str
-        The model the report leads with (``two_arm`` with a control arm).
+        The model the report leads with (``ancova`` with a control arm).
     arms : tuple of dict
         :class:`milkbayes.frequentist.two_arm.ArmTest` of each arm (two-arm only).
     comparison : dict or None
@@ -783,6 +783,11 @@ class DesignSection(_Section):
         (:class:`milkbayes.frequentist.two_arm.TwoArmAnalysis`); None for one group.
     notes : tuple of str
         What the design changes in the report (which rows each analysis used).
+    secondary : dict or None
+        The secondary Bayesian analysis beside the main one (two-arm: the difference
+        in differences, ``two_arm``, under the reference prior): model, likelihood,
+        prior, effect median and 95 % interval, P(effect > 0), diagnostics status and
+        the assumption it rests on. None for one group.
     """
 
     design: str
@@ -792,6 +797,7 @@ class DesignSection(_Section):
     arms: tuple[Mapping[str, Any], ...] = ()
     comparison: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
+    secondary: Mapping[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- summary

@@ -27,6 +27,8 @@ __all__ = [
     "with_comparison",
     "for_design",
     "TWO_ARM_CANDIDATES",
+    "TWO_ARM_MAIN_MODEL",
+    "TWO_ARM_SECONDARY_MODEL",
 ]
 
 STAGES = (
@@ -85,7 +87,13 @@ class ReanalysisSettings:
         volume, which the volume outcome admits (a session that yields no milk), so
         the default table would lose a row depending on the data; and each
         hierarchical candidate costs a compilation of its own. Add it with
-        :func:`with_comparison` for data without zeros.
+        :func:`with_comparison` for data without zeros. ``prepost_bivariate`` (an
+        unstructured pre/post covariance: a sd per time and their correlation) is a
+        default candidate beside the flagship, which it is comparable with (both
+        predict the pair): the flagship's one residual sd for both times cannot fit
+        data whose post values spread more than their pre values (the bundled
+        volumes: SD(post)/SD(pre) about 1.9), and the comparison and the level checks
+        show whether that matters.
     sensitivity_fast : bool
         Passed to :func:`milkbayes.sensitivity.highlights`.
     reloo : bool
@@ -94,7 +102,7 @@ class ReanalysisSettings:
         ``psis``); False refits every mother.
     main_model : str
         The model the report leads with, fitted under the three priors
-        (:func:`for_design` makes it ``two_arm`` for data with a control arm).
+        (:func:`for_design` makes it ``ancova`` for data with a control arm).
     reference_prior : str
         The prior of the frequentist-versus-Bayesian table and the diagnostics.
     mcid : float or None
@@ -127,6 +135,7 @@ class ReanalysisSettings:
     comparison: tuple[tuple[str, str], ...] = (
         ("prepost_hierarchical", "normal"),
         ("prepost_hierarchical", "student_t"),
+        ("prepost_bivariate", "normal"),
         ("paired_change", "normal"),
         ("paired_change", "student_t"),
     )
@@ -170,6 +179,7 @@ FAST = ReanalysisSettings(
     lomo_chains=2,
     comparison=(
         ("prepost_hierarchical", "normal"),
+        ("prepost_bivariate", "normal"),
         ("paired_change", "normal"),
         ("paired_change", "student_t"),
     ),
@@ -181,20 +191,43 @@ FAST = ReanalysisSettings(
 """``--fast``: small runs for tests and CI. Diagnostics may warn or fail; the report says so."""
 
 
-TWO_ARM_CANDIDATES = (("two_arm", "normal"), ("two_arm", "student_t"))
+TWO_ARM_MAIN_MODEL = "ancova"
+"""The model a two-arm report leads with: ANCOVA, post ~ pre + arm.
+
+In a randomised trial ANCOVA is unbiased, more precise than the difference in
+differences whatever the pre-post correlation, and needs no parallel-trends
+assumption (Vickers & Altman 2001; Senn 2006). The difference in differences
+(:data:`TWO_ARM_SECONDARY_MODEL`) is reported beside it as a secondary analysis.
+"""
+
+TWO_ARM_SECONDARY_MODEL = "two_arm"
+"""The secondary two-arm analysis: difference in differences (parallel trends)."""
+
+TWO_ARM_CANDIDATES = (
+    ("ancova", "normal"),
+    ("ancova", "student_t"),
+    ("two_arm", "normal"),
+    ("two_arm", "student_t"),
+)
 """The comparison of two-arm data: models that use both arms (one-group models would
-be fitted to the massage arm only, to other data, so their elpd is not comparable)."""
+be fitted to the massage arm only, to other data, so their elpd is not comparable).
+
+ANCOVA predicts post given pre and ``two_arm`` the pair (pre, post): different
+targets (:data:`milkbayes.models.registry.PREDICTED`), so each is ranked against its
+own other likelihood only, never against the other model."""
 
 
 def for_design(settings: ReanalysisSettings, design: str) -> ReanalysisSettings:
     """``settings`` for a study's design: with a control arm, two-arm models only.
 
-    Every two-arm model of the registry (``DESIGN = "two_arm"``) is a candidate.
+    The main model becomes :data:`TWO_ARM_MAIN_MODEL` (ANCOVA). The candidates are
+    :data:`TWO_ARM_CANDIDATES` and every other two-arm model of
+    the registry (``DESIGN = "two_arm"``) with its first likelihood.
 
     Examples
     --------
     >>> for_design(FAST, "two_arm").main_model
-    'two_arm'
+    'ancova'
     >>> for_design(FAST, "one_group") is FAST
     True
     """
@@ -204,11 +237,12 @@ def for_design(settings: ReanalysisSettings, design: str) -> ReanalysisSettings:
     from milkbayes.models.registry import MODEL_NAMES, load_model
 
     candidates = list(TWO_ARM_CANDIDATES)
+    named = {model for model, _ in TWO_ARM_CANDIDATES}
     for name in MODEL_NAMES:
         module = load_model(name)
-        if name != "two_arm" and model_design(module) == TWO_ARM:
+        if name not in named and model_design(module) == TWO_ARM:
             candidates.append((name, module.LIKELIHOODS[0]))
-    return replace(settings, main_model="two_arm", comparison=tuple(candidates))
+    return replace(settings, main_model=TWO_ARM_MAIN_MODEL, comparison=tuple(candidates))
 
 
 def with_comparison(
