@@ -160,6 +160,16 @@ def _random_signs(absolute, delta, rng=None, size=None):
     return np.sign(rng.normal(delta, 1.0, size=size))
 
 
+TAIL_LIMIT = 30.0
+r"""Largest :math:`|x|` (log-odds of the prior CDF of delta) the transform follows.
+
+Beyond it :math:`\delta` stays at :math:`\pm 2 \cdot 10^{12} r` (a prior mass of
+:math:`2 e^{-30} \approx 2 \cdot 10^{-13}` is put there): the lowest latent values sit
+near :math:`|\delta|`, and past about :math:`10^{16}` a change of their free
+coordinate no longer changes them in double precision, a gradient of exactly 0 that
+makes nutpie abort a chain it re-initialises there."""
+
+
 class CauchyLogOdds:
     r"""Unconstrained coordinate of a Cauchy variable: the log-odds of its CDF.
 
@@ -188,6 +198,11 @@ class CauchyLogOdds:
         import pytensor.tensor as pt
         from pymc.logprob.transforms import Transform
 
+        def _cos_of_angle(value):
+            # cos(pi/2 tanh(x/2)) = sin(pi/2 (1 - |tanh(x/2)|)) = sin(pi sigmoid(-|x|)),
+            # held at |x| = TAIL_LIMIT
+            return pt.sin(math.pi * pt.sigmoid(-pt.minimum(pt.abs(value), TAIL_LIMIT)))
+
         class _CauchyLogOdds(Transform):
             name = "cauchy_logodds"
             ndim_supp = 0
@@ -198,15 +213,15 @@ class CauchyLogOdds:
 
             def backward(self, value, *inputs):
                 loc, scale = inputs[-2], inputs[-1]
-                tail = math.pi * pt.sigmoid(-pt.abs(value))  # pi/2 (1 - |tanh(x/2)|)
-                return loc + scale * pt.sign(value) / pt.tan(tail)
+                # tan(a) = sin(a) / cos(a), with cos(a) = sin(pi/2 (1 - |tanh(x/2)|))
+                angle = math.pi / 2.0 * pt.tanh(value / 2.0)
+                return loc + scale * pt.sin(angle) / _cos_of_angle(value)
 
             def log_jac_det(self, value, *inputs):
                 scale = inputs[-1]
                 half = pt.abs(value) / 2.0
                 log_cosh = half + pt.log1p(pt.exp(-2.0 * half)) - math.log(2.0)
-                tail = math.pi * pt.sigmoid(-pt.abs(value))
-                return pt.log(scale * math.pi / 4.0) - 2.0 * pt.log(pt.sin(tail)) - 2.0 * log_cosh
+                return pt.log(scale * math.pi / 4.0) - 2.0 * pt.log(_cos_of_angle(value)) - 2.0 * log_cosh
 
         return _CauchyLogOdds()
 
