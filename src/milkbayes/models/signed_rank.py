@@ -25,18 +25,35 @@ model has mean :math:`\mathrm{sign}(d_i)\,\delta`, which is the posterior sample
 The paper samples the latent values by Gibbs sweeps of truncated normals. Here the
 constrained latent values are written as a smooth bijection of free parameters,
 so NUTS samples the same joint posterior: with rank groups :math:`k = 0, 1, \dots`
-of equal :math:`|d|` in increasing order, free :math:`u_i \in \mathbb R` and
-:math:`E_i = e^{u_i}`,
+of equal :math:`|d|` in increasing order, free :math:`u_i \in \mathbb R`,
 
 .. math::
 
     |z_i| = B_{k(i)} + E_i, \qquad B_k = \sum_{j < k} \max_{l \in \text{group } j} E_l ,
 
-which maps :math:`\mathbb R^n` one-to-one onto the constraint set (every member of
-group :math:`k` exceeds every member of group :math:`k - 1`). The Jacobian is
-triangular with diagonal :math:`E_i`, so :math:`\log|J| = \sum_i u_i`. The graph
-depends on the data only through ``sign`` and ``rank_group`` (``pm.Data``), so one
-compiled model serves every dataset of the same size.
+with :math:`E_i = e^{u_i}` above the lowest group and :math:`E_i =
+\mathrm{softplus}(u_i + \mathrm{softplus}(\mathrm{sign}(d_i)\,\delta))` in it. This
+maps :math:`\mathbb R^n` one-to-one onto the constraint set (every member of group
+:math:`k` exceeds every member of group :math:`k - 1`) for each :math:`\delta`, so
+:math:`(\delta, u) \mapsto (\delta, |z|)` is triangular and its Jacobian is
+:math:`\prod_i \mathrm d E_i / \mathrm d u_i`: :math:`\log|J| = \sum u_i` above the
+lowest group and :math:`\sum \log \sigma(u_i + \mathrm{softplus}(\mathrm{sign}_i
+\delta))` in it. The graph depends on the data only through ``sign`` and
+``rank_group`` (``pm.Data``), so one compiled model serves every dataset of the same
+size.
+
+Why the shift and the coordinate of :math:`\delta`: when all signs agree the
+likelihood of the ranks is flat in :math:`\delta` beyond about 3, so the posterior
+keeps the Cauchy tail, and the latent values then sit near :math:`|\delta|`. With
+:math:`E = e^u` for the lowest value, :math:`u \approx \log|\delta|` within
+:math:`1/|\delta|`, a ridge that narrows as it goes out; NUTS diverged on it and
+never reached the tail (simulation-based calibration failed with its own prior:
+400 simulations, ECDF p = 0.0005, 1762 divergent transitions). The shift puts the
+lowest values at :math:`|\delta|` + :math:`O(1)` with :math:`u = O(1)` for every
+:math:`\delta`, and :math:`\delta` is sampled as :math:`x = \operatorname{logit}
+F(\delta)` (:class:`CauchyLogOdds`, standard logistic under the prior), whose tail
+NUTS explores in a few steps. The posterior sampled is unchanged: only the
+coordinates are.
 
 Bayes factor by numerical integration, not by MCMC. The likelihood of the signed
 ranks given :math:`\delta` is the probability that independent latent values fall
