@@ -450,7 +450,7 @@ def test_signed_rank_agrees_with_plain_gibbs_sampler():
 
 
 def test_cauchy_log_odds_coordinate_is_standard_logistic_under_the_prior():
-    """delta ~ Cauchy(loc, r) seen in the transform's coordinate: scipy's logistic."""
+    """The prior delta ~ Cauchy(loc, r) in the transform's coordinate is scipy's logistic."""
     import pymc as pm
 
     x = np.array([-29.0, -8.0, -1.5, -1e-9, 0.0, 0.3, 2.0, 12.0, 29.0])
@@ -477,8 +477,8 @@ def test_signed_rank_reaches_the_cauchy_tail_when_all_signs_agree():
     every order of them is equally likely and p(signs, ranks | delta) =
     Phi(delta)^n / n!; the posterior is Cauchy(0, r) times Phi(delta)^n, integrated
     here with scipy in the prior's CDF coordinate. NUTS on the latent values must
-    reach its tail (P(delta > 10) = 0.16): with the latent gaps on the log scale it
-    diverged on the ridge u ~ log(delta) and stopped near 4.
+    reach its tail (P(delta > 10) = 0.16), which it falls short of when the lowest
+    latent gap is on the log scale (a ridge u ~ log(delta) of width 1/delta).
     """
     import arviz as az
 
