@@ -221,7 +221,8 @@ class CauchyLogOdds:
             return pt.sin(math.pi * pt.sigmoid(-pt.minimum(pt.abs(value), TAIL_LIMIT)))
 
         class _CauchyLogOdds(Transform):
-            name = "cauchy_logodds"
+            # no underscore: PyMC names the value variable back by cutting at the last one
+            name = "cauchylogodds"
             ndim_supp = 0
 
             def forward(self, value, *inputs):
