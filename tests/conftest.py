@@ -68,3 +68,24 @@ def paired_fit(bundled_study):
 def rng():
     """A seeded generator for synthetic posteriors."""
     return np.random.default_rng(20241)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundled_report(tmp_path_factory):
+    """One tiny reanalysis of the bundled reconstruction, with the sensitivity highlights.
+
+    Shared by the modules that read the report of a reconstruction (the ensemble, the
+    prior sources): one run instead of one per module. Tiny runs fail the convergence
+    checks; the report is written first either way.
+    """
+    import dataclasses
+
+    from _small_runs import TINY
+    from milkbayes.errors import DiagnosticsFailedError
+    from milkbayes.reanalysis.pipeline import run_reanalysis
+
+    out = tmp_path_factory.mktemp("tiny_bundled") / "report"
+    try:
+        return run_reanalysis(None, out, settings=dataclasses.replace(TINY, reloo=False))
+    except DiagnosticsFailedError as failed:
+        return failed.result

@@ -132,6 +132,9 @@ def test_failing_diagnostics_are_loud_and_strict_exits(tmp_path, capsys):
     )
     assert code == 0
     assert "DIAGNOSTICS FAILED" in err and "ess_bulk" in json.loads(out)["diagnostics"]["failures"]
+    remedies = json.loads(out)["diagnostics"]["remedies"]
+    assert any(r.startswith("min bulk ESS") and "--draws" in r for r in remedies)
+    assert "what to do: " in err
     code, out, err = _run(
         capsys,
         "fit",

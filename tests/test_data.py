@@ -361,7 +361,12 @@ def test_sha256_of_file_bytes(tmp_path):
 
 # ----------------------------------------------------------------------------- describe
 def test_describe_counts_percents_and_summaries(small):
-    d = describe(small)
+    from dataclasses import replace
+
+    from milkbayes.data import paper_description
+
+    assert describe(small).univariate["published_percent"].isna().all()  # nothing published
+    d = describe(replace(small, description=paper_description()))
     parity = d.univariate.query("column == 'parity'").set_index("level")
     assert parity["count"].to_dict() == {"primipara": 1, "multipara": 3}
     assert parity["percent"].to_dict() == {"primipara": 25.0, "multipara": 75.0}

@@ -720,6 +720,7 @@ def test_bivariate_lkj_prior_is_the_beta_form():
     assert differences[0] == pytest.approx(-normaliser, abs=1e-10)
 
 
+@pytest.mark.slow
 def test_bivariate_covariance_and_effect_approach_the_sample_values():
     """On 600 simulated mothers, Sigma and the effect approach numpy's estimates.
 
@@ -806,3 +807,23 @@ def test_registry_knows_what_each_model_predicts():
         "two_arm": "pre_post",
         "ancova": "change",
     }
+
+
+@pytest.mark.slow
+def test_bivariate_recovers_effect_modifier_and_unequal_sds():
+    """Known truth with covariates: effect 8, long-minus-short -4, sds 3 and 6, rho 0.5."""
+    rng = np.random.default_rng(33)
+    n = 80
+    frame = make_frame(n, rng, np.zeros(n), np.zeros(n))
+    long = (frame["work_duration"] == "long").to_numpy(dtype=float)
+    cov = np.array([[9.0, 0.5 * 18.0], [0.5 * 18.0, 36.0]])
+    noise = rng.multivariate_normal([0.0, 0.0], cov, size=n)
+    frame["pre"] = (20.0 + noise[:, 0]).round(3)
+    frame["post"] = (20.0 + 8.0 - 4.0 * (long - long.mean()) + noise[:, 1]).round(3)
+    study = study_from_frame(frame, outcome={"kind": "volume", "unit": "ml"})
+    result = _fit(prepost_bivariate, study)
+    assert _covers(_draws(result, "effect"), 8.0)
+    assert _covers(_draws(result, "modifier_work_duration"), -4.0)
+    sd = _draws(result, "sd")
+    assert _covers(sd[:, 0], 3.0) and _covers(sd[:, 1], 6.0)
+    assert _covers(_draws(result, "corr"), 0.5)

@@ -81,11 +81,16 @@ def test_summary_validates_and_marks_user_data_as_measured(run):
     summary = json.loads(error.result.json.read_text(encoding="utf-8"))
     report.validate_summary(summary)
     assert summary["reconstructed"] is False and summary["warning"] is None
+    # the three named priors, then the literature's (volumes in ml have one)
     assert [p["prior"] for p in summary["bayes"]["priors"]] == [
         "skeptical",
         "neutral",
         "enthusiastic",
+        "literature",
     ]
+    # where the priors come from; the paper-as-a-study update only for a reconstruction
+    sources = summary["prior_sources"]
+    assert sources["literature_fitted"] is True and sources["meta_update"] is None
 
 
 def exact_wilcoxon_p_by_convolution(change: np.ndarray) -> float:
@@ -117,7 +122,7 @@ def test_reproduction_matches_scipy_and_walsh_averages(run):
     assert r["t_test"]["p_value"] == pytest.approx(ttest.pvalue, rel=1e-9)
     walsh = [(change[i] + change[j]) / 2 for i in range(change.size) for j in range(i, change.size)]
     assert r["hodges_lehmann"]["estimate"] == pytest.approx(np.median(walsh))
-    assert r["published_p_text"] == "0.000"
+    assert r["published_p_text"] is None  # a user's file without a description: nothing published
 
 
 def test_bf10_matches_rouders_integral(run):

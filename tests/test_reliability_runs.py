@@ -357,12 +357,12 @@ def test_ctrl_c_exits_130_not_0(capsys, monkeypatch):
     typer turns KeyboardInterrupt into Exit(130) and, with standalone_mode=False,
     *returns* 130, so cli.main must pass that status on rather than exit 0.
     """
-    import milkbayes.reanalysis.pipeline
+    from milkbayes.cli.data_options import DataOptions
 
-    def interrupted(data):
+    def interrupted(self):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(milkbayes.reanalysis.pipeline, "load_input_study", interrupted)
+    monkeypatch.setattr(DataOptions, "load", interrupted)
     code, _, err = run_cli(capsys, ["reanalyze", "--fast", "--out", "unused"])
     assert code == INTERRUPTED and "interrupted" in err
 

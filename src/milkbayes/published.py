@@ -34,6 +34,16 @@ N_PARTICIPANTS = 24
 REPORTED_P_TEXT = "0.000"
 """The p-value as printed by SPSS and copied into the paper ("p-value 0,000 < 0,05")."""
 
+REPORTED_TEST = "Wilcoxon signed-rank test (SPSS)"
+"""The test the paper names ("uji Wilcoxon-test"), run in SPSS."""
+
+CITATION = (
+    "I. Erwhani et al., Pengaruh Pijat Oksitosin Terhadap Produksi ASI pada Ibu Pekerja "
+    "di Wilayah Kerja Puskesmas Sungai Raya Dalam Kabupaten Kubu Raya, "
+    "STIK Muhammadiyah Pontianak"
+)
+"""The paper, as the module docstring cites it."""
+
 SPSS_P_THRESHOLD = 0.0005
 """SPSS prints ``.000`` when p rounds to zero at three decimals, i.e. p < .0005."""
 

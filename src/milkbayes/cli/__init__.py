@@ -41,6 +41,7 @@ def _root(
         "--version",
         callback=_print_version,
         is_eager=True,
+        metavar="",
         help="Print the version and exit.",
     ),
 ) -> None:

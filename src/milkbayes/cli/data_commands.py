@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from milkbayes.cli.data_options import DataOptions, data_options, flag
 from milkbayes.errors import MilkbayesError
 
 data_app = typer.Typer(
@@ -22,13 +23,6 @@ data_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_KIND_HELP = "Outcome kind: volume, continuous or score (overrides the sidecar)."
-_UNIT_HELP = "Unit of a volume or continuous outcome, e.g. ml."
-_MAX_HELP = "Maximum of a score outcome (scores are whole numbers 0..max)."
-_SEP_HELP = "Field delimiter (default: detected from the header; \\t for tab)."
-_DECIMAL_HELP = "Decimal mark, '.' or ',' (default: detected)."
-_ENCODING_HELP = "Text encoding (default UTF-8, with or without a byte-order mark)."
-_CC_HELP = "Drop participants with missing values (and say who) instead of failing."
 _JSON_HELP = "Print one JSON object on stdout instead of tables."
 
 
@@ -38,39 +32,6 @@ def register(app: typer.Typer) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _outcome_option(kind: str | None, unit: str | None, max_score: int | None):
-    from milkbayes.data import Outcome
-
-    if kind is None:
-        if unit is not None or max_score is not None:
-            raise MilkbayesError("--unit and --max-score need --kind (volume, continuous or score)")
-        return None
-    return Outcome(kind, unit=unit, max_score=max_score)
-
-
-def _separator(sep: str | None) -> str | None:
-    if sep is None:
-        return None
-    named = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";"}
-    sep = named.get(sep, sep)
-    if len(sep) != 1:
-        raise MilkbayesError(f"--sep must be one character (got {sep!r})")
-    return sep
-
-
-def _load(file: Path, kind, unit, max_score, sep, decimal, encoding, complete_case):
-    from milkbayes.data import load_study
-
-    return load_study(
-        file,
-        outcome=_outcome_option(kind, unit, max_score),
-        complete_case=complete_case,
-        sep=_separator(sep),
-        decimal=decimal,
-        encoding=encoding,
-    )
-
-
 def _echo_json(payload: dict[str, Any]) -> None:
     from milkbayes import jsonio
 
@@ -130,19 +91,15 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 # ----------------------------------------------------------------------------- validate
 @data_app.command("validate")
+@data_options(data_argument=True)
 def validate_command(
-    file: Path = typer.Argument(..., help="Study file (CSV/TSV, or anything pandas reads)."),
-    kind: str = typer.Option(None, "--kind", help=_KIND_HELP),
-    unit: str = typer.Option(None, "--unit", help=_UNIT_HELP),
-    max_score: int = typer.Option(None, "--max-score", help=_MAX_HELP),
-    sep: str = typer.Option(None, "--sep", help=_SEP_HELP),
-    decimal: str = typer.Option(None, "--decimal", help=_DECIMAL_HELP),
-    encoding: str = typer.Option(None, "--encoding", help=_ENCODING_HELP),
-    complete_case: bool = typer.Option(False, "--complete-case", help=_CC_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    options: DataOptions = None,
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Check a study file; exit 0 if it is valid, 2 with the first problem otherwise."""
-    study = _load(file, kind, unit, max_score, sep, decimal, encoding, complete_case)
+    if options.data is None:
+        raise MilkbayesError("give the study file to validate: milkbayes data validate FILE")
+    study = options.load()
     if as_json:
         _echo_json({"valid": True, **_study_payload(study)})
         return
@@ -162,36 +119,17 @@ def validate_command(
 
 # ----------------------------------------------------------------------------- describe
 @data_app.command("describe")
+@data_options(data_argument=True)
 def describe_command(
-    file: Path = typer.Argument(None, help="Study file; default: the bundled dataset."),
-    scenario: str = typer.Option(
-        "volume_ml", "--scenario", help="Bundled dataset to describe when no FILE is given."
-    ),
-    kind: str = typer.Option(None, "--kind", help=_KIND_HELP),
-    unit: str = typer.Option(None, "--unit", help=_UNIT_HELP),
-    max_score: int = typer.Option(None, "--max-score", help=_MAX_HELP),
-    sep: str = typer.Option(None, "--sep", help=_SEP_HELP),
-    decimal: str = typer.Option(None, "--decimal", help=_DECIMAL_HELP),
-    encoding: str = typer.Option(None, "--encoding", help=_ENCODING_HELP),
-    complete_case: bool = typer.Option(False, "--complete-case", help=_CC_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    options: DataOptions = None,
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
-    """Show the paper's univariate table (count, %, published %) and outcome summaries."""
+    """Show the univariate table (count, %, published % if described) and outcome summaries."""
     from milkbayes.data import describe
 
-    if file is None:
-        from milkbayes.datasets import load_bundled
-
-        if (
-            any(v is not None for v in (kind, unit, max_score, sep, decimal, encoding))
-            or complete_case
-        ):
-            raise MilkbayesError(
-                "loading options apply to a FILE; the bundled data carry their own"
-            )
-        study = load_bundled(scenario)
-    else:
-        study = _load(file, kind, unit, max_score, sep, decimal, encoding, complete_case)
+    if options.data is None and (options.unit is not None or options.max_score is not None):
+        raise MilkbayesError("loading options apply to a FILE; the bundled data carry their own")
+    study = options.load()
     description = describe(study)
     if as_json:
         _echo_json(description.to_dict())
@@ -265,14 +203,14 @@ def reconstruct_command(
     out: Path = typer.Option(
         ..., "--out", help="CSV to write; the sidecar goes beside it with the same stem and .json."
     ),
-    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    force: bool = flag("--force", "Overwrite existing files."),
     assumption: list[str] = typer.Option(
         None,
         "--set",
         help="Override an assumption, NAME=VALUE (VALUE as JSON), e.g. "
         "--set effect_ml=8 or --set 'occupation_other_counts={...}'.",
     ),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Write a reconstructed dataset that honours every published number, with its sidecar.
 

@@ -17,10 +17,9 @@ from typing import Any
 
 import typer
 
+from milkbayes.cli.data_options import DataOptions, data_options, flag
 from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, MilkbayesError
 
-_DATA_HELP = "Study file (CSV/TSV, or anything pandas reads); default: the bundled data."
-_SCENARIO_HELP = "Bundled dataset when no --data is given: volume_ml or score."
 _PRIOR_HELP = (
     "Prior set: skeptical, neutral, enthusiastic, literature (from `milkbayes "
     "meta-analysis`), or a TOML file."
@@ -77,16 +76,6 @@ def _literal(text: Any) -> str:
     from rich.markup import escape
 
     return escape(str(text))
-
-
-def _load_study(data: Path | None, scenario: str):
-    if data is None:
-        from milkbayes.datasets import load_bundled
-
-        return load_bundled(scenario)
-    from milkbayes.data import load_study
-
-    return load_study(data)
 
 
 def _echo_json(payload: dict[str, Any]) -> None:
@@ -193,6 +182,7 @@ def _fit_payload(result, run_dir: Path | None) -> dict[str, Any]:
                 "ok": result.diagnostics.ok,
                 "failures": [row.check for row in result.diagnostics.failures],
                 "warnings": [row.check for row in result.diagnostics.warnings],
+                "remedies": list(_remedies(result)),
             },
             "run_dir": None if run_dir is None else str(run_dir),
             "data": {
@@ -207,12 +197,21 @@ def _fit_payload(result, run_dir: Path | None) -> dict[str, Any]:
     return payload
 
 
+def _remedies(result) -> tuple[str, ...]:
+    """What to do about each failing diagnostic (``ConvergenceReport.remedies``)."""
+    settings = result.settings
+    return result.diagnostics.remedies(
+        draws=settings.draws, tune=settings.tune, target_accept=settings.target_accept
+    )
+
+
 def _exit_diagnostics_failed() -> None:
     """Exit with EXIT_DIAGNOSTICS_FAILED (``cli.main`` passes the status on)."""
     raise typer.Exit(EXIT_DIAGNOSTICS_FAILED)
 
 
 # ----------------------------------------------------------------------------- fit
+@data_options()
 def fit_command(
     ctx: typer.Context,
     model: str = typer.Argument(
@@ -222,8 +221,7 @@ def fit_command(
             "two_arm or ancova (the last two need a control arm)."
         ),
     ),
-    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
-    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    options: DataOptions = None,
     prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
     likelihood: str = typer.Option(
         None, "--likelihood", help="One of the model's likelihoods (default: its first)."
@@ -241,9 +239,9 @@ def fit_command(
         help="nutpie's adaptation target in (0, 1) (default: the model's, else 0.9).",
     ),
     out: Path = typer.Option(None, "--out", help=_OUT_HELP),
-    force: bool = typer.Option(False, "--force", help="Replace an existing run folder."),
-    strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    force: bool = flag("--force", "Replace an existing run folder."),
+    strict: bool = flag("--strict", _STRICT_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Fit a Bayesian model with nutpie and save the run (NetCDF + provenance)."""
     from milkbayes.engine.fit import (
@@ -264,7 +262,7 @@ def fit_command(
         resolve_target_accept(None, target_accept)
     if mcid is not None and not math.isfinite(mcid):
         raise MilkbayesError(f"--mcid must be a finite number, not {mcid}")
-    study = _load_study(data, scenario)
+    study = options.load()
     likelihood = resolve_likelihood(module, likelihood)
     prior_set = resolve_prior(prior, study, module.NAME)
     run_dir = (
@@ -299,8 +297,12 @@ def fit_command(
         saved = save_run(result, run_dir, force=force, command_line=_command_line(ctx))
         progress("write", 1, 1)
     console.print(f"run saved in {saved}", markup=False)
+    if result.summary.get("design_note"):
+        console.print(f"note: {result.summary['design_note']}", markup=False)
     rows = [row.as_dict() for row in result.diagnostics.rows]
     _shout_failures(rows, module.NAME)
+    for remedy in _remedies(result):
+        _stderr_console().print(f"  what to do: {remedy}", markup=False)
     if as_json:
         _echo_json(_fit_payload(result, saved))
     else:
@@ -362,8 +364,8 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
 # ----------------------------------------------------------------------------- diagnose
 def diagnose_command(
     run_dir: Path = typer.Argument(..., help="A run folder written by `milkbayes fit`."),
-    strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    strict: bool = flag("--strict", _STRICT_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Recompute the diagnostics of a saved run: convergence, predictive checks, LOO-PIT."""
     from milkbayes.diagnostics import convergence_report

@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import math
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import typer
 
+from milkbayes.cli.data_options import DataOptions, choice, data_options, flag
 from milkbayes.errors import MilkbayesError
 
-_DATA_HELP = "Study file (CSV/TSV, or anything pandas reads); default: the bundled data."
-_SCENARIO_HELP = "Bundled dataset when no --data is given: volume_ml or score."
-_KIND_HELP = "Outcome kind: volume, continuous or score (overrides the sidecar)."
-_UNIT_HELP = "Unit of a volume or continuous outcome, e.g. ml."
-_MAX_HELP = "Maximum of a score outcome."
 _GROUP_HELP = "Which group to test: massage (the paper's), control or all."
 _JSON_HELP = "Print one JSON object on stdout instead of text."
 
@@ -34,23 +29,6 @@ def register(app: typer.Typer) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _load(
-    data: Path | None, scenario: str, kind: str | None, unit: str | None, max_score: int | None
-):
-    from milkbayes.data import Outcome, load_study
-
-    if kind is None and (unit is not None or max_score is not None):
-        raise MilkbayesError("--unit and --max-score need --kind (volume, continuous or score)")
-    if data is None:
-        if kind is not None:
-            raise MilkbayesError("--kind applies to --data files; the bundled data declare theirs")
-        from milkbayes.datasets import load_bundled
-
-        return load_bundled(scenario)
-    outcome = None if kind is None else Outcome(kind, unit=unit, max_score=max_score)
-    return load_study(data, outcome=outcome)
 
 
 def _pairs(study, group: str):
@@ -115,31 +93,44 @@ def _markdown_table(frame) -> str:
 # ----------------------------------------------------------------------------- wilcoxon
 
 
+@data_options()
 def wilcoxon_command(
-    data: Path = typer.Option(
-        ..., "--data", help="Study file (CSV/TSV, or anything pandas reads)."
+    options: DataOptions = None,
+    method: str = choice(
+        "exact",
+        "--method",
+        "exact, asymptotic or spss.",
+        ("exact", "asymptotic", "spss"),
+        validate=False,
     ),
-    method: str = typer.Option("exact", "--method", help="exact, asymptotic or spss."),
-    zero_method: str = typer.Option("wilcox", "--zero-method", help="wilcox, pratt or zsplit."),
-    alternative: str = typer.Option(
-        "two-sided", "--alternative", help="two-sided, greater (post > pre) or less."
+    zero_method: str = choice(
+        "wilcox",
+        "--zero-method",
+        "wilcox, pratt or zsplit.",
+        ("wilcox", "pratt", "zsplit"),
+        validate=False,
     ),
-    correction: bool = typer.Option(
-        False, "--correction", help="Continuity correction in z (normal approximation)."
+    alternative: str = choice(
+        "two-sided",
+        "--alternative",
+        "two-sided, greater (post > pre) or less.",
+        ("two-sided", "greater", "less"),
+        validate=False,
     ),
+    correction: bool = flag("--correction", "Continuity correction in z (normal approximation)."),
+    ci_prob: float = typer.Option(0.95, "--ci-prob", help="Level of the Hodges-Lehmann interval."),
     confidence: float = typer.Option(
-        0.95, "--confidence", help="Level of the Hodges-Lehmann interval."
+        None, "--confidence", help="Deprecated name of --ci-prob.", hidden=True
     ),
-    group: str = typer.Option("massage", "--group", help=_GROUP_HELP),
-    kind: str = typer.Option(None, "--kind", help=_KIND_HELP),
-    unit: str = typer.Option(None, "--unit", help=_UNIT_HELP),
-    max_score: int = typer.Option(None, "--max-score", help=_MAX_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    group: str = choice("massage", "--group", _GROUP_HELP, ("massage", "control", "all")),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Wilcoxon signed-rank test of post - pre, with effect sizes."""
     from milkbayes.frequentist import wilcoxon_signed_rank
 
-    study = _load(data, "volume_ml", kind, unit, max_score)
+    if confidence is not None:
+        ci_prob = confidence
+    study = options.load()
     pre, post = _pairs(study, group)
     result = wilcoxon_signed_rank(
         pre,
@@ -148,7 +139,7 @@ def wilcoxon_command(
         zero_method=zero_method,
         alternative=alternative,
         correction=correction,
-        confidence=confidence,
+        confidence=ci_prob,
     )
     if as_json:
         _echo_json(
@@ -189,21 +180,18 @@ def _wilcoxon_lines(result, study, group: str) -> list[str]:
 # ----------------------------------------------------------------------------- reproduce
 
 
+@data_options()
 def reproduce_command(
-    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
-    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
-    kind: str = typer.Option(None, "--kind", help=_KIND_HELP),
-    unit: str = typer.Option(None, "--unit", help=_UNIT_HELP),
-    max_score: int = typer.Option(None, "--max-score", help=_MAX_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
-    markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown document."),
+    options: DataOptions = None,
+    as_json: bool = flag("--json", _JSON_HELP),
+    markdown: bool = flag("--markdown", "Print a Markdown document."),
 ) -> None:
     """The paper's analysis end to end: univariate table, SPSS Wilcoxon test, audit."""
     from milkbayes.frequentist.reproduce import reproduce
 
     if as_json and markdown:
         raise MilkbayesError("choose one of --json and --markdown")
-    study = _load(data, scenario, kind, unit, max_score)
+    study = options.load()
     analysis = reproduce(study)
     if as_json:
         _echo_json(_reproduce_payload(study, analysis))
@@ -211,6 +199,19 @@ def reproduce_command(
         typer.echo(_reproduce_markdown(study, analysis))
     else:
         typer.echo(_reproduce_text(study, analysis))
+
+
+def _audit_table(study, analysis):
+    """The audit against the study's own description (none without one)."""
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from milkbayes.frequentist.audit import AUDIT_COLUMNS
+    from milkbayes.frequentist.description_audit import audit_for
+
+    checks, _ = audit_for(study, analysis)
+    return pd.DataFrame([asdict(c) for c in checks], columns=list(AUDIT_COLUMNS))
 
 
 def _reproduce_payload(study, analysis) -> dict[str, Any]:
@@ -236,7 +237,7 @@ def _reproduce_payload(study, analysis) -> dict[str, Any]:
         },
         "paired_t_test": analysis.t_test.to_dict(),
         "sign_test": analysis.sign_test.to_dict(),
-        "audit": analysis.audit_table().to_dict("records"),
+        "audit": _audit_table(study, analysis).to_dict("records"),
     }
 
 
@@ -277,6 +278,32 @@ def _dz_interval_text(t_test) -> str:
     return "unavailable (the noncentral-t limits could not be located)"
 
 
+def _heading(study) -> str:
+    """The paper's analysis when the study is described, else the one-group analysis."""
+    if study.description is None:
+        return "The one-group analysis (Wilcoxon signed-rank, as SPSS runs it)"
+    if study.description.is_paper:
+        return "Reproduction of the paper's analysis"
+    return f"Reproduction of the published analysis of {study.description.title}"
+
+
+def _design_lines(study) -> list[str]:
+    if not study.has_control:
+        return []
+    n_control = int((study.table["group"] == "control").sum())
+    return [
+        f"Two arms: the test below uses the {study.n - n_control} massage participants only; "
+        f"the {n_control} control participants are not in it (`milkbayes wilcoxon --group "
+        "control` tests them; `milkbayes reanalyze` compares the arms)."
+    ]
+
+
+def _audit_note(study, analysis) -> list[str]:
+    from milkbayes.frequentist.description_audit import audit_for
+
+    return [note] if (note := audit_for(study, analysis)[1]) else []
+
+
 def _reproduce_text(study, analysis) -> str:
     import pandas as pd
 
@@ -287,8 +314,8 @@ def _reproduce_text(study, analysis) -> str:
         summary = description.summary.round(3).to_string()
     lines = [
         *_banner(study),
-        f"Reproduction of the paper's analysis on {study.source} (n = {study.n}, "
-        f"outcome {study.outcome.label})",
+        f"{_heading(study)} on {study.source} (n = {study.n}, outcome {study.outcome.label})",
+        *_design_lines(study),
         "",
         "1. Univariate table",
         univariate,
@@ -302,8 +329,9 @@ def _reproduce_text(study, analysis) -> str:
         *_comparison_lines(analysis, unit),
         "",
         "3. Audit of the published numbers",
+        *_audit_note(study, analysis),
     ]
-    for row in analysis.audit_table().itertuples(index=False):
+    for row in _audit_table(study, analysis).itertuples(index=False):
         lines.append(
             f"[{row.status.upper():4}] {row.check}: expected {row.expected}; found {row.found}"
         )
@@ -318,11 +346,12 @@ def _reproduce_markdown(study, analysis) -> str:
     description = analysis.description
     warning = [f"> **{study.warning}**", ""] if study.reconstructed else []
     summary = description.summary.round(3).reset_index(names="variable")
-    audit = analysis.audit_table().assign(status=lambda f: f["status"].str.upper())
+    audit = _audit_table(study, analysis).assign(status=lambda f: f["status"].str.upper())
     return "\n".join(
         [
-            "# Reproduction of the paper's analysis",
+            f"# {_heading(study)}",
             "",
+            *[f"{line}\n" for line in _design_lines(study)],
             *warning,
             f"Data: `{study.source}` (n = {study.n}, outcome {study.outcome.label}).",
             "",

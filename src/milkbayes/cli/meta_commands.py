@@ -27,14 +27,22 @@ def meta_analysis_command(
     out: Path = typer.Option(
         Path("milkbayes-meta-analysis"), "--out", help="Folder to create for the results."
     ),
-    force: bool = typer.Option(False, "--force", help="Replace an earlier meta-analysis folder."),
-    no_bias: bool = typer.Option(False, "--no-bias", help="Leave out the design-bias terms."),
-    no_pet: bool = typer.Option(False, "--no-pet", help="Leave out the PET small-study term."),
+    force: bool = typer.Option(
+        False, "--force", metavar="", help="Replace an earlier meta-analysis folder."
+    ),
+    no_bias: bool = typer.Option(
+        False, "--no-bias", metavar="", help="Leave out the design-bias terms."
+    ),
+    no_pet: bool = typer.Option(
+        False, "--no-pet", metavar="", help="Leave out the PET small-study term."
+    ),
     draws: int = typer.Option(2000, "--draws", min=100, help="Draws per chain."),
     tune: int = typer.Option(1000, "--tune", min=100, help="Warm-up draws per chain."),
     chains: int = typer.Option(4, "--chains", min=1, help="Chains."),
     seed: int = typer.Option(20261204, "--seed", min=0, help="Sampler seed."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    as_json: bool = typer.Option(
+        False, "--json", metavar="", help="Print the summary as one JSON object."
+    ),
 ) -> None:
     """Meta-analyse the published oxytocin-massage studies and derive the literature prior."""
     from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED

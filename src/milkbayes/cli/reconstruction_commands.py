@@ -34,8 +34,12 @@ def posterior_command(
     out: Path | None = typer.Option(
         None, "--out", help="Folder for draws.csv and summary.json (written whole or not at all)."
     ),
-    force: bool = typer.Option(False, "--force", help="Replace an earlier posterior in --out."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    force: bool = typer.Option(
+        False, "--force", metavar="", help="Replace an earlier posterior in --out."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", metavar="", help="Print one JSON object on stdout."
+    ),
 ) -> None:
     """The generator's assumptions given only the published facts (rejection ABC).
 

@@ -10,9 +10,13 @@ is written.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
+
+from milkbayes.cli.data_options import DataOptions, choice, data_options, flag
+from milkbayes.errors import MilkbayesError
 
 _JSON_HELP = "Print one JSON object on stdout instead of text."
 
@@ -63,22 +67,40 @@ def _published_facts_line(pf: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- commands
+@data_options()
 def reanalyze(
-    data: Path | None = typer.Option(
-        None, "--data", help="Study CSV (default: the bundled reconstructed volume data)."
-    ),
+    options: DataOptions = None,
     out: Path = typer.Option(Path("milkbayes-report"), "--out", help="Report folder to create."),
-    fast: bool = typer.Option(
-        False, "--fast", help="Small sampler runs (tests, CI, previews); diagnostics may warn."
-    ),
-    strict: bool = typer.Option(
-        False,
+    fast: bool = flag("--fast", "Small sampler runs (tests, CI, previews); diagnostics may warn."),
+    strict: bool = flag(
         "--strict",
-        help="Exit with status 3 when a "
-        "convergence diagnostic fails (the report is still written).",
+        "Exit with status 3 when a convergence diagnostic fails (the report is still written).",
     ),
-    force: bool = typer.Option(False, "--force", help="Replace an existing report folder."),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    force: bool = flag("--force", "Replace an existing report folder."),
+    as_json: bool = flag("--json", _JSON_HELP),
+    mcid: float = typer.Option(
+        None,
+        "--mcid",
+        help="Minimal clinically important difference, in outcome units (default: the "
+        "study description's, else 10 ml / 2 points per 10 / half an SD of pre).",
+    ),
+    rope: float = typer.Option(
+        None,
+        "--rope",
+        help="Half-width of the region of practical equivalence, in outcome units "
+        "(default: half the MCID).",
+    ),
+    prior: str = choice(
+        "neutral",
+        "--prior",
+        "The reference prior of the frequentist-versus-Bayesian table and the "
+        "diagnostics (all three are always fitted).",
+        ("skeptical", "neutral", "enthusiastic"),
+    ),
+    seed: int = typer.Option(20241, "--seed", help="Random seed (same seed, same draws)."),
+    draws: int = typer.Option(
+        None, "--draws", help="Draws kept per chain of each main fit (default 2000; 300 --fast)."
+    ),
     ensemble_k: int = typer.Option(
         None,
         "--ensemble-k",
@@ -87,26 +109,48 @@ def reanalyze(
     ),
 ) -> None:
     """Run the whole analysis on the bundled data or yours, and write the HTML report."""
+    from dataclasses import replace
+
+    from milkbayes.engine.sampling import check_sampler_settings
     from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED
     from milkbayes.reanalysis.pipeline import (
+        FAST,
+        FULL,
         DiagnosticsFailedError,
-        load_input_study,
         run_reanalysis,
     )
 
-    settings = None
+    settings = FAST if fast else FULL
     if ensemble_k is not None:
-        from dataclasses import replace
-
-        from milkbayes.reanalysis.settings import FAST, FULL
-
         if ensemble_k < 0 or ensemble_k == 1:
-            from milkbayes.errors import MilkbayesError
-
             raise MilkbayesError(f"--ensemble-k must be 0 (off) or >= 2, not {ensemble_k}")
-        settings = replace(FAST if fast else FULL, ensemble_k=ensemble_k)
-    study = load_input_study(data)
+        settings = replace(settings, ensemble_k=ensemble_k)
+    settings = replace(
+        settings,
+        seed=seed,
+        draws=settings.draws if draws is None else draws,
+        reference_prior=prior.lower(),
+    )
+    check_sampler_settings(
+        draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=seed
+    )
+    study = options.load()
+    if mcid is not None:
+        from milkbayes.models.priors import resolve_mcid
+
+        settings = replace(settings, mcid=resolve_mcid(study, mcid))
+    if rope is not None:
+        if not math.isfinite(rope) or rope < 0:
+            raise MilkbayesError(f"--rope must be a finite number >= 0, not {rope}")
+        settings = replace(settings, rope=(-rope, rope))
     _warn_reconstructed(study.reconstructed)
+    if study.outcome_origin == "default":
+        typer.echo(
+            "note: the outcome's kind was not declared (no --kind, study description or "
+            "sidecar): it is treated as continuous, with an MCID of half an SD of pre; "
+            "pass --kind volume --unit ml (or score --max-score N) if that is wrong.",
+            err=True,
+        )
     failed = None
     with _progress_bars(enabled=True) as progress:
         try:
@@ -139,12 +183,19 @@ def reanalyze(
             }
         )
     else:
-        neutral = next(p for p in summary["bayes"]["priors"] if p["prior"] == "neutral")
+        reference = summary["bayes"].get("reference_prior", "neutral")
+        neutral = next(p for p in summary["bayes"]["priors"] if p["prior"] == reference)
+        design = summary.get("design") or {}
+        if design.get("design") == "two_arm":
+            typer.echo(
+                f"two arms ({design['n_massage']} massage, {design['n_control']} control): "
+                f"model {design['main_model']}, effect = massage change - control change"
+            )
         source = (
             ", from the bundled worked-example reconstruction" if summary["reconstructed"] else ""
         )
         typer.echo(
-            f"effect (neutral prior{source}): median {neutral['median']:.2f} "
+            f"effect ({reference} prior{source}): median {neutral['median']:.2f} "
             f"{summary['bayes']['unit']}, 95 % CrI [{neutral['ci95_low']:.2f}, "
             f"{neutral['ci95_high']:.2f}]; diagnostics: "
             f"{summary['diagnostics']['overall']}"
@@ -191,7 +242,7 @@ def _ensemble_lines(ensemble: dict | None) -> list[str]:
 
 def report(
     run_dir: Path = typer.Argument(..., help="A folder written by `milkbayes reanalyze`."),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Re-render the HTML and Markdown report of a reanalysis folder from its saved results."""
     from milkbayes.report.render import read_summary, rerender
@@ -213,15 +264,16 @@ def report(
         typer.echo(f"report: {paths.html}")
 
 
+@data_options()
 def compare(
-    data: Path | None = typer.Option(None, "--data", help="Study CSV (default: bundled)."),
-    fast: bool = typer.Option(False, "--fast", help="Small sampler runs."),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    options: DataOptions = None,
+    fast: bool = flag("--fast", "Small sampler runs."),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Compare models by cross-validation by mother: PSIS-LOO k, stacking, pseudo-BMA+."""
-    from milkbayes.reanalysis.pipeline import compare_candidates, load_input_study
+    from milkbayes.reanalysis.pipeline import compare_candidates
 
-    study = load_input_study(data)
+    study = options.load()
     _warn_reconstructed(study.reconstructed)
     with _progress_bars(enabled=True) as progress:
         section = compare_candidates(study, fast=fast, progress=progress)

@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 
+from milkbayes.cli.data_options import DataOptions, data_options, flag
 from milkbayes.errors import MilkbayesError
 
 sensitivity_app = typer.Typer(
@@ -25,8 +26,6 @@ sensitivity_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_DATA_HELP = "Study file (CSV with its outcome sidecar); default: the bundled dataset."
-_SCENARIO_HELP = "Bundled dataset when no --data is given: volume_ml or score."
 _JSON_HELP = "Print one JSON object on stdout instead of tables."
 _FIGURE_HELP = "Also save the figure to this file (.png, .svg or .pdf)."
 _MCID_HELP = "Minimal clinically important difference, in outcome units (default: per outcome)."
@@ -39,33 +38,42 @@ def register(app: typer.Typer) -> None:
     app.command("bayes-ttest")(bayes_ttest_command)
 
 
+@data_options()
 def bayes_ttest_command(
-    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
-    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    options: DataOptions = None,
     r: float = typer.Option(
         0.7071067811865476, "--r", help="Width of the Cauchy prior on delta (JASP: 0.707)."
     ),
     figure: Path = typer.Option(
         None, "--figure", help="Prior/posterior, sequential and robustness plots (png, pdf, svg)."
     ),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Bayesian paired t-test as JASP reports it: BF10, BF01, BF+0, error %, three plots."""
     from milkbayes.sensitivity.bayes_ttest import bayes_ttest
 
     _check_figure_path(figure)
-    _emit(bayes_ttest(_study(data, scenario), r=r), as_json, figure)
+    _emit(bayes_ttest(_study(options, "paired_change"), r=r), as_json, figure)
 
 
 # ----------------------------------------------------------------------------- helpers
-def _study(data: Path | None, scenario: str):
-    if data is None:
-        from milkbayes.datasets import load_bundled
+def _study(options: DataOptions, model: str | None):
+    """The study a one-group tool analyses: the massage arm when there is a control arm.
 
-        return load_bundled(scenario)
-    from milkbayes.data import load_study
+    The sensitivity tools refit one-group models (their effect is the pre-to-post
+    change), so with a control arm they would pool the arms; they get the massage
+    arm, and stderr says so. A two-arm model (``--model two_arm``) gets every row.
+    """
+    study = options.load()
+    if not study.has_control:
+        return study
+    from milkbayes.models.contract import design_rows
+    from milkbayes.models.registry import load_model
 
-    return load_study(data)
+    rows, note = design_rows(load_model(model or "paired_change"), study)
+    if note is not None:
+        typer.echo(f"note: {note}", err=True)
+    return rows
 
 
 def _sampler(draws: int, tune: int, chains: int, seed: int):
@@ -75,7 +83,7 @@ def _sampler(draws: int, tune: int, chains: int, seed: int):
         ("--draws", draws, 1),
         ("--tune", tune, 0),
         ("--chains", chains, 1),
-        ("--sampler-seed", seed, 0),
+        ("--seed", seed, 0),
     ):
         if value < minimum:
             raise MilkbayesError(f"{name} must be >= {minimum}, not {value}")
@@ -192,14 +200,22 @@ _SAMPLER_OPTIONS = {
     "draws": typer.Option(500, "--draws", help="Draws kept per chain."),
     "tune": typer.Option(300, "--tune", help="Warm-up draws per chain."),
     "chains": typer.Option(2, "--chains", help="Number of chains."),
-    "sampler_seed": typer.Option(20241, "--sampler-seed", help="Seed of every refit."),
+    "sampler_seed": typer.Option(20241, "--seed", help="Seed of every refit."),
+    "old_seed": typer.Option(
+        None, "--sampler-seed", help="Deprecated name of --seed.", hidden=True
+    ),
 }
 
 
+def _seed(seed: int, old: int | None) -> int:
+    """``--seed``, or the deprecated ``--sampler-seed`` when that was given."""
+    return seed if old is None else old
+
+
 @sensitivity_app.command("prior-grid")
+@data_options()
 def prior_grid_command(
-    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
-    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    options: DataOptions = None,
     model: str = typer.Option("paired_change", "--model", help="Model whose effect prior varies."),
     locations: str = typer.Option(
         None, "--locations", help="Comma-separated prior locations (default: 7 values)."
@@ -222,8 +238,9 @@ def prior_grid_command(
     tune: int = typer.Option(150, "--tune", help="Warm-up draws per chain."),
     chains: int = typer.Option(2, "--chains", help="Number of chains."),
     sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
+    old_seed: int = _SAMPLER_OPTIONS["old_seed"],
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Refit over a grid of prior locations x scales; with the BF10-against-r curve."""
     from milkbayes.sensitivity import prior_grid
@@ -233,14 +250,14 @@ def prior_grid_command(
 
     with progress_reporter(first=2.0) as progress:
         result = prior_grid(
-            _study(data, scenario),
+            _study(options, model),
             model,
             locations=_numbers(locations, "--locations"),
             scales=_numbers(scales, "--scales"),
             mcid=mcid,
             likelihood=likelihood,
             base_prior=base_prior,
-            sampler=_sampler(draws, tune, chains, sampler_seed),
+            sampler=_sampler(draws, tune, chains, _seed(sampler_seed, old_seed)),
             progress=progress,
             family=family,
         )
@@ -248,9 +265,9 @@ def prior_grid_command(
 
 
 @sensitivity_app.command("likelihood")
+@data_options()
 def likelihood_command(
-    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
-    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    options: DataOptions = None,
     model: str = typer.Option(
         None, "--model", help="Default prepost_hierarchical (else paired_change)."
     ),
@@ -263,8 +280,9 @@ def likelihood_command(
     tune: int = _SAMPLER_OPTIONS["tune"],
     chains: int = _SAMPLER_OPTIONS["chains"],
     sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
+    old_seed: int = _SAMPLER_OPTIONS["old_seed"],
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """The effect under normal, Student-t and log-normal likelihoods, side by side."""
     from milkbayes.sensitivity import likelihood_variants
@@ -274,21 +292,21 @@ def likelihood_command(
 
     with progress_reporter(first=2.0) as progress:
         result = likelihood_variants(
-            _study(data, scenario),
+            _study(options, model),
             model,
             likelihoods=_names(likelihoods),
             prior=prior,
             mcid=mcid,
-            sampler=_sampler(draws, tune, chains, sampler_seed),
+            sampler=_sampler(draws, tune, chains, _seed(sampler_seed, old_seed)),
             progress=progress,
         )
     _emit(result, as_json, figure)
 
 
 @sensitivity_app.command("influence")
+@data_options()
 def influence_command(
-    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
-    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    options: DataOptions = None,
     model: str = typer.Option("paired_change", "--model", help="Model to refit."),
     likelihood: str = typer.Option(None, "--likelihood", help="The model's likelihood."),
     prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
@@ -297,8 +315,9 @@ def influence_command(
     tune: int = _SAMPLER_OPTIONS["tune"],
     chains: int = _SAMPLER_OPTIONS["chains"],
     sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
+    old_seed: int = _SAMPLER_OPTIONS["old_seed"],
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Leave each mother out in turn (mother_weight = 0) and refit."""
     from milkbayes.sensitivity import influence
@@ -308,12 +327,12 @@ def influence_command(
 
     with progress_reporter(first=2.0) as progress:
         result = influence(
-            _study(data, scenario),
+            _study(options, model),
             model,
             prior=prior,
             likelihood=likelihood,
             mcid=mcid,
-            sampler=_sampler(draws, tune, chains, sampler_seed),
+            sampler=_sampler(draws, tune, chains, _seed(sampler_seed, old_seed)),
             progress=progress,
         )
     _emit(result, as_json, figure)
@@ -332,10 +351,13 @@ def ensemble_command(
         "ranges (see sensitivity.DEFAULT_VARY).",
     ),
     seeds_only: bool = typer.Option(
-        False, "--seeds-only", help="Vary only the seed, at the default assumptions."
+        False, "--seeds-only", metavar="", help="Vary only the seed, at the default assumptions."
     ),
     from_abc: bool = typer.Option(
-        False, "--from-abc", help="Take the members from the ABC reconstruction posterior."
+        False,
+        "--from-abc",
+        metavar="",
+        help="Take the members from the ABC reconstruction posterior.",
     ),
     max_proposals: int = typer.Option(
         None, "--max-proposals", help="Proposal budget (default 50 x k)."
@@ -350,8 +372,9 @@ def ensemble_command(
     tune: int = typer.Option(200, "--tune", help="Warm-up draws per chain."),
     chains: int = _SAMPLER_OPTIONS["chains"],
     sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
+    old_seed: int = _SAMPLER_OPTIONS["old_seed"],
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Refit K reconstructions that all match the paper, under VARIED assumptions."""
     from milkbayes.sensitivity import assumption_ensemble
@@ -375,7 +398,7 @@ def ensemble_command(
             prior=prior,
             likelihood=likelihood,
             mcid=mcid,
-            sampler=_sampler(draws, tune, chains, sampler_seed),
+            sampler=_sampler(draws, tune, chains, _seed(sampler_seed, old_seed)),
             progress=lambda done, total: progress("ensemble", done, total),
         )
     _emit(result, as_json, figure)
@@ -397,10 +420,11 @@ def published_p_command(
     alternative: str = typer.Option(
         "greater", "--alternative", help="greater (post > pre, as reported) or two-sided."
     ),
-    n_sim: int = typer.Option(20_000, "--n-sim", help="Simulations of the power function."),
+    n_sim: int = typer.Option(20_000, "--sims", help="Simulations of the power function."),
+    old_n_sim: int = typer.Option(None, "--n-sim", help="Deprecated name of --sims.", hidden=True),
     seed: int = typer.Option(20241, "--seed", help="Seed of the simulation."),
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Posterior of the standardised effect given only 'n = 24, Wilcoxon p < .0005'."""
     from milkbayes.sensitivity import published_p_posterior
@@ -408,6 +432,8 @@ def published_p_command(
     _check_figure_path(figure)
     if seed < 0:
         raise MilkbayesError(f"--seed must be >= 0, not {seed}")
+    if old_n_sim is not None:
+        n_sim = old_n_sim
     result = published_p_posterior(
         n,
         p_threshold,
@@ -422,9 +448,9 @@ def published_p_command(
 
 
 @sensitivity_app.command("bias")
+@data_options()
 def bias_command(
-    data: Path = typer.Option(None, "--data", help=_DATA_HELP),
-    scenario: str = typer.Option("volume_ml", "--scenario", help=_SCENARIO_HELP),
+    options: DataOptions = None,
     model: str = typer.Option("paired_change", "--model", help="Model of the observed change."),
     likelihood: str = typer.Option(None, "--likelihood", help="The model's likelihood."),
     prior: str = typer.Option("neutral", "--prior", help=_PRIOR_HELP),
@@ -447,15 +473,16 @@ def bias_command(
     tune: int = _SAMPLER_OPTIONS["tune"],
     chains: int = _SAMPLER_OPTIONS["chains"],
     sampler_seed: int = _SAMPLER_OPTIONS["sampler_seed"],
+    old_seed: int = _SAMPLER_OPTIONS["old_seed"],
     figure: Path = typer.Option(None, "--figure", help=_FIGURE_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    as_json: bool = flag("--json", _JSON_HELP),
 ) -> None:
     """Tipping points: how large a natural rise would overturn the conclusion."""
     from milkbayes.sensitivity import bias_analysis
 
     _check_figure_path(figure)
     result = bias_analysis(
-        _study(data, scenario),
+        _study(options, model),
         model=model,
         prior=prior,
         likelihood=likelihood,
@@ -464,7 +491,7 @@ def bias_command(
         trend_sd=trend_sd,
         prob_positive=prob_positive,
         prob_mcid=prob_mcid,
-        sampler=_sampler(draws, tune, chains, sampler_seed),
+        sampler=_sampler(draws, tune, chains, _seed(sampler_seed, old_seed)),
         stage=stage,
     )
     _emit(result, as_json, figure)

@@ -69,8 +69,10 @@ FIGURE = typer.Option(
     help="Save a figure (PNG, PDF or SVG) to this path.",
     callback=_checked_figure,
 )
-JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
-PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr.")
+JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.", metavar="")
+PROGRESS = typer.Option(
+    True, "--progress/--no-progress", help="Progress bar on stderr.", metavar=""
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -202,13 +204,14 @@ def power_command(
     fits: bool = typer.Option(
         False,
         "--fits/--no-fits",
+        metavar="",
         help="Also fit a model to every study for the rule P(effect > 0) > 0.95 (MCMC; slower).",
     ),
     model: str = typer.Option("paired_change", "--model", help="Model for --fits."),
     prior: str = typer.Option("neutral", "--prior", help="Prior set for --fits."),
-    draws: int = typer.Option(300, "--draws"),
-    tune: int = typer.Option(300, "--tune"),
-    chains: int = typer.Option(2, "--chains"),
+    draws: int = typer.Option(300, "--draws", help="Draws kept per chain of each fit."),
+    tune: int = typer.Option(300, "--tune", help="Warm-up draws per chain."),
+    chains: int = typer.Option(2, "--chains", help="Number of chains."),
     scheduler: str | None = SCHEDULER,
     workers: int | None = WORKERS,
     checkpoint: Path | None = CHECKPOINT,
@@ -493,13 +496,15 @@ def sbc_command(
     ),
     sims: int = typer.Option(200, "--sims", help="Simulated datasets per model."),
     mothers: int = typer.Option(12, "--mothers", help="Mothers per simulated dataset."),
-    prior: str = typer.Option("neutral", "--prior"),
-    likelihood: str | None = typer.Option(None, "--likelihood"),
-    draws: int = typer.Option(200, "--draws"),
-    tune: int = typer.Option(200, "--tune"),
-    chains: int = typer.Option(2, "--chains"),
+    prior: str = typer.Option("neutral", "--prior", help="Prior set the data are drawn from."),
+    likelihood: str | None = typer.Option(
+        None, "--likelihood", help="The model's likelihood (default: its first)."
+    ),
+    draws: int = typer.Option(200, "--draws", help="Draws kept per chain of each fit."),
+    tune: int = typer.Option(200, "--tune", help="Warm-up draws per chain."),
+    chains: int = typer.Option(2, "--chains", help="Number of chains."),
     alpha: float = ALPHA,
-    seed: int = typer.Option(2018, "--seed"),
+    seed: int = typer.Option(2018, "--seed", help="Root seed of the simulated datasets."),
     scheduler: str | None = SCHEDULER,
     workers: int | None = WORKERS,
     checkpoint: Path | None = CHECKPOINT,
@@ -564,12 +569,17 @@ def precision_command(
         "--probability",
         help="Reach the half-width with this probability (default: on average).",
     ),
-    confidence: float = typer.Option(0.95, "--confidence"),
+    confidence: float = typer.Option(
+        0.95, "--ci-prob", help="Level of the interval whose width is targeted."
+    ),
+    old_confidence: float = typer.Option(
+        None, "--confidence", help="Deprecated name of --ci-prob.", hidden=True
+    ),
     effect: float = EFFECT,
     trend: float = TREND,
     within_sd: float = WITHIN,
     measurement_sd: float = MEASUREMENT,
-    sims: int = typer.Option(2000, "--sims"),
+    sims: int = typer.Option(2000, "--sims", help="Simulated studies."),
     seed: int = SEED,
     figure: Path | None = FIGURE,
     as_json: bool = JSON,
@@ -577,6 +587,9 @@ def precision_command(
     """Sample size for a chosen precision of the estimated mean change."""
     from milkbayes.simulate import design, figures
     from milkbayes.simulate.dgp import DGPSettings, change_sd
+
+    if old_confidence is not None:
+        confidence = old_confidence
 
     settings = DGPSettings(
         distribution="normal",

@@ -127,6 +127,8 @@ from milkbayes.comparison.quadrature import (
     marginalise_intercept,
 )
 from milkbayes.comparison.stacking import (
+    NOISE_ELPD,
+    NOISE_SE_MULTIPLE,
     ComparisonRow,
     compare_models,
     pseudo_bma_weights,
@@ -145,6 +147,8 @@ __all__ = [
     "DEFAULT_QUADRATURE_NODES",
     "KFOLD_K",
     "MAX_EXACT_REFITS",
+    "NOISE_ELPD",
+    "NOISE_SE_MULTIPLE",
     "ComparisonRow",
     "FreqVsBayesRow",
     "LomoResult",

@@ -11,7 +11,9 @@ One idea per module:
 - :mod:`~milkbayes.data.study`: :class:`Study` and studies from in-memory tables;
 - :mod:`~milkbayes.data.reading`: :func:`load_study` (files, encodings, delimiters,
   spreadsheets, parquet, sidecars);
-- :mod:`~milkbayes.data.describe`: :func:`describe`, the paper's univariate table.
+- :mod:`~milkbayes.data.describe`: :func:`describe`, the paper's univariate table;
+- :mod:`~milkbayes.data.study_description`: :class:`StudyDescription`, what was
+  published about a study (the TOML a report audits the data against).
 
 Every public name is importable from here; other modules import from
 ``milkbayes.data``.
@@ -28,6 +30,11 @@ from milkbayes.data.describe import Description, describe
 from milkbayes.data.outcome import DEFAULT_OUTCOME, OUTCOME_KINDS, Outcome
 from milkbayes.data.reading import load_study, sidecar_paths
 from milkbayes.data.study import Study, canonical_csv, study_from_csv_text, study_from_frame
+from milkbayes.data.study_description import (
+    StudyDescription,
+    paper_description,
+    read_study_description,
+)
 from milkbayes.data.validation import (
     COVARIATE_COLUMNS,
     DELIMITERS,
@@ -47,10 +54,13 @@ __all__ = [
     "Description",
     "Outcome",
     "Study",
+    "StudyDescription",
     "canonical_csv",
     "describe",
     "load_study",
     "paired_change",
+    "paper_description",
+    "read_study_description",
     "sidecar_paths",
     "study_from_csv_text",
     "study_from_frame",

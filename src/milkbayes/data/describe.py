@@ -109,8 +109,9 @@ def describe(study: Study) -> Description:
     Notes
     -----
     ``percent`` is ``100 * count / n``. The published percentage (and the count out
-    of :data:`published.N_PARTICIPANTS` it stands for) is put beside the level the
-    paper reports; it is comparable only when the study is the paper's (n = 24).
+    of the published n it stands for) is put beside the level the study's
+    description reports (:attr:`Study.description`; the paper's for the bundled
+    data); a study without a description has none.
     Quartiles use pandas' default linear interpolation (numpy ``method="linear"``).
 
     Examples
@@ -126,20 +127,28 @@ def describe(study: Study) -> Description:
     1.5
     """
     rows = []
+    # published percentages come from the study's own description (the paper's for
+    # the bundled data); a file without one has nothing published beside it
+    about = getattr(study, "description", None)
+    published_levels = about.covariates if about is not None else {}
+    published_n = about.n if about is not None else None
     for column in ("group", *study.covariates):
         counts = study.table[column].value_counts(sort=False)
-        fact = published.COVARIATE_FACTS.get(column)
         for level in published.CATEGORY_LEVELS[column]:
             count = int(counts.get(level, 0))
-            is_fact = fact is not None and fact.level == level
+            percent = published_levels.get(column, {}).get(level)
             rows.append(
                 {
                     "column": column,
                     "level": level,
                     "count": count,
                     "percent": 100.0 * count / study.n,
-                    "published_percent": fact.percent if is_fact else math.nan,
-                    "published_count": float(fact.count) if is_fact else math.nan,
+                    "published_percent": math.nan if percent is None else float(percent),
+                    "published_count": (
+                        float(round(percent * published_n / 100))
+                        if percent is not None and published_n
+                        else math.nan
+                    ),
                 }
             )
     univariate = pd.DataFrame(

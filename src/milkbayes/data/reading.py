@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import pandas as pd
 
 from milkbayes.data.outcome import Outcome, resolve_outcome
 from milkbayes.data.study import Study
+from milkbayes.data.study_description import StudyDescription, read_study_description
 from milkbayes.data.validation import (
     DELIMITERS,
     Cells,
@@ -47,6 +49,9 @@ def load_study(
     sep: str | None = None,
     decimal: str | None = None,
     encoding: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    levels: Mapping[str, Mapping[str, str]] | None = None,
+    description: str | Path | StudyDescription | None = None,
 ) -> Study:
     r"""Load and validate a study file.
 
@@ -70,6 +75,16 @@ def load_study(
         delimiter is not a comma and the numeric cells use commas and never dots.
     encoding : str, optional
         Text encoding; default UTF-8, with or without a byte-order mark.
+    columns : mapping of str to str, optional
+        Our column name -> the file's (``{"pre": "sebelum"}``); wins over the
+        description's ``[columns]``.
+    levels : mapping of str to mapping, optional
+        ``{column: {file label: our level}}`` (``{"work_duration": {"lama": "long"}}``);
+        labels match exactly, else ignoring case. Wins over the description's ``[levels]``.
+    description : path or StudyDescription, optional
+        What was published about the study (:mod:`milkbayes.data.study_description`):
+        its outcome (below the ``outcome`` option, above the sidecar), its column
+        and level names, and what the report audits the data against.
 
     Returns
     -------
@@ -101,9 +116,21 @@ def load_study(
         raise DataError(f"cannot read the file ({error.strerror})", file=label) from None
     if not raw.strip():
         raise DataError("the file is empty", file=label)
+    if description is not None and not isinstance(description, StudyDescription):
+        description = read_study_description(description)
     sidecar, sidecar_path = _read_sidecar(path)
-    resolved, origin = resolve_outcome(outcome, sidecar, sidecar_path)
+    from_description = outcome is None and description is not None and description.outcome
+    resolved, origin = resolve_outcome(
+        description.outcome if from_description else outcome, sidecar, sidecar_path
+    )
+    if from_description:
+        origin = "study"
     cells = _read_cells(path, raw, sep=sep, encoding=encoding)
+    cells = map_cells(
+        cells,
+        {**(description.columns if description else {}), **dict(columns or {})},
+        _merge_levels(description.levels if description else {}, levels or {}),
+    )
     table, dropped, ignored = validate_cells(
         cells, label, resolved, complete_case=complete_case, decimal=decimal
     )
@@ -117,7 +144,77 @@ def load_study(
         outcome_origin=origin,
         ignored_columns=ignored,
         provenance=sidecar,
+        description=description,
     )
+
+
+def _merge_levels(base: Mapping, extra: Mapping) -> dict[str, dict[str, str]]:
+    merged = {column: dict(mapping) for column, mapping in base.items()}
+    for column, mapping in extra.items():
+        merged.setdefault(column, {}).update(mapping)
+    return merged
+
+
+def map_cells(
+    cells: Cells, columns: Mapping[str, str], levels: Mapping[str, Mapping[str, str]]
+) -> Cells:
+    r"""Rename the file's columns to ours and its labels to our levels.
+
+    Parameters
+    ----------
+    cells : Cells
+        As read from the file.
+    columns : mapping
+        Our column name -> the file's column name.
+    levels : mapping
+        ``{our column: {file label: our level}}``; a label matches exactly, else
+        ignoring case; labels not listed are kept (and validated as levels).
+
+    Raises
+    ------
+    DataError
+        A mapped column that the file lacks, or a mapping onto a column the file
+        already has, naming the file and the column.
+
+    Examples
+    --------
+    >>> from milkbayes.data.validation import read_text_cells
+    >>> cells = read_text_cells("id,sebelum,sesudah,lama\na,1,2,Lama\n", sep=",", label="f")
+    >>> mapped = map_cells(cells, {"pre": "sebelum", "post": "sesudah",
+    ...                            "work_duration": "lama"}, {"work_duration": {"lama": "long"}})
+    >>> list(mapped.columns), mapped.columns["work_duration"]
+    (['id', 'pre', 'post', 'work_duration'], ['long'])
+    """
+    label = cells.label
+    renamed = {theirs: ours for ours, theirs in columns.items()}
+    for ours, theirs in columns.items():
+        if theirs not in cells.columns:
+            raise DataError(
+                f"the mapping {ours}={theirs} names a column the file does not have "
+                f"(columns: {', '.join(list(cells.columns)[:12])})",
+                file=label,
+                row=1,
+                column=theirs,
+            )
+        if ours in cells.columns and ours != theirs and ours not in renamed:
+            raise DataError(
+                f"the mapping {ours}={theirs} would make a second {ours!r} column; "
+                f"the file already has one",
+                file=label,
+                row=1,
+                column=ours,
+            )
+    out = {renamed.get(name, name): values for name, values in cells.columns.items()}
+    for column, mapping in levels.items():
+        if column not in out:
+            raise DataError(
+                f"a level mapping is given for column {column!r}, which the data do not have",
+                file=label,
+                column=column,
+            )
+        lowered = {str(k).lower(): v for k, v in mapping.items()}
+        out[column] = [mapping.get(v, lowered.get(v.lower(), v)) for v in out[column]]
+    return replace(cells, columns=out)
 
 
 # ----------------------------------------------------------------------------- sidecar
@@ -215,15 +312,20 @@ _SPREADSHEET_ENGINES = {".xlsx": "openpyxl", ".xlsm": "openpyxl", ".xls": "xlrd"
 
 
 def _read_excel_cells(path: Path) -> Cells:
-    import importlib.util
+    import importlib
 
     engine = _SPREADSHEET_ENGINES[path.suffix.lower()]
-    if importlib.util.find_spec(engine) is None:
+    try:
+        importlib.import_module(engine)
+    except ImportError:
+        extra = (
+            "pip install 'milkbayes[excel]'" if engine == "openpyxl" else f"pip install {engine}"
+        )
         raise DataError(
             f"reading {path.suffix} files needs the optional package {engine!r}, "
-            "which is not installed; save the sheet as CSV instead",
+            f"which is not installed: {extra} (or save the sheet as CSV)",
             file=str(path),
-        )
+        ) from None
     try:
         frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine=engine)
     except Exception as error:  # noqa: BLE001 - any reader failure is a bad file

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,9 @@ class Study:
         Columns of the file that the loader does not use.
     provenance : dict
         The sidecar's contents (generator, seed and assumptions for reconstructed data).
+    description : StudyDescription or None
+        What was published about the study (:mod:`milkbayes.data.study_description`);
+        None for a user's file without one: nothing to audit the data against.
 
     Notes
     -----
@@ -87,6 +91,7 @@ class Study:
     outcome_origin: str = "option"
     ignored_columns: tuple[str, ...] = ()
     provenance: dict = field(default_factory=dict, compare=False)
+    description: Any = field(default=None, compare=False)
 
     @property
     def change(self) -> np.ndarray:
@@ -116,6 +121,21 @@ class Study:
     def has_control(self) -> bool:
         """True when at least one participant is in the control group."""
         return bool((self.table["group"] == "control").any())
+
+    @property
+    def design(self) -> str:
+        """``"two_arm"`` with a control arm, else ``"one_group"``."""
+        return "two_arm" if self.has_control else "one_group"
+
+    def arm(self, group: str) -> Study:
+        """The participants of one arm (``"massage"`` or ``"control"``) as a study.
+
+        Raises
+        ------
+        DataError
+            When that arm has fewer than 2 participants.
+        """
+        return self.subset(self.table.loc[self.table["group"] == group, "id"].tolist())
 
     @property
     def warning(self) -> str | None:

@@ -66,6 +66,7 @@ import pandas as pd
 
 from milkbayes import RECONSTRUCTED_WARNING, published, storage
 from milkbayes.data import Outcome, Study, load_study, study_from_csv_text
+from milkbayes.data.study_description import paper_description
 from milkbayes.errors import DataError, MilkbayesError, OutputError, RunExistsError
 from milkbayes.frequentist import paired_change, wilcoxon_many
 
@@ -949,6 +950,8 @@ def load_bundled(scenario: str = "volume_ml") -> Study:
     >>> study = load_bundled("volume_ml")
     >>> study.source, study.n, study.reconstructed, study.provenance["seed"]
     ('bundled:volume_ml', 24, True, 2024)
+    >>> study.description.is_paper
+    True
     """
     study = load_study(bundled_path(scenario))
     if not study.reconstructed:
@@ -956,7 +959,8 @@ def load_bundled(scenario: str = "volume_ml") -> Study:
             "bundled file is not marked reconstructed in its sidecar",
             file=str(bundled_path(scenario)),
         )
-    return replace(study, source=f"bundled:{scenario}")
+    # the reconstruction is audited against the paper it reconstructs
+    return replace(study, source=f"bundled:{scenario}", description=paper_description())
 
 
 def sidecar_text(study: Study) -> str:

@@ -45,6 +45,7 @@ from milkbayes.engine.deterministics import Deterministics
 from milkbayes.engine.predictive import add_posterior_predictive
 from milkbayes.engine.sampling import check_sampler_settings, sample_complete, with_data
 from milkbayes.errors import MilkbayesError, ModelError
+from milkbayes.models.contract import design_rows
 from milkbayes.models.registry import load_model
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -296,7 +297,9 @@ def fit(
     prior_set = resolve_prior(prior, study, module.NAME)
     if mcid is not None and not np.isfinite(mcid):
         raise MilkbayesError(f"the MCID must be a finite number, not {mcid!r}")
+    design_note = None
     if inputs is None:
+        study, design_note = design_rows(module, study)
         inputs = module.inputs(study, likelihood)
     # Before sampling: nutpie's initial point (each prior's support point, jittered) is
     # computed from the PyMC model's data, so they must be this fit's, not the
@@ -327,6 +330,8 @@ def fit(
     step("predictive")
     tree.attrs.update(tree_attrs(module, likelihood, prior_set, seed, study))
     summary = summarise(tree, module, inputs, prior_set, mcid)
+    if design_note is not None:
+        summary["design_note"] = design_note
     diagnostics = convergence_report(tree)
     step("summary")
     return FitResult(

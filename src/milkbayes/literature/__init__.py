@@ -482,3 +482,64 @@ def derived_prior(path: str | Path | None = None) -> dict[str, Any]:
                     "missing or not a number", file=str(path), column=f"{section}.{key}"
                 )
     return document
+
+
+META_DRAW_COLUMNS = ("mu", "tau", "one_group_bias", "pet", "theta_new")
+"""Columns of ``meta_draws.csv``: the SMD-scale meta-analysis's draws that the paper's
+update (:func:`milkbayes.meta_analysis.update.update_with_paper`) reweights."""
+
+
+def meta_draws_path() -> Path:
+    """The bundled ``meta_draws.csv`` (see :func:`meta_draws`)."""
+    return Path(str(resources.files("milkbayes.literature") / "meta_draws.csv"))
+
+
+def meta_draws(path: str | Path | None = None) -> dict[str, Any]:
+    """Posterior draws of the SMD-scale meta-analysis, bundled so a report needs no refit.
+
+    The default ``milkbayes meta-analysis`` fit (4 chains x 2000 draws, the seed of
+    :func:`milkbayes.meta_analysis.model.fit_meta_analysis`) thinned to every 4th
+    draw, written by :func:`milkbayes.meta_analysis.update.bundle_draws`: the
+    reanalysis reweights them by the paper's likelihood in milliseconds, where a fit
+    costs a compilation (seconds to a minute). A slow test refits and compares.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One array per :data:`META_DRAW_COLUMNS`.
+
+    Raises
+    ------
+    DataError
+        A missing file, a missing column or a value that is not a finite number
+        (naming the file, row and column).
+
+    Examples
+    --------
+    >>> draws = meta_draws()
+    >>> sorted(draws) == sorted(META_DRAW_COLUMNS), len(draws["mu"]) > 1000
+    (True, True)
+    """
+    import numpy as np
+    import pandas as pd
+
+    path = Path(path) if path is not None else meta_draws_path()
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(f"cannot read the meta-analysis draws: {error}", file=str(path)) from None
+    out = {}
+    for column in META_DRAW_COLUMNS:
+        if column not in table.columns:
+            raise DataError("missing column", file=str(path), column=column)
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise DataError(
+                f"not a finite number: {table[column].iloc[bad[0]]!r}",
+                file=str(path),
+                row=int(bad[0]) + 2,
+                column=column,
+            )
+        out[column] = values
+    return out

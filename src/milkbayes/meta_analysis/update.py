@@ -43,7 +43,10 @@ import numpy as np
 
 from milkbayes.published import N_PARTICIPANTS, SPSS_P_THRESHOLD
 
-__all__ = ["update_with_paper"]
+__all__ = ["BUNDLE_THIN", "bundle_draws", "update_with_paper"]
+
+BUNDLE_THIN = 4
+"""Every 4th draw of the default fit (8000 draws) is bundled: 2000 draws, about 90 kB."""
 
 
 def _summary(values: np.ndarray, weights: np.ndarray) -> dict[str, float]:
@@ -63,6 +66,8 @@ def update_with_paper(
     one_group_bias: bool = True,
     n_sim: int = 20_000,
     seed: int = 20261204,
+    likelihood: tuple[np.ndarray, np.ndarray] | None = None,
+    likelihood_name: str | None = None,
 ) -> dict[str, Any]:
     """Reweight the meta-analysis draws (SMD scale) by the paper's published-p likelihood.
 
@@ -80,6 +85,13 @@ def update_with_paper(
         Add the one-group bias to the paper's effect (its design has no control).
     n_sim, seed
         The power simulation and the draws of the paper's own random effect.
+    likelihood : (grid, values), optional
+        The likelihood of the paper's delta on an increasing grid, used instead of the
+        power (e.g. the acceptance rate by delta of the ABC reconstruction
+        posterior, which also carries the generator's floor, modifiers and outcome
+        readings); interpolated, constant beyond the grid.
+    likelihood_name : str, optional
+        How the result names it (default: the power's description).
 
     Returns
     -------
@@ -100,16 +112,23 @@ def update_with_paper(
     delta_paper = mu + tau * rng.standard_normal(mu.size) + pet * se_paper
     if one_group_bias:
         delta_paper = delta_paper + bias
-    grid = np.arange(-2.0, 6.0 + 1e-9, 0.005)
-    power = power_curve(
-        grid,
-        n,
-        distribution=distribution,
-        alternative="greater",
-        n_sim=n_sim,
-        seed=seed,
-        p_threshold=p_threshold,
-    )
+    if likelihood is None:
+        grid = np.arange(-2.0, 6.0 + 1e-9, 0.005)
+        power = power_curve(
+            grid,
+            n,
+            distribution=distribution,
+            alternative="greater",
+            n_sim=n_sim,
+            seed=seed,
+            p_threshold=p_threshold,
+        )
+        name = likelihood_name or (
+            f"power of the one-sided test at n = {n}, p < {p_threshold:g} ({distribution} changes)"
+        )
+    else:
+        grid, power = (np.asarray(a, dtype=float) for a in likelihood)
+        name = likelihood_name or "given likelihood of delta"
     weights = np.interp(delta_paper, grid, power)  # constant beyond the grid: 0 below, 1 above
     if not weights.sum() > 0:
         raise ValueError("no draw is compatible with the published p: the weights are all zero")
@@ -118,6 +137,7 @@ def update_with_paper(
         "n": n,
         "p_threshold": p_threshold,
         "distribution": distribution,
+        "likelihood": name,
         "one_group_bias": one_group_bias,
         "ess": float(weights.sum() ** 2 / np.sum(weights**2)),
         "n_draws": int(weights.size),
@@ -131,3 +151,24 @@ def update_with_paper(
         "p_mu_gt_0_after": float(np.average(mu > 0, weights=weights)),
         "likelihood_mean": float(weights.mean()),
     }
+
+
+def bundle_draws(fit: Any, thin: int = BUNDLE_THIN) -> str:
+    """The CSV text of ``milkbayes/literature/meta_draws.csv`` from an SMD-scale fit.
+
+    Every ``thin``-th draw (chains stacked) of the columns
+    :data:`milkbayes.literature.META_DRAW_COLUMNS`, six significant digits: enough for
+    a reweighting whose Monte Carlo error is in the second decimal.
+
+    Parameters
+    ----------
+    fit : MetaFit
+        :func:`milkbayes.meta_analysis.model.fit_meta_analysis` on the SMD scale.
+    thin : int
+    """
+    import pandas as pd
+
+    from milkbayes.literature import META_DRAW_COLUMNS
+
+    table = pd.DataFrame({name: fit.draws(name)[::thin] for name in META_DRAW_COLUMNS})
+    return table.to_csv(index=False, float_format="%.6g", lineterminator="\n")

@@ -68,6 +68,53 @@ def check_likelihood(likelihood: str | None, allowed: tuple[str, ...], model: st
     return likelihood
 
 
+ONE_GROUP = "one_group"
+TWO_ARM = "two_arm"
+
+
+def model_design(module: Any) -> str:
+    """The design a model module fits: two arms when it says so, else one group.
+
+    A module says so with ``DESIGN = "two_arm"`` or ``NEEDS_CONTROL_ARM = True``.
+    """
+    if getattr(module, "DESIGN", ONE_GROUP) == TWO_ARM or getattr(
+        module, "NEEDS_CONTROL_ARM", False
+    ):
+        return TWO_ARM
+    return ONE_GROUP
+
+
+def design_rows(module: Any, study: Study) -> tuple[Study, str | None]:
+    """The participants a model fits, and a sentence when that is not all of them.
+
+    A one-group model (its effect is the mean pre-to-post change) fitted to data with
+    a control arm would pool the two arms and report a mixture of the massage arm's
+    change and the control arm's: a number that is no one's effect. It is fitted to
+    the massage arm alone, and the note says so; the arms are compared by a two-arm
+    model (``DESIGN = "two_arm"``), which gets every participant.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from types import SimpleNamespace
+    >>> from milkbayes.data.study import study_from_frame
+    >>> s = study_from_frame(pd.DataFrame({"id": list("abcd"), "pre": [1.0, 2, 3, 4],
+    ...     "post": [5.0, 6, 3, 4], "group": ["massage", "massage", "control", "control"]}))
+    >>> rows, note = design_rows(SimpleNamespace(NAME="paired_change"), s)
+    >>> rows.n, note.split(":")[0]
+    (2, 'paired_change is a one-group model')
+    """
+    if model_design(module) == TWO_ARM or not study.has_control:
+        return study, None
+    arm = study.arm("massage")
+    return arm, (
+        f"{module.NAME} is a one-group model: fitted to the {arm.n} participants of the "
+        f"massage arm only; the {study.n - arm.n} control participants are not used "
+        "(its effect is the massage arm's pre-to-post change; a two-arm model compares "
+        "the arms)"
+    )
+
+
 def outcome_scaling(study: Study) -> tuple[float, float]:
     """Centre and scale that turn prior values into outcome units.
 

@@ -113,6 +113,9 @@ def default_mcid(study: Study) -> float:
     - scores: 2 points per 10 checklist points (scale ``max_score / 10``);
     - continuous outcomes: half a standard deviation of ``pre`` (scale ``SD(pre)``).
 
+    A study description that states an MCID (``[mcid] value``, with its source) wins:
+    it is that study's own definition.
+
     Examples
     --------
     >>> import pandas as pd
@@ -124,6 +127,10 @@ def default_mcid(study: Study) -> float:
     """
     from milkbayes.models.contract import outcome_scaling
 
+    # a study description that states an MCID (with its source) is the study's own
+    described = getattr(getattr(study, "description", None), "mcid", None)
+    if described is not None:
+        return float(described)
     return float(ANCHORS[study.outcome.kind].mcid * outcome_scaling(study)[1])
 
 
@@ -649,7 +656,8 @@ def literature_prior(outcome: Outcome, model_name: str, path: str | Path | None 
     then summarised in the family each model takes, since the models cannot take a
     mixture:
 
-    - ``prepost_hierarchical``, ``two_arm``: ``effect_mu``, ``effect_sigma`` = the
+    - ``prepost_hierarchical``, ``prepost_bivariate``, ``two_arm``, ``ancova``:
+      ``effect_mu``, ``effect_sigma`` = the
       mixture's mean and SD (moment-matched normal), in ml for volumes and in SD
       units for continuous outcomes (the SMD scale);
     - ``paired_change``, ``signed_rank``: ``delta_loc``, ``delta_scale`` = the

@@ -70,6 +70,8 @@ from milkbayes.models.contract import (
 )
 
 NAME = "two_arm"
+DESIGN = "two_arm"
+"""Fits both arms (one-group models get the massage arm only: ``contract.design_rows``)."""
 LIKELIHOODS = ("normal", "student_t")
 EFFECT = "effect"
 PREDICTS = "pre_post"

@@ -28,8 +28,8 @@ __all__ = ["FIGURE_CAPTIONS", "draw_figures", "forest_figure"]
 
 FIGURE_CAPTIONS = {
     "data": "Pre and post measurement of every mother (one line each).",
-    "priors": "Posterior of the effect under the three priors (black: no change; dashed "
-    "red: the MCID).",
+    "priors": "Posterior of the effect under the three named priors and, where it exists, "
+    "the literature prior (black: no change; dashed red: the MCID).",
     "forest": "Effect in each subgroup (black line: no change; dashed red: the MCID): "
     "posterior medians with 95 % (thin) and 50 % (thick) credible intervals.",
     "trace": "Trace and marginal plots of the main parameters (neutral prior).",

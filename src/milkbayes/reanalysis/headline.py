@@ -35,7 +35,9 @@ __all__ = [
     "FULL_BF_SIMULATIONS",
     "HEADLINE_BF_PRIOR",
     "bottom_line",
+    "headline_posterior",
     "published_facts_evidence",
+    "published_facts_posterior",
     "published_facts_section",
 ]
 
@@ -51,6 +53,39 @@ HEADLINE_BF_PRIOR = "cauchy_0.707_one_sided"
 
 
 @lru_cache(maxsize=4)
+def published_facts_posterior(n_proposals: int, seed: int):
+    """The reconstruction posterior behind the headline (cached per process).
+
+    One object per settings: the headline's delta and the report's ensemble
+    (whose members are accepted datasets of this posterior) come from it, so the
+    unit-free headline and the numbers in ml rest on the same draws.
+
+    Examples
+    --------
+    >>> published_facts_posterior(2000, 1) is published_facts_posterior(2000, 1)
+    True
+    """
+    from milkbayes.reconstruction import abc_posterior
+
+    return abc_posterior(n_proposals=n_proposals, seed=seed)
+
+
+def headline_posterior(*, fast: bool, seed: int | None = None):
+    """The posterior :func:`published_facts_section` summarises, for the same settings.
+
+    Examples
+    --------
+    >>> headline_posterior(fast=True) is headline_posterior(fast=True)
+    True
+    """
+    from milkbayes.reconstruction.abc import DEFAULT_PROPOSALS, DEFAULT_SEED, FAST_PROPOSALS
+
+    return published_facts_posterior(
+        FAST_PROPOSALS if fast else DEFAULT_PROPOSALS, DEFAULT_SEED if seed is None else int(seed)
+    )
+
+
+@lru_cache(maxsize=4)
 def published_facts_evidence(n_proposals: int, seed: int, n_sim: int) -> dict[str, Any]:
     """The ABC summary and the published-facts Bayes factor (cached per process).
 
@@ -60,10 +95,9 @@ def published_facts_evidence(n_proposals: int, seed: int, n_sim: int) -> dict[st
     >>> sorted(evidence)
     ['abc', 'bf']
     """
-    from milkbayes.reconstruction import abc_posterior
     from milkbayes.sensitivity.published_p import published_facts_bayes_factor
 
-    posterior = abc_posterior(n_proposals=n_proposals, seed=seed)
+    posterior = published_facts_posterior(n_proposals, seed)
     bf = published_facts_bayes_factor(n_sim=n_sim)
     return {"abc": posterior.to_dict(), "bf": bf.to_dict()}
 

@@ -55,6 +55,7 @@ True
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,17 +70,19 @@ from milkbayes import RECONSTRUCTED_WARNING, __version__
 from milkbayes.comparison.choice import KFOLD_K, MAX_EXACT_REFITS
 from milkbayes.engine.sampling import sigterm_as_keyboard_interrupt
 from milkbayes.errors import DiagnosticsFailedError, MilkbayesError, ModelError
+from milkbayes.frequentist.description_audit import audit_for
 from milkbayes.frequentist.reproduce import reproduce
-from milkbayes.models.priors import default_mcid
+from milkbayes.frequentist.two_arm import two_arm_analysis
 from milkbayes.models.registry import load_model, predicts
 from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
-from milkbayes.reanalysis.headline import published_facts_section
+from milkbayes.reanalysis.headline import headline_posterior, published_facts_section
 from milkbayes.reanalysis.sections import (
     AuditRow,
     BayesSection,
     Coefficient,
     ComparisonSection,
     DataSection,
+    DesignSection,
     DiagnosticsSection,
     EnsembleSection,
     FigureEntry,
@@ -87,6 +90,7 @@ from milkbayes.reanalysis.sections import (
     LevelCount,
     ModifierSection,
     Participant,
+    PriorSourcesSection,
     Provenance,
     PublishedFactsSection,
     ReanalysisSummary,
@@ -106,6 +110,7 @@ from milkbayes.reanalysis.settings import (
     STAGES,
     Progress,
     ReanalysisSettings,
+    for_design,
     with_comparison,
 )
 
@@ -262,16 +267,19 @@ def _data_section(study) -> DataSection:
     )
 
 
-def _reproduction_section(reproduction) -> ReproductionSection:
+def _reproduction_section(reproduction, study=None) -> ReproductionSection:
     """The report's view of :func:`milkbayes.frequentist.reproduce.reproduce`."""
     from milkbayes import frequentist as fq
-    from milkbayes import published
 
     exact, spss, test = reproduction.exact, reproduction.spss, reproduction.test_statistics
     spss_p = reproduction.spss_p
     z = float(test.loc["Z", "value"])
+    description = getattr(study, "description", None)
+    audit, audit_note = (
+        (tuple(reproduction.audit), "") if study is None else audit_for(study, reproduction)
+    )
     return ReproductionSection(
-        published_p_text=published.REPORTED_P_TEXT,
+        published_p_text=None if description is None else description.reported_p,
         spss_p_text=fq.format_p_spss(spss_p),
         p_exact=float(exact.p_value),
         p_honest_text=fq.format_p_honest(exact.p_value),
@@ -320,19 +328,95 @@ def _reproduction_section(reproduction) -> ReproductionSection:
                 status=c.status,
                 note=c.explanation,
             )
-            for c in reproduction.audit
+            for c in audit
         ),
-        audit_note="",
+        audit_note=audit_note,
     )
 
 
-def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
-    from milkbayes.models.priors import PRIOR_NAMES
+def _mcid(study, settings: ReanalysisSettings) -> float:
+    """The MCID: the settings', else the study description's, else the default."""
+    from milkbayes.models.priors import resolve_mcid
 
+    description = getattr(study, "description", None)
+    given = settings.mcid if settings.mcid is not None else getattr(description, "mcid", None)
+    return resolve_mcid(study, given)
+
+
+def design_limits(study) -> tuple[tuple[str, str], ...]:
+    """The design limits the report prints.
+
+    The paper's own for the bundled paper; otherwise the generic limits of the
+    study's design followed by its description's own.
+    """
+    from milkbayes.report import render as report
+
+    description = getattr(study, "description", None)
+    if description is not None and description.is_paper:
+        return report.DESIGN_LIMITS
+    generic = report.TWO_ARM_LIMITS if study.design == "two_arm" else report.ONE_GROUP_LIMITS
+    return (*generic, *(description.limits if description is not None else ()))
+
+
+def _design_section(study, settings: ReanalysisSettings, between) -> DesignSection:
+    n_control = int((study.table["group"] == "control").sum())
+    notes = []
+    if between is not None:
+        notes += [
+            f"The study has a control arm ({n_control} participants) beside the massage arm "
+            f"({study.n - n_control}). The main model is {settings.main_model}, which uses "
+            "both arms; the effect is the massage arm's change minus the control arm's.",
+            "The paper's one-group test (section 2) is run on the massage arm only, and "
+            "again on the control arm below: a control arm that changes too shows how "
+            "much of the massage arm's change would have happened anyway.",
+            "Only models that use both arms are compared. The sensitivity tools, which "
+            "model one group, are not run on two-arm data.",
+        ]
+    return DesignSection(
+        design=study.design,
+        n_massage=study.n - n_control,
+        n_control=n_control,
+        main_model=settings.main_model,
+        arms=tuple(a.to_dict() for a in between.arms) if between is not None else (),
+        comparison=(
+            {k: v for k, v in between.to_dict().items() if k != "arms"}
+            if between is not None
+            else None
+        ),
+        notes=tuple(notes),
+    )
+
+
+def _literature_prior_or_reason(study, model: str = MAIN_MODEL) -> tuple[Any, str]:
+    """The literature prior set of the main model for ``study``, or None and why not.
+
+    The literature prior exists for volumes in ml and continuous outcomes: no
+    published study reports a checklist score, so score outcomes get no fourth fit
+    (:func:`milkbayes.models.priors.literature_prior` says so; its message is the reason).
+    """
+    from milkbayes.errors import PriorError
+    from milkbayes.models.priors import literature_prior
+
+    try:
+        return literature_prior(study.outcome, model), ""
+    except PriorError as error:
+        return None, str(error)
+
+
+def _fit_priors(study, settings: ReanalysisSettings, mcid: float, tick) -> dict:
+    """The main model under the three named priors and, where it exists, the literature's.
+
+    The literature fit (key ``literature``) becomes a fourth row of the prior table;
+    it is left out where :func:`_literature_prior_or_reason` gives no prior.
+    """
+    from milkbayes.models.priors import LITERATURE, PRIOR_NAMES
+
+    literature, _ = _literature_prior_or_reason(study, settings.main_model)
+    names = (*PRIOR_NAMES, LITERATURE) if literature is not None else PRIOR_NAMES
     fits = {}
-    for k, name in enumerate(PRIOR_NAMES):
-        fits[name] = _main_fit(study, settings, mcid, name)
-        tick("fit", k + 1, len(PRIOR_NAMES))
+    for k, name in enumerate(names):
+        fits[name] = _main_fit(study, settings, mcid, literature if name == LITERATURE else name)
+        tick("fit", k + 1, len(names))
     return fits
 
 
@@ -347,9 +431,9 @@ def _main_fit(study, settings: ReanalysisSettings, mcid: float, prior_name: str)
     from milkbayes.engine import fit as fitting
 
     # only the reference fit feeds LOO-PIT and the posterior predictive check
-    reference = prior_name == REFERENCE_PRIOR
+    reference = prior_name == settings.reference_prior
     return fitting.fit(
-        MAIN_MODEL,
+        settings.main_model,
         study,
         prior=prior_name,
         mcid=mcid,
@@ -362,11 +446,11 @@ def _main_fit(study, settings: ReanalysisSettings, mcid: float, prior_name: str)
     )
 
 
-def _main_likelihood() -> str:
+def _main_likelihood(model: str = MAIN_MODEL) -> str:
     """The likelihood :func:`_fit_priors` fits (the main model's default)."""
     from milkbayes.engine import fit as fitting
 
-    return fitting.resolve_likelihood(load_model(MAIN_MODEL), None)
+    return fitting.resolve_likelihood(load_model(model), None)
 
 
 def _effect_draws(result) -> np.ndarray:
@@ -375,12 +459,23 @@ def _effect_draws(result) -> np.ndarray:
 
 
 def _bayes_section(
-    study, fits: Mapping[str, Any], reproduction, mcid: float, rope: tuple[float, float]
+    study,
+    fits: Mapping[str, Any],
+    reproduction,
+    mcid: float,
+    rope: tuple[float, float],
+    reference_prior: str = REFERENCE_PRIOR,
+    two_arm=None,
 ) -> BayesSection:
     """The three-prior table and the frequentist-versus-Bayesian table.
 
-    The frequentist numbers are those of ``reproduction`` (the massage group).
+    The frequentist numbers are those of ``reproduction`` (the massage group) for
+    one-group data, and the between-arm analysis ``two_arm``
+    (:func:`milkbayes.frequentist.two_arm.two_arm_analysis`) with a control arm: each
+    side of the table then estimates the same between-arm effect.
     """
+    if two_arm is not None:
+        return _two_arm_bayes_section(study, fits, two_arm, mcid, rope, reference_prior)
     from milkbayes import comparison as compare
     from milkbayes.models import paired_change
 
@@ -391,7 +486,7 @@ def _bayes_section(
     for row in rows:
         prior = fits[row.prior].prior
         priors.append({**asdict(row), "beliefs": list(prior.beliefs), "rationale": prior.rationale})
-    reference = fits[REFERENCE_PRIOR].summary
+    reference = fits[reference_prior].summary
     exact, t_test = reproduction.exact, reproduction.t_test
     # The JZS Bayes factor of the paired model (Cauchy r = sqrt(2)/2 on delta), in
     # closed form from the t statistic of the pairs tested: the hierarchical model has
@@ -424,13 +519,13 @@ def _bayes_section(
         signed_rank_bf10=rank_bf10,
     )
     return BayesSection(
-        model=MAIN_MODEL,
-        likelihood=fits[REFERENCE_PRIOR].likelihood,
+        model=fits[reference_prior].model_name,
+        likelihood=fits[reference_prior].likelihood,
         effect_variable=reference.get("effect_variable", "effect"),
-        unit=study.outcome.unit or ("points" if study.outcome.kind == "score" else "units"),
+        unit=_unit(study),
         mcid=mcid,
         rope=rope,
-        reference_prior=REFERENCE_PRIOR,
+        reference_prior=reference_prior,
         priors=tuple(priors),
         effect_median=reference["effect_median"],
         freq_vs_bayes=tuple(asdict(r) for r in table),
@@ -442,6 +537,78 @@ def _bayes_section(
             "computed in closed form from the paired t statistic. It tests "
             "'any change' against 'no change' and, like p, says nothing about "
             "what caused the change."
+        ),
+    )
+
+
+def _unit(study) -> str:
+    return study.outcome.unit or ("points" if study.outcome.kind == "score" else "units")
+
+
+def _two_arm_bayes_section(study, fits, analysis, mcid, rope, reference_prior) -> BayesSection:
+    """The Bayesian between-arm effect beside the frequentist between-arm analyses."""
+    from milkbayes import comparison as compare
+    from milkbayes.comparison.tables import FreqVsBayesRow
+
+    rows = compare.three_prior_table(
+        {name: _effect_draws(r) for name, r in fits.items()}, mcid=mcid, rope=rope
+    )
+    priors = []
+    for row in rows:
+        prior = fits[row.prior].prior
+        priors.append({**asdict(row), "beliefs": list(prior.beliefs), "rationale": prior.rationale})
+    reference = fits[reference_prior].summary
+    median = reference["effect_median"]
+    interval = (reference["effect_ci95_low"], reference["effect_ci95_high"])
+    table = [
+        FreqVsBayesRow(
+            "estimate", "ANCOVA: post ~ pre + arm", analysis.ancova, "posterior median", median
+        ),
+        FreqVsBayesRow(
+            "estimate", "difference of mean changes", analysis.did, "posterior median", median
+        ),
+        FreqVsBayesRow(
+            "interval",
+            "95 % CI (ANCOVA)",
+            (analysis.ancova_ci_low, analysis.ancova_ci_high),
+            "95 % credible interval",
+            interval,
+        ),
+        FreqVsBayesRow(
+            "interval",
+            "95 % CI (Welch, changes)",
+            (analysis.did_ci_low, analysis.did_ci_high),
+            "95 % credible interval",
+            interval,
+        ),
+        FreqVsBayesRow(
+            "evidence", "p (ANCOVA)", analysis.ancova_p, "P(effect > 0)", reference["p_effect_gt_0"]
+        ),
+        FreqVsBayesRow(
+            "evidence",
+            "p (Mann-Whitney, changes)",
+            analysis.p_mann_whitney,
+            f"P(effect > MCID = {mcid:g})",
+            reference.get("p_effect_gt_mcid", float("nan")),
+        ),
+    ]
+    return BayesSection(
+        model=fits[reference_prior].model_name,
+        likelihood=fits[reference_prior].likelihood,
+        effect_variable=reference.get("effect_variable", "effect"),
+        unit=_unit(study),
+        mcid=mcid,
+        rope=rope,
+        reference_prior=reference_prior,
+        priors=tuple(priors),
+        effect_median=median,
+        freq_vs_bayes=tuple(asdict(r) for r in table),
+        bf10=float("nan"),
+        log_bf10=float("nan"),
+        bf10_note=(
+            "With a control arm the effect is the difference between the arms' changes; "
+            "both columns estimate that between-arm effect. No Bayes factor is given: the "
+            "JZS factor of the paired model tests one arm's change, not the difference."
         ),
     )
 
@@ -468,7 +635,9 @@ def _modifier_section(fit_result) -> ModifierSection:
     )
 
 
-def _diagnostics_section(study, fits: Mapping[str, Any]) -> tuple[DiagnosticsSection, Any]:
+def _diagnostics_section(
+    study, fits: Mapping[str, Any], reference_prior: str = REFERENCE_PRIOR
+) -> tuple[DiagnosticsSection, Any]:
     from milkbayes import diagnostics as dg
 
     fit_rows, failing, statuses = [], [], []
@@ -489,7 +658,7 @@ def _diagnostics_section(study, fits: Mapping[str, Any]) -> tuple[DiagnosticsSec
             {"fit": label, "check": r.check, "label": r.label, "detail": r.detail}
             for r in report.failures
         ]
-    reference = fits[REFERENCE_PRIOR]
+    reference = fits[reference_prior]
     predictive, simulated = [], dg.simulated_changes(reference.tree, study)
     prior_simulated = _prior_predictive_changes(study, reference)
     if prior_simulated is not None:
@@ -530,7 +699,7 @@ def _prior_predictive_changes(study, reference, draws: int = 200):
 
     try:
         tree = prior_predictive(
-            MAIN_MODEL,
+            reference.model_name,
             study,
             prior=reference.prior,
             likelihood=reference.likelihood,
@@ -589,7 +758,7 @@ def _candidate_cv(
     label = f"{model_name}/{likelihood}"
     try:
         full, entry, values = _comparison_entry(
-            model_name, likelihood, study, settings, REFERENCE_PRIOR, mcid, reuse
+            model_name, likelihood, study, settings, settings.reference_prior, mcid, reuse
         )
     except ModelError as error:
         return None, [], f"{label}: {error}"
@@ -745,11 +914,25 @@ class _BackgroundWork:
             if sensitivity
             else None
         )
-        self._ensemble = (
-            self._pool.submit(_ensemble_result, study, settings, mcid)
+        # the ensemble waits for the headline's ABC posterior (submit_ensemble)
+        self._ensemble_args = (
+            (study, settings, mcid)
             if sensitivity and _ensemble_scenario(study) is not None
             else None
         )
+        self._ensemble = None
+        self._ensemble_lock = threading.Lock()
+
+    def submit_ensemble(self, posterior) -> None:
+        """Queue the ensemble, its members taken from ``posterior`` (once; thread-safe).
+
+        Called when the headline's posterior is ready, from the headline's thread;
+        the worker runs it after the comparison and the sensitivity highlights.
+        """
+        with self._ensemble_lock:
+            if self._ensemble_args is None or self._ensemble is not None:
+                return
+            self._ensemble = self._pool.submit(_ensemble_result, *self._ensemble_args, posterior)
 
     def comparison_result(self) -> dict:
         """``_candidates_cv``'s result for :attr:`candidates` (waits for the worker)."""
@@ -759,8 +942,13 @@ class _BackgroundWork:
         """``_sensitivity_section``'s result (waits for the worker)."""
         return self._sensitivity.result()
 
-    def ensemble_result(self) -> dict | None:
-        """``_ensemble_result``'s result (waits for the worker); None when not submitted."""
+    def ensemble_result(self, posterior=None) -> dict | None:
+        """``_ensemble_result``'s result (waits for the worker); None when there is none.
+
+        ``posterior`` is submitted first if the headline's callback has not done so.
+        """
+        if posterior is not None:
+            self.submit_ensemble(posterior)
         return self._ensemble.result() if self._ensemble is not None else None
 
     def close(self) -> None:
@@ -787,7 +975,9 @@ class _BackgroundWork:
         """
         import os
 
-        others = tuple(c for c in settings.comparison if c != (MAIN_MODEL, reference_likelihood))
+        others = tuple(
+            c for c in settings.comparison if c != (settings.main_model, reference_likelihood)
+        )
         if not settings.parallel_worker or not (others or sensitivity) or (os.cpu_count() or 1) < 2:
             return None
         return cls(study, settings, mcid, others, sensitivity)
@@ -809,7 +999,7 @@ def _comparison_section(
     from milkbayes import comparison as compare
 
     results, psis_rows, notes, skipped = [], [], [], []
-    reference = fits.get(REFERENCE_PRIOR)
+    reference = fits.get(settings.reference_prior)
     total = len(settings.comparison)
     computed = {}  # candidate -> _candidate_cv's result, here or in the background
     local = [c for c in settings.comparison if background is None or c not in background.candidates]
@@ -817,7 +1007,7 @@ def _comparison_section(
         reuse = (
             reference
             if reference is not None
-            and (model_name, likelihood) == (MAIN_MODEL, reference.likelihood)
+            and (model_name, likelihood) == (settings.main_model, reference.likelihood)
             else None
         )
         computed[(model_name, likelihood)] = _candidate_cv(
@@ -1009,6 +1199,46 @@ def _start_headline(fast: bool) -> Future:
         pool.shutdown(wait=False)
 
 
+def _queue_ensemble(background: _BackgroundWork, done: Future, fast: bool) -> None:
+    """Hand the headline's posterior to the worker's ensemble (a Future's callback).
+
+    A failed headline queues nothing: its error is raised where the headline is awaited.
+    """
+    if done.cancelled() or done.exception() is not None:
+        return
+    try:
+        background.submit_ensemble(headline_posterior(fast=fast))
+    except RuntimeError:  # the worker was shut down meanwhile (an error or Ctrl-C)
+        pass
+
+
+def _prior_sources_section(
+    study, bayes: BayesSection, fits: Mapping[str, Any], posterior, fast: bool
+) -> PriorSourcesSection:
+    """Where the priors come from; with the headline's posterior, the paper added as a study."""
+    from milkbayes.models.priors import LITERATURE
+    from milkbayes.reanalysis.prior_sources import paper_update, prior_source_rows
+
+    literature, reason = _literature_prior_or_reason(study, bayes.model)
+    fitted = fits.get(LITERATURE)
+    rows = prior_source_rows(
+        kind=study.outcome.kind,
+        unit=bayes.unit,
+        mcid=bayes.mcid,
+        literature=fitted.prior if fitted is not None else literature,
+        literature_note=reason,
+    )
+    update = None
+    if posterior is not None:
+        update = paper_update(posterior, n_sim=5_000 if fast else 20_000)
+    return PriorSourcesSection(
+        rows=rows,
+        literature_fitted=fitted is not None,
+        literature_note=reason,
+        meta_update=update,
+    )
+
+
 def _ensemble_scenario(study) -> str | None:
     """The generator's scenario of a reconstructed study, or None (no ensemble for it)."""
     from milkbayes.datasets import SCENARIOS
@@ -1020,12 +1250,21 @@ def _ensemble_scenario(study) -> str | None:
     return scenario if scenario in SCENARIOS else None
 
 
-def _ensemble_result(study, settings: ReanalysisSettings, mcid: float) -> dict | None:
+def _ensemble_result(
+    study, settings: ReanalysisSettings, mcid: float, posterior=None
+) -> dict | None:
     """The reconstruction ensemble's tables and figure, as plain data (it crosses processes).
 
     None for measured data, for a reconstruction of unknown scenario, or with
     ``ensemble_k`` 0: the ensemble varies the generator's assumptions, so it
     exists only where a generator made the data.
+
+    With ``posterior`` (the headline's :class:`~milkbayes.reconstruction.ReconstructionPosterior`,
+    see :func:`milkbayes.reanalysis.headline.headline_posterior`) the members are
+    accepted datasets of that posterior, so the numbers in ml across reconstructions
+    and the unit-free headline come from one posterior; without it, the assumptions
+    are drawn from the ensemble's default ranges
+    (:data:`milkbayes.sensitivity.ensemble.DEFAULT_VARY`, as ``sensitivity ensemble``).
     """
     from milkbayes.sensitivity import SamplerOptions, assumption_ensemble
     from milkbayes.storage import figure_bytes
@@ -1037,6 +1276,8 @@ def _ensemble_result(study, settings: ReanalysisSettings, mcid: float) -> dict |
         scenario,
         settings.ensemble_k,
         settings.seed,
+        from_abc=posterior is not None,
+        posterior=posterior,
         model=MAIN_MODEL,
         mcid=mcid,
         sampler=SamplerOptions(
@@ -1046,8 +1287,17 @@ def _ensemble_result(study, settings: ReanalysisSettings, mcid: float) -> dict |
             seed=settings.seed,
         ),
     )
+    summary = dict(result.summary)
+    if posterior is not None:
+        summary["varied"] = (
+            "members taken from the reconstruction posterior behind the headline "
+            f"(the same ABC run: {posterior.n_proposals:,} proposals, seed {posterior.seed}; "
+            "every assumption of the generator drawn from its prior and kept when its "
+            f"dataset matches the paper), {summary['k']} of its accepted {scenario} "
+            "draws spread evenly"
+        )
     return {
-        "summary": dict(result.summary),
+        "summary": summary,
         "spread": result.extra_tables["spread"].to_dict(orient="records"),
         "members": result.table.to_dict(orient="records"),
         "notes": list(result.notes),
@@ -1300,31 +1550,46 @@ def _run_into(
         with staged_folder(
             target, force=force, is_replaceable=report.is_report_folder, what="report"
         ) as temporary:
-            mcid = default_mcid(study)
-            rope = (-ROPE_FRACTION_OF_MCID * mcid, ROPE_FRACTION_OF_MCID * mcid)
+            settings = for_design(settings, study.design)
+            mcid = _mcid(study, settings)
+            rope = settings.rope or (-ROPE_FRACTION_OF_MCID * mcid, ROPE_FRACTION_OF_MCID * mcid)
+            two_arm = study.design == "two_arm"
+            # the bias and prior tools model one group; with a control arm the arms'
+            # comparison replaces them (the design section says so)
+            sensitivity = sensitivity and not two_arm
             data = clock.run("data", lambda: _data_section(study))
             reproduced = clock.run("reproduction", lambda: reproduce(study))
-            reproduction = _reproduction_section(reproduced)
+            reproduction = _reproduction_section(reproduced, study)
+            between = two_arm_analysis(study) if two_arm else None
             background = _BackgroundWork.start(
                 study,
                 settings,
                 mcid,
-                reference_likelihood=_main_likelihood(),
+                reference_likelihood=_main_likelihood(settings.main_model),
                 sensitivity=sensitivity,
             )
             # the headline needs no measurement: only for a reconstruction of the paper
             headline_fast = settings.sensitivity_fast
             headline_work = _start_headline(headline_fast) if study.reconstructed else None
+            if headline_work is not None and background is not None:
+                # the ensemble's members come from the headline's posterior: queue it
+                # in the worker as soon as that posterior exists
+                headline_work.add_done_callback(
+                    lambda done: _queue_ensemble(background, done, headline_fast)
+                )
             fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
-            bayes = _bayes_section(study, fits, reproduced, mcid, rope)
+            bayes = _bayes_section(
+                study, fits, reproduced, mcid, rope, settings.reference_prior, between
+            )
             published_facts = None
             if headline_work is not None:
                 clock.run("published_facts", headline_work.result)
                 # the evidence is cached: this only adds the data's Bayes factor
                 published_facts = published_facts_section(fast=headline_fast, data_bf10=bayes.bf10)
-            modifiers = _modifier_section(fits[REFERENCE_PRIOR])
+            modifiers = _modifier_section(fits[settings.reference_prior])
             diagnostics, simulated = clock.run(
-                "diagnostics", lambda: _diagnostics_section(study, fits)
+                "diagnostics",
+                lambda: _diagnostics_section(study, fits, settings.reference_prior),
             )
             comparison, lomo_results = clock.run(
                 "compare",
@@ -1347,14 +1612,25 @@ def _run_into(
                     lambda: _sensitivity_section(study, mcid, settings.sensitivity_fast),
                 )
             # the reconstruction ensemble: after the highlights, in the same stage
+            # one posterior: the ensemble's members are the headline's accepted datasets
+            posterior = (
+                headline_posterior(fast=headline_fast) if headline_work is not None else None
+            )
             if not sensitivity:
                 ensemble_raw = None
             elif background is not None:
-                ensemble_raw = clock.run("sensitivity", background.ensemble_result)
+                ensemble_raw = clock.run(
+                    "sensitivity", lambda: background.ensemble_result(posterior)
+                )
             else:
                 ensemble_raw = clock.run(
-                    "sensitivity", lambda: _ensemble_result(study, settings, mcid)
+                    "sensitivity", lambda: _ensemble_result(study, settings, mcid, posterior)
                 )
+            # cheap (no fit): timed with the sensitivity highlights, whose stage it extends
+            prior_sources = clock.run(
+                "sensitivity",
+                lambda: _prior_sources_section(study, bayes, fits, posterior, headline_fast),
+            )
             ensemble = None
             if ensemble_raw is not None:
                 ensemble = _ensemble_section(ensemble_raw, bayes, modifiers, sens, published_facts)
@@ -1368,7 +1644,13 @@ def _run_into(
             if ensemble is not None:
                 captions["ensemble"] = (
                     f"The main model refitted to {ensemble.k} reconstructions that all match "
-                    "the paper, drawn under varied assumptions (ASSUMPTION-DRIVEN): posterior "
+                    "the paper, "
+                    + (
+                        "accepted datasets of the headline's reconstruction posterior"
+                        if posterior is not None
+                        else "drawn under varied assumptions"
+                    )
+                    + " (ASSUMPTION-DRIVEN): posterior "
                     "median and 95 % interval of the effect, one line per reconstruction."
                 )
             sections = ReanalysisSummary(
@@ -1380,7 +1662,7 @@ def _run_into(
                     reconstructed=bool(study.reconstructed),
                     warning=RECONSTRUCTED_WARNING if study.reconstructed else None,
                     settings=RunSettings(
-                        fast=settings == FAST,
+                        fast=settings.sensitivity_fast,
                         draws=settings.draws,
                         tune=settings.tune,
                         chains=settings.chains,
@@ -1397,7 +1679,7 @@ def _run_into(
                 diagnostics=diagnostics,
                 comparison=comparison,
                 sensitivity=sens,
-                design_limits=report.DESIGN_LIMITS,
+                design_limits=design_limits(study),
                 figures={
                     name: FigureEntry(file=f"figures/{name}.png", caption=captions.get(name, name))
                     for name in figures
@@ -1406,8 +1688,11 @@ def _run_into(
                 # saved summary gives the same page; ReanalysisResult.timings include
                 # the report stage
                 timings=dict(clock.timings),
+                study=None if study.description is None else study.description.to_dict(),
+                design=_design_section(study, settings, between),
                 published_facts=published_facts,
                 ensemble=ensemble,
+                prior_sources=prior_sources,
             )
             summary = sections.to_dict()
             clock.run("report", lambda: report.write_report(summary, figures, temporary))
@@ -1450,12 +1735,13 @@ def compare_candidates(
 
     if not isinstance(study, Study):
         study = clock.run("data", lambda: load_input_study(study))
-    mcid = default_mcid(study)
+    settings = for_design(settings, study.design)
+    mcid = _mcid(study, settings)
     fits = {}
-    if any(model == MAIN_MODEL for model, _ in settings.comparison):
+    if any(model == settings.main_model for model, _ in settings.comparison):
         # the report's reference fit, reused by the comparison as in the report
-        fits[REFERENCE_PRIOR] = clock.run(
-            "fit", lambda: _main_fit(study, settings, mcid, REFERENCE_PRIOR)
+        fits[settings.reference_prior] = clock.run(
+            "fit", lambda: _main_fit(study, settings, mcid, settings.reference_prior)
         )
     section, _ = clock.run(
         "compare", lambda: _comparison_section(study, settings, fits, mcid, clock.tick)

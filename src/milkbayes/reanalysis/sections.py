@@ -40,6 +40,7 @@ __all__ = [
     "ModifierSection",
     "Participant",
     "Provenance",
+    "PriorSourcesSection",
     "PublishedFactsSection",
     "ReanalysisSummary",
     "ReproductionSection",
@@ -279,8 +280,9 @@ class ReproductionSection(_Section):
 
     Attributes
     ----------
-    published_p_text : str
-        "0.000", as the paper printed it.
+    published_p_text : str or None
+        The p as the study's description says it was printed ("0.000" for the
+        bundled paper); None without a description (nothing was published).
     spss_p_text : str
         SPSS's asymptotic p as SPSS prints it.
     p_exact : float
@@ -315,7 +317,7 @@ class ReproductionSection(_Section):
         A note above the audit (empty when there is nothing to add).
     """
 
-    published_p_text: str
+    published_p_text: str | None
     spss_p_text: str
     p_exact: float
     p_honest_text: str
@@ -646,6 +648,33 @@ class EnsembleSection(_Section):
     figure: str
 
 
+# --------------------------------------------------------------------------- prior sources
+@dataclass(frozen=True)
+class PriorSourcesSection(_Section):
+    """Where each prior comes from, and the paper as one more study of the literature.
+
+    Attributes
+    ----------
+    rows : tuple of mapping
+        ``name`` (a prior set, ``MCID`` or ``natural trend``), ``what`` (the prior
+        in numbers) and ``source`` (one line).
+    literature_fitted : bool
+        Whether the main model was also fitted under the literature prior (a row of
+        the prior table).
+    literature_note : str
+        Why not, when it was not (score outcomes); else empty.
+    meta_update : mapping or None
+        :func:`milkbayes.reanalysis.prior_sources.paper_update` (rows before and after,
+        the likelihood, notes); None when not computed (data not a reconstruction of
+        the paper).
+    """
+
+    rows: tuple[Mapping[str, str], ...]
+    literature_fitted: bool
+    literature_note: str
+    meta_update: Mapping[str, Any] | None = None
+
+
 # --------------------------------------------------------------------------- provenance
 @dataclass(frozen=True)
 class RunSettings(_Section):
@@ -731,6 +760,35 @@ class FigureEntry(_Section):
     caption: str
 
 
+# --------------------------------------------------------------------------- design
+@dataclass(frozen=True)
+class DesignSection(_Section):
+    """The study's design and, with a control arm, each arm's test and the comparison.
+
+    Attributes
+    ----------
+    design : {"one_group", "two_arm"}
+    n_massage, n_control : int
+    main_model : str
+        The model the report leads with (``two_arm`` with a control arm).
+    arms : tuple of dict
+        :class:`milkbayes.frequentist.two_arm.ArmTest` of each arm (two-arm only).
+    comparison : dict or None
+        Difference in differences (Welch), ANCOVA and Mann-Whitney
+        (:class:`milkbayes.frequentist.two_arm.TwoArmAnalysis`); None for one group.
+    notes : tuple of str
+        What the design changes in the report (which rows each analysis used).
+    """
+
+    design: str
+    n_massage: int
+    n_control: int
+    main_model: str
+    arms: tuple[Mapping[str, Any], ...] = ()
+    comparison: Mapping[str, Any] | None = None
+    notes: tuple[str, ...] = ()
+
+
 # --------------------------------------------------------------------------- summary
 @dataclass(frozen=True)
 class ReanalysisSummary:
@@ -760,11 +818,18 @@ class ReanalysisSummary:
         The figures, in report order.
     timings : mapping of str to float
         Seconds per stage, up to (not including) the rendering of the report.
+    study : mapping or None
+        The study's description (title, what was published) the data were audited
+        against; None for a file without one.
+    design : DesignSection or None
+        The design, and each arm's analysis with a control arm.
     published_facts : PublishedFactsSection or None
         The headline (what the published facts alone support); None for data
         that are not a reconstruction of the paper.
     ensemble : EnsembleSection or None
         The numbers across reconstructions (reconstructed data only); None otherwise.
+    prior_sources : PriorSourcesSection or None
+        Where the priors come from, and the paper added to the literature.
     """
 
     provenance: Provenance
@@ -778,8 +843,11 @@ class ReanalysisSummary:
     design_limits: tuple[tuple[str, str], ...]
     figures: Mapping[str, FigureEntry]
     timings: Mapping[str, float]
+    study: Mapping[str, Any] | None = None
+    design: DesignSection | None = None
     published_facts: PublishedFactsSection | None = None
     ensemble: EnsembleSection | None = None
+    prior_sources: PriorSourcesSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON summary, in the layout of :data:`milkbayes.report.render.SCHEMA_VERSION`."""
@@ -796,5 +864,8 @@ class ReanalysisSummary:
             "design_limits": [{"title": title, "text": text} for title, text in self.design_limits],
             "figures": _plain(self.figures),
             "timings": dict(self.timings),
+            "study": _plain(self.study),
+            "design": None if self.design is None else self.design.to_dict(),
             "ensemble": _plain(self.ensemble),
+            "prior_sources": _plain(self.prior_sources),
         }

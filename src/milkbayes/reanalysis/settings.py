@@ -25,6 +25,8 @@ __all__ = [
     "Progress",
     "ReanalysisSettings",
     "with_comparison",
+    "for_design",
+    "TWO_ARM_CANDIDATES",
 ]
 
 STAGES = (
@@ -90,6 +92,16 @@ class ReanalysisSettings:
         Exact refits only for the mothers whose PSIS-LOO Pareto k is too high, PSIS
         elsewhere (:func:`milkbayes.comparison.lomo_cv` with
         ``psis``); False refits every mother.
+    main_model : str
+        The model the report leads with, fitted under the three priors
+        (:func:`for_design` makes it ``two_arm`` for data with a control arm).
+    reference_prior : str
+        The prior of the frequentist-versus-Bayesian table and the diagnostics.
+    mcid : float or None
+        The MCID; None for the study description's, else
+        :func:`milkbayes.models.priors.default_mcid`.
+    rope : tuple of float or None
+        The ROPE; None for +-(:data:`ROPE_FRACTION_OF_MCID` x MCID).
     ensemble_k : int
         Reconstructions of the reconstruction ensemble (reconstructed data only; 0
         switches it off): the report shows every number that depends on individual
@@ -121,6 +133,10 @@ class ReanalysisSettings:
     sensitivity_fast: bool = False
     reloo: bool = True
     parallel_worker: bool = False
+    main_model: str = MAIN_MODEL
+    reference_prior: str = REFERENCE_PRIOR
+    mcid: float | None = None
+    rope: tuple[float, float] | None = None
     ensemble_k: int = 20
     ensemble_draws: int = 200
     ensemble_tune: int = 200
@@ -163,6 +179,36 @@ FAST = ReanalysisSettings(
     ensemble_tune=100,
 )
 """``--fast``: small runs for tests and CI. Diagnostics may warn or fail; the report says so."""
+
+
+TWO_ARM_CANDIDATES = (("two_arm", "normal"), ("two_arm", "student_t"))
+"""The comparison of two-arm data: models that use both arms (one-group models would
+be fitted to the massage arm only, to other data, so their elpd is not comparable)."""
+
+
+def for_design(settings: ReanalysisSettings, design: str) -> ReanalysisSettings:
+    """``settings`` for a study's design: with a control arm, two-arm models only.
+
+    Every two-arm model of the registry (``DESIGN = "two_arm"``) is a candidate.
+
+    Examples
+    --------
+    >>> for_design(FAST, "two_arm").main_model
+    'two_arm'
+    >>> for_design(FAST, "one_group") is FAST
+    True
+    """
+    if design != "two_arm":
+        return settings
+    from milkbayes.models.contract import TWO_ARM, model_design
+    from milkbayes.models.registry import MODEL_NAMES, load_model
+
+    candidates = list(TWO_ARM_CANDIDATES)
+    for name in MODEL_NAMES:
+        module = load_model(name)
+        if name != "two_arm" and model_design(module) == TWO_ARM:
+            candidates.append((name, module.LIKELIHOODS[0]))
+    return replace(settings, main_model="two_arm", comparison=tuple(candidates))
 
 
 def with_comparison(

@@ -57,6 +57,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "REQUIRED_SECTIONS",
     "DESIGN_LIMITS",
+    "ONE_GROUP_LIMITS",
+    "TWO_ARM_LIMITS",
     "ReportError",
     "ReportPaths",
     "csv_safe",
@@ -155,7 +157,67 @@ DESIGN_LIMITS = (
         "a natural three-day rise alone would also produce.",
     ),
 )
-"""What a single-group pre/post design cannot show: (title, text) pairs, in report order."""
+"""What the bundled paper's single-group design cannot show: (title, text) pairs.
+
+These name the paper's own circumstances (husbands, Kubu Raya, SPSS's "0.000"); the
+report prints them only for data described by the paper. Other studies get
+:data:`ONE_GROUP_LIMITS` or :data:`TWO_ARM_LIMITS`, then their description's own.
+"""
+
+ONE_GROUP_LIMITS = (
+    (
+        "No control arm",
+        "Every participant received the intervention, so there is nothing to compare the "
+        "change with. The pre/post difference is the intervention's effect plus everything "
+        "else that changed between the two measurements (natural trends, practice, "
+        "season); no estimate in this report, frequentist or Bayesian, can separate them.",
+    ),
+    (
+        "Regression to the mean",
+        "If participants were enrolled because their first measurement was low (or high), "
+        "the second will move towards the mean on average even with no change at all.",
+    ),
+    (
+        "Blinding and measurement",
+        "When the people measuring the outcome know that every participant was treated, "
+        "expectation can move the measurement; a second measurement also benefits from "
+        "practice.",
+    ),
+    (
+        "A small p is not a large or a caused effect",
+        "A small p says the data are unlikely under 'no change at all'. It does not say "
+        "that the change is large, clinically important, or caused by the intervention.",
+    ),
+)
+"""What any single-group pre/post design cannot show."""
+
+TWO_ARM_LIMITS = (
+    (
+        "Nonequivalent arms",
+        "Unless participants were randomised to the arms, the arms may differ in ways "
+        "that also change the outcome (motivation, severity, setting). The baseline "
+        "adjustment (ANCOVA) and the difference in differences remove a baseline "
+        "difference in the outcome, not a difference in how the arms would have changed.",
+    ),
+    (
+        "Regression to the mean differs between arms",
+        "If the arms were selected differently (e.g. the treated arm for a low first "
+        "measurement), regression to the mean moves them differently, and the difference "
+        "in changes absorbs it. ANCOVA is the less biased comparison when the arms were "
+        "randomised; the difference in changes when they were not, under parallel trends.",
+    ),
+    (
+        "Blinding and co-interventions",
+        "Participants and assessors who know the arm can change the outcome through "
+        "expectation; anything else given to one arm only is part of the effect estimated.",
+    ),
+    (
+        "Small arms",
+        "With few participants per arm, both intervals are wide and the model comparison "
+        "says little; the per-arm tests show each arm's change, not the effect.",
+    ),
+)
+"""What a two-arm (treated and control) pre/post design cannot show."""
 
 
 REPORT_ENTRIES = frozenset({"report.html", "report.md", "summary.json", "figures", "tables"})
@@ -337,6 +399,9 @@ def _check_structure(summary: Any) -> None:
     if summary.get("published_facts") is not None:  # the headline, since 1.1
         _expect(summary["published_facts"], Mapping, "published_facts")
         _expect(summary["published_facts"].get("bottom_line"), str, "published_facts.bottom_line")
+    if summary.get("prior_sources") is not None:  # where the priors come from, optional
+        _expect(summary["prior_sources"], Mapping, "prior_sources")
+        _expect(summary["prior_sources"].get("rows"), list, "prior_sources.rows")
     priors = summary["bayes"].get("priors")
     if not isinstance(priors, list) or not priors:
         raise ReportError("summary key 'bayes.priors' must be a non-empty list")

@@ -338,14 +338,22 @@ def _from_posterior(
 
 
 def abc_members(
-    scenario: str, k: int, *, n_proposals: int | None = None, seed: int | None = None
+    scenario: str,
+    k: int,
+    *,
+    n_proposals: int | None = None,
+    seed: int | None = None,
+    posterior=None,
 ) -> tuple[list, pd.DataFrame]:
     """K accepted reconstructions of the ABC reconstruction posterior, with their assumptions.
 
     The posterior (:func:`milkbayes.reconstruction.abc_posterior`) holds pairs of
     assumption values and datasets already conditioned on the published facts, so
     its datasets are used as they are (no second conditioning). The members are K
-    rows of the scenario spread evenly over its accepted draws.
+    rows of the scenario spread evenly over its accepted draws. ``posterior`` (a
+    :class:`~milkbayes.reconstruction.ReconstructionPosterior` computed already,
+    e.g. the report's headline's) is used as it is; else one is run with
+    ``n_proposals`` and ``seed``.
 
     Raises
     ------
@@ -353,16 +361,17 @@ def abc_members(
         When :mod:`milkbayes.reconstruction` is not installed, or the posterior has
         fewer than 2 draws of the scenario.
     """
-    try:
-        from milkbayes import reconstruction
-    except ImportError:  # the ABC posterior lives in its own area
-        require(False, "the ABC reconstruction posterior (milkbayes.reconstruction) is missing")
-    options = {}
-    if n_proposals is not None:
-        options["n_proposals"] = int(n_proposals)
-    if seed is not None:
-        options["seed"] = int(seed)
-    posterior = reconstruction.abc_posterior(**options)
+    if posterior is None:
+        try:
+            from milkbayes import reconstruction
+        except ImportError:  # the ABC posterior lives in its own area
+            require(False, "the ABC reconstruction posterior (milkbayes.reconstruction) is missing")
+        options = {}
+        if n_proposals is not None:
+            options["n_proposals"] = int(n_proposals)
+        if seed is not None:
+            options["seed"] = int(seed)
+        posterior = reconstruction.abc_posterior(**options)
     draws = posterior.draws
     rows_of_scenario = np.flatnonzero((draws["scenario"] == scenario).to_numpy())
     require(
@@ -385,8 +394,11 @@ def abc_members(
         (posterior.dataset(int(i)), {n: float(draws.iloc[int(i)][n]) for n in names})
         for i in picked
     ]
-    table = draws.iloc[picked][["proposal", *names]].assign(accepted=True)
-    return members, table.reset_index(drop=True)
+    table = draws.iloc[picked][["proposal", *names]].assign(accepted=True).reset_index(drop=True)
+    # the rejection step is the posterior's, not a pick of K rows: keep its counts
+    table.attrs["n_proposals"] = int((np.asarray(posterior.prior_scenario) == scenario).sum())
+    table.attrs["n_accepted"] = int(rows_of_scenario.size)
+    return members, table
 
 
 # --------------------------------------------------------------------------- refits
@@ -522,6 +534,7 @@ def assumption_ensemble(
     assumption_draws: Sequence[Mapping[str, float]] | None = None,
     from_abc: bool = False,
     max_proposals: int | None = None,
+    posterior=None,
     model: str = ENSEMBLE_MODEL,
     prior: str = "neutral",
     likelihood: str | None = None,
@@ -551,6 +564,9 @@ def assumption_ensemble(
         (:func:`abc_members`; ``max_proposals`` is then its number of proposals).
     max_proposals : int, optional
         Proposal budget of the rejection step; default ``50 * k``.
+    posterior : ReconstructionPosterior, optional
+        With ``from_abc``: the ABC posterior to take the members from, instead of
+        running one (the report passes its headline's, so both rest on one posterior).
     model, prior, likelihood, mcid, sampler
         The refit of every member (the flagship, neutral prior by default).
     progress : callable(done, total), optional
@@ -577,7 +593,9 @@ def assumption_ensemble(
     require(int(k) == k and k >= 2, f"k must be a whole number >= 2, got {k!r}")
     k = int(k)
     if from_abc:
-        members, proposals = abc_members(scenario, k, n_proposals=max_proposals, seed=seed)
+        members, proposals = abc_members(
+            scenario, k, n_proposals=max_proposals, seed=seed, posterior=posterior
+        )
         varied = [c for c in proposals.columns if c not in ("proposal", "accepted")]
         how = "the ABC reconstruction posterior (milkbayes.reconstruction)"
     elif assumption_draws is not None:
@@ -622,6 +640,10 @@ def assumption_ensemble(
     table = pd.DataFrame(rows)
     spread = _spread(table, varied)
     accepted = int(proposals.accepted.sum())
+    n_proposals = len(proposals)
+    if from_abc:  # the ABC's own counts (the members are K of its accepted draws)
+        accepted = int(proposals.attrs.get("n_accepted", accepted))
+        n_proposals = int(proposals.attrs.get("n_proposals", n_proposals))
     summary: dict[str, object] = {
         "scenario": scenario,
         "k": len(members),
@@ -629,9 +651,9 @@ def assumption_ensemble(
         "model": model,
         "mcid": mcid,
         "varied": how,
-        "n_proposals": len(proposals),
+        "n_proposals": n_proposals,
         "n_accepted": accepted,
-        "acceptance_rate": accepted / len(proposals),
+        "acceptance_rate": accepted / n_proposals,
     }
     for row in spread.itertuples():
         summary[f"{row.quantity}_median"] = row.median
@@ -663,8 +685,8 @@ def assumption_ensemble(
             f"Assumptions varied: {how}. Each member matches n, the covariate counts, "
             "SPSS p < .0005 and a rise; the assumptions are kept in proportion to how "
             "often their datasets match the paper (rejection ABC).",
-            f"{accepted} of {len(proposals)} proposals matched the paper "
-            f"({100 * accepted / len(proposals):.0f} %).",
+            f"{accepted} of {n_proposals} proposals matched the paper "
+            f"({100 * accepted / n_proposals:.0f} %).",
         ),
     )
 
