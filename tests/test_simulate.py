@@ -374,6 +374,40 @@ def test_raw_trace_refit_gives_the_datatree_draws():
     assert np.array_equal(np.asarray(tree.posterior["sigma"]), draws["sigma"])
 
 
+def test_simulation_refits_use_the_target_accept_of_fit(monkeypatch):
+    """A calibration study checks the sampler as ``fit`` runs it: same adaptation target."""
+    import nutpie
+
+    from milkbayes.models.registry import load_model
+    from milkbayes.simulate.sbc import _setup
+
+    params = {
+        "model": "prepost_hierarchical",
+        "likelihood": "normal",
+        "prior": "neutral",
+        "widen": 1.0,
+        "n": 12,
+        "n_control": 0,
+        "outcome": "volume",
+        "draws": 20,
+        "tune": 20,
+        "chains": 1,
+        "L": 19,
+        "template_seed": 2018,
+    }
+    bundle, _, inputs = _setup(params)
+    assert bundle.target_accept == load_model("prepost_hierarchical").TARGET_ACCEPT
+    seen = []
+    real = nutpie.sample
+    monkeypatch.setattr(
+        nutpie, "sample", lambda *a, **k: seen.append(k["target_accept"]) or real(*a, **k)
+    )
+    engine.sample_scalars(
+        bundle, dict(inputs.data), ["effect"], seed=1, draws=20, tune=20, chains=1
+    )
+    assert seen == [load_model("prepost_hierarchical").TARGET_ACCEPT]
+
+
 def test_sbc_paired_change_passes_and_a_doubled_prior_fails():
     from milkbayes.simulate.sbc import sbc
 
