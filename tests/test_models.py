@@ -449,6 +449,75 @@ def test_signed_rank_agrees_with_plain_gibbs_sampler():
     assert abs(exact_mean - gibbs.mean()) < 4 * gibbs_se
 
 
+def test_cauchy_log_odds_coordinate_is_standard_logistic_under_the_prior():
+    """The prior delta ~ Cauchy(loc, r) in the transform's coordinate is scipy's logistic."""
+    import pymc as pm
+
+    x = np.array([-29.0, -8.0, -1.5, -1e-9, 0.0, 0.3, 2.0, 12.0, 29.0])
+    with pm.Model() as model:
+        pm.Cauchy("d", 0.4, 0.7, default_transform=signed_rank.CauchyLogOdds.transform())
+    logp = model.compile_logp()
+    (name,) = [v.name for v in model.value_vars]
+    got = np.array([logp({name: v}) for v in x])
+    np.testing.assert_allclose(got, stats.logistic.logpdf(x), rtol=1e-9, atol=1e-12)
+    # and the coordinate is the log-odds of the prior CDF
+    draws = pm.draw(model["d"], 5, random_seed=1)
+    forward = model.rvs_to_transforms[model["d"]].forward
+    import pytensor.tensor as pt
+
+    inputs = model["d"].owner.inputs
+    coords = forward(pt.as_tensor(draws), *inputs).eval()
+    np.testing.assert_allclose(coords, special.logit(stats.cauchy(0.4, 0.7).cdf(draws)), rtol=1e-9)
+
+
+def test_signed_rank_reaches_the_cauchy_tail_when_all_signs_agree():
+    """All changes positive: the posterior keeps the prior's Cauchy tail, in closed form.
+
+    With every sign positive the latent values are iid given they are positive, so
+    every order of them is equally likely and p(signs, ranks | delta) =
+    Phi(delta)^n / n!; the posterior is Cauchy(0, r) times Phi(delta)^n, integrated
+    here with scipy in the prior's CDF coordinate. NUTS on the latent values must
+    reach its tail (P(delta > 10) = 0.16), which it falls short of when the lowest
+    latent gap is on the log scale (a ridge u ~ log(delta) of width 1/delta).
+    """
+    import arviz as az
+
+    n, r = 12, math.sqrt(2) / 2
+    rng = np.random.default_rng(3)
+    change = np.arange(1, n + 1) * 0.7
+    study = study_from_frame(
+        make_frame(n, rng, np.full(n, 5.0), 5.0 + change, covariates=False),
+        outcome={"kind": "continuous"},
+    )
+    from milkbayes.engine.fit import fit
+
+    result = fit(
+        signed_rank.NAME,
+        study,
+        prior="neutral",
+        seed=11,
+        log_likelihood=False,
+        posterior_predictive=False,
+        draws=1000,
+        tune=1000,
+        chains=2,
+    )
+    delta = np.asarray(result.tree.posterior["delta"])
+
+    def weight(x):
+        d = r * math.tan(math.pi * (special.expit(x) - 0.5))
+        return stats.logistic.pdf(x) * stats.norm.cdf(d) ** n
+
+    total = integrate.quad(weight, -40, 40, points=[0, 2, 5], limit=200)[0]
+    for t in (1.0, 3.0, 10.0, 30.0):
+        upper = special.logit(stats.cauchy(0, r).cdf(t))
+        exact = integrate.quad(weight, -40, upper, limit=200)[0] / total
+        below = (delta < t).astype(float)
+        ess = float(az.ess(below)) if below.std() > 0 else below.size
+        se = math.sqrt(exact * (1 - exact) / ess)
+        assert abs(below.mean() - exact) < 4 * se + 0.01, (t, below.mean(), exact)
+
+
 def _simulate_prepost(rng, n, *, effect, modifier, intercept, mother_sd, sigma):
     frame = make_frame(n, rng, np.zeros(n), np.zeros(n))
     long = (frame["work_duration"] == "long").to_numpy(dtype=float)

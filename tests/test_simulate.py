@@ -374,6 +374,40 @@ def test_raw_trace_refit_gives_the_datatree_draws():
     assert np.array_equal(np.asarray(tree.posterior["sigma"]), draws["sigma"])
 
 
+def test_simulation_refits_use_the_target_accept_of_fit(monkeypatch):
+    """A calibration study checks the sampler as ``fit`` runs it: same adaptation target."""
+    import nutpie
+
+    from milkbayes.models.registry import load_model
+    from milkbayes.simulate.sbc import _setup
+
+    params = {
+        "model": "prepost_hierarchical",
+        "likelihood": "normal",
+        "prior": "neutral",
+        "widen": 1.0,
+        "n": 12,
+        "n_control": 0,
+        "outcome": "volume",
+        "draws": 20,
+        "tune": 20,
+        "chains": 1,
+        "L": 19,
+        "template_seed": 2018,
+    }
+    bundle, _, inputs = _setup(params)
+    assert bundle.target_accept == load_model("prepost_hierarchical").TARGET_ACCEPT
+    seen = []
+    real = nutpie.sample
+    monkeypatch.setattr(
+        nutpie, "sample", lambda *a, **k: seen.append(k["target_accept"]) or real(*a, **k)
+    )
+    engine.sample_scalars(
+        bundle, dict(inputs.data), ["effect"], seed=1, draws=20, tune=20, chains=1
+    )
+    assert seen == [load_model("prepost_hierarchical").TARGET_ACCEPT]
+
+
 def test_sbc_paired_change_passes_and_a_doubled_prior_fails():
     from milkbayes.simulate.sbc import sbc
 
@@ -387,14 +421,6 @@ def test_sbc_paired_change_passes_and_a_doubled_prior_fails():
     # a prior twice too wide draws too large sigmas: their ranks pile up at the top
     assert not bad.ecdf_inside["sigma"]
     assert np.mean(np.asarray(bad.ranks["sigma"]) >= 80) > 0.2
-
-
-def test_sbc_ecdf_band_flags_a_doubled_prior_where_the_chi_square_did_not():
-    from milkbayes.simulate.sbc import sbc
-
-    bad = sbc("paired_change", n_sims=100, widen=2.0, workers=1)
-    assert not bad.passed, bad.ecdf_excursion
-    assert min(bad.p_value.values()) > 0.05 / 3  # the binned test alone would pass it
 
 
 def test_ecdf_band_has_its_simultaneous_coverage_on_independent_uniform_ranks():
@@ -439,26 +465,47 @@ def test_bayes_power_compiles_once_and_recovers_the_effect():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "model",
-    [
-        pytest.param(
-            "signed_rank",
-            # the ECDF band flags it with the model's own prior: at 400 simulations the
-            # delta ranks give ECDF p = 0.0005 and chi-square p = 0.02, with 1762
-            # divergent transitions (draws of delta far in the Cauchy tail): a real
-            # calibration problem of the sampler, left visible rather than hidden
-            marks=pytest.mark.xfail(reason="signed_rank's NUTS is miscalibrated", strict=False),
-        ),
-        "prepost_hierarchical",
-        "two_arm",
-    ],
-)
+@pytest.mark.parametrize("model", ["prepost_hierarchical", "two_arm"])
 def test_sbc_every_model_passes_and_fails_with_a_doubled_prior(model):
     from milkbayes.simulate.sbc import sbc
 
     assert sbc(model, n_sims=150, widen=1.0, workers=1).passed
     assert not sbc(model, n_sims=150, widen=2.0, workers=1).passed
+
+
+@pytest.mark.slow
+def test_sbc_signed_rank_passes_and_flags_a_posterior_half_an_sd_off(monkeypatch):
+    """signed_rank is calibrated with its own prior, and the check sees a bias of 0.5.
+
+    A doubled prior is no test of this model: near 0 the ranks of 12 mothers outweigh
+    either Cauchy prior, and beyond |delta| ~ 3 (all signs alike) the posterior is the
+    prior's tail, whose shape Cauchy(0, r) and Cauchy(0, 2r) share (400 simulations
+    with the doubled prior: ECDF p = 0.93). Data simulated from z ~ N(delta + 0.5, 1)
+    while the truth recorded is delta are what a sampler biased by half an SD of the
+    latent normal would give; the ranks of the truths then pile up at the bottom.
+    """
+    import importlib
+
+    # the package re-exports the function sbc under the module's name
+    sbc_module = importlib.import_module("milkbayes.simulate.sbc")
+    good = sbc_module.sbc("signed_rank", n_sims=150, widen=1.0, workers=1)
+    assert good.passed, good.ecdf_excursion
+
+    class HalfAnSdMore(sbc_module._SignedRankSimulator):
+        def draw(self, seed):
+            rng = np.random.default_rng(seed)
+            delta = self.values["delta_loc"] + self.values["delta_scale"] * rng.standard_cauchy()
+            z = delta + 0.5 + rng.standard_normal(self.n)
+            data = {"sign": np.sign(z), "rank_group": self.module.rank_groups(z)}
+            return {self.module.EFFECT: delta}, data
+
+    # fresh caches, so that the patched simulator is the one built
+    monkeypatch.setattr(sbc_module, "_SignedRankSimulator", HalfAnSdMore)
+    monkeypatch.setattr(sbc_module, "_SIMULATORS", {})
+    monkeypatch.setattr(sbc_module, "_SETUPS", {})
+    bad = sbc_module.sbc("signed_rank", n_sims=150, widen=1.0, workers=1)
+    assert not bad.passed, bad.ecdf_excursion
+    assert np.mean(np.asarray(bad.ranks["delta"]) < 10) > 0.2
 
 
 @pytest.mark.slow

@@ -25,18 +25,35 @@ model has mean :math:`\mathrm{sign}(d_i)\,\delta`, which is the posterior sample
 The paper samples the latent values by Gibbs sweeps of truncated normals. Here the
 constrained latent values are written as a smooth bijection of free parameters,
 so NUTS samples the same joint posterior: with rank groups :math:`k = 0, 1, \dots`
-of equal :math:`|d|` in increasing order, free :math:`u_i \in \mathbb R` and
-:math:`E_i = e^{u_i}`,
+of equal :math:`|d|` in increasing order, free :math:`u_i \in \mathbb R`,
 
 .. math::
 
     |z_i| = B_{k(i)} + E_i, \qquad B_k = \sum_{j < k} \max_{l \in \text{group } j} E_l ,
 
-which maps :math:`\mathbb R^n` one-to-one onto the constraint set (every member of
-group :math:`k` exceeds every member of group :math:`k - 1`). The Jacobian is
-triangular with diagonal :math:`E_i`, so :math:`\log|J| = \sum_i u_i`. The graph
-depends on the data only through ``sign`` and ``rank_group`` (``pm.Data``), so one
-compiled model serves every dataset of the same size.
+with :math:`E_i = e^{u_i}` above the lowest group and :math:`E_i =
+\mathrm{softplus}(u_i + \mathrm{softplus}(\mathrm{sign}(d_i)\,\delta))` in it. This
+maps :math:`\mathbb R^n` one-to-one onto the constraint set (every member of group
+:math:`k` exceeds every member of group :math:`k - 1`) for each :math:`\delta`, so
+:math:`(\delta, u) \mapsto (\delta, |z|)` is triangular and its Jacobian is
+:math:`\prod_i \mathrm d E_i / \mathrm d u_i`: :math:`\log|J| = \sum u_i` above the
+lowest group and :math:`\sum \log \sigma(u_i + \mathrm{softplus}(\mathrm{sign}_i
+\delta))` in it. The graph depends on the data only through ``sign`` and
+``rank_group`` (``pm.Data``), so one compiled model serves every dataset of the same
+size.
+
+Why the shift and the coordinate of :math:`\delta`: when all signs agree the
+likelihood of the ranks is flat in :math:`\delta` beyond about 3, so the posterior
+keeps the Cauchy tail, and the latent values then sit near :math:`|\delta|`. With
+:math:`E = e^u` for the lowest value, :math:`u \approx \log|\delta|` within
+:math:`1/|\delta|`, a ridge that narrows as it goes out, on which NUTS diverges and
+falls short of the tail (and fails simulation-based calibration with the model's own
+prior; ``docs/decisions.md``). The shift puts the
+lowest values at :math:`|\delta|` + :math:`O(1)` with :math:`u = O(1)` for every
+:math:`\delta`, and :math:`\delta` is sampled as :math:`x = \operatorname{logit}
+F(\delta)` (:class:`CauchyLogOdds`, standard logistic under the prior), whose tail
+NUTS explores in a few steps. The posterior sampled is unchanged: only the
+coordinates are.
 
 Bayes factor by numerical integration, not by MCMC. The likelihood of the signed
 ranks given :math:`\delta` is the probability that independent latent values fall
@@ -160,6 +177,77 @@ def _random_signs(absolute, delta, rng=None, size=None):
     return np.sign(rng.normal(delta, 1.0, size=size))
 
 
+TAIL_LIMIT = 30.0
+r"""Largest :math:`|x|` (log-odds of the prior CDF of delta) the transform follows.
+
+Beyond it :math:`\delta` stays at :math:`\pm 2 \cdot 10^{12} r` (a prior mass of
+:math:`2 e^{-30} \approx 2 \cdot 10^{-13}` is put there): the lowest latent values sit
+near :math:`|\delta|`, and past about :math:`10^{16}` a change of their free
+coordinate no longer changes them in double precision, a gradient of exactly 0 that
+makes nutpie abort a chain it re-initialises there."""
+
+
+class CauchyLogOdds:
+    r"""Unconstrained coordinate of a Cauchy variable: the log-odds of its CDF.
+
+    :math:`x = \operatorname{logit} F(\delta)`, so :math:`\delta = \delta_0 + r \tan(\tfrac\pi2
+    \tanh\tfrac x2)` and, under the prior, :math:`x` is standard logistic. NUTS cannot
+    explore a Cauchy tail in :math:`\delta` itself (a step size that fits the bulk needs
+    thousands of steps to reach :math:`|\delta| = 100`, the stretch that all-equal
+    signs leave to the prior); in :math:`x` the tail decays like :math:`e^{-|x|}`.
+    The Jacobian is :math:`\log|d\delta/dx| = \log(r\pi/4) - 2\log\sin(\pi
+    \sigma(-|x|)) - 2\log\cosh\tfrac x2`, written with :math:`1 - |\tanh\tfrac x2| =
+    2\sigma(-|x|)` so that it stays exact far in the tail.
+
+    Examples
+    --------
+    >>> import pytensor.tensor as pt
+    >>> t = CauchyLogOdds.transform()
+    >>> x, loc, scale = (pt.as_tensor(np.float64(v)) for v in (1.5, 0.0, 1.0))
+    >>> d = t.backward(x, None, None, loc, scale).eval()
+    >>> bool(abs(d - math.tan(math.pi * (1 / (1 + math.exp(-1.5)) - 0.5))) < 1e-12)
+    True
+    """
+
+    @staticmethod
+    def transform():
+        """A ``pymc`` transform (``default_transform=`` of :class:`pymc.Cauchy`)."""
+        import pytensor.tensor as pt
+        from pymc.logprob.transforms import Transform
+
+        def _cos_of_angle(value):
+            # cos(pi/2 tanh(x/2)) = sin(pi/2 (1 - |tanh(x/2)|)) = sin(pi sigmoid(-|x|)),
+            # held at |x| = TAIL_LIMIT
+            return pt.sin(math.pi * pt.sigmoid(-pt.minimum(pt.abs(value), TAIL_LIMIT)))
+
+        class _CauchyLogOdds(Transform):
+            # no underscore: PyMC names the value variable back by cutting at the last one
+            name = "cauchylogodds"
+            ndim_supp = 0
+
+            def forward(self, value, *inputs):
+                loc, scale = inputs[-2], inputs[-1]
+                return 2.0 * pt.arctanh(2.0 / math.pi * pt.arctan((value - loc) / scale))
+
+            def backward(self, value, *inputs):
+                loc, scale = inputs[-2], inputs[-1]
+                # tan(a) = sin(a) / cos(a), with cos(a) = sin(pi/2 (1 - |tanh(x/2)|))
+                angle = math.pi / 2.0 * pt.tanh(value / 2.0)
+                return loc + scale * pt.sin(angle) / _cos_of_angle(value)
+
+            def log_jac_det(self, value, *inputs):
+                scale = inputs[-1]
+                half = pt.abs(value) / 2.0
+                log_cosh = half + pt.log1p(pt.exp(-2.0 * half)) - math.log(2.0)
+                return (
+                    pt.log(scale * math.pi / 4.0)
+                    - 2.0 * pt.log(_cos_of_angle(value))
+                    - 2.0 * log_cosh
+                )
+
+        return _CauchyLogOdds()
+
+
 def build(inputs: ModelInputs, prior, likelihood: str | None = None):
     """The PyMC model (see the module docstring for the maths and the transform)."""
     import pymc as pm
@@ -173,9 +261,19 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
         weight = pm.Data("mother_weight", inputs.data["mother_weight"], dims="mother")
         p = prior_data(prior)
         # priors
-        delta = pm.Cauchy(EFFECT, alpha=p["delta_loc"], beta=p["delta_scale"])
-        u = pm.Flat("latent_log_gap", dims="mother")  # start u = 0: unit gaps, valid
-        gap = pt.exp(u)
+        delta = pm.Cauchy(
+            EFFECT,
+            alpha=p["delta_loc"],
+            beta=p["delta_scale"],
+            default_transform=CauchyLogOdds.transform(),
+        )
+        u = pm.Flat("latent_log_gap", dims="mother")  # start u = 0: valid gaps
+        # the lowest group's gaps start near sign * delta when that is large, so u
+        # stays O(1) however far delta goes (no ridge u ~ log delta of width 1/delta)
+        lowest = pt.eq(group, 0)
+        shifted = u + pt.switch(lowest, pt.softplus(sign * delta), 0.0)
+        gap = pt.switch(lowest, pt.softplus(shifted), pt.exp(u))
+        log_jacobian = pt.switch(lowest, -pt.softplus(-shifted), u)  # log of d gap / d u
         members = pt.eq(group[None, :], pt.arange(gap.shape[0])[:, None])
         group_max = pt.max(pt.switch(members, gap[None, :], 0.0), axis=1)
         below = pt.cumsum(group_max) - group_max
@@ -191,7 +289,10 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
             dims="mother",
         )
         weight_likelihood(observed, sign, weight)
-        pm.Potential("jacobian_and_held_out", (weight * u + (1.0 - weight) * (-0.5 * u**2)).sum())
+        pm.Potential(
+            "jacobian_and_held_out",
+            (weight * log_jacobian + (1.0 - weight) * (-0.5 * u**2)).sum(),
+        )
     return model
 
 

@@ -39,11 +39,15 @@ class CompiledModel:
         compiled model may hold another fit's).
     effect : str
         The model's effect variable.
+    target_accept : float
+        The step-size adaptation target of :func:`milkbayes.engine.fit.fit` for this
+        model, so that a calibration study checks the sampler as ``fit`` runs it.
     """
 
     entry: cache.CacheEntry
     prior_values: dict[str, np.ndarray]
     effect: str
+    target_accept: float = 0.9
 
     @property
     def model(self) -> Any:
@@ -87,8 +91,15 @@ def get_compiled(module: Any, inputs: Any, prior: Any, likelihood: str) -> Compi
     -------
     CompiledModel
     """
+    from milkbayes.engine.fit import resolve_target_accept
+
     entry, _, _ = cache.prepared_model(module, inputs, prior, likelihood)
-    return CompiledModel(entry=entry, prior_values=cache.prior_data(prior), effect=module.EFFECT)
+    return CompiledModel(
+        entry=entry,
+        prior_values=cache.prior_data(prior),
+        effect=module.EFFECT,
+        target_accept=resolve_target_accept(module, None),
+    )
 
 
 def _with_data(bundle: CompiledModel, data: dict[str, np.ndarray]):
@@ -119,6 +130,7 @@ def sample(
         cores=1,
         seed=int(seed),
         progress_bar=False,
+        target_accept=bundle.target_accept,
     )
     tree["posterior"] = _deterministics(bundle).add_to(tree["posterior"].to_dataset())
     return tree
@@ -176,6 +188,7 @@ def sample_scalars(
         progress_bar=False,
         return_raw_trace=True,
         save_warmup=False,
+        target_accept=bundle.target_accept,
     )
     draw_batches, stat_batches = raw.get_arrow_trace()
     out = {name: np.empty((chains, draws)) for name in names}
