@@ -139,6 +139,8 @@ def test_the_description_mcid_is_the_study_default(tmp_path):
     data.write_text("id,pre,post\na,10,20\nb,20,25\n")
     about = tmp_path / "s.toml"
     about.write_text('[study]\ntitle = "t"\n[outcome]\nkind = "volume"\nunit = "ml"\n')
-    assert default_mcid(load_study(data, description=about)) == 10.0  # the volume anchor
+    # without an MCID of its own: the volume anchor, half the SD of one feed (12.6 g,
+    # Kent et al. 2006) by the half-SD rule
+    assert default_mcid(load_study(data, description=about)) == pytest.approx(0.5 * 12.6)
     about.write_text(about.read_text() + '[mcid]\nvalue = 8.0\nsource = "a reference"\n')
     assert default_mcid(load_study(data, description=about)) == 8.0
