@@ -419,3 +419,15 @@ def test_compared_bivariate_model_gets_level_checks_in_the_report():
     assert by_statistic["minimum"]["observed"] == pytest.approx(min(pre.min(), post.min()))
     targets = {row["label"]: row["target"] for row in section.lomo}
     assert targets == {"prepost_bivariate/normal": "pre_post", "paired_change/normal": "change"}
+
+
+def test_default_run_reports_95_percent_credible_intervals(run):
+    """Without --ci-prob every credible interval is the central 95 % and says so."""
+    _, error = run
+    summary = error.result.summary
+    assert summary["ci_prob"] == 0.95 == summary["settings"]["ci_prob"]
+    markdown = error.result.markdown.read_text(encoding="utf-8")
+    assert "| prior | median | 95 % CrI |" in markdown and "80 %" not in markdown
+    row = next(p for p in summary["bayes"]["priors"] if p["prior"] == "neutral")
+    low, high = summary["bayes"]["freq_vs_bayes"][2]["bayesian_value"]
+    assert (row["ci95_low"], row["ci95_high"]) == pytest.approx((low, high))

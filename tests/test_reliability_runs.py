@@ -818,6 +818,7 @@ def minimal_summary() -> dict:
 
     return {
         "schema_version": SCHEMA_VERSION,
+        "ci_prob": 0.95,
         "reconstructed": False,
         "generator": {},
         "data": {},

@@ -45,6 +45,7 @@ def summary_fixture(*, reconstructed: bool = True) -> dict:
     }
     return {
         "schema_version": report.SCHEMA_VERSION,
+        "ci_prob": 0.95,
         "generator": {"name": "milkbayes", "version": "test"},
         "created_at": "2026-01-01 00:00 UTC",
         "reconstructed": reconstructed,
@@ -280,6 +281,8 @@ def test_sensitivity_highlights_validate_and_render_as_a_list():
         (lambda s: s.update(warning=None), "warning"),
         (lambda s: s["bayes"].update(priors=[]), "bayes.priors"),
         (lambda s: s["diagnostics"].pop("overall"), "diagnostics.overall"),
+        (lambda s: s.pop("ci_prob"), "lacks the key 'ci_prob'"),
+        (lambda s: s.update(ci_prob=1.0), "'ci_prob' must lie strictly between 0 and 1"),
     ],
 )
 def test_validate_summary_rejects_malformed_summaries(mutate, message):

@@ -38,6 +38,7 @@ from milkbayes.errors import MilkbayesError
 __all__ = [
     "DataOptions",
     "choice",
+    "ci_prob_option",
     "data_options",
     "flag",
     "parse_column_maps",
@@ -86,6 +87,29 @@ def choice(
         callback=normalise,
         **kwargs,
     )
+
+
+def ci_prob_option(help: str, default: float = 0.95, name: str = "--ci-prob") -> Any:
+    """The ``--ci-prob P`` option: an interval's probability, strictly between 0 and 1.
+
+    The value is read as text and checked here, so that a bad one (``0``, ``1``,
+    ``1.5``, ``abc``) is a :class:`~milkbayes.errors.MilkbayesError`: one line and
+    exit 2, before any work starts, as every bad input (click's own float parsing
+    would print a usage block instead).
+    """
+
+    def parse(value: Any) -> Any:
+        if value is None or isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise MilkbayesError(f"{name} must be a number in (0, 1), not {value!r}") from None
+        if not (0.0 < number < 1.0):  # also refuses nan
+            raise MilkbayesError(f"{name} must be strictly between 0 and 1, not {value}")
+        return number
+
+    return typer.Option(default, name, help=help, metavar="P", parser=parse)
 
 
 @dataclass(frozen=True)

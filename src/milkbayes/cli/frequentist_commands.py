@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from milkbayes.cli.data_options import DataOptions, choice, data_options, flag
+from milkbayes.cli.data_options import DataOptions, choice, ci_prob_option, data_options, flag
 from milkbayes.errors import MilkbayesError
 
 _GROUP_HELP = "Which group to test: massage (the paper's), control or all."
@@ -118,7 +118,7 @@ def wilcoxon_command(
         validate=False,
     ),
     correction: bool = flag("--correction", "Continuity correction in z (normal approximation)."),
-    ci_prob: float = typer.Option(0.95, "--ci-prob", help="Level of the Hodges-Lehmann interval."),
+    ci_prob: float = ci_prob_option("Level of the Hodges-Lehmann interval."),
     confidence: float = typer.Option(
         None, "--confidence", help="Deprecated name of --ci-prob.", hidden=True
     ),

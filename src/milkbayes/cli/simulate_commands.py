@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from milkbayes.cli.data_options import ci_prob_option
 from milkbayes.errors import MilkbayesError
 from milkbayes.jsonio import dumps
 
@@ -569,9 +570,7 @@ def precision_command(
         "--probability",
         help="Reach the half-width with this probability (default: on average).",
     ),
-    confidence: float = typer.Option(
-        0.95, "--ci-prob", help="Level of the interval whose width is targeted."
-    ),
+    confidence: float = ci_prob_option("Level of the interval whose width is targeted."),
     old_confidence: float = typer.Option(
         None, "--confidence", help="Deprecated name of --ci-prob.", hidden=True
     ),

@@ -139,6 +139,7 @@ from milkbayes.comparison.tables import (
     FreqVsBayesRow,
     PriorRow,
     freq_vs_bayes_table,
+    level_label,
     rope_statement,
     three_prior_table,
 )
@@ -160,6 +161,7 @@ __all__ = [
     "compare_models",
     "fold_assignment",
     "freq_vs_bayes_table",
+    "level_label",
     "gauss_hermite_normal",
     "kfold_cv",
     "lomo_cv",

@@ -22,9 +22,21 @@ __all__ = [
     "FreqVsBayesRow",
     "PriorRow",
     "freq_vs_bayes_table",
+    "level_label",
     "rope_statement",
     "three_prior_table",
 ]
+
+
+def level_label(ci_prob: float) -> str:
+    """An interval's probability as a label (``0.9`` -> ``90 %``), for table cells.
+
+    Examples
+    --------
+    >>> level_label(0.9), level_label(0.95)
+    ('90 %', '95 %')
+    """
+    return f"{100 * float(ci_prob):.10g} %"
 
 
 def rope_statement(ci_low: float, ci_high: float, rope: tuple[float, float]) -> str:
@@ -97,6 +109,7 @@ def freq_vs_bayes_table(
     bf10: float | None,
     bf10_text: str | None = None,
     signed_rank_bf10: float | None = None,
+    ci_prob: float = 0.95,
 ) -> list[FreqVsBayesRow]:
     """Estimate, interval and evidence side by side.
 
@@ -109,7 +122,7 @@ def freq_vs_bayes_table(
     p_wilcoxon, p_t : float
         Exact Wilcoxon p and paired-t p (two-sided).
     effect_median, effect_ci : float, (float, float)
-        Posterior median and 95 % equal-tailed credible interval of the effect.
+        Posterior median and equal-tailed credible interval (at ``ci_prob``) of the effect.
     p_effect_gt_0, p_effect_gt_mcid, mcid : float
     bf10 : float or None
         Bayes factor in favour of an effect (None if the model gives none).
@@ -118,6 +131,9 @@ def freq_vs_bayes_table(
     signed_rank_bf10 : float, optional
         BF10 of the Bayesian signed-rank test (van Doorn et al. 2020), the Bayesian
         counterpart of the Wilcoxon test; a row of its own when given.
+    ci_prob : float
+        Level of ``effect_ci``, printed in its label; the frequentist intervals stay
+        at 95 % and say so.
 
     Returns
     -------
@@ -147,14 +163,14 @@ def freq_vs_bayes_table(
             "interval",
             "95 % CI (Hodges-Lehmann, exact)",
             tuple(hl_ci),
-            "95 % credible interval",
+            f"{level_label(ci_prob)} credible interval",
             tuple(effect_ci),
         ),
         FreqVsBayesRow(
             "interval",
             "95 % CI (paired t)",
             tuple(t_ci),
-            "95 % credible interval",
+            f"{level_label(ci_prob)} credible interval",
             tuple(effect_ci),
         ),
         FreqVsBayesRow(
@@ -207,9 +223,13 @@ class PriorRow:
 
 
 def three_prior_table(
-    effect_draws: Mapping[str, np.ndarray], *, mcid: float, rope: tuple[float, float]
+    effect_draws: Mapping[str, np.ndarray],
+    *,
+    mcid: float,
+    rope: tuple[float, float],
+    ci_prob: float = 0.95,
 ) -> list[PriorRow]:
-    """Median, 95 % CrI, P(> 0), P(> MCID) and a ROPE statement, one row per prior.
+    """Median, central CrI at ``ci_prob``, P(> 0), P(> MCID) and a ROPE statement, per prior.
 
     Parameters
     ----------
@@ -218,6 +238,9 @@ def three_prior_table(
         Minimal clinically important difference, outcome units.
     rope : (float, float)
         Region of practical equivalence.
+    ci_prob : float
+        Probability of the central interval, in (0, 1); ``ci95_low``/``ci95_high``
+        keep their names (summary schema 1.x) whatever the level.
 
     Returns
     -------
@@ -226,8 +249,9 @@ def three_prior_table(
 
     Notes
     -----
-    The interval is equal-tailed (2.5 % and 97.5 % quantiles), as
-    ``az.summary(..., ci_prob=0.95)`` gives with ``ci_kind="eti"``. P(> c) is the
+    The interval is equal-tailed (quantiles :math:`(1 - P)/2` and :math:`(1 + P)/2`,
+    2.5 % and 97.5 % at the default), as ``az.summary(..., ci_prob=P)`` gives with
+    ``ci_kind="eti"``. P(> c) is the
     share of draws above c.
 
     Examples
@@ -243,7 +267,7 @@ def three_prior_table(
         x = np.asarray(draws, dtype=float).ravel()
         if x.size == 0 or not np.all(np.isfinite(x)):
             raise ModelError(f"prior {name!r}: effect draws are empty or not finite")
-        low, med, high = np.quantile(x, [0.025, 0.5, 0.975])
+        low, med, high = np.quantile(x, [(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2])
         rows.append(
             PriorRow(
                 prior=name,

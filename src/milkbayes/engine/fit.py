@@ -12,8 +12,9 @@ effect. Run folders are :mod:`milkbayes.engine.runs`.
 Notes
 -----
 **Summary.** With :math:`\theta^{(s)}` the posterior draws of the model's ``EFFECT``:
-the median, the equal-tailed 95 % interval (quantiles 0.025 and 0.975, from
-``arviz.summary(..., ci_kind="eti", ci_prob=0.95)``), :math:`P(\theta > 0) \approx
+the median, the equal-tailed interval at ``ci_prob`` P (quantiles (1 - P)/2 and
+(1 + P)/2, 0.025 and 0.975 by default, from
+``arviz.summary(..., ci_kind="eti", ci_prob=P)``), :math:`P(\theta > 0) \approx
 S^{-1}\sum_s 1[\theta^{(s)} > 0]` and, when an MCID :math:`m` is given,
 :math:`P(\theta > m)`.
 
@@ -234,6 +235,7 @@ def fit(
     inputs: Any = None,
     target_accept: float | None = None,
     stage_progress: Any = None,
+    ci_prob: float = 0.95,
 ) -> FitResult:
     """Fit a model to a study with nutpie, compiling the model at most once per process.
 
@@ -272,6 +274,9 @@ def fit(
         their usual share of a fit's time (:data:`FIT_STEPS`), so that a progress
         reporter (:func:`milkbayes.progress.progress_reporter`) can estimate the
         time left.
+    ci_prob : float
+        Probability of the summary's central interval of the effect, in (0, 1);
+        the keys stay ``effect_ci95_low``/``effect_ci95_high`` (summary schema 1.x).
 
     Returns
     -------
@@ -329,7 +334,7 @@ def fit(
         tree = add_posterior_predictive(tree, entry.model, seed)
     step("predictive")
     tree.attrs.update(tree_attrs(module, likelihood, prior_set, seed, study))
-    summary = summarise(tree, module, inputs, prior_set, mcid)
+    summary = summarise(tree, module, inputs, prior_set, mcid, ci_prob=ci_prob)
     if design_note is not None:
         summary["design_note"] = design_note
     diagnostics = convergence_report(tree)
@@ -530,7 +535,13 @@ def tree_attrs(
 
 # ----------------------------------------------------------------------------- summary
 def summarise(
-    tree: xr.DataTree, module: ModuleType, inputs: Any, prior: Any, mcid: float | None
+    tree: xr.DataTree,
+    module: ModuleType,
+    inputs: Any,
+    prior: Any,
+    mcid: float | None,
+    *,
+    ci_prob: float = 0.95,
 ) -> dict[str, Any]:
     """The decision quantities of the effect, plus the model's own summary.
 
@@ -556,7 +567,7 @@ def summarise(
             f"model {module.NAME}: {int((~np.isfinite(values)).sum())} draws "
             f"of {module.EFFECT!r} are not finite"
         )
-    lower, upper = _equal_tailed_95(tree, module.EFFECT)
+    lower, upper = _equal_tailed(tree, module.EFFECT, ci_prob)
     summary: dict[str, Any] = {
         "effect_variable": module.EFFECT,
         "effect_median": float(np.median(values)),
@@ -576,11 +587,14 @@ def summarise(
     return summary
 
 
-def _equal_tailed_95(tree: xr.DataTree, variable: str) -> tuple[float, float]:
-    """Equal-tailed 95 % interval from ``arviz.summary`` (columns ``eti95_lb/ub``)."""
+def _equal_tailed(tree: xr.DataTree, variable: str, ci_prob: float) -> tuple[float, float]:
+    """Equal-tailed interval at ``ci_prob`` from ``arviz.summary`` (``eti<P>_lb/ub``)."""
     import arviz as az
 
     table = az.summary(
-        tree, var_names=[variable], kind="stats", ci_prob=0.95, ci_kind="eti", round_to="none"
+        tree, var_names=[variable], kind="stats", ci_prob=ci_prob, ci_kind="eti", round_to="none"
     )
-    return float(table.loc[variable, "eti95_lb"]), float(table.loc[variable, "eti95_ub"])
+    # the column names carry the level (eti95_lb, eti80_lb, eti97.5_lb): pick by suffix
+    lower = next(c for c in table.columns if c.startswith("eti") and c.endswith("_lb"))
+    upper = next(c for c in table.columns if c.startswith("eti") and c.endswith("_ub"))
+    return float(table.loc[variable, lower]), float(table.loc[variable, upper])

@@ -454,6 +454,7 @@ def _main_fit(study, settings: ReanalysisSettings, mcid: float, prior_name: str)
         seed=settings.seed,
         log_likelihood=reference,
         posterior_predictive=reference,
+        ci_prob=settings.ci_prob,
     )
 
 
@@ -477,6 +478,7 @@ def _secondary_fit(study, settings: ReanalysisSettings, mcid: float):
         seed=settings.seed,
         log_likelihood=False,
         posterior_predictive=False,
+        ci_prob=settings.ci_prob,
     )
 
 
@@ -525,6 +527,7 @@ def _bayes_section(
     reference_prior: str = REFERENCE_PRIOR,
     two_arm=None,
     secondary=None,
+    ci_prob: float = 0.95,
 ) -> BayesSection:
     """The three-prior table and the frequentist-versus-Bayesian table.
 
@@ -536,12 +539,17 @@ def _bayes_section(
     difference-in-differences fit (:func:`_secondary_fit`), when given.
     """
     if two_arm is not None:
-        return _two_arm_bayes_section(study, fits, two_arm, mcid, rope, reference_prior, secondary)
+        return _two_arm_bayes_section(
+            study, fits, two_arm, mcid, rope, reference_prior, secondary, ci_prob
+        )
     from milkbayes import comparison as compare
     from milkbayes.models import paired_change
 
     rows = compare.three_prior_table(
-        {name: _effect_draws(r) for name, r in fits.items()}, mcid=mcid, rope=rope
+        {name: _effect_draws(r) for name, r in fits.items()},
+        mcid=mcid,
+        rope=rope,
+        ci_prob=ci_prob,
     )
     priors = []
     for row in rows:
@@ -578,6 +586,7 @@ def _bayes_section(
         bf10=bf10,
         bf10_text="BF10 (JZS, paired model)",
         signed_rank_bf10=rank_bf10,
+        ci_prob=ci_prob,
     )
     return BayesSection(
         model=fits[reference_prior].model_name,
@@ -608,7 +617,7 @@ def _unit(study) -> str:
 
 
 def _two_arm_bayes_section(
-    study, fits, analysis, mcid, rope, reference_prior, secondary=None
+    study, fits, analysis, mcid, rope, reference_prior, secondary=None, ci_prob=0.95
 ) -> BayesSection:
     """The Bayesian between-arm effect beside the frequentist between-arm analyses.
 
@@ -620,7 +629,10 @@ def _two_arm_bayes_section(
     from milkbayes.comparison.tables import FreqVsBayesRow
 
     rows = compare.three_prior_table(
-        {name: _effect_draws(r) for name, r in fits.items()}, mcid=mcid, rope=rope
+        {name: _effect_draws(r) for name, r in fits.items()},
+        mcid=mcid,
+        rope=rope,
+        ci_prob=ci_prob,
     )
     priors = []
     for row in rows:
@@ -651,14 +663,14 @@ def _two_arm_bayes_section(
             "interval",
             "95 % CI (ANCOVA)",
             (analysis.ancova_ci_low, analysis.ancova_ci_high),
-            f"95 % credible interval ({main})",
+            f"{compare.level_label(ci_prob)} credible interval ({main})",
             interval,
         ),
         FreqVsBayesRow(
             "interval",
             "95 % CI (Welch, changes)",
             (analysis.did_ci_low, analysis.did_ci_high),
-            f"95 % credible interval ({did_model})",
+            f"{compare.level_label(ci_prob)} credible interval ({did_model})",
             (did["effect_ci95_low"], did["effect_ci95_high"]),
         ),
         FreqVsBayesRow(
@@ -694,7 +706,7 @@ def _two_arm_bayes_section(
     )
 
 
-def _modifier_section(fit_result) -> ModifierSection:
+def _modifier_section(fit_result, ci_prob: float = 0.95) -> ModifierSection:
     summary = fit_result.summary
     post = fit_result.tree["posterior"]
     coefficients = []
@@ -705,15 +717,37 @@ def _modifier_section(fit_result) -> ModifierSection:
                 Coefficient(
                     name=name,
                     median=float(np.median(x)),
-                    ci95_low=float(np.quantile(x, 0.025)),
-                    ci95_high=float(np.quantile(x, 0.975)),
+                    ci95_low=float(np.quantile(x, (1 - ci_prob) / 2)),
+                    ci95_high=float(np.quantile(x, (1 + ci_prob) / 2)),
                 )
             )
     return ModifierSection(
-        subgroup_effects=summary.get("subgroup_effects", {}),
+        subgroup_effects=_subgroup_effects_at(post, summary.get("subgroup_effects", {}), ci_prob),
         skipped=summary.get("skipped_covariates", {}),
         coefficients=tuple(coefficients),
     )
+
+
+def _subgroup_effects_at(post, effects: Mapping[str, Any], ci_prob: float) -> dict:
+    """The model's subgroup effects with their intervals recomputed at ``ci_prob``.
+
+    A model's ``extra_summary`` takes no level (its contract is shared by every
+    model), so its 95 % intervals are replaced here from the same draws
+    (``effect_<covariate>``, levels in the order of the model's summary).
+    """
+    out: dict = {}
+    for column, levels in effects.items():
+        name = f"effect_{column}"
+        if name not in post.data_vars:
+            out[column] = levels
+            continue
+        stacked = np.asarray(post[name].values, dtype=float).reshape(-1, len(levels))
+        low, high = np.quantile(stacked, [(1 - ci_prob) / 2, (1 + ci_prob) / 2], axis=0)
+        out[column] = {
+            level: {**entry, "ci95_low": float(low[k]), "ci95_high": float(high[k])}
+            for k, (level, entry) in enumerate(levels.items())
+        }
+    return out
 
 
 def _diagnostics_section(
@@ -1696,14 +1730,22 @@ def _run_into(
                 clock.run("fit", lambda: _secondary_fit(study, settings, mcid)) if two_arm else None
             )
             bayes = _bayes_section(
-                study, fits, reproduced, mcid, rope, settings.reference_prior, between, secondary
+                study,
+                fits,
+                reproduced,
+                mcid,
+                rope,
+                settings.reference_prior,
+                between,
+                secondary,
+                ci_prob=settings.ci_prob,
             )
             published_facts = None
             if headline_work is not None:
                 clock.run("published_facts", headline_work.result)
                 # the evidence is cached: this only adds the data's Bayes factor
                 published_facts = published_facts_section(fast=headline_fast, data_bf10=bayes.bf10)
-            modifiers = _modifier_section(fits[settings.reference_prior])
+            modifiers = _modifier_section(fits[settings.reference_prior], settings.ci_prob)
             diagnostics, simulated = clock.run(
                 "diagnostics",
                 lambda: _diagnostics_section(study, fits, settings.reference_prior),
@@ -1802,6 +1844,7 @@ def _run_into(
                         mcid=mcid,
                         rope=rope,
                         comparison=settings.comparison,
+                        ci_prob=settings.ci_prob,
                     ),
                 ),
                 data=data,

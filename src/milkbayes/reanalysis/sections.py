@@ -697,6 +697,9 @@ class RunSettings(_Section):
         The region of practical equivalence.
     comparison : tuple of (model, likelihood)
         The candidates of the comparison.
+    ci_prob : float
+        Probability of the central credible intervals (keys ``*ci95_*`` keep their
+        names in schema 1.x whatever the level).
     """
 
     fast: bool
@@ -707,6 +710,7 @@ class RunSettings(_Section):
     mcid: float
     rope: tuple[float, float]
     comparison: tuple[tuple[str, str], ...]
+    ci_prob: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -746,6 +750,8 @@ class Provenance:
             "reconstructed": self.reconstructed,
             "warning": self.warning,
             "settings": self.settings.to_dict(),
+            # top level as well: every interval of the summary is at this level
+            "ci_prob": self.settings.ci_prob,
         }
 
 

@@ -123,6 +123,10 @@ class ReanalysisSettings:
         two or more cores; see :mod:`milkbayes.reanalysis.pipeline`); same numbers,
         less wall time. Off in :data:`FAST`, whose small fits would not repay the
         worker's start-up.
+    ci_prob : float
+        Probability of every central credible interval the reanalysis reports, in
+        (0, 1); the summary keys keep their names (``*_ci95_*``, schema 1.x) and
+        mean "the central interval at ``ci_prob``".
     """
 
     draws: int
@@ -150,6 +154,7 @@ class ReanalysisSettings:
     ensemble_draws: int = 200
     ensemble_tune: int = 200
     ensemble_chains: int = 1
+    ci_prob: float = 0.95
 
 
 FULL = ReanalysisSettings(

@@ -96,6 +96,20 @@ def fmt_ci(pair: Any, digits: int = 2) -> str:
     return f"[{fmt_num(pair[0], digits)}, {fmt_num(pair[1], digits)}]"
 
 
+def fmt_level(ci_prob: Any) -> str:
+    """An interval's probability as a percentage label (``0.8`` -> ``80 %``).
+
+    The report's interval headings print the run's ``ci_prob`` through this, so a
+    heading never claims 95 % for an interval computed at another level.
+
+    Examples
+    --------
+    >>> fmt_level(0.8), fmt_level(0.95), fmt_level(0.975)
+    ('80 %', '95 %', '97.5 %')
+    """
+    return f"{100 * float(ci_prob):.10g} %"
+
+
 def fmt_prob(p: Any) -> str:
     """A probability: three decimals, with ``> 0.999`` / ``< 0.001`` at the ends.
 

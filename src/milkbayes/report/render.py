@@ -42,6 +42,7 @@ from milkbayes.jsonio import dumps
 from milkbayes.report.formatting import (
     fmt_bf,
     fmt_ci,
+    fmt_level,
     fmt_num,
     fmt_p,
     fmt_prob,
@@ -75,8 +76,13 @@ __all__ = [
     "is_report_folder",
 ]
 
-SCHEMA_VERSION = "1.1"
-"""Version of the JSON summary's layout. Bump the major part on any breaking change."""
+SCHEMA_VERSION = "1.2"
+"""Version of the JSON summary's layout. Bump the major part on any breaking change.
+
+1.2 adds the top-level ``ci_prob``: every ``*ci95_*`` key of the reanalysis is the
+central interval at that probability (the keys keep their 1.x names); a summary
+before 1.2 has none and its intervals are at 0.95.
+"""
 
 REQUIRED_SECTIONS = (
     "data",
@@ -372,6 +378,21 @@ def _expect(value: Any, kind: Any, path: str) -> Any:
     return value
 
 
+def _check_ci_prob(summary: Mapping, version: str) -> None:
+    """``ci_prob`` is required from schema 1.2 on (older summaries are at 0.95)."""
+    try:
+        minor = int(version.split(".")[1])
+    except (IndexError, ValueError):
+        minor = 0
+    if "ci_prob" not in summary:
+        if minor >= 2:
+            raise ReportError(f"a summary of schema {version} lacks the key 'ci_prob'")
+        return
+    value = _expect(summary["ci_prob"], "number", "ci_prob")
+    if not 0.0 < value < 1.0:
+        raise ReportError(f"summary field 'ci_prob' must lie strictly between 0 and 1, not {value}")
+
+
 def _check_structure(summary: Any) -> None:
     if not isinstance(summary, Mapping):
         raise ReportError("the summary is not a JSON object")
@@ -386,6 +407,7 @@ def _check_structure(summary: Any) -> None:
     for key in ("reconstructed", "generator", *REQUIRED_SECTIONS):
         if key not in summary:
             raise ReportError(f"the summary lacks the key {key!r}")
+    _check_ci_prob(summary, version)
     if not isinstance(summary["reconstructed"], bool):
         raise ReportError("summary key 'reconstructed' must be true or false")
     if summary["reconstructed"] and not summary.get("warning"):
@@ -436,7 +458,14 @@ def _environment(kind: str = "html"):
         # be forgotten; template literals are ours.
         env = jinja2.Environment(autoescape=False, finalize=md_escape, **options)
     env.filters.update(
-        num=fmt_num, ci=fmt_ci, prob=fmt_prob, pval=fmt_p, bf=fmt_bf, value=fmt_value, md=md_cell
+        num=fmt_num,
+        ci=fmt_ci,
+        level=fmt_level,
+        prob=fmt_prob,
+        pval=fmt_p,
+        bf=fmt_bf,
+        value=fmt_value,
+        md=md_cell,
     )
     env.filters.update(readable=summary_rows, sentence=sensitivity_sentence, kind=_fmt_kind)
     return env
