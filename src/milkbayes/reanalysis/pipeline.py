@@ -1002,6 +1002,10 @@ def _tie_worker_to_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="milkbayes-parent-watch", daemon=True).start()
 
 
+WORKER_GRACE_SECONDS = 3.0
+"""How long a terminated background worker may take to stop before it is killed."""
+
+
 class _BackgroundWork:
     """Work that does not need the main fits, done in a second process meanwhile.
 
@@ -1088,6 +1092,15 @@ class _BackgroundWork:
         for process in processes:
             if process.is_alive():
                 process.terminate()
+        # SIGTERM becomes a KeyboardInterrupt in the worker, which Python delivers only
+        # between bytecodes: a worker inside a long compiled call (a C compilation, a
+        # numba kernel) may not notice it for a while. After a grace period it is
+        # killed, so that closing never leaves a worker behind.
+        for process in processes:
+            process.join(timeout=WORKER_GRACE_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=WORKER_GRACE_SECONDS)
 
     @classmethod
     def start(
