@@ -66,12 +66,12 @@ import sys
 
 import numpy as np
 
-from milkbayes.errors import ModelError
 from milkbayes.models.contract import (
     ModelInputs,
     check_likelihood,
     outcome_scaling,
     prior_data,
+    require_both_arms,
     weight_likelihood,
 )
 
@@ -95,11 +95,6 @@ MISSING_CONTROL = (
 )
 
 
-def _check_two_arms(massage: np.ndarray) -> None:
-    if massage.min() == massage.max():
-        raise ModelError(MISSING_CONTROL.format(arm="massage" if massage[0] else "control"))
-
-
 def inputs(study, likelihood: str | None = None) -> ModelInputs:
     """Post values, centred pre values, the arms and the outcome scale.
 
@@ -110,7 +105,7 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
     """
     likelihood = check_likelihood(likelihood, LIKELIHOODS, NAME)
     massage = (study.table["group"] == "massage").to_numpy(dtype=float)
-    _check_two_arms(massage)
+    require_both_arms(massage, MISSING_CONTROL)
     pre = study.table["pre"].to_numpy(dtype=float)
     centre, scale = outcome_scaling(study)
     return ModelInputs(
@@ -140,7 +135,7 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
     import pymc as pm
 
     likelihood = check_likelihood(likelihood, LIKELIHOODS, NAME)
-    _check_two_arms(np.asarray(inputs.data["massage"], dtype=float))
+    require_both_arms(inputs.data["massage"], MISSING_CONTROL)
     with pm.Model(coords=inputs.coords) as model:
         # data
         post = pm.Data("post", inputs.data["post"], dims="mother")

@@ -115,6 +115,18 @@ def design_rows(module: Any, study: Study) -> tuple[Study, str | None]:
     )
 
 
+def require_both_arms(massage: np.ndarray, message: str) -> None:
+    """Raise ``ModelError(message)`` unless both arms are present.
+
+    ``massage`` holds 1 for a massaged mother and 0 for a control; ``message`` is the
+    model's own explanation of why it needs a control arm, with ``{arm}`` for the one
+    arm found.
+    """
+    massage = np.asarray(massage, dtype=float)
+    if massage.min() == massage.max():
+        raise ModelError(message.format(arm="massage" if massage[0] else "control"))
+
+
 def outcome_scaling(study: Study) -> tuple[float, float]:
     """Centre and scale that turn prior values into outcome units.
 

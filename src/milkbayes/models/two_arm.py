@@ -60,12 +60,12 @@ import sys
 
 import numpy as np
 
-from milkbayes.errors import ModelError
 from milkbayes.models.contract import (
     ModelInputs,
     check_likelihood,
     outcome_scaling,
     prior_data,
+    require_both_arms,
     weight_likelihood,
 )
 
@@ -89,11 +89,6 @@ MISSING_CONTROL = (
 )
 
 
-def _check_two_arms(massage: np.ndarray) -> None:
-    if massage.min() == massage.max():
-        raise ModelError(MISSING_CONTROL.format(arm="massage" if massage[0] else "control"))
-
-
 def inputs(study, likelihood: str | None = None) -> ModelInputs:
     """Long-format arrays with the arm of each mother.
 
@@ -104,7 +99,7 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
     """
     likelihood = check_likelihood(likelihood, LIKELIHOODS, NAME)
     massage = (study.table["group"] == "massage").to_numpy(dtype=float)
-    _check_two_arms(massage)
+    require_both_arms(massage, MISSING_CONTROL)
     long = study.long()
     centre, scale = outcome_scaling(study)
     return ModelInputs(
@@ -134,7 +129,7 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
     import pymc as pm
 
     likelihood = check_likelihood(likelihood, LIKELIHOODS, NAME)
-    _check_two_arms(np.asarray(inputs.data["massage"], dtype=float))
+    require_both_arms(inputs.data["massage"], MISSING_CONTROL)
     with pm.Model(coords=inputs.coords) as model:
         # data
         y = pm.Data("y", inputs.data["y"], dims="obs")

@@ -518,6 +518,26 @@ def _effect_draws(result) -> np.ndarray:
     return np.asarray(result.tree["posterior"][variable].values, dtype=float).ravel()
 
 
+def _prior_rows(fits, mcid: float, rope, ci_prob: float) -> list[dict]:
+    """The three-prior table's rows, each with its prior's beliefs and rationale."""
+    from milkbayes import comparison as compare
+
+    rows = compare.three_prior_table(
+        {name: _effect_draws(r) for name, r in fits.items()},
+        mcid=mcid,
+        rope=rope,
+        ci_prob=ci_prob,
+    )
+    return [
+        {
+            **asdict(row),
+            "beliefs": list(fits[row.prior].prior.beliefs),
+            "rationale": fits[row.prior].prior.rationale,
+        }
+        for row in rows
+    ]
+
+
 def _bayes_section(
     study,
     fits: Mapping[str, Any],
@@ -545,16 +565,7 @@ def _bayes_section(
     from milkbayes import comparison as compare
     from milkbayes.models import paired_change
 
-    rows = compare.three_prior_table(
-        {name: _effect_draws(r) for name, r in fits.items()},
-        mcid=mcid,
-        rope=rope,
-        ci_prob=ci_prob,
-    )
-    priors = []
-    for row in rows:
-        prior = fits[row.prior].prior
-        priors.append({**asdict(row), "beliefs": list(prior.beliefs), "rationale": prior.rationale})
+    priors = _prior_rows(fits, mcid, rope, ci_prob)
     reference = fits[reference_prior].summary
     exact, t_test = reproduction.exact, reproduction.t_test
     # The JZS Bayes factor of the paired model (Cauchy r = sqrt(2)/2 on delta), in
@@ -628,16 +639,7 @@ def _two_arm_bayes_section(
     from milkbayes import comparison as compare
     from milkbayes.comparison.tables import FreqVsBayesRow
 
-    rows = compare.three_prior_table(
-        {name: _effect_draws(r) for name, r in fits.items()},
-        mcid=mcid,
-        rope=rope,
-        ci_prob=ci_prob,
-    )
-    priors = []
-    for row in rows:
-        prior = fits[row.prior].prior
-        priors.append({**asdict(row), "beliefs": list(prior.beliefs), "rationale": prior.rationale})
+    priors = _prior_rows(fits, mcid, rope, ci_prob)
     reference = fits[reference_prior].summary
     median = reference["effect_median"]
     interval = (reference["effect_ci95_low"], reference["effect_ci95_high"])
