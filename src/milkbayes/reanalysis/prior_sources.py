@@ -269,7 +269,7 @@ def prior_source_rows(
         + (trend.rationale.split(":")[0])
     )
     if kind == "volume":
-        level = 15.0
+        level = ANCHORS["volume"].level  # the typical pre level the priors are written on
         established = stage_trend(PAPER_STAGE, level)
         trend_source += (
             f"; for {PAPER_STAGE} lactation (the paper's working mothers) the literature "
