@@ -142,6 +142,47 @@ def test_sampler_time_is_part_of_the_sampling_step_and_draws_are_nutpies(paired_
         assert _bit_identical(values.values, timed.posterior[name].values), name
 
 
+def test_sample_draws_are_the_trees_values_without_the_tree():
+    """``sample_draws`` reads nutpie's raw trace: the same arrays nutpie's DataTree holds.
+
+    Reference: a plain blocking ``nutpie.sample`` with the same settings (a vector
+    variable with a named dimension, and a transformed scalar), bit for bit, and its
+    count of divergent draws.
+    """
+    import nutpie
+    import pymc as pm
+
+    from milkbayes.engine.compile_cache import compile_pymc_model
+
+    with pm.Model(coords={"mother": ["a", "b", "c"]}) as model:
+        sd = pm.HalfNormal("sd", 1.0)
+        z = pm.Normal("z", 0.0, 1.0, dims="mother")
+        pm.Normal("y", z * sd, 1.0, observed=np.array([0.5, -1.0, 2.0]))
+    compiled = compile_pymc_model(model)
+    settings = {"draws": 30, "tune": 30, "chains": 2, "cores": 1, "seed": 4}
+    values, n_divergent = sampling.sample_draws(
+        compiled, ["sd", "z"], progress_bar=False, **settings
+    )
+    tree = nutpie.sample(compiled, progress_bar=False, save_warmup=False, **settings)
+    for name in ("sd", "z"):
+        expected = tree.posterior[name].transpose("chain", "draw", ...).values
+        assert values[name].shape == expected.shape == ((2, 30) if name == "sd" else (2, 30, 3))
+        assert _bit_identical(values[name], expected), name
+    assert n_divergent == int(tree.sample_stats["diverging"].values.sum())
+    with pytest.raises(MilkbayesError, match="no variable 'nope'"):
+        sampling.sample_draws(compiled, ["nope"], progress_bar=False, **settings)
+
+
+def test_diagnostics_are_computed_on_first_access_and_kept(paired_fit):
+    """``FitResult.diagnostics`` is the convergence report of the fit's tree, computed once."""
+    from milkbayes.diagnostics import convergence_report
+
+    assert "diagnostics" not in FitResult.__dataclass_fields__
+    first = paired_fit.diagnostics
+    assert first is paired_fit.diagnostics
+    assert first.rows == convergence_report(paired_fit.tree).rows
+
+
 def test_sample_timed_falls_back_to_wait_under_another_nutpie(monkeypatch):
     """Under another nutpie release the whole ``wait()`` is timed.
 

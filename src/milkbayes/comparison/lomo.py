@@ -429,7 +429,7 @@ def _cross_validate(
     """
     import time
 
-    from milkbayes.engine.sampling import sample_uninterrupted
+    from milkbayes.engine.sampling import sample_draws
 
     if weight_name not in model.named_vars:
         raise ModelError(
@@ -462,19 +462,19 @@ def _cross_validate(
     for done, (group, group_seed) in enumerate(zip(groups, seeds, strict=True)):
         weight = np.ones(n)
         weight[group] = 0.0
-        # not nutpie.sample: on Ctrl-C it returns the draws so far as if finished
-        tree = sample_uninterrupted(
+        # not nutpie.sample: on Ctrl-C it returns the draws so far as if finished; and
+        # only the arrays the held-out density needs, not nutpie's whole DataTree
+        values, divergent = sample_draws(
             compiled.with_data(**base, **{weight_name: weight}),
+            names,
             draws=draws,
             tune=tune,
             chains=chains,
             seed=group_seed,
             progress_bar=False,
         )
-        posterior = tree["posterior"] if "posterior" in tree.children else tree
-        if "sample_stats" in tree.children and "diverging" in tree["sample_stats"].data_vars:
-            n_divergent += int(np.asarray(tree["sample_stats"]["diverging"]).sum())
-        sample = stacked_draws(posterior, names)
+        n_divergent += divergent
+        sample = {name: v.reshape((-1, *v.shape[2:])) for name, v in values.items()}
         ll = _heldout_logliks(
             loglik, sample, [rows[i] for i in group], [int(i) for i in group], intercept, n_nodes
         )

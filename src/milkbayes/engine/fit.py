@@ -31,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from dataclasses import dataclass
@@ -105,6 +106,10 @@ class FitResult:
         Effect median and 95 % interval, P(effect > 0), P(effect > MCID) when an MCID
         was given (``"mcid": None`` otherwise) and the model's ``extra_summary``.
     diagnostics : milkbayes.diagnostics.ConvergenceReport
+        A property: R-hat, ESS and the sampler's checks of ``tree``, computed on first
+        access and kept (:func:`milkbayes.diagnostics.convergence_report`). The many
+        refits of the sensitivity analyses and of cross-validation read only their
+        summary, and the ESS and R-hat of every variable cost more than their sampling.
     model_name, likelihood : str
     prior : milkbayes.models.priors.PriorSet
     seed : int
@@ -127,7 +132,6 @@ class FitResult:
 
     tree: xr.DataTree
     summary: dict
-    diagnostics: ConvergenceReport
     model_name: str
     likelihood: str
     prior: Any
@@ -140,6 +144,13 @@ class FitResult:
     model_script_sha256: str = ""
     sampler_seconds: float = 0.0
     model_module: ModuleType | None = None
+
+    @functools.cached_property
+    def diagnostics(self) -> ConvergenceReport:
+        """The convergence report of ``tree`` (computed once, on first access)."""
+        from milkbayes.diagnostics import convergence_report
+
+        return convergence_report(self.tree)
 
     @property
     def reconstructed(self) -> bool:
@@ -292,8 +303,6 @@ def fit(
     """
     import time
 
-    from milkbayes.diagnostics import convergence_report
-
     module = load_model(model_name)
     draws = resolve_draws(module, draws)
     check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
@@ -337,12 +346,10 @@ def fit(
     summary = summarise(tree, module, inputs, prior_set, mcid, ci_prob=ci_prob)
     if design_note is not None:
         summary["design_note"] = design_note
-    diagnostics = convergence_report(tree)
     step("summary")
     return FitResult(
         tree=tree,
         summary=summary,
-        diagnostics=diagnostics,
         model_name=module.NAME,
         likelihood=likelihood,
         prior=prior_set,

@@ -20,7 +20,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -127,6 +127,97 @@ def sample_timed(compiled: Any, **settings: Any) -> tuple[xr.DataTree, float]:
     except BaseException:
         sampler.cancel()
         raise
+
+
+def sample_draws(
+    compiled: Any, names: Sequence[str], *, draws: int, chains: int, **settings: Any
+) -> tuple[dict[str, np.ndarray], int]:
+    """Posterior draws of ``names`` as arrays, and the number of divergent transitions.
+
+    The same run as :func:`sample_uninterrupted` (Ctrl-C raises KeyboardInterrupt),
+    read from nutpie's raw Arrow trace instead of the DataTree nutpie builds from it:
+    the arrays are the very values the tree would hold (the same Arrow columns, copied
+    in the same way), without packaging every variable, statistic and warm-up group
+    into xarray objects, which costs more than the sampling itself in the short refits
+    of cross-validation (one per held-out mother).
+
+    Parameters
+    ----------
+    compiled : nutpie compiled model
+        With its data already set (``compiled.with_data(...)``).
+    names : sequence of str
+        The posterior variables to return.
+    draws, chains : int
+        Draws kept per chain and the number of chains.
+    **settings
+        Passed to ``nutpie.sample`` (``tune``, ``seed``, ...); warm-up draws are not kept.
+
+    Returns
+    -------
+    values : dict of str to numpy.ndarray
+        Each of shape ``(chains, draws, *shape)``, as ``tree["posterior"][name].values``.
+    n_divergent : int
+        Divergent transitions among the kept draws (``sample_stats.diverging``).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When the sampler was interrupted or returned fewer chains or draws than asked.
+    MilkbayesError
+        When a variable of ``names`` is not in the trace.
+    """
+    import nutpie
+
+    sampler = nutpie.sample(
+        compiled, draws=draws, chains=chains, blocking=False, return_raw_trace=True, **settings
+    )
+    try:
+        results = sampler.wait()
+    except BaseException:
+        sampler.cancel()
+        raise
+    draw_batches, stat_batches = results.get_arrow_trace()
+    if len(draw_batches) != chains:
+        raise KeyboardInterrupt(
+            f"sampling stopped early: {len(draw_batches)} chains instead of {chains}"
+        )
+    import pyarrow
+
+    values: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    n_divergent = 0
+    for draw, stat in zip(draw_batches, stat_batches, strict=True):
+        n_tune = int(pyarrow.array(stat.column("tuning")).to_numpy(False).sum())
+        kept = draw.num_rows - n_tune
+        if kept != draws:
+            raise KeyboardInterrupt(
+                f"sampling stopped early: {kept} draws instead of {draws} in a chain"
+            )
+        kept_draws, kept_stats = draw.slice(n_tune, kept), stat.slice(n_tune, kept)
+        diverging = pyarrow.array(kept_stats.column("diverging")).to_numpy(False)
+        n_divergent += int(np.asarray(diverging, dtype=bool).sum())
+        for name in names:
+            if name not in kept_draws.column_names:
+                raise MilkbayesError(f"the trace has no variable {name!r}")
+            values[name].append(_arrow_values(kept_draws.column(name), kept))
+    return {name: np.stack(chunks) for name, chunks in values.items()}, n_divergent
+
+
+def _arrow_values(column: Any, n_draws: int) -> np.ndarray:
+    """One chain's draws of one variable, shaped ``(draws, *shape)``, as nutpie copies them.
+
+    nutpie stores a vector or array variable as a list column whose field metadata
+    give the shape; this reads it as ``nutpie.sample._add_arrow_data`` does.
+    """
+    import pyarrow
+
+    text = (column.field.metadata or {}).get(b"shape", b"")
+    shape = tuple(int(s) for s in text.decode().split(",")) if text else ()
+    array = pyarrow.array(column)
+    if array.null_count:
+        raise KeyboardInterrupt("sampling stopped early: a draw is missing")
+    if hasattr(array, "flatten"):
+        array = array.flatten()
+    return np.asarray(array.to_numpy(False)).reshape((n_draws, *shape))
 
 
 def sample_complete(
