@@ -431,3 +431,71 @@ def test_default_run_reports_95_percent_credible_intervals(run):
     row = next(p for p in summary["bayes"]["priors"] if p["prior"] == "neutral")
     low, high = summary["bayes"]["freq_vs_bayes"][2]["bayesian_value"]
     assert (row["ci95_low"], row["ci95_high"]) == pytest.approx((low, high))
+
+
+def _without_clock(value):
+    """A summary without what depends on the clock: timings, dates and seconds."""
+    if isinstance(value, dict):
+        return {
+            k: _without_clock(v)
+            for k, v in value.items()
+            if k not in ("timings", "created_at") and not k.endswith("_seconds")
+        }
+    if isinstance(value, list):
+        return [_without_clock(v) for v in value]
+    return value
+
+
+def test_shared_work_gives_the_summary_of_the_serial_run(tiny_bundled_report, tmp_path):
+    """A run that shares its work with a worker process writes the serial run's numbers.
+
+    Reference: the session's serial tiny run of the bundled reconstruction (same
+    settings, same seed). With the worker, the comparison candidate, the sensitivity
+    highlights and the reconstruction ensemble run in whichever process takes them
+    first; every value of summary.json (the clock's aside) must be the same.
+    """
+    import os
+
+    from _small_runs import TINY as SHARED_TINY
+    from milkbayes.errors import DiagnosticsFailedError
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU: no worker process")
+    settings = dataclasses.replace(SHARED_TINY, reloo=False, parallel_worker=True)
+    try:
+        shared = run_reanalysis(None, tmp_path / "report", settings=settings)
+    except DiagnosticsFailedError as failed:
+        shared = failed.result
+    assert shared.summary["sensitivity"] and shared.summary["ensemble"]  # not vacuous
+    assert _without_clock(shared.summary) == _without_clock(tiny_bundled_report.summary)
+
+
+def test_main_process_runs_the_tasks_the_worker_has_not_started(run):
+    """Work sharing: the main process takes the waiting candidates itself, same numbers.
+
+    The worker starts with the first candidate; the second, asked for at once, is
+    still waiting and runs in this process. Both equal a serial ``_candidate_cv``.
+    """
+    from milkbayes.reanalysis.pipeline import _BackgroundWork, _candidate_cv
+
+    study, error = run
+    mcid = error.result.summary["settings"]["mcid"]
+    candidates = (("paired_change", "normal"), ("paired_change", "student_t"))
+    settings = dataclasses.replace(TINY, parallel_worker=True, comparison=candidates)
+    background = _BackgroundWork.start(
+        study, settings, mcid, reference_likelihood="normal", sensitivity=False
+    )
+    if background is None:
+        pytest.skip("one CPU: no worker process")
+    try:
+        shared = background.comparison_result()
+        ran_here = set(background._local)
+    finally:
+        background.close()
+    assert ("cv", candidates[1]) in ran_here and ("cv", candidates[0]) not in ran_here
+    for candidate in candidates:
+        lomo, psis_rows, reason, _ = _candidate_cv(*candidate, study, settings, mcid)
+        got = shared[candidate]
+        assert reason is None and got[2] is None
+        assert got[0].elpd_i == lomo.elpd_i and got[0].elpd == lomo.elpd
+        assert got[1] == psis_rows

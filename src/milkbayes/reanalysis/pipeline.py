@@ -1004,20 +1004,41 @@ def _tie_worker_to_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="milkbayes-parent-watch", daemon=True).start()
 
 
+SENSITIVITY_MODEL = ("paired_change", "normal")
+"""The model the sensitivity highlights refit (prior grid, bias analysis): the worker runs
+them with that comparison candidate, so that one process compiles it."""
+
+
+def _run_tasks(tasks: Sequence[tuple[Callable[..., Any], tuple]]) -> list:
+    """``[work(*args) for work, args in tasks]``: one group of the worker's tasks."""
+    return [work(*args) for work, args in tasks]
+
+
 WORKER_GRACE_SECONDS = 3.0
 """How long a terminated background worker may take to stop before it is killed."""
 
 
 class _BackgroundWork:
-    """Work that does not need the main fits, done in a second process meanwhile.
+    """Work that does not need the main fits, shared between a second process and this one.
 
-    The comparison candidates other than the main fit (compiled and cross-validated)
-    and then the sensitivity highlights (whose prior grid refits ``paired_change``).
-    On a machine with two or more cores, a worker process started before the main fits
-    does them in that order while the main process fits, checks, compares the main fit
-    and draws the figures. The worker is spawned (not forked: numba and nutpie keep
-    threads), uses the same seeds, and so returns exactly the numbers a serial run
-    computes. On Ctrl-C or an error the worker is terminated.
+    The tasks: cross-validating each comparison candidate other than the main fit
+    (one task per candidate: compile, fit, PSIS, refits), the sensitivity highlights
+    (whose prior grid refits ``paired_change``) and, once the headline's posterior
+    exists, the reconstruction ensemble. On a machine with two or more cores a worker
+    process, started before the main fits, takes them one at a time, in that order
+    except that the ensemble (the longest) goes first as soon as it is queued, while
+    the main process fits, checks, compares the main fit and draws the figures.
+
+    The work is shared, not only handed over: when the main process needs a result
+    (:meth:`comparison_result`, :meth:`sensitivity_result`, :meth:`ensemble_result`)
+    it first runs itself, one after the other, the tasks the worker has not started,
+    so that neither core idles while work is queued (on two cores the worker alone
+    was the critical path, and with empty compile caches each candidate is a long
+    numba compilation). A task runs in one process only, with the same function,
+    arguments and seeds wherever it runs, so the report's numbers do not depend on
+    which process computed what (draws do not depend on what a process compiled
+    before: :mod:`milkbayes.engine.compile_cache`). The worker is spawned (not
+    forked: numba and nutpie keep threads). On Ctrl-C or an error it is terminated.
     """
 
     def __init__(
@@ -1039,56 +1060,150 @@ class _BackgroundWork:
             initializer=_tie_worker_to_parent,
             initargs=(os.getpid(),),
         )
-        # one worker: the tasks run in the order submitted, the comparison (needed
-        # first) before the sensitivity highlights
-        self._comparison = (
-            self._pool.submit(_candidates_cv, study, settings, mcid, candidates)
-            if candidates
-            else None
-        )
-        self._sensitivity = (
-            self._pool.submit(_sensitivity_section, study, mcid, settings.sensitivity_fast)
-            if sensitivity
-            else None
-        )
+        # one group of tasks in the worker at a time: what it has not started stays
+        # here, in order, for either process to take. Tasks that fit the same model go
+        # in one group, so that no model is compiled in both processes.
+        self._lock = threading.RLock()
+        self._waiting: dict[tuple, list[tuple[tuple, Callable[..., Any], tuple]]] = {}
+        self._futures: dict[tuple, tuple[Future, int]] = {}
+        self._local: dict[tuple, Any] = {}  # results of the tasks this process ran
+        self._busy = False
+        self._closed = False
+        for candidate in candidates:
+            key = ("cv", candidate)
+            self._waiting[key] = [(key, _candidate_cv, (*candidate, study, settings, mcid))]
+        if sensitivity:
+            # the highlights refit paired_change (normal): with that candidate, if here
+            task = (
+                ("sensitivity",),
+                _sensitivity_section,
+                (study, mcid, settings.sensitivity_fast),
+            )
+            group = self._waiting.get(("cv", SENSITIVITY_MODEL))
+            if group is not None:
+                group.append(task)
+            else:
+                self._waiting[("sensitivity",)] = [task]
         # the ensemble waits for the headline's ABC posterior (submit_ensemble)
         self._ensemble_args = (
             (study, settings, mcid)
             if sensitivity and _ensemble_scenario(study) is not None
             else None
         )
-        self._ensemble = None
-        self._ensemble_lock = threading.Lock()
+        self._feed()
+
+    def _feed(self) -> None:
+        """Hand the worker the first waiting group if it is idle (call with the lock held)."""
+        if self._busy or self._closed or not self._waiting:
+            return
+        group_key = next(iter(self._waiting))
+        tasks = self._waiting.pop(group_key)
+        try:
+            future = self._pool.submit(_run_tasks, [(work, args) for _, work, args in tasks])
+        except RuntimeError:  # the pool was shut down meanwhile (an error or Ctrl-C)
+            self._waiting = {group_key: tasks, **self._waiting}
+            return
+        for index, (key, _, _) in enumerate(tasks):
+            self._futures[key] = (future, index)
+        self._busy = True
+        future.add_done_callback(self._finished)
+
+    def _finished(self, _future: Future) -> None:
+        with self._lock:
+            self._busy = False
+            self._feed()
+
+    def _group_of(self, key: tuple) -> tuple | None:
+        return next(
+            (g for g, tasks in self._waiting.items() if any(k == key for k, _, _ in tasks)), None
+        )
+
+    def _take_waiting(self, keys: Sequence[tuple] | None = None) -> bool:
+        """Run here a group of tasks the worker has not started; False when there is none.
+
+        The group of one of ``keys``; with None, the first waiting.
+        """
+        with self._lock:
+            if self._closed:
+                return False
+            groups = [self._group_of(k) for k in keys] if keys is not None else list(self._waiting)
+            group_key = next((g for g in groups if g is not None), None)
+            if group_key is None:
+                return False
+            tasks = self._waiting.pop(group_key)
+        for key, work, args in tasks:
+            self._local[key] = work(*args)
+        return True
+
+    def _results(self, keys: Sequence[tuple]) -> dict[tuple, Any]:
+        """The results of ``keys``, sharing the work with the worker.
+
+        The groups of ``keys`` the worker has not started run here; then, while it is
+        still busy with one of them, this process runs other waiting groups rather
+        than wait idle; then it waits.
+        """
+        while self._take_waiting(keys):
+            pass
+
+        def worker_busy() -> bool:
+            return any(not self._futures[k][0].done() for k in keys if k in self._futures)
+
+        while worker_busy() and self._take_waiting():
+            pass
+        return {
+            k: self._local[k]
+            if k in self._local
+            else self._futures[k][0].result()[self._futures[k][1]]
+            for k in keys
+        }
 
     def submit_ensemble(self, posterior) -> None:
         """Queue the ensemble, its members taken from ``posterior`` (once; thread-safe).
 
-        Called when the headline's posterior is ready, from the headline's thread;
-        the worker runs it after the comparison and the sensitivity highlights.
+        Called when the headline's posterior is ready, from the headline's thread. It
+        goes first in the queue: it is the longest task, and the shortest ones are
+        best left for the end, when either process may take them.
         """
-        with self._ensemble_lock:
-            if self._ensemble_args is None or self._ensemble is not None:
+        with self._lock:
+            key = ("ensemble",)
+            if (
+                self._ensemble_args is None
+                or self._closed
+                or key in self._waiting
+                or key in self._futures
+                or key in self._local
+            ):
                 return
-            self._ensemble = self._pool.submit(_ensemble_result, *self._ensemble_args, posterior)
+            task = (key, _ensemble_result, (*self._ensemble_args, posterior))
+            self._waiting = {key: [task], **self._waiting}
+            self._feed()
 
     def comparison_result(self) -> dict:
-        """``_candidates_cv``'s result for :attr:`candidates` (waits for the worker)."""
-        return self._comparison.result() if self._comparison is not None else {}
+        """``_candidate_cv``'s result by candidate of :attr:`candidates`."""
+        keys = [("cv", candidate) for candidate in self.candidates]
+        return {key[1]: value for key, value in self._results(keys).items()}
 
     def sensitivity_result(self) -> tuple[list | None, dict]:
-        """``_sensitivity_section``'s result (waits for the worker)."""
-        return self._sensitivity.result()
+        """``_sensitivity_section``'s result."""
+        return self._results([("sensitivity",)])[("sensitivity",)]
 
     def ensemble_result(self, posterior=None) -> dict | None:
-        """``_ensemble_result``'s result (waits for the worker); None when there is none.
+        """``_ensemble_result``'s result; None when there is none.
 
-        ``posterior`` is submitted first if the headline's callback has not done so.
+        ``posterior`` is queued first if the headline's callback has not done so.
         """
         if posterior is not None:
             self.submit_ensemble(posterior)
-        return self._ensemble.result() if self._ensemble is not None else None
+        with self._lock:
+            queued = any(("ensemble",) in d for d in (self._waiting, self._futures, self._local))
+        if not queued:
+            return None
+        return self._results([("ensemble",)])[("ensemble",)]
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._waiting.clear()
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
