@@ -615,3 +615,22 @@ def test_saved_long_format_run_labels_its_observations(bundled_study, tmp_path):
             node["time"].values, np.where(long["time"] == 1, "post", "pre")
         )
     assert "prior_effect_sigma" in tree["constant_data"]
+
+
+@pytest.mark.parametrize("ci_prob", [0.95, 0.8])
+def test_equal_tailed_interval_is_the_one_of_arviz_summary(paired_fit, ci_prob):
+    """The summary's interval: the ``eti`` columns of ``arviz.summary``, to the last bit."""
+    import arviz as az
+
+    effect = paired_fit.summary["effect_variable"]
+    table = az.summary(
+        paired_fit.tree,
+        var_names=[effect],
+        kind="stats",
+        ci_prob=ci_prob,
+        ci_kind="eti",
+        round_to="none",
+    )
+    level = f"{ci_prob * 100:g}"
+    expected = (table.loc[effect, f"eti{level}_lb"], table.loc[effect, f"eti{level}_ub"])
+    assert fitmod._equal_tailed(paired_fit.tree, effect, ci_prob) == tuple(map(float, expected))
