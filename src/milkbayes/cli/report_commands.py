@@ -198,6 +198,7 @@ def reanalyze(
                 "effect_median": summary["bayes"]["effect_median"],
                 "priors": summary["bayes"]["priors"],
                 "published_facts": summary.get("published_facts"),
+                "trend_stage": summary["settings"].get("trend_stage"),
                 "ensemble": _ensemble_json(summary.get("ensemble")),
                 "timings": result.timings,
             }

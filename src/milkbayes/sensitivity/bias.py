@@ -49,6 +49,7 @@ __all__ = [
     "rtm_prior",
     "stage_trend_prior",
     "tipping_points",
+    "with_stage_trend",
 ]
 
 
@@ -296,14 +297,10 @@ def rtm_prior(
     """
     pre = np.asarray(pre, dtype=float).ravel()
     post = np.asarray(post, dtype=float).ravel()
-    require(
-        pre.size == post.size and pre.size >= 3,
-        "the regression-to-the-mean term needs at least 3 pairs of pre and post",
-    )
-    require(
-        bool(np.all(np.isfinite(pre)) and np.all(np.isfinite(post))),
-        "pre and post must be finite",
-    )
+    if not (pre.size == post.size and pre.size >= 3):
+        raise PriorError("the regression-to-the-mean term needs at least 3 pairs of pre and post")
+    if not (np.all(np.isfinite(pre)) and np.all(np.isfinite(post))):
+        raise PriorError("the regression-to-the-mean term needs finite pre and post values")
     require(0.0 <= p_selected <= 1.0, f"p_selected must lie in [0, 1], got {p_selected!r}")
     require(
         0.0 < selected_share <= 1.0, f"selected_share must lie in (0, 1], got {selected_share!r}"
@@ -488,6 +485,43 @@ def nonmassage_prior(study, stage: str | None = "auto") -> NonMassagePrior:
     return NonMassagePrior(stage=resolved, trend=trend, rtm=rtm, combined=combined)
 
 
+def with_stage_trend(prior_set, study, stage: str | None):
+    """``prior_set`` with its natural-trend prior set to :func:`nonmassage_prior`'s.
+
+    For a model with a trend parameter (``trend_mu``, ``trend_sigma``: ``two_arm``,
+    whose control arm measures the change without massage, enrolled the same way, so
+    natural trend and regression to the mean together). ``none`` (or ``auto`` for
+    data without a stated stage) returns ``prior_set`` unchanged.
+
+    Raises
+    ------
+    PriorError
+        A stage for a model without a trend parameter: one group cannot separate the
+        trend from the effect, so its stage-indexed prior enters through the bias
+        analysis (``sensitivity bias --stage``, ``reanalyze --stage``) instead.
+    """
+    from dataclasses import replace
+
+    nonmassage = nonmassage_prior(study, stage)
+    if nonmassage.stage is None:
+        return prior_set
+    if not {"trend_mu", "trend_sigma"} <= set(prior_set.values):
+        raise PriorError(
+            f"--stage: model {prior_set.model_name or '?'} has no natural-trend parameter "
+            "(one group cannot separate the trend from the effect); the stage's trend "
+            "enters through 'milkbayes sensitivity bias --stage' and 'milkbayes "
+            "reanalyze --stage'"
+        )
+    combined = nonmassage.combined
+    return replace(
+        prior_set,
+        values=dict(prior_set.values)
+        | {"trend_mu": float(combined.mean), "trend_sigma": float(combined.sd)},
+        rationale=f"{prior_set.rationale} Natural trend: {combined.rationale}",
+        settings=dict(prior_set.settings) | {"trend_stage": nonmassage.stage},
+    )
+
+
 def _prob_exceeds(
     effect_draws: np.ndarray, trend_mean: float, trend_sd: float, cut: float
 ) -> float:
@@ -638,7 +672,7 @@ def bias_analysis(
     prob_mcid: float = 0.5,
     sampler: SamplerOptions = DEFAULT_SAMPLER,
     fit_result=None,
-    stage: str | None = None,
+    stage: str | None = "auto",
 ) -> SensitivityResult:
     """Bias analysis of the single-group design: the natural rise without massage.
 
@@ -663,8 +697,8 @@ def bias_analysis(
         (sourced, scaled by the mean pre volume) plus the regression to the mean of
         :func:`rtm_prior`, instead of :data:`TREND_PRIORS`. ``auto`` is the study's
         own stage (:func:`resolve_stage`: the paper's working mothers were in
-        established lactation, :data:`milkbayes.literature.PAPER_STAGE`); None (the
-        default here) and ``none`` keep :data:`TREND_PRIORS`. A stage is for volumes
+        established lactation, :data:`milkbayes.literature.PAPER_STAGE`; other data
+        state none); None is ``auto``; ``none`` keeps :data:`TREND_PRIORS`. A stage is for volumes
         only; ``trend_mean``/``trend_sd`` still win. The summary then gives both
         parts (``natural_trend_*``, ``rtm_*``) beside their sum (``trend_*``).
 
@@ -691,8 +725,7 @@ def bias_analysis(
     True
     """
     mcid = default_mcid(study) if mcid is None else float(mcid)
-    # None keeps the unsourced default (older callers); "auto" is the study's own stage
-    nonmassage = nonmassage_prior(study, "none" if stage is None else stage)
+    nonmassage = nonmassage_prior(study, stage)
     default_trend = nonmassage.combined
     trend = TrendPrior(
         mean=default_trend.mean if trend_mean is None else float(trend_mean),
@@ -756,7 +789,7 @@ def bias_analysis(
     notes = (
         "A single group measures massage effect + natural trend + regression to the mean; "
         "the data cannot separate them, so the trend's prior passes through unchanged.",
-        f"Trend prior: Normal({trend.mean:g}, {trend.sd:g}) {trend.unit}. {trend.rationale}",
+        f"Trend prior: Normal({trend.mean:.3g}, {trend.sd:.3g}) {trend.unit}. {trend.rationale}",
         _tipping_sentence("P(effect > 0)", prob_positive, tip_positive, trend.unit),
         _tipping_sentence(f"P(effect > MCID = {mcid:g})", prob_mcid, tip_mcid, trend.unit),
     )
