@@ -293,3 +293,17 @@ def test_bad_stage_is_one_line_exit_2_and_nothing_written(arguments, message, tm
     assert code == EXIT_USER_ERROR == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--stage", "late"], "--stage must be one of"),
+        (["--scenario", "score", "--stage", "early"], "for volumes"),
+    ],
+)
+def test_sensitivity_bias_bad_stage_is_one_line_exit_2(arguments, message, capsys):
+    code = main(["sensitivity", "bias", *arguments])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
