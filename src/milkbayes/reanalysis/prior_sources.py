@@ -290,7 +290,7 @@ def prior_source_rows(
             f"; for {PAPER_STAGE} lactation (the paper's working mothers) the literature "
             f"gives Normal({established['mean']:g}, {established['sd'] / level:.1%} of the "
             f"level) ({_cite(references, established['sources'])}; "
-            "milkbayes sensitivity bias --stage established)"
+            "milkbayes reanalyze --stage established, sensitivity bias --stage established)"
         )
     rows.append(
         {
