@@ -24,7 +24,7 @@ import numpy as np
 from milkbayes.reanalysis.settings import REFERENCE_PRIOR
 from milkbayes.storage import figure_bytes
 
-__all__ = ["FIGURE_CAPTIONS", "draw_figures", "forest_figure"]
+__all__ = ["FIGURE_CAPTIONS", "comparison_figure", "draw_figures", "forest_figure"]
 
 FIGURE_CAPTIONS = {
     "data": "Pre and post measurement of every mother (one line each).",
@@ -183,8 +183,17 @@ def draw_figures(
     if posterior_simulated is not None:
         figures["ppc"] = figure_bytes(predictive_figure(*posterior_simulated, kind="posterior"))
     if comparison_rows:
-        figures["compare"] = figure_bytes(_comparison_figure(comparison_rows))
+        figures["compare"] = comparison_figure(comparison_rows)
     return figures
+
+
+def comparison_figure(comparison_rows: Sequence[Any]) -> bytes:
+    """The ``compare`` figure of :func:`draw_figures` alone, as PNG bytes.
+
+    The reanalysis draws the other figures before the comparison is complete (they
+    do not need it) and this one after.
+    """
+    return figure_bytes(_comparison_figure(comparison_rows))
 
 
 def _comparison_figure(comparison_rows: Sequence[Any]) -> Any:

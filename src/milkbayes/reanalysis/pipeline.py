@@ -75,7 +75,7 @@ from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.frequentist.two_arm import two_arm_analysis
 from milkbayes.models.priors import mcid_source
 from milkbayes.models.registry import load_model, predicts
-from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, draw_figures
+from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, comparison_figure, draw_figures
 from milkbayes.reanalysis.headline import headline_posterior, published_facts_section
 from milkbayes.reanalysis.sections import (
     AuditRow,
@@ -1891,6 +1891,10 @@ def _run_into(
                 "diagnostics",
                 lambda: _diagnostics_section(study, fits, settings.reference_prior),
             )
+            # the figures that need no comparison, before this process starts sharing
+            # the worker's queue (_BackgroundWork): its own work first, so that what it
+            # takes from the queue is what the worker has not reached
+            figures = clock.run("figures", lambda: draw_figures(study, fits, simulated, (), mcid))
             candidate_checks: list = []
             comparison, lomo_results = clock.run(
                 "compare",
@@ -1913,9 +1917,10 @@ def _run_into(
             from milkbayes import comparison as compare_module
 
             comparison_rows = compare_module.compare_models(lomo_results) if lomo_results else []
-            figures = clock.run(
-                "figures", lambda: draw_figures(study, fits, simulated, comparison_rows, mcid)
-            )
+            if comparison_rows:
+                figures["compare"] = clock.run(
+                    "figures", lambda: comparison_figure(comparison_rows)
+                )
             # last: in a full run the worker computes it meanwhile (_BackgroundWork)
             if not sensitivity:
                 sens, sens_figures = None, {}
