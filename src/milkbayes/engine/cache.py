@@ -42,10 +42,12 @@ Examples
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -263,7 +265,11 @@ def compiled_model(
         sampled = freeze_dims_and_data(model, data=sorted(design))
     # free variables only: the deterministics are computed after sampling, for all
     # draws at once (milkbayes.engine.deterministics)
-    compiled = compile_pymc_model(sampled, var_names=[rv.name for rv in model.free_RVs])
+    compiled = compile_pymc_model(
+        sampled,
+        var_names=[rv.name for rv in model.free_RVs],
+        record_key=model_record_key(module, key, prior_data(prior)),
+    )
     seconds = time.perf_counter() - start
     entry = CacheEntry(
         compiled=compiled,
@@ -275,6 +281,87 @@ def compiled_model(
         _COMPILATIONS += 1
         entry = _CACHE.setdefault(key, entry)
     return entry, seconds
+
+
+RECORD_CONFIG_FLAGS = (
+    "floatX",
+    "mode",
+    "linker",
+    "optimizer",
+    "optimizer_including",
+    "optimizer_excluding",
+    "optimizer_requiring",
+    "cast_policy",
+    "numba__vectorize_target",
+)
+"""PyTensor settings that shape a compiled graph, and so join :func:`model_record_key`."""
+
+RECORD_PACKAGES = ("pymc", "pytensor", "nutpie", "numba", "llvmlite", "numpy", "scipy")
+"""Packages whose versions join :func:`model_record_key`."""
+
+
+@functools.lru_cache(maxsize=1)
+def _package_digest() -> str:
+    """SHA-256 of every Python source file of milkbayes (relative path and bytes)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def model_record_key(module: ModuleType, key: tuple, prior_values: dict) -> str | None:
+    """The key under which a compiled model is recorded across processes, or None.
+
+    The in-process key (module, likelihood, data shapes, coordinate lengths, outcome
+    kind, design data) identifies a model's graph only while the code that builds it
+    stays the same. Across processes the key adds that code and what compiles it: the
+    bytes of every source file of milkbayes, the versions of :data:`RECORD_PACKAGES`,
+    Python's and the PyTensor settings of :data:`RECORD_CONFIG_FLAGS`, with the names
+    of the prior's values. Any edit of milkbayes thus compiles each model once in full
+    again. A model module outside the milkbayes package (a user's or a test's) gets
+    None: what its ``build`` imports is unknown, so it is always compiled in full (its
+    numba callbacks are still cached, :mod:`milkbayes.engine.compile_cache`).
+
+    Parameters
+    ----------
+    module : module
+        The model module.
+    key : tuple
+        The in-process cache key of :func:`compiled_model`.
+    prior_values : dict
+        The prior's ``pm.Data`` values (only their names join the key).
+
+    Returns
+    -------
+    str or None
+        A SHA-256 hex digest.
+
+    Examples
+    --------
+    >>> import types
+    >>> model_record_key(types.ModuleType("outside"), ("k",), {}) is None
+    True
+    """
+    import platform
+    from importlib.metadata import version
+
+    from pytensor import config
+
+    root = Path(__file__).resolve().parents[1]
+    source = getattr(module, "__file__", None)
+    if not source or not Path(source).resolve().is_relative_to(root):
+        return None
+    parts = (
+        key,
+        tuple(sorted(prior_values)),
+        _package_digest(),
+        tuple((package, version(package)) for package in RECORD_PACKAGES),
+        platform.python_version(),
+        tuple((flag, str(getattr(config, flag, None))) for flag in RECORD_CONFIG_FLAGS),
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 def prepared_model(
