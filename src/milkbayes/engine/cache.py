@@ -28,9 +28,11 @@ another design compiles anew while outcomes, weights and prior values are still
 swapped by ``with_data``.
 
 **Across processes.** :mod:`milkbayes.engine.compile_cache` keeps nutpie's compiled
-callbacks on disk, so a new process that meets a model already compiled on this
-machine skips most of the compilation. Pickling a compiled model is not an
-alternative: it would pickle the user's data with it.
+callbacks on disk, and a record of each compiled model under
+:func:`model_record_key`, so a new process that meets a model already compiled on
+this machine assembles it without compiling anything but its initial-point function.
+Pickling a compiled model is not an alternative: it would pickle the user's data
+with it (the record holds sizes, names and keys, no values).
 
 Examples
 --------

@@ -70,6 +70,26 @@ are compiled uncached). When numba or PyTensor fail to load one of their entries
 anyway, the model is compiled once more with PyTensor's cache off. Each of these is
 said once on stderr.
 
+**Model records.** Even with both callbacks in the cache, a new process still had
+PyTensor build the model's log-density, differentiate it, rewrite both graphs and
+generate their numba source (``nutpie.compile_pymc._make_functions``), only to find
+the machine code in the cache: most of a ``milkbayes fit`` of the flagship. So when
+:func:`compile_pymc_model` is given a ``record_key`` (from
+:func:`milkbayes.engine.cache.model_record_key`, which identifies the model's graph
+by the code that builds it, its shapes and design, and the library versions), a
+model compiled in full leaves a record, ``<base_compiledir>/milkbayes-models/<key>.json``:
+the sizes and layout of the unconstrained vector and of the stored values, which
+transforms apply, each shared variable's ``pm.Data`` name, dtype and shape, and the
+cache keys of its two callbacks; with an HMAC under the secret below. A later
+process assembles the compiled model from the record: the callbacks are loaded from
+numba's cache (a callback's entry holds its whole machine code, the PyTensor
+function it calls linked in, so the function itself is not needed), the shared
+values are the model's own ``pm.Data``, and only nutpie's initial-point function is
+compiled (it depends on the seed). Anything that does not match (no verified record,
+a ``pm.Data`` of another dtype or shape, other free variables or initial-point
+shapes, a callback missing from numba's cache) compiles the model in full, as
+before. The draws are bit-identical either way (``tests/test_model_record.py``).
+
 References
 ----------
 .. [1] nutpie, ``nutpie/compile_pymc.py`` (https://github.com/pymc-devs/nutpie).
