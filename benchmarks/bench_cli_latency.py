@@ -7,7 +7,8 @@ Targets (2 cores, warm caches):
    ``scipy.stats.wilcoxon`` (what a user of SciPy alone waits for);
 2. ``milkbayes fit <model>`` on the bundled data <= 4 s wall, for ``paired_change``
    and ``prepost_hierarchical``: imports, the model from the compile cache
-   (``milkbayes.engine.compile_cache``), sampling (4 x 1,000 + 1,000), posterior
+   (``milkbayes.engine.compile_cache``: assembled from its record, no PyTensor graph
+   work, once a process has compiled it), sampling (4 x 1,000 + 1,000), posterior
    predictive, log-likelihood, diagnostics and the NetCDF write.
 
 Each command runs as a new process (the console script, as a user runs it) with
@@ -56,6 +57,7 @@ STAGES = {
     "nutpie import (ArviZ, matplotlib)": "<module>  nutpie/__init__.py",
     "PyMC graph: logp + gradient, rewrites": "_make_functions",
     "numba callbacks (from the cache)": "_callback",
+    "numba callbacks (model from its record)": "_cached_callback",
     "initial point function": "make_initial_point_fn",
     "sampling (chains + packaging)": "sample_complete",
     "posterior predictive": "add_posterior_predictive",

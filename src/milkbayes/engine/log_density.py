@@ -100,12 +100,16 @@ def _loops_in_python(op: Any) -> bool:
 
     A ``Blockwise`` (an operation batched by broadcasting its core over the leading
     axes, e.g. ``signed_rank``'s ``LogAddExp``) or a ``Scan`` costs a Python call per
-    draw, slower than PyMC's loop over one compiled function.
+    draw, slower than PyMC's loop over one compiled function. A batched identity
+    (``pm.Deterministic``'s ``ViewOp`` wrapper) costs a trivial call and is allowed.
     """
+    from pytensor.compile.ops import ViewOp
     from pytensor.scan.op import Scan
     from pytensor.tensor.blockwise import Blockwise
 
-    return isinstance(op, (Blockwise, Scan))
+    if isinstance(op, Blockwise):
+        return not isinstance(op.core_op, ViewOp)
+    return isinstance(op, Scan)
 
 
 def _batched(tree: xr.DataTree, model: Any, kind: str) -> xr.Dataset:
