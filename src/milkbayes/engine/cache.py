@@ -303,14 +303,19 @@ RECORD_PACKAGES = ("pymc", "pytensor", "nutpie", "numba", "llvmlite", "numpy", "
 
 
 @functools.lru_cache(maxsize=1)
-def _package_digest() -> str:
-    """SHA-256 of every Python source file of milkbayes (relative path and bytes)."""
+def _package_digest() -> str | None:
+    """SHA-256 of every Python source file of milkbayes (relative path and bytes).
+
+    None when the package holds no source file (byte code only): then nothing tells
+    one build of it from another, and no model is recorded.
+    """
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    paths = sorted(root.rglob("*.py"))
+    for path in paths:
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return digest.hexdigest() if paths else None
 
 
 def model_record_key(module: ModuleType, key: tuple, prior_values: dict) -> str | None:
@@ -322,9 +327,10 @@ def model_record_key(module: ModuleType, key: tuple, prior_values: dict) -> str 
     bytes of every source file of milkbayes, the versions of :data:`RECORD_PACKAGES`,
     Python's and the PyTensor settings of :data:`RECORD_CONFIG_FLAGS`, with the names
     of the prior's values. Any edit of milkbayes thus compiles each model once in full
-    again. A model module outside the milkbayes package (a user's or a test's) gets
-    None: what its ``build`` imports is unknown, so it is always compiled in full (its
-    numba callbacks are still cached, :mod:`milkbayes.engine.compile_cache`).
+    again (and a milkbayes without source files records nothing). A model module
+    outside the milkbayes package (a user's or a test's) gets None: what its
+    ``build`` imports is unknown, so it is always compiled in full (its numba
+    callbacks are still cached, :mod:`milkbayes.engine.compile_cache`).
 
     Parameters
     ----------
@@ -355,10 +361,13 @@ def model_record_key(module: ModuleType, key: tuple, prior_values: dict) -> str 
     source = getattr(module, "__file__", None)
     if not source or not Path(source).resolve().is_relative_to(root):
         return None
+    package = _package_digest()
+    if package is None:
+        return None
     parts = (
         key,
         tuple(sorted(prior_values)),
-        _package_digest(),
+        package,
         tuple((package, version(package)) for package in RECORD_PACKAGES),
         platform.python_version(),
         tuple((flag, str(getattr(config, flag, None))) for flag in RECORD_CONFIG_FLAGS),
