@@ -1,0 +1,203 @@
+"""The cost of one log-density gradient of the marginal flagship: nutpie's against Stan's.
+
+``bench_marginal.py`` measures each sampler's time per gradient *inside* its sampler
+(the model's gradient plus the sampler's own work per leapfrog step, and for Stan the
+output of each draw). This script isolates the model's part, the same function in
+both, in a tight loop on one core:
+
+* **nutpie**: the numba ``cfunc`` that milkbayes's compile cache builds for the
+  marginal PyMC model (``bench_marginal.marginal_model``), log density and gradient
+  on the unconstrained space, called from a numba loop (no Python per call);
+* **Stan**: ``stan::model::log_prob_grad<true, true>`` (``propto``, with the
+  Jacobian: what Stan's NUTS calls) of ``prepost_marginal.stan``, translated by
+  httpstan's own ``stanc`` and compiled by ``g++`` against httpstan's Stan headers
+  with httpstan's flags (``-O3``, ``STAN_THREADS``), in a small C++ program that
+  reads the data from JSON and calls it in a loop.
+
+Both at the same point (every unconstrained coordinate 0.1), the loops interleaved
+(nutpie, Stan, nutpie, ...); per-call microseconds of each repetition, and their
+medians. The C++ program is built once (about a minute) into
+``$XDG_CACHE_HOME/milkbayes-bench`` under a hash of the Stan program.
+
+Prints ``RATIO stan_over_nutpie_us_per_model_gradient``. Run:
+``.venv/bin/python benchmarks/bench_gradient_cost.py [--repeats 5] [--calls 200000]``
+(needs the ``bench`` extra, pystan/httpstan, and a C++ compiler).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_marginal as marginal  # noqa: E402 - the marginal model, its data
+import bench_samplers as flagship  # noqa: E402 - the flagship's inputs
+
+HARNESS = r"""
+#include "model.hpp"
+#include <stan/io/json/json_data.hpp>
+#include <stan/model/log_prob_grad.hpp>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+// argv: data.json, calls per repetition, repetitions; prints one line per repetition:
+// microseconds per log_prob_grad call.
+int main(int argc, char** argv) {
+  std::ifstream in(argv[1]);
+  stan::json::json_data data(in);
+  prepost_marginal_model_namespace::prepost_marginal_model model(data, 0, &std::cout);
+  const long calls = std::stol(argv[2]);
+  const int repeats = std::stoi(argv[3]);
+  std::vector<double> x(model.num_params_r(), 0.1);
+  std::vector<int> xi;
+  std::vector<double> g(x.size());
+  double sink = 0;
+  for (int i = 0; i < 10000; ++i) sink += stan::model::log_prob_grad<true, true>(model, x, xi, g);
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (long i = 0; i < calls; ++i)
+      sink += stan::model::log_prob_grad<true, true>(model, x, xi, g);
+    auto t1 = std::chrono::steady_clock::now();
+    std::cout << std::chrono::duration<double>(t1 - t0).count() / calls * 1e6 << "\n";
+  }
+  std::cerr << "n_params " << x.size() << " sink " << sink << "\n";
+  return 0;
+}
+"""
+
+
+def build_stan_harness(data: dict) -> tuple[Path, Path]:
+    """The compiled C++ program and the JSON data file (built once, then cached)."""
+    import httpstan
+
+    package = Path(httpstan.__file__).resolve().parent
+    program = marginal.STAN_FILE.read_text()
+    key = hashlib.sha256((program + HARNESS).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    where = cache / "milkbayes-bench" / f"stan_gradient_{key}"
+    where.mkdir(parents=True, exist_ok=True)
+    data_file = where / "data.json"
+    data_file.write_text(json.dumps(data))
+    binary = where / "harness"
+    if not binary.exists():
+        (where / "prepost_marginal.stan").write_text(program)
+        subprocess.run(
+            [str(package / "stanc"), "prepost_marginal.stan", "--o=model.hpp"],
+            cwd=where,
+            check=True,
+        )
+        (where / "harness.cpp").write_text(HARNESS)
+        flags = [
+            "-O3",
+            "-std=c++17",
+            "-Wno-sign-compare",
+            "-DBOOST_DISABLE_ASSERTS",
+            "-DBOOST_PHOENIX_NO_VARIADIC_EXPRESSION",
+            "-DSTAN_THREADS",
+            "-D_REENTRANT",
+            "-D_GLIBCXX_USE_CXX11_ABI=0",
+        ]
+        print("building the Stan harness (about a minute) ...", flush=True)
+        subprocess.run(
+            [
+                os.environ.get("CXX", "g++"),
+                *flags,
+                "-I.",
+                f"-I{package / 'include'}",
+                "harness.cpp",
+                "-o",
+                "harness",
+                f"-L{package / 'lib'}",
+                "-ltbb",
+                f"-Wl,-rpath,{package / 'lib'}",
+            ],
+            cwd=where,
+            check=True,
+        )
+    return binary, data_file
+
+
+def nutpie_timer(inputs, hyper):
+    """``time(calls) -> microseconds per call`` of the compiled log density and gradient."""
+    import numba
+
+    from milkbayes.engine.compile_cache import compile_pymc_model
+
+    compiled = compile_pymc_model(
+        marginal.marginal_model(inputs, hyper), var_names=list(marginal.FREE)
+    )
+    func = compiled.compiled_logp_func
+    x = np.full(compiled.n_dim, 0.1)
+    grad, logp = np.zeros(compiled.n_dim), np.zeros(1)
+    user_data = compiled.user_data.reshape(1).view(np.uint8)  # the same memory, as bytes
+
+    @numba.njit
+    def loop(calls, x, grad, logp, user_data):
+        n = np.uint64(x.size)
+        sink = 0.0
+        for _ in range(calls):
+            func(n, x.ctypes, grad.ctypes, logp.ctypes, user_data.ctypes)
+            sink += logp[0]
+        return sink
+
+    loop(10_000, x, grad, logp, user_data)  # compile, warm up
+
+    def timed(calls):
+        start = time.perf_counter()
+        loop(calls, x, grad, logp, user_data)
+        return (time.perf_counter() - start) / calls * 1e6
+
+    return timed, compiled.n_dim
+
+
+def main(argv=None) -> int:
+    """Time both gradients, interleaved; print the medians and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=200_000)
+    args = parser.parse_args(argv)
+
+    from milkbayes.datasets import load_bundled
+
+    inputs, _, hyper = flagship.model_inputs(load_bundled("volume_ml"))
+    binary, data_file = build_stan_harness(marginal.marginal_stan_data(inputs, hyper))
+    nutpie_us, n_dim = nutpie_timer(inputs, hyper)
+    times = {"nutpie": [], "stan": []}
+    for _ in range(args.repeats):
+        times["nutpie"].append(nutpie_us(args.calls))
+        out = subprocess.run(
+            [str(binary), str(data_file), str(args.calls), "1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        times["stan"].append(float(out.stdout.split()[0]))
+    print(
+        f"log density + gradient of the marginal flagship ({n_dim} unconstrained parameters), "
+        f"{args.calls} calls x {args.repeats} repetitions, interleaved"
+    )
+    for way, values in times.items():
+        print(
+            f"{way:<7} median {statistics.median(values):.3f} us per call  "
+            f"(repetitions: {', '.join(f'{v:.3f}' for v in values)})"
+        )
+    ratio = statistics.median(times["stan"]) / statistics.median(times["nutpie"])
+    print(f"RATIO stan_over_nutpie_us_per_model_gradient {ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
