@@ -16,10 +16,20 @@ both, in a tight loop on one core:
 
 Both at the same point (every unconstrained coordinate 0.1), the loops interleaved
 (nutpie, Stan, nutpie, ...); per-call microseconds of each repetition, and their
-medians. The C++ program is built once (about a minute) into
+medians. Then the same inside each sampler: one chain (1,000 warm-up + 1,000 draws)
+at a time, each seed by both samplers in turn, chain time over gradient evaluations
+as ``bench_marginal.py`` computes them; the difference from the model's gradient is
+the sampler's own work per leapfrog step (and, for Stan, the output of each draw:
+Stan's warm-up, which writes no draw, is timed too, by :func:`stan_warmup_cost`).
+The whole process, httpstan's chain processes included, runs on one CPU (the last),
+so neither sampler shares a core with its own other chain.
+
+The C++ program is built once (about a minute) into
 ``$XDG_CACHE_HOME/milkbayes-bench`` under a hash of the Stan program.
 
-Prints ``RATIO stan_over_nutpie_us_per_model_gradient``. Run:
+Prints ``RATIO stan_over_nutpie_us_per_model_gradient``,
+``RATIO stan_over_nutpie_us_per_gradient_in_sampler`` and
+``RATIO stan_warmup_over_nutpie_us_per_gradient_in_sampler``. Run:
 ``.venv/bin/python benchmarks/bench_gradient_cost.py [--repeats 5] [--calls 200000]``
 (needs the ``bench`` extra, pystan/httpstan, and a C++ compiler).
 """
@@ -163,12 +173,65 @@ def nutpie_timer(inputs, hyper):
     return timed, compiled.n_dim
 
 
+def stan_warmup_cost(inputs, hyper, target_accept):
+    """``measure(seed) -> microseconds per gradient of Stan's warm-up, no draw written``.
+
+    httpstan writes every kept draw as a JSON message to a socket from inside the
+    chain, on Stan's clock; warm-up draws are not written unless kept. The same seed
+    run twice makes the same trajectory (writing consumes no random numbers): once
+    keeping the warm-up, to count its leapfrog steps, once not, to time it.
+    """
+    import stan
+
+    flagship.without_client_timeout()
+    data = marginal.marginal_stan_data(inputs, hyper)
+    program = marginal.STAN_FILE.read_text()
+
+    def run(seed, keep):
+        posterior = stan.build(program, data=data, random_seed=seed)
+        marginal.empty_fit_cache(posterior.model_name)
+        return posterior.sample(
+            num_chains=1,
+            num_samples=1000,
+            num_warmup=1000,
+            delta=target_accept,
+            save_warmup=keep,
+        )
+
+    def measure(seed):
+        kept = run(seed, True)
+        steps = int(np.asarray(kept["n_leapfrog__"])[:1000].sum())
+        timed = run(seed, False)
+        seconds = marginal.stan_elapsed(timed.stan_outputs[0])["Warm-up"]
+        return 1e6 * seconds / steps
+
+    return measure
+
+
+def in_sampler(inputs, hyper, seeds, target_accept) -> dict[str, list[float]]:
+    """Microseconds per gradient inside each sampler, one chain at a time."""
+    settings = argparse.Namespace(chains=1, draws=1000, target_accept=target_accept)
+    nutpie = marginal.setup_nutpie_marginal(inputs, hyper, settings)
+    stan = marginal.setup_stan_marginal(inputs, hyper, settings)
+    stan_warmup = stan_warmup_cost(inputs, hyper, target_accept)
+    out = {"nutpie": [], "stan": [], "stan warm-up": []}
+    for seed in seeds:
+        out["nutpie"].append(nutpie(seed)["us_per_gradient"])
+        out["stan"].append(stan(seed)["us_per_gradient"])
+        out["stan warm-up"].append(stan_warmup(seed))
+    return out
+
+
 def main(argv=None) -> int:
-    """Time both gradients, interleaved; print the medians and the ratio."""
+    """Time both gradients, interleaved; print the medians and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument("--seeds", default="1,2,3,4,5", help="in-sampler chains")
+    parser.add_argument("--target-accept", type=float, default=0.9)
     args = parser.parse_args(argv)
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})  # before httpstan forks its chain processes
 
     from milkbayes.datasets import load_bundled
 
@@ -191,11 +254,29 @@ def main(argv=None) -> int:
     )
     for way, values in times.items():
         print(
-            f"{way:<7} median {statistics.median(values):.3f} us per call  "
+            f"{way:<13} median {statistics.median(values):.3f} us per call  "
             f"(repetitions: {', '.join(f'{v:.3f}' for v in values)})"
         )
     ratio = statistics.median(times["stan"]) / statistics.median(times["nutpie"])
     print(f"RATIO stan_over_nutpie_us_per_model_gradient {ratio:.2f}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    sampler = in_sampler(inputs, hyper, seeds, args.target_accept)
+    print(
+        f"inside the sampler, one chain of 1,000 + 1,000 at a time on CPU {cpu}, seeds {seeds} "
+        "(nutpie: all its steps; Stan: its sampling phase, and its warm-up, when no "
+        "draw is written)"
+    )
+    for way, values in sampler.items():
+        model = statistics.median(times[way.split()[0]])
+        print(
+            f"{way:<13} median {statistics.median(values):.3f} us per gradient "
+            f"(model {model:.3f}, sampler's own work {statistics.median(values) - model:.3f}; "
+            f"seeds: {', '.join(f'{v:.2f}' for v in values)})"
+        )
+    ratio = statistics.median(sampler["stan"]) / statistics.median(sampler["nutpie"])
+    print(f"RATIO stan_over_nutpie_us_per_gradient_in_sampler {ratio:.2f}")
+    ratio = statistics.median(sampler["stan warm-up"]) / statistics.median(sampler["nutpie"])
+    print(f"RATIO stan_warmup_over_nutpie_us_per_gradient_in_sampler {ratio:.2f}")
     return 0
 
 
