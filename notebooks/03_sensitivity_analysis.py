@@ -197,6 +197,13 @@ published.table
 #
 # * P(massage effect > 0) falls below 0.95, or
 # * P(massage effect > MCID) falls below 0.5.
+#
+# The prior on the change without massage is, by default, that of the paper's stage
+# of lactation (established: no natural trend on average, Kent et al. 2006) plus a
+# regression-to-the-mean term worked out from the data (0 under the paper's
+# consecutive sampling, a closed form had the mothers been enrolled for low output;
+# `sensitivity.bias.nonmassage_prior`); `stage="none"` gives the older, unsourced
+# Normal(3, 3) ml, and `trend_mean`/`trend_sd` set your own.
 
 # %%
 bias = sensitivity.bias_analysis(study, mcid=MCID, sampler=SAMPLER)

@@ -36,6 +36,8 @@ def test_report_renders_where_the_priors_come_from_with_each_source(tiny_bundled
         "literature",
         "MCID",
         "natural trend",
+        "regression to the mean",
+        "change without massage (bias analysis)",
     ]
     references = load_references()
     cited = {
@@ -55,7 +57,7 @@ def test_report_renders_where_the_priors_come_from_with_each_source(tiny_bundled
             assert source in page
         for citation in cited:  # the MCID's and the natural trend's, from the literature
             assert citation.replace("&", "&amp;") in page or citation in page
-        assert "16.6% of the" in page  # Kent's coefficient of variation of one feed
+        assert "16.6 % of the level" in page  # Kent's coefficient of variation of one feed
     # the MCID row: half the SD of one feed (Kent et al. 2006: 12.6 g), its source as in
     # the Bayesian section's MCID line (one owner: models.priors.mcid_source)
     mcid_row = next(r for r in sources["rows"] if r["name"] == "MCID")

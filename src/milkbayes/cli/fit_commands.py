@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from milkbayes.cli.data_options import DataOptions, data_options, flag
+from milkbayes.cli.data_options import DataOptions, choice, data_options, flag
 from milkbayes.errors import EXIT_DIAGNOSTICS_FAILED, MilkbayesError
 
 _PRIOR_HELP = (
@@ -258,6 +258,15 @@ def fit_command(
     force: bool = flag("--force", "Replace an existing run folder."),
     strict: bool = flag("--strict", _STRICT_HELP),
     as_json: bool = flag("--json", _JSON_HELP),
+    stage: str = choice(
+        "none",
+        "--stage",
+        "Stage of lactation of the natural-trend prior (two_arm only: its 'trend', the "
+        "control arm's change): the stage's trend plus a regression-to-the-mean term "
+        "from the data. none: the model's default (Normal(0, 4 MCIDs)). The one-group "
+        "models have no trend parameter: use 'sensitivity bias --stage'.",
+        ("none", "auto", "early", "established"),
+    ),
 ) -> None:
     """Fit a Bayesian model with nutpie and save the run (NetCDF + provenance)."""
     from milkbayes.engine.fit import (
@@ -281,6 +290,10 @@ def fit_command(
     study = options.load()
     likelihood = resolve_likelihood(module, likelihood)
     prior_set = resolve_prior(prior, study, module.NAME)
+    if stage != "none":
+        from milkbayes.sensitivity.bias import with_stage_trend
+
+        prior_set = with_stage_trend(prior_set, study, stage)
     run_dir = (
         out if out is not None else _default_out(module.NAME, likelihood, str(prior_set.name), seed)
     )

@@ -113,6 +113,15 @@ def reanalyze(
         "default 0.95). The frequentist intervals and the published-facts headline stay "
         "at 95 % and say so."
     ),
+    stage: str = choice(
+        "auto",
+        "--stage",
+        "Stage of lactation of the bias analysis's prior on the change without massage: "
+        "the stage's natural trend (sourced) plus a regression-to-the-mean term from the "
+        "data. auto: the study's own (the paper's working mothers: established; other "
+        "data: none); none: the unsourced default Normal(3, 3) ml. Volumes only.",
+        ("auto", "early", "established", "none"),
+    ),
 ) -> None:
     """Run the whole analysis on the bundled data or yours, and write the HTML report."""
     from dataclasses import replace
@@ -137,11 +146,15 @@ def reanalyze(
         draws=settings.draws if draws is None else draws,
         reference_prior=prior.lower(),
         ci_prob=ci_prob,
+        trend_stage=stage,
     )
     check_sampler_settings(
         draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=seed
     )
     study = options.load()
+    from milkbayes.sensitivity.bias import resolve_stage
+
+    resolve_stage(study, stage)  # a stage for a score: one line, exit 2, before any work
     if mcid is not None:
         from milkbayes.models.priors import resolve_mcid
 
@@ -185,6 +198,7 @@ def reanalyze(
                 "effect_median": summary["bayes"]["effect_median"],
                 "priors": summary["bayes"]["priors"],
                 "published_facts": summary.get("published_facts"),
+                "trend_stage": summary["settings"].get("trend_stage"),
                 "ensemble": _ensemble_json(summary.get("ensemble")),
                 "timings": result.timings,
             }

@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from milkbayes.cli.data_options import DataOptions, data_options, flag
+from milkbayes.cli.data_options import DataOptions, choice, data_options, flag
 from milkbayes.errors import MilkbayesError
 
 sensitivity_app = typer.Typer(
@@ -459,11 +459,14 @@ def bias_command(
         None, "--trend-mean", help="Prior mean of the natural change without massage."
     ),
     trend_sd: float = typer.Option(None, "--trend-sd", help="Its prior sd (>= 0)."),
-    stage: str = typer.Option(
-        None,
+    stage: str = choice(
+        "auto",
         "--stage",
-        help="Stage of lactation for a sourced trend prior: early or established "
-        "(the paper's working mothers: established).",
+        "Stage of lactation of the prior on the change without massage: the stage's "
+        "natural trend (sourced) plus a regression-to-the-mean term from the data. auto: "
+        "the study's own (the paper's working mothers: established; other data: none); "
+        "none: the unsourced default Normal(3, 3) ml. Volumes only.",
+        ("auto", "early", "established", "none"),
     ),
     prob_positive: float = typer.Option(
         0.95, "--prob-positive", help="Threshold on P(effect > 0)."

@@ -1047,7 +1047,13 @@ class _BackgroundWork:
             else None
         )
         self._sensitivity = (
-            self._pool.submit(_sensitivity_section, study, mcid, settings.sensitivity_fast)
+            self._pool.submit(
+                _sensitivity_section,
+                study,
+                mcid,
+                settings.sensitivity_fast,
+                settings.trend_stage,
+            )
             if sensitivity
             else None
         )
@@ -1316,14 +1322,14 @@ def _refit_note(lomo) -> str:
 
 
 def _sensitivity_section(
-    study, mcid: float, fast: bool
+    study, mcid: float, fast: bool, stage: str = "auto"
 ) -> tuple[tuple[SensitivityItem, ...], dict[str, bytes]]:
     """The sensitivity highlights and their figures (PNG bytes by figure name)."""
     from milkbayes import sensitivity
     from milkbayes.storage import figure_bytes
 
     items, figures = [], {}
-    for result in sensitivity.highlights(study, mcid=mcid, fast=fast):
+    for result in sensitivity.highlights(study, mcid=mcid, fast=fast, stage=stage):
         figure_name = f"sensitivity_{result.name}"
         figures[figure_name] = figure_bytes(result.figure)
         items.append(
@@ -1373,11 +1379,18 @@ def _queue_ensemble(background: _BackgroundWork, done: Future, fast: bool) -> No
 
 
 def _prior_sources_section(
-    study, bayes: BayesSection, fits: Mapping[str, Any], posterior, fast: bool
+    study,
+    bayes: BayesSection,
+    fits: Mapping[str, Any],
+    posterior,
+    fast: bool,
+    stage: str = "auto",
+    bias_shown: bool = True,
 ) -> PriorSourcesSection:
     """Where the priors come from; with the headline's posterior, the paper added as a study."""
     from milkbayes.models.priors import LITERATURE
     from milkbayes.reanalysis.prior_sources import paper_update, prior_source_rows
+    from milkbayes.sensitivity.bias import nonmassage_prior
 
     literature, reason = _literature_prior_or_reason(study, bayes.model)
     fitted = fits.get(LITERATURE)
@@ -1388,6 +1401,8 @@ def _prior_sources_section(
         literature=fitted.prior if fitted is not None else literature,
         literature_note=reason,
         mcid_source=mcid_source(study, bayes.mcid),
+        nonmassage=nonmassage_prior(study, stage),
+        bias_shown=bias_shown,
     )
     update = None
     if posterior is not None:
@@ -1398,6 +1413,13 @@ def _prior_sources_section(
         literature_note=reason,
         meta_update=update,
     )
+
+
+def _trend_stage(study, settings: ReanalysisSettings) -> str:
+    """The settings' stage of lactation resolved for ``study``: early, established or none."""
+    from milkbayes.sensitivity.bias import resolve_stage
+
+    return resolve_stage(study, settings.trend_stage) or "none"
 
 
 def _ensemble_scenario(study) -> str | None:
@@ -1712,6 +1734,8 @@ def _run_into(
             target, force=force, is_replaceable=report.is_report_folder, what="report"
         ) as temporary:
             settings = for_design(settings, study.design)
+            # checked (a stage for a score is an error) before any work starts
+            settings = replace(settings, trend_stage=_trend_stage(study, settings))
             mcid = _mcid(study, settings)
             rope = settings.rope or (-ROPE_FRACTION_OF_MCID * mcid, ROPE_FRACTION_OF_MCID * mcid)
             two_arm = study.design == "two_arm"
@@ -1798,7 +1822,9 @@ def _run_into(
             else:
                 sens, sens_figures = clock.run(
                     "sensitivity",
-                    lambda: _sensitivity_section(study, mcid, settings.sensitivity_fast),
+                    lambda: _sensitivity_section(
+                        study, mcid, settings.sensitivity_fast, settings.trend_stage
+                    ),
                 )
             # the reconstruction ensemble: after the highlights, in the same stage
             # one posterior: the ensemble's members are the headline's accepted datasets
@@ -1818,7 +1844,15 @@ def _run_into(
             # cheap (no fit): timed with the sensitivity highlights, whose stage it extends
             prior_sources = clock.run(
                 "sensitivity",
-                lambda: _prior_sources_section(study, bayes, fits, posterior, headline_fast),
+                lambda: _prior_sources_section(
+                    study,
+                    bayes,
+                    fits,
+                    posterior,
+                    headline_fast,
+                    settings.trend_stage,
+                    bias_shown=sens is not None,
+                ),
             )
             ensemble = None
             if ensemble_raw is not None:
@@ -1860,6 +1894,7 @@ def _run_into(
                         rope=rope,
                         comparison=settings.comparison,
                         ci_prob=settings.ci_prob,
+                        trend_stage=settings.trend_stage,
                     ),
                 ),
                 data=data,

@@ -186,6 +186,8 @@ def prior_source_rows(
     literature: Any | None,
     literature_note: str,
     mcid_source: str | None = None,
+    nonmassage: Any | None = None,
+    bias_shown: bool = True,
 ) -> tuple[dict[str, str], ...]:
     """One row per prior set, the MCID and the natural-trend prior: what it is, where from.
 
@@ -205,6 +207,17 @@ def prior_source_rows(
         Where the MCID comes from (:func:`milkbayes.models.priors.mcid_source`, which
         also knows a user's or a study description's MCID); default: the source of
         the outcome kind's default MCID.
+    nonmassage : NonMassagePrior, optional
+        The bias analysis's prior on the change without massage
+        (:func:`milkbayes.sensitivity.bias.nonmassage_prior`, the same call as the
+        highlight's). With a stage of lactation it adds the rows ``regression to the
+        mean`` and ``change without massage (bias analysis)``, and the
+        ``natural trend`` row is the stage's; without one (or None) the
+        ``natural trend`` row is the unsourced default, with the literature's value
+        for the paper's stage beside it.
+    bias_shown : bool
+        Whether the report shows the bias highlight (not on two-arm data, whose
+        control arm measures the change without massage).
     """
     from milkbayes.literature import (
         PAPER_STAGE,
@@ -263,6 +276,8 @@ def prior_source_rows(
     # one owner for the MCID's source: models.priors (the value itself: literature)
     source = mcid_source if mcid_source is not None else ANCHORS[kind].mcid_source
     rows.append({"name": "MCID", "what": f"{mcid:.3g} {unit}", "source": source})
+    if nonmassage is not None and nonmassage.rtm is not None:
+        return (*rows, *_nonmassage_rows(nonmassage, references, bias_shown))
     trend = TREND_PRIORS[kind]
     trend_source = (
         "a stated assumption of milkbayes.sensitivity.bias (TREND_PRIORS): "
@@ -275,7 +290,7 @@ def prior_source_rows(
             f"; for {PAPER_STAGE} lactation (the paper's working mothers) the literature "
             f"gives Normal({established['mean']:g}, {established['sd'] / level:.1%} of the "
             f"level) ({_cite(references, established['sources'])}; "
-            "milkbayes sensitivity bias --stage established)"
+            "milkbayes reanalyze --stage established, sensitivity bias --stage established)"
         )
     rows.append(
         {
@@ -285,3 +300,51 @@ def prior_source_rows(
         }
     )
     return tuple(rows)
+
+
+def _nonmassage_rows(
+    nonmassage: Any, references: Mapping[str, Mapping[str, Any]], bias_shown: bool
+) -> tuple[dict[str, str], ...]:
+    """The natural trend of a stage, the regression to the mean and their sum, with sources."""
+    from milkbayes.literature import stage_trend
+
+    trend, rtm, combined = nonmassage.trend, nonmassage.rtm, nonmassage.combined
+    unit = combined.unit
+    sources = stage_trend(nonmassage.stage, 1.0)["sources"]
+    used = (
+        "the prior the bias analysis (sensitivity highlights) subtracts from the observed change"
+        if bias_shown
+        else "not used here: the control arm measures the change without massage, and "
+        "the bias analysis (one group) is not run"
+    )
+    return (
+        {
+            "name": "natural trend",
+            "what": (
+                f"Normal({trend.mean:.2f}, {trend.sd:.2f}) {unit} over the three days "
+                f"({nonmassage.stage} lactation)"
+            ),
+            "source": f"{_cite(references, sources)}: {trend.rationale}",
+        },
+        {
+            "name": "regression to the mean",
+            "what": (
+                f"Normal({rtm.mean:.2f}, {rtm.sd:.2f}) {unit}: 0 or "
+                f"{rtm.if_selected:.2f} {unit}, probability {rtm.p_selected:g} each"
+                if rtm.p_selected == 0.5
+                else f"Normal({rtm.mean:.2f}, {rtm.sd:.2f}) {unit}"
+            ),
+            "source": (
+                "closed form of Barnett, van der Pols & Dobson 2005 on this study's data "
+                f"(milkbayes.sensitivity.bias.rtm_prior): {rtm.rationale}"
+            ),
+        },
+        {
+            "name": "change without massage (bias analysis)",
+            "what": (
+                f"Normal({combined.mean:.2f}, {combined.sd:.2f}) {unit} = natural trend + "
+                "regression to the mean (independent)"
+            ),
+            "source": f"the sum of the two rows above; {used}",
+        },
+    )

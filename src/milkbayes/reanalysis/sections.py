@@ -700,6 +700,10 @@ class RunSettings(_Section):
     ci_prob : float
         Probability of the central credible intervals (keys ``*ci95_*`` keep their
         names in schema 1.x whatever the level).
+    trend_stage : str
+        Stage of lactation of the bias highlight's prior on the change without
+        massage (``early``, ``established``, or ``none`` for the unsourced default);
+        since schema 1.3.
     """
 
     fast: bool
@@ -711,6 +715,7 @@ class RunSettings(_Section):
     rope: tuple[float, float]
     comparison: tuple[tuple[str, str], ...]
     ci_prob: float = 0.95
+    trend_stage: str = "none"
 
 
 @dataclass(frozen=True)

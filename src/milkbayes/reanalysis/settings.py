@@ -127,6 +127,12 @@ class ReanalysisSettings:
         Probability of every central credible interval the reanalysis reports, in
         (0, 1); the summary keys keep their names (``*_ci95_*``, schema 1.x) and
         mean "the central interval at ``ci_prob``".
+    trend_stage : {"auto", "early", "established", "none"}
+        Stage of lactation of the bias highlight's prior on the change without
+        massage (:func:`milkbayes.sensitivity.bias.nonmassage_prior`: the stage's
+        natural trend plus a regression-to-the-mean term); ``auto`` is the study's
+        own (the paper's data: established lactation), ``none`` the unsourced
+        default. See docs/decisions.md.
     """
 
     draws: int
@@ -155,6 +161,7 @@ class ReanalysisSettings:
     ensemble_tune: int = 200
     ensemble_chains: int = 1
     ci_prob: float = 0.95
+    trend_stage: str = "auto"
 
 
 FULL = ReanalysisSettings(

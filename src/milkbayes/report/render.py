@@ -76,12 +76,23 @@ __all__ = [
     "is_report_folder",
 ]
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 """Version of the JSON summary's layout. Bump the major part on any breaking change.
 
 1.2 adds the top-level ``ci_prob``: every ``*ci95_*`` key of the reanalysis is the
 central interval at that probability (the keys keep their 1.x names); a summary
 before 1.2 has none and its intervals are at 0.95.
+
+1.3 adds ``settings.trend_stage`` (``early``, ``established`` or ``none``: the stage of
+lactation of the bias highlight's prior on the change without massage) and, in the
+``bias`` highlight's summary, that prior's two parts beside their sum (``trend_mean``,
+``trend_sd``, as before): ``trend_stage``, ``natural_trend_mean``,
+``natural_trend_sd`` (the stage's natural trend) and, with a stage, ``rtm_mean``,
+``rtm_sd`` (the regression-to-the-mean term), ``rtm_if_selected`` (its size had the
+mothers been enrolled for low output), ``rtm_p_selected`` (that reading's
+probability) and ``rtm_reliability``; ``prior_sources.rows`` then gains the rows
+``regression to the mean`` and ``change without massage (bias analysis)``. All
+optional: older summaries lack them.
 """
 
 REQUIRED_SECTIONS = (

@@ -35,11 +35,21 @@ from milkbayes.sensitivity.common import (
 )
 
 __all__ = [
+    "RTM_P_SELECTED",
+    "RTM_SELECTED_SHARE",
+    "STAGE_CHOICES",
     "TREND_PRIORS",
+    "NonMassagePrior",
+    "RTMTerm",
     "TrendPrior",
     "bias_analysis",
+    "nonmassage_prior",
+    "resolve_stage",
+    "rtm_if_selected",
+    "rtm_prior",
     "stage_trend_prior",
     "tipping_points",
+    "with_stage_trend",
 ]
 
 
@@ -122,6 +132,393 @@ def stage_trend_prior(stage: str, level: float, unit: str = "ml") -> TrendPrior:
         sd=float(numbers["sd"]),
         unit=unit,
         rationale=numbers["rationale"] + f" Level: {level:.3g} {unit} (mean pre volume).",
+    )
+
+
+STAGE_CHOICES = ("auto", "early", "established", "none")
+"""Values of ``--stage``: ``auto`` is the study's own stage (the paper's data:
+:data:`milkbayes.literature.PAPER_STAGE`; other data: none stated), ``none`` the
+unsourced :data:`TREND_PRIORS` default."""
+
+RTM_P_SELECTED = 0.5
+"""Probability that the mothers were, in fact, enrolled for low output.
+
+The paper states consecutive sampling of working mothers and no criterion on the pre
+measurement, which gives no regression to the mean; yet mothers who join a study of
+milk production are plausibly those worried about their supply, and the paper does
+not say how enrolment related to the pre measurement. With nothing to prefer one
+reading, each gets half."""
+
+RTM_SELECTED_SHARE = 0.5
+"""Under the "enrolled for low output" reading, the share of screened mothers enrolled:
+those below the median (a mother worried about her supply is below the typical one)."""
+
+
+@dataclass(frozen=True)
+class RTMTerm:
+    """Normal prior on the regression to the mean over the study, with its derivation.
+
+    Attributes
+    ----------
+    mean, sd : float
+        Of the normal prior, in outcome units (a two-point mixture matched in mean
+        and variance: 0 without selection, ``if_selected`` with it).
+    if_selected : float
+        Expected rise from regression to the mean had the mothers been enrolled
+        below the ``selected_share`` quantile of the screened ones.
+    p_selected, selected_share : float
+        :data:`RTM_P_SELECTED` and :data:`RTM_SELECTED_SHARE` (or the caller's).
+    sd_pre, correlation : float
+        The data's SD of pre and pre-post correlation.
+    sd_pre_population, reliability : float
+        Both corrected for the selection (truncation of pre; Thorndike's case II).
+    unit, rationale : str
+    """
+
+    mean: float
+    sd: float
+    if_selected: float
+    p_selected: float
+    selected_share: float
+    sd_pre: float
+    correlation: float
+    sd_pre_population: float
+    reliability: float
+    unit: str
+    rationale: str
+
+
+def rtm_if_selected(sd_pre: float, reliability: float, share: float) -> float:
+    r"""Expected rise from regression to the mean when enrolling below a cut-off.
+
+    Parameters
+    ----------
+    sd_pre : float
+        SD of the pre measurement among the *screened* mothers, :math:`\sigma_p`.
+    reliability : float
+        Correlation of two measurements of the same mother without intervention,
+        :math:`\rho` (test-retest), in [0, 1].
+    share : float
+        Share of the screened mothers enrolled, :math:`\Phi(a)`, in (0, 1].
+
+    Notes
+    -----
+    With pre and post bivariate normal, equal variances and correlation :math:`\rho`,
+    and enrolment when pre is below :math:`c = \mu + a\sigma_p`,
+
+    .. math:: E[\text{post} - \text{pre} \mid \text{pre} < c]
+              = (1 - \rho)\,(\mu - E[\text{pre} \mid \text{pre} < c])
+              = (1 - \rho)\,\sigma_p\,\varphi(a) / \Phi(a)
+
+    (Barnett, van der Pols & Dobson 2005; the same closed form as
+    :func:`milkbayes.simulate.rtm.expected_rtm_change`, written with :math:`\rho`).
+    ``share = 1`` (no selection) gives 0.
+
+    Examples
+    --------
+    >>> round(rtm_if_selected(4.0, 0.5, 0.5), 4)   # 0.5 * 4 * phi(0) / 0.5
+    1.5958
+    >>> rtm_if_selected(4.0, 0.5, 1.0)
+    0.0
+    """
+    require(math.isfinite(sd_pre) and sd_pre >= 0, f"sd_pre must be >= 0, got {sd_pre!r}")
+    require(0.0 <= reliability <= 1.0, f"reliability must lie in [0, 1], got {reliability!r}")
+    require(0.0 < share <= 1.0, f"share must lie in (0, 1], got {share!r}")
+    if share == 1.0:
+        return 0.0
+    a = stats.norm.ppf(share)
+    return float((1.0 - reliability) * sd_pre * stats.norm.pdf(a) / share)
+
+
+def _truncation_variance_ratio(share: float) -> float:
+    """Var(pre | pre < c) / Var(pre) for a normal pre and ``share = Phi(a)`` enrolled."""
+    if share == 1.0:
+        return 1.0
+    a = stats.norm.ppf(share)
+    mills = stats.norm.pdf(a) / share
+    return float(1.0 - a * mills - mills**2)
+
+
+def rtm_prior(
+    pre,
+    post,
+    *,
+    unit: str = "ml",
+    p_selected: float = RTM_P_SELECTED,
+    selected_share: float = RTM_SELECTED_SHARE,
+) -> RTMTerm:
+    r"""Prior on the regression to the mean in a one-group pre/post study, from its data.
+
+    Parameters
+    ----------
+    pre, post : array_like
+        The enrolled mothers' measurements (at least 3, pre with a spread).
+    unit : str
+    p_selected : float
+        Probability that enrolment selected low pre values (default
+        :data:`RTM_P_SELECTED`).
+    selected_share : float
+        Share enrolled under that reading (default :data:`RTM_SELECTED_SHARE`).
+
+    Returns
+    -------
+    RTMTerm
+
+    Notes
+    -----
+    Without selection on the pre measurement (consecutive sampling, as the paper
+    states) the expected regression to the mean is 0. With enrolment below the
+    ``selected_share`` quantile it is :func:`rtm_if_selected`, whose inputs refer
+    to the screened mothers: the data's SD of pre is divided by the truncated
+    normal's SD ratio :math:`\sqrt{1 - a\lambda - \lambda^2}`,
+    :math:`\lambda = \varphi(a)/\Phi(a)`, and the pre-post correlation :math:`r` is
+    corrected for the same restriction of range (Thorndike's case II,
+    :math:`\rho = rU / \sqrt{1 - r^2 + r^2U^2}`, :math:`U` the SD ratio). The
+    pre-post correlation stands in for the test-retest reliability; varying effects
+    of the massage lower it, so it overstates the regression to the mean (a
+    cautious error). The two readings, 0 with probability ``1 - p_selected`` and
+    ``R`` with ``p_selected``, become the normal with the same mean
+    :math:`pR` and SD :math:`R\sqrt{p(1 - p)}`.
+
+    References
+    ----------
+    Barnett, A. G., van der Pols, J. C., & Dobson, A. J. (2005). Regression to the
+    mean: what it is and how to deal with it. *International Journal of
+    Epidemiology*, 34(1), 215-220.
+    Thorndike, R. L. (1949). *Personnel selection*. Wiley (case II correction).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> true = rng.normal(10.0, 4.0, 24)
+    >>> term = rtm_prior(true + rng.normal(0, 3, 24), true + 5 + rng.normal(0, 3, 24))
+    >>> bool(term.mean == 0.5 * term.if_selected and term.sd == term.mean)
+    True
+    """
+    pre = np.asarray(pre, dtype=float).ravel()
+    post = np.asarray(post, dtype=float).ravel()
+    if not (pre.size == post.size and pre.size >= 3):
+        raise PriorError("the regression-to-the-mean term needs at least 3 pairs of pre and post")
+    if not (np.all(np.isfinite(pre)) and np.all(np.isfinite(post))):
+        raise PriorError("the regression-to-the-mean term needs finite pre and post values")
+    require(0.0 <= p_selected <= 1.0, f"p_selected must lie in [0, 1], got {p_selected!r}")
+    require(
+        0.0 < selected_share <= 1.0, f"selected_share must lie in (0, 1], got {selected_share!r}"
+    )
+    sd_pre = float(np.std(pre, ddof=1))
+    sd_post = float(np.std(post, ddof=1))
+    if not (sd_pre > 0 and sd_post > 0):
+        raise PriorError(
+            "the regression-to-the-mean term needs pre and post measurements that vary "
+            "between mothers"
+        )
+    r = float(np.corrcoef(pre, post)[0, 1])
+    r = min(max(r, 0.0), 1.0)  # a reliability is not negative
+    ratio = 1.0 / math.sqrt(_truncation_variance_ratio(selected_share))
+    sd_population = sd_pre * ratio
+    reliability = r * ratio / math.sqrt(1.0 - r**2 + (r * ratio) ** 2)
+    rise = rtm_if_selected(sd_population, reliability, selected_share)
+    mean = p_selected * rise
+    sd = rise * math.sqrt(p_selected * (1.0 - p_selected))
+    rationale = (
+        "Regression to the mean: none if the mothers were enrolled whatever their output "
+        "(the paper: consecutive sampling, no criterion on the pre measurement); "
+        f"{rise:.2f} {unit} had they been enrolled for low output, below the "
+        f"{100 * selected_share:g} % point of the screened mothers: (1 - rho) x SD(pre) x "
+        "phi(a)/Phi(a) (Barnett et al. 2005), with the data's SD of pre "
+        f"{sd_pre:.2f} and pre-post correlation {r:.2f} corrected for that selection "
+        f"({sd_population:.2f} {unit}, rho = {reliability:.2f}; Thorndike case II). "
+        f"Each reading has probability {1 - p_selected:g} : {p_selected:g}; the normal "
+        f"with the same mean and SD is Normal({mean:.2f}, {sd:.2f}) {unit}."
+    )
+    return RTMTerm(
+        mean=mean,
+        sd=sd,
+        if_selected=rise,
+        p_selected=float(p_selected),
+        selected_share=float(selected_share),
+        sd_pre=sd_pre,
+        correlation=r,
+        sd_pre_population=sd_population,
+        reliability=float(reliability),
+        unit=unit,
+        rationale=rationale,
+    )
+
+
+@dataclass(frozen=True)
+class NonMassagePrior:
+    """The prior on the change without massage: natural trend + regression to the mean.
+
+    Attributes
+    ----------
+    stage : str or None
+        The stage of lactation of the trend; None for the unsourced default.
+    trend : TrendPrior
+        The natural trend (:func:`stage_trend_prior`, or :data:`TREND_PRIORS`
+        without a stage, which stands for both parts).
+    rtm : RTMTerm or None
+        The regression to the mean (:func:`rtm_prior`); None without a stage.
+    combined : TrendPrior
+        The sum of the two independent normals: mean ``trend.mean + rtm.mean``, SD
+        ``sqrt(trend.sd**2 + rtm.sd**2)``; what the bias analysis subtracts.
+    """
+
+    stage: str | None
+    trend: TrendPrior
+    rtm: RTMTerm | None
+    combined: TrendPrior
+
+    def summary(self) -> dict:
+        """The components as flat keys (the bias analysis's summary, the report)."""
+        out = {
+            "trend_stage": self.stage if self.stage is not None else "none",
+            "natural_trend_mean": self.trend.mean,
+            "natural_trend_sd": self.trend.sd,
+        }
+        if self.rtm is not None:
+            out |= {
+                "rtm_mean": self.rtm.mean,
+                "rtm_sd": self.rtm.sd,
+                "rtm_if_selected": self.rtm.if_selected,
+                "rtm_p_selected": self.rtm.p_selected,
+                "rtm_reliability": self.rtm.reliability,
+            }
+        return out
+
+
+def resolve_stage(study, stage: str | None = "auto") -> str | None:
+    """The stage of lactation a trend prior uses: ``early``, ``established`` or None.
+
+    ``auto`` (and None) is the study's own: :data:`milkbayes.literature.PAPER_STAGE`
+    for a volume outcome of the bundled paper's data, None otherwise (no stage
+    stated). ``none`` is None. A stage for an outcome that is not a volume is a
+    :class:`~milkbayes.errors.PriorError` (the literature's trends are volumes).
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> resolve_stage(load_bundled("volume_ml")), resolve_stage(load_bundled("score"))
+    ('established', None)
+    """
+    from milkbayes.literature import PAPER_STAGE
+
+    chosen = "auto" if stage is None else str(stage).lower()
+    if chosen not in STAGE_CHOICES:
+        raise PriorError(f"unknown stage of lactation {stage!r}; known: {', '.join(STAGE_CHOICES)}")
+    volume = study.outcome.kind == "volume"
+    if chosen == "auto":
+        description = getattr(study, "description", None)
+        paper = description is not None and getattr(description, "is_paper", False)
+        return PAPER_STAGE if paper and volume else None
+    if chosen == "none":
+        return None
+    if not volume:
+        raise PriorError(
+            f"--stage sets a trend prior for volumes; the outcome is {study.outcome.kind!r}"
+        )
+    return chosen
+
+
+def default_trend_prior(study) -> TrendPrior:
+    """:data:`TREND_PRIORS` for the study's outcome (scores scaled to their maximum)."""
+    trend = TREND_PRIORS.get(study.outcome.kind, TREND_PRIORS["continuous"])
+    if study.outcome.kind == "score" and study.outcome.max_score:
+        factor = study.outcome.max_score / 10.0
+        trend = TrendPrior(trend.mean * factor, trend.sd * factor, trend.unit, trend.rationale)
+    return trend
+
+
+def nonmassage_prior(study, stage: str | None = "auto") -> NonMassagePrior:
+    r"""The prior on the change without massage that the bias analysis uses: one construction.
+
+    With a stage of lactation (:func:`resolve_stage`), the natural trend of
+    :func:`stage_trend_prior` (scaled by the mean pre volume) plus the
+    regression-to-the-mean term of :func:`rtm_prior` (from the data's pre and post),
+    independent normals, so
+
+    .. math:: T + M \sim N(\mu_T + \mu_M, \sqrt{\sigma_T^2 + \sigma_M^2}).
+
+    Without one, :data:`TREND_PRIORS`, an unsourced assumption standing for both.
+    ``reanalyze --stage``, ``sensitivity bias --stage`` and ``fit two_arm --stage``
+    all call this function.
+
+    Parameters
+    ----------
+    study : milkbayes.data.study.Study
+    stage : {"auto", "early", "established", "none"} or None
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> prior = nonmassage_prior(load_bundled("volume_ml"), "established")
+    >>> prior.trend.mean, bool(prior.rtm.mean > 0)
+    (0.0, True)
+    >>> bool(abs(prior.combined.sd**2 - prior.trend.sd**2 - prior.rtm.sd**2) < 1e-12)
+    True
+    """
+    resolved = resolve_stage(study, stage)
+    if resolved is None:
+        trend = default_trend_prior(study)
+        trend = TrendPrior(trend.mean, trend.sd, study.outcome.unit or trend.unit, trend.rationale)
+        return NonMassagePrior(stage=None, trend=trend, rtm=None, combined=trend)
+    unit = study.outcome.unit or "ml"
+    pre = study.table["pre"].to_numpy(dtype=float)
+    post = study.table["post"].to_numpy(dtype=float)
+    trend = stage_trend_prior(resolved, float(np.mean(pre)), unit)
+    rtm = rtm_prior(pre, post, unit=unit)
+    mean = trend.mean + rtm.mean
+    sd = math.hypot(trend.sd, rtm.sd)
+    combined = TrendPrior(
+        mean=mean,
+        sd=sd,
+        unit=unit,
+        rationale=(
+            f"Change without massage = natural trend ({resolved} lactation) + regression "
+            f"to the mean, independent normals: Normal({trend.mean:.2f}, {trend.sd:.2f}) + "
+            f"Normal({rtm.mean:.2f}, {rtm.sd:.2f}) = Normal({mean:.2f}, {sd:.2f}) {unit}. "
+            f"Trend: {trend.rationale} {rtm.rationale} Practice at expressing and the "
+            "study's own extra expressions are in neither part (no source gives their "
+            "size): the tipping points show how much of them it would take."
+        ),
+    )
+    return NonMassagePrior(stage=resolved, trend=trend, rtm=rtm, combined=combined)
+
+
+def with_stage_trend(prior_set, study, stage: str | None):
+    """``prior_set`` with its natural-trend prior set to :func:`nonmassage_prior`'s.
+
+    For a model with a trend parameter (``trend_mu``, ``trend_sigma``: ``two_arm``,
+    whose control arm measures the change without massage, enrolled the same way, so
+    natural trend and regression to the mean together). ``none`` (or ``auto`` for
+    data without a stated stage) returns ``prior_set`` unchanged.
+
+    Raises
+    ------
+    PriorError
+        A stage for a model without a trend parameter: one group cannot separate the
+        trend from the effect, so its stage-indexed prior enters through the bias
+        analysis (``sensitivity bias --stage``, ``reanalyze --stage``) instead.
+    """
+    from dataclasses import replace
+
+    nonmassage = nonmassage_prior(study, stage)
+    if nonmassage.stage is None:
+        return prior_set
+    if not {"trend_mu", "trend_sigma"} <= set(prior_set.values):
+        raise PriorError(
+            f"--stage: model {prior_set.model_name or '?'} has no natural-trend parameter "
+            "(one group cannot separate the trend from the effect); the stage's trend "
+            "enters through 'milkbayes sensitivity bias --stage' and 'milkbayes "
+            "reanalyze --stage'"
+        )
+    combined = nonmassage.combined
+    return replace(
+        prior_set,
+        values=dict(prior_set.values)
+        | {"trend_mu": float(combined.mean), "trend_sigma": float(combined.sd)},
+        rationale=f"{prior_set.rationale} Natural trend: {combined.rationale}",
+        settings=dict(prior_set.settings) | {"trend_stage": nonmassage.stage},
     )
 
 
@@ -275,7 +672,7 @@ def bias_analysis(
     prob_mcid: float = 0.5,
     sampler: SamplerOptions = DEFAULT_SAMPLER,
     fit_result=None,
-    stage: str | None = None,
+    stage: str | None = "auto",
 ) -> SensitivityResult:
     """Bias analysis of the single-group design: the natural rise without massage.
 
@@ -294,12 +691,16 @@ def bias_analysis(
         The decision thresholds of :func:`tipping_points`.
     fit_result : milkbayes.engine.fit.FitResult, optional
         A fit to reuse instead of fitting again.
-    stage : {"early", "established"}, optional
-        Stage of lactation: the default trend prior comes from
-        :func:`stage_trend_prior` (sourced, scaled by the mean pre volume) instead of
-        :data:`TREND_PRIORS`. Volumes only; ``trend_mean``/``trend_sd`` still win.
-        The paper's working mothers were in established lactation
-        (:data:`milkbayes.literature.PAPER_STAGE`).
+    stage : {"auto", "early", "established", "none"}, optional
+        Stage of lactation: the default prior on the change without massage is
+        :func:`nonmassage_prior`'s, the natural trend of :func:`stage_trend_prior`
+        (sourced, scaled by the mean pre volume) plus the regression to the mean of
+        :func:`rtm_prior`, instead of :data:`TREND_PRIORS`. ``auto`` is the study's
+        own stage (:func:`resolve_stage`: the paper's working mothers were in
+        established lactation, :data:`milkbayes.literature.PAPER_STAGE`; other data
+        state none); None is ``auto``; ``none`` keeps :data:`TREND_PRIORS`. A stage is for volumes
+        only; ``trend_mean``/``trend_sd`` still win. The summary then gives both
+        parts (``natural_trend_*``, ``rtm_*``) beside their sum (``trend_*``).
 
     Returns
     -------
@@ -324,23 +725,8 @@ def bias_analysis(
     True
     """
     mcid = default_mcid(study) if mcid is None else float(mcid)
-    default_trend = TREND_PRIORS.get(study.outcome.kind, TREND_PRIORS["continuous"])
-    if study.outcome.kind == "score" and study.outcome.max_score:
-        factor = study.outcome.max_score / 10.0
-        default_trend = TrendPrior(
-            default_trend.mean * factor,
-            default_trend.sd * factor,
-            default_trend.unit,
-            default_trend.rationale,
-        )
-    if stage is not None:
-        if study.outcome.kind != "volume":
-            raise PriorError(
-                f"--stage sets a trend prior for volumes; the outcome is {study.outcome.kind!r}"
-            )
-        default_trend = stage_trend_prior(
-            stage, float(np.mean(study.table["pre"])), study.outcome.unit or "ml"
-        )
+    nonmassage = nonmassage_prior(study, stage)
+    default_trend = nonmassage.combined
     trend = TrendPrior(
         mean=default_trend.mean if trend_mean is None else float(trend_mean),
         sd=default_trend.sd if trend_sd is None else float(trend_sd),
@@ -397,11 +783,13 @@ def bias_analysis(
         "p_effect_gt_0": _prob_exceeds(draws, trend.mean, trend.sd, 0.0),
         "p_effect_gt_mcid": _prob_exceeds(draws, trend.mean, trend.sd, mcid),
     }
+    if trend_mean is None and trend_sd is None:
+        summary |= nonmassage.summary()  # the two parts of trend_mean / trend_sd
     figure = _bias_figure(table, tip_positive, tip_mcid, trend, mcid, prob_positive, prob_mcid)
     notes = (
         "A single group measures massage effect + natural trend + regression to the mean; "
         "the data cannot separate them, so the trend's prior passes through unchanged.",
-        f"Trend prior: Normal({trend.mean:g}, {trend.sd:g}) {trend.unit}. {trend.rationale}",
+        f"Trend prior: Normal({trend.mean:.3g}, {trend.sd:.3g}) {trend.unit}. {trend.rationale}",
         _tipping_sentence("P(effect > 0)", prob_positive, tip_positive, trend.unit),
         _tipping_sentence(f"P(effect > MCID = {mcid:g})", prob_mcid, tip_mcid, trend.unit),
     )

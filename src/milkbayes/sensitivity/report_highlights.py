@@ -15,7 +15,9 @@ REPORT_SAMPLER = SamplerOptions(draws=300, tune=200, chains=2)
 """The refits of the report's analyses: enough draws for the tail probabilities it prints."""
 
 
-def highlights(study, *, mcid: float | None = None, fast: bool = False) -> list[SensitivityResult]:
+def highlights(
+    study, *, mcid: float | None = None, fast: bool = False, stage: str | None = "auto"
+) -> list[SensitivityResult]:
     """The analyses the HTML report shows: prior grid with BF curve, bias, published p.
 
     Parameters
@@ -25,6 +27,9 @@ def highlights(study, *, mcid: float | None = None, fast: bool = False) -> list[
         Default :func:`default_mcid`.
     fast : bool
         Coarse grids and short runs (for tests and previews).
+    stage : {"auto", "early", "established", "none"}
+        Stage of lactation of the bias analysis's prior on the change without massage
+        (:func:`milkbayes.sensitivity.bias.nonmassage_prior`); ``auto``: the study's.
 
     Returns
     -------
@@ -42,6 +47,6 @@ def highlights(study, *, mcid: float | None = None, fast: bool = False) -> list[
     )
     return [
         prior_grid(study, mcid=mcid, sampler=sampler, **grid_kwargs),
-        bias_analysis(study, mcid=mcid, sampler=sampler),
+        bias_analysis(study, mcid=mcid, sampler=sampler, stage=stage),
         published_p_posterior(n_sim=2000 if fast else 20_000),
     ]
