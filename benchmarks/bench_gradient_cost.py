@@ -9,10 +9,9 @@ both, in a tight loop on one core:
   marginal PyMC model (``bench_marginal.marginal_model``), log density and gradient
   on the unconstrained space, called from a numba loop (no Python per call);
 * **Stan**: ``stan::model::log_prob_grad<true, true>`` (``propto``, with the
-  Jacobian: what Stan's NUTS calls) of ``prepost_marginal.stan``, translated by
-  httpstan's own ``stanc`` and compiled by ``g++`` against httpstan's Stan headers
-  with httpstan's flags (``-O3``, ``STAN_THREADS``), in a small C++ program that
-  reads the data from JSON and calls it in a loop.
+  Jacobian: what Stan's NUTS calls) of ``prepost_marginal.stan``, in a small C++
+  program built with httpstan's ``stanc``, headers and flags
+  (:data:`stan_native.GRADIENT`) that reads the data from JSON and calls it in a loop.
 
 Both at the same point (every unconstrained coordinate 0.1), the loops interleaved
 (nutpie, Stan, nutpie, ...); per-call microseconds of each repetition, and their
@@ -20,16 +19,19 @@ medians. Then the same inside each sampler: one chain (1,000 warm-up + 1,000 dra
 at a time, each seed by both samplers in turn, chain time over gradient evaluations
 as ``bench_marginal.py`` computes them; the difference from the model's gradient is
 the sampler's own work per leapfrog step (and, for Stan, the output of each draw:
-Stan's warm-up, which writes no draw, is timed too, by :func:`stan_warmup_cost`).
+Stan's warm-up, which writes no draw, is timed too, by :func:`stan_warmup_cost`, and
+Stan's sampler called from C++ with the draws kept in memory,
+``bench_marginal.setup_stan_native``).
 The whole process, httpstan's chain processes included, runs on one CPU (the last),
 so neither sampler shares a core with its own other chain.
 
 The C++ program is built once (about a minute) into
-``$XDG_CACHE_HOME/milkbayes-bench`` under a hash of the Stan program.
+``$XDG_CACHE_HOME/milkbayes-bench`` (:func:`stan_native.build`).
 
 Prints ``RATIO stan_over_nutpie_us_per_model_gradient``,
-``RATIO stan_over_nutpie_us_per_gradient_in_sampler`` and
-``RATIO stan_warmup_over_nutpie_us_per_gradient_in_sampler``. Run:
+``RATIO stan_over_nutpie_us_per_gradient_in_sampler``,
+``RATIO stan_warmup_over_nutpie_us_per_gradient_in_sampler`` and
+``RATIO stan_native_over_nutpie_us_per_gradient_in_sampler``. Run:
 ``.venv/bin/python benchmarks/bench_gradient_cost.py [--repeats 5] [--calls 200000]``
 (needs the ``bench`` extra, pystan/httpstan, and a C++ compiler).
 """
@@ -37,8 +39,6 @@ Prints ``RATIO stan_over_nutpie_us_per_model_gradient``,
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import statistics
 import subprocess
@@ -53,91 +53,13 @@ sys.path.insert(0, str(HERE))
 
 import bench_marginal as marginal  # noqa: E402 - the marginal model, its data
 import bench_samplers as flagship  # noqa: E402 - the flagship's inputs
-
-HARNESS = r"""
-#include "model.hpp"
-#include <stan/io/json/json_data.hpp>
-#include <stan/model/log_prob_grad.hpp>
-#include <chrono>
-#include <fstream>
-#include <iostream>
-#include <string>
-
-// argv: data.json, calls per repetition, repetitions; prints one line per repetition:
-// microseconds per log_prob_grad call.
-int main(int argc, char** argv) {
-  std::ifstream in(argv[1]);
-  stan::json::json_data data(in);
-  prepost_marginal_model_namespace::prepost_marginal_model model(data, 0, &std::cout);
-  const long calls = std::stol(argv[2]);
-  const int repeats = std::stoi(argv[3]);
-  std::vector<double> x(model.num_params_r(), 0.1);
-  std::vector<int> xi;
-  std::vector<double> g(x.size());
-  double sink = 0;
-  for (int i = 0; i < 10000; ++i) sink += stan::model::log_prob_grad<true, true>(model, x, xi, g);
-  for (int r = 0; r < repeats; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    for (long i = 0; i < calls; ++i)
-      sink += stan::model::log_prob_grad<true, true>(model, x, xi, g);
-    auto t1 = std::chrono::steady_clock::now();
-    std::cout << std::chrono::duration<double>(t1 - t0).count() / calls * 1e6 << "\n";
-  }
-  std::cerr << "n_params " << x.size() << " sink " << sink << "\n";
-  return 0;
-}
-"""
+import stan_native  # noqa: E402 - Stan's C++ programs
 
 
 def build_stan_harness(data: dict) -> tuple[Path, Path]:
-    """The compiled C++ program and the JSON data file (built once, then cached)."""
-    import httpstan
-
-    package = Path(httpstan.__file__).resolve().parent
-    program = marginal.STAN_FILE.read_text()
-    key = hashlib.sha256((program + HARNESS).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    where = cache / "milkbayes-bench" / f"stan_gradient_{key}"
-    where.mkdir(parents=True, exist_ok=True)
-    data_file = where / "data.json"
-    data_file.write_text(json.dumps(data))
-    binary = where / "harness"
-    if not binary.exists():
-        (where / "prepost_marginal.stan").write_text(program)
-        subprocess.run(
-            [str(package / "stanc"), "prepost_marginal.stan", "--o=model.hpp"],
-            cwd=where,
-            check=True,
-        )
-        (where / "harness.cpp").write_text(HARNESS)
-        flags = [
-            "-O3",
-            "-std=c++17",
-            "-Wno-sign-compare",
-            "-DBOOST_DISABLE_ASSERTS",
-            "-DBOOST_PHOENIX_NO_VARIADIC_EXPRESSION",
-            "-DSTAN_THREADS",
-            "-D_REENTRANT",
-            "-D_GLIBCXX_USE_CXX11_ABI=0",
-        ]
-        print("building the Stan harness (about a minute) ...", flush=True)
-        subprocess.run(
-            [
-                os.environ.get("CXX", "g++"),
-                *flags,
-                "-I.",
-                f"-I{package / 'include'}",
-                "harness.cpp",
-                "-o",
-                "harness",
-                f"-L{package / 'lib'}",
-                "-ltbb",
-                f"-Wl,-rpath,{package / 'lib'}",
-            ],
-            cwd=where,
-            check=True,
-        )
-    return binary, data_file
+    """The compiled gradient-timing program and the JSON data file next to it."""
+    binary = stan_native.build(marginal.STAN_FILE, stan_native.GRADIENT)
+    return binary, stan_native.write_data(binary.parent, data)
 
 
 def nutpie_timer(inputs, hyper):
@@ -200,7 +122,7 @@ def stan_warmup_cost(inputs, hyper, target_accept):
 
     def measure(seed):
         kept = run(seed, True)
-        steps = int(np.asarray(kept["n_leapfrog__"])[:1000].sum())
+        steps = int(np.asarray(kept["n_leapfrog__"]).ravel()[:1000].sum())  # warm-up rows first
         timed = run(seed, False)
         seconds = marginal.stan_elapsed(timed.stan_outputs[0])["Warm-up"]
         return 1e6 * seconds / steps
@@ -214,11 +136,13 @@ def in_sampler(inputs, hyper, seeds, target_accept) -> dict[str, list[float]]:
     nutpie = marginal.setup_nutpie_marginal(inputs, hyper, settings)
     stan = marginal.setup_stan_marginal(inputs, hyper, settings)
     stan_warmup = stan_warmup_cost(inputs, hyper, target_accept)
-    out = {"nutpie": [], "stan": [], "stan warm-up": []}
+    native = marginal.setup_stan_native(inputs, hyper, settings)
+    out = {"nutpie": [], "stan": [], "stan warm-up": [], "stan native": []}
     for seed in seeds:
         out["nutpie"].append(nutpie(seed)["us_per_gradient"])
         out["stan"].append(stan(seed)["us_per_gradient"])
         out["stan warm-up"].append(stan_warmup(seed))
+        out["stan native"].append(native(seed)["us_per_gradient"])
     return out
 
 
@@ -263,8 +187,9 @@ def main(argv=None) -> int:
     sampler = in_sampler(inputs, hyper, seeds, args.target_accept)
     print(
         f"inside the sampler, one chain of 1,000 + 1,000 at a time on CPU {cpu}, seeds {seeds} "
-        "(nutpie: all its steps; Stan: its sampling phase, and its warm-up, when no "
-        "draw is written)"
+        "(nutpie: all its steps; stan: pystan's sampling phase; stan warm-up: pystan's "
+        "warm-up, when no draw is written; stan native: all the steps of Stan's sampler "
+        "called from C++, draws kept in memory)"
     )
     for way, values in sampler.items():
         model = statistics.median(times[way.split()[0]])
@@ -277,6 +202,8 @@ def main(argv=None) -> int:
     print(f"RATIO stan_over_nutpie_us_per_gradient_in_sampler {ratio:.2f}")
     ratio = statistics.median(sampler["stan warm-up"]) / statistics.median(sampler["nutpie"])
     print(f"RATIO stan_warmup_over_nutpie_us_per_gradient_in_sampler {ratio:.2f}")
+    ratio = statistics.median(sampler["stan native"]) / statistics.median(sampler["nutpie"])
+    print(f"RATIO stan_native_over_nutpie_us_per_gradient_in_sampler {ratio:.2f}")
     return 0
 
 

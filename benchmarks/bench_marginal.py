@@ -61,6 +61,7 @@ import argparse
 import math
 import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -385,6 +386,65 @@ def setup_stan_marginal(inputs, hyper, args, stan_file=STAN_FILE):
     return measure
 
 
+def setup_stan_native(inputs, hyper, args, stan_file=STAN_FILE):
+    """The marginal Stan program run by Stan's own sampler without pystan.
+
+    :data:`stan_native.SAMPLER`: ``hmc_nuts_diag_e_adapt`` with httpstan's arguments,
+    the draws kept in memory; two processes of two chains each, at once (as httpstan's
+    two chain processes). The chains' times are the program's clock around each
+    sampler call; the whole call is the wall time of the two processes (start, data,
+    sampling, writing the CSV files).
+    """
+    import tempfile
+
+    import pandas as pd
+    from arviz_base import from_dict
+
+    import stan_native
+
+    binary = stan_native.build(stan_file, stan_native.SAMPLER)
+    scratch = Path(tempfile.mkdtemp(prefix="bench_marginal_stan_"))
+    data = stan_native.write_data(scratch, marginal_stan_data(inputs, hyper))
+    per_process = math.ceil(args.chains / CORES)
+
+    def run(seed, draws):
+        start = time.perf_counter()
+        processes = []
+        for first in range(1, args.chains + 1, per_process):
+            count = min(per_process, args.chains + 1 - first)
+            command = [binary, data, seed, first, count, draws, draws, args.target_accept]
+            command = [str(c) for c in (*command, scratch / "chain_")]
+            processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+        outputs = [p.communicate()[0] for p in processes]
+        seconds = time.perf_counter() - start
+        if any(p.returncode for p in processes):
+            raise RuntimeError(f"the Stan program failed: {outputs}")
+        clocks = [float(line.split()[2]) for out in outputs for line in out.splitlines()]
+        tables = [pd.read_csv(scratch / f"chain_{c}.csv") for c in range(1, args.chains + 1)]
+        return tables, seconds, clocks
+
+    run(10_000, 50)  # untimed: page cache, first start
+
+    def measure(seed):
+        tables, seconds, clocks = run(seed, args.draws)
+        kept = [t.iloc[args.draws :] for t in tables]
+        draws = {}
+        for name in FREE:
+            columns = [c for c in tables[0].columns if c == name or c.startswith(f"{name}.")]
+            values = np.stack([t[columns].to_numpy() for t in kept])  # chain, draw, element
+            draws[name] = values[..., 0] if columns == [name] else values
+        gradients = sum(int(t["n_leapfrog__"].sum()) for t in tables)
+        row = ess_measures(from_dict({"posterior": draws}), names=FREE, draws=args.draws)
+        return row | {
+            "whole_seconds": seconds,
+            "chains_seconds": sum(clocks) / min(args.chains, CORES),
+            "draw_gradients": sum(int(t["n_leapfrog__"].sum()) for t in kept),
+            "us_per_gradient": 1e6 * sum(clocks) / gradients,
+        }
+
+    return measure
+
+
 def pooled(rows: list[dict]) -> tuple[float, float]:
     """Mean of the effect's posterior means over seeds, and its pooled MCSE."""
     k = len(rows)
@@ -402,6 +462,10 @@ NUTPIE_WAYS = {
 has the engine's settings; each is compared with the Stan way of its parameterisation."""
 
 STAN_WAYS = {"stan_marginal": STAN_FILE, "stan_marginal_zerosum": STAN_FILE_ZERO_SUM}
+"""Stan through pystan, per parameterisation."""
+
+NATIVE_WAYS = {"stan_native": STAN_FILE}
+"""Stan's sampler called from C++ without pystan (:mod:`stan_native`)."""
 
 
 def stan_partner(way: str) -> str:
@@ -451,17 +515,26 @@ def print_table(results: dict[str, list[dict]], args, seeds) -> None:
 
 
 def print_ratios(results: dict[str, list[dict]]) -> None:
-    """RATIO lines: each nutpie way against Stan on both time bases, and the decomposition."""
-    for way in (w for w in NUTPIE_WAYS if w in results and stan_partner(w) in results):
-        rows, stan_rows = results[way], results[stan_partner(way)]
+    """RATIO lines: each nutpie way against Stan on both time bases, and the decomposition.
+
+    Each nutpie way against the pystan way of its parameterisation; the engine's way
+    (``nutpie_marginal``) also against Stan without pystan (``stan_native``).
+    """
+    pairs = [(w, stan_partner(w), "stan") for w in NUTPIE_WAYS]
+    pairs.append(("nutpie_marginal", "stan_native", "stan_native"))
+    for way, partner, against in pairs:
+        if way not in results or partner not in results:
+            continue
+        rows, stan_rows = results[way], results[partner]
         prefix = "marginal_nutpie" if way == "nutpie_marginal" else way
+        prefix = f"{prefix}_over_{against}"
         for basis, text in BASES:
             suffix = "" if basis == "chains" else "_whole_call"
             for key, label in (("effect", "effect"), ("min", "min")):
                 ratio = median(rows, f"ess_s_{key}_{basis}") / median(
                     stan_rows, f"ess_s_{key}_{basis}"
                 )
-                print(f"RATIO {prefix}_over_stan{suffix}_ess_per_s_{label} {ratio:.2f}")
+                print(f"RATIO {prefix}{suffix}_ess_per_s_{label} {ratio:.2f}")
             per_seed = [
                 (
                     a[f"ess_s_effect_{basis}"] / b[f"ess_s_effect_{basis}"],
@@ -470,22 +543,24 @@ def print_ratios(results: dict[str, list[dict]]) -> None:
                 for a, b in zip(rows, stan_rows, strict=True)
             ]
             print(
-                f"  {way} / stan per seed, {text} (effect, slowest): "
+                f"  {way} / {partner} per seed, {text} (effect, slowest): "
                 + ", ".join(f"{e:.1f}x/{m:.1f}x" for e, m in per_seed)
             )
         gradient = median(stan_rows, "us_per_gradient") / median(rows, "us_per_gradient")
-        print(f"RATIO {prefix}_over_stan_gradients_per_s {gradient:.2f}")
+        print(f"RATIO {prefix}_gradients_per_s {gradient:.2f}")
         for key, label in (("effect", "effect"), ("min", "min")):
             ratio = median(rows, f"ess_kgrad_{key}") / median(stan_rows, f"ess_kgrad_{key}")
-            print(f"RATIO {prefix}_over_stan_ess_per_gradient_{label} {ratio:.2f}")
+            print(f"RATIO {prefix}_ess_per_gradient_{label} {ratio:.2f}")
         (m1, s1), (m2, s2) = pooled(rows), pooled(stan_rows)
         agree = abs(m1 - m2) < 4 * math.hypot(s1, s2)
         print(
-            f"  {way}: effect agrees with Stan (|diff| < 4 MCSE): {'yes' if agree else 'NO'} "
+            f"  {way}: effect agrees with {partner} (|diff| < 4 MCSE): {'yes' if agree else 'NO'} "
             f"({abs(m1 - m2):.3f} vs {4 * math.hypot(s1, s2):.3f})"
         )
-    if "nutpie_marginal" in results and "stan_marginal" in results:
-        rows, stan_rows = results["nutpie_marginal"], results["stan_marginal"]
+    for partner in ("stan_marginal", "stan_native"):
+        if "nutpie_marginal" not in results or partner not in results:
+            continue
+        rows, stan_rows = results["nutpie_marginal"], results[partner]
         for basis, text in BASES:
             met = all(
                 median(rows, f"ess_s_{k}_{basis}")
@@ -493,7 +568,7 @@ def print_ratios(results: dict[str, list[dict]]) -> None:
                 for k in ("effect", "min")
             )
             print(
-                f"target >= {TARGET_RATIO:g}x Stan (effect and slowest), {text}: "
+                f"target >= {TARGET_RATIO:g}x Stan ({partner}; effect and slowest), {text}: "
                 f"{'met' if met else 'NOT met'}"
             )
     if "nutpie_marginal" in results and "flagship" in results:
@@ -515,12 +590,13 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--ways",
         default="nutpie_marginal,stan_marginal,flagship",
-        help=f"comma-separated, of {', '.join([*NUTPIE_WAYS, *STAN_WAYS, 'flagship'])}",
+        help="comma-separated, of "
+        + ", ".join([*NUTPIE_WAYS, *STAN_WAYS, *NATIVE_WAYS, "flagship"]),
     )
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     ways = args.ways.split(",")
-    unknown = set(ways) - {*NUTPIE_WAYS, *STAN_WAYS, "flagship"}
+    unknown = set(ways) - {*NUTPIE_WAYS, *STAN_WAYS, *NATIVE_WAYS, "flagship"}
     if unknown:
         parser.error(f"unknown ways: {sorted(unknown)}")
 
@@ -538,6 +614,11 @@ def main(argv=None) -> int:
                 measures[way] = setup_stan_marginal(inputs, hyper, args, STAN_WAYS[way])
             except ImportError as error:
                 print(f"{way} not measured: {error} (pip install -e '.[bench]')")
+        elif way in NATIVE_WAYS:
+            try:
+                measures[way] = setup_stan_native(inputs, hyper, args, NATIVE_WAYS[way])
+            except (ImportError, OSError, subprocess.CalledProcessError) as error:
+                print(f"{way} not measured: {error} (needs the bench extra and g++)")
         else:
             measures[way] = setup_flagship(study, args)
     results: dict[str, list[dict]] = {way: [] for way in measures}
