@@ -44,7 +44,9 @@ printed. Ways: ``nutpie_marginal`` (milkbayes's engine settings), the same with
 nutpie's ``draw_diag`` or ``low_rank`` mass-matrix adaptation, the zero-sum
 parameterisation of the subgroup deviations in both samplers
 (``nutpie_marginal_zerosum`` against ``stan_marginal_zerosum``,
-``prepost_marginal_zerosum.stan``), and the flagship as the package fits it
+``prepost_marginal_zerosum.stan``), Stan's own sampler without pystan
+(``stan_native``, :func:`setup_stan_native`: the same chains as pystan's, without
+httpstan's output of every draw), and the flagship as the package fits it
 (non-centred, :func:`milkbayes.engine.fit.fit`, for the gain of the marginalisation
 itself). The posterior mean of ``effect`` must agree with Stan's within 4 Monte Carlo
 standard errors. ``bench_gradient_cost.py`` times the model's gradient alone in both.
