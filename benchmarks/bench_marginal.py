@@ -591,7 +591,7 @@ def main(argv=None) -> int:
     parser.add_argument("--target-accept", type=float, default=0.9, help="both samplers")
     parser.add_argument(
         "--ways",
-        default="nutpie_marginal,stan_marginal,flagship",
+        default="nutpie_marginal,stan_marginal,stan_native,flagship",
         help="comma-separated, of "
         + ", ".join([*NUTPIE_WAYS, *STAN_WAYS, *NATIVE_WAYS, "flagship"]),
     )
