@@ -269,6 +269,8 @@ def setup_nutpie_marginal(inputs, hyper, args, adaptation="diag", zero_sum=False
     def measure(seed):
         clock = ChainClock()
         tree, seconds, chains_wall = sample(seed, args.draws, clock)
+        if len(clock.last) != args.chains or any(c[2] < 2 * args.draws for c in clock.last):
+            raise RuntimeError("nutpie's progress callback missed the end of a chain")
         chain_sum, gradients = clock.totals()
         row = ess_measures(tree, names=FREE, draws=args.draws)
         return row | {
