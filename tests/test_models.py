@@ -214,6 +214,55 @@ def _logp_at(model, point):
     return float(model.compile_logp()(point))
 
 
+@pytest.mark.parametrize("likelihood", ["normal", "student_t"])
+def test_two_arm_pair_density_integrates_the_mothers_level_out(likelihood):
+    """Each mother's log-likelihood is the density of her pair, her level integrated out.
+
+    Normal: the integral over the level of the two normal measurements, by quadrature,
+    and scipy's bivariate normal with covariance sd_mother^2 11' + sigma^2 I.
+    Student-t: scipy's bivariate t with that scale matrix.
+    """
+    study = control_study()
+    model = two_arm.build(
+        two_arm.inputs(study, likelihood),
+        get_prior("neutral", study.outcome, "two_arm"),
+        likelihood,
+    )
+    alpha, gamma, trend, effect, tau, sigma, nu = 11.0, -1.5, 2.5, 5.0, 3.0, 1.7, 4.5
+    point = {
+        "intercept": np.asarray(alpha),
+        "group_difference": np.asarray(gamma),
+        "trend": np.asarray(trend),
+        "effect": np.asarray(effect),
+        "mother_sd_log__": np.asarray(math.log(tau)),
+        "sigma_log__": np.asarray(math.log(sigma)),
+    }
+    if likelihood == "student_t":
+        point["nu_log__"] = np.asarray(math.log(nu))
+    pointwise = model.compile_logp(vars=[model["y_obs"]], sum=False)(point)[0]
+    arm = (study.table["group"] == "massage").to_numpy(dtype=float)
+    pairs = study.table[["pre", "post"]].to_numpy(dtype=float)
+    cov = tau**2 * np.ones((2, 2)) + sigma**2 * np.eye(2)
+    assert pointwise.shape == (study.n,)
+    for i, ((pre, post), g) in enumerate(zip(pairs, arm, strict=True)):
+        mean = np.array([alpha + gamma * g, alpha + gamma * g + trend + effect * g])
+        if likelihood == "student_t":
+            expected = stats.multivariate_t(loc=mean, shape=cov, df=nu).logpdf([pre, post])
+        else:
+            expected = stats.multivariate_normal(mean, cov).logpdf([pre, post])
+
+            def joint(level, pre=pre, post=post, centre=mean[0], shift=mean[1] - mean[0]):
+                return (
+                    stats.norm.pdf(pre, level, sigma)
+                    * stats.norm.pdf(post, level + shift, sigma)
+                    * stats.norm.pdf(level, centre, tau)
+                )
+
+            integral, _ = integrate.quad(joint, mean[0] - 12 * tau, mean[0] + 12 * tau)
+            assert pointwise[i] == pytest.approx(math.log(integral), rel=1e-7)
+        assert pointwise[i] == pytest.approx(expected, rel=1e-9)
+
+
 def test_mother_weight_zero_equals_dropping_her_paired_change():
     study = volume_study()
     prior = get_prior("neutral", study.outcome, "paired_change")
