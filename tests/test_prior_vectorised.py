@@ -89,3 +89,23 @@ def test_a_prior_that_cannot_be_batched_gets_pymcs_loop(monkeypatch):
         a, b = ours[group].to_dataset(), theirs[group].to_dataset()
         for name in b.data_vars:
             np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_a_batched_prior_refused_after_seeding_still_gives_pymcs_draws(monkeypatch):
+    """A batched prior refused after the generators were seeded draws PyMC's values.
+
+    As for ``two_arm``, whose batched graph would loop in Python: PyMC's loop then
+    seeds the generators again and must draw exactly its own values.
+    """
+    from milkbayes.datasets import load_bundled
+    from milkbayes.engine import log_density, predictive
+    from milkbayes.models.registry import load_model
+
+    monkeypatch.setattr(log_density, "_loops_in_python", lambda op: True)
+    module, study = load_model("prepost_hierarchical"), load_bundled()
+    ours = predictive.prior_predictive(module, study, draws=40, seed=9)
+    theirs, _ = _pymcs(module, study, None, 40, 9)
+    for group in theirs.children:
+        a, b = ours[group].to_dataset(), theirs[group].to_dataset()
+        for name in b.data_vars:
+            np.testing.assert_array_equal(a[name].values, b[name].values)
