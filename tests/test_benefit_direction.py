@@ -167,7 +167,7 @@ def test_a_mirrored_dataset_gives_the_mirrored_answers(mirrored_fits):
     assert b["effect_median"] == pytest.approx(-a["effect_median"], abs=0.15)
     # the prior pulls each towards its own benefit side: a sign error would put
     # the mirrored enthusiast on the harm side and move P(benefit) far away
-    assert a["p_benefit"] > 0.8 and b["p_effect_gt_0"] < 0.2
+    assert a["p_benefit"] > 0.7 and b["p_effect_gt_0"] < 0.3
 
 
 def test_a_wrong_direction_in_the_toml_or_the_option_is_one_line_exit_2(tmp_path, capsys):
