@@ -498,7 +498,7 @@ def test_two_arm_models_converge_at_their_full_defaults(data):
 
 
 def test_acupuncture_reanalyze_reports_the_benefit_of_a_fall(acupuncture_summary):
-    """benefit = "decrease" in the study TOML: P(benefit) = P(effect < 0), no milk prior."""
+    """The study TOML says benefit = "decrease": P(benefit) = P(effect < 0), no milk prior."""
     import statsmodels.formula.api as smf
 
     summary, out = acupuncture_summary
@@ -522,7 +522,7 @@ def test_acupuncture_reanalyze_reports_the_benefit_of_a_fall(acupuncture_summary
     ]
     evidence = [r for r in bayes["freq_vs_bayes"] if r["quantity"] == "evidence"]
     assert evidence[0]["bayesian_label"] == "P(benefit) = P(effect < 0)"
-    assert evidence[1]["bayesian_label"] == f"P(benefit > MCID) = P(effect < {-mcid:g})"
+    assert evidence[1]["bayesian_label"] == f"P(benefit > MCID) = P(effect < {-mcid:.3g})"
     sources = summary["prior_sources"]
     assert sources["literature_fitted"] is False
     assert "breast-milk volume after oxytocin massage" in sources["literature_note"]

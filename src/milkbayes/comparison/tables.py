@@ -237,7 +237,7 @@ def benefit_label(benefit: str = "increase", mcid: float | None = None) -> str:
     if benefit == "decrease":
         if mcid is None:
             return "P(benefit) = P(effect < 0)"
-        return f"P(benefit > MCID) = P(effect < {-mcid:g})"
+        return f"P(benefit > MCID) = P(effect < {-mcid:.3g})"
     return "P(effect > 0)" if mcid is None else f"P(effect > MCID = {mcid:g})"
 
 

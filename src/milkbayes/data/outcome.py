@@ -125,10 +125,18 @@ class Outcome:
 
     @property
     def label(self) -> str:
-        """Short human description, e.g. ``'volume (ml)'``."""
+        """Short human description, e.g. ``'volume (ml)'``; a fall as benefit says so.
+
+        Examples
+        --------
+        >>> Outcome("continuous", "points", benefit="decrease").label
+        'continuous (points), lower is better'
+        """
         if self.kind == "score":
-            return f"score (0-{self.max_score})"
-        return f"{self.kind} ({self.unit})" if self.unit else self.kind
+            text = f"score (0-{self.max_score})"
+        else:
+            text = f"{self.kind} ({self.unit})" if self.unit else self.kind
+        return text + (", lower is better" if self.benefit == "decrease" else "")
 
     def to_dict(self) -> dict[str, Any]:
         """The sidecar/JSON form ``{"kind", "unit", "max_score"}`` (+ ``"benefit"`` for a fall).

@@ -1423,6 +1423,7 @@ def _prior_sources_section(
         mcid_source=mcid_source(study, bayes.mcid),
         nonmassage=nonmassage_prior(study, stage),
         bias_shown=bias_shown,
+        benefit=_benefit(study),
     )
     update = None
     if posterior is not None:
