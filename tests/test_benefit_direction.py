@@ -218,3 +218,19 @@ def test_fit_prior_literature_on_a_headache_score_is_one_line_exit_2(capsys):
     assert main([*argv, "--complete-case", "--prior", "literature"]) == 2
     _, err = capsys.readouterr()
     assert len(err.strip().splitlines()) == 1 and "breast-milk volume" in err
+
+
+def test_fit_prints_and_returns_p_benefit_for_a_fall(capsys, tmp_path):
+    import json
+
+    argv = ["fit", "paired_change", "--data", str(SLEEP), "--benefit", "Decrease"]
+    argv += ["--draws", "300", "--tune", "300", "--chains", "2", "--seed", "2", "--mcid", "0.5"]
+    assert main([*argv, "--json", "--out", str(tmp_path / "a")]) in (0, 3)
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["benefit"] == "decrease"
+    # the sleep data rose (9 of 10 patients slept longer): a fall is unlikely
+    assert payload["p_benefit"] == pytest.approx(1.0 - payload["p_effect_gt_0"], abs=1e-12)
+    assert payload["p_benefit"] < 0.05
+    assert main([*argv, "--out", str(tmp_path / "b")]) in (0, 3)
+    out = capsys.readouterr().out
+    assert "P(benefit) = P(effect < 0)" in out and "P(benefit > MCID) = P(effect < -0.5)" in out
