@@ -529,3 +529,5 @@ def test_acupuncture_reanalyze_reports_the_benefit_of_a_fall(acupuncture_summary
     text = (out / "report.md").read_text()
     assert "**Lower is better.**" in text and "P(benefit) = P(effect < 0)" in text
     assert 'id="benefit-direction"' in (out / "report.html").read_text()
+    assert summary["data"]["outcome"]["benefit"] == "decrease"
+    assert "| outcome | continuous (headache score points), lower is better |" in text

@@ -251,11 +251,7 @@ def _data_section(study) -> DataSection:
         source=str(study.source),
         sha256=str(study.sha256),
         n=int(study.n),
-        outcome={
-            "kind": study.outcome.kind,
-            "unit": study.outcome.unit,
-            "max_score": study.outcome.max_score,
-        },
+        outcome=study.outcome.to_dict(),  # + "benefit" when lower is better
         columns=tuple(str(c) for c in study.table.columns),
         dropped_ids=tuple(str(i) for i in study.dropped_ids),
         provenance=_flat_provenance(getattr(study, "provenance", None)),
