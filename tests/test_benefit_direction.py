@@ -234,3 +234,27 @@ def test_fit_prints_and_returns_p_benefit_for_a_fall(capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path / "b")]) in (0, 3)
     out = capsys.readouterr().out
     assert "P(benefit) = P(effect < 0)" in out and "P(benefit > MCID) = P(effect < -0.5)" in out
+
+
+@pytest.mark.slow
+def test_one_group_reanalyze_of_a_fall(tmp_path):
+    """A one-group report with --benefit decrease: P(benefit) beside P(effect > 0)."""
+    import json
+
+    out = tmp_path / "report"
+    argv = ["reanalyze", "--data", str(SLEEP), "--benefit", "decrease", "--fast"]
+    assert main([*argv, "--draws", "150", "--seed", "4", "--out", str(out)]) in (0, 3)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["bayes"]["benefit"] == "decrease"
+    frame = pd.read_csv(SLEEP)
+    # the sleep data rose: under the weak prior a fall (the benefit here) is unlikely,
+    # as the paired t-test's one-sided p (0.0014) says
+    neutral = next(p for p in summary["bayes"]["priors"] if p["prior"] == "neutral")
+    assert neutral["p_benefit"] == pytest.approx(1.0 - neutral["p_gt_0"], abs=1e-12)
+    one_sided = stats.ttest_rel(frame["post"], frame["pre"], alternative="less").pvalue
+    assert one_sided > 0.99 and neutral["p_benefit"] < 0.05
+    labels = [r["bayesian_label"] for r in summary["bayes"]["freq_vs_bayes"]]
+    assert "P(benefit) = P(effect < 0)" in labels
+    text = (out / "report.md").read_text()
+    assert "| outcome | continuous (hours), lower is better |" in text
+    assert text.count("**Lower is better.**") == 2  # the prior table and the highlights
