@@ -236,6 +236,40 @@ def test_fit_prints_and_returns_p_benefit_for_a_fall(capsys, tmp_path):
     assert "P(benefit) = P(effect < 0)" in out and "P(benefit > MCID) = P(effect < -0.5)" in out
 
 
+def test_bias_tipping_points_of_a_fall_match_the_normal_closed_form():
+    from milkbayes.sensitivity.bias import TrendPrior, benefit_side
+
+    m, sd, s, mcid = -10.0, 2.0, 1.5, 4.0
+    draws = stats.norm.ppf((np.arange(20_000) + 0.5) / 20_000, m, sd)  # mu ~ N(m, sd^2)
+    side = benefit_side(draws, TrendPrior(-1.0, s, "points", ""), mcid, 0.95, 0.5)
+    total = np.hypot(sd, s)
+    # P(mu - T < -a) = Phi((t - m - a) / total) = p  =>  t* = m + a + z_p * total
+    assert side["tipping_point_p_benefit"] == pytest.approx(
+        m + stats.norm.ppf(0.95) * total, abs=2e-3
+    )
+    assert side["tipping_point_p_benefit_gt_mcid"] == pytest.approx(m + mcid, abs=2e-3)
+    assert side["p_benefit"] == pytest.approx(stats.norm.cdf((-1.0 - m) / total), abs=1e-4)
+    assert side["p_benefit_gt_mcid"] == pytest.approx(
+        stats.norm.cdf((-1.0 - m - mcid) / total), abs=1e-4
+    )
+    assert side["naive_p_benefit"] == pytest.approx(stats.norm.cdf(-m / sd), abs=1e-4)
+
+
+def test_the_bias_highlight_of_a_fall_speaks_of_a_natural_fall():
+    from milkbayes.report.formatting import sensitivity_sentence
+
+    summary = {
+        "benefit": "decrease",
+        "tipping_point_p_benefit": -6.3,
+        "tipping_point_p_benefit_gt_mcid": 1.0,
+        "prob_positive_threshold": 0.95,
+        "prob_mcid_threshold": 0.5,
+    }
+    text = sensitivity_sentence({"name": "bias", "summary": summary}, "points")
+    assert text.startswith("A natural fall of 6.30 points, with no treatment effect")
+    assert "P(benefit > MCID) is below 0.5 even with no natural fall" in text
+
+
 @pytest.mark.slow
 def test_one_group_reanalyze_of_a_fall(tmp_path):
     """A one-group report with --benefit decrease: P(benefit) beside P(effect > 0)."""
@@ -258,3 +292,8 @@ def test_one_group_reanalyze_of_a_fall(tmp_path):
     text = (out / "report.md").read_text()
     assert "| outcome | continuous (hours), lower is better |" in text
     assert text.count("**Lower is better.**") == 2  # the prior table and the highlights
+    bias = next(item for item in summary["sensitivity"] if item["name"] == "bias")
+    assert bias["summary"]["benefit"] == "decrease"
+    # the data rose, so P(effect < 0) is small before any natural change is assumed
+    assert bias["summary"]["tipping_point_p_benefit"] > 0
+    assert "P(benefit) = P(effect &lt; 0) is below 0.95 even with no natural fall" in text
