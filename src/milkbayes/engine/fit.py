@@ -207,8 +207,14 @@ def resolve_prior(prior: Any, study: Any, model_name: str) -> Any:
     """
     if hasattr(prior, "values") and hasattr(prior, "name"):
         return prior
-    from milkbayes.models.priors import get_prior
+    from milkbayes.models.priors import LITERATURE, get_prior, literature_reason
 
+    if str(prior) == LITERATURE:
+        reason = literature_reason(study)
+        if reason:
+            from milkbayes.errors import PriorError
+
+            raise PriorError(reason)
     return get_prior(prior, study.outcome, model_name)
 
 
@@ -335,7 +341,15 @@ def fit(
         tree = add_posterior_predictive(tree, entry.model, seed)
     step("predictive")
     tree.attrs.update(tree_attrs(module, likelihood, prior_set, seed, study))
-    summary = summarise(tree, module, inputs, prior_set, mcid, ci_prob=ci_prob)
+    summary = summarise(
+        tree,
+        module,
+        inputs,
+        prior_set,
+        mcid,
+        ci_prob=ci_prob,
+        benefit=getattr(getattr(study, "outcome", None), "benefit", "increase"),
+    )
     if design_note is not None:
         summary["design_note"] = design_note
     diagnostics = convergence_report(tree)
@@ -537,8 +551,16 @@ def summarise(
     mcid: float | None,
     *,
     ci_prob: float = 0.95,
+    benefit: str = "increase",
 ) -> dict[str, Any]:
     """The decision quantities of the effect, plus the model's own summary.
+
+    The effect keeps the outcome's own sign (post - pre), so ``p_effect_gt_0`` is
+    P(effect > 0) whatever the direction of benefit. ``benefit`` (``"increase"``
+    or ``"decrease"``, the outcome's) says which side is the benefit:
+    ``p_benefit`` = P(effect > 0) or P(effect < 0), and ``p_benefit_gt_mcid`` =
+    P(effect > MCID) or P(effect < -MCID). For a rise they equal ``p_effect_gt_0``
+    and ``p_effect_gt_mcid``.
 
     Raises
     ------
@@ -574,6 +596,11 @@ def summarise(
     }
     if mcid is not None:
         summary["p_effect_gt_mcid"] = float(np.mean(values > mcid))
+    sign = -1.0 if benefit == "decrease" else 1.0
+    summary["benefit"] = "decrease" if sign < 0 else "increase"
+    summary["p_benefit"] = float(np.mean(sign * values > 0))
+    if mcid is not None:
+        summary["p_benefit_gt_mcid"] = float(np.mean(sign * values > mcid))
     extra = module.extra_summary(tree, inputs, prior)
     clash = sorted(set(extra) & set(summary))
     if clash:
