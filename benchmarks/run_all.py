@@ -14,7 +14,8 @@ What it runs, each as a subprocess so that every timing starts from a cold proce
 3. the other modules' benchmarks (``bench_wilcoxon.py``, ``bench_refit.py``,
    ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_meta_analysis.py``,
    ``bench_sensitivity.py``, ``bench_abc.py``,
-   ``bench_cli_latency.py`` with ``--profile``, ``bench_marginal.py``, when present;
+   ``bench_cli_latency.py`` with ``--profile``, ``bench_marginal.py``,
+   ``bench_gradient_cost.py``, when present;
    ``bench_reanalyze.py`` only with ``--others all``), whose printed output is kept
    verbatim and whose ratio and target lines are collected.
 
@@ -75,6 +76,7 @@ OTHER_BENCHMARKS = (
     "bench_reanalyze.py",
     "bench_cli_latency.py",
     "bench_marginal.py",
+    "bench_gradient_cost.py",
 )
 """Benchmarks written by the module owners; run when present, output kept verbatim."""
 

@@ -495,3 +495,39 @@ def test_two_arm_models_converge_at_their_full_defaults(data):
                 details = [row.detail for row in report.failures]
                 assert report.ok, (model, likelihood, seed, details)
                 assert (report.chains, report.draws) == (4, 1000)
+
+
+def test_acupuncture_reanalyze_reports_the_benefit_of_a_fall(acupuncture_summary):
+    """The study TOML says benefit = "decrease": P(benefit) = P(effect < 0), no milk prior."""
+    import statsmodels.formula.api as smf
+
+    summary, out = acupuncture_summary
+    bayes = summary["bayes"]
+    assert bayes["benefit"] == "decrease"
+    # the effect keeps the paper's sign: acupuncture lowered the score (ANCOVA < 0)
+    ols = smf.ols("pk5 ~ pk1 + group", acupuncture_complete()).fit()
+    assert ols.params["group"] < 0 and bayes["effect_median"] < 0
+    rows = {row["prior"]: row for row in bayes["priors"]}
+    assert list(rows) == ["skeptical", "neutral", "enthusiastic"]  # no literature prior
+    mcid = bayes["mcid"]
+    for row in rows.values():
+        assert row["p_benefit"] == pytest.approx(1.0 - row["p_gt_0"], abs=1e-12)
+        assert row["p_benefit_gt_mcid"] <= row["p_benefit"]
+    # the ANCOVA's one-sided p is about 1e-4: under the weak prior nearly all draws fall
+    assert rows["neutral"]["p_benefit"] > 0.99
+    # the enthusiast is centred on -MCID (in SDs of pre on the prior's scale)
+    assert rows["enthusiastic"]["beliefs"][:2] == [
+        "P(effect < -0.5 SD of pre) = 50.0 %",
+        "P(effect > 0) = 5.0 %",
+    ]
+    evidence = [r for r in bayes["freq_vs_bayes"] if r["quantity"] == "evidence"]
+    assert evidence[0]["bayesian_label"] == "P(benefit) = P(effect < 0)"
+    assert evidence[1]["bayesian_label"] == f"P(benefit > MCID) = P(effect < {-mcid:.3g})"
+    sources = summary["prior_sources"]
+    assert sources["literature_fitted"] is False
+    assert "breast-milk volume after oxytocin massage" in sources["literature_note"]
+    text = (out / "report.md").read_text()
+    assert "**Lower is better.**" in text and "P(benefit) = P(effect < 0)" in text
+    assert 'id="benefit-direction"' in (out / "report.html").read_text()
+    assert summary["data"]["outcome"]["benefit"] == "decrease"
+    assert "| outcome | continuous (headache score points), lower is better |" in text

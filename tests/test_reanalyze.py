@@ -82,12 +82,12 @@ def test_summary_validates_and_marks_user_data_as_measured(run):
     summary = json.loads(error.result.json.read_text(encoding="utf-8"))
     report.validate_summary(summary)
     assert summary["reconstructed"] is False and summary["warning"] is None
-    # the three named priors, then the literature's (volumes in ml have one)
+    # the three named priors only: the literature's is about breast-milk volume, and a
+    # user CSV without a description is a continuous outcome of unknown meaning
     assert [p["prior"] for p in summary["bayes"]["priors"]] == [
         "skeptical",
         "neutral",
         "enthusiastic",
-        "literature",
     ]
     # a user CSV is a continuous outcome: its MCID is half an SD of pre, with its source
     study, _ = run
@@ -98,7 +98,8 @@ def test_summary_validates_and_marks_user_data_as_measured(run):
     assert "(source: half a standard deviation of pre" in line
     # where the priors come from; the paper-as-a-study update only for a reconstruction
     sources = summary["prior_sources"]
-    assert sources["literature_fitted"] is True and sources["meta_update"] is None
+    assert sources["literature_fitted"] is False and sources["meta_update"] is None
+    assert "breast-milk volume after oxytocin massage" in sources["literature_note"]
 
 
 def exact_wilcoxon_p_by_convolution(change: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 r"""The data options every analysis command takes, defined once.
 
 ``--data``, ``--scenario``, ``--study``, ``--kind``, ``--unit``, ``--max-score``,
-``--complete-case``, ``--encoding``, ``--sep``, ``--decimal``, ``--map`` and
+``--benefit``, ``--complete-case``, ``--encoding``, ``--sep``, ``--decimal``, ``--map`` and
 ``--map-level`` mean the same thing, with the same default, in ``reproduce``,
 ``wilcoxon``, ``fit``, ``reanalyze``, ``compare``, ``sensitivity ...`` and
 ``data validate | describe``: a command declares them with :func:`data_options`,
@@ -47,6 +47,7 @@ __all__ = [
 
 SCENARIOS = ("volume_ml", "score")
 KINDS = ("volume", "continuous", "score")
+BENEFITS = ("increase", "decrease")
 
 
 def flag(name: str, help: str, *aliases: str, hidden: bool = False) -> Any:
@@ -128,6 +129,7 @@ class DataOptions:
     decimal: str | None = None
     maps: tuple[str, ...] = field(default=())
     level_maps: tuple[str, ...] = field(default=())
+    benefit: str | None = None
 
     def outcome(self):
         """The ``--kind/--unit/--max-score`` outcome, or None to let the file decide."""
@@ -171,6 +173,11 @@ class DataOptions:
                     f"{', '.join(used)}: options that apply to a FILE (--data FILE), not to "
                     "the bundled data, which declare their own outcome and layout"
                 )
+            if self.benefit not in (None, "increase"):
+                raise MilkbayesError(
+                    "--benefit decrease applies to a FILE (--data FILE): on the bundled "
+                    "data more milk is the benefit"
+                )
             from milkbayes.datasets import load_bundled
 
             return load_bundled(self.scenario.lower())
@@ -184,6 +191,7 @@ class DataOptions:
             columns=parse_column_maps(self.maps),
             levels=parse_level_maps(self.level_maps),
             description=self.study,
+            benefit=self.benefit,
         )
 
 
@@ -197,6 +205,9 @@ _HELP = {
     "kind": "Outcome kind (overrides the study description and the sidecar; default continuous).",
     "unit": "Unit of a volume or continuous outcome, e.g. ml (needs --kind).",
     "max_score": "Maximum of a score outcome: whole numbers 0..max (needs --kind score).",
+    "benefit": "Direction of benefit: increase (default; more is better) or decrease "
+    "(lower is better, e.g. a pain score). Effects keep the data's sign (post - pre); "
+    "the priors and P(benefit) follow this direction. Overrides the study description.",
     "complete_case": "Drop participants with a missing value (and say who) instead of failing.",
     "encoding": "Text encoding of --data (default UTF-8, with or without a byte-order mark).",
     "sep": "Field delimiter of --data (default: detected from the header; 'tab' for tab).",
@@ -232,6 +243,7 @@ def _parameters(data_argument: bool) -> list[inspect.Parameter]:
         option("kind", choice(None, "--kind", _HELP["kind"], KINDS), str | None),
         option("unit", typer.Option(None, "--unit", help=_HELP["unit"]), str | None),
         option("max_score", typer.Option(None, "--max-score", help=_HELP["max_score"]), int | None),
+        option("benefit", choice(None, "--benefit", _HELP["benefit"], BENEFITS), str | None),
         option("complete_case", flag("--complete-case", _HELP["complete_case"]), bool),
         option("encoding", typer.Option(None, "--encoding", help=_HELP["encoding"]), str | None),
         option("sep", typer.Option(None, "--sep", help=_HELP["sep"]), str | None),
@@ -256,7 +268,7 @@ def _parameters(data_argument: bool) -> list[inspect.Parameter]:
 
 
 _NAMES = ("data", "scenario", "study", "kind", "unit", "max_score", "complete_case")
-_NAMES += ("encoding", "sep", "decimal", "maps", "level_maps")
+_NAMES += ("encoding", "sep", "decimal", "maps", "level_maps", "benefit")
 
 
 def data_options(*, data_argument: bool = False):
@@ -310,6 +322,7 @@ def data_options(*, data_argument: bool = False):
                 decimal=values["decimal"],
                 maps=tuple(values["maps"] or ()),
                 level_maps=tuple(values["level_maps"] or ()),
+                benefit=values["benefit"],
             )
             return command(**bound, options=options)
 

@@ -45,6 +45,10 @@ KEY_ORDER = (
 ``--mcid``), ``default_mcid`` and ``default_mcid_source``: the named priors are
 calibrated on the default MCID, so its source is printed even without ``--mcid``."""
 
+BENEFIT_KEYS = ("benefit", "p_benefit", "p_benefit_gt_mcid")
+"""Keys of the direction of benefit (``fit --json`` carries them; the table prints
+them only for a lower-is-better outcome, where they differ from P(effect > ...))."""
+
 
 FIT_PROGRESS_FIRST = 2.0
 """Seconds before (and between) the plain progress lines of ``milkbayes fit``."""
@@ -395,8 +399,18 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
         table.add_row("P(effect > MCID)", "no MCID given (--mcid)")
     else:
         table.add_row(f"P(effect > {summary['mcid']:g})", f"{summary['p_effect_gt_mcid']:.3f}")
+    if summary.get("benefit") == "decrease":
+        # lower is better: the benefit is the fall, on the effect's own (signed) scale
+        table.add_row("P(benefit) = P(effect < 0)", f"{summary['p_benefit']:.3f}")
+        if summary.get("mcid") is not None:
+            table.add_row(
+                f"P(benefit > MCID) = P(effect < {-summary['mcid']:g})",
+                f"{summary['p_benefit_gt_mcid']:.3f}",
+            )
     for key, value in summary.items():
-        if key in KEY_ORDER or key in ("effect_variable", "effect_mean", "effect_unit"):
+        if key in KEY_ORDER or key in BENEFIT_KEYS:
+            continue
+        if key in ("effect_variable", "effect_mean", "effect_unit"):
             continue
         for label, text in _flatten(key, value):
             table.add_row(_literal(label), _literal(text))

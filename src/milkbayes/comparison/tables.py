@@ -39,7 +39,9 @@ def level_label(ci_prob: float) -> str:
     return f"{100 * float(ci_prob):.10g} %"
 
 
-def rope_statement(ci_low: float, ci_high: float, rope: tuple[float, float]) -> str:
+def rope_statement(
+    ci_low: float, ci_high: float, rope: tuple[float, float], benefit: str = "increase"
+) -> str:
     """Kruschke's HDI+ROPE decision rule, applied to a 95 % credible interval.
 
     Parameters
@@ -48,6 +50,9 @@ def rope_statement(ci_low: float, ci_high: float, rope: tuple[float, float]) -> 
         The 95 % credible interval of the effect.
     rope : (float, float)
         Region of practical equivalence to zero, in outcome units.
+    benefit : {"increase", "decrease"}
+        With ``"decrease"`` (lower is better) a side outside the ROPE also says
+        whether it is the benefit or harm.
 
     Returns
     -------
@@ -62,13 +67,18 @@ def rope_statement(ci_low: float, ci_high: float, rope: tuple[float, float]) -> 
     'CrI inside the ROPE [-2, 2]: practically equivalent to no effect'
     >>> rope_statement(1.0, 9.0, (-2.0, 2.0))
     'CrI overlaps the ROPE [-2, 2]: undecided'
+    >>> rope_statement(-9.0, -3.0, (-2.0, 2.0), benefit="decrease")
+    'CrI entirely below the ROPE [-2, 2]: practically negative, a benefit (lower is better)'
     """
     lo, hi = rope
     where = f"the ROPE [{lo:g}, {hi:g}]"
+    fall = benefit == "decrease"
     if ci_low > hi:
-        return f"CrI entirely above {where}: practically positive"
+        tail = ", harm (lower is better)" if fall else ""
+        return f"CrI entirely above {where}: practically positive{tail}"
     if ci_high < lo:
-        return f"CrI entirely below {where}: practically negative"
+        tail = ", a benefit (lower is better)" if fall else ""
+        return f"CrI entirely below {where}: practically negative{tail}"
     if lo <= ci_low and ci_high <= hi:
         return f"CrI inside {where}: practically equivalent to no effect"
     return f"CrI overlaps {where}: undecided"
@@ -110,6 +120,7 @@ def freq_vs_bayes_table(
     bf10_text: str | None = None,
     signed_rank_bf10: float | None = None,
     ci_prob: float = 0.95,
+    benefit: str = "increase",
 ) -> list[FreqVsBayesRow]:
     """Estimate, interval and evidence side by side.
 
@@ -134,6 +145,11 @@ def freq_vs_bayes_table(
     ci_prob : float
         Level of ``effect_ci``, printed in its label; the frequentist intervals stay
         at 95 % and say so.
+    benefit : {"increase", "decrease"}
+        The direction of benefit. For ``"decrease"`` (lower is better) pass
+        P(effect < 0) and P(effect < -MCID) as ``p_effect_gt_0`` and
+        ``p_effect_gt_mcid``: the rows are then labelled "P(benefit) = P(effect < 0)"
+        and "P(benefit > MCID) = P(effect < -MCID)".
 
     Returns
     -------
@@ -184,14 +200,14 @@ def freq_vs_bayes_table(
             "evidence",
             "p (paired t)",
             float("nan") if p_t is None else p_t,
-            "P(effect > 0)",
+            benefit_label(benefit),
             p_effect_gt_0,
         ),
         FreqVsBayesRow(
             "evidence",
             "p (Wilcoxon, exact)",
             p_wilcoxon,
-            f"P(effect > MCID = {mcid:g})",
+            benefit_label(benefit, mcid),
             p_effect_gt_mcid,
         ),
     ]
@@ -208,9 +224,30 @@ def freq_vs_bayes_table(
     return rows
 
 
+def benefit_label(benefit: str = "increase", mcid: float | None = None) -> str:
+    """How a probability of benefit is printed, on the effect's own signed scale.
+
+    Examples
+    --------
+    >>> benefit_label(), benefit_label("increase", 6.3)
+    ('P(effect > 0)', 'P(effect > MCID = 6.3)')
+    >>> benefit_label("decrease"), benefit_label("decrease", 2.0)
+    ('P(benefit) = P(effect < 0)', 'P(benefit > MCID) = P(effect < -2)')
+    """
+    if benefit == "decrease":
+        if mcid is None:
+            return "P(benefit) = P(effect < 0)"
+        return f"P(benefit > MCID) = P(effect < {-mcid:.3g})"
+    return "P(effect > 0)" if mcid is None else f"P(effect > MCID = {mcid:g})"
+
+
 @dataclass(frozen=True)
 class PriorRow:
-    """One prior set in the three-prior table."""
+    """One prior set in the three-prior table.
+
+    ``p_benefit`` and ``p_benefit_gt_mcid`` are P(effect > 0) and P(effect > MCID)
+    when a rise is the benefit, P(effect < 0) and P(effect < -MCID) when a fall is.
+    """
 
     prior: str
     median: float
@@ -220,6 +257,8 @@ class PriorRow:
     p_gt_mcid: float
     p_in_rope: float
     rope_statement: str
+    p_benefit: float = float("nan")
+    p_benefit_gt_mcid: float = float("nan")
 
 
 def three_prior_table(
@@ -228,6 +267,7 @@ def three_prior_table(
     mcid: float,
     rope: tuple[float, float],
     ci_prob: float = 0.95,
+    benefit: str = "increase",
 ) -> list[PriorRow]:
     """Median, central CrI at ``ci_prob``, P(> 0), P(> MCID) and a ROPE statement, per prior.
 
@@ -241,6 +281,9 @@ def three_prior_table(
     ci_prob : float
         Probability of the central interval, in (0, 1); ``ci95_low``/``ci95_high``
         keep their names (summary schema 1.x) whatever the level.
+    benefit : {"increase", "decrease"}
+        Which side is the benefit (``p_benefit``, ``p_benefit_gt_mcid``); the
+        effect's own ``p_gt_0``/``p_gt_mcid`` do not depend on it.
 
     Returns
     -------
@@ -262,6 +305,7 @@ def three_prior_table(
     >>> round(row.median, 1), round(row.p_gt_mcid, 2), round(row.ci95_low, 1)
     (10.0, 0.5, 6.1)
     """
+    sign = -1.0 if benefit == "decrease" else 1.0
     rows = []
     for name, draws in effect_draws.items():
         x = np.asarray(draws, dtype=float).ravel()
@@ -277,7 +321,9 @@ def three_prior_table(
                 p_gt_0=float((x > 0).mean()),
                 p_gt_mcid=float((x > mcid).mean()),
                 p_in_rope=float(((x >= rope[0]) & (x <= rope[1])).mean()),
-                rope_statement=rope_statement(float(low), float(high), rope),
+                rope_statement=rope_statement(float(low), float(high), rope, benefit),
+                p_benefit=float((sign * x > 0).mean()),
+                p_benefit_gt_mcid=float((sign * x > mcid).mean()),
             )
         )
     return rows

@@ -35,6 +35,9 @@ OutcomeKind = Literal["volume", "continuous", "score"]
 OUTCOME_KINDS: tuple[str, ...] = ("volume", "continuous", "score")
 """The allowed outcome kinds."""
 
+BENEFITS: tuple[str, ...] = ("increase", "decrease")
+"""Directions of benefit: a rise of the outcome is the benefit (default), or a fall."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -51,6 +54,12 @@ class Outcome:
         ``score``. Non-empty printable text: it titles every table and report.
     max_score : int, optional
         Required for ``score`` (a positive integer), None otherwise.
+    benefit : {"increase", "decrease"}, default "increase"
+        Which direction of change is the benefit: ``"decrease"`` when lower is
+        better (a pain or headache score). Effects keep the outcome's own sign
+        (post - pre; a fall is negative); what follows the direction is which side
+        the priors and the probabilities of benefit look at
+        (:func:`milkbayes.models.priors.benefit_sign`).
 
     Raises
     ------
@@ -72,9 +81,22 @@ class Outcome:
     kind: OutcomeKind
     unit: str | None = None
     max_score: int | None = None
+    benefit: str = "increase"
+
+    def __repr__(self) -> str:
+        """The dataclass repr, naming the benefit only when it is not the default rise."""
+        extra = "" if self.benefit == "increase" else f", benefit={self.benefit!r}"
+        return (
+            f"Outcome(kind={self.kind!r}, unit={self.unit!r}, max_score={self.max_score!r}{extra})"
+        )
 
     def __post_init__(self) -> None:
         """Refuse a combination of kind, unit and maximum that is not allowed."""
+        if self.benefit not in BENEFITS:
+            raise DataError(
+                f"the direction of benefit must be one of {', '.join(BENEFITS)} "
+                f"(got {self.benefit!r})"
+            )
         if self.kind not in OUTCOME_KINDS:
             raise DataError(
                 f"unknown outcome kind {self.kind!r}; allowed: " + ", ".join(OUTCOME_KINDS)
@@ -103,14 +125,29 @@ class Outcome:
 
     @property
     def label(self) -> str:
-        """Short human description, e.g. ``'volume (ml)'``."""
+        """Short human description, e.g. ``'volume (ml)'``; a fall as benefit says so.
+
+        Examples
+        --------
+        >>> Outcome("continuous", "points", benefit="decrease").label
+        'continuous (points), lower is better'
+        """
         if self.kind == "score":
-            return f"score (0-{self.max_score})"
-        return f"{self.kind} ({self.unit})" if self.unit else self.kind
+            text = f"score (0-{self.max_score})"
+        else:
+            text = f"{self.kind} ({self.unit})" if self.unit else self.kind
+        return text + (", lower is better" if self.benefit == "decrease" else "")
 
     def to_dict(self) -> dict[str, Any]:
-        """The sidecar/JSON form ``{"kind", "unit", "max_score"}``."""
-        return {"kind": self.kind, "unit": self.unit, "max_score": self.max_score}
+        """The sidecar/JSON form ``{"kind", "unit", "max_score"}`` (+ ``"benefit"`` for a fall).
+
+        The default direction (a rise) is left out, so files and summaries written
+        before the direction existed read and compare the same.
+        """
+        out: dict[str, Any] = {"kind": self.kind, "unit": self.unit, "max_score": self.max_score}
+        if self.benefit != "increase":
+            out["benefit"] = self.benefit
+        return out
 
     @classmethod
     def from_dict(cls, mapping: Mapping[str, Any], *, file: str | None = None) -> Outcome:
@@ -125,11 +162,11 @@ class Outcome:
             raise DataError(
                 '"outcome" must be an object with "kind", "unit", "max_score"', file=file
             )
-        unknown = set(mapping) - {"kind", "unit", "max_score"}
+        unknown = set(mapping) - {"kind", "unit", "max_score", "benefit"}
         if unknown:
             raise DataError(
                 f'unknown key(s) in "outcome": {", ".join(sorted(unknown))}; '
-                "allowed: kind, unit, max_score",
+                "allowed: kind, unit, max_score, benefit",
                 file=file,
             )
         try:
@@ -137,6 +174,7 @@ class Outcome:
                 kind=mapping.get("kind"),
                 unit=mapping.get("unit"),
                 max_score=mapping.get("max_score"),
+                benefit=mapping.get("benefit", "increase"),
             )
         except DataError as error:
             raise DataError(error.message, file=file) from None

@@ -52,6 +52,7 @@ def load_study(
     columns: Mapping[str, str] | None = None,
     levels: Mapping[str, Mapping[str, str]] | None = None,
     description: str | Path | StudyDescription | None = None,
+    benefit: str | None = None,
 ) -> Study:
     r"""Load and validate a study file.
 
@@ -85,6 +86,10 @@ def load_study(
         What was published about the study (:mod:`milkbayes.data.study_description`):
         its outcome (below the ``outcome`` option, above the sidecar), its column
         and level names, and what the report audits the data against.
+    benefit : {"increase", "decrease"}, optional
+        Which direction of the outcome is the benefit; wins over the description's
+        ``[study] benefit``, which wins over the outcome's own (sidecar ``"benefit"``);
+        default ``"increase"``.
 
     Returns
     -------
@@ -125,6 +130,12 @@ def load_study(
     )
     if from_description:
         origin = "study"
+    direction = benefit or (description.benefit if description is not None else None)
+    if direction is not None:
+        try:
+            resolved = replace(resolved, benefit=str(direction).lower())
+        except DataError as error:
+            raise DataError(error.message, file=label) from None
     cells = _read_cells(path, raw, sep=sep, encoding=encoding)
     cells = map_cells(
         cells,

@@ -14,6 +14,8 @@ The format (every table optional but ``[study]``)::
     title = "Warm compresses and milk volume"     # the report's title
     citation = "A. Author et al. (2021), Journal 3:14"
     design = "one_group"                           # or "two_arm"
+    benefit = "increase"                           # or "decrease": lower is better
+    literature = "oxytocin-massage"                # the massage literature's prior applies
 
     [published]
     n = 30
@@ -86,7 +88,13 @@ PAPER_KEY = "erwhani"
 """The ``[study] key`` of the bundled paper's description."""
 
 _TOP_KEYS = {"study", "published", "outcome", "mcid", "columns", "levels", "limits"}
-_STUDY_KEYS = {"title", "citation", "design", "key"}
+_STUDY_KEYS = {"title", "citation", "design", "key", "benefit", "literature"}
+
+BENEFITS = ("increase", "decrease")
+"""Directions of benefit: a rise of the outcome is the benefit, or a fall."""
+
+LITERATURE_TOPICS = ("oxytocin-massage",)
+"""What ``[study] literature`` may declare the outcome to be about."""
 _PUBLISHED_KEYS = {"n", "test", "reported_p", "means", "covariates"}
 
 
@@ -103,6 +111,14 @@ class StudyDescription:
         The published design; None when the description does not say.
     key : str or None
         :data:`PAPER_KEY` for the bundled paper; anything else for other studies.
+    benefit : {"increase", "decrease"} or None
+        Which direction of the outcome is the benefit (``"decrease"``: lower is
+        better, e.g. a pain or headache score); None when the description does not
+        say (the data's outcome then decides, by default ``"increase"``).
+    literature : str or None
+        ``"oxytocin-massage"`` when the outcome is breast-milk output after oxytocin
+        massage, so that the literature prior (:func:`milkbayes.models.priors.literature_reason`)
+        applies to it; None otherwise.
     n : int or None
         Participants analysed, as published.
     test : str or None
@@ -144,6 +160,8 @@ class StudyDescription:
     levels: dict = field(default_factory=dict)
     limits: tuple = ()
     source: str = field(default="bundled", compare=False)
+    benefit: str | None = None
+    literature: str | None = None
 
     @property
     def is_paper(self) -> bool:
@@ -166,6 +184,8 @@ class StudyDescription:
             "mcid": self.mcid,
             "mcid_source": self.mcid_source,
             "source": self.source,
+            "benefit": self.benefit,
+            "literature": self.literature,
         }
 
 
@@ -233,6 +253,17 @@ def parse_study_description(text: str, label: str = "<text>") -> StudyDescriptio
     if design is not None and design not in DESIGNS:
         raise DataError(
             f"study.design must be one of {', '.join(DESIGNS)} (got {design!r})", file=label
+        )
+    benefit = _text(study, "benefit", "study.", label)
+    if benefit is not None and benefit not in BENEFITS:
+        raise DataError(
+            f"study.benefit must be one of {', '.join(BENEFITS)} (got {benefit!r})", file=label
+        )
+    literature = _text(study, "literature", "study.", label)
+    if literature is not None and literature not in LITERATURE_TOPICS:
+        raise DataError(
+            f"study.literature must be one of {', '.join(LITERATURE_TOPICS)} (got {literature!r})",
+            file=label,
         )
     pub = _table(data, "published", label)
     _only(pub, _PUBLISHED_KEYS, "published.", label)
@@ -312,6 +343,8 @@ def parse_study_description(text: str, label: str = "<text>") -> StudyDescriptio
         levels={k: dict(v) for k, v in levels.items()},
         limits=tuple((x["title"], x["text"]) for x in limits),
         source=label,
+        benefit=benefit,
+        literature=literature,
     )
 
 

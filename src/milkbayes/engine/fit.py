@@ -44,6 +44,7 @@ import numpy as np
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.engine.cache import CacheEntry, prepared_model
 from milkbayes.engine.deterministics import Deterministics
+from milkbayes.engine.log_density import log_density
 from milkbayes.engine.predictive import add_posterior_predictive
 from milkbayes.engine.sampling import check_sampler_settings, sample_complete, with_data
 from milkbayes.errors import MilkbayesError, ModelError
@@ -217,8 +218,14 @@ def resolve_prior(prior: Any, study: Any, model_name: str) -> Any:
     """
     if hasattr(prior, "values") and hasattr(prior, "name"):
         return prior
-    from milkbayes.models.priors import get_prior
+    from milkbayes.models.priors import LITERATURE, get_prior, literature_reason
 
+    if str(prior) == LITERATURE:
+        reason = literature_reason(study)
+        if reason:
+            from milkbayes.errors import PriorError
+
+            raise PriorError(reason)
     return get_prior(prior, study.outcome, model_name)
 
 
@@ -343,7 +350,15 @@ def fit(
         tree = add_posterior_predictive(tree, entry.model, seed)
     step("predictive")
     tree.attrs.update(tree_attrs(module, likelihood, prior_set, seed, study))
-    summary = summarise(tree, module, inputs, prior_set, mcid, ci_prob=ci_prob)
+    summary = summarise(
+        tree,
+        module,
+        inputs,
+        prior_set,
+        mcid,
+        ci_prob=ci_prob,
+        benefit=getattr(getattr(study, "outcome", None), "benefit", "increase"),
+    )
     if design_note is not None:
         summary["design_note"] = design_note
     step("summary")
@@ -417,12 +432,8 @@ def _relabel(tree: xr.DataTree, coords: dict) -> xr.DataTree:
 
 
 def _add_log_likelihood(tree: xr.DataTree, model: Any) -> xr.DataTree:
-    import pymc as pm
-
-    dataset = pm.compute_log_likelihood(
-        tree, model=model, progressbar=False, extend_inferencedata=False
-    )
-    tree["log_likelihood"] = dataset
+    """``pm.compute_log_likelihood``'s group, computed for all draws at once."""
+    tree["log_likelihood"] = log_density(tree, model, "likelihood")
     return tree
 
 
@@ -436,7 +447,8 @@ def arviz_tree(result: FitResult, *, prior_draws: int = 1000) -> xr.DataTree:
       :func:`milkbayes.engine.predictive.prior_predictive` on the fit's own inputs
       (for ``arviz.plot_prior_posterior``);
     * ``log_prior``: the log prior density of every free variable at every posterior
-      draw (``pymc.stats.compute_log_prior``), which with ``log_likelihood`` is what
+      draw (the values of ``pymc.stats.compute_log_prior``, computed by
+      :mod:`milkbayes.engine.log_density`), which with ``log_likelihood`` is what
       power-scaling sensitivity (``arviz.psense``, ``arviz.psense_summary``; Kallioinen
       et al. 2024) perturbs;
     * ``constant_data``: every ``pm.Data`` value of the fit, the prior values
@@ -466,7 +478,6 @@ def arviz_tree(result: FitResult, *, prior_draws: int = 1000) -> xr.DataTree:
     Kallioinen N, Paananen T, Bürkner P-C, Vehtari A (2024). Detecting and diagnosing
     prior and likelihood sensitivity with power-scaling. Stat Comput 34, 57.
     """
-    import pymc as pm
     import xarray as xr
 
     from milkbayes.engine.predictive import _quiet_pymc, prior_predictive
@@ -489,9 +500,7 @@ def arviz_tree(result: FitResult, *, prior_draws: int = 1000) -> xr.DataTree:
     if "log_likelihood" not in tree.children:
         tree = _add_log_likelihood(tree, entry.model)
     with _quiet_pymc():
-        tree["log_prior"] = pm.stats.compute_log_prior(
-            tree, model=entry.model, progressbar=False, extend_inferencedata=False
-        )
+        tree["log_prior"] = log_density(tree, entry.model, "prior")
     dims = entry.model.named_vars_to_dims
     tree["constant_data"] = xr.Dataset(
         {
@@ -549,8 +558,16 @@ def summarise(
     mcid: float | None,
     *,
     ci_prob: float = 0.95,
+    benefit: str = "increase",
 ) -> dict[str, Any]:
     """The decision quantities of the effect, plus the model's own summary.
+
+    The effect keeps the outcome's own sign (post - pre), so ``p_effect_gt_0`` is
+    P(effect > 0) whatever the direction of benefit. ``benefit`` (``"increase"``
+    or ``"decrease"``, the outcome's) says which side is the benefit:
+    ``p_benefit`` = P(effect > 0) or P(effect < 0), and ``p_benefit_gt_mcid`` =
+    P(effect > MCID) or P(effect < -MCID). For a rise they equal ``p_effect_gt_0``
+    and ``p_effect_gt_mcid``.
 
     Raises
     ------
@@ -586,6 +603,11 @@ def summarise(
     }
     if mcid is not None:
         summary["p_effect_gt_mcid"] = float(np.mean(values > mcid))
+    sign = -1.0 if benefit == "decrease" else 1.0
+    summary["benefit"] = "decrease" if sign < 0 else "increase"
+    summary["p_benefit"] = float(np.mean(sign * values > 0))
+    if mcid is not None:
+        summary["p_benefit_gt_mcid"] = float(np.mean(sign * values > mcid))
     extra = module.extra_summary(tree, inputs, prior)
     clash = sorted(set(extra) & set(summary))
     if clash:

@@ -384,33 +384,70 @@ RATIONALES = {
 }
 
 
-def _effect_normal(name: str, mcid: float) -> tuple[float, float]:
-    """(mean, sd) of the normal effect prior of set ``name`` with this MCID."""
+BENEFITS = ("increase", "decrease")
+"""Directions of benefit (:class:`milkbayes.data.outcome.Outcome` ``benefit``)."""
+
+
+def benefit_sign(outcome: Any) -> float:
+    """+1 when a rise of the outcome is the benefit, -1 when a fall is.
+
+    The one place the direction of benefit enters the priors: effects keep the
+    outcome's own sign (post - pre), so for a lower-is-better outcome the
+    enthusiast's centre is -MCID and the probability of benefit is P(effect < 0).
+    The sceptical and neutral sets are symmetric about zero and do not change.
+
+    Parameters
+    ----------
+    outcome : Outcome, str or None
+        An outcome (its ``benefit``), ``"increase"``/``"decrease"``, or None (a rise).
+
+    Examples
+    --------
+    >>> from milkbayes.data.study import Outcome
+    >>> benefit_sign(Outcome("continuous")), benefit_sign(Outcome("continuous", benefit="decrease"))
+    (1.0, -1.0)
+    """
+    benefit = outcome if isinstance(outcome, str) or outcome is None else outcome.benefit
+    if benefit in (None, "increase"):
+        return 1.0
+    if benefit == "decrease":
+        return -1.0
+    raise PriorError(
+        f"the direction of benefit must be one of {', '.join(BENEFITS)}, not {benefit!r}"
+    )
+
+
+def _effect_normal(name: str, mcid: float, sign: float = 1.0) -> tuple[float, float]:
+    """(mean, sd) of the normal effect prior of set ``name`` with this MCID.
+
+    ``sign`` is :func:`benefit_sign`: the enthusiast is centred on the MCID in the
+    direction of benefit, so that its 5 % tail of harm is on the other side of zero.
+    """
     return {
         "skeptical": (0.0, mcid / Z95),
         "neutral": (0.0, 4.0 * mcid),
-        "enthusiastic": (mcid, mcid / Z95),
+        "enthusiastic": (sign * mcid, mcid / Z95),
     }[name]
 
 
-def _delta_cauchy(name: str) -> tuple[float, float]:
+def _delta_cauchy(name: str, sign: float = 1.0) -> tuple[float, float]:
     """(location, scale) of the Cauchy prior on the standardised effect delta."""
     return {
         "skeptical": (0.0, DELTA_TRIAD_SCALE),
         "neutral": (0.0, math.sqrt(2) / 2),
-        "enthusiastic": (DELTA_MCID, DELTA_TRIAD_SCALE),
+        "enthusiastic": (sign * DELTA_MCID, DELTA_TRIAD_SCALE),
     }[name]
 
 
-def _named_values(name: str, kind: str, model_name: str) -> dict[str, float]:
+def _named_values(name: str, kind: str, model_name: str, sign: float = 1.0) -> dict[str, float]:
     a = ANCHORS[kind]
     if model_name in ("paired_change", "signed_rank"):
-        loc, scale = _delta_cauchy(name)
+        loc, scale = _delta_cauchy(name, sign)
         values = {"delta_loc": loc, "delta_scale": scale}
         if model_name == "paired_change":
             values |= {"sigma": 2.0 * a.spread, "nu_rate": 0.1}
         return values
-    effect_mu, effect_sigma = _effect_normal(name, a.mcid)
+    effect_mu, effect_sigma = _effect_normal(name, a.mcid, sign)
     values = {
         "intercept_mu": a.level,
         "intercept_sigma": 2.0 * a.spread,
@@ -444,7 +481,7 @@ def _named_values(name: str, kind: str, model_name: str) -> dict[str, float]:
         return values | {"group_sigma": a.spread, "trend_mu": 0.0, "trend_sigma": 4.0 * a.mcid}
     values |= {"modifier_sigma": a.mcid, "subgroup_sd": a.mcid / 2.0}
     if kind == "volume":
-        log_mu, log_sigma = _effect_normal(name, LOG_MCID)
+        log_mu, log_sigma = _effect_normal(name, LOG_MCID, sign)
         values |= {
             "log_intercept_mu": math.log(a.level),
             "log_intercept_sigma": 1.0,
@@ -456,7 +493,7 @@ def _named_values(name: str, kind: str, model_name: str) -> dict[str, float]:
             "log_sigma": 0.5,
         }
     if kind == "score":
-        logit_mu, logit_sigma = _effect_normal(name, LOGIT_MCID)
+        logit_mu, logit_sigma = _effect_normal(name, LOGIT_MCID, sign)
         # Cutpoints: within +-4 log-odds (95 %) of where every score is equally likely.
         # Wider (3.0) left 1-5 divergences per 4000 draws on the bundled scores, and the
         # log-odds effect grows with this width (2.4 at 2.0, 2.8 at 3.0 on those data):
@@ -490,38 +527,53 @@ def _fmt(x: float) -> str:
 
 
 def normal_beliefs(
-    mu: float, sigma: float, mcid: float, unit: str, label: str = "effect"
+    mu: float, sigma: float, mcid: float, unit: str, label: str = "effect", sign: float = 1.0
 ) -> list[str]:
     """Sentences for a Normal(mu, sigma) prior on an effect, with its MCID.
+
+    With ``sign = -1`` (lower is better, :func:`benefit_sign`) the benefit beyond
+    the MCID is P(effect < -MCID) and harm is P(effect > 0).
 
     Examples
     --------
     >>> normal_beliefs(0.0, 10 / 1.6448536269514722, 10.0, "ml")[0]
     'P(effect > 10 ml) = 5.0 %'
+    >>> normal_beliefs(-10.0, 10 / 1.6448536269514722, 10.0, "points", sign=-1.0)[:2]
+    ['P(effect < -10 points) = 50.0 %', 'P(effect > 0) = 5.0 %']
     """
     dist = stats.norm(mu, sigma)
     low, high = dist.ppf([0.025, 0.975])
+    if sign < 0:
+        benefit = f"P({label} < {_fmt(-mcid)} {unit}) = {_percent(dist.cdf(-mcid))}"
+        harm = f"P({label} > 0) = {_percent(dist.sf(0.0))}"
+    else:
+        benefit = f"P({label} > {_fmt(mcid)} {unit}) = {_percent(dist.sf(mcid))}"
+        harm = f"P({label} < 0) = {_percent(dist.cdf(0.0))}"
     return [
-        f"P({label} > {_fmt(mcid)} {unit}) = {_percent(dist.sf(mcid))}",
-        f"P({label} < 0) = {_percent(dist.cdf(0.0))}",
+        benefit,
+        harm,
         f"95 % prior interval for the {label}: {_fmt(low)} to {_fmt(high)} {unit}",
     ]
 
 
-def cauchy_beliefs(loc: float, scale: float) -> list[str]:
+def cauchy_beliefs(loc: float, scale: float, sign: float = 1.0) -> list[str]:
     """Sentences for a Cauchy(loc, scale) prior on the standardised effect delta.
 
     Examples
     --------
     >>> cauchy_beliefs(0.0, 2 ** -0.5)[0]
     'P(delta > 0.5) = 30.4 %'
+    >>> cauchy_beliefs(0.0, 2 ** -0.5, sign=-1.0)[0]
+    'P(delta < -0.5) = 30.4 %'
     """
     dist = stats.cauchy(loc, scale)
-    return [
-        f"P(delta > {DELTA_MCID}) = {_percent(dist.sf(DELTA_MCID))}",
-        f"P(|delta| < 0.1) = {_percent(dist.cdf(0.1) - dist.cdf(-0.1))}",
-        f"P(delta < 0) = {_percent(dist.cdf(0.0))}",
-    ]
+    if sign < 0:
+        benefit = f"P(delta < {-DELTA_MCID}) = {_percent(dist.cdf(-DELTA_MCID))}"
+        harm = f"P(delta > 0) = {_percent(dist.sf(0.0))}"
+    else:
+        benefit = f"P(delta > {DELTA_MCID}) = {_percent(dist.sf(DELTA_MCID))}"
+        harm = f"P(delta < 0) = {_percent(dist.cdf(0.0))}"
+    return [benefit, f"P(|delta| < 0.1) = {_percent(dist.cdf(0.1) - dist.cdf(-0.1))}", harm]
 
 
 def implied_effect_exceedance(
@@ -555,27 +607,40 @@ def _beliefs(
         else 1.0
     )
     unit = a.unit if kind != "continuous" else "SD of pre"
+    sign = benefit_sign(outcome)
     if model_name in ("paired_change", "signed_rank"):
-        sentences = cauchy_beliefs(values["delta_loc"], values["delta_scale"])
+        sentences = cauchy_beliefs(values["delta_loc"], values["delta_scale"], sign)
         if model_name == "paired_change":
+            # P(effect < -MCID) for a fall is P(effect > MCID) of the mirrored prior
             p = implied_effect_exceedance(
-                values["delta_loc"], values["delta_scale"], values["sigma"], a.mcid
+                sign * values["delta_loc"], values["delta_scale"], values["sigma"], a.mcid
             )
+            side = ">" if sign > 0 else "<"
             sentences.append(
-                f"P(effect > {_fmt(a.mcid * factor)} {unit}) = {_percent(p)} "
+                f"P(effect {side} {_fmt(sign * a.mcid * factor)} {unit}) = {_percent(p)} "
                 f"(delta times sigma, sigma ~ HalfNormal({_fmt(values['sigma'] * factor)}))"
             )
         return sentences
     sentences = normal_beliefs(
-        values["effect_mu"] * factor, values["effect_sigma"] * factor, a.mcid * factor, unit
+        values["effect_mu"] * factor,
+        values["effect_sigma"] * factor,
+        a.mcid * factor,
+        unit,
+        sign=sign,
     )
     if "log_effect_mu" in values:
         dist = stats.norm(values["log_effect_mu"], values["log_effect_sigma"])
-        sentences.append(f"log-normal model: P(change > +50 %) = {_percent(dist.sf(LOG_MCID))}")
+        if sign < 0:  # a fall by a third is the mirror of a rise by half on the log scale
+            p_log = _percent(dist.cdf(-LOG_MCID))
+            sentences.append(f"log-normal model: P(change < -33 %) = {p_log}")
+        else:
+            sentences.append(f"log-normal model: P(change > +50 %) = {_percent(dist.sf(LOG_MCID))}")
     if "logit_effect_mu" in values:
         dist = stats.norm(values["logit_effect_mu"], values["logit_effect_sigma"])
         sentences.append(
-            f"ordered-logistic model: P(log-odds effect > 1) = {_percent(dist.sf(LOGIT_MCID))}"
+            f"ordered-logistic model: P(log-odds effect < -1) = {_percent(dist.cdf(-LOGIT_MCID))}"
+            if sign < 0
+            else f"ordered-logistic model: P(log-odds effect > 1) = {_percent(dist.sf(LOGIT_MCID))}"
         )
     if "subgroup_sd" in values:
         sd = values["subgroup_sd"] * factor
@@ -620,7 +685,10 @@ def named_prior(name: str, outcome: Outcome, model_name: str) -> PriorSet:
             "or the path of a .toml file"
         )
     kind = _check_kind(outcome, model_name)
-    values = {key: float(value) for key, value in _named_values(name, kind, model_name).items()}
+    sign = benefit_sign(outcome)
+    values = {
+        key: float(value) for key, value in _named_values(name, kind, model_name, sign).items()
+    }
     return PriorSet(
         name=name,
         kind=kind,
@@ -709,7 +777,7 @@ def load_prior_file(path: str | Path, outcome: Outcome, model_name: str) -> Prio
         )
     if outcome.kind not in ANCHORS:
         raise PriorError(f"{path}: no prior schema for outcome kind {outcome.kind!r}")
-    values = _named_values(base, outcome.kind, model_name)
+    values = _named_values(base, outcome.kind, model_name, benefit_sign(outcome))
     given = document.get("values", {})
     if not isinstance(given, dict):
         raise PriorError(f'{path}: "values" must be a table ([values])')
@@ -747,6 +815,56 @@ LITERATURE = "literature"
 
 EXTRA_PRIOR_NAMES = (LITERATURE,)
 """Named sets beyond the triad; the reanalysis's three-prior table keeps the triad."""
+
+LITERATURE_TOPIC = "oxytocin-massage"
+"""What the literature prior is about, as a study description declares it:
+``[study] literature = "oxytocin-massage"`` (breast-milk output after oxytocin massage)."""
+
+
+def literature_reason(study: Any) -> str:
+    """Why ``study`` gets no literature prior, or ``""`` when the prior is about its outcome.
+
+    The literature prior is the meta-analysis of oxytocin-massage studies measuring
+    breast-milk output: it says something about an outcome only when that outcome is
+    the same thing. It applies to
+
+    - the bundled paper (its description is the paper's);
+    - a volume in ml (the toolkit's own outcome: expressed breast milk);
+    - any outcome whose study description declares ``[study] literature =
+      "oxytocin-massage"`` (e.g. milk volume analysed on a continuous scale).
+
+    A continuous or score outcome of unknown meaning (a headache score, hours of
+    sleep) gets none: fitting a milk-volume prior on the SMD scale would carry the
+    massage literature's belief into a study it is not about.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from milkbayes.data.study import study_from_frame
+    >>> s = study_from_frame(pd.DataFrame({"id": ["a", "b"], "pre": [1.0, 3.0],
+    ...                                    "post": [2.0, 5.0]}))
+    >>> literature_reason(s)  # doctest: +ELLIPSIS
+    'the literature prior is about breast-milk volume after oxytocin massage; this ...'
+    >>> from milkbayes.datasets import load_bundled
+    >>> literature_reason(load_bundled("volume_ml"))
+    ''
+    """
+    outcome = study.outcome
+    description = getattr(study, "description", None)
+    if outcome.kind == "score":
+        return "no literature prior for score outcomes: the published studies report volumes (ml)"
+    declared = getattr(description, "literature", None)
+    if (
+        getattr(description, "is_paper", False)
+        or declared == LITERATURE_TOPIC
+        or (outcome.kind == "volume" and outcome.unit == "ml")
+    ):
+        return ""
+    return (
+        "the literature prior is about breast-milk volume after oxytocin massage; this "
+        f"study's outcome is {outcome.label}, not declared as that (a study description "
+        f'with [study] literature = "{LITERATURE_TOPIC}" declares it)'
+    )
 
 
 def literature_prior(outcome: Outcome, model_name: str, path: str | Path | None = None) -> PriorSet:

@@ -251,11 +251,7 @@ def _data_section(study) -> DataSection:
         source=str(study.source),
         sha256=str(study.sha256),
         n=int(study.n),
-        outcome={
-            "kind": study.outcome.kind,
-            "unit": study.outcome.unit,
-            "max_score": study.outcome.max_score,
-        },
+        outcome=study.outcome.to_dict(),  # + "benefit" when lower is better
         columns=tuple(str(c) for c in study.table.columns),
         dropped_ids=tuple(str(i) for i in study.dropped_ids),
         provenance=_flat_provenance(getattr(study, "provenance", None)),
@@ -401,13 +397,16 @@ def _design_section(study, settings: ReanalysisSettings, between, secondary=None
 def _literature_prior_or_reason(study, model: str = MAIN_MODEL) -> tuple[Any, str]:
     """The literature prior set of the main model for ``study``, or None and why not.
 
-    The literature prior exists for volumes in ml and continuous outcomes: no
-    published study reports a checklist score, so score outcomes get no fourth fit
-    (:func:`milkbayes.models.priors.literature_prior` says so; its message is the reason).
+    The literature prior is about breast-milk volume after oxytocin massage: it is
+    fitted only where the outcome is that (:func:`milkbayes.models.priors.literature_reason`
+    decides and its message is the reason); score outcomes never get it.
     """
     from milkbayes.errors import PriorError
-    from milkbayes.models.priors import literature_prior
+    from milkbayes.models.priors import literature_prior, literature_reason
 
+    reason = literature_reason(study)
+    if reason:
+        return None, reason
     try:
         return literature_prior(study.outcome, model), ""
     except PriorError as error:
@@ -518,7 +517,7 @@ def _effect_draws(result) -> np.ndarray:
     return np.asarray(result.tree["posterior"][variable].values, dtype=float).ravel()
 
 
-def _prior_rows(fits, mcid: float, rope, ci_prob: float) -> list[dict]:
+def _prior_rows(fits, mcid: float, rope, ci_prob: float, benefit: str = "increase") -> list[dict]:
     """The three-prior table's rows, each with its prior's beliefs and rationale."""
     from milkbayes import comparison as compare
 
@@ -527,6 +526,7 @@ def _prior_rows(fits, mcid: float, rope, ci_prob: float) -> list[dict]:
         mcid=mcid,
         rope=rope,
         ci_prob=ci_prob,
+        benefit=benefit,
     )
     return [
         {
@@ -565,7 +565,8 @@ def _bayes_section(
     from milkbayes import comparison as compare
     from milkbayes.models import paired_change
 
-    priors = _prior_rows(fits, mcid, rope, ci_prob)
+    benefit = _benefit(study)
+    priors = _prior_rows(fits, mcid, rope, ci_prob, benefit)
     reference = fits[reference_prior].summary
     exact, t_test = reproduction.exact, reproduction.t_test
     # The JZS Bayes factor of the paired model (Cauchy r = sqrt(2)/2 on delta), in
@@ -591,13 +592,16 @@ def _bayes_section(
         p_t=float(t_test.p_value),
         effect_median=reference["effect_median"],
         effect_ci=(reference["effect_ci95_low"], reference["effect_ci95_high"]),
-        p_effect_gt_0=reference["p_effect_gt_0"],
-        p_effect_gt_mcid=reference.get("p_effect_gt_mcid", float("nan")),
+        p_effect_gt_0=reference.get("p_benefit", reference["p_effect_gt_0"]),
+        p_effect_gt_mcid=reference.get(
+            "p_benefit_gt_mcid", reference.get("p_effect_gt_mcid", float("nan"))
+        ),
         mcid=mcid,
         bf10=bf10,
         bf10_text="BF10 (JZS, paired model)",
         signed_rank_bf10=rank_bf10,
         ci_prob=ci_prob,
+        benefit=benefit,
     )
     return BayesSection(
         model=fits[reference_prior].model_name,
@@ -620,7 +624,13 @@ def _bayes_section(
             "what caused the change."
         ),
         mcid_source=mcid_source(study, mcid),
+        benefit=benefit,
     )
+
+
+def _benefit(study) -> str:
+    """The study's direction of benefit (``"increase"`` unless its outcome says a fall)."""
+    return getattr(getattr(study, "outcome", None), "benefit", "increase")
 
 
 def _unit(study) -> str:
@@ -637,9 +647,10 @@ def _two_arm_bayes_section(
     differences model ``secondary`` (the main model's when it is not given).
     """
     from milkbayes import comparison as compare
-    from milkbayes.comparison.tables import FreqVsBayesRow
+    from milkbayes.comparison.tables import FreqVsBayesRow, benefit_label
 
-    priors = _prior_rows(fits, mcid, rope, ci_prob)
+    benefit = _benefit(study)
+    priors = _prior_rows(fits, mcid, rope, ci_prob, benefit)
     reference = fits[reference_prior].summary
     median = reference["effect_median"]
     interval = (reference["effect_ci95_low"], reference["effect_ci95_high"])
@@ -676,14 +687,18 @@ def _two_arm_bayes_section(
             (did["effect_ci95_low"], did["effect_ci95_high"]),
         ),
         FreqVsBayesRow(
-            "evidence", "p (ANCOVA)", analysis.ancova_p, "P(effect > 0)", reference["p_effect_gt_0"]
+            "evidence",
+            "p (ANCOVA)",
+            analysis.ancova_p,
+            benefit_label(benefit),
+            reference.get("p_benefit", reference["p_effect_gt_0"]),
         ),
         FreqVsBayesRow(
             "evidence",
             "p (Mann-Whitney, changes)",
             analysis.p_mann_whitney,
-            f"P(effect > MCID = {mcid:g})",
-            reference.get("p_effect_gt_mcid", float("nan")),
+            benefit_label(benefit, mcid),
+            reference.get("p_benefit_gt_mcid", reference.get("p_effect_gt_mcid", float("nan"))),
         ),
     ]
     return BayesSection(
@@ -705,6 +720,7 @@ def _two_arm_bayes_section(
             "JZS factor of the paired model tests one arm's change, not the difference."
         ),
         mcid_source=mcid_source(study, mcid),
+        benefit=benefit,
     )
 
 
@@ -1505,6 +1521,7 @@ def _prior_sources_section(
         mcid_source=mcid_source(study, bayes.mcid),
         nonmassage=nonmassage_prior(study, stage),
         bias_shown=bias_shown,
+        benefit=_benefit(study),
     )
     update = None
     if posterior is not None:

@@ -188,6 +188,7 @@ def prior_source_rows(
     mcid_source: str | None = None,
     nonmassage: Any | None = None,
     bias_shown: bool = True,
+    benefit: str = "increase",
 ) -> tuple[dict[str, str], ...]:
     """One row per prior set, the MCID and the natural-trend prior: what it is, where from.
 
@@ -218,6 +219,9 @@ def prior_source_rows(
     bias_shown : bool
         Whether the report shows the bias highlight (not on two-arm data, whose
         control arm measures the change without massage).
+    benefit : {"increase", "decrease"}
+        The direction of benefit: for a fall the sceptic's 5 % is P(effect < -MCID)
+        and the enthusiast is centred on -MCID.
     """
     from milkbayes.literature import (
         PAPER_STAGE,
@@ -233,7 +237,11 @@ def prior_source_rows(
     rows = [
         {
             "name": "skeptical",
-            "what": "effect centred on 0, P(effect > MCID) = 5 %",
+            "what": (
+                "effect centred on 0, P(effect < -MCID) = 5 % (lower is better)"
+                if benefit == "decrease"
+                else "effect centred on 0, P(effect > MCID) = 5 %"
+            ),
             "source": "Spiegelhalter, Freedman & Parmar 1994 (sceptical prior), scaled "
             "by the MCID below",
         },
@@ -245,7 +253,11 @@ def prior_source_rows(
         },
         {
             "name": "enthusiastic",
-            "what": "centred on the MCID, P(harm) = 5 %",
+            "what": (
+                "centred on -MCID (lower is better), P(harm) = P(effect > 0) = 5 %"
+                if benefit == "decrease"
+                else "centred on the MCID, P(harm) = 5 %"
+            ),
             "source": "Spiegelhalter, Freedman & Parmar 1994 (enthusiastic prior), scaled "
             "by the MCID below",
         },

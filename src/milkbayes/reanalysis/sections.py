@@ -375,6 +375,11 @@ class BayesSection(_Section):
         Where the MCID comes from (:func:`milkbayes.models.priors.mcid_source`): every
         probability of the section depends on it. Empty in summaries written before
         it existed.
+    benefit : {"increase", "decrease"}
+        The direction of benefit: with ``"decrease"`` (lower is better) the prior
+        rows' ``p_benefit``/``p_benefit_gt_mcid`` are P(effect < 0)/P(effect < -MCID)
+        while the effect keeps its sign. ``"increase"`` in summaries written before
+        it existed.
     """
 
     model: str
@@ -391,6 +396,7 @@ class BayesSection(_Section):
     log_bf10: float
     bf10_note: str
     mcid_source: str = ""
+    benefit: str = "increase"
 
 
 @dataclass(frozen=True)

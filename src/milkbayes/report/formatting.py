@@ -261,6 +261,19 @@ SUMMARY_LABELS: dict[str, tuple[str, str]] = {
     "effect_ci95_high": ("upper end of its 95 % interval", "num"),
     "p_effect_gt_0": ("P(effect > 0) after the natural change", "prob"),
     "p_effect_gt_mcid": ("P(effect > MCID) after the natural change", "prob"),
+    "benefit": ("direction of benefit", "text"),
+    "tipping_point_p_benefit": (
+        "natural change at which P(benefit) = P(effect < 0) falls below its threshold",
+        "num",
+    ),
+    "tipping_point_p_benefit_gt_mcid": (
+        "natural change at which P(benefit > MCID) falls below its threshold",
+        "num",
+    ),
+    "naive_p_benefit": ("P(benefit) if nothing changes without treatment", "prob"),
+    "naive_p_benefit_gt_mcid": ("P(benefit > MCID) if nothing changes without treatment", "prob"),
+    "p_benefit": ("P(benefit) = P(effect < 0) after the natural change", "prob"),
+    "p_benefit_gt_mcid": ("P(benefit > MCID) after the natural change", "prob"),
     "n": ("participants (published)", "int"),
     "p_threshold": ("published bound on p (SPSS prints 0.000 below it)", "p_bound"),
     "alternative": ("direction of the test", "text"),
@@ -356,6 +369,26 @@ def summary_rows(summary: Any) -> list[tuple[str, str]]:
     return rows
 
 
+def _fall_bias_sentence(s: dict, units: str) -> str:
+    """The bias highlight of a lower-is-better outcome: a natural fall imitates the benefit."""
+    bound = fmt_summary_value(s["prob_positive_threshold"], "p_bound")
+    tip = _number(s["tipping_point_p_benefit"])
+    if tip is not None and tip >= 0:
+        first = f"P(benefit) = P(effect < 0) is below {bound} even with no natural fall"
+    else:
+        first = (
+            f"A natural fall of {fmt_num(-tip)}{units}, with no treatment effect, would "
+            f"bring P(benefit) = P(effect < 0) below {bound}"
+        )
+    tip = _number(s["tipping_point_p_benefit_gt_mcid"])
+    mcid_bound = fmt_summary_value(s["prob_mcid_threshold"], "p_bound")
+    if tip is not None and tip >= 0:
+        second = f"P(benefit > MCID) is below {mcid_bound} even with no natural fall"
+    else:
+        second = f"one of {fmt_num(-tip)}{units} would bring P(benefit > MCID) below {mcid_bound}"
+    return f"{first}; {second} (lower is better)."
+
+
 def sensitivity_sentence(item: Any, unit: str | None = None) -> str:
     """One plain sentence with the result of a sensitivity highlight ("" if none is known).
 
@@ -388,6 +421,8 @@ def sensitivity_sentence(item: Any, unit: str | None = None) -> str:
                 f"{fmt_prob(s['p_effect_gt_0_min'])}, and P(effect > MCID) runs from "
                 f"{fmt_prob(s['p_effect_gt_mcid_min'])} to {fmt_prob(s['p_effect_gt_mcid_max'])}."
             )
+        if name == "bias" and s.get("benefit") == "decrease":
+            return _fall_bias_sentence(s, units)
         if name == "bias":
             first = (
                 f"A natural rise of {fmt_num(s['tipping_point_p_effect_gt_0'])}{units} over the "

@@ -785,6 +785,9 @@ def bias_analysis(
     }
     if trend_mean is None and trend_sd is None:
         summary |= nonmassage.summary()  # the two parts of trend_mean / trend_sd
+    fall = getattr(study.outcome, "benefit", "increase") == "decrease"
+    if fall:
+        summary |= benefit_side(draws, trend, mcid, prob_positive, prob_mcid)
     figure = _bias_figure(table, tip_positive, tip_mcid, trend, mcid, prob_positive, prob_mcid)
     notes = (
         "A single group measures massage effect + natural trend + regression to the mean; "
@@ -793,6 +796,21 @@ def bias_analysis(
         _tipping_sentence("P(effect > 0)", prob_positive, tip_positive, trend.unit),
         _tipping_sentence(f"P(effect > MCID = {mcid:g})", prob_mcid, tip_mcid, trend.unit),
     )
+    if fall:
+        notes += (
+            _fall_sentence(
+                "P(benefit) = P(effect < 0)",
+                prob_positive,
+                summary["tipping_point_p_benefit"],
+                trend.unit,
+            ),
+            _fall_sentence(
+                f"P(benefit > MCID) = P(effect < {-mcid:.3g})",
+                prob_mcid,
+                summary["tipping_point_p_benefit_gt_mcid"],
+                trend.unit,
+            ),
+        )
     return SensitivityResult(
         name="bias",
         title="Bias analysis: what if milk output rises without massage?",
@@ -801,6 +819,65 @@ def bias_analysis(
         summary=summary,
         reconstructed=bool(getattr(study, "reconstructed", False)),
         notes=notes,
+    )
+
+
+def benefit_side(
+    effect_draws: np.ndarray,
+    trend: TrendPrior,
+    mcid: float,
+    prob_positive: float = 0.95,
+    prob_mcid: float = 0.5,
+) -> dict[str, float]:
+    r"""The bias analysis of a lower-is-better outcome: a natural FALL imitates the benefit.
+
+    The effect keeps its sign (a benefit is negative), so the tipping points are
+    natural trends :math:`t^* < 0` at which P(effect < 0) = ``prob_positive`` and
+    P(effect < -MCID) = ``prob_mcid``: :func:`tipping_points` of the mirrored draws,
+    mirrored back. In the normal case ``mu ~ Normal(m, v)``,
+    ``t* = m + a + z_p sqrt(v + s^2)`` (``a`` = 0 or MCID).
+
+    Returns
+    -------
+    dict
+        ``benefit`` (``"decrease"``), ``tipping_point_p_benefit``,
+        ``tipping_point_p_benefit_gt_mcid`` (trend means, negative = a fall),
+        ``naive_p_benefit``, ``naive_p_benefit_gt_mcid`` (no trend) and ``p_benefit``,
+        ``p_benefit_gt_mcid`` under the trend prior.
+
+    Examples
+    --------
+    >>> draws = stats.norm.ppf((np.arange(4000) + 0.5) / 4000, -10.0, 2.0)
+    >>> side = benefit_side(draws, TrendPrior(0.0, 1.0, "ml", ""), mcid=5.0)
+    >>> round(side["tipping_point_p_benefit"], 1)  # -10 + 1.645 * sqrt(2**2 + 1**2)
+    -6.3
+    """
+    draws = np.asarray(effect_draws, dtype=float).ravel()
+    mirrored = -draws  # the benefit as a rise: tipping_points' own question
+    _, tip_benefit, tip_mcid = tipping_points(
+        mirrored, trend_sd=trend.sd, mcid=mcid, prob_positive=prob_positive, prob_mcid=prob_mcid
+    )
+    return {
+        "benefit": "decrease",
+        "tipping_point_p_benefit": -tip_benefit,
+        "tipping_point_p_benefit_gt_mcid": -tip_mcid,
+        "naive_p_benefit": float(np.mean(draws < 0)),
+        "naive_p_benefit_gt_mcid": float(np.mean(draws < -mcid)),
+        "p_benefit": _prob_exceeds(mirrored, -trend.mean, trend.sd, 0.0),
+        "p_benefit_gt_mcid": _prob_exceeds(mirrored, -trend.mean, trend.sd, mcid),
+    }
+
+
+def _fall_sentence(what: str, threshold: float, tip: float, unit: str) -> str:
+    """Where a lower-is-better conclusion tips: at a natural fall (``tip`` < 0)."""
+    if tip < 0:
+        return (
+            f"{what} falls below {threshold:g} once the assumed natural fall exceeds "
+            f"{-tip:.3g} {unit}."
+        )
+    return (
+        f"{what} is below {threshold:g} even with no natural fall; only a natural "
+        f"rise of more than {tip:.3g} {unit} would lift it above."
     )
 
 
