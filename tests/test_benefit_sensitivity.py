@@ -204,3 +204,40 @@ def test_report_sentence_of_a_fall_speaks_of_p_benefit():
     assert "P(benefit > MCID) runs from 0.200 to 0.700 (lower is better)" in text
     labels = dict(summary_rows(summary))
     assert labels["smallest P(benefit) = P(effect < 0)"] == "0.910"
+
+
+def test_bias_figure_of_a_fall_plots_the_benefit_side_closed_form():
+    """Curves P(mu - T < -a) = Phi((t - m - a) / sqrt(sd^2 + s^2)), tips at a natural fall."""
+    from types import SimpleNamespace
+
+    from milkbayes.comparison.tables import benefit_label
+    from milkbayes.sensitivity.bias import bias_analysis
+
+    _, down = _studies()
+    m, sd, s, mcid = -10.0, 2.0, 1.5, 4.0
+    draws = stats.norm.ppf((np.arange(20_000) + 0.5) / 20_000, m, sd)  # mu ~ N(m, sd^2)
+    fake = SimpleNamespace(
+        tree={"posterior": {"mu": SimpleNamespace(values=draws)}},
+        summary={"effect_variable": "mu"},
+        model_name="paired_change",
+    )
+    result = bias_analysis(down, mcid=mcid, trend_mean=-1.0, trend_sd=s, fit_result=fake)
+    table, total = result.table, math.hypot(sd, s)
+    t = table.trend_mean.to_numpy()
+    np.testing.assert_allclose(table.p_benefit, stats.norm.cdf((t - m) / total), atol=1e-4)
+    np.testing.assert_allclose(
+        table.p_benefit_gt_mcid, stats.norm.cdf((t - m - mcid) / total), atol=1e-4
+    )
+    tip = m + stats.norm.ppf(0.95) * total  # a natural fall of about 5.9
+    assert t.min() <= tip < 0 <= t.max()  # the span reaches the fall that tips it
+    axes = result.figure.axes[0]
+    _, labels = axes.get_legend_handles_labels()
+    assert labels[:2] == [benefit_label("decrease"), benefit_label("decrease", mcid)]
+    curve = axes.get_lines()[0]
+    np.testing.assert_allclose(curve.get_ydata(), table.p_benefit, atol=0)
+    # the dashed tipping-point lines stand at the fall's tips, not the rise's
+    dashed = sorted(
+        float(line.get_xdata()[0]) for line in axes.get_lines() if line.get_linestyle() == "--"
+    )
+    assert dashed == pytest.approx(sorted([tip, m + mcid]), abs=2e-3)
+    assert "falls without treatment" in result.title
