@@ -7,15 +7,18 @@ Targets (2 cores, warm caches):
    ``scipy.stats.wilcoxon`` (what a user of SciPy alone waits for);
 2. ``milkbayes fit <model>`` on the bundled data <= 4 s wall, for ``paired_change``
    and ``prepost_hierarchical``: imports, the model from the compile cache
-   (``milkbayes.engine.compile_cache``), sampling (4 x 1,000 + 1,000), posterior
+   (``milkbayes.engine.compile_cache``: assembled from its record, no PyTensor graph
+   work, once a process has compiled it), sampling (4 x 1,000 + 1,000), posterior
    predictive, log-likelihood, diagnostics and the NetCDF write.
 
 Each command runs as a new process (the console script, as a user runs it) with
 stdout and stderr piped; one untimed run of each first fills the caches (PyTensor's
 compile directory, numba's, matplotlib's font cache), then ``--repeats`` timed runs
-are interleaved and their median reported. ``--profile`` adds one more run of each
-``fit`` under pyinstrument and prints the seconds of its stages (the outermost
-frame of each named function), so that the remaining time can be attributed.
+are interleaved and their median reported, with the median CPU seconds (user +
+system, all threads), which a loaded machine inflates much less than the wall time.
+``--profile`` adds one more run of each ``fit`` under pyinstrument and prints the
+seconds of its stages (the outermost frame of each named function), so that the
+remaining time can be attributed.
 
 Prints ``RATIO <name> <value>`` lines for ``benchmarks/run_all.py``; a ratio
 ``..._over_target`` <= 1 meets its target. Run:
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,6 +60,7 @@ STAGES = {
     "nutpie import (ArviZ, matplotlib)": "<module>  nutpie/__init__.py",
     "PyMC graph: logp + gradient, rewrites": "_make_functions",
     "numba callbacks (from the cache)": "_callback",
+    "numba callbacks (model from its record)": "_cached_callback",
     "initial point function": "make_initial_point_fn",
     "sampling (chains + packaging)": "sample_complete",
     "posterior predictive": "add_posterior_predictive",
@@ -76,12 +81,24 @@ def console_script() -> list[str]:
 
 def timed(command: list[str], env: dict) -> float:
     """Wall seconds of ``command`` run to completion (it must succeed)."""
+    return timed_with_cpu(command, env)[0]
+
+
+def timed_with_cpu(command: list[str], env: dict) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, all threads) of ``command``.
+
+    On a loaded machine the wall time grows with the load, the CPU time much less:
+    it is the figure to compare across runs measured under different loads.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    return seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
 def commands(out: Path) -> dict[str, list[str]]:
@@ -142,20 +159,26 @@ def main(argv=None) -> int:
         for command in runs.values():  # untimed: fill the caches
             timed(command, env)
         seconds: dict[str, list[float]] = {name: [] for name in runs}
+        cpu: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.repeats):  # interleaved, so that load changes hit every command
             for name, command in runs.items():
-                seconds[name].append(timed(command, env))
+                wall, used = timed_with_cpu(command, env)
+                seconds[name].append(wall)
+                cpu[name].append(used)
         load = os.getloadavg()[0]
         print(f"CLI latency, new process, warm caches; median of {args.repeats} interleaved runs")
         print(f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPUs")
-        print(f"{'command':<34}{'median s':>10}{'min s':>8}{'target s':>10}  met")
+        print(f"{'command':<34}{'median s':>10}{'min s':>8}{'CPU s':>8}{'target s':>10}  met")
         targets = {"wilcoxon": WILCOXON_TARGET_S} | {f"fit_{m}": FIT_TARGET_S for m in FIT_MODELS}
         medians = {name: statistics.median(values) for name, values in seconds.items()}
         for name, values in seconds.items():
             target = targets.get(name)
             verdict = "" if target is None else ("yes" if medians[name] <= target else "NO")
             target_text = "-" if target is None else f"{target:.1f}"
-            row = f"{name:<34}{medians[name]:>10.2f}{min(values):>8.2f}{target_text:>10}"
+            used = statistics.median(cpu[name])
+            row = (
+                f"{name:<34}{medians[name]:>10.2f}{min(values):>8.2f}{used:>8.2f}{target_text:>10}"
+            )
             print(f"{row}  {verdict}")
         for name, target in targets.items():
             if name in medians:

@@ -31,7 +31,8 @@ result = fit("prepost_hierarchical", load_bundled(), draws=60, tune=60, chains=2
              seed=20241, log_likelihood=False, posterior_predictive=False)
 np.save(sys.argv[1], result.tree["posterior"]["effect"].values)
 (entry,) = cache._CACHE.values()
-print(json.dumps({"logp_hits": entry.compiled.compiled_logp_func._cache_hits}))
+print(json.dumps({"logp_hits": entry.compiled.compiled_logp_func._cache_hits,
+                  "from_record": entry.compiled.logp_func is None}))
 """
 
 
@@ -44,7 +45,7 @@ def test_same_seed_same_draws_whether_the_compile_cache_is_empty_or_full(tmp_pat
     script = tmp_path / "child.py"
     script.write_text(REPRODUCE)
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'compiledir'}"}
-    hits = []
+    hits, records = [], []
     for name in ("empty", "full"):
         done = subprocess.run(
             [sys.executable, str(script), str(tmp_path / f"{name}.npy")],
@@ -54,8 +55,11 @@ def test_same_seed_same_draws_whether_the_compile_cache_is_empty_or_full(tmp_pat
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        hits.append(json.loads(done.stdout.strip().splitlines()[-1])["logp_hits"])
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        hits.append(report["logp_hits"])
+        records.append(report["from_record"])
     assert hits == [0, 1]  # the first compiled, the second read the cache
+    assert records == [False, True]  # ... and assembled the model from its record
     empty, full = np.load(tmp_path / "empty.npy"), np.load(tmp_path / "full.npy")
     assert empty.shape == (2, 60)
     np.testing.assert_array_equal(empty, full)

@@ -28,9 +28,11 @@ another design compiles anew while outcomes, weights and prior values are still
 swapped by ``with_data``.
 
 **Across processes.** :mod:`milkbayes.engine.compile_cache` keeps nutpie's compiled
-callbacks on disk, so a new process that meets a model already compiled on this
-machine skips most of the compilation. Pickling a compiled model is not an
-alternative: it would pickle the user's data with it.
+callbacks on disk, and a record of each compiled model under
+:func:`model_record_key`, so a new process that meets a model already compiled on
+this machine assembles it without compiling anything but its initial-point function.
+Pickling a compiled model is not an alternative: it would pickle the user's data
+with it (the record holds sizes, names and keys, no values).
 
 Examples
 --------
@@ -42,10 +44,12 @@ Examples
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -263,7 +267,11 @@ def compiled_model(
         sampled = freeze_dims_and_data(model, data=sorted(design))
     # free variables only: the deterministics are computed after sampling, for all
     # draws at once (milkbayes.engine.deterministics)
-    compiled = compile_pymc_model(sampled, var_names=[rv.name for rv in model.free_RVs])
+    compiled = compile_pymc_model(
+        sampled,
+        var_names=[rv.name for rv in model.free_RVs],
+        record_key=model_record_key(module, key, prior_data(prior)),
+    )
     seconds = time.perf_counter() - start
     entry = CacheEntry(
         compiled=compiled,
@@ -275,6 +283,96 @@ def compiled_model(
         _COMPILATIONS += 1
         entry = _CACHE.setdefault(key, entry)
     return entry, seconds
+
+
+RECORD_CONFIG_FLAGS = (
+    "floatX",
+    "mode",
+    "linker",
+    "optimizer",
+    "optimizer_including",
+    "optimizer_excluding",
+    "optimizer_requiring",
+    "cast_policy",
+    "numba__vectorize_target",
+)
+"""PyTensor settings that shape a compiled graph, and so join :func:`model_record_key`."""
+
+RECORD_PACKAGES = ("pymc", "pytensor", "nutpie", "numba", "llvmlite", "numpy", "scipy")
+"""Packages whose versions join :func:`model_record_key`."""
+
+
+@functools.lru_cache(maxsize=1)
+def _package_digest() -> str | None:
+    """SHA-256 of every Python source file of milkbayes (relative path and bytes).
+
+    None when the package holds no source file (byte code only): then nothing tells
+    one build of it from another, and no model is recorded.
+    """
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    paths = sorted(root.rglob("*.py"))
+    for path in paths:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest() if paths else None
+
+
+def model_record_key(module: ModuleType, key: tuple, prior_values: dict) -> str | None:
+    """The key under which a compiled model is recorded across processes, or None.
+
+    The in-process key (module, likelihood, data shapes, coordinate lengths, outcome
+    kind, design data) identifies a model's graph only while the code that builds it
+    stays the same. Across processes the key adds that code and what compiles it: the
+    bytes of every source file of milkbayes, the versions of :data:`RECORD_PACKAGES`,
+    Python's and the PyTensor settings of :data:`RECORD_CONFIG_FLAGS`, with the names
+    of the prior's values. Any edit of milkbayes thus compiles each model once in full
+    again (and a milkbayes without source files records nothing). A model module
+    outside the milkbayes package (a user's or a test's) gets None: what its
+    ``build`` imports is unknown, so it is always compiled in full (its numba
+    callbacks are still cached, :mod:`milkbayes.engine.compile_cache`).
+
+    Parameters
+    ----------
+    module : module
+        The model module.
+    key : tuple
+        The in-process cache key of :func:`compiled_model`.
+    prior_values : dict
+        The prior's ``pm.Data`` values (only their names join the key).
+
+    Returns
+    -------
+    str or None
+        A SHA-256 hex digest.
+
+    Examples
+    --------
+    >>> import types
+    >>> model_record_key(types.ModuleType("outside"), ("k",), {}) is None
+    True
+    """
+    import platform
+    from importlib.metadata import version
+
+    from pytensor import config
+
+    root = Path(__file__).resolve().parents[1]
+    source = getattr(module, "__file__", None)
+    if not source or not Path(source).resolve().is_relative_to(root):
+        return None
+    package = _package_digest()
+    if package is None:
+        return None
+    parts = (
+        key,
+        tuple(sorted(prior_values)),
+        package,
+        tuple((package, version(package)) for package in RECORD_PACKAGES),
+        platform.python_version(),
+        tuple((flag, str(getattr(config, flag, None))) for flag in RECORD_CONFIG_FLAGS),
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 def prepared_model(

@@ -70,6 +70,26 @@ are compiled uncached). When numba or PyTensor fail to load one of their entries
 anyway, the model is compiled once more with PyTensor's cache off. Each of these is
 said once on stderr.
 
+**Model records.** Even with both callbacks in the cache, a new process still had
+PyTensor build the model's log-density, differentiate it, rewrite both graphs and
+generate their numba source (``nutpie.compile_pymc._make_functions``), only to find
+the machine code in the cache: most of a ``milkbayes fit`` of the flagship. So when
+:func:`compile_pymc_model` is given a ``record_key`` (from
+:func:`milkbayes.engine.cache.model_record_key`, which identifies the model's graph
+by the code that builds it, its shapes and design, and the library versions), a
+model compiled in full leaves a record, ``<base_compiledir>/milkbayes-models/<key>.json``:
+the sizes and layout of the unconstrained vector and of the stored values, which
+transforms apply, each shared variable's ``pm.Data`` name, dtype and shape, and the
+cache keys of its two callbacks; with an HMAC under the secret below. A later
+process assembles the compiled model from the record: the callbacks are loaded from
+numba's cache (a callback's entry holds its whole machine code, the PyTensor
+function it calls linked in, so the function itself is not needed), the shared
+values are the model's own ``pm.Data``, and only nutpie's initial-point function is
+compiled (it depends on the seed). Anything that does not match (no verified record,
+a ``pm.Data`` of another dtype or shape, other free variables or initial-point
+shapes, a callback missing from numba's cache) compiles the model in full, as
+before. The draws are bit-identical either way (``tests/test_model_record.py``).
+
 References
 ----------
 .. [1] nutpie, ``nutpie/compile_pymc.py`` (https://github.com/pymc-devs/nutpie).
@@ -161,7 +181,9 @@ def expand_callback(dim, expanded, x_, out_, user_data_):
 """
 
 
-def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> Any:
+def compile_pymc_model(
+    model: Any, var_names: Iterable[str] | None = None, *, record_key: str | None = None
+) -> Any:
     """Compile ``model`` for nutpie, reusing callbacks compiled by earlier processes.
 
     The drop-in equivalent of ``nutpie.compile_pymc_model(model, var_names=...)``
@@ -175,6 +197,12 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
         The model to compile.
     var_names : iterable of str, optional
         The variables nutpie stores for each draw; all of them when omitted.
+    record_key : str, optional
+        A key that identifies ``model``'s graph before it is built
+        (:func:`milkbayes.engine.cache.model_record_key`). With it, a model compiled
+        before under the same key is assembled from its record and its cached
+        callbacks, without PyTensor building and rewriting the log-density, its
+        gradient and the expand function (module Notes, "Model records").
 
     Returns
     -------
@@ -188,8 +216,12 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
     from pytensor import config
 
     with config.change_flags(numba__fastmath=False):
+        if record_key is not None and config.numba__cache:
+            compiled = _from_record(model, var_names, record_key)
+            if compiled is not None:
+                return compiled
         try:
-            return _compile(model, var_names)
+            return _compile(model, var_names, record_key)
         except Exception as error:  # noqa: BLE001 - retried uncached, then re-raised
             if not config.numba__cache:
                 raise
@@ -202,7 +234,7 @@ def compile_pymc_model(model: Any, var_names: Iterable[str] | None = None) -> An
             return _compile(model, var_names)
 
 
-def _compile(model: Any, var_names: Iterable[str] | None) -> Any:
+def _compile(model: Any, var_names: Iterable[str] | None, record_key: str | None = None) -> Any:
     """:func:`compile_pymc_model` under the flags its caller set."""
     import nutpie
     import nutpie.compile_pymc as nutpie_pymc
@@ -240,10 +272,22 @@ def _compile(model: Any, var_names: Iterable[str] | None) -> Any:
     shared_data, shared_var_keys = _shared_data(logp_fn, expand_fn)
     user_data = nutpie_pymc.make_user_data(shared_var_keys, shared_data)
     shared = _Shared(shared_data, shared_var_keys, user_data)
-    logp_callback = _callback(LOGP_SOURCE, "logp_callback", logp_fn, shared, N_DIM=n_dim)
-    expand_callback = _callback(
+    logp_callback, logp_key = _callback(LOGP_SOURCE, "logp_callback", logp_fn, shared, N_DIM=n_dim)
+    expand_callback, expand_key = _callback(
         EXPAND_SOURCE, "expand_callback", expand_fn, shared, N_DIM=n_dim, N_EXPANDED=n_expanded
     )
+    if record_key is not None and logp_key is not None and expand_key is not None:
+        _write_record(
+            record_key,
+            model,
+            var_names,
+            shared,
+            n_dim=n_dim,
+            n_expanded=n_expanded,
+            shape_info=shape_info,
+            reparameterized_names=reparameterized_names,
+            callbacks={"logp_callback": logp_key, "expand_callback": expand_key},
+        )
     dims, coords = nutpie_pymc._prepare_dims_and_coords(model, shape_info, reparameterized_names)
     return nutpie_pymc.CompiledPyMCModel(
         _n_dim=n_dim,
@@ -335,8 +379,13 @@ def _signature(name: str) -> Any:
     return types.int64(types.uint64, types.uint64, double_pointer, double_pointer, types.voidptr)
 
 
-def _callback(source: str, name: str, function: Any, shared: _Shared, **constants: int) -> Any:
-    """The numba ``cfunc`` around one compiled PyTensor function, from the cache if there."""
+def _callback(
+    source: str, name: str, function: Any, shared: _Shared, **constants: int
+) -> tuple[Any, str | None]:
+    """The numba ``cfunc`` around one compiled PyTensor function, from the cache if there.
+
+    Returns the callback and the key of its cache entry (None when it is not cached).
+    """
     import numba
     import nutpie.compile_pymc as nutpie_pymc
     from pytensor import config
@@ -398,10 +447,10 @@ def _callback(source: str, name: str, function: Any, shared: _Shared, **constant
                 f"({type(error).__name__}); compiling it again",
             )
             _remove_entry(folder, name, key)
-            return numba.cfunc(_signature(name), cache=False)(python_function)
+            return numba.cfunc(_signature(name), cache=False)(python_function), None
     if key is not None and not callback._cache_hits:
         _write_hmac(folder, name, key, secret)
-    return callback
+    return callback, key
 
 
 def _say_once(topic: str, message: str) -> None:
@@ -499,3 +548,234 @@ def _drop_unverified(folder: Path, name: str, key: str, secret: bytes) -> None:
 def _remove_entry(folder: Path, name: str, key: str) -> None:
     for path in [*_entry_files(folder, name, key), _hmac_path(folder, name, key)]:
         path.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- model records
+RECORD_VERSION = "1"
+"""Bump when the record's content or its use changes."""
+
+RECORD_FOLDER_NAME = "milkbayes-models"
+"""The folder of model records, in ``base_compiledir``."""
+
+
+def _record_path(record_key: str) -> Path:
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
+
+    return Path(NUMBA_CACHE_PATH).parent / RECORD_FOLDER_NAME / f"{record_key}.json"
+
+
+def _record_digest(payload: dict, secret: bytes) -> str:
+    import json
+
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
+
+
+def _free_value_names(model: Any) -> list[str]:
+    """The value variables of the free variables, in the order nutpie joins them."""
+    return [model.rvs_to_values[rv].name for rv in model.free_RVs]
+
+
+def _write_record(
+    record_key: str,
+    model: Any,
+    var_names: Iterable[str] | None,
+    shared: _Shared,
+    *,
+    n_dim: int,
+    n_expanded: int,
+    shape_info: Any,
+    reparameterized_names: list[str],
+    callbacks: dict[str, str],
+) -> None:
+    """Keep what :func:`_from_record` needs to assemble this compiled model again.
+
+    Nothing is recorded when a shared variable of the compiled functions is not one
+    of the model's named ``pm.Data`` (it could not be found again by name), so such
+    a model is always compiled in full.
+    """
+    from milkbayes.jsonio import dumps
+    from milkbayes.storage import atomic_write_text
+
+    data_vars = {var.name: var for var in model.data_vars}
+    if any(data_vars.get(var.name) is not var for var in shared.keys):
+        return
+    names, slices, shapes = shape_info
+    payload = {
+        "version": RECORD_VERSION,
+        "record_key": record_key,
+        "var_names": None if var_names is None else list(var_names),
+        "n_dim": int(n_dim),
+        "n_expanded": int(n_expanded),
+        "names": list(names),
+        "slices": [[int(s.start), int(s.stop)] for s in slices],
+        "shapes": [[int(n) for n in shape] for shape in shapes],
+        "reparameterized_names": list(reparameterized_names),
+        "shared": [
+            [key, var.name, shared.data[key].dtype.str, list(shared.data[key].shape)]
+            for var, key in shared.keys.items()
+        ],
+        "callbacks": callbacks,
+    }
+    path = _record_path(record_key)
+    secret = _secret(path.parent.parent)
+    if secret is None or not _trusted_folder(path.parent.parent):
+        return
+    try:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        if not _trusted_folder(path.parent):
+            return
+        document = {"payload": payload, "hmac": _record_digest(payload, secret)}
+        atomic_write_text(path, dumps(document))
+    except Exception:  # noqa: BLE001 - an unrecorded model is only compiled in full next time
+        return
+
+
+def _read_record(record_key: str) -> dict | None:
+    """The verified record of ``record_key``, or None (missing, altered, untrusted)."""
+    import json
+
+    path = _record_path(record_key)
+    secret = _secret(path.parent.parent)
+    if secret is None or not _trusted_folder(path.parent):
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        payload = document["payload"]
+        verified = hmac.compare_digest(str(document["hmac"]), _record_digest(payload, secret))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not verified or payload.get("version") != RECORD_VERSION:
+        return None
+    if payload.get("record_key") != record_key:
+        return None
+    return payload
+
+
+def _from_record(model: Any, var_names: Iterable[str] | None, record_key: str) -> Any:
+    """The compiled model assembled from its record and its cached callbacks, or None.
+
+    None (compile in full) whenever anything does not match: no verified record, a
+    ``pm.Data`` missing or of another dtype or shape, other free variables, an
+    initial point of other shapes, or a callback that is not in numba's cache.
+    """
+    import nutpie
+    import nutpie.compile_pymc as nutpie_pymc
+    from pymc.initial_point import make_initial_point_fn
+
+    if not nutpie.__version__.startswith(NUTPIE_SERIES):
+        return None
+    record = _read_record(record_key)
+    if record is None:
+        return None
+    if record["var_names"] != (None if var_names is None else list(var_names)):
+        return None
+    data_vars = {var.name: var for var in model.data_vars}
+    shared_data: dict[str, np.ndarray] = {}
+    shared_var_keys: dict[Any, str] = {}
+    for key, name, dtype, shape in record["shared"]:
+        variable = data_vars.get(name)
+        if variable is None or not hasattr(variable, "get_value"):
+            return None
+        value = np.array(variable.get_value(), order="C", copy=True)
+        if value.dtype.str != dtype or list(value.shape) != shape:
+            return None
+        value.flags.writeable = False
+        shared_data[key], shared_var_keys[variable] = value, key
+    n_dim, n_expanded = record["n_dim"], record["n_expanded"]
+    names = record["names"]
+    shapes = [tuple(shape) for shape in record["shapes"]]
+    free = _free_value_names(model)
+    if names[: len(free)] != free or sum(int(np.prod(s)) for s in shapes[: len(free)]) != n_dim:
+        return None
+    initial_point = nutpie_pymc._wrap_with_lock(
+        make_initial_point_fn(
+            model=model,
+            overrides=None,
+            default_strategy="support_point",
+            jitter_rvs=set(model.free_RVs),
+            return_transformed=True,
+        )
+    )
+    point = initial_point(0)
+    if any(
+        tuple(np.shape(point[name])) != shape
+        for name, shape in zip(free, shapes[: len(free)], strict=True)
+    ):
+        return None
+    flat_initial_point = nutpie_pymc._rv_dict_to_flat_array_wrapper(
+        initial_point, names=free, shapes=shapes[: len(free)]
+    )
+    user_data = nutpie_pymc.make_user_data(shared_var_keys, shared_data)
+    constants = {
+        "logp_callback": (LOGP_SOURCE, {"N_DIM": n_dim}),
+        "expand_callback": (EXPAND_SOURCE, {"N_DIM": n_dim, "N_EXPANDED": n_expanded}),
+    }
+    callbacks = {}
+    for name, (source, values) in constants.items():
+        callbacks[name] = _cached_callback(source, name, record["callbacks"][name], values)
+        if callbacks[name] is None:
+            return None
+    slices = [slice(start, stop) for start, stop in record["slices"]]
+    shape_info = (list(names), slices, shapes)
+    reparameterized = list(record["reparameterized_names"])
+    dims, coords = nutpie_pymc._prepare_dims_and_coords(model, shape_info, reparameterized)
+    return nutpie_pymc.CompiledPyMCModel(
+        _n_dim=n_dim,
+        dims=dims,
+        _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
+        compiled_logp_func=callbacks["logp_callback"],
+        compiled_expand_func=callbacks["expand_callback"],
+        initial_point_func=flat_initial_point,
+        shared_data=shared_data,
+        shared_var_keys=shared_var_keys,
+        user_data=user_data,
+        n_expanded=n_expanded,
+        shape_info=shape_info,
+        logp_func=None,
+        expand_func=None,
+        reparameterized_names=reparameterized,
+    )
+
+
+def _not_compiled(*args: Any) -> None:  # pragma: no cover - numba refuses to type it
+    """Stands for the PyTensor function a callback loaded from the cache does not need."""
+    raise RuntimeError("a callback without its compiled function")
+
+
+def _cached_callback(source: str, name: str, key: str, constants: dict[str, int]) -> Any:
+    """The callback of ``key`` loaded from numba's cache, or None when it is not there.
+
+    A callback's cache entry holds its whole machine code, the compiled PyTensor
+    function it calls included (numba links the callee into the caller's library),
+    so it is loaded without that function: :func:`_not_compiled` stands for it, and
+    numba refuses to compile it if the entry is missing.
+    """
+    import numba
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH, compile_numba_function_src
+
+    folder = Path(NUMBA_CACHE_PATH)
+    secret = _secret(folder.parent)
+    if secret is None or not _trusted_folder(folder):
+        return None
+    _drop_unverified(folder, name, key, secret)
+    if not _entry_files(folder, name, key):
+        return None
+    python_function = compile_numba_function_src(
+        source,
+        name,
+        global_env={
+            "__name__": __name__,
+            "numba": numba,
+            "np": np,
+            "extract": _not_compiled,
+            **constants,
+        },
+        cache_key=key,
+    )
+    try:
+        callback = numba.cfunc(_signature(name), cache=True)(python_function)
+    except Exception:  # noqa: BLE001 - not in the cache after all: compile in full
+        return None
+    return callback if callback._cache_hits else None

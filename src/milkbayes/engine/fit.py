@@ -43,6 +43,7 @@ import numpy as np
 from milkbayes import RECONSTRUCTED_WARNING
 from milkbayes.engine.cache import CacheEntry, prepared_model
 from milkbayes.engine.deterministics import Deterministics
+from milkbayes.engine.log_density import log_density
 from milkbayes.engine.predictive import add_posterior_predictive
 from milkbayes.engine.sampling import check_sampler_settings, sample_complete, with_data
 from milkbayes.errors import MilkbayesError, ModelError
@@ -424,12 +425,8 @@ def _relabel(tree: xr.DataTree, coords: dict) -> xr.DataTree:
 
 
 def _add_log_likelihood(tree: xr.DataTree, model: Any) -> xr.DataTree:
-    import pymc as pm
-
-    dataset = pm.compute_log_likelihood(
-        tree, model=model, progressbar=False, extend_inferencedata=False
-    )
-    tree["log_likelihood"] = dataset
+    """``pm.compute_log_likelihood``'s group, computed for all draws at once."""
+    tree["log_likelihood"] = log_density(tree, model, "likelihood")
     return tree
 
 
@@ -443,7 +440,8 @@ def arviz_tree(result: FitResult, *, prior_draws: int = 1000) -> xr.DataTree:
       :func:`milkbayes.engine.predictive.prior_predictive` on the fit's own inputs
       (for ``arviz.plot_prior_posterior``);
     * ``log_prior``: the log prior density of every free variable at every posterior
-      draw (``pymc.stats.compute_log_prior``), which with ``log_likelihood`` is what
+      draw (the values of ``pymc.stats.compute_log_prior``, computed by
+      :mod:`milkbayes.engine.log_density`), which with ``log_likelihood`` is what
       power-scaling sensitivity (``arviz.psense``, ``arviz.psense_summary``; Kallioinen
       et al. 2024) perturbs;
     * ``constant_data``: every ``pm.Data`` value of the fit, the prior values
@@ -473,7 +471,6 @@ def arviz_tree(result: FitResult, *, prior_draws: int = 1000) -> xr.DataTree:
     Kallioinen N, Paananen T, Bürkner P-C, Vehtari A (2024). Detecting and diagnosing
     prior and likelihood sensitivity with power-scaling. Stat Comput 34, 57.
     """
-    import pymc as pm
     import xarray as xr
 
     from milkbayes.engine.predictive import _quiet_pymc, prior_predictive
@@ -496,9 +493,7 @@ def arviz_tree(result: FitResult, *, prior_draws: int = 1000) -> xr.DataTree:
     if "log_likelihood" not in tree.children:
         tree = _add_log_likelihood(tree, entry.model)
     with _quiet_pymc():
-        tree["log_prior"] = pm.stats.compute_log_prior(
-            tree, model=entry.model, progressbar=False, extend_inferencedata=False
-        )
+        tree["log_prior"] = log_density(tree, entry.model, "prior")
     dims = entry.model.named_vars_to_dims
     tree["constant_data"] = xr.Dataset(
         {

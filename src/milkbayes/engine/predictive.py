@@ -141,15 +141,89 @@ def prior_predictive(
     model = module.build(inputs, prior_set, likelihood)
     check_data_names(model, module, inputs.data, prior_data(prior_set))
     with _quiet_pymc():
-        tree = pm.sample_prior_predictive(
-            draws=draws,
-            model=model,
-            random_seed=seed,
-            var_names=_drawable(model),
-            compile_kwargs={"mode": FORWARD_MODE},
-        )
+        try:
+            tree = _vectorised_prior(model, draws, seed, _drawable(model))
+        except KeyboardInterrupt:
+            raise
+        except Exception:  # noqa: BLE001 - PyMC's own loop draws the same values
+            tree = pm.sample_prior_predictive(
+                draws=draws,
+                model=model,
+                random_seed=seed,
+                var_names=_drawable(model),
+                compile_kwargs={"mode": FORWARD_MODE},
+            )
     tree.attrs.update(tree_attrs(module, likelihood, prior_set, seed, study))
     return tree
+
+
+def _vectorised_prior(model: Any, draws: int, seed: int, var_names: list[str] | None) -> Any:
+    """``pm.sample_prior_predictive``'s draws, all in one call of a batched graph.
+
+    PyMC calls its forward function once per draw. Here each random variable with no
+    random ancestor is given a leading axis of ``draws``
+    (``pymc.distributions.shape_utils.change_dist_size``) and the rest of the graph
+    is batched over it (:func:`pytensor.graph.replace.vectorize_graph`), keeping every
+    variable's own generator. The generators are seeded by compiling PyMC's own
+    forward function (``compile_forward_sampling_function``, as
+    ``sample_prior_predictive`` seeds them), and each draws its values in the order
+    PyMC's loop draws them (draw by draw, then element by element), so every free
+    variable gets PyMC's values exactly; the deterministics, and the predictive draws
+    whose means they enter, agree to rounding (NumPy's batched kernels round some
+    sums differently; ``tests/test_prior_vectorised.py``). About four times faster
+    than the loop for the flagship's 1,000 draws.
+    """
+    import pymc as pm
+    import pytensor
+    from pymc.distributions.shape_utils import change_dist_size
+    from pymc.sampling.forward import compile_forward_sampling_function
+    from pymc.util import _get_seeds_per_chain, get_default_varnames
+    from pytensor.graph.replace import vectorize_graph
+    from pytensor.graph.traversal import ancestors
+
+    from milkbayes.engine.log_density import _loops_in_python
+
+    wanted = (
+        {var.name for var in model.basic_RVs + model.deterministics}
+        if var_names is None
+        else set(var_names)
+    )
+    names = sorted(get_default_varnames(wanted, include_transformed=False))
+    outputs = [model[name] for name in names]
+    (random_seed,) = _get_seeds_per_chain(seed, 1)
+    compile_forward_sampling_function(  # seeds the model's generators as PyMC does
+        outputs,
+        vars_in_trace=[],
+        basic_rvs=model.basic_RVs,
+        random_seed=random_seed,
+        model=model,
+        mode=FORWARD_MODE,
+        allow_input_downcast=True,
+        accept_inplace=True,
+    )
+    basic = set(model.basic_RVs)
+
+    def batched_root(rv: Any) -> Any:
+        node = change_dist_size(rv, (draws,), expand=True).owner
+        # change_dist_size gives the variable a new generator: put its own back
+        return node.op.make_node(rv.owner.inputs[0], *node.inputs[1:]).default_output()
+
+    roots = {
+        rv: batched_root(rv)
+        for rv in model.basic_RVs
+        if not basic & set(ancestors(rv.owner.inputs))
+    }
+    function = pytensor.function([], vectorize_graph(outputs, replace=roots), mode=FORWARD_MODE)
+    if any(_loops_in_python(node.op) for node in function.maker.fgraph.apply_nodes):
+        raise ValueError("the batched prior would loop over the draws in Python")
+    values = function()
+    prior = {}
+    for name, value in zip(names, values, strict=True):
+        value = np.asarray(value)
+        if value.shape[:1] != (draws,):
+            raise ValueError(f"the batched draws of {name} do not have {draws} rows")
+        prior[name] = value
+    return pm.to_inference_data(prior=prior, model=model)
 
 
 def add_posterior_predictive(tree: xr.DataTree, model: Any, seed: int) -> xr.DataTree:
