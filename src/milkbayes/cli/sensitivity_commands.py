@@ -163,6 +163,22 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _benefit_headers(summary) -> dict[str, str]:
+    """Headers of the P(benefit) columns of a lower-is-better outcome's table."""
+    from milkbayes.comparison.tables import benefit_label
+
+    if summary.get("benefit") != "decrease":
+        return {}
+    mcid = summary.get("mcid")
+    mcid = float(mcid) if isinstance(mcid, (int, float)) and math.isfinite(mcid) else None
+    return {
+        "p_benefit": benefit_label("decrease"),
+        "p_benefit_gt_mcid": benefit_label("decrease", mcid)
+        if mcid is not None
+        else "P(benefit > MCID)",
+    }
+
+
 def _print_result(result) -> None:
     import sys
 
@@ -181,9 +197,10 @@ def _print_result(result) -> None:
             Panel(result.warning, title="RECONSTRUCTED DATA", style="bold yellow", expand=False)
         )
     table = Table(title=result.title)
+    headers = _benefit_headers(result.summary)
     for column in result.table.columns:
         table.add_column(
-            str(column),
+            headers.get(str(column), str(column)),
             justify="left" if column in ("id", "likelihood", "distribution") else "right",
         )
     for row in result.table.itertuples(index=False):

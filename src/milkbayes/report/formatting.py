@@ -274,6 +274,10 @@ SUMMARY_LABELS: dict[str, tuple[str, str]] = {
     "naive_p_benefit_gt_mcid": ("P(benefit > MCID) if nothing changes without treatment", "prob"),
     "p_benefit": ("P(benefit) = P(effect < 0) after the natural change", "prob"),
     "p_benefit_gt_mcid": ("P(benefit > MCID) after the natural change", "prob"),
+    "p_benefit_min": ("smallest P(benefit) = P(effect < 0)", "prob"),
+    "p_benefit_gt_mcid_min": ("smallest P(benefit > MCID) = P(effect < -MCID)", "prob"),
+    "p_benefit_gt_mcid_max": ("largest P(benefit > MCID) = P(effect < -MCID)", "prob"),
+    "literature_p_benefit_gt_mcid": ("P(benefit > MCID) under the literature prior", "prob"),
     "n": ("participants (published)", "int"),
     "p_threshold": ("published bound on p (SPSS prints 0.000 below it)", "p_bound"),
     "alternative": ("direction of the test", "text"),
@@ -412,6 +416,15 @@ def sensitivity_sentence(item: Any, unit: str | None = None) -> str:
                 f"effect δ has posterior median {fmt_num(s['delta_median'])} (95 % interval "
                 f"{fmt_num(s['delta_ci95_low'])} to {fmt_num(s['delta_ci95_high'])}), and "
                 f"P(δ > 0.5) = {fmt_prob(s['p_delta_gt_0_5'])}."
+            )
+        if name == "prior_grid" and s.get("benefit") == "decrease":
+            return (
+                f"Across {fmt_summary_value(s['n_settings'], 'int')} priors, the posterior "
+                f"median of the effect runs from {fmt_num(s['effect_median_min'])} to "
+                f"{fmt_num(s['effect_median_max'])}{units}, the smallest P(benefit) = "
+                f"P(effect < 0) is {fmt_prob(s['p_benefit_min'])}, and P(benefit > MCID) "
+                f"runs from {fmt_prob(s['p_benefit_gt_mcid_min'])} to "
+                f"{fmt_prob(s['p_benefit_gt_mcid_max'])} (lower is better)."
             )
         if name == "prior_grid":
             return (

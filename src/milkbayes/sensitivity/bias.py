@@ -635,13 +635,26 @@ def _bias_figure(
     mcid: float,
     prob_positive: float,
     prob_mcid: float,
+    benefit: str = "increase",
 ) -> Figure:
-    """Both decision probabilities against the assumed trend, with the tipping points."""
+    """Both decision probabilities against the assumed trend, with the tipping points.
+
+    For a lower-is-better outcome the curves are P(benefit) = P(effect < 0) and
+    P(benefit > MCID), the tipping points those of a natural fall (``tip_positive``
+    and ``tip_mcid`` are then :func:`benefit_side`'s), and the table must hold
+    ``p_benefit`` and ``p_benefit_gt_mcid``.
+    """
+    from milkbayes.comparison.tables import benefit_label
+
     figure = Figure(figsize=(7, 4), layout="constrained")
     axes = figure.subplots()
     x = table["trend_mean"]
-    axes.plot(x, table["p_effect_gt_0"], label="P(massage effect > 0)")
-    axes.plot(x, table["p_effect_gt_mcid"], label=f"P(massage effect > MCID = {mcid:g})")
+    if benefit == "decrease":
+        axes.plot(x, table["p_benefit"], label=benefit_label(benefit))
+        axes.plot(x, table["p_benefit_gt_mcid"], label=benefit_label(benefit, mcid))
+    else:
+        axes.plot(x, table["p_effect_gt_0"], label="P(massage effect > 0)")
+        axes.plot(x, table["p_effect_gt_mcid"], label=f"P(massage effect > MCID = {mcid:g})")
     axes.axhline(prob_positive, color="C0", ls=":", lw=1)
     axes.axhline(prob_mcid, color="C1", ls=":", lw=1)
     for value, colour in ((tip_positive, "C0"), (tip_mcid, "C1")):
@@ -649,13 +662,15 @@ def _bias_figure(
     band = (trend.mean - 2 * trend.sd, trend.mean + 2 * trend.sd)
     axes.axvspan(*band, color="grey", alpha=0.08, label="trend prior, mean ± 2 sd")
     axes.axvline(trend.mean, color="grey", lw=0.8)
+    without = "treatment" if benefit == "decrease" else "massage"
     axes.set(
-        xlabel=f"assumed natural change without massage ({trend.unit})",
+        xlabel=f"assumed natural change without {without} ({trend.unit})",
         ylabel="posterior probability",
         ylim=(-0.02, 1.02),
         title="When does the conclusion tip?",
     )
-    axes.legend(frameon=False, loc="lower left")
+    # a fall's curves rise with the trend: the empty corner is the lower right
+    axes.legend(frameon=False, loc="lower right" if benefit == "decrease" else "lower left")
     return figure
 
 
@@ -705,7 +720,10 @@ def bias_analysis(
     Returns
     -------
     SensitivityResult
-        ``table``: both decision probabilities against the assumed trend mean;
+        ``table``: both decision probabilities against the assumed trend mean (for
+        a lower-is-better outcome also ``p_benefit`` = P(effect < 0) and
+        ``p_benefit_gt_mcid``, over a span that reaches the natural falls at which
+        they tip, and the figure plots those);
         ``summary``: the tipping points, and the massage effect's median, 95 %
         interval, P(> 0) and P(> MCID) under the stated trend prior, next to the
         naive values that assume no trend.
@@ -750,11 +768,19 @@ def bias_analysis(
     _, tip_positive, tip_mcid = tipping_points(
         draws, trend_sd=trend.sd, mcid=mcid, prob_positive=prob_positive, prob_mcid=prob_mcid
     )
+    fall = getattr(study.outcome, "benefit", "increase") == "decrease"
     # the plot spans no trend, both tipping points and the trend prior's +-2 sd
     span = (
         min(0.0, tip_positive, tip_mcid, trend.mean - 2 * trend.sd),
         max(1.5 * max(tip_positive, tip_mcid), trend.mean + 2 * trend.sd),
     )
+    if fall:  # the same, mirrored: a natural fall imitates the benefit
+        side = benefit_side(draws, trend, mcid, prob_positive, prob_mcid)
+        tips = (side["tipping_point_p_benefit"], side["tipping_point_p_benefit_gt_mcid"])
+        span = (
+            min(1.5 * min(tips), trend.mean - 2 * trend.sd),
+            max(0.0, *tips, trend.mean + 2 * trend.sd),
+        )
     table, _, _ = tipping_points(
         draws,
         trend_sd=trend.sd,
@@ -763,6 +789,10 @@ def bias_analysis(
         prob_mcid=prob_mcid,
         trend_grid=np.linspace(*span, 81),
     )
+    if fall:
+        grid = table["trend_mean"].to_numpy()
+        table["p_benefit"] = [_prob_exceeds(-draws, -t, trend.sd, 0.0) for t in grid]
+        table["p_benefit_gt_mcid"] = [_prob_exceeds(-draws, -t, trend.sd, mcid) for t in grid]
     rng = np.random.default_rng(sampler.seed)
     massage = draws - rng.normal(trend.mean, trend.sd, draws.size)
     summary = {
@@ -785,10 +815,11 @@ def bias_analysis(
     }
     if trend_mean is None and trend_sd is None:
         summary |= nonmassage.summary()  # the two parts of trend_mean / trend_sd
-    fall = getattr(study.outcome, "benefit", "increase") == "decrease"
     if fall:
-        summary |= benefit_side(draws, trend, mcid, prob_positive, prob_mcid)
-    figure = _bias_figure(table, tip_positive, tip_mcid, trend, mcid, prob_positive, prob_mcid)
+        summary |= side
+        figure = _bias_figure(table, *tips, trend, mcid, prob_positive, prob_mcid, "decrease")
+    else:
+        figure = _bias_figure(table, tip_positive, tip_mcid, trend, mcid, prob_positive, prob_mcid)
     notes = (
         "A single group measures massage effect + natural trend + regression to the mean; "
         "the data cannot separate them, so the trend's prior passes through unchanged.",
@@ -813,7 +844,11 @@ def bias_analysis(
         )
     return SensitivityResult(
         name="bias",
-        title="Bias analysis: what if milk output rises without massage?",
+        title=(
+            "Bias analysis: what if the outcome falls without treatment?"
+            if fall
+            else "Bias analysis: what if milk output rises without massage?"
+        ),
         table=table,
         figure=figure,
         summary=summary,

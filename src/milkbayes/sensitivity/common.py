@@ -30,12 +30,14 @@ __all__ = [
     "FAST_SAMPLER",
     "SamplerOptions",
     "SensitivityResult",
+    "benefit_summary",
     "fit_quiet",
     "forest_figure",
     "massage_changes",
     "mathtext_safe",
     "posterior_effect_draws",
     "require",
+    "study_benefit",
     "summary_row",
     "whole_number",
     "without_extra_summary",
@@ -202,22 +204,68 @@ def summary_row(result, **labels) -> dict[str, object]:
     dict
         ``labels`` plus the effect's median, 95 % interval, P(effect > 0),
         P(effect > MCID) (NaN where the model gives none) and ``log_bf10`` when the
-        model reports a Bayes factor.
+        model reports a Bayes factor. For a lower-is-better outcome (the fit's
+        ``benefit`` is ``"decrease"``) also ``p_benefit`` = P(effect < 0) and
+        ``p_benefit_gt_mcid`` = P(effect < -MCID); a rise's rows stay as they were,
+        since there those are P(effect > 0) and P(effect > MCID) again.
     """
     summary = result.summary
     row: dict[str, object] = dict(labels)
-    for key in (
+    keys = [
         "effect_median",
         "effect_ci95_low",
         "effect_ci95_high",
         "p_effect_gt_0",
         "p_effect_gt_mcid",
-    ):
+    ]
+    if summary.get("benefit") == "decrease":
+        keys += ["p_benefit", "p_benefit_gt_mcid"]
+    for key in keys:
         row[key] = float(summary[key]) if summary.get(key) is not None else float("nan")
     for key in ("log_bf10_jzs", "log_bf10"):
         if summary.get(key) is not None:
             row["log_bf10"] = float(summary[key])
     return row
+
+
+def study_benefit(study) -> str:
+    """The study's direction of benefit: ``"decrease"`` when lower is better, else ``"increase"``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> study_benefit(SimpleNamespace(outcome=SimpleNamespace(benefit="decrease")))
+    'decrease'
+    >>> study_benefit(object())
+    'increase'
+    """
+    benefit = getattr(getattr(study, "outcome", None), "benefit", None)
+    return "decrease" if benefit == "decrease" else "increase"
+
+
+def benefit_summary(table: pd.DataFrame, benefit: str) -> dict[str, object]:
+    """The ranges of P(benefit) and P(benefit > MCID) over a table of refits.
+
+    Empty for a rise (there they are the P(effect > 0) and P(effect > MCID) ranges the
+    summaries already give), so a rise's summaries keep their keys.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"p_benefit": [0.9, 0.99], "p_benefit_gt_mcid": [0.2, 0.4]})
+    >>> benefit_summary(t, "decrease")  # doctest: +NORMALIZE_WHITESPACE
+    {'benefit': 'decrease', 'p_benefit_min': 0.9, 'p_benefit_gt_mcid_min': 0.2,
+     'p_benefit_gt_mcid_max': 0.4}
+    >>> benefit_summary(t, "increase")
+    {}
+    """
+    if benefit != "decrease":
+        return {}
+    return {
+        "benefit": "decrease",
+        "p_benefit_min": float(table.p_benefit.min()),
+        "p_benefit_gt_mcid_min": float(table.p_benefit_gt_mcid.min()),
+        "p_benefit_gt_mcid_max": float(table.p_benefit_gt_mcid.max()),
+    }
 
 
 def posterior_effect_draws(result) -> np.ndarray:
@@ -305,8 +353,12 @@ def forest_figure(
     title: str,
     mcid: float | None,
     reference: float | None = None,
+    benefit: str = "increase",
 ) -> Figure:
-    """Median and 95 % interval of the effect, one line per row of ``table``."""
+    """Median and 95 % interval of the effect, one line per row of ``table``.
+
+    The MCID line is drawn on the benefit side: at -MCID when lower is better.
+    """
     height = max(2.5, 0.28 * len(table) + 1.2)
     figure = Figure(figsize=(7, height), layout="constrained")
     axes = figure.subplots()
@@ -325,7 +377,8 @@ def forest_figure(
     axes.set_yticks(y, [mathtext_safe(v) for v in table[label_column]])
     axes.axvline(0, color="black", lw=0.8)
     if mcid is not None:
-        axes.axvline(mcid, color="C1", ls="--", lw=1, label=f"MCID = {mcid:g}")
+        side = -mcid if benefit == "decrease" else mcid
+        axes.axvline(side, color="C1", ls="--", lw=1, label=f"MCID = {mcid:g}")
     if reference is not None:
         axes.axvline(reference, color="grey", ls=":", lw=1, label="all data")
     axes.set(xlabel="massage effect (posterior median, 95 % interval)", title=title)

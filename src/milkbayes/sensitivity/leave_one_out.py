@@ -6,6 +6,7 @@ compiled model (:func:`influence`).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,11 @@ from milkbayes.sensitivity.common import (
     DEFAULT_SAMPLER,
     SamplerOptions,
     SensitivityResult,
+    benefit_summary,
     fit_quiet,
     mathtext_safe,
     require,
+    study_benefit,
     summary_row,
 )
 
@@ -54,8 +57,9 @@ def influence(
     SensitivityResult
         One row per mother: her ``id``, ``change``, the effect's median and
         interval without her, its shift from the all-data median, P(effect > 0)
-        and P(effect > MCID) without her. ``summary`` names the most influential
-        mother.
+        and P(effect > MCID) without her, and for a lower-is-better outcome
+        ``p_benefit`` = P(effect < 0) and ``p_benefit_gt_mcid`` = P(effect < -MCID).
+        ``summary`` names the most influential mother.
 
     Notes
     -----
@@ -124,7 +128,12 @@ def influence(
         "p_effect_gt_mcid_min": float(table.p_effect_gt_mcid.min()),
         "p_effect_gt_mcid_max": float(table.p_effect_gt_mcid.max()),
     }
-    figure = _influence_figure(table, reference, mcid)
+    benefit = study_benefit(study)
+    if benefit == "decrease":
+        summary["p_benefit_all"] = float(full.summary["p_benefit"])
+        summary["p_benefit_gt_mcid_all"] = float(full.summary.get("p_benefit_gt_mcid", math.nan))
+        summary.update(benefit_summary(table, benefit))
+    figure = _influence_figure(table, reference, mcid, benefit)
     return SensitivityResult(
         name="influence",
         title="Influence of each mother (leave one out)",
@@ -136,8 +145,12 @@ def influence(
     )
 
 
-def _influence_figure(table: pd.DataFrame, reference: float, mcid: float) -> Figure:
-    """Effect without each mother against her change, and P(effect > MCID) without her."""
+def _influence_figure(
+    table: pd.DataFrame, reference: float, mcid: float, benefit: str = "increase"
+) -> Figure:
+    """Effect without each mother against her change, and P(benefit) without her."""
+    from milkbayes.comparison.tables import benefit_label
+
     figure = Figure(figsize=(10, 4), layout="constrained")
     left, right = figure.subplots(1, 2)
     left.scatter(table["change"], table["effect_median"], color="C0")
@@ -157,8 +170,12 @@ def _influence_figure(table: pd.DataFrame, reference: float, mcid: float) -> Fig
     )
     left.legend(frameon=False, fontsize=8)
     order = np.arange(len(table))
-    right.plot(order, table["p_effect_gt_0"], "o", label="P(effect > 0)")
-    right.plot(order, table["p_effect_gt_mcid"], "s", label=f"P(effect > {mcid:g})")
+    if benefit == "decrease":
+        right.plot(order, table["p_benefit"], "o", label=benefit_label(benefit))
+        right.plot(order, table["p_benefit_gt_mcid"], "s", label=benefit_label(benefit, mcid))
+    else:
+        right.plot(order, table["p_effect_gt_0"], "o", label="P(effect > 0)")
+        right.plot(order, table["p_effect_gt_mcid"], "s", label=f"P(effect > {mcid:g})")
     right.set_xticks(order, [mathtext_safe(i) for i in table["id"]], rotation=90, fontsize=6)
     right.set(
         ylim=(-0.02, 1.02),

@@ -22,6 +22,7 @@ from milkbayes.sensitivity.common import (
     forest_figure,
     mathtext_safe,
     require,
+    study_benefit,
     summary_row,
 )
 
@@ -64,7 +65,9 @@ def likelihood_variants(
     -------
     SensitivityResult
         One row per likelihood with the effect's median, 95 % interval,
-        P(effect > 0), P(effect > MCID) and the name of the effect variable (the
+        P(effect > 0), P(effect > MCID) (and for a lower-is-better outcome
+        ``p_benefit`` = P(effect < 0), ``p_benefit_gt_mcid`` = P(effect < -MCID))
+        and the name of the effect variable (the
         log-normal model's effect is multiplicative: read its ``effect_variable``
         and the extra columns it reports).
 
@@ -124,6 +127,7 @@ def likelihood_variants(
         label_column="likelihood",
         title=f"{mathtext_safe(model)}: the effect under each likelihood",
         mcid=mcid,
+        benefit=study_benefit(study),
     )
     summary = {
         "model": model,
@@ -133,6 +137,9 @@ def likelihood_variants(
         "effect_median_spread": float(table.effect_median.max() - table.effect_median.min()),
         "p_effect_gt_0_min": float(table.p_effect_gt_0.min()),
     }
+    if study_benefit(study) == "decrease":
+        summary["benefit"] = "decrease"
+        summary["p_benefit_min"] = float(table.p_benefit.min())
     return SensitivityResult(
         name="likelihood",
         title="Likelihood variants side by side",

@@ -29,9 +29,11 @@ from milkbayes.models.priors import default_mcid
 from milkbayes.sensitivity.common import (
     SamplerOptions,
     SensitivityResult,
+    benefit_summary,
     fit_quiet,
     massage_changes,
     require,
+    study_benefit,
     summary_row,
     without_extra_summary,
 )
@@ -240,7 +242,9 @@ def prior_grid(
         prior on: delta for ``paired_change`` / ``signed_rank`` (defaults
         :data:`DELTA_GRID_LOCATIONS`, :data:`DELTA_GRID_SCALES`), outcome units for
         the others (defaults: :data:`MCID_MULTIPLES_LOCATIONS` x MCID and
-        :data:`MCID_MULTIPLES_SCALES` x MCID).
+        :data:`MCID_MULTIPLES_SCALES` x MCID). The default locations lie on the
+        benefit side: for a lower-is-better outcome they are mirrored (x -1), so
+        the grid of a fall is the mirror image of the grid of a rise.
     mcid : float, optional
         Minimal clinically important difference in outcome units (default
         :func:`default_mcid`).
@@ -270,7 +274,9 @@ def prior_grid(
     -------
     SensitivityResult
         ``table``: one row per setting (``location``, ``scale``, the effect's
-        median and 95 % interval, P(effect > 0) and P(effect > MCID));
+        median and 95 % interval, P(effect > 0) and P(effect > MCID), and for a
+        lower-is-better outcome ``p_benefit`` = P(effect < 0) and
+        ``p_benefit_gt_mcid`` = P(effect < -MCID));
         ``extra_tables["bf_robustness"]`` and the right panel of the figure:
         :func:`bf_robustness`; ``summary``: the ranges of the decision quantities
         over the grid and the refit time.
@@ -320,13 +326,14 @@ def prior_grid(
         f"model {module.NAME} has a {own} effect prior; the grid offers the {own} family "
         "(and the normal family for the paired designs)",
     )
+    benefit = study_benefit(study)
+    side = -1.0 if benefit == "decrease" else 1.0
     if family == "normal" and on_delta:
         return _normal_delta_grid(study, module.NAME, locations, scales)
     mcid = default_mcid(study) if mcid is None else float(mcid)
     if locations is None:
-        locations = (
-            DELTA_GRID_LOCATIONS if on_delta else [m * mcid for m in MCID_MULTIPLES_LOCATIONS]
-        )
+        multiples = DELTA_GRID_LOCATIONS if on_delta else MCID_MULTIPLES_LOCATIONS
+        locations = [side * m * (1.0 if on_delta else mcid) for m in multiples]
     if scales is None:
         scales = DELTA_GRID_SCALES if on_delta else [m * mcid for m in MCID_MULTIPLES_SCALES]
     require(len(locations) >= 1 and len(scales) >= 1, "give at least one location and scale")
@@ -359,7 +366,7 @@ def prior_grid(
         robustness = bf_robustness(study)
         extra_tables["bf_robustness"] = bf_table = robustness.table
         bf_summary = {f"bf_{key}": value for key, value in robustness.summary.items()}
-    figure = _prior_grid_figure(table, bf_table, prior_on, mcid)
+    figure = _prior_grid_figure(table, bf_table, prior_on, mcid, benefit)
     summary = {
         "model": module.NAME,
         "likelihood": likelihood,
@@ -372,12 +379,15 @@ def prior_grid(
         "p_effect_gt_0_min": float(table.p_effect_gt_0.min()),
         "p_effect_gt_mcid_min": float(table.p_effect_gt_mcid.min()),
         "p_effect_gt_mcid_max": float(table.p_effect_gt_mcid.max()),
+        **benefit_summary(table, benefit),
         **bf_summary,
     }
     if literature_point is not None:
         at = table[(table.location == literature_point[0]) & (table.scale == literature_point[1])]
         summary["literature_location"], summary["literature_scale"] = literature_point
         summary["literature_p_effect_gt_mcid"] = float(at.p_effect_gt_mcid.iloc[0])
+        if benefit == "decrease":
+            summary["literature_p_benefit_gt_mcid"] = float(at.p_benefit_gt_mcid.iloc[0])
     notes = (
         f"Prior on the {prior_on}: location x scale, {len(rows)} settings; every other "
         f"hyperparameter from the '{base.name}' set.",
@@ -413,7 +423,9 @@ def informed_t_posterior(t: float, n: int, loc: float, scale: float, family: str
     -------
     dict
         ``median``, ``ci95_low``, ``ci95_high``, ``p_gt_0``, ``p_gt_mcid`` (P(delta >
-        :data:`milkbayes.models.priors.DELTA_MCID`)) and ``log_bf10``.
+        :data:`milkbayes.models.priors.DELTA_MCID`)), ``p_lt_minus_mcid`` (P(delta <
+        -DELTA_MCID), the benefit beyond the MCID when lower is better) and
+        ``log_bf10``.
 
     Notes
     -----
@@ -463,6 +475,7 @@ def informed_t_posterior(t: float, n: int, loc: float, scale: float, family: str
         "ci95_high": float(np.interp(0.975, cdf, grid)),
         "p_gt_0": float(1.0 - np.interp(0.0, grid, cdf)),
         "p_gt_mcid": float(1.0 - np.interp(DELTA_MCID, grid, cdf)),
+        "p_lt_minus_mcid": float(np.interp(-DELTA_MCID, grid, cdf)),
         "log_bf10": float(log_marginal - stats.t.logpdf(t, n - 1)),
     }
 
@@ -478,29 +491,33 @@ def _normal_delta_grid(study, model_name: str, locations, scales) -> Sensitivity
         "the normal-family grid needs at least 2 changes that are not all equal",
     )
     t_stat, n = paired_t(change), int(change.size)
-    locations = DELTA_GRID_LOCATIONS if locations is None else locations
+    benefit = study_benefit(study)
+    if locations is None:  # on the benefit side, as in prior_grid
+        side = -1.0 if benefit == "decrease" else 1.0
+        locations = [side * m for m in DELTA_GRID_LOCATIONS]
     scales = DELTA_NORMAL_SCALES if scales is None else scales
     require(all(float(s) > 0 for s in scales), "every prior scale must be positive")
     rows = []
     for location in locations:
         for scale in scales:
             out = informed_t_posterior(t_stat, n, float(location), float(scale), "normal")
-            rows.append(
-                {
-                    "location": float(location),
-                    "scale": float(scale),
-                    "effect_median": out["median"],
-                    "effect_ci95_low": out["ci95_low"],
-                    "effect_ci95_high": out["ci95_high"],
-                    "p_effect_gt_0": out["p_gt_0"],
-                    "p_effect_gt_mcid": out["p_gt_mcid"],
-                    "log_bf10": out["log_bf10"],
-                }
-            )
+            row = {
+                "location": float(location),
+                "scale": float(scale),
+                "effect_median": out["median"],
+                "effect_ci95_low": out["ci95_low"],
+                "effect_ci95_high": out["ci95_high"],
+                "p_effect_gt_0": out["p_gt_0"],
+                "p_effect_gt_mcid": out["p_gt_mcid"],
+            }
+            if benefit == "decrease":
+                row["p_benefit"] = 1.0 - out["p_gt_0"]
+                row["p_benefit_gt_mcid"] = out["p_lt_minus_mcid"]
+            rows.append({**row, "log_bf10": out["log_bf10"]})
     table = pd.DataFrame(rows)
     robustness = bf_robustness(study)
     prior_on = "standardised effect δ (normal)"
-    figure = _prior_grid_figure(table, robustness.table, prior_on, DELTA_MCID)
+    figure = _prior_grid_figure(table, robustness.table, prior_on, DELTA_MCID, benefit)
     summary = {
         "model": model_name,
         "family": "normal",
@@ -512,6 +529,7 @@ def _normal_delta_grid(study, model_name: str, locations, scales) -> Sensitivity
         "p_effect_gt_0_min": float(table.p_effect_gt_0.min()),
         "p_effect_gt_mcid_min": float(table.p_effect_gt_mcid.min()),
         "p_effect_gt_mcid_max": float(table.p_effect_gt_mcid.max()),
+        **benefit_summary(table, benefit),
         **{f"bf_{key}": value for key, value in robustness.summary.items()},
     }
     return SensitivityResult(
@@ -526,7 +544,8 @@ def _normal_delta_grid(study, model_name: str, locations, scales) -> Sensitivity
             f"Normal prior on δ: location x scale, {len(rows)} settings, by quadrature of "
             f"the noncentral-t likelihood of t = {t_stat:.2f} (n = {n}; Gronau, Ly & "
             "Wagenmakers 2020), no sampling. P(effect > MCID) is P(δ > "
-            f"{DELTA_MCID:g}), half an SD of the change.",
+            f"{DELTA_MCID:g}), half an SD of the change"
+            + (f"; P(benefit > MCID) is P(δ < {-DELTA_MCID:g})." if benefit == "decrease" else "."),
             "A Cauchy prior's tails let data escape any location, so only a family with "
             "light tails shows how far a prior can move the conclusion.",
         ),
@@ -534,16 +553,26 @@ def _normal_delta_grid(study, model_name: str, locations, scales) -> Sensitivity
 
 
 def _prior_grid_figure(
-    table: pd.DataFrame, bf_table: pd.DataFrame | None, prior_on: str, mcid: float
+    table: pd.DataFrame,
+    bf_table: pd.DataFrame | None,
+    prior_on: str,
+    mcid: float,
+    benefit: str = "increase",
 ) -> Figure:
-    """Left: heat map of P(effect > MCID) over the grid; right: the BF robustness curve."""
+    """Left: heat map of P(benefit > MCID) over the grid; right: the BF robustness curve.
+
+    For a rise that is P(effect > MCID); for a lower-is-better outcome P(effect < -MCID).
+    """
+    from milkbayes.comparison.tables import benefit_label
+
     if bf_table is None:
         figure = Figure(figsize=(6.5, 4.2), layout="constrained")
         left, right = figure.subplots(), None
     else:
         figure = Figure(figsize=(11, 4.2), layout="constrained")
         left, right = figure.subplots(1, 2, width_ratios=(1.2, 1))
-    wide = table.pivot(index="location", columns="scale", values="p_effect_gt_mcid")
+    column = "p_benefit_gt_mcid" if benefit == "decrease" else "p_effect_gt_mcid"
+    wide = table.pivot(index="location", columns="scale", values=column)
     image = left.imshow(
         wide.to_numpy(), origin="lower", aspect="auto", vmin=0, vmax=1, cmap="cividis"
     )
@@ -558,7 +587,7 @@ def _prior_grid_figure(
     left.set(
         xlabel="prior scale",
         ylabel="prior location",
-        title=f"P(effect > MCID = {mcid:g}) by prior on the {prior_on}",
+        title=f"{benefit_label(benefit, mcid)} by prior on the {prior_on}",
     )
     figure.colorbar(image, ax=left, shrink=0.8)
     if right is not None:
