@@ -234,6 +234,20 @@ def test_failing_diagnostics_are_shown_before_the_first_section():
     assert "R-hat 1.05 (sigma)" in page
 
 
+def test_failing_diagnostics_of_a_fast_run_point_to_the_full_run():
+    summary = summary_fixture()
+    summary["diagnostics"].update(
+        overall="fail",
+        failing=[{"fit": "m", "check": "ess_bulk", "label": "min bulk ESS", "detail": "253"}],
+    )
+    assert summary["settings"]["fast"] is True
+    assert 'id="fast-mode-hint"' in report.render_html(summary, {})
+    assert "run without `--fast`" in report.render_markdown(summary)
+    summary["settings"]["fast"] = False
+    assert 'id="fast-mode-hint"' not in report.render_html(summary, {})
+    assert "run without `--fast`" not in report.render_markdown(summary)
+
+
 def test_numbers_are_formatted_not_stringified(html):
     assert "11.01" in html and "[3.15, 19.17]" in html
     assert "1.2e-05" in html  # exact p, not SPSS's 0.000
@@ -420,3 +434,12 @@ def test_the_mcid_is_printed_with_its_source_where_first_used():
     line = next(x for x in markdown.splitlines() if "MCID = 6.3" in x)
     assert "(source: half an SD of one feed (Kent et al. 2006))" in line
     assert "(source:" not in report.render_markdown(summary_fixture())
+
+
+def test_the_command_line_says_why_a_fast_run_may_fail_its_diagnostics():
+    from milkbayes.cli.report_commands import _fast_mode_hint
+
+    fast_fail = {"settings": {"fast": True}, "diagnostics": {"overall": "fail"}}
+    assert "run without --fast" in _fast_mode_hint(fast_fail)
+    assert _fast_mode_hint({**fast_fail, "settings": {"fast": False}}) == ""
+    assert _fast_mode_hint({**fast_fail, "diagnostics": {"overall": "pass"}}) == ""

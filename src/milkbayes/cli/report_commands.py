@@ -232,7 +232,7 @@ def reanalyze(
             f"effect ({reference} prior{source}): median {neutral['median']:.2f} "
             f"{summary['bayes']['unit']}, {level} CrI [{neutral['ci95_low']:.2f}, "
             f"{neutral['ci95_high']:.2f}]; diagnostics: "
-            f"{summary['diagnostics']['overall']}"
+            f"{summary['diagnostics']['overall']}{_fast_mode_hint(summary)}"
         )
         for line in _ensemble_lines(summary.get("ensemble")):
             typer.echo(line)
@@ -244,6 +244,18 @@ def reanalyze(
         typer.echo(f"error: {failed}", err=True)
         # the report is written; cli.main passes on the status app() returns for it
         raise typer.Exit(EXIT_DIAGNOSTICS_FAILED)
+
+
+def _fast_mode_hint(summary: dict) -> str:
+    """Why a fast run's diagnostics may fail, and what to do, or nothing.
+
+    Fast mode's chains are kept short for previews and tests, so the ESS thresholds
+    (400) can fail for a model that passes at its default draws; the user should
+    hear that the remedy is the full run, not a different model.
+    """
+    if summary["settings"].get("fast") and summary["diagnostics"]["overall"] != "pass":
+        return " (fast mode: chains too short to judge; run without --fast)"
+    return ""
 
 
 def _ensemble_json(ensemble: dict | None) -> dict | None:
