@@ -234,16 +234,16 @@ def compile_pymc_model(
             return _compile(model, var_names)
 
 
-def _compile(model: Any, var_names: Iterable[str] | None, record_key: str | None = None) -> Any:
-    """:func:`compile_pymc_model` under the flags its caller set."""
-    import nutpie
+def _initial_point_fn(model: Any) -> Any:
+    """The seeded initial-point function, built as nutpie builds it.
+
+    Both the full compile and the record path need it, and they must agree, or a
+    record-served model would start its chains elsewhere than a compiled one.
+    """
     import nutpie.compile_pymc as nutpie_pymc
     from pymc.initial_point import make_initial_point_fn
 
-    if not nutpie.__version__.startswith(NUTPIE_SERIES):
-        return nutpie.compile_pymc_model(model, var_names=var_names)
-
-    initial_point = nutpie_pymc._wrap_with_lock(
+    return nutpie_pymc._wrap_with_lock(
         make_initial_point_fn(
             model=model,
             overrides=None,
@@ -252,6 +252,17 @@ def _compile(model: Any, var_names: Iterable[str] | None, record_key: str | None
             return_transformed=True,
         )
     )
+
+
+def _compile(model: Any, var_names: Iterable[str] | None, record_key: str | None = None) -> Any:
+    """:func:`compile_pymc_model` under the flags its caller set."""
+    import nutpie
+    import nutpie.compile_pymc as nutpie_pymc
+
+    if not nutpie.__version__.startswith(NUTPIE_SERIES):
+        return nutpie.compile_pymc_model(model, var_names=var_names)
+
+    initial_point = _initial_point_fn(model)
     (
         n_dim,
         n_expanded,
@@ -661,7 +672,6 @@ def _from_record(model: Any, var_names: Iterable[str] | None, record_key: str) -
     """
     import nutpie
     import nutpie.compile_pymc as nutpie_pymc
-    from pymc.initial_point import make_initial_point_fn
 
     if not nutpie.__version__.startswith(NUTPIE_SERIES):
         return None
@@ -688,15 +698,7 @@ def _from_record(model: Any, var_names: Iterable[str] | None, record_key: str) -
     free = _free_value_names(model)
     if names[: len(free)] != free or sum(int(np.prod(s)) for s in shapes[: len(free)]) != n_dim:
         return None
-    initial_point = nutpie_pymc._wrap_with_lock(
-        make_initial_point_fn(
-            model=model,
-            overrides=None,
-            default_strategy="support_point",
-            jitter_rvs=set(model.free_RVs),
-            return_transformed=True,
-        )
-    )
+    initial_point = _initial_point_fn(model)
     point = initial_point(0)
     if any(
         tuple(np.shape(point[name])) != shape
