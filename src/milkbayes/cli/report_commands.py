@@ -253,7 +253,7 @@ def _fast_mode_hint(summary: dict) -> str:
     (400) can fail for a model that passes at its default draws; the user should
     hear that the remedy is the full run, not a different model.
     """
-    if summary["settings"].get("fast") and summary["diagnostics"]["overall"] != "pass":
+    if summary.get("settings", {}).get("fast") and summary["diagnostics"]["overall"] != "pass":
         return " (fast mode: chains too short to judge; run without --fast)"
     return ""
 
