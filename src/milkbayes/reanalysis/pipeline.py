@@ -75,7 +75,14 @@ from milkbayes.frequentist.reproduce import reproduce
 from milkbayes.frequentist.two_arm import two_arm_analysis
 from milkbayes.models.priors import mcid_source
 from milkbayes.models.registry import load_model, predicts
-from milkbayes.reanalysis.figures import FIGURE_CAPTIONS, comparison_figure, draw_figures
+from milkbayes.reanalysis.figures import (
+    FIGURE_CAPTIONS,
+    comparison_figure,
+    delta_density_curves,
+    draw_figures,
+    published_facts_caption,
+    published_facts_figure,
+)
 from milkbayes.reanalysis.headline import headline_posterior, published_facts_section
 from milkbayes.reanalysis.sections import (
     AuditRow,
@@ -1912,6 +1919,15 @@ def _run_into(
             # the worker's queue (_BackgroundWork): its own work first, so that what it
             # takes from the queue is what the worker has not reached
             figures = clock.run("figures", lambda: draw_figures(study, fits, simulated, (), mcid))
+            published_caption = None
+            if published_facts is not None:
+                # the headline's own figure, first in the report: its draws are cached
+                curves = delta_density_curves(headline_posterior(fast=headline_fast))
+                published_caption = published_facts_caption(curves)
+                figures = {
+                    "published_facts": clock.run("figures", lambda: published_facts_figure(curves)),
+                    **figures,
+                }
             candidate_checks: list = []
             comparison, lomo_results = clock.run(
                 "compare",
@@ -1986,6 +2002,8 @@ def _run_into(
                 background.close()
             figures.update(sens_figures)
             captions = dict(FIGURE_CAPTIONS)
+            if published_caption is not None:
+                captions["published_facts"] = published_caption
             for item in sens or ():
                 captions[item.figure] = item.title
             if ensemble is not None:
