@@ -400,11 +400,7 @@ def _callback(
     import numba
     import nutpie.compile_pymc as nutpie_pymc
     from pytensor import config
-    from pytensor.link.numba.cache import (
-        CACHED_SRC_FUNCTIONS,
-        NUMBA_CACHE_PATH,
-        compile_numba_function_src,
-    )
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, NUMBA_CACHE_PATH
 
     inner = function.vm.jit_fn
     keys = [shared.keys[variable] for variable in function.get_shared()]
@@ -428,20 +424,7 @@ def _callback(
         key = None
     if key is not None:
         _drop_unverified(folder, name, key, secret)
-    # __name__ names an importable module: numba pickles the function's environment by
-    # module name, and a cache entry without one cannot be loaded back.
-    python_function = compile_numba_function_src(
-        source,
-        name,
-        global_env={
-            "__name__": __name__,
-            "numba": numba,
-            "np": np,
-            "extract": extract,
-            **constants,
-        },
-        cache_key=key,
-    )
+    python_function = _callback_source(source, name, key, constants, extract)
     with warnings.catch_warnings():
         # as in nutpie: a graph holding a dynamic global compiles, uncached
         warnings.filterwarnings(
@@ -741,6 +724,33 @@ def _from_record(model: Any, var_names: Iterable[str] | None, record_key: str) -
     )
 
 
+def _callback_source(
+    source: str, name: str, key: str | None, constants: dict[str, int], extract: Any
+) -> Any:
+    """The Python function of a callback's numba source, ``extract`` being what it calls.
+
+    One builder for the compiled and the record path, so that both produce the same
+    cache key's code. ``__name__`` names an importable module: numba pickles the
+    function's environment by module name, and a cache entry without one cannot be
+    loaded back.
+    """
+    import numba
+    from pytensor.link.numba.cache import compile_numba_function_src
+
+    return compile_numba_function_src(
+        source,
+        name,
+        global_env={
+            "__name__": __name__,
+            "numba": numba,
+            "np": np,
+            "extract": extract,
+            **constants,
+        },
+        cache_key=key,
+    )
+
+
 def _not_compiled(*args: Any) -> None:  # pragma: no cover - numba refuses to type it
     """Stands for the PyTensor function a callback loaded from the cache does not need."""
     raise RuntimeError("a callback without its compiled function")
@@ -755,7 +765,7 @@ def _cached_callback(source: str, name: str, key: str, constants: dict[str, int]
     numba refuses to compile it if the entry is missing.
     """
     import numba
-    from pytensor.link.numba.cache import NUMBA_CACHE_PATH, compile_numba_function_src
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
 
     folder = Path(NUMBA_CACHE_PATH)
     secret = _secret(folder.parent)
@@ -764,18 +774,7 @@ def _cached_callback(source: str, name: str, key: str, constants: dict[str, int]
     _drop_unverified(folder, name, key, secret)
     if not _entry_files(folder, name, key):
         return None
-    python_function = compile_numba_function_src(
-        source,
-        name,
-        global_env={
-            "__name__": __name__,
-            "numba": numba,
-            "np": np,
-            "extract": _not_compiled,
-            **constants,
-        },
-        cache_key=key,
-    )
+    python_function = _callback_source(source, name, key, constants, _not_compiled)
     try:
         callback = numba.cfunc(_signature(name), cache=True)(python_function)
     except Exception:  # noqa: BLE001 - not in the cache after all: compile in full
