@@ -989,22 +989,33 @@ def _tie_worker_to_parent(parent_pid: int) -> None:
     them) and exits as soon as its parent is gone: at once on Linux
     (``PR_SET_PDEATHSIG``), and within half a second elsewhere (a watchdog thread
     that polls the parent's pid).
+
+    A forked worker (:func:`_worker_context`) starts with copies of its parent's
+    Python streams, whose buffers may hold output the parent has not written yet:
+    they are set aside unflushed (the parent writes that output; flushing the copies
+    would print it twice) and kept referenced (a finalised stream flushes). It also
+    drops a profiler the parent runs (a profile is the parent's) and takes the
+    default handlers of SIGINT and SIGTERM, as a spawned worker has them.
     """
     import os
+    import signal
     import sys
     import threading
     import time
 
     devnull = os.open(os.devnull, os.O_RDWR)
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            stream.flush()
     for fd in (1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
+    _SET_ASIDE.extend(s for s in (sys.stdout, sys.stderr) if s is not None)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the worker's stream for its life
+    sys.stderr = sys.stdout
+    sys.setprofile(None)
+    threading.setprofile(None)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         pr_set_pdeathsig = 1
         libc = ctypes.CDLL(None, use_errno=True)
@@ -1018,6 +1029,62 @@ def _tie_worker_to_parent(parent_pid: int) -> None:
     if os.getppid() != parent_pid:  # the parent died before the prctl took effect
         os._exit(1)
     threading.Thread(target=watch, name="milkbayes-parent-watch", daemon=True).start()
+
+
+_SET_ASIDE: list = []
+"""The worker's inherited Python streams (:func:`_tie_worker_to_parent`), never finalised."""
+
+WORKER_MODULES = ("pymc", "nutpie", "arviz", "matplotlib.figure", "milkbayes.engine.fit")
+"""What the worker needs that the main process imports anyway: imported before a fork,
+so that a forked worker starts with them (about 2.5 s of imports on each run)."""
+
+
+def _os_threads() -> int:
+    """The number of threads of this process (Linux), or 0 when unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+_THREADS_AT_IMPORT = _os_threads()
+"""Threads of the process when this module was imported (numpy's BLAS pool included)."""
+
+
+def _worker_context():
+    """The multiprocessing context of the background worker: fork where safe, else spawn.
+
+    A forked worker starts at once with the modules the main process has imported
+    (:data:`WORKER_MODULES` are imported first), where a spawned one starts a new
+    interpreter and imports them again, about 2.5 s of CPU on two shared cores. A
+    fork copies only the thread that calls it, so it is used only on Linux and only
+    while no thread has been started since this module was imported (no Python
+    thread besides this one, and no more threads than then, e.g. a progress bar's
+    refresh thread, a parallel numba kernel's pool); otherwise the worker is spawned.
+    The worker's numbers do not depend on how it started (same code, arguments and
+    seeds; see :class:`_BackgroundWork`).
+    """
+    import importlib
+    import multiprocessing
+    import sys
+
+    def quiet() -> bool:
+        return threading.active_count() == 1 and 0 < _os_threads() <= _THREADS_AT_IMPORT
+
+    if (
+        sys.platform.startswith("linux")
+        and "fork" in multiprocessing.get_all_start_methods()
+        and quiet()
+    ):
+        for name in WORKER_MODULES:
+            importlib.import_module(name)
+        if quiet():
+            return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 SENSITIVITY_MODEL = ("paired_change", "normal")
@@ -1053,8 +1120,9 @@ class _BackgroundWork:
     numba compilation). A task runs in one process only, with the same function,
     arguments and seeds wherever it runs, so the report's numbers do not depend on
     which process computed what (draws do not depend on what a process compiled
-    before: :mod:`milkbayes.engine.compile_cache`). The worker is spawned (not
-    forked: numba and nutpie keep threads). On Ctrl-C or an error it is terminated.
+    before: :mod:`milkbayes.engine.compile_cache`). The worker is forked where that
+    is safe, else spawned (:func:`_worker_context`). On Ctrl-C or an error it is
+    terminated.
     """
 
     def __init__(
@@ -1065,17 +1133,32 @@ class _BackgroundWork:
         candidates: tuple[tuple[str, str], ...],
         sensitivity: bool,
     ):
-        import multiprocessing
         import os
+        import sys
         from concurrent.futures import ProcessPoolExecutor
 
         self.candidates = candidates
+        context = _worker_context()
         self._pool = ProcessPoolExecutor(
             max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_tie_worker_to_parent,
             initargs=(os.getpid(),),
         )
+        if context.get_start_method() == "fork":
+            # the fork happens now, while this is the only Python thread (the pool
+            # starts its process at the first submission); what the streams hold
+            # is written by this process, not copied into the worker's
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:
+                    stream.flush()
+            import warnings
+
+            with warnings.catch_warnings():
+                # Python 3.12 warns at any fork of a process with threads: BLAS's
+                # idle pool, which numpy re-creates in the child (pthread_atfork)
+                warnings.filterwarnings("ignore", "This process .* is multi-threaded")
+                self._pool.submit(int)
         # one group of tasks in the worker at a time: what it has not started stays
         # here, in order, for either process to take. Tasks that fit the same model go
         # in one group, so that no model is compiled in both processes.
