@@ -483,6 +483,12 @@ def test_shared_work_gives_the_summary_of_the_serial_run(
         shared = failed.result
     assert shared.summary["sensitivity"] and shared.summary["ensemble"]  # not vacuous
     assert _without_clock(shared.summary) == _without_clock(tiny_bundled_report.summary)
+    # the figures too, those drawn in the worker (chain plots, sensitivity) included
+    figures = sorted(p.name for p in (shared.out_dir / "figures").glob("*.png"))
+    assert {"rank.png", "trace.png", "sensitivity_prior_grid.png"} <= set(figures)
+    for name in figures:
+        drawn = (shared.out_dir / "figures" / name).read_bytes()
+        assert drawn == (tiny_bundled_report.out_dir / "figures" / name).read_bytes(), name
 
 
 WORKER_START_SCRIPT = """
@@ -534,6 +540,45 @@ def test_worker_is_forked_only_from_a_single_thread_and_prints_nothing(tmp_path)
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout == f"buffered {method} {inherited}\n"
+
+
+def test_worker_draws_the_chain_figures_and_reports_of_the_whole_fit(run):
+    """Work queued with submit_first runs in the idle worker and gives the in-process result.
+
+    The chain figures and the convergence report, computed in the worker from the
+    small trees sent there, equal those of the whole fit computed here: the report
+    of ``FitResult.diagnostics`` and the trace and rank PNGs ``draw_figures`` draws.
+    """
+    import time
+
+    from milkbayes.diagnostics import convergence_report
+    from milkbayes.engine.fit import fit
+    from milkbayes.reanalysis import pipeline
+    from milkbayes.reanalysis.figures import chain_figures, chain_tree, draw_figures
+
+    study, _ = run
+    result = fit(
+        "paired_change", study, draws=100, tune=100, chains=2, seed=3, posterior_predictive=False
+    )
+    worker = pipeline._BackgroundWork(
+        study, dataclasses.replace(TINY, parallel_worker=True), 1.0, (), sensitivity=False
+    )
+    try:
+        worker.submit_first(("chain",), chain_figures, (chain_tree(result),))
+        assert ("chain",) in worker._futures  # the idle worker took it at once
+        chain = worker.result(("chain",))
+        for _ in range(200):  # the pool's callback marks the worker idle again
+            if not worker._busy:
+                break
+            time.sleep(0.05)
+        worker.submit_first(("report",), convergence_report, (pipeline._convergence_tree(result),))
+        assert ("report",) in worker._futures
+        report = worker.result(("report",))
+    finally:
+        worker.close()
+    assert report.to_dict() == result.diagnostics.to_dict()
+    drawn = draw_figures(study, {"neutral": result}, (None, None), (), 1.0)
+    assert chain == {"trace": drawn["trace"], "rank": drawn["rank"]}
 
 
 def test_main_process_runs_the_tasks_the_worker_has_not_started(run):
