@@ -492,22 +492,23 @@ def test_shared_work_gives_the_summary_of_the_serial_run(
 
 
 WORKER_START_SCRIPT = """
-import sys, threading
+import _thread, os, sys, threading, time
 from concurrent.futures import ProcessPoolExecutor
 from milkbayes.reanalysis import pipeline
 
 def main():
-    if sys.argv[1] == "thread":
+    if sys.argv[1] == "python-thread":  # like the progress heartbeat: idle, Python
         stop = threading.Event()
         threading.Thread(target=stop.wait, daemon=True).start()
+    elif sys.argv[1] == "native-thread":  # a thread threading does not know
+        _thread.start_new_thread(time.sleep, (60,))
+        time.sleep(0.2)
     context = pipeline._worker_context()
     print("buffered", end=" ")  # not flushed: a pipe is block-buffered
     with ProcessPoolExecutor(1, mp_context=context, initializer=pipeline._tie_worker_to_parent,
-                             initargs=(__import__("os").getpid(),)) as pool:
+                             initargs=(os.getpid(),)) as pool:
         worker_modules = pool.submit(sorted_modules).result()
     print(context.get_start_method(), all(m in worker_modules for m in pipeline.WORKER_MODULES))
-    if sys.argv[1] == "thread":
-        stop.set()
 
 def sorted_modules():
     print("from the worker")  # the worker's stdout is /dev/null
@@ -521,64 +522,27 @@ if __name__ == "__main__":
 @pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the worker is forked on Linux only"
 )
-def test_worker_is_forked_only_from_a_single_thread_and_prints_nothing(tmp_path):
-    """Fork when this process has no other thread, spawn otherwise; output once, worker silent.
+def test_worker_is_forked_only_without_native_threads_and_prints_nothing(tmp_path):
+    """Fork unless a native thread runs; the parent's output once, the worker's nowhere.
 
-    A fresh interpreter (no thread started, like ``milkbayes reanalyze`` without a
-    terminal) forks, and its worker has the modules the parent imported for it; with
-    one more thread alive it spawns, and its worker has imported only what unpickling
-    its tasks needed. Either way the parent's unflushed output appears
-    once (a forked worker has a copy of the buffer) and the worker's own output nowhere.
+    A fresh interpreter, alone or with an idle Python thread (the progress
+    heartbeat of ``milkbayes reanalyze``), forks, and its worker has the modules
+    the parent imported for it; with a thread ``threading`` does not know (as a
+    native library starts them) it spawns, and its worker has imported only what
+    unpickling its tasks needed. Either way the parent's unflushed output appears
+    once (a forked worker has a copy of the buffer) and the worker's own nowhere.
     """
     import subprocess
 
     script = tmp_path / "start_worker.py"
     script.write_text(WORKER_START_SCRIPT)
-    for threads, method, inherited in (("none", "fork", True), ("thread", "spawn", False)):
+    cases = (("none", "fork", True), ("python-thread", "fork", True))
+    for threads, method, inherited in (*cases, ("native-thread", "spawn", False)):
         done = subprocess.run(
             [sys.executable, str(script), threads], capture_output=True, text=True, timeout=300
         )
         assert done.returncode == 0, done.stderr
-        assert done.stdout == f"buffered {method} {inherited}\n"
-
-
-def test_worker_draws_the_chain_figures_and_reports_of_the_whole_fit(run):
-    """Work queued with submit_first runs in the idle worker and gives the in-process result.
-
-    The chain figures and the convergence report, computed in the worker from the
-    small trees sent there, equal those of the whole fit computed here: the report
-    of ``FitResult.diagnostics`` and the trace and rank PNGs ``draw_figures`` draws.
-    """
-    import time
-
-    from milkbayes.diagnostics import convergence_report
-    from milkbayes.engine.fit import fit
-    from milkbayes.reanalysis import pipeline
-    from milkbayes.reanalysis.figures import chain_figures, chain_tree, draw_figures
-
-    study, _ = run
-    result = fit(
-        "paired_change", study, draws=100, tune=100, chains=2, seed=3, posterior_predictive=False
-    )
-    worker = pipeline._BackgroundWork(
-        study, dataclasses.replace(TINY, parallel_worker=True), 1.0, (), sensitivity=False
-    )
-    try:
-        worker.submit_first(("chain",), chain_figures, (chain_tree(result),))
-        assert ("chain",) in worker._futures  # the idle worker took it at once
-        chain = worker.result(("chain",))
-        for _ in range(200):  # the pool's callback marks the worker idle again
-            if not worker._busy:
-                break
-            time.sleep(0.05)
-        worker.submit_first(("report",), convergence_report, (pipeline._convergence_tree(result),))
-        assert ("report",) in worker._futures
-        report = worker.result(("report",))
-    finally:
-        worker.close()
-    assert report.to_dict() == result.diagnostics.to_dict()
-    drawn = draw_figures(study, {"neutral": result}, (None, None), (), 1.0)
-    assert chain == {"trace": drawn["trace"], "rank": drawn["rank"]}
+        assert done.stdout == f"buffered {method} {inherited}\n", threads
 
 
 def test_main_process_runs_the_tasks_the_worker_has_not_started(run):

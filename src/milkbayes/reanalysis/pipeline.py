@@ -1136,8 +1136,18 @@ def _os_threads() -> int:
     return 0
 
 
-_THREADS_AT_IMPORT = _os_threads()
-"""Threads of the process when this module was imported (numpy's BLAS pool included)."""
+def _native_threads() -> int | None:
+    """Threads of this process that Python's ``threading`` does not know, or None (unknown).
+
+    Threads started by libraries in native code: a BLAS pool, numba's parallel
+    pool, a sampler's chains.
+    """
+    total = _os_threads()
+    return total - threading.active_count() if total > 0 else None
+
+
+_NATIVE_THREADS_AT_IMPORT = _native_threads()
+"""Native threads when this module was imported (numpy's BLAS pool, idle)."""
 
 
 def _worker_context():
@@ -1146,11 +1156,15 @@ def _worker_context():
     A forked worker starts at once with the modules the main process has imported
     (:data:`WORKER_MODULES` are imported first), where a spawned one starts a new
     interpreter and imports them again, about 2.5 s of CPU on two shared cores. A
-    fork copies only the thread that calls it, so it is used only on Linux and only
-    while no thread has been started since this module was imported (no Python
-    thread besides this one, and no more threads than then, e.g. a progress bar's
-    refresh thread, a parallel numba kernel's pool); otherwise the worker is spawned.
-    The worker's numbers do not depend on how it started (same code, arguments and
+    fork copies only the calling thread, and a lock another thread holds stays
+    locked in the child. Python threads of the main process (a progress bar's
+    heartbeat or refresh thread) hold only locks of Python objects the worker never
+    uses: its inherited streams are set aside untouched (:func:`_tie_worker_to_parent`)
+    and it reports no progress. Native threads may hold any lock, so the worker is
+    forked only on Linux and only while no native thread has been started since
+    this module was imported (numpy's idle BLAS pool re-creates itself in the
+    child); otherwise, e.g. after a parallel numba kernel, it is spawned. The
+    worker's numbers do not depend on how it started (same code, arguments and
     seeds; see :class:`_BackgroundWork`).
     """
     import importlib
@@ -1158,7 +1172,12 @@ def _worker_context():
     import sys
 
     def quiet() -> bool:
-        return threading.active_count() == 1 and 0 < _os_threads() <= _THREADS_AT_IMPORT
+        native = _native_threads()
+        return (
+            native is not None
+            and _NATIVE_THREADS_AT_IMPORT is not None
+            and native <= _NATIVE_THREADS_AT_IMPORT
+        )
 
     if (
         sys.platform.startswith("linux")
@@ -1231,9 +1250,9 @@ class _BackgroundWork:
             initargs=(os.getpid(),),
         )
         if context.get_start_method() == "fork":
-            # the fork happens now, while this is the only Python thread (the pool
-            # starts its process at the first submission); what the streams hold
-            # is written by this process, not copied into the worker's
+            # the fork happens now (the pool starts its process at the first
+            # submission), before the headline's thread starts; what the streams
+            # hold is written by this process, not copied into the worker's
             for stream in (sys.stdout, sys.stderr):
                 if stream is not None:
                     stream.flush()
@@ -1241,7 +1260,8 @@ class _BackgroundWork:
 
             with warnings.catch_warnings():
                 # Python 3.12 warns at any fork of a process with threads: BLAS's
-                # idle pool, which numpy re-creates in the child (pthread_atfork)
+                # idle pool (re-created in the child) and Python threads that hold
+                # nothing the worker uses (_worker_context)
                 warnings.filterwarnings("ignore", "This process .* is multi-threaded")
                 self._pool.submit(int)
         # one group of tasks in the worker at a time: what it has not started stays
