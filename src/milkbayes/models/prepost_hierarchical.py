@@ -96,19 +96,27 @@ BINARY_MODIFIERS = {"work_duration": "long", "parity": "multipara"}
 POOLED_MODIFIERS = ("occupation", "education", "age_group")
 """Modifiers with partially pooled effects."""
 
-DESIGN_DATA = ("mother_idx", "time")
-"""Data compiled into the model as constants (``fnmatch`` patterns): the long layout.
+FROZEN_DESIGN = ("mother_idx", "time", "x_*", "idx_*", "share_*")
+"""Every design array (``fnmatch`` patterns): the long layout and the covariate codings."""
 
-Which mother and which occasion each measurement is depends only on the number of
-mothers, so every dataset of the same size (the paper's reconstructions included)
-shares them, and compiling them in specialises the indexing at no cost in
-compilations. The covariate codings (``x_*``, ``idx_*``, ``share_*``) stay ``pm.Data``:
-the reanalysis refits this model to reconstructions with other covariates (the
-assumption ensemble), and frozen codings would compile the model once more for
-them, a numba compilation of about 14 s of one core with empty caches, against
-about 0.1 s of sampling per main fit (4 x 3,000 iterations) for reading them at
-run time (figures in ``benchmarks/README.md``). The draws are the same to the last
-bit either way (``tests/test_compile_cache.py``).
+DESIGN_DATA = {
+    "normal": ("mother_idx", "time"),
+    "student_t": FROZEN_DESIGN,
+    "lognormal": FROZEN_DESIGN,
+    "ordered_logistic": FROZEN_DESIGN,
+}
+"""Data the engine compiles into the model as constants, by likelihood.
+
+Constants specialise indexing and centring: less time per gradient and a shorter
+compilation, and a fit whose design differs compiles anew. The normal likelihood
+freezes only the long layout (which mother and which occasion each measurement is:
+fixed by the number of mothers) and reads its covariate codings at run time,
+because the reanalysis refits it to reconstructions with other covariates (the
+assumption ensemble): then the ensemble refits the main fits' compiled model
+instead of compiling another, which saves more compilation than reading the codings
+costs (figures in ``benchmarks/README.md``). The draws are the same to the last bit
+either way (``tests/test_design_data.py``). Outcomes, weights and prior values are
+never design data.
 """
 
 

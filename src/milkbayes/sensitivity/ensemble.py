@@ -414,8 +414,9 @@ def lean_model(model: str = ENSEMBLE_MODEL) -> types.ModuleType:
     compile the model anew for each member. This copy keeps frozen only the layout
     (:data:`LAYOUT_DATA`: which mother and which occasion each measurement is, the
     same in every dataset of the paper's size), so the engine's cache compiles it
-    once and every member is a ``with_data`` refit. The flagship freezes exactly its
-    layout, so the members refit the very model the main fits compiled. The copy
+    once and every member is a ``with_data`` refit. The flagship with the normal
+    likelihood freezes exactly its layout, so the members refit the very model the
+    main fits compiled. The copy
     keeps the module's name and file (the engine's cache key and the provenance hash),
     its extra summary is dropped (the ensemble reads the posterior directly).
     """
@@ -427,9 +428,10 @@ def lean_model(model: str = ENSEMBLE_MODEL) -> types.ModuleType:
         {key: value for key, value in vars(module).items() if not key.startswith("__")}
     )
     lean.__file__ = module.__file__
-    lean.DESIGN_DATA = tuple(
-        pattern for pattern in getattr(module, "DESIGN_DATA", ()) if pattern in LAYOUT_DATA
-    )
+    declared = getattr(module, "DESIGN_DATA", ())
+    if isinstance(declared, Mapping):  # by likelihood
+        declared = {pattern for patterns in declared.values() for pattern in patterns}
+    lean.DESIGN_DATA = tuple(pattern for pattern in LAYOUT_DATA if pattern in declared)
     lean.extra_summary = lambda posterior, inputs, prior: {}
     return lean
 
