@@ -104,7 +104,7 @@ def test_a_graph_that_cannot_be_batched_gets_pymcs_loop(fits, monkeypatch):
     def refuse(*args):
         raise NotImplementedError("no batched form")
 
-    monkeypatch.setattr(module, "_batched", refuse)
+    monkeypatch.setattr(module, "LogDensityFunction", refuse)
     result = fits[("paired_change", "normal")]
     model = _model(result)
     theirs = pm.compute_log_likelihood(

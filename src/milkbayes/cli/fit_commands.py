@@ -346,6 +346,7 @@ def fit_command(
                 seed=seed,
                 target_accept=target_accept,
                 stage_progress=progress,
+                run_folder=True,
             )
             progress("write", 0, 1)
             saved = save_run(result, run_dir, force=force, command_line=_command_line(ctx))
