@@ -157,3 +157,25 @@ def test_a_function_prepared_before_the_draws_gives_pymcs_values(fits, case, kin
     compute = pm.compute_log_likelihood if kind == "likelihood" else pm.stats.compute_log_prior
     theirs = compute(result.tree, model=model, progressbar=False, extend_inferencedata=False)
     _assert_same(log_density(result.tree, model, kind, prepared=prepared), theirs)
+
+
+@pytest.mark.parametrize("case", CASES[:3], ids=lambda case: f"{case[0]}-{case[1]}")
+def test_one_function_of_both_kinds_gives_each_kinds_values(fits, case):
+    """Likelihood and prior compiled together: PyMC's values, and each kind's own bit for bit."""
+    import pymc as pm
+
+    from milkbayes.engine.log_density import prepare_log_density
+
+    result = fits[case]
+    model = _model(result)
+    groups = prepare_log_density(model, ("likelihood", "prior")).groups(result.tree)
+    assert sorted(groups) == ["likelihood", "prior"]
+    for kind, compute in (
+        ("likelihood", pm.compute_log_likelihood),
+        ("prior", pm.stats.compute_log_prior),
+    ):
+        theirs = compute(result.tree, model=model, progressbar=False, extend_inferencedata=False)
+        _assert_same(groups[kind], theirs)
+        alone = prepare_log_density(model, kind)(result.tree)
+        for name in alone.data_vars:
+            assert groups[kind][name].values.tobytes() == alone[name].values.tobytes(), name

@@ -107,9 +107,9 @@ class RunParts:
         :func:`milkbayes.engine.predictive.prior_predictive` of the fit's model, prior,
         inputs and seed, with ``prior_draws`` draws.
     prior_draws : int
-    log_prior : milkbayes.engine.log_density.LogDensityFunction or None
-        The compiled log-prior function of the fit's model (None: PyMC's loop, or not
-        prepared).
+    log_prior : xarray.Dataset or None
+        The ``log_prior`` group, computed with the log-likelihood by one function
+        compiled while the chains ran (None: :func:`arviz_tree` computes it).
     """
 
     prior_tree: Any = None
@@ -394,8 +394,12 @@ def fit(
     step("sample")
     tree = _add_deterministics(tree, entry)
     tree = _relabel(tree, inputs.coords)
-    if log_likelihood:
-        tree = _add_log_likelihood(tree, entry.model, prepared.get("likelihood"))
+    if run_folder:
+        tree = _add_log_densities(
+            tree, entry.model, prepared.get("log_density"), run_parts, log_likelihood
+        )
+    elif log_likelihood:
+        tree = _add_log_likelihood(tree, entry.model)
     step("log-likelihood")
     if posterior_predictive:
         tree = add_posterior_predictive(tree, entry.model, seed)
@@ -483,9 +487,36 @@ def _relabel(tree: xr.DataTree, coords: dict) -> xr.DataTree:
     return tree
 
 
-def _add_log_likelihood(tree: xr.DataTree, model: Any, prepared: Any = None) -> xr.DataTree:
+def _add_log_likelihood(tree: xr.DataTree, model: Any) -> xr.DataTree:
     """``pm.compute_log_likelihood``'s group, computed for all draws at once."""
-    tree["log_likelihood"] = log_density(tree, model, "likelihood", prepared=prepared)
+    tree["log_likelihood"] = log_density(tree, model, "likelihood")
+    return tree
+
+
+def _add_log_densities(
+    tree: xr.DataTree, model: Any, function: Any, run_parts: RunParts, log_likelihood: bool
+) -> xr.DataTree:
+    """The log-likelihood group, and the run folder's log-prior, from one prepared call.
+
+    ``function`` (compiled while the chains ran, both kinds in one graph) gives the
+    values :func:`milkbayes.engine.log_density.log_density` gives for each kind;
+    when it is missing or fails, the log-likelihood is computed as without a run
+    folder and the log-prior is left to :func:`arviz_tree`.
+    """
+    groups: dict[str, Any] = {}
+    if function is not None:
+        try:
+            groups = function.groups(tree)
+        except KeyboardInterrupt:
+            raise
+        except Exception:  # noqa: BLE001 - computed kind by kind below and in arviz_tree
+            groups = {}
+    if log_likelihood:
+        if "likelihood" in groups:
+            tree["log_likelihood"] = groups["likelihood"]
+        else:
+            tree = _add_log_likelihood(tree, model)
+    run_parts.log_prior = groups.get("prior")
     return tree
 
 
@@ -500,9 +531,10 @@ def _while_sampling(
     """The steps :func:`fit` runs while the chains run (``run_folder=True``).
 
     None needs the draws, and each is what the serial path would compute after the
-    chains: the deterministics' function (kept in ``entry``), the log-likelihood and
-    log-prior functions (:func:`milkbayes.engine.log_density.prepare_log_density`;
-    the data they read are already this fit's), the run folder's prior groups
+    chains: the deterministics' function (kept in ``entry``), one function of the
+    log-likelihood and the log-prior (:func:`milkbayes.engine.log_density.
+    prepare_log_density`; the data it reads are already this fit's; the run folder's
+    log-prior is then computed with the log-likelihood), the run folder's prior groups
     (their own model, built afresh, and their own seed), and the modules the NetCDF
     writer imports on its first call. A step that fails leaves its part to the
     serial path, which raises the same error where it always did.
@@ -513,9 +545,8 @@ def _while_sampling(
             entry.deterministics = Deterministics(entry.model)
 
     def log_densities() -> None:
-        if log_likelihood:
-            prepared["likelihood"] = prepare_log_density(entry.model, "likelihood")
-        run_parts.log_prior = prepare_log_density(entry.model, "prior")
+        kinds = ("likelihood", "prior") if log_likelihood else ("prior",)
+        prepared["log_density"] = prepare_log_density(entry.model, kinds)
 
     def prior() -> None:
         run_parts.prior_tree = prior_tree()
@@ -526,7 +557,7 @@ def _while_sampling(
         import_writer()
 
     def guarded(step: Any) -> Any:
-        def run() -> None:
+        def while_sampling_step() -> None:  # the name the latency benchmark's profile finds
             try:
                 step()
             except KeyboardInterrupt:
@@ -534,7 +565,7 @@ def _while_sampling(
             except Exception:  # noqa: BLE001, S110 - the serial path redoes it and raises
                 pass
 
-        return run
+        return while_sampling_step
 
     return [guarded(step) for step in (deterministics, log_densities, prior, writer)]
 
@@ -621,8 +652,11 @@ def arviz_tree(result: FitResult, *, prior_draws: int = RUN_PRIOR_DRAWS) -> xr.D
             tree[group] = prior_tree[group].to_dataset()
     if "log_likelihood" not in tree.children:
         tree = _add_log_likelihood(tree, entry.model)
-    with _quiet_pymc():
-        tree["log_prior"] = log_density(tree, entry.model, "prior", prepared=parts.log_prior)
+    if parts.log_prior is not None:
+        tree["log_prior"] = parts.log_prior
+    else:
+        with _quiet_pymc():
+            tree["log_prior"] = log_density(tree, entry.model, "prior")
     dims = entry.model.named_vars_to_dims
     tree["constant_data"] = xr.Dataset(
         {

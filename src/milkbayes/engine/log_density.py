@@ -89,9 +89,7 @@ def log_density(
         return _looped(tree, model, kind)
 
 
-def prepare_log_density(
-    model: Any, kind: Literal["likelihood", "prior"]
-) -> LogDensityFunction | None:
+def prepare_log_density(model: Any, kind: str | tuple[str, ...]) -> LogDensityFunction | None:
     """The batched function of :func:`log_density`, compiled before the draws exist.
 
     The graph and its compilation depend on the model alone, not on the draws, so
@@ -101,7 +99,9 @@ def prepare_log_density(
     Parameters
     ----------
     model : pymc.Model
-    kind : {"likelihood", "prior"}
+    kind : {"likelihood", "prior"} or tuple of them
+        Several kinds share one compiled function (one copy of the model without
+        transforms, one compilation), evaluated by :meth:`LogDensityFunction.groups`.
 
     Returns
     -------
@@ -151,13 +151,14 @@ def _loops_in_python(op: Any) -> bool:
 class LogDensityFunction:
     """PyMC's elementwise log-density graph, batched over the draws and compiled once.
 
-    Calling it with a tree computes :func:`log_density`'s group. The model's data
-    enter with the values it holds at the call.
+    Calling it with a tree computes :func:`log_density`'s group (one kind);
+    :meth:`groups` gives every kind it was built for. The model's data enter with
+    the values it holds at the call.
 
     Parameters
     ----------
     model : pymc.Model
-    kind : {"likelihood", "prior"}
+    kind : {"likelihood", "prior"} or tuple of them
 
     Raises
     ------
@@ -165,15 +166,21 @@ class LogDensityFunction:
         When the batched graph would loop over the draws in Python.
     """
 
-    def __init__(self, model: Any, kind: str):
+    def __init__(self, model: Any, kind: str | tuple[str, ...]):
         import pytensor
         import pytensor.tensor as pt
         from pymc.model.transform.conditioning import remove_value_transforms
         from pytensor.graph.replace import vectorize_graph
 
+        self.kinds = (kind,) if isinstance(kind, str) else tuple(kind)
         umodel = remove_value_transforms(model)
-        targets = list(umodel.observed_RVs if kind == "likelihood" else umodel.free_RVs)
-        self.names = [rv.name for rv in targets]
+        self.targets = {
+            kind: [
+                rv.name for rv in (umodel.observed_RVs if kind == "likelihood" else umodel.free_RVs)
+            ]
+            for kind in self.kinds
+        }
+        targets = [umodel[name] for kind in self.kinds for name in self.targets[kind]]
         self.outputs = umodel.logp(vars=targets, sum=False)
         self.umodel = umodel
         self.values = []
@@ -196,7 +203,13 @@ class LogDensityFunction:
             raise _NotBatched("a batched node would loop over the draws in Python")
 
     def __call__(self, tree: xr.DataTree) -> xr.Dataset:
-        """The group of ``tree``'s posterior draws."""
+        """The group of ``tree``'s posterior draws (a function built for one kind)."""
+        if len(self.kinds) != 1:
+            raise ValueError(f"built for {self.kinds}: call groups()")
+        return self.groups(tree)[self.kinds[0]]
+
+    def groups(self, tree: xr.DataTree) -> dict[str, xr.Dataset]:
+        """Every kind's group of ``tree``'s posterior draws, from one call."""
         import pymc
         from pymc.backends.arviz import coords_and_dims_for_inferencedata, dict_to_dataset
 
@@ -206,22 +219,26 @@ class LogDensityFunction:
         for name, dtype in self.values:
             values = np.asarray(posterior[name].transpose("chain", "draw", ...).values, dtype=dtype)
             arrays.append(values.reshape((chains * draws, *values.shape[2:])))
-        results = self.function(*arrays)
-        trace = {}
-        for name, output, value in zip(self.names, self.outputs, results, strict=True):
-            value = np.asarray(value)
-            if value.ndim == output.ndim:  # a term that no free variable enters
-                value = np.broadcast_to(value, (chains * draws, *value.shape))
-            if value.shape[0] != chains * draws:
-                raise ValueError(f"the batched log-density of {name} does not cover every draw")
-            trace[name] = value.reshape((chains, draws, *value.shape[1:]))
+        results = iter(zip(self.outputs, self.function(*arrays), strict=True))
         coords, dims = coords_and_dims_for_inferencedata(self.umodel)
         stacked = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
-        return dict_to_dataset(
-            trace,
-            inference_library=pymc,
-            dims=dims,
-            coords={**coords, **stacked},
-            sample_dims=["chain", "draw"],
-            skip_event_dims=True,
-        )
+        out = {}
+        for kind in self.kinds:
+            trace = {}
+            for name in self.targets[kind]:
+                output, value = next(results)
+                value = np.asarray(value)
+                if value.ndim == output.ndim:  # a term that no free variable enters
+                    value = np.broadcast_to(value, (chains * draws, *value.shape))
+                if value.shape[0] != chains * draws:
+                    raise ValueError(f"the batched log-density of {name} does not cover every draw")
+                trace[name] = value.reshape((chains, draws, *value.shape[1:]))
+            out[kind] = dict_to_dataset(
+                trace,
+                inference_library=pymc,
+                dims=dims,
+                coords={**coords, **stacked},
+                sample_dims=["chain", "draw"],
+                skip_event_dims=True,
+            )
+        return out
