@@ -25,7 +25,9 @@ the graph.
 outcomes (``DESIGN_DATA``: indices, covariate codings); they are compiled in as
 constants (``freeze_dims_and_data``) and their values join the key, so a fit with
 another design compiles anew while outcomes, weights and prior values are still
-swapped by ``with_data``.
+swapped by ``with_data``. A model may name them per likelihood (a mapping): the
+flagship's normal likelihood, which the assumption ensemble refits to other
+covariates, freezes only its long layout, so that one compilation serves both.
 
 **Across processes.** :mod:`milkbayes.engine.compile_cache` keeps nutpie's compiled
 callbacks on disk, and a record of each compiled model under
