@@ -62,13 +62,18 @@ STAGES = {
     "numba callbacks (from the cache)": "_callback",
     "numba callbacks (model from its record)": "_cached_callback",
     "initial point function": "make_initial_point_fn",
+    "work while the chains run (run folder parts)": "while_sampling_step",
     "sampling (chains + packaging)": "sample_complete",
     "posterior predictive": "add_posterior_predictive",
     "log-likelihood": "_add_log_likelihood",
     "diagnostics": "convergence_report",
     "NetCDF write (save_run)": "save_run",
 }
-"""Stage label -> the start of the pyinstrument frame description that times it."""
+"""Stage label -> the start of the pyinstrument frame description that times it.
+
+A stage nested in another (the work done while the chains run is inside the
+sampling call, and builds a model of its own) is taken out of the enclosing one's
+time, so that the stages add up to the profiled total."""
 
 
 def console_script() -> list[str]:
@@ -114,7 +119,11 @@ def commands(out: Path) -> dict[str, list[str]]:
 
 
 def profile_stages(command: list[str], env: dict, folder: Path) -> dict[str, float]:
-    """Seconds per stage of one run under pyinstrument (outermost frames only)."""
+    """Seconds per stage of one run under pyinstrument (outermost frames of each stage).
+
+    A stage's time excludes the stages nested in it: the sampling stage is the
+    chains and their packaging less the work done meanwhile.
+    """
     record = folder / "profile.json"
     profiled = [sys.executable, "-m", "pyinstrument", "-i", "0.002", "-r", "json"]
     profiled += ["-o", str(record), *command[1:]]
@@ -124,17 +133,19 @@ def profile_stages(command: list[str], env: dict, folder: Path) -> dict[str, flo
     found = {label: 0.0 for label in STAGES}
     found["total (under the profiler)"] = float(root.get("time", 0.0))
 
-    def walk(frame: dict, open_labels: frozenset) -> None:
+    def walk(frame: dict, current: str | None) -> None:
         text = f"{frame.get('function', '')}  {frame.get('file_path_short', '')}"
-        inside = set(open_labels)
-        for label, prefix in STAGES.items():
-            if label not in open_labels and text.startswith(prefix):
-                found[label] += float(frame.get("time", 0.0))
-                inside.add(label)
+        label = next((k for k, prefix in STAGES.items() if text.startswith(prefix)), None)
+        if label is not None and label != current:
+            seconds = float(frame.get("time", 0.0))
+            found[label] += seconds
+            if current is not None:  # nested: the enclosing stage keeps only its own time
+                found[current] -= seconds
+            current = label
         for child in frame.get("children", []):
-            walk(child, frozenset(inside))
+            walk(child, current)
 
-    walk(root, frozenset())
+    walk(root, None)
     named = sum(value for label, value in found.items() if label in STAGES)
     found["rest: interpreter, CLI imports, printing"] = found["total (under the profiler)"] - named
     return found

@@ -69,6 +69,22 @@ def milkbayes_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from milkbayes.cli import main; sys.exit(main())"]
 
 
+def code_under_test(env: dict) -> str:
+    """The ``milkbayes`` package a run imports under ``env`` (its folder).
+
+    The runs inherit this process's environment, ``PYTHONPATH`` included, and the
+    installed ``milkbayes`` command starts the same interpreter, so this is the code
+    they time: set ``PYTHONPATH=<worktree>/src`` to time a worktree's code.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", "import milkbayes; print(milkbayes.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return str(Path(done.stdout.strip()).parent) if done.returncode == 0 else "?"
+
+
 def children_cpu_seconds() -> float:
     """User + system CPU time of this process's finished children.
 
@@ -226,6 +242,8 @@ def main(argv=None) -> int:
             if cache == "cold" and caches.exists():
                 shutil.rmtree(caches)
             env = cache_environment(caches)
+            if k == 0:
+                print(f"  milkbayes under test: {code_under_test(env)}", file=sys.stderr)
             profile_file = RESULTS / f"profile_reanalyze_{mode}_{cache}.txt" if extra else None
             print(
                 f"  reanalyze {mode} {cache}{' (pyinstrument)' if extra else ''} ...",

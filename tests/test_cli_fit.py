@@ -318,3 +318,27 @@ def test_force_replaces_only_an_earlier_run(tmp_path, capsys):
     assert code == 0, err
     assert json.loads((folder / "provenance.json").read_text())["seed"] == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no temporary or old folder
+
+
+def test_fit_runs_without_full_collections_and_restores_the_collector(
+    tmp_path, capsys, monkeypatch
+):
+    """While ``fit`` runs, Python's third collector threshold is raised; after, restored."""
+    import gc
+
+    from milkbayes.cli.fit_commands import FIT_GC_FULL_THRESHOLD
+
+    seen = []
+
+    def fit_seeing_the_collector(*args, **kwargs):
+        seen.append(gc.get_threshold())
+        raise MilkbayesError("stop here")
+
+    from milkbayes.errors import MilkbayesError
+
+    monkeypatch.setattr("milkbayes.engine.fit.fit", fit_seeing_the_collector)
+    before = gc.get_threshold()
+    code, out, err = _run(capsys, "fit", "paired_change", "--out", str(tmp_path / "r"))
+    assert code == EXIT_USER_ERROR and "stop here" in err
+    assert seen == [(before[0], before[1], FIT_GC_FULL_THRESHOLD)]
+    assert gc.get_threshold() == before

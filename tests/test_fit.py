@@ -634,3 +634,111 @@ def test_equal_tailed_interval_is_the_one_of_arviz_summary(paired_fit, ci_prob):
     level = f"{ci_prob * 100:g}"
     expected = (table.loc[effect, f"eti{level}_lb"], table.loc[effect, f"eti{level}_ub"])
     assert fitmod._equal_tailed(paired_fit.tree, effect, ci_prob) == tuple(map(float, expected))
+
+
+def _same_run_groups(serial: xr.DataTree, overlapped: xr.DataTree) -> None:
+    """Every group, variable, coordinate and attribute equal; values bit for bit.
+
+    Only the ``created_at`` stamp ArviZ puts on each group may differ.
+    """
+    assert sorted(serial.groups) == sorted(overlapped.groups)
+    for group in serial.groups:
+        ours, theirs = overlapped[group].to_dataset(), serial[group].to_dataset()
+        assert sorted(ours.variables) == sorted(theirs.variables), group
+        for name, variable in theirs.variables.items():
+            assert variable.dims == ours[name].dims, (group, name)
+            assert variable.attrs == ours[name].attrs, (group, name)
+            assert _bit_identical(variable.values, ours[name].values), (group, name)
+        stamp = {"created_at"}
+        assert {k: v for k, v in ours.attrs.items() if k not in stamp} == {
+            k: v for k, v in theirs.attrs.items() if k not in stamp
+        }, group
+
+
+@pytest.mark.parametrize("model_name", ["paired_change", "prepost_hierarchical"])
+def test_run_folder_work_while_sampling_gives_the_serial_run(model_name, bundled_study):
+    """``fit(..., run_folder=True)`` prepares the run folder while the chains run.
+
+    Reference: the serial path (``run_folder=False``: everything after the chains, the
+    prior groups and the log-prior drawn by :func:`arviz_tree` itself). The saved tree,
+    the summary and the diagnostics must be the same, bit for bit.
+    """
+    settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 11}
+    serial = fit(model_name, bundled_study, **settings)
+    overlapped = fit(model_name, bundled_study, run_folder=True, **settings)
+    assert serial.run_parts is None
+    parts = overlapped.run_parts
+    assert parts.prior_tree is not None and parts.log_prior is not None
+    assert parts.prior_draws == fitmod.RUN_PRIOR_DRAWS
+    assert overlapped.summary == serial.summary
+    assert overlapped.diagnostics.to_dict() == serial.diagnostics.to_dict()
+    _same_run_groups(fitmod.arviz_tree(serial), fitmod.arviz_tree(overlapped))
+    # a run folder asking another number of prior draws does not take the prepared ones
+    assert fitmod.arviz_tree(overlapped, prior_draws=7)["prior"].sizes["draw"] == 7
+
+
+class _FakeChains:
+    """nutpie 0.16's sampler handle: ``is_finished`` raises TimeoutError until the end."""
+
+    def __init__(self, log):
+        self.log, self.checks = log, 0
+
+    def is_finished(self):
+        self.checks += 1
+        if self.checks < 2:
+            raise TimeoutError("Timeout while waiting for sampler to finish")
+        return True
+
+    def wait(self, timeout):
+        self.log.append("wait")
+
+    def take_results(self):
+        return "results"
+
+
+class _FakeSampler:
+    def __init__(self, log):
+        self.log = log
+        self._sampler = _FakeChains(log)
+
+    def _extract(self, results):
+        return f"tree of {results}"
+
+    def cancel(self):
+        self.log.append("cancel")
+
+
+def test_work_while_sampling_runs_before_the_wait_and_an_interrupt_cancels(monkeypatch):
+    """The work runs after the sampler started and before the wait, in order.
+
+    Its seconds end at the first check that saw the chains finished (the second of
+    three here), not at the end of the work; Ctrl-C in the work cancels the sampler
+    and reaches the caller, as it does in the wait.
+    """
+    import time
+
+    import nutpie
+
+    log: list[str] = []
+    monkeypatch.setattr(nutpie, "sample", lambda compiled, **settings: _FakeSampler(log))
+
+    def step(name, seconds=0.0):
+        def run():
+            log.append(name)
+            time.sleep(seconds)
+
+        return run
+
+    tree, seconds = sampling.sample_timed(
+        object(), while_sampling=[step("a"), step("b"), step("c", 0.3)], draws=1
+    )
+    assert tree == "tree of results" and log == ["a", "b", "c", "wait"]
+    assert 0.0 <= seconds < 0.3
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    log.clear()
+    with pytest.raises(KeyboardInterrupt):
+        sampling.sample_timed(object(), while_sampling=[step("a"), interrupted], draws=1)
+    assert log == ["a", "cancel"]

@@ -104,7 +104,7 @@ def test_a_graph_that_cannot_be_batched_gets_pymcs_loop(fits, monkeypatch):
     def refuse(*args):
         raise NotImplementedError("no batched form")
 
-    monkeypatch.setattr(module, "_batched", refuse)
+    monkeypatch.setattr(module, "LogDensityFunction", refuse)
     result = fits[("paired_change", "normal")]
     model = _model(result)
     theirs = pm.compute_log_likelihood(
@@ -133,3 +133,49 @@ def test_a_term_without_free_variables_covers_every_draw():
     assert out["z"].shape == (1, 3, 3)
     np.testing.assert_allclose(out["z"].values[0, 2], stats.norm.logpdf([1.0, -1.0, 0.5]))
     np.testing.assert_allclose(out["y"].values[0, 1], stats.norm.logpdf([0.0, 2.0], 1.0))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case[0]}-{case[1]}")
+@pytest.mark.parametrize("kind", ["likelihood", "prior"])
+def test_a_function_prepared_before_the_draws_gives_pymcs_values(fits, case, kind):
+    """``prepare_log_density`` compiles without draws; called later it gives PyMC's values.
+
+    For a graph that cannot be batched (signed_rank's likelihood) it prepares nothing
+    and :func:`log_density` runs PyMC's loop.
+    """
+    import pymc as pm
+
+    from milkbayes.engine.log_density import LogDensityFunction, log_density, prepare_log_density
+
+    result = fits[case]
+    model = _model(result)
+    prepared = prepare_log_density(model, kind)
+    if case == ("signed_rank", None) and kind == "likelihood":
+        assert prepared is None
+    else:
+        assert isinstance(prepared, LogDensityFunction)
+    compute = pm.compute_log_likelihood if kind == "likelihood" else pm.stats.compute_log_prior
+    theirs = compute(result.tree, model=model, progressbar=False, extend_inferencedata=False)
+    _assert_same(log_density(result.tree, model, kind, prepared=prepared), theirs)
+
+
+@pytest.mark.parametrize("case", CASES[:3], ids=lambda case: f"{case[0]}-{case[1]}")
+def test_one_function_of_both_kinds_gives_each_kinds_values(fits, case):
+    """Likelihood and prior compiled together: PyMC's values, and each kind's own bit for bit."""
+    import pymc as pm
+
+    from milkbayes.engine.log_density import prepare_log_density
+
+    result = fits[case]
+    model = _model(result)
+    groups = prepare_log_density(model, ("likelihood", "prior")).groups(result.tree)
+    assert sorted(groups) == ["likelihood", "prior"]
+    for kind, compute in (
+        ("likelihood", pm.compute_log_likelihood),
+        ("prior", pm.stats.compute_log_prior),
+    ):
+        theirs = compute(result.tree, model=model, progressbar=False, extend_inferencedata=False)
+        _assert_same(groups[kind], theirs)
+        alone = prepare_log_density(model, kind)(result.tree)
+        for name in alone.data_vars:
+            assert groups[kind][name].values.tobytes() == alone[name].values.tobytes(), name

@@ -25,7 +25,9 @@ the graph.
 outcomes (``DESIGN_DATA``: indices, covariate codings); they are compiled in as
 constants (``freeze_dims_and_data``) and their values join the key, so a fit with
 another design compiles anew while outcomes, weights and prior values are still
-swapped by ``with_data``.
+swapped by ``with_data``. A model may name them per likelihood (a mapping): the
+flagship's normal likelihood, which the assumption ensemble refits to other
+covariates, freezes only its long layout, so that one compilation serves both.
 
 **Across processes.** :mod:`milkbayes.engine.compile_cache` keeps nutpie's compiled
 callbacks on disk, and a record of each compiled model under
@@ -48,6 +50,7 @@ import functools
 import hashlib
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -151,8 +154,14 @@ def prior_data(prior: Any) -> dict[str, np.ndarray]:
     return {f"prior_{name}": np.asarray(float(value)) for name, value in prior.values.items()}
 
 
-def design_data(module: ModuleType, data: dict) -> dict[str, np.ndarray]:
+def design_data(
+    module: ModuleType, data: dict, likelihood: str | None = None
+) -> dict[str, np.ndarray]:
     """The data arrays the model declares as design (``DESIGN_DATA`` patterns).
+
+    ``DESIGN_DATA`` is a tuple of ``fnmatch`` patterns, or a mapping from likelihood to
+    such a tuple when the likelihoods freeze different arrays (a likelihood it does
+    not list freezes none).
 
     Examples
     --------
@@ -160,8 +169,13 @@ def design_data(module: ModuleType, data: dict) -> dict[str, np.ndarray]:
     >>> m = types.ModuleType("m"); m.DESIGN_DATA = ("idx_*",)
     >>> sorted(design_data(m, {"idx_a": np.zeros(2), "y": np.ones(2)}))
     ['idx_a']
+    >>> m.DESIGN_DATA = {"normal": (), "student_t": ("idx_*",)}
+    >>> sorted(design_data(m, {"idx_a": np.zeros(2)}, "normal"))
+    []
     """
     patterns = getattr(module, "DESIGN_DATA", ())
+    if isinstance(patterns, Mapping):
+        patterns = patterns.get(likelihood, ())
     return {
         name: np.asarray(value)
         for name, value in data.items()
@@ -246,7 +260,7 @@ def compiled_model(
     global _COMPILATIONS
     from milkbayes.engine.compile_cache import compile_pymc_model
 
-    design = design_data(module, inputs.data)
+    design = design_data(module, inputs.data, likelihood)
     key = (
         module.__name__,
         *cache_key(module.NAME, likelihood, inputs.data, inputs.coords)[1:],

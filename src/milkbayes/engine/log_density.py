@@ -49,7 +49,13 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import xarray as xr
 
 
-def log_density(tree: xr.DataTree, model: Any, kind: Literal["likelihood", "prior"]) -> xr.Dataset:
+def log_density(
+    tree: xr.DataTree,
+    model: Any,
+    kind: Literal["likelihood", "prior"],
+    *,
+    prepared: LogDensityFunction | None = None,
+) -> xr.Dataset:
     """The ``log_likelihood`` or ``log_prior`` group of ``tree``'s posterior draws.
 
     The values of ``pm.compute_log_likelihood(tree, model=model)`` (``kind=
@@ -64,6 +70,9 @@ def log_density(tree: xr.DataTree, model: Any, kind: Literal["likelihood", "prio
         Holding the data of the fit (``pm.set_data`` done).
     kind : {"likelihood", "prior"}
         Observed variables (likelihood) or free variables (prior).
+    prepared : LogDensityFunction, optional
+        :func:`prepare_log_density`'s function of the same ``model`` and ``kind``,
+        compiled ahead (e.g. while the chains run); compiled here otherwise.
 
     Returns
     -------
@@ -72,11 +81,38 @@ def log_density(tree: xr.DataTree, model: Any, kind: Literal["likelihood", "prio
         variable's own.
     """
     try:
-        return _batched(tree, model, kind)
+        function = prepared if prepared is not None else LogDensityFunction(model, kind)
+        return function(tree)
     except KeyboardInterrupt:
         raise
     except Exception:  # noqa: BLE001 - PyMC's own loop computes the same values
         return _looped(tree, model, kind)
+
+
+def prepare_log_density(model: Any, kind: str | tuple[str, ...]) -> LogDensityFunction | None:
+    """The batched function of :func:`log_density`, compiled before the draws exist.
+
+    The graph and its compilation depend on the model alone, not on the draws, so
+    they can be done while the sampler runs. None when the model cannot be batched
+    (:func:`log_density` then runs PyMC's loop).
+
+    Parameters
+    ----------
+    model : pymc.Model
+    kind : {"likelihood", "prior"} or tuple of them
+        Several kinds share one compiled function (one copy of the model without
+        transforms, one compilation), evaluated by :meth:`LogDensityFunction.groups`.
+
+    Returns
+    -------
+    LogDensityFunction or None
+    """
+    try:
+        return LogDensityFunction(model, kind)
+    except KeyboardInterrupt:
+        raise
+    except Exception:  # noqa: BLE001 - log_density falls back to PyMC's loop
+        return None
 
 
 def _looped(tree: xr.DataTree, model: Any, kind: str) -> xr.Dataset:
@@ -112,57 +148,97 @@ def _loops_in_python(op: Any) -> bool:
     return isinstance(op, Scan)
 
 
-def _batched(tree: xr.DataTree, model: Any, kind: str) -> xr.Dataset:
-    """PyMC's elementwise graph, batched over the draws and called once."""
-    import pymc
-    import pytensor
-    import pytensor.tensor as pt
-    from pymc.backends.arviz import coords_and_dims_for_inferencedata, dict_to_dataset
-    from pymc.model.transform.conditioning import remove_value_transforms
-    from pytensor.graph.replace import vectorize_graph
+class LogDensityFunction:
+    """PyMC's elementwise log-density graph, batched over the draws and compiled once.
 
-    umodel = remove_value_transforms(model)
-    targets = list(umodel.observed_RVs if kind == "likelihood" else umodel.free_RVs)
-    names = [rv.name for rv in targets]
-    outputs = umodel.logp(vars=targets, sum=False)
-    posterior = tree["posterior"].to_dataset()
-    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    inputs, batched, arrays = [], {}, []
-    for rv in umodel.free_RVs:
-        value = umodel.rvs_to_values[rv]
-        draws_of = pt.tensor(
-            name=f"{value.name}_draws", dtype=value.type.dtype, shape=(None,) * (value.ndim + 1)
+    Calling it with a tree computes :func:`log_density`'s group (one kind);
+    :meth:`groups` gives every kind it was built for. The model's data enter with
+    the values it holds at the call.
+
+    Parameters
+    ----------
+    model : pymc.Model
+    kind : {"likelihood", "prior"} or tuple of them
+
+    Raises
+    ------
+    _NotBatched
+        When the batched graph would loop over the draws in Python.
+    """
+
+    def __init__(self, model: Any, kind: str | tuple[str, ...]):
+        import pytensor
+        import pytensor.tensor as pt
+        from pymc.model.transform.conditioning import remove_value_transforms
+        from pytensor.graph.replace import vectorize_graph
+
+        self.kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+        umodel = remove_value_transforms(model)
+        self.targets = {
+            kind: [
+                rv.name for rv in (umodel.observed_RVs if kind == "likelihood" else umodel.free_RVs)
+            ]
+            for kind in self.kinds
+        }
+        targets = [umodel[name] for kind in self.kinds for name in self.targets[kind]]
+        self.outputs = umodel.logp(vars=targets, sum=False)
+        self.umodel = umodel
+        self.values = []
+        batched = {}
+        for rv in umodel.free_RVs:
+            value = umodel.rvs_to_values[rv]
+            batched[value] = pt.tensor(
+                name=f"{value.name}_draws",
+                dtype=value.type.dtype,
+                shape=(None,) * (value.ndim + 1),
+            )
+            self.values.append((rv.name, value.type.dtype))
+        self.function = pytensor.function(
+            list(batched.values()),
+            vectorize_graph(self.outputs, replace=batched),
+            mode=FORWARD_MODE,
+            on_unused_input="ignore",
         )
-        batched[value] = draws_of
-        inputs.append(draws_of)
-        values = np.asarray(
-            posterior[rv.name].transpose("chain", "draw", ...).values, dtype=value.type.dtype
-        )
-        arrays.append(values.reshape((chains * draws, *values.shape[2:])))
-    function = pytensor.function(
-        inputs,
-        vectorize_graph(outputs, replace=batched),
-        mode=FORWARD_MODE,
-        on_unused_input="ignore",
-    )
-    if any(_loops_in_python(node.op) for node in function.maker.fgraph.apply_nodes):
-        raise _NotBatched("a batched node would loop over the draws in Python")
-    results = function(*arrays)
-    trace = {}
-    for name, output, value in zip(names, outputs, results, strict=True):
-        value = np.asarray(value)
-        if value.ndim == output.ndim:  # a term that no free variable enters
-            value = np.broadcast_to(value, (chains * draws, *value.shape))
-        if value.shape[0] != chains * draws:
-            raise ValueError(f"the batched log-density of {name} does not cover every draw")
-        trace[name] = value.reshape((chains, draws, *value.shape[1:]))
-    coords, dims = coords_and_dims_for_inferencedata(umodel)
-    stacked = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
-    return dict_to_dataset(
-        trace,
-        inference_library=pymc,
-        dims=dims,
-        coords={**coords, **stacked},
-        sample_dims=["chain", "draw"],
-        skip_event_dims=True,
-    )
+        if any(_loops_in_python(node.op) for node in self.function.maker.fgraph.apply_nodes):
+            raise _NotBatched("a batched node would loop over the draws in Python")
+
+    def __call__(self, tree: xr.DataTree) -> xr.Dataset:
+        """The group of ``tree``'s posterior draws (a function built for one kind)."""
+        if len(self.kinds) != 1:
+            raise ValueError(f"built for {self.kinds}: call groups()")
+        return self.groups(tree)[self.kinds[0]]
+
+    def groups(self, tree: xr.DataTree) -> dict[str, xr.Dataset]:
+        """Every kind's group of ``tree``'s posterior draws, from one call."""
+        import pymc
+        from pymc.backends.arviz import coords_and_dims_for_inferencedata, dict_to_dataset
+
+        posterior = tree["posterior"].to_dataset()
+        chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+        arrays = []
+        for name, dtype in self.values:
+            values = np.asarray(posterior[name].transpose("chain", "draw", ...).values, dtype=dtype)
+            arrays.append(values.reshape((chains * draws, *values.shape[2:])))
+        results = iter(zip(self.outputs, self.function(*arrays), strict=True))
+        coords, dims = coords_and_dims_for_inferencedata(self.umodel)
+        stacked = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
+        out = {}
+        for kind in self.kinds:
+            trace = {}
+            for name in self.targets[kind]:
+                output, value = next(results)
+                value = np.asarray(value)
+                if value.ndim == output.ndim:  # a term that no free variable enters
+                    value = np.broadcast_to(value, (chains * draws, *value.shape))
+                if value.shape[0] != chains * draws:
+                    raise ValueError(f"the batched log-density of {name} does not cover every draw")
+                trace[name] = value.reshape((chains, draws, *value.shape[1:]))
+            out[kind] = dict_to_dataset(
+                trace,
+                inference_library=pymc,
+                dims=dims,
+                coords={**coords, **stacked},
+                sample_dims=["chain", "draw"],
+                skip_event_dims=True,
+            )
+        return out

@@ -186,6 +186,21 @@ def provenance(
     }
 
 
+def import_writer() -> None:
+    """Import what the first NetCDF write of a process imports.
+
+    ``DataTree.to_netcdf(engine="h5netcdf")`` imports h5netcdf and h5py and asks dask
+    which scheduler is active (xarray's ``get_dask_scheduler``, which imports
+    ``dask.distributed`` when dask is installed, as it is for ``simulate``): about
+    0.3 s that :func:`milkbayes.engine.fit.fit` spends while the chains run when
+    the fit will be saved, instead of after them.
+    """
+    import h5netcdf  # noqa: F401
+    from xarray.backends.locks import get_dask_scheduler
+
+    get_dask_scheduler()
+
+
 def netcdf_ready(tree: xr.DataTree) -> xr.DataTree:
     """A copy of ``tree`` that NetCDF can store.
 

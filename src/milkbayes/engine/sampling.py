@@ -20,7 +20,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,7 +89,9 @@ def sample_uninterrupted(compiled: Any, **settings: Any) -> xr.DataTree:
     return sample_timed(compiled, **settings)[0]
 
 
-def sample_timed(compiled: Any, **settings: Any) -> tuple[xr.DataTree, float]:
+def sample_timed(
+    compiled: Any, *, while_sampling: Sequence[Callable[[], Any]] = (), **settings: Any
+) -> tuple[xr.DataTree, float]:
     """:func:`sample_uninterrupted`, and the seconds the sampler ran.
 
     The seconds run from the call of ``nutpie.sample`` to the end of the last chain
@@ -102,6 +104,13 @@ def sample_timed(compiled: Any, **settings: Any) -> tuple[xr.DataTree, float]:
     Parameters
     ----------
     compiled : nutpie compiled model
+    while_sampling : sequence of callables
+        Work that does not need the draws, run one after the other in this thread
+        while the chains run in nutpie's own threads (which do not need Python's
+        lock: the log-density and its gradient are compiled callbacks). Ctrl-C or
+        SIGTERM during this work cancels the sampler as during the wait. When the
+        work outlasts the chains, the seconds end at the first check of
+        ``is_finished`` after the chains ended (checked after each callable).
     **settings
         Passed to ``nutpie.sample``.
 
@@ -119,14 +128,29 @@ def sample_timed(compiled: Any, **settings: Any) -> tuple[xr.DataTree, float]:
     try:
         chains = getattr(sampler, "_sampler", None)
         if chains is None or not hasattr(sampler, "_extract"):  # another nutpie: whole wait
+            for work in while_sampling:
+                work()
             tree = sampler.wait()
             return tree, time.perf_counter() - start
+        finished = None
+        for work in while_sampling:
+            work()
+            if finished is None and _chains_finished(chains):
+                finished = time.perf_counter() - start
         chains.wait(None)
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start if finished is None else finished
         return sampler._extract(chains.take_results()), seconds
     except BaseException:
         sampler.cancel()
         raise
+
+
+def _chains_finished(chains: Any) -> bool:
+    """Whether nutpie's chains have ended (its ``is_finished`` raises TimeoutError until then)."""
+    try:
+        return bool(chains.is_finished())
+    except TimeoutError:
+        return False
 
 
 def sample_draws(
@@ -229,10 +253,12 @@ def sample_complete(
     seed: int,
     progress: bool,
     target_accept: float,
+    while_sampling: Sequence[Callable[[], Any]] = (),
 ) -> tuple[xr.DataTree, float]:
     """The draws of a fit (no warm-up draws kept), and the seconds the sampler ran.
 
     ``cores`` is at most ``chains``: the draws do not depend on it, only timings do.
+    ``while_sampling``: see :func:`sample_timed`.
 
     Raises
     ------
@@ -241,6 +267,7 @@ def sample_complete(
     """
     tree, seconds = sample_timed(
         compiled,
+        while_sampling=while_sampling,
         draws=draws,
         tune=tune,
         chains=chains,

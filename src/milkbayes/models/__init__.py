@@ -27,7 +27,9 @@ How to add a model
    Include ``mother_weight`` (ones, one per mother). Optionally list in
    ``DESIGN_DATA`` (``fnmatch`` patterns) the arrays that describe the design, never
    outcomes or weights: the engine compiles them in as constants, which makes
-   indexing cheaper, and compiles anew for another design.
+   indexing cheaper, and compiles anew for another design (so a model refitted to
+   other designs, as the flagship is by the assumption ensemble, lists only what
+   every such design shares: its long layout).
 4. ``build(inputs, prior, likelihood) -> pm.Model``: blocks marked ``# data``,
    ``# priors``, ``# likelihood``; ``dims=`` on every variable; call
    :func:`milkbayes.models.contract.prior_data` so each prior value becomes

@@ -31,9 +31,9 @@ ABC reconstruction posterior), each :math:`\theta_j` is taken as given and its
 dataset is drawn with retries (:func:`milkbayes.datasets.reconstruct`): conditioning
 on the facts a second time would weight :math:`\theta` by :math:`a(\theta)^2`.
 
-Every kept dataset is refitted with the flagship model compiled ONCE: its design
-arrays (covariate codings) are swapped in as data instead of being frozen into the
-graph (:func:`lean_model`), so a member costs one short sampler run (about 0.2 s),
+Every kept dataset is refitted with the flagship model compiled ONCE, the one the
+main fits compiled: its covariate codings are swapped in as data, never frozen into
+the graph (:func:`lean_model`), so a member costs one short sampler run (about 0.2 s),
 not a compilation.
 
 Which assumption drives a number: the Spearman rank correlation of the number with
@@ -402,16 +402,23 @@ def abc_members(
 
 
 # --------------------------------------------------------------------------- refits
-def lean_model(model: str = ENSEMBLE_MODEL) -> types.ModuleType:
-    """The model with its design swapped in as data and no extra summary: one compilation.
+LAYOUT_DATA = ("mother_idx", "time")
+"""Design data that only the number of mothers fixes (the long layout), kept frozen."""
 
-    The flagship freezes its covariate codings into the compiled graph
-    (``DESIGN_DATA``), which is faster per gradient but compiles anew for every
-    arrangement of covariates, and every reconstruction has its own arrangement. This
-    copy declares no design data, so the engine's cache compiles it once and every
-    member is a ``with_data`` refit. The copy keeps the module's name and file (the
-    engine's cache key and the provenance hash), its extra summary is dropped (the
-    ensemble reads the posterior directly).
+
+def lean_model(model: str = ENSEMBLE_MODEL) -> types.ModuleType:
+    """The model with its covariate codings as data and no extra summary: one compilation.
+
+    A model may freeze design arrays into its compiled graph (``DESIGN_DATA``), and
+    every reconstruction has its own arrangement of covariates: frozen codings would
+    compile the model anew for each member. This copy keeps frozen only the layout
+    (:data:`LAYOUT_DATA`: which mother and which occasion each measurement is, the
+    same in every dataset of the paper's size), so the engine's cache compiles it
+    once and every member is a ``with_data`` refit. The flagship with the normal
+    likelihood freezes exactly its layout, so the members refit the very model the
+    main fits compiled. The copy
+    keeps the module's name and file (the engine's cache key and the provenance hash),
+    its extra summary is dropped (the ensemble reads the posterior directly).
     """
     from milkbayes.models.registry import load_model
 
@@ -421,7 +428,10 @@ def lean_model(model: str = ENSEMBLE_MODEL) -> types.ModuleType:
         {key: value for key, value in vars(module).items() if not key.startswith("__")}
     )
     lean.__file__ = module.__file__
-    lean.DESIGN_DATA = ()
+    declared = getattr(module, "DESIGN_DATA", ())
+    if isinstance(declared, Mapping):  # by likelihood
+        declared = {pattern for patterns in declared.values() for pattern in patterns}
+    lean.DESIGN_DATA = tuple(pattern for pattern in LAYOUT_DATA if pattern in declared)
     lean.extra_summary = lambda posterior, inputs, prior: {}
     return lean
 
