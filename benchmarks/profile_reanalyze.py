@@ -220,12 +220,17 @@ def main(argv=None) -> int:
         "--timeout", type=float, default=1800.0, help="seconds before one run is abandoned"
     )
     parser.add_argument("--json", help="write the results to this JSON file")
+    parser.add_argument(
+        "--cache-dir",
+        help="keep the caches in this folder across invocations (default: a temporary "
+        "folder, so a warm run needs a cold run before it in the same --runs)",
+    )
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = []
     with tempfile.TemporaryDirectory(prefix="milkbayes-profile-") as scratch:
         scratch = Path(scratch)
-        caches = scratch / "caches"
+        caches = Path(args.cache_dir).resolve() if args.cache_dir else scratch / "caches"
         for k, pair in enumerate(p for p in args.runs.split(",") if p):
             mode, cache, *extra = pair.split(":")
             if (

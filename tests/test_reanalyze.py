@@ -14,6 +14,7 @@ import dataclasses
 import io
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -447,21 +448,34 @@ def _without_clock(value):
     return value
 
 
-def test_shared_work_gives_the_summary_of_the_serial_run(tiny_bundled_report, tmp_path):
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_shared_work_gives_the_summary_of_the_serial_run(
+    tiny_bundled_report, tmp_path, monkeypatch, start_method
+):
     """A run that shares its work with a worker process writes the serial run's numbers.
 
     Reference: the session's serial tiny run of the bundled reconstruction (same
     settings, same seed). With the worker, the comparison candidate, the sensitivity
     highlights and the reconstruction ensemble run in whichever process takes them
-    first; every value of summary.json (the clock's aside) must be the same.
+    first; every value of summary.json (the clock's aside) must be the same, whether
+    the worker was forked (after this process compiled and sampled: it inherits the
+    compiled models) or spawned.
     """
+    import multiprocessing
     import os
+    import sys
 
     from _small_runs import TINY as SHARED_TINY
     from milkbayes.errors import DiagnosticsFailedError
+    from milkbayes.reanalysis import pipeline
 
     if (os.cpu_count() or 1) < 2:
         pytest.skip("one CPU: no worker process")
+    if start_method == "fork" and not sys.platform.startswith("linux"):
+        pytest.skip("the worker is forked on Linux only")
+    monkeypatch.setattr(
+        pipeline, "_worker_context", lambda: multiprocessing.get_context(start_method)
+    )
     settings = dataclasses.replace(SHARED_TINY, reloo=False, parallel_worker=True)
     try:
         shared = run_reanalysis(None, tmp_path / "report", settings=settings)
@@ -469,6 +483,66 @@ def test_shared_work_gives_the_summary_of_the_serial_run(tiny_bundled_report, tm
         shared = failed.result
     assert shared.summary["sensitivity"] and shared.summary["ensemble"]  # not vacuous
     assert _without_clock(shared.summary) == _without_clock(tiny_bundled_report.summary)
+    # the figures too, those drawn in the worker (chain plots, sensitivity) included
+    figures = sorted(p.name for p in (shared.out_dir / "figures").glob("*.png"))
+    assert {"rank.png", "trace.png", "sensitivity_prior_grid.png"} <= set(figures)
+    for name in figures:
+        drawn = (shared.out_dir / "figures" / name).read_bytes()
+        assert drawn == (tiny_bundled_report.out_dir / "figures" / name).read_bytes(), name
+
+
+WORKER_START_SCRIPT = """
+import _thread, os, sys, threading, time
+from concurrent.futures import ProcessPoolExecutor
+from milkbayes.reanalysis import pipeline
+
+def main():
+    if sys.argv[1] == "python-thread":  # like the progress heartbeat: idle, Python
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, daemon=True).start()
+    elif sys.argv[1] == "native-thread":  # a thread threading does not know
+        _thread.start_new_thread(time.sleep, (60,))
+        time.sleep(0.2)
+    context = pipeline._worker_context()
+    print("buffered", end=" ")  # not flushed: a pipe is block-buffered
+    with ProcessPoolExecutor(1, mp_context=context, initializer=pipeline._tie_worker_to_parent,
+                             initargs=(os.getpid(),)) as pool:
+        worker_modules = pool.submit(sorted_modules).result()
+    print(context.get_start_method(), all(m in worker_modules for m in pipeline.WORKER_MODULES))
+
+def sorted_modules():
+    print("from the worker")  # the worker's stdout is /dev/null
+    return sorted(sys.modules)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the worker is forked on Linux only"
+)
+def test_worker_is_forked_only_without_native_threads_and_prints_nothing(tmp_path):
+    """Fork unless a native thread runs; the parent's output once, the worker's nowhere.
+
+    A fresh interpreter, alone or with an idle Python thread (the progress
+    heartbeat of ``milkbayes reanalyze``), forks, and its worker has the modules
+    the parent imported for it; with a thread ``threading`` does not know (as a
+    native library starts them) it spawns, and its worker has imported only what
+    unpickling its tasks needed. Either way the parent's unflushed output appears
+    once (a forked worker has a copy of the buffer) and the worker's own nowhere.
+    """
+    import subprocess
+
+    script = tmp_path / "start_worker.py"
+    script.write_text(WORKER_START_SCRIPT)
+    cases = (("none", "fork", True), ("python-thread", "fork", True))
+    for threads, method, inherited in (*cases, ("native-thread", "spawn", False)):
+        done = subprocess.run(
+            [sys.executable, str(script), threads], capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"buffered {method} {inherited}\n", threads
 
 
 def test_main_process_runs_the_tasks_the_worker_has_not_started(run):

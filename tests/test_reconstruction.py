@@ -105,6 +105,29 @@ def test_accepted_datasets_are_remade_and_satisfy_every_published_fact():
         post.dataset(post.n_accepted)
 
 
+def test_kept_datasets_are_the_chunks_re_run_from_their_seeds():
+    # dataset(i) reads the values the run kept; the independent route re-runs the
+    # chunk from its stream (chunk_rng), as a posterior without kept values does
+    import dataclasses
+
+    from milkbayes.reconstruction.abc import _simulate
+
+    post = abc_posterior(n_proposals=4_000, seed=11, chunk_size=1_500)
+    assert sorted(post.accepted_data) == [0, 1, 2]
+    remade = dataclasses.replace(post, accepted_data=None)
+    for i in np.linspace(0, post.n_accepted - 1, 7).astype(int):
+        kept, again = post.dataset(int(i)), remade.dataset(int(i))
+        pd.testing.assert_frame_equal(kept.table, again.table)
+        assert kept.sha256 == again.sha256 and kept.provenance == again.provenance
+        record = post.draws.iloc[int(i)]
+        chunk, row = int(record["chunk"]), int(record["row"])
+        size = [1_500, 1_500, 1_000][chunk]
+        made = _simulate(chunk_rng(11, chunk), size, post.prior)
+        unit = 10.0 if record["scenario"] == "volume_ml" else 1.0
+        np.testing.assert_array_equal(kept.table["pre"].to_numpy(), made.pre[row] / unit)
+        np.testing.assert_array_equal(kept.table["post"].to_numpy(), made.post[row] / unit)
+
+
 def test_run_is_a_function_of_seed_and_independent_of_progress():
     calls = []
     a = abc_posterior(

@@ -971,6 +971,14 @@ def test_garbage_line_inside_a_checkpoint_names_its_row(tmp_path, capsys):
     assert code == EXIT_USER_ERROR and out == "" and "row 3" in err and str(checkpoint) in err
 
 
+def _cmdline(pid: int) -> bytes:
+    """The command line of ``pid`` (empty once it has exited)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _children(pid: int) -> list[int]:
     """The pids whose parent is ``pid`` (read from /proc)."""
     found = []
@@ -1005,10 +1013,15 @@ def test_sigkill_of_reanalyze_leaves_no_worker_holding_the_pipe(tmp_path):
     deadline = time.monotonic() + 120
     workers: list[int] = []
     while time.monotonic() < deadline and not workers:
+        # a spawned worker runs multiprocessing's entry point; a forked one has the
+        # command line of its parent (the resource tracker, a child too, is left out),
+        # read here: it is empty while the command is being exec'd
+        own = _cmdline(process.pid)
         workers = [
             pid
             for pid in _children(process.pid)
-            if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            if (own and _cmdline(pid) == own)
+            or (b"multiprocessing" in _cmdline(pid) and b"resource_tracker" not in _cmdline(pid))
         ]
         time.sleep(0.2)
     if not workers:

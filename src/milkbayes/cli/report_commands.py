@@ -42,6 +42,30 @@ from milkbayes.progress import progress_reporter as _progress_bars  # noqa: E402
 __all__ = ["PLAIN_PROGRESS_INTERVAL", "PlainProgress", "_duration", "_plain_interval", "register"]
 
 
+def _freeze_heap_at_exit() -> None:
+    """Let the interpreter end without collecting the heap a reanalysis leaves.
+
+    At exit Python runs a full garbage collection, which traverses every object of
+    PyMC, nutpie, ArviZ, SciPy and matplotlib and the run's garbage: about 1.5 s
+    after a reanalysis (which runs without full collections,
+    :data:`milkbayes.reanalysis.pipeline.GC_FULL_THRESHOLD`), spent after the report
+    is written. ``gc.freeze`` at exit (the last atexit handler registered runs first)
+    makes that collection skip them; the operating system takes the memory back
+    anyway. Registered once per process, so an in-process caller (tests) pays nothing
+    until it exits.
+    """
+    global _HEAP_FROZEN_AT_EXIT
+    if not _HEAP_FROZEN_AT_EXIT:
+        import atexit
+        import gc
+
+        atexit.register(gc.freeze)
+        _HEAP_FROZEN_AT_EXIT = True
+
+
+_HEAP_FROZEN_AT_EXIT = False
+
+
 def _echo_json(payload: dict) -> None:
     from milkbayes.jsonio import dumps
 
@@ -185,6 +209,7 @@ def reanalyze(
             )
         except DiagnosticsFailedError as error:
             result, failed = error.result, str(error)
+    _freeze_heap_at_exit()
     summary = result.summary
     if as_json:
         _echo_json(

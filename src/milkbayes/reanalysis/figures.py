@@ -16,7 +16,7 @@ b'\x89PNG\r\n\x1a\n'
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,8 +25,11 @@ from milkbayes.reanalysis.settings import REFERENCE_PRIOR
 from milkbayes.storage import figure_bytes
 
 __all__ = [
+    "CHAIN_VARIABLES",
     "DELTA_RANGE",
     "FIGURE_CAPTIONS",
+    "chain_figures",
+    "chain_tree",
     "comparison_figure",
     "delta_density_curves",
     "draw_figures",
@@ -121,6 +124,7 @@ def draw_figures(
     simulated: tuple[Any, Any],
     comparison_rows: Sequence[Any],
     mcid: float,
+    chain: Mapping[str, bytes] | Callable[[], Mapping[str, bytes]] | None = None,
 ) -> dict[str, bytes]:
     """The figures of the main stages, by name (the keys of :data:`FIGURE_CAPTIONS`).
 
@@ -137,6 +141,11 @@ def draw_figures(
         The model comparison (no figure when empty).
     mcid : float
         The minimal clinically important difference, marked on the effect plots.
+    chain : mapping of str to bytes, or callable returning one, optional
+        The ``trace`` and ``rank`` figures when drawn elsewhere (:func:`chain_figures`
+        of :func:`chain_tree` of the reference fit, e.g. by another process), or a
+        function that collects them, called after the figures before them are drawn
+        (which gives the other process time); drawn here otherwise.
 
     Returns
     -------
@@ -186,13 +195,9 @@ def draw_figures(
     figures["forest"] = figure_bytes(
         forest_figure(posterior, forest_vars, mcid, study.outcome.unit)
     )
-    core = [v for v in (effect, "intercept", "sigma", "mother_sd") if v in posterior.data_vars]
-    figures["trace"] = figure_bytes(
-        az.plot_trace_dist(reference.tree, var_names=core, backend="matplotlib")
-    )
-    figures["rank"] = figure_bytes(
-        az.plot_rank(reference.tree, var_names=core, backend="matplotlib")
-    )
+    if callable(chain):  # drawn elsewhere, collected now (see the parameter)
+        chain = chain()
+    figures.update(chain if chain is not None else chain_figures(chain_tree(reference)))
 
     prior_simulated, posterior_simulated = simulated
     if prior_simulated is not None:
@@ -202,6 +207,48 @@ def draw_figures(
     if comparison_rows:
         figures["compare"] = comparison_figure(comparison_rows)
     return figures
+
+
+CHAIN_VARIABLES = ("intercept", "sigma", "mother_sd")
+"""The variables of the trace and rank plots besides the effect, where the model has them."""
+
+
+def chain_tree(result: Any) -> Any:
+    """The part of a fit the trace and rank plots draw: a small DataTree that pickles fast.
+
+    The effect and :data:`CHAIN_VARIABLES` of ``result``'s posterior, and its
+    ``sample_stats`` (the trace plot marks divergent draws).
+    """
+    import xarray as xr
+
+    effect = result.summary.get("effect_variable", "effect")
+    posterior = result.tree["posterior"].to_dataset()
+    core = [v for v in (effect, *CHAIN_VARIABLES) if v in posterior.data_vars]
+    groups = {"posterior": posterior[core]}
+    if "sample_stats" in result.tree.children:
+        groups["sample_stats"] = result.tree["sample_stats"].to_dataset()
+    return xr.DataTree.from_dict(groups)
+
+
+def chain_figures(tree: Any) -> dict[str, bytes]:
+    """The ``trace`` and ``rank`` figures of :func:`draw_figures`, from :func:`chain_tree`.
+
+    ArviZ's trace plot with the posterior densities, and its rank plot
+    (fractional-rank Δ-ECDF per chain, with the multi-chain uniformity test that
+    marks suspicious draws; Säilynoja et al. 2022), of every posterior variable
+    of ``tree``. A function of its own so that either process of a reanalysis
+    may draw them.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import arviz as az
+
+    core = list(tree["posterior"].data_vars)
+    return {
+        "trace": figure_bytes(az.plot_trace_dist(tree, var_names=core, backend="matplotlib")),
+        "rank": figure_bytes(az.plot_rank(tree, var_names=core, backend="matplotlib")),
+    }
 
 
 def comparison_figure(comparison_rows: Sequence[Any]) -> bytes:

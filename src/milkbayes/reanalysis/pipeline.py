@@ -54,10 +54,12 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -77,6 +79,8 @@ from milkbayes.models.priors import mcid_source
 from milkbayes.models.registry import load_model, predicts
 from milkbayes.reanalysis.figures import (
     FIGURE_CAPTIONS,
+    chain_figures,
+    chain_tree,
     comparison_figure,
     delta_density_curves,
     draw_figures,
@@ -776,13 +780,23 @@ def _subgroup_effects_at(post, effects: Mapping[str, Any], ci_prob: float) -> di
 
 
 def _diagnostics_section(
-    study, fits: Mapping[str, Any], reference_prior: str = REFERENCE_PRIOR
+    study,
+    fits: Mapping[str, Any],
+    reference_prior: str = REFERENCE_PRIOR,
+    report_of: Callable[[str], Any] | None = None,
 ) -> tuple[DiagnosticsSection, Any]:
-    from milkbayes import diagnostics as dg
+    """The diagnostics section, and the prior and posterior predictive changes.
 
+    ``report_of(name)`` gives a fit's convergence report computed elsewhere (from
+    :func:`_convergence_tree`), or None for the fit's own; it is asked last, after
+    the reference fit's checks.
+    """
+    checks = _reference_checks(study, fits[reference_prior])
+    # the reference fit's report before asking for the others (they may be in the queue)
+    _ = fits[reference_prior].diagnostics
     fit_rows, failing, statuses = [], [], []
     for name, result in fits.items():
-        report = result.diagnostics
+        report = (report_of(name) if report_of is not None else None) or result.diagnostics
         label = f"{result.model_name}/{result.likelihood}, {name} prior"
         statuses.append(report.status)
         fit_rows.append(
@@ -798,28 +812,10 @@ def _diagnostics_section(
             {"fit": label, "check": r.check, "label": r.label, "detail": r.detail}
             for r in report.failures
         ]
-    reference = fits[reference_prior]
-    predictive, simulated = [], dg.simulated_changes(reference.tree, study)
-    prior_simulated = _prior_predictive_changes(study, reference)
-    if prior_simulated is not None:
-        predictive += [c.as_dict() for c in dg.predictive_checks(*prior_simulated, kind="prior")]
-    if simulated is not None:
-        predictive += [c.as_dict() for c in dg.predictive_checks(*simulated, kind="posterior")]
-    predictive += [c.as_dict() for c in dg.level_checks_of(reference.tree, study, "posterior")]
+    predictive, simulated, pit, pit_status = checks
     statuses += [c["status"] for c in predictive]
-    label = f"{reference.model_name}/{reference.likelihood}"
-    predictive = [{**row, "model": label} for row in predictive]
-    try:
-        pit = dg.loo_pit(reference.tree).as_dict()
-        pit.pop("values", None)
-        statuses.append(pit["status"])
-    except MilkbayesError as error:
-        pit = {
-            "ks_statistic": None,
-            "ks_p_value": None,
-            "status": "warn",
-            "note": f"LOO-PIT not available: {error}",
-        }
+    if pit_status is not None:  # an unavailable LOO-PIT says so, without a status
+        statuses.append(pit_status)
     order = {"pass": 0, "warn": 1, "fail": 2}
     overall = max(statuses, key=lambda s: order.get(s, 1), default="pass")
     return (
@@ -830,8 +826,94 @@ def _diagnostics_section(
             predictive=tuple(predictive),
             loo_pit=pit,
         ),
-        (prior_simulated, simulated),
+        simulated,
     )
+
+
+def _reference_checks(study, reference) -> tuple[list, Any, dict, str | None]:
+    """The reference fit's predictive checks, simulated changes, LOO-PIT and its status.
+
+    The status is None when LOO-PIT is not available (it then counts for nothing).
+    """
+    from milkbayes import diagnostics as dg
+
+    predictive, simulated = [], dg.simulated_changes(reference.tree, study)
+    prior_simulated = _prior_predictive_changes(study, reference)
+    if prior_simulated is not None:
+        predictive += [c.as_dict() for c in dg.predictive_checks(*prior_simulated, kind="prior")]
+    if simulated is not None:
+        predictive += [c.as_dict() for c in dg.predictive_checks(*simulated, kind="posterior")]
+    predictive += [c.as_dict() for c in dg.level_checks_of(reference.tree, study, "posterior")]
+    label = f"{reference.model_name}/{reference.likelihood}"
+    predictive = [{**row, "model": label} for row in predictive]
+    try:
+        pit = dg.loo_pit(reference.tree).as_dict()
+        pit.pop("values", None)
+        pit_status = pit["status"]
+    except MilkbayesError as error:
+        pit = {
+            "ks_statistic": None,
+            "ks_p_value": None,
+            "status": "warn",
+            "note": f"LOO-PIT not available: {error}",
+        }
+        pit_status = None
+    return predictive, (prior_simulated, simulated), pit, pit_status
+
+
+def _convergence_tree(result) -> Any:
+    """What :func:`milkbayes.diagnostics.convergence_report` reads of a fit, as a DataTree.
+
+    The posterior and the sampler statistics, without the log-likelihood and
+    predictive groups: sent to the worker process, the same report comes back.
+    """
+    import xarray as xr
+
+    groups = {"posterior": result.tree["posterior"].to_dataset()}
+    if "sample_stats" in result.tree.children:
+        groups["sample_stats"] = result.tree["sample_stats"].to_dataset()
+    return xr.DataTree.from_dict(groups)
+
+
+def _share_main_fit_work(background: _BackgroundWork, fits: Mapping[str, Any], reference: str):
+    """Queue the main fits' work that either process may do, first in the queue.
+
+    The trace and rank figures of the reference fit (``("chain_figures",)``) and the
+    convergence reports of the other fits (``("convergence", name)``): about 3 s of
+    CPU that the main process, the longer of the two, would otherwise do alone. The
+    reference fit's report stays here (its tree is at hand for the other checks).
+    """
+    from milkbayes.diagnostics import convergence_report
+
+    # the fit draw_figures draws the chain plots of
+    chain_fit = fits[REFERENCE_PRIOR]
+    background.submit_first(("chain_figures",), chain_figures, (chain_tree(chain_fit),))
+    for name, result in reversed(list(fits.items())):  # first queued is taken last
+        if name != reference:
+            background.submit_first(
+                ("convergence", name), convergence_report, (_convergence_tree(result),)
+            )
+
+
+def _shared_report(background: _BackgroundWork | None, reference: str):
+    """``report_of(name)`` for :func:`_diagnostics_section`: the queued report, or None.
+
+    None for the reference fit and without a worker (the fit's own report then).
+    """
+    if background is None:
+        return None
+
+    def report_of(name: str):
+        return None if name == reference else background.result(("convergence", name))
+
+    return report_of
+
+
+def _shared_chain(background: _BackgroundWork | None):
+    """``chain()`` for :func:`draw_figures`: the queued chain figures; None without a worker."""
+    if background is None:
+        return None
+    return lambda: background.result(("chain_figures",))
 
 
 def _prior_predictive_changes(study, reference, draws: int = 200):
@@ -989,22 +1071,36 @@ def _tie_worker_to_parent(parent_pid: int) -> None:
     them) and exits as soon as its parent is gone: at once on Linux
     (``PR_SET_PDEATHSIG``), and within half a second elsewhere (a watchdog thread
     that polls the parent's pid).
+
+    A forked worker (:func:`_worker_context`) starts with copies of its parent's
+    Python streams, whose buffers may hold output the parent has not written yet:
+    they are set aside unflushed (the parent writes that output; flushing the copies
+    would print it twice) and kept referenced (a finalised stream flushes). It also
+    drops a profiler the parent runs (a profile is the parent's) and takes the
+    default handlers of SIGINT and SIGTERM, as a spawned worker has them. Either way
+    it runs without full garbage collections, as the main process
+    (:data:`GC_FULL_THRESHOLD`).
     """
     import os
+    import signal
     import sys
     import threading
     import time
 
     devnull = os.open(os.devnull, os.O_RDWR)
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            stream.flush()
     for fd in (1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
+    _SET_ASIDE.extend(s for s in (sys.stdout, sys.stderr) if s is not None)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the worker's stream for its life
+    sys.stderr = sys.stdout
+    sys.setprofile(None)
+    threading.setprofile(None)
+    gc.set_threshold(*gc.get_threshold()[:2], GC_FULL_THRESHOLD)  # as the main process
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         pr_set_pdeathsig = 1
         libc = ctypes.CDLL(None, use_errno=True)
@@ -1018,6 +1114,81 @@ def _tie_worker_to_parent(parent_pid: int) -> None:
     if os.getppid() != parent_pid:  # the parent died before the prctl took effect
         os._exit(1)
     threading.Thread(target=watch, name="milkbayes-parent-watch", daemon=True).start()
+
+
+_SET_ASIDE: list = []
+"""The worker's inherited Python streams (:func:`_tie_worker_to_parent`), never finalised."""
+
+WORKER_MODULES = ("pymc", "nutpie", "arviz", "matplotlib.figure", "milkbayes.engine.fit")
+"""What the worker needs that the main process imports anyway: imported before a fork,
+so that a forked worker starts with them (about 2.5 s of imports on each run)."""
+
+
+def _os_threads() -> int:
+    """The number of threads of this process (Linux), or 0 when unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _native_threads() -> int | None:
+    """Threads of this process that Python's ``threading`` does not know, or None (unknown).
+
+    Threads started by libraries in native code: a BLAS pool, numba's parallel
+    pool, a sampler's chains.
+    """
+    total = _os_threads()
+    return total - threading.active_count() if total > 0 else None
+
+
+_NATIVE_THREADS_AT_IMPORT = _native_threads()
+"""Native threads when this module was imported (numpy's BLAS pool, idle)."""
+
+
+def _worker_context():
+    """The multiprocessing context of the background worker: fork where safe, else spawn.
+
+    A forked worker starts at once with the modules the main process has imported
+    (:data:`WORKER_MODULES` are imported first), where a spawned one starts a new
+    interpreter and imports them again, about 2.5 s of CPU on two shared cores. A
+    fork copies only the calling thread, and a lock another thread holds stays
+    locked in the child. Python threads of the main process (a progress bar's
+    heartbeat or refresh thread) hold only locks of Python objects the worker never
+    uses: its inherited streams are set aside untouched (:func:`_tie_worker_to_parent`)
+    and it reports no progress. Native threads may hold any lock, so the worker is
+    forked only on Linux and only while no native thread has been started since
+    this module was imported (numpy's idle BLAS pool re-creates itself in the
+    child); otherwise, e.g. after a parallel numba kernel, it is spawned. The
+    worker's numbers do not depend on how it started (same code, arguments and
+    seeds; see :class:`_BackgroundWork`).
+    """
+    import importlib
+    import multiprocessing
+    import sys
+
+    def quiet() -> bool:
+        native = _native_threads()
+        return (
+            native is not None
+            and _NATIVE_THREADS_AT_IMPORT is not None
+            and native <= _NATIVE_THREADS_AT_IMPORT
+        )
+
+    if (
+        sys.platform.startswith("linux")
+        and "fork" in multiprocessing.get_all_start_methods()
+        and quiet()
+    ):
+        for name in WORKER_MODULES:
+            importlib.import_module(name)
+        if quiet():
+            return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 SENSITIVITY_MODEL = ("paired_change", "normal")
@@ -1053,8 +1224,9 @@ class _BackgroundWork:
     numba compilation). A task runs in one process only, with the same function,
     arguments and seeds wherever it runs, so the report's numbers do not depend on
     which process computed what (draws do not depend on what a process compiled
-    before: :mod:`milkbayes.engine.compile_cache`). The worker is spawned (not
-    forked: numba and nutpie keep threads). On Ctrl-C or an error it is terminated.
+    before: :mod:`milkbayes.engine.compile_cache`). The worker is forked where that
+    is safe, else spawned (:func:`_worker_context`). On Ctrl-C or an error it is
+    terminated.
     """
 
     def __init__(
@@ -1065,17 +1237,33 @@ class _BackgroundWork:
         candidates: tuple[tuple[str, str], ...],
         sensitivity: bool,
     ):
-        import multiprocessing
         import os
+        import sys
         from concurrent.futures import ProcessPoolExecutor
 
         self.candidates = candidates
+        context = _worker_context()
         self._pool = ProcessPoolExecutor(
             max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_tie_worker_to_parent,
             initargs=(os.getpid(),),
         )
+        if context.get_start_method() == "fork":
+            # the fork happens now (the pool starts its process at the first
+            # submission), before the headline's thread starts; what the streams
+            # hold is written by this process, not copied into the worker's
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:
+                    stream.flush()
+            import warnings
+
+            with warnings.catch_warnings():
+                # Python 3.12 warns at any fork of a process with threads: BLAS's
+                # idle pool (re-created in the child) and Python threads that hold
+                # nothing the worker uses (_worker_context)
+                warnings.filterwarnings("ignore", "This process .* is multi-threaded")
+                self._pool.submit(int)
         # one group of tasks in the worker at a time: what it has not started stays
         # here, in order, for either process to take. Tasks that fit the same model go
         # in one group, so that no model is compiled in both processes.
@@ -1194,6 +1382,27 @@ class _BackgroundWork:
             self._waiting = {key: [task], **self._waiting}
             self._feed()
 
+    def submit_first(self, key: tuple, work: Callable[..., Any], args: tuple) -> None:
+        """Queue ``work(*args)`` under ``key`` at the front of the queue (thread-safe).
+
+        For work of the main process that either process may do, queued when its
+        inputs exist (the main fits' chain figures and convergence reports): the
+        worker takes it as soon as it finishes its current group, and this process
+        runs it itself if it is still waiting when its result is needed
+        (:meth:`result`).
+        """
+        with self._lock:
+            if self._closed or any(key in d for d in (self._futures, self._local)):
+                return
+            if self._group_of(key) is not None:
+                return
+            self._waiting = {key: [(key, work, args)], **self._waiting}
+            self._feed()
+
+    def result(self, key: tuple) -> Any:
+        """The result of the task queued under ``key`` (:meth:`submit_first`)."""
+        return self._results([key])[key]
+
     def comparison_result(self) -> dict:
         """``_candidate_cv``'s result by candidate of :attr:`candidates`."""
         keys = [("cv", candidate) for candidate in self.candidates]
@@ -1273,8 +1482,12 @@ def _comparison_section(
     background: _BackgroundWork | None = None,
     reused: Mapping[tuple[str, str], Any] | None = None,
     level_checks: list | None = None,
+    precomputed: Mapping[tuple[str, str], Any] | None = None,
 ) -> tuple[ComparisonSection, list]:
     """The comparison section and the candidates' leave-one-mother-out results.
+
+    ``precomputed`` holds :func:`_local_candidates`' results when the caller
+    computed them already (the reanalysis does, before its figures).
 
     The candidates the ``background`` worker took are collected from it; the others
     are computed here (the main model's reusing the reference fit, when given, and
@@ -1285,21 +1498,13 @@ def _comparison_section(
     from milkbayes import comparison as compare
 
     results, psis_rows, notes, skipped = [], [], [], []
-    reference = fits.get(settings.reference_prior)
     total = len(settings.comparison)
-    computed = {}  # candidate -> _candidate_cv's result, here or in the background
-    local = [c for c in settings.comparison if background is None or c not in background.candidates]
-    for k, (model_name, likelihood) in enumerate(local):
-        reuse = (
-            reference
-            if reference is not None
-            and (model_name, likelihood) == (settings.main_model, reference.likelihood)
-            else (reused or {}).get((model_name, likelihood))
-        )
-        computed[(model_name, likelihood)] = _candidate_cv(
-            model_name, likelihood, study, settings, mcid, reuse, tick, (k, total)
-        )
-        tick("compare", k + 1, total)
+    # candidate -> _candidate_cv's result, here or in the background
+    computed = dict(
+        precomputed
+        if precomputed is not None
+        else _local_candidates(study, settings, fits, mcid, tick, background, reused)
+    )
     if background is not None:
         computed.update(background.comparison_result())
     for candidate in settings.comparison:  # in the settings' order, wherever computed
@@ -1407,6 +1612,38 @@ def _comparison_section(
         ),
         results,
     )
+
+
+def _local_candidates(
+    study,
+    settings: ReanalysisSettings,
+    fits: Mapping[str, Any],
+    mcid: float,
+    tick,
+    background: _BackgroundWork | None = None,
+    reused: Mapping[tuple[str, str], Any] | None = None,
+) -> dict[tuple[str, str], Any]:
+    """``_candidate_cv`` of the candidates this process computes (not the worker's).
+
+    The main model's reuses the reference fit, when given, and a candidate of
+    ``reused`` (``{(model, likelihood): FitResult}``) that fit.
+    """
+    reference = fits.get(settings.reference_prior)
+    total = len(settings.comparison)
+    local = [c for c in settings.comparison if background is None or c not in background.candidates]
+    computed = {}
+    for k, (model_name, likelihood) in enumerate(local):
+        reuse = (
+            reference
+            if reference is not None
+            and (model_name, likelihood) == (settings.main_model, reference.likelihood)
+            else (reused or {}).get((model_name, likelihood))
+        )
+        computed[(model_name, likelihood)] = _candidate_cv(
+            model_name, likelihood, study, settings, mcid, reuse, tick, (k, total)
+        )
+        tick("compare", k + 1, total)
+    return computed
 
 
 def _method_text(lomo) -> str:
@@ -1834,10 +2071,32 @@ def run_reanalysis(
     clock = _Stopwatch(progress)
     if not isinstance(study, Study):
         study = clock.run("data", lambda: load_input_study(study))
-    with sigterm_as_keyboard_interrupt():
+    with sigterm_as_keyboard_interrupt(), no_full_collections():
         return _run_into(
             study, target, settings, clock, strict=strict, force=force, sensitivity=sensitivity
         )
+
+
+GC_FULL_THRESHOLD = 1_000_000
+"""Python's third collector threshold during a reanalysis (the default is 10).
+
+A reanalysis imports PyMC, nutpie, ArviZ, xarray, SciPy and matplotlib (millions of
+long-lived objects) and each full collection traverses all of them: with the
+default thresholds about nine ran per process and run, 1.5-2 s of CPU to free a few
+megabytes of cyclic garbage. With this threshold no full collection runs in a
+reanalysis; the young generations are collected as usual, which keeps short-lived
+cyclic garbage bounded. The worker process runs with the same threshold."""
+
+
+@contextlib.contextmanager
+def no_full_collections() -> Iterator[None]:
+    """Run the block with :data:`GC_FULL_THRESHOLD`, then restore the thresholds."""
+    previous = gc.get_threshold()
+    gc.set_threshold(previous[0], previous[1], max(previous[2], GC_FULL_THRESHOLD))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 def _run_into(
@@ -1896,6 +2155,8 @@ def _run_into(
             secondary = (
                 clock.run("fit", lambda: _secondary_fit(study, settings, mcid)) if two_arm else None
             )
+            if background is not None:
+                _share_main_fit_work(background, fits, settings.reference_prior)
             bayes = _bayes_section(
                 study,
                 fits,
@@ -1913,14 +2174,36 @@ def _run_into(
                 # the evidence is cached: this only adds the data's Bayes factor
                 published_facts = published_facts_section(fast=headline_fast, data_bf10=bayes.bf10)
             modifiers = _modifier_section(fits[settings.reference_prior], settings.ci_prob)
+            # this process's own work first (the candidates that reuse its fits, the
+            # reference fit's checks, the figures of its trees), then what it shares
+            # with the worker (_BackgroundWork): what it then takes from the queue is
+            # what the worker has not reached
+            reused = {secondary_key: secondary} if secondary is not None else None
+            local_candidates = (
+                clock.run(
+                    "compare",
+                    lambda: _local_candidates(
+                        study, settings, fits, mcid, clock.tick, background, reused
+                    ),
+                )
+                if background is not None
+                else None
+            )
             diagnostics, simulated = clock.run(
                 "diagnostics",
-                lambda: _diagnostics_section(study, fits, settings.reference_prior),
+                lambda: _diagnostics_section(
+                    study,
+                    fits,
+                    settings.reference_prior,
+                    report_of=_shared_report(background, settings.reference_prior),
+                ),
             )
-            # the figures that need no comparison, before this process starts sharing
-            # the worker's queue (_BackgroundWork): its own work first, so that what it
-            # takes from the queue is what the worker has not reached
-            figures = clock.run("figures", lambda: draw_figures(study, fits, simulated, (), mcid))
+            figures = clock.run(
+                "figures",
+                lambda: draw_figures(
+                    study, fits, simulated, (), mcid, chain=_shared_chain(background)
+                ),
+            )
             published_caption = None
             if published_facts is not None:
                 # the headline's own figure, first in the report: its draws are cached
@@ -1940,8 +2223,9 @@ def _run_into(
                     mcid,
                     clock.tick,
                     background,
-                    reused={secondary_key: secondary} if secondary is not None else None,
+                    reused=reused,
                     level_checks=candidate_checks,
+                    precomputed=local_candidates,
                 ),
             )
             if candidate_checks:

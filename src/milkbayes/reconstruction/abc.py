@@ -496,6 +496,56 @@ def _simulate(rng: np.random.Generator, size: int, prior: ReconstructionPrior) -
     return _Chunk(table, accept, pre, post, long, primi, volume)
 
 
+@dataclass(frozen=True)
+class _AcceptedRows:
+    """The datasets of one chunk's accepted proposals, kept from the run that made them.
+
+    ``rows`` are the accepted rows of the chunk in increasing order; ``pre`` and
+    ``post`` hold their values as :class:`_Chunk` does (tenths of ml or points),
+    stored as int32 when every value is a whole number that fits (they are: the
+    generator rounds them), else as they came; ``long`` and ``primi`` are the
+    modifier indicators.
+    """
+
+    rows: np.ndarray
+    pre: np.ndarray
+    post: np.ndarray
+    long: np.ndarray
+    primi: np.ndarray
+
+    @classmethod
+    def of(cls, made: _Chunk) -> _AcceptedRows:
+        rows = np.flatnonzero(made.accept)
+        return cls(
+            rows,
+            _compact(made.pre[rows]),
+            _compact(made.post[rows]),
+            made.long[rows],
+            made.primi[rows],
+        )
+
+    def values(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(pre, post, long, primi)`` of chunk row ``row`` (floats as made), or None."""
+        at = int(np.searchsorted(self.rows, row))
+        if at >= self.rows.size or self.rows[at] != row:
+            return None
+        return (
+            self.pre[at].astype(float),
+            self.post[at].astype(float),
+            self.long[at],
+            self.primi[at],
+        )
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """``values`` as int32 when that keeps every value exactly, else unchanged."""
+    if np.isfinite(values).all() and (np.abs(values) < 2**31).all():
+        small = values.astype(np.int32)
+        if np.array_equal(small, values):
+            return small
+    return values
+
+
 @lru_cache(maxsize=4)
 def _remade_chunk(seed: int, chunk: int, size: int, prior: ReconstructionPrior) -> _Chunk:
     """A chunk re-run from its seed (kept: accepted datasets of one chunk come in runs)."""
@@ -592,6 +642,9 @@ class ReconstructionPosterior:
     seed: int
     chunk_size: int
     prior: ReconstructionPrior = field(default_factory=ReconstructionPrior)
+    accepted_data: dict[int, _AcceptedRows] | None = field(default=None, repr=False, compare=False)
+    """The accepted datasets by chunk, kept by :func:`abc_posterior` so that
+    :meth:`dataset` need not re-run their chunks (None: re-run them)."""
 
     @property
     def n_accepted(self) -> int:
@@ -677,18 +730,17 @@ class ReconstructionPosterior:
             )
         record = self.draws.iloc[int(i)]
         chunk, row = int(record["chunk"]), int(record["row"])
-        size = chunk_sizes(self.n_proposals, self.chunk_size)[chunk]
-        made = _remade_chunk(self.seed, chunk, size, self.prior)
+        pre, post, long, primi = self._values(chunk, row)
         scenario = str(record["scenario"])
         unit = 10.0 if scenario == "volume_ml" else 1.0
         table = pd.DataFrame(
             {
                 "id": [f"M{k + 1:02d}" for k in range(N)],
-                "pre": made.pre[row] / unit,
-                "post": made.post[row] / unit,
+                "pre": pre / unit,
+                "post": post / unit,
                 "group": ["massage"] * N,
-                "work_duration": np.where(made.long[row], "long", "short"),
-                "parity": np.where(made.primi[row], "primipara", "multipara"),
+                "work_duration": np.where(long, "long", "short"),
+                "parity": np.where(primi, "primipara", "multipara"),
             }
         )
         rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(chunk, row, 1)))
@@ -735,6 +787,20 @@ class ReconstructionPosterior:
             reconstructed=True,
             provenance=provenance,
         )
+
+    def _values(self, chunk: int, row: int) -> tuple[np.ndarray, ...]:
+        """``(pre, post, long, primi)`` of one proposal: kept by the run, else re-made.
+
+        Both give the same values: the kept ones are copies of what the run drew,
+        and a re-run chunk draws from the same stream (:func:`chunk_rng`).
+        """
+        kept = (self.accepted_data or {}).get(chunk)
+        values = kept.values(row) if kept is not None else None
+        if values is not None:
+            return values
+        size = chunk_sizes(self.n_proposals, self.chunk_size)[chunk]
+        made = _remade_chunk(self.seed, chunk, size, self.prior)
+        return made.pre[row], made.post[row], made.long[row], made.primi[row]
 
     def to_dict(self) -> dict[str, Any]:
         """The run's settings and summaries (JSON-ready through :mod:`milkbayes.jsonio`)."""
@@ -816,9 +882,13 @@ def abc_posterior(
     """
     prior = ReconstructionPrior() if prior is None else prior
     prior.validate()
+    # the accepted datasets, kept as the chunks are made (rejection_abc runs the
+    # chunks in order, so the k-th call is chunk k): dataset(i) then re-runs nothing
+    accepted: dict[int, _AcceptedRows] = {}
 
     def simulate(rng: np.random.Generator, size: int) -> tuple[pd.DataFrame, np.ndarray]:
         made = _simulate(rng, size, prior)
+        accepted[len(accepted)] = _AcceptedRows.of(made)
         return made.table, made.accept
 
     result = rejection_abc(
@@ -837,6 +907,7 @@ def abc_posterior(
         seed=result.seed,
         chunk_size=result.chunk_size,
         prior=prior,
+        accepted_data=accepted,
     )
 
 
