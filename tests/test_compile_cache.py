@@ -7,7 +7,6 @@ in fresh processes.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
@@ -16,6 +15,8 @@ import uuid
 
 import numpy as np
 import pytest
+
+from _callbacks import callback_logp
 
 CHILD = r"""
 import ctypes, json, sys
@@ -47,22 +48,6 @@ print(json.dumps({"logp_hits": compiled.compiled_logp_func._cache_hits,
 """
 
 
-def _callback_logp(compiled, point):
-    """Call the compiled C callback as nutpie's sampler does: (logp, gradient, status)."""
-    function = compiled.compiled_logp_func.ctypes
-    x = np.ascontiguousarray(point, dtype=float)
-    gradient, logp = np.zeros(len(x)), np.zeros(1)
-    pointer = ctypes.POINTER(ctypes.c_double)
-    status = function(
-        len(x),
-        x.ctypes.data_as(pointer),
-        gradient.ctypes.data_as(pointer),
-        logp.ctypes.data_as(pointer),
-        compiled.user_data.ctypes.data,
-    )
-    return logp[0], gradient, status
-
-
 def _toy_model(y):
     import pymc as pm
 
@@ -87,7 +72,7 @@ def test_callback_equals_pymc_logp_and_gradient_after_with_data(toy):
     model, compiled = toy
     point = {"mu": 0.7, "sigma_log__": 0.1}
     flat = np.array([point["mu"], point["sigma_log__"]])
-    logp, gradient, status = _callback_logp(compiled, flat)
+    logp, gradient, status = callback_logp(compiled, flat)
     assert status == 0
     assert logp == pytest.approx(float(model.compile_logp()(point)), rel=1e-12)
     np.testing.assert_allclose(gradient, model.compile_dlogp()(point), rtol=1e-10)
@@ -99,7 +84,7 @@ def test_callback_equals_pymc_logp_and_gradient_after_with_data(toy):
         import pymc as pm
 
         pm.set_data({"prior_scale": 2.0})
-    logp, gradient, status = _callback_logp(refreshed, flat)
+    logp, gradient, status = callback_logp(refreshed, flat)
     assert status == 0
     assert logp == pytest.approx(float(other.compile_logp()(point)), rel=1e-12)
     np.testing.assert_allclose(gradient, other.compile_dlogp()(point), rtol=1e-10)

@@ -11,30 +11,16 @@ array frozen (what the engine compiled before).
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import types
 
 import numpy as np
 import pytest
 
+from _callbacks import callback_logp
+
 FULL_DESIGN = ("mother_idx", "time", "x_*", "idx_*", "share_*")
 """Every design array of the flagship, as its other likelihoods freeze them."""
-
-
-def _callback_logp(compiled, point):
-    """The C callback called as nutpie's sampler calls it: (logp, gradient, status)."""
-    x = np.ascontiguousarray(point, dtype=float)
-    gradient, logp = np.zeros(len(x)), np.zeros(1)
-    pointer = ctypes.POINTER(ctypes.c_double)
-    status = compiled.compiled_logp_func.ctypes(
-        len(x),
-        x.ctypes.data_as(pointer),
-        gradient.ctypes.data_as(pointer),
-        logp.ctypes.data_as(pointer),
-        compiled.user_data.ctypes.data,
-    )
-    return logp[0], gradient, status
 
 
 def _other_covariates(study):
@@ -91,7 +77,7 @@ def test_an_ensemble_member_refits_the_main_fits_model_with_its_own_covariates()
     free = [own.rvs_to_values[rv].name for rv in own.free_RVs]
     point = {name: rng.normal(0.0, 0.5, size=own.initial_point()[name].shape) for name in free}
     flat = np.concatenate([np.ravel(point[name]) for name in names[: len(free)]])
-    logp, gradient, status = _callback_logp(compiled, flat)
+    logp, gradient, status = callback_logp(compiled, flat)
     assert status == 0
     expected = float(own.compile_logp()(point))
     assert logp == pytest.approx(expected, rel=1e-12)

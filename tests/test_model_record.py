@@ -8,7 +8,6 @@ log-density and gradient, the draws of the model compiled in full, and a fresh p
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
@@ -17,6 +16,8 @@ import uuid
 
 import numpy as np
 import pytest
+
+from _callbacks import callback_logp
 
 CHILD = r"""
 import json, sys
@@ -47,21 +48,6 @@ def _toy_model(y, prior_scale=10.0):
     return model
 
 
-def _callback_logp(compiled, point):
-    """The C callback called as nutpie's sampler calls it: (logp, gradient, status)."""
-    x = np.ascontiguousarray(point, dtype=float)
-    gradient, logp = np.zeros(len(x)), np.zeros(1)
-    pointer = ctypes.POINTER(ctypes.c_double)
-    status = compiled.compiled_logp_func.ctypes(
-        len(x),
-        x.ctypes.data_as(pointer),
-        gradient.ctypes.data_as(pointer),
-        logp.ctypes.data_as(pointer),
-        compiled.user_data.ctypes.data,
-    )
-    return logp[0], gradient, status
-
-
 @pytest.fixture
 def record_key():
     """A key no earlier run used (its record is removed afterwards)."""
@@ -87,14 +73,14 @@ def test_a_recorded_model_is_assembled_without_pytensor_and_samples_alike(record
 
     point = {"mu": 0.7, "sigma_log__": 0.1}
     flat = np.array([point[name] for name in recorded.shape_info[0][:2]])
-    logp, gradient, status = _callback_logp(recorded, flat)
+    logp, gradient, status = callback_logp(recorded, flat)
     assert status == 0
     assert logp == pytest.approx(float(model.compile_logp()(point)), rel=1e-12)
     np.testing.assert_allclose(gradient, model.compile_dlogp()(point), rtol=1e-10)
 
     new_y = np.array([4.0, 5.0, 6.0, 7.0, 8.0])
     other = _toy_model(new_y, prior_scale=2.0)
-    logp, gradient, status = _callback_logp(recorded.with_data(y=new_y, prior_scale=2.0), flat)
+    logp, gradient, status = callback_logp(recorded.with_data(y=new_y, prior_scale=2.0), flat)
     assert status == 0
     assert logp == pytest.approx(float(other.compile_logp()(point)), rel=1e-12)
     np.testing.assert_allclose(gradient, other.compile_dlogp()(point), rtol=1e-10)
@@ -121,7 +107,7 @@ def test_a_model_that_does_not_match_its_record_is_compiled_in_full(record_key):
     compiled = compile_pymc_model(model, record_key=record_key)
     assert compiled.logp_func is not None
     point = {"mu": 0.2, "sigma_log__": -0.3}
-    logp, _, status = _callback_logp(compiled, np.array([0.2, -0.3]))
+    logp, _, status = callback_logp(compiled, np.array([0.2, -0.3]))
     assert status == 0
     assert logp == pytest.approx(float(model.compile_logp()(point)), rel=1e-12)
 
