@@ -96,27 +96,18 @@ BINARY_MODIFIERS = {"work_duration": "long", "parity": "multipara"}
 POOLED_MODIFIERS = ("occupation", "education", "age_group")
 """Modifiers with partially pooled effects."""
 
-FROZEN_DESIGN = ("mother_idx", "time", "x_*", "idx_*", "share_*")
-"""Every design array (``fnmatch`` patterns): the long layout and the covariate codings."""
+DESIGN_DATA = ("mother_idx", "time", "x_*", "idx_*", "share_*")
+"""Data that describe the design, not the outcomes (``fnmatch`` patterns).
 
-DESIGN_DATA = {
-    "normal": ("mother_idx", "time"),
-    "student_t": FROZEN_DESIGN,
-    "lognormal": FROZEN_DESIGN,
-    "ordered_logistic": FROZEN_DESIGN,
-}
-"""Data the engine compiles into the model as constants, by likelihood.
-
-Constants specialise indexing and centring: less time per gradient and a shorter
-compilation, and a fit whose design differs compiles anew. The normal likelihood
-freezes only the long layout (which mother and which occasion each measurement is:
-fixed by the number of mothers) and reads its covariate codings at run time,
-because the reanalysis refits it to reconstructions with other covariates (the
-assumption ensemble): then the ensemble refits the main fits' compiled model
-instead of compiling another, which saves more compilation than reading the codings
-costs (figures in ``benchmarks/README.md``). The draws are the same to the last bit
-either way (``tests/test_design_data.py``). Outcomes, weights and prior values are
-never design data.
+The fitting engine compiles them into the model as constants, so that indexing and
+centring are specialised: less time per gradient and a shorter compilation (figures in
+``benchmarks/README.md``); fits whose design differs compile anew. Outcomes, weights and prior
+values stay swappable. The assumption ensemble, whose reconstructions each arrange the
+covariates differently, fits a copy that reads the codings as data
+(:func:`milkbayes.sensitivity.ensemble.lean_model`): one compilation for all its members.
+The main fits keep the codings frozen although reading them as data would let the
+ensemble refit the main fits' compiled model (one compilation fewer with empty caches):
+every gradient would then cost about a quarter more, in every fit and refit.
 """
 
 

@@ -2143,15 +2143,13 @@ def _run_into(
             # the headline needs no measurement: only for a reconstruction of the paper
             headline_fast = settings.sensitivity_fast
             headline_work = _start_headline(headline_fast) if study.reconstructed else None
-            fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
             if headline_work is not None and background is not None:
                 # the ensemble's members come from the headline's posterior: queue it
-                # in the worker as soon as that posterior exists, but not before the
-                # main fits, whose compiled model it refits: by now it is on disk
-                # (engine.compile_cache's record), so the worker need not compile it
+                # in the worker as soon as that posterior exists
                 headline_work.add_done_callback(
                     lambda done: _queue_ensemble(background, done, headline_fast)
                 )
+            fits = clock.run("fit", lambda: _fit_priors(study, settings, mcid, clock.tick))
             secondary = (
                 clock.run("fit", lambda: _secondary_fit(study, settings, mcid)) if two_arm else None
             )

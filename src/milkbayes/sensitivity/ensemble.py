@@ -414,10 +414,8 @@ def lean_model(model: str = ENSEMBLE_MODEL) -> types.ModuleType:
     compile the model anew for each member. This copy keeps frozen only the layout
     (:data:`LAYOUT_DATA`: which mother and which occasion each measurement is, the
     same in every dataset of the paper's size), so the engine's cache compiles it
-    once and every member is a ``with_data`` refit. The flagship with the normal
-    likelihood freezes exactly its layout, so the members refit the very model the
-    main fits compiled. The copy
-    keeps the module's name and file (the engine's cache key and the provenance hash),
+    once and every member is a ``with_data`` refit. The copy keeps the module's name
+    and file (the engine's cache key and the provenance hash),
     its extra summary is dropped (the ensemble reads the posterior directly).
     """
     from milkbayes.models.registry import load_model
