@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from _callbacks import callback_logp
 
 from milkbayes.engine import compile_cache
 
@@ -133,22 +134,6 @@ def _unique_model():
     return model, freeze_dims_and_data(model, data=["design"])
 
 
-def _logp(compiled, point):
-    import ctypes
-
-    x = np.ascontiguousarray(point, dtype=float)
-    gradient, logp = np.zeros(len(x)), np.zeros(1)
-    double = ctypes.POINTER(ctypes.c_double)
-    status = compiled.compiled_logp_func.ctypes(
-        len(x),
-        x.ctypes.data_as(double),
-        gradient.ctypes.data_as(double),
-        logp.ctypes.data_as(double),
-        compiled.user_data.ctypes.data,
-    )
-    return status, float(logp[0])
-
-
 def test_a_truncated_or_empty_cache_entry_is_recompiled_not_fatal(monkeypatch, capsys):
     from pytensor.link.numba.cache import NUMBA_CACHE_PATH
 
@@ -177,7 +162,7 @@ def test_a_truncated_or_empty_cache_entry_is_recompiled_not_fatal(monkeypatch, c
     assert "failed its check; recompiling" in capsys.readouterr().err
     values = {"mu": 0.3, "sigma_log__": -0.2}
     point = [values[name] for name in again.shape_info[0][:2]]
-    status, logp = _logp(again, point)
+    logp, _, status = callback_logp(again, point)
     assert status == 0
     assert logp == pytest.approx(float(model.compile_logp()(values)), rel=1e-12)
     # the rewritten entry verifies: the next compile reads it back
