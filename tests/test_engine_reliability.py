@@ -17,8 +17,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from _callbacks import callback_logp
 
+from _callbacks import callback_logp
 from milkbayes.engine import compile_cache
 
 REPRODUCE = r"""
