@@ -286,6 +286,24 @@ def test_deterministics_skip_the_per_draw_copy_of_their_views(bundled_study):
         assert _bit_identical(got[name], np.asarray(values)), name
 
 
+def test_prepare_model_fills_the_cache_entry_the_fit_then_uses(bundled_study):
+    """``prepare_model`` then ``fit`` with the same arguments: no second compilation.
+
+    Reference: the process's count of compiled models (cache misses), which the fit
+    leaves unchanged, and its ``compile_seconds`` of 0 (the cache served), with 12
+    mothers (a data shape of a cache entry of its own).
+    """
+    study = bundled_study.subset(list(bundled_study.ids)[:12])
+    before = cache.compilation_count()
+    entry = fitmod.prepare_model("paired_change", study, prior="skeptical")
+    prepared = cache.compilation_count()
+    assert prepared == before + 1  # a new shape: compiled (from its record) here
+    result = fit("paired_change", study, prior="skeptical", draws=20, tune=20, chains=1, seed=2)
+    assert cache.compilation_count() == prepared
+    assert result.compile_seconds == 0.0
+    assert entry.compiled is not None
+
+
 def test_diagnostics_are_computed_on_first_access_and_kept(paired_fit):
     """``FitResult.diagnostics`` is the convergence report of the fit's tree, computed once."""
     from milkbayes.diagnostics import convergence_report

@@ -545,6 +545,34 @@ def test_worker_is_forked_only_without_native_threads_and_prints_nothing(tmp_pat
         assert done.stdout == f"buffered {method} {inherited}\n", threads
 
 
+def test_work_before_a_fork_is_a_head_start_only(monkeypatch):
+    """``_prepared_for_fork``: run before a fork only; its error is not raised there.
+
+    A spawned worker gets no preparation (it would not inherit it); an error in it is
+    left to the fit that redoes the work; a native thread it started makes the
+    worker spawned after all, as ``_worker_context`` would have chosen.
+    """
+    import multiprocessing
+
+    from milkbayes.reanalysis import pipeline
+
+    fork, spawn = multiprocessing.get_context("fork"), multiprocessing.get_context("spawn")
+    calls = []
+    assert pipeline._prepared_for_fork(spawn, lambda: calls.append("spawn")) is spawn
+    assert calls == []
+    monkeypatch.setattr(pipeline, "_no_native_threads", lambda: True)
+    assert pipeline._prepared_for_fork(fork, lambda: calls.append("fork")) is fork
+    assert calls == ["fork"]
+
+    def fails():
+        raise ValueError("left to the fit")
+
+    assert pipeline._prepared_for_fork(fork, fails) is fork
+    monkeypatch.setattr(pipeline, "_no_native_threads", lambda: False)
+    chosen = pipeline._prepared_for_fork(fork, lambda: None)
+    assert chosen.get_start_method() == "spawn"
+
+
 def test_main_process_runs_the_tasks_the_worker_has_not_started(run):
     """Work sharing: the main process takes the waiting candidates itself, same numbers.
 

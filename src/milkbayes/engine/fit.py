@@ -467,6 +467,39 @@ def fit(
     )
 
 
+def prepare_model(
+    model_name: str | ModuleType,
+    study: Any,
+    *,
+    prior: Any = "neutral",
+    likelihood: str | None = None,
+) -> CacheEntry:
+    """Put in this process's model cache what :func:`fit` of the same arguments will use.
+
+    The steps of :func:`fit` before the sampler: the model's inputs from the study
+    (its design rows), its compiled form (from the compile cache, compiled on a
+    miss) and this fit's data set on it. A fit with the same model, study, prior and
+    likelihood then finds the entry; its draws do not depend on whether it did
+    (:mod:`milkbayes.engine.compile_cache`). The reanalysis calls it before it forks
+    its worker, so that both processes have the main model without loading it twice.
+
+    Parameters
+    ----------
+    model_name, study, prior, likelihood
+        As :func:`fit` takes them.
+
+    Returns
+    -------
+    milkbayes.engine.cache.CacheEntry
+    """
+    module = load_model(model_name)
+    likelihood = resolve_likelihood(module, likelihood)
+    prior_set = resolve_prior(prior, study, module.NAME)
+    study, _ = design_rows(module, study)
+    entry, _, _ = prepared_model(module, module.inputs(study, likelihood), prior_set, likelihood)
+    return entry
+
+
 FIT_STEPS = (
     ("start", 0),
     ("compile", 35),

@@ -989,6 +989,8 @@ def _comparison_entry(
         seed=settings.seed,
         log_likelihood=False,
         posterior_predictive=False,
+        # read through its posterior only (PSIS, predictive checks, lppd)
+        posterior_only=True,
     )
     entry, values, _ = prepared_model(
         load_model(module_name), result.inputs, result.prior, likelihood
@@ -1205,24 +1207,66 @@ def _worker_context():
     import multiprocessing
     import sys
 
-    def quiet() -> bool:
-        native = _native_threads()
-        return (
-            native is not None
-            and _NATIVE_THREADS_AT_IMPORT is not None
-            and native <= _NATIVE_THREADS_AT_IMPORT
-        )
-
     if (
         sys.platform.startswith("linux")
         and "fork" in multiprocessing.get_all_start_methods()
-        and quiet()
+        and _no_native_threads()
     ):
         for name in WORKER_MODULES:
             importlib.import_module(name)
-        if quiet():
+        if _no_native_threads():
             return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+def _no_native_threads() -> bool:
+    """True when no native thread was started since this module was imported."""
+    native = _native_threads()
+    return (
+        native is not None
+        and _NATIVE_THREADS_AT_IMPORT is not None
+        and native <= _NATIVE_THREADS_AT_IMPORT
+    )
+
+
+def _prepared_for_fork(context, prepare: Callable[[], Any] | None):
+    """Run ``prepare`` before a fork; the context to start the worker with then.
+
+    What ``prepare`` loads (the main model, :func:`_prepare_main_model`) a forked
+    worker inherits instead of loading it again. It is only a head start: an error
+    in it is left to the fit that needs the same work, where it is raised as always.
+    Should it have started a native thread, the worker is spawned after all
+    (:func:`_worker_context`).
+    """
+    import multiprocessing
+
+    if prepare is None or context.get_start_method() != "fork":
+        return context
+    try:
+        prepare()
+    except KeyboardInterrupt:
+        raise
+    except Exception:  # noqa: BLE001, S110 - the main fit redoes it and raises there
+        pass
+    return context if _no_native_threads() else multiprocessing.get_context("spawn")
+
+
+def _prepare_main_model(study, settings: ReanalysisSettings) -> None:
+    """Load what the main fits and the worker both need, before the worker is forked.
+
+    The main model's compiled form (its record, numba's callbacks and PyTensor's
+    compiled functions, with the imports their loading does: the worker refits it in
+    the reconstruction ensemble), as the reference fit uses it
+    (:func:`milkbayes.engine.fit.prepare_model`), and xarray's one-time look-up of
+    the array libraries installed (dask among them), done at the first array it wraps.
+    Each process did these on its own, about half a second of CPU in all.
+    """
+    import xarray as xr
+
+    from milkbayes.engine.fit import prepare_model
+
+    xr.DataArray(np.zeros(1), dims=["draw"])
+    prepare_model(settings.main_model, study, prior=settings.reference_prior)
 
 
 SENSITIVITY_MODEL = ("paired_change", "normal")
@@ -1270,13 +1314,14 @@ class _BackgroundWork:
         mcid: float,
         candidates: tuple[tuple[str, str], ...],
         sensitivity: bool,
+        prepare: Callable[[], Any] | None = None,
     ):
         import os
         import sys
         from concurrent.futures import ProcessPoolExecutor
 
         self.candidates = candidates
-        context = _worker_context()
+        context = _prepared_for_fork(_worker_context(), prepare)
         self._pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=context,
@@ -1488,12 +1533,13 @@ class _BackgroundWork:
         reference_likelihood,
         sensitivity: bool,
         reused: tuple[tuple[str, str], ...] = (),
+        prepare: Callable[[], Any] | None = None,
     ) -> _BackgroundWork | None:
         """Start a worker, or return None when there is nothing to do or one core only.
 
         The worker takes the candidates that do not reuse the main fit (nor one of
         ``reused``, fitted by the main process) and, if asked, the sensitivity
-        highlights.
+        highlights. ``prepare`` runs just before a fork (:func:`_prepared_for_fork`).
         """
         import os
 
@@ -1504,7 +1550,7 @@ class _BackgroundWork:
         )
         if not settings.parallel_worker or not (others or sensitivity) or (os.cpu_count() or 1) < 2:
             return None
-        return cls(study, settings, mcid, others, sensitivity)
+        return cls(study, settings, mcid, others, sensitivity, prepare)
 
 
 def _comparison_section(
@@ -2173,6 +2219,7 @@ def _run_into(
                 reference_likelihood=_main_likelihood(settings.main_model),
                 sensitivity=sensitivity,
                 reused=(secondary_key,) if two_arm else (),
+                prepare=lambda: _prepare_main_model(study, settings),
             )
             # the headline needs no measurement: only for a reconstruction of the paper
             headline_fast = settings.sensitivity_fast
