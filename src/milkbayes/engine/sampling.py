@@ -398,8 +398,13 @@ def _posterior_dataset(
     variables = {}
     all_coords: dict[str, Any] = {}
     for name, values in data.items():
+        named = ["chain", "draw", *dims.get(name, [])]
         var_dims, var_coords = generate_dims_coords(
-            values.shape, var_name=name, dims=["chain", "draw", *dims.get(name, [])], coords=coords
+            values.shape,
+            var_name=name,
+            dims=named,
+            # its own coordinates only: the function copies what it is given
+            coords={dim: coords[dim] for dim in named if dim in coords},
         )
         variables[name] = (tuple(var_dims), values)
         all_coords.update(var_coords)
