@@ -1330,8 +1330,9 @@ class _BackgroundWork:
     (whose prior grid refits ``paired_change``) and, once the headline's posterior
     exists, the reconstruction ensemble. On a machine with two or more cores a worker
     process, started before the main fits, takes them one at a time, in that order
-    except that the ensemble (the longest) goes first as soon as it is queued, while
-    the main process fits, checks, compares the main fit and draws the figures.
+    except that the highlights come right after the first candidate and the ensemble
+    (the longest) goes first as soon as it is queued, while the main process fits,
+    checks, compares the main fit and draws the figures.
 
     The work is shared, not only handed over: when the main process needs a result
     (:meth:`comparison_result`, :meth:`sensitivity_result`, :meth:`ensemble_result`)
@@ -1406,6 +1407,14 @@ class _BackgroundWork:
                 group.append(task)
             else:
                 self._waiting[("sensitivity",)] = [task]
+            # the highlights are among the longest tasks: second in the queue, after
+            # the candidate the worker starts at once, so that the short ones are
+            # left for the end, when either process may take them
+            key = ("cv", SENSITIVITY_MODEL) if group is not None else ("sensitivity",)
+            order = list(self._waiting)
+            order.remove(key)
+            order.insert(min(1, len(order)), key)
+            self._waiting = {k: self._waiting[k] for k in order}
         # the ensemble waits for the headline's ABC posterior (submit_ensemble)
         self._ensemble_args = (
             (study, settings, mcid)
