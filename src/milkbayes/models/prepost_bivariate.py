@@ -186,7 +186,7 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
         # likelihood: the bivariate normal written out (module docstring, Notes)
         observed = pm.CustomDist(
             "y_obs",
-            intercept + pt.zeros(n),
+            intercept,
             intercept + tau,
             sd,
             rho,
