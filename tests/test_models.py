@@ -764,6 +764,38 @@ def test_bivariate_log_likelihood_is_scipys_bivariate_normal():
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
 
 
+def test_bivariate_weights_multiply_each_mothers_pair_density():
+    """Weight w_i makes mother i's pair count w_i times (0: held out, as in LOMO refits).
+
+    The model's log density minus its priors' must be sum_i w_i log N2(pair_i), the
+    2-d normal densities from scipy, at random weights that include zeros.
+    """
+    study = volume_study(covariates=False)
+    prior = get_prior("neutral", study.outcome, "prepost_bivariate")
+    inputs = prepost_bivariate.inputs(study, "normal")
+    rng = np.random.default_rng(12)
+    weights = rng.uniform(0.0, 2.0, study.n)
+    weights[[3, 17]] = 0.0
+    model = prepost_bivariate.build(
+        ModelInputs({**inputs.data, "mother_weight": weights}, inputs.coords, inputs.meta),
+        prior,
+        "normal",
+    )
+    sd, rho, alpha, beta = np.array([5.0, 9.0]), -0.35, 12.0, 7.0
+    point = {
+        "intercept": np.asarray(alpha),
+        "effect": np.asarray(beta),
+        "sd_log__": np.log(sd),
+        "corr_beta_logodds__": np.asarray(special.logit((rho + 1) / 2)),
+    }
+    total = model.compile_logp()(point)
+    priors = model.compile_logp(vars=model.free_RVs)(point)
+    cov = np.array([[sd[0] ** 2, rho * sd[0] * sd[1]], [rho * sd[0] * sd[1], sd[1] ** 2]])
+    pairs = study.table[["pre", "post"]].to_numpy(float)
+    expected = (weights * stats.multivariate_normal([alpha, alpha + beta], cov).logpdf(pairs)).sum()
+    assert float(total - priors) == pytest.approx(expected, rel=1e-10)
+
+
 def test_bivariate_predictive_pairs_have_the_model_moments(monkeypatch):
     """Posterior-predictive pairs drawn at fixed parameters: simulation with known truth.
 
