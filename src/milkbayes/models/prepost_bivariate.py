@@ -56,10 +56,10 @@ joins that assemble the factor are linear-algebra operations that numba compiles
 anew for every empty cache (with them the model compiles in about twice the time,
 ``benchmarks/README.md``), while the written-out form is elementwise arithmetic,
 which is also batched over draws without a loop when the log-likelihood of every
-draw is computed. The random part draws standard normals
-as PyTensor's multivariate normal does and multiplies them by the same Cholesky
-factor (:func:`bivariate_normal_random`), so predictive draws are those of
-``pm.MvNormal`` for the same seed.
+draw is computed. The random part draws standard normals as PyTensor's multivariate
+normal does and multiplies them by the same Cholesky factor
+(:func:`bivariate_normal_random`), so predictive draws are those of ``pm.MvNormal``
+for the same seed.
 
 Deterministics: ``corr`` (:math:`\rho`), ``sd_ratio`` (:math:`s_1 / s_0`) and
 ``effect_mother`` (:math:`\tau_i`), ``effect_<covariate>`` per level. Each mother's
