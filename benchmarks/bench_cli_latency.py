@@ -106,6 +106,13 @@ def timed_with_cpu(command: list[str], env: dict) -> tuple[float, float]:
     return seconds, cpu
 
 
+def timed_package(env: dict) -> str:
+    """Where the timed commands import milkbayes from (PYTHONPATH may point at a worktree)."""
+    probe = [sys.executable, "-c", "import milkbayes; print(milkbayes.__file__)"]
+    done = subprocess.run(probe, capture_output=True, text=True, env=env, timeout=60, check=True)
+    return str(Path(done.stdout.strip()).parent)
+
+
 def commands(out: Path) -> dict[str, list[str]]:
     """The timed commands by name (fits write their run folders under ``out``)."""
     milkbayes = console_script()
@@ -178,6 +185,7 @@ def main(argv=None) -> int:
                 cpu[name].append(used)
         load = os.getloadavg()[0]
         print(f"CLI latency, new process, warm caches; median of {args.repeats} interleaved runs")
+        print(f"milkbayes timed: {timed_package(env)}")
         print(f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPUs")
         print(f"{'command':<34}{'median s':>10}{'min s':>8}{'CPU s':>8}{'target s':>10}  met")
         targets = {"wilcoxon": WILCOXON_TARGET_S} | {f"fit_{m}": FIT_TARGET_S for m in FIT_MODELS}

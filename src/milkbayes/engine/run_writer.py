@@ -8,7 +8,8 @@ sampling. :meth:`RunWriter.start` forks a helper before the chains start
 (:func:`milkbayes.engine.fit.fit` with ``run_folder=True``); it draws the prior and
 imports the writer while the chains run and the main process computes the
 log-densities, then receives the rest of the run's tree
-(:class:`milkbayes.engine.fit.RunTree`, pickled) and returns the file's bytes while
+(:class:`milkbayes.engine.fit.RunTree`, pickled by ``multiprocessing`` over the
+pipe shared only with it) and returns the file's bytes while
 the main process computes the diagnostics and the JSON files
 (:func:`milkbayes.engine.runs.save_run`).
 
@@ -103,14 +104,11 @@ class RunWriter:
         Sent from a thread: the helper may still be drawing the prior, and this
         process has the diagnostics to compute meanwhile.
         """
-        import pickle
         import threading
-
-        payload = pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL)
 
         def deliver() -> None:
             try:
-                self._connection.send_bytes(payload)
+                self._connection.send(parts)  # multiprocessing's pickling, to our own child
             except Exception:  # noqa: BLE001, S110 - the helper is gone (receive() says so) or closed
                 pass
 
@@ -173,9 +171,7 @@ def _helper(
         from milkbayes.engine.runs import import_writer, netcdf_ready
 
         import_writer()
-        import pickle
-
-        parts = pickle.loads(connection.recv_bytes())
+        parts = connection.recv()  # from the main process, over the pipe it made
         from milkbayes.engine.fit import complete_run_tree
 
         tree = netcdf_ready(complete_run_tree(parts, prior))
