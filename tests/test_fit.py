@@ -667,7 +667,7 @@ def test_run_folder_work_while_sampling_gives_the_serial_run(
     itself). The saved tree, the summary and the diagnostics must be the same, bit
     for bit.
     """
-    monkeypatch.setattr(fitmod.RunWriter, "start", staticmethod(lambda prior_tree: None))
+    monkeypatch.setattr(fitmod.RunWriter, "start", staticmethod(lambda *functions: None))
     settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 11}
     serial = fit(model_name, bundled_study, **settings)
     overlapped = fit(model_name, bundled_study, run_folder=True, **settings)
@@ -805,8 +805,8 @@ def test_a_fit_that_fails_ends_its_helper(bundled_study, monkeypatch):
     started = []
     start = RunWriter.start
 
-    def recorded(prior_tree):
-        writer = start(prior_tree)
+    def recorded(*functions):
+        writer = start(*functions)
         started.append(writer.pid)
         return writer
 

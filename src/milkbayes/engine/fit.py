@@ -380,8 +380,12 @@ def fit(
         def prior_tree() -> xr.DataTree:
             return _prior_tree(module, study, prior_set, likelihood, seed, inputs)
 
+        def log_prior() -> Any:
+            function = prepare_log_density(entry.model, "prior")
+            return lambda tree: log_density(tree, entry.model, "prior", prepared=function)
+
         # before the chains start their threads (see milkbayes.engine.run_writer)
-        run_parts.writer = RunWriter.start(prior_tree)
+        run_parts.writer = RunWriter.start(prior_tree, log_prior)
         work = _while_sampling(
             entry,
             prepared,
@@ -551,9 +555,11 @@ def _while_sampling(
     prepare_log_density`; the data it reads are already this fit's; the run folder's
     log-prior is then computed with the log-likelihood), the run folder's prior groups
     (their own model, built afresh, and their own seed), and the modules the NetCDF
-    writer imports on its first call; the last two only when ``prior_tree`` is given
-    (else the run folder's helper process does them: :mod:`milkbayes.engine.
-    run_writer`). A step that fails leaves its part to the
+    writer imports on its first call. Without ``prior_tree`` the run folder's helper
+    process (:mod:`milkbayes.engine.run_writer`) does the last two and the log-prior,
+    and the function here is the log-likelihood's alone (one graph of both kinds was
+    measured to cost more to build than the two apart). A step that fails leaves its
+    part to the
     serial path, which raises the same error where it always did.
     """
 
@@ -562,8 +568,11 @@ def _while_sampling(
             entry.deterministics = Deterministics(entry.model)
 
     def log_densities() -> None:
-        kinds = ("likelihood", "prior") if log_likelihood else ("prior",)
-        prepared["log_density"] = prepare_log_density(entry.model, kinds)
+        kinds = ("likelihood",) if log_likelihood else ()
+        if prior_tree is not None:  # else the helper computes the log-prior
+            kinds += ("prior",)
+        if kinds:
+            prepared["log_density"] = prepare_log_density(entry.model, kinds)
 
     def prior() -> None:
         run_parts.prior_tree = prior_tree()
@@ -688,11 +697,12 @@ class RunTree:
     observation_labels: dict | None
 
 
-def run_tree_parts(result: FitResult) -> RunTree:
+def run_tree_parts(result: FitResult, *, log_prior: bool = True) -> RunTree:
     """Everything of :func:`arviz_tree` that comes from the fit itself (not its prior).
 
     :func:`complete_run_tree` adds the prior groups; the two may run in different
-    processes (:mod:`milkbayes.engine.run_writer`).
+    processes (:mod:`milkbayes.engine.run_writer`). With ``log_prior=False`` the
+    ``log_prior`` group is left None, for :func:`complete_run_tree` to compute.
     """
     import xarray as xr
 
@@ -704,10 +714,10 @@ def run_tree_parts(result: FitResult) -> RunTree:
     after_prior = {}
     if "log_likelihood" not in tree.children:
         after_prior["log_likelihood"] = log_density(tree, entry.model, "likelihood")
-    log_prior = result.run_parts.log_prior if result.run_parts is not None else None
-    if log_prior is None:
+    prior_group = result.run_parts.log_prior if result.run_parts is not None else None
+    if prior_group is None and log_prior:
         with _quiet_pymc():
-            log_prior = log_density(tree, entry.model, "prior")
+            prior_group = log_density(tree, entry.model, "prior")
     dims = entry.model.named_vars_to_dims
     constant_data = xr.Dataset(
         {
@@ -715,7 +725,7 @@ def run_tree_parts(result: FitResult) -> RunTree:
             for name, value in sorted(values.items())
         }
     )
-    after_prior |= {"log_prior": log_prior, "constant_data": constant_data}
+    after_prior |= {"log_prior": prior_group, "constant_data": constant_data}
     return RunTree(
         fit_tree=tree,
         after_prior=after_prior,
@@ -724,13 +734,21 @@ def run_tree_parts(result: FitResult) -> RunTree:
     )
 
 
-def complete_run_tree(parts: RunTree, prior_tree: xr.DataTree) -> xr.DataTree:
-    """:func:`arviz_tree` from :func:`run_tree_parts` and the prior draws' tree."""
+def complete_run_tree(
+    parts: RunTree, prior_tree: xr.DataTree, log_prior: Any = None
+) -> xr.DataTree:
+    """:func:`arviz_tree` from :func:`run_tree_parts` and the prior draws' tree.
+
+    ``log_prior(tree)`` computes the ``log_prior`` group when ``parts`` leaves it None
+    (:func:`milkbayes.engine.log_density.log_density` of the fit's model).
+    """
     tree = parts.fit_tree.copy()
     for group in ("prior", "prior_predictive"):
         if group in prior_tree.children:
             tree[group] = prior_tree[group].to_dataset()
     for group, dataset in parts.after_prior.items():
+        if dataset is None and group == "log_prior":
+            dataset = log_prior(parts.fit_tree)
         tree[group] = dataset
     tree = _relabel(tree, parts.coords)
     return _label_observations(tree, parts.observation_labels)

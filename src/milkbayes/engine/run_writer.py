@@ -5,9 +5,9 @@ core: the run folder's prior draws, the NetCDF writer's imports (h5netcdf, and
 ``dask.distributed``, which xarray's writer asks for dask's scheduler) and the
 NetCDF encoding of the tree, all while the other core is idle but for the short
 sampling. :meth:`RunWriter.start` forks a helper before the chains start
-(:func:`milkbayes.engine.fit.fit` with ``run_folder=True``); it draws the prior and
-imports the writer while the chains run and the main process computes the
-log-densities, then receives the rest of the run's tree
+(:func:`milkbayes.engine.fit.fit` with ``run_folder=True``); it draws the prior,
+compiles the log-prior function and imports the writer while the chains run and the
+main process compiles the log-likelihood's, then receives the rest of the run's tree
 (:class:`milkbayes.engine.fit.RunTree`, pickled by ``multiprocessing`` over the
 pipe shared only with it) and returns the file's bytes while
 the main process computes the diagnostics and the JSON files
@@ -56,14 +56,17 @@ class RunWriter:
         self._sent = False
 
     @classmethod
-    def start(cls, prior_tree: Callable[[], Any]) -> RunWriter | None:
-        """Fork the helper; it calls ``prior_tree()`` at once (None: no fork here).
+    def start(cls, prior_tree: Callable[[], Any], log_prior: Callable[[], Any]) -> RunWriter | None:
+        """Fork the helper, which calls both callables at once (None: no fork here).
 
         Parameters
         ----------
         prior_tree : callable
             Returns the run folder's prior tree
             (:func:`milkbayes.engine.predictive.prior_predictive`), drawn in the helper.
+        log_prior : callable
+            Returns the function ``tree -> log_prior group`` of the fit's model
+            (compiled in the helper while the chains run).
         """
         if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
             return None
@@ -94,7 +97,7 @@ class RunWriter:
             return None
         if pid == 0:  # pragma: no cover - the helper (its work is checked through its bytes)
             ours.close()
-            _helper(theirs, prior_tree, parent)
+            _helper(theirs, prior_tree, log_prior, parent)
         theirs.close()
         return cls(pid, ours)
 
@@ -160,21 +163,22 @@ class RunWriter:
             pass
 
 
-def _helper(
-    connection: Any, prior_tree: Callable[[], Any], parent: int
-) -> None:  # pragma: no cover
-    """The helper's life: prior draws and writer imports, then one tree to encode."""
+def _helper(  # pragma: no cover - checked through the bytes it returns
+    connection: Any, prior_tree: Callable[[], Any], log_prior: Callable[[], Any], parent: int
+) -> None:
+    """The helper's life: prior draws, log-prior function, writer imports; one tree."""
     status = 1
     try:
         _detach(parent)
         prior = prior_tree()
+        log_prior_of = log_prior()
         from milkbayes.engine.runs import import_writer, netcdf_ready
 
         import_writer()
         parts = connection.recv()  # from the main process, over the pipe it made
         from milkbayes.engine.fit import complete_run_tree
 
-        tree = netcdf_ready(complete_run_tree(parts, prior))
+        tree = netcdf_ready(complete_run_tree(parts, prior, log_prior_of))
         payload = tree.to_netcdf(engine="h5netcdf")
         connection.send_bytes(_OK + bytes(payload))
         status = 0

@@ -321,7 +321,7 @@ def _write_run_files(result: FitResult, folder: Path, command_line: Any) -> None
     try:
         if writer is not None and parts.prior_draws == RUN_PRIOR_DRAWS:
             # the helper encodes the file while the diagnostics are computed here
-            writer.send(run_tree_parts(result))
+            writer.send(run_tree_parts(result, log_prior=False))
         documents = _documents(result, command_line)
         netcdf = None if writer is None else writer.receive()
     finally:
