@@ -55,7 +55,8 @@ print(stats.wilcoxon(massage["post"], massage["pre"]).pvalue)
 """
 
 STAGES = {
-    "data (bundled study; pandas)": "_load_study",
+    "data, read before the imports (pandas, SciPy)": "load  milkbayes/cli/data_options",
+    "prior set (its module imports scipy.stats)": "resolve_prior  milkbayes/engine/fit",
     "build the PyMC model (PyMC import)": "build",
     "nutpie import (ArviZ, matplotlib)": "<module>  nutpie/__init__.py",
     "PyMC graph: logp + gradient, rewrites": "_make_functions",
@@ -67,9 +68,14 @@ STAGES = {
     "posterior predictive": "add_posterior_predictive",
     "log-likelihood": "_add_log_likelihood",
     "diagnostics": "convergence_report",
+    "fork the run folder's helper (+ dask.array)": "start  milkbayes/engine/run_writer",
+    "wait for the helper's NetCDF bytes": "receive  milkbayes/engine/run_writer",
     "NetCDF write (save_run)": "save_run",
 }
 """Stage label -> the start of the pyinstrument frame description that times it.
+
+Only the ``fit`` process is profiled: the run folder's helper process
+(:mod:`milkbayes.engine.run_writer`) shows as the wait for its bytes.
 
 A stage nested in another (the work done while the chains run is inside the
 sampling call, and builds a model of its own) is taken out of the enclosing one's

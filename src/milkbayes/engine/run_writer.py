@@ -78,10 +78,13 @@ class RunWriter:
         # dask's array type: both processes build variables, so once, before the fork
         xr.Variable((), 0.0)
 
-        ours, theirs = Pipe()
-        for stream in (sys.stdout, sys.stderr):  # nothing buffered is copied into the child
-            if stream is not None:
-                stream.flush()
+        try:
+            ours, theirs = Pipe()
+            for stream in (sys.stdout, sys.stderr):  # nothing buffered is copied into the child
+                if stream is not None:
+                    stream.flush()
+        except (OSError, ValueError):  # no descriptors left, a closed stream: no helper
+            return None
         parent = os.getpid()
         try:
             with warnings.catch_warnings():
