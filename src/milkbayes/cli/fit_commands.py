@@ -322,6 +322,7 @@ def fit_command(
             else _default_out(module.NAME, likelihood, str(prior_set.name), seed)
         )
         check_run_target(run_dir, force=force)  # before sampling, not after
+        _freeze_heap_at_exit()
         _import_sampler()
         _warn_reconstructed(study.reconstructed)
         from milkbayes.progress import progress_reporter
@@ -377,6 +378,21 @@ def _import_sampler() -> None:
     grows with the modules loaded.
     """
     import nutpie  # noqa: F401
+
+
+def _freeze_heap_at_exit() -> None:
+    """Let the interpreter end without a full collection of the heap a fit leaves.
+
+    At exit Python collects every generation: the millions of objects PyMC, nutpie,
+    ArviZ, SciPy, xarray and dask left alive, about as long as the NetCDF write
+    (0.8 s measured on a busy machine, 0.13 s with the heap frozen). The operating
+    system takes the memory back anyway; ``reanalyze`` does the same
+    (:func:`milkbayes.cli.report_commands._freeze_heap_at_exit`, registered once per
+    process, so an in-process caller pays nothing until it exits).
+    """
+    from milkbayes.cli.report_commands import _freeze_heap_at_exit as freeze
+
+    freeze()
 
 
 @contextlib.contextmanager
