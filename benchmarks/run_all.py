@@ -15,7 +15,8 @@ What it runs, each as a subprocess so that every timing starts from a cold proce
    ``bench_simulate.py``, ``bench_prior_grid.py``, ``bench_meta_analysis.py``,
    ``bench_sensitivity.py``, ``bench_abc.py``,
    ``bench_cli_latency.py`` with ``--profile``, ``bench_marginal.py``,
-   ``bench_gradient_cost.py``, when present;
+   ``bench_gradient_cost.py``, ``bench_reanalyze_scale.py`` (``reanalyze --fast``
+   on 2,000 generated mothers), when present;
    ``bench_reanalyze.py`` only with ``--others all``), whose printed output is kept
    verbatim and whose ratio and target lines are collected.
 
@@ -77,6 +78,7 @@ OTHER_BENCHMARKS = (
     "bench_cli_latency.py",
     "bench_marginal.py",
     "bench_gradient_cost.py",
+    "bench_reanalyze_scale.py",
 )
 """Benchmarks written by the module owners; run when present, output kept verbatim."""
 

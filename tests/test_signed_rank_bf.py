@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import special, stats
 
@@ -134,3 +135,39 @@ def test_bundled_ties_are_the_audit_s_ties():
     assert meta["n_tie_groups"] == int(np.sum(sizes > 1))
     assert meta["n_tied"] == int(sizes[sizes > 1].sum())
     assert meta["n_tie_groups"] == 2  # the two tied pairs of |change| the audit reports
+
+
+def _study_of(n_pairs, seed=5):
+    rng = np.random.default_rng(seed)
+    pre = rng.normal(50.0, 10.0, n_pairs).round(1)
+    post = (pre + rng.normal(8.0, 6.0, n_pairs)).round(1)
+    ids = [f"m{i}" for i in range(n_pairs)]
+    return study_from_frame(pd.DataFrame({"id": ids, "pre": pre, "post": post}))
+
+
+def test_report_gives_the_signed_rank_bf_up_to_its_pair_limit(monkeypatch):
+    """The signed-rank BF10 is computed up to the pair limit and skipped beyond it.
+
+    At the limit it is exp(log BF10) of the study's snapped changes; one pair more and
+    the quadrature is not run at all (it would dominate the run).
+    """
+    from milkbayes.reanalysis import pipeline
+
+    seen = []
+
+    def quadrature(change):
+        seen.append(np.asarray(change))
+        return {"log_bf10": math.log(7.0)}
+
+    monkeypatch.setattr(signed_rank, "rank_bayes_factor", quadrature)
+    at_limit = _study_of(pipeline.RANK_BF_MAX_PAIRS)
+    assert pipeline.signed_rank_bf10(at_limit) == pytest.approx(7.0, rel=1e-12)
+    table = at_limit.table
+    expected_change = paired_change(table["pre"].to_numpy(), table["post"].to_numpy())
+    np.testing.assert_array_equal(seen[0], expected_change)
+
+    def must_not_run(change):
+        raise AssertionError("quadrature run above the pair limit")
+
+    monkeypatch.setattr(signed_rank, "rank_bayes_factor", must_not_run)
+    assert pipeline.signed_rank_bf10(_study_of(pipeline.RANK_BF_MAX_PAIRS + 1)) is None

@@ -558,6 +558,38 @@ spend hours on one row of a table. Beyond this size the row is left out; the t-b
 Bayes factor and the model's posterior beside it remain.
 """
 
+RANK_BF_OMITTED_NOTE = (
+    f" The Bayesian signed-rank Bayes factor is given for up to {RANK_BF_MAX_PAIRS} "
+    "pairs only: its quadrature grows faster than the square of the number of pairs."
+)
+
+
+def signed_rank_bf10(study) -> float | None:
+    """BF10 of the Bayesian signed-rank test on the pairs the Wilcoxon test used.
+
+    The Bayesian counterpart of the paper's Wilcoxon test (van Doorn et al. 2020), on
+    the same snapped changes, by quadrature
+    (:func:`milkbayes.models.signed_rank.rank_bayes_factor`, no sampling). ``None``
+    above :data:`RANK_BF_MAX_PAIRS` pairs, where the quadrature would dominate a
+    reanalysis; ``inf`` when BF10 overflows a float.
+
+    Examples
+    --------
+    >>> from milkbayes.datasets import load_bundled
+    >>> signed_rank_bf10(load_bundled()) > 1000
+    True
+    """
+    from milkbayes.data import paired_change as snapped_change
+    from milkbayes.frequentist.reproduce import paired_rows
+    from milkbayes.models import signed_rank
+
+    pairs = paired_rows(study)
+    if len(pairs.pre) > RANK_BF_MAX_PAIRS:
+        return None
+    changes = snapped_change(pairs.pre, pairs.post)
+    log_bf10 = signed_rank.rank_bayes_factor(changes)["log_bf10"]
+    return math.exp(log_bf10) if log_bf10 < 700 else float("inf")
+
 
 def _bayes_section(
     study,
@@ -595,18 +627,7 @@ def _bayes_section(
     # no Bayes factor of its own.
     log_bf = paired_change.jzs_log_bf10(float(t_test.t), reproduction.n)
     bf10 = math.exp(log_bf) if log_bf < 700 else float("inf")
-    # the Bayesian counterpart of the paper's Wilcoxon test, on the same snapped
-    # changes of the pairs tested: by quadrature, no sampling
-    from milkbayes.data import paired_change as snapped_change
-    from milkbayes.frequentist.reproduce import paired_rows
-    from milkbayes.models import signed_rank
-
-    pairs = paired_rows(study)
-    rank_bf10 = None  # beyond RANK_BF_MAX_PAIRS the table has no signed-rank row
-    if len(pairs.pre) <= RANK_BF_MAX_PAIRS:
-        changes = snapped_change(pairs.pre, pairs.post)
-        rank_log_bf = signed_rank.rank_bayes_factor(changes)["log_bf10"]
-        rank_bf10 = math.exp(rank_log_bf) if rank_log_bf < 700 else float("inf")
+    rank_bf10 = signed_rank_bf10(study)
     table = compare.freq_vs_bayes_table(
         hodges_lehmann=float(exact.hodges_lehmann),
         hl_ci=(float(exact.hl_ci_low), float(exact.hl_ci_high)),
@@ -645,7 +666,7 @@ def _bayes_section(
             "with r = 0.707 on the standardised effect; Rouder et al. 2009), "
             "computed in closed form from the paired t statistic. It tests "
             "'any change' against 'no change' and, like p, says nothing about "
-            "what caused the change."
+            "what caused the change." + ("" if rank_bf10 is not None else RANK_BF_OMITTED_NOTE)
         ),
         mcid_source=mcid_source(study, mcid),
         benefit=benefit,
