@@ -55,7 +55,8 @@ print(stats.wilcoxon(massage["post"], massage["pre"]).pvalue)
 """
 
 STAGES = {
-    "data (bundled study; pandas)": "_load_study",
+    "data, read before the imports (pandas, SciPy)": "load  milkbayes/cli/data_options",
+    "prior set (its module imports scipy.stats)": "resolve_prior  milkbayes/engine/fit",
     "build the PyMC model (PyMC import)": "build",
     "nutpie import (ArviZ, matplotlib)": "<module>  nutpie/__init__.py",
     "PyMC graph: logp + gradient, rewrites": "_make_functions",
@@ -67,9 +68,14 @@ STAGES = {
     "posterior predictive": "add_posterior_predictive",
     "log-likelihood": "_add_log_likelihood",
     "diagnostics": "convergence_report",
+    "fork the run folder's helper (+ dask.array)": "start  milkbayes/engine/run_writer",
+    "wait for the helper's NetCDF bytes": "receive  milkbayes/engine/run_writer",
     "NetCDF write (save_run)": "save_run",
 }
 """Stage label -> the start of the pyinstrument frame description that times it.
+
+Only the ``fit`` process is profiled: the run folder's helper process
+(:mod:`milkbayes.engine.run_writer`) shows as the wait for its bytes.
 
 A stage nested in another (the work done while the chains run is inside the
 sampling call, and builds a model of its own) is taken out of the enclosing one's
@@ -104,6 +110,13 @@ def timed_with_cpu(command: list[str], env: dict) -> tuple[float, float]:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return seconds, cpu
+
+
+def timed_package(env: dict) -> str:
+    """Where the timed commands import milkbayes from (PYTHONPATH may point at a worktree)."""
+    probe = [sys.executable, "-c", "import milkbayes; print(milkbayes.__file__)"]
+    done = subprocess.run(probe, capture_output=True, text=True, env=env, timeout=60, check=True)
+    return str(Path(done.stdout.strip()).parent)
 
 
 def commands(out: Path) -> dict[str, list[str]]:
@@ -178,6 +191,7 @@ def main(argv=None) -> int:
                 cpu[name].append(used)
         load = os.getloadavg()[0]
         print(f"CLI latency, new process, warm caches; median of {args.repeats} interleaved runs")
+        print(f"milkbayes timed: {timed_package(env)}")
         print(f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPUs")
         print(f"{'command':<34}{'median s':>10}{'min s':>8}{'CPU s':>8}{'target s':>10}  met")
         targets = {"wilcoxon": WILCOXON_TARGET_S} | {f"fit_{m}": FIT_TARGET_S for m in FIT_MODELS}

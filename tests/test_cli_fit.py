@@ -342,3 +342,46 @@ def test_fit_runs_without_full_collections_and_restores_the_collector(
     assert code == EXIT_USER_ERROR and "stop here" in err
     assert seen == [(before[0], before[1], FIT_GC_FULL_THRESHOLD)]
     assert gc.get_threshold() == before
+
+
+FREEZE_PROBE = """
+import atexit, gc, sys
+before = gc.get_freeze_count()  # the interpreter may start with a few frozen objects
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > before))
+import milkbayes.cli.fit_commands as commands
+import milkbayes.engine.fit as engine
+from milkbayes.errors import MilkbayesError
+
+def stop(*args, **kwargs):
+    raise MilkbayesError("stopped before sampling")
+
+commands._import_sampler = lambda: None
+engine.fit = stop
+from milkbayes.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "frozen"),
+    [(["fit", "paired_change"], True), (["wilcoxon"], False)],
+    ids=["fit", "wilcoxon"],
+)
+def test_fit_freezes_the_heap_at_exit(argv, frozen, tmp_path):
+    """``fit`` lets the interpreter skip its final full collection (``gc.freeze`` at exit).
+
+    A handler registered before the command runs after the command's own (atexit
+    runs them last in, first out) and sees the frozen heap; a command that does not
+    freeze it (``wilcoxon``) shows that the probe can tell.
+    """
+    import subprocess
+    import sys
+
+    out = ["--out", str(tmp_path / "run")] if argv[0] == "fit" else []
+    done = subprocess.run(
+        [sys.executable, "-c", FREEZE_PROBE, *argv, *out],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert f"frozen at exit: {frozen}" in done.stdout, (done.stdout, done.stderr[-2000:])

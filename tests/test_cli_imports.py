@@ -24,14 +24,15 @@ PROBE = """
 {preamble}
 import contextlib, io, json, sys
 from milkbayes.cli import main
-with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+err = io.StringIO()
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
     status = main(json.loads(sys.argv[1]))
-print(json.dumps({"status": status, "modules": sorted(sys.modules)}))
+print(json.dumps({"status": status, "modules": sorted(sys.modules), "stderr": err.getvalue()}))
 """
 
 
-def loaded_modules(argv: list[str], preamble: str = "") -> tuple[int, set[str]]:
-    """Exit status of ``milkbayes ARGV`` in a new interpreter, and the modules it imported."""
+def probe(argv: list[str], preamble: str = "") -> dict:
+    """``milkbayes ARGV`` in a new interpreter: its exit status, modules and stderr."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE.replace("{preamble}", preamble), json.dumps(argv)],
         capture_output=True,
@@ -39,7 +40,12 @@ def loaded_modules(argv: list[str], preamble: str = "") -> tuple[int, set[str]]:
         timeout=120,
         check=True,
     )
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def loaded_modules(argv: list[str], preamble: str = "") -> tuple[int, set[str]]:
+    """Exit status of ``milkbayes ARGV`` in a new interpreter, and the modules it imported."""
+    report = probe(argv, preamble)
     return report["status"], set(report["modules"])
 
 
@@ -80,3 +86,38 @@ def test_the_probe_sees_an_import_when_there_is_one():
     status, modules = loaded_modules(["wilcoxon", "--data", str(BUNDLED_CSV)], "import xarray")
     assert status == 0
     assert "xarray" in top_level(modules) & set(BAYESIAN_STACK)
+
+
+SAMPLER_STACK = ("pymc", "pytensor", "nutpie", "numba", "arviz")
+
+
+def test_fit_reports_a_bad_data_file_before_importing_the_sampler(tmp_path):
+    # importing nutpie and PyMC takes seconds: a malformed file must not wait for them
+    rows = BUNDLED_CSV.read_text(encoding="utf-8").splitlines()
+    header = rows[0].split(",")
+    cells = rows[4].split(",")  # data row 4 is line 5 of the file, counting the header
+    cells[header.index("post")] = "12;5"
+    rows[4] = ",".join(cells)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    report = probe(["fit", "paired_change", "--data", str(bad), "--out", str(run)])
+    assert report["status"] == 2
+    assert top_level(set(report["modules"])).isdisjoint(SAMPLER_STACK), sorted(
+        top_level(set(report["modules"])) & set(SAMPLER_STACK)
+    )
+    message = report["stderr"]
+    assert str(bad) in message and "row 5" in message and '"post"' in message, message
+    assert "Traceback" not in message
+    assert not run.exists()
+
+
+def test_fit_refuses_a_run_folder_before_importing_the_sampler(tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "thesis.docx").write_text("mine", encoding="utf-8")
+    report = probe(["fit", "paired_change", "--out", str(taken), "--force"])
+    assert report["status"] == 2
+    assert top_level(set(report["modules"])).isdisjoint(SAMPLER_STACK)
+    assert "taken" in report["stderr"] and "Traceback" not in report["stderr"]
+    assert (taken / "thesis.docx").read_text(encoding="utf-8") == "mine"

@@ -787,18 +787,24 @@ def _same_run_groups(serial: xr.DataTree, overlapped: xr.DataTree) -> None:
 
 
 @pytest.mark.parametrize("model_name", ["paired_change", "prepost_hierarchical"])
-def test_run_folder_work_while_sampling_gives_the_serial_run(model_name, bundled_study):
+def test_run_folder_work_while_sampling_gives_the_serial_run(
+    model_name, bundled_study, monkeypatch
+):
     """``fit(..., run_folder=True)`` prepares the run folder while the chains run.
 
-    Reference: the serial path (``run_folder=False``: everything after the chains, the
-    prior groups and the log-prior drawn by :func:`arviz_tree` itself). The saved tree,
-    the summary and the diagnostics must be the same, bit for bit.
+    Here without the helper process (as where it cannot be forked): this process
+    draws the prior too. Reference: the serial path (``run_folder=False``: everything
+    after the chains, the prior groups and the log-prior drawn by :func:`arviz_tree`
+    itself). The saved tree, the summary and the diagnostics must be the same, bit
+    for bit.
     """
+    monkeypatch.setattr(fitmod.RunWriter, "start", staticmethod(lambda *functions: None))
     settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 11}
     serial = fit(model_name, bundled_study, **settings)
     overlapped = fit(model_name, bundled_study, run_folder=True, **settings)
     assert serial.run_parts is None
     parts = overlapped.run_parts
+    assert parts.writer is None
     assert parts.prior_tree is not None and parts.log_prior is not None
     assert parts.prior_draws == fitmod.RUN_PRIOR_DRAWS
     assert overlapped.summary == serial.summary
@@ -806,6 +812,143 @@ def test_run_folder_work_while_sampling_gives_the_serial_run(model_name, bundled
     _same_run_groups(fitmod.arviz_tree(serial), fitmod.arviz_tree(overlapped))
     # a run folder asking another number of prior draws does not take the prepared ones
     assert fitmod.arviz_tree(overlapped, prior_draws=7)["prior"].sizes["draw"] == 7
+
+
+def _saved_groups(folder) -> tuple[xr.DataTree, dict, dict]:
+    saved = load_run(folder)
+    return saved.tree, saved.summary, saved.diagnostics
+
+
+def _same_saved_runs(serial: xr.DataTree, ours: xr.DataTree) -> None:
+    """Two trees read back from run folders: equal but for ArviZ's ``created_at``.
+
+    The same groups in the same order, the same variables (dims, dtype, attributes,
+    bytes) and group attributes (NetCDF gives them back as arrays: compared element
+    by element).
+    """
+    assert list(ours.groups) == list(serial.groups)
+    for group in serial.groups:
+        mine, theirs = ours[group].to_dataset(), serial[group].to_dataset()
+        assert list(mine.variables) == list(theirs.variables), group
+        for name, variable in theirs.variables.items():
+            assert variable.dims == mine[name].dims and variable.dtype == mine[name].dtype
+            assert variable.attrs == mine[name].attrs, (group, name)
+            assert _bit_identical(variable.values, mine[name].values), (group, name)
+        keys = sorted(set(theirs.attrs) - {"created_at"})
+        assert sorted(set(mine.attrs) - {"created_at"}) == keys, group
+        for key in keys:
+            assert np.array_equal(np.asarray(mine.attrs[key]), np.asarray(theirs.attrs[key]))
+
+
+def _spy_on_the_helper(monkeypatch) -> dict:
+    """Record what the helper process handed back (bytes or None) and its process id."""
+    from milkbayes.engine.run_writer import RunWriter
+
+    seen: dict = {}
+    receive = RunWriter.receive
+
+    def spied(self):
+        seen["pid"] = self.pid
+        seen["bytes"] = receive(self)
+        return seen["bytes"]
+
+    monkeypatch.setattr(RunWriter, "receive", spied)
+    return seen
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper process is forked")
+@pytest.mark.parametrize("model_name", ["paired_change", "prepost_hierarchical"])
+def test_run_folder_built_by_the_helper_process_is_the_serial_one(
+    model_name, bundled_study, tmp_path, monkeypatch
+):
+    """The helper process draws the prior and encodes the NetCDF file of ``save_run``.
+
+    Reference: the serial path, everything in this process (``run_folder=False``).
+    Read back, both folders hold the same groups, variables, coordinates, attributes
+    and values bit for bit (but ArviZ's ``created_at``), the same summary and
+    diagnostics; the helper's bytes were used, and it is gone afterwards.
+    """
+    settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 11}
+    serial = fit(model_name, bundled_study, **settings)
+    helped = fit(model_name, bundled_study, run_folder=True, **settings)
+    assert helped.run_parts.writer is not None and helped.run_parts.prior_tree is None
+    seen = _spy_on_the_helper(monkeypatch)
+    ours = _saved_groups(save_run(helped, tmp_path / "helped"))
+    theirs = _saved_groups(save_run(serial, tmp_path / "serial"))
+    assert seen["bytes"] is not None and len(seen["bytes"]) > 0
+    assert _reaped(seen["pid"]) and helped.run_parts.writer is None
+    _same_saved_runs(theirs[0], ours[0])
+    assert ours[1:] == theirs[1:]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper process is forked")
+def test_a_failing_helper_leaves_the_file_to_this_process(bundled_study, tmp_path, monkeypatch):
+    """The helper fails (here: the writer's imports); the run folder is built here, the same."""
+    settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 3}
+    serial = fit("paired_change", bundled_study, **settings)
+
+    def broken():
+        raise RuntimeError("no writer in the helper")
+
+    monkeypatch.setattr(runs, "import_writer", broken)  # forked: the helper has it too
+    helped = fit("paired_change", bundled_study, run_folder=True, **settings)
+    seen = _spy_on_the_helper(monkeypatch)
+    ours = _saved_groups(save_run(helped, tmp_path / "helped"))
+    assert seen["bytes"] is None and _reaped(seen["pid"])
+    theirs = _saved_groups(save_run(serial, tmp_path / "serial"))
+    _same_saved_runs(theirs[0], ours[0])
+    assert ours[1:] == theirs[1:]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper process is forked")
+def test_an_interrupted_save_ends_the_helper_and_leaves_no_folder(
+    bundled_study, tmp_path, monkeypatch
+):
+    """Ctrl-C while the helper encodes: no run folder, no staged folder, no helper left."""
+    helped = fit(
+        "paired_change", bundled_study, run_folder=True, draws=100, tune=100, chains=2, seed=3
+    )
+    pid = helped.run_parts.writer.pid
+
+    def interrupted(result, command_line):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "_documents", interrupted)  # after the tree was sent
+    with pytest.raises(KeyboardInterrupt):
+        save_run(helped, tmp_path / "run")
+    assert _reaped(pid)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper process is forked")
+def test_a_fit_that_fails_ends_its_helper(bundled_study, monkeypatch):
+    """An error after the fork (here: the sampler) reaches the caller; no helper is left."""
+    from milkbayes.engine.run_writer import RunWriter
+
+    started = []
+    start = RunWriter.start
+
+    def recorded(*functions):
+        writer = start(*functions)
+        started.append(writer.pid)
+        return writer
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the sampler broke")
+
+    monkeypatch.setattr(RunWriter, "start", staticmethod(recorded))
+    monkeypatch.setattr(fitmod, "sample_complete", failing)
+    with pytest.raises(RuntimeError, match="sampler broke"):
+        fit("paired_change", bundled_study, run_folder=True, draws=50, tune=50, chains=1)
+    assert len(started) == 1 and _reaped(started[0])
 
 
 class _FakeChains:

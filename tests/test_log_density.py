@@ -14,6 +14,7 @@ CASES = [
     ("paired_change", "normal"),
     ("paired_change", "student_t"),
     ("prepost_hierarchical", "normal"),
+    ("prepost_bivariate", "normal"),  # one value per mother, of her (pre, post) pair
     ("signed_rank", None),  # its likelihood's batched form loops: PyMC's loop serves
 ]
 
@@ -71,6 +72,14 @@ def test_batched_log_density_equals_pymcs(fits, case, kind):
     compute = pm.compute_log_likelihood if kind == "likelihood" else pm.stats.compute_log_prior
     theirs = compute(result.tree, model=model, progressbar=False, extend_inferencedata=False)
     _assert_same(log_density(result.tree, model, kind), theirs)
+
+
+def test_the_bivariate_log_likelihood_is_batched(fits):
+    """Its likelihood is written elementwise, so one batched call serves every draw."""
+    from milkbayes.engine.log_density import prepare_log_density
+
+    model = _model(fits[("prepost_bivariate", "normal")])
+    assert prepare_log_density(model, "likelihood") is not None
 
 
 def test_the_fit_and_the_saved_tree_carry_pymcs_values(fits):

@@ -756,26 +756,112 @@ def test_ancova_script_on_bundled_data_fails_cleanly(capsys):
 
 # --------------------------------------------------------------------------- new models
 def test_bivariate_log_likelihood_is_scipys_bivariate_normal():
-    """At any parameter values the likelihood is the product of 2-d normal densities.
+    """At any parameter values each mother's log-likelihood is her pair's 2-d normal density.
 
     Independent calculation: ``scipy.stats.multivariate_normal`` with the covariance
-    written from the sds and the correlation, and the mean (alpha, alpha + tau_i).
+    written from the sds and the correlation, and the mean (alpha, alpha + tau_i),
+    mother by mother (one value each: leave-one-mother-out reads them), at random
+    parameter values including strong correlations of either sign and unequal sds.
     """
     study = volume_study(covariates=False)
     prior = get_prior("neutral", study.outcome, "prepost_bivariate")
     model = prepost_bivariate.build(prepost_bivariate.inputs(study, "normal"), prior, "normal")
-    sd, rho, alpha, beta = np.array([3.0, 7.0]), 0.4, 11.0, 6.5
+    per_mother = model.compile_fn(model.logp(vars=[model["y_obs"]], sum=False)[0], point_fn=True)
+    pairs = study.table[["pre", "post"]].to_numpy(float)
+    rng = np.random.default_rng(8)
+    for rho in (*rng.uniform(-0.97, 0.97, 6), 0.0, -0.995, 0.995):
+        sd = rng.uniform(0.3, 30.0, 2)
+        alpha, beta = rng.normal(10.0, 5.0), rng.normal(5.0, 5.0)
+        point = {
+            "intercept": np.asarray(alpha),
+            "effect": np.asarray(beta),
+            "sd_log__": np.log(sd),
+            "corr_beta_logodds__": np.asarray(special.logit((rho + 1) / 2)),
+        }
+        got = per_mother(point)
+        cov = np.array([[sd[0] ** 2, rho * sd[0] * sd[1]], [rho * sd[0] * sd[1], sd[1] ** 2]])
+        expected = stats.multivariate_normal([alpha, alpha + beta], cov).logpdf(pairs)
+        assert got.shape == (study.n,)
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_bivariate_weights_multiply_each_mothers_pair_density():
+    """Weight w_i makes mother i's pair count w_i times (0: held out, as in LOMO refits).
+
+    The model's log density minus its priors' must be sum_i w_i log N2(pair_i), the
+    2-d normal densities from scipy, at random weights that include zeros.
+    """
+    study = volume_study(covariates=False)
+    prior = get_prior("neutral", study.outcome, "prepost_bivariate")
+    inputs = prepost_bivariate.inputs(study, "normal")
+    rng = np.random.default_rng(12)
+    weights = rng.uniform(0.0, 2.0, study.n)
+    weights[[3, 17]] = 0.0
+    model = prepost_bivariate.build(
+        ModelInputs({**inputs.data, "mother_weight": weights}, inputs.coords, inputs.meta),
+        prior,
+        "normal",
+    )
+    sd, rho, alpha, beta = np.array([5.0, 9.0]), -0.35, 12.0, 7.0
     point = {
         "intercept": np.asarray(alpha),
         "effect": np.asarray(beta),
         "sd_log__": np.log(sd),
         "corr_beta_logodds__": np.asarray(special.logit((rho + 1) / 2)),
     }
-    loglik = model.compile_logp(vars=[model["y_obs"]])(point)
+    total = model.compile_logp()(point)
+    priors = model.compile_logp(vars=model.free_RVs)(point)
     cov = np.array([[sd[0] ** 2, rho * sd[0] * sd[1]], [rho * sd[0] * sd[1], sd[1] ** 2]])
     pairs = study.table[["pre", "post"]].to_numpy(float)
-    expected = stats.multivariate_normal([alpha, alpha + beta], cov).logpdf(pairs).sum()
-    assert float(loglik) == pytest.approx(expected, rel=1e-10)
+    expected = (weights * stats.multivariate_normal([alpha, alpha + beta], cov).logpdf(pairs)).sum()
+    assert float(total - priors) == pytest.approx(expected, rel=1e-10)
+
+
+def test_bivariate_predictive_pairs_have_the_model_moments(monkeypatch):
+    """Posterior-predictive pairs drawn at fixed parameters: simulation with known truth.
+
+    Every draw of the posterior holds alpha = 20, effect 9, sds (4, 8) and correlation
+    -0.6, so the replicated pairs (4,000 draws x 24 mothers) must have means (20, 29),
+    those sds and that correlation, within a few standard errors of their estimates
+    (mean: sd/sqrt(N); sd: sd/sqrt(2N); correlation: (1 - rho^2)/sqrt(N)). The draws
+    come from the batched path (the loop is made to fail).
+    """
+    import xarray as xr
+
+    from milkbayes.engine import predictive
+
+    study = volume_study(covariates=False)
+    prior = get_prior("neutral", study.outcome, "prepost_bivariate")
+    model = prepost_bivariate.build(prepost_bivariate.inputs(study, "normal"), prior, "normal")
+    draws, rho, sd, alpha, beta = 4000, -0.6, np.array([4.0, 8.0]), 20.0, 9.0
+    posterior = xr.Dataset(
+        {
+            "intercept": (("chain", "draw"), np.full((1, draws), alpha)),
+            "effect": (("chain", "draw"), np.full((1, draws), beta)),
+            "sd": (("chain", "draw", "time"), np.broadcast_to(sd, (1, draws, 2)).copy()),
+            "corr_beta": (("chain", "draw"), np.full((1, draws), (rho + 1) / 2)),
+        },
+        coords={"chain": [0], "draw": np.arange(draws), "time": ["pre", "post"]},
+    )
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+
+    looped = predictive._looped_predictive
+
+    def layout_only(tree, model, seed, posterior=None):
+        # the batched path takes its layout from PyMC's loop run on one draw only
+        assert posterior is not None, "the batched predictive fell back to PyMC's loop"
+        return looped(tree, model, seed, posterior=posterior)
+
+    monkeypatch.setattr(predictive, "_looped_predictive", layout_only)
+    out = predictive.add_posterior_predictive(tree, model, seed=5)
+    values = out["posterior_predictive"]["y_obs"]
+    assert values.dims == ("chain", "draw", "mother", "time")
+    pairs = values.values.reshape(-1, 2)
+    n = len(pairs)
+    assert np.all(np.abs(pairs.mean(axis=0) - [alpha, alpha + beta]) < 4 * sd / np.sqrt(n))
+    assert np.all(np.abs(pairs.std(axis=0) - sd) < 4 * sd / np.sqrt(2 * n))
+    corr = np.corrcoef(pairs.T)[0, 1]
+    assert corr == pytest.approx(rho, abs=4 * (1 - rho**2) / np.sqrt(n))
 
 
 def test_bivariate_lkj_prior_is_the_beta_form():

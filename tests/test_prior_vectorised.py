@@ -16,6 +16,7 @@ CASES = [
     ("paired_change", "normal"),
     ("paired_change", "student_t"),
     ("prepost_hierarchical", "normal"),
+    ("prepost_bivariate", "normal"),  # a custom random variable: (pre, post) pairs
     ("signed_rank", None),  # an improper prior: only part of the model is drawn
 ]
 

@@ -46,6 +46,7 @@ from milkbayes.engine.cache import CacheEntry, prepared_model
 from milkbayes.engine.deterministics import Deterministics
 from milkbayes.engine.log_density import log_density, prepare_log_density
 from milkbayes.engine.predictive import add_posterior_predictive
+from milkbayes.engine.run_writer import RunWriter
 from milkbayes.engine.sampling import (
     check_sampler_settings,
     sample_complete,
@@ -115,11 +116,16 @@ class RunParts:
     log_prior : xarray.Dataset or None
         The ``log_prior`` group, computed with the log-likelihood by one function
         compiled while the chains ran (None: :func:`arviz_tree` computes it).
+    writer : milkbayes.engine.run_writer.RunWriter or None
+        The helper process that draws the prior groups (then ``prior_tree`` stays
+        None here) and builds the NetCDF file for
+        :func:`milkbayes.engine.runs.save_run` (None: this process does both).
     """
 
     prior_tree: Any = None
     prior_draws: int = RUN_PRIOR_DRAWS
     log_prior: Any = None
+    writer: RunWriter | None = None
 
 
 @dataclass(frozen=True)
@@ -386,63 +392,76 @@ def fit(
     step("compile")
     run_parts = RunParts() if run_folder else None
     prepared: dict[str, Any] = {}
-    work = (
-        _while_sampling(
+    work: Any = ()
+    if run_folder:
+
+        def prior_tree() -> xr.DataTree:
+            return _prior_tree(module, study, prior_set, likelihood, seed, inputs)
+
+        def log_prior() -> Any:
+            function = prepare_log_density(entry.model, "prior")
+            return lambda tree: log_density(tree, entry.model, "prior", prepared=function)
+
+        # before the chains start their threads (see milkbayes.engine.run_writer)
+        run_parts.writer = RunWriter.start(prior_tree, log_prior)
+        work = _while_sampling(
             entry,
             prepared,
             run_parts,
             log_likelihood=log_likelihood,
-            prior_tree=lambda: _prior_tree(module, study, prior_set, likelihood, seed, inputs),
+            prior_tree=None if run_parts.writer is not None else prior_tree,
         )
-        if run_folder
-        else ()
-    )
-    start = time.perf_counter()
-    if posterior_only:
-        tree, sampler_seconds = sample_posterior(
-            with_data(entry.compiled, values),
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            progress=progress,
-            target_accept=target_accept,
+    try:
+        start = time.perf_counter()
+        if posterior_only:
+            tree, sampler_seconds = sample_posterior(
+                with_data(entry.compiled, values),
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=seed,
+                progress=progress,
+                target_accept=target_accept,
+            )
+        else:
+            tree, sampler_seconds = sample_complete(
+                with_data(entry.compiled, values),
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=seed,
+                progress=progress,
+                target_accept=target_accept,
+                while_sampling=work,
+            )
+        sample_seconds = time.perf_counter() - start
+        step("sample")
+        tree = _add_deterministics(tree, entry)
+        tree = _relabel(tree, inputs.coords)
+        if run_folder:
+            tree = _add_log_densities(
+                tree, entry.model, prepared.get("log_density"), run_parts, log_likelihood
+            )
+        elif log_likelihood:
+            tree = _add_log_likelihood(tree, entry.model)
+        step("log-likelihood")
+        if posterior_predictive:
+            tree = add_posterior_predictive(tree, entry.model, seed)
+        step("predictive")
+        tree.attrs.update(tree_attrs(module, likelihood, prior_set, seed, study))
+        summary = summarise(
+            tree,
+            module,
+            inputs,
+            prior_set,
+            mcid,
+            ci_prob=ci_prob,
+            benefit=getattr(getattr(study, "outcome", None), "benefit", "increase"),
         )
-    else:
-        tree, sampler_seconds = sample_complete(
-            with_data(entry.compiled, values),
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            progress=progress,
-            target_accept=target_accept,
-            while_sampling=work,
-        )
-    sample_seconds = time.perf_counter() - start
-    step("sample")
-    tree = _add_deterministics(tree, entry)
-    tree = _relabel(tree, inputs.coords)
-    if run_folder:
-        tree = _add_log_densities(
-            tree, entry.model, prepared.get("log_density"), run_parts, log_likelihood
-        )
-    elif log_likelihood:
-        tree = _add_log_likelihood(tree, entry.model)
-    step("log-likelihood")
-    if posterior_predictive:
-        tree = add_posterior_predictive(tree, entry.model, seed)
-    step("predictive")
-    tree.attrs.update(tree_attrs(module, likelihood, prior_set, seed, study))
-    summary = summarise(
-        tree,
-        module,
-        inputs,
-        prior_set,
-        mcid,
-        ci_prob=ci_prob,
-        benefit=getattr(getattr(study, "outcome", None), "benefit", "increase"),
-    )
+    except BaseException:
+        if run_parts is not None and run_parts.writer is not None:
+            run_parts.writer.close()
+        raise
     if design_note is not None:
         summary["design_note"] = design_note
     step("summary")
@@ -598,7 +617,11 @@ def _while_sampling(
     prepare_log_density`; the data it reads are already this fit's; the run folder's
     log-prior is then computed with the log-likelihood), the run folder's prior groups
     (their own model, built afresh, and their own seed), and the modules the NetCDF
-    writer imports on its first call. A step that fails leaves its part to the
+    writer imports on its first call. Without ``prior_tree`` the run folder's helper
+    process (:mod:`milkbayes.engine.run_writer`) does the last two and the log-prior,
+    and the function here is the log-likelihood's alone (one graph of both kinds was
+    measured to cost more to build than the two apart). A step that fails leaves its
+    part to the
     serial path, which raises the same error where it always did.
     """
 
@@ -607,8 +630,11 @@ def _while_sampling(
             entry.deterministics = Deterministics(entry.model)
 
     def log_densities() -> None:
-        kinds = ("likelihood", "prior") if log_likelihood else ("prior",)
-        prepared["log_density"] = prepare_log_density(entry.model, kinds)
+        kinds = ("likelihood",) if log_likelihood else ()
+        if prior_tree is not None:  # else the helper computes the log-prior
+            kinds += ("prior",)
+        if kinds:
+            prepared["log_density"] = prepare_log_density(entry.model, kinds)
 
     def prior() -> None:
         run_parts.prior_tree = prior_tree()
@@ -629,7 +655,10 @@ def _while_sampling(
 
         return while_sampling_step
 
-    return [guarded(step) for step in (deterministics, log_densities, prior, writer)]
+    steps = [deterministics, log_densities]
+    if prior_tree is not None:  # else the run folder's helper process draws the prior
+        steps += [prior, writer]
+    return [guarded(step) for step in steps]
 
 
 def _prior_tree(
@@ -690,18 +719,13 @@ def arviz_tree(result: FitResult, *, prior_draws: int = RUN_PRIOR_DRAWS) -> xr.D
     Kallioinen N, Paananen T, Bürkner P-C, Vehtari A (2024). Detecting and diagnosing
     prior and likelihood sensitivity with power-scaling. Stat Comput 34, 57.
     """
-    import xarray as xr
+    from milkbayes.engine.predictive import prior_predictive
 
-    from milkbayes.engine.predictive import _quiet_pymc, prior_predictive
-
-    module = load_model(result.model_module or result.model_name)
-    entry, values, _ = prepared_model(module, result.inputs, result.prior, result.likelihood)
-    tree = result.tree.copy()
     parts = result.run_parts or RunParts(prior_draws=-1)
     prior_tree = parts.prior_tree
     if prior_tree is None or parts.prior_draws != prior_draws:
         prior_tree = prior_predictive(
-            module,
+            load_model(result.model_module or result.model_name),
             result.study,
             prior=result.prior,
             likelihood=result.likelihood,
@@ -709,37 +733,105 @@ def arviz_tree(result: FitResult, *, prior_draws: int = RUN_PRIOR_DRAWS) -> xr.D
             seed=result.seed,
             inputs=result.inputs,
         )
-    for group in ("prior", "prior_predictive"):
-        if group in prior_tree.children:
-            tree[group] = prior_tree[group].to_dataset()
+    return complete_run_tree(run_tree_parts(result), prior_tree)
+
+
+@dataclass
+class RunTree:
+    """:func:`arviz_tree` but for its prior groups (picklable: no model, no module).
+
+    Attributes
+    ----------
+    fit_tree : xarray.DataTree
+        A copy of the fit's tree.
+    after_prior : dict of str to xarray.Dataset
+        The groups that follow the prior groups, in order (``log_likelihood`` when
+        the fit has none, ``log_prior``, ``constant_data``).
+    coords : dict
+        The current coordinate labels (:func:`_relabel`).
+    observation_labels : dict or None
+        ``mother`` and ``time`` coordinates along ``obs`` (:func:`_observation_labels`).
+    """
+
+    fit_tree: Any
+    after_prior: dict
+    coords: dict
+    observation_labels: dict | None
+
+
+def run_tree_parts(result: FitResult, *, log_prior: bool = True) -> RunTree:
+    """Everything of :func:`arviz_tree` that comes from the fit itself (not its prior).
+
+    :func:`complete_run_tree` adds the prior groups; the two may run in different
+    processes (:mod:`milkbayes.engine.run_writer`). With ``log_prior=False`` the
+    ``log_prior`` group is left None, for :func:`complete_run_tree` to compute.
+    """
+    import xarray as xr
+
+    from milkbayes.engine.predictive import _quiet_pymc
+
+    module = load_model(result.model_module or result.model_name)
+    entry, values, _ = prepared_model(module, result.inputs, result.prior, result.likelihood)
+    tree = result.tree.copy()
+    after_prior = {}
     if "log_likelihood" not in tree.children:
-        tree = _add_log_likelihood(tree, entry.model)
-    if parts.log_prior is not None:
-        tree["log_prior"] = parts.log_prior
-    else:
+        after_prior["log_likelihood"] = log_density(tree, entry.model, "likelihood")
+    prior_group = result.run_parts.log_prior if result.run_parts is not None else None
+    if prior_group is None and log_prior:
         with _quiet_pymc():
-            tree["log_prior"] = log_density(tree, entry.model, "prior")
+            prior_group = log_density(tree, entry.model, "prior")
     dims = entry.model.named_vars_to_dims
-    tree["constant_data"] = xr.Dataset(
+    constant_data = xr.Dataset(
         {
             name: (tuple(dims.get(name) or ()), np.asarray(value))
             for name, value in sorted(values.items())
         }
     )
-    tree = _relabel(tree, result.inputs.coords)
-    return _label_observations(tree, result.inputs, result.study)
+    after_prior |= {"log_prior": prior_group, "constant_data": constant_data}
+    return RunTree(
+        fit_tree=tree,
+        after_prior=after_prior,
+        coords=dict(result.inputs.coords),
+        observation_labels=_observation_labels(result.inputs, result.study),
+    )
 
 
-def _label_observations(tree: xr.DataTree, inputs: Any, study: Any) -> xr.DataTree:
-    """``mother`` and ``time`` coordinates along ``obs`` for long-format models."""
+def complete_run_tree(
+    parts: RunTree, prior_tree: xr.DataTree, log_prior: Any = None
+) -> xr.DataTree:
+    """:func:`arviz_tree` from :func:`run_tree_parts` and the prior draws' tree.
+
+    ``log_prior(tree)`` computes the ``log_prior`` group when ``parts`` leaves it None
+    (:func:`milkbayes.engine.log_density.log_density` of the fit's model).
+    """
+    tree = parts.fit_tree.copy()
+    for group in ("prior", "prior_predictive"):
+        if group in prior_tree.children:
+            tree[group] = prior_tree[group].to_dataset()
+    for group, dataset in parts.after_prior.items():
+        if dataset is None and group == "log_prior":
+            dataset = log_prior(parts.fit_tree)
+        tree[group] = dataset
+    tree = _relabel(tree, parts.coords)
+    return _label_observations(tree, parts.observation_labels)
+
+
+def _observation_labels(inputs: Any, study: Any) -> dict | None:
+    """``mother`` and ``time`` coordinates along ``obs`` for long-format models (else None)."""
     data = inputs.data
     if "mother_idx" not in data or "time" not in data:
-        return tree
+        return None
     ids = np.asarray(list(study.ids), dtype=str)
-    labels = {
+    return {
         "mother": ("obs", ids[np.asarray(data["mother_idx"], dtype=int)]),
         "time": ("obs", np.where(np.asarray(data["time"]) > 0, "post", "pre")),
     }
+
+
+def _label_observations(tree: xr.DataTree, labels: dict | None) -> xr.DataTree:
+    """Put the ``mother`` and ``time`` labels on the groups indexed by observation."""
+    if labels is None:
+        return tree
     for path, node in tree.subtree_with_keys:
         dataset = node.to_dataset()
         if "obs" in dataset.dims and not {"mother", "time"} & (

@@ -314,10 +314,29 @@ def _write_run_files(result: FitResult, folder: Path, command_line: Any) -> None
     # The NetCDF file is built in memory and written by storage: h5py writing straight
     # to a full disk can crash the process (no exception, no cleanup), while a plain
     # write that fails raises OutputError and the staged folder is removed.
-    from milkbayes.engine.fit import arviz_tree
+    from milkbayes.engine.fit import RUN_PRIOR_DRAWS, arviz_tree, run_tree_parts
 
-    netcdf = netcdf_ready(arviz_tree(result)).to_netcdf(engine="h5netcdf")
-    atomic_write_bytes(_inside(folder, "posterior.nc"), bytes(netcdf))
+    parts = result.run_parts
+    writer = None if parts is None else parts.writer
+    try:
+        if writer is not None and parts.prior_draws == RUN_PRIOR_DRAWS:
+            # the helper encodes the file while the diagnostics are computed here
+            writer.send(run_tree_parts(result, log_prior=False))
+        documents = _documents(result, command_line)
+        netcdf = None if writer is None else writer.receive()
+    finally:
+        if writer is not None:
+            writer.close()  # one file per helper: a second save builds its own
+            parts.writer = None
+    if netcdf is None:
+        netcdf = netcdf_ready(arviz_tree(result)).to_netcdf(engine="h5netcdf")
+    atomic_write_bytes(_inside(folder, "posterior.nc"), netcdf)
+    for name, document in documents.items():
+        atomic_write_text(_inside(folder, name), dumps(document) + "\n")
+
+
+def _documents(result: FitResult, command_line: Any) -> dict[str, dict]:
+    """The JSON files of a run folder, by name, in the order they are written."""
     summary = {
         **result.summary,
         "model": result.model_name,
@@ -326,13 +345,11 @@ def _write_run_files(result: FitResult, folder: Path, command_line: Any) -> None
         "reconstructed": result.reconstructed,
         "warning": RECONSTRUCTED_WARNING if result.reconstructed else None,
     }
-    documents = {
+    return {
         "summary.json": summary,
         "diagnostics.json": result.diagnostics.to_dict(),
         "provenance.json": provenance(result, command_line=command_line),
     }
-    for name, document in documents.items():
-        atomic_write_text(_inside(folder, name), dumps(document) + "\n")
 
 
 @dataclass(frozen=True)

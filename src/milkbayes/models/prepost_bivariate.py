@@ -47,6 +47,20 @@ there is no funnel to sample, and each mother's log-likelihood is one number (he
 pair), the quantity leave-one-mother-out cross-validation predicts
 (``PREDICTS = "pre_post"``).
 
+*The density written out.* The likelihood is the bivariate normal above, exactly,
+but coded as :math:`p(\mathrm{pre}_i)\, p(\mathrm{post}_i \mid \mathrm{pre}_i)`, two
+univariate normal terms (:func:`bivariate_normal_logp`), rather than ``pm.MvNormal``
+with a Cholesky factor. For a :math:`2 \times 2` covariance the general form buys
+nothing and costs a compilation: its triangular solves, their gradients and the
+joins that assemble the factor are linear-algebra operations that numba compiles
+anew for every empty cache (with them the model compiles in about twice the time,
+``benchmarks/README.md``), while the written-out form is elementwise arithmetic,
+which is also batched over draws without a loop when the log-likelihood of every
+draw is computed. The random part draws standard normals as PyTensor's multivariate
+normal does and multiplies them by the same Cholesky factor
+(:func:`bivariate_normal_random`), so predictive draws are those of ``pm.MvNormal``
+for the same seed.
+
 Deterministics: ``corr`` (:math:`\rho`), ``sd_ratio`` (:math:`s_1 / s_0`) and
 ``effect_mother`` (:math:`\tau_i`), ``effect_<covariate>`` per level. Each mother's
 log-likelihood is multiplied by her ``mother_weight``.
@@ -169,20 +183,109 @@ def build(inputs: ModelInputs, prior, likelihood: str | None = None):
         sd = pm.HalfNormal("sd", sigma=p["time_sd"] * y_scale, dims="time")
         corr_beta = pm.Beta("corr_beta", alpha=p["lkj_eta"], beta=p["lkj_eta"])
         rho = 2.0 * corr_beta - 1.0
-        chol = pt.stack(
-            [
-                pt.stack([sd[0], pt.zeros(())]),
-                pt.stack([rho * sd[1], sd[1] * pt.sqrt(1.0 - rho**2)]),
-            ]
+        # likelihood: the bivariate normal written out (module docstring, Notes)
+        observed = pm.CustomDist(
+            "y_obs",
+            intercept,
+            intercept + tau,
+            sd,
+            rho,
+            logp=bivariate_normal_logp,
+            random=bivariate_normal_random,
+            signature="(),(),(t),()->(t)",
+            observed=y,
+            dims=("mother", "time"),
         )
-        mean = pt.stack([intercept + pt.zeros(n), intercept + tau], axis=1)
-
-        # likelihood
-        observed = pm.MvNormal("y_obs", mu=mean, chol=chol, observed=y, dims=("mother", "time"))
         weight_likelihood(observed, y, weight)
         pm.Deterministic("corr", rho)
         pm.Deterministic("sd_ratio", sd[1] / sd[0])
     return model
+
+
+def bivariate_normal_logp(value, mean_pre, mean_post, sd, rho):
+    r"""Log density of each (pre, post) pair under the bivariate normal, elementwise.
+
+    The density factorised as :math:`p(a)\,p(b \mid a)`: with :math:`z_0 = (a -
+    m_0)/s_0` and the conditional standard deviation :math:`s_{1|0} = s_1 \sqrt{1 -
+    \rho^2}`,
+
+    .. math::
+
+        \log p(a, b) = -\log 2\pi - \log s_0 - \log s_{1|0}
+          - \tfrac12 \left(z_0^2 + r^2\right), \qquad
+        r = \frac{b - m_1 - \rho s_1 z_0}{s_{1|0}},
+
+    which is :math:`\log \mathrm{MvNormal}((a, b) \mid (m_0, m_1), \Sigma)` with
+    :math:`\Sigma` of the module docstring (:math:`\det \Sigma = s_0^2 s_{1|0}^2`,
+    and the quadratic form splits into the two squares). No parameter checks: the
+    model's :math:`s_t` are positive and :math:`|\rho| < 1` by construction.
+
+    Parameters
+    ----------
+    value : tensor, shape (..., 2)
+        The pairs, ``(pre, post)`` on the last axis.
+    mean_pre, mean_post : tensor
+        :math:`m_0, m_1`, broadcast against ``value[..., 0]``.
+    sd : tensor, shape (..., 2)
+        :math:`(s_0, s_1)` on the last axis.
+    rho : tensor
+        The correlation.
+
+    Returns
+    -------
+    tensor
+        One log density per pair (``value``'s shape without its last axis).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import stats
+    >>> pair = np.array([1.0, 3.0])
+    >>> mine = bivariate_normal_logp(pair, 0.0, 2.0, np.array([1.5, 2.5]), 0.3).eval()
+    >>> cov = [[1.5**2, 0.3 * 1.5 * 2.5], [0.3 * 1.5 * 2.5, 2.5**2]]
+    >>> bool(np.isclose(mine, stats.multivariate_normal([0.0, 2.0], cov).logpdf(pair)))
+    True
+    """
+    import pytensor.tensor as pt
+
+    value, sd = pt.as_tensor_variable(value), pt.as_tensor_variable(sd)
+    sd_pre, sd_post = sd[..., 0], sd[..., 1]
+    z_pre = (value[..., 0] - mean_pre) / sd_pre
+    sd_cond = sd_post * pt.sqrt(1.0 - rho**2)
+    r_post = (value[..., 1] - mean_post - rho * sd_post * z_pre) / sd_cond
+    return -np.log(2.0 * np.pi) - pt.log(sd_pre) - pt.log(sd_cond) - 0.5 * (z_pre**2 + r_post**2)
+
+
+def bivariate_normal_random(mean_pre, mean_post, sd, rho, rng=None, size=None):
+    r"""Random (pre, post) pairs: :math:`m + L z` with :math:`z` standard normal.
+
+    :math:`L = \begin{pmatrix} s_0 & 0 \\ \rho s_1 & s_1 \sqrt{1 - \rho^2}
+    \end{pmatrix}` is the Cholesky factor of :math:`\Sigma`, and the standard normals
+    are drawn as PyTensor's multivariate normal draws them (one array, pairs on the
+    last axis), so a seed gives the pairs ``pm.MvNormal`` would give, and the draws
+    batched over the posterior equal those of PyMC's loop over draws.
+
+    The random function of ``y_obs`` (a ``pm.CustomDist`` random variable with
+    signature ``(),(),(t),()->(t)``, :func:`bivariate_normal_logp` its density). The
+    parameters arrive with their batch dimensions aligned (extended over the draws
+    when PyMC batches a predictive over the posterior).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pairs = bivariate_normal_random(0.0, 2.0, np.array([1.5, 2.5]), 0.3,
+    ...                                 rng=np.random.default_rng(1), size=(200_000,))
+    >>> pairs.shape, float(np.round(np.corrcoef(pairs.T)[0, 1], 2))
+    ((200000, 2), 0.3)
+    """
+    sd = np.asarray(sd)
+    sd_pre, sd_post = sd[..., 0], sd[..., 1]
+    if size is None:
+        size = np.broadcast_shapes(*(np.shape(p) for p in (mean_pre, mean_post, sd_pre, rho)))
+    z = rng.normal(size=(*size, 2))
+    pre = mean_pre + sd_pre * z[..., 0]
+    post = mean_post + sd_post * (rho * z[..., 0] + np.sqrt(1.0 - rho**2) * z[..., 1])
+    return np.stack([pre, post], axis=-1)
 
 
 def _interval(values) -> dict[str, float]:

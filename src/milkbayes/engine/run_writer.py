@@ -1,0 +1,223 @@
+"""A helper process that builds a run folder's NetCDF file while ``milkbayes fit`` ends.
+
+After its imports, a fit that will be saved spends about half of its time on one
+core: the run folder's prior draws, the NetCDF writer's imports (h5netcdf, and
+``dask.distributed``, which xarray's writer asks for dask's scheduler) and the
+NetCDF encoding of the tree, all while the other core is idle but for the short
+sampling. :meth:`RunWriter.start` forks a helper before the chains start
+(:func:`milkbayes.engine.fit.fit` with ``run_folder=True``); it draws the prior,
+compiles the log-prior function and imports the writer while the chains run and the
+main process compiles the log-likelihood's, then receives the rest of the run's tree
+(:class:`milkbayes.engine.fit.RunTree`, pickled by ``multiprocessing`` over the
+pipe shared only with it) and returns the file's bytes while
+the main process computes the diagnostics and the JSON files
+(:func:`milkbayes.engine.runs.save_run`).
+
+The bytes are those the main process would build: the same functions run on the same
+data and seeds (:func:`milkbayes.engine.fit.complete_run_tree`), only in another
+process. The helper is an accelerator and nothing more: when it cannot be forked
+(not Linux), fails, dies or is interrupted, :meth:`RunWriter.receive` returns None
+and the main process builds the file itself, raising where it always did.
+
+Notes
+-----
+A fork copies only the calling thread, and a lock held by another thread stays
+locked in the child. The helper is forked before nutpie starts its chains; the
+threads then alive are idle native pools that prepare for a fork themselves
+(OpenBLAS's, pyarrow's jemalloc) and, under a progress display, a Python heartbeat
+thread whose only lock guards the output streams, which the helper never writes to:
+its standard streams go to ``/dev/null`` at once. The helper dies with the main
+process (``PR_SET_PDEATHSIG``; its end of the pipe closes too) and leaves by
+``os._exit``, running no exit handler of the main process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+_OK, _FAILED = b"\x01", b"\x00"
+
+
+class RunWriter:
+    """The helper process of one fit's run folder (see the module's description).
+
+    Use :meth:`start`; then :meth:`send` the run's tree once, :meth:`receive` the
+    NetCDF bytes, and :meth:`close` (also on error; closing twice is harmless).
+    """
+
+    def __init__(self, pid: int, connection: Any):
+        self.pid = pid
+        self._connection = connection
+        self._sender: Any = None
+        self._sent = False
+
+    @classmethod
+    def start(cls, prior_tree: Callable[[], Any], log_prior: Callable[[], Any]) -> RunWriter | None:
+        """Fork the helper, which calls both callables at once (None: no fork here).
+
+        Parameters
+        ----------
+        prior_tree : callable
+            Returns the run folder's prior tree
+            (:func:`milkbayes.engine.predictive.prior_predictive`), drawn in the helper.
+        log_prior : callable
+            Returns the function ``tree -> log_prior group`` of the fit's model
+            (compiled in the helper while the chains run).
+        """
+        if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+            return None
+        from multiprocessing import Pipe
+
+        import xarray as xr
+
+        # xarray imports dask.array (when installed) at its first variable, to know
+        # dask's array type: both processes build variables, so once, before the fork
+        xr.Variable((), 0.0)
+
+        try:
+            ours, theirs = Pipe()
+            for stream in (sys.stdout, sys.stderr):  # nothing buffered is copied into the child
+                if stream is not None:
+                    stream.flush()
+        except (OSError, ValueError):  # no descriptors left, a closed stream: no helper
+            return None
+        parent = os.getpid()
+        try:
+            with warnings.catch_warnings():
+                # Python warns of any fork while other threads run; the threads alive
+                # here are those of the module's notes, which the helper never meets
+                warnings.filterwarnings(
+                    "ignore", message=r".*multi-threaded.*fork", category=DeprecationWarning
+                )
+                pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return None
+        if pid == 0:  # pragma: no cover - the helper (its work is checked through its bytes)
+            ours.close()
+            _helper(theirs, prior_tree, log_prior, parent)
+        theirs.close()
+        return cls(pid, ours)
+
+    def send(self, parts: Any) -> None:
+        """Send the run's tree but its prior (:func:`milkbayes.engine.fit.run_tree_parts`).
+
+        Sent from a thread: the helper may still be drawing the prior, and this
+        process has the diagnostics to compute meanwhile.
+        """
+        import threading
+
+        def deliver() -> None:
+            try:
+                self._connection.send(parts)  # multiprocessing's pickling, to our own child
+            except Exception:  # noqa: BLE001, S110 - the helper is gone (receive() says so) or closed
+                pass
+
+        self._sender = threading.Thread(target=deliver, name="milkbayes-run-writer", daemon=True)
+        self._sender.start()
+        self._sent = True
+
+    def receive(self) -> bytes | None:
+        """The NetCDF file's bytes, or None when the helper failed (build them here)."""
+        if not self._sent:
+            return None
+        try:
+            self._sender.join()
+            message = self._connection.recv_bytes()
+        except (EOFError, OSError, ValueError):
+            return None
+        finally:
+            self.close()
+        if message[:1] != _OK:
+            return None
+        return memoryview(message)[1:]
+
+    def close(self) -> None:
+        """End the helper (if still running) and reap it."""
+        import signal
+
+        if self.pid is None:
+            return
+        pid, self.pid = self.pid, None
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        except ChildProcessError:  # pragma: no cover - reaped elsewhere
+            pass
+        if self._sender is not None:  # its write fails at once now that the helper is gone
+            self._sender.join()
+        try:
+            self._connection.close()
+        except OSError:  # pragma: no cover - already closed
+            pass
+
+    def __del__(self) -> None:
+        """End the helper of a fit never saved: no helper outlives its result."""
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - at interpreter exit anything may be gone
+            pass
+
+
+def _helper(  # pragma: no cover - checked through the bytes it returns
+    connection: Any, prior_tree: Callable[[], Any], log_prior: Callable[[], Any], parent: int
+) -> None:
+    """The helper's life: prior draws, log-prior function, writer imports; one tree."""
+    status = 1
+    try:
+        _detach(parent)
+        prior = prior_tree()
+        log_prior_of = log_prior()
+        from milkbayes.engine.runs import import_writer, netcdf_ready
+
+        import_writer()
+        parts = connection.recv()  # from the main process, over the pipe it made
+        from milkbayes.engine.fit import complete_run_tree
+
+        tree = netcdf_ready(complete_run_tree(parts, prior, log_prior_of))
+        payload = tree.to_netcdf(engine="h5netcdf")
+        connection.send_bytes(_OK + bytes(payload))
+        status = 0
+    except BaseException:  # noqa: BLE001 - the main process builds the file itself
+        try:
+            connection.send_bytes(_FAILED)
+        except BaseException:  # noqa: BLE001, S110 - the main process is gone or interrupted
+            pass
+    finally:
+        os._exit(status)
+
+
+def _detach(parent: int) -> None:  # pragma: no cover - runs in the helper
+    """Cut the helper from the main process's streams, signals, profiler and lifetime."""
+    import signal
+    import threading
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    # the inherited stream objects are left untouched (never flushed: the main
+    # process writes what they hold) and kept alive; new ones write to /dev/null
+    _SET_ASIDE.extend(s for s in (sys.stdout, sys.stderr) if s is not None)
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the helper's life
+    sys.setprofile(None)
+    threading.setprofile(None)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the main process ended before the prctl took effect
+        os._exit(1)
+
+
+_SET_ASIDE: list[Any] = []
+"""The main process's stream objects, kept referenced in the helper (see :func:`_detach`)."""
