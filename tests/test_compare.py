@@ -118,6 +118,74 @@ def test_quadrature_of_several_held_out_mothers_at_once_matches_each_marginal():
             assert got[s, j] == pytest.approx(want, abs=1e-8)
 
 
+def long_random_intercept_model(y: np.ndarray):
+    """The random-intercept model in long format: data along ``obs``, as the flagship."""
+    n = y.shape[0]
+    with pm.Model(coords={"mother": np.arange(n), "obs": np.arange(2 * n)}) as model:
+        pm.Data("mother_weight", np.ones(n), dims="mother")
+        y_data = pm.Data("y", y.reshape(-1), dims="obs")
+        mother = pm.Data("mother_idx", np.repeat(np.arange(n), 2), dims="obs")
+        time = pm.Data("time", np.tile([0.0, 1.0], n), dims="obs")
+        mu = pm.Normal("mu", 10.0, 10.0)
+        beta = pm.Normal("beta", 0.0, 10.0)
+        tau = pm.HalfNormal("tau", 10.0)
+        sigma = pm.HalfNormal("sigma", 5.0)
+        z = pm.Normal("z", 0.0, 1.0, dims="mother")
+        eta = mu + tau * z[mother] + beta * time
+        pm.StudentT("obs_y", nu=5.0, mu=eta, sigma=sigma, observed=y_data, dims="obs")
+    return model
+
+
+def test_pointwise_rows_are_the_full_evaluations_columns_bit_for_bit():
+    """``PointwiseLogLik.rows``: only some observations, the same bits as all of them.
+
+    References: the full evaluation's columns (bit for bit; the first call checks it
+    and keeps the short path, tested by its flag), scipy's Student-t density, and a
+    model whose observations are not along one dimension (2-D), which falls back to
+    the full evaluation.
+    """
+    from milkbayes.comparison.lomo import _heldout_logliks
+
+    rng = np.random.default_rng(5)
+    y = rng.normal(10, 4, size=(6, 2))
+    loglik = compare.PointwiseLogLik(long_random_intercept_model(y))
+    n_draws = 7
+    draws = {
+        "mu": rng.normal(10, 2, n_draws),
+        "beta": rng.normal(3, 1, n_draws),
+        "tau": rng.uniform(0.5, 6, n_draws),
+        "sigma": rng.uniform(0.5, 3, n_draws),
+        "z": rng.normal(size=(n_draws, 6)),
+    }
+    full = loglik(draws)
+    for rows in (np.array([6, 7]), np.array([0, 1, 10, 11]), np.array([3])):
+        got = loglik.rows(draws, rows)
+        assert got.tobytes() == full[:, rows].tobytes()
+    assert loglik._rows_exact is True
+    mother = np.repeat(np.arange(6), 2)
+    eta = (
+        draws["mu"][:, None]
+        + draws["tau"][:, None] * draws["z"][:, mother]
+        + draws["beta"][:, None] * np.tile([0.0, 1.0], 6)
+    )
+    want = stats.t.logpdf(y.reshape(-1)[[6, 7]], 5.0, eta[:, [6, 7]], draws["sigma"][:, None])
+    # (PyMC's Student-t constant agrees with scipy's to about 1e-9)
+    np.testing.assert_allclose(loglik.rows(draws, np.array([6, 7])), want, rtol=1e-8)
+    # held-out scoring through the short path equals the one through the full one
+    short = _heldout_logliks(loglik, draws, [np.array([6, 7])], [3], ("z", "mother"), 20)
+    loglik._row_data = None
+    assert (
+        short.tobytes()
+        == _heldout_logliks(loglik, draws, [np.array([6, 7])], [3], ("z", "mother"), 20).tobytes()
+    )
+    wide = compare.PointwiseLogLik(random_intercept_model(y))
+    assert wide._row_data is None
+    wide_draws = {k: v for k, v in draws.items()}
+    assert (
+        wide.rows(wide_draws, np.array([6, 7])).tobytes() == wide(wide_draws)[:, [6, 7]].tobytes()
+    )
+
+
 def test_pointwise_loglik_matches_scipy():
     y = np.array([0.5, -1.0, 2.0])
     loglik = compare.PointwiseLogLik(conjugate_model(y))

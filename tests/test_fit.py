@@ -173,6 +173,137 @@ def test_sample_draws_are_the_trees_values_without_the_tree():
         sampling.sample_draws(compiled, ["nope"], progress_bar=False, **settings)
 
 
+def test_sample_posterior_is_nutpies_posterior_without_the_rest():
+    """``sample_posterior`` builds from the raw trace the posterior nutpie's tree holds.
+
+    Reference: a plain blocking ``nutpie.sample`` with the same settings (a named
+    vector dimension, an unnamed one, a transformed scalar whose unconstrained copy
+    nutpie leaves out): the same variables in the same order, dimensions, coordinates
+    and bytes; no other group.
+    """
+    import nutpie
+    import pymc as pm
+
+    from milkbayes.engine.compile_cache import compile_pymc_model
+
+    with pm.Model(coords={"mother": ["a", "b", "c"]}) as model:
+        sd = pm.HalfNormal("sd", 1.0)
+        z = pm.Normal("z", 0.0, 1.0, dims="mother")
+        w = pm.Normal("w", 0.0, 1.0, shape=2)
+        pm.Normal("y", z * sd + w.sum(), 1.0, observed=np.array([0.5, -1.0, 2.0]))
+    compiled = compile_pymc_model(model)
+    settings = {"draws": 30, "tune": 30, "chains": 2, "seed": 4, "target_accept": 0.9}
+    tree, seconds = sampling.sample_posterior(compiled, progress=False, **settings)
+    expected = nutpie.sample(
+        compiled, progress_bar=False, save_warmup=False, cores=2, **settings
+    ).posterior.to_dataset()
+    got = tree["posterior"].to_dataset()
+    assert list(tree.children) == ["posterior"] and seconds > 0
+    assert list(got.data_vars) == list(expected.data_vars)
+    assert set(got.data_vars) == {"sd", "z", "w"}
+    xr.testing.assert_identical(got.drop_attrs(), expected.drop_attrs())
+    for name in expected.data_vars:
+        assert _bit_identical(got[name].values, expected[name].values), name
+
+
+@pytest.mark.parametrize("model", ["paired_change", "prepost_hierarchical"])
+def test_posterior_only_fit_has_the_full_fits_posterior_and_summary(bundled_study, model):
+    """``fit(..., posterior_only=True)``: the same draws, deterministics and summary.
+
+    Reference: the same fit with nutpie's whole tree (log-likelihood and predictive
+    off, as the sensitivity refits run it), compared group for group and value for
+    value.
+    """
+    settings = {"draws": 60, "tune": 60, "chains": 2, "seed": 5, "mcid": 6.0}
+    off = {"log_likelihood": False, "posterior_predictive": False}
+    full = fit(model, bundled_study, **settings, **off)
+    lean = fit(model, bundled_study, **settings, **off, posterior_only=True)
+    assert list(lean.tree.children) == ["posterior"]
+    assert "sample_stats" in full.tree.children
+    got, expected = lean.tree["posterior"].to_dataset(), full.tree["posterior"].to_dataset()
+    xr.testing.assert_identical(got.drop_attrs(), expected.drop_attrs())
+    for name in expected.data_vars:
+        assert _bit_identical(got[name].values, expected[name].values), name
+    assert lean.summary == full.summary
+    assert lean.tree.attrs == full.tree.attrs
+    with pytest.raises(MilkbayesError, match="posterior_only"):
+        fit(model, bundled_study, **settings, posterior_only=True)
+
+
+def test_deterministics_skip_the_per_draw_copy_of_their_views(bundled_study):
+    """The deterministics' function copies each view whole, not draw by draw; same bits.
+
+    A deterministic used inside another (the flagship's ``u_*`` inside
+    ``effect_*``) is a view there, which vectorised is a per-draw Python loop.
+    Reference: the function compiled from the graph with those views kept, bit for
+    bit on 2 x 200 draws (the later reductions depend on the memory layout, which
+    the whole-array copy keeps), and no per-draw view left in the graph.
+    """
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    from milkbayes.engine.deterministics import FORWARD_MODE, Deterministics
+
+    result = fit(
+        "prepost_hierarchical",
+        bundled_study,
+        draws=200,
+        tune=100,
+        chains=2,
+        seed=6,
+        log_likelihood=False,
+        posterior_predictive=False,
+    )
+    module = fitmod.load_model("prepost_hierarchical")
+    entry, _, _ = cache.prepared_model(module, result.inputs, result.prior, result.likelihood)
+    model = entry.model
+    deterministics = Deterministics(model)
+    assert not [
+        node
+        for node in deterministics._fn.maker.fgraph.toposort()
+        if "Blockwise" in type(node.op).__name__
+    ]
+    batched = {
+        rv: pt.tensor(name=rv.name, dtype=rv.dtype, shape=(None,) * (rv.ndim + 1))
+        for rv in model.free_RVs
+    }
+    with_views = pytensor.function(
+        list(batched.values()),
+        vectorize_graph(list(model.deterministics), replace=batched),
+        mode=FORWARD_MODE,
+        on_unused_input="ignore",
+    )
+    posterior = result.tree["posterior"]
+    draws = {
+        rv.name: np.asarray(posterior[rv.name].values).reshape((-1, *posterior[rv.name].shape[2:]))
+        for rv in model.free_RVs
+    }
+    expected = with_views(*(draws[rv.name] for rv in model.free_RVs))
+    got = deterministics.compute(draws)
+    assert {"u_occupation", "effect_occupation"} <= set(got)
+    for name, values in zip(deterministics.names, expected, strict=True):
+        assert _bit_identical(got[name], np.asarray(values)), name
+
+
+def test_prepare_model_fills_the_cache_entry_the_fit_then_uses(bundled_study):
+    """``prepare_model`` then ``fit`` with the same arguments: no second compilation.
+
+    Reference: the process's count of compiled models (cache misses), which the fit
+    leaves unchanged, and its ``compile_seconds`` of 0 (the cache served), with 12
+    mothers (a data shape of a cache entry of its own).
+    """
+    study = bundled_study.subset(list(bundled_study.ids)[:12])
+    before = cache.compilation_count()
+    entry = fitmod.prepare_model("paired_change", study, prior="skeptical")
+    prepared = cache.compilation_count()
+    assert prepared == before + 1  # a new shape: compiled (from its record) here
+    result = fit("paired_change", study, prior="skeptical", draws=20, tune=20, chains=1, seed=2)
+    assert cache.compilation_count() == prepared
+    assert result.compile_seconds == 0.0
+    assert entry.compiled is not None
+
+
 def test_diagnostics_are_computed_on_first_access_and_kept(paired_fit):
     """``FitResult.diagnostics`` is the convergence report of the fit's tree, computed once."""
     from milkbayes.diagnostics import convergence_report

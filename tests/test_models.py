@@ -186,6 +186,27 @@ def test_prepost_effect_is_the_average_of_the_mothers_effects(held_out):
     assert is_long.any() and not is_long.all()
 
 
+def test_prepost_long_arrays_are_the_long_tables_columns():
+    """The arrays the flagship reads equal ``study.long()``'s columns, bytes and dtype.
+
+    Reference: the long table of pandas (two rows per mother, sorted by mother then
+    time), on mothers in a shuffled table order.
+    """
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(
+        {"id": [f"m{k}" for k in (3, 1, 2, 0)], "pre": rng.normal(5, 1, 4), "post": [4, 6, 7, 5]}
+    )
+    study = study_from_frame(frame)
+    long = study.long()
+    expected = (
+        long["y"].to_numpy(dtype=float),
+        long["mother"].to_numpy(dtype=np.int64),
+        long["time"].to_numpy(dtype=float),
+    )
+    for got, want in zip(prepost_hierarchical._long_arrays(study), expected, strict=True):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
 def test_lognormal_and_ordered_logistic_refuse_unsuitable_data():
     rng = np.random.default_rng(2)
     zero = study_from_frame(

@@ -545,6 +545,69 @@ def test_worker_is_forked_only_without_native_threads_and_prints_nothing(tmp_pat
         assert done.stdout == f"buffered {method} {inherited}\n", threads
 
 
+def test_shallow_inspect_stack_gives_the_first_frames_of_the_full_stack():
+    """While the worker's modules are imported, ``inspect.stack()`` is cut to two frames.
+
+    Reference: the full ``inspect.stack()`` from the same line, whose first two
+    entries (file, line, function, source line) the short one equals, and which is
+    back afterwards; ``lazy_loader`` built under it records the same caller.
+    """
+    import inspect
+
+    import lazy_loader
+
+    from milkbayes.reanalysis import pipeline
+
+    def both():
+        short = inspect.stack()
+        return short, inspect.getouterframes(inspect.currentframe())
+
+    full_function = inspect.stack
+    with pipeline._shallow_inspect_stack():
+        short, full = both()
+        missing = lazy_loader.load("milkbayes_no_such_module_xyz")
+    assert inspect.stack is full_function
+    assert len(short) == 2
+    # the innermost frame: same function (each was taken on its own line of it)
+    assert (short[0].filename, short[0].function) == (full[0].filename, full[0].function)
+    assert (short[1].filename, short[1].lineno, short[1].function, short[1].code_context) == (
+        full[1].filename,
+        full[1].lineno,
+        full[1].function,
+        full[1].code_context,
+    )
+    with pytest.raises(ModuleNotFoundError, match="test_reanalyze.py"):
+        missing.anything  # noqa: B018 - the delayed error names where it was asked
+
+
+def test_work_before_a_fork_is_a_head_start_only(monkeypatch):
+    """``_prepared_for_fork``: run before a fork only; its error is not raised there.
+
+    A spawned worker gets no preparation (it would not inherit it); an error in it is
+    left to the fit that redoes the work; a native thread it started makes the
+    worker spawned after all, as ``_worker_context`` would have chosen.
+    """
+    import multiprocessing
+
+    from milkbayes.reanalysis import pipeline
+
+    fork, spawn = multiprocessing.get_context("fork"), multiprocessing.get_context("spawn")
+    calls = []
+    assert pipeline._prepared_for_fork(spawn, lambda: calls.append("spawn")) is spawn
+    assert calls == []
+    monkeypatch.setattr(pipeline, "_no_native_threads", lambda: True)
+    assert pipeline._prepared_for_fork(fork, lambda: calls.append("fork")) is fork
+    assert calls == ["fork"]
+
+    def fails():
+        raise ValueError("left to the fit")
+
+    assert pipeline._prepared_for_fork(fork, fails) is fork
+    monkeypatch.setattr(pipeline, "_no_native_threads", lambda: False)
+    chosen = pipeline._prepared_for_fork(fork, lambda: None)
+    assert chosen.get_start_method() == "spawn"
+
+
 def test_main_process_runs_the_tasks_the_worker_has_not_started(run):
     """Work sharing: the main process takes the waiting candidates itself, same numbers.
 

@@ -74,6 +74,7 @@ False
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -299,10 +300,11 @@ def convergence_report(tree: xr.DataTree, var_names: list[str] | None = None) ->
     chains, draws = int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
     varying, excluded = _split_constant(posterior)
     stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else None
+    ranks = _rank_statistics()
     rows = (
-        _rhat_row(varying),
-        _ess_row(varying, "bulk"),
-        _ess_row(varying, "tail"),
+        _rhat_row(varying, ranks),
+        _ess_row(varying, "bulk", ranks),
+        _ess_row(varying, "tail", ranks),
         _divergence_row(stats),
         _ebfmi_row(tree, stats),
         _tree_depth_row(stats),
@@ -355,7 +357,87 @@ def _no_variables_row(check: str, label: str, threshold: str) -> DiagnosticRow:
     )
 
 
-def _rhat_row(posterior: xr.Dataset) -> DiagnosticRow:
+def _rank_statistics() -> Any:
+    """ArviZ's R-hat and ESS of a DataArray, rank-normalising each array once.
+
+    ``arviz.rhat`` (rank method) and ``arviz.ess(method="bulk")`` both normalise the
+    ranks of the same split chains; the statistics object returned here
+    (``arviz_stats``' own :class:`~arviz_stats.base.dataarray.BaseDataArray` over
+    :func:`_shared_ranks_class`) computes those normal scores once per array and ranks
+    untied draws with one unstable sort (:func:`_untied_ranks`). It gives
+    ``arviz.rhat``'s and ``arviz.ess``'s values bit for bit (tested); the ranks were
+    most of a convergence report's time, which four fits of a reanalysis pay.
+    """
+    from arviz_stats.base.dataarray import BaseDataArray
+
+    return BaseDataArray(array_class=_shared_ranks_class()())
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_ranks_class() -> type:
+    """``arviz_stats``' ``BaseArray`` whose normal scores are computed once per array.
+
+    Built on first use, so that importing this module does not import ArviZ.
+    """
+    from arviz_stats.base.array import BaseArray
+    from scipy import stats
+
+    class SharedRanks(BaseArray):
+        def __init__(self) -> None:
+            super().__init__()
+            self._scores: dict[tuple, np.ndarray] = {}
+
+        def _z_scale(self, ary):
+            ary = np.asarray(ary)
+            key = (ary.shape, ary.dtype.str, ary.tobytes())
+            scores = self._scores.get(key)
+            if scores is None:
+                rank = _untied_ranks(ary)
+                if rank is None:  # ties or NaN: ArviZ's own (scipy's average ranks)
+                    scores = super()._z_scale(ary)
+                else:
+                    scores = stats.norm.ppf(self._backtransform_ranks(rank)).reshape(ary.shape)
+                self._scores[key] = scores
+            return scores.copy()
+
+    return SharedRanks
+
+
+def _untied_ranks(ary: np.ndarray) -> np.ndarray | None:
+    """``scipy.stats.rankdata(ary, method="average")`` of finite, untied values, else None.
+
+    Without ties the average ranks are the positions in sorted order, 1 to n, which
+    any sort gives; scipy's stable sort is several times slower than NumPy's
+    default one on draws. With a tie or a non-finite value, None (the caller then
+    uses scipy).
+
+    Examples
+    --------
+    >>> _untied_ranks(np.array([[0.3, -1.0], [2.0, 0.1]])).tolist()
+    [3.0, 1.0, 4.0, 2.0]
+    >>> _untied_ranks(np.array([1.0, 1.0])) is None
+    True
+    """
+    flat = np.asarray(ary, dtype=float).ravel()
+    if not np.isfinite(flat).all():
+        return None
+    order = np.argsort(flat)
+    ordered = flat[order]
+    if (ordered[1:] == ordered[:-1]).any():
+        return None
+    rank = np.empty(flat.size, dtype=float)
+    rank[order] = np.arange(1, flat.size + 1, dtype=float)
+    return rank
+
+
+def _per_variable(posterior: xr.Dataset, statistic: Any) -> xr.Dataset:
+    """``statistic(da)`` for every variable, as ArviZ's Dataset functions assemble it."""
+    import xarray as xr
+
+    return xr.Dataset({name: statistic(da) for name, da in posterior.data_vars.items()})
+
+
+def _rhat_row(posterior: xr.Dataset, ranks: Any = None) -> DiagnosticRow:
     import arviz as az
 
     label, threshold = "max R-hat (rank-normalised, split)", f"<= {RHAT_MAX}"
@@ -371,7 +453,14 @@ def _rhat_row(posterior: xr.Dataset) -> DiagnosticRow:
             None,
             "one chain: R-hat compares chains, run at least 2",
         )
-    value, worst = _extreme(az.rhat(posterior), largest=True)
+    values = (
+        az.rhat(posterior)
+        if ranks is None
+        else _per_variable(
+            posterior, lambda da: ranks.rhat(da, sample_dims=["chain", "draw"], method="rank")
+        )
+    )
+    value, worst = _extreme(values, largest=True)
     if not np.isfinite(value):
         return DiagnosticRow(
             "rhat",
@@ -388,13 +477,20 @@ def _rhat_row(posterior: xr.Dataset) -> DiagnosticRow:
     )
 
 
-def _ess_row(posterior: xr.Dataset, method: str) -> DiagnosticRow:
+def _ess_row(posterior: xr.Dataset, method: str, ranks: Any = None) -> DiagnosticRow:
     import arviz as az
 
     check, label, threshold = f"ess_{method}", f"min {method} ESS", f">= {ESS_MIN}"
     if not posterior.data_vars:
         return _no_variables_row(check, label, threshold)
-    value, worst = _extreme(az.ess(posterior, method=method), largest=False)
+    values = (
+        az.ess(posterior, method=method)
+        if ranks is None
+        else _per_variable(
+            posterior, lambda da: ranks.ess(da, sample_dims=["chain", "draw"], method=method)
+        )
+    )
+    value, worst = _extreme(values, largest=False)
     if not np.isfinite(value):
         return DiagnosticRow(
             check,

@@ -76,6 +76,10 @@ class PointwiseLogLik:
         )
         self._dtypes = tuple(v.dtype for v in umodel.value_vars)
         self._fn = pytensor.function(batched, vectorised, on_unused_input="ignore", mode=mode)
+        self._graph = (batched, vectorised, mode)
+        self._row_data = _observation_data(umodel, vectorised)
+        self._rows_fn = None
+        self._rows_exact: bool | None = None  # checked against the full function once
 
     def __call__(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
         """Log-likelihood of every observation, shape ``(batch, n_observations)``.
@@ -83,16 +87,98 @@ class PointwiseLogLik:
         ``values`` maps each free variable name to an array with a leading batch
         axis (draws). Several observed variables are concatenated in model order.
         """
-        missing = [name for name in self.value_names if name not in values]
-        if missing:
-            raise ModelError(f"posterior draws lack the variables {missing}")
-        args = [
-            np.ascontiguousarray(values[name], dtype=dtype)
-            for name, dtype in zip(self.value_names, self._dtypes, strict=True)
-        ]
+        args = self._arguments(values)
         outs = self._fn(*args)
         batch = args[0].shape[0] if args else 1
         return np.concatenate([np.reshape(o, (batch, -1)) for o in outs], axis=1)
+
+    def _arguments(self, values: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        missing = [name for name in self.value_names if name not in values]
+        if missing:
+            raise ModelError(f"posterior draws lack the variables {missing}")
+        return [
+            np.ascontiguousarray(values[name], dtype=dtype)
+            for name, dtype in zip(self.value_names, self._dtypes, strict=True)
+        ]
+
+    def rows(self, values: Mapping[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+        """``self(values)[:, rows]``, evaluating the observations ``rows`` only.
+
+        For a model with one observed variable along one observation dimension, the
+        function is compiled a second time with that dimension's data (the observed
+        values, the indices and covariates per observation) as inputs, and given their
+        ``rows``: every other observation's density, which held-out scoring discards,
+        is not computed. The first call also evaluates every observation and keeps
+        this path only if the two agree bit for bit (elementwise operations on the same
+        numbers); otherwise, and for other models, it is ``self(values)[:, rows]``.
+        """
+        rows = np.asarray(rows, dtype=int)
+        if self._row_data is None or self._rows_exact is False:
+            return self(values)[:, rows]
+        if self._rows_fn is None:
+            self._rows_fn = self._compile_rows()
+        args = self._arguments(values)
+        data = [np.asarray(var.get_value(borrow=True))[rows] for var in self._row_data[1]]
+        outs = self._rows_fn(*args, *data)
+        batch = args[0].shape[0] if args else 1
+        got = np.concatenate([np.reshape(o, (batch, -1)) for o in outs], axis=1)
+        if self._rows_exact is None:
+            full = self(values)[:, rows]
+            self._rows_exact = (
+                full.dtype == got.dtype
+                and full.shape == got.shape
+                and full.tobytes() == got.tobytes()
+            )
+            return full
+        return got
+
+    def _compile_rows(self):
+        import pytensor
+        import pytensor.tensor as pt
+        from pytensor.graph.replace import graph_replace
+
+        batched, vectorised, mode = self._graph
+        length, data = self._row_data
+        inputs = [
+            pt.tensor(name=f"{var.name}_rows", dtype=var.dtype, shape=(None,)) for var in data
+        ]
+        replace: dict = dict(zip(data, inputs, strict=True))
+        if length is not None:
+            replace[length] = pt.cast(inputs[0].shape[0], length.dtype)
+        outputs = graph_replace(vectorised, replace, strict=False)
+        return pytensor.function([*batched, *inputs], outputs, on_unused_input="ignore", mode=mode)
+
+
+def _observation_data(model, outputs) -> tuple | None:
+    """``(length, data)``: the shared dimension length and the data along the observations.
+
+    For a model with one observed variable along one dimension: that dimension's
+    length variable (or None) and every shared variable of ``outputs`` declared along
+    it. None when the model has another layout, or when a shared vector of the same
+    length is not declared along it (it could be indexed by observation).
+    """
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.traversal import ancestors
+
+    if len(model.observed_RVs) != 1:
+        return None
+    dims = tuple(model.named_vars_to_dims.get(model.observed_RVs[0].name) or ())
+    if len(dims) != 1:
+        return None
+    shared = {var.name: var for var in ancestors(outputs) if isinstance(var, SharedVariable)}
+    data = [var for name, var in shared.items() if model.named_vars_to_dims.get(name) == dims]
+    if not data:
+        return None
+    n_obs = np.shape(data[0].get_value(borrow=True))[0]
+    for name, var in shared.items():
+        value = var.get_value(borrow=True)
+        if var in data or name == dims[0]:
+            continue
+        if np.ndim(value) >= 1 and np.shape(value)[0] == n_obs:
+            return None
+    if any(np.ndim(var.get_value(borrow=True)) != 1 for var in data):
+        return None
+    return shared.get(dims[0]), data
 
 
 def stacked_draws(posterior, names: Sequence[str]) -> dict[str, np.ndarray]:

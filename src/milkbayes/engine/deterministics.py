@@ -67,7 +67,7 @@ class Deterministics:
             rv: pt.tensor(name=f"{rv.name}_draws", dtype=rv.dtype, shape=(None,) * (rv.ndim + 1))
             for rv in model.free_RVs
         }
-        outputs = vectorize_graph(list(model.deterministics), replace=batched)
+        outputs = _without_views(vectorize_graph(list(model.deterministics), replace=batched))
         self._fn = pytensor.function(
             list(batched.values()), outputs, mode=FORWARD_MODE, on_unused_input="ignore"
         )
@@ -115,3 +115,42 @@ class Deterministics:
             return {}
         results = self._fn(*(np.asarray(draws[name]) for name in self.inputs))
         return {name: np.asarray(values) for name, values in zip(self.names, results, strict=True)}
+
+
+def _without_views(outputs: list[Any]) -> list[Any]:
+    """``outputs`` with every vectorised identity view replaced by a whole-array copy.
+
+    A ``pm.Deterministic`` is a view (``ViewOp``) of its expression, and a
+    deterministic used in another one keeps its view there. Vectorised over draws, a
+    view becomes a
+    ``Blockwise`` op that copies the batch into a new C-ordered array one draw at a
+    time in Python, which was most of the time of :meth:`Deterministics.compute` on
+    thousands of draws. ``DeepCopyOp`` copies it in one call into the same new
+    C-ordered array (``ndarray.copy()``): the same values in the same memory layout,
+    so the operations downstream (a reduction's order of summation depends on the
+    layout) give the same bits.
+
+    Examples
+    --------
+    >>> import pytensor.tensor as pt
+    >>> from pytensor.compile.ops import ViewOp
+    >>> x = pt.vector("x")
+    >>> from pytensor.graph.replace import vectorize_graph
+    >>> batch = pt.matrix("batch")
+    >>> [view] = vectorize_graph([ViewOp()(2 * x)], replace={x: batch})
+    >>> type(view.owner.op).__name__, type(_without_views([view])[0].owner.op).__name__
+    ('Blockwise', 'DeepCopyOp')
+    """
+    from pytensor.compile.ops import DeepCopyOp, ViewOp
+    from pytensor.graph.traversal import toposort
+    from pytensor.tensor.blockwise import Blockwise
+
+    rebuilt: dict[Any, Any] = {}  # variable -> its replacement
+    for node in toposort(outputs):
+        inputs = [rebuilt.get(var, var) for var in node.inputs]
+        if isinstance(node.op, Blockwise) and isinstance(node.op.core_op, ViewOp):
+            rebuilt[node.outputs[0]] = DeepCopyOp()(inputs[0])
+        elif any(new is not old for new, old in zip(inputs, node.inputs, strict=True)):
+            clone = node.clone_with_new_inputs(inputs, strict=False)
+            rebuilt.update(zip(node.outputs, clone.outputs, strict=True))
+    return [rebuilt.get(var, var) for var in outputs]

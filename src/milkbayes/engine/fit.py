@@ -47,7 +47,12 @@ from milkbayes.engine.deterministics import Deterministics
 from milkbayes.engine.log_density import log_density, prepare_log_density
 from milkbayes.engine.predictive import add_posterior_predictive
 from milkbayes.engine.run_writer import RunWriter
-from milkbayes.engine.sampling import check_sampler_settings, sample_complete, with_data
+from milkbayes.engine.sampling import (
+    check_sampler_settings,
+    sample_complete,
+    sample_posterior,
+    with_data,
+)
 from milkbayes.errors import MilkbayesError, ModelError
 from milkbayes.models.contract import design_rows
 from milkbayes.models.registry import load_model
@@ -289,6 +294,7 @@ def fit(
     stage_progress: Any = None,
     ci_prob: float = 0.95,
     run_folder: bool = False,
+    posterior_only: bool = False,
 ) -> FitResult:
     """Fit a model to a study with nutpie, compiling the model at most once per process.
 
@@ -338,6 +344,13 @@ def fit(
         (``result.run_parts``) and imports the NetCDF writer. The values are those
         of the serial path; only ``sample_seconds`` (and ``sampler_seconds``, if the
         work outlasts the chains) then include that work.
+    posterior_only : bool
+        Keep only the ``posterior`` group (with the deterministics): the same draws
+        and summary, without nutpie's ``sample_stats`` and its packaging of them
+        (:func:`milkbayes.engine.sampling.sample_posterior`), for the many refits
+        that are read only through their posterior (the sensitivity analyses). Needs
+        ``log_likelihood``, ``posterior_predictive`` and ``run_folder`` False; the
+        result's ``diagnostics`` then lack the sampler's checks.
 
     Returns
     -------
@@ -361,6 +374,11 @@ def fit(
     prior_set = resolve_prior(prior, study, module.NAME)
     if mcid is not None and not np.isfinite(mcid):
         raise MilkbayesError(f"the MCID must be a finite number, not {mcid!r}")
+    if posterior_only and (log_likelihood or posterior_predictive or run_folder):
+        raise MilkbayesError(
+            "posterior_only keeps the posterior alone: it needs log_likelihood, "
+            "posterior_predictive and run_folder all False"
+        )
     design_note = None
     if inputs is None:
         study, design_note = design_rows(module, study)
@@ -395,16 +413,27 @@ def fit(
         )
     try:
         start = time.perf_counter()
-        tree, sampler_seconds = sample_complete(
-            with_data(entry.compiled, values),
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            progress=progress,
-            target_accept=target_accept,
-            while_sampling=work,
-        )
+        if posterior_only:
+            tree, sampler_seconds = sample_posterior(
+                with_data(entry.compiled, values),
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=seed,
+                progress=progress,
+                target_accept=target_accept,
+            )
+        else:
+            tree, sampler_seconds = sample_complete(
+                with_data(entry.compiled, values),
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=seed,
+                progress=progress,
+                target_accept=target_accept,
+                while_sampling=work,
+            )
         sample_seconds = time.perf_counter() - start
         step("sample")
         tree = _add_deterministics(tree, entry)
@@ -455,6 +484,39 @@ def fit(
         model_module=module,
         run_parts=run_parts,
     )
+
+
+def prepare_model(
+    model_name: str | ModuleType,
+    study: Any,
+    *,
+    prior: Any = "neutral",
+    likelihood: str | None = None,
+) -> CacheEntry:
+    """Put in this process's model cache what :func:`fit` of the same arguments will use.
+
+    The steps of :func:`fit` before the sampler: the model's inputs from the study
+    (its design rows), its compiled form (from the compile cache, compiled on a
+    miss) and this fit's data set on it. A fit with the same model, study, prior and
+    likelihood then finds the entry; its draws do not depend on whether it did
+    (:mod:`milkbayes.engine.compile_cache`). The reanalysis calls it before it forks
+    its worker, so that both processes have the main model without loading it twice.
+
+    Parameters
+    ----------
+    model_name, study, prior, likelihood
+        As :func:`fit` takes them.
+
+    Returns
+    -------
+    milkbayes.engine.cache.CacheEntry
+    """
+    module = load_model(model_name)
+    likelihood = resolve_likelihood(module, likelihood)
+    prior_set = resolve_prior(prior, study, module.NAME)
+    study, _ = design_rows(module, study)
+    entry, _, _ = prepared_model(module, module.inputs(study, likelihood), prior_set, likelihood)
+    return entry
 
 
 FIT_STEPS = (

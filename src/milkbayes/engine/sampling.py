@@ -281,6 +281,136 @@ def sample_complete(
     return tree, seconds
 
 
+def sample_posterior(
+    compiled: Any,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    progress: bool,
+    target_accept: float,
+) -> tuple[xr.DataTree, float]:
+    """:func:`sample_complete`'s run, in a tree that holds only its ``posterior`` group.
+
+    The same sampler call and settings as :func:`sample_complete`, so the same draws
+    (nutpie's trace does not depend on how it is read). Its ``posterior`` is built
+    from nutpie's raw Arrow trace: each variable's array is copied by nutpie's own
+    ``_add_arrow_data`` (the function nutpie's DataTree is filled with), and the
+    variable names, dimensions and coordinates are those nutpie gives it
+    (:func:`arviz_base.base.generate_dims_coords`, nutpie's coordinates, the
+    unconstrained copies of reparameterised variables left out), so the group
+    equals nutpie's. Left out are ``sample_stats`` and the packaging of the other
+    groups into xarray objects, which cost more than the sampling itself in the
+    many short refits of the sensitivity analyses, read only through their
+    posterior (:func:`milkbayes.sensitivity.common.fit_quiet`). Under a nutpie
+    release without ``_add_arrow_data`` the posterior of :func:`sample_complete`'s
+    tree is returned.
+
+    Parameters
+    ----------
+    compiled : nutpie compiled model
+        With its data already set (``compiled.with_data(...)``).
+    draws, tune, chains, seed, progress, target_accept
+        As :func:`sample_complete` takes them.
+
+    Returns
+    -------
+    tree : xarray.DataTree
+        With the one child ``posterior``.
+    seconds : float
+        From the call of ``nutpie.sample`` to the end of the last chain.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When the sampler was interrupted or returned fewer chains or draws than asked.
+    """
+    import importlib
+    import time
+
+    import nutpie
+    import xarray as xr
+
+    settings = {
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "cores": min(chains, os.cpu_count() or 1),
+        "seed": int(seed),
+        "progress_bar": progress,
+        "target_accept": float(target_accept),
+        "save_warmup": False,
+    }
+    add_arrow_data = getattr(importlib.import_module("nutpie.sample"), "_add_arrow_data", None)
+    if add_arrow_data is None:  # another nutpie: its own tree's posterior
+        tree, seconds = sample_complete(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress=progress,
+            target_accept=target_accept,
+        )
+        return xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset()}), seconds
+    start = time.perf_counter()
+    sampler = nutpie.sample(compiled, blocking=False, return_raw_trace=True, **settings)
+    try:
+        results = sampler.wait()
+    except BaseException:
+        sampler.cancel()
+        raise
+    seconds = time.perf_counter() - start
+    posterior = _posterior_dataset(results, compiled, add_arrow_data, draws=draws, chains=chains)
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    check_complete(tree, draws=draws, chains=chains)
+    return tree, seconds
+
+
+def _posterior_dataset(
+    results: Any, compiled: Any, add_arrow_data: Callable[..., None], *, draws: int, chains: int
+) -> xr.Dataset:
+    """The ``posterior`` group nutpie would build from ``results`` (its raw trace)."""
+    import pandas as pd
+    import pyarrow
+    import xarray as xr
+    from arviz_base.base import generate_dims_coords
+
+    draw_batches, stat_batches = results.get_arrow_trace()
+    if len(draw_batches) != chains:
+        raise KeyboardInterrupt(
+            f"sampling stopped early: {len(draw_batches)} chains instead of {chains}"
+        )
+    # nutpie leaves these unconstrained copies out of the posterior (store_unconstrained=False)
+    skipped = list(getattr(compiled, "reparameterized_names", None) or ())
+    data: dict[str, np.ndarray] = {}
+    dims: dict[str, list[str]] = {}
+    for chain, (draw, stat) in enumerate(zip(draw_batches, stat_batches, strict=True)):
+        n_tune = int(pyarrow.array(stat.column("tuning")).to_numpy(False).sum())
+        kept = draw.num_rows - n_tune
+        if kept != draws:
+            raise KeyboardInterrupt(
+                f"sampling stopped early: {kept} draws instead of {draws} in a chain"
+            )
+        add_arrow_data(data, draws, draw.slice(n_tune, kept), chain, chains, dims, skipped)
+    coords = {name: pd.Index(values) for name, values in compiled.coords.items()}
+    variables = {}
+    all_coords: dict[str, Any] = {}
+    for name, values in data.items():
+        named = ["chain", "draw", *dims.get(name, [])]
+        var_dims, var_coords = generate_dims_coords(
+            values.shape,
+            var_name=name,
+            dims=named,
+            # its own coordinates only: the function copies what it is given
+            coords={dim: coords[dim] for dim in named if dim in coords},
+        )
+        variables[name] = (tuple(var_dims), values)
+        all_coords.update(var_coords)
+    return xr.Dataset(variables, coords=all_coords)
+
+
 def check_complete(tree: xr.DataTree, *, draws: int, chains: int) -> None:
     """Refuse a posterior with fewer chains or draws than asked for.
 

@@ -115,6 +115,32 @@ def _mother_table(study):
     return study.table.reset_index(drop=True)
 
 
+def _long_arrays(study) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``y``, ``mother`` and ``time`` of ``study.long()``, as arrays.
+
+    Two rows per mother in table order, pre then post: the columns the model reads,
+    without building the long table (most of the time of :func:`inputs`, which the
+    reconstruction ensemble calls once per member).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from milkbayes.data.study import study_from_frame
+    >>> s = study_from_frame(pd.DataFrame({"id": ["x", "y"], "pre": [1.0, 2.0],
+    ...                                    "post": [3.0, 5.0]}))
+    >>> [a.tolist() for a in _long_arrays(s)]
+    [[1.0, 3.0, 2.0, 5.0], [0, 0, 1, 1], [0.0, 1.0, 0.0, 1.0]]
+    """
+    table = study.table
+    pre = table["pre"].to_numpy(dtype=float)
+    post = table["post"].to_numpy(dtype=float)
+    n = len(pre)
+    y = np.column_stack((pre, post)).reshape(-1)
+    mother = np.repeat(np.arange(n, dtype=np.int64), 2)
+    time = np.tile(np.array([0.0, 1.0]), n)
+    return y, mother, time
+
+
 def inputs(study, likelihood: str | None = None) -> ModelInputs:
     """Long-format arrays, covariate codings and the outcome scale.
 
@@ -125,8 +151,7 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
         with a measurement that is not > 0.
     """
     likelihood = check_likelihood(likelihood, LIKELIHOODS, NAME)
-    long = study.long()
-    y = long["y"].to_numpy(dtype=float)
+    y, mother, time = _long_arrays(study)
     if likelihood == "ordered_logistic":
         if study.outcome.kind != "score":
             raise ModelError(
@@ -140,6 +165,7 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
         ):
             raise ModelError(f"ordered logistic needs whole scores 0..{study.outcome.max_score}")
     if likelihood == "lognormal" and not np.all(y > 0):
+        long = study.long()
         bad = long.loc[~(long["y"] > 0)].iloc[0]
         raise ModelError(
             f"the log-normal likelihood needs every measurement > 0; mother "
@@ -149,13 +175,13 @@ def inputs(study, likelihood: str | None = None) -> ModelInputs:
     table = _mother_table(study)
     data = {
         "y": y.astype(np.int64) if likelihood == "ordered_logistic" else y,
-        "mother_idx": long["mother"].to_numpy(dtype=np.int64),
-        "time": long["time"].to_numpy(dtype=float),
+        "mother_idx": mother,
+        "time": time,
         "mother_weight": np.ones(study.n),
         "y_centre": np.asarray(centre),
         "y_scale": np.asarray(scale),
     }
-    coords: dict[str, list] = {"mother": list(study.ids), "obs": list(range(len(long)))}
+    coords: dict[str, list] = {"mother": list(study.ids), "obs": list(range(len(y)))}
     meta: dict = {
         "n": study.n,
         "kind": study.outcome.kind,

@@ -989,6 +989,8 @@ def _comparison_entry(
         seed=settings.seed,
         log_likelihood=False,
         posterior_predictive=False,
+        # read through its posterior only (PSIS, predictive checks, lppd)
+        posterior_only=True,
     )
     entry, values, _ = prepared_model(
         load_model(module_name), result.inputs, result.prior, likelihood
@@ -1205,24 +1207,105 @@ def _worker_context():
     import multiprocessing
     import sys
 
-    def quiet() -> bool:
-        native = _native_threads()
-        return (
-            native is not None
-            and _NATIVE_THREADS_AT_IMPORT is not None
-            and native <= _NATIVE_THREADS_AT_IMPORT
-        )
-
     if (
         sys.platform.startswith("linux")
         and "fork" in multiprocessing.get_all_start_methods()
-        and quiet()
+        and _no_native_threads()
     ):
-        for name in WORKER_MODULES:
-            importlib.import_module(name)
-        if quiet():
+        with _shallow_inspect_stack():
+            for name in WORKER_MODULES:
+                importlib.import_module(name)
+        if _no_native_threads():
             return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _shallow_inspect_stack() -> Iterator[None]:
+    """``inspect.stack()`` lists only the two innermost frames while the block runs.
+
+    Importing ArviZ asks ``lazy_loader`` for jax and numpyro
+    (``arviz_base.io_numpyro``); neither is installed, so ``lazy_loader.load`` notes
+    where it was asked, from ``inspect.stack()[1]``: the source lines and module of
+    every frame of the deep import stack, about 0.2 s of every reanalysis before its
+    worker can start, for the one frame it reads. The frames returned are those
+    ``inspect.stack()`` would give first, the same values; the full function is
+    restored afterwards.
+    """
+    import inspect
+    import linecache
+    import sys
+
+    full = inspect.stack
+
+    def stack(context: int = 1) -> list:
+        frames, frame = [], sys._getframe(1)
+        while frame is not None and len(frames) < 2:
+            # inspect.getframeinfo would look the file's module up among all the
+            # modules loaded (a realpath of each): the line is enough
+            name, line = frame.f_code.co_filename, frame.f_lineno
+            source = linecache.getline(name, line)
+            code = [source] if source and context > 0 else None
+            function = frame.f_code.co_name
+            frames.append(inspect.FrameInfo(frame, name, line, function, code, 0))
+            frame = frame.f_back
+        return frames
+
+    inspect.stack = stack
+    try:
+        yield
+    finally:
+        inspect.stack = full
+
+
+def _no_native_threads() -> bool:
+    """True when no native thread was started since this module was imported."""
+    native = _native_threads()
+    return (
+        native is not None
+        and _NATIVE_THREADS_AT_IMPORT is not None
+        and native <= _NATIVE_THREADS_AT_IMPORT
+    )
+
+
+def _prepared_for_fork(context, prepare: Callable[[], Any] | None):
+    """Run ``prepare`` before a fork; the context to start the worker with then.
+
+    What ``prepare`` loads (the main model, :func:`_prepare_main_model`) a forked
+    worker inherits instead of loading it again. It is only a head start: an error
+    in it is left to the fit that needs the same work, where it is raised as always.
+    Should it have started a native thread, the worker is spawned after all
+    (:func:`_worker_context`).
+    """
+    import multiprocessing
+
+    if prepare is None or context.get_start_method() != "fork":
+        return context
+    try:
+        prepare()
+    except KeyboardInterrupt:
+        raise
+    except Exception:  # noqa: BLE001, S110 - the main fit redoes it and raises there
+        pass
+    return context if _no_native_threads() else multiprocessing.get_context("spawn")
+
+
+def _prepare_main_model(study, settings: ReanalysisSettings) -> None:
+    """Load what the main fits and the worker both need, before the worker is forked.
+
+    The main model's compiled form (its record, numba's callbacks and PyTensor's
+    compiled functions, with the imports their loading does: the worker refits it in
+    the reconstruction ensemble), as the reference fit uses it
+    (:func:`milkbayes.engine.fit.prepare_model`), and xarray's one-time look-up of
+    the array libraries installed (dask among them), done at the first array it wraps.
+    Each process did these on its own, about half a second of CPU in all.
+    """
+    import xarray as xr
+
+    from milkbayes.engine.fit import prepare_model
+
+    xr.DataArray(np.zeros(1), dims=["draw"])
+    prepare_model(settings.main_model, study, prior=settings.reference_prior)
 
 
 SENSITIVITY_MODEL = ("paired_change", "normal")
@@ -1247,8 +1330,9 @@ class _BackgroundWork:
     (whose prior grid refits ``paired_change``) and, once the headline's posterior
     exists, the reconstruction ensemble. On a machine with two or more cores a worker
     process, started before the main fits, takes them one at a time, in that order
-    except that the ensemble (the longest) goes first as soon as it is queued, while
-    the main process fits, checks, compares the main fit and draws the figures.
+    except that the highlights come right after the first candidate and the ensemble
+    (the longest) goes first as soon as it is queued, while the main process fits,
+    checks, compares the main fit and draws the figures.
 
     The work is shared, not only handed over: when the main process needs a result
     (:meth:`comparison_result`, :meth:`sensitivity_result`, :meth:`ensemble_result`)
@@ -1270,13 +1354,14 @@ class _BackgroundWork:
         mcid: float,
         candidates: tuple[tuple[str, str], ...],
         sensitivity: bool,
+        prepare: Callable[[], Any] | None = None,
     ):
         import os
         import sys
         from concurrent.futures import ProcessPoolExecutor
 
         self.candidates = candidates
-        context = _worker_context()
+        context = _prepared_for_fork(_worker_context(), prepare)
         self._pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=context,
@@ -1322,6 +1407,14 @@ class _BackgroundWork:
                 group.append(task)
             else:
                 self._waiting[("sensitivity",)] = [task]
+            # the highlights are among the longest tasks: second in the queue, after
+            # the candidate the worker starts at once, so that the short ones are
+            # left for the end, when either process may take them
+            key = ("cv", SENSITIVITY_MODEL) if group is not None else ("sensitivity",)
+            order = list(self._waiting)
+            order.remove(key)
+            order.insert(min(1, len(order)), key)
+            self._waiting = {k: self._waiting[k] for k in order}
         # the ensemble waits for the headline's ABC posterior (submit_ensemble)
         self._ensemble_args = (
             (study, settings, mcid)
@@ -1488,12 +1581,13 @@ class _BackgroundWork:
         reference_likelihood,
         sensitivity: bool,
         reused: tuple[tuple[str, str], ...] = (),
+        prepare: Callable[[], Any] | None = None,
     ) -> _BackgroundWork | None:
         """Start a worker, or return None when there is nothing to do or one core only.
 
         The worker takes the candidates that do not reuse the main fit (nor one of
         ``reused``, fitted by the main process) and, if asked, the sensitivity
-        highlights.
+        highlights. ``prepare`` runs just before a fork (:func:`_prepared_for_fork`).
         """
         import os
 
@@ -1504,7 +1598,7 @@ class _BackgroundWork:
         )
         if not settings.parallel_worker or not (others or sensitivity) or (os.cpu_count() or 1) < 2:
             return None
-        return cls(study, settings, mcid, others, sensitivity)
+        return cls(study, settings, mcid, others, sensitivity, prepare)
 
 
 def _comparison_section(
@@ -2173,6 +2267,7 @@ def _run_into(
                 reference_likelihood=_main_likelihood(settings.main_model),
                 sensitivity=sensitivity,
                 reused=(secondary_key,) if two_arm else (),
+                prepare=lambda: _prepare_main_model(study, settings),
             )
             # the headline needs no measurement: only for a reconstruction of the paper
             headline_fast = settings.sensitivity_fast

@@ -131,6 +131,11 @@ FAST_SAMPLER = SamplerOptions(draws=150, tune=150, chains=1)
 def fit_quiet(model, study, *, prior, likelihood, mcid, sampler: SamplerOptions, inputs=None):
     """One refit that keeps only the posterior (no log-likelihood, no predictive).
 
+    Its tree holds the ``posterior`` group alone (``fit(..., posterior_only=True)``):
+    the analyses read a refit through its summary and posterior draws, which are
+    those of a full fit, and packaging nutpie's sampler statistics cost about as
+    much as the sampling of these short runs.
+
     Parameters
     ----------
     model : str or module
@@ -162,6 +167,7 @@ def fit_quiet(model, study, *, prior, likelihood, mcid, sampler: SamplerOptions,
         log_likelihood=False,
         posterior_predictive=False,
         inputs=inputs,
+        posterior_only=True,
     )
 
 
