@@ -545,41 +545,6 @@ def test_worker_is_forked_only_without_native_threads_and_prints_nothing(tmp_pat
         assert done.stdout == f"buffered {method} {inherited}\n", threads
 
 
-def test_shallow_inspect_stack_gives_the_first_frames_of_the_full_stack():
-    """While the worker's modules are imported, ``inspect.stack()`` is cut to two frames.
-
-    Reference: the full ``inspect.stack()`` from the same line, whose first two
-    entries (file, line, function, source line) the short one equals, and which is
-    back afterwards; ``lazy_loader`` built under it records the same caller.
-    """
-    import inspect
-
-    import lazy_loader
-
-    from milkbayes.reanalysis import pipeline
-
-    def both():
-        short = inspect.stack()
-        return short, inspect.getouterframes(inspect.currentframe())
-
-    full_function = inspect.stack
-    with pipeline._shallow_inspect_stack():
-        short, full = both()
-        missing = lazy_loader.load("milkbayes_no_such_module_xyz")
-    assert inspect.stack is full_function
-    assert len(short) == 2
-    # the innermost frame: same function (each was taken on its own line of it)
-    assert (short[0].filename, short[0].function) == (full[0].filename, full[0].function)
-    assert (short[1].filename, short[1].lineno, short[1].function, short[1].code_context) == (
-        full[1].filename,
-        full[1].lineno,
-        full[1].function,
-        full[1].code_context,
-    )
-    with pytest.raises(ModuleNotFoundError, match="test_reanalyze.py"):
-        missing.anything  # noqa: B018 - the delayed error names where it was asked
-
-
 def test_work_before_a_fork_is_a_head_start_only(monkeypatch):
     """``_prepared_for_fork``: run before a fork only; its error is not raised there.
 

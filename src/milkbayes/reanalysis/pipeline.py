@@ -1212,50 +1212,11 @@ def _worker_context():
         and "fork" in multiprocessing.get_all_start_methods()
         and _no_native_threads()
     ):
-        with _shallow_inspect_stack():
-            for name in WORKER_MODULES:
-                importlib.import_module(name)
+        for name in WORKER_MODULES:
+            importlib.import_module(name)
         if _no_native_threads():
             return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
-
-
-@contextlib.contextmanager
-def _shallow_inspect_stack() -> Iterator[None]:
-    """``inspect.stack()`` lists only the two innermost frames while the block runs.
-
-    Importing ArviZ asks ``lazy_loader`` for jax and numpyro
-    (``arviz_base.io_numpyro``); neither is installed, so ``lazy_loader.load`` notes
-    where it was asked, from ``inspect.stack()[1]``: the source lines and module of
-    every frame of the deep import stack, about 0.2 s of every reanalysis before its
-    worker can start, for the one frame it reads. The frames returned are those
-    ``inspect.stack()`` would give first, the same values; the full function is
-    restored afterwards.
-    """
-    import inspect
-    import linecache
-    import sys
-
-    full = inspect.stack
-
-    def stack(context: int = 1) -> list:
-        frames, frame = [], sys._getframe(1)
-        while frame is not None and len(frames) < 2:
-            # inspect.getframeinfo would look the file's module up among all the
-            # modules loaded (a realpath of each): the line is enough
-            name, line = frame.f_code.co_filename, frame.f_lineno
-            source = linecache.getline(name, line)
-            code = [source] if source and context > 0 else None
-            function = frame.f_code.co_name
-            frames.append(inspect.FrameInfo(frame, name, line, function, code, 0))
-            frame = frame.f_back
-        return frames
-
-    inspect.stack = stack
-    try:
-        yield
-    finally:
-        inspect.stack = full
 
 
 def _no_native_threads() -> bool:
