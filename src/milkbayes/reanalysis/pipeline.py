@@ -1155,9 +1155,14 @@ def _tie_worker_to_parent(parent_pid: int) -> None:
 _SET_ASIDE: list = []
 """The worker's inherited Python streams (:func:`_tie_worker_to_parent`), never finalised."""
 
-WORKER_MODULES = ("pymc", "nutpie", "arviz", "matplotlib.figure", "milkbayes.engine.fit")
+WORKER_MODULES = ("nutpie", "pymc", "arviz", "matplotlib.figure", "milkbayes.engine.fit")
 """What the worker needs that the main process imports anyway: imported before a fork,
-so that a forked worker starts with them (about 2.5 s of imports on each run)."""
+so that a forked worker starts with them (about 2.5 s of imports on each run).
+
+nutpie comes before PyMC: it imports ArviZ, whose NumPyro converter asks
+``lazy_loader`` for JAX; JAX being absent, the loader records its caller with
+``inspect.stack()``, whose cost grows with the modules already loaded (as in the
+``fit`` command, :func:`milkbayes.cli.fit_commands._import_sampler`)."""
 
 
 def _os_threads() -> int:
