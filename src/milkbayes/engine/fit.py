@@ -413,27 +413,21 @@ def fit(
         )
     try:
         start = time.perf_counter()
-        if posterior_only:
-            tree, sampler_seconds = sample_posterior(
-                with_data(entry.compiled, values),
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                seed=seed,
-                progress=progress,
-                target_accept=target_accept,
-            )
-        else:
-            tree, sampler_seconds = sample_complete(
-                with_data(entry.compiled, values),
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                seed=seed,
-                progress=progress,
-                target_accept=target_accept,
-                while_sampling=work,
-            )
+        # both give the same draws; a posterior-only tree skips nutpie's packaging
+        sample = (
+            sample_posterior
+            if posterior_only
+            else functools.partial(sample_complete, while_sampling=work)
+        )
+        tree, sampler_seconds = sample(
+            with_data(entry.compiled, values),
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress=progress,
+            target_accept=target_accept,
+        )
         sample_seconds = time.perf_counter() - start
         step("sample")
         tree = _add_deterministics(tree, entry)
