@@ -909,6 +909,33 @@ def test_a_failing_helper_leaves_the_file_to_this_process(bundled_study, tmp_pat
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper process is forked")
+def test_a_helper_that_does_not_answer_is_ended_and_the_file_built_here(
+    bundled_study, tmp_path, monkeypatch
+):
+    """The helper hangs (here: its writer import sleeps far beyond the patience).
+
+    ``save_run`` stops waiting after ``HELPER_PATIENCE_SECONDS``, ends the helper and
+    builds the same run folder itself. Without the patience the helper would answer
+    after its sleep with bytes, and the spy would see them.
+    """
+    import time
+
+    from milkbayes.engine import run_writer
+
+    settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 5}
+    serial = fit("paired_change", bundled_study, **settings)
+    monkeypatch.setattr(runs, "import_writer", lambda: time.sleep(120))  # in the helper
+    helped = fit("paired_change", bundled_study, run_folder=True, **settings)
+    monkeypatch.setattr(run_writer, "HELPER_PATIENCE_SECONDS", 1.0)
+    seen = _spy_on_the_helper(monkeypatch)
+    ours = _saved_groups(save_run(helped, tmp_path / "helped"))
+    assert seen["bytes"] is None and _reaped(seen["pid"])
+    theirs = _saved_groups(save_run(serial, tmp_path / "serial"))
+    _same_saved_runs(theirs[0], ours[0])
+    assert ours[1:] == theirs[1:]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper process is forked")
 def test_an_interrupted_save_ends_the_helper_and_leaves_no_folder(
     bundled_study, tmp_path, monkeypatch
 ):

@@ -41,6 +41,17 @@ from typing import Any
 
 _OK, _FAILED = b"\x01", b"\x00"
 
+HELPER_PATIENCE_SECONDS = 300.0
+"""How long :meth:`RunWriter.receive` waits for the helper's bytes before ending it.
+
+A helper that never answers (none has been seen; a lock inherited through the fork
+is the conceivable cause) must not hang the command: after this long the helper is
+killed and the main process builds the file itself, the same bytes. A helper that is
+merely slow (a very large run with cold caches) then costs one rebuild, not a wrong
+file. Five minutes is far beyond what the bundled runs and the 2,000-mother
+benchmark need (well under a second of waiting).
+"""
+
 
 class RunWriter:
     """The helper process of one fit's run folder (see the module's description).
@@ -123,11 +134,22 @@ class RunWriter:
         self._sent = True
 
     def receive(self) -> bytes | None:
-        """The NetCDF file's bytes, or None when the helper failed (build them here)."""
+        """The NetCDF file's bytes, or None when the helper failed (build them here).
+
+        None too when the helper has not answered within
+        :data:`HELPER_PATIENCE_SECONDS`; it is then ended.
+        """
+        import time
+
         if not self._sent:
             return None
+        deadline = time.monotonic() + HELPER_PATIENCE_SECONDS
         try:
-            self._sender.join()
+            self._sender.join(HELPER_PATIENCE_SECONDS)
+            if self._sender.is_alive():  # the helper does not read: ended by close()
+                return None
+            if not self._connection.poll(max(0.0, deadline - time.monotonic())):
+                return None
             message = self._connection.recv_bytes()
         except (EOFError, OSError, ValueError):
             return None
