@@ -66,19 +66,24 @@ def random_intercept_model(y: np.ndarray):
     return model
 
 
+def _random_intercept_draws(rng, n_draws: int, n_mothers: int) -> dict:
+    """Posterior-like draws of the random-intercept models' parameters."""
+    return {
+        "mu": rng.normal(10, 2, n_draws),
+        "beta": rng.normal(3, 1, n_draws),
+        "tau": rng.uniform(0.5, 6, n_draws),
+        "sigma": rng.uniform(0.5, 3, n_draws),
+        "z": rng.normal(size=(n_draws, n_mothers)),
+    }
+
+
 def test_quadrature_matches_bivariate_normal_marginal():
     rng = np.random.default_rng(1)
     y = rng.normal(10, 4, size=(6, 2))
     model = random_intercept_model(y)
     loglik = compare.PointwiseLogLik(model)
     n_draws = 5
-    draws = {
-        "mu": rng.normal(10, 2, n_draws),
-        "beta": rng.normal(3, 1, n_draws),
-        "tau": rng.uniform(0.5, 6, n_draws),
-        "sigma": rng.uniform(0.5, 3, n_draws),
-        "z": rng.normal(size=(n_draws, 6)),
-    }
+    draws = _random_intercept_draws(rng, n_draws, n_mothers=6)
     mother = 2
     rows = np.array([2 * mother, 2 * mother + 1])  # row-major flattening of (mother, time)
     got = _heldout_loglik(loglik, draws, rows, mother, ("z", "mother"), 40)
@@ -98,13 +103,7 @@ def test_quadrature_of_several_held_out_mothers_at_once_matches_each_marginal():
     y = rng.normal(10, 4, size=(6, 2))
     loglik = compare.PointwiseLogLik(random_intercept_model(y))
     n_draws = 4
-    draws = {
-        "mu": rng.normal(10, 2, n_draws),
-        "beta": rng.normal(3, 1, n_draws),
-        "tau": rng.uniform(0.5, 6, n_draws),
-        "sigma": rng.uniform(0.5, 3, n_draws),
-        "z": rng.normal(size=(n_draws, 6)),
-    }
+    draws = _random_intercept_draws(rng, n_draws, n_mothers=6)
     held = [0, 3, 5]
     rows = [np.array([2 * m, 2 * m + 1]) for m in held]
     got = _heldout_logliks(loglik, draws, rows, held, ("z", "mother"), 40)
@@ -150,13 +149,7 @@ def test_pointwise_rows_are_the_full_evaluations_columns_bit_for_bit():
     y = rng.normal(10, 4, size=(6, 2))
     loglik = compare.PointwiseLogLik(long_random_intercept_model(y))
     n_draws = 7
-    draws = {
-        "mu": rng.normal(10, 2, n_draws),
-        "beta": rng.normal(3, 1, n_draws),
-        "tau": rng.uniform(0.5, 6, n_draws),
-        "sigma": rng.uniform(0.5, 3, n_draws),
-        "z": rng.normal(size=(n_draws, 6)),
-    }
+    draws = _random_intercept_draws(rng, n_draws, n_mothers=6)
     full = loglik(draws)
     for rows in (np.array([6, 7]), np.array([0, 1, 10, 11]), np.array([3])):
         got = loglik.rows(draws, rows)

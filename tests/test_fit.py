@@ -889,42 +889,34 @@ def test_run_folder_built_by_the_helper_process_is_the_serial_one(
     assert ours[1:] == theirs[1:]
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper process is forked")
-def test_a_failing_helper_leaves_the_file_to_this_process(bundled_study, tmp_path, monkeypatch):
-    """The helper fails (here: the writer's imports); the run folder is built here, the same."""
-    settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 3}
-    serial = fit("paired_change", bundled_study, **settings)
-
-    def broken():
-        raise RuntimeError("no writer in the helper")
-
-    monkeypatch.setattr(runs, "import_writer", broken)  # forked: the helper has it too
-    helped = fit("paired_change", bundled_study, run_folder=True, **settings)
-    seen = _spy_on_the_helper(monkeypatch)
-    ours = _saved_groups(save_run(helped, tmp_path / "helped"))
-    assert seen["bytes"] is None and _reaped(seen["pid"])
-    theirs = _saved_groups(save_run(serial, tmp_path / "serial"))
-    _same_saved_runs(theirs[0], ours[0])
-    assert ours[1:] == theirs[1:]
+def _broken_writer_import():
+    raise RuntimeError("no writer in the helper")
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper process is forked")
-def test_a_helper_that_does_not_answer_is_ended_and_the_file_built_here(
-    bundled_study, tmp_path, monkeypatch
-):
-    """The helper hangs (here: its writer import sleeps far beyond the patience).
-
-    ``save_run`` stops waiting after ``HELPER_PATIENCE_SECONDS``, ends the helper and
-    builds the same run folder itself. Without the patience the helper would answer
-    after its sleep with bytes, and the spy would see them.
-    """
+def _hanging_writer_import():
     import time
 
+    time.sleep(120)  # far beyond the patience the test sets
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the helper process is forked")
+@pytest.mark.parametrize(
+    "helper_trouble", [_broken_writer_import, _hanging_writer_import], ids=["fails", "hangs"]
+)
+def test_a_helper_that_fails_or_hangs_leaves_the_file_to_this_process(
+    helper_trouble, bundled_study, tmp_path, monkeypatch
+):
+    """The helper fails, or does not answer, in its writer's imports.
+
+    ``save_run`` builds the same run folder in this process and the helper is gone. A
+    helper that hangs is ended after ``HELPER_PATIENCE_SECONDS`` (1 s here): without
+    that patience it would answer after its sleep with bytes, and the spy would see them.
+    """
     from milkbayes.engine import run_writer
 
-    settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 5}
+    settings = {"draws": 100, "tune": 100, "chains": 2, "seed": 3}
     serial = fit("paired_change", bundled_study, **settings)
-    monkeypatch.setattr(runs, "import_writer", lambda: time.sleep(120))  # in the helper
+    monkeypatch.setattr(runs, "import_writer", helper_trouble)  # forked: the helper has it too
     helped = fit("paired_change", bundled_study, run_folder=True, **settings)
     monkeypatch.setattr(run_writer, "HELPER_PATIENCE_SECONDS", 1.0)
     seen = _spy_on_the_helper(monkeypatch)

@@ -88,9 +88,7 @@ class PointwiseLogLik:
         axis (draws). Several observed variables are concatenated in model order.
         """
         args = self._arguments(values)
-        outs = self._fn(*args)
-        batch = args[0].shape[0] if args else 1
-        return np.concatenate([np.reshape(o, (batch, -1)) for o in outs], axis=1)
+        return _joined(self._fn(*args), args)
 
     def _arguments(self, values: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         missing = [name for name in self.value_names if name not in values]
@@ -119,9 +117,7 @@ class PointwiseLogLik:
             self._rows_fn = self._compile_rows()
         args = self._arguments(values)
         data = [np.asarray(var.get_value(borrow=True))[rows] for var in self._row_data[1]]
-        outs = self._rows_fn(*args, *data)
-        batch = args[0].shape[0] if args else 1
-        got = np.concatenate([np.reshape(o, (batch, -1)) for o in outs], axis=1)
+        got = _joined(self._rows_fn(*args, *data), args)
         if self._rows_exact is None:
             full = self(values)[:, rows]
             self._rows_exact = (
@@ -147,6 +143,12 @@ class PointwiseLogLik:
             replace[length] = pt.cast(inputs[0].shape[0], length.dtype)
         outputs = graph_replace(vectorised, replace, strict=False)
         return pytensor.function([*batched, *inputs], outputs, on_unused_input="ignore", mode=mode)
+
+
+def _joined(outs: Sequence[np.ndarray], args: Sequence[np.ndarray]) -> np.ndarray:
+    """The observed variables' densities side by side, shape ``(batch, n_observations)``."""
+    batch = args[0].shape[0] if args else 1
+    return np.concatenate([np.reshape(o, (batch, -1)) for o in outs], axis=1)
 
 
 def _observation_data(model, outputs) -> tuple | None:
