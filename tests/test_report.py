@@ -443,3 +443,22 @@ def test_the_command_line_says_why_a_fast_run_may_fail_its_diagnostics():
     assert "run without --fast" in _fast_mode_hint(fast_fail)
     assert _fast_mode_hint({**fast_fail, "settings": {"fast": False}}) == ""
     assert _fast_mode_hint({**fast_fail, "diagnostics": {"overall": "pass"}}) == ""
+
+
+def test_loo_pit_and_its_reliability_note_appear_in_both_reports():
+    summary = summary_fixture()
+    note = "KS test against U(0, 1) over 48 observations; 16 of 48 have Pareto k > 0.70"
+    summary["diagnostics"]["loo_pit"] = {
+        "variable": "y_obs",
+        "values": [0.5] * 48,
+        "ks_statistic": 0.0718,
+        "ks_p_value": 0.9507,
+        "status": "warn",
+        "note": note,
+        "n_high_k": 16,
+        "k_threshold": 0.7,
+    }
+    markdown = report.render_markdown(summary)
+    assert "LOO-PIT of `y_obs`: KS statistic 0.072, p = 0.951 (warn)" in markdown
+    assert "16 of 48 have Pareto k" in markdown
+    assert "16 of 48 have Pareto k" in html_module.unescape(report.render_html(summary, {}))
