@@ -1804,19 +1804,51 @@ def _sensitivity_section(
     return tuple(items), figures
 
 
-def _start_headline(fast: bool) -> Future:
+def _fork_headline(study, settings: ReanalysisSettings):
+    """The headline's evidence started in a forked helper process, or None.
+
+    For a reconstruction of the paper, in a run with a background worker on two or
+    more cores: the reconstruction posterior and the published-facts Bayes factor
+    (:func:`milkbayes.reanalysis.headline.headline_evidence`, about 1.2 s of NumPy)
+    depend on the settings only, so a helper forked at the start of the run computes
+    them on the core left idle while this process imports PyMC, nutpie and ArviZ
+    and loads the main model (:func:`_prepare_main_model`), instead of in a thread
+    competing with the main fits. :func:`_start_headline` adopts its result, or
+    computes it when the helper failed (:class:`milkbayes.engine.forked_call.ForkedCall`):
+    the same values either way.
+    """
+    import functools
+    import os
+
+    if not (study.reconstructed and settings.parallel_worker and (os.cpu_count() or 1) >= 2):
+        return None
+    from milkbayes.engine.forked_call import ForkedCall
+    from milkbayes.reanalysis.headline import headline_evidence
+
+    return ForkedCall.start(functools.partial(headline_evidence, fast=settings.sensitivity_fast))
+
+
+def _start_headline(fast: bool, helper=None) -> Future:
     """Compute the published-facts headline in a thread while the models are fitted.
 
     The ABC is NumPy work that releases the GIL, and the fits spend their time in
-    nutpie's native threads, so the two overlap instead of adding up. The modules
+    nutpie's native threads, so the two overlap instead of adding up. With
+    ``helper`` (:func:`_fork_headline`) the thread only waits for the helper's
+    result and adopts it (:func:`milkbayes.reanalysis.headline.adopt`). The modules
     are imported here, in the calling thread, so that no import runs concurrently.
     """
     import milkbayes.reconstruction.abc
     import milkbayes.sensitivity.published_p  # noqa: F401
+    from milkbayes.reanalysis.headline import adopt
+
+    def headline() -> PublishedFactsSection:
+        if helper is not None:
+            adopt(helper.result())
+        return published_facts_section(fast=fast)
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="milkbayes-headline")
     try:
-        return pool.submit(published_facts_section, fast=fast)
+        return pool.submit(headline)
     finally:
         pool.shutdown(wait=False)
 
@@ -2207,12 +2239,14 @@ def _run_into(
     from milkbayes.report import render as report
     from milkbayes.storage import staged_folder
 
-    background = None
+    background = headline_helper = None
     try:
         with staged_folder(
             target, force=force, is_replaceable=report.is_report_folder, what="report"
         ) as temporary:
             settings = for_design(settings, study.design)
+            # first, before this process's imports: the helper has the other core
+            headline_helper = _fork_headline(study, settings)
             # checked (a stage for a score is an error) before any work starts
             settings = replace(settings, trend_stage=_trend_stage(study, settings))
             mcid = _mcid(study, settings)
@@ -2237,7 +2271,9 @@ def _run_into(
             )
             # the headline needs no measurement: only for a reconstruction of the paper
             headline_fast = settings.sensitivity_fast
-            headline_work = _start_headline(headline_fast) if study.reconstructed else None
+            headline_work = (
+                _start_headline(headline_fast, headline_helper) if study.reconstructed else None
+            )
             if headline_work is not None and background is not None:
                 # the ensemble's members come from the headline's posterior: queue it
                 # in the worker as soon as that posterior exists
@@ -2452,6 +2488,8 @@ def _run_into(
     except BaseException:
         if background is not None:
             background.close()
+        if headline_helper is not None:
+            headline_helper.close()
         raise
     result = ReanalysisResult(
         out_dir=target,
