@@ -1042,9 +1042,10 @@ def _candidate_cv(
     matrix = loglik(compare.stacked_draws(post, loglik.value_names))
     levels = ("mother", "observation") if target == "pre_post" else ("mother",)
     by_level, psis_rows = {}, []
+    reff = compare.relative_ess(post) if len(levels) > 1 else None  # once for both
     for level in levels:
         psis = by_level[level] = compare.psis_by_mother(
-            post, matrix, mother_of_obs, n, label=label, level=level
+            post, matrix, mother_of_obs, n, label=label, level=level, reff=reff
         )
         psis_rows.append(
             {
