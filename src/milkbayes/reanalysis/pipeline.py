@@ -1824,9 +1824,28 @@ def _fork_headline(study, settings: ReanalysisSettings):
     if not (study.reconstructed and settings.parallel_worker and (os.cpu_count() or 1) >= 2):
         return None
     from milkbayes.engine.forked_call import ForkedCall
+
+    return ForkedCall.start(functools.partial(_headline_parts, settings.sensitivity_fast))
+
+
+def _headline_parts(fast: bool) -> tuple[Any, dict[str, Any]]:
+    """What the headline's helper computes: the headline's evidence and the paper update.
+
+    The prior sources' update of the meta-analysis with the paper
+    (:func:`_paper_update`, 0.2 s) rests on the headline's posterior alone; computed
+    in the helper, it leaves the end of the run, where the main process works alone.
+    """
     from milkbayes.reanalysis.headline import headline_evidence
 
-    return ForkedCall.start(functools.partial(headline_evidence, fast=settings.sensitivity_fast))
+    evidence = headline_evidence(fast=fast)
+    return evidence, _paper_update(evidence.posterior, fast)
+
+
+def _paper_update(posterior, fast: bool) -> dict[str, Any]:
+    """The prior sources' update of the meta-analysis with the paper (0.2 s of NumPy)."""
+    from milkbayes.reanalysis.prior_sources import paper_update
+
+    return paper_update(posterior, n_sim=5_000 if fast else 20_000)
 
 
 def _start_headline(fast: bool, helper=None) -> Future:
@@ -1837,15 +1856,21 @@ def _start_headline(fast: bool, helper=None) -> Future:
     ``helper`` (:func:`_fork_headline`) the thread only waits for the helper's
     result and adopts it (:func:`milkbayes.reanalysis.headline.adopt`). The modules
     are imported here, in the calling thread, so that no import runs concurrently.
+
+    The future's value is the helper's paper update (:func:`_headline_parts`), None
+    without a helper (:func:`_prior_sources_section` then computes it).
     """
     import milkbayes.reconstruction.abc
     import milkbayes.sensitivity.published_p  # noqa: F401
     from milkbayes.reanalysis.headline import adopt
 
-    def headline() -> PublishedFactsSection:
+    def headline() -> dict[str, Any] | None:
+        update = None
         if helper is not None:
-            adopt(helper.result())
-        return published_facts_section(fast=fast)
+            evidence, update = helper.result()
+            adopt(evidence)
+        published_facts_section(fast=fast)
+        return update
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="milkbayes-headline")
     try:
@@ -1875,10 +1900,15 @@ def _prior_sources_section(
     fast: bool,
     stage: str = "auto",
     bias_shown: bool = True,
+    update: dict[str, Any] | None = None,
 ) -> PriorSourcesSection:
-    """Where the priors come from; with the headline's posterior, the paper added as a study."""
+    """Where the priors come from; with the headline's posterior, the paper added as a study.
+
+    ``update`` is :func:`_paper_update` of ``posterior`` when computed already (by
+    the headline's helper).
+    """
     from milkbayes.models.priors import LITERATURE
-    from milkbayes.reanalysis.prior_sources import paper_update, prior_source_rows
+    from milkbayes.reanalysis.prior_sources import prior_source_rows
     from milkbayes.sensitivity.bias import nonmassage_prior
 
     literature, reason = _literature_prior_or_reason(study, bayes.model)
@@ -1894,9 +1924,10 @@ def _prior_sources_section(
         bias_shown=bias_shown,
         benefit=_benefit(study),
     )
-    update = None
-    if posterior is not None:
-        update = paper_update(posterior, n_sim=5_000 if fast else 20_000)
+    if posterior is None:
+        update = None
+    elif update is None:
+        update = _paper_update(posterior, fast)
     return PriorSourcesSection(
         rows=rows,
         literature_fitted=fitted is not None,
@@ -2298,9 +2329,10 @@ def _run_into(
                 secondary,
                 ci_prob=settings.ci_prob,
             )
-            published_facts = None
+            published_facts = paper = None
             if headline_work is not None:
-                clock.run("published_facts", headline_work.result)
+                # the helper's paper update for the prior sources (None without one)
+                paper = clock.run("published_facts", headline_work.result)
                 # the evidence is cached: this only adds the data's Bayes factor
                 published_facts = published_facts_section(fast=headline_fast, data_bf10=bayes.bf10)
             modifiers = _modifier_section(fits[settings.reference_prior], settings.ci_prob)
@@ -2408,6 +2440,7 @@ def _run_into(
                     headline_fast,
                     settings.trend_stage,
                     bias_shown=sens is not None,
+                    update=paper,
                 ),
             )
             ensemble = None
