@@ -103,6 +103,7 @@ def _slow_pid() -> int:
     return os.getpid()
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_copy_in_another_process_leaves_the_helper_alone():
     """A copy of the object in a later forked process leaves the helper alone.
 
