@@ -663,3 +663,42 @@ def test_freq_vs_bayes_table_shows_the_bayesian_signed_rank_bf_beside_wilcoxon()
     last = rows[-1]
     assert last.frequentist_label == "p (Wilcoxon, exact)" and "signed-rank" in last.bayesian_label
     assert last.bayesian_value == bf > 1
+
+
+def test_shared_relative_ess_gives_az_loos_own_psis_bit_for_bit():
+    """``psis_by_mother(..., reff=relative_ess(post))`` is the default call, bit for bit.
+
+    AR(1) chains (relative ESS well below 1, so a wrong value would move the
+    smoothing), a scalar and a vector variable, both levels; one chain gives 1.
+    """
+    import xarray as xr
+
+    rng = np.random.default_rng(8)
+    n, chains, draws = 6, 4, 400
+
+    def ar1(shape):
+        x = np.empty(shape)
+        x[:, 0] = rng.normal(size=shape[:1] + shape[2:])
+        for t in range(1, shape[1]):
+            x[:, t] = 0.7 * x[:, t - 1] + rng.normal(size=shape[:1] + shape[2:])
+        return x
+
+    mu, alpha = ar1((chains, draws)), ar1((chains, draws, n))
+    post = xr.Dataset(
+        {"mu": (("chain", "draw"), mu), "alpha": (("chain", "draw", "mother"), alpha)}
+    )
+    y = rng.normal(size=(n, 2))
+    location = (mu[..., None] + alpha).reshape(chains * draws, n)
+    matrix = -0.5 * (y.ravel()[None, :] - np.repeat(location, 2, axis=1)) ** 2
+    mother_of_obs = np.repeat(np.arange(n), 2)
+    reff = compare.relative_ess(post)
+    assert 0.05 < reff < 0.9
+    for level in ("mother", "observation"):
+        default = compare.psis_by_mother(post, matrix, mother_of_obs, n, label="ar", level=level)
+        shared = compare.psis_by_mother(
+            post, matrix, mother_of_obs, n, label="ar", level=level, reff=reff
+        )
+        assert np.asarray(shared.pareto_k).tobytes() == np.asarray(default.pareto_k).tobytes()
+        assert np.asarray(shared.elpd_i).tobytes() == np.asarray(default.elpd_i).tobytes()
+        assert (shared.elpd, shared.se) == (default.elpd, default.se)
+    assert compare.relative_ess(post.isel(chain=[0])) == 1.0

@@ -109,14 +109,18 @@ def test_shared_rank_normalisation_gives_arvizs_rhat_and_ess_bit_for_bit(rng):
             assert got[name].values.tobytes() == expected[name].values.tobytes(), name
 
 
-def test_untied_ranks_are_scipys_average_ranks(rng):
-    """Ranks of untied draws by one sort equal ``scipy.stats.rankdata``; ties give None."""
-    values = rng.normal(size=(3, 50))
-    np.testing.assert_array_equal(
-        dg._untied_ranks(values), stats.rankdata(values, method="average").astype(float)
-    )
-    assert dg._untied_ranks(np.array([0.5, -0.0, 0.0])) is None
-    assert dg._untied_ranks(np.array([0.5, np.inf])) is None
+def test_average_ranks_are_scipys_bit_for_bit(rng):
+    """Ranks by one sort equal ``scipy.stats.rankdata(method="average")``, ties included."""
+    untied = rng.normal(size=(3, 50))
+    coarse = rng.integers(0, 7, size=(4, 300)).astype(float)  # runs of every length
+    folded = np.abs(coarse - np.median(coarse))  # R-hat's folded draws, tied
+    signed_zeros = np.array([0.5, -0.0, 0.0, 2.0, -0.0])
+    for values in (untied, coarse, folded, signed_zeros, np.array([3.0])):
+        got = dg._average_ranks(values)
+        want = stats.rankdata(values, method="average").astype(float).ravel()
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    assert dg._average_ranks(np.array([0.5, np.inf])) is None
+    assert dg._average_ranks(np.array([0.5, np.nan])) is None
 
 
 def test_well_mixed_iid_chains_pass(rng):

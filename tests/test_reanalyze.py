@@ -476,12 +476,21 @@ def test_shared_work_gives_the_summary_of_the_serial_run(
     monkeypatch.setattr(
         pipeline, "_worker_context", lambda: multiprocessing.get_context(start_method)
     )
+    helpers = []  # the headline's helper process (forked whatever the worker's start)
+    fork_headline = pipeline._fork_headline
+    monkeypatch.setattr(
+        pipeline,
+        "_fork_headline",
+        lambda *args: helpers.append(fork_headline(*args)) or helpers[-1],
+    )
     settings = dataclasses.replace(SHARED_TINY, reloo=False, parallel_worker=True)
     try:
         shared = run_reanalysis(None, tmp_path / "report", settings=settings)
     except DiagnosticsFailedError as failed:
         shared = failed.result
     assert shared.summary["sensitivity"] and shared.summary["ensemble"]  # not vacuous
+    if sys.platform.startswith("linux"):
+        assert [h.computed_by for h in helpers] == ["helper"]
     assert _without_clock(shared.summary) == _without_clock(tiny_bundled_report.summary)
     # the figures too, those drawn in the worker (chain plots, sensitivity) included
     figures = sorted(p.name for p in (shared.out_dir / "figures").glob("*.png"))
@@ -489,6 +498,24 @@ def test_shared_work_gives_the_summary_of_the_serial_run(
     for name in figures:
         drawn = (shared.out_dir / "figures" / name).read_bytes()
         assert drawn == (tiny_bundled_report.out_dir / "figures" / name).read_bytes(), name
+
+
+def test_headline_helper_only_for_a_reconstruction_with_a_worker(monkeypatch):
+    """No helper process where the headline is not computed or nothing runs beside it."""
+    from _small_runs import TINY as SHARED_TINY
+    from milkbayes.datasets import load_bundled
+    from milkbayes.reanalysis import pipeline
+
+    bundled = load_bundled()
+    measured = dataclasses.replace(bundled, reconstructed=False)
+    with_worker = dataclasses.replace(SHARED_TINY, parallel_worker=True)
+    assert pipeline._fork_headline(measured, with_worker) is None
+    assert (
+        pipeline._fork_headline(bundled, dataclasses.replace(with_worker, parallel_worker=False))
+        is None
+    )
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert pipeline._fork_headline(bundled, with_worker) is None
 
 
 WORKER_START_SCRIPT = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -275,6 +276,48 @@ def test_headline_numbers_come_from_the_abc_and_the_exact_bound(headline):
     text = headline.bottom_line
     assert f"{headline.p_delta_gt_0_8:.2f}" in text and "11,398" in text
     assert "above that bound" in text and "no control group" in text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked on Linux only")
+def test_headline_evidence_of_a_forked_helper_is_the_in_process_one_bit_for_bit():
+    """A helper's headline evidence, adopted, is the one this process computes.
+
+    The reanalysis computes the headline in a helper forked at its start and adopts
+    it: the posterior and evidence must be those of the in-process path.
+    """
+    import functools
+
+    from milkbayes.engine.forked_call import ForkedCall
+    from milkbayes.reanalysis import headline as hl
+
+    seed = 13  # a seed no other test caches: the helper computes it afresh
+    assert hl._settings(True, seed)[:2] not in hl._POSTERIORS
+    call = ForkedCall.start(functools.partial(hl.headline_evidence, fast=True, seed=seed))
+    forked = call.result()
+    assert call.computed_by == "helper"
+    here = hl.headline_evidence(fast=True, seed=seed)  # computed in this process now
+    assert forked.posterior is not here.posterior
+    assert forked.settings == here.settings
+    assert forked.evidence == here.evidence
+    mine, theirs = here.posterior, forked.posterior
+    pd.testing.assert_frame_equal(theirs.draws, mine.draws, check_exact=True)
+    for column in mine.draws.select_dtypes("number"):
+        assert theirs.draws[column].to_numpy().tobytes() == mine.draws[column].to_numpy().tobytes()
+    for name in ("prior_delta", "prior_scenario"):
+        got, want = np.asarray(getattr(theirs, name)), np.asarray(getattr(mine, name))
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    for name in ("n_proposals", "seed", "chunk_size", "prior"):
+        assert getattr(theirs, name) == getattr(mine, name)
+    assert theirs.accepted_data.keys() == mine.accepted_data.keys()
+    for chunk, rows in mine.accepted_data.items():
+        for name in ("rows", "pre", "post", "long", "primi"):
+            got, want = getattr(theirs.accepted_data[chunk], name), getattr(rows, name)
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    # adopted, it is what the section and the ensemble's posterior read
+    hl.adopt(forked)
+    assert hl.headline_posterior(fast=True, seed=seed) is forked.posterior
+    section = hl.published_facts_section(fast=True, seed=seed)
+    assert section.delta_median == float(np.median(forked.posterior.draws["delta"]))
 
 
 def _render_with(headline_section):

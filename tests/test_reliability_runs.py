@@ -1001,7 +1001,10 @@ def test_sigkill_of_reanalyze_leaves_no_worker_holding_the_pipe(tmp_path):
     """SIGKILL a full `reanalyze` once its worker runs: the pipe closes, the worker dies.
 
     A pipeline such as `milkbayes reanalyze | tee log` must not hang on an orphaned
-    worker that inherited the caller's stdout and stderr.
+    worker that inherited the caller's stdout and stderr. The run forks two
+    children with its own command line, the headline's helper first, then the
+    background worker: the kill comes once both have been seen, and neither may
+    survive it.
     """
     import threading
 
@@ -1012,19 +1015,24 @@ def test_sigkill_of_reanalyze_leaves_no_worker_holding_the_pipe(tmp_path):
     )
     deadline = time.monotonic() + 120
     workers: list[int] = []
-    while time.monotonic() < deadline and not workers:
+    while time.monotonic() < deadline and len(workers) < 2:
         # a spawned worker runs multiprocessing's entry point; a forked one has the
         # command line of its parent (the resource tracker, a child too, is left out),
         # read here: it is empty while the command is being exec'd
         own = _cmdline(process.pid)
-        workers = [
+        workers += [
             pid
             for pid in _children(process.pid)
-            if (own and _cmdline(pid) == own)
-            or (b"multiprocessing" in _cmdline(pid) and b"resource_tracker" not in _cmdline(pid))
+            if pid not in workers
+            and (
+                (own and _cmdline(pid) == own)
+                or (
+                    b"multiprocessing" in _cmdline(pid) and b"resource_tracker" not in _cmdline(pid)
+                )
+            )
         ]
-        time.sleep(0.2)
-    if not workers:
+        time.sleep(0.1)
+    if len(workers) < 2:
         process.kill()
         process.communicate()
         pytest.fail("the background worker never started")

@@ -368,7 +368,7 @@ def _rank_statistics() -> Any:
     ranks of the same split chains; the statistics object returned here
     (``arviz_stats``' own :class:`~arviz_stats.base.dataarray.BaseDataArray` over
     :func:`_shared_ranks_class`) computes those normal scores once per array and ranks
-    untied draws with one unstable sort (:func:`_untied_ranks`). It gives
+    finite draws with one unstable sort (:func:`_average_ranks`). It gives
     ``arviz.rhat``'s and ``arviz.ess``'s values bit for bit (tested); the ranks were
     most of a convergence report's time, which four fits of a reanalysis pay.
     """
@@ -396,8 +396,8 @@ def _shared_ranks_class() -> type:
             key = (ary.shape, ary.dtype.str, ary.tobytes())
             scores = self._scores.get(key)
             if scores is None:
-                rank = _untied_ranks(ary)
-                if rank is None:  # ties or NaN: ArviZ's own (scipy's average ranks)
+                rank = _average_ranks(ary)
+                if rank is None:  # NaN or infinite: ArviZ's own (scipy's average ranks)
                     scores = super()._z_scale(ary)
                 else:
                     scores = stats.norm.ppf(self._backtransform_ranks(rank)).reshape(ary.shape)
@@ -407,19 +407,25 @@ def _shared_ranks_class() -> type:
     return SharedRanks
 
 
-def _untied_ranks(ary: np.ndarray) -> np.ndarray | None:
-    """``scipy.stats.rankdata(ary, method="average")`` of finite, untied values, else None.
+def _average_ranks(ary: np.ndarray) -> np.ndarray | None:
+    """``scipy.stats.rankdata(ary, method="average")`` of finite values, else None.
 
-    Without ties the average ranks are the positions in sorted order, 1 to n, which
-    any sort gives; scipy's stable sort is several times slower than NumPy's
-    default one on draws. With a tie or a non-finite value, None (the caller then
-    uses scipy).
+    The values of a run of ``k`` equal values at sorted positions ``i+1 .. i+k``
+    share the rank ``(2i + k + 1) / 2``, a whole number or a half, which floating
+    point holds exactly: any sort gives scipy's ranks bit for bit, and NumPy's
+    default sort is several times faster on draws than scipy's stable one. Ties
+    are common in draws: NUTS may keep its current point (it samples the next draw
+    among the whole trajectory, its start included), so a repeated draw is
+    frequent in 8,000. With a non-finite value, None (the caller then uses scipy,
+    whose handling of NaN ArviZ relies on).
 
     Examples
     --------
-    >>> _untied_ranks(np.array([[0.3, -1.0], [2.0, 0.1]])).tolist()
+    >>> _average_ranks(np.array([[0.3, -1.0], [2.0, 0.1]])).tolist()
     [3.0, 1.0, 4.0, 2.0]
-    >>> _untied_ranks(np.array([1.0, 1.0])) is None
+    >>> _average_ranks(np.array([1.0, 5.0, 1.0, 1.0])).tolist()
+    [2.0, 4.0, 2.0, 2.0]
+    >>> _average_ranks(np.array([1.0, np.nan])) is None
     True
     """
     flat = np.asarray(ary, dtype=float).ravel()
@@ -427,10 +433,10 @@ def _untied_ranks(ary: np.ndarray) -> np.ndarray | None:
         return None
     order = np.argsort(flat)
     ordered = flat[order]
-    if (ordered[1:] == ordered[:-1]).any():
-        return None
+    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # each run's start
+    last = np.r_[first[1:], flat.size]  # and its end (exclusive)
     rank = np.empty(flat.size, dtype=float)
-    rank[order] = np.arange(1, flat.size + 1, dtype=float)
+    rank[order] = np.repeat((first + last + 1) / 2.0, last - first)
     return rank
 
 

@@ -119,7 +119,7 @@ from milkbayes.comparison.choice import (
 )
 from milkbayes.comparison.lomo import LomoResult, kfold_cv, lomo_cv
 from milkbayes.comparison.pointwise import PointwiseLogLik, mother_rows, stacked_draws
-from milkbayes.comparison.psis import PsisResult, psis_by_mother
+from milkbayes.comparison.psis import PsisResult, psis_by_mother, relative_ess
 from milkbayes.comparison.quadrature import (
     DEFAULT_QUADRATURE_NODES,
     gauss_hermite_normal,
@@ -169,6 +169,7 @@ __all__ = [
     "marginalise_intercept",
     "mother_rows",
     "psis_by_mother",
+    "relative_ess",
     "rope_statement",
     "stacked_draws",
     "pseudo_bma_weights",

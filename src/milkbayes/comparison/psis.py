@@ -16,7 +16,7 @@ import numpy as np
 
 from milkbayes.comparison.pointwise import mother_rows
 
-__all__ = ["PsisResult", "psis_by_mother"]
+__all__ = ["PsisResult", "psis_by_mother", "relative_ess"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ def psis_by_mother(
     *,
     label: str,
     level: str = "mother",
+    reff: float | None = None,
 ) -> PsisResult:
     """PSIS-LOO with ``az.loo``, by observation or with each mother's observations summed.
 
@@ -81,6 +82,10 @@ def psis_by_mother(
     n_mothers : int
     label : str
     level : {"mother", "observation"}
+    reff : float, optional
+        The posterior's relative efficiency, :func:`relative_ess` of
+        ``full_posterior`` (what ``az.loo`` computes without it), when the caller
+        has it: both levels of one fit share it.
 
     Returns
     -------
@@ -112,7 +117,7 @@ def psis_by_mother(
         # the high-k warning is the finding itself; it is reported in the result
         warnings.simplefilter("ignore", UserWarning)
         try:
-            result = az.loo(tree, pointwise=True, var_name="y")
+            result = az.loo(tree, pointwise=True, var_name="y", reff=reff)
         except ValueError as error:
             # e.g. "All tail values are the same": every change zero, so some
             # log-likelihood is flat over the draws and no Pareto tail can be fitted
@@ -161,3 +166,44 @@ def _unavailable(label: str, level: str, n_points: int, n_samples: int, reason: 
         note=(f"PSIS-LOO could not be computed ({reason}); use exact leave-one-mother-out"),
         elpd_i=(math.nan,) * n_points,
     )
+
+
+def relative_ess(full_posterior) -> float:
+    """The relative efficiency ``az.loo`` gives PSIS by default: mean ESS over all draws.
+
+    ArviZ's choice (``arviz_stats.loo``): with several chains, the mean of the
+    "mean" ESS of every element of every posterior variable, divided by the
+    number of draws; 1 with one chain. A function of the posterior alone, so
+    :func:`psis_by_mother` of two levels of one fit needs it once (it is most of
+    an ``az.loo`` call on these models).
+
+    Parameters
+    ----------
+    full_posterior : xarray Dataset or DataTree
+        As :func:`psis_by_mother` takes it.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> rng = np.random.default_rng(1)
+    >>> post = xr.Dataset({"mu": (("chain", "draw"), rng.normal(size=(4, 500)))})
+    >>> 0.8 < relative_ess(post) < 1.2  # independent draws: ESS about the draws
+    True
+    """
+    import arviz_stats  # noqa: F401 - the azstats accessor
+
+    post = (
+        full_posterior["posterior"]
+        if hasattr(full_posterior, "children") and "posterior" in full_posterior.children
+        else full_posterior
+    )
+    post = post.to_dataset() if hasattr(post, "to_dataset") else post
+    if post.sizes["chain"] == 1:
+        return 1.0
+    ess = post.azstats.ess(method="mean")
+    n_samples = post.sizes["chain"] * post.sizes["draw"]
+    return float(np.hstack([ess[v].values.flatten() for v in ess.data_vars]).mean() / n_samples)

@@ -39,6 +39,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from milkbayes.engine.forked_call import detach_from_parent
+
 _OK, _FAILED = b"\x01", b"\x00"
 
 HELPER_PATIENCE_SECONDS = 300.0
@@ -194,7 +196,7 @@ def _helper(  # pragma: no cover - checked through the bytes it returns
     """The helper's life: prior draws, log-prior function, writer imports; one tree."""
     status = 1
     try:
-        _detach(parent)
+        detach_from_parent(parent)
         prior = prior_tree()
         log_prior_of = log_prior()
         from milkbayes.engine.runs import import_writer, netcdf_ready
@@ -214,32 +216,3 @@ def _helper(  # pragma: no cover - checked through the bytes it returns
             pass
     finally:
         os._exit(status)
-
-
-def _detach(parent: int) -> None:  # pragma: no cover - runs in the helper
-    """Cut the helper from the main process's streams, signals, profiler and lifetime."""
-    import signal
-    import threading
-
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
-    # the inherited stream objects are left untouched (never flushed: the main
-    # process writes what they hold) and kept alive; new ones write to /dev/null
-    _SET_ASIDE.extend(s for s in (sys.stdout, sys.stderr) if s is not None)
-    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the helper's life
-    sys.setprofile(None)
-    threading.setprofile(None)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the main process ended before the prctl took effect
-        os._exit(1)
-
-
-_SET_ASIDE: list[Any] = []
-"""The main process's stream objects, kept referenced in the helper (see :func:`_detach`)."""

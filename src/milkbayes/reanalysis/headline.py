@@ -25,7 +25,7 @@ Examples
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Any
 
 from milkbayes.reanalysis.sections import PublishedFactsSection
@@ -34,7 +34,10 @@ __all__ = [
     "FAST_BF_SIMULATIONS",
     "FULL_BF_SIMULATIONS",
     "HEADLINE_BF_PRIOR",
+    "HeadlineEvidence",
+    "adopt",
     "bottom_line",
+    "headline_evidence",
     "headline_posterior",
     "published_facts_evidence",
     "published_facts_posterior",
@@ -52,7 +55,41 @@ HEADLINE_BF_PRIOR = "cauchy_0.707_one_sided"
 (scale sqrt(2)/2), one-sided because the published event is a rise."""
 
 
-@lru_cache(maxsize=4)
+@dataclass(frozen=True)
+class HeadlineEvidence:
+    """What the headline of one setting rests on (:func:`headline_evidence`).
+
+    Attributes
+    ----------
+    settings : (int, int, int)
+        ABC proposals, ABC seed and simulations of the Bayes factor's power curve.
+    posterior : ReconstructionPosterior
+        :func:`published_facts_posterior` of those settings.
+    evidence : dict
+        :func:`published_facts_evidence` of those settings.
+    """
+
+    settings: tuple[int, int, int]
+    posterior: Any
+    evidence: dict[str, Any]
+
+
+_CACHE_SIZE = 4
+"""Settings whose posterior and evidence a process keeps (the most recently stored)."""
+
+_POSTERIORS: dict[tuple[int, int], Any] = {}
+_EVIDENCE: dict[tuple[int, int, int], dict[str, Any]] = {}
+
+
+def _remember(cache: dict, key: tuple, value: Any) -> Any:
+    """Keep ``value`` under ``key``, dropping the oldest entries beyond :data:`_CACHE_SIZE`."""
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > _CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    return value
+
+
 def published_facts_posterior(n_proposals: int, seed: int):
     """The reconstruction posterior behind the headline (cached per process).
 
@@ -65,9 +102,13 @@ def published_facts_posterior(n_proposals: int, seed: int):
     >>> published_facts_posterior(2000, 1) is published_facts_posterior(2000, 1)
     True
     """
-    from milkbayes.reconstruction import abc_posterior
+    key = (int(n_proposals), int(seed))
+    posterior = _POSTERIORS.get(key)
+    if posterior is None:
+        from milkbayes.reconstruction import abc_posterior
 
-    return abc_posterior(n_proposals=n_proposals, seed=seed)
+        posterior = _remember(_POSTERIORS, key, abc_posterior(n_proposals=n_proposals, seed=seed))
+    return posterior
 
 
 def headline_posterior(*, fast: bool, seed: int | None = None):
@@ -78,14 +119,10 @@ def headline_posterior(*, fast: bool, seed: int | None = None):
     >>> headline_posterior(fast=True) is headline_posterior(fast=True)
     True
     """
-    from milkbayes.reconstruction.abc import DEFAULT_PROPOSALS, DEFAULT_SEED, FAST_PROPOSALS
-
-    return published_facts_posterior(
-        FAST_PROPOSALS if fast else DEFAULT_PROPOSALS, DEFAULT_SEED if seed is None else int(seed)
-    )
+    n_proposals, seed, _ = _settings(fast, seed)
+    return published_facts_posterior(n_proposals, seed)
 
 
-@lru_cache(maxsize=4)
 def published_facts_evidence(n_proposals: int, seed: int, n_sim: int) -> dict[str, Any]:
     """The ABC summary and the published-facts Bayes factor (cached per process).
 
@@ -95,11 +132,64 @@ def published_facts_evidence(n_proposals: int, seed: int, n_sim: int) -> dict[st
     >>> sorted(evidence)
     ['abc', 'bf']
     """
-    from milkbayes.sensitivity.published_p import published_facts_bayes_factor
+    key = (int(n_proposals), int(seed), int(n_sim))
+    evidence = _EVIDENCE.get(key)
+    if evidence is None:
+        from milkbayes.sensitivity.published_p import published_facts_bayes_factor
 
-    posterior = published_facts_posterior(n_proposals, seed)
-    bf = published_facts_bayes_factor(n_sim=n_sim)
-    return {"abc": posterior.to_dict(), "bf": bf.to_dict()}
+        posterior = published_facts_posterior(n_proposals, seed)
+        bf = published_facts_bayes_factor(n_sim=n_sim)
+        evidence = _remember(_EVIDENCE, key, {"abc": posterior.to_dict(), "bf": bf.to_dict()})
+    return evidence
+
+
+def _settings(fast: bool, seed: int | None) -> tuple[int, int, int]:
+    """``(n_proposals, seed, n_sim)`` of the headline under these settings."""
+    from milkbayes.reconstruction.abc import DEFAULT_PROPOSALS, DEFAULT_SEED, FAST_PROPOSALS
+
+    return (
+        FAST_PROPOSALS if fast else DEFAULT_PROPOSALS,
+        DEFAULT_SEED if seed is None else int(seed),
+        FAST_BF_SIMULATIONS if fast else FULL_BF_SIMULATIONS,
+    )
+
+
+def headline_evidence(*, fast: bool, seed: int | None = None) -> HeadlineEvidence:
+    """Everything :func:`published_facts_section` computes, as one picklable value.
+
+    For another process to compute (:func:`milkbayes.reanalysis.pipeline`'s helper
+    forked at the start of a reanalysis) and this one to :func:`adopt`: after that,
+    :func:`published_facts_section` and :func:`headline_posterior` of the same
+    settings return it without computing anything.
+
+    Examples
+    --------
+    >>> evidence = headline_evidence(fast=True)
+    >>> evidence.posterior is headline_posterior(fast=True)
+    True
+    """
+    n_proposals, seed, n_sim = _settings(fast, seed)
+    return HeadlineEvidence(
+        settings=(n_proposals, seed, n_sim),
+        posterior=published_facts_posterior(n_proposals, seed),
+        evidence=published_facts_evidence(n_proposals, seed, n_sim),
+    )
+
+
+def adopt(computed: HeadlineEvidence) -> None:
+    """Cache ``computed`` (from :func:`headline_evidence`, perhaps of another process) here.
+
+    Examples
+    --------
+    >>> import copy
+    >>> twin = copy.deepcopy(headline_evidence(fast=True, seed=7))
+    >>> adopt(twin)
+    >>> headline_posterior(fast=True, seed=7) is twin.posterior
+    True
+    """
+    n_proposals, seed, n_sim = computed.settings
+    _remember(_POSTERIORS, (n_proposals, seed), computed.posterior)
+    _remember(_EVIDENCE, (n_proposals, seed, n_sim), computed.evidence)
 
 
 def published_facts_section(
@@ -117,13 +207,7 @@ def published_facts_section(
     seed : int, optional
         Seed of the ABC (default :data:`milkbayes.reconstruction.abc.DEFAULT_SEED`).
     """
-    from milkbayes.reconstruction.abc import DEFAULT_PROPOSALS, DEFAULT_SEED, FAST_PROPOSALS
-
-    evidence = published_facts_evidence(
-        FAST_PROPOSALS if fast else DEFAULT_PROPOSALS,
-        DEFAULT_SEED if seed is None else int(seed),
-        FAST_BF_SIMULATIONS if fast else FULL_BF_SIMULATIONS,
-    )
+    evidence = published_facts_evidence(*_settings(fast, seed))
     abc, bf = evidence["abc"], evidence["bf"]
     delta = abc["delta"]
     volume = abc["volume_mean_change_ml"]

@@ -1042,9 +1042,10 @@ def _candidate_cv(
     matrix = loglik(compare.stacked_draws(post, loglik.value_names))
     levels = ("mother", "observation") if target == "pre_post" else ("mother",)
     by_level, psis_rows = {}, []
+    reff = compare.relative_ess(post) if len(levels) > 1 else None  # once for both
     for level in levels:
         psis = by_level[level] = compare.psis_by_mother(
-            post, matrix, mother_of_obs, n, label=label, level=level
+            post, matrix, mother_of_obs, n, label=label, level=level, reff=reff
         )
         psis_rows.append(
             {
@@ -1804,19 +1805,76 @@ def _sensitivity_section(
     return tuple(items), figures
 
 
-def _start_headline(fast: bool) -> Future:
+def _fork_headline(study, settings: ReanalysisSettings):
+    """The headline's evidence started in a forked helper process, or None.
+
+    For a reconstruction of the paper, in a run with a background worker on two or
+    more cores: the reconstruction posterior and the published-facts Bayes factor
+    (:func:`milkbayes.reanalysis.headline.headline_evidence`, about 1.2 s of NumPy)
+    depend on the settings only, so a helper forked at the start of the run computes
+    them on the core left idle while this process imports PyMC, nutpie and ArviZ
+    and loads the main model (:func:`_prepare_main_model`), instead of in a thread
+    competing with the main fits. :func:`_start_headline` adopts its result, or
+    computes it when the helper failed (:class:`milkbayes.engine.forked_call.ForkedCall`):
+    the same values either way.
+    """
+    import functools
+    import os
+
+    if not (study.reconstructed and settings.parallel_worker and (os.cpu_count() or 1) >= 2):
+        return None
+    from milkbayes.engine.forked_call import ForkedCall
+
+    return ForkedCall.start(functools.partial(_headline_parts, settings.sensitivity_fast))
+
+
+def _headline_parts(fast: bool) -> tuple[Any, dict[str, Any]]:
+    """What the headline's helper computes: the headline's evidence and the paper update.
+
+    The prior sources' update of the meta-analysis with the paper
+    (:func:`_paper_update`, 0.2 s) rests on the headline's posterior alone; computed
+    in the helper, it leaves the end of the run, where the main process works alone.
+    """
+    from milkbayes.reanalysis.headline import headline_evidence
+
+    evidence = headline_evidence(fast=fast)
+    return evidence, _paper_update(evidence.posterior, fast)
+
+
+def _paper_update(posterior, fast: bool) -> dict[str, Any]:
+    """The prior sources' update of the meta-analysis with the paper (0.2 s of NumPy)."""
+    from milkbayes.reanalysis.prior_sources import paper_update
+
+    return paper_update(posterior, n_sim=5_000 if fast else 20_000)
+
+
+def _start_headline(fast: bool, helper=None) -> Future:
     """Compute the published-facts headline in a thread while the models are fitted.
 
     The ABC is NumPy work that releases the GIL, and the fits spend their time in
-    nutpie's native threads, so the two overlap instead of adding up. The modules
+    nutpie's native threads, so the two overlap instead of adding up. With
+    ``helper`` (:func:`_fork_headline`) the thread only waits for the helper's
+    result and adopts it (:func:`milkbayes.reanalysis.headline.adopt`). The modules
     are imported here, in the calling thread, so that no import runs concurrently.
+
+    The future's value is the helper's paper update (:func:`_headline_parts`), None
+    without a helper (:func:`_prior_sources_section` then computes it).
     """
     import milkbayes.reconstruction.abc
     import milkbayes.sensitivity.published_p  # noqa: F401
+    from milkbayes.reanalysis.headline import adopt
+
+    def headline() -> dict[str, Any] | None:
+        update = None
+        if helper is not None:
+            evidence, update = helper.result()
+            adopt(evidence)
+        published_facts_section(fast=fast)
+        return update
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="milkbayes-headline")
     try:
-        return pool.submit(published_facts_section, fast=fast)
+        return pool.submit(headline)
     finally:
         pool.shutdown(wait=False)
 
@@ -1842,10 +1900,15 @@ def _prior_sources_section(
     fast: bool,
     stage: str = "auto",
     bias_shown: bool = True,
+    update: dict[str, Any] | None = None,
 ) -> PriorSourcesSection:
-    """Where the priors come from; with the headline's posterior, the paper added as a study."""
+    """Where the priors come from; with the headline's posterior, the paper added as a study.
+
+    ``update`` is :func:`_paper_update` of ``posterior`` when computed already (by
+    the headline's helper).
+    """
     from milkbayes.models.priors import LITERATURE
-    from milkbayes.reanalysis.prior_sources import paper_update, prior_source_rows
+    from milkbayes.reanalysis.prior_sources import prior_source_rows
     from milkbayes.sensitivity.bias import nonmassage_prior
 
     literature, reason = _literature_prior_or_reason(study, bayes.model)
@@ -1861,9 +1924,10 @@ def _prior_sources_section(
         bias_shown=bias_shown,
         benefit=_benefit(study),
     )
-    update = None
-    if posterior is not None:
-        update = paper_update(posterior, n_sim=5_000 if fast else 20_000)
+    if posterior is None:
+        update = None
+    elif update is None:
+        update = _paper_update(posterior, fast)
     return PriorSourcesSection(
         rows=rows,
         literature_fitted=fitted is not None,
@@ -2207,12 +2271,14 @@ def _run_into(
     from milkbayes.report import render as report
     from milkbayes.storage import staged_folder
 
-    background = None
+    background = headline_helper = None
     try:
         with staged_folder(
             target, force=force, is_replaceable=report.is_report_folder, what="report"
         ) as temporary:
             settings = for_design(settings, study.design)
+            # first, before this process's imports: the helper has the other core
+            headline_helper = _fork_headline(study, settings)
             # checked (a stage for a score is an error) before any work starts
             settings = replace(settings, trend_stage=_trend_stage(study, settings))
             mcid = _mcid(study, settings)
@@ -2237,7 +2303,9 @@ def _run_into(
             )
             # the headline needs no measurement: only for a reconstruction of the paper
             headline_fast = settings.sensitivity_fast
-            headline_work = _start_headline(headline_fast) if study.reconstructed else None
+            headline_work = (
+                _start_headline(headline_fast, headline_helper) if study.reconstructed else None
+            )
             if headline_work is not None and background is not None:
                 # the ensemble's members come from the headline's posterior: queue it
                 # in the worker as soon as that posterior exists
@@ -2261,9 +2329,10 @@ def _run_into(
                 secondary,
                 ci_prob=settings.ci_prob,
             )
-            published_facts = None
+            published_facts = paper = None
             if headline_work is not None:
-                clock.run("published_facts", headline_work.result)
+                # the helper's paper update for the prior sources (None without one)
+                paper = clock.run("published_facts", headline_work.result)
                 # the evidence is cached: this only adds the data's Bayes factor
                 published_facts = published_facts_section(fast=headline_fast, data_bf10=bayes.bf10)
             modifiers = _modifier_section(fits[settings.reference_prior], settings.ci_prob)
@@ -2371,6 +2440,7 @@ def _run_into(
                     headline_fast,
                     settings.trend_stage,
                     bias_shown=sens is not None,
+                    update=paper,
                 ),
             )
             ensemble = None
@@ -2452,6 +2522,8 @@ def _run_into(
     except BaseException:
         if background is not None:
             background.close()
+        if headline_helper is not None:
+            headline_helper.close()
         raise
     result = ReanalysisResult(
         out_dir=target,
