@@ -613,3 +613,44 @@ def test_loo_pit_refuses_a_joint_density_per_mother(bundled_study):
     tree = fit("prepost_bivariate", bundled_study, draws=100, tune=100, chains=2, seed=1).tree
     with pytest.raises(ValueError, match="24 log-likelihood values for 48 observed"):
         dg.loo_pit(tree)
+
+
+def _outlier_tree(outlier: float):
+    """Normal mean model with 20 observations at 0 and one at ``outlier`` (sd 0.3).
+
+    The posterior of the mean is taken as N(0, 0.3^2 / 20) whatever the outlier, so the
+    importance ratios of a far outlier have a heavy right tail: its Pareto k is large.
+    """
+    rng = np.random.default_rng(7)
+    y = np.r_[np.zeros(20), outlier]
+    mu = rng.normal(0.0, 0.3 / np.sqrt(20), size=(4, 1000))
+    loglik = stats.norm.logpdf(y[None, None, :], mu[..., None], 0.3)
+    predictive = mu[..., None] + 0.3 * rng.normal(size=(4, 1000, y.size))
+    dims = ("chain", "draw", "obs")
+    return xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset({"mu": (("chain", "draw"), mu)}),
+            "log_likelihood": xr.Dataset({"y": (dims, loglik)}),
+            "posterior_predictive": xr.Dataset({"y": (dims, predictive)}),
+            "observed_data": xr.Dataset({"y": (("obs",), y)}),
+        }
+    )
+
+
+def test_loo_pit_values_are_arviz_own():
+    tree = _outlier_tree(0.2)
+    pit = dg.loo_pit(tree, seed=3)
+    expected = az.loo_pit(tree, var_names=["y"], random_state=3)["y"].values
+    np.testing.assert_allclose(pit.values, expected, rtol=0, atol=1e-12)
+
+
+def test_loo_pit_warns_when_psis_weights_are_unreliable():
+    tree = _outlier_tree(4.0)
+    psis = az.loo(tree, pointwise=True)
+    high = int((psis.pareto_k.values > psis.good_k).sum())
+    assert high >= 1  # the far outlier
+    pit = dg.loo_pit(tree)
+    assert pit.n_high_k == high
+    assert pit.status == "warn"
+    assert f"{high} of 21 have Pareto k" in pit.note
+    assert dg.loo_pit(_outlier_tree(0.2)).n_high_k == 0

@@ -443,3 +443,52 @@ def test_the_command_line_says_why_a_fast_run_may_fail_its_diagnostics():
     assert "run without --fast" in _fast_mode_hint(fast_fail)
     assert _fast_mode_hint({**fast_fail, "settings": {"fast": False}}) == ""
     assert _fast_mode_hint({**fast_fail, "diagnostics": {"overall": "pass"}}) == ""
+
+
+def test_loo_pit_and_its_reliability_note_appear_in_both_reports():
+    summary = summary_fixture()
+    note = "KS test against U(0, 1) over 48 observations; 16 of 48 have Pareto k > 0.70"
+    summary["diagnostics"]["loo_pit"] = {
+        "variable": "y_obs",
+        "values": [0.5] * 48,
+        "ks_statistic": 0.0718,
+        "ks_p_value": 0.9507,
+        "status": "warn",
+        "note": note,
+        "n_high_k": 16,
+        "k_threshold": 0.7,
+    }
+    markdown = report.render_markdown(summary)
+    assert "LOO-PIT of `y_obs`: KS statistic 0.072, p = 0.951 (warn)" in markdown
+    assert "16 of 48 have Pareto k" in markdown
+    assert "16 of 48 have Pareto k" in html_module.unescape(report.render_html(summary, {}))
+
+
+def test_convergence_rows_print_counts_and_ess_as_whole_numbers():
+    summary = summary_fixture()
+    rows = [("rhat", 1.00333), ("ess_bulk", 1313.273), ("divergences", 0.0), ("ebfmi", 0.42407)]
+    summary["diagnostics"]["fits"] = [
+        {
+            "label": "m",
+            "status": "pass",
+            "chains": 4,
+            "draws": 2000,
+            "rows": [
+                {
+                    "check": check,
+                    "label": check,
+                    "value": value,
+                    "threshold": "t",
+                    "status": "pass",
+                    "worst": None,
+                    "detail": "",
+                }
+                for check, value in rows
+            ],
+        }
+    ]
+    markdown = report.render_markdown(summary)
+    for check, shown in [("rhat", "1.003"), ("ess_bulk", "1313"), ("divergences", "0")]:
+        assert f"| {check} | {shown} | t | pass |" in markdown
+    assert "| ebfmi | 0.42 | t | pass |" in markdown
+    assert ">1313<" in report.render_html(summary, {})

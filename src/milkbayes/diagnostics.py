@@ -47,6 +47,9 @@ frequent for shares). Values below 0.025 or above 0.975 warn. Two families:
 LOO-PIT values (``arviz.loo_pit``) of a well-calibrated model are close to uniform;
 the Kolmogorov-Smirnov test (``scipy.stats.kstest``) against U(0, 1) with p < 0.05
 warns. With two dozen mothers the test has little power: a pass is weak evidence.
+The values rest on PSIS weights: where an observation's Pareto k exceeds ArviZ's
+threshold its PIT value is not reliable either, and the check warns whatever the
+test says (with a mother's own intercept and two measurements, most k are high).
 
 References
 ----------
@@ -75,6 +78,7 @@ False
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -976,6 +980,14 @@ class LooPit:
     ks_statistic, ks_p_value : float
         Kolmogorov-Smirnov test against U(0, 1) (``scipy.stats.kstest``).
     status : {"pass", "warn"}
+        ``warn`` when the KS test rejects, or when the PSIS weights of some
+        observations are unreliable (their PIT values are then not trustworthy).
+    note : str
+        The test, and the observations with unreliable weights if any.
+    n_high_k : int
+        Observations whose PSIS Pareto k exceeds ``k_threshold``.
+    k_threshold : float
+        ArviZ's reliability threshold, min(1 - 1/log10(S), 0.7) for S draws.
     """
 
     variable: str
@@ -984,6 +996,8 @@ class LooPit:
     ks_p_value: float
     status: Status
     note: str = field(default="")
+    n_high_k: int = 0
+    k_threshold: float = float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -1017,7 +1031,20 @@ def loo_pit(tree: xr.DataTree, variable: str | None = None, *, seed: int = 0) ->
             "values (a joint density per mother, as in prepost_bivariate), so there is no "
             "leave-one-out predictive distribution of each value to take a PIT of"
         )
-    result = az.loo_pit(tree, var_names=[variable], random_state=seed)
+    import xarray as xr
+
+    # the PSIS weights once, for the PIT values and for their reliability; ArviZ's
+    # warning about high k is replaced by the note below
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+        psis = az.loo(tree, var_name=variable, pointwise=True)
+    result = az.loo_pit(
+        tree,
+        var_names=[variable],
+        log_weights=xr.Dataset({variable: psis.log_weights}),
+        pareto_k=xr.Dataset({variable: psis.pareto_k}),
+        random_state=seed,
+    )
     values = np.asarray(
         (
             result[variable]
@@ -1031,12 +1058,23 @@ def loo_pit(tree: xr.DataTree, variable: str | None = None, *, seed: int = 0) ->
             f"LOO-PIT of {variable} has {int((~np.isfinite(values)).sum())} non-finite values"
         )
     test = stats.kstest(values, "uniform")
-    status: Status = "pass" if test.pvalue >= LOO_PIT_KS_ALPHA else "warn"
+    k_threshold = float(psis.good_k)
+    n_high_k = int((np.asarray(psis.pareto_k) > k_threshold).sum())
+    note = f"KS test against U(0, 1) over {values.size} observations"
+    if n_high_k:
+        note += (
+            f"; {n_high_k} of {values.size} have Pareto k > {k_threshold:.2f}, so their "
+            "PSIS weights, their PIT values and this test are not reliable (the exact "
+            "leave-one-mother-out refits of the model comparison are)"
+        )
+    reliable = test.pvalue >= LOO_PIT_KS_ALPHA and not n_high_k
     return LooPit(
         variable,
         tuple(float(v) for v in values),
         float(test.statistic),
         float(test.pvalue),
-        status,
-        note=f"KS test against U(0, 1) over {values.size} observations",
+        "pass" if reliable else "warn",
+        note=note,
+        n_high_k=n_high_k,
+        k_threshold=k_threshold,
     )

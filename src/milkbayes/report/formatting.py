@@ -27,6 +27,7 @@ __all__ = [
     "sensitivity_sentence",
     "summary_rows",
     "fmt_bf",
+    "fmt_check_value",
     "fmt_ci",
     "fmt_num",
     "fmt_p",
@@ -159,6 +160,35 @@ def fmt_bf(bf: Any) -> str:
         exponent = int(math.floor(math.log10(value)))
         return f"{value / 10**exponent:.1f} × 10^{exponent}"
     return f"{value:.2f}"
+
+
+CHECK_DECIMALS = {"rhat": 3, "ess_bulk": 0, "ess_tail": 0, "divergences": 0, "ebfmi": 2}
+"""Decimals of each convergence check's value: R-hat to its threshold's precision,
+effective sample sizes and counts as whole numbers."""
+
+
+def fmt_check_value(x: Any, check: str) -> str:
+    """The value of a convergence-table row, with the decimals its check needs.
+
+    Parameters
+    ----------
+    x : number or None
+        The row's value.
+    check : str
+        The row's check (``rhat``, ``ess_bulk``, ...); others get three decimals.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> fmt_check_value(1.00333, "rhat"), fmt_check_value(1313.27, "ess_bulk")
+    ('1.003', '1313')
+    >>> fmt_check_value(0.0, "divergences"), fmt_check_value(0.42407, "ebfmi")
+    ('0', '0.42')
+    """
+    return fmt_num(x, CHECK_DECIMALS.get(check, 3))
 
 
 def fmt_value(x: Any, digits: int = 2) -> str:

@@ -41,6 +41,7 @@ from milkbayes.errors import ReportError
 from milkbayes.jsonio import dumps
 from milkbayes.report.formatting import (
     fmt_bf,
+    fmt_check_value,
     fmt_ci,
     fmt_level,
     fmt_num,
@@ -470,6 +471,7 @@ def _environment(kind: str = "html"):
         env = jinja2.Environment(autoescape=False, finalize=md_escape, **options)
     env.filters.update(
         num=fmt_num,
+        check_value=fmt_check_value,
         ci=fmt_ci,
         level=fmt_level,
         prob=fmt_prob,
