@@ -707,6 +707,19 @@ def _read_record(record_key: str) -> dict | None:
     return payload
 
 
+def has_record(record_key: str) -> bool:
+    """True when a verified record of ``record_key`` exists (module Notes, "Model records").
+
+    Examples
+    --------
+    >>> has_record("0" * 64)
+    False
+    """
+    from pytensor import config
+
+    return bool(config.numba__cache) and _read_record(record_key) is not None
+
+
 def _from_record(model: Any, var_names: Iterable[str] | None, record_key: str) -> Any:
     """The compiled model assembled from its record and its cached callbacks, or None.
 
