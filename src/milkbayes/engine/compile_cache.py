@@ -19,10 +19,14 @@ are not bugs in either library, only choices that do not fit together:
 
 :func:`compile_pymc_model` therefore rebuilds what nutpie's numba backend builds
 (``nutpie.compile_pymc._compile_pymc_model_numba``, nutpie 0.16) from nutpie's own
-parts, with two changes: shared variables are named ``shared_0, shared_1, ...`` in
-the order the compiled functions list them, and each callback is generated from
+parts, with three changes: shared variables are named ``shared_0, shared_1, ...`` in
+the order the compiled functions list them; each callback is generated from
 source with its per-model values as module globals (no closure) and registered in
-PyTensor's numba cache under an explicit key. The sampler, the data layout and
+PyTensor's numba cache under an explicit key; and the function that reads the
+shared values from nutpie's user-data record is generated too, one line per
+variable (:func:`extraction_source`), where nutpie's unrolls a loop over them with
+one numba specialisation per variable (about 0.1 s of compilation each, and slower
+code: figures in ``benchmarks/README.md``). The sampler, the data layout and
 ``with_data`` are nutpie's, unchanged; the test suite checks that a fit is
 bit-identical to one compiled by ``nutpie.compile_pymc_model`` under the same flags.
 
