@@ -111,6 +111,66 @@ def test_sampling_is_bit_identical_to_nutpies_own_compilation(toy):
             )
 
 
+def _ranked_model(y, group, scale, offsets):
+    """A model whose shared data have every rank and kind the extraction reads.
+
+    0-d, 1-d and 2-d floats, and a 1-d integer index.
+    """
+    import pymc as pm
+
+    with pm.Model() as model:
+        y_data = pm.Data("y", np.asarray(y, dtype=float))
+        group_idx = pm.Data("group_idx", np.asarray(group, dtype="int64"))
+        prior_scale = pm.Data("prior_scale", float(scale))
+        offset_table = pm.Data("offset_table", np.asarray(offsets, dtype=float))
+        mu = pm.Normal("mu", 0, prior_scale, shape=offset_table.shape[0])
+        sigma = pm.HalfNormal("sigma", 2)
+        centre = mu[group_idx] + offset_table.sum(axis=1)[group_idx]
+        pm.Normal("obs", centre, sigma, observed=y_data)
+    return model
+
+
+def test_extraction_passes_every_rank_and_dtype_and_follows_with_data_shapes():
+    """The generated extraction reads each shared value at its current address and shape.
+
+    The callback equals PyMC's log density and gradient, before and after
+    ``with_data`` changes the lengths, and equals nutpie's own compilation bit for bit.
+    """
+    import nutpie
+    from pytensor import config
+
+    from milkbayes.engine.compile_cache import compile_pymc_model
+
+    offsets = [[0.5, -0.2], [1.0, 0.3]]
+    model = _ranked_model([1.0, 2.5, 0.5, 3.0], [0, 1, 1, 0], 3.0, offsets)
+    compiled = compile_pymc_model(model)
+    with config.change_flags(numba__fastmath=False):
+        theirs = nutpie.compile_pymc_model(model)
+    point = {"mu": np.array([0.4, -0.3]), "sigma_log__": np.array(0.2)}
+    flat = np.array([0.4, -0.3, 0.2])
+    logp, gradient, status = callback_logp(compiled, flat)
+    assert status == 0
+    assert logp == pytest.approx(float(model.compile_logp()(point)), rel=1e-12)
+    np.testing.assert_allclose(gradient, model.compile_dlogp()(point), rtol=1e-10)
+    their_logp, their_gradient, _ = callback_logp(theirs, flat)
+    assert logp == their_logp
+    np.testing.assert_array_equal(gradient, their_gradient)
+
+    # other lengths of the data (same ranks), other values of the 0-d and 2-d ones
+    y, group = [2.0, -1.0, 0.5, 1.5, 4.0, 0.0], [1, 1, 0, 1, 0, 0]
+    other_offsets = [[0.1, 0.2], [-0.7, 0.9]]
+    values = {"y": y, "group_idx": group, "prior_scale": 0.5, "offset_table": other_offsets}
+    refreshed = compiled.with_data(**values)
+    other = _ranked_model(y, group, 0.5, other_offsets)
+    logp, gradient, status = callback_logp(refreshed, flat)
+    assert status == 0
+    assert logp == pytest.approx(float(other.compile_logp()(point)), rel=1e-12)
+    np.testing.assert_allclose(gradient, other.compile_dlogp()(point), rtol=1e-10)
+    their_logp, their_gradient, _ = callback_logp(theirs.with_data(**values), flat)
+    assert logp == their_logp
+    np.testing.assert_array_equal(gradient, their_gradient)
+
+
 def test_a_new_process_loads_the_callbacks_and_a_changed_constant_does_not(tmp_path):
     # A shift no earlier run used: the first process cannot find its entries, the second
     # must, and a third with another frozen constant must not reuse them.

@@ -304,6 +304,29 @@ def test_prepare_model_fills_the_cache_entry_the_fit_then_uses(bundled_study):
     assert entry.compiled is not None
 
 
+def test_prepare_model_ready_only_leaves_a_model_to_compile_alone(bundled_study, monkeypatch):
+    """``ready_only``: no compilation for a model neither cached nor recorded.
+
+    Reference: the process's count of compiled models. With no record on disk
+    (``has_record`` answering False) nothing is compiled and None returned; with one,
+    the model is loaded; once in the process's cache, it is returned from there
+    whatever the disk holds. 13 mothers: a data shape no other test uses.
+    """
+    from milkbayes.engine import compile_cache
+
+    study = bundled_study.subset(list(bundled_study.ids)[:13])
+    monkeypatch.setattr(compile_cache, "has_record", lambda key: False)
+    before = cache.compilation_count()
+    assert fitmod.prepare_model("paired_change", study, prior="skeptical", ready_only=True) is None
+    assert cache.compilation_count() == before
+    monkeypatch.setattr(compile_cache, "has_record", lambda key: True)
+    entry = fitmod.prepare_model("paired_change", study, prior="skeptical", ready_only=True)
+    assert entry is not None and cache.compilation_count() == before + 1
+    monkeypatch.setattr(compile_cache, "has_record", lambda key: False)
+    again = fitmod.prepare_model("paired_change", study, prior="skeptical", ready_only=True)
+    assert again is entry and cache.compilation_count() == before + 1
+
+
 def test_diagnostics_are_computed_on_first_access_and_kept(paired_fit):
     """``FitResult.diagnostics`` is the convergence report of the fit's tree, computed once."""
     from milkbayes.diagnostics import convergence_report

@@ -61,11 +61,13 @@ def record_key():
 def test_a_recorded_model_is_assembled_without_pytensor_and_samples_alike(record_key):
     import nutpie
 
-    from milkbayes.engine.compile_cache import compile_pymc_model
+    from milkbayes.engine.compile_cache import compile_pymc_model, has_record
 
     y = [1.0, 2.5, 0.5, 3.0, 1.5]
+    assert not has_record(record_key)
     full = compile_pymc_model(_toy_model(y), record_key=record_key)
     assert full.logp_func is not None  # compiled by PyTensor
+    assert has_record(record_key)
     model = _toy_model(y)
     recorded = compile_pymc_model(model, record_key=record_key)
     assert recorded.logp_func is None  # assembled from the record

@@ -261,12 +261,7 @@ def compiled_model(
     from milkbayes.engine.compile_cache import compile_pymc_model
 
     design = design_data(module, inputs.data, likelihood)
-    key = (
-        module.__name__,
-        *cache_key(module.NAME, likelihood, inputs.data, inputs.coords)[1:],
-        inputs.meta.get("kind"),
-        _fingerprint(design),
-    )
+    key = _entry_key(module, inputs, likelihood, design)
     with _LOCK:
         entry = _CACHE.get(key)
     if entry is not None:
@@ -297,6 +292,40 @@ def compiled_model(
         _COMPILATIONS += 1
         entry = _CACHE.setdefault(key, entry)
     return entry, seconds
+
+
+def _entry_key(module: ModuleType, inputs: Any, likelihood: str, design: dict) -> tuple:
+    """The in-process key of :func:`compiled_model` (module Notes, "Key")."""
+    return (
+        module.__name__,
+        *cache_key(module.NAME, likelihood, inputs.data, inputs.coords)[1:],
+        inputs.meta.get("kind"),
+        _fingerprint(design),
+    )
+
+
+def is_ready(module: ModuleType, inputs: Any, prior: Any, likelihood: str) -> bool:
+    """True when :func:`compiled_model` would not compile the model in full.
+
+    The model is in this process's cache, or recorded on disk by an earlier process
+    (:func:`milkbayes.engine.compile_cache.has_record`), so that loading it costs
+    about a second rather than a compilation. The record is only looked for: should
+    its callbacks have left numba's cache since, the model is compiled after all.
+
+    Parameters
+    ----------
+    module, inputs, prior, likelihood
+        As :func:`compiled_model` takes them.
+    """
+    from milkbayes.engine.compile_cache import has_record
+
+    design = design_data(module, inputs.data, likelihood)
+    key = _entry_key(module, inputs, likelihood, design)
+    with _LOCK:
+        if key in _CACHE:
+            return True
+    record_key = model_record_key(module, key, prior_data(prior))
+    return record_key is not None and has_record(record_key)
 
 
 RECORD_CONFIG_FLAGS = (

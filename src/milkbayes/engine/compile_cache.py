@@ -19,10 +19,14 @@ are not bugs in either library, only choices that do not fit together:
 
 :func:`compile_pymc_model` therefore rebuilds what nutpie's numba backend builds
 (``nutpie.compile_pymc._compile_pymc_model_numba``, nutpie 0.16) from nutpie's own
-parts, with two changes: shared variables are named ``shared_0, shared_1, ...`` in
-the order the compiled functions list them, and each callback is generated from
+parts, with three changes: shared variables are named ``shared_0, shared_1, ...`` in
+the order the compiled functions list them; each callback is generated from
 source with its per-model values as module globals (no closure) and registered in
-PyTensor's numba cache under an explicit key. The sampler, the data layout and
+PyTensor's numba cache under an explicit key; and the function that reads the
+shared values from nutpie's user-data record is generated too, one line per
+variable (:func:`extraction_source`), where nutpie's unrolls a loop over them with
+one numba specialisation per variable (about 0.1 s of compilation each, and slower
+code: figures in ``benchmarks/README.md``). The sampler, the data layout and
 ``with_data`` are nutpie's, unchanged; the test suite checks that a fit is
 bit-identical to one compiled by ``nutpie.compile_pymc_model`` under the same flags.
 
@@ -126,7 +130,7 @@ from typing import Any
 
 import numpy as np
 
-CALLBACK_VERSION = "2"
+CALLBACK_VERSION = "3"
 """Bump when the generated callbacks change in a way the source text does not show."""
 
 NUTPIE_SERIES = "0.16."
@@ -398,18 +402,17 @@ def _callback(
     Returns the callback and the key of its cache entry (None when it is not cached).
     """
     import numba
-    import nutpie.compile_pymc as nutpie_pymc
     from pytensor import config
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, NUMBA_CACHE_PATH
 
     inner = function.vm.jit_fn
     keys = [shared.keys[variable] for variable in function.get_shared()]
-    extract = nutpie_pymc.make_extraction_fn(inner, shared.data, keys, shared.user_data.dtype)
+    extract, extract_source = _extraction_fn(inner, shared, keys)
     graph_key = CACHED_SRC_FUNCTIONS.get(inner.py_func)
     if graph_key is not None:  # numba's flags shape the machine code too
         graph_key = f"{graph_key}|fastmath={config.numba__fastmath}"
     key = (
-        callback_cache_key(source, graph_key, shared.layout, keys, constants)
+        callback_cache_key(source + extract_source, graph_key, shared.layout, keys, constants)
         if config.numba__cache
         else None
     )
@@ -445,6 +448,68 @@ def _callback(
     if key is not None and not callback._cache_hits:
         _write_hmac(folder, name, key, secret)
     return callback, key
+
+
+def extraction_source(keys: list[str], ndims: list[int]) -> str:
+    """The numba source of the function that reads the shared values and calls ``inner``.
+
+    One straight line per shared variable: its address, shape and dtype read from
+    nutpie's user-data record (:func:`nutpie.compile_pymc.make_user_data`), then the
+    compiled PyTensor function called with them in its own order. It reads what
+    nutpie's ``make_extraction_fn`` reads, and passes the same arrays.
+
+    Examples
+    --------
+    >>> print(extraction_source(["shared_0", "shared_1"], [0, 1]))
+    def extract(x, user_data_):
+        shared = numba.carray(user_data_, (), RECORD_DTYPE)["shared"]
+        data = shared["data"]
+        shape = shared["shape"]
+        v0 = numba.carray(address_as_void_pointer(data["shared_0"][()]), (), DTYPE_0)
+        s1 = shape["shared_1"]
+        v1 = numba.carray(address_as_void_pointer(data["shared_1"][()]), (int(s1[0]),), DTYPE_1)
+        return inner(x, v0, v1)
+    <BLANKLINE>
+    """
+    lines = [
+        "def extract(x, user_data_):",
+        '    shared = numba.carray(user_data_, (), RECORD_DTYPE)["shared"]',
+        '    data = shared["data"]',
+        '    shape = shared["shape"]',
+    ]
+    for index, (key, ndim) in enumerate(zip(keys, ndims, strict=True)):
+        if ndim:
+            lines.append(f'    s{index} = shape["{key}"]')
+        dims = "".join(f"int(s{index}[{axis}]), " for axis in range(ndim))
+        dims = f"({dims[:-2]})" if ndim > 1 else f"({dims[:-1]})"
+        lines.append(
+            f'    v{index} = numba.carray(address_as_void_pointer(data["{key}"][()]), '
+            f"{dims}, DTYPE_{index})"
+        )
+    lines.append(f"    return inner(x{''.join(f', v{index}' for index in range(len(keys)))})")
+    return "\n".join(lines) + "\n"
+
+
+def _extraction_fn(inner: Any, shared: _Shared, keys: list[str]) -> tuple[Any, str]:
+    """The extraction function of :func:`extraction_source` for ``inner``, and its source."""
+    import numba
+    import nutpie.compile_pymc as nutpie_pymc
+    from pytensor.link.numba.cache import compile_numba_function_src
+
+    source = extraction_source(keys, [shared.data[key].ndim for key in keys])
+    python_function = compile_numba_function_src(
+        source,
+        "extract",
+        global_env={
+            "__name__": __name__,
+            "numba": numba,
+            "inner": inner,
+            "address_as_void_pointer": nutpie_pymc.address_as_void_pointer,
+            "RECORD_DTYPE": shared.user_data.dtype,
+            **{f"DTYPE_{index}": shared.data[key].dtype for index, key in enumerate(keys)},
+        },
+    )
+    return numba.njit(inline="always")(python_function), source
 
 
 def _say_once(topic: str, message: str) -> None:
@@ -644,6 +709,19 @@ def _read_record(record_key: str) -> dict | None:
     if payload.get("record_key") != record_key:
         return None
     return payload
+
+
+def has_record(record_key: str) -> bool:
+    """True when a verified record of ``record_key`` exists (module Notes, "Model records").
+
+    Examples
+    --------
+    >>> has_record("0" * 64)
+    False
+    """
+    from pytensor import config
+
+    return bool(config.numba__cache) and _read_record(record_key) is not None
 
 
 def _from_record(model: Any, var_names: Iterable[str] | None, record_key: str) -> Any:

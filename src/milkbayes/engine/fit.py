@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from milkbayes import RECONSTRUCTED_WARNING
-from milkbayes.engine.cache import CacheEntry, prepared_model
+from milkbayes.engine.cache import CacheEntry, is_ready, prepared_model
 from milkbayes.engine.deterministics import Deterministics
 from milkbayes.engine.log_density import log_density, prepare_log_density
 from milkbayes.engine.predictive import add_posterior_predictive
@@ -486,7 +486,8 @@ def prepare_model(
     *,
     prior: Any = "neutral",
     likelihood: str | None = None,
-) -> CacheEntry:
+    ready_only: bool = False,
+) -> CacheEntry | None:
     """Put in this process's model cache what :func:`fit` of the same arguments will use.
 
     The steps of :func:`fit` before the sampler: the model's inputs from the study
@@ -500,16 +501,24 @@ def prepare_model(
     ----------
     model_name, study, prior, likelihood
         As :func:`fit` takes them.
+    ready_only : bool
+        Do nothing (return None) when the model would have to be compiled in full,
+        i.e. it is neither in this process's cache nor recorded on disk
+        (:func:`milkbayes.engine.cache.is_ready`): a head start that costs a
+        compilation is no head start when a process waits for it.
 
     Returns
     -------
-    milkbayes.engine.cache.CacheEntry
+    milkbayes.engine.cache.CacheEntry or None
     """
     module = load_model(model_name)
     likelihood = resolve_likelihood(module, likelihood)
     prior_set = resolve_prior(prior, study, module.NAME)
     study, _ = design_rows(module, study)
-    entry, _, _ = prepared_model(module, module.inputs(study, likelihood), prior_set, likelihood)
+    inputs = module.inputs(study, likelihood)
+    if ready_only and not is_ready(module, inputs, prior_set, likelihood):
+        return None
+    entry, _, _ = prepared_model(module, inputs, prior_set, likelihood)
     return entry
 
 

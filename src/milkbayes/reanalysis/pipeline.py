@@ -1261,18 +1261,21 @@ def _prepare_main_model(study, settings: ReanalysisSettings) -> None:
     """Load what the main fits and the worker both need, before the worker is forked.
 
     The main model's compiled form (its record, numba's callbacks and PyTensor's
-    compiled functions, with the imports their loading does: the worker refits it in
-    the reconstruction ensemble), as the reference fit uses it
+    compiled functions, with the imports their loading does), as the reference fit uses it
     (:func:`milkbayes.engine.fit.prepare_model`), and xarray's one-time look-up of
     the array libraries installed (dask among them), done at the first array it wraps.
-    Each process did these on its own, about half a second of CPU in all.
+    Each process did these on its own, about half a second of CPU in all. Only a
+    model that is ready (cached or recorded: ``ready_only``) is loaded: with empty
+    caches its compilation would hold the fork back for as long, one core idle,
+    while the worker, which does not fit this model (the ensemble fits its copy with
+    the covariates as data), could be compiling its own.
     """
     import xarray as xr
 
     from milkbayes.engine.fit import prepare_model
 
     xr.DataArray(np.zeros(1), dims=["draw"])
-    prepare_model(settings.main_model, study, prior=settings.reference_prior)
+    prepare_model(settings.main_model, study, prior=settings.reference_prior, ready_only=True)
 
 
 SENSITIVITY_MODEL = ("paired_change", "normal")
