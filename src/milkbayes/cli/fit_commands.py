@@ -440,6 +440,8 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
         from milkbayes import RECONSTRUCTED_WARNING
 
         console.print(f"[bold yellow]{RECONSTRUCTED_WARNING}[/]")
+    from milkbayes.report.formatting import fmt_prob  # "> 0.999", as the report prints
+
     summary = result.summary
     # a model whose effect has no outcome units (signed_rank's delta) says so
     unit = summary.get("effect_unit") or getattr(result.study.outcome, "unit", None) or ""
@@ -456,18 +458,18 @@ def _print_fit(result, run_dir: Path, rows: list[dict]) -> None:
         "95 % CrI (equal-tailed)",
         f"{summary['effect_ci95_low']:.3g} to {summary['effect_ci95_high']:.3g}",
     )
-    table.add_row("P(effect > 0)", f"{summary['p_effect_gt_0']:.3f}")
+    table.add_row("P(effect > 0)", fmt_prob(summary["p_effect_gt_0"]))
     if summary.get("mcid") is None:
         table.add_row("P(effect > MCID)", "no MCID given (--mcid)")
     else:
-        table.add_row(f"P(effect > {summary['mcid']:g})", f"{summary['p_effect_gt_mcid']:.3f}")
+        table.add_row(f"P(effect > {summary['mcid']:g})", fmt_prob(summary["p_effect_gt_mcid"]))
     if summary.get("benefit") == "decrease":
         # lower is better: the benefit is the fall, on the effect's own (signed) scale
-        table.add_row("P(benefit) = P(effect < 0)", f"{summary['p_benefit']:.3f}")
+        table.add_row("P(benefit) = P(effect < 0)", fmt_prob(summary["p_benefit"]))
         if summary.get("mcid") is not None:
             table.add_row(
                 f"P(benefit > MCID) = P(effect < {-summary['mcid']:g})",
-                f"{summary['p_benefit_gt_mcid']:.3f}",
+                fmt_prob(summary["p_benefit_gt_mcid"]),
             )
     for key, value in summary.items():
         if key in KEY_ORDER or key in BENEFIT_KEYS:
