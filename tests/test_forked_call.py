@@ -120,3 +120,15 @@ def test_a_copy_in_another_process_leaves_the_helper_alone():
     assert copy_holder.exitcode == 0
     assert call.result() == helper
     assert call.computed_by == "helper"
+
+
+def _unpicklable_in_a_helper(parent: int):
+    if os.getpid() != parent:
+        return lambda: "made in the helper"  # a lambda cannot be pickled
+    return "made in the caller"
+
+
+def test_a_value_that_cannot_be_sent_is_computed_by_the_caller():
+    call = ForkedCall.start(functools.partial(_unpicklable_in_a_helper, os.getpid()))
+    assert call.result() == "made in the caller"
+    assert call.computed_by == "caller"

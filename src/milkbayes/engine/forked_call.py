@@ -4,7 +4,9 @@ A command that starts with a long stretch of imports on one core (``milkbayes
 reanalyze``: about 2 s before its background worker exists) leaves the other core
 idle. Work that needs none of those imports can fill it: :meth:`ForkedCall.start`
 forks a helper that calls ``work()`` at once, and :meth:`ForkedCall.result` returns
-what it returned, sent back pickled over a pipe shared only with the helper.
+what it returned, sent back by ``multiprocessing``'s connection (which pickles it, as
+it does the reanalysis worker's results) over a pipe opened before the fork and
+shared only with the helper: nothing from outside the two processes is unpickled.
 
 The helper is an accelerator and nothing more: when it cannot be forked (not
 Linux), fails, dies, is interrupted or has not answered within
@@ -34,15 +36,12 @@ Examples
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["HELPER_PATIENCE_SECONDS", "ForkedCall", "detach_from_parent"]
-
-_OK, _FAILED = b"\x01", b"\x00"
 
 HELPER_PATIENCE_SECONDS = 300.0
 """How long :meth:`ForkedCall.result` waits for the helper before ending it.
@@ -115,23 +114,18 @@ class ForkedCall:
 
     def result(self) -> Any:
         """``work()``'s value: the helper's, else computed here (see the module's notes)."""
-        message = None
+        answer = None
         if self.pid is not None and self._owner == os.getpid():
             try:
                 if self._connection.poll(HELPER_PATIENCE_SECONDS):
-                    message = self._connection.recv_bytes()
-            except (EOFError, OSError, ValueError):
-                message = None
+                    answer = self._connection.recv()
+            except Exception:  # noqa: BLE001 - a broken or unreadable answer: computed here
+                answer = None
             finally:
                 self.close()
-        if message is not None and message[:1] == _OK:
-            try:
-                value = pickle.loads(memoryview(message)[1:])
-            except Exception:  # noqa: BLE001 - computed here below
-                pass
-            else:
-                self.computed_by = "helper"
-                return value
+        if isinstance(answer, tuple) and len(answer) == 2 and answer[0] is True:
+            self.computed_by = "helper"
+            return answer[1]
         self.computed_by = "caller"
         return self._work()
 
@@ -165,16 +159,19 @@ class ForkedCall:
 def _helper(  # pragma: no cover - checked through what it returns
     connection: Any, work: Callable[[], Any], parent: int
 ) -> None:
-    """The helper's life: ``work()``, its value pickled to the caller, then ``os._exit``."""
+    """The helper's life: ``work()``, ``(True, value)`` sent to the caller, then ``os._exit``.
+
+    A value that cannot be pickled raises before anything is written, and the
+    caller then gets ``(False, None)`` and computes the value itself.
+    """
     status = 1
     try:
         detach_from_parent(parent)
-        payload = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
-        connection.send_bytes(_OK + payload)
+        connection.send((True, work()))
         status = 0
     except BaseException:  # noqa: BLE001 - the caller computes it itself
         try:
-            connection.send_bytes(_FAILED)
+            connection.send((False, None))
         except BaseException:  # noqa: BLE001, S110 - the caller is gone or interrupted
             pass
     finally:
