@@ -41,7 +41,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["HELPER_PATIENCE_SECONDS", "ForkedCall", "detach_from_parent"]
+__all__ = ["HELPER_PATIENCE_SECONDS", "ForkedCall", "detach_from_parent", "fork_helper"]
 
 HELPER_PATIENCE_SECONDS = 300.0
 """How long :meth:`ForkedCall.result` waits for the helper before ending it.
@@ -82,35 +82,10 @@ class ForkedCall:
         Without a fork (not Linux, no descriptors left), the returned object computes
         ``work()`` in this process when :meth:`result` is asked.
         """
-        if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        forked = fork_helper(lambda connection, parent: _helper(connection, work, parent))
+        if forked is None:
             return cls(work, None, None)
-        from multiprocessing import Pipe
-
-        try:
-            ours, theirs = Pipe(duplex=False)
-            for stream in (sys.stdout, sys.stderr):  # nothing buffered is copied into the child
-                if stream is not None:
-                    stream.flush()
-        except (OSError, ValueError):  # no descriptors left, a closed stream: no helper
-            return cls(work, None, None)
-        parent = os.getpid()
-        try:
-            with warnings.catch_warnings():
-                # Python warns of any fork while other threads run; the threads that
-                # may be alive here are those of the module's notes
-                warnings.filterwarnings(
-                    "ignore", message=r".*multi-threaded.*fork", category=DeprecationWarning
-                )
-                pid = os.fork()
-        except OSError:
-            ours.close()
-            theirs.close()
-            return cls(work, None, None)
-        if pid == 0:  # pragma: no cover - the helper (checked through what it returns)
-            ours.close()
-            _helper(theirs, work, parent)
-        theirs.close()
-        return cls(work, pid, ours)
+        return cls(work, *forked)
 
     def result(self) -> Any:
         """``work()``'s value: the helper's, else computed here (see the module's notes)."""
@@ -154,6 +129,50 @@ class ForkedCall:
             self.close()
         except Exception:  # noqa: BLE001, S110 - at interpreter exit anything may be gone
             pass
+
+
+def fork_helper(
+    child: Callable[[Any, int], Any], *, duplex: bool = False
+) -> tuple[int, Any] | None:
+    """Fork a helper process that runs ``child(connection, parent_pid)`` and never returns.
+
+    The two processes share only a ``multiprocessing`` pipe opened before the fork
+    (one-way, helper to caller, unless ``duplex``); the standard streams are flushed
+    first so that nothing buffered is copied into the helper, and ``child`` must end
+    with ``os._exit``. Returns the helper's process id and the caller's end of the
+    pipe, or None when no helper can be forked (not Linux, no descriptors left, a
+    closed stream, the fork refused): the caller then does the work itself.
+    """
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return None
+    from multiprocessing import Pipe
+
+    try:
+        ours, theirs = Pipe(duplex=duplex)
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return None
+    parent = os.getpid()
+    try:
+        with warnings.catch_warnings():
+            # Python warns of any fork while other threads run; the threads that may
+            # be alive here are those of the module's notes
+            warnings.filterwarnings(
+                "ignore", message=r".*multi-threaded.*fork", category=DeprecationWarning
+            )
+            pid = os.fork()
+    except OSError:
+        ours.close()
+        theirs.close()
+        return None
+    if pid == 0:  # pragma: no cover - the helper (checked through what it sends)
+        ours.close()
+        child(theirs, parent)
+        os._exit(1)  # a child that returned: end the helper all the same
+    theirs.close()
+    return pid, ours
 
 
 def _helper(  # pragma: no cover - checked through what it returns

@@ -35,11 +35,10 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from typing import Any
 
-from milkbayes.engine.forked_call import detach_from_parent
+from milkbayes.engine.forked_call import detach_from_parent, fork_helper
 
 _OK, _FAILED = b"\x01", b"\x00"
 
@@ -83,39 +82,17 @@ class RunWriter:
         """
         if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
             return None
-        from multiprocessing import Pipe
-
         import xarray as xr
 
         # xarray imports dask.array (when installed) at its first variable, to know
         # dask's array type: both processes build variables, so once, before the fork
         xr.Variable((), 0.0)
 
-        try:
-            ours, theirs = Pipe()
-            for stream in (sys.stdout, sys.stderr):  # nothing buffered is copied into the child
-                if stream is not None:
-                    stream.flush()
-        except (OSError, ValueError):  # no descriptors left, a closed stream: no helper
-            return None
-        parent = os.getpid()
-        try:
-            with warnings.catch_warnings():
-                # Python warns of any fork while other threads run; the threads alive
-                # here are those of the module's notes, which the helper never meets
-                warnings.filterwarnings(
-                    "ignore", message=r".*multi-threaded.*fork", category=DeprecationWarning
-                )
-                pid = os.fork()
-        except OSError:
-            ours.close()
-            theirs.close()
-            return None
-        if pid == 0:  # pragma: no cover - the helper (its work is checked through its bytes)
-            ours.close()
-            _helper(theirs, prior_tree, log_prior, parent)
-        theirs.close()
-        return cls(pid, ours)
+        forked = fork_helper(
+            lambda connection, parent: _helper(connection, prior_tree, log_prior, parent),
+            duplex=True,
+        )
+        return None if forked is None else cls(*forked)
 
     def send(self, parts: Any) -> None:
         """Send the run's tree but its prior (:func:`milkbayes.engine.fit.run_tree_parts`).
