@@ -41,7 +41,13 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["HELPER_PATIENCE_SECONDS", "ForkedCall", "detach_from_parent", "fork_helper"]
+__all__ = [
+    "HELPER_PATIENCE_SECONDS",
+    "ForkedCall",
+    "detach_from_parent",
+    "end_helper",
+    "fork_helper",
+]
 
 HELPER_PATIENCE_SECONDS = 300.0
 """How long :meth:`ForkedCall.result` waits for the helper before ending it.
@@ -106,18 +112,10 @@ class ForkedCall:
 
     def close(self) -> None:
         """End the helper (if still running) and reap it; in its starter only."""
-        import signal
-
         if self.pid is None or self._owner != os.getpid():
             return
         pid, self.pid = self.pid, None
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == 0:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-        except ChildProcessError:  # pragma: no cover - reaped elsewhere
-            pass
+        end_helper(pid)
         try:
             self._connection.close()
         except OSError:  # pragma: no cover - already closed
@@ -129,6 +127,19 @@ class ForkedCall:
             self.close()
         except Exception:  # noqa: BLE001, S110 - at interpreter exit anything may be gone
             pass
+
+
+def end_helper(pid: int) -> None:
+    """Kill the helper ``pid`` if it still runs, and reap it (its starter only)."""
+    import signal
+
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == 0:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    except ChildProcessError:  # pragma: no cover - reaped elsewhere
+        pass
 
 
 def fork_helper(

@@ -38,7 +38,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from milkbayes.engine.forked_call import detach_from_parent, fork_helper
+from milkbayes.engine.forked_call import detach_from_parent, end_helper, fork_helper
 
 _OK, _FAILED = b"\x01", b"\x00"
 
@@ -140,18 +140,10 @@ class RunWriter:
 
     def close(self) -> None:
         """End the helper (if still running) and reap it."""
-        import signal
-
         if self.pid is None:
             return
         pid, self.pid = self.pid, None
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == 0:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-        except ChildProcessError:  # pragma: no cover - reaped elsewhere
-            pass
+        end_helper(pid)
         if self._sender is not None:  # its write fails at once now that the helper is gone
             self._sender.join()
         try:
