@@ -370,3 +370,47 @@ def test_the_ensemble_table_gives_the_headline_delta_not_a_second_value(headline
         headline.delta_ci95_low,
         headline.delta_ci95_high,
     )
+
+
+def test_cli_set_changes_the_prior_as_the_library_does(capsys):
+    import json
+
+    from milkbayes.cli import main
+
+    argv = ["reconstruct", "posterior", "--proposals", "2000", "--seed", "4", "--json"]
+    assert main([*argv, "--set", "p_volume=1", "--set", "delta_scale=1.0"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    prior = ReconstructionPrior(p_volume=1.0, delta_scale=1.0)
+    expected = abc_posterior(n_proposals=2000, seed=4, prior=prior)
+    assert payload["prior"]["delta"].startswith("Cauchy(0, 1)")
+    assert "with probability 1," in payload["prior"]["outcome"]
+    assert payload["delta"]["median"] == pytest.approx(
+        expected.delta_summary()["median"], abs=1e-12
+    )
+    # a volume with probability 1: no proposal reads the outcome as a score
+    assert set(expected.draws["scenario"]) == {"volume_ml"}
+    # a reconstruction drawn from it says how to draw it again, prior included
+    command = expected.dataset(0).provenance["command"]
+    assert command.endswith("--seed 4 --set p_volume=1.0 --set delta_scale=1.0")
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [
+        ("width=2", "not a setting of the reconstruction's prior"),
+        ("delta_scale", "takes NAME=NUMBER"),
+        ("delta_scale=wide", "is not a number"),
+        ("delta_scale=inf", "is not a finite number"),
+        ("p_volume=2", "p_volume must be in [0, 1]"),
+        ("change_sd_ml=-1", "change_sd_ml must be > 0"),
+    ],
+)
+def test_cli_set_refuses_a_bad_prior_before_drawing(setting, says, capsys, tmp_path):
+    from milkbayes.cli import main
+
+    out = tmp_path / "abc"
+    argv = ["reconstruct", "posterior", "--proposals", "2000", "--out", str(out)]
+    assert main([*argv, "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err and "proposals 2," not in err
+    assert not out.exists()

@@ -10,6 +10,7 @@ options raise :class:`~milkbayes.errors.MilkbayesError`, which
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -40,6 +41,14 @@ def posterior_command(
     as_json: bool = typer.Option(
         False, "--json", metavar="", help="Print one JSON object on stdout."
     ),
+    prior_settings: list[str] = typer.Option(
+        None,
+        "--set",
+        help="Change the prior of an assumption, NAME=NUMBER (repeatable), e.g. "
+        "--set delta_scale=1 (a wider Cauchy on the standardised effect) or "
+        "--set p_volume=1 (the outcome was a volume). The names are the fields of "
+        "milkbayes.reconstruction.ReconstructionPrior; an unknown name lists them all.",
+    ),
 ) -> None:
     """The generator's assumptions given only the published facts (rejection ABC).
 
@@ -49,6 +58,7 @@ def posterior_command(
     from milkbayes.reconstruction import abc_posterior
     from milkbayes.reconstruction.abc import write_posterior
 
+    prior = reconstruction_prior(prior_settings or [])
     if out is not None:
         storage.check_target(
             out,
@@ -61,7 +71,7 @@ def posterior_command(
     def progress(done: int, total: int) -> None:
         typer.echo(f"proposals {done:,}/{total:,}", err=True)
 
-    result = abc_posterior(n_proposals=proposals, seed=seed, progress=progress)
+    result = abc_posterior(n_proposals=proposals, seed=seed, prior=prior, progress=progress)
     if out is not None:
         write_posterior(result, out, force=force)
         typer.echo(f"accepted draws written to {out}", err=True)
@@ -91,3 +101,50 @@ def posterior_command(
             f"mean rise in ml (volume reading): median {v['median']:.1f}, 95 % interval "
             f"[{v['ci95_low']:.1f}, {v['ci95_high']:.1f}]: the facts do not fix it"
         )
+
+
+def reconstruction_prior(pairs: list[str]) -> Any:
+    """The ABC prior with the ``--set NAME=NUMBER`` changes of ``pairs`` applied.
+
+    Every other setting keeps its default
+    (:class:`milkbayes.reconstruction.abc.ReconstructionPrior`); the result is
+    validated, so an impossible prior (``p_volume=2``, a negative scale) is refused
+    before any proposal is drawn.
+
+    Examples
+    --------
+    >>> reconstruction_prior(["delta_scale=1", "p_volume=1"]).delta_scale
+    1.0
+    >>> reconstruction_prior(["width=2"])
+    Traceback (most recent call last):
+    ...
+    milkbayes.errors.MilkbayesError: --set width: not a setting of the reconstruction's prior; ...
+    """
+    import math
+    from dataclasses import fields
+
+    from milkbayes.errors import MilkbayesError
+    from milkbayes.reconstruction.abc import ReconstructionPrior
+
+    known = [f.name for f in fields(ReconstructionPrior)]
+    values: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise MilkbayesError(f"--set takes NAME=NUMBER (got {pair!r})")
+        if name not in known:
+            raise MilkbayesError(
+                f"--set {name}: not a setting of the reconstruction's prior; "
+                f"choose one of {', '.join(known)}"
+            )
+        try:
+            value = float(text)
+        except ValueError:
+            raise MilkbayesError(f"--set {name}: {text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise MilkbayesError(f"--set {name}: {text!r} is not a finite number")
+        values[name] = value
+    prior = ReconstructionPrior(**values)
+    prior.validate()
+    return prior

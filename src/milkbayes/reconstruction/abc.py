@@ -64,7 +64,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -233,6 +233,25 @@ class ReconstructionPrior:
         ):
             if not 0 <= getattr(self, low) <= getattr(self, high):
                 raise ReconstructionError(f"need 0 <= {low} <= {high}")
+
+    def command_options(self) -> str:
+        """The ``--set`` options of ``milkbayes reconstruct posterior`` that give this prior.
+
+        Only the settings that differ from the defaults, so a default prior gives ``""``.
+
+        Examples
+        --------
+        >>> ReconstructionPrior().command_options()
+        ''
+        >>> ReconstructionPrior(p_volume=1.0, delta_scale=1.0).command_options()
+        ' --set p_volume=1.0 --set delta_scale=1.0'
+        """
+        default = ReconstructionPrior()
+        return "".join(
+            f" --set {f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        )
 
     def describe(self) -> dict[str, str]:
         """One line per assumption: its prior, in words (for reports and the CLI).
@@ -778,6 +797,7 @@ class ReconstructionPosterior:
             "csv_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "command": (
                 f"milkbayes reconstruct posterior --proposals {self.n_proposals} --seed {self.seed}"
+                + self.prior.command_options()
             ),
         }
         return study_from_csv_text(
