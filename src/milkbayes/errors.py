@@ -120,3 +120,29 @@ class ReconstructionError(MilkbayesError):
     (Out-of-range proposals, seed or prior; an accepted reconstruction asked for by
     an index that does not exist.)
     """
+
+
+def finite_number(text: str, where: str) -> float:
+    """The finite number an option's ``text`` gives, else a :class:`MilkbayesError`.
+
+    ``where`` names the option in the message (``"--set delta_scale"``), so a user
+    sees which of several settings was wrong.
+
+    Examples
+    --------
+    >>> finite_number(" 2.5 ", "--set delta_scale")
+    2.5
+    >>> finite_number("inf", "--set delta_scale")
+    Traceback (most recent call last):
+    ...
+    milkbayes.errors.MilkbayesError: --set delta_scale: 'inf' is not a finite number
+    """
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise MilkbayesError(f"{where}: {text.strip()!r} is not a number") from None
+    if not math.isfinite(value):
+        raise MilkbayesError(f"{where}: {text.strip()!r} is not a finite number")
+    return value

@@ -120,10 +120,9 @@ def reconstruction_prior(pairs: list[str]) -> Any:
     ...
     milkbayes.errors.MilkbayesError: --set width: not a setting of the reconstruction's prior; ...
     """
-    import math
     from dataclasses import fields
 
-    from milkbayes.errors import MilkbayesError
+    from milkbayes.errors import MilkbayesError, finite_number
     from milkbayes.reconstruction.abc import ReconstructionPrior
 
     known = [f.name for f in fields(ReconstructionPrior)]
@@ -138,13 +137,7 @@ def reconstruction_prior(pairs: list[str]) -> Any:
                 f"--set {name}: not a setting of the reconstruction's prior; "
                 f"choose one of {', '.join(known)}"
             )
-        try:
-            value = float(text)
-        except ValueError:
-            raise MilkbayesError(f"--set {name}: {text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise MilkbayesError(f"--set {name}: {text!r} is not a finite number")
-        values[name] = value
+        values[name] = finite_number(text, f"--set {name}")
     prior = ReconstructionPrior(**values)
     prior.validate()
     return prior

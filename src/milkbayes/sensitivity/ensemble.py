@@ -58,7 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from milkbayes.errors import MilkbayesError
+from milkbayes.errors import MilkbayesError, finite_number
 from milkbayes.models.priors import default_mcid
 from milkbayes.sensitivity.common import (
     SamplerOptions,
@@ -130,13 +130,7 @@ class Vary:
             )
 
         def number(item: str) -> float:
-            try:
-                value = float(item)
-            except ValueError:
-                raise MilkbayesError(f"--vary {text}: {item.strip()!r} is not a number") from None
-            if not math.isfinite(value):
-                raise MilkbayesError(f"--vary {text}: {item.strip()!r} is not a finite number")
-            return value
+            return finite_number(item, f"--vary {text}")
 
         if ":" in spec:
             parts = spec.split(":")
