@@ -380,6 +380,8 @@ def test_cli_set_changes_the_prior_as_the_library_does(capsys):
     argv = ["reconstruct", "posterior", "--proposals", "2000", "--seed", "4", "--json"]
     assert main([*argv, "--set", "p_volume=1", "--set", "delta_scale=1.0"]) == 0
     payload = json.loads(capsys.readouterr().out)
+    assert main([*argv[:-1], "--set", "delta_scale=1.0"]) == 0
+    assert "prior: the defaults but --set delta_scale=1.0" in capsys.readouterr().out
     prior = ReconstructionPrior(p_volume=1.0, delta_scale=1.0)
     expected = abc_posterior(n_proposals=2000, seed=4, prior=prior)
     assert payload["prior"]["delta"].startswith("Cauchy(0, 1)")

@@ -83,6 +83,8 @@ def posterior_command(
         return
     typer.echo(RECONSTRUCTED_WARNING)
     typer.echo(f"conditioning on: {summary['conditioning_event']}")
+    if changed := prior.command_options():
+        typer.echo(f"prior: the defaults but{changed}")
     typer.echo(
         f"accepted {result.n_accepted:,} of {result.n_proposals:,} proposals "
         f"({100 * result.acceptance_rate:.1f} %); by outcome reading: "
