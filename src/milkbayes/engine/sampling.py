@@ -257,7 +257,6 @@ def sample_complete(
 ) -> tuple[xr.DataTree, float]:
     """The draws of a fit (no warm-up draws kept), and the seconds the sampler ran.
 
-    ``cores`` is at most ``chains``: the draws do not depend on it, only timings do.
     ``while_sampling``: see :func:`sample_timed`.
 
     Raises
@@ -268,17 +267,29 @@ def sample_complete(
     tree, seconds = sample_timed(
         compiled,
         while_sampling=while_sampling,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=min(chains, os.cpu_count() or 1),
-        seed=int(seed),
-        progress_bar=progress,
-        target_accept=float(target_accept),
-        save_warmup=False,
+        **_nutpie_settings(draws, tune, chains, seed, progress, target_accept),
     )
     check_complete(tree, draws=draws, chains=chains)
     return tree, seconds
+
+
+def _nutpie_settings(
+    draws: int, tune: int, chains: int, seed: int, progress: bool, target_accept: float
+) -> dict[str, Any]:
+    """The ``nutpie.sample`` settings of a fit: the same in every way a fit is read.
+
+    ``cores`` is at most ``chains``: the draws do not depend on it, only timings do.
+    """
+    return {
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "cores": min(chains, os.cpu_count() or 1),
+        "seed": int(seed),
+        "progress_bar": progress,
+        "target_accept": float(target_accept),
+        "save_warmup": False,
+    }
 
 
 def sample_posterior(
@@ -332,16 +343,7 @@ def sample_posterior(
     import nutpie
     import xarray as xr
 
-    settings = {
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "cores": min(chains, os.cpu_count() or 1),
-        "seed": int(seed),
-        "progress_bar": progress,
-        "target_accept": float(target_accept),
-        "save_warmup": False,
-    }
+    settings = _nutpie_settings(draws, tune, chains, seed, progress, target_accept)
     add_arrow_data = getattr(importlib.import_module("nutpie.sample"), "_add_arrow_data", None)
     if add_arrow_data is None:  # another nutpie: its own tree's posterior
         tree, seconds = sample_complete(
